@@ -1,0 +1,167 @@
+/* linalg.c — the only file that talks to BLAS/LAPACK (OpenBLAS, which carries LAPACK).
+ * Column-major throughout, as LAPACK expects. LAPACK is called through its Fortran
+ * symbols (zheev_, zgesvd_, ...) declared below, so no LAPACKE dependency is needed. */
+#include "qd.h"
+#include <cblas.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+extern void zheev_(const char *jobz, const char *uplo, const int *n, qd_c *a, const int *lda,
+                   double *w, qd_c *work, const int *lwork, double *rwork, int *info);
+extern void zgesvd_(const char *jobu, const char *jobvt, const int *m, const int *n, qd_c *a,
+                    const int *lda, double *s, qd_c *u, const int *ldu, qd_c *vt,
+                    const int *ldvt, qd_c *work, const int *lwork, double *rwork, int *info);
+extern void zgeqrf_(const int *m, const int *n, qd_c *a, const int *lda, qd_c *tau,
+                    qd_c *work, const int *lwork, int *info);
+extern void zungqr_(const int *m, const int *n, const int *k, qd_c *a, const int *lda,
+                    const qd_c *tau, qd_c *work, const int *lwork, int *info);
+extern void openblas_set_num_threads(int);
+extern char *openblas_get_config(void);
+extern char *openblas_get_corename(void);
+
+static CBLAS_TRANSPOSE op_of(char c)
+{
+    return c == 'T' ? CblasTrans : c == 'C' ? CblasConjTrans : CblasNoTrans;
+}
+
+void qd_la_zgemm(char opa, char opb, size_t m, size_t n, size_t k, qd_c alpha,
+                 const qd_c *A, size_t lda, const qd_c *B, size_t ldb, qd_c beta,
+                 qd_c *C, size_t ldc)
+{
+    cblas_zgemm(CblasColMajor, op_of(opa), op_of(opb), (blasint)m, (blasint)n, (blasint)k,
+                &alpha, A, (blasint)lda, B, (blasint)ldb, &beta, C, (blasint)ldc);
+}
+
+/* LAPACK takes int sizes: refuse anything that does not fit. */
+static int fits_int(size_t d)
+{
+    return d <= 46340;   /* d*d must fit in int for lwork and lda*d arithmetic */
+}
+
+qd_status qd_la_eigh(qd_c *A, size_t d, double *w, int vecs, qd_err *e)
+{
+    if (!fits_int(d))
+        return qd_fail(e, QD_EARG, "matrix too large for LAPACK (%zu x %zu)", d, d);
+    int n = (int)d, info = 0, lwork = -1;
+    qd_c wq;
+    double *rwork = qd_malloc(sizeof(double) * (3 * d > 1 ? 3 * d : 1));
+    if (!rwork)
+        return qd_fail(e, QD_ENOMEM, "not enough memory for an eigen-decomposition");
+    const char *jobz = vecs ? "V" : "N";
+    zheev_(jobz, "L", &n, A, &n, w, &wq, &lwork, rwork, &info);
+    lwork = (int)creal(wq);
+    if (lwork < 1)
+        lwork = 1;
+    qd_c *work = qd_malloc(sizeof(qd_c) * (size_t)lwork);
+    if (!work) {
+        qd_free(rwork);
+        return qd_fail(e, QD_ENOMEM, "not enough memory for an eigen-decomposition");
+    }
+    zheev_(jobz, "L", &n, A, &n, w, work, &lwork, rwork, &info);
+    qd_free(work);
+    qd_free(rwork);
+    if (info != 0)
+        return qd_fail(e, QD_ENUMERIC, "eigen-decomposition failed (zheev info %d)", info);
+    return QD_OK;
+}
+
+qd_status qd_la_svdvals(qd_c *A, size_t m, size_t n, double *s, qd_err *e)
+{
+    if (!fits_int(m) || !fits_int(n))
+        return qd_fail(e, QD_EARG, "matrix too large for LAPACK (%zu x %zu)", m, n);
+    int im = (int)m, in = (int)n, info = 0, lwork = -1, one = 1;
+    size_t mn = m < n ? m : n;
+    qd_c wq, dummy;
+    double *rwork = qd_malloc(sizeof(double) * (5 * mn > 1 ? 5 * mn : 1));
+    if (!rwork)
+        return qd_fail(e, QD_ENOMEM, "not enough memory for an SVD");
+    zgesvd_("N", "N", &im, &in, A, &im, s, &dummy, &one, &dummy, &one, &wq, &lwork, rwork, &info);
+    lwork = (int)creal(wq);
+    if (lwork < 1)
+        lwork = 1;
+    qd_c *work = qd_malloc(sizeof(qd_c) * (size_t)lwork);
+    if (!work) {
+        qd_free(rwork);
+        return qd_fail(e, QD_ENOMEM, "not enough memory for an SVD");
+    }
+    zgesvd_("N", "N", &im, &in, A, &im, s, &dummy, &one, &dummy, &one, work, &lwork, rwork, &info);
+    qd_free(work);
+    qd_free(rwork);
+    if (info != 0)
+        return qd_fail(e, QD_ENUMERIC, "SVD failed (zgesvd info %d)", info);
+    return QD_OK;
+}
+
+qd_status qd_la_qr(qd_c *A, size_t m, size_t n, qd_c *rdiag, qd_err *e)
+{
+    if (!fits_int(m) || !fits_int(n) || m < n)
+        return qd_fail(e, QD_EARG, "bad shape for QR (%zu x %zu)", m, n);
+    int im = (int)m, in = (int)n, info = 0, lwork = -1;
+    qd_c wq;
+    qd_c *tau = qd_malloc(sizeof(qd_c) * (n ? n : 1));
+    if (!tau)
+        return qd_fail(e, QD_ENOMEM, "not enough memory for a QR decomposition");
+    zgeqrf_(&im, &in, A, &im, tau, &wq, &lwork, &info);
+    lwork = (int)creal(wq);
+    if (lwork < (int)n)
+        lwork = (int)n > 0 ? (int)n : 1;
+    qd_c *work = qd_malloc(sizeof(qd_c) * (size_t)lwork);
+    if (!work) {
+        qd_free(tau);
+        return qd_fail(e, QD_ENOMEM, "not enough memory for a QR decomposition");
+    }
+    zgeqrf_(&im, &in, A, &im, tau, work, &lwork, &info);
+    if (info == 0) {
+        for (size_t j = 0; j < n; j++)
+            rdiag[j] = A[j + j * m];
+        zungqr_(&im, &in, &in, A, &im, tau, work, &lwork, &info);
+    }
+    qd_free(work);
+    qd_free(tau);
+    if (info != 0)
+        return qd_fail(e, QD_ENUMERIC, "QR decomposition failed (info %d)", info);
+    return QD_OK;
+}
+
+qd_status qd_la_sqrtm_psd(const qd_c *A, size_t d, qd_c *out, qd_err *e)
+{
+    size_t dd;
+    if (qd_mul_overflow(d, d, &dd))
+        return qd_fail(e, QD_EARG, "matrix too large");
+    qd_c *V = qd_malloc(sizeof(qd_c) * dd), *W = qd_malloc(sizeof(qd_c) * dd);
+    double *w = qd_malloc(sizeof(double) * d);
+    qd_status s = QD_OK;
+    if (!V || !W || !w) {
+        s = qd_fail(e, QD_ENOMEM, "not enough memory for a matrix square root");
+        goto done;
+    }
+    memcpy(V, A, sizeof(qd_c) * dd);
+    s = qd_la_eigh(V, d, w, 1, e);
+    if (s != QD_OK)
+        goto done;
+    /* out = V diag(sqrt(max(w,0))) V^H */
+    for (size_t j = 0; j < d; j++) {
+        double r = w[j] > 0 ? sqrt(w[j]) : 0.0;
+        for (size_t i = 0; i < d; i++)
+            W[i + j * d] = V[i + j * d] * r;
+    }
+    qd_la_zgemm('N', 'C', d, d, d, 1.0, W, d, V, d, 0.0, out, d);
+done:
+    qd_free(V);
+    qd_free(W);
+    qd_free(w);
+    return s;
+}
+
+void qd_la_set_threads(int n)
+{
+    openblas_set_num_threads(n);
+}
+
+const char *qd_la_info(void)
+{
+    static char buf[256];
+    snprintf(buf, sizeof buf, "%s (core: %s)", openblas_get_config(), openblas_get_corename());
+    return buf;
+}

@@ -1,0 +1,446 @@
+/* lua_array.c — qd.Vector and qd.Matrix: dense real or complex results (probabilities,
+ * overlap matrices, per-member angles). Column-major like everything else; entries are
+ * indexed 1..N from Lua (collections are 1-based). Complex entries read as re, im. */
+#include "lua_util.h"
+#include <string.h>
+#include <stdio.h>
+
+qdl_array *qdL_newarray(lua_State *L, size_t rows, size_t cols, int cplx, int is_vector)
+{
+    size_t n, bytes;
+    if (qd_mul_overflow(rows, cols, &n) || qd_mul_overflow(n, cplx ? sizeof(qd_c) : sizeof(double), &bytes))
+        luaL_error(L, "not enough memory for a %zux%zu array (size overflows)", rows, cols);
+    qdl_array *a = lua_newuserdatauv(L, sizeof *a, 0);
+    a->rows = rows;
+    a->cols = cols;
+    a->cplx = cplx;
+    a->data = NULL;
+    a->bytes = 0;
+    a->freed = 0;
+    luaL_setmetatable(L, is_vector ? QDL_VECTOR : QDL_MATRIX);
+    if (bytes) {
+        char what[64];
+        snprintf(what, sizeof what, "a %zux%zu %s array", rows, cols, cplx ? "complex" : "real");
+        a->data = qdL_alloc(L, bytes, 1, what);
+        a->bytes = bytes;
+    }
+    return a;
+}
+
+qdl_array *qdL_testarray(lua_State *L, int idx)
+{
+    qdl_array *a = luaL_testudata(L, idx, QDL_VECTOR);
+    if (!a)
+        a = luaL_testudata(L, idx, QDL_MATRIX);
+    if (a && a->freed)
+        luaL_argerror(L, idx, "array has been freed");
+    return a;
+}
+
+qdl_array *qdL_checkarray(lua_State *L, int idx)
+{
+    qdl_array *a = qdL_testarray(L, idx);
+    if (!a) {
+        const char *got = luaL_getmetafield(L, idx, "__name") == LUA_TSTRING ? lua_tostring(L, -1)
+                                                                            : luaL_typename(L, idx);
+        luaL_argerror(L, idx, lua_pushfstring(L, "qd.Vector or qd.Matrix expected, got %s", got));
+    }
+    return a;
+}
+
+qd_c qdL_array_get(const qdl_array *a, size_t i)
+{
+    return a->cplx ? ((const qd_c *)a->data)[i] : ((const double *)a->data)[i];
+}
+
+static void array_set(qdl_array *a, size_t i, qd_c z)
+{
+    if (a->cplx)
+        ((qd_c *)a->data)[i] = z;
+    else
+        ((double *)a->data)[i] = creal(z);
+}
+
+static int is_vector(lua_State *L, int idx)
+{
+    return luaL_testudata(L, idx, QDL_VECTOR) != NULL;
+}
+
+/* 1-based (i) for vectors, (i, j) for matrices -> 0-based linear index */
+static size_t checkindex(lua_State *L, qdl_array *a, int arg, int vec)
+{
+    lua_Integer i = luaL_checkinteger(L, arg);
+    if (vec || a->cols == 1) {
+        size_t len = a->rows * a->cols;
+        if (i < 1 || (size_t)i > len)
+            luaL_argerror(L, arg, lua_pushfstring(L, "index 1..%I expected, got %I", (LUAI_UACINT)len, (LUAI_UACINT)i));
+        if (!vec && !lua_isnoneornil(L, arg + 1)) {
+            lua_Integer j = luaL_checkinteger(L, arg + 1);
+            if (j != 1)
+                luaL_argerror(L, arg + 1, lua_pushfstring(L, "column 1..1 expected, got %I", (LUAI_UACINT)j));
+        }
+        return (size_t)(i - 1);
+    }
+    lua_Integer j = luaL_checkinteger(L, arg + 1);
+    if (i < 1 || (size_t)i > a->rows)
+        luaL_argerror(L, arg, lua_pushfstring(L, "row 1..%I expected, got %I", (LUAI_UACINT)a->rows, (LUAI_UACINT)i));
+    if (j < 1 || (size_t)j > a->cols)
+        luaL_argerror(L, arg + 1, lua_pushfstring(L, "column 1..%I expected, got %I", (LUAI_UACINT)a->cols, (LUAI_UACINT)j));
+    return (size_t)(i - 1) + (size_t)(j - 1) * a->rows;
+}
+
+static void pushentry(lua_State *L, qdl_array *a, size_t i, int pairs)
+{
+    qd_c z = qdL_array_get(a, i);
+    if (!a->cplx) {
+        lua_pushnumber(L, creal(z));
+    } else if (pairs) {
+        lua_createtable(L, 2, 0);
+        lua_pushnumber(L, creal(z));
+        lua_rawseti(L, -2, 1);
+        lua_pushnumber(L, cimag(z));
+        lua_rawseti(L, -2, 2);
+    } else {
+        qdL_pushcomplex(L, z);
+    }
+}
+
+/* qd.vector(n [, {complex=}]) | qd.vector{x1, x2, ...} (entries numbers or {re, im}) */
+static int l_vector(lua_State *L)
+{
+    qdL_checknargs(L, 2);
+    if (lua_istable(L, 1)) {
+        qdL_checknargs(L, 1);
+        lua_Integer n = luaL_len(L, 1);
+        int cplx = 0;
+        for (lua_Integer i = 1; i <= n; i++) {
+            int t = lua_geti(L, 1, i);
+            if (t == LUA_TTABLE)
+                cplx = 1;
+            else if (t != LUA_TNUMBER)
+                luaL_argerror(L, 1, lua_pushfstring(L, "number or {re, im} expected at position %d, got %s",
+                                                    (int)i, luaL_typename(L, -1)));
+            lua_pop(L, 1);
+        }
+        qdl_array *a = qdL_newarray(L, (size_t)n, 1, cplx, 1);
+        for (lua_Integer i = 1; i <= n; i++) {
+            lua_geti(L, 1, i);
+            qd_c z;
+            if (!qdL_tocomplex(L, -1, &z))
+                luaL_argerror(L, 1, lua_pushfstring(L, "number or {re, im} expected at position %d", (int)i));
+            lua_pop(L, 1);
+            array_set(a, (size_t)(i - 1), z);
+        }
+        return 1;
+    }
+    size_t n = qdL_checkcount(L, 1, "length");
+    static const char *const opts[] = {"complex", NULL};
+    qdL_checkoptions(L, 2, opts);
+    qdL_newarray(L, n, 1, qdL_optbool(L, 2, "complex", 0), 1);
+    return 1;
+}
+
+/* qd.matrix(rows, cols [, {complex=}]) | qd.matrix{{row1...}, {row2...}} */
+static int l_matrix(lua_State *L)
+{
+    qdL_checknargs(L, 3);
+    if (lua_istable(L, 1)) {
+        qdL_checknargs(L, 1);
+        lua_Integer rows = luaL_len(L, 1), cols = -1;
+        int cplx = 0;
+        if (rows < 1)
+            luaL_argerror(L, 1, "non-empty table of rows expected");
+        for (lua_Integer r = 1; r <= rows; r++) {
+            if (lua_geti(L, 1, r) != LUA_TTABLE)
+                luaL_argerror(L, 1, lua_pushfstring(L, "row %d: table expected", (int)r));
+            lua_Integer c = luaL_len(L, -1);
+            if (cols < 0)
+                cols = c;
+            if (c != cols || c < 1)
+                luaL_argerror(L, 1, lua_pushfstring(L, "rows of equal length expected (row %d has %d entries, row 1 has %d)",
+                                                    (int)r, (int)c, (int)cols));
+            for (lua_Integer j = 1; j <= c; j++) {
+                int t = lua_geti(L, -1, j);
+                if (t == LUA_TTABLE)
+                    cplx = 1;
+                else if (t != LUA_TNUMBER)
+                    luaL_argerror(L, 1, lua_pushfstring(L, "number or {re, im} expected at [%d][%d]", (int)r, (int)j));
+                lua_pop(L, 1);
+            }
+            lua_pop(L, 1);
+        }
+        qdl_array *a = qdL_newarray(L, (size_t)rows, (size_t)cols, cplx, 0);
+        for (lua_Integer r = 1; r <= rows; r++) {
+            lua_geti(L, 1, r);
+            for (lua_Integer j = 1; j <= cols; j++) {
+                lua_geti(L, -1, j);
+                qd_c z;
+                if (!qdL_tocomplex(L, -1, &z))
+                    luaL_argerror(L, 1, lua_pushfstring(L, "number or {re, im} expected at [%d][%d]", (int)r, (int)j));
+                array_set(a, (size_t)(r - 1) + (size_t)(j - 1) * (size_t)rows, z);
+                lua_pop(L, 1);
+            }
+            lua_pop(L, 1);
+        }
+        return 1;
+    }
+    size_t rows = qdL_checkcount(L, 1, "rows"), cols = qdL_checkcount(L, 2, "cols");
+    static const char *const opts[] = {"complex", NULL};
+    qdL_checkoptions(L, 3, opts);
+    qdL_newarray(L, rows, cols, qdL_optbool(L, 3, "complex", 0), 0);
+    return 1;
+}
+
+/* v:get(i) / M:get(i, j): number, or re, im for complex arrays */
+static int m_get(lua_State *L)
+{
+    qdl_array *a = qdL_checkarray(L, 1);
+    int vec = is_vector(L, 1);
+    qdL_checknargs(L, vec ? 2 : 3);
+    size_t i = checkindex(L, a, 2, vec);
+    pushentry(L, a, i, 0);
+    return a->cplx ? 2 : 1;
+}
+
+/* v:set(i, x) / M:set(i, j, x); x a number or {re, im}; returns self */
+static int m_set(lua_State *L)
+{
+    qdl_array *a = qdL_checkarray(L, 1);
+    int vec = is_vector(L, 1);
+    int varg = vec ? 3 : 4;
+    qdL_checknargs(L, varg);
+    size_t i = checkindex(L, a, 2, vec);
+    qd_c z;
+    if (!qdL_tocomplex(L, varg, &z))
+        luaL_argerror(L, varg, "number or {re, im} expected");
+    if (!a->cplx && cimag(z) != 0)
+        luaL_argerror(L, varg, "real value expected for a real array");
+    array_set(a, i, z);
+    lua_settop(L, 1);
+    return 1;
+}
+
+/* v:totable() -> {x1, ...}; M:totable() -> {{row1}, ...}; complex entries as {re, im} */
+static int m_totable(lua_State *L)
+{
+    qdl_array *a = qdL_checkarray(L, 1);
+    qdL_checknargs(L, 1);
+    if (is_vector(L, 1)) {
+        size_t n = a->rows * a->cols;
+        lua_createtable(L, (int)(n < 1u << 30 ? n : 0), 0);
+        for (size_t i = 0; i < n; i++) {
+            pushentry(L, a, i, 1);
+            lua_rawseti(L, -2, (lua_Integer)i + 1);
+        }
+        return 1;
+    }
+    lua_createtable(L, (int)a->rows, 0);
+    for (size_t r = 0; r < a->rows; r++) {
+        lua_createtable(L, (int)a->cols, 0);
+        for (size_t c = 0; c < a->cols; c++) {
+            pushentry(L, a, r + c * a->rows, 1);
+            lua_rawseti(L, -2, (lua_Integer)c + 1);
+        }
+        lua_rawseti(L, -2, (lua_Integer)r + 1);
+    }
+    return 1;
+}
+
+static int m_shape(lua_State *L)
+{
+    qdl_array *a = qdL_checkarray(L, 1);
+    lua_pushinteger(L, (lua_Integer)a->rows);
+    lua_pushinteger(L, (lua_Integer)a->cols);
+    return 2;
+}
+
+static int m_is_complex(lua_State *L)
+{
+    qdl_array *a = qdL_checkarray(L, 1);
+    lua_pushboolean(L, a->cplx);
+    return 1;
+}
+
+static int m_sum(lua_State *L)
+{
+    qdl_array *a = qdL_checkarray(L, 1);
+    size_t n = a->rows * a->cols;
+    qd_c s = 0;
+    for (size_t i = 0; i < n; i++)
+        s += qdL_array_get(a, i);
+    if (a->cplx) {
+        qdL_pushcomplex(L, s);
+        return 2;
+    }
+    lua_pushnumber(L, creal(s));
+    return 1;
+}
+
+static int m_mean(lua_State *L)
+{
+    qdl_array *a = qdL_checkarray(L, 1);
+    size_t n = a->rows * a->cols;
+    qd_c s = 0;
+    for (size_t i = 0; i < n; i++)
+        s += qdL_array_get(a, i);
+    s /= (double)(n ? n : 1);
+    if (a->cplx) {
+        qdL_pushcomplex(L, s);
+        return 2;
+    }
+    lua_pushnumber(L, creal(s));
+    return 1;
+}
+
+static int m_copy(lua_State *L)
+{
+    qdl_array *a = qdL_checkarray(L, 1);
+    qdl_array *b = qdL_newarray(L, a->rows, a->cols, a->cplx, is_vector(L, 1));
+    if (a->bytes)
+        memcpy(b->data, a->data, a->bytes);
+    return 1;
+}
+
+static int m_free(lua_State *L)
+{
+    qdl_array *a = luaL_testudata(L, 1, QDL_VECTOR);
+    if (!a)
+        a = luaL_testudata(L, 1, QDL_MATRIX);
+    if (a && !a->freed) {
+        qdL_release(a->data, a->bytes);
+        a->data = NULL;
+        a->bytes = 0;
+        a->freed = 1;
+    }
+    return 0;
+}
+
+static int m_len(lua_State *L)
+{
+    qdl_array *a = qdL_checkarray(L, 1);
+    lua_pushinteger(L, (lua_Integer)(is_vector(L, 1) ? a->rows * a->cols : a->rows));
+    return 1;
+}
+
+/* v[i] for vectors (number, or {re, im}); methods otherwise */
+static int m_index(lua_State *L)
+{
+    if (lua_isinteger(L, 2) && is_vector(L, 1)) {
+        qdl_array *a = qdL_checkarray(L, 1);
+        lua_Integer i = lua_tointeger(L, 2);
+        if (i < 1 || (size_t)i > a->rows * a->cols) {
+            lua_pushnil(L);
+            return 1;
+        }
+        pushentry(L, a, (size_t)(i - 1), 1);
+        return 1;
+    }
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_pushvalue(L, 2);
+    lua_rawget(L, -2);
+    return 1;
+}
+
+static int m_newindex(lua_State *L)
+{
+    qdl_array *a = qdL_checkarray(L, 1);
+    if (!is_vector(L, 1) || !lua_isinteger(L, 2))
+        return luaL_error(L, "qd.Matrix entries are set with M:set(i, j, x)");
+    lua_Integer i = lua_tointeger(L, 2);
+    if (i < 1 || (size_t)i > a->rows * a->cols)
+        return luaL_error(L, "index 1..%d expected, got %d", (int)(a->rows * a->cols), (int)i);
+    qd_c z;
+    if (!qdL_tocomplex(L, 3, &z) || (!a->cplx && cimag(z) != 0))
+        return luaL_error(L, "%s value expected", a->cplx ? "number or {re, im}" : "real");
+    array_set(a, (size_t)(i - 1), z);
+    return 0;
+}
+
+static void addnum(luaL_Buffer *b, qd_c z, int cplx)
+{
+    char buf[64];
+    if (cplx)
+        snprintf(buf, sizeof buf, "%.6g%+.6gi", creal(z), cimag(z));
+    else
+        snprintf(buf, sizeof buf, "%.6g", creal(z));
+    luaL_addstring(b, buf);
+}
+
+static int m_tostring(lua_State *L)
+{
+    qdl_array *a = luaL_testudata(L, 1, QDL_VECTOR);
+    int vec = a != NULL;
+    if (!a)
+        a = luaL_testudata(L, 1, QDL_MATRIX);
+    if (a->freed) {
+        lua_pushfstring(L, "%s (freed)", vec ? QDL_VECTOR : QDL_MATRIX);
+        return 1;
+    }
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    char head[96];
+    if (vec)
+        snprintf(head, sizeof head, "qd.Vector(%zu, %s): [", a->rows * a->cols, a->cplx ? "complex" : "real");
+    else
+        snprintf(head, sizeof head, "qd.Matrix(%zux%zu, %s):", a->rows, a->cols, a->cplx ? "complex" : "real");
+    luaL_addstring(&b, head);
+    if (vec) {
+        size_t n = a->rows * a->cols, show = n > 12 ? 10 : n;
+        for (size_t i = 0; i < show; i++) {
+            if (i)
+                luaL_addstring(&b, ", ");
+            addnum(&b, qdL_array_get(a, i), a->cplx);
+        }
+        if (show < n) {
+            luaL_addstring(&b, ", ..., ");
+            addnum(&b, qdL_array_get(a, n - 1), a->cplx);
+        }
+        luaL_addstring(&b, "]");
+    } else {
+        size_t rs = a->rows > 8 ? 6 : a->rows, cs = a->cols > 8 ? 6 : a->cols;
+        for (size_t r = 0; r < rs; r++) {
+            luaL_addstring(&b, "\n  ");
+            for (size_t c = 0; c < cs; c++) {
+                if (c)
+                    luaL_addstring(&b, "  ");
+                addnum(&b, qdL_array_get(a, r + c * a->rows), a->cplx);
+            }
+            if (cs < a->cols)
+                luaL_addstring(&b, "  ...");
+        }
+        if (rs < a->rows)
+            luaL_addstring(&b, "\n  ...");
+    }
+    luaL_pushresult(&b);
+    return 1;
+}
+
+void qdL_open_array(lua_State *L)
+{
+    static const luaL_Reg methods[] = {
+        {"get", m_get}, {"set", m_set}, {"totable", m_totable}, {"shape", m_shape},
+        {"is_complex", m_is_complex}, {"sum", m_sum}, {"mean", m_mean}, {"copy", m_copy},
+        {"free", m_free}, {NULL, NULL}};
+    const char *names[] = {QDL_VECTOR, QDL_MATRIX};
+    for (int k = 0; k < 2; k++) {
+        luaL_newmetatable(L, names[k]);
+        luaL_newlib(L, methods);
+        lua_pushvalue(L, -1);
+        lua_setfield(L, -3, "methods");
+        lua_pushcclosure(L, m_index, 1);
+        lua_setfield(L, -2, "__index");
+        lua_pushcfunction(L, m_newindex);
+        lua_setfield(L, -2, "__newindex");
+        lua_pushcfunction(L, m_free);
+        lua_setfield(L, -2, "__gc");
+        lua_pushcfunction(L, m_free);
+        lua_setfield(L, -2, "__close");
+        lua_pushcfunction(L, m_len);
+        lua_setfield(L, -2, "__len");
+        lua_pushcfunction(L, m_tostring);
+        lua_setfield(L, -2, "__tostring");
+        lua_pop(L, 1);
+    }
+    static const luaL_Reg fns[] = {{"vector", l_vector}, {"matrix", l_matrix}, {NULL, NULL}};
+    luaL_setfuncs(L, fns, 0);
+}

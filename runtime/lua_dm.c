@@ -1,0 +1,168 @@
+/* lua_dm.c — qd.DensityMatrix: mixed states of n qubits, 2^n x 2^n column-major.
+ * Gates act as rho -> U rho U^dagger (see qd.h for the vector view used by kernels). */
+#include "lua_util.h"
+#include <math.h>
+#include <string.h>
+
+int qdL_m_probs(lua_State *L);
+int qdL_m_sample(lua_State *L);
+int qdL_m_measure(lua_State *L);
+int qdL_m_expect(lua_State *L);
+int qdL_m_kron(lua_State *L);
+int qdL_m_ptrace(lua_State *L);
+int qdL_fidelity(lua_State *L);
+int qdL_trace_distance(lua_State *L);
+int qdL_purity(lua_State *L);
+int qdL_entropy(lua_State *L);
+
+/* qd.dm(n) -> |0..0><0..0|; qd.dm(state) -> |s><s|; qd.dm(matrix) -> that matrix (must be
+ * Hermitian, trace 1, PSD up to 1e-8) */
+static int l_dm(lua_State *L)
+{
+    qdL_checknargs(L, 1);
+    qdl_reg *s = qdL_testkind(L, 1, QDL_K_STATE);
+    if (s) {
+        s = qdL_checkkind(L, 1, QDL_K_STATE);
+        qdl_reg *o = qdL_newreg(L, QDL_K_DM, s->n, 1);
+        qd_dm_from_state(s->a, s->n, o->a);
+        return 1;
+    }
+    if (qdL_testarray(L, 1) || lua_istable(L, 1)) {
+        qd_c *m;
+        size_t d = qdL_checkcmatrix(L, 1, &m);
+        int n = 0;
+        while (((size_t)1 << n) < d)
+            n++;
+        if (((size_t)1 << n) != d || n < 1) {
+                        return luaL_argerror(L, 1, lua_pushfstring(L, "2^n x 2^n matrix expected, got %dx%d", (int)d, (int)d));
+        }
+        double herm = 0, tr = 0;
+        for (size_t i = 0; i < d; i++) {
+            tr += creal(m[i + i * d]);
+            for (size_t j = 0; j < d; j++) {
+                double x = cabs(m[i + j * d] - conj(m[j + i * d]));
+                if (!(x <= herm))
+                    herm = isnan(x) ? INFINITY : x;
+            }
+        }
+        if (!(herm <= 1e-8) || !(fabs(tr - 1) <= 1e-8)) {
+                        return luaL_argerror(L, 1, lua_pushfstring(L, "density matrix expected (Hermitian, trace 1): max |rho - rho^dagger| = %f, trace = %f",
+                                                       herm, tr));
+        }
+        /* positivity via the eigenvalues */
+        qd_c *tmp = qd_malloc(sizeof(qd_c) * d * d);
+        double *w = qd_malloc(sizeof(double) * d);
+        qd_err e;
+        qd_status st = (!tmp || !w) ? qd_fail(&e, QD_ENOMEM, "not enough memory for a positivity check") : QD_OK;
+        if (st == QD_OK) {
+            memcpy(tmp, m, sizeof(qd_c) * d * d);
+            st = qd_la_eigh(tmp, d, w, 0, &e);
+        }
+        double minev = st == QD_OK ? w[0] : 0;
+        qd_free(tmp);
+        qd_free(w);
+        if (st != QD_OK) {
+                        return qdL_raise(L, &e);
+        }
+        if (minev < -1e-8) {
+                        return luaL_argerror(L, 1, lua_pushfstring(L, "positive semidefinite matrix expected (smallest eigenvalue %f)", minev));
+        }
+        qdl_reg *o = qdL_newreg(L, QDL_K_DM, n, 1);
+        memcpy(o->a, m, sizeof(qd_c) * d * d);
+        return 1;
+    }
+    int n = qdL_checknqubits(L, 1, QD_MAX_QUBITS / 2);
+    qdl_reg *o = qdL_newreg(L, QDL_K_DM, n, 1);
+    o->a[0] = 1;
+    return 1;
+}
+
+/* qd.maximally_mixed(n) = I / 2^n */
+static int l_maximally_mixed(lua_State *L)
+{
+    qdL_checknargs(L, 1);
+    int n = qdL_checknqubits(L, 1, QD_MAX_QUBITS / 2);
+    qdl_reg *o = qdL_newreg(L, QDL_K_DM, n, 1);
+    size_t d = (size_t)1 << n;
+    for (size_t i = 0; i < d; i++)
+        o->a[i + i * d] = 1.0 / (double)d;
+    return 1;
+}
+
+static qdl_reg *checkdm(lua_State *L, int idx)
+{
+    return qdL_checkkind(L, idx, QDL_K_DM);
+}
+
+static int m_copy(lua_State *L)
+{
+    qdl_reg *r = checkdm(L, 1);
+    qdL_checknargs(L, 1);
+    qdl_reg *c = qdL_newreg(L, QDL_K_DM, r->n, 1);
+    memcpy(c->a, r->a, r->bytes);
+    return 1;
+}
+
+/* rho:get(r, c) -> re, im (1-based) */
+static int m_get(lua_State *L)
+{
+    qdl_reg *r = checkdm(L, 1);
+    qdL_checknargs(L, 3);
+    size_t d = (size_t)1 << r->n;
+    lua_Integer i = luaL_checkinteger(L, 2), j = luaL_checkinteger(L, 3);
+    if (i < 1 || (size_t)i > d)
+        return luaL_argerror(L, 2, lua_pushfstring(L, "row 1..%I expected, got %I", (LUAI_UACINT)d, (LUAI_UACINT)i));
+    if (j < 1 || (size_t)j > d)
+        return luaL_argerror(L, 3, lua_pushfstring(L, "column 1..%I expected, got %I", (LUAI_UACINT)d, (LUAI_UACINT)j));
+    qdL_pushcomplex(L, r->a[(size_t)(i - 1) + (size_t)(j - 1) * d]);
+    return 2;
+}
+
+/* rho:matrix() -> complex qd.Matrix copy */
+static int m_matrix(lua_State *L)
+{
+    qdl_reg *r = checkdm(L, 1);
+    qdL_checknargs(L, 1);
+    size_t d = (size_t)1 << r->n;
+    qdl_array *m = qdL_newarray(L, d, d, 1, 0);
+    memcpy(m->data, r->a, r->bytes);
+    return 1;
+}
+
+static int m_trace(lua_State *L)
+{
+    qdl_reg *r = checkdm(L, 1);
+    qdL_checknargs(L, 1);
+    lua_pushnumber(L, qd_dm_trace_re(r->a, r->n));
+    return 1;
+}
+
+/* rho:eigenvalues() -> qd.Vector, ascending */
+static int m_eigenvalues(lua_State *L)
+{
+    qdl_reg *r = checkdm(L, 1);
+    qdL_checknargs(L, 1);
+    size_t d = (size_t)1 << r->n;
+    qdl_array *v = qdL_newarray(L, d, 1, 0, 1);
+    qdl_reg *tmp = qdL_newreg(L, QDL_K_DM, r->n, 1);
+    memcpy(tmp->a, r->a, r->bytes);
+    qd_err e;
+    if (qd_la_eigh(tmp->a, d, v->data, 0, &e) != QD_OK)
+        return qdL_raise(L, &e);
+    lua_pop(L, 1);
+    return 1;
+}
+
+void qdL_open_dm(lua_State *L)
+{
+    static const luaL_Reg methods[] = {
+        {"copy", m_copy},       {"get", m_get},         {"matrix", m_matrix},
+        {"trace", m_trace},     {"eigenvalues", m_eigenvalues},
+        {"probs", qdL_m_probs}, {"sample", qdL_m_sample}, {"measure", qdL_m_measure},
+        {"expect", qdL_m_expect}, {"kron", qdL_m_kron}, {"ptrace", qdL_m_ptrace},
+        {"fidelity", qdL_fidelity}, {"trace_distance", qdL_trace_distance},
+        {"purity", qdL_purity}, {"entropy", qdL_entropy}, {NULL, NULL}};
+    qdL_reg_metatable(L, QDL_K_DM, methods);
+    static const luaL_Reg fns[] = {{"dm", l_dm}, {"maximally_mixed", l_maximally_mixed}, {NULL, NULL}};
+    luaL_setfuncs(L, fns, 0);
+}

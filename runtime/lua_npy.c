@@ -1,0 +1,203 @@
+/* lua_npy.c — .npy files for every object: obj:save_npy(path) and qd.load_npy(path [, kind]).
+ * Shapes match numpy's view of our buffers: State (2^n,), Ensemble (N, 2^n) (member k is
+ * row k, as in the QuDDPM reference data), DensityMatrix and Matrix (rows, cols) written
+ * in Fortran order (our column-major buffer as is), Vector (len,).
+ * Saving raises on failure (an experiment must not lose output silently); loading returns
+ * nil, message for a missing or malformed file, since that is an outside condition. */
+#include "lua_util.h"
+#include <string.h>
+
+static int save_reg(lua_State *L, qdl_reg *r, const char *path)
+{
+    size_t shape[2];
+    qd_err e;
+    qd_status st;
+    size_t d = (size_t)1 << r->n;
+    if (r->kind == QDL_K_STATE) {
+        shape[0] = d;
+        st = qd_npy_write(path, r->a, 1, 1, shape, 0, &e);
+    } else if (r->kind == QDL_K_ENS) {
+        shape[0] = r->count;
+        shape[1] = d;
+        st = qd_npy_write(path, r->a, 1, 2, shape, 0, &e);
+    } else {
+        shape[0] = shape[1] = d;
+        st = qd_npy_write(path, r->a, 1, 2, shape, 1, &e);
+    }
+    return st == QD_OK ? 0 : (qdL_raise(L, &e), 0);
+}
+
+/* obj:save_npy(path) -> obj */
+static int m_save_npy(lua_State *L)
+{
+    qdL_checknargs(L, 2);
+    const char *path = luaL_checkstring(L, 2);
+    qdl_array *a = qdL_testarray(L, 1);
+    if (a) {
+        qd_err e;
+        size_t shape[2] = {a->rows, a->cols};
+        int vec = luaL_testudata(L, 1, QDL_VECTOR) != NULL;
+        if (vec)
+            shape[0] = a->rows * a->cols;
+        if (qd_npy_write(path, a->data, a->cplx, vec ? 1 : 2, shape, vec ? 0 : 1, &e) != QD_OK)
+            return qdL_raise(L, &e);
+    } else {
+        save_reg(L, qdL_checkreg(L, 1), path);
+    }
+    lua_settop(L, 1);
+    return 1;
+}
+
+static int log2_exact(size_t d)
+{
+    if (d < 2 || (d & (d - 1)))
+        return -1;
+    int n = 0;
+    while (((size_t)1 << n) < d)
+        n++;
+    return n;
+}
+
+static qd_c getc_(const qd_npy *f, size_t i)
+{
+    return f->is_complex ? ((qd_c *)f->data)[i] : ((double *)f->data)[i];
+}
+
+/* a qd_npy is held in a userdata with __gc so it is freed whatever error follows */
+static int npy_gc(lua_State *L)
+{
+    qd_npy *f = lua_touserdata(L, 1);
+    if (f && f->data) {
+        qd_free(f->data);
+        f->data = NULL;
+    }
+    return 0;
+}
+
+static int fail(lua_State *L, const char *msg)
+{
+    lua_pushnil(L);
+    lua_pushstring(L, msg);
+    return 2;
+}
+
+/* qd.load_npy(path [, kind]) -> object | nil, message
+ * kind: "state", "ensemble", "dm", "vector", "matrix", "ensembles" (3-d (T, N, 2^n) -> table
+ * of Ensembles). Without kind: 1-d complex of length 2^n -> State, other 1-d -> Vector,
+ * 2-d -> Matrix, 3-d -> table of Ensembles. */
+static int l_load_npy(lua_State *L)
+{
+    qdL_checknargs(L, 2);
+    const char *path = luaL_checkstring(L, 1);
+    static const char *const kinds[] = {"auto", "state", "ensemble", "dm", "vector", "matrix", "ensembles", NULL};
+    int kind = luaL_checkoption(L, 2, "auto", kinds);
+    qd_npy *f = lua_newuserdatauv(L, sizeof *f, 0);
+    memset(f, 0, sizeof *f);
+    lua_newtable(L);
+    lua_pushcfunction(L, npy_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_setmetatable(L, -2);
+    qd_err e;
+    if (qd_npy_read(path, f, &e) != QD_OK)
+        return fail(L, e.msg);
+    int nd = f->ndim;
+    if (kind == 0) {
+        if (nd == 1)
+            kind = (f->is_complex && log2_exact(f->shape[0]) > 0) ? 1 : 4;
+        else if (nd == 2)
+            kind = 5;
+        else if (nd == 3)
+            kind = 6;
+        else
+            return fail(L, lua_pushfstring(L, "%s: cannot infer an object from a %d-d array; give a kind", path, nd));
+    }
+    char shp[128];
+    {
+        int o = 0;
+        o += snprintf(shp + o, sizeof shp - (size_t)o, "(");
+        for (int i = 0; i < nd && o < 100; i++)
+            o += snprintf(shp + o, sizeof shp - (size_t)o, i ? ", %zu" : "%zu", f->shape[i]);
+        snprintf(shp + o, sizeof shp - (size_t)o, nd == 1 ? ",)" : ")");
+    }
+    switch (kind) {
+    case 1: { /* state */
+        size_t d = nd == 1 ? f->shape[0] : (nd == 2 && f->shape[0] == 1 ? f->shape[1] : 0);
+        int n = log2_exact(d);
+        if (n < 1)
+            return fail(L, lua_pushfstring(L, "%s: a state needs shape (2^n,), got %s", path, shp));
+        qdl_reg *s = qdL_newreg(L, QDL_K_STATE, n, 1);
+        for (size_t i = 0; i < d; i++)
+            s->a[i] = getc_(f, i);
+        return 1;
+    }
+    case 2: { /* ensemble (N, 2^n) */
+        int n = nd == 2 ? log2_exact(f->shape[1]) : -1;
+        if (n < 1 || f->shape[0] < 1)
+            return fail(L, lua_pushfstring(L, "%s: an ensemble needs shape (N, 2^n), got %s", path, shp));
+        qdl_reg *E = qdL_newreg(L, QDL_K_ENS, n, f->shape[0]);
+        for (size_t i = 0; i < f->count; i++)
+            E->a[i] = getc_(f, i);
+        return 1;
+    }
+    case 3: { /* dm (2^n, 2^n) */
+        int n = nd == 2 && f->shape[0] == f->shape[1] ? log2_exact(f->shape[0]) : -1;
+        if (n < 1)
+            return fail(L, lua_pushfstring(L, "%s: a density matrix needs shape (2^n, 2^n), got %s", path, shp));
+        qdl_reg *r = qdL_newreg(L, QDL_K_DM, n, 1);
+        size_t d = f->shape[0];
+        for (size_t i = 0; i < d; i++)
+            for (size_t j = 0; j < d; j++)
+                r->a[i + j * d] = getc_(f, i * d + j);   /* C order -> column-major */
+        return 1;
+    }
+    case 4: { /* vector: any shape, flattened in C order */
+        qdl_array *v = qdL_newarray(L, f->count, 1, f->is_complex, 1);
+        if (f->count)
+            memcpy(v->data, f->data, f->count * (f->is_complex ? sizeof(qd_c) : sizeof(double)));
+        return 1;
+    }
+    case 5: { /* matrix */
+        if (nd != 2)
+            return fail(L, lua_pushfstring(L, "%s: a matrix needs a 2-d array, got shape %s", path, shp));
+        size_t R = f->shape[0], C = f->shape[1];
+        qdl_array *m = qdL_newarray(L, R, C, f->is_complex, 0);
+        for (size_t i = 0; i < R; i++)
+            for (size_t j = 0; j < C; j++) {
+                if (f->is_complex)
+                    ((qd_c *)m->data)[i + j * R] = ((qd_c *)f->data)[i * C + j];
+                else
+                    ((double *)m->data)[i + j * R] = ((double *)f->data)[i * C + j];
+            }
+        return 1;
+    }
+    default: { /* ensembles (T, N, 2^n) */
+        int n = nd == 3 ? log2_exact(f->shape[2]) : -1;
+        if (n < 1 || f->shape[1] < 1)
+            return fail(L, lua_pushfstring(L, "%s: ensembles need shape (T, N, 2^n), got %s", path, shp));
+        size_t T = f->shape[0], N = f->shape[1], d = f->shape[2];
+        lua_createtable(L, (int)T, 0);
+        for (size_t t = 0; t < T; t++) {
+            qdl_reg *E = qdL_newreg(L, QDL_K_ENS, n, N);
+            for (size_t i = 0; i < N * d; i++)
+                E->a[i] = getc_(f, t * N * d + i);
+            lua_rawseti(L, -2, (lua_Integer)t + 1);
+        }
+        return 1;
+    }
+    }
+}
+
+void qdL_open_npy(lua_State *L)
+{
+    /* add save_npy to every object's methods */
+    const char *mts[] = {QDL_STATE, QDL_DM, QDL_ENS, QDL_VECTOR, QDL_MATRIX};
+    for (int i = 0; i < 5; i++) {
+        luaL_getmetatable(L, mts[i]);
+        lua_getfield(L, -1, "methods");
+        lua_pushcfunction(L, m_save_npy);
+        lua_setfield(L, -2, "save_npy");
+        lua_pop(L, 2);
+    }
+    lua_pushcfunction(L, l_load_npy);
+    lua_setfield(L, -2, "load_npy");
+}

@@ -1,0 +1,67 @@
+/* lua_qd.c — the C module "qd.core": registers every userdata type and module function.
+ * The public module is stdlib/qd/init.lua, which arranges these under the documented
+ * names (qd.state(n), qd.state.from, qd.ensemble.haar, ...). */
+#include "lua_util.h"
+#include "lua_qd.h"
+
+void qdL_open_state(lua_State *L);
+void qdL_open_dm(lua_State *L);
+void qdL_open_ensemble(lua_State *L);
+
+static int l_set_threads(lua_State *L)
+{
+    lua_Integer n = luaL_checkinteger(L, 1);
+    if (n < 1 || n > 1024)
+        return luaL_argerror(L, 1, "thread count 1..1024 expected");
+    qd_set_threads((int)n);
+    return 0;
+}
+
+static int l_get_threads(lua_State *L)
+{
+    lua_pushinteger(L, qd_get_threads());
+    return 1;
+}
+
+static int l_blas_info(lua_State *L)
+{
+    lua_pushstring(L, qd_la_info());
+    return 1;
+}
+
+static int luaopen_qd_core(lua_State *L)
+{
+    lua_newtable(L);
+    qdL_open_rng(L);
+    qdL_open_array(L);
+    qdL_open_gates(L);
+    qdL_open_state(L);
+    qdL_open_dm(L);
+    qdL_open_ensemble(L);
+    qdL_open_npy(L);
+    static const luaL_Reg fns[] = {
+        {"set_threads", l_set_threads}, {"threads", l_get_threads}, {"blas_info", l_blas_info},
+        {NULL, NULL}};
+    luaL_setfuncs(L, fns, 0);
+    lua_pushliteral(L, QD_VERSION);
+    lua_setfield(L, -2, "version");
+    lua_pushinteger(L, QD_MAX_QUBITS);
+    lua_setfield(L, -2, "max_qubits");
+    /* metatables, for help() and type checks from Lua */
+    const char *mts[] = {QDL_STATE, QDL_DM, QDL_ENS, QDL_VECTOR, QDL_MATRIX, QDL_RNG};
+    lua_newtable(L);
+    for (int i = 0; i < 6; i++) {
+        luaL_getmetatable(L, mts[i]);
+        lua_setfield(L, -2, mts[i]);
+    }
+    lua_setfield(L, -2, "metatables");
+    return 1;
+}
+
+void qdL_openlibs(lua_State *L)
+{
+    luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+    lua_pushcfunction(L, luaopen_qd_core);
+    lua_setfield(L, -2, "qd.core");
+    lua_pop(L, 1);
+}

@@ -1,0 +1,445 @@
+/* lua_util.c — shared binding helpers: GC-aware allocation, checked accessors, argument
+ * validation with one consistent wording ("bad argument #k to 'f' (X expected, got Y)"). */
+#include "lua_util.h"
+#include <string.h>
+#include <stdio.h>
+#include <math.h>
+
+/* ------------------------------------------------------------------ allocation
+ * Lua's GC does not see our big buffers (only the small userdata headers), so a loop
+ * creating states could run the machine out of memory while Lua thinks little is in use.
+ * As in Torch, we count live buffer bytes and force a full collection when they pass a
+ * soft cap that grows with what survives. */
+static size_t g_live = 0;
+static size_t g_cap = (size_t)256 << 20;
+
+void *qdL_alloc(lua_State *L, size_t bytes, int zero, const char *what)
+{
+    char sz[32];
+    qd_format_bytes((double)bytes, sz, sizeof sz);
+    size_t phys = qd_phys_mem();
+    if (phys && bytes > phys)
+        luaL_error(L, "not enough memory for %s (%s requested)", what, sz);
+    if (g_live + bytes > g_cap) {
+        lua_gc(L, LUA_GCCOLLECT);
+        size_t want = 2 * (g_live + bytes);
+        g_cap = want > ((size_t)256 << 20) ? want : ((size_t)256 << 20);
+    }
+    void *p = zero ? qd_calloc(1, bytes) : qd_malloc(bytes);
+    if (!p && bytes) {
+        lua_gc(L, LUA_GCCOLLECT);
+        p = zero ? qd_calloc(1, bytes) : qd_malloc(bytes);
+        if (!p)
+            luaL_error(L, "not enough memory for %s (%s requested)", what, sz);
+    }
+    g_live += bytes;
+    return p;
+}
+
+void qdL_release(void *p, size_t bytes)
+{
+    if (p) {
+        qd_free(p);
+        g_live = g_live >= bytes ? g_live - bytes : 0;
+    }
+}
+
+size_t qdL_amp_bytes(lua_State *L, int nq, size_t count, const char *what)
+{
+    size_t b;
+    if (qd_amp_bytes(nq, count, &b)) {
+        luaL_error(L, "not enough memory for %s (size overflows)", what);
+    }
+    return b;
+}
+
+/* ------------------------------------------------------------------ registers */
+static const char *const kind_mt[] = {QDL_STATE, QDL_DM, QDL_ENS};
+
+const char *qdL_kindname(qdl_kind kind)
+{
+    return kind_mt[kind];
+}
+
+qdl_reg *qdL_newreg(lua_State *L, qdl_kind kind, int n, size_t count)
+{
+    char what[96];
+    size_t bytes;
+    if (kind == QDL_K_STATE) {
+        snprintf(what, sizeof what, "a %d-qubit state", n);
+        bytes = qdL_amp_bytes(L, n, 1, what);
+    } else if (kind == QDL_K_DM) {
+        snprintf(what, sizeof what, "a %d-qubit density matrix", n);
+        if (2 * n > QD_MAX_QUBITS)
+            luaL_error(L, "not enough memory for %s (size overflows)", what);
+        bytes = qdL_amp_bytes(L, 2 * n, 1, what);
+    } else {
+        snprintf(what, sizeof what, "an ensemble of %zu %d-qubit states", count, n);
+        bytes = qdL_amp_bytes(L, n, count, what);
+    }
+    /* the object is valid (empty) before anything can fail */
+    qdl_reg *r = lua_newuserdatauv(L, sizeof *r, 1);
+    r->kind = kind;
+    r->n = n;
+    r->count = kind == QDL_K_ENS ? count : 1;
+    r->a = NULL;
+    r->bytes = 0;
+    luaL_setmetatable(L, kind_mt[kind]);
+    r->a = qdL_alloc(L, bytes, 1, what);
+    r->bytes = bytes;
+    return r;
+}
+
+qdl_reg *qdL_testkind(lua_State *L, int idx, qdl_kind kind)
+{
+    return luaL_testudata(L, idx, kind_mt[kind]);
+}
+
+static int typeerror(lua_State *L, int arg, const char *expected)
+{
+    const char *got;
+    if (luaL_getmetafield(L, arg, "__name") == LUA_TSTRING)
+        got = lua_tostring(L, -1);
+    else
+        got = luaL_typename(L, arg);
+    return luaL_argerror(L, arg, lua_pushfstring(L, "%s expected, got %s", expected, got));
+}
+
+static qdl_reg *live(lua_State *L, int idx, qdl_reg *r)
+{
+    if (!r->a)
+        luaL_argerror(L, idx, lua_pushfstring(L, "%s has been freed", kind_mt[r->kind]));
+    return r;
+}
+
+qdl_reg *qdL_checkreg(lua_State *L, int idx)
+{
+    for (int k = 0; k < 3; k++) {
+        qdl_reg *r = luaL_testudata(L, idx, kind_mt[k]);
+        if (r)
+            return live(L, idx, r);
+    }
+    typeerror(L, idx, "qd.State, qd.DensityMatrix or qd.Ensemble");
+    return NULL;
+}
+
+qdl_reg *qdL_checkkind(lua_State *L, int idx, qdl_kind kind)
+{
+    qdl_reg *r = luaL_testudata(L, idx, kind_mt[kind]);
+    if (!r)
+        typeerror(L, idx, kind_mt[kind]);
+    return live(L, idx, r);
+}
+
+void qdL_reg_free(qdl_reg *r)
+{
+    qdL_release(r->a, r->bytes);
+    r->a = NULL;
+    r->bytes = 0;
+}
+
+static int reg_gc(lua_State *L)
+{
+    qdl_reg *r = NULL;
+    for (int k = 0; k < 3 && !r; k++)
+        r = luaL_testudata(L, 1, kind_mt[k]);
+    if (r)
+        qdL_reg_free(r);
+    return 0;
+}
+
+static int reg_free(lua_State *L)
+{
+    qdL_checknargs(L, 1);
+    reg_gc(L);
+    return 0;
+}
+
+/* s.n, s.dim, E.N as fields; methods otherwise; an unknown key is nil as for tables */
+static int reg_index(lua_State *L)
+{
+    qdl_reg *r = NULL;
+    for (int k = 0; k < 3 && !r; k++)
+        r = luaL_testudata(L, 1, kind_mt[k]);
+    if (lua_type(L, 2) == LUA_TSTRING) {
+        const char *key = lua_tostring(L, 2);
+        if (strcmp(key, "n") == 0) {
+            lua_pushinteger(L, r->n);
+            return 1;
+        }
+        if (strcmp(key, "dim") == 0) {
+            lua_pushinteger(L, (lua_Integer)1 << r->n);
+            return 1;
+        }
+        if (strcmp(key, "N") == 0 && r->kind == QDL_K_ENS) {
+            lua_pushinteger(L, (lua_Integer)r->count);
+            return 1;
+        }
+    }
+    lua_pushvalue(L, lua_upvalueindex(1));   /* methods table */
+    lua_pushvalue(L, 2);
+    lua_rawget(L, -2);
+    if (lua_isnil(L, -1) && r && r->kind == QDL_K_ENS && lua_isinteger(L, 2)) {
+        /* E[k]: a copy of member k, handled by the ensemble's "get" method */
+        lua_getfield(L, -2, "get");
+        lua_pushvalue(L, 1);
+        lua_pushvalue(L, 2);
+        lua_call(L, 2, 1);
+    }
+    return 1;
+}
+
+static int reg_len(lua_State *L)
+{
+    qdl_reg *r = qdL_checkreg(L, 1);
+    if (r->kind == QDL_K_ENS)
+        lua_pushinteger(L, (lua_Integer)r->count);
+    else
+        lua_pushinteger(L, (lua_Integer)1 << r->n);
+    return 1;
+}
+
+static int reg_tostring(lua_State *L)
+{
+    qdl_reg *r = NULL;
+    for (int k = 0; k < 3 && !r; k++)
+        r = luaL_testudata(L, 1, kind_mt[k]);
+    if (!r->a) {
+        lua_pushfstring(L, "%s (freed)", kind_mt[r->kind]);
+        return 1;
+    }
+    qdL_reg_tostring(L, r);
+    return 1;
+}
+
+void qdL_reg_metatable(lua_State *L, qdl_kind kind, const luaL_Reg *methods)
+{
+    luaL_newmetatable(L, kind_mt[kind]);
+    lua_newtable(L);                      /* methods */
+    luaL_setfuncs(L, methods, 0);
+    qdL_add_gate_methods(L);
+    lua_pushcfunction(L, reg_free);
+    lua_setfield(L, -2, "free");
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -3, "methods");       /* mt.methods, for help() and introspection */
+    lua_pushcclosure(L, reg_index, 1);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, reg_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, reg_gc);
+    lua_setfield(L, -2, "__close");
+    lua_pushcfunction(L, reg_len);
+    lua_setfield(L, -2, "__len");
+    lua_pushcfunction(L, reg_tostring);
+    lua_setfield(L, -2, "__tostring");
+    lua_pop(L, 1);
+}
+
+/* ------------------------------------------------------------------ arguments */
+void qdL_checknargs(lua_State *L, int last)
+{
+    if (lua_gettop(L) > last)
+        luaL_argerror(L, last + 1, "unexpected extra argument");
+}
+
+static lua_Integer checkint(lua_State *L, int arg, const char *what)
+{
+    int isnum = 0;
+    lua_Integer v = lua_tointegerx(L, arg, &isnum);
+    if (!isnum) {
+        if (lua_type(L, arg) == LUA_TNUMBER)
+            luaL_argerror(L, arg, lua_pushfstring(L, "%s expected, got non-integer %f", what,
+                                                  lua_tonumber(L, arg)));
+        typeerror(L, arg, what);
+    }
+    return v;
+}
+
+int qdL_checkqubit(lua_State *L, int arg, int n)
+{
+    lua_Integer q = checkint(L, arg, "qubit index");
+    if (q < 0 || q >= n)
+        luaL_argerror(L, arg, lua_pushfstring(L, "qubit index 0..%d expected, got %d", n - 1,
+                                              (int)(q > 1000000 ? 1000000 : q < -1000000 ? -1000000 : q)));
+    return (int)q;
+}
+
+int qdL_checkqubits(lua_State *L, int arg, int n, int *qs, int opt)
+{
+    int k = 0;
+    if (opt && lua_isnoneornil(L, arg)) {
+        for (int i = 0; i < n; i++)
+            qs[i] = i;
+        return n;
+    }
+    if (lua_isinteger(L, arg)) {
+        qs[0] = qdL_checkqubit(L, arg, n);
+        return 1;
+    }
+    if (!lua_istable(L, arg))
+        typeerror(L, arg, "qubit list (table of integers)");
+    lua_Integer len = luaL_len(L, arg);
+    if (len < 1 || len > n)
+        luaL_argerror(L, arg, lua_pushfstring(L, "1..%d qubits expected, got %d", n, (int)(len > 1000000 ? 1000000 : len)));
+    for (lua_Integer i = 1; i <= len; i++) {
+        lua_geti(L, arg, i);
+        int isnum = 0;
+        lua_Integer q = lua_tointegerx(L, -1, &isnum);
+        lua_pop(L, 1);
+        if (!isnum || q < 0 || q >= n)
+            luaL_argerror(L, arg, lua_pushfstring(L, "qubit indices 0..%d expected, got %s at position %d",
+                                                  n - 1, isnum ? lua_pushfstring(L, "%d", (int)q) : "a non-integer", (int)i));
+        for (int j = 0; j < k; j++)
+            if (qs[j] == q)
+                luaL_argerror(L, arg, lua_pushfstring(L, "distinct qubits expected, got qubit %d twice", (int)q));
+        qs[k++] = (int)q;
+    }
+    return k;
+}
+
+int qdL_checknqubits(lua_State *L, int arg, int maxq)
+{
+    lua_Integer n = checkint(L, arg, "number of qubits");
+    if (n < 1)
+        luaL_argerror(L, arg, lua_pushfstring(L, "number of qubits >= 1 expected, got %d", (int)(n < -1000000 ? -1000000 : n)));
+    if (n > maxq) {
+        /* too big to even describe: report the memory it would need */
+        char sz[32];
+        qd_format_bytes(ldexp((double)sizeof(qd_c), (int)(n > 1000 ? 1000 : n)), sz, sizeof sz);
+        luaL_error(L, "not enough memory for a %d-qubit state (%s requested)", (int)(n > 1000000 ? 1000000 : n), sz);
+    }
+    return (int)n;
+}
+
+size_t qdL_checkcount(lua_State *L, int arg, const char *what)
+{
+    lua_Integer v = checkint(L, arg, what);
+    if (v < 1)
+        luaL_argerror(L, arg, lua_pushfstring(L, "%s >= 1 expected, got %I", what, (LUAI_UACINT)v));
+    return (size_t)v;
+}
+
+void qdL_checkoptions(lua_State *L, int arg, const char *const *allowed)
+{
+    if (lua_isnoneornil(L, arg))
+        return;
+    if (!lua_istable(L, arg))
+        typeerror(L, arg, "options table");
+    lua_pushnil(L);
+    while (lua_next(L, arg)) {
+        lua_pop(L, 1);
+        int ok = 0;
+        if (lua_type(L, -1) == LUA_TSTRING) {
+            const char *key = lua_tostring(L, -1);
+            for (int i = 0; allowed[i]; i++)
+                if (strcmp(key, allowed[i]) == 0)
+                    ok = 1;
+        }
+        if (!ok) {
+            luaL_Buffer b;
+            luaL_buffinit(L, &b);
+            for (int i = 0; allowed[i]; i++) {
+                if (i)
+                    luaL_addstring(&b, ", ");
+                luaL_addstring(&b, allowed[i]);
+            }
+            luaL_pushresult(&b);
+            const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : luaL_typename(L, -2);
+            luaL_argerror(L, arg, lua_pushfstring(L, "unknown option '%s' (known: %s)", key,
+                                                  lua_tostring(L, -1)));
+        }
+    }
+}
+
+int qdL_optbool(lua_State *L, int arg, const char *key, int def)
+{
+    if (lua_isnoneornil(L, arg))
+        return def;
+    int t = lua_getfield(L, arg, key);
+    int v = def;
+    if (t == LUA_TBOOLEAN)
+        v = lua_toboolean(L, -1);
+    else if (t != LUA_TNIL)
+        luaL_argerror(L, arg, lua_pushfstring(L, "option '%s': boolean expected, got %s", key,
+                                              luaL_typename(L, -1)));
+    lua_pop(L, 1);
+    return v;
+}
+
+int qdL_tocomplex(lua_State *L, int idx, qd_c *z)
+{
+    idx = lua_absindex(L, idx);
+    if (lua_type(L, idx) == LUA_TNUMBER) {
+        *z = lua_tonumber(L, idx);
+        return 1;
+    }
+    if (lua_istable(L, idx) && luaL_len(L, idx) == 2) {
+        lua_geti(L, idx, 1);
+        lua_geti(L, idx, 2);
+        int ok = lua_type(L, -1) == LUA_TNUMBER && lua_type(L, -2) == LUA_TNUMBER;
+        if (ok)
+            *z = lua_tonumber(L, -2) + I * lua_tonumber(L, -1);
+        lua_pop(L, 2);
+        return ok;
+    }
+    return 0;
+}
+
+void qdL_pushcomplex(lua_State *L, qd_c z)
+{
+    lua_pushnumber(L, creal(z));
+    lua_pushnumber(L, cimag(z));
+}
+
+size_t qdL_checkcmatrix(lua_State *L, int arg, qd_c **out)
+{
+    *out = NULL;
+    arg = lua_absindex(L, arg);
+    qdl_array *A = qdL_testarray(L, arg);
+    if (A) {
+        if (A->rows != A->cols || A->rows == 0)
+            luaL_argerror(L, arg, lua_pushfstring(L, "square matrix expected, got %dx%d",
+                                                  (int)A->rows, (int)A->cols));
+        size_t d = A->rows;
+        qd_c *m = lua_newuserdatauv(L, sizeof(qd_c) * d * d, 0);
+        for (size_t i = 0; i < d * d; i++)
+            m[i] = qdL_array_get(A, i);
+        *out = m;
+        return d;
+    }
+    if (!lua_istable(L, arg))
+        typeerror(L, arg, "matrix (qd.Matrix or table of rows)");
+    lua_Integer d = luaL_len(L, arg);
+    if (d < 1 || d > 4096)
+        luaL_argerror(L, arg, "non-empty matrix expected");
+    qd_c *m = lua_newuserdatauv(L, sizeof(qd_c) * (size_t)(d * d), 0);
+    for (lua_Integer r = 1; r <= d; r++) {
+        if (lua_geti(L, arg, r) != LUA_TTABLE || luaL_len(L, -1) != d)
+            luaL_argerror(L, arg, lua_pushfstring(L, "square matrix expected (row %d of %d does not have %d entries)",
+                                                  (int)r, (int)d, (int)d));
+        for (lua_Integer c = 1; c <= d; c++) {
+            lua_geti(L, -1, c);
+            qd_c z;
+            if (!qdL_tocomplex(L, -1, &z))
+                luaL_argerror(L, arg, lua_pushfstring(L, "number or {re, im} expected at [%d][%d]",
+                                                      (int)r, (int)c));
+            m[(r - 1) + (c - 1) * d] = z;
+            lua_pop(L, 1);
+        }
+        lua_pop(L, 1);
+    }
+    *out = m;
+    return (size_t)d;
+}
+
+int qdL_raise(lua_State *L, const qd_err *e)
+{
+    return luaL_error(L, "%s", e->msg);
+}
+
+void qdL_bits(size_t idx, int k, char *buf)
+{
+    for (int j = 0; j < k; j++)
+        buf[j] = ((idx >> (k - 1 - j)) & 1) ? '1' : '0';
+    buf[k] = '\0';
+}

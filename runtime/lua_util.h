@@ -1,0 +1,108 @@
+/* lua_util.h — shared pieces of the Lua bindings (qdL_*): the userdata layouts, checked
+ * accessors, argument validation with house-style messages, and GC-aware allocation. */
+#ifndef LUA_UTIL_H
+#define LUA_UTIL_H
+#include <lua.h>
+#include <lauxlib.h>
+#include "qd.h"
+
+#define QDL_STATE "qd.State"
+#define QDL_DM "qd.DensityMatrix"
+#define QDL_ENS "qd.Ensemble"
+#define QDL_VECTOR "qd.Vector"
+#define QDL_MATRIX "qd.Matrix"
+#define QDL_RNG "qd.Rng"
+
+/* A register: State (count 1), DensityMatrix (count 1, buffer 4^n) or Ensemble (count N).
+ * a == NULL means freed (or not yet allocated): every access checks. */
+typedef enum { QDL_K_STATE, QDL_K_DM, QDL_K_ENS } qdl_kind;
+typedef struct {
+    qdl_kind kind;
+    int n;          /* qubits */
+    size_t count;   /* members (1 for State/DensityMatrix) */
+    qd_c *a;
+    size_t bytes;   /* bytes reported to the allocator accounting */
+} qdl_reg;
+
+/* Vector (cols == 1, own metatable) and Matrix: column-major, real or complex. */
+typedef struct {
+    size_t rows, cols;
+    int cplx;
+    void *data;
+    size_t bytes;
+    int freed;
+} qdl_array;
+
+/* ---- allocation (GC-aware, house rule 6) ----
+ * qdL_alloc collects when live big-buffer bytes pass a soft cap, retries once after a
+ * full collection on failure, and raises "not enough memory for <what> (<size> requested)"
+ * — before trying at all if the request exceeds physical memory. Zeroed if zero != 0. */
+void *qdL_alloc(lua_State *L, size_t bytes, int zero, const char *what);
+void qdL_release(void *p, size_t bytes);
+/* bytes for 2^nq * count amplitudes, raising on overflow with a clear message */
+size_t qdL_amp_bytes(lua_State *L, int nq, size_t count, const char *what);
+
+/* ---- registers ---- */
+/* new userdata of the kind's metatable with an allocated (zeroed) buffer; pushed. */
+qdl_reg *qdL_newreg(lua_State *L, qdl_kind kind, int n, size_t count);
+qdl_reg *qdL_checkreg(lua_State *L, int idx);                 /* any of the three, not freed */
+qdl_reg *qdL_checkkind(lua_State *L, int idx, qdl_kind kind); /* one kind, not freed */
+qdl_reg *qdL_testkind(lua_State *L, int idx, qdl_kind kind);  /* NULL if not that kind */
+const char *qdL_kindname(qdl_kind kind);
+void qdL_reg_free(qdl_reg *r);
+/* qd.State etc. metatable setup: methods table filled by the caller with luaL_setfuncs
+ * after this pushes it; common metamethods (__gc, __close, __index, __len, __name). */
+void qdL_reg_metatable(lua_State *L, qdl_kind kind, const luaL_Reg *methods);
+
+/* ---- arrays ---- */
+qdl_array *qdL_newarray(lua_State *L, size_t rows, size_t cols, int cplx, int is_vector);
+qdl_array *qdL_checkarray(lua_State *L, int idx);             /* Vector or Matrix */
+qdl_array *qdL_testarray(lua_State *L, int idx);
+/* Reads element i (0-based, column-major) as complex. */
+qd_c qdL_array_get(const qdl_array *a, size_t i);
+
+/* ---- rng ---- */
+qd_rng *qdL_checkrng(lua_State *L, int idx);
+/* rng argument at idx if it is a qd.Rng, else (nil/none) the run's rng. */
+qd_rng *qdL_optrng(lua_State *L, int idx);
+qd_rng *qdL_runrng(lua_State *L);   /* the run's generator (qd.run_rng()) */
+
+/* ---- argument checking ---- */
+int qdL_checkqubit(lua_State *L, int arg, int n);   /* integer 0..n-1 */
+/* qubit list: a table of integers or a single integer at arg; distinct, in range.
+ * Returns count k, fills qs (capacity QD_MAX_QUBITS). If opt and none/nil: all qubits. */
+int qdL_checkqubits(lua_State *L, int arg, int n, int *qs, int opt);
+int qdL_checknqubits(lua_State *L, int arg, int maxq);   /* 0/1..maxq */
+size_t qdL_checkcount(lua_State *L, int arg, const char *what);  /* integer >= 1 */
+/* Options table at arg (nil/none allowed): raises on keys not in `allowed` (NULL-ended). */
+void qdL_checkoptions(lua_State *L, int arg, const char *const *allowed);
+int qdL_optbool(lua_State *L, int arg, const char *key, int def);
+/* complex number from a Lua value: number, or {re, im} table. */
+int qdL_tocomplex(lua_State *L, int idx, qd_c *z);
+void qdL_pushcomplex(lua_State *L, qd_c z);   /* pushes re, im (two values) */
+/* square complex matrix from a qd.Matrix or a nested table of rows; returns dim, writes
+ * a column-major buffer to *out. The buffer is a userdata PUSHED on the stack (so it is
+ * collected whatever error follows; nothing to free). */
+size_t qdL_checkcmatrix(lua_State *L, int arg, qd_c **out);
+/* raise the message of a core error (after the caller freed its temporaries) */
+int qdL_raise(lua_State *L, const qd_err *e);
+/* reject extra arguments past `last` */
+void qdL_checknargs(lua_State *L, int last);
+/* bitstring for outcome idx of k bits */
+void qdL_bits(size_t idx, int k, char *buf);
+
+/* ---- module pieces (each lua_*.c) ---- */
+void qdL_open_util(lua_State *L);       /* fills qd.core functions shared by all */
+void qdL_open_rng(lua_State *L);
+void qdL_open_array(lua_State *L);
+void qdL_open_registers(lua_State *L);  /* State, DensityMatrix, Ensemble */
+void qdL_open_npy(lua_State *L);
+void qdL_open_state(lua_State *L);
+void qdL_open_dm(lua_State *L);
+void qdL_open_ensemble(lua_State *L);
+void qdL_open_gates(lua_State *L);
+/* the gate methods for a register metatable's method table (on top of the stack) */
+void qdL_add_gate_methods(lua_State *L);
+/* pushes a register's __tostring summary */
+void qdL_reg_tostring(lua_State *L, qdl_reg *r);
+#endif

@@ -1,0 +1,73 @@
+/* mem.c — aligned allocation and size arithmetic. Every big buffer in qd is 64-byte
+ * aligned (one cache line, one AVX-512 vector) so kernels can use aligned loads. */
+#include "qd.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int qd_mul_overflow(size_t a, size_t b, size_t *out)
+{
+    return __builtin_mul_overflow(a, b, out);
+}
+
+void *qd_malloc(size_t bytes)
+{
+    if (bytes == 0)
+        return NULL;
+    size_t rounded = (bytes + QD_ALIGN - 1) & ~(size_t)(QD_ALIGN - 1);
+    if (rounded < bytes)
+        return NULL;
+    return aligned_alloc(QD_ALIGN, rounded);
+}
+
+void *qd_calloc(size_t count, size_t size)
+{
+    size_t bytes;
+    if (qd_mul_overflow(count, size, &bytes))
+        return NULL;
+    void *p = qd_malloc(bytes);
+    if (p)
+        memset(p, 0, bytes);
+    return p;
+}
+
+void qd_free(void *p)
+{
+    free(p);
+}
+
+int qd_amp_bytes(int nq, size_t count, size_t *bytes)
+{
+    if (nq < 0 || nq > QD_MAX_QUBITS)
+        return 1;
+    size_t dim = (size_t)1 << nq, n;
+    if (qd_mul_overflow(dim, count, &n))
+        return 1;
+    return qd_mul_overflow(n, sizeof(qd_c), bytes);
+}
+
+void qd_format_bytes(double bytes, char *buf, size_t len)
+{
+    static const char *unit[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB"};
+    int u = 0;
+    while (bytes >= 1024.0 && u < 7) {
+        bytes /= 1024.0;
+        u++;
+    }
+    if (u == 0 || bytes == (double)(long long)bytes)
+        snprintf(buf, len, "%.0f %s", bytes, unit[u]);
+    else
+        snprintf(buf, len, "%.1f %s", bytes, unit[u]);
+}
+
+size_t qd_phys_mem(void)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+    if (pages <= 0 || psize <= 0)
+        return 0;
+    size_t b;
+    if (qd_mul_overflow((size_t)pages, (size_t)psize, &b))
+        return SIZE_MAX;
+    return b;
+}

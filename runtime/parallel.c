@@ -1,0 +1,25 @@
+/* parallel.c — the thread count used by core loops (OpenMP) and by OpenBLAS.
+ * Results never depend on it: kernels parallelise over independent amplitudes or
+ * members, and reductions sum fixed blocks in order. */
+#include "qd.h"
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+static int g_threads = 1;
+
+void qd_set_threads(int n)
+{
+    if (n < 1)
+        n = 1;
+    g_threads = n;
+#ifdef _OPENMP
+    omp_set_num_threads(n);
+#endif
+    qd_la_set_threads(n);
+}
+
+int qd_get_threads(void)
+{
+    return g_threads;
+}

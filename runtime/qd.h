@@ -1,0 +1,260 @@
+/*
+ * qd.h — the numerical core of qd (libqdcore.a). No Lua in here.
+ *
+ * Conventions (fixed, see docs/api.md and design.md):
+ *  - qubit 0 is the MOST significant bit of a basis index: in an nq-qubit vector,
+ *    qubit q is bit (nq-1-q) of the index. |q0 q1 ... q(n-1)>.
+ *  - complex numbers are double _Complex (qd_c), interleaved; big buffers are 64-byte
+ *    aligned (qd_malloc).
+ *  - every matrix is COLUMN-MAJOR: element (r, c) of a d x d matrix m is m[r + c*d].
+ *    This holds for small gate matrices too: a 2x2 gate {{a,b},{c,d}} is stored
+ *    {a, c, b, d}.
+ *  - for a k-qubit gate on qubits qs[0..k), qs[0] is the most significant bit of the
+ *    gate's local 2^k index (so cx on {c, t} is the textbook CNOT matrix with c first).
+ *  - a batch of `count` vectors of nq qubits is stored contiguously, vector j at
+ *    a + j*2^nq. A pure state is count = 1; an ensemble of N states is a 2^n x N
+ *    column-major matrix, i.e. count = N.
+ *  - a density matrix on n qubits is 2^n x 2^n column-major; viewed as a vector of
+ *    2n "qubits", element (r, c) sits at index c*2^n + r, so the column index holds the
+ *    high bits: row-qubit q is vector-qubit n+q, column-qubit q is vector-qubit q.
+ *    U rho U^dagger = apply U to vector-qubits n+q and conj(U) to vector-qubits q.
+ *  - reductions that must not depend on the thread count are summed in fixed blocks
+ *    (QD_BLOCK amplitudes) whose partial sums are then added in order.
+ *
+ * Errors: functions that can fail return qd_status and fill a qd_err; they never print,
+ * exit, abort or longjmp. Functions documented as "cannot fail" trust their (already
+ * validated) arguments; the Lua bindings validate everything first.
+ */
+#ifndef QD_H
+#define QD_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <complex.h>
+
+#define QD_VERSION "0.1.0"
+
+typedef double _Complex qd_c;
+
+/* ---------------------------------------------------------------- errors (err.c) */
+typedef enum {
+    QD_OK = 0,
+    QD_EARG,      /* bad argument (shape, range, value) */
+    QD_ENOMEM,    /* allocation failed / would not fit */
+    QD_EIO,       /* file could not be opened/read/written */
+    QD_EFORMAT,   /* file content malformed */
+    QD_ENUMERIC   /* numerical failure (LAPACK info != 0, zero-probability outcome...) */
+} qd_status;
+
+typedef struct {
+    qd_status status;
+    char msg[512];
+} qd_err;
+
+/* Sets e (if not NULL) and returns s. printf-style message. */
+qd_status qd_fail(qd_err *e, qd_status s, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void qd_err_clear(qd_err *e);
+
+/* ---------------------------------------------------------------- memory (mem.c) */
+#define QD_ALIGN 64
+#define QD_MAX_QUBITS 60      /* hard limit on any register (index fits in size_t) */
+#define QD_BLOCK 4096         /* block size for deterministic reductions */
+
+/* 64-byte aligned allocation; NULL on failure or when bytes == 0. */
+void *qd_malloc(size_t bytes);
+void *qd_calloc(size_t count, size_t size);   /* zeroed, overflow-checked */
+void qd_free(void *p);
+/* *out = a*b; returns 1 on overflow, 0 otherwise. */
+int qd_mul_overflow(size_t a, size_t b, size_t *out);
+/* bytes of a complex buffer of 2^nq * count amplitudes; returns 1 on overflow. */
+int qd_amp_bytes(int nq, size_t count, size_t *bytes);
+/* "256 GiB", "1.5 MiB", "48 B" */
+void qd_format_bytes(double bytes, char *buf, size_t len);
+/* physical memory of the machine in bytes (0 if unknown). */
+size_t qd_phys_mem(void);
+
+/* ---------------------------------------------------------------- threads (parallel.c) */
+void qd_set_threads(int n);          /* OpenMP threads for core loops (>= 1) */
+int qd_get_threads(void);
+
+/* ---------------------------------------------------------------- rng (rng.c)
+ * Counter-based generator: output i of a stream is mix(key, i). Deterministic,
+ * splittable: qd_rng_sub(r, k) is the k-th substream of r's current key (does not
+ * advance r), qd_rng_split(r) draws a fresh key from r (advances r). Ensemble member k
+ * draws from qd_rng_sub(base, k) where base = qd_rng_split(run rng), so results do not
+ * depend on batch size or thread count. */
+typedef struct {
+    uint64_t key;
+    uint64_t ctr;
+    uint64_t seed;      /* the seed the root generator was made from (for records) */
+    int has_spare;      /* Box-Muller spare */
+    double spare;
+} qd_rng;
+
+void qd_rng_init(qd_rng *r, uint64_t seed);
+uint64_t qd_rng_u64(qd_rng *r);
+double qd_rng_uniform(qd_rng *r);          /* [0, 1), 53 bits */
+double qd_rng_normal(qd_rng *r);           /* N(0, 1) */
+qd_c qd_rng_cnormal(qd_rng *r);            /* re, im ~ N(0, 1/2) independently: E|z|^2 = 1 */
+qd_rng qd_rng_split(qd_rng *r);
+qd_rng qd_rng_sub(const qd_rng *r, uint64_t k);
+
+/* ---------------------------------------------------------------- gates (gates.c)
+ * Named gates (lowercase OpenQASM names), rotations exp(-i theta P / 2):
+ *  1 qubit, 0 params: id x y z h s sdg t tdg sx sxdg
+ *  1 qubit, 1 param : rx ry rz p (phase diag(1, e^{i l}))
+ *  1 qubit, 3 params: u (OpenQASM 3 U(theta, phi, lambda))
+ *  2 qubits, 0 params: cx cy cz ch swap
+ *  2 qubits, 1 param : crx cry crz cp rxx ryy rzz
+ *  3 qubits, 0 params: ccx cswap
+ */
+typedef struct {
+    const char *name;
+    int nqubits;
+    int nparams;
+    const char *doc;     /* one line: matrix / definition */
+} qd_gate_info;
+
+const qd_gate_info *qd_gate_lookup(const char *name);   /* NULL if unknown */
+const qd_gate_info *qd_gate_list(size_t *count);         /* the whole table */
+/* Full 2^k x 2^k column-major matrix of gate g with params p (cannot fail). */
+void qd_gate_matrix(const qd_gate_info *g, const double *p, qd_c *m);
+
+/* Apply gate g on qubits qs[0..g->nqubits) to `count` vectors of nq qubits.
+ * params: g->nparams values shared by all vectors, or, if per_vector != 0,
+ * count * g->nparams values (vector j uses params + j*nparams).
+ * Dispatches to specialised kernels (diagonal, controlled, permutation, dense).
+ * Qubits must be distinct and < nq (validated by the caller). Cannot fail. */
+void qd_apply_gate(qd_c *a, int nq, size_t count, const qd_gate_info *g, const int *qs,
+                   const double *params, int per_vector);
+
+/* Same on a density matrix of n qubits: rho -> G rho G^dagger (per_vector must be 0
+ * semantics: one set of params). */
+void qd_dm_apply_gate(qd_c *rho, int n, const qd_gate_info *g, const int *qs,
+                      const double *params);
+
+/* Arbitrary k-qubit matrix m (2^k x 2^k column-major, not checked for unitarity) on
+ * qubits qs[0..k) of `count` vectors. Needs O(2^k) scratch per thread; returns
+ * QD_ENOMEM if that cannot be allocated. k <= 12. */
+qd_status qd_apply_matrix(qd_c *a, int nq, size_t count, const int *qs, int k,
+                          const qd_c *m, qd_err *e);
+/* rho -> M rho M^dagger for an n-qubit density matrix. */
+qd_status qd_dm_apply_matrix(qd_c *rho, int n, const int *qs, int k, const qd_c *m,
+                             qd_err *e);
+
+/* Low-level kernels (used by the dispatcher, exported for benchmarks and circuits). */
+void qd_k_1q(qd_c *a, int nq, size_t count, int q, const qd_c m[4]);
+void qd_k_1q_batch(qd_c *a, int nq, size_t count, int q, const qd_c *ms); /* ms: 4*count */
+void qd_k_diag1(qd_c *a, int nq, size_t count, int q, qd_c d0, qd_c d1);
+void qd_k_2q(qd_c *a, int nq, size_t count, int q0, int q1, const qd_c m[16]);
+void qd_k_diag2(qd_c *a, int nq, size_t count, int q0, int q1, const qd_c d[4]);
+/* controlled 1-qubit gate: m on t where all ctrl[0..nctrl) bits are 1 */
+void qd_k_ctrl1q(qd_c *a, int nq, size_t count, const int *ctrl, int nctrl, int t,
+                 const qd_c m[4]);
+
+/* ---------------------------------------------------------------- linear algebra (linalg.c)
+ * The only file that includes cblas/lapack. Column-major throughout. */
+/* C = alpha * op(A) * op(B) + beta * C; op: 'N', 'T', 'C' */
+void qd_la_zgemm(char opa, char opb, size_t m, size_t n, size_t k, qd_c alpha,
+                 const qd_c *A, size_t lda, const qd_c *B, size_t ldb, qd_c beta,
+                 qd_c *C, size_t ldc);
+/* Eigen-decomposition of a Hermitian d x d matrix (A is overwritten with the
+ * eigenvectors as columns if vecs != 0). w: d ascending eigenvalues. */
+qd_status qd_la_eigh(qd_c *A, size_t d, double *w, int vecs, qd_err *e);
+/* Singular values (descending) of an m x n matrix (A is destroyed). s: min(m,n). */
+qd_status qd_la_svdvals(qd_c *A, size_t m, size_t n, double *s, qd_err *e);
+/* QR of an m x n matrix (m >= n): A is overwritten with Q (m x n), R's diagonal in rdiag. */
+qd_status qd_la_qr(qd_c *A, size_t m, size_t n, qd_c *rdiag, qd_err *e);
+/* Principal square root of a Hermitian PSD matrix (negative eigenvalues clipped to 0). */
+qd_status qd_la_sqrtm_psd(const qd_c *A, size_t d, qd_c *out, qd_err *e);
+void qd_la_set_threads(int n);   /* OpenBLAS threads */
+const char *qd_la_info(void);    /* "OpenBLAS 0.3.21 (core: Haswell)" */
+
+/* ---------------------------------------------------------------- states (state.c)
+ * Constructors and conversions on raw buffers. */
+void qd_state_zero(qd_c *a, int nq);                /* |0...0> */
+void qd_state_basis(qd_c *a, int nq, size_t idx);   /* |idx> */
+/* Haar-random state from rng (2^nq complex normals, normalised). */
+void qd_state_haar(qd_c *a, int nq, qd_rng *r);
+/* out (nq + na qubits) = |0..0>_A (x) psi, ancillas most significant. */
+void qd_state_embed(const qd_c *psi, int nq, int na, qd_c *out);
+/* out = a (x) b (a's qubits first = most significant). */
+void qd_kron_vec(const qd_c *a, int na, const qd_c *b, int nb, qd_c *out);
+void qd_kron_dm(const qd_c *a, int na, const qd_c *b, int nb, qd_c *out);
+/* rho = |psi><psi| */
+void qd_dm_from_state(const qd_c *psi, int n, qd_c *rho);
+/* rho = mean_j |psi_j><psi_j| over count vectors (one zgemm / zherk). */
+void qd_dm_from_ensemble(const qd_c *a, int n, size_t count, qd_c *rho);
+
+/* ---------------------------------------------------------------- measurement (measure.c) */
+/* Probabilities of the 2^k outcomes of qubits qs[0..k) (qs[0] = MSB of the outcome
+ * index), for one vector of nq qubits. k = nq with qs = 0..nq-1 gives all |a_i|^2. */
+void qd_probs(const qd_c *a, int nq, const int *qs, int k, double *out);
+void qd_dm_probs(const qd_c *rho, int n, const int *qs, int k, double *out);
+/* Draw `shots` outcomes from a distribution p[0..d) (sums to ~1), counts[0..d) += hits.
+ * Deterministic for a given rng state. */
+void qd_sample_counts(const double *p, size_t d, size_t shots, qd_rng *r, uint64_t *counts);
+/* Projective measurement of qubits qs[0..k) of ONE vector of nq qubits.
+ * u in [0,1) selects the outcome by inverse CDF over outcome index. If keep != 0, out has
+ * nq qubits (collapsed, renormalised); else out has nq-k qubits (measured qubits removed,
+ * remaining in their original order). out may equal a when keep != 0.
+ * Returns QD_ENUMERIC if the state has zero norm. */
+qd_status qd_measure(const qd_c *a, int nq, const int *qs, int k, double u, int keep,
+                     qd_c *out, size_t *outcome, double *prob, qd_err *e);
+/* Same with a FIXED outcome (prob may be 0 -> QD_ENUMERIC "outcome has probability 0"). */
+qd_status qd_project(const qd_c *a, int nq, const int *qs, int k, size_t outcome, int keep,
+                     qd_c *out, double *prob, qd_err *e);
+/* Density-matrix measurement: outcome by u, rho -> P rho P / p, kept on all qubits
+ * (keep != 0) or traced down to the unmeasured qubits. */
+qd_status qd_dm_measure(const qd_c *rho, int n, const int *qs, int k, double u, int keep,
+                        qd_c *out, size_t *outcome, double *prob, qd_err *e);
+/* Partial trace: keep qubits keep[0..k) (in the given order, keep[0] most significant of
+ * the result). From a pure state or a density matrix. out: 2^k x 2^k. */
+void qd_ptrace_state(const qd_c *psi, int n, const int *keep, int k, qd_c *out);
+void qd_ptrace_dm(const qd_c *rho, int n, const int *keep, int k, qd_c *out);
+
+/* ---------------------------------------------------------------- quantities (quantities.c) */
+double qd_norm2(const qd_c *a, size_t d);                    /* sum |a_i|^2, deterministic */
+qd_c qd_inner(const qd_c *a, const qd_c *b, size_t d);       /* <a|b> = sum conj(a_i) b_i */
+/* <psi|P|psi> for a Pauli string: ops[i] in "IXYZ" acting on qubit qs[i], i < k. Real. */
+double qd_expect_pauli(const qd_c *a, int nq, const char *ops, const int *qs, int k);
+double qd_dm_expect_pauli(const qd_c *rho, int n, const char *ops, const int *qs, int k);
+double qd_dm_trace_re(const qd_c *rho, int n);
+double qd_dm_purity(const qd_c *rho, int n);                 /* Tr rho^2 */
+/* |<a|b>|^2 / (|a|^2 |b|^2 ) is NOT done: states are assumed normalised. */
+double qd_fid_pure_pure(const qd_c *a, const qd_c *b, int n);
+double qd_fid_pure_dm(const qd_c *psi, const qd_c *rho, int n);          /* <psi|rho|psi> */
+/* Uhlmann fidelity (Tr sqrt(sqrt(rho) sigma sqrt(rho)))^2. */
+qd_status qd_fid_dm_dm(const qd_c *rho, const qd_c *sigma, int n, double *f, qd_err *e);
+/* 1/2 ||rho - sigma||_1 */
+qd_status qd_trace_distance(const qd_c *rho, const qd_c *sigma, int n, double *t, qd_err *e);
+/* -sum lambda log(lambda), natural log, eigenvalues < 1e-15 ignored */
+qd_status qd_entropy_vn(const qd_c *rho, int n, double *s, qd_err *e);
+/* Schmidt rank of psi across (qubits in A) | (rest): number of singular values > tol. */
+qd_status qd_schmidt_rank(const qd_c *psi, int n, const int *A, int k, double tol,
+                          size_t *rank, qd_err *e);
+/* out (N x M, column-major) = |<a_i|b_j>|^2 for ensembles A (N vectors) and B (M vectors)
+ * of nq qubits: one zgemm A^H B then |.|^2. Needs N*M complex scratch (QD_ENOMEM). */
+qd_status qd_overlaps(const qd_c *A, size_t N, const qd_c *B, size_t M, int nq, double *out,
+                      qd_err *e);
+
+/* ---------------------------------------------------------------- .npy files (npy.c)
+ * numpy format v1.0/2.0/3.0. Read: dtypes <c8 <c16 <f4 <f8 and little-endian ints
+ * (<i1..<i8, <u1..<u8, |b1), C or Fortran order, any ndim <= 8; data returned in C order
+ * as complex128 (if the file is complex) or float64. Write: complex128 or float64. */
+typedef struct {
+    int ndim;
+    size_t shape[8];
+    int is_complex;     /* data is qd_c* if 1, double* if 0 */
+    void *data;         /* qd_malloc'd, C order; caller frees with qd_free */
+    size_t count;       /* number of elements */
+} qd_npy;
+
+qd_status qd_npy_read(const char *path, qd_npy *out, qd_err *e);
+/* data: count = prod(shape) elements, complex (qd_c) or real (double);
+ * fortran_order != 0 writes a Fortran-order header (data laid out column-major). */
+qd_status qd_npy_write(const char *path, const void *data, int is_complex, int ndim,
+                       const size_t *shape, int fortran_order, qd_err *e);
+
+#endif

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs everything qd needs to build, test and benchmark on Debian (idempotent).
+# Build: gcc, make, Lua 5.4 headers+lib, OpenBLAS (with its LAPACK), readline.
+# Tests/bench peers: /usr/bin/python3 with numpy (reference generators, bench peers).
+set -euo pipefail
+pkgs=(build-essential pkg-config liblua5.4-dev lua5.4 libopenblas-dev liblapacke-dev
+      libreadline-dev python3-numpy)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+echo "setup: all dependencies present"

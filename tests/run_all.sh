@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# run_all.sh — the whole suite (make check): C core tests, Lua tests, the CLI tests, and
+# every example in its --small mode. Sums every part's "N passed, N failed" line and ends
+# with one such line; exits non-zero if anything failed.
+set -u
+cd "$(dirname "$0")/.."
+B=${QD_BUILD:-build}
+QD="$B/qd"
+export QD_TEST_DATA=tests/data
+export QD_HISTORY=""
+total_p=0; total_f=0
+log=$(mktemp); trap 'rm -f "$log"' EXIT
+
+part() {  # part NAME CMD...
+  local name=$1; shift
+  echo "== $name"
+  "$@" >"$log" 2>&1
+  local rc=$?
+  local line
+  line=$(grep -E '^([A-Za-z]+: )?[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
+  if [ -n "$line" ]; then
+    local p f
+    p=$(echo "$line" | sed -E 's/.*([^0-9]|^)([0-9]+) passed.*/\2/')
+    f=$(echo "$line" | sed -E 's/.* ([0-9]+) failed.*/\1/')
+    total_p=$((total_p + p)); total_f=$((total_f + f))
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then total_f=$((total_f + 1)); fi
+  else
+    if [ "$rc" -eq 0 ]; then total_p=$((total_p + 1)); else total_f=$((total_f + 1)); fi
+  fi
+  if [ "$rc" -ne 0 ]; then
+    cat "$log"
+    echo "   -> $name FAILED (exit $rc)"
+  else
+    grep -E '^(FAIL|SKIP)' "$log" || true
+    echo "   -> ${line:-ok}"
+  fi
+}
+
+part "C core" "$B/test_core"
+part "Lua" "$QD" tests/lua/run.lua
+if [ -f tests/interp/test_cli.sh ]; then
+  part "CLI" bash tests/interp/test_cli.sh "$QD"
+fi
+outdir=$(mktemp -d); trap 'rm -f "$log"; rm -rf "$outdir"' EXIT
+for ex in examples/*.lua; do
+  [ -e "$ex" ] || continue
+  part "example $(basename "$ex") --small" "$QD" "$ex" --small --out "$outdir/$(basename "$ex" .lua)"
+done
+echo "$total_p passed, $total_f failed"
+[ "$total_f" -eq 0 ]

@@ -198,15 +198,17 @@ void qd_sample_counts(const double *p, size_t d, size_t shots, qd_rng *r, uint64
 /* Projective measurement of qubits qs[0..k) of ONE vector of nq qubits.
  * u in [0,1) selects the outcome by inverse CDF over outcome index. If keep != 0, out has
  * nq qubits (collapsed, renormalised); else out has nq-k qubits (measured qubits removed,
- * remaining in their original order). out may equal a when keep != 0.
- * Returns QD_ENUMERIC if the state has zero norm. */
+ * remaining in their original order). out may equal a when keep != 0 and must NOT alias a
+ * when keep == 0. prob is relative to the input's norm (unnormalised input is fine).
+ * Returns QD_EARG for bad qubits, QD_ENUMERIC if the state has zero norm. */
 qd_status qd_measure(const qd_c *a, int nq, const int *qs, int k, double u, int keep,
                      qd_c *out, size_t *outcome, double *prob, qd_err *e);
 /* Same with a FIXED outcome (prob may be 0 -> QD_ENUMERIC "outcome has probability 0"). */
 qd_status qd_project(const qd_c *a, int nq, const int *qs, int k, size_t outcome, int keep,
                      qd_c *out, double *prob, qd_err *e);
 /* Density-matrix measurement: outcome by u, rho -> P rho P / p, kept on all qubits
- * (keep != 0) or traced down to the unmeasured qubits. */
+ * (keep != 0; out may equal rho) or traced down to the unmeasured qubits (out must not
+ * alias rho). p is relative to the trace. */
 qd_status qd_dm_measure(const qd_c *rho, int n, const int *qs, int k, double u, int keep,
                         qd_c *out, size_t *outcome, double *prob, qd_err *e);
 /* Partial trace: keep qubits keep[0..k) (in the given order, keep[0] most significant of
@@ -240,9 +242,10 @@ qd_status qd_overlaps(const qd_c *A, size_t N, const qd_c *B, size_t M, int nq, 
                       qd_err *e);
 
 /* ---------------------------------------------------------------- .npy files (npy.c)
- * numpy format v1.0/2.0/3.0. Read: dtypes <c8 <c16 <f4 <f8 and little-endian ints
- * (<i1..<i8, <u1..<u8, |b1), C or Fortran order, any ndim <= 8; data returned in C order
- * as complex128 (if the file is complex) or float64. Write: complex128 or float64. */
+ * numpy format v1.0/2.0/3.0. Read: dtypes c8 c16 f2 f4 f8, ints i1..i8 u1..u8, b1, in
+ * either byte order (big-endian is swapped), C or Fortran order, any ndim <= 8; data
+ * returned in C order as complex128 (if the file is complex) or float64. On error *out is
+ * left zeroed. Write: complex128 or float64, atomically (temporary file + rename). */
 typedef struct {
     int ndim;
     size_t shape[8];

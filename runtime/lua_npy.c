@@ -187,6 +187,48 @@ static int l_load_npy(lua_State *L)
     }
 }
 
+/* qd.save_ensembles(path, {E0, E1, ...}) -> writes shape (T, N, 2^n), the layout of the
+ * QuDDPM reference data (one ensemble per diffusion step); all ensembles the same size. */
+static int l_save_ensembles(lua_State *L)
+{
+    qdL_checknargs(L, 2);
+    const char *path = luaL_checkstring(L, 1);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_Integer T = luaL_len(L, 2);
+    if (T < 1)
+        return luaL_argerror(L, 2, "non-empty table of qd.Ensemble expected");
+    int n = -1;
+    size_t N = 0;
+    for (lua_Integer t = 1; t <= T; t++) {
+        lua_geti(L, 2, t);
+        qdl_reg *E = qdL_testkind(L, -1, QDL_K_ENS);
+        if (!E || !E->a)
+            return luaL_argerror(L, 2, lua_pushfstring(L, "qd.Ensemble expected at position %d", (int)t));
+        if (t == 1) {
+            n = E->n;
+            N = E->count;
+        } else if (E->n != n || E->count != N) {
+            return luaL_argerror(L, 2, lua_pushfstring(L, "ensembles of equal shape expected (position %d differs from position 1)", (int)t));
+        }
+        lua_pop(L, 1);
+    }
+    size_t d = (size_t)1 << n, per = N * d, total;
+    if (qd_mul_overflow(per, (size_t)T, &total) || qd_mul_overflow(total, sizeof(qd_c), &total))
+        return luaL_error(L, "save_ensembles: size overflows");
+    qd_c *buf = lua_newuserdatauv(L, total, 0);
+    for (lua_Integer t = 1; t <= T; t++) {
+        lua_geti(L, 2, t);
+        qdl_reg *E = lua_touserdata(L, -1);
+        memcpy(buf + (size_t)(t - 1) * per, E->a, per * sizeof(qd_c));
+        lua_pop(L, 1);
+    }
+    size_t shape[3] = {(size_t)T, N, d};
+    qd_err e;
+    if (qd_npy_write(path, buf, 1, 3, shape, 0, &e) != QD_OK)
+        return qdL_raise(L, &e);
+    return 0;
+}
+
 void qdL_open_npy(lua_State *L)
 {
     /* add save_npy to every object's methods */
@@ -200,4 +242,6 @@ void qdL_open_npy(lua_State *L)
     }
     lua_pushcfunction(L, l_load_npy);
     lua_setfield(L, -2, "load_npy");
+    lua_pushcfunction(L, l_save_ensembles);
+    lua_setfield(L, -2, "save_ensembles");
 }

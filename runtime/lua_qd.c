@@ -3,6 +3,7 @@
  * names (qd.state(n), qd.state.from, qd.ensemble.haar, ...). */
 #include "lua_util.h"
 #include "lua_qd.h"
+#include <time.h>
 
 void qdL_open_state(lua_State *L);
 void qdL_open_dm(lua_State *L);
@@ -23,6 +24,15 @@ static int l_get_threads(lua_State *L)
     return 1;
 }
 
+/* qd.clock() -> seconds from a monotonic clock (for timing and progress, never randomness) */
+static int l_clock(lua_State *L)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    lua_pushnumber(L, (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec);
+    return 1;
+}
+
 static int l_blas_info(lua_State *L)
 {
     lua_pushstring(L, qd_la_info());
@@ -40,7 +50,7 @@ static int luaopen_qd_core(lua_State *L)
     qdL_open_ensemble(L);
     qdL_open_npy(L);
     static const luaL_Reg fns[] = {
-        {"set_threads", l_set_threads}, {"threads", l_get_threads}, {"blas_info", l_blas_info},
+        {"set_threads", l_set_threads}, {"threads", l_get_threads}, {"blas_info", l_blas_info}, {"clock", l_clock},
         {NULL, NULL}};
     luaL_setfuncs(L, fns, 0);
     lua_pushliteral(L, QD_VERSION);

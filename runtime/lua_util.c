@@ -181,6 +181,12 @@ static int reg_index(lua_State *L)
     lua_rawget(L, -2);
     if (lua_isnil(L, -1) && r && r->kind == QDL_K_ENS && lua_isinteger(L, 2)) {
         /* E[k]: a copy of member k, handled by the ensemble's "get" method */
+        lua_Integer k = lua_tointeger(L, 2);
+        if (!r->a)
+            return luaL_error(L, "qd.Ensemble has been freed");
+        if (k < 1 || (size_t)k > r->count)
+            return luaL_error(L, "ensemble member 1..%I expected, got %I", (LUAI_UACINT)r->count,
+                              (LUAI_UACINT)k);
         lua_getfield(L, -2, "get");
         lua_pushvalue(L, 1);
         lua_pushvalue(L, 2);

@@ -13,8 +13,8 @@ qd.ensemble = setmetatable({ haar = core.ensemble_haar, from = core.ensemble_fro
 
 for _, name in ipairs {
   "haar_state", "dm", "maximally_mixed", "vector", "matrix", "rng", "run_rng", "set_seed",
-  "kron", "fidelity", "trace_distance", "purity", "entropy", "load_npy", "gates",
-  "gate_matrix", "set_threads", "threads", "blas_info",
+  "kron", "fidelity", "trace_distance", "purity", "entropy", "load_npy", "save_ensembles", "gates",
+  "gate_matrix", "set_threads", "threads", "blas_info", "clock",
 } do
   qd[name] = core[name]
 end

@@ -1,0 +1,1309 @@
+/* gates.c — the named-gate table and the kernels that apply gates to state vectors,
+ * batches of state vectors (ensembles) and density matrices.
+ *
+ * How every kernel walks memory
+ * -----------------------------
+ * Qubit q of an nq-qubit vector is bit b = nq-1-q of the index (qd.h). A gate on m
+ * qubits mixes "groups" of 2^m amplitudes: the m special bits take every value while the
+ * other (free) bits stay fixed. A batch of `count` vectors is contiguous, so it is simply
+ * one long vector whose extra high bits are free bits too: shared-parameter gates on an
+ * ensemble are one sweep, with no per-member loop.
+ *
+ * Groups are numbered g = 0 .. count*2^nq / 2^m - 1 by their free bits; the index of
+ * the group's first amplitude is g with a zero inserted at each special bit (deposit()).
+ * Consecutive groups form "runs" whose first amplitudes are equally spaced:
+ *   - if the lowest special bit is s > 0, the 2^s groups that differ only in bits below
+ *     s are contiguous (stride 1). This is the common case and the inner loop is a plain
+ *     contiguous loop the compiler vectorises (AVX-512 with -O3 -march=native).
+ *   - if special bits occupy bits 0..j-1 (e.g. a gate on the last qubit), groups are
+ *     2^j apart; the loop is specialised for strides 2 and 4 so it still vectorises.
+ * The outer loop over runs costs a handful of shifts per run, never per amplitude, and
+ * no kernel branches per amplitude.
+ *
+ * Runs are cut into chunks of at most CHUNK groups aligned to CHUNK (cache blocking, and
+ * so that a multi-pass body such as the diagonal one never streams a big run twice).
+ *
+ * Threads and determinism
+ * -----------------------
+ * Large calls (>= PAR_MIN amplitudes) split the group range over OpenMP threads in
+ * pieces that are multiples of TILE groups, TILE a multiple of CHUNK, so the chunks a
+ * thread sees are exactly the chunks one thread would see. Every amplitude is computed
+ * by the same instructions whatever the thread count (there are no reductions), so
+ * results are bitwise identical for any thread count. Small calls never enter an OpenMP
+ * region: fork/join would cost more than the work.
+ *
+ * Per-member parameters (per_vector != 0): each member gets its own matrix. Small
+ * members (dim < PAR_MIN) are spread over threads member by member; big members are
+ * done one after the other, each split over threads.
+ *
+ * Complex products are written out in real arithmetic: `qd_c * qd_c` in ISO C mode
+ * carries NaN/Inf recovery (a call to __muldc3) that blocks vectorisation, and the
+ * gate matrices here are finite by construction.
+ */
+#include "qd.h"
+#include <math.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#define QD_INLINE static inline __attribute__((always_inline))
+
+/* Below this many amplitudes per call a kernel runs on the calling thread. At 2^14
+ * amplitudes (256 KiB) a 1-qubit gate takes ~10 us, several times an OpenMP fork/join. */
+#define PAR_MIN ((size_t)1 << 14)
+/* Cache block (groups) and thread split granularity (groups); TILE % CHUNK == 0. */
+#define CHUNK ((size_t)1 << 10)
+#define TILE ((size_t)1 << 12)
+
+/* ================================================================ the gate table */
+
+enum {
+    G_ID, G_X, G_Y, G_Z, G_H, G_S, G_SDG, G_T, G_TDG, G_SX, G_SXDG,
+    G_RX, G_RY, G_RZ, G_P, G_U,
+    G_CX, G_CY, G_CZ, G_CH, G_SWAP,
+    G_CRX, G_CRY, G_CRZ, G_CP, G_RXX, G_RYY, G_RZZ,
+    G_CCX, G_CSWAP,
+    G_COUNT
+};
+
+/* Order must match the enum above. */
+static const qd_gate_info table[G_COUNT] = {
+    {"id", 1, 0, "identity [[1,0],[0,1]]"},
+    {"x", 1, 0, "Pauli X [[0,1],[1,0]]"},
+    {"y", 1, 0, "Pauli Y [[0,-i],[i,0]]"},
+    {"z", 1, 0, "Pauli Z diag(1,-1)"},
+    {"h", 1, 0, "Hadamard [[1,1],[1,-1]]/sqrt(2)"},
+    {"s", 1, 0, "S = sqrt(Z) = diag(1,i)"},
+    {"sdg", 1, 0, "S^dagger = diag(1,-i)"},
+    {"t", 1, 0, "T = diag(1,e^{i pi/4})"},
+    {"tdg", 1, 0, "T^dagger = diag(1,e^{-i pi/4})"},
+    {"sx", 1, 0, "sqrt(X) = [[1+i,1-i],[1-i,1+i]]/2"},
+    {"sxdg", 1, 0, "sqrt(X)^dagger = [[1-i,1+i],[1+i,1-i]]/2"},
+    {"rx", 1, 1, "rx(theta) = exp(-i theta X/2) = [[c,-is],[-is,c]], c=cos(theta/2), s=sin(theta/2)"},
+    {"ry", 1, 1, "ry(theta) = exp(-i theta Y/2) = [[c,-s],[s,c]]"},
+    {"rz", 1, 1, "rz(theta) = exp(-i theta Z/2) = diag(e^{-i theta/2},e^{i theta/2})"},
+    {"p", 1, 1, "phase p(lambda) = diag(1,e^{i lambda})"},
+    {"u", 1, 3, "u(theta,phi,lambda) = [[c,-e^{i lambda}s],[e^{i phi}s,e^{i(phi+lambda)}c]] (OpenQASM 3 U)"},
+    {"cx", 2, 0, "controlled X (CNOT), control first: |1b> -> |1,1-b>"},
+    {"cy", 2, 0, "controlled Y, control first"},
+    {"cz", 2, 0, "controlled Z = diag(1,1,1,-1)"},
+    {"ch", 2, 0, "controlled Hadamard, control first"},
+    {"swap", 2, 0, "swap |ab> -> |ba>"},
+    {"crx", 2, 1, "controlled rx(theta), control first"},
+    {"cry", 2, 1, "controlled ry(theta), control first"},
+    {"crz", 2, 1, "controlled rz(theta) = diag(1,1,e^{-i theta/2},e^{i theta/2})"},
+    {"cp", 2, 1, "controlled phase cp(lambda) = diag(1,1,1,e^{i lambda})"},
+    {"rxx", 2, 1, "rxx(theta) = exp(-i theta X(x)X/2)"},
+    {"ryy", 2, 1, "ryy(theta) = exp(-i theta Y(x)Y/2)"},
+    {"rzz", 2, 1, "rzz(theta) = exp(-i theta Z(x)Z/2) = diag(e^{-it/2},e^{it/2},e^{it/2},e^{-it/2})"},
+    {"ccx", 3, 0, "Toffoli: X on the third qubit when the first two are 1"},
+    {"cswap", 3, 0, "Fredkin: swap the last two qubits when the first is 1"},
+};
+
+/* How the dispatcher applies each gate (index = gate id). */
+enum { K_ID, K_X, K_M1, K_D1, K_CX, K_C1, K_D2, K_SWAP, K_M2, K_CCX, K_CSWAP };
+static const unsigned char kind_of[G_COUNT] = {
+    [G_ID] = K_ID, [G_X] = K_X, [G_Y] = K_M1, [G_Z] = K_D1, [G_H] = K_M1,
+    [G_S] = K_D1, [G_SDG] = K_D1, [G_T] = K_D1, [G_TDG] = K_D1,
+    [G_SX] = K_M1, [G_SXDG] = K_M1, [G_RX] = K_M1, [G_RY] = K_M1, [G_RZ] = K_D1,
+    [G_P] = K_D1, [G_U] = K_M1,
+    [G_CX] = K_CX, [G_CY] = K_C1, [G_CZ] = K_D2, [G_CH] = K_C1, [G_SWAP] = K_SWAP,
+    [G_CRX] = K_C1, [G_CRY] = K_C1, [G_CRZ] = K_D2, [G_CP] = K_D2,
+    [G_RXX] = K_M2, [G_RYY] = K_M2, [G_RZZ] = K_D2,
+    [G_CCX] = K_CCX, [G_CSWAP] = K_CSWAP,
+};
+
+const qd_gate_info *qd_gate_lookup(const char *name)
+{
+    if (!name)
+        return NULL;
+    for (int i = 0; i < G_COUNT; i++)
+        if (strcmp(table[i].name, name) == 0)
+            return &table[i];
+    return NULL;
+}
+
+const qd_gate_info *qd_gate_list(size_t *count)
+{
+    if (count)
+        *count = G_COUNT;
+    return table;
+}
+
+/* Gate id of g: g normally points into the table; a copy is found by name. -1 if
+ * unknown. */
+static int gate_id(const qd_gate_info *g)
+{
+    if (!g)
+        return -1;
+    if (g >= table && g < table + G_COUNT)
+        return (int)(g - table);
+    const qd_gate_info *t = qd_gate_lookup(g->name);
+    return t ? (int)(t - table) : -1;
+}
+
+/* Full matrix of gate id (column-major, m[r + c*d]); p holds its parameters. */
+static void gate_matrix(int id, const double *p, qd_c *m)
+{
+    const int d = 1 << table[id].nqubits;
+    memset(m, 0, sizeof(qd_c) * (size_t)(d * d));
+#define M2(r, c) m[(r) + 2 * (c)]
+#define M4(r, c) m[(r) + 4 * (c)]
+    const double r2 = M_SQRT1_2;
+    double c = 0, s = 0;
+    if (table[id].nparams > 0) {
+        c = cos(0.5 * p[0]);
+        s = sin(0.5 * p[0]);
+    }
+    switch (id) {
+    case G_ID: M2(0, 0) = 1; M2(1, 1) = 1; break;
+    case G_X: M2(0, 1) = 1; M2(1, 0) = 1; break;
+    case G_Y: M2(0, 1) = -I; M2(1, 0) = I; break;
+    case G_Z: M2(0, 0) = 1; M2(1, 1) = -1; break;
+    case G_H: M2(0, 0) = r2; M2(0, 1) = r2; M2(1, 0) = r2; M2(1, 1) = -r2; break;
+    case G_S: M2(0, 0) = 1; M2(1, 1) = I; break;
+    case G_SDG: M2(0, 0) = 1; M2(1, 1) = -I; break;
+    case G_T: M2(0, 0) = 1; M2(1, 1) = CMPLX(r2, r2); break;
+    case G_TDG: M2(0, 0) = 1; M2(1, 1) = CMPLX(r2, -r2); break;
+    case G_SX:
+        M2(0, 0) = CMPLX(0.5, 0.5); M2(0, 1) = CMPLX(0.5, -0.5);
+        M2(1, 0) = CMPLX(0.5, -0.5); M2(1, 1) = CMPLX(0.5, 0.5);
+        break;
+    case G_SXDG:
+        M2(0, 0) = CMPLX(0.5, -0.5); M2(0, 1) = CMPLX(0.5, 0.5);
+        M2(1, 0) = CMPLX(0.5, 0.5); M2(1, 1) = CMPLX(0.5, -0.5);
+        break;
+    case G_RX: M2(0, 0) = c; M2(0, 1) = CMPLX(0, -s); M2(1, 0) = CMPLX(0, -s); M2(1, 1) = c; break;
+    case G_RY: M2(0, 0) = c; M2(0, 1) = -s; M2(1, 0) = s; M2(1, 1) = c; break;
+    case G_RZ: M2(0, 0) = CMPLX(c, -s); M2(1, 1) = CMPLX(c, s); break;
+    case G_P: M2(0, 0) = 1; M2(1, 1) = CMPLX(cos(p[0]), sin(p[0])); break;
+    case G_U: {
+        double ph = p[1], la = p[2];
+        M2(0, 0) = c;
+        M2(0, 1) = CMPLX(-cos(la) * s, -sin(la) * s);
+        M2(1, 0) = CMPLX(cos(ph) * s, sin(ph) * s);
+        M2(1, 1) = CMPLX(cos(ph + la) * c, sin(ph + la) * c);
+        break;
+    }
+    /* controlled gates: identity on |0x>, the target matrix on |1x> */
+    case G_CX: case G_CY: case G_CH: case G_CRX: case G_CRY: {
+        static const int sub[] = {[G_CX] = G_X, [G_CY] = G_Y, [G_CH] = G_H,
+                                  [G_CRX] = G_RX, [G_CRY] = G_RY};
+        qd_c t[4];
+        gate_matrix(sub[id], p, t);
+        M4(0, 0) = 1; M4(1, 1) = 1;
+        M4(2, 2) = t[0]; M4(3, 2) = t[1]; M4(2, 3) = t[2]; M4(3, 3) = t[3];
+        break;
+    }
+    case G_CZ: M4(0, 0) = 1; M4(1, 1) = 1; M4(2, 2) = 1; M4(3, 3) = -1; break;
+    case G_SWAP: M4(0, 0) = 1; M4(1, 2) = 1; M4(2, 1) = 1; M4(3, 3) = 1; break;
+    case G_CRZ: M4(0, 0) = 1; M4(1, 1) = 1; M4(2, 2) = CMPLX(c, -s); M4(3, 3) = CMPLX(c, s); break;
+    case G_CP: M4(0, 0) = 1; M4(1, 1) = 1; M4(2, 2) = 1; M4(3, 3) = CMPLX(cos(p[0]), sin(p[0])); break;
+    /* exp(-i t P/2) = c I - i s P for a Pauli string P (P^2 = I) */
+    case G_RXX:   /* XX: |00><->|11>, |01><->|10> */
+        for (int i = 0; i < 4; i++) {
+            M4(i, i) = c;
+            M4(i, 3 - i) = CMPLX(0, -s);
+        }
+        break;
+    case G_RYY:   /* YY|00> = -|11>, YY|11> = -|00>, YY|01> = |10>, YY|10> = |01> */
+        for (int i = 0; i < 4; i++)
+            M4(i, i) = c;
+        M4(0, 3) = CMPLX(0, s); M4(3, 0) = CMPLX(0, s);
+        M4(1, 2) = CMPLX(0, -s); M4(2, 1) = CMPLX(0, -s);
+        break;
+    case G_RZZ:   /* ZZ = diag(1,-1,-1,1) */
+        M4(0, 0) = CMPLX(c, -s); M4(1, 1) = CMPLX(c, s);
+        M4(2, 2) = CMPLX(c, s); M4(3, 3) = CMPLX(c, -s);
+        break;
+    case G_CCX:
+        for (int i = 0; i < 6; i++)
+            m[i + 8 * i] = 1;
+        m[6 + 8 * 7] = 1;
+        m[7 + 8 * 6] = 1;
+        break;
+    case G_CSWAP:   /* |101> <-> |110> */
+        for (int i = 0; i < 8; i++)
+            if (i != 5 && i != 6)
+                m[i + 8 * i] = 1;
+        m[5 + 8 * 6] = 1;
+        m[6 + 8 * 5] = 1;
+        break;
+    default: break;
+    }
+#undef M2
+#undef M4
+}
+
+void qd_gate_matrix(const qd_gate_info *g, const double *p, qd_c *m)
+{
+    int id = gate_id(g);
+    if (id >= 0) {
+        gate_matrix(id, p, m);
+        return;
+    }
+    /* not a gate of ours: identity of the advertised size, so the call cannot fail */
+    if (g && g->nqubits >= 1 && g->nqubits <= 12) {
+        size_t d = (size_t)1 << g->nqubits;
+        memset(m, 0, sizeof(qd_c) * d * d);
+        for (size_t i = 0; i < d; i++)
+            m[i + d * i] = 1;
+    }
+}
+
+/* ================================================================ SIMD units
+ * A unit is 4 consecutive amplitudes = 8 doubles = 64 bytes: one AVX-512 register, one
+ * cache line of an aligned buffer. GCC vector extensions keep this free of intrinsics;
+ * on narrower machines the compiler splits each operation. Loads and stores go through
+ * memcpy, so no alignment or aliasing assumption is made about the caller's pointer. */
+typedef double v8d __attribute__((vector_size(64)));
+typedef long long v8l __attribute__((vector_size(64)));
+
+#if defined(__clang__)
+#define SHUF(v, ...) __builtin_shufflevector((v), (v), __VA_ARGS__)
+#else
+#define SHUF(v, ...) __builtin_shuffle((v), (v8l){__VA_ARGS__})
+#endif
+
+QD_INLINE v8d vld(const qd_c *p)
+{
+    v8d v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+QD_INLINE void vst(qd_c *p, v8d v)
+{
+    memcpy(p, &v, sizeof v);
+}
+
+QD_INLINE v8d swap_ri(v8d v) { return SHUF(v, 1, 0, 3, 2, 5, 4, 7, 6); }
+/* lane k <- lane k^t, t = 1, 2, 3 (lane = the low 2 bits of the amplitude index) */
+QD_INLINE v8d xperm1(v8d v) { return SHUF(v, 2, 3, 0, 1, 6, 7, 4, 5); }
+QD_INLINE v8d xperm2(v8d v) { return SHUF(v, 4, 5, 6, 7, 0, 1, 2, 3); }
+QD_INLINE v8d xperm3(v8d v) { return SHUF(v, 6, 7, 4, 5, 2, 3, 0, 1); }
+
+/* One complex factor per lane, stored so that z*v = r*v + i*swap_ri(v):
+ * r = (re, re), i = (-im, +im) in each lane. */
+typedef struct {
+    v8d r, i;
+} vcx;
+
+static vcx vcx_lanes(const qd_c z[4], int conj)
+{
+    vcx c;
+    for (int k = 0; k < 4; k++) {
+        double re = creal(z[k]), im = conj ? -cimag(z[k]) : cimag(z[k]);
+        c.r[2 * k] = re;
+        c.r[2 * k + 1] = re;
+        c.i[2 * k] = -im;
+        c.i[2 * k + 1] = im;
+    }
+    return c;
+}
+
+static vcx vcx_all(qd_c z, int conj)
+{
+    qd_c l[4] = {z, z, z, z};
+    return vcx_lanes(l, conj);
+}
+
+QD_INLINE v8d vcmul(vcx z, v8d v)
+{
+    return z.r * v + z.i * swap_ri(v);
+}
+
+/* ================================================================ the group walker */
+
+typedef struct {
+    int nsp;            /* number of special bits */
+    int sp[64];         /* their positions, ascending */
+    size_t set;         /* bits forced to 1 in every group (controls) */
+    int lgst;           /* first free bit: log2 of the stride between groups of a run */
+    int lglen;          /* log2 of the run length (groups): free bits lgst..sp[lgst]-1 */
+    int e1;             /* first bit of the second free segment (runs are 2^e1 apart) */
+    int lglen1;         /* log2 of the number of runs in that segment */
+} walk;
+
+static void walk_init(walk *w, const int *bits, int n, size_t set)
+{
+    w->nsp = n;
+    for (int i = 0; i < n; i++) {   /* insertion sort: n is tiny */
+        int b = bits[i], j = i;
+        while (j > 0 && w->sp[j - 1] > b) {
+            w->sp[j] = w->sp[j - 1];
+            j--;
+        }
+        w->sp[j] = b;
+    }
+    int j = 0;
+    while (j < n && w->sp[j] == j)
+        j++;
+    w->lgst = j;
+    w->set = set;
+    w->e1 = 0;
+    w->lglen1 = 0;
+    if (j == n) {   /* no special bit above: one unbounded run (62 keeps shifts defined) */
+        w->lglen = 62;
+        return;
+    }
+    w->lglen = w->sp[j] - j;
+    int e = w->sp[j] + 1, k = j + 1;
+    while (k < n && w->sp[k] == e) {
+        e++;
+        k++;
+    }
+    w->e1 = e;
+    int l1 = k < n ? w->sp[k] - e : 62;
+    if (l1 > 62 - w->lglen)
+        l1 = 62 - w->lglen;
+    w->lglen1 = l1;
+}
+
+/* Index of the first amplitude of group g: a zero inserted at each special bit
+ * (ascending, so later positions are already final), then the control bits set. */
+QD_INLINE size_t deposit(const walk *w, size_t g)
+{
+    for (int i = 0; i < w->nsp; i++) {
+        size_t low = ((size_t)1 << w->sp[i]) - 1;
+        g = ((g & ~low) << 1) | (g & low);
+    }
+    return g | w->set;
+}
+
+typedef void (*range_fn)(qd_c *a, const walk *w, size_t g0, size_t g1, const void *ctx);
+
+/* Defines NAME(a, w, g0, g1, ctx): groups [g0, g1) in pieces that never cross a CHUNK
+ * boundary. A piece is either part of one run or `nr` whole runs 2^e1 apart (short runs:
+ * the outer loop over high bits), handed to BODY(p, nr, R, n, stride, ctx): group i of
+ * run r starts at p + r*R + i*stride. BODY is always inlined, so each stride branch is
+ * its own loop with a compile-time stride. LGU = 2 walks units (bits are unit bits). */
+#define RANGE_FN(NAME, BODY, CTX, LGU)                                               \
+    static void NAME(qd_c *a, const walk *w, size_t g0, size_t g1, const void *vctx)  \
+    {                                                                                \
+        const CTX *c = vctx;                                                         \
+        const size_t len = (size_t)1 << w->lglen, nseg = (size_t)1 << w->lglen1;     \
+        const size_t st = (size_t)1 << (w->lgst + (LGU)), R = (size_t)1 << (w->e1 + (LGU)); \
+        while (g0 < g1) {                                                            \
+            size_t avail = CHUNK - (g0 & (CHUNK - 1)), i0 = g0 & (len - 1), nr = 1, n; \
+            if (avail > g1 - g0)                                                     \
+                avail = g1 - g0;                                                     \
+            if (i0 == 0 && avail >= len) {                                           \
+                n = len;                                                             \
+                nr = avail >> w->lglen;                                              \
+                size_t left = nseg - ((g0 >> w->lglen) & (nseg - 1));                \
+                if (nr > left)                                                       \
+                    nr = left;                                                       \
+            } else {                                                                 \
+                n = len - i0 < avail ? len - i0 : avail;                             \
+            }                                                                        \
+            qd_c *p = a + (deposit(w, g0) << (LGU));                                 \
+            if (st == 1)                                                             \
+                BODY(p, nr, R, n, 1, c);                                             \
+            else if (st == 2)                                                        \
+                BODY(p, nr, R, n, 2, c);                                             \
+            else if (st == 4)                                                        \
+                BODY(p, nr, R, n, 4, c);                                             \
+            else                                                                     \
+                BODY(p, nr, R, n, st, c);                                            \
+            g0 += nr * n;                                                            \
+        }                                                                            \
+    }
+
+/* Threads to use for a call touching `amps` amplitudes (1 = stay on this thread). */
+static int team(size_t amps, int par)
+{
+#ifdef _OPENMP
+    if (!par || amps < PAR_MIN || omp_in_parallel())
+        return 1;
+    return omp_get_max_threads();
+#else
+    (void)amps;
+    (void)par;
+    return 1;
+#endif
+}
+
+/* Run fn over groups [0, G), split over threads in TILE-aligned pieces if the call is
+ * big enough (see the note at the top on determinism). */
+static void drive(range_fn fn, qd_c *a, const walk *w, size_t G, size_t amps,
+                  const void *ctx, int par)
+{
+    int nt = team(amps, par);
+    if (nt <= 1) {
+        fn(a, w, 0, G, ctx);
+        return;
+    }
+#ifdef _OPENMP
+    size_t tiles = (G + TILE - 1) / TILE;
+#pragma omp parallel num_threads(nt)
+    {
+        size_t t = (size_t)omp_get_thread_num(), T = (size_t)omp_get_num_threads();
+        size_t g0 = tiles * t / T * TILE, g1 = tiles * (t + 1) / T * TILE;
+        if (g0 > G)
+            g0 = G;
+        if (g1 > G)
+            g1 = G;
+        fn(a, w, g0, g1, ctx);
+    }
+#endif
+}
+
+/* (re, im) pairs of n complex numbers, conjugated if conj. */
+static void split_c(const qd_c *m, int n, int conj, double *out)
+{
+    for (int i = 0; i < n; i++) {
+        out[2 * i] = creal(m[i]);
+        out[2 * i + 1] = conj ? -cimag(m[i]) : cimag(m[i]);
+    }
+}
+
+/* ---------------------------------------------------------------- bodies
+ * Each has a vector path, taken when groups are contiguous and come in whole units
+ * (every special bit >= 2), and a scalar path for the rest. Which path an amplitude
+ * takes depends only on the gate and the piece it lies in, never on threads. */
+
+/* dense 2x2 on the pair (p[0], p[off1]) of each group: 1-qubit and controlled gates */
+typedef struct {
+    size_t off1;
+    double m[8];        /* m00, m10, m01, m11 as (re, im) */
+    vcx A, B, C, D;     /* m00, m01, m10, m11 */
+} ctx_m2;
+
+QD_INLINE void m2_loop(double *restrict x, double *restrict y, size_t n, size_t st,
+                       const double *m)
+{
+    const double ar = m[0], ai = m[1], cr = m[2], ci = m[3];
+    const double br = m[4], bi = m[5], dr = m[6], di = m[7];
+    for (size_t i = 0; i < n; i++) {
+        size_t k = 2 * i * st;
+        double xr = x[k], xi = x[k + 1], yr = y[k], yi = y[k + 1];
+        x[k] = (ar * xr - ai * xi) + (br * yr - bi * yi);
+        x[k + 1] = (ar * xi + ai * xr) + (br * yi + bi * yr);
+        y[k] = (cr * xr - ci * xi) + (dr * yr - di * yi);
+        y[k + 1] = (cr * xi + ci * xr) + (dr * yi + di * yr);
+    }
+}
+
+QD_INLINE void body_m2(qd_c *p, size_t nr, size_t R, size_t n, size_t st, const ctx_m2 *c)
+{
+    const size_t off1 = c->off1;
+    if (st == 1 && (n & 3) == 0) {
+        const vcx A = c->A, B = c->B, C = c->C, D = c->D;
+        for (size_t r = 0; r < nr; r++) {
+            qd_c *x = p + r * R, *y = x + off1;
+            for (size_t i = 0; i < n; i += 4) {
+                v8d X = vld(x + i), Y = vld(y + i);
+                vst(x + i, vcmul(A, X) + vcmul(B, Y));
+                vst(y + i, vcmul(C, X) + vcmul(D, Y));
+            }
+        }
+        return;
+    }
+    double m[8];
+    memcpy(m, c->m, sizeof m);
+    for (size_t r = 0; r < nr; r++)
+        m2_loop((double *)(p + r * R), (double *)(p + r * R + off1), n, st, m);
+}
+RANGE_FN(range_m2, body_m2, ctx_m2, 0)
+
+/* exchange p[offa] and p[offb] of each group (x, cx, ccx, swap, cswap) */
+typedef struct {
+    size_t offa, offb;
+} ctx_sw;
+
+QD_INLINE void body_sw(qd_c *p, size_t nr, size_t R, size_t n, size_t st, const ctx_sw *c)
+{
+    for (size_t r = 0; r < nr; r++) {
+        qd_c *x = p + r * R + c->offa, *y = p + r * R + c->offb;
+        if (st == 1 && (n & 3) == 0) {
+            for (size_t i = 0; i < n; i += 4) {
+                v8d X = vld(x + i), Y = vld(y + i);
+                vst(x + i, Y);
+                vst(y + i, X);
+            }
+        } else {
+            for (size_t i = 0; i < n; i++) {
+                qd_c t = x[i * st];
+                x[i * st] = y[i * st];
+                y[i * st] = t;
+            }
+        }
+    }
+}
+RANGE_FN(range_sw, body_sw, ctx_sw, 0)
+
+/* diagonal, scalar: p[off[e]] *= d[e] for the ne entries that are not exactly 1 (only
+ * for registers of fewer than one unit; otherwise see the unit diagonal below) */
+typedef struct {
+    int ne;
+    size_t off[4];
+    double d[8];
+} ctx_dg;
+
+QD_INLINE void body_dg(qd_c *p, size_t nr, size_t R, size_t n, size_t st, const ctx_dg *c)
+{
+    for (int e = 0; e < c->ne; e++) {
+        const double dr = c->d[2 * e], di = c->d[2 * e + 1];
+        for (size_t r = 0; r < nr; r++) {
+            double *x = (double *)(p + r * R + c->off[e]);
+            for (size_t i = 0; i < n; i++) {
+                size_t k = 2 * i * st;
+                double xr = x[k], xi = x[k + 1];
+                x[k] = dr * xr - di * xi;
+                x[k + 1] = dr * xi + di * xr;
+            }
+        }
+    }
+}
+RANGE_FN(range_dg, body_dg, ctx_dg, 0)
+
+/* diagonal over units: the gate bits >= 2 select the unit (walked as unit bits), the
+ * bits < 2 select the lane, so entry e scales whole units by a lane pattern P[e]. Units
+ * whose pattern is all ones are not touched: cz reads and writes a quarter of memory. */
+typedef struct {
+    int ne;
+    size_t off[4];      /* in amplitudes */
+    vcx P[4];
+} ctx_ud;
+
+QD_INLINE void body_ud(qd_c *p, size_t nr, size_t R, size_t n, size_t st, const ctx_ud *c)
+{
+    for (int e = 0; e < c->ne; e++) {
+        const vcx P = c->P[e];
+        qd_c *q0 = p + c->off[e];
+        for (size_t r = 0; r < nr; r++)
+            for (size_t i = 0; i < n; i++) {
+                qd_c *q = q0 + r * R + i * st;
+                vst(q, vcmul(P, vld(q)));
+            }
+    }
+}
+RANGE_FN(range_ud, body_ud, ctx_ud, 2)
+
+/* dense 4x4 on p[off[0..3]] of each group */
+typedef struct {
+    size_t off[4];
+    double m[32];
+    vcx V[16];          /* column-major like m */
+} ctx_m4;
+
+QD_INLINE void body_m4(qd_c *p, size_t nr, size_t R, size_t n, size_t st, const ctx_m4 *c)
+{
+    if (st == 1 && (n & 3) == 0) {
+        for (size_t r = 0; r < nr; r++) {
+            qd_c *q[4];
+            for (int e = 0; e < 4; e++)
+                q[e] = p + r * R + c->off[e];
+            for (size_t i = 0; i < n; i += 4) {
+                v8d X[4], Y[4];
+                for (int e = 0; e < 4; e++)
+                    X[e] = vld(q[e] + i);
+                for (int rr = 0; rr < 4; rr++)
+                    Y[rr] = vcmul(c->V[rr], X[0]) + vcmul(c->V[rr + 4], X[1]) +
+                            vcmul(c->V[rr + 8], X[2]) + vcmul(c->V[rr + 12], X[3]);
+                for (int e = 0; e < 4; e++)
+                    vst(q[e] + i, Y[e]);
+            }
+        }
+        return;
+    }
+    double m[32];   /* local copy: stores through p cannot alias it */
+    memcpy(m, c->m, sizeof m);
+    for (size_t r = 0; r < nr; r++) {
+        double *q[4];
+        for (int e = 0; e < 4; e++)
+            q[e] = (double *)(p + r * R + c->off[e]);
+        for (size_t i = 0; i < n; i++) {
+            size_t k = 2 * i * st;
+            double xr[4], xi[4];
+            for (int e = 0; e < 4; e++) {
+                xr[e] = q[e][k];
+                xi[e] = q[e][k + 1];
+            }
+            for (int rr = 0; rr < 4; rr++) {
+                double sr = 0, si = 0;
+                for (int cc = 0; cc < 4; cc++) {
+                    double mr = m[2 * (rr + 4 * cc)], mi = m[2 * (rr + 4 * cc) + 1];
+                    sr += mr * xr[cc] - mi * xi[cc];
+                    si += mr * xi[cc] + mi * xr[cc];
+                }
+                q[rr][k] = sr;
+                q[rr][k + 1] = si;
+            }
+        }
+    }
+}
+RANGE_FN(range_m4, body_m4, ctx_m4, 0)
+
+/* 4x4 with only a diagonal and an anti-diagonal (rxx, ryy): y_l = D_l x_l + E_l x_{3-l},
+ * half the work of the dense 4x4 */
+typedef struct {
+    size_t off[4];
+    double d[8], e[8];
+    vcx D[4], E[4];
+} ctx_xx;
+
+QD_INLINE void body_xx(qd_c *p, size_t nr, size_t R, size_t n, size_t st, const ctx_xx *c)
+{
+    if (st == 1 && (n & 3) == 0) {
+        const vcx D0 = c->D[0], D1 = c->D[1], D2 = c->D[2], D3 = c->D[3];
+        const vcx E0 = c->E[0], E1 = c->E[1], E2 = c->E[2], E3 = c->E[3];
+        for (size_t r = 0; r < nr; r++) {
+            qd_c *q0 = p + r * R + c->off[0], *q1 = p + r * R + c->off[1];
+            qd_c *q2 = p + r * R + c->off[2], *q3 = p + r * R + c->off[3];
+            for (size_t i = 0; i < n; i += 4) {
+                v8d X0 = vld(q0 + i), X1 = vld(q1 + i), X2 = vld(q2 + i), X3 = vld(q3 + i);
+                vst(q0 + i, vcmul(D0, X0) + vcmul(E0, X3));
+                vst(q1 + i, vcmul(D1, X1) + vcmul(E1, X2));
+                vst(q2 + i, vcmul(D2, X2) + vcmul(E2, X1));
+                vst(q3 + i, vcmul(D3, X3) + vcmul(E3, X0));
+            }
+        }
+        return;
+    }
+    double d[8], e[8];
+    memcpy(d, c->d, sizeof d);
+    memcpy(e, c->e, sizeof e);
+    for (size_t r = 0; r < nr; r++) {
+        double *q[4];
+        for (int l = 0; l < 4; l++)
+            q[l] = (double *)(p + r * R + c->off[l]);
+        for (size_t i = 0; i < n; i++) {
+            size_t k = 2 * i * st;
+            double xr[4], xi[4];
+            for (int l = 0; l < 4; l++) {
+                xr[l] = q[l][k];
+                xi[l] = q[l][k + 1];
+            }
+            for (int l = 0; l < 4; l++) {
+                double dr = d[2 * l], di = d[2 * l + 1], er = e[2 * l], ei = e[2 * l + 1];
+                q[l][k] = (dr * xr[l] - di * xi[l]) + (er * xr[3 - l] - ei * xi[3 - l]);
+                q[l][k + 1] = (dr * xi[l] + di * xr[l]) + (er * xi[3 - l] + ei * xr[3 - l]);
+            }
+        }
+    }
+}
+RANGE_FN(range_xx, body_xx, ctx_xx, 0)
+
+/* ---------------------------------------------------------------- gates inside a unit
+ * A gate whose bits are all < 2 (the last two qubits) mixes amplitudes within each
+ * unit only. Any such gate is a 4x4 operator on the lanes, written as
+ *   new = sum_t P_t (.) v[lane ^ t],  t = 0..3,
+ * with lane-wise factors P_t; t with P_t = 0 is skipped (a diagonal is t = 0 alone,
+ * a 1-qubit gate on bit 0 is t = 0, 1). The whole buffer is then one flat loop over
+ * units: contiguous, branch-free, whatever the qubit. */
+typedef struct {
+    int act;            /* bit t set: P_t is used; 16 + t: pure permutation v[lane ^ t] */
+    vcx P[4];
+} ctx_u;
+
+QD_INLINE void unit_loop(qd_c *a, size_t u0, size_t u1, const ctx_u *c, const int act)
+{
+    const vcx P0 = c->P[0], P1 = c->P[1], P2 = c->P[2], P3 = c->P[3];
+    for (size_t u = u0; u < u1; u++) {
+        qd_c *q = a + 4 * u;
+        v8d v = vld(q), acc = v;
+        if (act >= 16) {
+            acc = act == 17 ? xperm1(v) : act == 18 ? xperm2(v) : xperm3(v);
+        } else {
+            int first = 1;   /* resolved at compile time: act is a constant */
+            if (act & 1) {
+                acc = vcmul(P0, v);
+                first = 0;
+            }
+            if (act & 2) {
+                v8d t = vcmul(P1, xperm1(v));
+                acc = first ? t : acc + t;
+                first = 0;
+            }
+            if (act & 4) {
+                v8d t = vcmul(P2, xperm2(v));
+                acc = first ? t : acc + t;
+                first = 0;
+            }
+            if (act & 8) {
+                v8d t = vcmul(P3, xperm3(v));
+                acc = first ? t : acc + t;
+                first = 0;
+            }
+            if (first)
+                acc = (v8d){0};
+        }
+        vst(q, acc);
+    }
+}
+
+static void range_unit(qd_c *a, const walk *w, size_t u0, size_t u1, const void *vctx)
+{
+    (void)w;
+    const ctx_u *c = vctx;
+#define UCASE(k) case k: unit_loop(a, u0, u1, c, k); break;
+    switch (c->act) {
+    UCASE(0) UCASE(1) UCASE(2) UCASE(3) UCASE(4) UCASE(5) UCASE(6) UCASE(7)
+    UCASE(8) UCASE(9) UCASE(10) UCASE(11) UCASE(12) UCASE(13) UCASE(14) UCASE(15)
+    UCASE(17) UCASE(18) UCASE(19)
+    default: break;
+    }
+#undef UCASE
+}
+
+/* The lane operator of a gate is read off by applying the gate's own scalar kernel to
+ * the 4 basis vectors of one unit (probe), so the vector path cannot disagree with the
+ * scalar one about what the gate is. */
+typedef void (*probe_fn)(qd_c *e4, const void *args);
+
+static int all_low(const int *bits, int nb)
+{
+    for (int i = 0; i < nb; i++)
+        if (bits[i] >= 2)
+            return 0;
+    return 1;
+}
+
+static void unit_gate(qd_c *a, size_t amps, probe_fn probe, const void *args, int par)
+{
+    qd_c op[16];   /* op[r + 4c] */
+    for (int cc = 0; cc < 4; cc++) {
+        qd_c e[4] = {0, 0, 0, 0};
+        e[cc] = 1;
+        probe(e, args);
+        for (int r = 0; r < 4; r++)
+            op[r + 4 * cc] = e[r];
+    }
+    ctx_u c;
+    c.act = 0;
+    int nact = 0, last = 0, ones = 0;
+    for (int t = 0; t < 4; t++) {
+        qd_c z[4];
+        int nz = 0, one = 1;
+        for (int k = 0; k < 4; k++) {
+            z[k] = op[k + 4 * (k ^ t)];
+            nz |= z[k] != 0;
+            one &= z[k] == 1;
+        }
+        c.P[t] = vcx_lanes(z, 0);
+        if (nz) {
+            c.act |= 1 << t;
+            nact++;
+            last = t;
+            ones = one;
+        }
+    }
+    if (nact == 1 && ones) {
+        if (last == 0)
+            return;   /* identity */
+        c.act = 16 + last;
+    }
+    drive(range_unit, a, NULL, amps / 4, amps, &c, par);
+}
+
+/* ---------------------------------------------------------------- kernels
+ * Internal kernels take bit positions (qubit q of an nq-qubit register is bit nq-1-q),
+ * the total amplitude count amps = count * 2^nq, conj (use the complex conjugate of the
+ * matrix: the column side of a density matrix) and par (0 = never open an OpenMP
+ * region: the caller is already parallel over members). */
+
+static void k1q_b(qd_c *a, size_t amps, int b, const qd_c m[4], int conj, int par);
+
+struct args_1q {
+    int b;
+    const qd_c *m;
+    int conj;
+};
+
+static void probe_1q(qd_c *e4, const void *v)
+{
+    const struct args_1q *s = v;
+    k1q_b(e4, 4, s->b, s->m, s->conj, 0);
+}
+
+/* Whole units exist (amps > 4, a multiple of 4) and the gate lives inside them. */
+static int use_units(size_t amps, const int *bits, int nb)
+{
+    return amps > 4 && amps % 4 == 0 && all_low(bits, nb);
+}
+
+static void k1q_b(qd_c *a, size_t amps, int b, const qd_c m[4], int conj, int par)
+{
+    if (use_units(amps, &b, 1)) {
+        struct args_1q s = {b, m, conj};
+        unit_gate(a, amps, probe_1q, &s, par);
+        return;
+    }
+    walk w;
+    walk_init(&w, &b, 1, 0);
+    ctx_m2 c;
+    c.off1 = (size_t)1 << b;
+    split_c(m, 4, conj, c.m);
+    c.A = vcx_all(m[0], conj);
+    c.C = vcx_all(m[1], conj);
+    c.B = vcx_all(m[2], conj);
+    c.D = vcx_all(m[3], conj);
+    drive(range_m2, a, &w, amps >> 1, amps, &c, par);
+}
+
+static void kswap_b(qd_c *a, size_t amps, const int *bits, int nb, size_t set, size_t offa,
+                    size_t offb, int par);
+
+struct args_sw {
+    const int *bits;
+    int nb;
+    size_t set, offa, offb;
+};
+
+static void probe_sw(qd_c *e4, const void *v)
+{
+    const struct args_sw *s = v;
+    kswap_b(e4, 4, s->bits, s->nb, s->set, s->offa, s->offb, 0);
+}
+
+/* exchange amplitudes offa and offb of every group on `bits` whose `set` bits are 1 */
+static void kswap_b(qd_c *a, size_t amps, const int *bits, int nb, size_t set, size_t offa,
+                    size_t offb, int par)
+{
+    if (use_units(amps, bits, nb)) {
+        struct args_sw s = {bits, nb, set, offa, offb};
+        unit_gate(a, amps, probe_sw, &s, par);
+        return;
+    }
+    walk w;
+    walk_init(&w, bits, nb, set);
+    ctx_sw c = {offa, offb};
+    drive(range_sw, a, &w, amps >> nb, amps, &c, par);
+}
+
+/* diagonal d[0 .. 2^nb) on bits (bits[0] the MSB of the local index), nb <= 2 */
+static void kdiag_b(qd_c *a, size_t amps, const int *bits, int nb, const qd_c *d, int conj,
+                    int par)
+{
+    if (amps % 4 == 0) {
+        int hb[2] = {0, 0}, hidx[2], nh = 0;
+        for (int j = 0; j < nb; j++) {
+            hidx[j] = bits[j] >= 2 ? nh : -1;
+            if (bits[j] >= 2)
+                hb[nh++] = bits[j] - 2;   /* unit bit */
+        }
+        ctx_ud c;
+        c.ne = 0;
+        for (int h = 0; h < (1 << nh); h++) {
+            qd_c z[4];
+            int one = 1;
+            for (int k = 0; k < 4; k++) {
+                int l = 0;
+                for (int j = 0; j < nb; j++) {
+                    int v = hidx[j] >= 0 ? (h >> hidx[j]) & 1 : (k >> bits[j]) & 1;
+                    l = (l << 1) | v;
+                }
+                z[k] = d[l];
+                one &= z[k] == 1;
+            }
+            if (one)
+                continue;
+            size_t off = 0;
+            for (int i = 0; i < nh; i++)
+                if ((h >> i) & 1)
+                    off |= (size_t)1 << hb[i];
+            c.off[c.ne] = 4 * off;
+            c.P[c.ne] = vcx_lanes(z, conj);
+            c.ne++;
+        }
+        if (c.ne == 0)
+            return;
+        walk w;
+        walk_init(&w, hb, nh, 0);
+        drive(range_ud, a, &w, (amps / 4) >> nh, amps, &c, par);
+        return;
+    }
+    /* fewer than 4 amplitudes in all (one qubit, one vector) */
+    walk w;
+    walk_init(&w, bits, nb, 0);
+    ctx_dg c;
+    c.ne = 0;
+    for (int l = 0; l < (1 << nb); l++) {
+        if (d[l] == 1.0)
+            continue;
+        size_t off = 0;
+        for (int j = 0; j < nb; j++)
+            if ((l >> (nb - 1 - j)) & 1)
+                off |= (size_t)1 << bits[j];
+        c.off[c.ne] = off;
+        c.d[2 * c.ne] = creal(d[l]);
+        c.d[2 * c.ne + 1] = conj ? -cimag(d[l]) : cimag(d[l]);
+        c.ne++;
+    }
+    if (c.ne > 0)
+        drive(range_dg, a, &w, amps >> nb, amps, &c, par);
+}
+
+static void k2q_b(qd_c *a, size_t amps, int b0, int b1, const qd_c m[16], int conj, int par);
+
+struct args_2q {
+    int b0, b1;
+    const qd_c *m;
+    int conj;
+};
+
+static void probe_2q(qd_c *e4, const void *v)
+{
+    const struct args_2q *s = v;
+    k2q_b(e4, 4, s->b0, s->b1, s->m, s->conj, 0);
+}
+
+static void k2q_b(qd_c *a, size_t amps, int b0, int b1, const qd_c m[16], int conj, int par)
+{
+    int bits[2] = {b0, b1};
+    if (use_units(amps, bits, 2)) {
+        struct args_2q s = {b0, b1, m, conj};
+        unit_gate(a, amps, probe_2q, &s, par);
+        return;
+    }
+    walk w;
+    walk_init(&w, bits, 2, 0);
+    size_t s0 = (size_t)1 << b0, s1 = (size_t)1 << b1;
+    size_t off[4] = {0, s1, s0, s0 | s1};
+    int xx = 1;   /* only diagonal and anti-diagonal entries? */
+    for (int r = 0; r < 4; r++)
+        for (int cc = 0; cc < 4; cc++)
+            if (cc != r && cc != 3 - r && m[r + 4 * cc] != 0)
+                xx = 0;
+    if (xx) {
+        ctx_xx c;
+        for (int l = 0; l < 4; l++) {
+            c.off[l] = off[l];
+            split_c(&m[l + 4 * l], 1, conj, c.d + 2 * l);
+            split_c(&m[l + 4 * (3 - l)], 1, conj, c.e + 2 * l);
+            c.D[l] = vcx_all(m[l + 4 * l], conj);
+            c.E[l] = vcx_all(m[l + 4 * (3 - l)], conj);
+        }
+        drive(range_xx, a, &w, amps >> 2, amps, &c, par);
+        return;
+    }
+    ctx_m4 c;
+    memcpy(c.off, off, sizeof off);
+    split_c(m, 16, conj, c.m);
+    for (int i = 0; i < 16; i++)
+        c.V[i] = vcx_all(m[i], conj);
+    drive(range_m4, a, &w, amps >> 2, amps, &c, par);
+}
+
+static void kctrl_b(qd_c *a, size_t amps, const int *cb, int nctrl, int tb, const qd_c m[4],
+                    int conj, int par);
+
+struct args_ctrl {
+    const int *cb;
+    int nctrl, tb;
+    const qd_c *m;
+    int conj;
+};
+
+static void probe_ctrl(qd_c *e4, const void *v)
+{
+    const struct args_ctrl *s = v;
+    kctrl_b(e4, 4, s->cb, s->nctrl, s->tb, s->m, s->conj, 0);
+}
+
+/* m on bit tb of the amplitudes whose control bits cb are all 1; an exact X becomes a
+ * pure exchange */
+static void kctrl_b(qd_c *a, size_t amps, const int *cb, int nctrl, int tb, const qd_c m[4],
+                    int conj, int par)
+{
+    int bits[64];
+    size_t set = 0;
+    for (int i = 0; i < nctrl; i++) {
+        bits[i] = cb[i];
+        set |= (size_t)1 << cb[i];
+    }
+    bits[nctrl] = tb;
+    size_t st = (size_t)1 << tb;
+    if (m[0] == 0 && m[3] == 0 && m[1] == 1 && m[2] == 1) {
+        kswap_b(a, amps, bits, nctrl + 1, set, 0, st, par);
+        return;
+    }
+    if (use_units(amps, bits, nctrl + 1)) {
+        struct args_ctrl s = {cb, nctrl, tb, m, conj};
+        unit_gate(a, amps, probe_ctrl, &s, par);
+        return;
+    }
+    walk w;
+    walk_init(&w, bits, nctrl + 1, set);
+    ctx_m2 c;
+    c.off1 = st;
+    split_c(m, 4, conj, c.m);
+    c.A = vcx_all(m[0], conj);
+    c.C = vcx_all(m[1], conj);
+    c.B = vcx_all(m[2], conj);
+    c.D = vcx_all(m[3], conj);
+    drive(range_m2, a, &w, amps >> (nctrl + 1), amps, &c, par);
+}
+
+/* ---------------------------------------------------------------- public kernels */
+
+void qd_k_1q(qd_c *a, int nq, size_t count, int q, const qd_c m[4])
+{
+    k1q_b(a, count << nq, nq - 1 - q, m, 0, 1);
+}
+
+void qd_k_diag1(qd_c *a, int nq, size_t count, int q, qd_c d0, qd_c d1)
+{
+    int b = nq - 1 - q;
+    qd_c d[2] = {d0, d1};
+    kdiag_b(a, count << nq, &b, 1, d, 0, 1);
+}
+
+void qd_k_2q(qd_c *a, int nq, size_t count, int q0, int q1, const qd_c m[16])
+{
+    k2q_b(a, count << nq, nq - 1 - q0, nq - 1 - q1, m, 0, 1);
+}
+
+void qd_k_diag2(qd_c *a, int nq, size_t count, int q0, int q1, const qd_c d[4])
+{
+    int bits[2] = {nq - 1 - q0, nq - 1 - q1};
+    kdiag_b(a, count << nq, bits, 2, d, 0, 1);
+}
+
+void qd_k_ctrl1q(qd_c *a, int nq, size_t count, const int *ctrl, int nctrl, int t,
+                 const qd_c m[4])
+{
+    int cb[64];
+    for (int i = 0; i < nctrl; i++)
+        cb[i] = nq - 1 - ctrl[i];
+    kctrl_b(a, count << nq, cb, nctrl, nq - 1 - t, m, 0, 1);
+}
+
+/* Threads for a loop over `count` members of dim amplitudes: only small members are
+ * spread over threads (big ones are split inside, see per-member callers). */
+static int member_team(size_t dim, size_t count)
+{
+    if (dim >= PAR_MIN || count < 2)
+        return 1;
+    return team(count * dim, 1);
+}
+
+void qd_k_1q_batch(qd_c *a, int nq, size_t count, int q, const qd_c *ms)
+{
+    size_t dim = (size_t)1 << nq;
+    int nt = member_team(dim, count), b = nq - 1 - q;
+    if (nt <= 1) {
+        for (size_t j = 0; j < count; j++)
+            k1q_b(a + j * dim, dim, b, ms + 4 * j, 0, 1);
+        return;
+    }
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (size_t j = 0; j < count; j++)
+        k1q_b(a + j * dim, dim, b, ms + 4 * j, 0, 0);
+}
+
+/* ---------------------------------------------------------------- dispatch */
+
+/* Apply gate id with full matrix M (conjugated if conj) on qubits qs. */
+static void apply_id(qd_c *a, int nq, size_t count, int id, const int *qs, const qd_c *M,
+                     int conj, int par)
+{
+    const size_t amps = count << nq;
+    int b[3];
+    for (int i = 0; i < table[id].nqubits; i++)
+        b[i] = nq - 1 - qs[i];
+    switch (kind_of[id]) {
+    case K_ID:
+        break;
+    case K_X:
+        kswap_b(a, amps, b, 1, 0, 0, (size_t)1 << b[0], par);
+        break;
+    case K_M1:
+        k1q_b(a, amps, b[0], M, conj, par);
+        break;
+    case K_D1: {
+        qd_c d[2] = {M[0], M[3]};
+        kdiag_b(a, amps, b, 1, d, conj, par);
+        break;
+    }
+    case K_CX:
+        kswap_b(a, amps, b, 2, (size_t)1 << b[0], 0, (size_t)1 << b[1], par);
+        break;
+    case K_C1: {
+        /* the lower-right block of the 4x4 matrix acts on the target */
+        qd_c t[4] = {M[2 + 4 * 2], M[3 + 4 * 2], M[2 + 4 * 3], M[3 + 4 * 3]};
+        kctrl_b(a, amps, b, 1, b[1], t, conj, par);
+        break;
+    }
+    case K_D2: {
+        qd_c d[4] = {M[0], M[5], M[10], M[15]};
+        kdiag_b(a, amps, b, 2, d, conj, par);
+        break;
+    }
+    case K_SWAP:   /* |01> <-> |10> */
+        kswap_b(a, amps, b, 2, 0, (size_t)1 << b[1], (size_t)1 << b[0], par);
+        break;
+    case K_M2:
+        k2q_b(a, amps, b[0], b[1], M, conj, par);
+        break;
+    case K_CCX:
+        kswap_b(a, amps, b, 3, ((size_t)1 << b[0]) | ((size_t)1 << b[1]), 0,
+                (size_t)1 << b[2], par);
+        break;
+    case K_CSWAP:   /* |101> <-> |110> */
+        kswap_b(a, amps, b, 3, (size_t)1 << b[0], (size_t)1 << b[2], (size_t)1 << b[1], par);
+        break;
+    }
+}
+
+void qd_apply_gate(qd_c *a, int nq, size_t count, const qd_gate_info *g, const int *qs,
+                   const double *params, int per_vector)
+{
+    int id = gate_id(g);
+    if (id < 0 || count == 0 || kind_of[id] == K_ID)
+        return;
+    const int np = table[id].nparams;
+    if (!per_vector || np == 0 || count == 1) {
+        qd_c M[64];
+        gate_matrix(id, params, M);
+        apply_id(a, nq, count, id, qs, M, 0, 1);
+        return;
+    }
+    /* one matrix per member (e.g. QuDDPM's forward process: a random angle each) */
+    size_t dim = (size_t)1 << nq;
+    int nt = member_team(dim, count);
+    if (nt <= 1) {
+        for (size_t j = 0; j < count; j++) {
+            qd_c M[64];
+            gate_matrix(id, params + j * (size_t)np, M);
+            apply_id(a + j * dim, nq, 1, id, qs, M, 0, 1);
+        }
+        return;
+    }
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (size_t j = 0; j < count; j++) {
+        qd_c M[64];
+        gate_matrix(id, params + j * (size_t)np, M);
+        apply_id(a + j * dim, nq, 1, id, qs, M, 0, 0);
+    }
+}
+
+void qd_dm_apply_gate(qd_c *rho, int n, const qd_gate_info *g, const int *qs,
+                      const double *params)
+{
+    int id = gate_id(g);
+    if (id < 0 || kind_of[id] == K_ID)
+        return;
+    qd_c M[64];
+    gate_matrix(id, params, M);
+    /* rho as a vector of 2n qubits: rows are vector-qubits n+q (G), columns are
+     * vector-qubits q (conj G), see qd.h */
+    int qr[3], qc[3];
+    for (int i = 0; i < table[id].nqubits; i++) {
+        qr[i] = n + qs[i];
+        qc[i] = qs[i];
+    }
+    apply_id(rho, 2 * n, 1, id, qr, M, 0, 1);
+    apply_id(rho, 2 * n, 1, id, qc, M, 1, 1);
+}
+
+/* ---------------------------------------------------------------- arbitrary k-qubit matrix */
+
+/* Groups [g0, g1): gather the 2^k amplitudes of the group into x, y = M x (column by
+ * column, a fixed order, so the result does not depend on threads), scatter y. */
+static void matk_range(qd_c *a, const walk *w, size_t g0, size_t g1, const size_t *off,
+                       size_t dk, const qd_c *m, int conj, qd_c *scr)
+{
+    double *x = (double *)scr, *y = (double *)(scr + dk);
+    for (size_t g = g0; g < g1; g++) {
+        qd_c *p = a + deposit(w, g);
+        for (size_t l = 0; l < dk; l++) {
+            x[2 * l] = creal(p[off[l]]);
+            x[2 * l + 1] = cimag(p[off[l]]);
+            y[2 * l] = 0;
+            y[2 * l + 1] = 0;
+        }
+        for (size_t cc = 0; cc < dk; cc++) {
+            const double xr = x[2 * cc], xi = x[2 * cc + 1];
+            const double *mc = (const double *)(m + cc * dk);
+            if (!conj) {
+                for (size_t r = 0; r < dk; r++) {
+                    y[2 * r] += mc[2 * r] * xr - mc[2 * r + 1] * xi;
+                    y[2 * r + 1] += mc[2 * r] * xi + mc[2 * r + 1] * xr;
+                }
+            } else {
+                for (size_t r = 0; r < dk; r++) {
+                    y[2 * r] += mc[2 * r] * xr + mc[2 * r + 1] * xi;
+                    y[2 * r + 1] += mc[2 * r] * xi - mc[2 * r + 1] * xr;
+                }
+            }
+        }
+        for (size_t l = 0; l < dk; l++)
+            p[off[l]] = CMPLX(y[2 * l], y[2 * l + 1]);
+    }
+}
+
+static qd_status apply_matrix(qd_c *a, int nq, size_t count, const int *qs, int k,
+                              const qd_c *m, int conj, qd_err *e)
+{
+    if (k < 1 || k > 12 || k > nq)
+        return qd_fail(e, QD_EARG, "matrix on %d qubits expected 1..%d qubits", k,
+                       nq < 12 ? nq : 12);
+    if (k == 1) {
+        k1q_b(a, count << nq, nq - 1 - qs[0], m, conj, 1);
+        return QD_OK;
+    }
+    if (k == 2) {
+        k2q_b(a, count << nq, nq - 1 - qs[0], nq - 1 - qs[1], m, conj, 1);
+        return QD_OK;
+    }
+    const size_t dk = (size_t)1 << k, amps = count << nq, G = amps >> k;
+    int nt = team(amps, 1);
+    size_t *off = qd_malloc(sizeof(size_t) * dk);
+    qd_c *scr = qd_malloc(sizeof(qd_c) * 2 * dk * (size_t)nt);
+    if (!off || !scr) {
+        qd_free(off);
+        qd_free(scr);
+        return qd_fail(e, QD_ENOMEM, "not enough memory for a %d-qubit matrix (scratch)", k);
+    }
+    int bits[12];
+    for (int j = 0; j < k; j++)
+        bits[j] = nq - 1 - qs[j];
+    for (size_t l = 0; l < dk; l++) {   /* qs[0] is the MSB of the local index */
+        size_t o = 0;
+        for (int j = 0; j < k; j++)
+            if ((l >> (k - 1 - j)) & 1)
+                o |= (size_t)1 << bits[j];
+        off[l] = o;
+    }
+    walk w;
+    walk_init(&w, bits, k, 0);
+    if (nt <= 1) {
+        matk_range(a, &w, 0, G, off, dk, m, conj, scr);
+    } else {
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nt)
+        {
+            size_t t = (size_t)omp_get_thread_num(), T = (size_t)omp_get_num_threads();
+            matk_range(a, &w, G * t / T, G * (t + 1) / T, off, dk, m, conj, scr + 2 * dk * t);
+        }
+#endif
+    }
+    qd_free(off);
+    qd_free(scr);
+    return QD_OK;
+}
+
+qd_status qd_apply_matrix(qd_c *a, int nq, size_t count, const int *qs, int k,
+                          const qd_c *m, qd_err *e)
+{
+    return apply_matrix(a, nq, count, qs, k, m, 0, e);
+}
+
+qd_status qd_dm_apply_matrix(qd_c *rho, int n, const int *qs, int k, const qd_c *m,
+                             qd_err *e)
+{
+    if (k < 1 || k > 12 || k > n)
+        return qd_fail(e, QD_EARG, "matrix on %d qubits expected 1..%d qubits", k,
+                       n < 12 ? n : 12);
+    int qr[12];
+    for (int i = 0; i < k; i++)
+        qr[i] = n + qs[i];
+    qd_status s = apply_matrix(rho, 2 * n, 1, qr, k, m, 0, e);
+    if (s != QD_OK)
+        return s;
+    return apply_matrix(rho, 2 * n, 1, qs, k, m, 1, e);
+}

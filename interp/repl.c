@@ -261,7 +261,14 @@ static void comp_keys(lua_State *L, int obj, const char *prefix, size_t plen, in
     }
     if (lua_getmetatable(L, obj)) {
         lua_pushliteral(L, "__index");
-        if (lua_rawget(L, -2) == LUA_TTABLE)
+        if (lua_rawget(L, -2) != LUA_TTABLE) {
+            /* qd userdata index through a C function; their methods are listed in the
+             * metatable's "methods" table */
+            lua_pop(L, 1);
+            lua_pushliteral(L, "methods");
+            lua_rawget(L, -2);
+        }
+        if (lua_istable(L, -1))
             comp_keys(L, -1, prefix, plen, res, depth + 1);
         lua_pop(L, 2);
     }

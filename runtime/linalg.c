@@ -25,12 +25,58 @@ static CBLAS_TRANSPOSE op_of(char c)
     return c == 'T' ? CblasTrans : c == 'C' ? CblasConjTrans : CblasNoTrans;
 }
 
+/* OpenBLAS always runs single-threaded inside qd; qd parallelises a large product itself
+ * over FIXED blocks of C (their size depends only on the shape, never on the thread
+ * count), each block one single-threaded zgemm. OpenBLAS's own threading splits the
+ * work by the thread count, and its edge kernels then round differently, so results
+ * changed (at 1e-17) between --threads 1 and 2; this way every element of C is computed
+ * by the same code path whatever the thread count. */
+__attribute__((constructor)) static void la_single_threaded(void)
+{
+    openblas_set_num_threads(1);
+}
+
+#define ZGEMM_NB 64      /* columns of C per block */
+#define ZGEMM_MB 256     /* rows of C per block, when C has few columns */
+
+static void zgemm1(char opa, char opb, size_t m, size_t n, size_t k, qd_c alpha,
+                   const qd_c *A, size_t lda, const qd_c *B, size_t ldb, qd_c beta,
+                   qd_c *C, size_t ldc)
+{
+    cblas_zgemm(CblasColMajor, op_of(opa), op_of(opb), (blasint)m, (blasint)n, (blasint)k,
+                &alpha, A, (blasint)lda, B, (blasint)ldb, &beta, C, (blasint)ldc);
+}
+
 void qd_la_zgemm(char opa, char opb, size_t m, size_t n, size_t k, qd_c alpha,
                  const qd_c *A, size_t lda, const qd_c *B, size_t ldb, qd_c beta,
                  qd_c *C, size_t ldc)
 {
-    cblas_zgemm(CblasColMajor, op_of(opa), op_of(opb), (blasint)m, (blasint)n, (blasint)k,
-                &alpha, A, (blasint)lda, B, (blasint)ldb, &beta, C, (blasint)ldc);
+    double work = (double)m * (double)n * (double)k;
+    if (work < 262144.0 || (n < 2 * ZGEMM_NB && m < 2 * ZGEMM_MB)) {
+        zgemm1(opa, opb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    if (n >= 2 * ZGEMM_NB) {
+        /* column block j of C needs column block j of op(B): columns of B for 'N',
+         * rows of B (a pointer offset of j rows) for 'T'/'C' */
+        long nb = (long)((n + ZGEMM_NB - 1) / ZGEMM_NB);
+#pragma omp parallel for schedule(dynamic, 1)
+        for (long j = 0; j < nb; j++) {
+            size_t c0 = (size_t)j * ZGEMM_NB, w = n - c0 < ZGEMM_NB ? n - c0 : ZGEMM_NB;
+            const qd_c *Bj = opb == 'N' ? B + c0 * ldb : B + c0;
+            zgemm1(opa, opb, m, w, k, alpha, A, lda, Bj, ldb, beta, C + c0 * ldc, ldc);
+        }
+    } else {
+        /* row block i of C needs row block i of op(A): rows of A for 'N', columns of A
+         * for 'T'/'C' */
+        long mb = (long)((m + ZGEMM_MB - 1) / ZGEMM_MB);
+#pragma omp parallel for schedule(dynamic, 1)
+        for (long i = 0; i < mb; i++) {
+            size_t r0 = (size_t)i * ZGEMM_MB, h = m - r0 < ZGEMM_MB ? m - r0 : ZGEMM_MB;
+            const qd_c *Ai = opa == 'N' ? A + r0 : A + r0 * lda;
+            zgemm1(opa, opb, h, n, k, alpha, Ai, lda, B, ldb, beta, C + r0, ldc);
+        }
+    }
 }
 
 /* LAPACK takes int sizes: refuse anything that does not fit. */
@@ -140,9 +186,15 @@ qd_status qd_la_sqrtm_psd(const qd_c *A, size_t d, qd_c *out, qd_err *e)
     s = qd_la_eigh(V, d, w, 1, e);
     if (s != QD_OK)
         goto done;
-    /* out = V diag(sqrt(max(w,0))) V^H */
+    /* out = V diag(sqrt(w')) V^H, w' = w with eigenvalues below d*eps*max|w| set to 0:
+     * those are rounding of a zero eigenvalue (A is PSD by contract), and their square
+     * roots (~1e-8) would otherwise pollute everything computed from the result */
+    double wmax = 0;
+    for (size_t j = 0; j < d; j++)
+        wmax = fabs(w[j]) > wmax ? fabs(w[j]) : wmax;
+    double floor_ = (double)d * 2.220446049250313e-16 * wmax;
     for (size_t j = 0; j < d; j++) {
-        double r = w[j] > 0 ? sqrt(w[j]) : 0.0;
+        double r = w[j] > floor_ ? sqrt(w[j]) : 0.0;
         for (size_t i = 0; i < d; i++)
             W[i + j * d] = V[i + j * d] * r;
     }
@@ -156,7 +208,8 @@ done:
 
 void qd_la_set_threads(int n)
 {
-    openblas_set_num_threads(n);
+    (void)n;   /* see la_single_threaded: OpenBLAS stays at one thread */
+    openblas_set_num_threads(1);
 }
 
 const char *qd_la_info(void)

@@ -8,8 +8,11 @@
 qdl_array *qdL_newarray(lua_State *L, size_t rows, size_t cols, int cplx, int is_vector)
 {
     size_t n, bytes;
-    if (qd_mul_overflow(rows, cols, &n) || qd_mul_overflow(n, cplx ? sizeof(qd_c) : sizeof(double), &bytes))
-        luaL_error(L, "not enough memory for a %zux%zu array (size overflows)", rows, cols);
+    if (qd_mul_overflow(rows, cols, &n) || qd_mul_overflow(n, cplx ? sizeof(qd_c) : sizeof(double), &bytes)) {
+        char msg[96];   /* lua_pushfstring has no %zu */
+        snprintf(msg, sizeof msg, "not enough memory for a %zux%zu array (size overflows)", rows, cols);
+        luaL_error(L, "%s", msg);
+    }
     qdl_array *a = lua_newuserdatauv(L, sizeof *a, 0);
     a->rows = rows;
     a->cols = cols;
@@ -33,7 +36,8 @@ qdl_array *qdL_testarray(lua_State *L, int idx)
     if (!a)
         a = luaL_testudata(L, idx, QDL_MATRIX);
     if (a && a->freed)
-        luaL_argerror(L, idx, "array has been freed");
+        luaL_argerror(L, idx, lua_pushfstring(L, "%s has been freed",
+                                              luaL_testudata(L, idx, QDL_VECTOR) ? QDL_VECTOR : QDL_MATRIX));
     return a;
 }
 
@@ -112,6 +116,8 @@ static int l_vector(lua_State *L)
     if (lua_istable(L, 1)) {
         qdL_checknargs(L, 1);
         lua_Integer n = luaL_len(L, 1);
+        if (n < 0)
+            luaL_argerror(L, 1, "table with a length >= 0 expected");
         int cplx = 0;
         for (lua_Integer i = 1; i <= n; i++) {
             int t = lua_geti(L, 1, i);
@@ -249,6 +255,7 @@ static int m_totable(lua_State *L)
 static int m_shape(lua_State *L)
 {
     qdl_array *a = qdL_checkarray(L, 1);
+    qdL_checknargs(L, 1);
     lua_pushinteger(L, (lua_Integer)a->rows);
     lua_pushinteger(L, (lua_Integer)a->cols);
     return 2;
@@ -257,6 +264,7 @@ static int m_shape(lua_State *L)
 static int m_is_complex(lua_State *L)
 {
     qdl_array *a = qdL_checkarray(L, 1);
+    qdL_checknargs(L, 1);
     lua_pushboolean(L, a->cplx);
     return 1;
 }
@@ -264,6 +272,7 @@ static int m_is_complex(lua_State *L)
 static int m_sum(lua_State *L)
 {
     qdl_array *a = qdL_checkarray(L, 1);
+    qdL_checknargs(L, 1);
     size_t n = a->rows * a->cols;
     qd_c s = 0;
     for (size_t i = 0; i < n; i++)
@@ -279,6 +288,7 @@ static int m_sum(lua_State *L)
 static int m_mean(lua_State *L)
 {
     qdl_array *a = qdL_checkarray(L, 1);
+    qdL_checknargs(L, 1);
     size_t n = a->rows * a->cols;
     qd_c s = 0;
     for (size_t i = 0; i < n; i++)
@@ -295,13 +305,15 @@ static int m_mean(lua_State *L)
 static int m_copy(lua_State *L)
 {
     qdl_array *a = qdL_checkarray(L, 1);
+    qdL_checknargs(L, 1);
     qdl_array *b = qdL_newarray(L, a->rows, a->cols, a->cplx, is_vector(L, 1));
     if (a->bytes)
         memcpy(b->data, a->data, a->bytes);
     return 1;
 }
 
-static int m_free(lua_State *L)
+/* __gc and __close (which passes the error object as a second argument) */
+static int array_gc(lua_State *L)
 {
     qdl_array *a = luaL_testudata(L, 1, QDL_VECTOR);
     if (!a)
@@ -315,6 +327,13 @@ static int m_free(lua_State *L)
     return 0;
 }
 
+/* v:free(): idempotent */
+static int m_free(lua_State *L)
+{
+    qdL_checknargs(L, 1);
+    return array_gc(L);
+}
+
 static int m_len(lua_State *L)
 {
     qdl_array *a = qdL_checkarray(L, 1);
@@ -325,10 +344,11 @@ static int m_len(lua_State *L)
 /* v[i] for vectors (number, or {re, im}); methods otherwise */
 static int m_index(lua_State *L)
 {
-    if (lua_isinteger(L, 2) && is_vector(L, 1)) {
+    if (lua_type(L, 2) == LUA_TNUMBER && is_vector(L, 1)) {
         qdl_array *a = qdL_checkarray(L, 1);
-        lua_Integer i = lua_tointeger(L, 2);
-        if (i < 1 || (size_t)i > a->rows * a->cols) {
+        int isint = 0;
+        lua_Integer i = lua_tointegerx(L, 2, &isint);   /* v[2.0] is v[2], as for tables */
+        if (!isint || i < 1 || (size_t)i > a->rows * a->cols) {
             lua_pushnil(L);
             return 1;
         }
@@ -344,11 +364,14 @@ static int m_index(lua_State *L)
 static int m_newindex(lua_State *L)
 {
     qdl_array *a = qdL_checkarray(L, 1);
-    if (!is_vector(L, 1) || !lua_isinteger(L, 2))
+    if (!is_vector(L, 1))
         return luaL_error(L, "qd.Matrix entries are set with M:set(i, j, x)");
-    lua_Integer i = lua_tointeger(L, 2);
+    int isint = 0;
+    lua_Integer i = lua_tointegerx(L, 2, &isint);
+    if (!isint)
+        return luaL_error(L, "qd.Vector entries are set with v[i] = x (i an integer index)");
     if (i < 1 || (size_t)i > a->rows * a->cols)
-        return luaL_error(L, "index 1..%d expected, got %d", (int)(a->rows * a->cols), (int)i);
+        return luaL_error(L, "index 1..%I expected, got %I", (LUAI_UACINT)(a->rows * a->cols), (LUAI_UACINT)i);
     qd_c z;
     if (!qdL_tocomplex(L, 3, &z) || (!a->cplx && cimag(z) != 0))
         return luaL_error(L, "%s value expected", a->cplx ? "number or {re, im}" : "real");
@@ -431,9 +454,9 @@ void qdL_open_array(lua_State *L)
         lua_setfield(L, -2, "__index");
         lua_pushcfunction(L, m_newindex);
         lua_setfield(L, -2, "__newindex");
-        lua_pushcfunction(L, m_free);
+        lua_pushcfunction(L, array_gc);
         lua_setfield(L, -2, "__gc");
-        lua_pushcfunction(L, m_free);
+        lua_pushcfunction(L, array_gc);
         lua_setfield(L, -2, "__close");
         lua_pushcfunction(L, m_len);
         lua_setfield(L, -2, "__len");

@@ -71,7 +71,7 @@ static int l_dm(lua_State *L)
         memcpy(o->a, m, sizeof(qd_c) * d * d);
         return 1;
     }
-    int n = qdL_checknqubits(L, 1, QD_MAX_QUBITS / 2);
+    int n = qdL_checknqubits(L, 1, QD_MAX_QUBITS);
     qdl_reg *o = qdL_newreg(L, QDL_K_DM, n, 1);
     o->a[0] = 1;
     return 1;
@@ -81,7 +81,7 @@ static int l_dm(lua_State *L)
 static int l_maximally_mixed(lua_State *L)
 {
     qdL_checknargs(L, 1);
-    int n = qdL_checknqubits(L, 1, QD_MAX_QUBITS / 2);
+    int n = qdL_checknqubits(L, 1, QD_MAX_QUBITS);
     qdl_reg *o = qdL_newreg(L, QDL_K_DM, n, 1);
     size_t d = (size_t)1 << n;
     for (size_t i = 0; i < d; i++)

@@ -82,7 +82,10 @@ static int l_ensemble_from(lua_State *L)
         qdl_reg *s = qdL_testkind(L, -1, QDL_K_STATE);
         if (!s || !s->a)
             return luaL_argerror(L, 1, lua_pushfstring(L, "qd.State expected at position %d, got %s", (int)k,
-                                                       s ? "a freed qd.State" : luaL_typename(L, -1)));
+                                                       s ? "a freed qd.State"
+                                                         : luaL_getmetafield(L, -1, "__name") == LUA_TSTRING
+                                                               ? lua_tostring(L, -1)
+                                                               : luaL_typename(L, -1)));
         if (n < 0)
             n = s->n;
         if (s->n != n)
@@ -212,6 +215,9 @@ static int m_measure(lua_State *L)
     qd_rng *rng;
     if (luaL_testudata(L, 3, QDL_RNG)) {
         rng = qdL_checkrng(L, 3);
+        optarg = 4;
+    } else if (lua_isnil(L, 3) && !lua_isnone(L, 4)) {
+        rng = qdL_runrng(L);   /* an explicit nil rng with options after it */
         optarg = 4;
     } else if (lua_isnoneornil(L, 3) || lua_istable(L, 3)) {
         qdL_checknargs(L, 3);

@@ -153,6 +153,7 @@ void qdL_add_gate_methods(lua_State *L)
 /* qd.gates() -> { name = {qubits=k, params=m, doc="..."}, ... } */
 static int l_gates(lua_State *L)
 {
+    qdL_checknargs(L, 0);
     size_t n;
     const qd_gate_info *g = qd_gate_list(&n);
     lua_createtable(L, 0, (int)n);

@@ -30,9 +30,11 @@ static int save_reg(lua_State *L, qdl_reg *r, const char *path)
 /* obj:save_npy(path) -> obj */
 static int m_save_npy(lua_State *L)
 {
+    qdl_array *a = qdL_testarray(L, 1);
+    if (!a)
+        qdL_checkreg(L, 1);   /* self first: a freed or wrong object is reported as such */
     qdL_checknargs(L, 2);
     const char *path = luaL_checkstring(L, 2);
-    qdl_array *a = qdL_testarray(L, 1);
     if (a) {
         qd_err e;
         size_t shape[2] = {a->rows, a->cols};
@@ -203,7 +205,11 @@ static int l_save_ensembles(lua_State *L)
         lua_geti(L, 2, t);
         qdl_reg *E = qdL_testkind(L, -1, QDL_K_ENS);
         if (!E || !E->a)
-            return luaL_argerror(L, 2, lua_pushfstring(L, "qd.Ensemble expected at position %d", (int)t));
+            return luaL_argerror(L, 2, lua_pushfstring(L, "qd.Ensemble expected at position %d, got %s", (int)t,
+                                                       E ? "a freed qd.Ensemble"
+                                                         : luaL_getmetafield(L, -1, "__name") == LUA_TSTRING
+                                                               ? lua_tostring(L, -1)
+                                                               : luaL_typename(L, -1)));
         if (t == 1) {
             n = E->n;
             N = E->count;

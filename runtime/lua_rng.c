@@ -58,7 +58,10 @@ static uint64_t checkseed(lua_State *L, int arg)
     int isnum = 0;
     lua_Integer s = lua_tointegerx(L, arg, &isnum);
     if (!isnum || s < 0)
-        luaL_argerror(L, arg, "non-negative integer seed expected");
+        luaL_argerror(L, arg, lua_pushfstring(L, "non-negative integer seed expected, got %s",
+                                              isnum ? lua_pushfstring(L, "%I", (LUAI_UACINT)s)
+                                                    : lua_type(L, arg) == LUA_TNUMBER ? "a non-integer"
+                                                                                      : luaL_typename(L, arg)));
     return (uint64_t)s;
 }
 
@@ -168,6 +171,8 @@ static int m_substream(lua_State *L)
     qd_rng *r = qdL_checkrng(L, 1);
     qdL_checknargs(L, 2);
     lua_Integer k = luaL_checkinteger(L, 2);
+    if (k < 0)
+        luaL_argerror(L, 2, lua_pushfstring(L, "substream index >= 0 expected, got %I", (LUAI_UACINT)k));
     qd_rng c = qd_rng_sub(r, (uint64_t)k);
     qd_rng *n = pushrng(L);
     *n = c;
@@ -177,6 +182,7 @@ static int m_substream(lua_State *L)
 static int m_seed(lua_State *L)
 {
     qd_rng *r = qdL_checkrng(L, 1);
+    qdL_checknargs(L, 1);
     lua_pushinteger(L, (lua_Integer)r->seed);
     return 1;
 }

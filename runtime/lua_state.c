@@ -160,6 +160,9 @@ static int l_state_from(lua_State *L)
     qdL_checknargs(L, 1);
     qdl_array *v = qdL_testarray(L, 1);
     size_t d;
+    if (v && v->rows > 1 && v->cols > 1)
+        return luaL_argerror(L, 1, lua_pushfstring(L, "table of amplitudes or qd.Vector expected, got a %dx%d qd.Matrix",
+                                                   (int)v->rows, (int)v->cols));
     if (v)
         d = v->rows * v->cols;
     else if (lua_istable(L, 1))
@@ -344,6 +347,9 @@ static int m_sample(lua_State *L)
     if (luaL_testudata(L, 3, QDL_RNG)) {
         rng = qdL_checkrng(L, 3);
         optarg = 4;
+    } else if (lua_isnil(L, 3) && !lua_isnone(L, 4)) {
+        rng = qdL_runrng(L);   /* an explicit nil rng with options after it */
+        optarg = 4;
     } else if (lua_isnoneornil(L, 3) || lua_istable(L, 3)) {
         qdL_checknargs(L, 3);
         rng = qdL_runrng(L);
@@ -402,6 +408,9 @@ static int m_measure(lua_State *L)
     qd_rng *rng;
     if (luaL_testudata(L, 3, QDL_RNG)) {
         rng = qdL_checkrng(L, 3);
+        optarg = 4;
+    } else if (lua_isnil(L, 3) && !lua_isnone(L, 4)) {
+        rng = qdL_runrng(L);   /* an explicit nil rng with options after it */
         optarg = 4;
     } else if (lua_isnoneornil(L, 3) || lua_istable(L, 3)) {
         qdL_checknargs(L, 3);
@@ -516,7 +525,7 @@ static int m_embed(lua_State *L)
     if (r->kind == QDL_K_DM)
         return luaL_error(L, "embed is for qd.State and qd.Ensemble; use qd.kron(qd.dm(na), rho)");
     lua_Integer na = luaL_checkinteger(L, 2);
-    if (na < 0 || na + r->n > QD_MAX_QUBITS)
+    if (na < 0 || na > QD_MAX_QUBITS - r->n)   /* (na + n would overflow for huge na) */
         return luaL_argerror(L, 2, lua_pushfstring(L, "number of ancillas 0..%d expected", QD_MAX_QUBITS - r->n));
     qdl_reg *out = qdL_newreg(L, r->kind, r->n + (int)na, r->count);
     size_t d = (size_t)1 << r->n, D = (size_t)1 << out->n;
@@ -586,6 +595,8 @@ static int m_schmidt_rank(lua_State *L)
     int qs[QD_MAX_QUBITS];
     int k = qdL_checkqubits(L, 2, s->n, qs, 0);
     double tol = luaL_optnumber(L, 3, 1e-10);
+    if (!(tol >= 0) || !isfinite(tol))
+        return luaL_argerror(L, 3, "finite tolerance >= 0 expected");
     size_t rank;
     qd_err e;
     if (qd_schmidt_rank(s->a, s->n, qs, k, tol, &rank, &e) != QD_OK)

@@ -17,9 +17,21 @@ void *qdL_alloc(lua_State *L, size_t bytes, int zero, const char *what)
 {
     char sz[32];
     qd_format_bytes((double)bytes, sz, sizeof sz);
+    /* Refuse what cannot fit in the memory available now (after collecting garbage, which
+     * may free other qd buffers): malloc would succeed (overcommit) and the process be
+     * killed later, while touching the pages, instead of raising an error. */
     size_t phys = qd_phys_mem();
     if (phys && bytes > phys)
         luaL_error(L, "not enough memory for %s (%s requested)", what, sz);
+    if (bytes >= ((size_t)64 << 20)) {
+        size_t avail = qd_avail_mem();
+        if (avail && bytes > avail) {
+            lua_gc(L, LUA_GCCOLLECT);
+            avail = qd_avail_mem();
+            if (avail && bytes > avail)
+                luaL_error(L, "not enough memory for %s (%s requested)", what, sz);
+        }
+    }
     if (g_live + bytes > g_cap) {
         lua_gc(L, LUA_GCCOLLECT);
         size_t want = 2 * (g_live + bytes);
@@ -44,10 +56,24 @@ void qdL_release(void *p, size_t bytes)
     }
 }
 
+/* "16 EiB" for 2^e bytes; beyond what a double formats sensibly, "2^e B" */
+static void pow2_bytes(int e, char *buf, size_t len)
+{
+    if (e <= 86)
+        qd_format_bytes(ldexp(1.0, e), buf, len);
+    else
+        snprintf(buf, len, "2^%d B", e);
+}
+
 size_t qdL_amp_bytes(lua_State *L, int nq, size_t count, const char *what)
 {
     size_t b;
     if (qd_amp_bytes(nq, count, &b)) {
+        if (count == 1) {
+            char sz[48];
+            pow2_bytes(nq + 4, sz, sizeof sz);
+            luaL_error(L, "not enough memory for %s (%s requested)", what, sz);
+        }
         luaL_error(L, "not enough memory for %s (size overflows)", what);
     }
     return b;
@@ -70,8 +96,11 @@ qdl_reg *qdL_newreg(lua_State *L, qdl_kind kind, int n, size_t count)
         bytes = qdL_amp_bytes(L, n, 1, what);
     } else if (kind == QDL_K_DM) {
         snprintf(what, sizeof what, "a %d-qubit density matrix", n);
-        if (2 * n > QD_MAX_QUBITS)
-            luaL_error(L, "not enough memory for %s (size overflows)", what);
+        if (2 * n > QD_MAX_QUBITS) {
+            char sz[48];
+            pow2_bytes(2 * n + 4, sz, sizeof sz);   /* 4^n amplitudes of 16 bytes */
+            luaL_error(L, "not enough memory for %s (%s requested)", what, sz);
+        }
         bytes = qdL_amp_bytes(L, 2 * n, 1, what);
     } else {
         snprintf(what, sizeof what, "an ensemble of %zu %d-qubit states", count, n);
@@ -179,9 +208,14 @@ static int reg_index(lua_State *L)
     lua_pushvalue(L, lua_upvalueindex(1));   /* methods table */
     lua_pushvalue(L, 2);
     lua_rawget(L, -2);
-    if (lua_isnil(L, -1) && r && r->kind == QDL_K_ENS && lua_isinteger(L, 2)) {
-        /* E[k]: a copy of member k, handled by the ensemble's "get" method */
-        lua_Integer k = lua_tointeger(L, 2);
+    if (lua_isnil(L, -1) && r && r->kind == QDL_K_ENS && lua_type(L, 2) == LUA_TNUMBER) {
+        /* E[k]: a copy of member k, handled by the ensemble's "get" method (k may be a
+         * float with an integral value, as E[N / 2]) */
+        int isint = 0;
+        lua_Integer k = lua_tointegerx(L, 2, &isint);
+        if (!isint)
+            return luaL_error(L, "ensemble member 1..%I expected, got non-integer %f", (LUAI_UACINT)r->count,
+                              lua_tonumber(L, 2));
         if (!r->a)
             return luaL_error(L, "qd.Ensemble has been freed");
         if (k < 1 || (size_t)k > r->count)
@@ -189,7 +223,7 @@ static int reg_index(lua_State *L)
                               (LUAI_UACINT)k);
         lua_getfield(L, -2, "get");
         lua_pushvalue(L, 1);
-        lua_pushvalue(L, 2);
+        lua_pushinteger(L, k);
         lua_call(L, 2, 1);
     }
     return 1;
@@ -309,10 +343,14 @@ int qdL_checknqubits(lua_State *L, int arg, int maxq)
     if (n < 1)
         luaL_argerror(L, arg, lua_pushfstring(L, "number of qubits >= 1 expected, got %d", (int)(n < -1000000 ? -1000000 : n)));
     if (n > maxq) {
-        /* too big to even describe: report the memory it would need */
-        char sz[32];
-        qd_format_bytes(ldexp((double)sizeof(qd_c), (int)(n > 1000 ? 1000 : n)), sz, sizeof sz);
-        luaL_error(L, "not enough memory for a %d-qubit state (%s requested)", (int)(n > 1000000 ? 1000000 : n), sz);
+        /* too big to even describe: report the memory it would need (2^n amplitudes of
+         * 16 bytes) */
+        char sz[48];
+        if (n <= 1000)
+            pow2_bytes((int)n + 4, sz, sizeof sz);
+        else
+            snprintf(sz, sizeof sz, "more than 2^1000 B");
+        luaL_error(L, "not enough memory for a %I-qubit state (%s requested)", (LUAI_UACINT)n, sz);
     }
     return (int)n;
 }

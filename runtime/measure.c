@@ -226,10 +226,8 @@ void qd_dm_probs(const qd_c *rho, int n, const int *qs, int k, double *out)
  * Negative p (rounding in a density-matrix diagonal) count as 0; outcomes with p <= 0
  * are never drawn. If the p sum to zero, nothing is drawn. r advances by shots + 1
  * uniforms. */
-void qd_sample_counts(const double *p, size_t d, size_t shots, qd_rng *r, uint64_t *counts)
+static void sample_sorted(const double *p, size_t d, size_t shots, qd_rng *r, uint64_t *counts)
 {
-    if (d == 0 || shots == 0)
-        return;
     double ptot = 0;
     size_t lastpos = 0;
     int any = 0;
@@ -270,6 +268,90 @@ void qd_sample_counts(const double *p, size_t d, size_t shots, qd_rng *r, uint64
         }
         counts[i]++;
     }
+}
+
+/* Gamma(a, 1) for a >= 1: Marsaglia & Tsang, ACM TOMS 26 (2000) 363 (exact rejection). */
+static double gamma_ge1(double a, qd_rng *r)
+{
+    double dd = a - 1.0 / 3.0, c = 1.0 / sqrt(9.0 * dd);
+    for (;;) {
+        double x = qd_rng_normal(r), v = 1.0 + c * x;
+        if (v <= 0)
+            continue;
+        v = v * v * v;
+        double u = qd_rng_uniform(r);
+        if (log1p(-u) < 0.5 * x * x + dd - dd * v + dd * log(v))
+            return dd * v;
+    }
+}
+
+/* Binomial(n, p), exactly, in O(log n) gamma draws: the a-th smallest of n uniforms is
+ * Beta(a, n + 1 - a); comparing it with p halves n (Knuth, TAOCP vol. 2, 3.4.1 F). */
+static uint64_t binomial(uint64_t n, double p, qd_rng *r)
+{
+    uint64_t k = 0;
+    if (p <= 0)
+        return 0;
+    while (n > 64) {
+        if (p >= 1)
+            return k + n;
+        uint64_t a = 1 + n / 2, b = n + 1 - a;
+        double ga = gamma_ge1((double)a, r), gb = gamma_ge1((double)b, r);
+        double x = ga / (ga + gb);
+        if (x >= p) {
+            n = a - 1;
+            p /= x;
+        } else {
+            k += a;
+            n = b - 1;
+            p = (p - x) / (1 - x);
+        }
+    }
+    for (uint64_t i = 0; i < n; i++)
+        k += qd_rng_uniform(r) < p;
+    return k;
+}
+
+/* Multinomial counts as a chain of conditional binomials: O(d log shots), for shot
+ * counts where walking every shot would take minutes (1e12 shots: hours). */
+static void sample_binomial(const double *p, size_t d, size_t shots, qd_rng *r, uint64_t *counts)
+{
+    double rest = 0;
+    size_t lastpos = 0;
+    int any = 0;
+    for (size_t i = 0; i < d; i++)
+        if (p[i] > 0) {
+            rest += p[i];
+            lastpos = i;
+            any = 1;
+        }
+    if (!any || !isfinite(rest))
+        return;
+    uint64_t left = shots;
+    for (size_t i = 0; i < lastpos && left > 0; i++) {
+        if (!(p[i] > 0))
+            continue;
+        double q = p[i] / rest;
+        uint64_t c = binomial(left, q < 1 ? q : 1, r);
+        counts[i] += c;
+        left -= c;
+        rest -= p[i];
+        if (!(rest > 0))
+            break;
+    }
+    counts[lastpos] += left;
+}
+
+/* Up to 2^24 shots: sorted uniforms (one uniform pair per shot, exact CDF walk); beyond:
+ * conditional binomials. Both draw exactly from the multinomial distribution. */
+void qd_sample_counts(const double *p, size_t d, size_t shots, qd_rng *r, uint64_t *counts)
+{
+    if (d == 0 || shots == 0)
+        return;
+    if (shots <= ((size_t)1 << 24))
+        sample_sorted(p, d, shots, r, counts);
+    else
+        sample_binomial(p, d, shots, r, counts);
 }
 
 /* ---------------------------------------------------------------- measurement */

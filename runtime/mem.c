@@ -71,3 +71,24 @@ size_t qd_phys_mem(void)
         return SIZE_MAX;
     return b;
 }
+
+size_t qd_avail_mem(void)
+{
+    FILE *f = fopen("/proc/meminfo", "r");
+    char line[256];
+    unsigned long long kb = 0;
+    int found = 0;
+    if (f) {
+        while (fgets(line, sizeof line, f))
+            if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1) {
+                found = 1;
+                break;
+            }
+        fclose(f);
+    }
+    if (!found)
+        return qd_phys_mem();
+    if (kb > SIZE_MAX / 1024)
+        return SIZE_MAX;
+    return (size_t)kb * 1024;
+}

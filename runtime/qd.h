@@ -73,6 +73,9 @@ int qd_amp_bytes(int nq, size_t count, size_t *bytes);
 void qd_format_bytes(double bytes, char *buf, size_t len);
 /* physical memory of the machine in bytes (0 if unknown). */
 size_t qd_phys_mem(void);
+/* memory available to a new allocation without swapping: MemAvailable of /proc/meminfo,
+ * else the physical memory (0 if unknown). */
+size_t qd_avail_mem(void);
 
 /* ---------------------------------------------------------------- threads (parallel.c) */
 void qd_set_threads(int n);          /* OpenMP threads for core loops (>= 1) */
@@ -168,7 +171,7 @@ qd_status qd_la_svdvals(qd_c *A, size_t m, size_t n, double *s, qd_err *e);
 qd_status qd_la_qr(qd_c *A, size_t m, size_t n, qd_c *rdiag, qd_err *e);
 /* Principal square root of a Hermitian PSD matrix (negative eigenvalues clipped to 0). */
 qd_status qd_la_sqrtm_psd(const qd_c *A, size_t d, qd_c *out, qd_err *e);
-void qd_la_set_threads(int n);   /* OpenBLAS threads */
+void qd_la_set_threads(int n);   /* keeps OpenBLAS at 1 thread: qd_la_zgemm parallelises itself */
 const char *qd_la_info(void);    /* "OpenBLAS 0.3.21 (core: Haswell)" */
 
 /* ---------------------------------------------------------------- states (state.c)

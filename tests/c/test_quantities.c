@@ -267,20 +267,20 @@ QD_TEST(quant_fid_dm_dm)
         size_t d = (size_t)1 << n;
         qd_c a[16], b[16], ra[256], rb[256], rho[256], sigma[256];
         double f;
-        /* pure states: |<a|b>|^2. The zero eigenvalues of sqrt(rho) sigma sqrt(rho) come out
-         * as +-1e-16 and their square roots (1e-8) add up: the method is only ~1e-7 exact
-         * here, which is inherent to Uhlmann's formula on rank-deficient inputs. */
+        /* pure states (rank-deficient): |<a|b>|^2 to rounding, and F(rho, rho) = 1 */
         ref_random_vec(a, d, &r);
         ref_random_vec(b, d, &r);
         outer(a, d, ra);
         outer(b, d, rb);
         double ov = cabs(naive_inner(a, b, d));
         CHECK(qd_fid_dm_dm(ra, rb, n, &f, NULL) == QD_OK, "fid ok");
-        CHECK_NEAR(f, ov * ov, 1e-6, "pure states reduce to |<a|b>|^2");
+        CHECK_NEAR(f, ov * ov, 1e-13, "pure states reduce to |<a|b>|^2");
+        CHECK(qd_fid_dm_dm(ra, ra, n, &f, NULL) == QD_OK, "fid ok");
+        CHECK_NEAR(f, 1.0, 1e-13, "F(pure, pure) = 1");
         /* rho = sigma */
         ref_random_dm(rho, d, &r);
         CHECK(qd_fid_dm_dm(rho, rho, n, &f, NULL) == QD_OK, "fid ok");
-        CHECK_NEAR(f, 1.0, 1e-10, "F(rho, rho) = 1");
+        CHECK_NEAR(f, 1.0, 1e-13, "F(rho, rho) = 1");
         /* commuting diagonal states: (sum sqrt(p q))^2 */
         double p[16], q[16], sp = 0, sq = 0;
         for (size_t i = 0; i < d; i++) {

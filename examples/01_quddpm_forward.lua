@@ -1,20 +1,21 @@
 -- 01_quddpm_forward.lua — the forward (scrambling) half of QuDDPM (arXiv 2310.05866,
 -- protocols.md §1) on the clustered-state task, with the reference settings by default.
 --
--- Target E0: N states psi ∝ |0> + eps Σ_{j≠0} c_j |j>, c_j complex normal (eps = 0.08 for
--- n = 1, 0.06 for n = 2). Each diffusion step s = 1..T applies to every member its own
--- fresh random W_s = [Π_{i<j} RZZ_ij(g/(2√n))] · ⊗_i RZ(φ3) RY(φ2) RZ(φ1), with
--- φ ~ U[-π/8, π/8]·h_s and g ~ U[0.4, 0.6]·h_s, h_s = linspace(1, 4, T) (n = 1) or
--- linspace(0.5, 4, T) (n = 2). Per-member angles go in as qd.Vector arguments, so each gate
--- is one C call over the whole ensemble. We record one trajectory per member; S_t, the set
--- after t steps, has the same marginal law as drawing t fresh steps.
+-- Target E0 = qd.data.clustered: N states psi ∝ |0> + eps Σ_{j≠0} c_j |j>, c_j = x + iy with
+-- x, y ~ N(0, 1) (eps = 0.08 for n = 1, 0.06 for n = 2). Each diffusion step s = 1..T applies
+-- to every member its own fresh random W_s = [Π_{i<j} RZZ_ij(g/(2√n))] · ⊗_i RZ(φ3) RY(φ2) RZ(φ1),
+-- with φ ~ U[-π/8, π/8]·h_s and g ~ U[0.4, 0.6]·h_s, h_s = linspace(1, 4, T) (n = 1) or
+-- linspace(0.5, 4, T) (n = 2) — qd.schedule.linear. qd.diffusion.forward builds the whole
+-- family S_0..S_T in one C call; by default (--mode marginal, as the reference code) S_t is
+-- t fresh steps on E0 for every t, with --mode trajectory one trajectory per member.
 --
 -- Prints, per step, the mean fidelity to |0..0> (F0) and the fidelity-kernel MMD to a
 -- Haar ensemble, D = F̄(A,A) + F̄(B,B) − 2F̄(A,B); S_T must be Haar-like (MMD at the level
 -- of two independent Haar sets). Writes forward.npy (T+1, N, 2^n) — the shape of the
--- reference code's data — and run.json with the metrics.
+-- reference code's data — and run.json with the metrics and the schedule.
 --
---   qd examples/01_quddpm_forward.lua [--n 2] [--N 100] [--T 20] [--seed 1] [--out DIR] [--small]
+--   qd examples/01_quddpm_forward.lua [--n 2] [--N 100] [--T 20] [--seed 1] [--mode marginal]
+--                                     [--out DIR] [--small]
 local qd = require "qd"
 local cli = require "qd.cli"
 local record = require "qd.record"
@@ -27,6 +28,7 @@ local opts = cli.parse(arg, {
     { "N", 100, "ensemble size" },
     { "T", 20, "diffusion steps" },
     { "seed", 1, "seed of every random draw" },
+    { "mode", "marginal", "marginal (fresh steps per S_t, as the reference) or trajectory" },
     { "out", "", "run directory (default runs/01_quddpm_forward-<time>)" },
     { "small", false, "small settings for tests (N = 32, T = 8)" },
     { "quiet", false, "print only the summary" },
@@ -34,30 +36,16 @@ local opts = cli.parse(arg, {
 })
 if opts.small then opts.N, opts.T = 32, 8 end
 local n, N, T = opts.n, opts.N, opts.T
-if n < 1 or N < 2 or T < 1 then
-  io.stderr:write("qd: need --n >= 1, --N >= 2, --T >= 1\n")
+if n < 1 or N < 2 or T < 1 or (opts.mode ~= "marginal" and opts.mode ~= "trajectory") then
+  io.stderr:write("qd: need --n >= 1, --N >= 2, --T >= 1, --mode marginal|trajectory\n")
   os.exit(2)
 end
 
 local rng = qd.rng(opts.seed)
 local eps = n == 1 and 0.08 or 0.06
-local h_from = n == 1 and 1.0 or 0.5
+local schedule = qd.schedule.linear { T = T, from = n == 1 and 1.0 or 0.5, to = 4.0 }
 
--- the schedule h_s = linspace(h_from, 4, T)
-local h = {}
-for s = 1, T do h[s] = T == 1 and 4.0 or h_from + (4.0 - h_from) * (s - 1) / (T - 1) end
-
--- target ensemble: |0> + eps * complex-normal tail, normalised
-local members = {}
-local dim = 1 << n
-for k = 1, N do
-  local amps = { { 1, 0 } }
-  for j = 2, dim do
-    amps[j] = { eps * rng:normal() / math.sqrt(2), eps * rng:normal() / math.sqrt(2) }
-  end
-  members[k] = qd.state.from(amps):normalize()
-end
-local E = qd.ensemble.from(members)
+local E = qd.data.clustered(n, N, rng, { eps = eps })
 local haar = qd.ensemble.haar(n, N, rng)
 local zero = qd.state(n)
 
@@ -65,44 +53,30 @@ local function mmd(A, B)
   return A:overlaps():mean() + B:overlaps():mean() - 2 * A:overlaps(B):mean()
 end
 
-local sets = { E:copy() }
 local rec = record.open(opts.out, {
   name = "01_quddpm_forward", seed = opts.seed,
-  settings = { n = n, N = N, T = T, eps = eps, schedule = h, small = opts.small },
+  settings = { n = n, N = N, T = T, eps = eps, mode = opts.mode, schedule = schedule:totable(), small = opts.small },
 })
-local f0, mmds = {}, {}
 local t0 = qd.clock()
-local pi8 = math.pi / 8
+local sets = qd.diffusion.forward(E, schedule, rng, { mode = opts.mode })   -- sets[t + 1] = S_t
+local elapsed = qd.clock() - t0
+local f0, mmds = {}, {}
 for s = 1, T do
-  for q = 0, n - 1 do
-    E:rz(q, rng:uniform(-pi8 * h[s], pi8 * h[s], N))
-     :ry(q, rng:uniform(-pi8 * h[s], pi8 * h[s], N))
-     :rz(q, rng:uniform(-pi8 * h[s], pi8 * h[s], N))
-  end
-  if n >= 2 then
-    -- one g per member per step, shared by every pair
-    local g = rng:uniform(0.4 * h[s], 0.6 * h[s], N)
-    local angle = qd.vector(N)
-    for k = 1, N do angle[k] = g[k] / (2 * math.sqrt(n)) end
-    for i = 0, n - 2 do
-      for j = i + 1, n - 1 do E:rzz(i, j, angle) end
-    end
-  end
-  sets[#sets + 1] = E:copy()
-  f0[s] = E:fidelities(zero):mean()
-  mmds[s] = mmd(E, haar)
+  local S = sets[s + 1]
+  f0[s] = S:fidelities(zero):mean()
+  mmds[s] = mmd(S, haar)
   if not opts.quiet then
-    print(string.format("step %2d/%d  h = %.3f  F0 = %.4f  MMD(S_t, Haar) = %.5f", s, T, h[s], f0[s], mmds[s]))
+    print(string.format("step %2d/%d  h = %.3f  F0 = %.4f  MMD(S_t, Haar) = %.5f", s, T, schedule[s], f0[s], mmds[s]))
   end
 end
-local elapsed = qd.clock() - t0
 
 -- reference level: MMD between two independent Haar sets of the same size
 local haar2 = qd.ensemble.haar(n, N, rng)
 local floor = mmd(haar, haar2)
 local F0_start = sets[1]:fidelities(zero):mean()
+local dim = 1 << n
 
-qd.save_ensembles(rec:path("forward.npy"), sets)
+qd.diffusion.save(rec:path("forward.npy"), sets)
 rec.metrics.F0_target = F0_start
 rec.metrics.F0_final = f0[T]
 rec.metrics.mmd_final_to_haar = mmds[T]

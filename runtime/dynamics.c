@@ -1,0 +1,560 @@
+/* dynamics.c — open-system dynamics (qd_dynamics.h): the Lindblad master equation on a
+ * density matrix (adaptive Dormand-Prince 5(4), operators applied locally as Pauli sums)
+ * and stochastic Schroedinger equation trajectories of measured observables (Ito,
+ * Euler-Maruyama or the Rouchon-Ralph Kraus scheme), batched over ensemble members, with
+ * a per-step feedback Hamiltonian supplied by a callback, forward or in reverse time. */
+#include "qd_dynamics.h"
+#include <math.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#define PAR_MIN ((size_t)1 << 14)
+
+/* ---------------------------------------------------------------- Lindblad */
+
+qd_status qd_lindblad_k(const qd_pauli_sum *H, const qd_pauli_sum *L, size_t nL, int n,
+                        qd_pauli_sum *K, qd_err *e)
+{
+    qd_ps_init(K, n);
+    qd_status s = QD_OK;
+    if (H) {
+        if (H->n != n)
+            return qd_fail(e, QD_EARG, "Hamiltonian on %d qubits for a %d-qubit state", H->n, n);
+        qd_pauli_sum Z;
+        qd_ps_init(&Z, n);
+        s = qd_ps_axpby(-I, H, 0, &Z, K, e);
+        if (s != QD_OK)
+            return s;
+    }
+    for (size_t k = 0; k < nL; k++) {
+        if (L[k].n != n) {
+            qd_ps_free(K);
+            return qd_fail(e, QD_EARG, "jump operator %zu on %d qubits for a %d-qubit state", k + 1,
+                           L[k].n, n);
+        }
+        qd_pauli_sum Ld, P, S;
+        s = qd_ps_copy(&L[k], &Ld, e);
+        if (s != QD_OK)
+            break;
+        qd_ps_dagger(&Ld);
+        s = qd_ps_mul(&Ld, &L[k], &P, e);
+        qd_ps_free(&Ld);
+        if (s != QD_OK)
+            break;
+        s = qd_ps_axpby(1.0, K, -0.5, &P, &S, e);
+        qd_ps_free(&P);
+        if (s != QD_OK)
+            break;
+        qd_ps_free(K);
+        *K = S;
+    }
+    if (s != QD_OK)
+        qd_ps_free(K);
+    return s;
+}
+
+static int max_threads(void);
+static int tid(void);
+
+/* i^k */
+static qd_c ipow4(int k)
+{
+    switch (k & 3) {
+    case 0: return 1;
+    case 1: return I;
+    case 2: return -1;
+    default: return -I;
+    }
+}
+
+/* v = (rho O^H)[:, c] = sum_t conj(o_t) phase_t(c) rho[:, c ^ x_t], with
+ * P_t[c', c] = phase_t(c) = i^ny (-1)^|c & z| at c' = c ^ x_t. accumulate: v += instead. */
+static void col_rho_odag(const qd_pauli_sum *O, const qd_c *rho, size_t d, size_t c, qd_c *v,
+                         int accumulate)
+{
+    if (!accumulate)
+        memset(v, 0, sizeof(qd_c) * d);
+    double *vv = (double *)v;
+    for (size_t t = 0; t < O->nterms; t++) {
+        uint64_t x = O->x[t], z = O->z[t];
+        qd_c k = conj(O->c[t]) * ipow4(__builtin_popcountll(x & z)) * (__builtin_parityll(c & z) ? -1.0 : 1.0);
+        const double kr = creal(k), ki = cimag(k);
+        const double *src = (const double *)(rho + (c ^ x) * d);
+        for (size_t r = 0; r < d; r++) {
+            double ar = src[2 * r], ai = src[2 * r + 1];
+            vv[2 * r] += kr * ar - ki * ai;
+            vv[2 * r + 1] += kr * ai + ki * ar;
+        }
+    }
+}
+
+/* scratch: 2 * 4^n (per-thread column buffers). Column by column, each written by one
+ * thread, no transposes:
+ *   f[:, c] = K rho[:, c] + (rho K^H)[:, c] + sum_k L_k (rho L_k^H)[:, c]
+ * which is the Lindblad generator for any rho (Hermiticity is not assumed). */
+qd_status qd_lindblad_rhs(const qd_pauli_sum *K, const qd_pauli_sum *L, size_t nL,
+                          const qd_c *rho, qd_c *out, qd_c *scratch)
+{
+    size_t d = (size_t)1 << K->n;
+    int nt = max_threads();
+    if (nt < 1)
+        nt = 1;
+    if ((size_t)nt > 2 * d)
+        nt = (int)(2 * d);
+    #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1 && d * d >= PAR_MIN)
+    for (size_t c = 0; c < d; c++) {
+        qd_c *o = out + c * d, *v = scratch + (size_t)tid() * d;
+        qd_ps_apply1(K, NULL, rho + c * d, o, 1.0, 0);     /* K rho */
+        col_rho_odag(K, rho, d, c, o, 1);                  /* + rho K^H */
+        for (size_t k = 0; k < nL; k++) {
+            col_rho_odag(&L[k], rho, d, c, v, 0);          /* rho L^H */
+            qd_ps_apply1(&L[k], NULL, v, o, 1.0, 1);       /* + L rho L^H */
+        }
+    }
+    return QD_OK;
+}
+
+/* RMS of |err_i| / (atol + rtol max(|y_i|, |z_i|)) */
+static double err_norm(const qd_c *err, const qd_c *y, const qd_c *z, size_t N, double rtol,
+                       double atol)
+{
+    double s = 0;
+    for (size_t i = 0; i < N; i++) {
+        double sc = atol + rtol * fmax(cabs(y[i]), cabs(z[i]));
+        double q = cabs(err[i]) / sc;
+        s += q * q;
+    }
+    return sqrt(s / (double)N);
+}
+
+/* Dormand-Prince 5(4) tableau (Hairer, Norsett & Wanner, Table II.5.2) */
+static const double C2 = 1.0 / 5, C3 = 3.0 / 10, C4 = 4.0 / 5, C5 = 8.0 / 9;
+static const double A21 = 1.0 / 5;
+static const double A31 = 3.0 / 40, A32 = 9.0 / 40;
+static const double A41 = 44.0 / 45, A42 = -56.0 / 15, A43 = 32.0 / 9;
+static const double A51 = 19372.0 / 6561, A52 = -25360.0 / 2187, A53 = 64448.0 / 6561,
+                    A54 = -212.0 / 729;
+static const double A61 = 9017.0 / 3168, A62 = -355.0 / 33, A63 = 46732.0 / 5247,
+                    A64 = 49.0 / 176, A65 = -5103.0 / 18656;
+static const double A71 = 35.0 / 384, A73 = 500.0 / 1113, A74 = 125.0 / 192,
+                    A75 = -2187.0 / 6784, A76 = 11.0 / 84;
+/* error coefficients b5 - b4 */
+static const double E1 = 71.0 / 57600, E3 = -71.0 / 16695, E4 = 71.0 / 1920,
+                    E5 = -17253.0 / 339200, E6 = 22.0 / 525, E7 = -1.0 / 40;
+
+qd_status qd_lindblad(qd_c *rho, int n, const qd_pauli_sum *H, const qd_pauli_sum *L,
+                      size_t nL, const double *ts, size_t nt, qd_c *out,
+                      qd_lindblad_opts *o, qd_err *e)
+{
+    (void)C2;
+    (void)C3;
+    (void)C4;
+    (void)C5;   /* autonomous equation: the nodes are not needed */
+    double rtol = o->rtol > 0 ? o->rtol : 1e-8, atol = o->atol > 0 ? o->atol : 1e-10;
+    size_t maxst = o->max_steps ? o->max_steps : 10000000;
+    o->steps = o->rejected = o->fevals = 0;
+    for (size_t i = 0; i < nt; i++)
+        if (!isfinite(ts[i]) || ts[i] < 0 || (i > 0 && ts[i] < ts[i - 1]))
+            return qd_fail(e, QD_EARG, "output times must be finite, >= 0 and increasing (time %zu is %g)",
+                           i + 1, ts[i]);
+    qd_pauli_sum K;
+    qd_status s = qd_lindblad_k(H, L, nL, n, &K, e);
+    if (s != QD_OK)
+        return s;
+    qd_ps_prepare(&K);
+    /* prepared copies of the jump operators (the caller's stay untouched) */
+    qd_pauli_sum *Lc = nL ? qd_calloc(nL, sizeof(qd_pauli_sum)) : NULL;
+    if (nL && !Lc) {
+        qd_ps_free(&K);
+        return qd_fail(e, QD_ENOMEM, "not enough memory for the jump operators");
+    }
+    for (size_t k = 0; k < nL && s == QD_OK; k++) {
+        s = qd_ps_copy(&L[k], &Lc[k], e);
+        if (s == QD_OK)
+            qd_ps_prepare(&Lc[k]);
+    }
+    if (s != QD_OK) {
+        for (size_t k = 0; k < nL; k++)
+            qd_ps_free(&Lc[k]);
+        qd_free(Lc);
+        qd_ps_free(&K);
+        return s;
+    }
+    L = Lc;
+    size_t d = (size_t)1 << n, D = d * d, bytes = 0;
+    qd_c *buf = NULL;
+    if (qd_mul_overflow(D, 11 * sizeof(qd_c), &bytes) || !(buf = qd_malloc(bytes))) {
+        s = qd_fail(e, QD_ENOMEM, "not enough memory for the Lindblad integrator (11 x %zu x %zu)", d, d);
+        goto done;
+    }
+    qd_c *k1 = buf, *k2 = k1 + D, *k3 = k2 + D, *k4 = k3 + D, *k5 = k4 + D, *k6 = k5 + D,
+         *k7 = k6 + D, *yn = k7 + D, *tmp = yn + D, *scr = tmp + D;
+    double t = 0, h = o->h0;
+    qd_lindblad_rhs(&K, L, nL, rho, k1, scr);
+    o->fevals++;
+    if (!(h > 0)) {
+        /* Hairer's starting step (II.4, "automatic step size selection") */
+        double d0 = err_norm(rho, rho, rho, D, rtol, atol), d1 = err_norm(k1, rho, rho, D, rtol, atol);
+        double h0 = (d0 < 1e-5 || d1 < 1e-5) ? 1e-6 : 0.01 * d0 / d1;
+        for (size_t i = 0; i < D; i++)
+            tmp[i] = rho[i] + h0 * k1[i];
+        qd_lindblad_rhs(&K, L, nL, tmp, k2, scr);
+        o->fevals++;
+        for (size_t i = 0; i < D; i++)
+            k3[i] = k2[i] - k1[i];
+        double d2 = err_norm(k3, rho, rho, D, rtol, atol) / h0;
+        double mx = fmax(d1, d2);
+        double h1 = mx <= 1e-15 ? fmax(1e-6, h0 * 1e-3) : pow(0.01 / mx, 0.2);
+        h = fmin(100 * h0, h1);
+    }
+    size_t iout = 0;
+    while (iout < nt) {
+        double target = ts[iout];
+        while (t < target) {
+            if (o->steps + o->rejected >= maxst) {
+                s = qd_fail(e, QD_ENUMERIC, "Lindblad integration: more than %zu steps (t = %g of %g)",
+                            maxst, t, target);
+                goto done;
+            }
+            double hh = h, rest = target - t;
+            int clipped = 0;
+            if (hh >= rest) {
+                hh = rest;
+                clipped = 1;
+            }
+            for (size_t i = 0; i < D; i++)
+                tmp[i] = rho[i] + hh * A21 * k1[i];
+            qd_lindblad_rhs(&K, L, nL, tmp, k2, scr);
+            for (size_t i = 0; i < D; i++)
+                tmp[i] = rho[i] + hh * (A31 * k1[i] + A32 * k2[i]);
+            qd_lindblad_rhs(&K, L, nL, tmp, k3, scr);
+            for (size_t i = 0; i < D; i++)
+                tmp[i] = rho[i] + hh * (A41 * k1[i] + A42 * k2[i] + A43 * k3[i]);
+            qd_lindblad_rhs(&K, L, nL, tmp, k4, scr);
+            for (size_t i = 0; i < D; i++)
+                tmp[i] = rho[i] + hh * (A51 * k1[i] + A52 * k2[i] + A53 * k3[i] + A54 * k4[i]);
+            qd_lindblad_rhs(&K, L, nL, tmp, k5, scr);
+            for (size_t i = 0; i < D; i++)
+                tmp[i] = rho[i] + hh * (A61 * k1[i] + A62 * k2[i] + A63 * k3[i] + A64 * k4[i] + A65 * k5[i]);
+            qd_lindblad_rhs(&K, L, nL, tmp, k6, scr);
+            for (size_t i = 0; i < D; i++)
+                yn[i] = rho[i] + hh * (A71 * k1[i] + A73 * k3[i] + A74 * k4[i] + A75 * k5[i] + A76 * k6[i]);
+            qd_lindblad_rhs(&K, L, nL, yn, k7, scr);
+            o->fevals += 6;
+            for (size_t i = 0; i < D; i++)
+                tmp[i] = hh * (E1 * k1[i] + E3 * k3[i] + E4 * k4[i] + E5 * k5[i] + E6 * k6[i] + E7 * k7[i]);
+            double err = err_norm(tmp, rho, yn, D, rtol, atol);
+            if (!isfinite(err)) {
+                h = hh * 0.2;
+                o->rejected++;
+            } else if (err <= 1) {
+                t = clipped ? target : t + hh;
+                /* accept; rho exactly Hermitian (rounding would otherwise drift) */
+                for (size_t c = 0; c < d; c++) {
+                    rho[c + c * d] = creal(yn[c + c * d]);
+                    for (size_t r = c + 1; r < d; r++) {
+                        qd_c m = 0.5 * (yn[r + c * d] + conj(yn[c + r * d]));
+                        rho[r + c * d] = m;
+                        rho[c + r * d] = conj(m);
+                    }
+                }
+                memcpy(k1, k7, sizeof(qd_c) * D);   /* FSAL */
+                o->steps++;
+                double f = err > 0 ? 0.9 * pow(err, -0.2) : 5;
+                f = f > 5 ? 5 : (f < 0.2 ? 0.2 : f);
+                /* a clipped step says nothing about the step that fits: keep h */
+                h = clipped ? fmax(h, hh * f) : hh * f;
+            } else {
+                double f = 0.9 * pow(err, -0.2);
+                h = hh * (f < 0.2 ? 0.2 : f);
+                o->rejected++;
+            }
+            if (h < 1e-14 * fmax(1.0, fabs(t))) {
+                s = qd_fail(e, QD_ENUMERIC, "Lindblad integration: step size underflow at t = %g", t);
+                goto done;
+            }
+        }
+        if (out)
+            memcpy(out + iout * D, rho, sizeof(qd_c) * D);
+        iout++;
+    }
+done:
+    qd_free(buf);
+    qd_ps_free(&K);
+    for (size_t k = 0; k < nL; k++)
+        qd_ps_free(&Lc[k]);
+    qd_free(Lc);
+    return s;
+}
+
+/* ---------------------------------------------------------------- SSE */
+
+static int max_threads(void)
+{
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+static int tid(void)
+{
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+/* one step of one member. psi normalised on entry; scratch (m + 1) * d; dW[m] drawn. */
+static int sse_member_step(const qd_sse_opts *o, int n, qd_c *psi, const qd_c *fcoef,
+                           const double *dW, double *dy, qd_c *scr)
+{
+    size_t d = (size_t)1 << n, m = o->m;
+    double dt = o->dt;
+    qd_c *nv = scr, *u = scr + d;
+    double a[64];
+    memcpy(nv, psi, sizeof(qd_c) * d);
+    for (size_t k = 0; k < m; k++) {
+        qd_ps_apply1(&o->A[k], NULL, psi, u + k * d, 1.0, 0);
+        a[k] = creal(qd_inner(psi, u + k * d, d));
+    }
+    if (o->H)
+        qd_ps_apply1(o->H, NULL, psi, nv, -I * (o->reverse ? -dt : dt), 1);
+    if (o->F)
+        qd_ps_apply1(o->F, fcoef, psi, nv, -I * dt, 1);
+    if (o->scheme == QD_SSE_EULER) {
+        for (size_t k = 0; k < m; k++) {
+            double g = o->gamma[k], sg = sqrt(g);
+            qd_c *v = u + k * d;
+            for (size_t i = 0; i < d; i++)
+                v[i] -= a[k] * psi[i];                         /* (A - a) psi */
+            qd_ps_apply1(&o->A[k], NULL, v, nv, -0.5 * g * dt, 1);   /* -(g/2) dt A (A - a) psi */
+            double cv = 0.5 * g * dt * a[k] + sg * dW[k];     /* +(g/2) dt a (A - a) psi + sqrt(g) dW (A - a) psi */
+            for (size_t i = 0; i < d; i++)
+                nv[i] += cv * v[i];
+            dy[k] = 2 * sg * a[k] * dt + dW[k];
+        }
+    } else {
+        for (size_t k = 0; k < m; k++)
+            dy[k] = 2 * sqrt(o->gamma[k]) * a[k] * dt + dW[k];
+        for (size_t k = 0; k < m; k++) {
+            double g = o->gamma[k];
+            qd_c *uk = u + k * d;
+            double cu = sqrt(g) * dy[k];
+            for (size_t i = 0; i < d; i++)
+                nv[i] += cu * uk[i];
+            for (size_t l = 0; l < m; l++) {
+                /* A_k A_l psi = A_k u_l; diagonal: -1/2 g dt + 1/2 g (dy^2 - dt) */
+                double c = l == k ? g * (0.5 * dy[k] * dy[k] - dt)
+                                  : 0.5 * sqrt(g * o->gamma[l]) * dy[k] * dy[l];
+                if (c != 0)
+                    qd_ps_apply1(&o->A[k], NULL, u + l * d, nv, c, 1);
+            }
+        }
+    }
+    if (o->scheme == QD_SSE_ROUCHON || o->normalize) {
+        double nn = qd_norm2(nv, d);
+        if (!(nn > 0) || !isfinite(nn))
+            return 1;
+        double f = 1 / sqrt(nn);
+        for (size_t i = 0; i < d; i++)
+            psi[i] = nv[i] * f;
+    } else {
+        memcpy(psi, nv, sizeof(qd_c) * d);
+        if (!isfinite(qd_norm2(psi, d)))
+            return 1;
+    }
+    return 0;
+}
+
+/* <O_i> of member j into vals[(i * nsave + idx) * count + j] (summed in member order later) */
+static void sse_observe_member(const qd_sse_opts *o, const qd_c *psi, size_t count, size_t j,
+                               double *vals, size_t nsave, size_t idx)
+{
+    for (size_t i = 0; i < o->nobs; i++) {
+        qd_c v;
+        qd_ps_expect(&o->obs[i], psi, 1, &v);
+        vals[(i * nsave + idx) * count + j] = creal(v);
+    }
+}
+
+/* steps [s0, s1) of member j; returns 0 or the 1-based step at which its norm failed */
+static size_t sse_member_run(const qd_sse_opts *o, int n, qd_c *psi, size_t j, size_t count,
+                             size_t s0, size_t s1, const qd_c *fc, qd_rng *rng, qd_c *scr,
+                             double *vals, size_t nsave)
+{
+    double sq = sqrt(o->dt), dW[64], dy[64];
+    size_t m = o->m;
+    for (size_t st = s0; st < s1; st++) {
+        for (size_t k = 0; k < m; k++)
+            dW[k] = sq * qd_rng_normal(rng);
+        if (sse_member_step(o, n, psi, fc, dW, dy, scr))
+            return st + 1;
+        if (o->records)
+            for (size_t k = 0; k < m; k++)
+                o->records[k * o->steps * count + st + j * o->steps] = dy[k];
+        if (o->nobs && (st + 1) % o->every == 0)
+            sse_observe_member(o, psi, count, j, vals, nsave, (st + 1) / o->every);
+    }
+    return 0;
+}
+
+static qd_status sse_run(qd_c *a, int n, size_t count, const qd_sse_opts *o, const qd_rng *base,
+                         qd_err *e);
+
+/* Runs on prepared copies of the fixed operators (grouped diagonals, qd_ps_prepare); the
+ * feedback terms keep the term-by-term path (their coefficients change every step). */
+qd_status qd_sse_run(qd_c *a, int n, size_t count, const qd_sse_opts *o, const qd_rng *base,
+                     qd_err *e)
+{
+    if (o->m > 64)
+        return qd_fail(e, QD_EARG, "at most 64 measured observables, got %zu", o->m);
+    qd_sse_opts oo = *o;
+    size_t nc = (o->H ? 1 : 0) + o->m + o->nobs + (o->F ? 1 : 0);
+    qd_pauli_sum *cp = nc ? qd_calloc(nc, sizeof(qd_pauli_sum)) : NULL;
+    if (nc && !cp)
+        return qd_fail(e, QD_ENOMEM, "not enough memory for SSE operators");
+    qd_status s = QD_OK;
+    size_t k = 0;
+    if (o->H) {
+        s = qd_ps_copy(o->H, &cp[k], e);
+        oo.H = &cp[k++];
+    }
+    oo.A = cp + k;
+    for (size_t i = 0; i < o->m && s == QD_OK; i++)
+        s = qd_ps_copy(&o->A[i], &cp[k++], e);
+    oo.obs = o->nobs ? cp + k : NULL;
+    for (size_t i = 0; i < o->nobs && s == QD_OK; i++)
+        s = qd_ps_copy(&o->obs[i], &cp[k++], e);
+    /* the feedback terms are copied too (the callback could free the caller's object) but
+     * not prepared: their coefficients are replaced every step */
+    if (o->F && s == QD_OK) {
+        s = qd_ps_copy(o->F, &cp[k], e);
+        oo.F = &cp[k];
+    }
+    if (s == QD_OK) {
+        for (size_t i = 0; i < nc - (o->F ? 1 : 0); i++)
+            qd_ps_prepare(&cp[i]);
+        s = sse_run(a, n, count, &oo, base, e);
+    }
+    for (size_t i = 0; i < nc; i++)
+        qd_ps_free(&cp[i]);
+    qd_free(cp);
+    return s;
+}
+
+static qd_status sse_run(qd_c *a, int n, size_t count, const qd_sse_opts *o, const qd_rng *base,
+                         qd_err *e)
+{
+    size_t d = (size_t)1 << n, m = o->m;
+    if (!(o->dt > 0) || !isfinite(o->dt) || !isfinite(o->t0))
+        return qd_fail(e, QD_EARG, "time step dt > 0 (finite) expected");
+    if (m > 64)
+        return qd_fail(e, QD_EARG, "at most 64 measured observables, got %zu", m);
+    if (o->H && o->H->n != n)
+        return qd_fail(e, QD_EARG, "Hamiltonian on %d qubits for %d-qubit states", o->H->n, n);
+    for (size_t k = 0; k < m; k++) {
+        if (o->A[k].n != n)
+            return qd_fail(e, QD_EARG, "measured observable %zu on %d qubits for %d-qubit states", k + 1,
+                           o->A[k].n, n);
+        if (!(o->gamma[k] >= 0) || !isfinite(o->gamma[k]))
+            return qd_fail(e, QD_EARG, "measurement rate %zu: finite gamma >= 0 expected", k + 1);
+        if (qd_ps_max_imag(&o->A[k]) > 1e-12)
+            return qd_fail(e, QD_EARG, "measured observable %zu must be Hermitian (real coefficients)", k + 1);
+    }
+    if (o->F && (o->F->n != n || !o->fb))
+        return qd_fail(e, QD_EARG, "feedback terms on %d qubits (with a callback) expected", n);
+    if (o->nobs && (!o->obs || !o->obs_out || o->every < 1))
+        return qd_fail(e, QD_EARG, "observables to track need an output buffer and every >= 1");
+    for (size_t i = 0; i < o->nobs; i++)
+        if (o->obs[i].n != n)
+            return qd_fail(e, QD_EARG, "tracked observable %zu on %d qubits for %d-qubit states", i + 1,
+                           o->obs[i].n, n);
+    int nt = max_threads();
+    if (nt < 1)
+        nt = 1;
+    if ((size_t)nt > count)
+        nt = (int)count;
+    size_t per = ((m + 1) * d + 3) & ~(size_t)3, bytes;   /* whole cache lines per thread */
+    if (qd_mul_overflow(per, (size_t)nt * sizeof(qd_c), &bytes))
+        return qd_fail(e, QD_ENOMEM, "not enough memory for SSE scratch");
+    size_t nF = o->F ? o->F->nterms : 0, fbytes = 0;
+    if (nF && qd_mul_overflow(nF * sizeof(qd_c), count, &fbytes))
+        return qd_fail(e, QD_ENOMEM, "not enough memory for feedback coefficients");
+    size_t nsave = o->steps / (o->every ? o->every : 1) + 1, vbytes = 0;
+    if (o->nobs && (qd_mul_overflow(nsave * o->nobs, count, &vbytes) || qd_mul_overflow(vbytes, sizeof(double), &vbytes)))
+        return qd_fail(e, QD_ENOMEM, "not enough memory for the tracked observables");
+    qd_c *scr = qd_malloc(bytes);
+    qd_rng *rngs = qd_malloc(sizeof(qd_rng) * count);
+    size_t *bad = qd_calloc(count, sizeof(size_t));
+    double *vals = o->nobs ? qd_malloc(vbytes) : NULL;
+    qd_c *fco = nF ? qd_malloc(fbytes) : NULL;
+    qd_status s = QD_OK;
+    if (!scr || !rngs || !bad || (o->nobs && !vals) || (nF && !fco)) {
+        s = qd_fail(e, QD_ENOMEM, "not enough memory for %zu SSE trajectories", count);
+        goto done;
+    }
+    for (size_t j = 0; j < count; j++)
+        rngs[j] = qd_rng_sub(base, j);
+    for (size_t j = 0; j < count; j++)
+        sse_observe_member(o, a + j * d, count, j, vals, nsave, 0);
+    /* threads over members; a parallel region per step only when a feedback callback has
+     * to see all members between steps (otherwise members run their whole trajectory
+     * independently: one region, no per-step synchronisation) */
+    int par = nt > 1 && count * d * (m + 1) * (nF ? 1 : o->steps) >= ((size_t)1 << 15);
+    if (!nF) {
+        #pragma omp parallel for schedule(static) num_threads(nt) if (par)
+        for (size_t j = 0; j < count; j++)
+            bad[j] = sse_member_run(o, n, a + j * d, j, count, 0, o->steps, NULL, &rngs[j],
+                                    scr + (size_t)tid() * per, vals, nsave);
+    } else {
+        for (size_t st = 0; st < o->steps; st++) {
+            double t = o->reverse ? o->t0 - (double)st * o->dt : o->t0 + (double)st * o->dt;
+            int perm = 0;
+            s = o->fb(o->ctx, st, t, a, count, fco, &perm, e);
+            if (s != QD_OK)
+                goto done;
+            for (size_t i = 0; i < (perm ? nF * count : nF); i++)
+                if (!isfinite(creal(fco[i])) || !isfinite(cimag(fco[i]))) {
+                    s = qd_fail(e, QD_EARG, "feedback coefficients at step %zu are not finite", st + 1);
+                    goto done;
+                }
+            #pragma omp parallel for schedule(static) num_threads(nt) if (par)
+            for (size_t j = 0; j < count; j++)
+                if (!bad[j])
+                    bad[j] = sse_member_run(o, n, a + j * d, j, count, st, st + 1, perm ? fco + j * nF : fco,
+                                            &rngs[j], scr + (size_t)tid() * per, vals, nsave);
+            size_t j = 0;
+            while (j < count && !bad[j])
+                j++;
+            if (j < count)
+                break;
+        }
+    }
+    for (size_t j = 0; j < count; j++)
+        if (bad[j]) {
+            s = qd_fail(e, QD_ENUMERIC, "member %zu: the state's norm vanished or is not finite at step %zu (dt too large?)",
+                        j + 1, bad[j]);
+            goto done;
+        }
+    /* ensemble means, summed in member order */
+    for (size_t i = 0; i < o->nobs; i++)
+        for (size_t idx = 0; idx < nsave; idx++) {
+            double acc = 0;
+            const double *v = vals + (i * nsave + idx) * count;
+            for (size_t j = 0; j < count; j++)
+                acc += v[j];
+            o->obs_out[idx + i * nsave] = acc / (double)count;
+        }
+done:
+    qd_free(scr);
+    qd_free(rngs);
+    qd_free(bad);
+    qd_free(vals);
+    qd_free(fco);
+    return s;
+}

@@ -1,0 +1,520 @@
+/* lua_dynamics.c — bindings of dynamics.c: qd.lindblad(rho, H, jumps, t [, opts]) and
+ * rho:evolve(H, t, {jumps = {...}}) (adaptive Dormand-Prince on density matrices), and
+ * qd.sse(obj, opts) (stochastic Schroedinger trajectories of a State or Ensemble, with
+ * measurement records, tracked observables and a Lua feedback function giving the
+ * Hamiltonian's coefficients per step). Operators are qd.PauliSum (lua_pauli.c) or Pauli
+ * strings. */
+#include "lua_util.h"
+#include "qd_dynamics.h"
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+qd_pauli_sum *qdL_topauli(lua_State *L, int idx, int n, const char *label);   /* lua_pauli.c */
+int qdL_lindblad_evolve(lua_State *L);
+
+#define QDL_LINDBLAD_MAX_QUBITS 10
+
+static int typeerror(lua_State *L, int arg, const char *expected)
+{
+    const char *got = luaL_getmetafield(L, arg, "__name") == LUA_TSTRING ? lua_tostring(L, -1)
+                                                                        : luaL_typename(L, arg);
+    return luaL_argerror(L, arg, lua_pushfstring(L, "%s expected, got %s", expected, got));
+}
+
+/* list of operators (table at arg) -> array of structs in a pushed scratch userdata.
+ * Each entry a PauliSum or string on n qubits. Returns the count; *out the array. */
+static size_t oplist(lua_State *L, int arg, int tidx, int n, const char *what, qd_pauli_sum **out)
+{
+    tidx = lua_absindex(L, tidx);
+    if (!lua_istable(L, tidx) || luaL_testudata(L, tidx, "qd.PauliSum"))
+        luaL_argerror(L, arg, lua_pushfstring(L, "%s: table of qd.PauliSum (or Pauli strings) expected, got %s", what,
+                                              luaL_testudata(L, tidx, "qd.PauliSum") ? "a single qd.PauliSum (wrap it in {})"
+                                                                                     : luaL_typename(L, tidx)));
+    lua_Integer m = luaL_len(L, tidx);
+    if (m > 4096)
+        luaL_argerror(L, arg, lua_pushfstring(L, "%s: at most 4096 operators", what));
+    qd_pauli_sum *arr = lua_newuserdatauv(L, sizeof(qd_pauli_sum) * (size_t)(m > 0 ? m : 1), (int)(m > 0 ? m : 1));
+    int ai = lua_gettop(L);
+    for (lua_Integer i = 1; i <= m; i++) {
+        lua_geti(L, tidx, i);
+        char label[128];
+        snprintf(label, sizeof label, "bad argument #%d (%s, entry %d)", arg, what, (int)i);
+        qd_pauli_sum *p = qdL_topauli(L, -1, n, label);
+        arr[i - 1] = *p;
+        /* keep the (possibly temporary) operator alive with the array */
+        lua_setiuservalue(L, ai, (int)i);
+        lua_settop(L, ai);
+    }
+    *out = arr;
+    return (size_t)m;
+}
+
+/* number option in (lo, hi) with default */
+static double optnum(lua_State *L, int arg, const char *key, double def, double lo, double hi, int required)
+{
+    if (!lua_istable(L, arg)) {
+        if (required)
+            luaL_argerror(L, arg, lua_pushfstring(L, "option '%s' expected", key));
+        return def;
+    }
+    int t = lua_getfield(L, arg, key);
+    double v = def;
+    if (t == LUA_TNIL) {
+        if (required)
+            luaL_argerror(L, arg, lua_pushfstring(L, "option '%s' expected, got no value", key));
+    } else {
+        v = lua_tonumber(L, -1);
+        if (t != LUA_TNUMBER || !(v > lo && v < hi) || !isfinite(v))
+            luaL_argerror(L, arg, lua_pushfstring(L, "option '%s': number in (%s, %s) expected, got %s", key,
+                                                  lua_pushfstring(L, "%f", lo), isfinite(hi) ? lua_pushfstring(L, "%f", hi) : "inf",
+                                                  luaL_tolstring(L, -1, NULL)));
+    }
+    lua_pop(L, 1);
+    return v;
+}
+
+static size_t optcount(lua_State *L, int arg, const char *key, size_t def, int required)
+{
+    if (!lua_istable(L, arg))
+        return def;
+    int t = lua_getfield(L, arg, key);
+    size_t v = def;
+    if (t == LUA_TNIL) {
+        if (required)
+            luaL_argerror(L, arg, lua_pushfstring(L, "option '%s' (an integer >= 1) expected, got no value", key));
+    } else {
+        int isint = 0;
+        lua_Integer x = lua_tointegerx(L, -1, &isint);
+        if (!isint || x < 1)
+            luaL_argerror(L, arg, lua_pushfstring(L, "option '%s': integer >= 1 expected, got %s", key,
+                                                  luaL_tolstring(L, -1, NULL)));
+        v = (size_t)x;
+    }
+    lua_pop(L, 1);
+    return v;
+}
+
+/* ------------------------------------------------------------------ Lindblad */
+
+/* The common part: rho (reg), H at hidx (nil allowed), jumps table at jidx (nil allowed),
+ * times at tidx, options at oidx. inplace: evolve rho itself to the last time and return
+ * it; else return new DMs. Pushes results (object or table, info). */
+static int lindblad_common(lua_State *L, int ridx, int hidx, int jidx, int tidx, int oidx, int inplace,
+                           const char *const *allowed)
+{
+    qdl_reg *r = qdL_checkkind(L, ridx, QDL_K_DM);
+    int n = r->n;
+    if (n > QDL_LINDBLAD_MAX_QUBITS)
+        return luaL_argerror(L, ridx, lua_pushfstring(L, "density matrix of at most %d qubits expected, got %d",
+                                                      QDL_LINDBLAD_MAX_QUBITS, n));
+    qdL_checkoptions(L, oidx, allowed);
+    const qd_pauli_sum *H = NULL;
+    if (!lua_isnoneornil(L, hidx)) {
+        char label[64];
+        snprintf(label, sizeof label, "bad argument #%d (Hamiltonian)", hidx - (inplace ? 1 : 0));
+        H = qdL_topauli(L, hidx, n, label);
+        if (qd_ps_max_imag(H) > 1e-12)
+            return luaL_argerror(L, hidx, "Hermitian Hamiltonian (real coefficients) expected");
+    }
+    qd_pauli_sum *Ls = NULL;
+    size_t nL = 0;
+    if (inplace) {
+        if (lua_istable(L, oidx) && lua_getfield(L, oidx, "jumps") != LUA_TNIL)
+            nL = oplist(L, oidx, -1, n, "option 'jumps'", &Ls);
+        else
+            lua_pushnil(L);
+    } else if (!lua_isnoneornil(L, jidx)) {
+        nL = oplist(L, jidx, jidx, n, "jump operators", &Ls);
+    }
+    /* times */
+    size_t nt;
+    double *ts;
+    int single = lua_type(L, tidx) == LUA_TNUMBER;
+    if (single) {
+        nt = 1;
+        ts = lua_newuserdatauv(L, sizeof(double), 0);
+        ts[0] = lua_tonumber(L, tidx);
+        if (!(ts[0] >= 0) || !isfinite(ts[0]))
+            return luaL_argerror(L, tidx, "finite time >= 0 expected");
+    } else if (lua_istable(L, tidx) && !inplace) {
+        lua_Integer m = luaL_len(L, tidx);
+        if (m < 1 || m > 100000)
+            return luaL_argerror(L, tidx, "1..100000 output times expected");
+        nt = (size_t)m;
+        ts = lua_newuserdatauv(L, sizeof(double) * nt, 0);
+        for (size_t i = 0; i < nt; i++) {
+            lua_geti(L, tidx, (lua_Integer)i + 1);
+            int isnum = 0;
+            ts[i] = lua_tonumberx(L, -1, &isnum);
+            lua_pop(L, 1);
+            if (!isnum || !(ts[i] >= 0) || !isfinite(ts[i]) || (i > 0 && ts[i] < ts[i - 1]))
+                return luaL_argerror(L, tidx, lua_pushfstring(L, "increasing finite times >= 0 expected (entry %d)", (int)i + 1));
+        }
+    } else {
+        return typeerror(L, tidx, inplace ? "time (number)" : "time (number) or table of increasing times");
+    }
+    qd_lindblad_opts o = {0};
+    o.rtol = optnum(L, oidx, "rtol", 1e-8, 0, 1, 0);
+    o.atol = optnum(L, oidx, "atol", 1e-10, 0, 1, 0);
+    o.h0 = optnum(L, oidx, "h0", 0, 0, INFINITY, 0);
+    o.max_steps = optcount(L, oidx, "max_steps", 0, 0);
+    /* observables */
+    qd_pauli_sum *Os = NULL;
+    size_t nobs = 0;
+    if (lua_istable(L, oidx) && lua_getfield(L, oidx, "observe") != LUA_TNIL)
+        nobs = oplist(L, oidx, -1, n, "option 'observe'", &Os);
+    else
+        lua_pushnil(L);
+    size_t d = (size_t)1 << n, D = d * d;
+    /* output buffer: nt states (scratch, GC-managed) */
+    size_t bytes;
+    if (qd_mul_overflow(nt, D * sizeof(qd_c), &bytes))
+        return luaL_error(L, "not enough memory for %d output states", (int)nt);
+    qd_c *out = lua_newuserdatauv(L, bytes, 0);
+    qd_c *work;
+    if (inplace) {
+        work = r->a;
+    } else {
+        work = lua_newuserdatauv(L, D * sizeof(qd_c), 0);
+        memcpy(work, r->a, D * sizeof(qd_c));
+    }
+    qd_err e;
+    qd_status s = qd_lindblad(work, n, H, Ls, nL, ts, nt, out, &o, &e);
+    if (s != QD_OK)
+        return qdL_raise(L, &e);
+    /* results */
+    if (inplace) {
+        lua_pushvalue(L, ridx);
+    } else if (single) {
+        qdl_reg *q = qdL_newreg(L, QDL_K_DM, n, 1);
+        memcpy(q->a, out, D * sizeof(qd_c));
+    } else {
+        lua_createtable(L, (int)nt, 0);
+        for (size_t i = 0; i < nt; i++) {
+            qdl_reg *q = qdL_newreg(L, QDL_K_DM, n, 1);
+            memcpy(q->a, out + i * D, D * sizeof(qd_c));
+            lua_rawseti(L, -2, (lua_Integer)i + 1);
+        }
+    }
+    lua_createtable(L, 0, 4);
+    lua_pushinteger(L, (lua_Integer)o.steps);
+    lua_setfield(L, -2, "steps");
+    lua_pushinteger(L, (lua_Integer)o.rejected);
+    lua_setfield(L, -2, "rejected");
+    lua_pushinteger(L, (lua_Integer)o.fevals);
+    lua_setfield(L, -2, "fevals");
+    if (nobs) {
+        qdl_array *X = qdL_newarray(L, nt, nobs, 0, 0);
+        double *x = X->data;
+        for (size_t k = 0; k < nobs; k++)
+            for (size_t i = 0; i < nt; i++)
+                x[i + k * nt] = creal(qd_ps_expect_dm(&Os[k], out + i * D));
+        lua_setfield(L, -2, "expect");
+    }
+    return 2;
+}
+
+/* qd.lindblad(rho, H, jumps, t | {t1, t2, ...} [, opts]) -> DensityMatrix | {DMs}, info */
+static int l_lindblad(lua_State *L)
+{
+    qdL_checknargs(L, 5);
+    static const char *const allowed[] = {"rtol", "atol", "h0", "max_steps", "observe", NULL};
+    return lindblad_common(L, 1, 2, 3, 4, 5, 0, allowed);
+}
+
+/* rho:evolve(H, t, {jumps = {...}, rtol=, atol=, h0=, max_steps=, observe=}) -> rho, info */
+int qdL_lindblad_evolve(lua_State *L)
+{
+    qdL_checknargs(L, 4);
+    static const char *const allowed[] = {"jumps", "rtol", "atol", "h0", "max_steps", "observe", NULL};
+    return lindblad_common(L, 1, 2, 0, 3, 4, 1, allowed);
+}
+
+/* ------------------------------------------------------------------ SSE */
+
+typedef struct {
+    lua_State *L;
+    int fn, obj;         /* stack indices of the feedback function and the evolving object */
+    qdl_reg *r;
+    qd_c *a;             /* the buffer being evolved (must stay the same) */
+    size_t nF;
+} fbctx;
+
+static qd_status fb_call(void *vctx, size_t step, double t, qd_c *a, size_t count, qd_c *coef,
+                         int *per_member, qd_err *e)
+{
+    fbctx *c = vctx;
+    lua_State *L = c->L;
+    (void)a;
+    int top = lua_gettop(L);
+    lua_pushvalue(L, c->fn);
+    lua_pushinteger(L, (lua_Integer)step + 1);
+    lua_pushnumber(L, t);
+    lua_pushvalue(L, c->obj);
+    if (lua_pcall(L, 3, 1, 0) != LUA_OK) {
+        const char *msg = lua_tostring(L, -1);
+        qd_fail(e, QD_EARG, "feedback function failed at step %zu: %s", step + 1, msg ? msg : "(error object is not a string)");
+        lua_settop(L, top);
+        return QD_EARG;
+    }
+    if (c->r->a != c->a) {
+        lua_settop(L, top);
+        return qd_fail(e, QD_EARG, "feedback function freed the evolving %s at step %zu", qdL_kindname(c->r->kind), step + 1);
+    }
+    qd_status s = QD_OK;
+    qdl_array *A = qdL_testarray(L, -1);
+    size_t nF = c->nF;
+    if (lua_type(L, -1) == LUA_TNUMBER && nF == 1) {
+        coef[0] = lua_tonumber(L, -1);
+        *per_member = 0;
+    } else if (A && !A->freed && A->cols == 1 && A->rows == nF && luaL_testudata(L, -1, QDL_VECTOR)) {
+        for (size_t i = 0; i < nF; i++)
+            coef[i] = qdL_array_get(A, i);
+        *per_member = 0;
+    } else if (A && !A->freed && A->rows == nF && A->cols == count) {
+        for (size_t i = 0; i < nF * count; i++)
+            coef[i] = qdL_array_get(A, i);
+        *per_member = 1;
+    } else if (lua_istable(L, -1) && !A && (size_t)luaL_len(L, -1) == nF) {
+        for (size_t i = 0; i < nF && s == QD_OK; i++) {
+            lua_geti(L, -1, (lua_Integer)i + 1);
+            if (!qdL_tocomplex(L, -1, &coef[i]))
+                s = qd_fail(e, QD_EARG, "feedback function at step %zu: number or {re, im} expected at position %zu", step + 1, i + 1);
+            lua_pop(L, 1);
+        }
+        *per_member = 0;
+    } else {
+        s = qd_fail(e, QD_EARG,
+                    "feedback function at step %zu: %zu coefficients expected (a table or qd.Vector of %zu, or a %zu x %zu qd.Matrix, one column per member), got %s",
+                    step + 1, nF, nF, nF, count,
+                    A ? (A->freed ? "a freed array" : "an array of another shape") : luaL_typename(L, -1));
+    }
+    lua_settop(L, top);
+    return s;
+}
+
+/* qd.sse(obj, {dt=, steps=, H=, measure={...}, gamma=, scheme=, normalize=, rng=, t0=,
+ *   reverse=, feedback={terms=, fn=}, record=, observe={...}, every=}) -> result table */
+static int l_sse(lua_State *L)
+{
+    qdL_checknargs(L, 2);
+    qdl_reg *r = qdL_checkreg(L, 1);
+    if (r->kind == QDL_K_DM)
+        return luaL_argerror(L, 1, "qd.State or qd.Ensemble expected, got qd.DensityMatrix (use qd.lindblad for the average dynamics)");
+    if (!lua_istable(L, 2))
+        return typeerror(L, 2, "options table {dt=, steps=, ...}");
+    static const char *const allowed[] = {"dt", "steps", "H", "measure", "gamma", "scheme", "normalize", "rng", "t0",
+                                          "reverse", "feedback", "record", "observe", "every", NULL};
+    qdL_checkoptions(L, 2, allowed);
+    int n = r->n;
+    size_t N = r->count, d = (size_t)1 << n;
+    qd_sse_opts o;
+    memset(&o, 0, sizeof o);
+    o.dt = optnum(L, 2, "dt", 0, 0, INFINITY, 1);
+    o.steps = optcount(L, 2, "steps", 0, 1);
+    o.t0 = 0;
+    if (lua_getfield(L, 2, "t0") != LUA_TNIL) {
+        if (lua_type(L, -1) != LUA_TNUMBER || !isfinite(lua_tonumber(L, -1)))
+            return luaL_argerror(L, 2, "option 't0': finite number expected");
+        o.t0 = lua_tonumber(L, -1);
+    }
+    lua_pop(L, 1);
+    o.every = optcount(L, 2, "every", 1, 0);
+    o.reverse = qdL_optbool(L, 2, "reverse", 0);
+    o.normalize = qdL_optbool(L, 2, "normalize", 1);
+    int record = qdL_optbool(L, 2, "record", 1);
+    o.scheme = QD_SSE_ROUCHON;
+    if (lua_getfield(L, 2, "scheme") != LUA_TNIL) {
+        const char *sc = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "";
+        if (strcmp(sc, "euler") == 0)
+            o.scheme = QD_SSE_EULER;
+        else if (strcmp(sc, "rouchon") == 0)
+            o.scheme = QD_SSE_ROUCHON;
+        else
+            return luaL_argerror(L, 2, lua_pushfstring(L, "option 'scheme': \"euler\" or \"rouchon\" expected, got %s",
+                                                       luaL_tolstring(L, -1, NULL)));
+    }
+    lua_pop(L, 1);
+    qd_rng *rng;
+    if (lua_getfield(L, 2, "rng") != LUA_TNIL) {
+        rng = luaL_testudata(L, -1, QDL_RNG);
+        if (!rng)
+            return luaL_argerror(L, 2, lua_pushfstring(L, "option 'rng': qd.Rng expected, got %s", luaL_typename(L, -1)));
+    } else {
+        rng = qdL_runrng(L);
+    }
+    lua_pop(L, 1);
+    /* Hamiltonian */
+    if (lua_getfield(L, 2, "H") != LUA_TNIL) {
+        o.H = qdL_topauli(L, -1, n, "bad argument #2 (option 'H')");
+        if (qd_ps_max_imag(o.H) > 1e-12)
+            return luaL_argerror(L, 2, "option 'H': Hermitian operator (real coefficients) expected");
+    }
+    /* measured observables and rates */
+    qd_pauli_sum *As = NULL;
+    size_t m = 0;
+    if (lua_getfield(L, 2, "measure") != LUA_TNIL) {
+        m = oplist(L, 2, -1, n, "option 'measure'", &As);
+        if (m > 64)
+            return luaL_argerror(L, 2, "option 'measure': at most 64 observables");
+        for (size_t k = 0; k < m; k++)
+            if (qd_ps_max_imag(&As[k]) > 1e-12)
+                return luaL_argerror(L, 2, lua_pushfstring(L, "option 'measure': observable %d is not Hermitian", (int)k + 1));
+    } else {
+        lua_pushnil(L);
+    }
+    double *gam = lua_newuserdatauv(L, sizeof(double) * (m ? m : 1), 0);
+    int gt = lua_getfield(L, 2, "gamma");
+    if (m > 0 && gt == LUA_TNIL)
+        return luaL_argerror(L, 2, "option 'gamma' (measurement rate: a number or one per observable) expected");
+    if (gt == LUA_TNUMBER) {
+        for (size_t k = 0; k < m; k++)
+            gam[k] = lua_tonumber(L, -1);
+    } else if (gt == LUA_TTABLE) {
+        if ((size_t)luaL_len(L, -1) != m)
+            return luaL_argerror(L, 2, lua_pushfstring(L, "option 'gamma': %d rates expected (one per measured observable), got %d",
+                                                       (int)m, (int)luaL_len(L, -1)));
+        for (size_t k = 0; k < m; k++) {
+            lua_geti(L, -1, (lua_Integer)k + 1);
+            gam[k] = lua_tonumber(L, -1);
+            if (lua_type(L, -1) != LUA_TNUMBER)
+                gam[k] = NAN;
+            lua_pop(L, 1);
+        }
+    } else if (gt != LUA_TNIL) {
+        return luaL_argerror(L, 2, lua_pushfstring(L, "option 'gamma': number or table expected, got %s", luaL_typename(L, -1)));
+    }
+    lua_pop(L, 1);
+    for (size_t k = 0; k < m; k++)
+        if (!(gam[k] >= 0) || !isfinite(gam[k]))
+            return luaL_argerror(L, 2, "option 'gamma': finite rates >= 0 expected");
+    o.m = m;
+    o.A = As;
+    o.gamma = gam;
+    /* feedback */
+    fbctx ctx;
+    memset(&ctx, 0, sizeof ctx);
+    if (lua_getfield(L, 2, "feedback") != LUA_TNIL) {
+        int fi = lua_gettop(L);
+        if (!lua_istable(L, fi))
+            return luaL_argerror(L, 2, "option 'feedback': table {terms = qd.PauliSum or {strings}, fn = function} expected");
+        lua_pushnil(L);
+        while (lua_next(L, fi)) {
+            lua_pop(L, 1);
+            const char *k = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "?";
+            if (strcmp(k, "terms") != 0 && strcmp(k, "fn") != 0)
+                return luaL_argerror(L, 2, lua_pushfstring(L, "option 'feedback': unknown key '%s' (known: terms, fn)", k));
+        }
+        if (lua_getfield(L, fi, "fn") != LUA_TFUNCTION)
+            return luaL_argerror(L, 2, "option 'feedback': fn (a function(step, t, obj) returning the coefficients) expected");
+        ctx.fn = lua_gettop(L);
+        int tt = lua_getfield(L, fi, "terms");
+        if (tt == LUA_TTABLE && !luaL_testudata(L, -1, "qd.PauliSum")) {
+            /* a list of Pauli strings: one term each */
+            lua_Integer k = luaL_len(L, -1);
+            if (k < 1)
+                return luaL_argerror(L, 2, "option 'feedback': terms must not be empty");
+            qd_pauli_sum *arr;
+            size_t cnt = oplist(L, 2, -1, n, "option 'feedback' terms", &arr);
+            /* concatenate into one sum (terms in order; not simplified) */
+            qd_pauli_sum *F = lua_newuserdatauv(L, sizeof(qd_pauli_sum), 0);
+            qd_ps_init(F, n);
+            /* the terms' storage must be GC-managed: build in a scratch array */
+            size_t tot = 0;
+            for (size_t i = 0; i < cnt; i++)
+                tot += arr[i].nterms;
+            uint64_t *xs = lua_newuserdatauv(L, sizeof(uint64_t) * (tot ? tot : 1) * 2, 0);
+            qd_c *cs = lua_newuserdatauv(L, sizeof(qd_c) * (tot ? tot : 1), 0);
+            size_t j = 0;
+            for (size_t i = 0; i < cnt; i++)
+                for (size_t t = 0; t < arr[i].nterms; t++, j++) {
+                    xs[j] = arr[i].x[t];
+                    xs[tot + j] = arr[i].z[t];
+                    cs[j] = arr[i].c[t];
+                }
+            F->x = xs;
+            F->z = xs + tot;
+            F->c = cs;
+            F->nterms = F->cap = tot;
+            o.F = F;
+        } else if (tt != LUA_TNIL) {
+            o.F = qdL_topauli(L, -1, n, "bad argument #2 (option 'feedback' terms)");
+        } else {
+            return luaL_argerror(L, 2, "option 'feedback': terms (qd.PauliSum or list of Pauli strings) expected");
+        }
+        if (o.F->nterms < 1)
+            return luaL_argerror(L, 2, "option 'feedback': terms must not be empty");
+        ctx.L = L;
+        ctx.obj = 1;
+        ctx.r = r;
+        ctx.a = r->a;
+        ctx.nF = o.F->nterms;
+        o.fb = fb_call;
+        o.ctx = &ctx;
+    }
+    /* tracked observables */
+    qd_pauli_sum *Os = NULL;
+    if (lua_getfield(L, 2, "observe") != LUA_TNIL)
+        o.nobs = oplist(L, 2, -1, n, "option 'observe'", &Os);
+    o.obs = Os;
+    size_t nsave = o.steps / o.every + 1, bytes;
+    if (o.nobs) {
+        if (qd_mul_overflow(nsave, o.nobs * sizeof(double), &bytes))
+            return luaL_error(L, "not enough memory for the tracked observables");
+        o.obs_out = lua_newuserdatauv(L, bytes, 0);
+    }
+    if (record && m > 0) {
+        size_t cnt;
+        if (qd_mul_overflow(o.steps, N, &cnt) || qd_mul_overflow(cnt, m * sizeof(double), &bytes))
+            return luaL_error(L, "not enough memory for the measurement records");
+        char what[96];
+        snprintf(what, sizeof what, "measurement records (%zu steps x %zu members x %zu)", o.steps, N, m);
+        /* GC-managed scratch: freed whatever error follows */
+        o.records = lua_newuserdatauv(L, bytes, 0);
+        (void)what;
+    }
+    /* rng stream: split off the generator, member j = substream j */
+    qd_rng base = qd_rng_split(rng);
+    (void)d;
+    qd_err e;
+    qd_status s = qd_sse_run(r->a, n, N, &o, &base, &e);
+    if (s != QD_OK)
+        return qdL_raise(L, &e);
+    /* result table */
+    lua_createtable(L, 0, 5);
+    int res = lua_gettop(L);
+    if (record && m > 0) {
+        lua_createtable(L, (int)m, 0);
+        for (size_t k = 0; k < m; k++) {
+            qdl_array *R = qdL_newarray(L, o.steps, N, 0, 0);
+            memcpy(R->data, o.records + k * o.steps * N, sizeof(double) * o.steps * N);
+            lua_rawseti(L, -2, (lua_Integer)k + 1);
+        }
+        lua_setfield(L, res, "records");
+    }
+    if (o.nobs) {
+        qdl_array *X = qdL_newarray(L, nsave, o.nobs, 0, 0);
+        memcpy(X->data, o.obs_out, sizeof(double) * nsave * o.nobs);
+        lua_setfield(L, res, "observed");
+        qdl_array *T = qdL_newarray(L, nsave, 1, 0, 1);
+        for (size_t i = 0; i < nsave; i++) {
+            double k = (double)(i * o.every);
+            ((double *)T->data)[i] = o.reverse ? o.t0 - k * o.dt : o.t0 + k * o.dt;
+        }
+        lua_setfield(L, res, "times");
+    }
+    lua_pushnumber(L, o.reverse ? o.t0 - (double)o.steps * o.dt : o.t0 + (double)o.steps * o.dt);
+    lua_setfield(L, res, "t");
+    lua_pushinteger(L, (lua_Integer)o.steps);
+    lua_setfield(L, res, "steps");
+    lua_pushstring(L, o.scheme == QD_SSE_EULER ? "euler" : "rouchon");
+    lua_setfield(L, res, "scheme");
+    return 1;
+}
+
+void qdL_open_dynamics(lua_State *L)
+{
+    static const luaL_Reg fns[] = {{"lindblad", l_lindblad}, {"sse", l_sse}, {NULL, NULL}};
+    luaL_setfuncs(L, fns, 0);
+}

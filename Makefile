@@ -44,7 +44,7 @@ check: all
 	@QD_BUILD=$(BUILD) bash tests/run_all.sh
 
 asan:
-	$(MAKE) BUILD=build-asan OPT="-O1 -fno-omit-frame-pointer" \
+	$(MAKE) BUILD=build-asan OPT="-O1 -march=native -fno-omit-frame-pointer" \
 	  SANFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined" check
 
 bench: all

@@ -8,6 +8,14 @@
 void qdL_open_state(lua_State *L);
 void qdL_open_dm(lua_State *L);
 void qdL_open_ensemble(lua_State *L);
+void qdL_open_random(lua_State *L);     /* lua_random.c: core.random, core.data_* */
+void qdL_open_schedule(lua_State *L);   /* lua_schedule.c: core.schedule, qd.Schedule */
+void qdL_open_diffusion(lua_State *L);  /* lua_diffusion.c: core.diffusion_* */
+void qdL_open_channel(lua_State *L);    /* lua_channel.c: core.channel, qd.Channel, obj:apply */
+void qdL_open_circuit(lua_State *L);    /* lua_circuit.c: core.circuit, qd.Circuit */
+void qdL_open_loss(lua_State *L);       /* lua_loss.c: core.loss, core.ot, core.superfidelity */
+void qdL_open_pauli(lua_State *L);      /* lua_pauli.c: core.pauli_sum*, qd.PauliSum, obj:evolve */
+void qdL_open_dynamics(lua_State *L);   /* lua_dynamics.c: core.lindblad, core.sse */
 
 static int l_set_threads(lua_State *L)
 {
@@ -49,6 +57,14 @@ static int luaopen_qd_core(lua_State *L)
     qdL_open_dm(L);
     qdL_open_ensemble(L);
     qdL_open_npy(L);
+    qdL_open_random(L);
+    qdL_open_schedule(L);
+    qdL_open_diffusion(L);
+    qdL_open_channel(L);
+    qdL_open_circuit(L);
+    qdL_open_loss(L);
+    qdL_open_pauli(L);
+    qdL_open_dynamics(L);
     static const luaL_Reg fns[] = {
         {"set_threads", l_set_threads}, {"threads", l_get_threads}, {"blas_info", l_blas_info}, {"clock", l_clock},
         {NULL, NULL}};
@@ -64,6 +80,8 @@ static int luaopen_qd_core(lua_State *L)
         luaL_getmetatable(L, mts[i]);
         lua_setfield(L, -2, mts[i]);
     }
+    luaL_getmetatable(L, "qd.Circuit");
+    lua_setfield(L, -2, "qd.Circuit");
     lua_setfield(L, -2, "metatables");
     return 1;
 }

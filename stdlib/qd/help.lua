@@ -56,8 +56,93 @@ local docs = {
   ["qd.gates"] = [==[qd.gates() -> {name = {qubits=, params=, doc=}}: the gate table.]==],
   ["qd.gate_matrix"] = [==[qd.gate_matrix(name, params...) -> qd.Matrix of the gate.]==],
   ["qd.set_threads"] = [==[qd.set_threads(n): threads for core loops and OpenBLAS. Results do not depend on it.]==],
+  ["qd.threads"] = [==[qd.threads() -> the number of threads core loops use (see qd.set_threads, qd --threads).]==],
+  ["qd.blas_info"] = [==[qd.blas_info() -> a string naming the BLAS library, its version and the CPU kernel in use.]==],
+  ["qd.clock"] = [==[qd.clock() -> seconds from a monotonic clock, for timing and progress only (never for randomness).]==],
+  ["qd.save_ensembles"] = [==[qd.save_ensembles(path, {E1, E2, ...})
+  Writes T ensembles of equal shape to one .npy file of shape (T, N, 2^n), the layout of
+  the QuDDPM reference data (one ensemble per diffusion step); read it back with
+  qd.load_npy(path, "ensembles"), which returns a table of T qd.Ensemble.]==],
   ["qd.type"] = [==[qd.type(x) -> "qd.State", "qd.Ensemble", ... for qd objects, type(x) otherwise.]==],
   ["qd.help"] = [==[help(x): print the documentation of x (a function, an object, or a name).]==],
+
+  -- random states, schedules, QuDDPM scrambling, data sets (docs/api.md has the formulas)
+  ["qd.random"] = [==[qd.random: random unitaries, states and density matrices. qd.random.unitary(n, rng),
+  .state(n, rng), .ensemble(n, N, rng), .dm(n, rng, {measure=, rank=}), .mixture(n, k, rng),
+  .circuit(n, depth, rng), .circuit_states(n, N, depth, rng). The rng is optional (run's generator).]==],
+  ["qd.random.unitary"] = [==[qd.random.unitary(n [, rng]) -> 2^n x 2^n complex qd.Matrix, Haar-random
+  (QR of a complex Ginibre matrix with the phases of R's diagonal moved into Q; n <= 12).]==],
+  ["qd.random.dm"] = [==[qd.random.dm(n [, rng] [, {measure = "hs" | "bures", rank = k}]) -> qd.DensityMatrix
+  "hs": G G^H / Tr with G a 2^n x k Ginibre matrix (k = 2^n: Hilbert-Schmidt measure, smaller k:
+  induced measure of rank k). "bures": (I+U) G G^H (I+U)^H / Tr with U Haar.]==],
+  ["qd.random.mixture"] = [==[qd.random.mixture(n, k [, rng] [, {weights = {...}}]) -> rho, weights
+  rho = sum_i w_i |v_i><v_i| over k orthonormal Haar vectors (spectrum exactly w); w given or
+  uniform on the simplex (Dirichlet(1,...,1)), returned as a qd.Vector.]==],
+  ["qd.random.circuit"] = [==[qd.random.circuit(n, depth [, rng]) -> qd.State
+  A random brickwork circuit on |0..0>: layer l puts Haar 4x4 unitaries on qubit pairs
+  (i, i+1), i = l mod 2, l mod 2 + 2, ... (n = 1: a Haar 2x2 unitary per layer).]==],
+  ["qd.random.circuit_states"] = [==[qd.random.circuit_states(n, N, depth [, rng]) -> qd.Ensemble
+  N random brickwork-circuit states; member k from substream k (independent of N).]==],
+
+  ["qd.schedule"] = [==[qd.schedule: noise schedules (qd.Schedule), T values v_1..v_T.
+  linear{T=, from=, to=}, quadratic{T=, from=, to=} or {T=, scale=}, geometric{T=, from=, to=},
+  sq_cosine{T=, from=, to=}, cosine{T=, s=0.008, max_beta=0.999}, piecewise{s1, s2, ...},
+  from{v1, v2, ...} / from(s:totable()). Every constructor takes clip = {lo, hi}.]==],
+  ["qd.schedule.linear"] = [==[qd.schedule.linear{T=, from=, to= [, clip=]} -> qd.Schedule
+  v_t = from + (t-1)(to-from)/(T-1), exactly numpy.linspace(from, to, T).]==],
+  ["qd.schedule.quadratic"] = [==[qd.schedule.quadratic{T=, from=, to=} | {T=, scale=c} -> qd.Schedule
+  v_t = (sqrt(from) + (t-1)(sqrt(to)-sqrt(from))/(T-1))^2; scale = c gives v_t = c t^2.]==],
+  ["qd.schedule.geometric"] = [==[qd.schedule.geometric{T=, from=, to=} -> qd.Schedule
+  v_t = from (to/from)^((t-1)/(T-1)) (numpy.geomspace); from, to > 0.]==],
+  ["qd.schedule.sq_cosine"] = [==[qd.schedule.sq_cosine{T=, from=, to=} -> qd.Schedule
+  v_t = from + (to-from) sin^2(pi t / (2T)), a cosine-squared ramp ending at to.]==],
+  ["qd.schedule.cosine"] = [==[qd.schedule.cosine{T= [, s=0.008, max_beta=0.999]} -> qd.Schedule of betas
+  Nichol-Dhariwal: abar(t) = f(t)/f(0), f(t) = cos^2(pi/2 (t/T + s)/(1 + s)),
+  beta_t = min(1 - abar(t)/abar(t-1), max_beta).]==],
+  ["qd.schedule.piecewise"] = [==[qd.schedule.piecewise{s1, s2, ...} -> the concatenation (parts are
+  schedules or arrays of numbers).]==],
+  ["qd.schedule.from"] = [==[qd.schedule.from{v1, v2, ... [, clip=]} | from(qd.Vector) | from(tbl) | from(s)
+  Explicit values; a table with `values` (from s:totable(), also after JSON) rebuilds the
+  same schedule bitwise with the rest of the table as its spec.]==],
+  ["qd.Schedule"] = [==[qd.Schedule: T per-step noise strengths. s[t] (t = 1..T), #s, s.T, s.kind,
+  s:beta(t) = v_t, s:alpha(t) = 1 - v_t, s:alpha_bar(t) = prod_{u<=t}(1 - v_u) (t = 0..T),
+  s:values() (qd.Vector), s:clip(lo, hi) (new schedule), s:totable() (plain data for run
+  records / JSON; qd.schedule.from(s:totable()) == s), s1 == s2 (same values).]==],
+  ["alpha_bar"] = [==[s:alpha_bar(t) -> prod_{u<=t} (1 - v_u), t = 0..T (1 at t = 0).]==],
+  ["qd.Schedule:beta"] = [==[s:beta(t) -> v_t, the schedule's value at step t (1..T).]==],
+  ["qd.Schedule:alpha"] = [==[s:alpha(t) -> 1 - v_t.]==],
+  ["qd.Schedule:clip"] = [==[s:clip(lo, hi) -> a new qd.Schedule with values clamped into [lo, hi].]==],
+
+  ["qd.diffusion"] = [==[qd.diffusion: the QuDDPM forward (scrambling) process. scramble(E, h, rng),
+  forward(E0, schedule, rng, {mode=}), save(path, sets).]==],
+  ["qd.diffusion.scramble"] = [==[qd.diffusion.scramble(E, h [, rng]) -> E
+  One QuDDPM forward step on every member, in place: W = [prod_{i<j} RZZ_ij(g/(2 sqrt n))] .
+  (x)_i RZ(phi3) RY(phi2) RZ(phi1), phi ~ U[-pi/8, pi/8) h, g ~ U[0.4, 0.6) h per member.
+  One C call; member k does not depend on N or the thread count.]==],
+  ["qd.diffusion.forward"] = [==[qd.diffusion.forward(E0, schedule [, rng] [, {mode = "marginal"}]) -> {S_0, ..., S_T}
+  sets[t + 1] = S_t. schedule: qd.Schedule, qd.Vector or table of h_1..h_T. "marginal": S_t is
+  t fresh steps on E0 for every t (the reference code); "trajectory": S_t = step t of S_{t-1}.
+  qd.diffusion.save(path, sets) writes one .npy of shape (T+1, N, 2^n).]==],
+
+  ["qd.data"] = [==[qd.data: seeded data sets. Ensembles: clustered(n, N), circle(N), noise(N),
+  random_pure(n, N); random_mixed(n) (DensityMatrix); Born-machine distributions (qd.Vector
+  over 2^n, qubit 0 = most significant bit): bars_and_stripes(r, c), ghz(n), gaussian_mixture(n).]==],
+  ["qd.data.clustered"] = [==[qd.data.clustered(n, N [, rng] [, {eps=}]) -> qd.Ensemble
+  psi ∝ |0..0> + eps sum_{j != 0} c_j |j>, c_j = x + iy, x, y ~ N(0,1); eps 0.08 (n = 1) / 0.06.]==],
+  ["qd.data.circle"] = [==[qd.data.circle(N [, rng] [, {n = 1, range = {0, 2 pi}}]) -> E, angles
+  cos(phi)|0> + sin(phi)|1> on each qubit, phi ~ U[range).]==],
+  ["qd.data.noise"] = [==[qd.data.noise(N [, rng] [, {p = 0.8, eps_max = pi/3}]) -> E, is_xx, eps
+  psi0 = (sqrt(.1) e^{.8i}, sqrt(.55) e^{1.7i}, 0, sqrt(.35) e^{2.4i}); with probability p
+  exp(-i eps X⊗X), else exp(-i eps Z⊗Z), eps ~ U[-eps_max, eps_max).]==],
+  ["qd.data.random_pure"] = [==[qd.data.random_pure(n, N [, rng]) -> N Haar-random states.]==],
+  ["qd.data.random_mixed"] = [==[qd.data.random_mixed(n [, rng] [, {measure = "hs" | "bures" | "mixture", rank=}]) -> qd.DensityMatrix]==],
+  ["qd.data.bars_and_stripes"] = [==[qd.data.bars_and_stripes(rows, cols) -> qd.Vector, patterns
+  Uniform over the 2^rows + 2^cols - 2 bars-and-stripes images; pixel (r, c) is qubit r*cols + c.]==],
+  ["qd.data.ghz"] = [==[qd.data.ghz(n [, {weight = 0.5, flip = 0}]) -> qd.Vector
+  weight on 0..0, 1 - weight on 1..1, then each bit flipped with probability flip.]==],
+  ["qd.data.gaussian_mixture"] = [==[qd.data.gaussian_mixture(n [, {means=, sigmas=, weights=}]) -> qd.Vector
+  p(x) ∝ sum_k w_k exp(-(x - mu_k)^2 / (2 sigma_k^2)) over x = 0..2^n-1; defaults
+  mu = {2/7, 5/7} 2^n, sigma = 2^n/8.]==],
 
   ["qd.State"] = [==[qd.State: a pure state of n qubits (2^n amplitudes, qubit 0 = most
   significant bit). s.n, s.dim, #s (= 2^n). Gates: s:h(0), s:rx(1, theta), s:cx(0, 1), ...
@@ -76,7 +161,9 @@ local docs = {
 
   -- methods (shared names across types)
   ["unitary"] = [==[obj:unitary(U, {q1, ..., qk}) applies a 2^k x 2^k unitary (qd.Matrix or table
-  of rows); q1 is the most significant bit of U's index. Checked for unitarity (1e-8).]==],
+  of rows); q1 is the most significant bit of U's index. Checked for unitarity (1e-8).
+  On a qd.Circuit, c:unitary([params]) returns the circuit's 2^n x 2^n matrix and
+  c:add_unitary(U, {q...}) adds a matrix op.]==],
   ["probs"] = [==[obj:probs([qubits]) -> qd.Vector of the 2^k outcome probabilities of the
   given qubits (all by default); the first listed qubit is the most significant bit.
   On an Ensemble: a 2^k x N qd.Matrix, one column per member.]==],
@@ -85,7 +172,8 @@ local docs = {
   Projective measurement in the computational basis. keep=true collapses obj in place
   (post-state is obj, renormalised); keep=false returns a new object on the unmeasured
   qubits. Ensembles: outcomes is a table of bitstrings, probabilities a qd.Vector, each
-  member drawing from its own substream.]==],
+  member drawing from its own substream.
+  On a qd.Circuit, c:measure({q...} [, {discard=true}]) adds a measurement op (help(qd.circuit)).]==],
   ["project"] = [==[s:project(qubits, "01" [, {keep=true}]) -> probability, post-state for a fixed outcome.]==],
   ["expect"] = [==[obj:expect("XZ", {0, 2}) or obj:expect("XIZ") -> <P> (a qd.Vector on an Ensemble).]==],
   ["embed"] = [==[obj:embed(na) -> |0..0>_A (x) obj, with the na ancillas as the most significant qubits.]==],
@@ -99,6 +187,262 @@ local docs = {
   ["normalize"] = [==[s:normalize() -> s divided by its norm.]==],
   ["inner"] = [==[s:inner(t) -> re, im of <s|t>.]==],
   ["amp"] = [==[s:amp(i) or s:amp("0110") -> re, im of an amplitude (i 1-based basis index).]==],
+
+  -- losses (lua_loss.c, loss.c, transport.c) and optimizers (optim.lua); docs/api.md "Losses"
+  ["qd.loss"] = [==[qd.loss: losses with gradients w.r.t. their inputs ({grad=true}).
+  Ensembles: mmd, wasserstein, sinkhorn. Born machines: mmd_bits, mmd_bits_samples,
+  mmd_bits_orders, kl, cross_entropy, global_fidelity, local_fidelity. States: infidelity,
+  trace_distance, hilbert_schmidt, superfidelity, mse. Gradients are dL/d(conj x) shaped like
+  x (dL = 2 Re sum conj(G) dx; density matrices: dL = 2 Tr(G drho)); dL/dp (qd.Vector) for
+  probability vectors.]==],
+  ["qd.loss.mmd"] = [==[qd.loss.mmd(A, B [, {grad=, method="auto"|"gram"|"dm"}]) -> value [, G_A, G_B]
+  Fidelity-kernel MMD (V-statistic, diagonal included): mean|<a|a'>|^2 + mean|<b|b'>|^2
+  - 2 mean|<a|b>|^2 = Tr[(rhoA - rhoB)^2]. A, B: qd.Ensemble (or qd.State = 1 member).
+  "gram" uses overlap matrices, "dm" the average states; "auto" picks the cheaper.]==],
+  ["qd.loss.wasserstein"] = [==[qd.loss.wasserstein(A, B [, {grad=, a=, b=}]) -> value, plan [, G_A, G_B]
+  Exact OT with cost 1 - |<a_i|b_j>|^2, uniform weights (or relative weights a, b);
+  plan: N x M qd.Matrix (total mass 1). Equal sizes: assignment; otherwise network simplex.
+  The gradient holds the optimal plan fixed.]==],
+  ["qd.loss.sinkhorn"] = [==[qd.loss.sinkhorn(A, B [, {eps=0.05, tol=1e-9, max_iter=10000, strict=true, grad=, a=, b=}])
+  -> value, plan [, G_A, G_B]. Entropic OT (log domain): value = min <P,C> + eps KL(P||ab^T),
+  gradient through the plan (envelope theorem). Raises if not converged unless strict=false.]==],
+  ["qd.loss.mmd_bits"] = [==[qd.loss.mmd_bits(p, q, {sigma=s | {s1, s2, ...}, method="exact"|"pauli", grad=})
+  -> value [, dL/dp]. MMD^2 between distributions on bitstrings with the Gaussian kernel
+  exp(-hamming(x,y)/(2 sigma)) (mean over several sigmas). "pauli": via the Pauli-Z expansion.]==],
+  ["qd.loss.mmd_bits_samples"] = [==[qd.loss.mmd_bits_samples(x, y, {sigma=}) -> unbiased estimate of MMD^2
+  x, y: lists of basis indices (0-based) or bitstrings, or counts tables from obj:sample().]==],
+  ["qd.loss.mmd_bits_orders"] = [==[qd.loss.mmd_bits_orders(p, q, {sigma=}) -> {c_0, ..., c_n}: MMD^2 split by
+  the weight |A| of the Pauli-Z strings (entry k+1 = weight k).]==],
+  ["qd.loss.kl"] = [==[qd.loss.kl(p, q [, {eps=1e-12, grad=}]) -> KL(q || p) = sum q log(q / max(p, eps)) [, dL/dp]
+  p the model, q the target; dL/dp = -q/p (0 where p is clipped).]==],
+  ["qd.loss.cross_entropy"] = [==[qd.loss.cross_entropy(p, q [, {eps=, grad=}]) -> -sum q log max(p, eps) [, dL/dp]]==],
+  ["qd.loss.global_fidelity"] = [==[qd.loss.global_fidelity(psi, target [, {grad=}]) -> 1 - |<t|psi>|^2 [, G]
+  target: a qd.State, or a probability vector q (|t> = sum sqrt(q_x)|x>).]==],
+  ["qd.loss.local_fidelity"] = [==[qd.loss.local_fidelity(phi [, {grad=}]) -> 1 - (1/n) sum_j P(qubit j = 0) [, G]
+  For a QCBM: phi = U(theta)^dagger |q> (arXiv 2305.02881).]==],
+  ["qd.loss.infidelity"] = [==[qd.loss.infidelity(a, b [, {grad=}]) -> 1 - F [, G_a, G_b]
+  States and/or density matrices: |<a|b>|^2, <a|rho|a>, or Uhlmann (Tr sqrt(sqrt(rho) sigma sqrt(rho)))^2.]==],
+  ["qd.loss.trace_distance"] = [==[qd.loss.trace_distance(a, b [, {grad=}]) -> 1/2 ||rho - sigma||_1 [, G_a, G_b]]==],
+  ["qd.loss.hilbert_schmidt"] = [==[qd.loss.hilbert_schmidt(a, b [, {grad=}]) -> Tr[(rho - sigma)^2] [, G_a, G_b]]==],
+  ["qd.loss.superfidelity"] = [==[qd.loss.superfidelity(a, b [, {grad=}]) -> 1 - qd.superfidelity(a, b) [, G_a, G_b]]==],
+  ["qd.loss.mse"] = [==[qd.loss.mse(x, y [, {grad=}]) -> mean |x_i - y_i|^2 [, G_x, G_y]
+  Real vectors: dL/dx = 2(x-y)/len; complex vectors and states: Wirtinger (x-y)/len.]==],
+  ["qd.superfidelity"] = [==[qd.superfidelity(a, b) -> Tr(rho sigma) + sqrt((1 - Tr rho^2)(1 - Tr sigma^2)), an upper bound of the fidelity.]==],
+  ["qd.ot"] = [==[qd.ot: optimal transport on a cost qd.Matrix. exact(C [, {a=, b=}]) -> cost, plan;
+  assign(C) -> cost, perm (perm[i] = column of row i); sinkhorn(C [, {eps=, tol=, max_iter=, a=, b=}])
+  -> value, plan, info {iters, err, converged, cost}.]==],
+  ["qd.ot.exact"] = [==[qd.ot.exact(C [, {a=, b=}]) -> cost, plan (assignment or network simplex; weights relative).]==],
+  ["qd.ot.assign"] = [==[qd.ot.assign(C) -> cost, perm: minimum-cost assignment of an n x n cost matrix.]==],
+  ["qd.ot.sinkhorn"] = [==[qd.ot.sinkhorn(C [, {eps=0.05, tol=1e-9, max_iter=10000, a=, b=}]) -> value, plan, info]==],
+  ["qd.optim"] = [==[qd.optim: x, fx = optim.adam(feval, x, state), optim.sgd(feval, x, state);
+  feval(x) -> f, grad; x a real qd.Vector (or table) updated in place. state: lr, beta1, beta2,
+  eps, weight_decay (Adam); lr, momentum, dampening, nesterov, weight_decay (SGD); schedule.
+  optim.schedule.{constant,step,exponential,cosine,linear}{...}, optim.lr_at(s, t);
+  optim.checkpoint(v) / optim.restore(t) (JSON-safe, exact), optim.save(path, v) / load(path).]==],
+  ["qd.optim.adam"] = [==[qd.optim.adam(feval, x, state) -> x, fx  (PyTorch's Adam; state.t, state.m, state.v kept)]==],
+  ["qd.optim.sgd"] = [==[qd.optim.sgd(feval, x, state) -> x, fx  (PyTorch's SGD with momentum / Nesterov; state.buf kept)]==],
+  ["qd.optim.checkpoint"] = [==[qd.optim.checkpoint(v) -> JSON-safe copy (qd.Vector, NaN, inf, -0 tagged); qd.optim.restore undoes it exactly.]==],
+  ["qd.optim.lr_at"] = [==[qd.optim.lr_at(schedule, t) -> learning rate of step t (1-based).]==],
+
+  -- circuits (lua_circuit.c, qasm.lua, ansatz.lua)
+  ["qd.circuit"] = [==[qd.circuit(n) -> qd.Circuit
+  Build gate by gate: c:rx(q, 0.5) (fixed angle), c:rx(q, "a") (named slot, shared on reuse),
+  c:rx(q, {3}) (slot number 3), c:rx(q, {"a", scale=2, offset=0.1}), c:rx(q) (a new slot);
+  c:add_unitary(U, {q...}), c:measure({q...} [, {discard=true}]), c:reset({q...}).
+  Run: c:run(x [, params] [, {rng=, outcomes=}]) on a State, Ensemble or DensityMatrix.
+  Gradients: c:grad(x, params, loss_fn), c:vjp(x, params, G), c:grad_ps, c:grad_fd.
+  Also qd.circuit.from_qasm(text). See docs/api.md "qd.Circuit".]==],
+  ["qd.circuit.from_qasm"] = [==[qd.circuit.from_qasm(text) -> qd.Circuit
+  Parses the standard-gate subset of OpenQASM 2/3 (inputs become named slots, affine angle
+  expressions, gate definitions, measure, reset). Errors read "qasm:LINE: message".]==],
+  ["qd.Circuit"] = [==[qd.Circuit: a parameterised circuit on c.n qubits (#c ops, c:nparams() slots,
+  c.nout output qubits). Gate methods as on states, but each angle may be a number (fixed), a
+  slot name, {slot [, scale=, offset=]} or omitted (new slot). help("run"), help("vjp"),
+  help("grad"), help("to_qasm").]==],
+  ["nparams"] = [==[c:nparams() -> number of parameter slots. c:param(name) -> slot number (created if
+  new), c:param() -> a new unnamed slot, c:param_index(name) -> number or nil, c:param_names().]==],
+  ["run"] = [==[c:run(x [, params] [, {rng=, outcomes=}]) -> output [, outcomes, probs]
+  x: State, Ensemble (batched in C) or DensityMatrix with c.n qubits. With measurements on a
+  State/Ensemble each member samples its own outcomes (substream k); outcomes is an
+  N x (measurement ops) qd.Matrix of outcome indices, probs the joint probabilities; pass
+  outcomes= to fix them. discard=true measurements remove qubits from the output. On a
+  DensityMatrix measurements are non-selective and discard is the partial trace.
+  c:apply(x, ...) does the same in place.]==],
+  ["apply"] = [==[c:apply(x [, params] [, opts]) -> x, run in place (see help("run")).
+  obj:apply(ch, ...) applies a qd.Channel: see help("qd.Channel:apply").]==],
+  ["vjp"] = [==[c:vjp(x, params, G [, {outcomes=, dLdP=}]) -> dL/dtheta (qd.Vector), dL/d conj(x)
+  Reverse-mode (adjoint) gradient. G = dL/d conj(output) (dL = 2 Re sum conj(G) d out), shaped
+  like the output (register or complex array). Measurements: the outcomes are held fixed and
+  the gradient flows through the normalised post-measurement state. dLdP: dL/dP for each
+  member's joint outcome probability (expected-loss mode).]==],
+  ["grad"] = [==[c:grad(x, params, loss_fn [, {rng=, outcomes=, expected=}]) -> L, dL/dtheta, out [, outcomes]
+  loss_fn(out) returns L, G. expected=true: E = sum over outcomes m, members j of P_jm l_j,
+  with loss_fn(out_m, P_m, m) returning per-member losses l and G; returns E, dE/dtheta.]==],
+  ["grad_ps"] = [==[c:grad_ps(x, params, loss_fn) -> L, gradient by parameter shift (2 terms, 4 for
+  crx/cry/crz); needs a loss linear in the output state; refuses pure-state measurements.]==],
+  ["grad_fd"] = [==[c:grad_fd(x, params, loss_fn [, {h=1e-6, outcomes=, rng=, expected=}]) -> L, central-difference gradient.]==],
+  ["inverse"] = [==[c:inverse() -> the inverse circuit (same parameter slots).]==],
+  ["draw"] = [==[c:draw() -> text diagram, one line per qubit.]==],
+  ["to_qasm"] = [==[c:to_qasm([2|3] [, params]) -> OpenQASM text. QASM 3: input float[64] per slot;
+  QASM 2 needs params (bound). Measurement discards are written as "pragma qd discard".]==],
+  ["ops"] = [==[c:ops() -> list of op tables {kind=, name=, qubits=, params=, discard=}.]==],
+  ["reset"] = [==[c:reset({q...}) adds a reset of the qubits to |0> (pure states: measure, then flip the
+  qubits that came out 1; density matrices: the reset channel).]==],
+  ["append"] = [==[c:append(other [, qubit_map]) appends other's ops; named slots matched by name.]==],
+  ["add_unitary"] = [==[c:add_unitary(U, {q...} [, name]) adds an arbitrary unitary op.]==],
+  ["qd.ansatz"] = [==[qd.ansatz.quddpm(n, L [, {ancillas=na}]), .strongly_entangling(n, L), .ry_rz_cz(n, L),
+  .hardware_efficient(n, L [, {final=}]) -> qd.Circuit with the slot layout in docs/api.md.
+  quddpm: per layer RX, RY on every qubit, CZ on even then odd pairs; RX on qubit i is slot
+  2N(l-1)+i+1, RY is 2N(l-1)+N+i+1 (N = n + na); ancillas measured and discarded at the end.]==],
+  -- channels (lua_channel.c; docs/api.md "qd.Channel")
+  ["qd.channel"] = [==[qd.channel: constructors of qd.Channel (CPTP maps, checked at construction):
+  depolarizing{p= [, n=1]}, global_depolarizing{lambda= [, n=]}, dephasing{p=},
+  amplitude_damping{gamma=}, generalized_amplitude_damping{gamma=, p=}, pauli{px=, py=, pz=},
+  reset{[n=1]}, unitary(U), kraus{K1, K2, ...}, superop(S). Apply with rho:apply(ch, targets)
+  (exact) or s:apply / E:apply (trajectories). help(qd.channel.depolarizing) etc.]==],
+  ["qd.channel.depolarizing"] = [==[qd.channel.depolarizing{p= [, n=1]} -> qd.Channel
+  Pauli-probability form on n qubits: rho -> (1-p) rho + p/(4^n-1) sum_{P != I} P rho P, p in [0, 1].
+  Kraus: sqrt(1-p) I, sqrt(p/(4^n-1)) P_j (j in base 4, first qubit most significant digit,
+  0 I 1 X 2 Y 3 Z). Applied without building the 4^n operators, for any n.]==],
+  ["qd.channel.global_depolarizing"] = [==[qd.channel.global_depolarizing{lambda= [, n=]} -> qd.Channel
+  rho -> (1-lambda) rho + lambda I/d (x) Tr_T rho on the targets T (the whole register:
+  (1-lambda) rho + lambda I/d, the QGDM forward step), lambda in [0, 1]. Without n= it acts on
+  any number of targets (all qubits when none are given); n= fixes its size (needed for
+  kraus/superop/choi, composition with other channels and tensor products).]==],
+  ["qd.channel.dephasing"] = [==[qd.channel.dephasing{p=} -> qd.Channel: (1-p) rho + p Z rho Z (coherences x (1-2p)); Kraus sqrt(1-p) I, sqrt(p) Z.]==],
+  ["qd.channel.amplitude_damping"] = [==[qd.channel.amplitude_damping{gamma=} -> qd.Channel
+  |1> decays to |0> with probability gamma: K0 = [[1,0],[0,sqrt(1-gamma)]], K1 = [[0,sqrt(gamma)],[0,0]].]==],
+  ["qd.channel.generalized_amplitude_damping"] = [==[qd.channel.generalized_amplitude_damping{gamma=, p=} -> qd.Channel
+  Nielsen & Chuang 8.3.5: fixed point p|0><0| + (1-p)|1><1| (p = 1: amplitude damping).
+  K0 = sqrt(p)[[1,0],[0,sqrt(1-g)]], K1 = sqrt(p)[[0,sqrt(g)],[0,0]], K2 = sqrt(1-p)[[sqrt(1-g),0],[0,1]],
+  K3 = sqrt(1-p)[[0,0],[sqrt(g),0]]. A thermal bath (rate G, occupation N, time t) gives
+  g = 1 - exp(-G(2N+1)t), p = (N+1)/(2N+1).]==],
+  ["qd.channel.pauli"] = [==[qd.channel.pauli{px=, py=, pz=} -> qd.Channel
+  (1-px-py-pz) rho + px X rho X + py Y rho Y + pz Z rho Z (missing keys 0; sum <= 1).]==],
+  ["qd.channel.reset"] = [==[qd.channel.reset{[n=1]} -> qd.Channel: every state of the n targets -> |0..0>; Kraus |0..0><j|.]==],
+  ["qd.channel.unitary"] = [==[qd.channel.unitary(U [, {tol=1e-10}]) -> qd.Channel: rho -> U rho U^dagger
+  (U a 2^k x 2^k qd.Matrix or table of rows, k <= 5; ||U^dagger U - I||_F <= tol).]==],
+  ["qd.channel.kraus"] = [==[qd.channel.kraus({K1, K2, ...} [, {tol=1e-10}]) -> qd.Channel
+  Kraus operators on k <= 5 qubits (qd.Matrix or tables of rows, {re, im} entries allowed).
+  Checked: ||sum K^dagger K - I||_F <= tol, else an error giving the deviation.]==],
+  ["qd.channel.superop"] = [==[qd.channel.superop(S [, {tol=1e-10}]) -> qd.Channel
+  S (4^k x 4^k) acts on vec(rho), columns stacked (QuTiP's convention). Checked through the
+  Choi matrix J: Hermitian, Tr_out J = I, eigenvalues >= -tol. Kraus list from J's eigenvectors.]==],
+  ["qd.Channel"] = [==[qd.Channel: a CPTP map on ch.n qubits (ch.nkraus Kraus operators, ch.name).
+  a * b applies b first, then a; a:tensor(b) puts a on the first targets. ch:kraus(),
+  ch:superop() (vec stacks columns, S = sum conj(K) (x) K), ch:choi() (J = sum |i><j| (x) E(|i><j|)),
+  ch:is_cptp([tol]). rho:apply(ch, targets) is exact and local; s:apply(ch, targets, rng) and
+  E:apply(...) sample trajectories. See help("qd.Channel:apply").]==],
+  ["qd.Channel:apply"] = [==[obj:apply(ch [, targets] [, rng] [, {branches=true}]) -> obj [, branches]
+  (also ch:apply(obj, ...)). In place. targets: a qubit or a list of k distinct qubits (first =
+  most significant bit of the channel's index); may be omitted when the channel covers the
+  register. DensityMatrix: exact, never a 4^n x 4^n matrix (local superoperator pass or Kraus
+  sum). State/Ensemble: each member picks branch i with probability ||K_i psi||^2 from its own
+  substream and is renormalised; branches (1-based Kraus indices; an integer for a State, a
+  table for an Ensemble) if asked. The average over members converges to the exact result.]==],
+  ["kraus"] = [==[ch:kraus() -> {qd.Matrix, ...}: the Kraus operators (branch i is the i-th).]==],
+  ["superop"] = [==[ch:superop() -> 4^k x 4^k qd.Matrix S = sum conj(K_i) (x) K_i: vec(E(rho)) = S vec(rho), columns stacked.]==],
+  ["choi"] = [==[ch:choi() -> 4^k x 4^k qd.Matrix J = sum_ij |i><j| (x) E(|i><j|) (input first; Tr J = 2^k).]==],
+  ["is_cptp"] = [==[ch:is_cptp([tol=1e-10]) -> boolean, ||sum K^dagger K - I||_F.]==],
+  ["compose"] = [==[a:compose(b) = a * b: the channel rho -> a(b(rho)) (b first).]==],
+  ["tensor"] = [==[a:tensor(b) -> a (x) b on k_a + k_b <= 5 qubits, a on the first (most significant) targets.]==],
+
+  -- Hamiltonians and dynamics (lua_pauli.c, lua_dynamics.c)
+  ["qd.pauli_sum"] = [==[qd.pauli_sum{{c, "ZZI"}, {c, "XZ", {q1, q2}}, ...} [, {n=}] | qd.pauli_sum("ZZI") -> qd.PauliSum
+  The operator sum_t c_t P_t (c a number or {re, im}; a full-length string, or letters
+  with their qubits; n from the first full-length string or the option n). Equal strings
+  are merged; terms keep their order of first occurrence (H:terms()). Builders:
+  qd.pauli_sum.tfim(n, g [, {J=1, periodic=false}]) = -J sum Z_i Z_{i+1} - g sum X_i,
+  qd.pauli_sum.sigma_minus(n, q) = |0><1| = (X + iY)/2, .sigma_plus(n, q) = |1><0|.
+  Arithmetic: H + K, H - K, c * H, H / c, -H, H * K (operator product).]==],
+  ["qd.pauli_sum.tfim"] = [==[qd.pauli_sum.tfim(n, g [, {J=1, periodic=false}]) -> -J sum_i Z_i Z_{i+1} - g sum_i X_i (open chain unless periodic).]==],
+  ["qd.pauli_sum.sigma_minus"] = [==[qd.pauli_sum.sigma_minus(n, q) -> |0><1| = (X + iY)/2 on qubit q (amplitude-damping jump operator).]==],
+  ["qd.pauli_sum.sigma_plus"] = [==[qd.pauli_sum.sigma_plus(n, q) -> |1><0| = (X - iY)/2 on qubit q.]==],
+  ["qd.PauliSum"] = [==[qd.PauliSum: sum_t c_t P_t on H.n qubits (#H terms), immutable. Applied matrix-free
+  (bit masks, O(terms 2^n)): H:apply(obj) (new State/Ensemble H|psi>), H:expect(obj) (number,
+  or re, im if not Hermitian; qd.Vector for an Ensemble; Tr(H rho) for a DensityMatrix).
+  Dense (<= 12 qubits, LAPACK, cached): H:matrix(), H:eigh() -> w, V, H:spectrum(),
+  H:ground_state() -> State, E0, gap (Lanczos above 10 qubits), H:gibbs(beta) -> rho, ln Z. H:evolve(obj, t) /
+  obj:evolve(H, t) applies exp(-iHt). H:terms(), H:dagger(), H:simplify([tol]),
+  H:is_hermitian([tol]), H:norm_bound() (sum |c_t|), H:free().]==],
+  ["qd.PauliSum:apply"] = [==[H:apply(obj) -> new qd.State / qd.Ensemble H|psi> (not normalised), matrix-free.]==],
+  ["qd.PauliSum:expect"] = [==[H:expect(obj) -> <psi|H|psi> (State), Tr(H rho) (DensityMatrix), or a qd.Vector per member
+  (Ensemble); re, im (complex vector) when H is not Hermitian. Never builds the matrix.]==],
+  ["qd.PauliSum:matrix"] = [==[H:matrix() -> the dense 2^n x 2^n complex qd.Matrix (n <= 12).]==],
+  ["eigh"] = [==[H:eigh() -> w (ascending qd.Vector), V (qd.Matrix, eigenvectors as columns); Hermitian H, n <= 12.]==],
+  ["spectrum"] = [==[H:spectrum() -> ascending eigenvalues (qd.Vector).]==],
+  ["ground_state"] = [==[H:ground_state([{method="auto"|"eig"|"lanczos", tol=1e-10}]) -> State, E0, gap
+  The lowest eigenvector (phase fixed: its first largest-modulus amplitude real > 0), its
+  energy and E1 - E0. "eig": dense LAPACK (n <= 12); "lanczos": restarted Lanczos until
+  ||H psi - E0 psi|| <= tol max(1, |E0|), gap = nil; "auto": eig up to 10 qubits.]==],
+  ["gibbs"] = [==[H:gibbs(beta) -> DensityMatrix exp(-beta H)/Z, ln Z (beta >= 0; also qd.data.gibbs(H, beta)).]==],
+  ["terms"] = [==[H:terms() -> {{c, "ZZI"}, ...} (c a number, or {re, im} if complex).]==],
+  ["dagger"] = [==[H:dagger() -> the adjoint (coefficients conjugated).]==],
+  ["simplify"] = [==[H:simplify([tol=0]) -> a copy without terms of |c| <= tol (equal strings are always merged).]==],
+  ["is_hermitian"] = [==[H:is_hermitian([tol=1e-12]) -> true if every coefficient is real to tol.]==],
+  ["norm_bound"] = [==[H:norm_bound() -> sum_t |c_t| (an upper bound of the operator norm).]==],
+  ["evolve"] = [==[obj:evolve(H, t [, {method="auto"|"eig"|"krylov", tol=1e-12, stats=true}]) -> obj [, stats]
+  (also H:evolve(obj, t, ...)). In place: obj <- exp(-iHt) obj on a State or Ensemble, U rho U^H
+  on a DensityMatrix. "eig": dense eigen-decomposition (cached on H; ~1e-13 accurate);
+  "krylov": Lanczos with adaptive sub-steps, accumulated error <= ~tol (Expokit-style
+  estimate); "auto": eig up to 7 qubits, else Krylov. stats: {substeps, matvecs,
+  error_estimate}. On a DensityMatrix with {jumps = {L1, ...}, rtol=, atol=}: the Lindblad
+  equation instead (see help(qd.lindblad)); returns rho, info.]==],
+  ["qd.lindblad"] = [==[qd.lindblad(rho, H, jumps, t | {t1, t2, ...} [, opts]) -> DensityMatrix | {DMs}, info
+  Integrates drho/dt = -i[H, rho] + sum_k (L_k rho L_k^H - 1/2 {L_k^H L_k, rho}) from
+  t = 0 (rho unchanged; H a qd.PauliSum/string or nil, jumps a table of them or nil; rates
+  go into L, e.g. math.sqrt(g) * qd.pauli_sum.sigma_minus(n, q)). Adaptive Dormand-Prince
+  5(4), operators applied locally (never a superoperator). opts: rtol=1e-8, atol=1e-10,
+  h0, max_steps, observe = {ops} (info.expect: times x ops matrix of Tr(O rho)).
+  info: steps, rejected, fevals. n <= 10.]==],
+  ["qd.sse"] = [==[qd.sse(obj, {dt=, steps=, H=, measure={A1, ...}, gamma=, scheme="rouchon"|"euler",
+  normalize=true, rng=, t0=0, reverse=false, feedback={terms=, fn=}, record=true,
+  observe={...}, every=1}) -> result
+  Stochastic Schroedinger trajectories (Ito, diffusive unravelling of the measured Hermitian
+  observables A_k at rates gamma_k) of every member of a State/Ensemble, in place:
+  d psi = [-iH dt - sum g/2 (A - <A>)^2 dt + sum sqrt(g) (A - <A>) dW] psi,
+  records dy_k = 2 sqrt(g_k) <A_k> dt + dW_k; the average obeys qd.lindblad with
+  L_k = sqrt(g_k) A_k. "euler": Euler-Maruyama (+ renormalisation unless normalize=false);
+  "rouchon": Rouchon-Ralph Kraus scheme M psi / ||M psi|| (norm exact, CP). Member j draws
+  from substream j of rng:split(). feedback.fn(step, t, obj) is called before every step
+  and returns the coefficients of feedback.terms (a table / qd.Vector shared by all, or a
+  #terms x N qd.Matrix, one column per member): H(t) = H + sum_j c_j P_j. reverse=true:
+  t runs t0, t0 - dt, ..., H acts as exp(+iH dt). result: records (one steps x N qd.Matrix
+  per observable), observed (ensemble means, (steps/every + 1) x #observe), times, t.]==],
+  ["qd.data.tfim"] = [==[qd.data.tfim(n, {g_lo, g_hi} | g, N [, rng] [, {J=1, periodic=false}]) -> Ensemble, g
+  (n <= 20) Ground states of -J sum Z_i Z_{i+1} - g sum X_i, g ~ U[g_lo, g_hi) per member (member k
+  from substream k-1 of rng:split()); g a qd.Vector. QuDDPM's task: tfim(4, {0.2, 0.4}, 100).]==],
+  -- QuDDPM protocol and progress lines (protocols/quddpm.lua, progress.lua; docs/api.md "QuDDPM")
+  ["qd.protocols.quddpm"] = [==[local quddpm = require "qd.protocols.quddpm"
+  QuDDPM end to end (arXiv 2310.05866): quddpm.run{...} trains the backward steps t = T-1..0
+  one at a time and writes a run directory (run.json, forward.npy, params.npy, loss.npy,
+  generated_train.npy, generated_test.npy, checkpoint.json); quddpm.qudt{...} and
+  quddpm.qugan{...} are the paper's baselines; quddpm.metric(name, E, S0);
+  quddpm.stream(seed, name); quddpm.resume_options(opts, dir); quddpm.cli_options(extra).]==],
+  ["qd.protocols.quddpm.run"] = [==[quddpm.run{target=, schedule=, n=, L=, N=, epochs= [, na=1, seed=1, loss="mmd",
+  lr=5e-3, optimizer="adam", best_of=1, screen=0, N_test=N, sinkhorn_eps=0.05,
+  metrics={"F0","mmd"}, out=, resume=, ckpt_every=0, stop_after=0, quiet=, progress="auto",
+  options=, name=]} -> {dir, stopped, params, losses, sets, gen_train, gen_test, metrics, timing}
+  Forward sets by qd.diffusion.forward; backward step t = qd.ansatz.quddpm(n, L, {ancillas=na})
+  trained on D(generated, N targets of S_t) with the sampled ancilla outcome held fixed;
+  best-of-k initialisations; checkpoint after every step; resume = dir continues bit for bit.
+  metrics: F0, mmd, wass, y2, p_hat, magnetization -> <name>_train / <name>_test.]==],
+  ["qd.protocols.quddpm.qudt"] = [==[quddpm.qudt{target=, n=, L=, N=, epochs= [, na=1, seed=1, lr=5e-3, N_test=, quiet=]}
+  Direct-transport baseline: one circuit qd.ansatz.quddpm(n, L, {ancillas=na}) trained on
+  MMD(G(Haar inputs), target). -> {params, losses, gen_train, gen_test, metrics, seconds}]==],
+  ["qd.protocols.quddpm.qugan"] = [==[quddpm.qugan{target=, n=, L=, N=, epochs= [, na=1, D_layers=4, seed=1, lr=5e-3]}
+  QuGAN baseline: the QuDT generator against a hardware-efficient discriminator,
+  P_real = (1+<Z0>)/2, L_D = mean P_real(fake) - mean P_real(real), L_G = -mean P_real(fake).]==],
+  ["qd.protocols.quddpm.metric"] = [==[quddpm.metric(name, E [, S0]) -> number
+  F0 = mean |<0..0|psi>|^2; mmd / wass to S0; y2 = mean <Y>^2; p_hat = mean |<10|psi>|^2 / (0.55*0.2933);
+  magnetization = mean sum_b |psi_b|^2 |(1/n) sum_j (2 b_j - 1)|.]==],
+  ["qd.progress"] = [==[local progress = require "qd.progress"
+  p = progress.new{steps=, epochs=, total= [, quiet=, mode="auto"|"live"|"lines", every=10, out=, label=]};
+  p:begin_step(i, t), p:update(epoch, loss), p:end_step(loss), p:message(text), p:finish().
+  Live line (step, epoch, loss, it/s, ETA) on a terminal, plain lines every `every` s otherwise;
+  QD_PROGRESS=live|lines|quiet overrides the mode.]==],
+  ["qd.progress.new"] = [==[progress.new{steps=, epochs=, total= [, quiet=, mode=, every=, out=, label=, done=]} -> progress object]==],
+  ["qd.data.gibbs"] = [==[qd.data.gibbs(H, beta) -> DensityMatrix exp(-beta H)/Z, ln Z (H a qd.PauliSum, <= 12 qubits).]==],
 }
 
 local function wrap(text)
@@ -116,6 +460,15 @@ function M.make(qd, core)
   byvalue[qd.state.from] = "qd.state.from"
   byvalue[qd.ensemble.haar] = "qd.ensemble.haar"
   byvalue[qd.ensemble.from] = "qd.ensemble.from"
+  -- functions of the module tables (qd.random.unitary, qd.schedule.linear, qd.data.ghz, ...)
+  for _, mod in ipairs { "random", "schedule", "diffusion", "data", "loss", "ot", "optim", "channel", "pauli_sum" } do
+    if type(qd[mod]) == "table" then
+      for k, v in pairs(qd[mod]) do
+        local name = "qd." .. mod .. "." .. k
+        if docs[name] and byvalue[v] == nil then byvalue[v] = name end
+      end
+    end
+  end
   local gates = core.gates()
 
   local function lookup(x)
@@ -134,6 +487,17 @@ function M.make(qd, core)
       end
       return nil
     end
+    if byvalue[x] == nil then   -- functions of stdlib modules loaded with require
+      for _, mname in ipairs { "qd.protocols.quddpm", "qd.progress" } do
+        local mod = package.loaded[mname]
+        if type(mod) == "table" then
+          if mod == x and docs[mname] then byvalue[x] = mname end
+          for k, v in pairs(mod) do
+            if v == x and docs[mname .. "." .. k] then byvalue[x] = mname .. "." .. k end
+          end
+        end
+      end
+    end
     local name = byvalue[x]
     if name then return docs[name] end
     local t = qd.type(x)
@@ -149,7 +513,7 @@ function M.make(qd, core)
     return nil
   end
 
-  return function(x)
+  local function helpfn(x)
     if x == nil then
       print([==[qd — quantum generative modelling in Lua. Objects: qd.State, qd.DensityMatrix,
 qd.Ensemble, qd.Vector, qd.Matrix, qd.Rng. Try help(qd.state), help(qd.ensemble),
@@ -165,6 +529,8 @@ collections are 1-based (E[1], v[1]), qubits 0-based.]==])
       print(wrap(text))
     end
   end
+  byvalue[helpfn] = "qd.help"   -- help(help)
+  return helpfn
 end
 
 return M

@@ -31,6 +31,37 @@ function qd.type(x)
   return type(x)
 end
 
+-- random states and unitaries, schedules, QuDDPM scrambling, data sets
+qd.random = core.random
+qd.random.state = core.haar_state
+qd.random.ensemble = core.ensemble_haar
+qd.schedule = core.schedule
+qd.diffusion = require "qd.diffusion"
+qd.data = require "qd.data"
+qd.channel = core.channel   -- qd.channel.depolarizing{p=}, ... (lua_channel.c)
+qd.loss = core.loss         -- losses with gradients (lua_loss.c)
+qd.ot = core.ot             -- optimal transport on a cost matrix (transport.c)
+qd.superfidelity = core.superfidelity
+qd.optim = require "qd.optim"
+
+-- circuits (lua_circuit.c), their text forms (qasm.lua) and ansatz builders
+do
+  local qasm = require "qd.qasm"
+  qd.circuit = setmetatable({ from_qasm = function(text) return qasm.from_qasm(qd, text) end },
+                            { __call = core.circuit_call })
+  local cm = core.metatables["qd.Circuit"].methods
+  cm.to_qasm = qasm.to_qasm
+  cm.draw = qasm.draw
+  qd.ansatz = require "qd.ansatz"
+end
+
+-- Hamiltonians and dynamics (lua_pauli.c, lua_dynamics.c): qd.pauli_sum{{-1, "ZZI"}, ...},
+-- builders, the Lindblad integrator and SSE trajectories
+qd.pauli_sum = setmetatable({ tfim = core.pauli_tfim, sigma_minus = core.pauli_sigma_minus,
+                              sigma_plus = core.pauli_sigma_plus }, { __call = core.pauli_sum_call })
+qd.lindblad = core.lindblad
+qd.sse = core.sse
+
 local help = require "qd.help"
 qd.help = help.make(qd, core)
 

@@ -1,0 +1,580 @@
+/* loss.c — losses and their gradients with respect to their inputs: ensemble losses for
+ * QuDDPM (fidelity-kernel MMD, Wasserstein and Sinkhorn with infidelity cost), Born-machine
+ * distribution losses (Gaussian-kernel MMD on bitstrings three ways, KL, cross entropy,
+ * local fidelity) and state losses for QGDM (infidelity pure/Uhlmann, trace distance,
+ * Hilbert–Schmidt, superfidelity). The gradient convention (Wirtinger dL/d(conj x); for
+ * density matrices the Hermitian G with dL = 2 Tr(G drho)) is spelled out in qd_loss.h.
+ * Sums are serial loops in a fixed order (thread-count independent); the big products
+ * are zgemm calls through linalg.c. */
+#include "qd_loss.h"
+#include <math.h>
+#include <string.h>
+
+static size_t dim_of(int nq)
+{
+    return (size_t)1 << nq;
+}
+
+static double sumsq(const qd_c *z, size_t n)
+{
+    double s = 0;
+    for (size_t i = 0; i < n; i++)
+        s += creal(z[i]) * creal(z[i]) + cimag(z[i]) * cimag(z[i]);
+    return s;
+}
+
+static qd_status nomem(qd_err *e, const char *what)
+{
+    return qd_fail(e, QD_ENOMEM, "not enough memory for %s", what);
+}
+
+/* ---------------------------------------------------------------- fidelity-kernel MMD */
+
+static qd_status mmd_gram(const qd_c *A, size_t N, const qd_c *B, size_t M, size_t d,
+                          double *val, qd_c *GA, qd_c *GB, qd_err *e)
+{
+    qd_c *KAA = qd_malloc(sizeof(qd_c) * N * N), *KBB = qd_malloc(sizeof(qd_c) * M * M);
+    qd_c *KAB = qd_malloc(sizeof(qd_c) * N * M);
+    qd_status st = QD_OK;
+    if (!KAA || !KBB || !KAB) {
+        st = nomem(e, "the overlap matrices of an MMD");
+        goto done;
+    }
+    qd_la_zgemm('C', 'N', N, N, d, 1.0, A, d, A, d, 0.0, KAA, N);
+    qd_la_zgemm('C', 'N', M, M, d, 1.0, B, d, B, d, 0.0, KBB, M);
+    qd_la_zgemm('C', 'N', N, M, d, 1.0, A, d, B, d, 0.0, KAB, N);
+    double Nd = (double)N, Md = (double)M;
+    *val = sumsq(KAA, N * N) / (Nd * Nd) + sumsq(KBB, M * M) / (Md * Md) -
+           2.0 * sumsq(KAB, N * M) / (Nd * Md);
+    /* G_A = (2/N^2) A K_AA - (2/(NM)) B K_AB^H ; G_B = (2/M^2) B K_BB - (2/(NM)) A K_AB */
+    if (GA) {
+        qd_la_zgemm('N', 'N', d, N, N, 2.0 / (Nd * Nd), A, d, KAA, N, 0.0, GA, d);
+        qd_la_zgemm('N', 'C', d, N, M, -2.0 / (Nd * Md), B, d, KAB, N, 1.0, GA, d);
+    }
+    if (GB) {
+        qd_la_zgemm('N', 'N', d, M, M, 2.0 / (Md * Md), B, d, KBB, M, 0.0, GB, d);
+        qd_la_zgemm('N', 'N', d, M, N, -2.0 / (Nd * Md), A, d, KAB, N, 1.0, GB, d);
+    }
+done:
+    qd_free(KAA);
+    qd_free(KBB);
+    qd_free(KAB);
+    return st;
+}
+
+static qd_status mmd_dm(const qd_c *A, size_t N, const qd_c *B, size_t M, size_t d,
+                        double *val, qd_c *GA, qd_c *GB, qd_err *e)
+{
+    qd_c *D = qd_malloc(sizeof(qd_c) * d * d);
+    if (!D)
+        return nomem(e, "the average states of an MMD");
+    double Nd = (double)N, Md = (double)M;
+    /* D = rhoA - rhoB */
+    qd_la_zgemm('N', 'C', d, d, N, 1.0 / Nd, A, d, A, d, 0.0, D, d);
+    qd_la_zgemm('N', 'C', d, d, M, -1.0 / Md, B, d, B, d, 1.0, D, d);
+    *val = sumsq(D, d * d);   /* Tr D^2 = sum |D_ij|^2 for Hermitian D */
+    if (GA)
+        qd_la_zgemm('N', 'N', d, N, d, 2.0 / Nd, D, d, A, d, 0.0, GA, d);
+    if (GB)
+        qd_la_zgemm('N', 'N', d, M, d, -2.0 / Md, D, d, B, d, 0.0, GB, d);
+    qd_free(D);
+    return QD_OK;
+}
+
+qd_status qd_loss_mmd_fid(const qd_c *A, size_t N, const qd_c *B, size_t M, int nq, int method,
+                          double *val, qd_c *GA, qd_c *GB, qd_err *e)
+{
+    if (N == 0 || M == 0)
+        return qd_fail(e, QD_EARG, "MMD of an empty ensemble");
+    size_t d = dim_of(nq);
+    if (method == QD_MMD_AUTO) {
+        /* gram: ~ d (N+M)^2 multiply-adds; average states: ~ d^2 (N+M) */
+        double NM = (double)N + (double)M;
+        method = (double)d < NM ? QD_MMD_DM : QD_MMD_GRAM;
+    }
+    if (method == QD_MMD_DM)
+        return mmd_dm(A, N, B, M, d, val, GA, GB, e);
+    return mmd_gram(A, N, B, M, d, val, GA, GB, e);
+}
+
+/* ---------------------------------------------------------------- OT with infidelity cost */
+
+/* K_AB (N x M) and C = 1 - |K_AB|^2 */
+static qd_status ot_cost(const qd_c *A, size_t N, const qd_c *B, size_t M, size_t d,
+                         qd_c **K, double **C, qd_err *e)
+{
+    size_t NM;
+    if (qd_mul_overflow(N, M, &NM) || NM > ((size_t)1 << 40))
+        return qd_fail(e, QD_ENOMEM, "transport problem too large (%zu x %zu)", N, M);
+    *K = qd_malloc(sizeof(qd_c) * NM);
+    *C = qd_malloc(sizeof(double) * NM);
+    if (!*K || !*C) {
+        qd_free(*K);
+        qd_free(*C);
+        *K = NULL;
+        *C = NULL;
+        return nomem(e, "a transport cost matrix");
+    }
+    qd_la_zgemm('C', 'N', N, M, d, 1.0, A, d, B, d, 0.0, *K, N);
+    for (size_t i = 0; i < NM; i++) {
+        qd_c z = (*K)[i];
+        (*C)[i] = 1.0 - (creal(z) * creal(z) + cimag(z) * cimag(z));
+    }
+    return QD_OK;
+}
+
+/* gradient of sum P_ij (1 - |<a_i|b_j>|^2) with P fixed */
+static qd_status ot_grad(const qd_c *A, size_t N, const qd_c *B, size_t M, size_t d,
+                         const qd_c *K, const double *P, qd_c *GA, qd_c *GB, qd_err *e)
+{
+    if (!GA && !GB)
+        return QD_OK;
+    qd_c *W = qd_malloc(sizeof(qd_c) * N * M);
+    if (!W)
+        return nomem(e, "a transport gradient");
+    if (GA) {   /* G_A[:,k] = -sum_j b_j P_kj conj(K_kj) = -(B W^T)[:,k] */
+        for (size_t i = 0; i < N * M; i++)
+            W[i] = P[i] * conj(K[i]);
+        qd_la_zgemm('N', 'T', d, N, M, -1.0, B, d, W, N, 0.0, GA, d);
+    }
+    if (GB) {   /* G_B[:,l] = -sum_i a_i P_il K_il = -(A W)[:,l] */
+        for (size_t i = 0; i < N * M; i++)
+            W[i] = P[i] * K[i];
+        qd_la_zgemm('N', 'N', d, M, N, -1.0, A, d, W, N, 0.0, GB, d);
+    }
+    qd_free(W);
+    return QD_OK;
+}
+
+qd_status qd_loss_wasserstein(const qd_c *A, size_t N, const qd_c *B, size_t M, int nq,
+                              const double *wa, const double *wb, double *val, double *P,
+                              qd_c *GA, qd_c *GB, qd_err *e)
+{
+    size_t d = dim_of(nq);
+    qd_c *K = NULL;
+    double *C = NULL, *Pown = NULL;
+    qd_status st = ot_cost(A, N, B, M, d, &K, &C, e);
+    if (st)
+        return st;
+    if (!P) {
+        P = Pown = qd_malloc(sizeof(double) * N * M);
+        if (!P) {
+            st = nomem(e, "a transport plan");
+            goto done;
+        }
+    }
+    st = qd_ot_exact(C, N, M, wa, wb, P, val, e);
+    if (st == QD_OK)
+        st = ot_grad(A, N, B, M, d, K, P, GA, GB, e);
+done:
+    qd_free(K);
+    qd_free(C);
+    qd_free(Pown);
+    return st;
+}
+
+qd_status qd_loss_sinkhorn(const qd_c *A, size_t N, const qd_c *B, size_t M, int nq,
+                           const double *wa, const double *wb, double eps, size_t max_iter,
+                           double tol, double *val, double *P, qd_sinkhorn_info *info,
+                           qd_c *GA, qd_c *GB, qd_err *e)
+{
+    size_t d = dim_of(nq);
+    qd_c *K = NULL;
+    double *C = NULL, *Pown = NULL;
+    qd_status st = ot_cost(A, N, B, M, d, &K, &C, e);
+    if (st)
+        return st;
+    if (!P) {
+        P = Pown = qd_malloc(sizeof(double) * N * M);
+        if (!P) {
+            st = nomem(e, "a transport plan");
+            goto done;
+        }
+    }
+    st = qd_ot_sinkhorn(C, N, M, wa, wb, eps, max_iter, tol, P, val, info, e);
+    if (st == QD_OK)
+        st = ot_grad(A, N, B, M, d, K, P, GA, GB, e);
+done:
+    qd_free(K);
+    qd_free(C);
+    qd_free(Pown);
+    return st;
+}
+
+/* ---------------------------------------------------------------- bitstring MMD */
+
+void qd_bits_kernel_apply(const double *x, int n, const double *sig, int ns, double *y,
+                          double *tmp)
+{
+    size_t D = dim_of(n);
+    memset(y, 0, sizeof(double) * D);
+    for (int s = 0; s < ns; s++) {
+        double ek = exp(-1.0 / (2.0 * sig[s]));
+        memcpy(tmp, x, sizeof(double) * D);
+        /* apply [[1, e], [e, 1]] on every bit */
+        for (size_t h = 1; h < D; h <<= 1)
+            for (size_t i0 = 0; i0 < D; i0 += 2 * h)
+                for (size_t i = i0; i < i0 + h; i++) {
+                    double u = tmp[i], v = tmp[i + h];
+                    tmp[i] = u + ek * v;
+                    tmp[i + h] = ek * u + v;
+                }
+        for (size_t i = 0; i < D; i++)
+            y[i] += tmp[i] / (double)ns;
+    }
+}
+
+static qd_status check_sigmas(const double *sig, int ns, qd_err *e)
+{
+    if (ns < 1)
+        return qd_fail(e, QD_EARG, "at least one bandwidth sigma expected");
+    for (int s = 0; s < ns; s++)
+        if (!(sig[s] > 0) || !isfinite(sig[s]))
+            return qd_fail(e, QD_EARG, "bandwidth sigma > 0 expected, got %g", sig[s]);
+    return QD_OK;
+}
+
+qd_status qd_loss_mmd_bits(const double *p, const double *q, int n, const double *sig, int ns,
+                           double *val, double *gp, qd_err *e)
+{
+    qd_status st = check_sigmas(sig, ns, e);
+    if (st)
+        return st;
+    size_t D = dim_of(n);
+    double *delta = qd_malloc(sizeof(double) * D), *Kd = qd_malloc(sizeof(double) * D);
+    double *tmp = qd_malloc(sizeof(double) * D);
+    if (!delta || !Kd || !tmp) {
+        st = nomem(e, "a bitstring MMD");
+        goto done;
+    }
+    for (size_t i = 0; i < D; i++)
+        delta[i] = p[i] - q[i];
+    qd_bits_kernel_apply(delta, n, sig, ns, Kd, tmp);
+    double v = 0;
+    for (size_t i = 0; i < D; i++)
+        v += delta[i] * Kd[i];
+    *val = v;
+    if (gp)
+        for (size_t i = 0; i < D; i++)
+            gp[i] = 2.0 * Kd[i];
+done:
+    qd_free(delta);
+    qd_free(Kd);
+    qd_free(tmp);
+    return st;
+}
+
+static void wht(double *a, size_t D)
+{
+    for (size_t h = 1; h < D; h <<= 1)
+        for (size_t i0 = 0; i0 < D; i0 += 2 * h)
+            for (size_t i = i0; i < i0 + h; i++) {
+                double u = a[i], v = a[i + h];
+                a[i] = u + v;
+                a[i + h] = u - v;
+            }
+}
+
+qd_status qd_loss_mmd_bits_pauli(const double *p, const double *q, int n, const double *sig,
+                                 int ns, double *val, double *gp, double *by_order, qd_err *e)
+{
+    qd_status st = check_sigmas(sig, ns, e);
+    if (st)
+        return st;
+    size_t D = dim_of(n);
+    double *z = qd_malloc(sizeof(double) * D), *w = qd_malloc(sizeof(double) * (size_t)(n + 1));
+    if (!z || !w) {
+        st = nomem(e, "a bitstring MMD");
+        goto done;
+    }
+    /* z_A = <Z_A>_p - <Z_A>_q = sum_x (p - q)_x (-1)^{|x & A|} */
+    for (size_t i = 0; i < D; i++)
+        z[i] = p[i] - q[i];
+    wht(z, D);
+    /* weight of a Pauli string of weight k: mean_s (1 - p_s)^(n-k) p_s^k */
+    for (int k = 0; k <= n; k++) {
+        w[k] = 0;
+        for (int s = 0; s < ns; s++) {
+            double ps = 0.5 * (1.0 - exp(-1.0 / (2.0 * sig[s])));
+            w[k] += pow(1.0 - ps, n - k) * pow(ps, k) / (double)ns;
+        }
+    }
+    if (by_order)
+        for (int k = 0; k <= n; k++)
+            by_order[k] = 0;
+    double v = 0;
+    for (size_t A = 0; A < D; A++) {
+        int k = __builtin_popcountll((unsigned long long)A);
+        double c = w[k] * z[A] * z[A];
+        v += c;
+        if (by_order)
+            by_order[k] += c;
+        z[A] *= 2.0 * w[k];
+    }
+    *val = v;
+    if (gp) {   /* dL/dp_x = sum_A 2 w_A z_A (-1)^{|x & A|}: the same transform again */
+        wht(z, D);
+        memcpy(gp, z, sizeof(double) * D);
+    }
+done:
+    qd_free(z);
+    qd_free(w);
+    return st;
+}
+
+double qd_loss_mmd_bits_samples(const uint64_t *x, const double *cx, size_t nx,
+                                const uint64_t *y, const double *cy, size_t ny,
+                                const double *sig, int ns)
+{
+    double kt[65];
+    for (int h = 0; h <= 64; h++) {
+        kt[h] = 0;
+        for (int s = 0; s < ns; s++)
+            kt[h] += exp(-(double)h / (2.0 * sig[s])) / (double)ns;
+    }
+    /* sum over ordered pairs of draws minus the self pairs (K(x, x) = 1) */
+    double sxx = 0, syy = 0, sxy = 0, X = 0, Y = 0;
+    for (size_t i = 0; i < nx; i++) {
+        double wi = cx ? cx[i] : 1.0;
+        X += wi;
+        for (size_t j = 0; j < nx; j++)
+            sxx += wi * (cx ? cx[j] : 1.0) * kt[__builtin_popcountll(x[i] ^ x[j])];
+    }
+    for (size_t i = 0; i < ny; i++) {
+        double wi = cy ? cy[i] : 1.0;
+        Y += wi;
+        for (size_t j = 0; j < ny; j++)
+            syy += wi * (cy ? cy[j] : 1.0) * kt[__builtin_popcountll(y[i] ^ y[j])];
+    }
+    for (size_t i = 0; i < nx; i++)
+        for (size_t j = 0; j < ny; j++)
+            sxy += (cx ? cx[i] : 1.0) * (cy ? cy[j] : 1.0) * kt[__builtin_popcountll(x[i] ^ y[j])];
+    return (sxx - X) / (X * (X - 1)) + (syy - Y) / (Y * (Y - 1)) - 2.0 * sxy / (X * Y);
+}
+
+/* ---------------------------------------------------------------- KL, cross entropy */
+
+double qd_loss_kl(const double *p, const double *q, size_t d, double eps, double *gp)
+{
+    double v = 0;
+    for (size_t i = 0; i < d; i++) {
+        double pc = p[i] > eps ? p[i] : eps;
+        if (q[i] > 0)
+            v += q[i] * (log(q[i]) - log(pc));
+        if (gp)
+            gp[i] = p[i] > eps ? -q[i] / p[i] : 0.0;
+    }
+    return v;
+}
+
+double qd_loss_xent(const double *p, const double *q, size_t d, double eps, double *gp)
+{
+    double v = 0;
+    for (size_t i = 0; i < d; i++) {
+        double pc = p[i] > eps ? p[i] : eps;
+        if (q[i] != 0)
+            v -= q[i] * log(pc);
+        if (gp)
+            gp[i] = p[i] > eps ? -q[i] / p[i] : 0.0;
+    }
+    return v;
+}
+
+double qd_loss_local_fid(const qd_c *phi, int n, qd_c *G)
+{
+    size_t D = dim_of(n);
+    double s = 0;
+    for (size_t x = 0; x < D; x++) {
+        double zeros = (double)(n - __builtin_popcountll((unsigned long long)x)) / (double)n;
+        s += zeros * (creal(phi[x]) * creal(phi[x]) + cimag(phi[x]) * cimag(phi[x]));
+        if (G)
+            G[x] = -zeros * phi[x];
+    }
+    return 1.0 - s;
+}
+
+/* ---------------------------------------------------------------- state losses */
+
+double qd_loss_infid_pp(const qd_c *a, const qd_c *b, int n, qd_c *Ga, qd_c *Gb)
+{
+    size_t D = dim_of(n);
+    qd_c ov = qd_inner(a, b, D);   /* <a|b> */
+    if (Ga)
+        for (size_t i = 0; i < D; i++)
+            Ga[i] = -b[i] * conj(ov);
+    if (Gb)
+        for (size_t i = 0; i < D; i++)
+            Gb[i] = -a[i] * ov;
+    return 1.0 - (creal(ov) * creal(ov) + cimag(ov) * cimag(ov));
+}
+
+double qd_loss_infid_pd(const qd_c *psi, const qd_c *rho, int n, qd_c *Gpsi, qd_c *Grho)
+{
+    size_t D = dim_of(n);
+    double f = 0;
+    for (size_t i = 0; i < D; i++) {
+        qd_c r = 0;   /* (rho psi)_i */
+        for (size_t j = 0; j < D; j++)
+            r += rho[i + j * D] * psi[j];
+        f += creal(conj(psi[i]) * r);
+        if (Gpsi)
+            Gpsi[i] = -r;
+    }
+    if (Grho)
+        for (size_t j = 0; j < D; j++)
+            for (size_t i = 0; i < D; i++)
+                Grho[i + j * D] = -0.5 * psi[i] * conj(psi[j]);
+    return 1.0 - f;
+}
+
+/* grad_rho F (Euclidean, Hermitian) = sqrt(F) S X^{-1/2} S, S = sqrt(sigma),
+ * X = S rho S; writes it scaled by `scale` into out. */
+static qd_status uhlmann_grad(const qd_c *rho, const qd_c *sigma, size_t D, double scale,
+                              qd_c *out, qd_err *e)
+{
+    qd_c *S = qd_malloc(sizeof(qd_c) * D * D), *T = qd_malloc(sizeof(qd_c) * D * D);
+    qd_c *X = qd_malloc(sizeof(qd_c) * D * D);
+    double *w = qd_malloc(sizeof(double) * D);
+    qd_status st = QD_OK;
+    if (!S || !T || !X || !w) {
+        st = nomem(e, "a fidelity gradient");
+        goto done;
+    }
+    st = qd_la_sqrtm_psd(sigma, D, S, e);
+    if (st)
+        goto done;
+    qd_la_zgemm('N', 'N', D, D, D, 1.0, rho, D, S, D, 0.0, T, D);   /* T = rho S */
+    qd_la_zgemm('N', 'N', D, D, D, 1.0, S, D, T, D, 0.0, X, D);     /* X = S rho S */
+    st = qd_la_eigh(X, D, w, 1, e);                                  /* X -> V */
+    if (st)
+        goto done;
+    double wmax = 0, sf = 0;
+    for (size_t k = 0; k < D; k++)
+        wmax = w[k] > wmax ? w[k] : wmax;
+    for (size_t k = 0; k < D; k++)
+        sf += w[k] > 0 ? sqrt(w[k]) : 0.0;
+    /* T = V diag(w^{-1/4}) on the support, so T T^H = X^{-1/2} */
+    for (size_t k = 0; k < D; k++) {
+        double r = w[k] > 1e-12 * wmax && w[k] > 0 ? pow(w[k], -0.25) : 0.0;
+        for (size_t i = 0; i < D; i++)
+            T[i + k * D] = X[i + k * D] * r;
+    }
+    qd_la_zgemm('N', 'C', D, D, D, 1.0, T, D, T, D, 0.0, X, D);     /* X = X^{-1/2} */
+    qd_la_zgemm('N', 'N', D, D, D, 1.0, X, D, S, D, 0.0, T, D);     /* T = X^{-1/2} S */
+    qd_la_zgemm('N', 'N', D, D, D, scale * sf, S, D, T, D, 0.0, out, D);
+done:
+    qd_free(S);
+    qd_free(T);
+    qd_free(X);
+    qd_free(w);
+    return st;
+}
+
+qd_status qd_loss_infid_dd(const qd_c *rho, const qd_c *sigma, int n, double *val,
+                           qd_c *Grho, qd_c *Gsigma, qd_err *e)
+{
+    size_t D = dim_of(n);
+    double f;
+    qd_status st = qd_fid_dm_dm(rho, sigma, n, &f, e);
+    if (st)
+        return st;
+    *val = 1.0 - f;
+    /* loss = 1 - F: G = -(1/2) grad F */
+    if (Grho && (st = uhlmann_grad(rho, sigma, D, -0.5, Grho, e)))
+        return st;
+    if (Gsigma && (st = uhlmann_grad(sigma, rho, D, -0.5, Gsigma, e)))
+        return st;
+    return QD_OK;
+}
+
+qd_status qd_loss_trace_dist(const qd_c *rho, const qd_c *sigma, int n, double *val,
+                             qd_c *Grho, qd_c *Gsigma, qd_err *e)
+{
+    size_t D = dim_of(n);
+    qd_c *V = qd_malloc(sizeof(qd_c) * D * D), *T = qd_malloc(sizeof(qd_c) * D * D);
+    double *w = qd_malloc(sizeof(double) * D);
+    qd_status st = QD_OK;
+    if (!V || !T || !w) {
+        st = nomem(e, "a trace distance");
+        goto done;
+    }
+    for (size_t i = 0; i < D * D; i++)
+        V[i] = rho[i] - sigma[i];
+    st = qd_la_eigh(V, D, w, Grho || Gsigma, e);
+    if (st)
+        goto done;
+    double s = 0;
+    for (size_t k = 0; k < D; k++)
+        s += fabs(w[k]);
+    *val = 0.5 * s;
+    if (Grho || Gsigma) {
+        /* (1/4) V sign(w) V^H */
+        for (size_t k = 0; k < D; k++) {
+            double sg = w[k] > 0 ? 0.25 : w[k] < 0 ? -0.25 : 0.0;
+            for (size_t i = 0; i < D; i++)
+                T[i + k * D] = V[i + k * D] * sg;
+        }
+        qd_c *out = Grho ? Grho : Gsigma;
+        qd_la_zgemm('N', 'C', D, D, D, 1.0, T, D, V, D, 0.0, out, D);
+        if (Gsigma && Grho)
+            for (size_t i = 0; i < D * D; i++)
+                Gsigma[i] = -Grho[i];
+        else if (Gsigma)
+            for (size_t i = 0; i < D * D; i++)
+                Gsigma[i] = -Gsigma[i];
+    }
+done:
+    qd_free(V);
+    qd_free(T);
+    qd_free(w);
+    return st;
+}
+
+double qd_loss_hs(const qd_c *rho, const qd_c *sigma, int n, qd_c *Grho, qd_c *Gsigma)
+{
+    size_t D = dim_of(n);
+    double s = 0;
+    for (size_t i = 0; i < D * D; i++) {
+        qd_c z = rho[i] - sigma[i];
+        s += creal(z) * creal(z) + cimag(z) * cimag(z);
+        if (Grho)
+            Grho[i] = z;
+        if (Gsigma)
+            Gsigma[i] = -z;
+    }
+    return s;
+}
+
+/* Re Tr(rho sigma) = sum_ij rho_ij sigma_ji = sum conj(sigma_ij) rho_ij for Hermitian sigma */
+static double tr_prod(const qd_c *rho, const qd_c *sigma, size_t D)
+{
+    double s = 0;
+    for (size_t i = 0; i < D * D; i++)
+        s += creal(conj(sigma[i]) * rho[i]);
+    return s;
+}
+
+double qd_superfidelity(const qd_c *rho, const qd_c *sigma, int n)
+{
+    size_t D = dim_of(n);
+    double a = 1.0 - sumsq(rho, D * D), b = 1.0 - sumsq(sigma, D * D);
+    return tr_prod(rho, sigma, D) + sqrt((a > 0 ? a : 0) * (b > 0 ? b : 0));
+}
+
+double qd_loss_superfid(const qd_c *rho, const qd_c *sigma, int n, qd_c *Grho, qd_c *Gsigma)
+{
+    size_t D = dim_of(n);
+    double a = 1.0 - sumsq(rho, D * D), b = 1.0 - sumsq(sigma, D * D);
+    a = a > 0 ? a : 0;
+    b = b > 0 ? b : 0;
+    double ab = a * b;
+    double ra = ab > 0 ? sqrt(b / a) : 0.0, rb = ab > 0 ? sqrt(a / b) : 0.0;
+    /* G_rho = -(1/2)(sigma - sqrt(b/a) rho), G_sigma = -(1/2)(rho - sqrt(a/b) sigma) */
+    if (Grho)
+        for (size_t i = 0; i < D * D; i++)
+            Grho[i] = -0.5 * (sigma[i] - ra * rho[i]);
+    if (Gsigma)
+        for (size_t i = 0; i < D * D; i++)
+            Gsigma[i] = -0.5 * (rho[i] - rb * sigma[i]);
+    return 1.0 - (tr_prod(rho, sigma, D) + sqrt(ab));
+}

@@ -1,0 +1,1142 @@
+/* lua_circuit.c — qd.Circuit: parameterised circuits (core: circuit.c, adjoint.c).
+ *
+ *   local c = qd.circuit(3)
+ *   c:h(0):cx(0, 1)              -- fixed gates
+ *   c:rx(0, 0.5)                 -- a number is a FIXED angle
+ *   c:ry(1, "a")                 -- a string names a slot (created at first use, reused after)
+ *   c:rz(2, {3})                 -- {i}: slot number i (1-based; slots up to i are created)
+ *   c:rz(2, {"a", scale=2, offset=0.1})   -- angle = 0.1 + 2 * theta_a
+ *   c:ry(0)                      -- angle omitted: a NEW unnamed slot (next number)
+ *   c:add_unitary(U, {0, 1} [, "name"])   -- arbitrary unitary (no parameters)
+ *   c:measure({0} [, {discard=true}]), c:reset({1})
+ *
+ * Parameters are passed as a qd.Vector or a table of c:nparams() numbers, slot i at [i].
+ * draw/to_qasm are in Lua (stdlib/qd/qasm.lua), using c:ops(). */
+#include "lua_util.h"
+#include "qd_circuit.h"
+#include <math.h>
+#include <string.h>
+#include <stdio.h>
+
+#define QDL_CIRCUIT "qd.Circuit"
+#define MAX_EXPECTED_BRANCHES 4096
+
+typedef struct {
+    qd_circuit c;
+} qdl_circ;
+
+static qdl_circ *checkcirc(lua_State *L, int idx)
+{
+    return luaL_checkudata(L, idx, QDL_CIRCUIT);
+}
+
+static qdl_circ *newcirc(lua_State *L, int n)
+{
+    qdl_circ *C = lua_newuserdatauv(L, sizeof *C, 0);
+    qd_circuit_init(&C->c, n);
+    luaL_setmetatable(L, QDL_CIRCUIT);
+    return C;
+}
+
+static int raise_err(lua_State *L, const qd_err *e)
+{
+    return luaL_error(L, "%s", e->msg);
+}
+
+/* qd.circuit(n) */
+static int l_circuit(lua_State *L)
+{
+    qdL_checknargs(L, 1);
+    int n = qdL_checknqubits(L, 1, QD_MAX_QUBITS);
+    newcirc(L, n);
+    return 1;
+}
+
+static int l_circuit_call(lua_State *L)
+{
+    lua_remove(L, 1);
+    return l_circuit(L);
+}
+
+/* ------------------------------------------------------------------ building */
+/* slot index (0-based) for a slot reference: string name, or integer (1-based) */
+static int slot_ref(lua_State *L, qd_circuit *c, int arg, int vidx, int dry)
+{
+    qd_err e;
+    if (lua_type(L, vidx) == LUA_TSTRING) {
+        const char *name = lua_tostring(L, vidx);
+        if (!*name)
+            luaL_argerror(L, arg, "non-empty parameter name expected");
+        if (dry)
+            return -1;
+        int s = qd_circuit_slot(c, name, 1, &e);
+        if (s < 0)
+            raise_err(L, &e);
+        return s;
+    }
+    int isnum = 0;
+    lua_Integer i = lua_tointegerx(L, vidx, &isnum);
+    if (!isnum || i < 1 || i > QD_CIRC_MAXSLOTS)
+        luaL_argerror(L, arg, lua_pushfstring(L, "parameter slot (name or number 1..%d) expected", QD_CIRC_MAXSLOTS));
+    if (dry)
+        return -1;
+    if (qd_circuit_ensure_slots(c, (int)i, &e) != QD_OK)
+        raise_err(L, &e);
+    return (int)i - 1;
+}
+
+static double opt_field_num(lua_State *L, int arg, int t, const char *key, double def)
+{
+    double v = def;
+    int ty = lua_getfield(L, t, key);
+    if (ty == LUA_TNUMBER)
+        v = lua_tonumber(L, -1);
+    else if (ty != LUA_TNIL)
+        luaL_argerror(L, arg, lua_pushfstring(L, "'%s' must be a number, got %s", key, luaL_typename(L, -1)));
+    lua_pop(L, 1);
+    if (!isfinite(v))
+        luaL_argerror(L, arg, lua_pushfstring(L, "finite '%s' expected", key));
+    return v;
+}
+
+/* one angle argument -> slot/scale/offset; dry != 0 only validates (creates no slot), so a
+ * call that fails on a later argument leaves the circuit unchanged */
+static void angle_spec(lua_State *L, qd_circuit *c, int arg, int *slot, double *sc, double *off,
+                       int dry)
+{
+    *slot = -1;
+    *sc = 1;
+    *off = 0;
+    int t = lua_type(L, arg);
+    if (t == LUA_TNONE || t == LUA_TNIL) {
+        qd_err e;
+        if (dry)
+            return;
+        int s = c->nslots;
+        if (qd_circuit_ensure_slots(c, s + 1, &e) != QD_OK)
+            raise_err(L, &e);
+        *slot = s;
+    } else if (t == LUA_TNUMBER) {
+        *off = lua_tonumber(L, arg);
+        if (!isfinite(*off))
+            luaL_argerror(L, arg, "finite angle expected, got nan or inf");
+    } else if (t == LUA_TSTRING) {
+        *slot = slot_ref(L, c, arg, arg, dry);
+    } else if (t == LUA_TTABLE) {
+        lua_pushnil(L);
+        while (lua_next(L, arg)) {
+            lua_pop(L, 1);
+            int ok = lua_type(L, -1) == LUA_TSTRING
+                         ? (strcmp(lua_tostring(L, -1), "scale") == 0 || strcmp(lua_tostring(L, -1), "offset") == 0)
+                         : (lua_isinteger(L, -1) && lua_tointeger(L, -1) == 1);
+            if (!ok)
+                luaL_argerror(L, arg, "slot reference {slot [, scale=] [, offset=]} expected (unknown key)");
+        }
+        if (lua_geti(L, arg, 1) == LUA_TNIL)
+            luaL_argerror(L, arg, "slot reference {slot [, scale=] [, offset=]} expected (no slot at [1])");
+        *slot = slot_ref(L, c, arg, lua_gettop(L), dry);
+        lua_pop(L, 1);
+        *sc = opt_field_num(L, arg, arg, "scale", 1);
+        *off = opt_field_num(L, arg, arg, "offset", 0);
+    } else {
+        luaL_argerror(L, arg, lua_pushfstring(L, "angle (number), parameter name, {slot, scale=, offset=} or nothing (new parameter) expected, got %s",
+                                              luaL_typename(L, arg)));
+    }
+}
+
+static int gate_method(lua_State *L)
+{
+    const qd_gate_info *g = lua_touserdata(L, lua_upvalueindex(1));
+    qdl_circ *C = checkcirc(L, 1);
+    qd_circuit *c = &C->c;
+    int k = g->nqubits, np = g->nparams;
+    qdL_checknargs(L, 1 + k + np);
+    if (c->n < k)
+        return luaL_error(L, "'%s' acts on %d qubits, the circuit has %d", g->name, k, c->n);
+    int qs[3];
+    for (int i = 0; i < k; i++) {
+        qs[i] = qdL_checkqubit(L, 2 + i, c->n);
+        for (int j = 0; j < i; j++)
+            if (qs[j] == qs[i])
+                luaL_argerror(L, 2 + i, lua_pushfstring(L, "distinct qubits expected, got qubit %d twice", qs[i]));
+        if ((c->discarded >> qs[i]) & 1)
+            luaL_argerror(L, 2 + i, lua_pushfstring(L, "qubit %d was discarded by an earlier measurement", qs[i]));
+    }
+    int slot[3];
+    double sc[3], off[3];
+    for (int i = 0; i < np; i++)
+        angle_spec(L, c, 2 + k + i, &slot[i], &sc[i], &off[i], 1);
+    for (int i = 0; i < np; i++)
+        angle_spec(L, c, 2 + k + i, &slot[i], &sc[i], &off[i], 0);
+    qd_err e;
+    if (qd_circuit_add_gate(c, g, qs, slot, sc, off, &e) != QD_OK)
+        return raise_err(L, &e);
+    lua_settop(L, 1);
+    return 1;
+}
+
+/* c:add_unitary(U, {q...} [, name]) */
+static int m_add_unitary(lua_State *L)
+{
+    qdl_circ *C = checkcirc(L, 1);
+    qdL_checknargs(L, 4);
+    int qs[QD_MAX_QUBITS];
+    int k = qdL_checkqubits(L, 3, C->c.n, qs, 0);
+    if (k > QD_CIRC_MAXK)
+        luaL_argerror(L, 3, "at most 12 target qubits expected");
+    const char *label = luaL_optstring(L, 4, NULL);
+    qd_c *m;
+    size_t d = qdL_checkcmatrix(L, 2, &m);
+    if (d != ((size_t)1 << k))
+        return luaL_argerror(L, 2, lua_pushfstring(L, "%dx%d matrix for %d qubit%s expected, got %dx%d",
+                                                   1 << k, 1 << k, k, k > 1 ? "s" : "", (int)d, (int)d));
+    double dev = 0;
+    for (size_t i = 0; i < d; i++)
+        for (size_t j = 0; j < d; j++) {
+            qd_c s = 0;
+            for (size_t l = 0; l < d; l++)
+                s += conj(m[l + i * d]) * m[l + j * d];
+            double x = cabs(s - (i == j ? 1.0 : 0.0));
+            if (!(x <= dev))
+                dev = isnan(x) ? INFINITY : x;
+        }
+    if (!(dev <= 1e-8))
+        return luaL_argerror(L, 2, lua_pushfstring(L, "unitary matrix expected (max |U^dagger U - I| = %f)", dev));
+    qd_err e;
+    if (qd_circuit_add_matrix(&C->c, qs, k, m, label, &e) != QD_OK)
+        return raise_err(L, &e);
+    lua_settop(L, 1);
+    return 1;
+}
+
+/* c:measure(qubits [, {discard=false}]) */
+static int m_measure(lua_State *L)
+{
+    qdl_circ *C = checkcirc(L, 1);
+    qdL_checknargs(L, 3);
+    int qs[QD_MAX_QUBITS];
+    int k = qdL_checkqubits(L, 2, C->c.n, qs, 0);
+    static const char *const opts[] = {"discard", NULL};
+    qdL_checkoptions(L, 3, opts);
+    int discard = qdL_optbool(L, 3, "discard", 0);
+    qd_err e;
+    if (qd_circuit_add_measure(&C->c, qs, k, discard, &e) != QD_OK)
+        return luaL_argerror(L, 2, e.msg);
+    lua_settop(L, 1);
+    return 1;
+}
+
+static int m_reset(lua_State *L)
+{
+    qdl_circ *C = checkcirc(L, 1);
+    qdL_checknargs(L, 2);
+    int qs[QD_MAX_QUBITS];
+    int k = qdL_checkqubits(L, 2, C->c.n, qs, 0);
+    qd_err e;
+    if (qd_circuit_add_reset(&C->c, qs, k, &e) != QD_OK)
+        return luaL_argerror(L, 2, e.msg);
+    lua_settop(L, 1);
+    return 1;
+}
+
+static int m_nparams(lua_State *L)
+{
+    qdl_circ *C = checkcirc(L, 1);
+    qdL_checknargs(L, 1);
+    lua_pushinteger(L, C->c.nslots);
+    return 1;
+}
+
+/* c:param(name) -> slot number (created if new); c:param() -> a new unnamed slot's number */
+static int m_param(lua_State *L)
+{
+    qdl_circ *C = checkcirc(L, 1);
+    qdL_checknargs(L, 2);
+    qd_err e;
+    if (lua_isnoneornil(L, 2)) {
+        if (qd_circuit_ensure_slots(&C->c, C->c.nslots + 1, &e) != QD_OK)
+            return raise_err(L, &e);
+        lua_pushinteger(L, C->c.nslots);
+        return 1;
+    }
+    const char *name = luaL_checkstring(L, 2);
+    if (!*name)
+        return luaL_argerror(L, 2, "non-empty parameter name expected");
+    int s = qd_circuit_slot(&C->c, name, 1, &e);
+    if (s < 0)
+        return raise_err(L, &e);
+    lua_pushinteger(L, s + 1);
+    return 1;
+}
+
+/* c:param_index(name) -> number or nil */
+static int m_param_index(lua_State *L)
+{
+    qdl_circ *C = checkcirc(L, 1);
+    qdL_checknargs(L, 2);
+    int s = qd_circuit_slot(&C->c, luaL_checkstring(L, 2), 0, NULL);
+    if (s < 0)
+        lua_pushnil(L);
+    else
+        lua_pushinteger(L, s + 1);
+    return 1;
+}
+
+/* c:param_names() -> {[i] = name} (unnamed slots absent) */
+static int m_param_names(lua_State *L)
+{
+    qdl_circ *C = checkcirc(L, 1);
+    qdL_checknargs(L, 1);
+    lua_createtable(L, C->c.nslots, 0);
+    for (int i = 0; i < C->c.nslots; i++)
+        if (C->c.names && C->c.names[i]) {
+            lua_pushstring(L, C->c.names[i]);
+            lua_rawseti(L, -2, i + 1);
+        }
+    return 1;
+}
+
+static void push_qubits(lua_State *L, const int *qs, int k)
+{
+    lua_createtable(L, k, 0);
+    for (int i = 0; i < k; i++) {
+        lua_pushinteger(L, qs[i]);
+        lua_rawseti(L, -2, i + 1);
+    }
+}
+
+/* c:ops() -> list of {kind=, name=, qubits={...}, params={{slot=, scale=, offset=} | {value=}},
+ * matrix= (qd.Matrix), discard=} — what draw/to_qasm read. */
+static int m_ops(lua_State *L)
+{
+    qdl_circ *C = checkcirc(L, 1);
+    qdL_checknargs(L, 1);
+    qd_circuit *c = &C->c;
+    lua_createtable(L, (int)c->nops, 0);
+    for (size_t o = 0; o < c->nops; o++) {
+        const qd_op *op = &c->ops[o];
+        lua_createtable(L, 0, 5);
+        static const char *const kinds[] = {"gate", "unitary", "measure", "reset"};
+        lua_pushstring(L, kinds[op->kind]);
+        lua_setfield(L, -2, "kind");
+        push_qubits(L, op->qs, op->k);
+        lua_setfield(L, -2, "qubits");
+        if (op->kind == QD_OP_GATE) {
+            lua_pushstring(L, op->g->name);
+            lua_setfield(L, -2, "name");
+            lua_createtable(L, op->g->nparams, 0);
+            for (int i = 0; i < op->g->nparams; i++) {
+                lua_createtable(L, 0, 3);
+                if (op->slot[i] >= 0) {
+                    lua_pushinteger(L, op->slot[i] + 1);
+                    lua_setfield(L, -2, "slot");
+                    lua_pushnumber(L, op->scale[i]);
+                    lua_setfield(L, -2, "scale");
+                    lua_pushnumber(L, op->offset[i]);
+                    lua_setfield(L, -2, "offset");
+                    if (c->names && c->names[op->slot[i]]) {
+                        lua_pushstring(L, c->names[op->slot[i]]);
+                        lua_setfield(L, -2, "name");
+                    }
+                } else {
+                    lua_pushnumber(L, op->offset[i]);
+                    lua_setfield(L, -2, "value");
+                }
+                lua_rawseti(L, -2, i + 1);
+            }
+            lua_setfield(L, -2, "params");
+        } else if (op->kind == QD_OP_MATRIX) {
+            size_t dk = (size_t)1 << op->k;
+            qdl_array *a = qdL_newarray(L, dk, dk, 1, 0);
+            memcpy(a->data, op->m, sizeof(qd_c) * dk * dk);
+            lua_setfield(L, -2, "matrix");
+            lua_pushstring(L, op->label ? op->label : "U");
+            lua_setfield(L, -2, "name");
+        } else {
+            lua_pushstring(L, op->kind == QD_OP_MEASURE ? "measure" : "reset");
+            lua_setfield(L, -2, "name");
+            lua_pushboolean(L, op->discard);
+            lua_setfield(L, -2, "discard");
+        }
+        lua_rawseti(L, -2, (lua_Integer)o + 1);
+    }
+    return 1;
+}
+
+static int m_copy(lua_State *L)
+{
+    qdl_circ *C = checkcirc(L, 1);
+    qdL_checknargs(L, 1);
+    qdl_circ *D = newcirc(L, C->c.n);
+    qd_err e;
+    if (qd_circuit_copy(&D->c, &C->c, &e) != QD_OK)
+        return raise_err(L, &e);
+    return 1;
+}
+
+static int m_inverse(lua_State *L)
+{
+    qdl_circ *C = checkcirc(L, 1);
+    qdL_checknargs(L, 1);
+    qdl_circ *D = newcirc(L, C->c.n);
+    qd_err e;
+    if (qd_circuit_inverse(&D->c, &C->c, &e) != QD_OK)
+        return raise_err(L, &e);
+    return 1;
+}
+
+/* c:append(other [, qubit_map]): other's ops after c's; other's qubit q goes to
+ * qubit_map[q+1] (default q). Named slots are matched by name (created if absent);
+ * unnamed slots of other become new slots of c. */
+static int m_append(lua_State *L)
+{
+    qdl_circ *C = checkcirc(L, 1);
+    qdL_checknargs(L, 3);
+    qdl_circ *O = checkcirc(L, 2);
+    if (O == C)
+        return luaL_argerror(L, 2, "a different circuit expected (copy it first)");
+    int map[QD_MAX_QUBITS];
+    if (lua_isnoneornil(L, 3)) {
+        if (O->c.n > C->c.n)
+            return luaL_argerror(L, 2, lua_pushfstring(L, "circuit of at most %d qubits expected, got %d (give a qubit map)",
+                                                       C->c.n, O->c.n));
+        for (int q = 0; q < O->c.n; q++)
+            map[q] = q;
+    } else {
+        int k = qdL_checkqubits(L, 3, C->c.n, map, 0);
+        if (k != O->c.n)
+            return luaL_argerror(L, 3, lua_pushfstring(L, "qubit map of %d entries expected, got %d", O->c.n, k));
+    }
+    qd_circuit tmp;
+    qd_err e;
+    if (qd_circuit_copy(&tmp, &C->c, &e) != QD_OK)
+        return raise_err(L, &e);
+    int *smap = lua_newuserdatauv(L, sizeof(int) * (size_t)(O->c.nslots + 1), 0);
+    qd_status st = QD_OK;
+    for (int s = 0; s < O->c.nslots && st == QD_OK; s++) {
+        if (O->c.names && O->c.names[s]) {
+            smap[s] = qd_circuit_slot(&tmp, O->c.names[s], 1, &e);
+            if (smap[s] < 0)
+                st = e.status;
+        } else {
+            smap[s] = tmp.nslots;
+            st = qd_circuit_ensure_slots(&tmp, tmp.nslots + 1, &e);
+        }
+    }
+    for (size_t o = 0; o < O->c.nops && st == QD_OK; o++) {
+        const qd_op *op = &O->c.ops[o];
+        int qs[QD_CIRC_MAXK];
+        for (int i = 0; i < op->k; i++)
+            qs[i] = map[op->qs[i]];
+        if (op->kind == QD_OP_GATE) {
+            int slot[3];
+            for (int i = 0; i < 3; i++)
+                slot[i] = op->slot[i] >= 0 ? smap[op->slot[i]] : -1;
+            st = qd_circuit_add_gate(&tmp, op->g, qs, slot, op->scale, op->offset, &e);
+        } else if (op->kind == QD_OP_MATRIX) {
+            st = qd_circuit_add_matrix(&tmp, qs, op->k, op->m, op->label, &e);
+        } else if (op->kind == QD_OP_MEASURE) {
+            st = qd_circuit_add_measure(&tmp, qs, op->k, op->discard, &e);
+        } else {
+            st = qd_circuit_add_reset(&tmp, qs, op->k, &e);
+        }
+    }
+    if (st != QD_OK) {
+        qd_circuit_free(&tmp);
+        return raise_err(L, &e);
+    }
+    qd_circuit_free(&C->c);
+    C->c = tmp;
+    lua_settop(L, 1);
+    return 1;
+}
+
+/* ------------------------------------------------------------------ arguments of runs */
+/* parameters at arg: qd.Vector (real) or table of nslots numbers; nil allowed when the
+ * circuit has no slots. Returns a copy (GC-managed userdata, pushed). */
+static double *checkparams(lua_State *L, int arg, const qd_circuit *c)
+{
+    int m = c->nslots;
+    double *th = lua_newuserdatauv(L, sizeof(double) * (size_t)(m ? m : 1), 0);
+    if (lua_isnoneornil(L, arg)) {
+        if (m)
+            luaL_argerror(L, arg, lua_pushfstring(L, "parameters (qd.Vector or table of %d numbers) expected, got %s",
+                                                  m, luaL_typename(L, arg)));
+        return th;
+    }
+    qdl_array *v = qdL_testarray(L, arg);
+    if (v) {
+        if (v->cplx || v->rows * v->cols != (size_t)m)
+            luaL_argerror(L, arg, lua_pushfstring(L, "real qd.Vector of %d parameters expected, got %s of %d",
+                                                  m, v->cplx ? "a complex array" : "an array", (int)(v->rows * v->cols)));
+        memcpy(th, v->data, sizeof(double) * (size_t)m);
+    } else if (lua_istable(L, arg)) {
+        lua_Integer len = luaL_len(L, arg);
+        if (len != m)
+            luaL_argerror(L, arg, lua_pushfstring(L, "%d parameters expected, got %d", m, (int)len));
+        for (int i = 0; i < m; i++) {
+            lua_geti(L, arg, i + 1);
+            if (lua_type(L, -1) != LUA_TNUMBER)
+                luaL_argerror(L, arg, lua_pushfstring(L, "number expected at parameter %d, got %s", i + 1, luaL_typename(L, -1)));
+            th[i] = lua_tonumber(L, -1);
+            lua_pop(L, 1);
+        }
+    } else {
+        luaL_argerror(L, arg, lua_pushfstring(L, "parameters (qd.Vector or table of %d numbers) expected, got %s", m,
+                                              luaL_typename(L, arg)));
+    }
+    for (int i = 0; i < m; i++)
+        if (!isfinite(th[i]))
+            luaL_argerror(L, arg, lua_pushfstring(L, "finite parameters expected (parameter %d)", i + 1));
+    return th;
+}
+
+static qdl_reg *checkinput(lua_State *L, int arg, const qd_circuit *c)
+{
+    qdl_reg *x = qdL_checkreg(L, arg);
+    if (x->n != c->n)
+        luaL_argerror(L, arg, lua_pushfstring(L, "%d-qubit input expected (the circuit's size), got %d qubits", c->n, x->n));
+    return x;
+}
+
+/* outcomes at arg (qd.Matrix N x nmeas or qd.Vector when nmeas == 1) -> size_t array
+ * member-major (pushed userdata) */
+static size_t *checkoutcomes(lua_State *L, int arg, const char *what, const qd_circuit *c, size_t N)
+{
+    size_t nm = (size_t)c->nmeas;
+    qdl_array *a = qdL_testarray(L, arg);
+    if (!a || a->cplx || a->rows != N || a->cols != nm)
+        luaL_argerror(L, arg, lua_pushfstring(L, "%s: real %dx%d qd.Matrix of outcomes (members x measurements) expected",
+                                              what, (int)N, (int)nm));
+    size_t *oc = lua_newuserdatauv(L, sizeof(size_t) * N * nm, 0);
+    const double *v = a->data;
+    for (size_t j = 0; j < N; j++)
+        for (size_t i = 0; i < nm; i++) {
+            double x = v[j + i * N];
+            if (!(x >= 0 && x < 1e15 && x == floor(x)))
+                luaL_argerror(L, arg, lua_pushfstring(L, "%s: non-negative integer outcomes expected (member %d)", what, (int)j + 1));
+            oc[j * nm + i] = (size_t)x;
+        }
+    return oc;
+}
+
+static void push_outcomes(lua_State *L, const qd_circuit *c, const size_t *oc, size_t N)
+{
+    size_t nm = (size_t)c->nmeas;
+    qdl_array *a = qdL_newarray(L, N, nm, 0, 0);
+    double *v = a->data;
+    for (size_t j = 0; j < N; j++)
+        for (size_t i = 0; i < nm; i++)
+            v[j + i * N] = (double)oc[j * nm + i];
+}
+
+/* Run c on x: pushes the output object. oc: fixed outcomes (fixed != 0) or where sampled
+ * ones go; rng used when sampling. prob (count) optional. inplace: result in x. */
+static void run_into(lua_State *L, qd_circuit *c, qdl_reg *x, const double *th, size_t *oc,
+                     int fixed, int allow_zero, qd_rng *rng, double *prob, const qd_shift *sh,
+                     int inplace)
+{
+    qd_err e;
+    qd_status st;
+    int nout = qd_circuit_nout(c, NULL);
+    qdl_reg *w = x;
+    if (!inplace) {
+        w = qdL_newreg(L, x->kind, c->n, x->count);
+        memcpy(w->a, x->a, x->bytes);
+    }
+    if (x->kind == QDL_K_DM) {
+        st = qd_circuit_run_dm(c, th, w->a, sh, &e);
+        if (st != QD_OK)
+            raise_err(L, &e);
+        if (nout != c->n) {
+            qdl_reg *o = qdL_newreg(L, QDL_K_DM, nout, 1);
+            qd_circuit_extract_dm(c, w->a, o->a);
+            lua_remove(L, -2);
+        }
+        if (inplace)
+            lua_pushnil(L);
+        return;
+    }
+    qd_rng base;
+    memset(&base, 0, sizeof base);
+    if (c->nmeas && !fixed)
+        base = qd_rng_split(rng);
+    qd_meas_ctl mc = {&base, oc, fixed, allow_zero, prob};
+    st = qd_circuit_run_vec(c, th, w->a, w->count, &mc, sh, &e);
+    if (st != QD_OK)
+        raise_err(L, &e);
+    if (nout != c->n) {
+        qdl_reg *o = qdL_newreg(L, x->kind, nout, x->count);
+        qd_circuit_extract_vec(c, w->a, w->count, o->a);
+        lua_remove(L, -2);
+    }
+    if (inplace)
+        lua_pushnil(L);
+}
+
+/* options (rng=, outcomes=) at arg; returns outcome buffer (sampled into or fixed) */
+static const char *const run_opts[] = {"rng", "outcomes", NULL};
+
+static int run_common(lua_State *L, int inplace)
+{
+    qdl_circ *C = checkcirc(L, 1);
+    qd_circuit *c = &C->c;
+    qdL_checknargs(L, 4);
+    lua_settop(L, 4);   /* missing arguments are nil; scratch goes above them */
+    qdl_reg *x = checkinput(L, 2, c);
+    qdL_checkoptions(L, 4, run_opts);
+    double *th = checkparams(L, 3, c);
+    if (inplace && qd_circuit_nout(c, NULL) != c->n)
+        return luaL_error(L, "apply: the circuit discards qubits; use c:run (it returns a smaller object)");
+    qd_rng *rng = NULL;
+    size_t *oc = NULL;
+    int fixed = 0;
+    if (c->nmeas && x->kind != QDL_K_DM) {
+        if (!lua_isnoneornil(L, 4) && lua_getfield(L, 4, "outcomes") != LUA_TNIL) {
+            oc = checkoutcomes(L, lua_gettop(L), "option 'outcomes'", c, x->count);
+            fixed = 1;
+        } else {
+            if (!lua_isnoneornil(L, 4))
+                lua_pop(L, 1);
+            if (!lua_isnoneornil(L, 4) && lua_getfield(L, 4, "rng") != LUA_TNIL) {
+                if (!luaL_testudata(L, -1, QDL_RNG))
+                    return luaL_argerror(L, 4, "option 'rng': qd.Rng expected");
+                rng = qdL_checkrng(L, lua_gettop(L));
+            } else {
+                rng = qdL_runrng(L);
+            }
+            oc = lua_newuserdatauv(L, sizeof(size_t) * x->count * (size_t)c->nmeas, 0);
+        }
+    }
+    double *prob = c->nmeas && x->kind != QDL_K_DM ? lua_newuserdatauv(L, sizeof(double) * x->count, 0) : NULL;
+    run_into(L, c, x, th, oc, fixed, 0, rng, prob, NULL, inplace);
+    if (inplace) {
+        lua_pop(L, 1);
+        lua_pushvalue(L, 2);
+    }
+    if (!c->nmeas || x->kind == QDL_K_DM)
+        return 1;
+    push_outcomes(L, c, oc, x->count);
+    if (x->kind == QDL_K_STATE) {
+        lua_pushnumber(L, prob[0]);
+    } else {
+        qdl_array *pv = qdL_newarray(L, x->count, 1, 0, 1);
+        memcpy(pv->data, prob, sizeof(double) * x->count);
+    }
+    return 3;
+}
+
+/* c:run(x [, params] [, {rng=, outcomes=}]) -> output [, outcomes, probabilities] */
+static int m_run(lua_State *L)
+{
+    return run_common(L, 0);
+}
+
+/* c:apply(x [, params] [, opts]) -> x (in place) [, outcomes, probabilities] */
+static int m_apply(lua_State *L)
+{
+    return run_common(L, 1);
+}
+
+/* c:unitary([params]) -> qd.Matrix 2^n x 2^n */
+static int m_unitary(lua_State *L)
+{
+    qdl_circ *C = checkcirc(L, 1);
+    qdL_checknargs(L, 2);
+    lua_settop(L, 2);   /* missing arguments are nil; scratch goes above them */
+    double *th = checkparams(L, 2, &C->c);
+    if (C->c.nmeas)
+        return luaL_error(L, "unitary: the circuit has measurements or resets");
+    if (C->c.n > 14)
+        return luaL_error(L, "unitary: %d qubits is too many for a dense matrix (at most 14)", C->c.n);
+    size_t d = (size_t)1 << C->c.n;
+    qdl_array *U = qdL_newarray(L, d, d, 1, 0);
+    qd_err e;
+    if (qd_circuit_unitary(&C->c, th, U->data, &e) != QD_OK)
+        return raise_err(L, &e);
+    return 1;
+}
+
+/* ------------------------------------------------------------------ gradients */
+/* G at arg shaped like the output of c on x: a register of the same kind, or a complex
+ * qd.Vector/qd.Matrix of the right size. Returns its data (not copied). */
+static const qd_c *checkG(lua_State *L, int arg, const qd_circuit *c, const qdl_reg *x, const char *what)
+{
+    int nout = qd_circuit_nout(c, NULL);
+    size_t dout = (size_t)1 << nout;
+    size_t rows = dout, cols = x->kind == QDL_K_DM ? dout : x->count;
+    qdl_reg *g = NULL;
+    for (int k = 0; k < 3 && !g; k++)
+        g = qdL_testkind(L, arg, (qdl_kind)k);
+    if (g) {
+        if (!g->a)
+            luaL_argerror(L, arg, lua_pushfstring(L, "%s: %s has been freed", what, qdL_kindname(g->kind)));
+        int okkind = x->kind == QDL_K_DM ? g->kind == QDL_K_DM : g->kind != QDL_K_DM;
+        if (!okkind || g->n != nout || g->count != (x->kind == QDL_K_DM ? 1 : x->count))
+            luaL_argerror(L, arg, lua_pushfstring(L, "%s: %s of %d qubits%s expected (shaped like the output)", what,
+                                                  x->kind == QDL_K_DM ? "qd.DensityMatrix" : qdL_kindname(x->kind), nout,
+                                                  x->kind == QDL_K_ENS ? lua_pushfstring(L, " and %d members", (int)x->count) : ""));
+        return g->a;
+    }
+    qdl_array *a = qdL_testarray(L, arg);
+    if (a && a->cplx && a->rows * a->cols == rows * cols)
+        return a->data;
+    luaL_argerror(L, arg, lua_pushfstring(L, "%s: %s of %d qubits or a complex %dx%d array expected, got %s", what,
+                                          qdL_kindname(x->kind), nout, (int)rows, (int)cols,
+                                          a ? "an array of another size" : luaL_typename(L, arg)));
+    return NULL;
+}
+
+/* per-member numbers at arg: number (count 1), qd.Vector or table of N */
+static void checkmembers(lua_State *L, int arg, size_t N, double *out, const char *what)
+{
+    if (lua_type(L, arg) == LUA_TNUMBER && N == 1) {
+        out[0] = lua_tonumber(L, arg);
+        return;
+    }
+    qdl_array *a = qdL_testarray(L, arg);
+    if (a && !a->cplx && a->rows * a->cols == N) {
+        memcpy(out, a->data, sizeof(double) * N);
+        return;
+    }
+    if (!a && lua_istable(L, arg) && (size_t)luaL_len(L, arg) == N) {
+        for (size_t j = 0; j < N; j++) {
+            lua_geti(L, arg, (lua_Integer)j + 1);
+            if (lua_type(L, -1) != LUA_TNUMBER)
+                luaL_argerror(L, arg, lua_pushfstring(L, "%s: number expected at position %d", what, (int)j + 1));
+            out[j] = lua_tonumber(L, -1);
+            lua_pop(L, 1);
+        }
+        return;
+    }
+    luaL_argerror(L, arg, lua_pushfstring(L, "%s: %s expected", what,
+                                          N == 1 ? "number" : lua_pushfstring(L, "qd.Vector or table of %d numbers", (int)N)));
+}
+
+/* vjp core: pushes grad (qd.Vector) and G_in (same kind as x) */
+static void vjp_into(lua_State *L, qd_circuit *c, qdl_reg *x, const double *th, const qd_c *G,
+                     const size_t *oc, const double *dLdP)
+{
+    qdl_array *gv = qdL_newarray(L, (size_t)(c->nslots ? c->nslots : 0), 1, 0, 1);
+    double *gbuf = lua_newuserdatauv(L, sizeof(double) * (size_t)(c->nslots + 1), 0);
+    qdl_reg *gin = qdL_newreg(L, x->kind, c->n, x->count);
+    qd_err e;
+    qd_status st = x->kind == QDL_K_DM ? qd_circuit_vjp_dm(c, th, x->a, G, gbuf, gin->a, &e)
+                                        : qd_circuit_vjp_vec(c, th, x->a, x->count, oc, G, dLdP, gbuf, gin->a, NULL, &e);
+    if (st != QD_OK)
+        raise_err(L, &e);
+    if (c->nslots)
+        memcpy(gv->data, gbuf, sizeof(double) * (size_t)c->nslots);
+    lua_remove(L, -2);   /* gbuf */
+}
+
+static const char *const vjp_opts[] = {"outcomes", "dLdP", NULL};
+
+/* c:vjp(x, params, G [, {outcomes=, dLdP=}]) -> dL/dtheta (qd.Vector), dL/d conj(x) */
+static int m_vjp(lua_State *L)
+{
+    qdl_circ *C = checkcirc(L, 1);
+    qd_circuit *c = &C->c;
+    qdL_checknargs(L, 5);
+    lua_settop(L, 5);   /* missing arguments are nil; scratch goes above them */
+    qdl_reg *x = checkinput(L, 2, c);
+    double *th = checkparams(L, 3, c);
+    const qd_c *G = checkG(L, 4, c, x, "gradient G");
+    qdL_checkoptions(L, 5, vjp_opts);
+    size_t *oc = NULL;
+    double *dLdP = NULL;
+    if (x->kind != QDL_K_DM && c->nmeas) {
+        if (lua_isnoneornil(L, 5) || lua_getfield(L, 5, "outcomes") == LUA_TNIL)
+            return luaL_argerror(L, 5, "the circuit has measurements: option 'outcomes' (as returned by c:run) expected");
+        oc = checkoutcomes(L, lua_gettop(L), "option 'outcomes'", c, x->count);
+        if (lua_getfield(L, 5, "dLdP") != LUA_TNIL) {
+            dLdP = lua_newuserdatauv(L, sizeof(double) * x->count, 0);
+            checkmembers(L, lua_gettop(L) - 1, x->count, dLdP, "option 'dLdP'");
+        }
+    } else if (!lua_isnoneornil(L, 5)) {
+        if (lua_getfield(L, 5, "dLdP") != LUA_TNIL)
+            return luaL_argerror(L, 5, "option 'dLdP' needs a circuit with measurements and a State or Ensemble input");
+        lua_pop(L, 1);
+    }
+    vjp_into(L, c, x, th, G, oc, dLdP);
+    return 2;
+}
+
+/* calls loss_fn (at fidx) with the value on top (consumed) plus extra args pushed before
+ * the call by the caller (nextra values above the output); expects `nres` results */
+static void call_loss(lua_State *L, int fidx, int nargs, int nres)
+{
+    lua_pushvalue(L, fidx);
+    lua_insert(L, -(nargs + 1));
+    lua_call(L, nargs, nres);
+}
+
+static double loss_number(lua_State *L, int idx, const char *what)
+{
+    if (lua_type(L, idx) != LUA_TNUMBER)
+        luaL_error(L, "%s: the loss function must return a number first, got %s", what, luaL_typename(L, idx));
+    double v = lua_tonumber(L, idx);
+    return v;
+}
+
+static void check_unchanged(lua_State *L, const qd_circuit *c, size_t nops, int nslots, const char *what)
+{
+    if (c->nops != nops || c->nslots != nslots)
+        luaL_error(L, "%s: the circuit was modified by the loss function", what);
+}
+
+static const char *const grad_opts[] = {"rng", "outcomes", "expected", "h", NULL};
+
+/* total bits over measurement ops (for the expected-loss enumeration) */
+static int meas_bits(const qd_circuit *c, int *bits)
+{
+    int tot = 0, mi = 0;
+    for (size_t o = 0; o < c->nops; o++)
+        if (c->ops[o].kind == QD_OP_MEASURE || c->ops[o].kind == QD_OP_RESET) {
+            bits[mi++] = c->ops[o].k;
+            tot += c->ops[o].k;
+        }
+    return tot;
+}
+
+/* Expected-loss mode: E = sum_m sum_j P_jm l_j(psi'_jm), every joint outcome m of the
+ * measurement ops (same m for all members per call). loss_fn(out_m, P_m, m) returns l
+ * (number for a State, qd.Vector/table of N numbers for an Ensemble) and G = dL_m/d conj(out)
+ * with L_m = sum_j l_j. If grad != NULL, accumulates dE/dtheta. Returns E. */
+static double expected_mode(lua_State *L, qd_circuit *c, qdl_reg *x, const double *th,
+                            int fidx, double *grad, const qd_shift *sh)
+{
+    int bits[64];
+    int B = meas_bits(c, bits);
+    if (B > 12)
+        luaL_error(L, "expected mode: %d measured bits is too many outcome branches (at most 12 bits)", B);
+    size_t M = (size_t)1 << B, N = x->count, nm = (size_t)c->nmeas;
+    int nout = qd_circuit_nout(c, NULL);
+    size_t dout = (size_t)1 << nout;
+    size_t *oc = lua_newuserdatauv(L, sizeof(size_t) * N * (nm ? nm : 1), 0);
+    double *P = lua_newuserdatauv(L, sizeof(double) * N, 0);
+    double *ell = lua_newuserdatauv(L, sizeof(double) * N, 0);
+    double *g1 = lua_newuserdatauv(L, sizeof(double) * (size_t)(c->nslots + 1), 0);
+    qd_c *Gs = lua_newuserdatauv(L, sizeof(qd_c) * dout * N, 0);
+    int top = lua_gettop(L);
+    size_t nops = c->nops;
+    int nslots = c->nslots;
+    double E = 0;
+    if (grad)
+        for (int s = 0; s < c->nslots; s++)
+            grad[s] = 0;
+    for (size_t m = 0; m < M; m++) {
+        /* split m into per-measurement outcomes, first measurement most significant */
+        int shift = B;
+        for (size_t i = 0; i < nm; i++) {
+            shift -= bits[i];
+            size_t v = (m >> shift) & (((size_t)1 << bits[i]) - 1);
+            for (size_t j = 0; j < N; j++)
+                oc[j * nm + i] = v;
+        }
+        run_into(L, c, x, th, oc, 1, 1, NULL, P, sh, 0);   /* out on top */
+        if (x->kind == QDL_K_STATE) {
+            lua_pushnumber(L, P[0]);
+        } else {
+            qdl_array *pv = qdL_newarray(L, N, 1, 0, 1);
+            memcpy(pv->data, P, sizeof(double) * N);
+        }
+        lua_pushinteger(L, (lua_Integer)m);
+        call_loss(L, fidx, 3, 2);
+        check_unchanged(L, c, nops, nslots, "grad (expected mode)");
+        checkmembers(L, top + 1, N, ell, "expected-mode loss (first result)");
+        for (size_t j = 0; j < N; j++)
+            E += P[j] * ell[j];
+        if (grad) {
+            const qd_c *G = checkG(L, top + 2, c, x, "expected-mode loss (second result)");
+            for (size_t j = 0; j < N; j++)
+                for (size_t i = 0; i < dout; i++)
+                    Gs[j * dout + i] = P[j] * G[j * dout + i];
+            qd_err e;
+            if (qd_circuit_vjp_vec(c, th, x->a, N, oc, Gs, ell, g1, NULL, NULL, &e) != QD_OK)
+                raise_err(L, &e);
+            for (int s = 0; s < c->nslots; s++)
+                grad[s] += g1[s];
+        }
+        lua_settop(L, top);
+    }
+    lua_pop(L, 5);
+    return E;
+}
+
+/* c:grad(x, params, loss_fn [, {rng=, outcomes=, expected=false}])
+ *   -> L, dL/dtheta (qd.Vector), output [, outcomes]
+ * loss_fn(out) returns L, G (G = dL/d conj(out), shaped like out). expected=true: the exact
+ * expected loss over all measurement outcomes (see expected_mode) -> E, dE/dtheta. */
+static int m_grad(lua_State *L)
+{
+    qdl_circ *C = checkcirc(L, 1);
+    qd_circuit *c = &C->c;
+    qdL_checknargs(L, 5);
+    lua_settop(L, 5);   /* missing arguments are nil; scratch goes above them */
+    qdl_reg *x = checkinput(L, 2, c);
+    double *th = checkparams(L, 3, c);   /* pushed: index 6 */
+    luaL_checktype(L, 4, LUA_TFUNCTION);
+    qdL_checkoptions(L, 5, grad_opts);
+    int expected = qdL_optbool(L, 5, "expected", 0);
+    size_t nops = c->nops;
+    int nslots = c->nslots;
+    if (expected) {
+        if (x->kind == QDL_K_DM)
+            return luaL_argerror(L, 5, "expected mode is for State/Ensemble inputs (a DensityMatrix run already averages over outcomes)");
+        if (!c->nmeas)
+            return luaL_argerror(L, 5, "expected mode needs a circuit with measurements");
+        qdl_array *gv = qdL_newarray(L, (size_t)c->nslots, 1, 0, 1);
+        int gidx = lua_gettop(L);
+        double *g = lua_newuserdatauv(L, sizeof(double) * (size_t)(c->nslots + 1), 0);
+        double E = expected_mode(L, c, x, th, 4, g, NULL);
+        memcpy(gv->data, g, sizeof(double) * (size_t)c->nslots);
+        lua_pushnumber(L, E);
+        lua_pushvalue(L, gidx);
+        return 2;
+    }
+    size_t *oc = NULL;
+    int fixed = 0;
+    qd_rng *rng = NULL;
+    if (c->nmeas && x->kind != QDL_K_DM) {
+        if (!lua_isnoneornil(L, 5) && lua_getfield(L, 5, "outcomes") != LUA_TNIL) {
+            oc = checkoutcomes(L, lua_gettop(L), "option 'outcomes'", c, x->count);
+            fixed = 1;
+        } else {
+            if (!lua_isnoneornil(L, 5)) {
+                lua_pop(L, 1);
+                if (lua_getfield(L, 5, "rng") != LUA_TNIL) {
+                    if (!luaL_testudata(L, -1, QDL_RNG))
+                        return luaL_argerror(L, 5, "option 'rng': qd.Rng expected");
+                    rng = qdL_checkrng(L, lua_gettop(L));
+                } else {
+                    rng = qdL_runrng(L);
+                }
+            } else {
+                rng = qdL_runrng(L);
+            }
+            oc = lua_newuserdatauv(L, sizeof(size_t) * x->count * (size_t)c->nmeas, 0);
+        }
+    }
+    run_into(L, c, x, th, oc, fixed, 0, rng, NULL, NULL, 0);
+    int out_idx = lua_gettop(L);
+    lua_pushvalue(L, out_idx);
+    call_loss(L, 4, 1, 2);
+    check_unchanged(L, c, nops, nslots, "grad");
+    double Lv = loss_number(L, out_idx + 1, "grad");
+    const qd_c *G = checkG(L, out_idx + 2, c, x, "grad: the loss function's second result");
+    vjp_into(L, c, x, th, G, oc, NULL);
+    lua_pop(L, 1);   /* G_in */
+    lua_pushnumber(L, Lv);
+    lua_insert(L, -2);   /* L, grad */
+    lua_pushvalue(L, out_idx);
+    if (c->nmeas && x->kind != QDL_K_DM) {
+        push_outcomes(L, c, oc, x->count);
+        return 4;
+    }
+    return 3;
+}
+
+/* loss value of a run with shift sh (outcomes fixed if any) */
+static double shifted_loss(lua_State *L, qd_circuit *c, qdl_reg *x, const double *th, size_t *oc,
+                           int fidx, const qd_shift *sh, int expected, const char *what)
+{
+    size_t nops = c->nops;
+    int nslots = c->nslots;
+    if (expected)
+        return expected_mode(L, c, x, th, fidx, NULL, sh);
+    int top = lua_gettop(L);
+    run_into(L, c, x, th, oc, 1, 0, NULL, NULL, sh, 0);
+    call_loss(L, fidx, 1, 1);
+    check_unchanged(L, c, nops, nslots, what);
+    double v = loss_number(L, -1, what);
+    lua_settop(L, top);
+    return v;
+}
+
+/* c:grad_ps(x, params, loss_fn) -> L, dL/dtheta by parameter-shift rules (each occurrence
+ * of a slot shifted on its own; two terms, four for controlled rotations). Exact when the
+ * loss is linear in each output density matrix (expectation values, fidelities to fixed
+ * states and sums of these); a cross-check, 2-4 runs per angle occurrence. */
+static int m_grad_ps(lua_State *L)
+{
+    qdl_circ *C = checkcirc(L, 1);
+    qd_circuit *c = &C->c;
+    qdL_checknargs(L, 4);
+    lua_settop(L, 4);   /* missing arguments are nil; scratch goes above them */
+    qdl_reg *x = checkinput(L, 2, c);
+    double *th = checkparams(L, 3, c);
+    luaL_checktype(L, 4, LUA_TFUNCTION);
+    if (c->nmeas && x->kind != QDL_K_DM)
+        return luaL_error(L, "grad_ps: the circuit measures a pure state (the normalised post-measurement state is not linear in the gates); use vjp/grad or grad_fd");
+    qdl_array *gv = qdL_newarray(L, (size_t)c->nslots, 1, 0, 1);
+    double *g = gv->data;
+    const double dp = (sqrt(2) + 1) / (4 * sqrt(2)), dm = (sqrt(2) - 1) / (4 * sqrt(2));
+    double L0 = shifted_loss(L, c, x, th, NULL, 4, NULL, 0, "grad_ps");
+    for (size_t o = 0; o < c->nops; o++) {
+        const qd_op *op = &c->ops[o];
+        if (op->kind != QD_OP_GATE)
+            continue;
+        for (int i = 0; i < op->g->nparams; i++) {
+            if (op->slot[i] < 0 || op->scale[i] == 0)
+                continue;
+            qd_shift a = {o, i, M_PI / 2}, b = {o, i, -M_PI / 2};
+            double der = shifted_loss(L, c, x, th, NULL, 4, &a, 0, "grad_ps") -
+                         shifted_loss(L, c, x, th, NULL, 4, &b, 0, "grad_ps");
+            if (qd_gate_ps_fourterm(op->g, i)) {
+                qd_shift a3 = {o, i, 1.5 * M_PI}, b3 = {o, i, -1.5 * M_PI};
+                der = dp * der - dm * (shifted_loss(L, c, x, th, NULL, 4, &a3, 0, "grad_ps") -
+                                       shifted_loss(L, c, x, th, NULL, 4, &b3, 0, "grad_ps"));
+            } else {
+                der *= 0.5;
+            }
+            g[op->slot[i]] += op->scale[i] * der;
+        }
+    }
+    lua_pushnumber(L, L0);
+    lua_insert(L, -2);
+    return 2;
+}
+
+/* c:grad_fd(x, params, loss_fn [, {h=1e-6, outcomes=, rng=, expected=}]) -> L, gradient by
+ * central differences; measurement outcomes held fixed (given, or sampled once). */
+static int m_grad_fd(lua_State *L)
+{
+    qdl_circ *C = checkcirc(L, 1);
+    qd_circuit *c = &C->c;
+    qdL_checknargs(L, 5);
+    lua_settop(L, 5);   /* missing arguments are nil; scratch goes above them */
+    qdl_reg *x = checkinput(L, 2, c);
+    double *th = checkparams(L, 3, c);
+    luaL_checktype(L, 4, LUA_TFUNCTION);
+    qdL_checkoptions(L, 5, grad_opts);
+    int expected = qdL_optbool(L, 5, "expected", 0);
+    if (expected && (x->kind == QDL_K_DM || !c->nmeas))
+        return luaL_argerror(L, 5, "expected mode needs a State/Ensemble input and a circuit with measurements");
+    double h = 1e-6;
+    if (!lua_isnoneornil(L, 5)) {
+        h = opt_field_num(L, 5, 5, "h", 1e-6);
+        if (!(h > 0))
+            return luaL_argerror(L, 5, "option 'h': positive step expected");
+    }
+    size_t *oc = NULL;
+    if (c->nmeas && x->kind != QDL_K_DM && !expected) {
+        if (!lua_isnoneornil(L, 5) && lua_getfield(L, 5, "outcomes") != LUA_TNIL) {
+            oc = checkoutcomes(L, lua_gettop(L), "option 'outcomes'", c, x->count);
+        } else {
+            qd_rng *rng;
+            if (!lua_isnoneornil(L, 5)) {
+                lua_pop(L, 1);
+                if (lua_getfield(L, 5, "rng") != LUA_TNIL) {
+                    if (!luaL_testudata(L, -1, QDL_RNG))
+                        return luaL_argerror(L, 5, "option 'rng': qd.Rng expected");
+                    rng = qdL_checkrng(L, lua_gettop(L));
+                } else {
+                    rng = qdL_runrng(L);
+                }
+            } else {
+                rng = qdL_runrng(L);
+            }
+            oc = lua_newuserdatauv(L, sizeof(size_t) * x->count * (size_t)c->nmeas, 0);
+            run_into(L, c, x, th, oc, 0, 0, rng, NULL, NULL, 0);
+            lua_pop(L, 1);
+        }
+    }
+    qdl_array *gv = qdL_newarray(L, (size_t)c->nslots, 1, 0, 1);
+    double *g = gv->data;
+    double L0 = shifted_loss(L, c, x, th, oc, 4, NULL, expected, "grad_fd");
+    for (int s = 0; s < c->nslots; s++) {
+        double t0 = th[s];
+        th[s] = t0 + h;
+        double fp = shifted_loss(L, c, x, th, oc, 4, NULL, expected, "grad_fd");
+        th[s] = t0 - h;
+        double fm = shifted_loss(L, c, x, th, oc, 4, NULL, expected, "grad_fd");
+        th[s] = t0;
+        g[s] = (fp - fm) / (2 * h);
+    }
+    lua_pushnumber(L, L0);
+    lua_insert(L, -2);
+    return 2;
+}
+
+/* ------------------------------------------------------------------ metamethods */
+static int circ_gc(lua_State *L)
+{
+    qdl_circ *C = luaL_testudata(L, 1, QDL_CIRCUIT);
+    if (C)
+        qd_circuit_free(&C->c);
+    return 0;
+}
+
+static int circ_index(lua_State *L)
+{
+    qdl_circ *C = checkcirc(L, 1);
+    if (lua_type(L, 2) == LUA_TSTRING) {
+        const char *k = lua_tostring(L, 2);
+        if (strcmp(k, "n") == 0) {
+            lua_pushinteger(L, C->c.n);
+            return 1;
+        }
+        if (strcmp(k, "nout") == 0) {
+            lua_pushinteger(L, qd_circuit_nout(&C->c, NULL));
+            return 1;
+        }
+        if (strcmp(k, "nmeas") == 0) {
+            lua_pushinteger(L, C->c.nmeas);
+            return 1;
+        }
+    }
+    lua_pushvalue(L, 2);
+    lua_rawget(L, lua_upvalueindex(1));
+    return 1;
+}
+
+static int circ_len(lua_State *L)
+{
+    lua_pushinteger(L, (lua_Integer)checkcirc(L, 1)->c.nops);
+    return 1;
+}
+
+static int circ_tostring(lua_State *L)
+{
+    qdl_circ *C = checkcirc(L, 1);
+    int nout = qd_circuit_nout(&C->c, NULL);
+    lua_pushfstring(L, "qd.Circuit(%d qubit%s, %d op%s, %d parameter%s%s)", C->c.n, C->c.n == 1 ? "" : "s",
+                    (int)C->c.nops, C->c.nops == 1 ? "" : "s", C->c.nslots, C->c.nslots == 1 ? "" : "s",
+                    nout != C->c.n ? lua_pushfstring(L, ", %d output qubit%s", nout, nout == 1 ? "" : "s") : "");
+    return 1;
+}
+
+void qdL_open_circuit(lua_State *L)
+{
+    static const luaL_Reg methods[] = {
+        {"add_unitary", m_add_unitary}, {"measure", m_measure}, {"reset", m_reset},
+        {"nparams", m_nparams}, {"param", m_param}, {"param_index", m_param_index},
+        {"param_names", m_param_names}, {"ops", m_ops}, {"copy", m_copy},
+        {"inverse", m_inverse}, {"append", m_append}, {"run", m_run}, {"apply", m_apply},
+        {"unitary", m_unitary}, {"vjp", m_vjp}, {"grad", m_grad}, {"grad_ps", m_grad_ps},
+        {"grad_fd", m_grad_fd}, {NULL, NULL}};
+    luaL_newmetatable(L, QDL_CIRCUIT);
+    lua_newtable(L);
+    luaL_setfuncs(L, methods, 0);
+    size_t ng;
+    const qd_gate_info *g = qd_gate_list(&ng);
+    for (size_t i = 0; i < ng; i++) {
+        lua_pushlightuserdata(L, (void *)&g[i]);
+        lua_pushcclosure(L, gate_method, 1);
+        lua_setfield(L, -2, g[i].name);
+    }
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -3, "methods");
+    lua_pushcclosure(L, circ_index, 1);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, circ_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, circ_len);
+    lua_setfield(L, -2, "__len");
+    lua_pushcfunction(L, circ_tostring);
+    lua_setfield(L, -2, "__tostring");
+    lua_pop(L, 1);
+    static const luaL_Reg fns[] = {{"circuit", l_circuit}, {"circuit_call", l_circuit_call}, {NULL, NULL}};
+    luaL_setfuncs(L, fns, 0);
+}

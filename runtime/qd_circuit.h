@@ -1,0 +1,174 @@
+/* qd_circuit.h — parameterised circuits (circuit.c) and their reverse-mode gradients
+ * (adjoint.c). Core only: no Lua.
+ *
+ * A circuit is an op list on n qubits. Ops: a gate of the core's gate table (gates.c) whose
+ * angles are each either fixed or taken from a parameter slot, an arbitrary k-qubit matrix,
+ * a projective measurement of some qubits (optionally discarding them from the output), and
+ * a reset of some qubits to |0>.
+ *
+ * Parameters: theta[0..nslots) (0-based here; 1-based in Lua). Angle i of a gate op is
+ *     angle_i = offset[i] + scale[i] * theta[slot[i]]     (slot[i] >= 0)
+ *     angle_i = offset[i]                                  (slot[i] == -1: fixed)
+ * A slot may be referenced by any number of ops (shared parameters); slots may carry a name.
+ *
+ * Measurement semantics
+ *  - pure states / ensembles: member j samples its outcome of each measurement op in order
+ *    from its own generator qd_rng_sub(base, j) (one uniform per op, inverse CDF as
+ *    qd_measure), or uses given outcomes; the state is projected and renormalised,
+ *    psi' = P_m psi / sqrt(p), p = ||P_m psi||^2. A reset is a measurement followed by X on
+ *    the qubits that came out 1. A discarded qubit is in a known basis state after its
+ *    measurement, so dropping it from the output is exact.
+ *  - density matrices: a measurement is non-selective, rho -> sum_m P_m rho P_m (the average
+ *    over outcomes), a reset is the reset channel, and discarding is the partial trace.
+ *    So a circuit ending in measure(aux, discard) computes Tr_aux[U rho U^dagger] (QGDM).
+ *
+ * Gradient convention (shared with the losses): a loss L of the output supplies
+ * G = dL/d(conj psi) (Wirtinger), a buffer shaped like the output, so that
+ *     dL = 2 Re sum_i conj(G_i) dpsi_i,      dL/dtheta = 2 Re <G| dpsi/dtheta>.
+ * For a density matrix output, G is a 2^n x 2^n buffer with dL = 2 Re sum conj(G_ij) drho_ij
+ * (for L = Tr(O rho), G = O/2; only the Hermitian part of G matters).
+ */
+#ifndef QD_CIRCUIT_H
+#define QD_CIRCUIT_H
+#include "qd.h"
+
+#define QD_CIRC_MAXK 12      /* qubits of an arbitrary-matrix op */
+#define QD_CIRC_MAXOPS ((size_t)1 << 24)
+#define QD_CIRC_MAXSLOTS (1 << 24)
+
+typedef enum { QD_OP_GATE, QD_OP_MATRIX, QD_OP_MEASURE, QD_OP_RESET } qd_op_kind;
+
+typedef struct {
+    qd_op_kind kind;
+    const qd_gate_info *g;   /* GATE */
+    int k;                   /* number of qubits */
+    int qs[QD_CIRC_MAXK];    /* qs[0] = most significant bit of the op's local index */
+    int slot[3];             /* GATE: slot of angle i, -1 = fixed */
+    double scale[3];
+    double offset[3];
+    qd_c *m;                 /* MATRIX: 2^k x 2^k column-major, owned (qd_malloc) */
+    qd_c *mdag;              /* MATRIX: its conjugate transpose (for inverse/adjoint) */
+    char *label;             /* MATRIX: optional name for draw/QASM (owned), may be NULL */
+    int discard;             /* MEASURE: drop the measured qubits from the output */
+} qd_op;
+
+typedef struct {
+    int n;                   /* qubits the circuit acts on */
+    size_t nops, cap;
+    qd_op *ops;
+    int nslots;
+    char **names;            /* names[i]: slot i's name or NULL; array of names_cap */
+    int names_cap;
+    uint64_t discarded;      /* bit q: qubit q is discarded by a measure op */
+    int nmeas;               /* number of MEASURE + RESET ops */
+} qd_circuit;
+
+/* Perturb one angle of one op (parameter-shift rules): angle `par` of op `op` += delta. */
+typedef struct {
+    size_t op;
+    int par;
+    double delta;
+} qd_shift;
+
+/* ---------------------------------------------------------------- building (circuit.c) */
+void qd_circuit_init(qd_circuit *c, int n);
+void qd_circuit_free(qd_circuit *c);   /* idempotent; leaves an empty circuit */
+qd_status qd_circuit_copy(qd_circuit *dst, const qd_circuit *src, qd_err *e);
+/* Slot index for name (created at the end if absent and create != 0; -1 if absent). */
+int qd_circuit_slot(qd_circuit *c, const char *name, int create, qd_err *e);
+/* Make sure slots 0..count-1 exist (new ones unnamed). */
+qd_status qd_circuit_ensure_slots(qd_circuit *c, int count, qd_err *e);
+/* Gate g on qs; slot/scale/offset: g->nparams entries each (may be NULL when nparams = 0). */
+qd_status qd_circuit_add_gate(qd_circuit *c, const qd_gate_info *g, const int *qs,
+                              const int *slot, const double *scale, const double *offset,
+                              qd_err *e);
+/* k-qubit matrix (copied), not checked for unitarity here. label may be NULL. */
+qd_status qd_circuit_add_matrix(qd_circuit *c, const int *qs, int k, const qd_c *m,
+                                const char *label, qd_err *e);
+qd_status qd_circuit_add_measure(qd_circuit *c, const int *qs, int k, int discard, qd_err *e);
+qd_status qd_circuit_add_reset(qd_circuit *c, const int *qs, int k, qd_err *e);
+/* dst = src^-1 (dst initialised here). Fails if src has measurements/resets. */
+qd_status qd_circuit_inverse(qd_circuit *dst, const qd_circuit *src, qd_err *e);
+/* Qubits of the output (n minus discarded) and their list in order. */
+int qd_circuit_nout(const qd_circuit *c, int *kept);
+
+/* The angles of gate op o for parameters theta (shift may be NULL). */
+void qd_op_angles(const qd_circuit *c, size_t o, const double *theta, const qd_shift *sh,
+                  double *ang);
+/* Inverse of gate g with angles p: *gi and pi (cannot fail). */
+void qd_gate_inverse(const qd_gate_info *g, const double *p, const qd_gate_info **gi,
+                     double *pi);
+/* Derivative of gate g's matrix with respect to angle i, exactly (matrix-level shift rule:
+ * every entry is a trigonometric polynomial with frequencies {0, +-w}, w = qd_gate_freq). */
+void qd_gate_dmatrix(const qd_gate_info *g, const double *p, int i, qd_c *D);
+double qd_gate_freq(const qd_gate_info *g, int i);
+/* 1 if the parameter-shift rule for angle i of g needs four terms (controlled rotations) */
+int qd_gate_ps_fourterm(const qd_gate_info *g, int i);
+
+/* ---------------------------------------------------------------- running (circuit.c) */
+/* Measurement control for pure-state runs. outcomes: count * nmeas entries, member j's
+ * outcome of the i-th measurement/reset op at outcomes[j*nmeas + i] (index of the measured
+ * bits, qs[0] the MSB); written when sampling (fixed == 0, base used), read when fixed != 0.
+ * prob (optional, count): joint probability of member j's outcomes (product over ops).
+ * allow_zero: with fixed outcomes, a member whose outcome has probability 0 becomes the zero
+ * vector with prob 0 instead of failing (used by the expected-loss mode). */
+typedef struct {
+    const qd_rng *base;
+    size_t *outcomes;
+    int fixed;
+    int allow_zero;
+    double *prob;
+} qd_meas_ctl;
+
+/* Runs c on `count` vectors of n qubits in a (in place; a keeps all n qubits: discarded
+ * qubits stay in their measured basis state). mc may be NULL if c has no measurements. */
+qd_status qd_circuit_run_vec(const qd_circuit *c, const double *theta, qd_c *a, size_t count,
+                             qd_meas_ctl *mc, const qd_shift *sh, qd_err *e);
+/* Drops the discarded qubits: out has count vectors of nout qubits (out != a). */
+void qd_circuit_extract_vec(const qd_circuit *c, const qd_c *a, size_t count, qd_c *out);
+/* Runs c on a density matrix of n qubits in place (non-selective measurement, reset
+ * channel). Then qd_circuit_extract_dm traces out the discarded qubits. */
+qd_status qd_circuit_run_dm(const qd_circuit *c, const double *theta, qd_c *rho,
+                            const qd_shift *sh, qd_err *e);
+void qd_circuit_extract_dm(const qd_circuit *c, const qd_c *rho, qd_c *out);
+/* U(theta): 2^n x 2^n column-major (column j = circuit applied to |j>). Needs no
+ * measurements. */
+qd_status qd_circuit_unitary(const qd_circuit *c, const double *theta, qd_c *U, qd_err *e);
+
+/* Internal helpers shared with adjoint.c */
+qd_status qd_circ_apply_op(const qd_circuit *c, size_t o, const double *ang, qd_c *a,
+                           size_t count, int inverse, qd_err *e);
+qd_status qd_circ_apply_op_dm(const qd_circuit *c, size_t o, const double *ang, qd_c *rho,
+                              int inverse, qd_err *e);
+/* Projects one vector on outcome m of qs and renormalises; returns p = ||P_m a||^2 (the
+ * vector is zeroed when p == 0). reset != 0 then moves the outcome to |0...0>. */
+double qd_circ_project(qd_c *a, int nq, const int *qs, int k, size_t m, int reset);
+/* bit pattern of outcome m of qs inside an nq-qubit index, and the mask of qs */
+size_t qd_circ_pattern(int nq, const int *qs, int k, size_t m, size_t *mask);
+void qd_circ_dm_dephase(qd_c *rho, int n, const int *qs, int k);
+void qd_circ_dm_reset(qd_c *rho, int n, const int *qs, int k, int adjoint);
+
+/* ---------------------------------------------------------------- gradients (adjoint.c)
+ * Reverse-mode (adjoint) differentiation, no tape of states: the forward state is
+ * uncomputed gate by gate with inverse gates; only the pre-measurement state of each
+ * measurement/reset op is kept (it cannot be uncomputed). Memory: 2 (+1 per measurement
+ * op) copies of the input; time ~ 3 forward passes + one local contraction per angle.
+ *
+ * qd_circuit_vjp_vec: x (count vectors of n qubits, the circuit input), G (count vectors of
+ * nout qubits, dL/d conj(output)). Outcomes are held fixed (outcomes as in qd_meas_ctl,
+ * required when c has measurements). dLdP (optional, count): dL/dP_j for the joint
+ * outcome probability P_j of member j (the expected-loss mode: L = sum_m P_m l(psi'_m)
+ * gives dL/dP = l). grad (nslots) is OVERWRITTEN with dL/dtheta; G_in (optional, count
+ * vectors of n qubits) receives dL/d conj(x). prob (optional, count) receives P_j.
+ * Members whose outcome has probability 0 contribute nothing (allow_zero semantics). */
+qd_status qd_circuit_vjp_vec(const qd_circuit *c, const double *theta, const qd_c *x,
+                             size_t count, const size_t *outcomes, const qd_c *G,
+                             const double *dLdP, double *grad, qd_c *G_in, double *prob,
+                             qd_err *e);
+/* Density matrices (n qubits in, nout out): the adjoint method on rho viewed as a vector of
+ * 2n qubits, where rho -> U rho U^dagger is the unitary U (x) conj(U). G: 2^nout x 2^nout.
+ * grad (nslots) overwritten; G_in (optional, 2^n x 2^n) receives dL/d conj(rho_in)
+ * (Hermitian part). */
+qd_status qd_circuit_vjp_dm(const qd_circuit *c, const double *theta, const qd_c *rho,
+                            const qd_c *G, double *grad, qd_c *G_in, qd_err *e);
+#endif

@@ -1,0 +1,404 @@
+/* test_circuit.c — qd_circuit (circuit.c) against naive references: running a random
+ * circuit equals applying its gates one by one with qd_apply_gate and equals the dense
+ * product of the gate operators; unitary() columns equal runs on basis states; the inverse
+ * undoes the circuit; density-matrix runs equal U rho U^dagger and, with measurement and
+ * discard, the outcome-weighted mixture of pure-state branches; resets; bitwise
+ * thread-count invariance of sampled runs. Also exports tc_random_circuit for
+ * test_adjoint.c. */
+#include "harness.h"
+#include "qd_circuit.h"
+#include <math.h>
+#include <string.h>
+
+#define TOL 1e-11
+
+/* random 2^k x 2^k unitary (QR of a complex Gaussian matrix) */
+void tc_random_unitary(int k, qd_rng *r, qd_c *U)
+{
+    size_t d = (size_t)1 << k;
+    qd_c rd[16];
+    for (size_t i = 0; i < d * d; i++)
+        U[i] = qd_rng_cnormal(r);
+    qd_err e;
+    qd_la_qr(U, d, d, rd, &e);
+}
+
+static void rand_qubits(int n, int k, qd_rng *r, int *qs)
+{
+    for (int i = 0; i < k; i++) {
+        int ok;
+        do {
+            qs[i] = (int)(qd_rng_uniform(r) * n);
+            ok = 1;
+            for (int j = 0; j < i; j++)
+                ok &= qs[j] != qs[i];
+        } while (!ok);
+    }
+}
+
+/* Random circuit on n qubits: every gate of the table whose size fits appears at least
+ * once (parametric ones with slot-bound angles), then `extra` random ops; angles are bound
+ * to one of nslots shared slots with random scale/offset, or fixed. with_matrix adds
+ * arbitrary 2-qubit unitaries. */
+void tc_random_circuit(qd_circuit *c, int n, int extra, int nslots, qd_rng *r, int with_matrix)
+{
+    qd_err e;
+    qd_circuit_init(c, n);
+    qd_circuit_ensure_slots(c, nslots, &e);
+    size_t ng;
+    const qd_gate_info *tab = qd_gate_list(&ng);
+    for (size_t t = 0; t < ng + (size_t)extra; t++) {
+        const qd_gate_info *g = &tab[t < ng ? t : (size_t)(qd_rng_uniform(r) * ng)];
+        if (g->nqubits > n)
+            continue;
+        int qs[3];
+        if (with_matrix && t >= ng && qd_rng_uniform(r) < 0.15 && n >= 2) {
+            qd_c U[16];
+            tc_random_unitary(2, r, U);
+            rand_qubits(n, 2, r, qs);
+            qd_circuit_add_matrix(c, qs, 2, U, "W", &e);
+            continue;
+        }
+        rand_qubits(n, g->nqubits, r, qs);
+        int slot[3];
+        double sc[3], off[3];
+        for (int i = 0; i < g->nparams; i++) {
+            int fixed = t >= ng && qd_rng_uniform(r) < 0.25;
+            slot[i] = fixed ? -1 : (int)(qd_rng_uniform(r) * nslots);
+            double u = qd_rng_uniform(r);
+            sc[i] = u < 0.5 ? 1.0 : u < 0.7 ? -0.5 : 2 * qd_rng_uniform(r) - 1;
+            off[i] = qd_rng_uniform(r) < 0.5 ? 0 : 2 * qd_rng_uniform(r) - 1;
+        }
+        qd_circuit_add_gate(c, g, qs, slot, sc, off, &e);
+    }
+}
+
+static void rand_theta(double *th, int m, qd_rng *r)
+{
+    for (int i = 0; i < m; i++)
+        th[i] = (2 * qd_rng_uniform(r) - 1) * M_PI;
+}
+
+/* the op's full matrix (gate or arbitrary), for references */
+static void op_matrix(const qd_circuit *c, size_t o, const double *th, qd_c *M)
+{
+    const qd_op *op = &c->ops[o];
+    if (op->kind == QD_OP_MATRIX) {
+        size_t dk = (size_t)1 << op->k;
+        memcpy(M, op->m, sizeof(qd_c) * dk * dk);
+        return;
+    }
+    double ang[3];
+    qd_op_angles(c, o, th, NULL, ang);
+    qd_gate_matrix(op->g, ang, M);
+}
+
+/* dense reference unitary: product of full operators */
+static void ref_unitary(const qd_circuit *c, const double *th, qd_c *U)
+{
+    size_t d = (size_t)1 << c->n;
+    qd_c *F = qd_malloc(sizeof(qd_c) * d * d), *T = qd_malloc(sizeof(qd_c) * d * d);
+    memset(U, 0, sizeof(qd_c) * d * d);
+    for (size_t i = 0; i < d; i++)
+        U[i + i * d] = 1;
+    for (size_t o = 0; o < c->nops; o++) {
+        qd_c M[64];
+        op_matrix(c, o, th, M);
+        ref_full_operator(c->n, c->ops[o].qs, c->ops[o].k, M, F);
+        ref_matmul(F, U, d, T);
+        memcpy(U, T, sizeof(qd_c) * d * d);
+    }
+    qd_free(F);
+    qd_free(T);
+}
+
+QD_TEST(circuit_run_matches_gate_by_gate)
+{
+    qd_rng r;
+    qd_rng_init(&r, 101);
+    for (int n = 1; n <= 5; n++) {
+        qd_circuit c;
+        tc_random_circuit(&c, n, 30, 4, &r, 1);
+        double th[4];
+        rand_theta(th, 4, &r);
+        size_t N = 5, d = (size_t)1 << n;
+        qd_c *a = qd_malloc(sizeof(qd_c) * d * N), *b = qd_malloc(sizeof(qd_c) * d * N);
+        for (size_t j = 0; j < N; j++)
+            ref_random_vec(a + j * d, d, &r);
+        memcpy(b, a, sizeof(qd_c) * d * N);
+        qd_err e;
+        CHECK(qd_circuit_run_vec(&c, th, a, N, NULL, NULL, &e) == QD_OK, "run n=%d", n);
+        /* by hand: each op with qd_apply_gate / qd_apply_matrix, member by member */
+        for (size_t j = 0; j < N; j++)
+            for (size_t o = 0; o < c.nops; o++) {
+                const qd_op *op = &c.ops[o];
+                if (op->kind == QD_OP_GATE) {
+                    double ang[3];
+                    qd_op_angles(&c, o, th, NULL, ang);
+                    for (int i = 0; i < op->g->nparams; i++) {
+                        double want = op->offset[i] + (op->slot[i] >= 0 ? op->scale[i] * th[op->slot[i]] : 0);
+                        CHECK(ang[i] == want, "angle of op %zu", o);
+                    }
+                    qd_apply_gate(b + j * d, n, 1, op->g, op->qs, ang, 0);
+                } else {
+                    qd_apply_matrix(b + j * d, n, 1, op->qs, op->k, op->m, &e);
+                }
+            }
+        CHECK(ref_maxdiff(a, b, d * N) < TOL, "run vs gate-by-gate n=%d: %g", n, ref_maxdiff(a, b, d * N));
+        /* vs the dense operator product */
+        qd_c *U = qd_malloc(sizeof(qd_c) * d * d), *U2 = qd_malloc(sizeof(qd_c) * d * d);
+        ref_unitary(&c, th, U);
+        CHECK(qd_circuit_unitary(&c, th, U2, &e) == QD_OK, "unitary");
+        CHECK(ref_maxdiff(U, U2, d * d) < TOL, "unitary vs dense product n=%d: %g", n, ref_maxdiff(U, U2, d * d));
+        /* columns = runs on basis states */
+        qd_c *col = qd_malloc(sizeof(qd_c) * d);
+        double md = 0;
+        for (size_t j = 0; j < d; j++) {
+            qd_state_basis(col, n, j);
+            qd_circuit_run_vec(&c, th, col, 1, NULL, NULL, &e);
+            double x = ref_maxdiff(col, U2 + j * d, d);
+            md = x > md ? x : md;
+        }
+        CHECK(md < TOL, "unitary columns vs basis runs n=%d: %g", n, md);
+        /* inverse: U^-1 U = I, and running c then c^-1 gives the input back */
+        qd_circuit ci;
+        CHECK(qd_circuit_inverse(&ci, &c, &e) == QD_OK, "inverse");
+        qd_c *Ui = qd_malloc(sizeof(qd_c) * d * d), *P = qd_malloc(sizeof(qd_c) * d * d);
+        qd_circuit_unitary(&ci, th, Ui, &e);
+        ref_matmul(Ui, U2, d, P);
+        double dev = 0;
+        for (size_t i = 0; i < d; i++)
+            for (size_t k = 0; k < d; k++)
+                dev = fmax(dev, cabs(P[i + k * d] - (i == k ? 1.0 : 0.0)));
+        CHECK(dev < TOL, "inverse * circuit = I (n=%d): %g", n, dev);
+        memcpy(a, b, sizeof(qd_c) * d * N);
+        qd_circuit_run_vec(&ci, th, a, N, NULL, NULL, &e);
+        for (size_t j = 0; j < N; j++)
+            for (size_t o = c.nops; o-- > 0;) {
+                /* b is c(x): undo with inverse ops by hand as well */
+                double ang[3];
+                qd_op_angles(&c, o, th, NULL, ang);
+                qd_circ_apply_op(&c, o, ang, b + j * d, 1, 1, &e);
+            }
+        CHECK(ref_maxdiff(a, b, d * N) < TOL, "inverse run n=%d", n);
+        CHECK(c.nslots == 4 && ci.nslots == 4, "slots kept by inverse");
+        /* density matrix: run_dm == U rho U^dagger */
+        qd_c *rho = qd_malloc(sizeof(qd_c) * d * d), *T = qd_malloc(sizeof(qd_c) * d * d),
+             *Ud = qd_malloc(sizeof(qd_c) * d * d), *R = qd_malloc(sizeof(qd_c) * d * d);
+        ref_random_dm(rho, d, &r);
+        ref_dagger(U, d, Ud);
+        ref_matmul(U, rho, d, T);
+        ref_matmul(T, Ud, d, R);
+        CHECK(qd_circuit_run_dm(&c, th, rho, NULL, &e) == QD_OK, "run_dm");
+        CHECK(ref_maxdiff(rho, R, d * d) < 1e-10, "dm run vs U rho U^dagger n=%d: %g", n, ref_maxdiff(rho, R, d * d));
+        qd_free(rho); qd_free(T); qd_free(Ud); qd_free(R);
+        qd_free(Ui); qd_free(P); qd_free(col); qd_free(U); qd_free(U2);
+        qd_free(a); qd_free(b);
+        qd_circuit_free(&ci);
+        qd_circuit_free(&c);
+    }
+}
+
+QD_TEST(circuit_build_errors)
+{
+    qd_circuit c;
+    qd_err e;
+    qd_circuit_init(&c, 3);
+    const qd_gate_info *rx = qd_gate_lookup("rx"), *cx = qd_gate_lookup("cx");
+    int qs[3] = {0, 0, 5}, slot = 0;
+    double sc = 1, off = 0;
+    CHECK(qd_circuit_add_gate(&c, cx, qs, NULL, NULL, NULL, &e) == QD_EARG &&
+          strstr(e.msg, "distinct"), "repeated qubit: %s", e.msg);
+    CHECK(qd_circuit_add_gate(&c, rx, qs + 2, &slot, &sc, &off, &e) == QD_EARG &&
+          strstr(e.msg, "qubit index"), "qubit range: %s", e.msg);
+    CHECK(qd_circuit_add_gate(&c, rx, qs, &slot, &sc, &off, &e) == QD_EARG &&
+          strstr(e.msg, "slot"), "slot range: %s", e.msg);
+    CHECK(qd_circuit_slot(&c, "a", 1, &e) == 0 && qd_circuit_slot(&c, "b", 1, &e) == 1 &&
+          qd_circuit_slot(&c, "a", 1, &e) == 0 && qd_circuit_slot(&c, "zz", 0, &e) == -1 &&
+          c.nslots == 2, "named slots");
+    CHECK(qd_circuit_add_gate(&c, rx, qs, &slot, &sc, &off, &e) == QD_OK, "rx ok");
+    int m0 = 0;
+    CHECK(qd_circuit_add_measure(&c, &m0, 1, 1, &e) == QD_OK, "measure discard");
+    CHECK(qd_circuit_add_gate(&c, rx, qs, &slot, &sc, &off, &e) == QD_EARG &&
+          strstr(e.msg, "discarded"), "use after discard: %s", e.msg);
+    int rest[2] = {1, 2};
+    CHECK(qd_circuit_add_measure(&c, rest, 2, 1, &e) == QD_EARG, "cannot discard all");
+    CHECK(qd_circuit_nout(&c, NULL) == 2, "nout");
+    qd_circuit ci;
+    CHECK(qd_circuit_inverse(&ci, &c, &e) == QD_EARG, "no inverse with measurement");
+    qd_c U[64];
+    CHECK(qd_circuit_unitary(&c, NULL, U, &e) == QD_EARG, "no unitary with measurement");
+    qd_circuit_free(&c);
+    qd_circuit_free(&c);   /* idempotent */
+}
+
+/* Measurement with discard: sampled outcomes follow the Born rule; a fixed-outcome run
+ * gives P_m psi / sqrt(p) on the kept qubits; the density-matrix run equals the
+ * outcome-weighted mixture of the pure branches (= Tr_aux of U rho U^dagger). */
+QD_TEST(circuit_measure_discard_and_dm)
+{
+    qd_rng r;
+    qd_rng_init(&r, 202);
+    const int n = 4, na = 2;
+    qd_circuit c;
+    tc_random_circuit(&c, n, 20, 3, &r, 1);
+    qd_err e;
+    int anc[2] = {0, 2};
+    qd_circuit_add_measure(&c, anc, na, 1, &e);
+    int kept[4];
+    CHECK(qd_circuit_nout(&c, kept) == 2 && kept[0] == 1 && kept[1] == 3, "kept qubits");
+    double th[3];
+    rand_theta(th, 3, &r);
+    size_t d = 16, dout = 4, K = 4;
+    qd_c x[16];
+    ref_random_vec(x, d, &r);
+    /* reference: psi = U x; p_m and branches by hand */
+    qd_c U[256], y[16];
+    qd_circuit cu;   /* c without its final measurement */
+    qd_circuit_copy(&cu, &c, &e);
+    cu.nops--;
+    cu.nmeas = 0;
+    cu.discarded = 0;
+    ref_unitary(&cu, th, U);
+    ref_matvec(U, d, x, y);
+    qd_c mix[16] = {0};
+    for (size_t m = 0; m < K; m++) {
+        double p = 0;
+        for (size_t i = 0; i < d; i++) {
+            size_t b0 = (i >> 3) & 1, b2 = (i >> 1) & 1;
+            if ((b0 << 1 | b2) == m)
+                p += pow(cabs(y[i]), 2);
+        }
+        qd_c a[16], out[4];
+        memcpy(a, x, sizeof a);
+        size_t oc = m;
+        double prob;
+        qd_meas_ctl mc = {NULL, &oc, 1, 1, &prob};
+        CHECK(qd_circuit_run_vec(&c, th, a, 1, &mc, NULL, &e) == QD_OK, "fixed outcome run");
+        CHECK_NEAR(prob, p, 1e-12, "outcome probability");
+        qd_circuit_extract_vec(&c, a, 1, out);
+        double md = 0;
+        for (size_t rr = 0; rr < dout; rr++) {
+            size_t i = (m >> 1) << 3 | (rr >> 1) << 2 | (m & 1) << 1 | (rr & 1);
+            md = fmax(md, cabs(out[rr] - y[i] / sqrt(p)));
+        }
+        CHECK(md < 1e-12, "post-measurement state m=%zu: %g", m, md);
+        for (size_t i = 0; i < dout; i++)
+            for (size_t k = 0; k < dout; k++)
+                mix[i + k * dout] += p * out[i] * conj(out[k]);
+    }
+    /* density-matrix run with discard = mixture */
+    qd_c rho[256], rout[16];
+    qd_dm_from_state(x, n, rho);
+    CHECK(qd_circuit_run_dm(&c, th, rho, NULL, &e) == QD_OK, "dm run");
+    qd_circuit_extract_dm(&c, rho, rout);
+    CHECK(ref_maxdiff(rout, mix, 16) < 1e-12, "dm discard = outcome mixture: %g", ref_maxdiff(rout, mix, 16));
+    /* sampling: frequencies (N = 4000 members) near p_m; member k's outcome does not depend
+     * on N (substreams) */
+    size_t N = 4000;
+    qd_c *E = qd_malloc(sizeof(qd_c) * d * N);
+    size_t *oc = qd_malloc(sizeof(size_t) * N);
+    double *pr = qd_malloc(sizeof(double) * N);
+    for (size_t j = 0; j < N; j++)
+        memcpy(E + j * d, x, sizeof x);
+    qd_rng base;
+    qd_rng_init(&base, 7);
+    qd_meas_ctl mc = {&base, oc, 0, 0, pr};
+    CHECK(qd_circuit_run_vec(&c, th, E, N, &mc, NULL, &e) == QD_OK, "sampled run");
+    double cnt[4] = {0};
+    for (size_t j = 0; j < N; j++)
+        cnt[oc[j]] += 1;
+    double chi = 0;
+    for (size_t m = 0; m < K; m++) {
+        double p = 0;
+        for (size_t i = 0; i < d; i++)
+            if ((((i >> 3) & 1) << 1 | ((i >> 1) & 1)) == m)
+                p += pow(cabs(y[i]), 2);
+        if (p > 1e-3)
+            chi += pow(cnt[m] - N * p, 2) / (N * p);
+    }
+    CHECK(chi < 25, "Born-rule frequencies (chi^2 = %g, 3 dof)", chi);
+    size_t oc5[5];
+    qd_c E5[80];
+    for (size_t j = 0; j < 5; j++)
+        memcpy(E5 + j * d, x, sizeof x);
+    qd_meas_ctl mc5 = {&base, oc5, 0, 0, NULL};
+    qd_circuit_run_vec(&c, th, E5, 5, &mc5, NULL, &e);
+    CHECK(memcmp(oc5, oc, sizeof oc5) == 0, "outcomes independent of batch size");
+    CHECK(memcmp(E5, E, sizeof E5) == 0, "states independent of batch size");
+    qd_free(E); qd_free(oc); qd_free(pr);
+    qd_circuit_free(&cu);
+    qd_circuit_free(&c);
+}
+
+QD_TEST(circuit_reset)
+{
+    qd_rng r;
+    qd_rng_init(&r, 303);
+    qd_circuit c;
+    tc_random_circuit(&c, 3, 10, 2, &r, 0);
+    qd_err e;
+    int q1 = 1;
+    qd_circuit_add_reset(&c, &q1, 1, &e);
+    const qd_gate_info *h = qd_gate_lookup("h");
+    qd_circuit_add_gate(&c, h, &q1, NULL, NULL, NULL, &e);
+    double th[2];
+    rand_theta(th, 2, &r);
+    qd_c x[8], rho[64], mix[64] = {0};
+    ref_random_vec(x, 8, &r);
+    for (size_t m = 0; m < 2; m++) {
+        qd_c a[8];
+        memcpy(a, x, sizeof a);
+        size_t oc = m;
+        double p;
+        qd_meas_ctl mc = {NULL, &oc, 1, 1, &p};
+        qd_circuit_run_vec(&c, th, a, 1, &mc, NULL, &e);
+        /* after reset + h, qubit 1 is |+>: amplitudes of bit 1 = 0 and 1 agree */
+        double md = 0;
+        for (size_t i = 0; i < 8; i++)
+            if (!(i & 2))
+                md = fmax(md, cabs(a[i] - a[i | 2]));
+        CHECK(md < 1e-12, "reset then h gives |+> on qubit 1");
+        for (size_t i = 0; i < 8; i++)
+            for (size_t k = 0; k < 8; k++)
+                mix[i + k * 8] += p * a[i] * conj(a[k]);
+    }
+    qd_dm_from_state(x, 3, rho);
+    qd_circuit_run_dm(&c, th, rho, NULL, &e);
+    CHECK(ref_maxdiff(rho, mix, 64) < 1e-12, "dm reset channel = mixture of reset branches");
+    qd_circuit_free(&c);
+}
+
+QD_TEST(circuit_threads_bitwise)
+{
+    qd_rng r;
+    qd_rng_init(&r, 404);
+    qd_circuit c;
+    tc_random_circuit(&c, 6, 30, 5, &r, 1);
+    qd_err e;
+    int a0 = 0;
+    qd_circuit_add_measure(&c, &a0, 1, 1, &e);
+    double th[5];
+    rand_theta(th, 5, &r);
+    size_t N = 600, d = 64;
+    qd_c *x = qd_malloc(sizeof(qd_c) * d * N), *a1 = qd_malloc(sizeof(qd_c) * d * N),
+         *a2 = qd_malloc(sizeof(qd_c) * d * N);
+    for (size_t j = 0; j < N; j++)
+        ref_random_vec(x + j * d, d, &r);
+    size_t *o1 = qd_malloc(sizeof(size_t) * N), *o2 = qd_malloc(sizeof(size_t) * N);
+    qd_rng base;
+    qd_rng_init(&base, 9);
+    int t0 = qd_get_threads();
+    memcpy(a1, x, sizeof(qd_c) * d * N);
+    memcpy(a2, x, sizeof(qd_c) * d * N);
+    qd_set_threads(1);
+    qd_meas_ctl m1 = {&base, o1, 0, 0, NULL}, m2 = {&base, o2, 0, 0, NULL};
+    qd_circuit_run_vec(&c, th, a1, N, &m1, NULL, &e);
+    qd_set_threads(2);
+    qd_circuit_run_vec(&c, th, a2, N, &m2, NULL, &e);
+    qd_set_threads(t0);
+    CHECK(memcmp(a1, a2, sizeof(qd_c) * d * N) == 0 && memcmp(o1, o2, sizeof(size_t) * N) == 0,
+          "sampled run identical for 1 and 2 threads");
+    qd_free(x); qd_free(a1); qd_free(a2); qd_free(o1); qd_free(o2);
+    qd_circuit_free(&c);
+}

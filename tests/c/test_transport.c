@@ -1,0 +1,334 @@
+/* test_transport.c — exact and entropic optimal transport against brute force:
+ * assignment vs all permutations (n <= 7), network simplex vs assignment (equal sizes,
+ * with many ties to stress degeneracy) and vs a brute-force LP over all spanning-tree
+ * bases (tiny unequal sizes), Sinkhorn -> exact as eps -> 0. */
+#include "harness.h"
+#include "qd_loss.h"
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static double best_perm;
+
+static void perm_rec(const double *C, size_t n, size_t *p, size_t k, double acc)
+{
+    if (k == n) {
+        if (acc < best_perm)
+            best_perm = acc;
+        return;
+    }
+    for (size_t t = k; t < n; t++) {
+        size_t s = p[k];
+        p[k] = p[t];
+        p[t] = s;
+        perm_rec(C, n, p, k + 1, acc + C[k + p[k] * n]);
+        s = p[k];
+        p[k] = p[t];
+        p[t] = s;
+    }
+}
+
+static double brute_assign(const double *C, size_t n)
+{
+    size_t p[8];
+    for (size_t i = 0; i < n; i++)
+        p[i] = i;
+    best_perm = INFINITY;
+    perm_rec(C, n, p, 0, 0);
+    return best_perm;
+}
+
+static void check_marginals(const double *P, size_t N, size_t M, const double *a,
+                            const double *b, double tol, const char *what)
+{
+    double worst = 0;
+    for (size_t i = 0; i < N; i++) {
+        double s = 0;
+        for (size_t j = 0; j < M; j++) {
+            s += P[i + j * N];
+            if (P[i + j * N] < -1e-15)
+                worst = 1;
+        }
+        worst = fmax(worst, fabs(s - a[i]));
+    }
+    for (size_t j = 0; j < M; j++) {
+        double s = 0;
+        for (size_t i = 0; i < N; i++)
+            s += P[i + j * N];
+        worst = fmax(worst, fabs(s - b[j]));
+    }
+    CHECK(worst <= tol, "%s: marginals off by %g", what, worst);
+}
+
+QD_TEST(ot_assign_vs_permutations)
+{
+    qd_rng r;
+    qd_rng_init(&r, 301);
+    for (size_t n = 1; n <= 7; n++)
+        for (int rep = 0; rep < 6; rep++) {
+            double C[49];
+            for (size_t i = 0; i < n * n; i++)   /* rep odd: integer costs with many ties */
+                C[i] = rep % 2 ? (double)(qd_rng_u64(&r) % 3) : qd_rng_uniform(&r) - 0.3;
+            size_t perm[7];
+            double cost;
+            qd_err e;
+            CHECK(qd_ot_assign(C, n, perm, &cost, &e) == QD_OK, "assign n=%zu", n);
+            int seen[7] = {0}, ok = 1;
+            double s = 0;
+            for (size_t i = 0; i < n; i++) {
+                ok &= perm[i] < n && !seen[perm[i]];
+                if (perm[i] < n)
+                    seen[perm[i]] = 1;
+                s += C[i + perm[i] * n];
+            }
+            CHECK(ok, "assignment is a permutation (n=%zu)", n);
+            CHECK_NEAR(cost, s, 1e-12, "reported cost = sum of chosen entries");
+            CHECK_NEAR(cost, brute_assign(C, n), 1e-12, "assignment optimal");
+        }
+    double bad[4] = {0, NAN, 1, 2};
+    size_t perm[2];
+    double c;
+    qd_err e;
+    CHECK(qd_ot_assign(bad, 2, perm, &c, &e) == QD_EARG && strstr(e.msg, "non-finite"),
+          "NaN cost rejected: %s", e.msg);
+}
+
+QD_TEST(ot_simplex_vs_assignment)
+{
+    qd_rng r;
+    qd_rng_init(&r, 302);
+    size_t sizes[] = {1, 2, 3, 5, 8, 13, 30};
+    for (size_t t = 0; t < sizeof sizes / sizeof sizes[0]; t++) {
+        size_t n = sizes[t];
+        for (int rep = 0; rep < 3; rep++) {
+            double *C = malloc(sizeof(double) * n * n), *P = malloc(sizeof(double) * n * n);
+            double *P2 = malloc(sizeof(double) * n * n), *u = malloc(sizeof(double) * n);
+            size_t *perm = malloc(sizeof(size_t) * n);
+            for (size_t i = 0; i < n * n; i++)
+                C[i] = rep == 1 ? (double)(qd_rng_u64(&r) % 4) : qd_rng_uniform(&r);
+            for (size_t i = 0; i < n; i++)
+                u[i] = 1.0 / (double)n;
+            double ca, cs, ce;
+            qd_err e;
+            CHECK(qd_ot_assign(C, n, perm, &ca, &e) == QD_OK, "assign");
+            CHECK(qd_ot_simplex(C, n, n, NULL, NULL, P, &cs, &e) == QD_OK, "simplex n=%zu: %s",
+                  n, e.msg);
+            CHECK_NEAR(cs, ca / (double)n, 1e-12, "simplex = assignment / n");
+            check_marginals(P, n, n, u, u, 1e-14, "simplex plan");
+            CHECK(qd_ot_exact(C, n, n, NULL, NULL, P2, &ce, &e) == QD_OK, "exact");
+            CHECK_NEAR(ce, cs, 1e-12, "exact (assignment path) = simplex");
+            /* given (uniform) weights force the simplex path with real weights */
+            CHECK(qd_ot_exact(C, n, n, u, u, P2, &ce, &e) == QD_OK, "exact weighted");
+            CHECK_NEAR(ce, cs, 1e-12, "weighted simplex = integer simplex");
+            free(C);
+            free(P);
+            free(P2);
+            free(u);
+            free(perm);
+        }
+    }
+}
+
+/* brute-force LP: every basis (N+M-1 cells forming a spanning tree), solved by leaf
+ * elimination; the best feasible one */
+static double brute_lp(const double *C, size_t N, size_t M, const double *a, const double *b)
+{
+    size_t NM = N * M, K = N + M - 1, V = N + M;
+    double best = INFINITY;
+    for (unsigned long mask = 0; mask < (1ul << NM); mask++) {
+        if ((size_t)__builtin_popcountl(mask) != K)
+            continue;
+        /* acyclic? union-find */
+        size_t uf[16];
+        for (size_t v = 0; v < V; v++)
+            uf[v] = v;
+        int ok = 1;
+        for (size_t c = 0; c < NM && ok; c++) {
+            if (!(mask >> c & 1))
+                continue;
+            size_t x = c % N, y = N + c / N;
+            while (uf[x] != x)
+                x = uf[x];
+            while (uf[y] != y)
+                y = uf[y];
+            if (x == y)
+                ok = 0;
+            else
+                uf[x] = y;
+        }
+        if (!ok)
+            continue;
+        double rem[16], flow[16] = {0};
+        for (size_t i = 0; i < N; i++)
+            rem[i] = a[i];
+        for (size_t j = 0; j < M; j++)
+            rem[N + j] = b[j];
+        unsigned long left = mask;
+        while (left) {
+            /* a node of degree 1 among the remaining cells */
+            int progress = 0;
+            for (size_t v = 0; v < V && left; v++) {
+                int deg = 0;
+                size_t cell = 0;
+                for (size_t c = 0; c < NM; c++)
+                    if ((left >> c & 1) && ((v < N && c % N == v) || (v >= N && c / N == v - N))) {
+                        deg++;
+                        cell = c;
+                    }
+                if (deg != 1)
+                    continue;
+                flow[cell] = rem[v];
+                rem[cell % N] -= flow[cell];
+                rem[N + cell / N] -= flow[cell];
+                left &= ~(1ul << cell);
+                progress = 1;
+            }
+            if (!progress)
+                break;
+        }
+        double cost = 0;
+        for (size_t c = 0; c < NM; c++) {
+            if (flow[c] < -1e-12)
+                ok = 0;
+            cost += flow[c] * C[c];
+        }
+        if (ok && cost < best)
+            best = cost;
+    }
+    return best;
+}
+
+QD_TEST(ot_simplex_vs_brute_lp)
+{
+    qd_rng r;
+    qd_rng_init(&r, 303);
+    size_t shapes[][2] = {{1, 3}, {2, 3}, {3, 2}, {2, 5}, {3, 4}, {4, 3}, {2, 6}};
+    for (size_t t = 0; t < sizeof shapes / sizeof shapes[0]; t++) {
+        size_t N = shapes[t][0], M = shapes[t][1];
+        for (int rep = 0; rep < 4; rep++) {
+            double C[12], P[12], a[6], b[6], ua[6], ub[6];
+            for (size_t i = 0; i < N * M; i++)
+                C[i] = rep == 3 ? (double)(qd_rng_u64(&r) % 2) : qd_rng_uniform(&r);
+            double sa = 0, sb = 0;
+            for (size_t i = 0; i < N; i++) {
+                a[i] = rep == 2 && i == 0 && N > 1 ? 0.0 : qd_rng_uniform(&r) + 0.1;
+                sa += a[i];
+                ua[i] = 1.0 / (double)N;
+            }
+            for (size_t j = 0; j < M; j++) {
+                b[j] = qd_rng_uniform(&r) + 0.1;
+                sb += b[j];
+                ub[j] = 1.0 / (double)M;
+            }
+            for (size_t i = 0; i < N; i++)
+                a[i] /= sa;
+            for (size_t j = 0; j < M; j++)
+                b[j] /= sb;
+            double c;
+            qd_err e;
+            CHECK(qd_ot_exact(C, N, M, NULL, NULL, P, &c, &e) == QD_OK, "uniform %zux%zu", N, M);
+            CHECK_NEAR(c, brute_lp(C, N, M, ua, ub), 1e-12, "uniform simplex = brute-force LP");
+            check_marginals(P, N, M, ua, ub, 1e-14, "uniform plan");
+            CHECK(qd_ot_exact(C, N, M, a, b, P, &c, &e) == QD_OK, "weighted %zux%zu", N, M);
+            CHECK_NEAR(c, brute_lp(C, N, M, a, b), 1e-12, "weighted simplex = brute-force LP");
+            check_marginals(P, N, M, a, b, 1e-13, "weighted plan");
+        }
+    }
+    double C[6] = {0.3, 0.1, 0.7, 0.2, 0.5, 0.4}, P[6], P2[6], c, c2, bad[3] = {0.5, 0.5, 0.5};
+    double ok2[2] = {0.5, 0.5}, ok3[3] = {1.0 / 3, 1.0 / 3, 1.0 / 3};
+    qd_err e;
+    CHECK(qd_ot_exact(C, 2, 3, ok2, bad, P, &c, &e) == QD_OK &&
+          qd_ot_exact(C, 2, 3, ok2, ok3, P2, &c2, &e) == QD_OK && fabs(c - c2) < 1e-15,
+          "weights are relative (normalised separately)");
+    bad[1] = -1;
+    CHECK(qd_ot_exact(C, 2, 3, NULL, bad, P, &c, &e) == QD_EARG && strstr(e.msg, "non-negative"),
+          "negative weight rejected: %s", e.msg);
+}
+
+/* larger unequal problem: simplex vs the same problem with weights expanded so that it
+ * becomes an assignment (N x M with uniform weights = NM/g x NM/g copies... here simply
+ * M = 2N: each row duplicated gives a 2N x 2N assignment) */
+QD_TEST(ot_simplex_unequal_vs_duplicated_assignment)
+{
+    qd_rng r;
+    qd_rng_init(&r, 304);
+    size_t N = 20, M = 40;
+    double *C = malloc(sizeof(double) * N * M), *P = malloc(sizeof(double) * N * M);
+    double *C2 = malloc(sizeof(double) * M * M);
+    size_t *perm = malloc(sizeof(size_t) * M);
+    for (size_t i = 0; i < N * M; i++)
+        C[i] = qd_rng_uniform(&r);
+    for (size_t j = 0; j < M; j++)
+        for (size_t i = 0; i < M; i++)
+            C2[i + j * M] = C[(i % N) + j * N];
+    double cs, ca;
+    qd_err e;
+    CHECK(qd_ot_exact(C, N, M, NULL, NULL, P, &cs, &e) == QD_OK, "simplex 20x40");
+    CHECK(qd_ot_assign(C2, M, perm, &ca, &e) == QD_OK, "assign 40x40");
+    CHECK_NEAR(cs, ca / (double)M, 1e-12, "unequal simplex = duplicated-row assignment");
+    free(C);
+    free(P);
+    free(C2);
+    free(perm);
+}
+
+QD_TEST(ot_sinkhorn_to_exact)
+{
+    qd_rng r;
+    qd_rng_init(&r, 305);
+    size_t N = 6, M = 9;
+    double C[54], P[54], Pe[54], w, ua[6], ub[9];
+    for (size_t i = 0; i < N * M; i++)
+        C[i] = qd_rng_uniform(&r);
+    for (size_t i = 0; i < N; i++)
+        ua[i] = 1.0 / (double)N;
+    for (size_t j = 0; j < M; j++)
+        ub[j] = 1.0 / (double)M;
+    qd_err e;
+    CHECK(qd_ot_exact(C, N, M, NULL, NULL, Pe, &w, &e) == QD_OK, "exact");
+    double epss[] = {0.3, 0.1, 0.03, 0.01, 0.001}, prev = INFINITY;
+    for (size_t t = 0; t < 5; t++) {
+        double v;
+        qd_sinkhorn_info info;
+        CHECK(qd_ot_sinkhorn(C, N, M, NULL, NULL, epss[t], 100000, 1e-12, P, &v, &info, &e) ==
+              QD_OK, "sinkhorn");
+        CHECK(info.converged, "sinkhorn eps=%g converged (err %g after %zu)", epss[t], info.err,
+              info.iters);
+        check_marginals(P, N, M, ua, ub, 1e-11, "sinkhorn plan");
+        /* OT_eps - W in [0, eps log(NM)] (entropy of a coupling <= log NM) */
+        double gap = v - w;
+        CHECK(gap >= -1e-10 && gap <= epss[t] * log((double)(N * M)) + 1e-10,
+              "eps=%g: regularised value %.12g vs exact %.12g", epss[t], v, w);
+        CHECK(fabs(info.cost - w) <= prev + 1e-12, "transport cost approaches W");
+        prev = fabs(info.cost - w);
+        /* dual value = primal objective <P,C> + eps KL(P || ab^T) at convergence */
+        double kl = 0;
+        for (size_t i = 0; i < N * M; i++)
+            if (P[i] > 0)
+                kl += P[i] * log(P[i] * (double)(N * M));   /* sum P = 1 */
+        CHECK_NEAR(v, info.cost + epss[t] * kl, 1e-9, "dual = primal");
+    }
+    double maxd = 0;
+    for (size_t i = 0; i < N * M; i++)
+        maxd = fmax(maxd, fabs(P[i] - Pe[i]));
+    CHECK(maxd < 1e-3, "plan at eps=1e-3 close to the exact plan (max diff %g)", maxd);
+    /* envelope theorem: d value / d C_ij = P_ij */
+    double v0, vp, vm;
+    qd_ot_sinkhorn(C, N, M, NULL, NULL, 0.05, 100000, 1e-14, P, &v0, NULL, &e);
+    size_t idx[] = {0, 7, 20, 53};
+    for (size_t t = 0; t < 4; t++) {
+        double h = 1e-6, keep = C[idx[t]], Pt[54];
+        C[idx[t]] = keep + h;
+        qd_ot_sinkhorn(C, N, M, NULL, NULL, 0.05, 100000, 1e-14, Pt, &vp, NULL, &e);
+        C[idx[t]] = keep - h;
+        qd_ot_sinkhorn(C, N, M, NULL, NULL, 0.05, 100000, 1e-14, Pt, &vm, NULL, &e);
+        C[idx[t]] = keep;
+        CHECK_NEAR((vp - vm) / (2 * h), P[idx[t]], 1e-8, "d OT_eps / dC = P");
+    }
+    qd_sinkhorn_info info;
+    double v;
+    CHECK(qd_ot_sinkhorn(C, N, M, NULL, NULL, 1e-3, 2, 1e-12, P, &v, &info, &e) == QD_OK &&
+          !info.converged && info.iters == 2, "iteration cap reported");
+    CHECK(qd_ot_sinkhorn(C, N, M, NULL, NULL, 0, 10, 1e-12, P, &v, &info, &e) == QD_EARG,
+          "eps = 0 rejected");
+}

@@ -1,0 +1,217 @@
+-- test_optim.lua — qd.optim: Adam and SGD (momentum, Nesterov) against the PyTorch update
+-- formulas written out here step by step, schedules, exact checkpoint round trips through
+-- qd.json (resume = uninterrupted run, bit for bit), and error messages.
+local T = require "testlib"
+local optim = qd.optim
+local json = require "qd.json"
+
+-- f(x) = sum c_i (x_i - a_i)^2 + 0.1 x_1 x_2 (coupled, so steps differ per coordinate)
+local c, a = { 1.0, 3.0, 0.5, 2.0 }, { 0.3, -1.2, 2.0, 0.0 }
+local function feval(x)
+  local f, g = 0.1 * x[1] * x[2], qd.vector(#c)
+  for i = 1, #c do
+    f = f + c[i] * (x[i] - a[i]) ^ 2
+    g[i] = 2 * c[i] * (x[i] - a[i])
+  end
+  g[1] = g[1] + 0.1 * x[2]
+  g[2] = g[2] + 0.1 * x[1]
+  return f, g
+end
+
+local x0 = { 1.0, 0.5, -0.7, 2.5 }
+
+-- the PyTorch Adam step (torch.optim.Adam, _single_tensor_adam, amsgrad=False), by hand
+local function torch_adam(x, m, v, t, g, lr, b1, b2, eps, wd)
+  for i = 1, #x do
+    local gi = g[i]
+    if wd ~= 0 then gi = gi + wd * x[i] end
+    m[i] = m[i] * b1 + gi * (1 - b1)                 -- exp_avg.mul_(beta1).add_(grad, alpha=1-beta1)
+    v[i] = v[i] * b2 + gi * gi * (1 - b2)            -- exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1-beta2)
+    local step_size = lr / (1 - b1 ^ t)              -- lr / bias_correction1
+    local denom = math.sqrt(v[i]) / math.sqrt(1 - b2 ^ t) + eps
+    x[i] = x[i] + (-step_size) * (m[i] / denom)      -- param.addcdiv_(exp_avg, denom, value=-step_size)
+  end
+end
+
+T.test("adam = PyTorch formula", function()
+  for _, cfg in ipairs {
+    { lr = 0.05 }, { lr = 0.01, beta1 = 0.8, beta2 = 0.99, eps = 1e-6 }, { lr = 0.02, weight_decay = 0.1 },
+  } do
+    local x = qd.vector(x0)
+    local state = {}
+    for k, v in pairs(cfg) do state[k] = v end
+    local rx, rm, rv = { table.unpack(x0) }, { 0, 0, 0, 0 }, { 0, 0, 0, 0 }
+    for t = 1, 25 do
+      local _, g = feval(rx)
+      local fx_ref = feval(rx)
+      torch_adam(rx, rm, rv, t, g, cfg.lr, cfg.beta1 or 0.9, cfg.beta2 or 0.999, cfg.eps or 1e-8,
+                 cfg.weight_decay or 0)
+      local xr, fx = optim.adam(feval, x, state)
+      T.ok(rawequal(xr, x), "x updated in place and returned")
+      T.eq(fx, fx_ref, "fx = f(x) before the step")
+      for i = 1, 4 do T.eq(x[i], rx[i], string.format("adam step %d coordinate %d (bitwise)", t, i)) end
+    end
+    T.eq(state.t, 25, "step count")
+    for i = 1, 4 do T.eq(state.m[i], rm[i], "first moment"); T.eq(state.v[i], rv[i], "second moment") end
+  end
+  -- step 1 closed form: x1 = x0 - lr * g / (|g| + eps)   (m_hat = g, v_hat = g^2)
+  local x = qd.vector(x0)
+  local _, g = feval(x)
+  optim.adam(feval, x, { lr = 0.1 })
+  for i = 1, 4 do T.near(x[i], x0[i] - 0.1 * g[i] / (math.abs(g[i]) + 1e-8), 1e-15, "first Adam step") end
+  -- converges on the quadratic; plain tables work as parameters
+  local xt = { table.unpack(x0) }
+  local st = { lr = 0.05 }
+  local f
+  for _ = 1, 2000 do _, f = optim.adam(feval, xt, st) end
+  local fmin = feval(xt)
+  T.ok(fmin < feval(x0) and math.abs(f - fmin) < 1e-6, "adam descends to a minimum")
+end)
+
+T.test("sgd with momentum and nesterov = PyTorch formula", function()
+  for _, cfg in ipairs {
+    { lr = 0.05 }, { lr = 0.05, momentum = 0.9 }, { lr = 0.02, momentum = 0.9, nesterov = true },
+    { lr = 0.05, momentum = 0.5, dampening = 0.3, weight_decay = 0.01 },
+  } do
+    local x, state = qd.vector(x0), {}
+    for k, v in pairs(cfg) do state[k] = v end
+    local rx, buf = { table.unpack(x0) }, nil
+    local mu, damp, wd = cfg.momentum or 0, cfg.dampening or 0, cfg.weight_decay or 0
+    for _ = 1, 20 do
+      local _, g = feval(rx)
+      local d = {}
+      for i = 1, 4 do d[i] = g[i] + (wd ~= 0 and wd * rx[i] or 0) end
+      if mu ~= 0 then
+        if buf == nil then buf = { table.unpack(d) }
+        else for i = 1, 4 do buf[i] = buf[i] * mu + d[i] * (1 - damp) end end
+        for i = 1, 4 do d[i] = cfg.nesterov and (d[i] + mu * buf[i]) or buf[i] end
+      end
+      for i = 1, 4 do rx[i] = rx[i] + (-cfg.lr) * d[i] end
+      optim.sgd(feval, x, state)
+      for i = 1, 4 do T.eq(x[i], rx[i], "sgd step (bitwise)") end
+    end
+  end
+end)
+
+-- against torch itself: trajectories written by tests/data/optim/make_optim_refs.py
+-- (torch.optim.Adam / SGD, float64, foreach=False) on the same function and settings
+local DATA = (os.getenv("QD_TEST_DATA") or "tests/data") .. "/optim/"
+T.test("adam and sgd = torch.optim trajectories", function()
+  local function compare(file, cfgs, method, steps)
+    local R = qd.load_npy(DATA .. file)
+    T.eq(select(1, R:shape()), #cfgs * steps, file .. " rows")
+    local worst, exact = 0, true
+    for k, cfg in ipairs(cfgs) do
+      local x, state = qd.vector(x0), {}
+      for key, v in pairs(cfg) do state[key] = v end
+      for t = 1, steps do
+        optim[method](feval, x, state)
+        for i = 1, 4 do
+          local ref = R:get((k - 1) * steps + t, i)
+          worst = math.max(worst, math.abs(x[i] - ref) / math.max(1, math.abs(ref)))
+          exact = exact and x[i] == ref
+        end
+      end
+    end
+    T.ok(worst <= 4e-16, string.format("%s matches torch (max rel. diff %g, bitwise: %s)", method, worst,
+                                       tostring(exact)))
+  end
+  compare("adam_torch.npy", { { lr = 0.05 }, { lr = 0.01, beta1 = 0.8, beta2 = 0.99, eps = 1e-6 },
+                              { lr = 0.02, weight_decay = 0.1 } }, "adam", 25)
+  compare("sgd_torch.npy", { { lr = 0.05 }, { lr = 0.05, momentum = 0.9 },
+                             { lr = 0.02, momentum = 0.9, nesterov = true },
+                             { lr = 0.05, momentum = 0.5, dampening = 0.3, weight_decay = 0.01 } }, "sgd", 20)
+end)
+
+T.test("schedules", function()
+  local s = optim.schedule
+  T.eq(optim.lr_at(s.constant { lr = 0.1 }, 7), 0.1)
+  local st = s.step { lr = 1, step_size = 10, gamma = 0.5 }
+  T.eq(optim.lr_at(st, 1), 1); T.eq(optim.lr_at(st, 10), 1); T.eq(optim.lr_at(st, 11), 0.5)
+  T.eq(optim.lr_at(st, 21), 0.25)
+  T.near(optim.lr_at(s.exponential { lr = 2, gamma = 0.9 }, 3), 2 * 0.81, 1e-15)
+  local cs = s.cosine { lr = 1, T = 11, lr_min = 0.1, warmup = 1 }
+  T.near(optim.lr_at(cs, 1), 1, 1e-15, "after warm-up")
+  T.near(optim.lr_at(cs, 6), 0.55, 1e-15, "cosine midpoint")
+  T.near(optim.lr_at(cs, 11), 0.1, 1e-15, "cosine end")
+  T.near(optim.lr_at(s.cosine { lr = 1, T = 10, warmup = 4 }, 2), 0.5, 1e-15, "linear warm-up")
+  local ls = s.linear { lr = 1, T = 5, lr_end = 0.2 }
+  T.near(optim.lr_at(ls, 1), 1, 1e-15); T.near(optim.lr_at(ls, 3), 0.6, 1e-15); T.near(optim.lr_at(ls, 9), 0.2, 1e-15)
+  -- a schedule in the state drives the optimizer: step t uses lr_at(schedule, t)
+  local x1, x2 = qd.vector(x0), qd.vector(x0)
+  local sa, sb = { schedule = st }, {}
+  for t = 1, 12 do
+    sb.lr = optim.lr_at(st, t)
+    optim.sgd(feval, x1, sa)
+    optim.sgd(feval, x2, sb)
+  end
+  for i = 1, 4 do T.eq(x1[i], x2[i], "schedule in state = lr set by hand") end
+  T.raises(function() s.cosine { lr = 1 } end, "option 'T': number expected")
+  T.raises(function() s.step { lr = 1, step = 3 } end, "unknown option 'step'")
+  T.raises(function() optim.lr_at(st, 0) end, "step t >= 1 expected")
+end)
+
+T.test("checkpoint round trip is exact", function()
+  for _, method in ipairs { "adam", "sgd" } do
+    local cfg = method == "adam" and { lr = 0.03, schedule = optim.schedule.cosine { lr = 0.03, T = 40 } }
+                or { lr = 0.02, momentum = 0.9, nesterov = true }
+    local function fresh() local s = {} for k, v in pairs(cfg) do s[k] = v end return s end
+    -- uninterrupted
+    local xa, sa = qd.vector(x0), fresh()
+    for _ = 1, 30 do optim[method](feval, xa, sa) end
+    -- 13 steps, save (state and x) through JSON text, restore, 17 more
+    local xb, sb = qd.vector(x0), fresh()
+    for _ = 1, 13 do optim[method](feval, xb, sb) end
+    local text = json.encode(optim.checkpoint { state = sb, x = xb })
+    local back = optim.restore(json.decode(text))
+    local xc, sc = back.x, back.state
+    T.eq(qd.type(xc), "qd.Vector", "x restored as a qd.Vector")
+    T.eq(math.type(sc.t), "integer", "step count stays an integer")
+    for _ = 1, 17 do optim[method](feval, xc, sc) end
+    for i = 1, 4 do T.eq(xc[i], xa[i], method .. ": resumed run = uninterrupted run (bitwise)") end
+    local mk = method == "adam" and "v" or "buf"
+    for i = 1, 4 do T.eq(sc[mk][i], sa[mk][i], method .. ": state moments identical") end
+  end
+  -- values JSON cannot spell survive too (tagged), and integral floats stay floats
+  local odd = { m = { -0.0, 0 / 0, math.huge, -math.huge, 3.0, 0.1 }, t = 5 }
+  local r = optim.restore(json.decode(json.encode(optim.checkpoint(odd))))
+  T.ok(1 / r.m[1] < 0, "-0 kept"); T.ok(r.m[2] ~= r.m[2], "nan kept")
+  T.eq(r.m[3], math.huge); T.eq(r.m[4], -math.huge)
+  T.eq(math.type(r.m[5]), "float", "3.0 stays a float"); T.eq(r.m[6], 0.1, "0.1 exact")
+  -- every double survives %.17g: a spread of awkward values
+  local vals = {}
+  local rr = qd.rng(5)
+  for i = 1, 200 do vals[i] = rr:normal() * 10 ^ rr:integer(-300, 300) end
+  vals[#vals + 1] = 5e-324; vals[#vals + 1] = 1.7976931348623157e308; vals[#vals + 1] = 2 ^ 53 + 0.0
+  local back = optim.restore(json.decode(json.encode(optim.checkpoint { m = vals })))
+  local same = true
+  for i = 1, #vals do same = same and back.m[i] == vals[i] and math.type(back.m[i]) == "float" end
+  T.ok(same, "doubles round-trip bit-exactly through qd.json")
+  -- save / load files
+  local path = os.tmpname()
+  local xs, ss = qd.vector(x0), { lr = 0.01 }
+  optim.adam(feval, xs, ss)
+  T.ok(optim.save(path, { x = xs, state = ss }), "save")
+  local L = optim.load(path)
+  os.remove(path)
+  T.eq(L.state.t, 1); T.eq(L.x[2], xs[2]); T.eq(L.state.m[3], ss.m[3])
+  local okv, err = optim.load("/nonexistent/dir/ckpt.json")
+  T.ok(okv == nil and type(err) == "string", "load of a missing file: nil, message")
+end)
+
+T.test("optim errors", function()
+  local x = qd.vector(x0)
+  T.raises(function() optim.adam(1, x, {}) end, "bad argument #1 to 'adam' (function expected, got number)")
+  T.raises(function() optim.adam(feval, "x", {}) end, "bad argument #2 to 'adam' (qd.Vector or table of numbers expected, got string)")
+  T.raises(function() optim.adam(feval, x) end, "bad argument #3 to 'adam' (state table expected, got nil)")
+  T.raises(function() optim.adam(feval, x, { lr = -1 }) end, "state.lr must be a number >= 0")
+  T.raises(function() optim.adam(feval, x, { beta1 = 1 }) end, "beta1 and state.beta2 must be < 1")
+  T.raises(function() optim.adam(function() return 1, qd.vector(2) end, x, {}) end, "gradient of length 4 expected, got 2")
+  T.raises(function() optim.adam(function() return "a", qd.vector(4) end, x, {}) end, "feval must return f (a number)")
+  T.raises(function() optim.adam(function() return 1, 2 end, x, {}) end, "grad of type number")
+  T.raises(function() optim.adam(feval, x, { m = { 1, 2 } }) end, "state.m holds 2 entries, parameters have 4")
+  T.raises(function() optim.sgd(feval, x, {}) end, "sgd: state.lr (or state.schedule) expected")
+  T.raises(function() optim.sgd(feval, x, { lr = 0.1, nesterov = true }) end, "Nesterov momentum requires momentum > 0")
+  T.raises(function() optim.adam(feval, qd.vector(4, { complex = true }), {}) end, "real qd.Vector expected")
+  T.raises(function() optim.checkpoint { f = print } end, "cannot save a value of type function")
+end)

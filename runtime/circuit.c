@@ -501,27 +501,6 @@ double qd_circ_project(qd_c *a, int nq, const int *qs, int k, size_t m, int rese
     return p;
 }
 
-/* Same outcome selection as qd_measure: inverse CDF over positive probabilities. */
-static size_t select_outcome(const double *p, size_t K, double u, double *total)
-{
-    double tot = 0;
-    size_t lastpos = 0;
-    for (size_t m = 0; m < K; m++)
-        if (p[m] > 0) {
-            tot += p[m];
-            lastpos = m;
-        }
-    *total = tot;
-    double target = u * tot, cum = 0;
-    for (size_t m = 0; m < K; m++) {
-        if (p[m] > 0)
-            cum += p[m];
-        if (cum > target)
-            return m;
-    }
-    return lastpos;
-}
-
 /* Measurement op o (the mi-th measurement) on every member. err[j] set on failure. */
 static qd_status measure_all(const qd_circuit *c, size_t o, int mi, qd_c *a, size_t count,
                              qd_meas_ctl *mc, qd_rng *rngs, qd_err *e)
@@ -556,7 +535,7 @@ static qd_status measure_all(const qd_circuit *c, size_t o, int mi, qd_c *a, siz
 #endif
             qd_probs(aj, n, op->qs, k, p);
             double tot;
-            m = select_outcome(p, K, qd_rng_uniform(&rngs[j]), &tot);
+            m = qd_select_outcome(p, K, qd_rng_uniform(&rngs[j]), &tot);
             if (!(tot > 0) || !isfinite(tot))
                 err = 3;
             mc->outcomes[j * (size_t)c->nmeas + (size_t)mi] = m;

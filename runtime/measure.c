@@ -359,7 +359,7 @@ void qd_sample_counts(const double *p, size_t d, size_t shots, qd_rng *r, uint64
 /* Inverse CDF over the outcome index: the first m whose cumulative probability exceeds
  * u * total. An outcome of probability 0 is never chosen (the cumulative sum only crosses
  * the target on a positive step). */
-static size_t select_outcome(const double *p, size_t K, double u, double *total)
+size_t qd_select_outcome(const double *p, size_t K, double u, double *total)
 {
     double tot = 0;
     size_t lastpos = 0;
@@ -414,7 +414,7 @@ qd_status qd_measure(const qd_c *a, int nq, const int *qs, int k, double u, int 
         return qd_fail(e, QD_ENOMEM, "not enough memory for %zu outcome probabilities", K);
     qd_probs(a, nq, qs, k, p);
     double tot;
-    size_t m = select_outcome(p, K, u, &tot);
+    size_t m = qd_select_outcome(p, K, u, &tot);
     double pm = p[m];
     if (p != pstack)
         qd_free(p);
@@ -463,7 +463,7 @@ qd_status qd_dm_measure(const qd_c *rho, int n, const int *qs, int k, double u, 
         return qd_fail(e, QD_ENOMEM, "not enough memory for %zu outcome probabilities", K);
     qd_dm_probs(rho, n, qs, k, p);
     double tot;
-    size_t m = select_outcome(p, K, u, &tot);
+    size_t m = qd_select_outcome(p, K, u, &tot);
     double pm = p[m];
     if (p != pstack)
         qd_free(p);

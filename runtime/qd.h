@@ -198,6 +198,9 @@ void qd_dm_probs(const qd_c *rho, int n, const int *qs, int k, double *out);
 /* Draw `shots` outcomes from a distribution p[0..d) (sums to ~1), counts[0..d) += hits.
  * Deterministic for a given rng state. */
 void qd_sample_counts(const double *p, size_t d, size_t shots, qd_rng *r, uint64_t *counts);
+/* Inverse CDF: the first outcome m whose cumulative probability exceeds u * total
+ * (u in [0, 1)); outcomes with p <= 0 are never chosen. *total = sum of the positive p. */
+size_t qd_select_outcome(const double *p, size_t K, double u, double *total);
 /* Projective measurement of qubits qs[0..k) of ONE vector of nq qubits.
  * u in [0,1) selects the outcome by inverse CDF over outcome index. If keep != 0, out has
  * nq qubits (collapsed, renormalised); else out has nq-k qubits (measured qubits removed,

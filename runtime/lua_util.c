@@ -13,23 +13,28 @@
 static size_t g_live = 0;
 static size_t g_cap = (size_t)256 << 20;
 
-void *qdL_alloc(lua_State *L, size_t bytes, int zero, const char *what)
+static void no_memory(lua_State *L, size_t bytes, const char *what)
 {
     char sz[32];
     qd_format_bytes((double)bytes, sz, sizeof sz);
+    luaL_error(L, "not enough memory for %s (%s requested)", what, sz);
+}
+
+void *qdL_alloc(lua_State *L, size_t bytes, int zero, const char *what)
+{
     /* Refuse what cannot fit in the memory available now (after collecting garbage, which
      * may free other qd buffers): malloc would succeed (overcommit) and the process be
      * killed later, while touching the pages, instead of raising an error. */
     size_t phys = qd_phys_mem();
     if (phys && bytes > phys)
-        luaL_error(L, "not enough memory for %s (%s requested)", what, sz);
+        no_memory(L, bytes, what);
     if (bytes >= ((size_t)64 << 20)) {
         size_t avail = qd_avail_mem();
         if (avail && bytes > avail) {
             lua_gc(L, LUA_GCCOLLECT);
             avail = qd_avail_mem();
             if (avail && bytes > avail)
-                luaL_error(L, "not enough memory for %s (%s requested)", what, sz);
+                no_memory(L, bytes, what);
         }
     }
     if (g_live + bytes > g_cap) {
@@ -42,7 +47,7 @@ void *qdL_alloc(lua_State *L, size_t bytes, int zero, const char *what)
         lua_gc(L, LUA_GCCOLLECT);
         p = zero ? qd_calloc(1, bytes) : qd_malloc(bytes);
         if (!p)
-            luaL_error(L, "not enough memory for %s (%s requested)", what, sz);
+            no_memory(L, bytes, what);
     }
     g_live += bytes;
     return p;

@@ -63,12 +63,17 @@ void qd_format_bytes(double bytes, char *buf, size_t len)
 
 size_t qd_phys_mem(void)
 {
+    /* read once: it does not change, and the allocator asks on every allocation */
+    static size_t cached;
+    static int known;
+    if (known)
+        return cached;
     long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
-    if (pages <= 0 || psize <= 0)
-        return 0;
-    size_t b;
-    if (qd_mul_overflow((size_t)pages, (size_t)psize, &b))
-        return SIZE_MAX;
+    size_t b = 0;
+    if (pages > 0 && psize > 0 && qd_mul_overflow((size_t)pages, (size_t)psize, &b))
+        b = SIZE_MAX;
+    cached = b;
+    known = 1;
     return b;
 }
 

@@ -425,8 +425,28 @@ static int team(size_t amps, int par)
 #endif
 }
 
-/* Run fn over groups [0, G), split over threads in TILE-aligned pieces if the call is
- * big enough (see the note at the top on determinism). */
+/* Members [*j0, *j1) of `count` for thread t of T: contiguous, the first count % T
+ * threads one more (the split of `omp for schedule(static)` in libgomp). Every loop over
+ * small members uses it, so a thread keeps touching the same members from one gate to
+ * the next and they stay in its core's cache. */
+static void member_range(size_t count, size_t t, size_t T, size_t *j0, size_t *j1)
+{
+    size_t q = count / T, r = count % T;
+    *j0 = t * q + (t < r ? t : r);
+    *j1 = *j0 + q + (t < r);
+}
+
+/* `par` of the kernels: 0 = stay on this thread (the caller is parallel already);
+ * 1 = split the groups over threads in TILE-aligned pieces; 1 + nq (> 1) = the buffer is
+ * an ensemble of small members of nq qubits: split at member boundaries with
+ * member_range, like the per-member paths. A member boundary is a run boundary, and a
+ * run is processed the same way whatever piece it is in (a run longer than a CHUNK is
+ * cut at CHUNK multiples, which member boundaries then are), so every amplitude is still
+ * computed by the same instructions for any thread count. */
+static int ens_par(int nq, size_t count);
+
+/* Run fn over groups [0, G), split over threads if the call is big enough (see the note
+ * at the top on determinism). */
 static void drive(range_fn fn, qd_c *a, const walk *w, size_t G, size_t amps,
                   const void *ctx, int par)
 {
@@ -436,11 +456,26 @@ static void drive(range_fn fn, qd_c *a, const walk *w, size_t G, size_t amps,
         return;
     }
 #ifdef _OPENMP
-    size_t tiles = (G + TILE - 1) / TILE;
+    size_t tiles = (G + TILE - 1) / TILE, count = 0, Gm = 0;
+    if (par > 1) {
+        size_t dim = (size_t)1 << (par - 1);
+        count = amps / dim;
+        Gm = count ? G / count : 0;
+        if (count * dim != amps || Gm * count != G || Gm == 0)
+            count = 0;   /* not whole members: tiles */
+    }
 #pragma omp parallel num_threads(nt)
     {
         size_t t = (size_t)omp_get_thread_num(), T = (size_t)omp_get_num_threads();
-        size_t g0 = tiles * t / T * TILE, g1 = tiles * (t + 1) / T * TILE;
+        size_t g0, g1;
+        if (count) {
+            member_range(count, t, T, &g0, &g1);
+            g0 *= Gm;
+            g1 *= Gm;
+        } else {
+            g0 = tiles * t / T * TILE;
+            g1 = tiles * (t + 1) / T * TILE;
+        }
         if (g0 > G)
             g0 = G;
         if (g1 > G)
@@ -464,9 +499,35 @@ static void split_c(const qd_c *m, int n, int conj, double *out)
  * (every special bit >= 2), and a scalar path for the rest. Which path an amplitude
  * takes depends only on the gate and the piece it lies in, never on threads. */
 
+/* Software prefetch for short blocks. A gate on a middle bit b (pairs 2^b apart, blocks of
+ * 2^(b+1) amplitudes of a few KiB) walks two streams that restart every block, which the
+ * hardware prefetchers follow badly: measured on AMD Zen 5, a 1-qubit gate on bits 5..10
+ * of a 2^24 vector ran at ~0.6 of the in-place roof against ~1.0 elsewhere. Each block is
+ * read exactly once front to back, so the body prefetches the lines PF_DIST bytes ahead of
+ * its position in block-linear order (x + 2i: it consumes two lines per step, one of x
+ * and one of y). Only for blocks of at most PF_MAXBLK amplitudes whose two halves are the
+ * pair (R = 2 off1). Long runs (pieces of >= PF_MINRUN groups, so that little is fetched
+ * past a run's end for nothing) are prefetched per stream, PF_AHEAD bytes ahead (bits
+ * 11..12 gained ~15% from it). Distances tuned on that machine (n = 24, 1 thread); the
+ * prefetches never fault and change no value. */
+#define PF_DIST 16384
+#define PF_AHEAD 4096
+#define PF_MAXBLK ((size_t)2048)
+#define PF_MINRUN ((size_t)1024)
+#define PF_MINAMPS ((size_t)1 << 17)   /* 2 MiB: smaller registers sit in cache anyway */
+#define PF_BLOCKS(R, off1) ((R) <= PF_MAXBLK && (R) == 2 * (off1))
+#define PF_LINEAR(q)                                                     \
+    do {                                                                 \
+        const char *pf_l = (const char *)((uintptr_t)(q) + PF_DIST);     \
+        __builtin_prefetch(pf_l, 1, 3);                                  \
+        __builtin_prefetch(pf_l + 64, 1, 3);                             \
+    } while (0)
+#define PF_STREAM(q) __builtin_prefetch((const char *)((uintptr_t)(q) + PF_AHEAD), 1, 3)
+
 /* dense 2x2 on the pair (p[0], p[off1]) of each group: 1-qubit and controlled gates */
 typedef struct {
     size_t off1;
+    int pf;             /* software prefetch (big registers only, see above) */
     double m[8];        /* m00, m10, m01, m11 as (re, im) */
     vcx A, B, C, D;     /* m00, m01, m10, m11 */
 } ctx_m2;
@@ -491,6 +552,31 @@ QD_INLINE void body_m2(qd_c *p, size_t nr, size_t R, size_t n, size_t st, const 
     const size_t off1 = c->off1;
     if (st == 1 && (n & 3) == 0) {
         const vcx A = c->A, B = c->B, C = c->C, D = c->D;
+        if (c->pf && PF_BLOCKS(R, off1)) {
+            for (size_t r = 0; r < nr; r++) {
+                qd_c *x = p + r * R, *y = x + off1;
+                for (size_t i = 0; i < n; i += 4) {
+                    PF_LINEAR(x + 2 * i);
+                    v8d X = vld(x + i), Y = vld(y + i);
+                    vst(x + i, vcmul(A, X) + vcmul(B, Y));
+                    vst(y + i, vcmul(C, X) + vcmul(D, Y));
+                }
+            }
+            return;
+        }
+        if (c->pf && n >= PF_MINRUN) {
+            for (size_t r = 0; r < nr; r++) {
+                qd_c *x = p + r * R, *y = x + off1;
+                for (size_t i = 0; i < n; i += 4) {
+                    PF_STREAM(x + i);
+                    PF_STREAM(y + i);
+                    v8d X = vld(x + i), Y = vld(y + i);
+                    vst(x + i, vcmul(A, X) + vcmul(B, Y));
+                    vst(y + i, vcmul(C, X) + vcmul(D, Y));
+                }
+            }
+            return;
+        }
         for (size_t r = 0; r < nr; r++) {
             qd_c *x = p + r * R, *y = x + off1;
             for (size_t i = 0; i < n; i += 4) {
@@ -564,12 +650,42 @@ RANGE_FN(range_dg, body_dg, ctx_dg, 0)
  * whose pattern is all ones are not touched: cz reads and writes a quarter of memory. */
 typedef struct {
     int ne;
+    int pf;             /* software prefetch (big registers only) */
     size_t off[4];      /* in amplitudes */
     vcx P[4];
 } ctx_ud;
 
 QD_INLINE void body_ud(qd_c *p, size_t nr, size_t R, size_t n, size_t st, const ctx_ud *c)
 {
+    /* a 1-qubit diagonal with both entries != 1 (rz) on a big register: both halves of
+     * each block in one pass, prefetched like body_m2 (same products, other order) */
+    if (c->pf && c->ne == 2 && c->off[0] == 0 && st == 4 && R == 2 * c->off[1]) {
+        const vcx P0 = c->P[0], P1 = c->P[1];
+        const size_t o1 = c->off[1];
+        if (R <= PF_MAXBLK) {
+            for (size_t r = 0; r < nr; r++) {
+                qd_c *x = p + r * R, *y = x + o1;
+                for (size_t i = 0; i < 4 * n; i += 4) {
+                    PF_LINEAR(x + 2 * i);
+                    vst(x + i, vcmul(P0, vld(x + i)));
+                    vst(y + i, vcmul(P1, vld(y + i)));
+                }
+            }
+            return;
+        }
+        if (4 * n >= PF_MINRUN) {
+            for (size_t r = 0; r < nr; r++) {
+                qd_c *x = p + r * R, *y = x + o1;
+                for (size_t i = 0; i < 4 * n; i += 4) {
+                    PF_STREAM(x + i);
+                    PF_STREAM(y + i);
+                    vst(x + i, vcmul(P0, vld(x + i)));
+                    vst(y + i, vcmul(P1, vld(y + i)));
+                }
+            }
+            return;
+        }
+    }
     for (int e = 0; e < c->ne; e++) {
         const vcx P = c->P[e];
         qd_c *q0 = p + c->off[e];
@@ -585,6 +701,7 @@ RANGE_FN(range_ud, body_ud, ctx_ud, 2)
 /* dense 4x4 on p[off[0..3]] of each group */
 typedef struct {
     size_t off[4];
+    int pf;             /* software prefetch (big registers only) */
     double m[32];
     vcx V[16];          /* column-major like m */
 } ctx_m4;
@@ -592,17 +709,23 @@ typedef struct {
 QD_INLINE void body_m4(qd_c *p, size_t nr, size_t R, size_t n, size_t st, const ctx_m4 *c)
 {
     if (st == 1 && (n & 3) == 0) {
+        vcx V[16];   /* local copy: the stores below cannot alias it, so it is not reloaded */
+        memcpy(V, c->V, sizeof V);
         for (size_t r = 0; r < nr; r++) {
             qd_c *q[4];
             for (int e = 0; e < 4; e++)
                 q[e] = p + r * R + c->off[e];
+            const int pf = c->pf && n >= PF_MINRUN;   /* long runs: per stream */
             for (size_t i = 0; i < n; i += 4) {
                 v8d X[4], Y[4];
+                if (pf)
+                    for (int e = 0; e < 4; e++)
+                        PF_STREAM(q[e] + i);
                 for (int e = 0; e < 4; e++)
                     X[e] = vld(q[e] + i);
                 for (int rr = 0; rr < 4; rr++)
-                    Y[rr] = vcmul(c->V[rr], X[0]) + vcmul(c->V[rr + 4], X[1]) +
-                            vcmul(c->V[rr + 8], X[2]) + vcmul(c->V[rr + 12], X[3]);
+                    Y[rr] = vcmul(V[rr], X[0]) + vcmul(V[rr + 4], X[1]) +
+                            vcmul(V[rr + 8], X[2]) + vcmul(V[rr + 12], X[3]);
                 for (int e = 0; e < 4; e++)
                     vst(q[e] + i, Y[e]);
             }
@@ -696,14 +819,18 @@ RANGE_FN(range_xx, body_xx, ctx_xx, 0)
  * units: contiguous, branch-free, whatever the qubit. */
 typedef struct {
     int act;            /* bit t set: P_t is used; 16 + t: pure permutation v[lane ^ t] */
+    int pf;             /* software prefetch (big registers only) */
     vcx P[4];
 } ctx_u;
 
 QD_INLINE void unit_loop(qd_c *a, size_t u0, size_t u1, const ctx_u *c, const int act)
 {
     const vcx P0 = c->P[0], P1 = c->P[1], P2 = c->P[2], P3 = c->P[3];
+    const int pf = c->pf;
     for (size_t u = u0; u < u1; u++) {
         qd_c *q = a + 4 * u;
+        if (pf)
+            __builtin_prefetch((const char *)((uintptr_t)q + PF_DIST), 1, 3);
         v8d v = vld(q), acc = v;
         if (act >= 16) {
             acc = act == 17 ? xperm1(v) : act == 18 ? xperm2(v) : xperm3(v);
@@ -774,6 +901,7 @@ static void unit_gate(qd_c *a, size_t amps, probe_fn probe, const void *args, in
     }
     ctx_u c;
     c.act = 0;
+    c.pf = amps >= PF_MINAMPS;
     int nact = 0, last = 0, ones = 0;
     for (int t = 0; t < 4; t++) {
         qd_c z[4];
@@ -836,6 +964,7 @@ static void k1q_b(qd_c *a, size_t amps, int b, const qd_c m[4], int conj, int pa
     walk_init(&w, &b, 1, 0);
     ctx_m2 c;
     c.off1 = (size_t)1 << b;
+    c.pf = amps >= PF_MINAMPS;
     split_c(m, 4, conj, c.m);
     c.A = vcx_all(m[0], conj);
     c.C = vcx_all(m[1], conj);
@@ -887,6 +1016,7 @@ static void kdiag_b(qd_c *a, size_t amps, const int *bits, int nb, const qd_c *d
         }
         ctx_ud c;
         c.ne = 0;
+        c.pf = amps >= PF_MINAMPS;
         for (int h = 0; h < (1 << nh); h++) {
             qd_c z[4];
             int one = 1;
@@ -982,6 +1112,7 @@ static void k2q_b(qd_c *a, size_t amps, int b0, int b1, const qd_c m[16], int co
     }
     ctx_m4 c;
     memcpy(c.off, off, sizeof off);
+    c.pf = amps >= PF_MINAMPS;
     split_c(m, 16, conj, c.m);
     for (int i = 0; i < 16; i++)
         c.V[i] = vcx_all(m[i], conj);
@@ -1030,6 +1161,7 @@ static void kctrl_b(qd_c *a, size_t amps, const int *cb, int nctrl, int tb, cons
     walk_init(&w, bits, nctrl + 1, set);
     ctx_m2 c;
     c.off1 = st;
+    c.pf = amps >= PF_MINAMPS;
     split_c(m, 4, conj, c.m);
     c.A = vcx_all(m[0], conj);
     c.C = vcx_all(m[1], conj);
@@ -1042,25 +1174,25 @@ static void kctrl_b(qd_c *a, size_t amps, const int *cb, int nctrl, int tb, cons
 
 void qd_k_1q(qd_c *a, int nq, size_t count, int q, const qd_c m[4])
 {
-    k1q_b(a, count << nq, nq - 1 - q, m, 0, 1);
+    k1q_b(a, count << nq, nq - 1 - q, m, 0, ens_par(nq, count));
 }
 
 void qd_k_diag1(qd_c *a, int nq, size_t count, int q, qd_c d0, qd_c d1)
 {
     int b = nq - 1 - q;
     qd_c d[2] = {d0, d1};
-    kdiag_b(a, count << nq, &b, 1, d, 0, 1);
+    kdiag_b(a, count << nq, &b, 1, d, 0, ens_par(nq, count));
 }
 
 void qd_k_2q(qd_c *a, int nq, size_t count, int q0, int q1, const qd_c m[16])
 {
-    k2q_b(a, count << nq, nq - 1 - q0, nq - 1 - q1, m, 0, 1);
+    k2q_b(a, count << nq, nq - 1 - q0, nq - 1 - q1, m, 0, ens_par(nq, count));
 }
 
 void qd_k_diag2(qd_c *a, int nq, size_t count, int q0, int q1, const qd_c d[4])
 {
     int bits[2] = {nq - 1 - q0, nq - 1 - q1};
-    kdiag_b(a, count << nq, bits, 2, d, 0, 1);
+    kdiag_b(a, count << nq, bits, 2, d, 0, ens_par(nq, count));
 }
 
 void qd_k_ctrl1q(qd_c *a, int nq, size_t count, const int *ctrl, int nctrl, int t,
@@ -1069,7 +1201,7 @@ void qd_k_ctrl1q(qd_c *a, int nq, size_t count, const int *ctrl, int nctrl, int 
     int cb[64];
     for (int i = 0; i < nctrl; i++)
         cb[i] = nq - 1 - ctrl[i];
-    kctrl_b(a, count << nq, cb, nctrl, nq - 1 - t, m, 0, 1);
+    kctrl_b(a, count << nq, cb, nctrl, nq - 1 - t, m, 0, ens_par(nq, count));
 }
 
 /* Threads for a loop over `count` members of dim amplitudes: only small members are
@@ -1081,10 +1213,267 @@ static int member_team(size_t dim, size_t count)
     return team(count * dim, 1);
 }
 
+/* ---------------------------------------------------------------- per-member 1-qubit gates
+ * on small members (QuDDPM's forward process, training steps: a different angle for each
+ * of N members of a few qubits). The generic path would rebuild a walk (and, for the last
+ * two qubits, probe the lane operator) for every member, which costs more than the
+ * member's 2^n amplitudes. Here the layout is worked out once and each member is one
+ * tight loop with its own coefficients. The amplitude arithmetic is the expression of the
+ * single-register vector paths (body_m2 for bits >= 2, unit_loop below that; a real
+ * matrix drops the products with its zero imaginary parts, which changes at most the sign
+ * of a zero). rx, ry, rz and p take their sines and cosines from vsincos (below, within
+ * 1 ulp of libm, which gate_matrix uses), so a member can differ in the last bit from the
+ * same gate applied to it alone; a member's result never depends on the thread count or
+ * on the other members. */
+enum { B1_DENSE, B1_REAL, B1_DIAG };
+
+QD_INLINE v8d vsplat(double x)
+{
+    return (v8d){x, x, x, x, x, x, x, x};
+}
+
+/* bit b >= 2: pairs (x[i], y[i] = x[i + 2^b]) in blocks of 2^(b+1) */
+QD_INLINE void b1_hi(qd_c *a, size_t dim, int b, const qd_c *m, int kind)
+{
+    const size_t L = (size_t)1 << b;
+    if (kind == B1_REAL) {
+        /* zero imaginary parts: vcmul(z, v) reduces to re * v */
+        const v8d A = vsplat(creal(m[0])), C = vsplat(creal(m[1]));
+        const v8d B = vsplat(creal(m[2])), D = vsplat(creal(m[3]));
+        for (size_t base = 0; base < dim; base += 2 * L) {
+            qd_c *x = a + base, *y = x + L;
+            for (size_t i = 0; i < L; i += 4) {
+                v8d X = vld(x + i), Y = vld(y + i);
+                vst(x + i, A * X + B * Y);
+                vst(y + i, C * X + D * Y);
+            }
+        }
+    } else if (kind == B1_DIAG) {
+        const vcx A = vcx_all(m[0], 0), D = vcx_all(m[3], 0);
+        for (size_t base = 0; base < dim; base += 2 * L) {
+            qd_c *x = a + base, *y = x + L;
+            for (size_t i = 0; i < L; i += 4) {
+                vst(x + i, vcmul(A, vld(x + i)));
+                vst(y + i, vcmul(D, vld(y + i)));
+            }
+        }
+    } else {
+        const vcx A = vcx_all(m[0], 0), C = vcx_all(m[1], 0);
+        const vcx B = vcx_all(m[2], 0), D = vcx_all(m[3], 0);
+        for (size_t base = 0; base < dim; base += 2 * L) {
+            qd_c *x = a + base, *y = x + L;
+            for (size_t i = 0; i < L; i += 4) {
+                v8d X = vld(x + i), Y = vld(y + i);
+                vst(x + i, vcmul(A, X) + vcmul(B, Y));
+                vst(y + i, vcmul(C, X) + vcmul(D, Y));
+            }
+        }
+    }
+}
+
+/* bit b < 2: inside each unit, new[k] = m[v,v] a[k] + m[v,1-v] a[k ^ 2^b], v = bit b of
+ * lane k (P_0 then P_t, t = 2^b, as unit_loop adds them) */
+QD_INLINE void b1_lo(qd_c *a, size_t dim, int b, const qd_c *m, int kind)
+{
+    qd_c z0[4], z1[4];
+    for (int k = 0; k < 4; k++) {
+        int v = (k >> b) & 1;
+        z0[k] = m[v + 2 * v];
+        z1[k] = m[v + 2 * (1 - v)];
+    }
+    if (kind == B1_REAL) {
+        v8d R0, R1;
+        for (int k = 0; k < 8; k++) {
+            R0[k] = creal(z0[k >> 1]);
+            R1[k] = creal(z1[k >> 1]);
+        }
+        if (b == 0) {
+            for (size_t u = 0; u < dim; u += 4) {
+                v8d v = vld(a + u);
+                vst(a + u, R0 * v + R1 * xperm1(v));
+            }
+        } else {
+            for (size_t u = 0; u < dim; u += 4) {
+                v8d v = vld(a + u);
+                vst(a + u, R0 * v + R1 * xperm2(v));
+            }
+        }
+        return;
+    }
+    const vcx P0 = vcx_lanes(z0, 0), P1 = vcx_lanes(z1, 0);
+    if (kind == B1_DIAG) {
+        for (size_t u = 0; u < dim; u += 4)
+            vst(a + u, vcmul(P0, vld(a + u)));
+    } else if (b == 0) {
+        for (size_t u = 0; u < dim; u += 4) {
+            v8d v = vld(a + u);
+            vst(a + u, vcmul(P0, v) + vcmul(P1, xperm1(v)));
+        }
+    } else {
+        for (size_t u = 0; u < dim; u += 4) {
+            v8d v = vld(a + u);
+            vst(a + u, vcmul(P0, v) + vcmul(P1, xperm2(v)));
+        }
+    }
+}
+
+/* sin and cos of x[0..n) in one vectorisable loop: the argument is reduced by pi/2 in two
+ * Cody-Waite rounds (fdlibm's medium-size __rem_pio2, its second round taken always, exact
+ * products for |x| < 2^19) and evaluated with fdlibm's __kernel_sin/__kernel_cos
+ * polynomials, so results are within 1 ulp (checked against libm over 10^7 arguments in
+ * bench work: at most 1 ulp, ~3% of values differ from glibc in the last bit). Larger or
+ * non-finite arguments go to libm. Each value depends only on its own argument. */
+#define SC_LIM 524288.0
+static void vsincos(const double *restrict x, size_t n, double *restrict sn,
+                    double *restrict cs)
+{
+    const double invpio2 = 6.36619772367581382433e-01, toint = 6755399441055744.0,
+                 pio2_1 = 1.57079632673412561417e+00, pio2_2 = 6.07710050630396597660e-11,
+                 pio2_2t = 2.02226624879595063154e-21;
+    const double S1 = -1.66666666666666324348e-01, S2 = 8.33333333332248946124e-03,
+                 S3 = -1.98412698298579493134e-04, S4 = 2.75573137070700676789e-06,
+                 S5 = -2.50507602534068634195e-08, S6 = 1.58969099521155010221e-10;
+    const double C1 = 4.16666666666666019037e-02, C2 = -1.38888888888741095749e-03,
+                 C3 = 2.48015872894767294178e-05, C4 = -2.75573143513906633035e-07,
+                 C5 = 2.08757232129817482790e-09, C6 = -1.13596475577881948265e-11;
+    int far = 0;
+    for (size_t i = 0; i < n; i++) {
+        double xi = x[i], ax = xi < 0 ? -xi : xi;
+        far |= !(ax <= SC_LIM);
+        xi = ax <= SC_LIM ? xi : 0.0;
+        double fn = (xi * invpio2 + toint) - toint;
+        long long q = (long long)fn;
+        double t = xi - fn * pio2_1, w = fn * pio2_2;
+        double r = t - w;
+        w = fn * pio2_2t - ((t - r) - w);
+        double y0 = r - w;
+        double y1 = (r - y0) - w;
+        double z = y0 * y0, zz = z * z;
+        double rs = S2 + z * (S3 + z * S4) + z * zz * (S5 + z * S6);
+        double v = z * y0;
+        double s = y0 - ((z * (0.5 * y1 - v * rs) - y1) - v * S1);
+        double rc = z * (C1 + z * (C2 + z * C3)) + zz * zz * (C4 + z * (C5 + z * C6));
+        double hz = 0.5 * z, wc = 1.0 - hz;
+        double c = wc + (((1.0 - wc) - hz) + (z * rc - y0 * y1));
+        int qq = (int)(q & 3);
+        double so = (qq & 1) ? c : s, co = (qq & 1) ? s : c;
+        sn[i] = (qq & 2) ? -so : so;
+        cs[i] = ((qq + 1) & 2) ? -co : co;
+    }
+    if (far)
+        for (size_t i = 0; i < n; i++)
+            if (!(fabs(x[i]) <= SC_LIM)) {
+                sn[i] = sin(x[i]);
+                cs[i] = cos(x[i]);
+            }
+}
+
+/* Members get their matrices in chunks of B1_CH: ms given (4 per member, qd_k_1q_batch),
+ * or gate id's matrix from params (np per member) — rx, ry, rz, p built here from one
+ * vectorised sincos pass (entries placed exactly as gate_matrix places them), other gates
+ * by gate_matrix. */
+#define B1_CH 64
+typedef struct {
+    const qd_c *ms;
+    int id, np;
+    const double *params;
+} b1_src;
+
+static void b1_mats(const b1_src *s, size_t j0, size_t n, qd_c *M)
+{
+    const int id = s->id;
+    const size_t np = (size_t)s->np;
+    if (id != G_RX && id != G_RY && id != G_RZ && id != G_P) {
+        for (size_t i = 0; i < n; i++)
+            gate_matrix(id, s->params + (j0 + i) * np, M + 4 * i);
+        return;
+    }
+    double x[B1_CH], sn[B1_CH], cs[B1_CH];
+    const double h = id == G_P ? 1.0 : 0.5;
+    for (size_t i = 0; i < n; i++)
+        x[i] = h * s->params[(j0 + i) * np];
+    vsincos(x, n, sn, cs);
+    for (size_t i = 0; i < n; i++) {
+        qd_c *m = M + 4 * i;
+        const double c = cs[i], sv = sn[i];
+        switch (id) {
+        case G_RX: m[0] = c; m[1] = CMPLX(0, -sv); m[2] = CMPLX(0, -sv); m[3] = c; break;
+        case G_RY: m[0] = c; m[1] = sv; m[2] = -sv; m[3] = c; break;
+        case G_RZ: m[0] = CMPLX(c, -sv); m[1] = 0; m[2] = 0; m[3] = CMPLX(c, sv); break;
+        default: m[0] = 1; m[1] = 0; m[2] = 0; m[3] = CMPLX(c, sv); break;   /* p */
+        }
+    }
+}
+
+/* members [j0, j1) */
+static void b1_range(qd_c *a, size_t dim, int b, const b1_src *s, size_t j0, size_t j1,
+                     int kind)
+{
+    qd_c M[4 * B1_CH];
+    for (size_t c0 = j0; c0 < j1; c0 += B1_CH) {
+        size_t n = j1 - c0 < B1_CH ? j1 - c0 : B1_CH;
+        const qd_c *ms = s->ms ? s->ms + 4 * c0 : M;
+        if (!s->ms)
+            b1_mats(s, c0, n, M);
+#define B1_MEMBERS(K)                                                           \
+        for (size_t i = 0; i < n; i++) {                                        \
+            if (b >= 2)                                                         \
+                b1_hi(a + (c0 + i) * dim, dim, b, ms + 4 * i, K);               \
+            else                                                                \
+                b1_lo(a + (c0 + i) * dim, dim, b, ms + 4 * i, K);               \
+        }
+        if (kind == B1_REAL) {
+            B1_MEMBERS(B1_REAL)
+        } else if (kind == B1_DIAG) {
+            B1_MEMBERS(B1_DIAG)
+        } else {
+            B1_MEMBERS(B1_DENSE)
+        }
+#undef B1_MEMBERS
+    }
+}
+
+/* members split over threads by member_range; a member's result does not depend on which
+ * range or chunk it falls in */
+static void b1_run(qd_c *a, int nq, size_t count, int b, const b1_src *s, int kind)
+{
+    const size_t dim = (size_t)1 << nq;
+    const int nt = member_team(dim, count);
+    if (nt <= 1) {
+        b1_range(a, dim, b, s, 0, count, kind);
+        return;
+    }
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nt)
+    {
+        size_t j0, j1;
+        member_range(count, (size_t)omp_get_thread_num(), (size_t)omp_get_num_threads(), &j0,
+                     &j1);
+        b1_range(a, dim, b, s, j0, j1, kind);
+    }
+#endif
+}
+
+/* members small enough for b1_run (big ones are split over threads one by one) */
+static int b1_fits(int nq)
+{
+    return nq >= 2 && ((size_t)1 << nq) < PAR_MIN;
+}
+
+static int ens_par(int nq, size_t count)
+{
+    return count > 1 && b1_fits(nq) ? 1 + nq : 1;
+}
+
 void qd_k_1q_batch(qd_c *a, int nq, size_t count, int q, const qd_c *ms)
 {
     size_t dim = (size_t)1 << nq;
     int nt = member_team(dim, count), b = nq - 1 - q;
+    if (b1_fits(nq)) {
+        b1_src s = {ms, 0, 0, NULL};
+        b1_run(a, nq, count, b, &s, B1_DENSE);
+        return;
+    }
     if (nt <= 1) {
         for (size_t j = 0; j < count; j++)
             k1q_b(a + j * dim, dim, b, ms + 4 * j, 0, 1);
@@ -1159,10 +1548,17 @@ void qd_apply_gate(qd_c *a, int nq, size_t count, const qd_gate_info *g, const i
     if (!per_vector || np == 0 || count == 1) {
         qd_c M[64];
         gate_matrix(id, params, M);
-        apply_id(a, nq, count, id, qs, M, 0, 1);
+        apply_id(a, nq, count, id, qs, M, 0, ens_par(nq, count));
         return;
     }
     /* one matrix per member (e.g. QuDDPM's forward process: a random angle each) */
+    if (table[id].nqubits == 1 && b1_fits(nq) &&
+        (kind_of[id] == K_M1 || kind_of[id] == K_D1)) {
+        b1_src s = {NULL, id, np, params};
+        b1_run(a, nq, count, nq - 1 - qs[0], &s,
+               kind_of[id] == K_D1 ? B1_DIAG : id == G_RY ? B1_REAL : B1_DENSE);
+        return;
+    }
     size_t dim = (size_t)1 << nq;
     int nt = member_team(dim, count);
     if (nt <= 1) {
@@ -1243,11 +1639,12 @@ static qd_status apply_matrix(qd_c *a, int nq, size_t count, const int *qs, int 
         return qd_fail(e, QD_EARG, "matrix on %d qubits expected 1..%d qubits", k,
                        nq < 12 ? nq : 12);
     if (k == 1) {
-        k1q_b(a, count << nq, nq - 1 - qs[0], m, conj, 1);
+        k1q_b(a, count << nq, nq - 1 - qs[0], m, conj, ens_par(nq, count));
         return QD_OK;
     }
     if (k == 2) {
-        k2q_b(a, count << nq, nq - 1 - qs[0], nq - 1 - qs[1], m, conj, 1);
+        k2q_b(a, count << nq, nq - 1 - qs[0], nq - 1 - qs[1], m, conj,
+              ens_par(nq, count));
         return QD_OK;
     }
     const size_t dk = (size_t)1 << k, amps = count << nq, G = amps >> k;

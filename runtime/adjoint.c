@@ -226,6 +226,168 @@ static qd_c pauli_braket(const qd_c *lam, const qd_c *psi, size_t d, size_t x, s
     return ipow[ny & 3] * v;
 }
 
+/* sum over all members of Im <lam_j| P_q |psi_j> when P is a single-qubit Pauli on bit
+ * b = 1 << (nq - 1 - q), lam and psi `amps` amplitudes (members back to back; each member's
+ * 2^nq is a multiple of 2b, so the pairs (i0, i0 + b) of the flat array are exactly the
+ * members' pairs). A pair loop like the gate kernels, no popcount, vectorised over pairs:
+ * runs of b pairs, vectorised within a run (b = 1: over all pairs). The summation order is fixed at compile time (the
+ * same for any thread count). With (P psi) from P = i^ny X^x Z^z:
+ *   X: Im sum conj(l0) p1 + conj(l1) p0
+ *   Y: (Y psi)_0 = -i p1, (Y psi)_1 = i p0  ->  sum Re(conj(l1) p0) - Re(conj(l0) p1)
+ *   Z: Im sum conj(l0) p0 - conj(l1) p1 */
+/* one term per pair (i0, i1) of Im/Re sums, flat double indices */
+#define PAULI1_TERM(p, l, q, i0, i1)                                                             \
+    ((p) == 'X'   ? (l[i0] * q[i1 + 1] - l[i0 + 1] * q[i1]) + (l[i1] * q[i0 + 1] - l[i1 + 1] * q[i0]) \
+     : (p) == 'Y' ? (l[i1] * q[i0] + l[i1 + 1] * q[i0 + 1]) - (l[i0] * q[i1] + l[i0 + 1] * q[i1 + 1]) \
+                  : (l[i0] * q[i0 + 1] - l[i0 + 1] * q[i0]) - (l[i1] * q[i1 + 1] - l[i1 + 1] * q[i1]))
+
+static inline __attribute__((always_inline)) double
+pauli1_sum_p(const double *l, const double *q, size_t amps, size_t b, const char p)
+{
+    double acc = 0;
+    if (b == 1) {   /* adjacent pairs: affine, contiguous */
+        #pragma omp simd reduction(+ : acc)
+        for (size_t t = 0; t < amps / 2; t++)
+            acc += PAULI1_TERM(p, l, q, 4 * t, 4 * t + 2);
+    } else if (b < 16) {   /* short runs: per-lane partial sums across runs */
+        double part[16] = {0};
+        for (size_t hi = 0; hi < amps; hi += 2 * b) {
+            const double *l0 = l + 2 * hi, *q0 = q + 2 * hi;
+            #pragma omp simd
+            for (size_t t = 0; t < b; t++)
+                part[t] += PAULI1_TERM(p, l0, q0, 2 * t, 2 * t + 2 * b);
+        }
+        for (size_t t = 0; t < b; t++)
+            acc += part[t];
+    } else {        /* long runs of b pairs */
+        for (size_t hi = 0; hi < amps; hi += 2 * b) {
+            const double *l0 = l + 2 * hi, *q0 = q + 2 * hi;
+            #pragma omp simd reduction(+ : acc)
+            for (size_t t = 0; t < b; t++)
+                acc += PAULI1_TERM(p, l0, q0, 2 * t, 2 * t + 2 * b);
+        }
+    }
+    return acc;
+}
+
+/* b as a compile-time constant for the short runs (2, 4, 8), so the run loop unrolls */
+static inline __attribute__((always_inline)) double
+pauli1_sum_b(const double *l, const double *q, size_t amps, size_t b, const char p)
+{
+    switch (b) {
+    case 2:
+        return pauli1_sum_p(l, q, amps, 2, p);
+    case 4:
+        return pauli1_sum_p(l, q, amps, 4, p);
+    case 8:
+        return pauli1_sum_p(l, q, amps, 8, p);
+    default:
+        return pauli1_sum_p(l, q, amps, b, p);
+    }
+}
+
+static double pauli1_braket_sum(const qd_c *lam, const qd_c *psi, size_t amps, size_t b, char p)
+{
+    const double *l = (const double *)lam, *q = (const double *)psi;
+    return p == 'X' ? pauli1_sum_b(l, q, amps, b, 'X')
+           : p == 'Y' ? pauli1_sum_b(l, q, amps, b, 'Y')
+                      : pauli1_sum_b(l, q, amps, b, 'Z');
+}
+
+/* All three single-qubit brackets (X, Y, Z on bit b) in one pass: out[0..2] as
+ * pauli1_braket_sum would give them (same per-pair terms, same summation order). */
+static inline __attribute__((always_inline)) void
+pauli3_sum_b(const double *l, const double *q, size_t amps, size_t b, double *out)
+{
+#define P3_TERMS(L, Q, i0, i1)                                                     \
+    double l0r = L[i0], l0i = L[i0 + 1], l1r = L[i1], l1i = L[i1 + 1];             \
+    double p0r = Q[i0], p0i = Q[i0 + 1], p1r = Q[i1], p1i = Q[i1 + 1];             \
+    double tx = (l0r * p1i - l0i * p1r) + (l1r * p0i - l1i * p0r);                 \
+    double ty = (l1r * p0r + l1i * p0i) - (l0r * p1r + l0i * p1i);                 \
+    double tz = (l0r * p0i - l0i * p0r) - (l1r * p1i - l1i * p1r);
+    double ax = 0, ay = 0, az = 0;
+    if (b == 1) {
+        #pragma omp simd reduction(+ : ax, ay, az)
+        for (size_t t = 0; t < amps / 2; t++) {
+            P3_TERMS(l, q, 4 * t, 4 * t + 2)
+            ax += tx;
+            ay += ty;
+            az += tz;
+        }
+    } else if (b < 16) {
+        double px[16] = {0}, py[16] = {0}, pz[16] = {0};
+        for (size_t hi = 0; hi < amps; hi += 2 * b) {
+            const double *l0 = l + 2 * hi, *q0 = q + 2 * hi;
+            #pragma omp simd
+            for (size_t t = 0; t < b; t++) {
+                P3_TERMS(l0, q0, 2 * t, 2 * t + 2 * b)
+                px[t] += tx;
+                py[t] += ty;
+                pz[t] += tz;
+            }
+        }
+        for (size_t t = 0; t < b; t++) {
+            ax += px[t];
+            ay += py[t];
+            az += pz[t];
+        }
+    } else {
+        for (size_t hi = 0; hi < amps; hi += 2 * b) {
+            const double *l0 = l + 2 * hi, *q0 = q + 2 * hi;
+            #pragma omp simd reduction(+ : ax, ay, az)
+            for (size_t t = 0; t < b; t++) {
+                P3_TERMS(l0, q0, 2 * t, 2 * t + 2 * b)
+                ax += tx;
+                ay += ty;
+                az += tz;
+            }
+        }
+    }
+#undef P3_TERMS
+    out[0] = ax;
+    out[1] = ay;
+    out[2] = az;
+}
+
+static void pauli3_braket_sum(const qd_c *lam, const qd_c *psi, size_t amps, size_t b, double *out)
+{
+    const double *l = (const double *)lam, *q = (const double *)psi;
+    switch (b) {
+    case 1:
+        pauli3_sum_b(l, q, amps, 1, out);
+        break;
+    case 2:
+        pauli3_sum_b(l, q, amps, 2, out);
+        break;
+    case 4:
+        pauli3_sum_b(l, q, amps, 4, out);
+        break;
+    case 8:
+        pauli3_sum_b(l, q, amps, 8, out);
+        break;
+    default:
+        pauli3_sum_b(l, q, amps, b, out);
+    }
+}
+
+/* the three-bracket kernel on one vector (for the tests) */
+void qd_pauli3_braket_im(const qd_c *lam, const qd_c *psi, int nq, int q, double out[3])
+{
+    pauli3_braket_sum(lam, psi, (size_t)1 << nq, (size_t)1 << (nq - 1 - q), out);
+}
+
+/* the generic bracket, used as a reference by the tests (qd_circuit.h) */
+double qd_pauli_braket_im(const qd_c *lam, const qd_c *psi, int nq, size_t x, size_t z, int ny)
+{
+    return cimag(pauli_braket(lam, psi, (size_t)1 << nq, x, z, ny));
+}
+
+/* the specialised single-qubit kernel on one vector (for the tests) */
+double qd_pauli1_braket_im(const qd_c *lam, const qd_c *psi, int nq, int q, char p)
+{
+    return pauli1_braket_sum(lam, psi, (size_t)1 << nq, (size_t)1 << (nq - 1 - q), p);
+}
+
 static void xor_permute(qd_c *a, size_t d, size_t pat)
 {
     if (!pat)
@@ -259,64 +421,41 @@ static void discard_sources(const qd_circuit *c, int *src_mi, int *src_bit)
     }
 }
 
-qd_status qd_circuit_vjp_vec(const qd_circuit *c, const double *theta, const qd_c *x,
-                             size_t count, const size_t *outcomes, const qd_c *G,
-                             const double *dLdP, double *grad, qd_c *G_in, double *prob,
-                             qd_err *e)
+/* 0, 1, 2 for rx, ry, rz (single-qubit Pauli rotations), -1 otherwise */
+static int pauli_index(const qd_op *op)
+{
+    if (op->kind != QD_OP_GATE || op->k != 1)
+        return -1;
+    const char *g = op->g->name;
+    if (g[0] != 'r' || !g[1] || g[2])
+        return -1;
+    return g[1] == 'x' ? 0 : g[1] == 'y' ? 1 : g[1] == 'z' ? 2 : -1;
+}
+
+/* ops o1, o2 = o1 + 1: two Pauli rotations (rx, ry, rz) on the same qubit. The backward
+ * pass treats them as one step; this need not match how the forward grouped its runs (the
+ * uncompute is exact in exact arithmetic either way). */
+static int pauli_pair(const qd_circuit *c, size_t o1, size_t o2)
+{
+    const qd_op *a = &c->ops[o1], *b = &c->ops[o2];
+    return pauli_index(a) >= 0 && pauli_index(b) >= 0 && a->qs[0] == b->qs[0];
+}
+
+/* The backward pass: psi = final state of the forward run (overwritten), ck/pm its tape. */
+static qd_status vjp_back(const qd_circuit *c, const double *theta, size_t count,
+                          const size_t *outcomes, const qd_c *G, const double *dLdP,
+                          double *grad, qd_c *G_in, double *prob, qd_c *psi, qd_c *lam,
+                          const qd_c *ck, double *pm, qd_err *e)
 {
     const int n = c->n, nm = c->nmeas;
-    const size_t d = (size_t)1 << n;
+    const size_t d = (size_t)1 << n, amps = d * count;
     int kept[QD_MAX_QUBITS];
     const int nout = qd_circuit_nout(c, kept);
     const size_t dout = (size_t)1 << nout;
-    if (nm && !outcomes)
-        return qd_fail(e, QD_EARG, "the circuit has measurements: outcomes must be given");
-    size_t amps = d * count, bytes;
-    if (qd_mul_overflow(amps, sizeof(qd_c) * (size_t)(2 + nm), &bytes))
-        return qd_fail(e, QD_ENOMEM, "gradient buffers overflow");
-    qd_c *psi = qd_malloc(sizeof(qd_c) * amps), *lam = qd_malloc(sizeof(qd_c) * amps);
-    qd_c *ck = nm ? qd_malloc(sizeof(qd_c) * amps * (size_t)nm) : NULL;
-    double *pm = qd_malloc(sizeof(double) * count * (size_t)(nm + 2));
-    if (!psi || !lam || (nm && !ck) || !pm) {
-        qd_free(psi);
-        qd_free(lam);
-        qd_free(ck);
-        qd_free(pm);
-        return qd_fail(e, QD_ENOMEM, "not enough memory for the gradient buffers (%zu members of %d qubits)",
-                       count, n);
-    }
     double *P = pm + count * (size_t)nm, *contrib = P + count;
-    memcpy(psi, x, sizeof(qd_c) * amps);
-    qd_status st = QD_OK;
     const int par = count > 1 && amps >= PAR_MIN;
-
-    /* forward, outcomes fixed, checkpoints before each measurement */
-    int mi = 0;
-    for (size_t o = 0; o < c->nops && st == QD_OK; o++) {
-        const qd_op *op = &c->ops[o];
-        if (op->kind == QD_OP_MEASURE || op->kind == QD_OP_RESET) {
-            memcpy(ck + amps * (size_t)mi, psi, sizeof(qd_c) * amps);
-            size_t K = (size_t)1 << op->k;
-            for (size_t j = 0; j < count; j++)
-                if (outcomes[j * (size_t)nm + (size_t)mi] >= K)
-                    st = qd_fail(e, QD_EARG, "outcome of measurement %d out of range 0..%zu (member %zu)",
-                                 mi + 1, K - 1, j + 1);
-            if (st != QD_OK)
-                break;
-            #pragma omp parallel for schedule(static) if (par)
-            for (size_t j = 0; j < count; j++)
-                pm[(size_t)mi * count + j] =
-                    qd_circ_project(psi + j * d, n, op->qs, op->k, outcomes[j * (size_t)nm + (size_t)mi],
-                                    op->kind == QD_OP_RESET);
-            mi++;
-        } else {
-            double ang[3];
-            qd_op_angles(c, o, theta, NULL, ang);
-            st = qd_circ_apply_op(c, o, ang, psi, count, 0, e);
-        }
-    }
-    if (st != QD_OK)
-        goto done;
+    qd_status st = QD_OK;
+    int mi;
     for (size_t j = 0; j < count; j++) {
         double pj = 1;
         for (int i = 0; i < nm; i++)
@@ -382,6 +521,57 @@ qd_status qd_circuit_vjp_vec(const qd_circuit *c, const double *theta, const qd_
             memcpy(psi, ck + amps * (size_t)mi, sizeof(qd_c) * amps);
             continue;
         }
+        {
+            int rc = qd_circ_runcz(c, o, -1);
+            if (rc > 1) {   /* a run of cz ops o-rc+1 .. o: one +-1 diagonal, self-inverse */
+                size_t o0 = o + 1 - (size_t)rc;
+                qd_circ_apply_czrun(c, o0, rc, psi, count);
+                qd_circ_apply_czrun(c, o0, rc, lam, count);
+                o = o0;   /* the loop continues with op o0 - 1 */
+                continue;
+            }
+        }
+        if (!par && o > 0 && pauli_pair(c, o - 1, o)) {
+            /* rotations exp(-i a1 P1/2) then exp(-i a2 P2/2) on one qubit, as fused by the
+             * forward run: both brackets from the state after the pair, one 2x2 pass each to
+             * uncompute psi and lambda. For the first one,
+             *   <lam_1|P1|psi_1> = <lam_2| U2 P1 U2^dagger |psi_2>,
+             *   U2 P1 U2^dagger = P1 (P1 = P2), else cos(a2) P1 - eps sin(a2) Q
+             * with P1 P2 = i eps Q (eps = +-1, Q the third Pauli). */
+            const qd_op *o1 = &c->ops[o - 1];
+            int p1 = pauli_index(o1), p2 = pauli_index(op), q = op->qs[0];
+            size_t b = (size_t)1 << (n - 1 - q);
+            double br[3], a2[3];
+            int need1 = o1->slot[0] >= 0 && o1->scale[0] != 0 && p1 != p2;
+            if (need1)   /* all three brackets in one pass */
+                pauli3_braket_sum(lam, psi, amps, b, br);
+            else
+                br[p2] = pauli1_braket_sum(lam, psi, amps, b, "XYZ"[p2]);
+            if (op->slot[0] >= 0 && op->scale[0] != 0)
+                grad[op->slot[0]] += op->scale[0] * br[p2];
+            if (o1->slot[0] >= 0 && o1->scale[0] != 0) {
+                double bf;
+                if (p1 == p2) {
+                    bf = br[p2];
+                } else {
+                    int pq = 3 - p1 - p2;
+                    double eps = (p2 - p1 + 3) % 3 == 1 ? 1.0 : -1.0;
+                    qd_op_angles(c, o, theta, NULL, a2);
+                    bf = cos(a2[0]) * br[p1] - eps * sin(a2[0]) * br[pq];
+                }
+                grad[o1->slot[0]] += o1->scale[0] * bf;
+            }
+            qd_c M[4], Md[4];
+            qd_circ_fused_matrix(c, o - 1, 2, theta, NULL, M);
+            Md[0] = conj(M[0]);
+            Md[1] = conj(M[2]);
+            Md[2] = conj(M[1]);
+            Md[3] = conj(M[3]);
+            qd_k_1q(psi, n, count, q, Md);
+            qd_k_1q(lam, n, count, q, Md);
+            o--;   /* op o - 1 done too */
+            continue;
+        }
         double ang[3];
         qd_op_angles(c, o, theta, NULL, ang);
         size_t px, pz;
@@ -390,13 +580,18 @@ qd_status qd_circuit_vjp_vec(const qd_circuit *c, const double *theta, const qd_
                     pauli_of(op, n, &px, &pz, &pny);
         if (pauli) {   /* before uncomputing: needs the state after the gate */
             double sc = op->scale[0];
-            #pragma omp parallel for schedule(static) if (par)
-            for (size_t j = 0; j < count; j++)
-                contrib[j] = sc * cimag(pauli_braket(lam + j * d, psi + j * d, d, px, pz, pny));
-            double acc = 0;
-            for (size_t j = 0; j < count; j++)
-                acc += contrib[j];
-            grad[op->slot[0]] += acc;
+            if (op->k == 1 && !par) {   /* small: one vectorised pass over all members */
+                grad[op->slot[0]] += sc * pauli1_braket_sum(lam, psi, amps, px | pz,
+                                                            pny ? 'Y' : px ? 'X' : 'Z');
+            } else {
+                #pragma omp parallel for schedule(static) if (par)
+                for (size_t j = 0; j < count; j++)
+                    contrib[j] = sc * cimag(pauli_braket(lam + j * d, psi + j * d, d, px, pz, pny));
+                double acc = 0;
+                for (size_t j = 0; j < count; j++)
+                    acc += contrib[j];
+                grad[op->slot[0]] += acc;
+            }
         }
         st = qd_circ_apply_op(c, o, ang, psi, count, 1, e);   /* psi <- psi before op o */
         if (st != QD_OK)
@@ -422,6 +617,52 @@ qd_status qd_circuit_vjp_vec(const qd_circuit *c, const double *theta, const qd_
     }
     if (st == QD_OK && G_in)
         memcpy(G_in, lam, sizeof(qd_c) * amps);
+    return st;
+}
+
+qd_status qd_circuit_vjp_vec_tape(const qd_circuit *c, const double *theta, size_t count,
+                                  const size_t *outcomes, const qd_c *G, const double *dLdP,
+                                  double *grad, qd_c *G_in, double *prob, qd_c *psi,
+                                  qd_c *lam, const qd_c *ck, double *pm, qd_err *e)
+{
+    if (c->nmeas && !outcomes)
+        return qd_fail(e, QD_EARG, "the circuit has measurements: outcomes must be given");
+    return vjp_back(c, theta, count, outcomes, G, dLdP, grad, G_in, prob, psi, lam, ck, pm, e);
+}
+
+qd_status qd_circuit_vjp_vec(const qd_circuit *c, const double *theta, const qd_c *x,
+                             size_t count, const size_t *outcomes, const qd_c *G,
+                             const double *dLdP, double *grad, qd_c *G_in, double *prob,
+                             qd_err *e)
+{
+    const int n = c->n, nm = c->nmeas;
+    const size_t d = (size_t)1 << n;
+    if (nm && !outcomes)
+        return qd_fail(e, QD_EARG, "the circuit has measurements: outcomes must be given");
+    size_t amps = d * count, bytes;
+    if (qd_mul_overflow(amps, sizeof(qd_c) * (size_t)(2 + nm), &bytes))
+        return qd_fail(e, QD_ENOMEM, "gradient buffers overflow");
+    qd_c *psi = qd_malloc(sizeof(qd_c) * amps), *lam = qd_malloc(sizeof(qd_c) * amps);
+    qd_c *ck = nm ? qd_malloc(sizeof(qd_c) * amps * (size_t)nm) : NULL;
+    double *pm = qd_malloc(sizeof(double) * count * (size_t)(nm + 2));
+    if (!psi || !lam || (nm && !ck) || !pm) {
+        qd_free(psi);
+        qd_free(lam);
+        qd_free(ck);
+        qd_free(pm);
+        return qd_fail(e, QD_ENOMEM, "not enough memory for the gradient buffers (%zu members of %d qubits)",
+                       count, n);
+    }
+    memcpy(psi, x, sizeof(qd_c) * amps);
+    qd_status st = QD_OK;
+
+    /* forward, outcomes fixed, checkpoints before each measurement: the same run as
+     * c:run (so c:grad, which reuses its run, gives bitwise the same result) */
+    qd_meas_ctl mc = {NULL, (size_t *)outcomes, 1, 1, NULL};
+    st = qd_circuit_run_vec_tape(c, theta, psi, count, &mc, ck, pm, e);
+    if (st != QD_OK)
+        goto done;
+    st = vjp_back(c, theta, count, outcomes, G, dLdP, grad, G_in, prob, psi, lam, ck, pm, e);
 done:
     qd_free(psi);
     qd_free(lam);

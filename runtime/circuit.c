@@ -501,9 +501,114 @@ double qd_circ_project(qd_c *a, int nq, const int *qs, int k, size_t m, int rese
     return p;
 }
 
+/* ------------------------------------------------------------------ fusing 1-qubit runs */
+int qd_circ_run1q(const qd_circuit *c, size_t o)
+{
+    const qd_op *op = &c->ops[o];
+    if (op->kind != QD_OP_GATE || op->k != 1)
+        return 1;
+    size_t r = 1;
+    while (o + r < c->nops && r < 64) {
+        const qd_op *nx = &c->ops[o + r];
+        if (nx->kind != QD_OP_GATE || nx->k != 1 || nx->qs[0] != op->qs[0])
+            break;
+        r++;
+    }
+    return (int)r;
+}
+
+void qd_circ_fused_matrix(const qd_circuit *c, size_t o, int len, const double *theta,
+                          const qd_shift *sh, qd_c M[4])
+{
+    M[0] = 1;
+    M[1] = 0;
+    M[2] = 0;
+    M[3] = 1;
+    for (int t = 0; t < len; t++) {
+        double ang[3];
+        qd_c G[4], R[4];
+        qd_op_angles(c, o + (size_t)t, theta, sh, ang);
+        qd_gate_matrix(c->ops[o + (size_t)t].g, ang, G);
+        /* R = G M (column-major 2x2) */
+        R[0] = G[0] * M[0] + G[2] * M[1];
+        R[1] = G[1] * M[0] + G[3] * M[1];
+        R[2] = G[0] * M[2] + G[2] * M[3];
+        R[3] = G[1] * M[2] + G[3] * M[3];
+        memcpy(M, R, sizeof R);
+    }
+}
+
+/* Runs of consecutive cz ops (any qubits) with registers of at most QD_CZRUN_MAXQ qubits
+ * are applied as one +-1 diagonal: sign(i) = (-1)^(number of cz whose both bits are set
+ * in i), from a table of 2^n signs. */
+#define QD_CZRUN_MAXQ 10
+
+static int is_cz(const qd_op *op)
+{
+    return op->kind == QD_OP_GATE && op->k == 2 && op->g->nparams == 0 &&
+           !strcmp(op->g->name, "cz");
+}
+
+int qd_circ_runcz(const qd_circuit *c, size_t o, int dir)
+{
+    if (c->n > QD_CZRUN_MAXQ || !is_cz(&c->ops[o]))
+        return 1;
+    int r = 1;
+    while (r < 64) {
+        if (dir > 0 ? o + (size_t)r >= c->nops : (size_t)r > o)
+            break;
+        if (!is_cz(&c->ops[dir > 0 ? o + (size_t)r : o - (size_t)r]))
+            break;
+        r++;
+    }
+    return r;
+}
+
+void qd_circ_apply_czrun(const qd_circuit *c, size_t o0, int len, qd_c *a, size_t count)
+{
+    const int n = c->n;
+    const size_t d = (size_t)1 << n, amps = d * count;
+    /* signs per double (re, im), repeated over a chunk of P >= d amplitudes (P a multiple
+     * of d, so the flat array is a whole number of periods per chunk) */
+    double sg[2 * ((size_t)1 << QD_CZRUN_MAXQ)];
+    const size_t P = d > 64 ? d : 64;
+    size_t mk[64];
+    for (int t = 0; t < len; t++) {
+        const qd_op *op = &c->ops[o0 + (size_t)t];
+        mk[t] = ((size_t)1 << (n - 1 - op->qs[0])) | ((size_t)1 << (n - 1 - op->qs[1]));
+    }
+    for (size_t i = 0; i < P; i++) {
+        size_t li = i & (d - 1);
+        int par = 0;
+        for (int t = 0; t < len; t++)
+            par ^= (li & mk[t]) == mk[t];
+        sg[2 * i] = sg[2 * i + 1] = par ? -1.0 : 1.0;
+    }
+    double *x = (double *)a;
+    size_t nch = (amps + P - 1) / P;
+    if (amps >= PAR_MIN && count > 1) {
+        #pragma omp parallel for schedule(static)
+        for (size_t ch = 0; ch < nch; ch++) {
+            size_t k0 = 2 * P * ch, k1 = k0 + 2 * P < 2 * amps ? k0 + 2 * P : 2 * amps;
+            double *xc = x + k0;
+            #pragma omp simd
+            for (size_t k = 0; k < k1 - k0; k++)
+                xc[k] *= sg[k];
+        }
+    } else {
+        for (size_t ch = 0; ch < nch; ch++) {
+            size_t k0 = 2 * P * ch, k1 = k0 + 2 * P < 2 * amps ? k0 + 2 * P : 2 * amps;
+            double *xc = x + k0;
+            #pragma omp simd
+            for (size_t k = 0; k < k1 - k0; k++)
+                xc[k] *= sg[k];
+        }
+    }
+}
+
 /* Measurement op o (the mi-th measurement) on every member. err[j] set on failure. */
 static qd_status measure_all(const qd_circuit *c, size_t o, int mi, qd_c *a, size_t count,
-                             qd_meas_ctl *mc, qd_rng *rngs, qd_err *e)
+                             qd_meas_ctl *mc, qd_rng *rngs, double *pout, qd_err *e)
 {
     const qd_op *op = &c->ops[o];
     const int n = c->n, k = op->k;
@@ -548,6 +653,8 @@ static qd_status measure_all(const qd_circuit *c, size_t o, int mi, qd_c *a, siz
         }
         if (mc->prob)
             mc->prob[j] = mi == 0 ? pr : mc->prob[j] * pr;
+        if (pout)
+            pout[j] = pr;
         if (err) {
             #pragma omp critical(qd_circ_meas)
             if (j < bad) {
@@ -570,8 +677,8 @@ static qd_status measure_all(const qd_circuit *c, size_t o, int mi, qd_c *a, siz
     return QD_OK;
 }
 
-qd_status qd_circuit_run_vec(const qd_circuit *c, const double *theta, qd_c *a, size_t count,
-                             qd_meas_ctl *mc, const qd_shift *sh, qd_err *e)
+static qd_status run_vec(const qd_circuit *c, const double *theta, qd_c *a, size_t count,
+                         qd_meas_ctl *mc, const qd_shift *sh, qd_c *ck, double *pm, qd_err *e)
 {
     if (c->nmeas && (!mc || !mc->outcomes || (!mc->fixed && !mc->base)))
         return qd_fail(e, QD_EARG, "internal: measurement control missing");
@@ -590,8 +697,26 @@ qd_status qd_circuit_run_vec(const qd_circuit *c, const double *theta, qd_c *a, 
     for (size_t o = 0; o < c->nops && st == QD_OK; o++) {
         const qd_op *op = &c->ops[o];
         if (op->kind == QD_OP_MEASURE || op->kind == QD_OP_RESET) {
-            st = measure_all(c, o, mi++, a, count, mc, rngs, e);
+            if (ck)
+                memcpy(ck + (size_t)mi * count * ((size_t)1 << c->n), a,
+                       sizeof(qd_c) * count * ((size_t)1 << c->n));
+            st = measure_all(c, o, mi, a, count, mc, rngs, pm ? pm + (size_t)mi * count : NULL, e);
+            mi++;
         } else {
+            int rc = qd_circ_runcz(c, o, 1);
+            if (rc > 1) {   /* consecutive cz: one +-1 diagonal pass */
+                qd_circ_apply_czrun(c, o, rc, a, count);
+                o += (size_t)rc - 1;
+                continue;
+            }
+            int r = qd_circ_run1q(c, o);
+            if (r > 1) {   /* consecutive 1-qubit gates on one qubit: one 2x2 pass */
+                qd_c M[4];
+                qd_circ_fused_matrix(c, o, r, theta, sh, M);
+                qd_k_1q(a, c->n, count, op->qs[0], M);
+                o += (size_t)r - 1;
+                continue;
+            }
             double ang[3];
             qd_op_angles(c, o, theta, sh, ang);
             st = qd_circ_apply_op(c, o, ang, a, count, 0, e);
@@ -599,6 +724,18 @@ qd_status qd_circuit_run_vec(const qd_circuit *c, const double *theta, qd_c *a, 
     }
     qd_free(rngs);
     return st;
+}
+
+qd_status qd_circuit_run_vec(const qd_circuit *c, const double *theta, qd_c *a, size_t count,
+                             qd_meas_ctl *mc, const qd_shift *sh, qd_err *e)
+{
+    return run_vec(c, theta, a, count, mc, sh, NULL, NULL, e);
+}
+
+qd_status qd_circuit_run_vec_tape(const qd_circuit *c, const double *theta, qd_c *a,
+                                  size_t count, qd_meas_ctl *mc, qd_c *ck, double *pm, qd_err *e)
+{
+    return run_vec(c, theta, a, count, mc, NULL, ck, pm, e);
 }
 
 void qd_circuit_extract_vec(const qd_circuit *c, const qd_c *a, size_t count, qd_c *out)

@@ -864,6 +864,58 @@ static double expected_mode(lua_State *L, qd_circuit *c, qdl_reg *x, const doubl
     return E;
 }
 
+/* c:grad on a State/Ensemble (not expected mode): one forward run that records the tape
+ * (checkpoints before measurements, outcome probabilities), the loss, then the backward
+ * pass from that run (qd_circuit_vjp_vec_tape) instead of a second forward. Same results
+ * as run + vjp. Pushes L, grad, output [, outcomes]. */
+static int grad_vec(lua_State *L, qd_circuit *c, qdl_reg *x, const double *th, size_t *oc,
+                    int fixed, qd_rng *rng, size_t nops, int nslots)
+{
+    const size_t count = x->count, nm = (size_t)c->nmeas;
+    const size_t amps = ((size_t)1 << c->n) * count;
+    size_t nb, bytes;
+    if (qd_mul_overflow(amps, sizeof(qd_c) * (2 + nm), &nb) ||
+        qd_mul_overflow(count, sizeof(double) * (nm + 2), &bytes) || nb > (size_t)-1 - bytes)
+        return luaL_error(L, "grad: gradient buffers too large");
+    qd_c *psi = lua_newuserdatauv(L, nb + bytes, 0);   /* scratch: psi, lam, ck, pm */
+    qd_c *lam = psi + amps, *ck = lam + amps;
+    double *pm = (double *)(ck + amps * nm);
+    memcpy(psi, x->a, x->bytes);
+    qd_rng base;
+    memset(&base, 0, sizeof base);
+    if (nm && !fixed)
+        base = qd_rng_split(rng);
+    qd_meas_ctl mc = {&base, oc, fixed, 0, NULL};
+    qd_err e;
+    if (qd_circuit_run_vec_tape(c, th, psi, count, &mc, nm ? ck : NULL, pm, &e) != QD_OK)
+        return raise_err(L, &e);
+    int nout = qd_circuit_nout(c, NULL);
+    qdl_reg *o = qdL_newreg(L, x->kind, nout, count);
+    if (nout != c->n)
+        qd_circuit_extract_vec(c, psi, count, o->a);
+    else
+        memcpy(o->a, psi, sizeof(qd_c) * amps);
+    int out_idx = lua_gettop(L);
+    lua_pushvalue(L, out_idx);
+    call_loss(L, 4, 1, 2);
+    check_unchanged(L, c, nops, nslots, "grad");
+    double Lv = loss_number(L, out_idx + 1, "grad");
+    const qd_c *G = checkG(L, out_idx + 2, c, x, "grad: the loss function's second result");
+    qdl_array *gv = qdL_newarray(L, (size_t)nslots, 1, 0, 1);
+    double dummy;
+    if (qd_circuit_vjp_vec_tape(c, th, count, oc, G, NULL, nslots ? gv->data : &dummy, NULL, NULL,
+                                psi, lam, nm ? ck : NULL, pm, &e) != QD_OK)
+        return raise_err(L, &e);
+    lua_pushnumber(L, Lv);
+    lua_insert(L, -2);   /* L, grad */
+    lua_pushvalue(L, out_idx);
+    if (nm) {
+        push_outcomes(L, c, oc, count);
+        return 4;
+    }
+    return 3;
+}
+
 /* c:grad(x, params, loss_fn [, {rng=, outcomes=, expected=false}])
  *   -> L, dL/dtheta (qd.Vector), output [, outcomes]
  * loss_fn(out) returns L, G (G = dL/d conj(out), shaped like out). expected=true: the exact
@@ -918,6 +970,8 @@ static int m_grad(lua_State *L)
             oc = lua_newuserdatauv(L, sizeof(size_t) * x->count * (size_t)c->nmeas, 0);
         }
     }
+    if (x->kind != QDL_K_DM)
+        return grad_vec(L, c, x, th, oc, fixed, rng, nops, nslots);
     run_into(L, c, x, th, oc, fixed, 0, rng, NULL, NULL, 0);
     int out_idx = lua_gettop(L);
     lua_pushvalue(L, out_idx);

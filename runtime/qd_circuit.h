@@ -124,6 +124,12 @@ typedef struct {
  * qubits stay in their measured basis state). mc may be NULL if c has no measurements. */
 qd_status qd_circuit_run_vec(const qd_circuit *c, const double *theta, qd_c *a, size_t count,
                              qd_meas_ctl *mc, const qd_shift *sh, qd_err *e);
+/* qd_circuit_run_vec (no shift) that also records the tape the adjoint pass needs:
+ * ck (count * 2^n * nmeas amplitudes; may be NULL when nmeas == 0) receives the state
+ * before each measurement/reset op, pm (count * nmeas) the probability p of member j's
+ * outcome of measurement i at pm[i * count + j]. Same results as qd_circuit_run_vec. */
+qd_status qd_circuit_run_vec_tape(const qd_circuit *c, const double *theta, qd_c *a,
+                                  size_t count, qd_meas_ctl *mc, qd_c *ck, double *pm, qd_err *e);
 /* Drops the discarded qubits: out has count vectors of nout qubits (out != a). */
 void qd_circuit_extract_vec(const qd_circuit *c, const qd_c *a, size_t count, qd_c *out);
 /* Runs c on a density matrix of n qubits in place (non-selective measurement, reset
@@ -136,6 +142,18 @@ void qd_circuit_extract_dm(const qd_circuit *c, const qd_c *rho, qd_c *out);
 qd_status qd_circuit_unitary(const qd_circuit *c, const double *theta, qd_c *U, qd_err *e);
 
 /* Internal helpers shared with adjoint.c */
+/* Length of the run of consecutive 1-qubit gate ops on the same qubit starting at op o (1 if
+ * op o is not a 1-qubit gate; at most 64). State-vector runs apply such a run as one 2x2
+ * matrix, M = G_last ... G_first (qd_circ_fused_matrix). */
+int qd_circ_run1q(const qd_circuit *c, size_t o);
+void qd_circ_fused_matrix(const qd_circuit *c, size_t o, int len, const double *theta,
+                          const qd_shift *sh, qd_c M[4]);
+/* Length of the run of consecutive cz ops from op o forward (dir > 0) or backward (dir < 0;
+ * ops o, o-1, ...); 1 if op o is not a cz or the register has more than 10 qubits. Such a
+ * run is applied as one +-1 diagonal (its own inverse) by qd_circ_apply_czrun (ops
+ * o0 .. o0+len-1). */
+int qd_circ_runcz(const qd_circuit *c, size_t o, int dir);
+void qd_circ_apply_czrun(const qd_circuit *c, size_t o0, int len, qd_c *a, size_t count);
 qd_status qd_circ_apply_op(const qd_circuit *c, size_t o, const double *ang, qd_c *a,
                            size_t count, int inverse, qd_err *e);
 qd_status qd_circ_apply_op_dm(const qd_circuit *c, size_t o, const double *ang, qd_c *rho,
@@ -165,10 +183,27 @@ qd_status qd_circuit_vjp_vec(const qd_circuit *c, const double *theta, const qd_
                              size_t count, const size_t *outcomes, const qd_c *G,
                              const double *dLdP, double *grad, qd_c *G_in, double *prob,
                              qd_err *e);
+/* The same backward pass from a forward run already done by qd_circuit_run_vec_tape (c:grad
+ * runs the forward once): psi = the run's final state (all n qubits; overwritten), ck and
+ * pm its tape, pm with room for count * (nmeas + 2) doubles (the tail is scratch), lam
+ * scratch of count * 2^n amplitudes. outcomes = the run's outcomes. Other arguments and
+ * results as qd_circuit_vjp_vec; results are bitwise the same. */
+qd_status qd_circuit_vjp_vec_tape(const qd_circuit *c, const double *theta, size_t count,
+                                  const size_t *outcomes, const qd_c *G, const double *dLdP,
+                                  double *grad, qd_c *G_in, double *prob, qd_c *psi,
+                                  qd_c *lam, const qd_c *ck, double *pm, qd_err *e);
 /* Density matrices (n qubits in, nout out): the adjoint method on rho viewed as a vector of
  * 2n qubits, where rho -> U rho U^dagger is the unitary U (x) conj(U). G: 2^nout x 2^nout.
  * grad (nslots) overwritten; G_in (optional, 2^n x 2^n) receives dL/d conj(rho_in)
  * (Hermitian part). */
 qd_status qd_circuit_vjp_dm(const qd_circuit *c, const double *theta, const qd_c *rho,
                             const qd_c *G, double *grad, qd_c *G_in, qd_err *e);
+/* Im <lam|P|psi> for one vector of nq qubits, P = i^ny X^x Z^z (bit masks in index order):
+ * the generic Pauli bracket of the adjoint pass; qd_pauli1_braket_im is the specialised
+ * single-qubit pair-loop kernel (p = 'X', 'Y' or 'Z' on qubit q) used for rx/ry/rz on
+ * ensembles. Exposed for the tests (the two must agree). */
+double qd_pauli_braket_im(const qd_c *lam, const qd_c *psi, int nq, size_t x, size_t z, int ny);
+double qd_pauli1_braket_im(const qd_c *lam, const qd_c *psi, int nq, int q, char p);
+/* the X, Y and Z brackets on qubit q in one pass (out[0..2]; fused rotation pairs) */
+void qd_pauli3_braket_im(const qd_c *lam, const qd_c *psi, int nq, int q, double out[3]);
 #endif

@@ -25,11 +25,22 @@
 
 /* ---------------------------------------------------------------- transport (transport.c) */
 
-/* Exact linear assignment (Jonker–Volgenant style shortest augmenting paths with
- * potentials, O(n^3)): minimises sum_i C[i, perm[i]] over permutations of an n x n cost
- * (column-major C[i + j*n]). perm[i] = column (0-based) given to row i. Finite costs only
- * (QD_EARG otherwise). */
+/* Exact linear assignment (Jonker–Volgenant LAPJV: column reduction, reduction transfer,
+ * augmenting row reduction, then shortest augmenting paths with potentials; O(n^3) worst
+ * case): minimises sum_i C[i, perm[i]] over permutations of an n x n cost (column-major
+ * C[i + j*n]). perm[i] = column (0-based) given to row i. Finite costs only (QD_EARG
+ * otherwise). With ties the permutation may differ from another solver's; the cost is the
+ * optimum. */
 qd_status qd_ot_assign(const double *C, size_t n, size_t *perm, double *cost, qd_err *e);
+/* Same, with the column potentials (dual prices, n entries) in and out: warm != 0 starts
+ * from the given v (e.g. the previous call's, for a slowly changing cost); any finite v is
+ * a valid start, so the result is the exact optimum either way. warm == 0 solves cold and
+ * only writes v. On return v holds dual prices of the optimal assignment. */
+qd_status qd_ot_assign_warm(const double *C, size_t n, size_t *perm, double *cost, double *v,
+                            int warm, qd_err *e);
+/* The textbook Hungarian method (row-by-row shortest augmenting paths), slower; kept as an
+ * independent reference for the tests. */
+qd_status qd_ot_assign_ref(const double *C, size_t n, size_t *perm, double *cost, qd_err *e);
 
 /* Exact optimal transport between weights a (N) and b (M) (NULL = uniform 1/N, 1/M;
  * given weights must be >= 0 with a positive total; each set is normalised to sum 1, so

@@ -199,15 +199,20 @@ function M.adam(feval, x, state)
   local bc2 = 1 - b2 ^ t
   local step = lr / bc1
   local bc2s = math.sqrt(bc2)
+  -- qd.Vectors are read in bulk (one totable call each instead of a metamethod call per
+  -- entry); the arithmetic is unchanged
+  local gt = isvector(g) and g:totable() or g
+  local xt = isvector(x) and x:totable() or x
+  local sqrt, c1, c2, nstep = math.sqrt, 1 - b1, 1 - b2, -step
   for i = 1, n do
-    local gi = g[i]
-    local xi = x[i]
+    local gi = gt[i]
+    local xi = xt[i]
     if wd ~= 0 then gi = gi + wd * xi end
-    local mi = m[i] * b1 + gi * (1 - b1)
-    local vi = v[i] * b2 + gi * gi * (1 - b2)
+    local mi = m[i] * b1 + gi * c1
+    local vi = v[i] * b2 + gi * gi * c2
     m[i], v[i] = mi, vi
-    local denom = math.sqrt(vi) / bc2s + eps
-    x[i] = xi + (-step) * (mi / denom)
+    local denom = sqrt(vi) / bc2s + eps
+    x[i] = xi + nstep * (mi / denom)
   end
   return x, f
 end

@@ -598,3 +598,104 @@ QD_TEST(adjoint_large_blocked)
     qd_free(G);
     qd_circuit_free(&c);
 }
+
+/* the specialised single-qubit Pauli bracket (pair loop, used for rx/ry/rz on ensembles)
+ * against the generic popcount bracket and against a dense <lam|P|psi> */
+QD_TEST(adjoint_pauli1_bracket_vs_generic)
+{
+    qd_rng r;
+    qd_rng_init(&r, 9001);
+    qd_c lam[64], psi[64], Pp[64];
+    for (int nq = 1; nq <= 6; nq++) {
+        size_t d = (size_t)1 << nq;
+        for (size_t i = 0; i < d; i++) {
+            lam[i] = CMPLX(qd_rng_normal(&r), qd_rng_normal(&r));
+            psi[i] = CMPLX(qd_rng_normal(&r), qd_rng_normal(&r));
+        }
+        for (int q = 0; q < nq; q++) {
+            size_t b = (size_t)1 << (nq - 1 - q);
+            for (int t = 0; t < 3; t++) {
+                char p = "XYZ"[t];
+                size_t x = p == 'Z' ? 0 : b, z = p == 'X' ? 0 : b;
+                int ny = p == 'Y';
+                double gen = qd_pauli_braket_im(lam, psi, nq, x, z, ny);
+                double spec = qd_pauli1_braket_im(lam, psi, nq, q, p);
+                /* dense: (P psi)_i with X = [[0,1],[1,0]], Y = [[0,-i],[i,0]], Z = diag(1,-1) */
+                for (size_t i = 0; i < d; i++) {
+                    int bit = (i & b) != 0;
+                    Pp[i] = p == 'X' ? psi[i ^ b] : p == 'Z' ? (bit ? -psi[i] : psi[i])
+                                                             : (bit ? I * psi[i ^ b] : -I * psi[i ^ b]);
+                }
+                qd_c s = 0;
+                for (size_t i = 0; i < d; i++)
+                    s += conj(lam[i]) * Pp[i];
+                CHECK(fabs(spec - gen) <= 1e-12, "pauli1 %c on qubit %d of %d = generic", p, q, nq);
+                CHECK(fabs(spec - cimag(s)) <= 1e-12, "pauli1 %c on qubit %d of %d = dense", p, q, nq);
+                double three[3];
+                qd_pauli3_braket_im(lam, psi, nq, q, three);
+                CHECK(three[t] == spec, "pauli3 %c on qubit %d of %d = pauli1 (bitwise)", p, q, nq);
+            }
+        }
+    }
+}
+
+/* consecutive Pauli rotations on one qubit: the forward fuses them into one 2x2 pass and the
+ * adjoint takes both brackets from the state after the pair (the first through the rotated
+ * Pauli U2 P1 U2^dagger). All 9 ordered pairs (and a run of three), shared slots, scales,
+ * offsets, fixed angles, against finite differences and parameter shift. */
+QD_TEST(adjoint_fused_rotation_pairs)
+{
+    static const char *rot[3] = {"rx", "ry", "rz"};
+    qd_rng r;
+    qd_rng_init(&r, 2027);
+    for (int p1 = 0; p1 < 3; p1++)
+        for (int p2 = 0; p2 < 3; p2++) {
+            int n = 3;
+            qd_circuit c;
+            qd_circuit_init(&c, n);
+            qd_err e;
+            CHECK(qd_circuit_ensure_slots(&c, 4, &e) == QD_OK, "slots");
+            for (int q = 0; q < n; q++) {
+                int qs[1] = {q}, s1 = q % 4, s2 = (q + 1) % 4, sf = -1;
+                double sc1 = 1.5, sc2 = -0.7, of1 = 0.3, of2 = -1.1, one = 1, zero = 0.4;
+                qd_circuit_add_gate(&c, qd_gate_lookup("h"), qs, NULL, NULL, NULL, &e);
+                qd_circuit_add_gate(&c, qd_gate_lookup(rot[p1]), qs, &s1, &sc1, &of1, &e);
+                qd_circuit_add_gate(&c, qd_gate_lookup(rot[p2]), qs, q == 1 ? &sf : &s2,
+                                    q == 1 ? &one : &sc2, q == 1 ? &zero : &of2, &e);
+                if (q == 2)   /* a run of three: (p2, p1) pair after p1 */
+                    qd_circuit_add_gate(&c, qd_gate_lookup(rot[p1]), qs, &s2, &sc2, &of1, &e);
+            }
+            int cz[2] = {0, 1}, cz2[2] = {1, 2};
+            qd_circuit_add_gate(&c, qd_gate_lookup("cz"), cz, NULL, NULL, NULL, &e);
+            qd_circuit_add_gate(&c, qd_gate_lookup("cz"), cz2, NULL, NULL, NULL, &e);
+            for (int q = 0; q < n; q++) {   /* a fixed rotation first, then a slot */
+                int qs[1] = {q}, sf = -1, s = (q + 2) % 4;
+                double one = 1, fx = 0.9, sc = 1, of = 0;
+                qd_circuit_add_gate(&c, qd_gate_lookup(rot[p2]), qs, &sf, &one, &fx, &e);
+                qd_circuit_add_gate(&c, qd_gate_lookup(rot[p1]), qs, &s, &sc, &of, &e);
+            }
+            CHECK(c.nops == 3 * 3 + 1 + 2 + 6, "circuit built (%zu ops)", c.nops);
+            double th[4], ga[4], gf[4], gp[4];
+            for (int i = 0; i < 4; i++)
+                th[i] = (2 * qd_rng_uniform(&r) - 1) * M_PI;
+            size_t N = 4, d = (size_t)1 << n;
+            qd_c *x = qd_malloc(sizeof(qd_c) * d * N), *phi = qd_malloc(sizeof(qd_c) * d * N);
+            for (size_t j = 0; j < N; j++) {
+                ref_random_vec(x + j * d, d, &r);
+                ref_random_vec(phi + j * d, d, &r);
+            }
+            for (int kind = 0; kind < 2; kind++) {
+                vloss L = {kind, n, N, phi, 1};
+                adj_grad(&c, th, x, N, NULL, &L, ga, NULL);
+                fd_grad(&c, th, x, N, NULL, &L, gf);
+                ps_grad(&c, th, x, N, &L, gp);
+                CHECK(maxabs_diff(ga, gf, 4) < 1e-7, "pair %s %s: adjoint vs FD %g", rot[p1], rot[p2],
+                      maxabs_diff(ga, gf, 4));
+                CHECK(maxabs_diff(ga, gp, 4) < 1e-11, "pair %s %s: adjoint vs shift %g", rot[p1],
+                      rot[p2], maxabs_diff(ga, gp, 4));
+            }
+            qd_free(x);
+            qd_free(phi);
+            qd_circuit_free(&c);
+        }
+}

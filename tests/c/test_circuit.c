@@ -402,3 +402,72 @@ QD_TEST(circuit_threads_bitwise)
     qd_free(x); qd_free(a1); qd_free(a2); qd_free(o1); qd_free(o2);
     qd_circuit_free(&c);
 }
+
+/* the fused paths of a state-vector run: consecutive 1-qubit gates on one qubit as one 2x2
+ * pass (qd_circ_run1q / qd_circ_fused_matrix), consecutive cz as one +-1 diagonal
+ * (qd_circ_runcz / qd_circ_apply_czrun), against the dense product of the op matrices;
+ * the run-length helpers themselves; and the unfused path above 10 qubits for cz */
+QD_TEST(circuit_fused_runs_vs_dense)
+{
+    qd_rng r;
+    qd_rng_init(&r, 777);
+    static const char *g1[] = {"rx", "ry", "rz", "h", "s", "t", "sx", "x"};
+    for (int n = 2; n <= 5; n++) {
+        qd_circuit c;
+        qd_circuit_init(&c, n);
+        qd_err e;
+        CHECK(qd_circuit_ensure_slots(&c, 3, &e) == QD_OK, "slots");
+        for (int rep = 0; rep < 3; rep++) {
+            int q = (int)(qd_rng_u64(&r) % (uint64_t)n), qs[1] = {q};
+            for (int t = 0; t < 4; t++) {   /* a run of 4 one-qubit gates on qubit q */
+                const qd_gate_info *g = qd_gate_lookup(g1[qd_rng_u64(&r) % 8]);
+                int sl = (int)(qd_rng_u64(&r) % 3);
+                double sc = 1.3, of = 0.2;
+                qd_circuit_add_gate(&c, g, qs, g->nparams ? &sl : NULL, g->nparams ? &sc : NULL,
+                                    g->nparams ? &of : NULL, &e);
+            }
+            for (int t = 0; t < 3 + rep; t++) {   /* a run of cz on random pairs */
+                int pq[2];
+                pq[0] = (int)(qd_rng_u64(&r) % (uint64_t)n);
+                do
+                    pq[1] = (int)(qd_rng_u64(&r) % (uint64_t)n);
+                while (pq[1] == pq[0]);
+                qd_circuit_add_gate(&c, qd_gate_lookup("cz"), pq, NULL, NULL, NULL, &e);
+            }
+        }
+        CHECK(qd_circ_run1q(&c, 0) == 4 && qd_circ_run1q(&c, 3) == 1, "1q run lengths (n=%d)", n);
+        CHECK(qd_circ_runcz(&c, 4, 1) == 3 && qd_circ_runcz(&c, 6, -1) == 3 &&
+              qd_circ_runcz(&c, 3, 1) == 1, "cz run lengths (n=%d)", n);
+        double th[3];
+        rand_theta(th, 3, &r);
+        size_t N = 3, d = (size_t)1 << n;
+        qd_c *a = qd_malloc(sizeof(qd_c) * d * N), *U = qd_malloc(sizeof(qd_c) * d * d);
+        qd_c *x = qd_malloc(sizeof(qd_c) * d * N);
+        for (size_t j = 0; j < N; j++)
+            ref_random_vec(x + j * d, d, &r);
+        memcpy(a, x, sizeof(qd_c) * d * N);
+        CHECK(qd_circuit_run_vec(&c, th, a, N, NULL, NULL, &e) == QD_OK, "run");
+        ref_unitary(&c, th, U);
+        double worst = 0;
+        for (size_t j = 0; j < N; j++)
+            for (size_t i = 0; i < d; i++) {
+                qd_c s = 0;
+                for (size_t k = 0; k < d; k++)
+                    s += U[i + k * d] * x[j * d + k];
+                worst = fmax(worst, cabs(s - a[j * d + i]));
+            }
+        CHECK(worst < 1e-13, "fused run = dense product (n=%d): %g", n, worst);
+        qd_free(a);
+        qd_free(U);
+        qd_free(x);
+        qd_circuit_free(&c);
+    }
+    qd_circuit big;
+    qd_circuit_init(&big, 11);
+    int p01[2] = {0, 1}, p12[2] = {1, 2};
+    qd_err e;
+    qd_circuit_add_gate(&big, qd_gate_lookup("cz"), p01, NULL, NULL, NULL, &e);
+    qd_circuit_add_gate(&big, qd_gate_lookup("cz"), p12, NULL, NULL, NULL, &e);
+    CHECK(qd_circ_runcz(&big, 0, 1) == 1, "no cz fusion above 10 qubits");
+    qd_circuit_free(&big);
+}

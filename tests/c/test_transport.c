@@ -332,3 +332,111 @@ QD_TEST(ot_sinkhorn_to_exact)
     CHECK(qd_ot_sinkhorn(C, N, M, NULL, NULL, 0, 10, 1e-12, P, &v, &info, &e) == QD_EARG,
           "eps = 0 rejected");
 }
+
+/* ---- LAPJV (qd_ot_assign) against the textbook Hungarian (qd_ot_assign_ref) on larger
+ * problems: continuous costs, integer costs with many ties (0..2, and all equal), a rank-1
+ * infidelity-like cost 1 - |<a|b>|^2 of random single-qubit states (massive near-ties),
+ * and the warm start (any potentials: previous optimum, perturbed cost, garbage) */
+static int is_perm(const size_t *p, size_t n)
+{
+    char seen[512] = {0};
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] >= n || seen[p[i]])
+            return 0;
+        seen[p[i]] = 1;
+    }
+    return 1;
+}
+
+static void fill_cost(double *C, size_t n, int kind, qd_rng *r)
+{
+    if (kind == 3) {   /* 1 - |<a_i|b_j>|^2, a, b random qubit states */
+        double th[2][512], ph[2][512];
+        for (int s = 0; s < 2; s++)
+            for (size_t i = 0; i < n; i++) {
+                th[s][i] = acos(2 * qd_rng_uniform(r) - 1);
+                ph[s][i] = 2 * M_PI * qd_rng_uniform(r);
+            }
+        for (size_t j = 0; j < n; j++)
+            for (size_t i = 0; i < n; i++) {
+                double ov = cos(th[0][i] / 2) * cos(th[1][j] / 2);
+                qd_c o = ov + sin(th[0][i] / 2) * sin(th[1][j] / 2) * cexp(I * (ph[1][j] - ph[0][i]));
+                C[i + j * n] = 1 - creal(o * conj(o));
+            }
+        return;
+    }
+    for (size_t i = 0; i < n * n; i++)
+        C[i] = kind == 0   ? qd_rng_uniform(r) - 0.5
+               : kind == 1 ? (double)(qd_rng_u64(r) % 3)
+               : kind == 2 ? 1.0
+                           : 1e3 * qd_rng_uniform(r);
+}
+
+QD_TEST(ot_assign_lapjv_vs_hungarian)
+{
+    qd_rng r;
+    qd_rng_init(&r, 4711);
+    static const size_t ns[] = {2, 3, 5, 17, 64, 100, 257};
+    size_t nt = sizeof ns / sizeof ns[0];
+    double *C = malloc(sizeof(double) * 257 * 257), *v = malloc(sizeof(double) * 257);
+    size_t *p1 = malloc(sizeof(size_t) * 257), *p2 = malloc(sizeof(size_t) * 257);
+    for (size_t t = 0; t < nt; t++)
+        for (int kind = 0; kind <= 4; kind++) {
+            size_t n = ns[t];
+            fill_cost(C, n, kind, &r);
+            double c1, c2, c3, c4;
+            qd_err e;
+            CHECK(qd_ot_assign(C, n, p1, &c1, &e) == QD_OK, "lapjv n=%zu kind %d", n, kind);
+            CHECK(qd_ot_assign_ref(C, n, p2, &c2, &e) == QD_OK, "ref n=%zu", n);
+            CHECK(is_perm(p1, n), "lapjv gives a permutation (n=%zu kind %d)", n, kind);
+            double s = 0;
+            for (size_t i = 0; i < n; i++)
+                s += C[i + p1[i] * n];
+            CHECK_NEAR(c1, s, 1e-12, "reported cost = sum of chosen entries");
+            CHECK(fabs(c1 - c2) <= 1e-12 * (kind == 4 ? 1e3 : 1), "lapjv = hungarian (n=%zu kind %d): %.17g vs %.17g", n, kind, c1, c2);
+            /* cold with potentials out, then warm from them on the same cost */
+            CHECK(qd_ot_assign_warm(C, n, p1, &c3, v, 0, &e) == QD_OK, "cold + v");
+            CHECK_NEAR(c3, c2, 1e-12 * (kind == 4 ? 1e3 : 1), "cold (v out) optimal");
+            /* dual feasibility of the returned v with u_i = C_i,p(i) - v_p(i) */
+            double worst = 0;
+            for (size_t i = 0; i < n; i++) {
+                double u = C[i + p1[i] * n] - v[p1[i]];
+                for (size_t j = 0; j < n; j++)
+                    worst = fmin(worst, C[i + j * n] - u - v[j]);
+            }
+            CHECK(worst > -1e-9 * (kind == 4 ? 1e3 : 1), "returned prices dual feasible (%g)", worst);
+            CHECK(qd_ot_assign_warm(C, n, p1, &c4, v, 1, &e) == QD_OK && is_perm(p1, n), "warm same");
+            CHECK_NEAR(c4, c2, 1e-12 * (kind == 4 ? 1e3 : 1), "warm start on the same cost optimal");
+            /* perturb the cost (a training step), warm from the old prices */
+            for (size_t i = 0; i < n * n; i++)
+                C[i] += 0.05 * (qd_rng_uniform(&r) - 0.5);
+            CHECK(qd_ot_assign_warm(C, n, p1, &c3, v, 1, &e) == QD_OK && is_perm(p1, n), "warm");
+            CHECK(qd_ot_assign_ref(C, n, p2, &c2, &e) == QD_OK, "ref perturbed");
+            CHECK(fabs(c3 - c2) <= 1e-12 * (kind == 4 ? 1e3 : 1), "warm start on a perturbed cost optimal (n=%zu kind %d): %.17g vs %.17g", n, kind, c3, c2);
+            /* arbitrary (bad) prices are still a valid start */
+            for (size_t j = 0; j < n; j++)
+                v[j] = 10 * (qd_rng_uniform(&r) - 0.5);
+            CHECK(qd_ot_assign_warm(C, n, p1, &c4, v, 1, &e) == QD_OK && is_perm(p1, n), "warm garbage");
+            CHECK_NEAR(c4, c2, 1e-12 * (kind == 4 ? 1e3 : 1), "warm start from random prices optimal");
+        }
+    /* errors: non-finite warm prices, n = 1 */
+    double one = 2.5, v1 = NAN, c;
+    size_t p;
+    qd_err e;
+    CHECK(qd_ot_assign_warm(&one, 1, &p, &c, &v1, 0, &e) == QD_OK && p == 0 && c == 2.5, "n = 1");
+    v[0] = NAN;
+    fill_cost(C, 4, 0, &r);
+    CHECK(qd_ot_assign_warm(C, 4, p1, &c, v, 1, &e) == QD_EARG && strstr(e.msg, "potential"),
+          "NaN warm price rejected");
+    C[2 + 1 * 4] = -INFINITY;   /* (3, 2) */
+    CHECK(qd_ot_assign(C, 4, p1, &c, &e) == QD_EARG && strstr(e.msg, "non-finite entry at (3, 2)"),
+          "-inf cost rejected with its position: %s", e.msg);
+    C[2 + 1 * 4] = 0;
+    C[15] = INFINITY;
+    CHECK(qd_ot_assign(C, 4, p1, &c, &e) == QD_EARG && strstr(e.msg, "at (4, 4)"),
+          "+inf cost rejected with its position: %s", e.msg);
+    free(C);
+    free(v);
+    free(p1);
+    free(p2);
+}

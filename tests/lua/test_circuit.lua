@@ -508,3 +508,37 @@ T.test("a failed gate call leaves the circuit unchanged", function()
   T.eq(c:param_index("a"), nil, "name not created")
   T.eq(#c, 0, "no op")
 end)
+
+T.test("c:grad (one forward with its tape) = c:run + c:vjp, bitwise", function()
+  local r = qd.rng(4242)
+  -- measure-and-discard ancilla (QuDDPM), a mid-circuit measurement and a reset, no measurement
+  local cq = qd.ansatz.quddpm(2, 3, { ancillas = 1 })
+  local cm = qd.circuit(3)
+  cm:rx(0, "a"):ry(1, "b"):cz(0, 1):measure({ 1 }):rxx(0, 2, "c"):reset({ 0 }):ry(0, "d"):rz(2, "a")
+  local cu = qd.circuit(2)
+  cu:rx(0, "a"):ry(1, "b"):cx(0, 1):rz(1, "c"):ryy(0, 1, "a")
+  for _, c in ipairs({ cq, cm, cu }) do
+    local E = qd.ensemble.haar(c.n, 7, r)
+    local th = r:normal(0, 1, c:nparams())
+    local loss = function(out)
+      local v, G = qd.loss.mmd(out, qd.ensemble.haar(out.n, 5, qd.rng(1)), { grad = true })
+      return v, G
+    end
+    for _, opts in ipairs({ { rng = qd.rng(9) }, {} }) do
+      local L, g, out, oc = c:grad(E, th, loss, opts)
+      local out2 = c:run(E, th, oc and { outcomes = oc } or nil)
+      local L2, G2 = loss(out2)
+      local g2 = c:vjp(E, th, G2, oc and { outcomes = oc } or nil)
+      T.eq(L, L2, "loss identical")
+      local same = true
+      for i = 1, c:nparams() do same = same and g[i] == g2[i] end
+      T.ok(same, "gradient bitwise identical to run + vjp")
+      local same_out = true
+      for k = 1, #out do
+        local a, b = out[k]:totable(), out2[k]:totable()
+        for i = 1, #a do same_out = same_out and a[i][1] == b[i][1] and a[i][2] == b[i][2] end
+      end
+      T.ok(same_out, "output identical")
+    end
+  end
+end)

@@ -1,0 +1,62 @@
+-- quddpm_cluster.lua — QuDDPM on clustered states (arXiv 2310.05866, protocols.md §1):
+-- learn to turn Haar-random states into states ψ ∝ |0…0> + ε Σ_{j≠0} c_j|j> (c_j complex
+-- normal; ε = 0.08 for n = 1, 0.06 for n = 2).
+--
+--   n = 1: n_A = 1, T = 20, L = 4,  h = linspace(1, 4, 20),   MMD, N = 100
+--   n = 2: n_A = 1, T = 20, L = 6,  h = linspace(0.5, 4, 20), MMD, N = 100, 2000 epochs/step
+-- Published (t = 0, train / test): n = 1 F0 0.9925 / 0.9928, MMD 4e-4 / 6e-4;
+--                                  n = 2 F0 0.952 / 0.944, MMD 0.0026 / 0.0036.
+-- The reference lr is 5e-4; qd's default is 5e-3 (protocols.md: independent
+-- re-implementations needed it to reach the published numbers in the epoch budget).
+--
+--   qd examples/quddpm_cluster.lua [--n 1|2] [--seed 1] [--epochs E] [--lr 5e-3]
+--        [--best-of k] [--threads 1] [--out DIR] [--resume DIR] [--small] [--quiet]
+local qd = require "qd"
+local cli = require "qd.cli"
+local quddpm = require "qd.protocols.quddpm"
+
+local opts = cli.parse(arg, {
+  name = "quddpm_cluster",
+  about = "QuDDPM: generate clustered states from Haar noise (protocols.md §1).",
+  options = quddpm.cli_options {
+    { "n", 1, "data qubits: 1 or 2 (the paper's two cluster tasks)" },
+  },
+})
+if opts.resume ~= "" then quddpm.resume_options(opts, opts.resume) end
+if opts.threads > 0 then qd.set_threads(opts.threads) end
+
+local n = opts.n
+if n ~= 1 and n ~= 2 then
+  io.stderr:write("qd: --n must be 1 or 2\n")
+  os.exit(2)
+end
+-- task settings (protocols.md §1)
+local task = n == 1
+  and { na = 1, T = 20, L = 4, from = 1.0, to = 4.0, eps = 0.08, N = 100, epochs = 1500 }
+  or { na = 1, T = 20, L = 6, from = 0.5, to = 4.0, eps = 0.06, N = 100, epochs = 2000 }
+if opts.small then task.T, task.N, task.epochs = 4, 16, 40 end
+local N = opts.N > 0 and opts.N or task.N
+local epochs = opts.epochs > 0 and opts.epochs or task.epochs
+
+local target = qd.data.clustered(n, N, quddpm.stream(opts.seed, "target"), { eps = task.eps })
+local res = quddpm.run {
+  name = "quddpm_cluster", seed = opts.seed, options = opts,
+  target = target,
+  schedule = qd.schedule.linear { T = task.T, from = task.from, to = task.to },
+  n = n, na = task.na, L = task.L, N = N,
+  loss = opts.loss ~= "" and opts.loss or "mmd",
+  lr = opts.lr > 0 and opts.lr or 5e-3,
+  epochs = epochs, best_of = opts.best_of, screen = opts.screen,
+  metrics = { "F0", "mmd" },
+  out = opts.out ~= "" and opts.out or nil,
+  resume = opts.resume ~= "" and opts.resume or nil,
+  quiet = opts.quiet, progress = opts.progress,
+  ckpt_every = opts.ckpt_every, stop_after = opts.stop_after,
+}
+if res.stopped then
+  print("stopped after " .. opts.stop_after .. " epochs; continue with --resume " .. res.dir)
+  os.exit(0)
+end
+print(string.format("QuDDPM cluster n=%d (T=%d, L=%d, N=%d, %d epochs/step, seed %d):", n, task.T, task.L, N,
+  epochs, opts.seed))
+quddpm.print_metrics(res)

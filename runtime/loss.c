@@ -150,6 +150,13 @@ qd_status qd_loss_wasserstein(const qd_c *A, size_t N, const qd_c *B, size_t M, 
                               const double *wa, const double *wb, double *val, double *P,
                               qd_c *GA, qd_c *GB, qd_err *e)
 {
+    return qd_loss_wasserstein_warm(A, N, B, M, nq, wa, wb, val, P, GA, GB, NULL, 0, e);
+}
+
+qd_status qd_loss_wasserstein_warm(const qd_c *A, size_t N, const qd_c *B, size_t M, int nq,
+                                   const double *wa, const double *wb, double *val, double *P,
+                                   qd_c *GA, qd_c *GB, double *v, int warm, qd_err *e)
+{
     size_t d = dim_of(nq);
     qd_c *K = NULL;
     double *C = NULL, *Pown = NULL;
@@ -163,7 +170,7 @@ qd_status qd_loss_wasserstein(const qd_c *A, size_t N, const qd_c *B, size_t M, 
             goto done;
         }
     }
-    st = qd_ot_exact(C, N, M, wa, wb, P, val, e);
+    st = qd_ot_exact_warm(C, N, M, wa, wb, P, val, v, warm, e);
     if (st == QD_OK)
         st = ot_grad(A, N, B, M, d, K, P, GA, GB, e);
 done:

@@ -195,17 +195,91 @@ static double *pushplan(lua_State *L, size_t N, size_t M)
     return P->data;
 }
 
-/* qd.loss.wasserstein(A, B [, {grad=, a=, b=}]) -> value, plan [, G_A, G_B] */
+/* option 'warm' of qd.loss.wasserstein: the caller's table S keeping the assignment's
+ * column prices between calls (S.v: real qd.Vector of N, S.n = N). Only used when the
+ * problem is an assignment (N == M, no weights); then *v points at the prices (S.v, created
+ * or replaced when missing or of another size, which means a cold solve) and *warm says
+ * whether they are a start. Leaves the stack as it found it (S.v stays anchored in S,
+ * which the options table anchors). */
+/* __name of a userdata's metatable (e.g. "qd.Matrix"), else the Lua type name */
+static const char *tname(lua_State *L, int idx)
+{
+    idx = lua_absindex(L, idx);
+    if (lua_type(L, idx) == LUA_TUSERDATA && luaL_getmetafield(L, idx, "__name") != LUA_TNIL) {
+        if (lua_type(L, -1) == LUA_TSTRING)
+            return lua_tostring(L, -1);   /* left on the stack (the caller raises) */
+        lua_pop(L, 1);
+    }
+    return luaL_typename(L, idx);
+}
+
+static void optwarm(lua_State *L, int arg, size_t N, size_t M, int weighted, double **v,
+                    int *warm)
+{
+    *v = NULL;
+    *warm = 0;
+    if (lua_isnoneornil(L, arg))
+        return;
+    int top = lua_gettop(L);
+    if (lua_getfield(L, arg, "warm") == LUA_TNIL) {
+        lua_settop(L, top);
+        return;
+    }
+    int S = top + 1;
+    if (!lua_istable(L, S))
+        luaL_argerror(L, arg, lua_pushfstring(L, "option 'warm': table expected, got %s",
+                                              luaL_typename(L, S)));
+    if (N != M || weighted) {   /* not an assignment: S is neither read nor written */
+        lua_settop(L, top);
+        return;
+    }
+    lua_getfield(L, S, "v");
+    qdl_array *va = NULL;
+    if (!lua_isnil(L, -1)) {
+        va = luaL_testudata(L, -1, QDL_VECTOR);
+        if (!va || va->freed || va->cplx)
+            luaL_argerror(L, arg, lua_pushfstring(L, "option 'warm': field 'v' must be a real "
+                                                  "qd.Vector or nil, got %s",
+                                                  va ? (va->freed ? "a freed qd.Vector"
+                                                                  : "a complex qd.Vector")
+                                                     : tname(L, -1)));
+    }
+    lua_getfield(L, S, "n");
+    int isint = lua_isinteger(L, -1);   /* a number with an integer value; not a string */
+    if (!isint && lua_type(L, -1) == LUA_TNUMBER) {
+        lua_Number x = lua_tonumber(L, -1);
+        isint = x == floor(x) && fabs(x) < 1e15;
+    }
+    lua_Integer sn = isint ? (lua_Integer)lua_tonumber(L, -1) : 0;
+    if (!isint && !lua_isnil(L, -1))
+        luaL_argerror(L, arg, lua_pushfstring(L, "option 'warm': field 'n' must be an integer "
+                                              "or nil, got %s", luaL_typename(L, -1)));
+    if (va && isint && sn == (lua_Integer)N && va->rows == N && va->cols == 1) {
+        *warm = 1;
+    } else {   /* first call or size change: fresh prices, cold solve */
+        va = qdL_newarray(L, N, 1, 0, 1);
+        lua_setfield(L, S, "v");
+        lua_pushinteger(L, (lua_Integer)N);
+        lua_setfield(L, S, "n");
+    }
+    *v = va->data;
+    lua_settop(L, top);
+}
+
+/* qd.loss.wasserstein(A, B [, {grad=, a=, b=, warm=}]) -> value, plan [, G_A, G_B] */
 static int l_wasserstein(lua_State *L)
 {
     qdL_checknargs(L, 3);
     lua_settop(L, 3);   /* options at a fixed index, buffers above */
     qdl_reg *A = checkens(L, 1), *B = checkens(L, 2);
     samesize(L, A, B, 2);
-    static const char *const opts[] = {"grad", "a", "b", NULL};
+    static const char *const opts[] = {"grad", "a", "b", "warm", NULL};
     qdL_checkoptions(L, 3, opts);
     int grad = qdL_optbool(L, 3, "grad", 0);
     double *wa = optweights(L, 3, "a", A->count), *wb = optweights(L, 3, "b", B->count);
+    double *wv;
+    int warm;
+    optwarm(L, 3, A->count, B->count, wa || wb, &wv, &warm);
     int top = lua_gettop(L);
     double *P = pushplan(L, A->count, B->count);
     qd_c *GA = NULL, *GB = NULL;
@@ -215,7 +289,8 @@ static int l_wasserstein(lua_State *L)
     }
     double v;
     qd_err e;
-    if (qd_loss_wasserstein(A->a, A->count, B->a, B->count, A->n, wa, wb, &v, P, GA, GB, &e))
+    if (qd_loss_wasserstein_warm(A->a, A->count, B->a, B->count, A->n, wa, wb, &v, P, GA, GB,
+                                 wv, warm, &e))
         return qdL_raise(L, &e);
     lua_pushnumber(L, v);
     lua_rotate(L, top + 1, 1);   /* value, plan [, GA, GB] */

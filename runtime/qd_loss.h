@@ -51,6 +51,14 @@ qd_status qd_ot_assign_ref(const double *C, size_t n, size_t *perm, double *cost
  * can cycle. P (N x M) receives the optimal plan, *cost = sum P C. */
 qd_status qd_ot_exact(const double *C, size_t N, size_t M, const double *a, const double *b,
                       double *P, double *cost, qd_err *e);
+/* Same, with the assignment's column prices v (N entries, may be NULL) kept by the caller
+ * between calls: only for the assignment case (N == M, a == b == NULL), where warm != 0
+ * starts the solver from the given (finite) v and v receives the optimal prices on return
+ * (warm == 0: cold solve, v only written). In every other case v is neither read nor
+ * written. The optimum is exact from any start; with ties the permutation may differ. */
+qd_status qd_ot_exact_warm(const double *C, size_t N, size_t M, const double *a,
+                           const double *b, double *P, double *cost, double *v, int warm,
+                           qd_err *e);
 /* The network simplex alone (also for equal sizes; used by the tests). */
 qd_status qd_ot_simplex(const double *C, size_t N, size_t M, const double *a, const double *b,
                         double *P, double *cost, qd_err *e);
@@ -91,6 +99,10 @@ qd_status qd_loss_mmd_fid(const qd_c *A, size_t N, const qd_c *B, size_t M, int 
 qd_status qd_loss_wasserstein(const qd_c *A, size_t N, const qd_c *B, size_t M, int nq,
                               const double *wa, const double *wb, double *val, double *P,
                               qd_c *GA, qd_c *GB, qd_err *e);
+/* Same, with warm-started assignment prices (see qd_ot_exact_warm; v N entries or NULL). */
+qd_status qd_loss_wasserstein_warm(const qd_c *A, size_t N, const qd_c *B, size_t M, int nq,
+                                   const double *wa, const double *wb, double *val, double *P,
+                                   qd_c *GA, qd_c *GB, double *v, int warm, qd_err *e);
 /* Entropic (Sinkhorn) version: value = regularised optimum (dual value), gradient through
  * the converged plan (envelope theorem, exact at convergence). */
 qd_status qd_loss_sinkhorn(const qd_c *A, size_t N, const qd_c *B, size_t M, int nq,

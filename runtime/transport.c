@@ -665,6 +665,13 @@ done:
 qd_status qd_ot_exact(const double *C, size_t N, size_t M, const double *a, const double *b,
                       double *P, double *cost, qd_err *e)
 {
+    return qd_ot_exact_warm(C, N, M, a, b, P, cost, NULL, 0, e);
+}
+
+qd_status qd_ot_exact_warm(const double *C, size_t N, size_t M, const double *a,
+                           const double *b, double *P, double *cost, double *v, int warm,
+                           qd_err *e)
+{
     if (N == M && !a && !b && N > 0) {
         double ta, tb;
         qd_status st = check_problem(C, N, M, a, b, &ta, &tb, e);
@@ -674,7 +681,7 @@ qd_status qd_ot_exact(const double *C, size_t N, size_t M, const double *a, cons
         if (!perm)
             return qd_fail(e, QD_ENOMEM, "not enough memory for a %zu x %zu assignment", N, N);
         double c;
-        st = qd_ot_assign(C, N, perm, &c, e);
+        st = assign_core(C, N, perm, &c, v, v ? warm : 0, e);
         if (st == QD_OK) {
             memset(P, 0, sizeof(double) * N * N);
             double s = 0;

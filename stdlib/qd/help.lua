@@ -199,10 +199,15 @@ local docs = {
   Fidelity-kernel MMD (V-statistic, diagonal included): mean|<a|a'>|^2 + mean|<b|b'>|^2
   - 2 mean|<a|b>|^2 = Tr[(rhoA - rhoB)^2]. A, B: qd.Ensemble (or qd.State = 1 member).
   "gram" uses overlap matrices, "dm" the average states; "auto" picks the cheaper.]==],
-  ["qd.loss.wasserstein"] = [==[qd.loss.wasserstein(A, B [, {grad=, a=, b=}]) -> value, plan [, G_A, G_B]
+  ["qd.loss.wasserstein"] = [==[qd.loss.wasserstein(A, B [, {grad=, a=, b=, warm=}]) -> value, plan [, G_A, G_B]
   Exact OT with cost 1 - |<a_i|b_j>|^2, uniform weights (or relative weights a, b);
   plan: N x M qd.Matrix (total mass 1). Equal sizes: assignment; otherwise network simplex.
-  The gradient holds the optimal plan fixed.]==],
+  The gradient holds the optimal plan fixed.
+  warm = S (a table kept by the caller between calls): the assignment starts from the
+  column prices of the previous call (S.v, a qd.Vector of N; S.n = N; written on return;
+  missing or another size: cold solve). Same optimum from any start, much faster when the
+  cost changes little (training). Used only for equal sizes without weights; otherwise S
+  is ignored.]==],
   ["qd.loss.sinkhorn"] = [==[qd.loss.sinkhorn(A, B [, {eps=0.05, tol=1e-9, max_iter=10000, strict=true, grad=, a=, b=}])
   -> value, plan [, G_A, G_B]. Entropic OT (log domain): value = min <P,C> + eps KL(P||ab^T),
   gradient through the plan (envelope theorem). Raises if not converged unless strict=false.]==],

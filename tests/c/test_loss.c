@@ -534,3 +534,65 @@ QD_TEST(loss_state_losses)
         free(a), free(b), free(Ga), free(Gb), free(rho), free(sig);
     }
 }
+
+/* ---------------------------------------------------------------- warm-started Wasserstein */
+
+/* along a drifting problem (a training run), the warm-started loss equals the cold one
+ * exactly: same value to 1e-12, same plan and gradients bitwise (tie-free random costs,
+ * so the optimal assignment is unique); sizes / weights where v is ignored */
+QD_TEST(loss_wasserstein_warm)
+{
+    qd_rng r;
+    qd_rng_init(&r, 4711);
+    int nq = 2;
+    size_t d = 4, N = 60;
+    qd_c *A0 = malloc(sizeof(qd_c) * d * N), *D = malloc(sizeof(qd_c) * d * N);
+    qd_c *A = malloc(sizeof(qd_c) * d * N), *B = malloc(sizeof(qd_c) * d * N);
+    qd_c *GA0 = malloc(sizeof(qd_c) * d * N), *GB0 = malloc(sizeof(qd_c) * d * N);
+    qd_c *GA1 = malloc(sizeof(qd_c) * d * N), *GB1 = malloc(sizeof(qd_c) * d * N);
+    double *P0 = malloc(sizeof(double) * N * N), *P1 = malloc(sizeof(double) * N * N);
+    double v[60];
+    rand_states(A0, d, N, &r);
+    rand_states(D, d, N, &r);
+    rand_states(B, d, N, &r);
+    qd_err e;
+    for (int step = 0; step < 12; step++) {
+        double t = 0.02 * step;
+        for (size_t i = 0; i < d * N; i++)
+            A[i] = A0[i] + t * D[i];
+        double c0, c1;
+        CHECK(qd_loss_wasserstein(A, N, B, N, nq, NULL, NULL, &c0, P0, GA0, GB0, &e) == QD_OK,
+              "cold");
+        CHECK(qd_loss_wasserstein_warm(A, N, B, N, nq, NULL, NULL, &c1, P1, GA1, GB1, v,
+                                       step > 0, &e) == QD_OK, "warm");
+        CHECK_NEAR(c1, c0, 1e-12, "warm value = cold value");
+        CHECK(memcmp(P0, P1, sizeof(double) * N * N) == 0, "warm plan = cold plan (step %d)", step);
+        CHECK(memcmp(GA0, GA1, sizeof(qd_c) * d * N) == 0 &&
+              memcmp(GB0, GB1, sizeof(qd_c) * d * N) == 0, "warm gradients = cold (step %d)", step);
+    }
+    /* v NULL with warm set: a cold solve; unequal sizes / weights: v untouched */
+    double c0, c1;
+    CHECK(qd_loss_wasserstein_warm(A, N, B, N, nq, NULL, NULL, &c1, P1, NULL, NULL, NULL, 1,
+                                   &e) == QD_OK, "v NULL");
+    qd_loss_wasserstein(A, N, B, N, nq, NULL, NULL, &c0, P0, NULL, NULL, &e);
+    CHECK(c1 == c0, "v NULL = cold");
+    double keep[60];
+    for (size_t j = 0; j < N; j++)
+        keep[j] = v[j] = NAN;
+    CHECK(qd_loss_wasserstein_warm(A, N, B, N - 1, nq, NULL, NULL, &c1, P1, NULL, NULL, v, 1,
+                                   &e) == QD_OK, "unequal sizes ignore v");
+    qd_loss_wasserstein(A, N, B, N - 1, nq, NULL, NULL, &c0, P0, NULL, NULL, &e);
+    CHECK(c1 == c0 && memcmp(keep, v, sizeof keep) == 0, "unequal sizes: same, v untouched");
+    double w[60];
+    for (size_t i = 0; i < N; i++)
+        w[i] = 1;
+    CHECK(qd_loss_wasserstein_warm(A, N, B, N, nq, w, NULL, &c1, P1, NULL, NULL, v, 1, &e) ==
+          QD_OK, "weights ignore v");
+    qd_loss_wasserstein(A, N, B, N, nq, NULL, NULL, &c0, P0, NULL, NULL, &e);
+    CHECK(fabs(c1 - c0) < 1e-12 && memcmp(keep, v, sizeof keep) == 0, "weights: v untouched");
+    /* non-finite start on the assignment path is an error */
+    CHECK(qd_loss_wasserstein_warm(A, N, B, N, nq, NULL, NULL, &c1, P1, NULL, NULL, v, 1, &e) ==
+          QD_EARG && strstr(e.msg, "potential"), "NaN start rejected");
+    free(A0), free(D), free(A), free(B), free(GA0), free(GB0), free(GA1), free(GB1);
+    free(P0), free(P1);
+}

@@ -332,6 +332,86 @@ T.test("state losses and gradients", function()
   T.ok(ms > 0)
 end)
 
+T.test("wasserstein warm start", function()
+  -- a slowly changing problem (as along training): members drift a little each step;
+  -- the warm solve must give the cold optimum (tie-free random costs: the same plan)
+  local r = qd.rng(77)
+  local N = 40
+  local base, dir = {}, {}
+  for k = 1, N do base[k] = amps(qd.random.state(2, r)); dir[k] = amps(qd.random.state(2, r)) end
+  local B = qd.ensemble.haar(2, N, r)
+  local function at(t)
+    local ss = {}
+    for k = 1, N do
+      local a = {}
+      for i = 1, 4 do
+        a[i] = { base[k][i][1] + t * dir[k][i][1], base[k][i][2] + t * dir[k][i][2] }
+      end
+      ss[k] = qd.state.from(a)
+    end
+    return qd.ensemble.from(ss)
+  end
+  local S = {}
+  for step = 0, 6 do
+    local A = at(0.03 * step)
+    local v0, P0, GA0, GB0 = qd.loss.wasserstein(A, B, { grad = true })
+    local v1, P1, GA1, GB1 = qd.loss.wasserstein(A, B, { grad = true, warm = S })
+    T.near(v1, v0, 1e-12, "warm value = cold value")
+    local same = true
+    for i = 1, N do for j = 1, N do if P0:get(i, j) ~= P1:get(i, j) then same = false end end end
+    T.ok(same, "warm plan = cold plan (tie-free costs)")
+    local gd = 0
+    for k = 1, N do
+      local g0, g1 = amps(GA0[k]), amps(GA1[k])
+      local h0, h1 = amps(GB0[k]), amps(GB1[k])
+      for i = 1, 4 do
+        gd = math.max(gd, math.abs(g0[i][1] - g1[i][1]), math.abs(g0[i][2] - g1[i][2]),
+                      math.abs(h0[i][1] - h1[i][1]), math.abs(h0[i][2] - h1[i][2]))
+      end
+    end
+    T.ok(gd == 0, "warm gradient = cold gradient")
+    T.eq(qd.type(S.v), "qd.Vector", "S.v holds the prices")
+    T.eq(S.n, N, "S.n = N")
+  end
+  -- the prices are dual-feasible and tight on the plan: v_j - u_i <= C_ij (u_i = min_j C_ij - v_j)
+  local A = at(0.2)
+  local _, P = qd.loss.wasserstein(A, B, { warm = S })
+  local O = A:overlaps(B)
+  local tight = 0
+  for i = 1, N do
+    local u = math.huge
+    for j = 1, N do u = math.min(u, 1 - O:get(i, j) - S.v[j]) end
+    for j = 1, N do
+      if P:get(i, j) > 0 then tight = math.max(tight, math.abs(1 - O:get(i, j) - S.v[j] - u)) end
+    end
+  end
+  T.ok(tight < 1e-12, "returned prices are optimal duals (complementary slackness)")
+  -- a size change solves cold and replaces the prices
+  local A2, B2 = qd.ensemble.haar(2, 7, r), qd.ensemble.haar(2, 7, r)
+  local c0 = qd.loss.wasserstein(A2, B2)
+  local c1 = qd.loss.wasserstein(A2, B2, { warm = S })
+  T.near(c1, c0, 1e-12, "size change: cold solve")
+  T.eq(#S.v, 7, "prices resized")
+  T.eq(S.n, 7, "S.n updated")
+  -- arbitrary finite prices are a valid start
+  for j = 1, 7 do S.v[j] = 10 * r:normal() end
+  T.near((qd.loss.wasserstein(A2, B2, { warm = S })), c0, 1e-12, "any finite start -> optimum")
+  -- weights or unequal sizes: S is ignored (neither read nor written)
+  local S2 = { v = "not read", n = 3 }
+  local B3 = qd.ensemble.haar(2, 9, r)
+  local u0 = qd.loss.wasserstein(A2, B3)
+  T.near((qd.loss.wasserstein(A2, B3, { warm = S2 })), u0, 0, "unequal sizes: junk S ignored")
+  T.eq(S2.v, "not read", "unequal sizes: junk S untouched")
+  local S3 = {}
+  T.near((qd.loss.wasserstein(A2, B3, { warm = S3 })), u0, 0, "unequal sizes: same value")
+  T.eq(next(S3), nil, "unequal sizes: S untouched")
+  T.near((qd.loss.wasserstein(A2, B2, { warm = S3, a = { 1, 1, 1, 1, 1, 1, 2 } })),
+         (qd.loss.wasserstein(A2, B2, { a = { 1, 1, 1, 1, 1, 1, 2 } })), 0, "weights: same value")
+  T.eq(next(S3), nil, "weights: S untouched")
+  T.raises(function() qd.loss.wasserstein(A2, B2, { warm = S2 }) end,
+           "option 'warm': field 'v' must be a real qd.Vector or nil, got string")
+end)
+
 -- ---------------------------------------------------------------- errors
 
 T.test("error messages", function()
@@ -346,6 +426,18 @@ T.test("error messages", function()
   T.raises(function() qd.loss.mmd(A, F) end, "qd.Ensemble has been freed")
   T.raises(function() qd.loss.wasserstein(A, A, { a = { 1, 2 } }) end, "option 'a': 3 weights expected, got 2")
   T.raises(function() qd.loss.wasserstein(A, A, { a = { 1, -1, 1 } }) end, "option 'a': weights >= 0 expected")
+  T.raises(function() qd.loss.wasserstein(A, A, { warm = 1 }) end, "option 'warm': table expected, got number")
+  T.raises(function() qd.loss.wasserstein(A, A, { warm = true }) end, "option 'warm': table expected, got boolean")
+  T.raises(function() qd.loss.wasserstein(A, A, { warm = { v = qd.matrix(3, 1) } }) end,
+           "option 'warm': field 'v' must be a real qd.Vector or nil, got qd.Matrix")
+  T.raises(function() qd.loss.wasserstein(A, A, { warm = { v = qd.vector(3), n = "3" } }) end,
+           "option 'warm': field 'n' must be an integer or nil, got string")
+  local Sb = {}
+  qd.loss.wasserstein(A, A, { warm = Sb })
+  Sb.v[2] = 0 / 0
+  T.raises(function() qd.loss.wasserstein(A, A, { warm = Sb }) end, "warm start: non-finite column potential at 2")
+  local Sf = { v = qd.vector(3), n = 3 }; Sf.v:free()
+  T.raises(function() qd.loss.wasserstein(A, A, { warm = Sf }) end, "a freed qd.Vector")
   T.raises(function() qd.loss.sinkhorn(A, A, { eps = 0 }) end, "option 'eps': number > 0")
   T.raises(function() qd.loss.sinkhorn(A, A, { max_iter = 2.5 }) end, "option 'max_iter': integer")
   T.raises(function() qd.ot.exact({ 1, 2 }) end, "cost matrix (qd.Matrix) expected, got table")

@@ -105,6 +105,38 @@ T.test("quddpm: resume equals an uninterrupted run bit for bit", function()
   T.eq(json.decode(slurp(dir .. "/run.json")).timing.sessions, 8, "sessions counted")
 end)
 
+T.test("quddpm: Wasserstein warm starts: resume bit for bit, same as cold solves", function()
+  -- circle-like: n = 1, 2 ancillas, exact Wasserstein (assignment, warm-started per
+  -- candidate); the warm prices are not checkpointed, so a resumed session starts cold
+  local function wc(extra)
+    local c = cfg { n = 1, na = 2, L = 2, N = 12, loss = "wasserstein", best_of = 2, screen = 4,
+                    ckpt_every = 3, epochs = 10, metrics = { "F0", "wass" },
+                    target = qd.data.circle(12, quddpm.stream(5, "target")),
+                    schedule = qd.schedule.quadratic { T = 3, scale = 1e-2 } }
+    for k, v in pairs(extra) do c[k] = v end
+    return c
+  end
+  local full = tmp .. "/wfull"
+  quddpm.run(wc { out = full })
+  local dir = tmp .. "/wresumed"
+  quddpm.run(wc { out = dir, stop_after = 5 })
+  for _, k in ipairs { 2, 7, 3, 11 } do quddpm.run(wc { resume = dir, stop_after = k }) end
+  local res = quddpm.run(wc { resume = dir })
+  T.eq(res.stopped, false, "finished")
+  same_files(full, dir, "wasserstein resumed")
+  -- every solve cold (the option stripped): bit-identical files
+  local orig, calls = qd.loss.wasserstein, 0
+  qd.loss.wasserstein = function(A, B, o)
+    if o and o.warm then calls = calls + 1 end
+    return orig(A, B, o and { grad = o.grad } or nil)
+  end
+  local ok, err = pcall(quddpm.run, wc { out = tmp .. "/wcold" })
+  qd.loss.wasserstein = orig
+  T.ok(ok, tostring(err))
+  T.ok(calls > 0, "the protocol passes warm tables (" .. calls .. " calls)")
+  same_files(full, tmp .. "/wcold", "warm vs cold")
+end)
+
 T.test("quddpm: resume_options restores the script's options", function()
   local dir = tmp .. "/opts"
   quddpm.run(cfg { out = dir, options = { n = 1, epochs = 12, lr = 0.02, out = dir, quiet = true, threads = 2,

@@ -410,9 +410,21 @@ function M.run(cfg)
   end
 
   -- run candidate epochs up to `upto`; returns false when the session budget ran out
+  -- Wasserstein: the assignment of each candidate is warm-started from its previous epoch's
+  -- column prices (one table per candidate, so a new step or candidate starts cold). Only
+  -- when the targets are S_t itself (ndata == N): column j is then the same target every
+  -- epoch. The tables are not checkpointed: the solver returns the exact optimum from any
+  -- start, and with continuous random states the optimal assignment is unique (ties have
+  -- probability 0), so plan, loss and gradient do not depend on the start and a resumed
+  -- run (cold first solve) is bit-identical (tests/lua/test_quddpm.lua checks this).
+  local warm_of = (c.loss == "wasserstein" and c.ndata == N) and setmetatable({}, { __mode = "k" })
   local function train(t, cand, upto)
     local stream = root:substream(M.keys.step + 10000 * t + int(cand.r))
     local St = sets[t + 1]
+    if warm_of then
+      warm_of[cand] = warm_of[cand] or {}
+      lopt.warm = warm_of[cand]
+    end
     for e = int(cand.e) + 1, upto do
       local es = stream:substream(e)
       targets = draw(St, es)

@@ -14,7 +14,10 @@ local function usage(spec)
   for _, o in ipairs(spec.options) do
     local name, def, help = o[1], o[2], o[3] or ""
     local arg = type(def) == "boolean" and "" or (type(def) == "number" and " N" or " S")
-    lines[#lines + 1] = string.format("  --%-14s %s (default: %s)", name .. arg, help, tostring(def))
+    -- options are written with dashes (--best-of); underscores are accepted too
+    local shown = (type(def) == "boolean" or def == "") and "" or " (default: " .. tostring(def) .. ")"
+    if help:find("default", 1, true) then shown = "" end
+    lines[#lines + 1] = string.format("  --%-14s %s%s", name:gsub("_", "-") .. arg, help, shown)
   end
   lines[#lines + 1] = "  --help           this text"
   return table.concat(lines, "\n")

@@ -606,6 +606,417 @@ void qd_circ_apply_czrun(const qd_circuit *c, size_t o0, int len, qd_c *a, size_
     }
 }
 
+/* ------------------------------------------------------------------ gate fusion (forward)
+ * A forward run with bound parameters is compiled on the fly between measurement/reset
+ * barriers into fewer passes over the buffer. Pending work, in circuit order
+ *     (applied so far)  D  P[0] P[1] ... P[n-1]
+ * D: one diagonal over at most QD_FUSE_MAXD qubits dq[] (a table of 2^nd phases, dq[0]
+ * the MSB of its index); P[q]: the product of the 1-qubit gates on q since q was last
+ * flushed. The P[q] act on distinct qubits and commute with each other. Rules:
+ *  - 1-qubit gate G on q: P[q] = G P[q]; if nothing is pending on q and G is diagonal it
+ *    joins D instead (D and the other P commute with it, P[q] = 1).
+ *  - diagonal gate on qs (cz, cp, crz, rzz, ccz, ... judged from its matrix): for q in qs,
+ *    a diagonal P[q] is merged into D (diagonals commute), else P[q] is applied (after D if
+ *    q is a qubit of D, else directly: it commutes with D); then the gate joins D (D is
+ *    applied first if the union of qubits would exceed QD_FUSE_MAXD).
+ *    Before that, a non-diagonal P[q] that factors as diag(u0, u1) R with R real (rz ry,
+ *    a lone ry or h, ...) is split: R is applied (a real 2x2, fewer flops) and the phases
+ *    stay pending as a diagonal P[q], so they join D too.
+ *  - any other op (general multi-qubit gate, matrix) on qs: P[q] applied for q in qs, D
+ *    applied if it shares a qubit with qs, then the op; it commutes with what stays.
+ *  - a measurement/reset and the end: D, then every P (the tape needs the true state).
+ * Registers of more than QD_FUSE_SWEEPQ qubits apply each resulting pass at once with the
+ * gate kernels (a pending piece holding exactly one gate with that gate's own kernel).
+ * Smaller ones (ensembles of small states: the training shape) queue the passes and then
+ * apply all of them member by member while the member is in L1 (fz_drain).
+ * Either way every member is transformed alone by the same operations: results do not
+ * depend on the member count or on threads. The tape forward (c:grad) is this same run. */
+#define QD_FUSE_MAXD 10
+#define QD_FUSE_SWEEPQ 10   /* registers up to this size use the sweep mode */
+#define QD_FUSE_QCAP 64     /* queued passes */
+#define QD_FUSE_NTAB 8      /* queued diagonal tables */
+
+typedef struct {
+    const qd_circuit *c;
+    const double *theta;
+    const qd_shift *sh;
+    qd_c *a;
+    size_t count;
+    int nd, dops;            /* qubits of D, gates merged into D */
+    size_t dop;              /* the op when dops == 1 */
+    int dq[QD_FUSE_MAXD];
+    qd_c tab[1 << QD_FUSE_MAXD];
+    int pn[QD_MAX_QUBITS];   /* gates merged into P[q] (0 = nothing pending) */
+    size_t pop[QD_MAX_QUBITS];
+    qd_c P[QD_MAX_QUBITS][4];
+    /* sweep mode (n <= QD_FUSE_SWEEPQ): the passes are queued and then applied member by
+     * member, all of them while a member is in L1, instead of one sweep of the buffer each */
+    int sweep, nit, ntab;
+    struct {
+        int kind;            /* 0: complex 2x2, 1: real 2x2, 2: diagonal (expanded table) */
+        int q, tab;
+        qd_c M[4];
+        double R[4];
+    } it[QD_FUSE_QCAP];
+    double *tabs;            /* QD_FUSE_NTAB tables of 2^n re then 2^n im */
+} fuser;
+
+/* Applies the queued passes, member by member (each member alone: the result does not
+ * depend on the member count or on threads). */
+static void fz_drain(fuser *f)
+{
+    if (f->nit == 0)
+        return;
+    const int n = f->c->n;
+    const size_t d = (size_t)1 << n;
+    #pragma omp parallel for schedule(static) if (f->count * d >= PAR_MIN && f->count > 1)
+    for (size_t j = 0; j < f->count; j++) {
+        double *x = (double *)(f->a + j * d);
+        for (int t = 0; t < f->nit; t++) {
+            if (f->it[t].kind == 2) {
+                const double *tr = f->tabs + 2 * d * (size_t)f->it[t].tab, *ti = tr + d;
+                #pragma omp simd
+                for (size_t i = 0; i < d; i++) {
+                    double re = x[2 * i], im = x[2 * i + 1];
+                    x[2 * i] = re * tr[i] - im * ti[i];
+                    x[2 * i + 1] = re * ti[i] + im * tr[i];
+                }
+                continue;
+            }
+            const size_t b = (size_t)1 << (n - 1 - f->it[t].q), nb = d / (2 * b);
+            if (f->it[t].kind == 1) {
+                const double m00 = f->it[t].R[0], m10 = f->it[t].R[1], m01 = f->it[t].R[2],
+                             m11 = f->it[t].R[3];
+                if (b == 1) {   /* pairs of neighbours: (re0, im0, re1, im1) */
+                    #pragma omp simd
+                    for (size_t blk = 0; blk < nb; blk++) {
+                        double *p = x + 4 * blk;
+                        double r0 = p[0], i0 = p[1], r1 = p[2], i1 = p[3];
+                        p[0] = m00 * r0 + m01 * r1;
+                        p[1] = m00 * i0 + m01 * i1;
+                        p[2] = m10 * r0 + m11 * r1;
+                        p[3] = m10 * i0 + m11 * i1;
+                    }
+                    continue;
+                }
+                if (b == 2) {   /* blocks of 8 doubles: (pair 0 | pair 1) */
+                    #pragma omp simd
+                    for (size_t blk = 0; blk < nb; blk++) {
+                        double *p0 = x + 8 * blk, *p1 = p0 + 4;
+                        for (int k = 0; k < 4; k++) {
+                            double u = p0[k], v = p1[k];
+                            p0[k] = m00 * u + m01 * v;
+                            p1[k] = m10 * u + m11 * v;
+                        }
+                    }
+                    continue;
+                }
+                for (size_t blk = 0; blk < nb; blk++) {
+                    double *p0 = x + 4 * b * blk, *p1 = p0 + 2 * b;
+                    #pragma omp simd
+                    for (size_t k = 0; k < 2 * b; k++) {
+                        double u = p0[k], v = p1[k];
+                        p0[k] = m00 * u + m01 * v;
+                        p1[k] = m10 * u + m11 * v;
+                    }
+                }
+            } else {
+                const qd_c *M = f->it[t].M;
+                const double ar = creal(M[0]), ai = cimag(M[0]), br = creal(M[1]),
+                             bi = cimag(M[1]), cr = creal(M[2]), ci = cimag(M[2]),
+                             dr = creal(M[3]), di = cimag(M[3]);
+                for (size_t blk = 0; blk < nb; blk++) {
+                    double *p0 = x + 4 * b * blk, *p1 = p0 + 2 * b;
+                    #pragma omp simd
+                    for (size_t k = 0; k < b; k++) {
+                        double ur = p0[2 * k], ui = p0[2 * k + 1], vr = p1[2 * k],
+                               vi = p1[2 * k + 1];
+                        p0[2 * k] = ar * ur - ai * ui + cr * vr - ci * vi;
+                        p0[2 * k + 1] = ar * ui + ai * ur + cr * vi + ci * vr;
+                        p1[2 * k] = br * ur - bi * ui + dr * vr - di * vi;
+                        p1[2 * k + 1] = br * ui + bi * ur + dr * vi + di * vr;
+                    }
+                }
+            }
+        }
+    }
+    f->nit = 0;
+    f->ntab = 0;
+}
+
+static void fz_emit_1q(fuser *f, int q, const qd_c M[4])
+{
+    if (!f->sweep) {
+        qd_k_1q(f->a, f->c->n, f->count, q, M);
+        return;
+    }
+    if (f->nit == QD_FUSE_QCAP)
+        fz_drain(f);
+    f->it[f->nit].kind = 0;
+    f->it[f->nit].q = q;
+    memcpy(f->it[f->nit].M, M, sizeof(qd_c) * 4);
+    f->nit++;
+}
+
+static void fz_emit_1qr(fuser *f, int q, const double R[4])
+{
+    if (!f->sweep) {
+        qd_k_1q_real(f->a, f->c->n, f->count, q, R);
+        return;
+    }
+    if (f->nit == QD_FUSE_QCAP)
+        fz_drain(f);
+    f->it[f->nit].kind = 1;
+    f->it[f->nit].q = q;
+    memcpy(f->it[f->nit].R, R, sizeof(double) * 4);
+    f->nit++;
+}
+
+/* diagonal tab (2^k entries) on qubits qs[0..k) (qs[0] the MSB of its index) */
+static void fz_emit_diag(fuser *f, const int *qs, int k, const qd_c *tab)
+{
+    const int n = f->c->n;
+    if (!f->sweep) {
+        if (k == 1)
+            qd_k_diag1(f->a, n, f->count, qs[0], tab[0], tab[1]);
+        else
+            qd_k_diagtab(f->a, n, f->count, qs, k, tab);
+        return;
+    }
+    if (f->nit == QD_FUSE_QCAP || f->ntab == QD_FUSE_NTAB)
+        fz_drain(f);
+    const size_t d = (size_t)1 << n;
+    double *tr = f->tabs + 2 * d * (size_t)f->ntab, *ti = tr + d;
+    for (size_t i = 0; i < d; i++) {
+        size_t t = 0;
+        for (int j = 0; j < k; j++)
+            t = (t << 1) | ((i >> (n - 1 - qs[j])) & 1);
+        tr[i] = creal(tab[t]);
+        ti[i] = cimag(tab[t]);
+    }
+    f->it[f->nit].kind = 2;
+    f->it[f->nit].tab = f->ntab++;
+    f->nit++;
+}
+
+/* op o (a gate: 1-qubit, or diagonal) alone: its own kernel, or queued in sweep mode */
+static void fz_apply_single(fuser *f, size_t o)
+{
+    double ang[3];
+    const qd_op *op = &f->c->ops[o];
+    qd_op_angles(f->c, o, f->theta, f->sh, ang);
+    if (!f->sweep) {
+        qd_apply_gate(f->a, f->c->n, f->count, op->g, op->qs, ang, 0);
+        return;
+    }
+    qd_c G[64], dg[8];
+    const size_t K = (size_t)1 << op->k;
+    qd_gate_matrix(op->g, ang, G);
+    int diag = 1;
+    for (size_t r = 0; r < K; r++)
+        for (size_t cc = 0; cc < K; cc++)
+            diag &= r == cc || G[r + cc * K] == 0;
+    if (op->k == 1 && !diag) {
+        fz_emit_1q(f, op->qs[0], G);
+        return;
+    }
+    for (size_t r = 0; r < K; r++)
+        dg[r] = G[r + r * K];
+    fz_emit_diag(f, op->qs, op->k, dg);
+}
+
+static int fz_dpos(const fuser *f, int q)
+{
+    for (int j = 0; j < f->nd; j++)
+        if (f->dq[j] == q)
+            return j;
+    return -1;
+}
+
+static void fz_flush_d(fuser *f)
+{
+    if (f->nd == 0)
+        return;
+    if (f->dops == 1) {
+        fz_apply_single(f, f->dop);
+    } else {
+        size_t D = (size_t)1 << f->nd;
+        int one = 1;
+        for (size_t t = 0; t < D && one; t++)
+            one = f->tab[t] == 1;
+        if (!one)
+            fz_emit_diag(f, f->dq, f->nd, f->tab);
+    }
+    f->nd = 0;
+    f->dops = 0;
+}
+
+/* D = D * diag(dg) on qubits qs[0..k) (dg: 2^k entries, qs[0] the MSB); op = the gate, or
+ * (size_t)-1 when dg is a fused product (then never applied as a single gate). */
+static void fz_add_diag(fuser *f, const int *qs, int k, const qd_c *dg, size_t op)
+{
+    int nnew = 0;
+    for (int i = 0; i < k; i++)
+        nnew += fz_dpos(f, qs[i]) < 0;
+    if (f->nd + nnew > QD_FUSE_MAXD)
+        fz_flush_d(f);
+    if (f->nd == 0) {
+        f->tab[0] = 1;
+        f->dops = 0;
+    }
+    for (int i = 0; i < k; i++) {
+        if (fz_dpos(f, qs[i]) >= 0)
+            continue;
+        /* new qubit as the new least significant bit: tab'[2t + b] = tab[t] */
+        size_t D = (size_t)1 << f->nd;
+        for (size_t t = D; t-- > 0;)
+            f->tab[2 * t] = f->tab[2 * t + 1] = f->tab[t];
+        f->dq[f->nd++] = qs[i];
+    }
+    int pos[QD_CIRC_MAXK];
+    for (int i = 0; i < k; i++)
+        pos[i] = f->nd - 1 - fz_dpos(f, qs[i]);   /* bit of qs[i] in the table index */
+    size_t D = (size_t)1 << f->nd;
+    for (size_t t = 0; t < D; t++) {
+        size_t l = 0;
+        for (int i = 0; i < k; i++)
+            l = (l << 1) | ((t >> pos[i]) & 1);
+        f->tab[t] *= dg[l];
+    }
+    f->dops = op == (size_t)-1 ? 2 + f->dops : f->dops + 1;
+    f->dop = op;
+}
+
+static int fz_pdiag(const fuser *f, int q)
+{
+    return f->P[q][1] == 0 && f->P[q][2] == 0;
+}
+
+static void fz_flush_p(fuser *f, int q)
+{
+    if (f->pn[q] == 0)
+        return;
+    if (fz_dpos(f, q) >= 0)
+        fz_flush_d(f);
+    if (f->pn[q] == 1)
+        fz_apply_single(f, f->pop[q]);
+    else if (fz_pdiag(f, q)) {
+        qd_c dg[2] = {f->P[q][0], f->P[q][3]};
+        fz_emit_diag(f, &q, 1, dg);
+    } else {
+        fz_emit_1q(f, q, f->P[q]);
+    }
+    f->pn[q] = 0;
+}
+
+/* Split a non-diagonal P[q] = diag(u0, u1) R with R real (possible when the phases of the
+ * entries in each row agree up to sign, e.g. rz ry, or a single ry / h); then R is applied
+ * now by the real kernel (12 flops per amplitude pair instead of 28) and the phases stay
+ * pending as a diagonal P[q], for the caller to merge into D. Only when the recomposed
+ * matrix matches to 1e-15; returns 0 (nothing done) otherwise. */
+static int fz_split_p(fuser *f, int q)
+{
+    const qd_c *M = f->P[q];
+    double c = cabs(M[0]), s = cabs(M[1]);
+    if (!(c > 1e-3 && s > 1e-3))
+        return 0;
+    qd_c u0 = M[0] / c, u1 = M[1] / s;
+    /* R = [[c, M01/u0], [s, M11/u1]] (column-major) must be real: check the recomposition */
+    double R[4] = {c, s, creal(M[2] / u0), creal(M[3] / u1)};
+    if (cabs(u0 * R[0] - M[0]) > 1e-15 || cabs(u0 * R[2] - M[2]) > 1e-15 ||
+        cabs(u1 * R[1] - M[1]) > 1e-15 || cabs(u1 * R[3] - M[3]) > 1e-15)
+        return 0;
+    if (fz_dpos(f, q) >= 0)
+        fz_flush_d(f);
+    fz_emit_1qr(f, q, R);
+    f->P[q][0] = u0;
+    f->P[q][1] = 0;
+    f->P[q][2] = 0;
+    f->P[q][3] = u1;
+    f->pn[q] = 2;   /* a product: never applied as a single gate */
+    return 1;
+}
+
+/* everything pending applied (a barrier for all qubits) */
+static void fz_flush_all(fuser *f)
+{
+    fz_flush_d(f);
+    for (int q = 0; q < f->c->n; q++)
+        fz_flush_p(f, q);
+    fz_drain(f);
+}
+
+static qd_status fz_op(fuser *f, size_t o, qd_err *e)
+{
+    const qd_op *op = &f->c->ops[o];
+    const int k = op->k;
+    if (op->kind == QD_OP_GATE && k <= 3) {
+        double ang[3];
+        qd_c G[64];
+        const size_t K = (size_t)1 << k;
+        qd_op_angles(f->c, o, f->theta, f->sh, ang);
+        qd_gate_matrix(op->g, ang, G);
+        int diag = 1;
+        for (size_t r = 0; r < K && diag; r++)
+            for (size_t cc = 0; cc < K; cc++)
+                if (r != cc && G[r + cc * K] != 0) {
+                    diag = 0;
+                    break;
+                }
+        if (k == 1) {
+            int q = op->qs[0];
+            if (f->pn[q] == 0 && diag) {
+                qd_c dg[2] = {G[0], G[3]};
+                fz_add_diag(f, op->qs, 1, dg, o);
+            } else if (f->pn[q] == 0) {
+                memcpy(f->P[q], G, sizeof(qd_c) * 4);
+                f->pn[q] = 1;
+                f->pop[q] = o;
+            } else {
+                qd_c *M = f->P[q], R[4];   /* R = G M (column-major 2x2) */
+                R[0] = G[0] * M[0] + G[2] * M[1];
+                R[1] = G[1] * M[0] + G[3] * M[1];
+                R[2] = G[0] * M[2] + G[2] * M[3];
+                R[3] = G[1] * M[2] + G[3] * M[3];
+                memcpy(M, R, sizeof R);
+                f->pn[q]++;
+            }
+            return QD_OK;
+        }
+        if (diag) {
+            for (int i = 0; i < k; i++) {
+                int q = op->qs[i];
+                if (f->pn[q] == 0)
+                    continue;
+                if (fz_pdiag(f, q) || fz_split_p(f, q)) {
+                    qd_c dg[2] = {f->P[q][0], f->P[q][3]};
+                    fz_add_diag(f, &q, 1, dg, f->pn[q] == 1 ? f->pop[q] : (size_t)-1);
+                    f->pn[q] = 0;
+                } else {
+                    fz_flush_p(f, q);
+                }
+            }
+            qd_c dg[8];
+            for (size_t r = 0; r < K; r++)
+                dg[r] = G[r + r * K];
+            fz_add_diag(f, op->qs, k, dg, o);
+            return QD_OK;
+        }
+    }
+    /* a barrier for its qubits */
+    int shared = 0;
+    for (int i = 0; i < k; i++) {
+        fz_flush_p(f, op->qs[i]);
+        shared |= fz_dpos(f, op->qs[i]) >= 0;
+    }
+    if (shared)
+        fz_flush_d(f);
+    fz_drain(f);
+    double ang[3];
+    qd_op_angles(f->c, o, f->theta, f->sh, ang);
+    return qd_circ_apply_op(f->c, o, ang, f->a, f->count, 0, e);
+}
+
 /* Measurement op o (the mi-th measurement) on every member. err[j] set on failure. */
 static qd_status measure_all(const qd_circuit *c, size_t o, int mi, qd_c *a, size_t count,
                              qd_meas_ctl *mc, qd_rng *rngs, double *pout, qd_err *e)
@@ -678,7 +1089,8 @@ static qd_status measure_all(const qd_circuit *c, size_t o, int mi, qd_c *a, siz
 }
 
 static qd_status run_vec(const qd_circuit *c, const double *theta, qd_c *a, size_t count,
-                         qd_meas_ctl *mc, const qd_shift *sh, qd_c *ck, double *pm, qd_err *e)
+                         qd_meas_ctl *mc, const qd_shift *sh, qd_c *ck, double *pm, int fuse,
+                         qd_err *e)
 {
     if (c->nmeas && (!mc || !mc->outcomes || (!mc->fixed && !mc->base)))
         return qd_fail(e, QD_EARG, "internal: measurement control missing");
@@ -694,34 +1106,51 @@ static qd_status run_vec(const qd_circuit *c, const double *theta, qd_c *a, size
             mc->prob[j] = 1;
     qd_status st = QD_OK;
     int mi = 0;
+    fuser *fz = NULL;
+    if (fuse && !(fz = qd_malloc(sizeof *fz))) {
+        qd_free(rngs);
+        return qd_fail(e, QD_ENOMEM, "not enough memory for the gate fusion state");
+    }
+    if (fz) {
+        memset(fz, 0, sizeof *fz);
+        fz->sweep = c->n <= QD_FUSE_SWEEPQ;
+        if (fz->sweep &&
+            !(fz->tabs = qd_malloc(sizeof(double) * 2 * QD_FUSE_NTAB * ((size_t)1 << c->n)))) {
+            qd_free(fz);
+            qd_free(rngs);
+            return qd_fail(e, QD_ENOMEM, "not enough memory for the gate fusion state");
+        }
+        fz->c = c;
+        fz->theta = theta;
+        fz->sh = sh;
+        fz->a = a;
+        fz->count = count;
+    }
     for (size_t o = 0; o < c->nops && st == QD_OK; o++) {
         const qd_op *op = &c->ops[o];
+        if (fz && op->kind != QD_OP_MEASURE && op->kind != QD_OP_RESET) {
+            st = fz_op(fz, o, e);
+            continue;
+        }
+        if (fz)
+            fz_flush_all(fz);
         if (op->kind == QD_OP_MEASURE || op->kind == QD_OP_RESET) {
             if (ck)
                 memcpy(ck + (size_t)mi * count * ((size_t)1 << c->n), a,
                        sizeof(qd_c) * count * ((size_t)1 << c->n));
             st = measure_all(c, o, mi, a, count, mc, rngs, pm ? pm + (size_t)mi * count : NULL, e);
             mi++;
-        } else {
-            int rc = qd_circ_runcz(c, o, 1);
-            if (rc > 1) {   /* consecutive cz: one +-1 diagonal pass */
-                qd_circ_apply_czrun(c, o, rc, a, count);
-                o += (size_t)rc - 1;
-                continue;
-            }
-            int r = qd_circ_run1q(c, o);
-            if (r > 1) {   /* consecutive 1-qubit gates on one qubit: one 2x2 pass */
-                qd_c M[4];
-                qd_circ_fused_matrix(c, o, r, theta, sh, M);
-                qd_k_1q(a, c->n, count, op->qs[0], M);
-                o += (size_t)r - 1;
-                continue;
-            }
+        } else {   /* unfused: gate by gate */
             double ang[3];
             qd_op_angles(c, o, theta, sh, ang);
             st = qd_circ_apply_op(c, o, ang, a, count, 0, e);
         }
     }
+    if (fz && st == QD_OK)
+        fz_flush_all(fz);
+    if (fz)
+        qd_free(fz->tabs);
+    qd_free(fz);
     qd_free(rngs);
     return st;
 }
@@ -729,13 +1158,20 @@ static qd_status run_vec(const qd_circuit *c, const double *theta, qd_c *a, size
 qd_status qd_circuit_run_vec(const qd_circuit *c, const double *theta, qd_c *a, size_t count,
                              qd_meas_ctl *mc, const qd_shift *sh, qd_err *e)
 {
-    return run_vec(c, theta, a, count, mc, sh, NULL, NULL, e);
+    return run_vec(c, theta, a, count, mc, sh, NULL, NULL, 1, e);
+}
+
+qd_status qd_circuit_run_vec_unfused(const qd_circuit *c, const double *theta, qd_c *a,
+                                     size_t count, qd_meas_ctl *mc, const qd_shift *sh,
+                                     qd_err *e)
+{
+    return run_vec(c, theta, a, count, mc, sh, NULL, NULL, 0, e);
 }
 
 qd_status qd_circuit_run_vec_tape(const qd_circuit *c, const double *theta, qd_c *a,
                                   size_t count, qd_meas_ctl *mc, qd_c *ck, double *pm, qd_err *e)
 {
-    return run_vec(c, theta, a, count, mc, NULL, ck, pm, e);
+    return run_vec(c, theta, a, count, mc, NULL, ck, pm, 1, e);
 }
 
 void qd_circuit_extract_vec(const qd_circuit *c, const qd_c *a, size_t count, qd_c *out)

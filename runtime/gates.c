@@ -1704,3 +1704,116 @@ qd_status qd_dm_apply_matrix(qd_c *rho, int n, const int *qs, int k, const qd_c 
         return s;
     return apply_matrix(rho, 2 * n, 1, qs, k, m, 1, e);
 }
+
+/* ------------------------------------------------------------------ diagonal table
+ * a[i] *= tab[t(i)], t(i) = the bits of local index i on qubits qs[0..k) (qs[0] the MSB
+ * of t), for `count` vectors of nq qubits: any product of diagonal gates on those qubits
+ * in one pass. Blocks of B = 2^min(nq,10) amplitudes: when no table qubit is among the
+ * high bits (always for nq <= 10) the table is expanded once to B entries (repeated to
+ * >= 64 so tiny members still run long loops) and applied by a flat multiply; otherwise
+ * t = (high part, once per block) | (low part, from a B-entry index table). Every
+ * amplitude is computed alone by the same expression: results do not depend on threads
+ * or on how members are split. */
+#define QD_DIAGTAB_LB 10
+void qd_k_diagtab(qd_c *a, int nq, size_t count, const int *qs, int k, const qd_c *tab)
+{
+    const size_t amps = count << nq;
+    const int L = nq < QD_DIAGTAB_LB ? nq : QD_DIAGTAB_LB;
+    const size_t B = (size_t)1 << L;
+    unsigned lo[1 << QD_DIAGTAB_LB];
+    size_t himask[QD_MAX_QUBITS];   /* bit of the high part (index >> L) for table bit j */
+    int high = 0;
+    for (size_t l = 0; l < B; l++) {
+        unsigned t = 0;
+        for (int j = 0; j < k; j++) {
+            int b = nq - 1 - qs[j];
+            if (b < L && ((l >> b) & 1))
+                t |= 1u << (k - 1 - j);
+        }
+        lo[l] = t;
+    }
+    for (int j = 0; j < k; j++) {
+        int b = nq - 1 - qs[j];
+        himask[j] = b >= L ? (size_t)1 << (b - L) : 0;
+        high |= b >= L;
+    }
+    double *x = (double *)a;
+    const int par = amps >= PAR_MIN;
+    (void)par;
+    if (!high) {
+        /* expanded table, interleaved re/im, repeated to P = max(B, 64) entries */
+        const size_t P = B > 64 ? B : 64;
+        double tr[1 << QD_DIAGTAB_LB], ti[1 << QD_DIAGTAB_LB];
+        for (size_t i = 0; i < P; i++) {
+            qd_c z = tab[lo[i & (B - 1)]];
+            tr[i] = creal(z);
+            ti[i] = cimag(z);
+        }
+        size_t nch = (amps + P - 1) / P;
+        #pragma omp parallel for schedule(static) if (par)
+        for (size_t ch = 0; ch < nch; ch++) {
+            size_t i0 = P * ch, i1 = i0 + P < amps ? i0 + P : amps;
+            double *xc = x + 2 * i0;
+            #pragma omp simd
+            for (size_t i = 0; i < i1 - i0; i++) {
+                double re = xc[2 * i], im = xc[2 * i + 1];
+                xc[2 * i] = re * tr[i] - im * ti[i];
+                xc[2 * i + 1] = re * ti[i] + im * tr[i];
+            }
+        }
+        return;
+    }
+    const size_t nb = amps >> L, hm = ((size_t)1 << (nq - L)) - 1;
+    #pragma omp parallel for schedule(static) if (par)
+    for (size_t h = 0; h < nb; h++) {
+        size_t hh = h & hm;
+        unsigned th = 0;
+        for (int j = 0; j < k; j++)
+            if (hh & himask[j])
+                th |= 1u << (k - 1 - j);
+        double *xc = x + 2 * (h << L);
+        for (size_t l = 0; l < B; l++) {
+            qd_c z = tab[th | lo[l]];
+            double zr = creal(z), zi = cimag(z), re = xc[2 * l], im = xc[2 * l + 1];
+            xc[2 * l] = re * zr - im * zi;
+            xc[2 * l + 1] = re * zi + im * zr;
+        }
+    }
+}
+
+/* Real 2x2 matrix m (column-major) on qubit q of `count` vectors of nq qubits: the real and
+ * imaginary parts transform alike, so a pair of blocks of b = 2^(nq-1-q) amplitudes is two
+ * contiguous runs of 2b doubles (12 flops per amplitude pair instead of 28 for a complex
+ * matrix). Used by the circuit gate fusion for the rotation part of a split 2x2. Each
+ * amplitude is computed alone: results do not depend on threads or on the member count. */
+void qd_k_1q_real(qd_c *a, int nq, size_t count, int q, const double m[4])
+{
+    const size_t amps = count << nq, b = (size_t)1 << (nq - 1 - q);
+    const double m00 = m[0], m10 = m[1], m01 = m[2], m11 = m[3];
+    double *x = (double *)a;
+    const size_t nblk = amps / (2 * b);
+    const int par = amps >= PAR_MIN;
+    (void)par;
+    if (b == 1) {
+        #pragma omp parallel for schedule(static) if (par)
+        for (size_t i = 0; i < nblk; i++) {
+            double *p = x + 4 * i;
+            double r0 = p[0], i0 = p[1], r1 = p[2], i1 = p[3];
+            p[0] = m00 * r0 + m01 * r1;
+            p[1] = m00 * i0 + m01 * i1;
+            p[2] = m10 * r0 + m11 * r1;
+            p[3] = m10 * i0 + m11 * i1;
+        }
+        return;
+    }
+    #pragma omp parallel for schedule(static) if (par)
+    for (size_t blk = 0; blk < nblk; blk++) {
+        double *p0 = x + 4 * b * blk, *p1 = p0 + 2 * b;
+        #pragma omp simd
+        for (size_t k = 0; k < 2 * b; k++) {
+            double u = p0[k], v = p1[k];
+            p0[k] = m00 * u + m01 * v;
+            p1[k] = m10 * u + m11 * v;
+        }
+    }
+}

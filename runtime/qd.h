@@ -155,6 +155,11 @@ void qd_k_diag2(qd_c *a, int nq, size_t count, int q0, int q1, const qd_c d[4]);
 /* controlled 1-qubit gate: m on t where all ctrl[0..nctrl) bits are 1 */
 void qd_k_ctrl1q(qd_c *a, int nq, size_t count, const int *ctrl, int nctrl, int t,
                  const qd_c m[4]);
+/* diagonal table: a[i] *= tab[bits of local index i on qs[0..k), qs[0] the MSB], k <= 10
+ * (gates.c; used by the circuit gate fusion) */
+void qd_k_diagtab(qd_c *a, int nq, size_t count, const int *qs, int k, const qd_c *tab);
+/* real 2x2 matrix m (column-major) on qubit q (gates.c; circuit gate fusion) */
+void qd_k_1q_real(qd_c *a, int nq, size_t count, int q, const double m[4]);
 
 /* ---------------------------------------------------------------- linear algebra (linalg.c)
  * The only file that includes cblas/lapack. Column-major throughout. */
@@ -162,6 +167,10 @@ void qd_k_ctrl1q(qd_c *a, int nq, size_t count, const int *ctrl, int nctrl, int 
 void qd_la_zgemm(char opa, char opb, size_t m, size_t n, size_t k, qd_c alpha,
                  const qd_c *A, size_t lda, const qd_c *B, size_t ldb, qd_c beta,
                  qd_c *C, size_t ldc);
+/* Upper triangle of C = alpha A^H A + beta C (trans 'C', A k x n) or alpha A A^H + beta C
+ * (trans 'N', A n x k); C is n x n, its strictly lower triangle untouched (zherk). */
+void qd_la_zherk(char trans, size_t n, size_t k, double alpha, const qd_c *A, size_t lda,
+                 double beta, qd_c *C, size_t ldc);
 /* Eigen-decomposition of a Hermitian d x d matrix (A is overwritten with the
  * eigenvectors as columns if vecs != 0). w: d ascending eigenvalues. */
 qd_status qd_la_eigh(qd_c *A, size_t d, double *w, int vecs, qd_err *e);

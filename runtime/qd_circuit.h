@@ -124,6 +124,19 @@ typedef struct {
  * qubits stay in their measured basis state). mc may be NULL if c has no measurements. */
 qd_status qd_circuit_run_vec(const qd_circuit *c, const double *theta, qd_c *a, size_t count,
                              qd_meas_ctl *mc, const qd_shift *sh, qd_err *e);
+/* The forward runs (qd_circuit_run_vec, _run_vec_tape, qd_circuit_unitary) fuse gates
+ * between measurement/reset barriers (circuit.c, "gate fusion"): the 1-qubit gates on a
+ * qubit become one 2x2 pass, commuted past gates on other qubits, and runs of diagonal gates
+ * (rz, p, s, t, z, cz, cp, crz, rzz, ... and any 1-qubit gate whose matrix is diagonal)
+ * over up to 10 qubits one diagonal-table pass (qd_k_diagtab); a 2x2 that is phases times
+ * a real rotation (rz ry) is applied as the real rotation (qd_k_1q_real), its phases joining
+ * the diagonal pass; on registers of <= 10 qubits the passes between barriers are applied
+ * member by member (in cache). The result equals the gate-by-gate run up to rounding
+ * (~1e-15 per gate) and, like it, does not depend on the member count or on threads.
+ * qd_circuit_run_vec_unfused is that gate-by-gate run (the reference of the tests). */
+qd_status qd_circuit_run_vec_unfused(const qd_circuit *c, const double *theta, qd_c *a,
+                                     size_t count, qd_meas_ctl *mc, const qd_shift *sh,
+                                     qd_err *e);
 /* qd_circuit_run_vec (no shift) that also records the tape the adjoint pass needs:
  * ck (count * 2^n * nmeas amplitudes; may be NULL when nmeas == 0) receives the state
  * before each measurement/reset op, pm (count * nmeas) the probability p of member j's

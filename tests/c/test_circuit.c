@@ -471,3 +471,289 @@ QD_TEST(circuit_fused_runs_vs_dense)
     CHECK(qd_circ_runcz(&big, 0, 1) == 1, "no cz fusion above 10 qubits");
     qd_circuit_free(&big);
 }
+
+/* ------------------------------------------------------------------ gate fusion
+ * The forward run fuses gates (1-qubit gates per qubit into one 2x2, commuted past gates on
+ * other qubits; diagonal gates over <= 10 qubits into one table pass). Checked against the
+ * gate-by-gate run: random circuits with every gate type, diagonal-heavy stretches,
+ * matrices, measurement and reset barriers and parameter shifts, on states and ensembles
+ * of every size 1..9 qubits; bitwise independent of the member count and of threads. */
+static void add_g(qd_circuit *c, const char *name, const int *qs, int slot, double off)
+{
+    qd_err e;
+    const qd_gate_info *g = qd_gate_lookup(name);
+    int sl[3] = {slot, slot, slot};
+    double sc[3] = {1, -0.5, 1}, of[3] = {off, 0.1, -0.3};
+    qd_circuit_add_gate(c, g, qs, g->nparams ? sl : NULL, g->nparams ? sc : NULL,
+                        g->nparams ? of : NULL, &e);
+}
+
+static void fusion_circuit(qd_circuit *c, int n, qd_rng *r, int meas)
+{
+    static const char *dg1[] = {"rz", "p", "s", "sdg", "t", "tdg", "z", "id"};
+    static const char *dg2[] = {"cz", "cp", "crz", "rzz"};
+    static const char *nd1[] = {"rx", "ry", "h", "sx", "x", "y", "u"};
+    qd_err e;
+    tc_random_circuit(c, n, 25, 4, r, 1);
+    for (int blk = 0; blk < 6; blk++) {
+        for (int t = 0; t < 3 * n + 4; t++) {   /* layers of rotations and diagonal runs */
+            double u = qd_rng_uniform(r);
+            int qs[3];
+            int sl = (int)(qd_rng_u64(r) % 5) - 1;   /* -1: fixed angle */
+            double off = 2 * qd_rng_uniform(r) - 1;
+            if (u < 0.3) {
+                rand_qubits(n, 1, r, qs);
+                add_g(c, dg1[qd_rng_u64(r) % 8], qs, sl, off);
+            } else if (u < 0.6) {
+                rand_qubits(n, 1, r, qs);
+                add_g(c, nd1[qd_rng_u64(r) % 7], qs, sl, off);
+            } else if (n >= 2 && u < 0.9) {
+                rand_qubits(n, 2, r, qs);
+                add_g(c, dg2[qd_rng_u64(r) % 4], qs, sl, off);
+            } else if (n >= 3 && u < 0.93) {
+                rand_qubits(n, 3, r, qs);
+                add_g(c, "ccx", qs, -1, 0);
+            } else if (n >= 2) {
+                rand_qubits(n, 2, r, qs);
+                add_g(c, u < 0.96 ? "cx" : "rxx", qs, sl, off);
+            }
+        }
+        if (meas && blk % 2 == 1) {
+            int qs[2], k = n >= 2 && qd_rng_uniform(r) < 0.5 ? 2 : 1;
+            rand_qubits(n, k, r, qs);
+            if (blk == 3)
+                qd_circuit_add_reset(c, qs, k, &e);
+            else
+                qd_circuit_add_measure(c, qs, k, 0, &e);
+        }
+    }
+}
+
+QD_TEST(circuit_fusion_vs_unfused)
+{
+    qd_rng r;
+    qd_rng_init(&r, 2026);
+    for (int n = 1; n <= 11; n++) {   /* 11: above the sweep mode (kernel per pass) */
+        if (n == 10)
+            continue;
+        for (int rep = 0; rep < (n == 11 ? 2 : 3); rep++) {
+            int meas = rep > 0;
+            qd_circuit c;
+            fusion_circuit(&c, n, &r, meas);
+            qd_err e;
+            double th[4];
+            rand_theta(th, 4, &r);
+            size_t d = (size_t)1 << n, N = rep == 2 ? 5 : 1, nm = (size_t)c.nmeas;
+            qd_c *x = qd_malloc(sizeof(qd_c) * d * N), *a = qd_malloc(sizeof(qd_c) * d * N),
+                 *b = qd_malloc(sizeof(qd_c) * d * N), *s = qd_malloc(sizeof(qd_c) * d);
+            size_t *oc = qd_malloc(sizeof(size_t) * (N * nm + 1));
+            double *pa = qd_malloc(sizeof(double) * N), *pb = qd_malloc(sizeof(double) * N);
+            for (size_t j = 0; j < N; j++)
+                ref_random_vec(x + j * d, d, &r);
+            qd_rng base;
+            qd_rng_init(&base, 5 + (uint64_t)n);
+            /* fused, outcomes sampled; then the unfused run with those outcomes fixed */
+            memcpy(a, x, sizeof(qd_c) * d * N);
+            qd_meas_ctl ma = {&base, oc, 0, 0, pa}, mb = {NULL, oc, 1, 1, pb};
+            CHECK(qd_circuit_run_vec(&c, th, a, N, &ma, NULL, &e) == QD_OK, "fused run (n=%d)", n);
+            memcpy(b, x, sizeof(qd_c) * d * N);
+            CHECK(qd_circuit_run_vec_unfused(&c, th, b, N, &mb, NULL, &e) == QD_OK,
+                  "unfused run (n=%d)", n);
+            double worst = 0, wp = 0;
+            for (size_t i = 0; i < d * N; i++)
+                worst = fmax(worst, cabs(a[i] - b[i]));
+            for (size_t j = 0; j < N; j++)
+                wp = fmax(wp, fabs(pa[j] - pb[j]));
+            CHECK(worst <= 1e-13 && wp <= 1e-13, "fused = gate by gate (n=%d, N=%zu, %zu meas): %g, p %g",
+                  n, N, nm, worst, wp);
+            /* member j alone (fixed outcomes) gives bitwise the same as inside the ensemble.
+             * Not for n = 2: there the existing gate kernels already differ between 4 and
+             * 20 amplitudes (the gate-by-gate run shows the same ~1e-16 differences). */
+            int same = 1;
+            for (size_t j = 0; j < N && n != 2; j++) {
+                memcpy(s, x + j * d, sizeof(qd_c) * d);
+                qd_meas_ctl m1 = {NULL, oc + j * nm, 1, 1, NULL};
+                qd_circuit_run_vec(&c, th, s, 1, &m1, NULL, &e);
+                same &= memcmp(s, a + j * d, sizeof(qd_c) * d) == 0;
+            }
+            CHECK(same, "fused run independent of the member count (n=%d)", n);
+            /* a parameter shift goes through the fusion too */
+            if (c.nops > 3) {
+                qd_shift sh = {c.nops / 2, 0, 0.37};
+                memcpy(a, x, sizeof(qd_c) * d * N);
+                memcpy(b, x, sizeof(qd_c) * d * N);
+                qd_meas_ctl m1 = {NULL, oc, 1, 1, NULL}, m2 = {NULL, oc, 1, 1, NULL};
+                qd_circuit_run_vec(&c, th, a, N, &m1, &sh, &e);
+                qd_circuit_run_vec_unfused(&c, th, b, N, &m2, &sh, &e);
+                worst = 0;
+                for (size_t i = 0; i < d * N; i++)
+                    worst = fmax(worst, cabs(a[i] - b[i]));
+                CHECK(worst <= 1e-13, "fused = gate by gate with a shift (n=%d): %g", n, worst);
+            }
+            qd_free(x); qd_free(a); qd_free(b); qd_free(s); qd_free(oc); qd_free(pa); qd_free(pb);
+            qd_circuit_free(&c);
+        }
+    }
+}
+
+/* unitary() of a fused run = the dense product of the op matrices; 1 vs 2 threads bitwise on
+ * an ensemble big enough to be threaded */
+QD_TEST(circuit_fusion_unitary_threads)
+{
+    qd_rng r;
+    qd_rng_init(&r, 99);
+    for (int n = 1; n <= 6; n++) {
+        qd_circuit c;
+        fusion_circuit(&c, n, &r, 0);
+        double th[4];
+        rand_theta(th, 4, &r);
+        size_t d = (size_t)1 << n;
+        qd_c *U = qd_malloc(sizeof(qd_c) * d * d), *R = qd_malloc(sizeof(qd_c) * d * d);
+        qd_err e;
+        CHECK(qd_circuit_unitary(&c, th, U, &e) == QD_OK, "unitary");
+        ref_unitary(&c, th, R);
+        double worst = 0;
+        for (size_t i = 0; i < d * d; i++)
+            worst = fmax(worst, cabs(U[i] - R[i]));
+        CHECK(worst < 1e-12, "fused unitary = dense product (n=%d): %g", n, worst);
+        qd_free(U);
+        qd_free(R);
+        qd_circuit_free(&c);
+    }
+    qd_circuit c;
+    fusion_circuit(&c, 8, &r, 1);
+    double th[4];
+    rand_theta(th, 4, &r);
+    size_t N = 300, d = 256;
+    qd_c *x = qd_malloc(sizeof(qd_c) * d * N), *a1 = qd_malloc(sizeof(qd_c) * d * N),
+         *a2 = qd_malloc(sizeof(qd_c) * d * N);
+    size_t *o1 = qd_malloc(sizeof(size_t) * N * (size_t)c.nmeas),
+           *o2 = qd_malloc(sizeof(size_t) * N * (size_t)c.nmeas);
+    for (size_t j = 0; j < N; j++)
+        ref_random_vec(x + j * d, d, &r);
+    qd_rng base;
+    qd_rng_init(&base, 31);
+    qd_err e;
+    int t0 = qd_get_threads();
+    memcpy(a1, x, sizeof(qd_c) * d * N);
+    memcpy(a2, x, sizeof(qd_c) * d * N);
+    qd_meas_ctl m1 = {&base, o1, 0, 0, NULL}, m2 = {&base, o2, 0, 0, NULL};
+    qd_set_threads(1);
+    qd_circuit_run_vec(&c, th, a1, N, &m1, NULL, &e);
+    qd_set_threads(2);
+    qd_circuit_run_vec(&c, th, a2, N, &m2, NULL, &e);
+    qd_set_threads(t0);
+    CHECK(memcmp(a1, a2, sizeof(qd_c) * d * N) == 0 &&
+          memcmp(o1, o2, sizeof(size_t) * N * (size_t)c.nmeas) == 0,
+          "fused run identical for 1 and 2 threads");
+    qd_free(x); qd_free(a1); qd_free(a2); qd_free(o1); qd_free(o2);
+    qd_circuit_free(&c);
+}
+
+/* qd_k_diagtab against the naive loop: every register size 1..12 (12: table qubits among
+ * the high bits too), tables over 1..10 qubits in random order, states and ensembles */
+QD_TEST(gates_diagtab_vs_naive)
+{
+    qd_rng r;
+    qd_rng_init(&r, 4242);
+    for (int nq = 1; nq <= 12; nq++)
+        for (int rep = 0; rep < 4; rep++) {
+            int kmax = nq < 10 ? nq : 10;
+            int k = 1 + (int)(qd_rng_u64(&r) % (uint64_t)kmax), qs[10];
+            if (nq == 12 && rep == 0) {   /* only low bits */
+                k = 3;
+                qs[0] = 11; qs[1] = 5; qs[2] = 8;
+            } else {
+                rand_qubits(nq, k, &r, qs);
+            }
+            size_t T = (size_t)1 << k, d = (size_t)1 << nq, N = rep % 2 ? 3 : 1;
+            qd_c *tab = qd_malloc(sizeof(qd_c) * T), *a = qd_malloc(sizeof(qd_c) * d * N),
+                 *b = qd_malloc(sizeof(qd_c) * d * N);
+            for (size_t t = 0; t < T; t++)
+                tab[t] = qd_rng_cnormal(&r);
+            for (size_t j = 0; j < N; j++)
+                ref_random_vec(a + j * d, d, &r);
+            memcpy(b, a, sizeof(qd_c) * d * N);
+            qd_k_diagtab(a, nq, N, qs, k, tab);
+            double worst = 0;
+            for (size_t i = 0; i < d * N; i++) {
+                size_t li = i % d, t = 0;
+                for (int j = 0; j < k; j++)
+                    t = (t << 1) | ((li >> (nq - 1 - qs[j])) & 1);
+                worst = fmax(worst, cabs(a[i] - b[i] * tab[t]));
+            }
+            CHECK(worst < 1e-15, "diagtab = naive (nq=%d, k=%d, N=%zu): %g", nq, k, N, worst);
+            qd_free(tab);
+            qd_free(a);
+            qd_free(b);
+        }
+}
+
+/* the layered ansatz shape (ry, rz on every qubit + cz ladder) deep enough to overflow the
+ * queue of the sweep mode (64 passes, 8 diagonal tables), and above it (11 qubits) */
+QD_TEST(circuit_fusion_layers)
+{
+    qd_rng r;
+    qd_rng_init(&r, 8080);
+    const int ns[3] = {5, 8, 11};
+    for (int t = 0; t < 3; t++) {
+        int n = ns[t], L = n == 11 ? 3 : 25;
+        qd_circuit c;
+        qd_circuit_init(&c, n);
+        for (int l = 0; l < L; l++) {
+            for (int q = 0; q < n; q++)
+                add_g(&c, "ry", &q, -1, 0.3 + 0.1 * q + l);
+            for (int q = 0; q < n; q++)
+                add_g(&c, "rz", &q, -1, 0.7 * q - 0.2 * l);
+            for (int q = 0; q + 1 < n; q++) {
+                int qs[2] = {q, q + 1};
+                add_g(&c, "cz", qs, -1, 0);
+            }
+        }
+        size_t d = (size_t)1 << n, N = 4;
+        qd_c *x = qd_malloc(sizeof(qd_c) * d * N), *a = qd_malloc(sizeof(qd_c) * d * N),
+             *b = qd_malloc(sizeof(qd_c) * d * N);
+        for (size_t j = 0; j < N; j++)
+            ref_random_vec(x + j * d, d, &r);
+        qd_err e;
+        memcpy(a, x, sizeof(qd_c) * d * N);
+        memcpy(b, x, sizeof(qd_c) * d * N);
+        CHECK(qd_circuit_run_vec(&c, NULL, a, N, NULL, NULL, &e) == QD_OK, "fused");
+        CHECK(qd_circuit_run_vec_unfused(&c, NULL, b, N, NULL, NULL, &e) == QD_OK, "unfused");
+        double worst = 0;
+        for (size_t i = 0; i < d * N; i++)
+            worst = fmax(worst, cabs(a[i] - b[i]));
+        CHECK(worst <= 1e-13, "layered fused = gate by gate (n=%d, %d layers): %g", n, L, worst);
+        qd_free(x); qd_free(a); qd_free(b);
+        qd_circuit_free(&c);
+    }
+}
+
+/* qd_k_1q_real against qd_k_1q with the same (real) matrix, every qubit, 1..12 qubits */
+QD_TEST(gates_1q_real_vs_complex)
+{
+    qd_rng r;
+    qd_rng_init(&r, 515);
+    for (int nq = 1; nq <= 12; nq++)
+        for (int q = 0; q < nq; q++) {
+            size_t d = (size_t)1 << nq, N = nq < 6 ? 3 : 1;
+            double m[4];
+            qd_c M[4];
+            for (int i = 0; i < 4; i++) {
+                m[i] = 2 * qd_rng_uniform(&r) - 1;
+                M[i] = m[i];
+            }
+            qd_c *a = qd_malloc(sizeof(qd_c) * d * N), *b = qd_malloc(sizeof(qd_c) * d * N);
+            for (size_t j = 0; j < N; j++)
+                ref_random_vec(a + j * d, d, &r);
+            memcpy(b, a, sizeof(qd_c) * d * N);
+            qd_k_1q_real(a, nq, N, q, m);
+            qd_k_1q(b, nq, N, q, M);
+            double worst = 0;
+            for (size_t i = 0; i < d * N; i++)
+                worst = fmax(worst, cabs(a[i] - b[i]));
+            CHECK(worst < 1e-15, "1q real = 1q complex (nq=%d, q=%d): %g", nq, q, worst);
+            qd_free(a);
+            qd_free(b);
+        }
+}

@@ -48,7 +48,7 @@ asan:
 	  SANFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined" check
 
 bench: all
-	@bash bench/run.sh
+	@QD_BUILD=$(BUILD) bash bench/run.sh
 
 install: $(BUILD)/qd
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/qd/qd/protocols

@@ -218,3 +218,40 @@ const char *qd_la_info(void)
     snprintf(buf, sizeof buf, "%s (core: %s)", openblas_get_config(), openblas_get_corename());
     return buf;
 }
+
+/* ------------------------------------------------------------------ zherk (Hermitian rank-k)
+ * The upper triangle of C = alpha op(A) op(A)^H + beta C, C n x n, with op(A) = A^H (trans 'C',
+ * A is k x n: C = alpha A^H A, the Gram matrix of A's columns) or A (trans 'N', A is n x k).
+ * The strictly lower triangle of C is not touched. About half the work of the zgemm
+ * op(A) op(A)^H. Same deterministic scheme as qd_la_zgemm: OpenBLAS runs single-threaded
+ * and a large C is split into FIXED column blocks of ZHERK_NB (their size depends only on
+ * n, never on the thread count); block j is the rectangle above its diagonal block (one
+ * zgemm) plus the diagonal block (one zherk), and blocks are spread over the threads.
+ * Every element of C is computed by the same code path whatever the thread count.
+ * (n = 100, k = 256: two blocks, 2% slower than one zherk on 1 thread, 1.7x faster on 2.) */
+#define ZHERK_NB 64
+
+void qd_la_zherk(char trans, size_t n, size_t k, double alpha, const qd_c *A, size_t lda,
+                 double beta, qd_c *C, size_t ldc)
+{
+    const int tc = trans == 'C';
+    double work = 0.5 * (double)n * (double)n * (double)k;
+    if (work < 262144.0 || n <= ZHERK_NB) {
+        cblas_zherk(CblasColMajor, CblasUpper, tc ? CblasConjTrans : CblasNoTrans, (blasint)n,
+                    (blasint)k, alpha, A, (blasint)lda, beta, C, (blasint)ldc);
+        return;
+    }
+    long nb = (long)((n + ZHERK_NB - 1) / ZHERK_NB);
+    const qd_c za = alpha, zb = beta;
+#pragma omp parallel for schedule(dynamic, 1)
+    for (long jb = nb - 1; jb >= 0; jb--) {   /* the widest rectangles first */
+        size_t c0 = (size_t)jb * ZHERK_NB, w = n - c0 < ZHERK_NB ? n - c0 : ZHERK_NB;
+        /* op(A) column c0.. is column c0 of A ('C') or row c0 of A ('N') */
+        const qd_c *Aj = tc ? A + c0 * lda : A + c0;
+        if (c0 > 0)
+            zgemm1(tc ? 'C' : 'N', tc ? 'N' : 'C', c0, w, k, za, A, lda, Aj, lda, zb,
+                   C + c0 * ldc, ldc);
+        cblas_zherk(CblasColMajor, CblasUpper, tc ? CblasConjTrans : CblasNoTrans, (blasint)w,
+                    (blasint)k, alpha, Aj, (blasint)lda, beta, C + c0 + c0 * ldc, (blasint)ldc);
+    }
+}

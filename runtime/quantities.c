@@ -420,7 +420,9 @@ done:
 
 /* ---------------------------------------------------------------- ensembles */
 
-/* out[i + j*N] = |<a_i|b_j>|^2: G = A^H B (N x M) by one zgemm, then |.|^2 */
+/* out[i + j*N] = |<a_i|b_j>|^2: G = A^H B (N x M) by one zgemm, then |.|^2. The
+ * self-overlap (B == A, M == N) is Hermitian: its upper triangle by one zherk (half the
+ * work), then |.|^2 written to both triangles, so out is exactly symmetric. */
 qd_status qd_overlaps(const qd_c *A, size_t N, const qd_c *B, size_t M, int nq, double *out,
                       qd_err *e)
 {
@@ -443,9 +445,18 @@ qd_status qd_overlaps(const qd_c *A, size_t N, const qd_c *B, size_t M, int nq, 
         return qd_fail(e, QD_ENOMEM, "not enough memory for a %zu x %zu overlap matrix (%s)",
                        N, M, buf);
     }
-    qd_la_zgemm('C', 'N', N, M, dim, 1.0, A, dim, B, dim, 0.0, G, N);
-    for (size_t i = 0; i < nm; i++)
-        out[i] = creal(G[i]) * creal(G[i]) + cimag(G[i]) * cimag(G[i]);
+    if (A == B && N == M) {
+        qd_la_zherk('C', N, dim, 1.0, A, dim, 0.0, G, N);
+        for (size_t j = 0; j < N; j++)
+            for (size_t i = 0; i <= j; i++) {
+                qd_c g = G[i + j * N];
+                out[i + j * N] = out[j + i * N] = creal(g) * creal(g) + cimag(g) * cimag(g);
+            }
+    } else {
+        qd_la_zgemm('C', 'N', N, M, dim, 1.0, A, dim, B, dim, 0.0, G, N);
+        for (size_t i = 0; i < nm; i++)
+            out[i] = creal(G[i]) * creal(G[i]) + cimag(G[i]) * cimag(G[i]);
+    }
     qd_free(G);
     return QD_OK;
 }

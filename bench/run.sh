@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# bench/run.sh — the qd benchmarks (`make bench`; not part of `make check`).
+# bench/RESULTS.md explains the figures and records a run.
+#
+#   1. gates: a 1-qubit and a 2-qubit gate on an n = 20..24 state vector, ns per amplitude
+#      and fraction of the in-place roof (a read-modify-write sweep over the same buffer,
+#      timed in the same run), 1 and 2 threads                     (bench_core gates)
+#   2. overlaps of two 8-qubit ensembles of 1000 states as a fraction of a raw zgemm of the
+#      same shape, once per OpenBLAS kernel choice (the variable must be set before the
+#      process starts, so the binary runs once per setting)        (bench_core blas)
+#   3. the batched diffusion-training-shaped step, 100 states x 8 qubits, 10 layers of RY, RZ
+#      + CZ ladder, then the 100x100 fidelity matrix: qd (batched_step.lua) against numpy
+#      written its fastest way (batched_step.py), same inputs, results compared to 1e-10;
+#      (a) the training step, angles shared by the batch: qd.ansatz.ry_rz_cz(8, 10),
+#      c:run(E, theta), out:overlaps() (the main figure); (b) per-member angles, one E:ry /
+#      E:rz call per gate (the QuDDPM forward-process shape)
+#   4. one QuDDPM training iteration, qd against PyTorch    (bench/quddpm_step.sh)
+#   5. noise channels and SSE trajectories, qd against QuTiP (bench/noise.sh)
+#
+# Environment: QD_BUILD (build directory, default build), PYTHON (default /usr/bin/python3),
+# CC and OPT as for make. Every timing is a minimum over repeats.
+set -u
+cd "$(dirname "$0")/.."
+B=${QD_BUILD:-build}
+CC=${CC:-gcc}
+OPT=${OPT:--O3 -march=native}
+PY=${PYTHON:-/usr/bin/python3}
+out="$B/bench"
+fails=0
+
+echo "== qd benchmarks  $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+echo "   CPU: $(lscpu | sed -n 's/^Model name: *//p' | head -n 1), $(nproc) cores;" \
+     "load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "   OPENBLAS_CORETYPE in the environment: ${OPENBLAS_CORETYPE:-unset}"
+
+# ---- build what the benchmarks need (make is a no-op when build/ is up to date)
+make --no-print-directory BUILD="$B" -j2 "$B/qd" "$B/libqdcore.a" >/dev/null || {
+  echo "bench: building $B/qd failed"; exit 1; }
+mkdir -p "$out"
+# the same flags the Makefile compiles the core with
+$CC -std=c11 $OPT -g -fopenmp -Wall -Wextra -D_GNU_SOURCE -Iruntime \
+  bench/bench_core.c "$B/libqdcore.a" -lopenblas -lm -fopenmp -o "$out/bench_core" || {
+  echo "bench: compiling bench/bench_core.c failed"; exit 1; }
+echo "   $("$B/qd" -e 'print("qd " .. qd.version .. ", " .. qd.blas_info())')"
+
+# ---- 1. gates
+echo
+echo "== 1. gates on a state vector"
+"$out/bench_core" gates 20 24 || fails=$((fails + 1))
+
+# ---- 2. overlaps vs zgemm, per OpenBLAS kernel choice
+echo
+echo "== 2. overlap matrix of two 8-qubit ensembles of 1000 states vs zgemm"
+blas_run() {  # label, then env arguments
+  local label=$1; shift
+  echo "-- $label"
+  env "$@" "$out/bench_core" blas || fails=$((fails + 1))
+}
+blas_run "OpenBLAS's own choice (OPENBLAS_CORETYPE unset)" -u OPENBLAS_CORETYPE
+if [ -n "${OPENBLAS_CORETYPE:-}" ] && [ "${OPENBLAS_CORETYPE}" != SkylakeX ]; then
+  blas_run "as inherited (OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE)" OPENBLAS_CORETYPE="$OPENBLAS_CORETYPE"
+fi
+blas_run "OPENBLAS_CORETYPE=SkylakeX" OPENBLAS_CORETYPE=SkylakeX
+
+# ---- 3. the batched step: qd vs numpy, (a) shared angles (training), (b) per-member angles
+echo
+echo "== 3. batched step: 100 states x 8 qubits, 10 layers of RY, RZ on every qubit + CZ ladder, 100x100 fidelities"
+if ! "$PY" -c 'import numpy' 2>/dev/null; then
+  echo "   SKIPPED: $PY with numpy not found (apt-get install python3-numpy)"
+  fails=$((fails + 1))
+else
+  bdir="$out/batched"
+  rm -rf "$bdir" && mkdir -p "$bdir"
+  "$PY" bench/batched_step.py gen "$bdir" || fails=$((fails + 1))
+  for mode in shared member; do
+    echo
+    if [ "$mode" = shared ]; then
+      echo "-- 3a. training step, angles shared by the batch: c = qd.ansatz.ry_rz_cz(8, 10); c:run(E, theta):overlaps()"
+    else
+      echo "-- 3b. forward-process step, one angle per gate and member: E:ry(q, v), E:rz(q, v), E:cz; E:overlaps()"
+    fi
+    labels=()
+    qd_step() {  # label, then env arguments
+      local label=$1; shift
+      echo "-- qd $mode ($label)"
+      if env "$@" "$B/qd" bench/batched_step.lua "$bdir" "$mode" "$label"; then
+        labels+=("$label")
+      else
+        fails=$((fails + 1))
+      fi
+    }
+    qd_step default   # the environment as inherited
+    [ "${OPENBLAS_CORETYPE:-}" = SkylakeX ] || qd_step SkylakeX OPENBLAS_CORETYPE=SkylakeX
+    echo "-- numpy $mode (same inputs; OPENBLAS_CORETYPE as inherited and SkylakeX)"
+    "$PY" bench/batched_step.py run "$bdir" "$mode" "${labels[@]}" || fails=$((fails + 1))
+  done
+fi
+
+# ---- 4. one QuDDPM training iteration: qd vs PyTorch
+echo
+echo "== 4. QuDDPM training iteration vs PyTorch (bench/quddpm_step.sh)"
+QD_BUILD="$B" PYTHON="$PY" bash bench/quddpm_step.sh || fails=$((fails + 1))
+# ---- 5. noise channels and SSE trajectories: qd vs QuTiP (bench/noise.sh; bench/RESULTS.md)
+echo
+echo "== 5. noise channels and SSE trajectories vs QuTiP (bench/noise.sh)"
+QD_BUILD="$B" PYTHON="$PY" bash bench/noise.sh || fails=$((fails + 1))
+
+echo
+if [ "$fails" -eq 0 ]; then
+  echo "bench: all checks passed"
+else
+  echo "bench: $fails part(s) reported a failed check (see above)"
+fi
+[ "$fails" -eq 0 ]

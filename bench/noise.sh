@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # bench/noise.sh — noise channels and stochastic trajectories, qd against QuTiP in the same
-# run (issue #3, "Bench"; not part of `make check`). bench/RESULTS-noise.md records a run.
+# run (issue #3, "Bench"; not part of `make check`). bench/RESULTS.md (section 5) records a run.
 #
 #   1. channels: 1-qubit depolarizing (p = 0.1) and amplitude damping (gamma = 0.2) on one
 #      qubit of a random full-rank 10- and 12-qubit density matrix and on every qubit of the

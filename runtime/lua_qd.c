@@ -19,6 +19,7 @@ void qdL_open_dynamics(lua_State *L);   /* lua_dynamics.c: core.lindblad, core.s
 
 static int l_set_threads(lua_State *L)
 {
+    qdL_checknargs(L, 1);
     lua_Integer n = luaL_checkinteger(L, 1);
     if (n < 1 || n > 1024)
         return luaL_argerror(L, 1, "thread count 1..1024 expected");
@@ -28,6 +29,7 @@ static int l_set_threads(lua_State *L)
 
 static int l_get_threads(lua_State *L)
 {
+    qdL_checknargs(L, 0);
     lua_pushinteger(L, qd_get_threads());
     return 1;
 }
@@ -35,6 +37,7 @@ static int l_get_threads(lua_State *L)
 /* qd.clock() -> seconds from a monotonic clock (for timing and progress, never randomness) */
 static int l_clock(lua_State *L)
 {
+    qdL_checknargs(L, 0);
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     lua_pushnumber(L, (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec);
@@ -43,6 +46,7 @@ static int l_clock(lua_State *L)
 
 static int l_blas_info(lua_State *L)
 {
+    qdL_checknargs(L, 0);
     lua_pushstring(L, qd_la_info());
     return 1;
 }

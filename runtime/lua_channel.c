@@ -954,15 +954,7 @@ void qdL_open_channel(lua_State *L)
     lua_pop(L, 1);
 
     /* obj:apply(ch, ...) on the three register types (their metatables expose `methods`) */
-    const char *regs[] = {QDL_STATE, QDL_DM, QDL_ENS};
-    for (int i = 0; i < 3; i++) {
-        luaL_getmetatable(L, regs[i]);
-        if (lua_getfield(L, -1, "methods") == LUA_TTABLE) {
-            lua_pushcfunction(L, reg_apply);
-            lua_setfield(L, -2, "apply");
-        }
-        lua_pop(L, 2);
-    }
+    qdL_add_reg_method(L, "apply", reg_apply);
 
     /* qd.core.channel = { constructors }; qd.core.metatables gets qd.Channel in lua_qd.c's
      * list if it is there, else here */

@@ -812,15 +812,7 @@ void qdL_open_pauli(lua_State *L)
     lua_pop(L, 1);
 
     /* obj:evolve(H, t) on the three register types */
-    const char *regs[] = {QDL_STATE, QDL_DM, QDL_ENS};
-    for (int i = 0; i < 3; i++) {
-        luaL_getmetatable(L, regs[i]);
-        if (lua_getfield(L, -1, "methods") == LUA_TTABLE) {
-            lua_pushcfunction(L, reg_evolve);
-            lua_setfield(L, -2, "evolve");
-        }
-        lua_pop(L, 2);
-    }
+    qdL_add_reg_method(L, "evolve", reg_evolve);
     static const luaL_Reg fns[] = {
         {"pauli_sum", l_pauli_sum},       {"pauli_sum_call", l_pauli_sum_call},
         {"pauli_tfim", l_tfim},           {"pauli_sigma_minus", l_sigma_minus},

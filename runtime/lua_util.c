@@ -492,3 +492,16 @@ void qdL_bits(size_t idx, int k, char *buf)
         buf[j] = ((idx >> (k - 1 - j)) & 1) ? '1' : '0';
     buf[k] = '\0';
 }
+
+void qdL_add_reg_method(lua_State *L, const char *name, lua_CFunction fn)
+{
+    const char *regs[] = {QDL_STATE, QDL_DM, QDL_ENS};
+    for (int i = 0; i < 3; i++) {
+        luaL_getmetatable(L, regs[i]);
+        if (lua_getfield(L, -1, "methods") == LUA_TTABLE) {
+            lua_pushcfunction(L, fn);
+            lua_setfield(L, -2, name);
+        }
+        lua_pop(L, 2);
+    }
+}

@@ -88,6 +88,9 @@ size_t qdL_checkcmatrix(lua_State *L, int arg, qd_c **out);
 int qdL_raise(lua_State *L, const qd_err *e);
 /* reject extra arguments past `last` */
 void qdL_checknargs(lua_State *L, int last);
+/* Adds fn as method `name` of State, DensityMatrix and Ensemble (their metatables' methods
+ * table), for modules that extend the register types (obj:apply, obj:evolve). */
+void qdL_add_reg_method(lua_State *L, const char *name, lua_CFunction fn);
 /* bitstring for outcome idx of k bits */
 void qdL_bits(size_t idx, int k, char *buf);
 

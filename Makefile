@@ -11,7 +11,13 @@ OPT     ?= -O3 -march=native
 LUA_CFLAGS := $(shell pkg-config --cflags lua5.4 2>/dev/null || echo -I/usr/include/lua5.4)
 LUA_LIBS   := $(shell pkg-config --libs lua5.4 2>/dev/null || echo -llua5.4)
 CFLAGS  += -std=c11 $(OPT) -g -fopenmp -Wall -Wextra -D_GNU_SOURCE -Iruntime $(SANFLAGS)
-LDLIBS  += -lopenblas -lm -fopenmp $(SANFLAGS)
+# OpenBLAS: Debian's single-threaded build when installed (scripts/setup.sh installs it).
+# qd threads BLAS work itself over fixed blocks (runtime/linalg.c); the pthread build would
+# keep an idle worker spinning in sched_yield that takes a core from qd's OpenMP threads.
+BLAS_SERIAL := $(firstword $(wildcard /usr/lib/*/openblas-serial/libopenblas.so.0))
+BLAS_LIB ?= $(if $(BLAS_SERIAL),$(BLAS_SERIAL) -Wl$(comma)-rpath$(comma)$(dir $(BLAS_SERIAL)),-lopenblas)
+comma := ,
+LDLIBS  += $(BLAS_LIB) -lm -fopenmp $(SANFLAGS)
 
 CORE_SRC := $(filter-out runtime/lua_%.c,$(wildcard runtime/*.c))
 BIND_SRC := $(wildcard runtime/lua_*.c)

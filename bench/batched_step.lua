@@ -3,7 +3,8 @@
 --
 -- 100 states x 8 qubits through 10 layers of RY on every qubit, RZ on every qubit and a CZ
 -- ladder cz(0,1) ... cz(6,7), then the 100 x 100 fidelity matrix |<psi_i|psi_j>|^2
--- (E:overlaps(): for an ensemble with itself one zherk, the Hermitian half of the product).
+-- (E:overlaps(): for an ensemble with itself only the pairs j >= i; 8-qubit states go through
+-- qd's direct SIMD kernel, not BLAS, so the BLAS core does not matter for this step).
 --   MODE shared   the training step: one angle per gate for the whole batch, written the
 --                 natural qd way: c = qd.ansatz.ry_rz_cz(8, 10); out = c:run(E, theta);
 --                 out:overlaps()  (theta: the 160 circuit parameters, DIR/theta.npy)
@@ -137,5 +138,5 @@ for _, thr in ipairs{1, 2} do
                       thr > 1 and "s" or " ", times[thr][1] * 1e3, times[thr][2]))
 end
 print("  final ensembles bitwise identical with 1 and 2 threads: " .. (same_E and "yes" or "NO"))
-print(string.format("  fidelity matrices (zherk, core %s) bitwise identical with 1 and 2 threads: %s",
-                    core, same_F and "yes" or string.format("NO (max |difference| %.1e)", maxdF)))
+print("  fidelity matrices (direct kernel) bitwise identical with 1 and 2 threads: " ..
+      (same_F and "yes" or string.format("NO (max |difference| %.1e)", maxdF)))

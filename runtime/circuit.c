@@ -6,6 +6,7 @@
  * member by member (OpenMP over members; each member's arithmetic is sequential, so the
  * result does not depend on the thread count). */
 #include "qd_circuit.h"
+#include "qd_simd.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #endif
 
 #define PAR_MIN ((size_t)1 << 14)
+#define QD_INLINE static inline __attribute__((always_inline))
 
 /* ------------------------------------------------------------------ building */
 void qd_circuit_init(qd_circuit *c, int n)
@@ -634,8 +636,9 @@ void qd_circ_apply_czrun(const qd_circuit *c, size_t o0, int len, qd_c *a, size_
 #define QD_FUSE_MAXD 10
 #define QD_FUSE_SWEEPQ 10   /* registers up to this size use the sweep mode */
 #define QD_FUSE_SWEEPMIN 6  /* smaller registers use whole-buffer fused passes */
-#define QD_FUSE_QCAP 64     /* queued passes */
-#define QD_FUSE_NTAB 8      /* queued diagonal tables */
+#define QD_FUSE_QCAP 256    /* queued passes */
+#define QD_FUSE_NTAB 32     /* queued diagonal tables */
+#define QD_FUSE_GMAX 4      /* kind-3 passes applied together (2^GMAX rows in registers) */
 
 typedef struct {
     const qd_circuit *c;
@@ -654,92 +657,198 @@ typedef struct {
      * member, all of them while a member is in L1, instead of one sweep of the buffer each */
     int sweep, nit, ntab;
     struct {
-        int kind;            /* 0: complex 2x2, 1: real 2x2, 2: diagonal (expanded table) */
-        int q, tab;
+        int kind;            /* 0: complex 2x2, 1: real 2x2, 2: diagonal (expanded table),
+                                3: real with unit diagonal, R[0..1] = (c0, c1), after X if sw */
+        int q, tab, sw;
         qd_c M[4];
         double R[4];
     } it[QD_FUSE_QCAP];
     double *tabs;            /* QD_FUSE_NTAB tables of 2^n re then 2^n im */
+    double *soa;             /* nbuf blocks of 2^(n+1) x QD_VL doubles (fz_drain) */
+    int nbuf;
 } fuser;
 
-/* Applies the queued passes, member by member (each member alone: the result does not
- * depend on the member count or on threads). */
+/* ---- the sweep-mode drain: members side by side in SIMD lanes
+ * QD_VL members at a time are transposed into a block S of 2d rows x QD_VL lanes (row i < d:
+ * Re of amplitude i, row d + i: Im of amplitude i; lane l: member l of the block), every
+ * queued pass is applied to the block, and the block is transposed back. A member's
+ * arithmetic is the same in every lane and for any lane width (qd_simd.h), so the result
+ * does not depend on the member count, on the block a member falls in or on the threads. */
+
+/* kind-3 passes on bits b[0..G) (distinct) together, 2^G rows held in registers: the input
+ * bits flipped where swm has a 1 (the passes' X factors, moved to the front: they commute
+ * with the other passes' unit matrices), then pass s maps the row pair (x, y) of its bit to
+ * (x + c0[s] y, y + c1[s] x). rows: the block's row count (the bits b[] are below it). */
+QD_INLINE void drain_group(double *S, size_t rows, int G, const size_t *b, const double *c0,
+                           const double *c1, unsigned swm)
+{
+    const size_t M = (size_t)1 << G;
+    size_t off[1 << QD_FUSE_GMAX], sorted[QD_FUSE_GMAX];
+    for (size_t m = 0; m < M; m++) {
+        off[m] = 0;
+        for (int s = 0; s < G; s++)
+            if ((m >> s) & 1)
+                off[m] += b[s];
+    }
+    for (int s = 0; s < G; s++)   /* the group's bits in increasing order, for the bases */
+        sorted[s] = b[s];
+    for (int s = 1; s < G; s++)
+        for (int r = s; r > 0 && sorted[r - 1] > sorted[r]; r--) {
+            size_t t = sorted[r];
+            sorted[r] = sorted[r - 1];
+            sorted[r - 1] = t;
+        }
+    qd_vd C0[QD_FUSE_GMAX], C1[QD_FUSE_GMAX];
+    for (int s = 0; s < G; s++) {
+        C0[s] = qd_vset1(c0[s]);
+        C1[s] = qd_vset1(c1[s]);
+    }
+    for (size_t t = 0; t < rows >> G; t++) {
+        size_t p = t;   /* t with a zero inserted at each of the group's bits */
+        for (int s = 0; s < G; s++)
+            p = ((p & ~(sorted[s] - 1)) << 1) | (p & (sorted[s] - 1));
+        qd_vd v[1 << QD_FUSE_GMAX];
+        #pragma GCC unroll 16
+        for (size_t m = 0; m < M; m++)
+            v[m] = qd_vload(S + (p + off[m ^ swm]) * QD_VL);
+        #pragma GCC unroll 4
+        for (int s = 0; s < G; s++)
+            #pragma GCC unroll 16
+            for (size_t m = 0; m < M; m++) {
+                if ((m >> s) & 1)
+                    continue;
+                qd_vd x = v[m], y = v[m | ((size_t)1 << s)];
+                v[m] = qd_vfma(C0[s], y, x);
+                v[m | ((size_t)1 << s)] = qd_vfma(C1[s], x, y);
+            }
+        #pragma GCC unroll 16
+        for (size_t m = 0; m < M; m++)
+            qd_vstore(S + (p + off[m]) * QD_VL, v[m]);
+    }
+}
+
+/* the block S back to members a[0..nl) */
+static void soa_out(const double *S, qd_c *a, size_t d, size_t nl)
+{
+#if QD_VL == 8
+    if (d >= 4) {
+        for (size_t c = 0; c < d / 4; c++) {
+            __m512d r[8];
+            for (int e = 0; e < 8; e++)
+                r[e] = _mm512_loadu_pd(S + ((e & 1) * d + 4 * c + e / 2) * 8);
+            qd_transpose8(r);
+            for (size_t l = 0; l < nl; l++)
+                _mm512_storeu_pd((double *)(a + l * d + 4 * c), r[l]);
+        }
+        return;
+    }
+#endif
+    for (size_t l = 0; l < nl; l++)
+        for (size_t i = 0; i < d; i++)
+            a[l * d + i] = CMPLX(S[i * QD_VL + l], S[(d + i) * QD_VL + l]);
+}
+
+/* Applies the queued passes (see above). */
 static void fz_drain(fuser *f)
 {
     if (f->nit == 0)
         return;
     const int n = f->c->n;
-    const size_t d = (size_t)1 << n;
-    #pragma omp parallel for schedule(static) if (f->count * d >= PAR_MIN && f->count > 1)
-    for (size_t j = 0; j < f->count; j++) {
-        double *x = (double *)(f->a + j * d);
-        for (int t = 0; t < f->nit; t++) {
-            if (f->it[t].kind == 2) {
-                const double *tr = f->tabs + 2 * d * (size_t)f->it[t].tab, *ti = tr + d;
-                #pragma omp simd
-                for (size_t i = 0; i < d; i++) {
-                    double re = x[2 * i], im = x[2 * i + 1];
-                    x[2 * i] = re * tr[i] - im * ti[i];
-                    x[2 * i + 1] = re * ti[i] + im * tr[i];
+    const size_t d = (size_t)1 << n, rows = 2 * d, count = f->count;
+    const size_t nblk = (count + QD_VL - 1) / QD_VL;
+    int nt = 1;
+#ifdef _OPENMP
+    if (nblk > 1 && count * d >= PAR_MIN)
+        nt = qd_get_threads() < f->nbuf ? qd_get_threads() : f->nbuf;
+#endif
+    #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+    for (size_t blk = 0; blk < nblk; blk++) {
+#ifdef _OPENMP
+        double *S = f->soa + rows * QD_VL * (size_t)(nt > 1 ? omp_get_thread_num() : 0);
+#else
+        double *S = f->soa;
+#endif
+        const size_t j0 = blk * QD_VL, nl = count - j0 < QD_VL ? count - j0 : QD_VL;
+        qd_soa_in(S, f->a + j0 * d, d, nl);
+        for (int t = 0; t < f->nit;) {
+            const int kind = f->it[t].kind;
+            if (kind == 3) {
+                size_t bb[QD_FUSE_GMAX];
+                double c0[QD_FUSE_GMAX], c1[QD_FUSE_GMAX];
+                unsigned swm = 0;
+                int G = 0;
+                while (t < f->nit && G < QD_FUSE_GMAX && f->it[t].kind == 3) {
+                    size_t bq = (size_t)1 << (n - 1 - f->it[t].q);
+                    int dup = 0;
+                    for (int s = 0; s < G; s++)
+                        dup |= bb[s] == bq;
+                    if (dup)
+                        break;
+                    bb[G] = bq;
+                    c0[G] = f->it[t].R[0];
+                    c1[G] = f->it[t].R[1];
+                    swm |= (unsigned)f->it[t].sw << G;
+                    G++;
+                    t++;
+                }
+                switch (G) {   /* constant G: the group's loops unroll */
+                case 1: drain_group(S, rows, 1, bb, c0, c1, swm); break;
+                case 2: drain_group(S, rows, 2, bb, c0, c1, swm); break;
+                case 3: drain_group(S, rows, 3, bb, c0, c1, swm); break;
+                default: drain_group(S, rows, QD_FUSE_GMAX, bb, c0, c1, swm); break;
                 }
                 continue;
             }
-            const size_t b = (size_t)1 << (n - 1 - f->it[t].q), nb = d / (2 * b);
-            if (f->it[t].kind == 1) {
-                const double m00 = f->it[t].R[0], m10 = f->it[t].R[1], m01 = f->it[t].R[2],
-                             m11 = f->it[t].R[3];
-                if (b == 1) {   /* pairs of neighbours: (re0, im0, re1, im1) */
-                    #pragma omp simd
-                    for (size_t blk = 0; blk < nb; blk++) {
-                        double *p = x + 4 * blk;
-                        double r0 = p[0], i0 = p[1], r1 = p[2], i1 = p[3];
-                        p[0] = m00 * r0 + m01 * r1;
-                        p[1] = m00 * i0 + m01 * i1;
-                        p[2] = m10 * r0 + m11 * r1;
-                        p[3] = m10 * i0 + m11 * i1;
-                    }
-                    continue;
+            if (kind == 2) {
+                const double *tr = f->tabs + 2 * d * (size_t)f->it[t].tab, *ti = tr + d;
+                for (size_t i = 0; i < d; i++) {
+                    qd_vd re = qd_vload(S + i * QD_VL), im = qd_vload(S + (d + i) * QD_VL);
+                    qd_vd r = qd_vset1(tr[i]), s = qd_vset1(ti[i]);
+                    qd_vstore(S + i * QD_VL, qd_vfms(re, r, qd_vmul(im, s)));
+                    qd_vstore(S + (d + i) * QD_VL, qd_vfma(re, s, qd_vmul(im, r)));
                 }
-                if (b == 2) {   /* blocks of 8 doubles: (pair 0 | pair 1) */
-                    #pragma omp simd
-                    for (size_t blk = 0; blk < nb; blk++) {
-                        double *p0 = x + 8 * blk, *p1 = p0 + 4;
-                        for (int k = 0; k < 4; k++) {
-                            double u = p0[k], v = p1[k];
-                            p0[k] = m00 * u + m01 * v;
-                            p1[k] = m10 * u + m11 * v;
-                        }
-                    }
-                    continue;
-                }
-                for (size_t blk = 0; blk < nb; blk++) {
-                    double *p0 = x + 4 * b * blk, *p1 = p0 + 2 * b;
-                    #pragma omp simd
-                    for (size_t k = 0; k < 2 * b; k++) {
-                        double u = p0[k], v = p1[k];
-                        p0[k] = m00 * u + m01 * v;
-                        p1[k] = m10 * u + m11 * v;
-                    }
-                }
-            } else {
-                const qd_c *M = f->it[t].M;
-                const double ar = creal(M[0]), ai = cimag(M[0]), br = creal(M[1]),
-                             bi = cimag(M[1]), cr = creal(M[2]), ci = cimag(M[2]),
-                             dr = creal(M[3]), di = cimag(M[3]);
-                for (size_t blk = 0; blk < nb; blk++) {
-                    double *p0 = x + 4 * b * blk, *p1 = p0 + 2 * b;
-                    #pragma omp simd
-                    for (size_t k = 0; k < b; k++) {
-                        double ur = p0[2 * k], ui = p0[2 * k + 1], vr = p1[2 * k],
-                               vi = p1[2 * k + 1];
-                        p0[2 * k] = ar * ur - ai * ui + cr * vr - ci * vi;
-                        p0[2 * k + 1] = ar * ui + ai * ur + cr * vi + ci * vr;
-                        p1[2 * k] = br * ur - bi * ui + dr * vr - di * vi;
-                        p1[2 * k + 1] = br * ui + bi * ur + dr * vi + di * vr;
-                    }
-                }
+                t++;
+                continue;
             }
+            const size_t b = (size_t)1 << (n - 1 - f->it[t].q);
+            if (kind == 1) {   /* real 2x2 (column-major R) on both planes */
+                const qd_vd m00 = qd_vset1(f->it[t].R[0]), m10 = qd_vset1(f->it[t].R[1]),
+                            m01 = qd_vset1(f->it[t].R[2]), m11 = qd_vset1(f->it[t].R[3]);
+                for (size_t i = 0; i < rows; i++) {
+                    if (i & b)
+                        continue;
+                    qd_vd x = qd_vload(S + i * QD_VL), y = qd_vload(S + (i + b) * QD_VL);
+                    qd_vstore(S + i * QD_VL, qd_vfma(m01, y, qd_vmul(m00, x)));
+                    qd_vstore(S + (i + b) * QD_VL, qd_vfma(m11, y, qd_vmul(m10, x)));
+                }
+                t++;
+                continue;
+            }
+            /* kind 0: complex 2x2, column-major M = [[a, c], [b2, dd]] */
+            const qd_c *M = f->it[t].M;
+            const qd_vd ar = qd_vset1(creal(M[0])), ai = qd_vset1(cimag(M[0])),
+                        br = qd_vset1(creal(M[1])), bi = qd_vset1(cimag(M[1])),
+                        cr = qd_vset1(creal(M[2])), ci = qd_vset1(cimag(M[2])),
+                        dr = qd_vset1(creal(M[3])), di = qd_vset1(cimag(M[3]));
+            for (size_t i = 0; i < d; i++) {
+                if (i & b)
+                    continue;
+                double *pur = S + i * QD_VL, *pui = S + (d + i) * QD_VL;
+                double *pvr = S + (i + b) * QD_VL, *pvi = S + (d + i + b) * QD_VL;
+                qd_vd ur = qd_vload(pur), ui = qd_vload(pui), vr = qd_vload(pvr),
+                      vi = qd_vload(pvi);
+                qd_vd xr = qd_vfnma(ci, vi, qd_vfma(cr, vr, qd_vfnma(ai, ui, qd_vmul(ar, ur))));
+                qd_vd xi = qd_vfma(ci, vr, qd_vfma(cr, vi, qd_vfma(ai, ur, qd_vmul(ar, ui))));
+                qd_vd yr = qd_vfnma(di, vi, qd_vfma(dr, vr, qd_vfnma(bi, ui, qd_vmul(br, ur))));
+                qd_vd yi = qd_vfma(di, vr, qd_vfma(dr, vi, qd_vfma(bi, ur, qd_vmul(br, ui))));
+                qd_vstore(pur, xr);
+                qd_vstore(pui, xi);
+                qd_vstore(pvr, yr);
+                qd_vstore(pvi, yi);
+            }
+            t++;
         }
+        soa_out(S, f->a + j0 * d, d, nl);
     }
     f->nit = 0;
     f->ntab = 0;
@@ -788,10 +897,28 @@ static void fz_emit_diag(fuser *f, const int *qs, int k, const qd_c *tab)
         fz_drain(f);
     const size_t d = (size_t)1 << n;
     double *tr = f->tabs + 2 * d * (size_t)f->ntab, *ti = tr + d;
-    for (size_t i = 0; i < d; i++) {
-        size_t t = 0;
-        for (int j = 0; j < k; j++)
-            t = (t << 1) | ((i >> (n - 1 - qs[j])) & 1);
+    /* table index of amplitude i: the OR of the contributions of i's set bits, built up
+     * from i without its lowest set bit */
+    size_t contrib[QD_MAX_QUBITS], tix[1 << QD_FUSE_SWEEPQ];
+    for (int b = 0; b < n; b++)
+        contrib[b] = 0;
+    for (int j = 0; j < k; j++)
+        contrib[n - 1 - qs[j]] = (size_t)1 << (k - 1 - j);
+    int ident = k == n;   /* D on qubits 0..n-1 in order: entry i is amplitude i's */
+    for (int j = 0; j < k && ident; j++)
+        ident = qs[j] == j;
+    if (ident) {
+        for (size_t i = 0; i < d; i++) {
+            tr[i] = creal(tab[i]);
+            ti[i] = cimag(tab[i]);
+        }
+    }
+    tix[0] = 0;
+    tr[0] = creal(tab[0]);
+    ti[0] = cimag(tab[0]);
+    for (size_t i = 1; i < d && !ident; i++) {
+        size_t t = tix[i & (i - 1)] | contrib[__builtin_ctzll(i)];
+        tix[i] = t;
         tr[i] = creal(tab[t]);
         ti[i] = cimag(tab[t]);
     }
@@ -865,6 +992,22 @@ static void fz_add_diag(fuser *f, const int *qs, int k, const qd_c *dg, size_t o
         f->tab[0] = 1;
         f->dops = 0;
     }
+    if (k == 1 && fz_dpos(f, qs[0]) < 0) {
+        /* a 1-qubit diagonal on a new qubit (the new least significant bit of the table):
+         * tab'[2t + b] = tab[t] dg[b] */
+        size_t D = (size_t)1 << f->nd;
+        const double a0 = creal(dg[0]), b0 = cimag(dg[0]), a1 = creal(dg[1]),
+                     b1 = cimag(dg[1]);
+        for (size_t t = D; t-- > 0;) {
+            double x = creal(f->tab[t]), y = cimag(f->tab[t]);
+            f->tab[2 * t] = CMPLX(x * a0 - y * b0, x * b0 + y * a0);
+            f->tab[2 * t + 1] = CMPLX(x * a1 - y * b1, x * b1 + y * a1);
+        }
+        f->dq[f->nd++] = qs[0];
+        f->dops = op == (size_t)-1 ? 2 + f->dops : f->dops + 1;
+        f->dop = op;
+        return;
+    }
     for (int i = 0; i < k; i++) {
         if (fz_dpos(f, qs[i]) >= 0)
             continue;
@@ -874,15 +1017,40 @@ static void fz_add_diag(fuser *f, const int *qs, int k, const qd_c *dg, size_t o
             f->tab[2 * t] = f->tab[2 * t + 1] = f->tab[t];
         f->dq[f->nd++] = qs[i];
     }
+    int sign = 1;   /* entries +-1 only (cz, ccz, ...): sign flips instead of products */
+    for (size_t l = 0; l < ((size_t)1 << k); l++)
+        sign &= dg[l] == 1 || dg[l] == -1;
     int pos[QD_CIRC_MAXK];
     for (int i = 0; i < k; i++)
         pos[i] = f->nd - 1 - fz_dpos(f, qs[i]);   /* bit of qs[i] in the table index */
     size_t D = (size_t)1 << f->nd;
+    if (sign) {   /* negate the entries whose bits pos[] read l, for each l with dg[l] = -1 */
+        size_t fm = 0;
+        for (int i = 0; i < k; i++)
+            fm |= (size_t)1 << pos[i];
+        for (size_t l = 0; l < ((size_t)1 << k); l++) {
+            if (dg[l] != -1)
+                continue;
+            size_t pm = 0;
+            for (int i = 0; i < k; i++)
+                pm |= ((l >> (k - 1 - i)) & 1) << pos[i];
+            for (size_t t = 0; t < D; t++)
+                if ((t & fm) == pm)
+                    f->tab[t] = -f->tab[t];
+        }
+        f->dops = op == (size_t)-1 ? 2 + f->dops : f->dops + 1;
+        f->dop = op;
+        return;
+    }
     for (size_t t = 0; t < D; t++) {
         size_t l = 0;
         for (int i = 0; i < k; i++)
             l = (l << 1) | ((t >> pos[i]) & 1);
-        f->tab[t] *= dg[l];
+        {
+            double x = creal(f->tab[t]), y = cimag(f->tab[t]), a = creal(dg[l]),
+                   b = cimag(dg[l]);
+            f->tab[t] = CMPLX(x * a - y * b, x * b + y * a);
+        }
     }
     f->dops = op == (size_t)-1 ? 2 + f->dops : f->dops + 1;
     f->dop = op;
@@ -910,6 +1078,52 @@ static void fz_flush_p(fuser *f, int q)
     f->pn[q] = 0;
 }
 
+/* |z| for the entries of 2x2 unitaries (no overflow to guard against: cheaper than cabs) */
+static inline double fz_abs(qd_c z)
+{
+    return sqrt(creal(z) * creal(z) + cimag(z) * cimag(z));
+}
+
+/* Sweep mode: real R (column-major) as diag(r0, r1) T with T of unit diagonal, after an X
+ * when the off-diagonal entries dominate (|c0|, |c1| <= 1 either way):
+ *     R = diag(m00, m11) [[1, m01/m00], [m10/m11, 1]]       (|m00| >= |m01|, |m11| >= |m10|)
+ *     R = diag(m01, m10) [[1, m00/m01], [m11/m10, 1]] X     (|m00| < |m01|, |m11| < |m10|)
+ * T is queued (one FMA per output instead of a multiply and an FMA); the caller keeps
+ * diag(r0, r1), which joins the pending diagonal. Returns 0 (nothing queued) when R has
+ * neither shape (an orthogonal R always has one) or outside sweep mode. */
+static int fz_emit_unit(fuser *f, int q, const double R[4], double *r0, double *r1)
+{
+    const double m00 = R[0], m10 = R[1], m01 = R[2], m11 = R[3];
+    double c0, c1;
+    int sw;
+    if (!f->sweep)
+        return 0;
+    if (fabs(m00) >= fabs(m01) && fabs(m11) >= fabs(m10) && m00 != 0 && m11 != 0) {
+        c0 = m01 / m00;
+        c1 = m10 / m11;
+        *r0 = m00;
+        *r1 = m11;
+        sw = 0;
+    } else if (fabs(m00) < fabs(m01) && fabs(m11) < fabs(m10)) {
+        c0 = m00 / m01;
+        c1 = m11 / m10;
+        *r0 = m01;
+        *r1 = m10;
+        sw = 1;
+    } else {
+        return 0;
+    }
+    if (f->nit == QD_FUSE_QCAP)
+        fz_drain(f);
+    f->it[f->nit].kind = 3;
+    f->it[f->nit].q = q;
+    f->it[f->nit].sw = sw;
+    f->it[f->nit].R[0] = c0;
+    f->it[f->nit].R[1] = c1;
+    f->nit++;
+    return 1;
+}
+
 /* Split a non-diagonal P[q] = diag(u0, u1) R with R real (possible when the phases of the
  * entries in each row agree up to sign, e.g. rz ry, or a single ry / h); then R is applied
  * now by the real kernel (12 flops per amplitude pair instead of 28) and the phases stay
@@ -918,22 +1132,26 @@ static void fz_flush_p(fuser *f, int q)
 static int fz_split_p(fuser *f, int q)
 {
     const qd_c *M = f->P[q];
-    double c = cabs(M[0]), s = cabs(M[1]);
+    double c = fz_abs(M[0]), s = fz_abs(M[1]);
     if (!(c > 1e-3 && s > 1e-3))
         return 0;
     qd_c u0 = M[0] / c, u1 = M[1] / s;
-    /* R = [[c, M01/u0], [s, M11/u1]] (column-major) must be real: check the recomposition */
-    double R[4] = {c, s, creal(M[2] / u0), creal(M[3] / u1)};
-    if (cabs(u0 * R[0] - M[0]) > 1e-15 || cabs(u0 * R[2] - M[2]) > 1e-15 ||
-        cabs(u1 * R[1] - M[1]) > 1e-15 || cabs(u1 * R[3] - M[3]) > 1e-15)
+    /* R = [[c, M01/u0], [s, M11/u1]] (column-major) must be real: check the recomposition
+     * (|u0| = |u1| = 1 to rounding: M/u = M conj(u) / |u|^2) */
+    double R[4] = {c, s, creal(M[2] * conj(u0)) / (creal(u0) * creal(u0) + cimag(u0) * cimag(u0)),
+                   creal(M[3] * conj(u1)) / (creal(u1) * creal(u1) + cimag(u1) * cimag(u1))};
+    if (fz_abs(u0 * R[0] - M[0]) > 1e-15 || fz_abs(u0 * R[2] - M[2]) > 1e-15 ||
+        fz_abs(u1 * R[1] - M[1]) > 1e-15 || fz_abs(u1 * R[3] - M[3]) > 1e-15)
         return 0;
     if (fz_dpos(f, q) >= 0)
         fz_flush_d(f);
-    fz_emit_1qr(f, q, R);
-    f->P[q][0] = u0;
+    double r0 = 1, r1 = 1;
+    if (!fz_emit_unit(f, q, R, &r0, &r1))
+        fz_emit_1qr(f, q, R);
+    f->P[q][0] = u0 * r0;
     f->P[q][1] = 0;
     f->P[q][2] = 0;
-    f->P[q][3] = u1;
+    f->P[q][3] = u1 * r1;
     f->pn[q] = 2;   /* a product: never applied as a single gate */
     return 1;
 }
@@ -942,8 +1160,17 @@ static int fz_split_p(fuser *f, int q)
 static void fz_flush_all(fuser *f)
 {
     fz_flush_d(f);
+    /* sweep mode: split products into a real pass and phases, the phases of all qubits
+     * then go as one diagonal pass */
+    for (int q = 0; f->sweep && q < f->c->n; q++)
+        if (f->pn[q] && (fz_pdiag(f, q) || fz_split_p(f, q))) {
+            qd_c dg[2] = {f->P[q][0], f->P[q][3]};
+            fz_add_diag(f, &q, 1, dg, f->pn[q] == 1 ? f->pop[q] : (size_t)-1);
+            f->pn[q] = 0;
+        }
     for (int q = 0; q < f->c->n; q++)
         fz_flush_p(f, q);
+    fz_flush_d(f);
     fz_drain(f);
 }
 
@@ -1117,8 +1344,12 @@ static qd_status run_vec(const qd_circuit *c, const double *theta, qd_c *a, size
         /* member-by-member sweeps only pay from QD_FUSE_SWEEPMIN qubits: on QuDDPM's
          * 3-qubit step (N = 100) they took c:run from 16 to 29 us */
         fz->sweep = c->n >= QD_FUSE_SWEEPMIN && c->n <= QD_FUSE_SWEEPQ;
+        fz->nbuf = qd_get_threads() > 0 ? qd_get_threads() : 1;
         if (fz->sweep &&
-            !(fz->tabs = qd_malloc(sizeof(double) * 2 * QD_FUSE_NTAB * ((size_t)1 << c->n)))) {
+            (!(fz->tabs = qd_malloc(sizeof(double) * 2 * QD_FUSE_NTAB * ((size_t)1 << c->n))) ||
+             !(fz->soa = qd_malloc(sizeof(double) * 2 * QD_VL * (size_t)fz->nbuf *
+                                   ((size_t)1 << c->n))))) {
+            qd_free(fz->tabs);
             qd_free(fz);
             qd_free(rngs);
             return qd_fail(e, QD_ENOMEM, "not enough memory for the gate fusion state");
@@ -1151,8 +1382,10 @@ static qd_status run_vec(const qd_circuit *c, const double *theta, qd_c *a, size
     }
     if (fz && st == QD_OK)
         fz_flush_all(fz);
-    if (fz)
+    if (fz) {
         qd_free(fz->tabs);
+        qd_free(fz->soa);
+    }
     qd_free(fz);
     qd_free(rngs);
     return st;

@@ -541,7 +541,7 @@ static void run_into(lua_State *L, qd_circuit *c, qdl_reg *x, const double *th, 
     int nout = qd_circuit_nout(c, NULL);
     qdl_reg *w = x;
     if (!inplace) {
-        w = qdL_newreg(L, x->kind, c->n, x->count);
+        w = qdL_newreg_uninit(L, x->kind, c->n, x->count);
         memcpy(w->a, x->a, x->bytes);
     }
     if (x->kind == QDL_K_DM) {
@@ -566,7 +566,7 @@ static void run_into(lua_State *L, qd_circuit *c, qdl_reg *x, const double *th, 
     if (st != QD_OK)
         raise_err(L, &e);
     if (nout != c->n) {
-        qdl_reg *o = qdL_newreg(L, x->kind, nout, x->count);
+        qdl_reg *o = qdL_newreg_uninit(L, x->kind, nout, x->count);
         qd_circuit_extract_vec(c, w->a, w->count, o->a);
         lua_remove(L, -2);
     }

@@ -92,7 +92,21 @@ const char *qdL_kindname(qdl_kind kind)
     return kind_mt[kind];
 }
 
+static qdl_reg *newreg(lua_State *L, qdl_kind kind, int n, size_t count, int zero);
+
 qdl_reg *qdL_newreg(lua_State *L, qdl_kind kind, int n, size_t count)
+{
+    return newreg(L, kind, n, count, 1);
+}
+
+/* the same with the amplitudes left uninitialised: only for a caller that writes all of them
+ * before anything can fail or reach Lua */
+qdl_reg *qdL_newreg_uninit(lua_State *L, qdl_kind kind, int n, size_t count)
+{
+    return newreg(L, kind, n, count, 0);
+}
+
+static qdl_reg *newreg(lua_State *L, qdl_kind kind, int n, size_t count, int zero)
 {
     char what[96];
     size_t bytes;
@@ -119,7 +133,7 @@ qdl_reg *qdL_newreg(lua_State *L, qdl_kind kind, int n, size_t count)
     r->a = NULL;
     r->bytes = 0;
     luaL_setmetatable(L, kind_mt[kind]);
-    r->a = qdL_alloc(L, bytes, 1, what);
+    r->a = qdL_alloc(L, bytes, zero, what);
     r->bytes = bytes;
     return r;
 }

@@ -45,6 +45,7 @@ size_t qdL_amp_bytes(lua_State *L, int nq, size_t count, const char *what);
 /* ---- registers ---- */
 /* new userdata of the kind's metatable with an allocated (zeroed) buffer; pushed. */
 qdl_reg *qdL_newreg(lua_State *L, qdl_kind kind, int n, size_t count);
+qdl_reg *qdL_newreg_uninit(lua_State *L, qdl_kind kind, int n, size_t count);
 qdl_reg *qdL_checkreg(lua_State *L, int idx);                 /* any of the three, not freed */
 qdl_reg *qdL_checkkind(lua_State *L, int idx, qdl_kind kind); /* one kind, not freed */
 qdl_reg *qdL_testkind(lua_State *L, int idx, qdl_kind kind);  /* NULL if not that kind */

@@ -9,6 +9,10 @@
  * fixed too. Dense-matrix quantities (Uhlmann fidelity, trace distance, entropy, Schmidt
  * rank, overlaps) go through linalg.c. */
 #include "qd.h"
+#include "qd_simd.h"
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 #include <math.h>
 #include <string.h>
 
@@ -420,6 +424,102 @@ done:
 
 /* ---------------------------------------------------------------- ensembles */
 
+/* ---- the direct overlap kernel (small states: the diffusion-training shape)
+ * QD_VL members a_i side by side in SIMD lanes (qd_soa_in), against JB members b_j at a
+ * time (their amplitudes broadcast): four accumulators per pair, each a plain sequence of
+ * FMAs over the amplitudes in order,
+ *     rr = sum Re a Re b,  ii = sum Im a Im b,  ri = sum Re a Im b,  ir = sum Im a Re b,
+ * <a|b> = (rr + ii) + i (ri - ir). Every pair goes through the same operations in whatever
+ * lane, block or thread it falls: results do not depend on N, M or the thread count. For
+ * the self-overlap only pairs j >= i are computed and written to both triangles. */
+#define OVL_JB 4
+
+static inline __attribute__((always_inline)) void ovl_tile(const double *S, size_t d,
+                                                          const qd_c *B, size_t j, int JB,
+                                                          double *res)
+{
+    qd_vd rr[OVL_JB], ii[OVL_JB], ri[OVL_JB], ir[OVL_JB];
+    const double *b[OVL_JB];
+    for (int t = 0; t < JB; t++) {
+        rr[t] = ii[t] = ri[t] = ir[t] = qd_vzero();
+        b[t] = (const double *)(B + (j + (size_t)t) * d);
+    }
+    for (size_t k = 0; k < d; k++) {
+        qd_vd ar = qd_vload(S + k * QD_VL), ai = qd_vload(S + (d + k) * QD_VL);
+        for (int t = 0; t < JB; t++) {
+            qd_vd br = qd_vset1(b[t][2 * k]), bi = qd_vset1(b[t][2 * k + 1]);
+            rr[t] = qd_vfma(ar, br, rr[t]);
+            ii[t] = qd_vfma(ai, bi, ii[t]);
+            ri[t] = qd_vfma(ar, bi, ri[t]);
+            ir[t] = qd_vfma(ai, br, ir[t]);
+        }
+    }
+    for (int t = 0; t < JB; t++) {
+        double x[4][QD_VL];
+        qd_vstore(x[0], rr[t]);
+        qd_vstore(x[1], ii[t]);
+        qd_vstore(x[2], ri[t]);
+        qd_vstore(x[3], ir[t]);
+        for (int l = 0; l < QD_VL; l++) {
+            double re = x[0][l] + x[1][l], im = x[2][l] - x[3][l];
+            res[t * QD_VL + l] = re * re + im * im;
+        }
+    }
+}
+
+/* the direct kernel pays for states of up to this dimension (beyond it zgemm/zherk, which
+ * block for the caches) */
+#define OVL_DIRECT_MAXD 1024
+#define OVL_DIRECT_MAXNM ((size_t)1 << 22)
+
+static qd_status overlaps_direct(const qd_c *A, size_t N, const qd_c *B, size_t M, size_t d,
+                                 double *out, qd_err *e)
+{
+    const int self = A == B && N == M;
+    const size_t nblk = (N + QD_VL - 1) / QD_VL;
+    int nt = 1;
+#ifdef _OPENMP
+    if (nblk > 1 && (double)N * (double)M * (double)d >= 65536.0)
+        nt = qd_get_threads();
+#endif
+    double *buf = qd_malloc(sizeof(double) * 2 * d * QD_VL * (size_t)nt);
+    if (!buf)
+        return qd_fail(e, QD_ENOMEM, "not enough memory for the overlap kernel's buffers");
+    /* blocks widest first (self: block b has M - b*QD_VL columns); dynamic: any thread may
+     * take any block, and a block's results do not depend on which */
+    #pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
+    for (size_t blk = 0; blk < nblk; blk++) {
+#ifdef _OPENMP
+        double *S = buf + 2 * d * QD_VL * (size_t)(nt > 1 ? omp_get_thread_num() : 0);
+#else
+        double *S = buf;
+#endif
+        const size_t i0 = blk * QD_VL, nl = N - i0 < QD_VL ? N - i0 : QD_VL;
+        qd_soa_in(S, A + i0 * d, d, nl);
+        double res[OVL_JB * QD_VL];
+        for (size_t j = self ? i0 : 0; j < M; j += OVL_JB) {
+            int JB = M - j < OVL_JB ? (int)(M - j) : OVL_JB;
+            switch (JB) {   /* constant JB: the tile's loops unroll */
+            case 1: ovl_tile(S, d, B, j, 1, res); break;
+            case 2: ovl_tile(S, d, B, j, 2, res); break;
+            case 3: ovl_tile(S, d, B, j, 3, res); break;
+            default: ovl_tile(S, d, B, j, OVL_JB, res); break;
+            }
+            for (int t = 0; t < JB; t++)
+                for (size_t l = 0; l < nl; l++) {
+                    size_t i = i0 + l, jj = j + (size_t)t;
+                    if (self && jj < i)
+                        continue;
+                    out[i + jj * N] = res[(size_t)t * QD_VL + l];
+                    if (self)
+                        out[jj + i * N] = res[(size_t)t * QD_VL + l];
+                }
+        }
+    }
+    qd_free(buf);
+    return QD_OK;
+}
+
 /* out[i + j*N] = |<a_i|b_j>|^2: G = A^H B (N x M) by one zgemm, then |.|^2. The
  * self-overlap (B == A, M == N) is Hermitian: its upper triangle by one zherk (half the
  * work), then |.|^2 written to both triangles, so out is exactly symmetric. */
@@ -438,6 +538,8 @@ qd_status qd_overlaps(const qd_c *A, size_t N, const qd_c *B, size_t M, int nq, 
     size_t nm, bytes;
     if (qd_mul_overflow(N, M, &nm) || qd_mul_overflow(nm, sizeof(qd_c), &bytes))
         return qd_fail(e, QD_ENOMEM, "overlap matrix %zu x %zu too large", N, M);
+    if (dim <= OVL_DIRECT_MAXD && nm <= OVL_DIRECT_MAXNM)
+        return overlaps_direct(A, N, B, M, dim, out, e);
     qd_c *G = qd_malloc(bytes);
     if (!G) {
         char buf[32];

@@ -152,7 +152,7 @@ local docs = {
   rho:entropy(), rho:eigenvalues(), measurement and partial trace as for states.]==],
   ["qd.Ensemble"] = [==[qd.Ensemble: N pure states of n qubits in one buffer. E[k] (copy, 1-based),
   E:set(k, s), #E, E.n. Gates on all members at once; an angle may be a qd.Vector (or
-  table) of N per-member angles. E:overlaps(F) (N x M matrix of |<a|b>|^2, one zgemm),
+  table) of N per-member angles. E:overlaps(F) (N x M matrix of |<a|b>|^2),
   E:fidelities(s), E:mean_dm(), E:expect(P, qubits) (qd.Vector), E:probs() (matrix,
   one column per member), E:measure(qubits, rng) (each member its own outcome), E:embed(na).]==],
   ["qd.Vector"] = [==[qd.Vector: dense real/complex vector; see help(qd.vector).]==],

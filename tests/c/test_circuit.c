@@ -543,7 +543,7 @@ QD_TEST(circuit_fusion_vs_unfused)
             qd_err e;
             double th[4];
             rand_theta(th, 4, &r);
-            size_t d = (size_t)1 << n, N = rep == 2 ? 5 : 1, nm = (size_t)c.nmeas;
+            size_t d = (size_t)1 << n, N = rep == 2 ? (n >= 6 ? 13 : 5) : 1, nm = (size_t)c.nmeas;
             qd_c *x = qd_malloc(sizeof(qd_c) * d * N), *a = qd_malloc(sizeof(qd_c) * d * N),
                  *b = qd_malloc(sizeof(qd_c) * d * N), *s = qd_malloc(sizeof(qd_c) * d);
             size_t *oc = qd_malloc(sizeof(size_t) * (N * nm + 1));
@@ -690,14 +690,15 @@ QD_TEST(gates_diagtab_vs_naive)
 }
 
 /* the layered ansatz shape (ry, rz on every qubit + cz ladder) deep enough to overflow the
- * queue of the sweep mode (64 passes, 8 diagonal tables), and above it (11 qubits) */
+ * queue of the sweep mode (256 passes, 32 diagonal tables), and above it (11 qubits);
+ * 11 members: a full block of SIMD lanes and a partial one */
 QD_TEST(circuit_fusion_layers)
 {
     qd_rng r;
     qd_rng_init(&r, 8080);
     const int ns[3] = {5, 8, 11};
     for (int t = 0; t < 3; t++) {
-        int n = ns[t], L = n == 11 ? 3 : 25;
+        int n = ns[t], L = n == 11 ? 3 : 40;
         qd_circuit c;
         qd_circuit_init(&c, n);
         for (int l = 0; l < L; l++) {
@@ -710,7 +711,7 @@ QD_TEST(circuit_fusion_layers)
                 add_g(&c, "cz", qs, -1, 0);
             }
         }
-        size_t d = (size_t)1 << n, N = 4;
+        size_t d = (size_t)1 << n, N = n == 11 ? 4 : 11;
         qd_c *x = qd_malloc(sizeof(qd_c) * d * N), *a = qd_malloc(sizeof(qd_c) * d * N),
              *b = qd_malloc(sizeof(qd_c) * d * N);
         for (size_t j = 0; j < N; j++)

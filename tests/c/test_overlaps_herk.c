@@ -117,3 +117,67 @@ QD_TEST(quant_overlaps_self)
         qd_free(Fg);
     }
 }
+
+/* The direct kernel (states of up to 1024 amplitudes; QD_VL members side by side in SIMD
+ * lanes) against naive loops: self and general, member counts that fill whole lane blocks
+ * and leave partial ones; exactly symmetric; 1 vs 2 threads bitwise; a pair's value does
+ * not depend on the ensembles around it. And the zherk/zgemm path above 1024 amplitudes
+ * (quant_overlaps_self above now runs the direct kernel: 32 amplitudes). */
+QD_TEST(quant_overlaps_direct)
+{
+    qd_rng r;
+    qd_rng_init(&r, 4242);
+    const struct { int nq; size_t N, M; } cs[] = {
+        {1, 1, 1}, {2, 3, 3}, {3, 13, 5}, {5, 8, 8}, {8, 100, 100}, {8, 9, 17}, {10, 10, 3},
+        {11, 5, 5}, {11, 4, 3}};
+    for (size_t c = 0; c < sizeof cs / sizeof cs[0]; c++) {
+        const int nq = cs[c].nq;
+        const size_t dim = (size_t)1 << nq, N = cs[c].N, M = cs[c].M;
+        qd_c *A = qd_malloc(sizeof(qd_c) * N * dim), *B = qd_malloc(sizeof(qd_c) * M * dim);
+        double *F1 = qd_malloc(sizeof(double) * N * M), *F2 = qd_malloc(sizeof(double) * N * M);
+        double *S1 = qd_malloc(sizeof(double) * N * N), *S2 = qd_malloc(sizeof(double) * N * N);
+        double sub[4];
+        for (size_t j = 0; j < N; j++)
+            ref_random_vec(A + j * dim, dim, &r);
+        for (size_t j = 0; j < M; j++)
+            ref_random_vec(B + j * dim, dim, &r);
+        int t0 = qd_get_threads();
+        qd_set_threads(1);
+        CHECK(qd_overlaps(A, N, B, M, nq, F1, NULL) == QD_OK, "overlaps (n=%d)", nq);
+        CHECK(qd_overlaps(A, N, A, N, nq, S1, NULL) == QD_OK, "self overlaps (n=%d)", nq);
+        qd_set_threads(2);
+        CHECK(qd_overlaps(A, N, B, M, nq, F2, NULL) == QD_OK, "overlaps, 2 threads");
+        CHECK(qd_overlaps(A, N, A, N, nq, S2, NULL) == QD_OK, "self overlaps, 2 threads");
+        qd_set_threads(t0);
+        double err = 0, errs = 0;
+        int sym = 1;
+        for (size_t j = 0; j < M; j++)
+            for (size_t i = 0; i < N; i++) {
+                double o = cabs(dot_c(A + i * dim, 1, B + j * dim, 1, dim));
+                err = fmax(err, fabs(F1[i + j * N] - o * o));
+            }
+        for (size_t j = 0; j < N; j++)
+            for (size_t i = 0; i < N; i++) {
+                double o = cabs(dot_c(A + i * dim, 1, A + j * dim, 1, dim));
+                errs = fmax(errs, fabs(S1[i + j * N] - o * o));
+                sym &= S1[i + j * N] == S1[j + i * N];
+            }
+        CHECK(err < 1e-13 && errs < 1e-13, "overlaps vs naive (n=%d, N=%zu, M=%zu): %.3g, self %.3g",
+              nq, N, M, err, errs);
+        CHECK(sym, "self overlaps exactly symmetric (n=%d, N=%zu)", nq, N);
+        CHECK(memcmp(F1, F2, sizeof(double) * N * M) == 0 &&
+              memcmp(S1, S2, sizeof(double) * N * N) == 0,
+              "overlaps 1 and 2 threads bitwise (n=%d, N=%zu, M=%zu)", nq, N, M);
+        /* the last member of A against the last of B, alone: the same bits (direct kernel) */
+        CHECK(nq > 10 ||
+              (qd_overlaps(A + (N - 1) * dim, 1, B + (M - 1) * dim, 1, nq, sub, NULL) == QD_OK &&
+               sub[0] == F1[(N - 1) + (M - 1) * N]),
+              "a pair's overlap independent of the ensembles around it (n=%d)", nq);
+        qd_free(A);
+        qd_free(B);
+        qd_free(F1);
+        qd_free(F2);
+        qd_free(S1);
+        qd_free(S2);
+    }
+}

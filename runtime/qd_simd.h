@@ -1,0 +1,99 @@
+/* qd_simd.h — a small lane-vector layer for kernels whose lanes are independent (members of
+ * an ensemble side by side, "structure of arrays").
+ *
+ * qd_vd holds QD_VL doubles: 8 with AVX-512F, 4 with AVX2+FMA, else 1 (plain double). Only
+ * element-wise operations are offered, and the fused multiply-adds are single-rounding
+ * FMAs in every variant (fma() in the scalar one), so a lane's result is bitwise the same
+ * whichever variant the compiler was allowed to use and however many lanes are active: the
+ * lane width changes the blocking, never a member's arithmetic. */
+#ifndef QD_SIMD_H
+#define QD_SIMD_H
+
+#include <math.h>
+#include "qd.h"
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#define QD_VL 8
+typedef __m512d qd_vd;
+#define qd_vload(p) _mm512_loadu_pd(p)
+#define qd_vstore(p, v) _mm512_storeu_pd((p), (v))
+#define qd_vset1(x) _mm512_set1_pd(x)
+#define qd_vzero() _mm512_setzero_pd()
+#define qd_vmul(a, b) _mm512_mul_pd((a), (b))
+#define qd_vfma(a, b, c) _mm512_fmadd_pd((a), (b), (c))    /* a b + c */
+#define qd_vfms(a, b, c) _mm512_fmsub_pd((a), (b), (c))    /* a b - c */
+#define qd_vfnma(a, b, c) _mm512_fnmadd_pd((a), (b), (c))  /* c - a b */
+#elif defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#define QD_VL 4
+typedef __m256d qd_vd;
+#define qd_vload(p) _mm256_loadu_pd(p)
+#define qd_vstore(p, v) _mm256_storeu_pd((p), (v))
+#define qd_vset1(x) _mm256_set1_pd(x)
+#define qd_vzero() _mm256_setzero_pd()
+#define qd_vmul(a, b) _mm256_mul_pd((a), (b))
+#define qd_vfma(a, b, c) _mm256_fmadd_pd((a), (b), (c))
+#define qd_vfms(a, b, c) _mm256_fmsub_pd((a), (b), (c))
+#define qd_vfnma(a, b, c) _mm256_fnmadd_pd((a), (b), (c))
+#else
+#define QD_VL 1
+typedef double qd_vd;
+#define qd_vload(p) (*(p))
+#define qd_vstore(p, v) (*(p) = (v))
+#define qd_vset1(x) ((double)(x))
+#define qd_vzero() 0.0
+#define qd_vmul(a, b) ((a) * (b))
+#define qd_vfma(a, b, c) fma((a), (b), (c))
+#define qd_vfms(a, b, c) fma((a), (b), -(c))
+#define qd_vfnma(a, b, c) fma(-(a), (b), (c))
+#endif
+
+#if QD_VL == 8
+/* the 8 x 8 transpose of rows r[0..8) in place (24 shuffles) */
+static inline __attribute__((always_inline)) void qd_transpose8(__m512d *r)
+{
+    __m512d t[8], s[8];
+    for (int k = 0; k < 4; k++) {
+        t[2 * k] = _mm512_unpacklo_pd(r[2 * k], r[2 * k + 1]);
+        t[2 * k + 1] = _mm512_unpackhi_pd(r[2 * k], r[2 * k + 1]);
+    }
+    for (int o = 0; o < 2; o++) {   /* o = 0: even elements (from unpacklo), 1: odd */
+        s[0] = _mm512_shuffle_f64x2(t[o], t[o + 2], 0x88);
+        s[1] = _mm512_shuffle_f64x2(t[o + 4], t[o + 6], 0x88);
+        s[2] = _mm512_shuffle_f64x2(t[o], t[o + 2], 0xdd);
+        s[3] = _mm512_shuffle_f64x2(t[o + 4], t[o + 6], 0xdd);
+        r[o] = _mm512_shuffle_f64x2(s[0], s[1], 0x88);       /* element o */
+        r[o + 4] = _mm512_shuffle_f64x2(s[0], s[1], 0xdd);   /* element o + 4 */
+        r[o + 2] = _mm512_shuffle_f64x2(s[2], s[3], 0x88);   /* element o + 2 */
+        r[o + 6] = _mm512_shuffle_f64x2(s[2], s[3], 0xdd);   /* element o + 6 */
+    }
+}
+#endif
+
+/* Members a[0..nl) (d amplitudes each, nl <= QD_VL) into the block S of 2d rows x QD_VL
+ * lanes: S[i*QD_VL + l] = Re a_l[i], S[(d + i)*QD_VL + l] = Im a_l[i]; lanes >= nl are 0. */
+static inline void qd_soa_in(double *S, const qd_c *a, size_t d, size_t nl)
+{
+#if QD_VL == 8
+    if (d >= 4) {
+        for (size_t c = 0; c < d / 4; c++) {
+            __m512d r[8];
+            for (size_t l = 0; l < 8; l++)
+                r[l] = l < nl ? _mm512_loadu_pd((const double *)(a + l * d + 4 * c))
+                              : _mm512_setzero_pd();
+            qd_transpose8(r);
+            for (int e = 0; e < 8; e++)   /* element e: amplitude 4c + e/2, Re or Im */
+                _mm512_storeu_pd(S + ((e & 1) * d + 4 * c + e / 2) * 8, r[e]);
+        }
+        return;
+    }
+#endif
+    for (size_t l = 0; l < QD_VL; l++)
+        for (size_t i = 0; i < d; i++) {
+            S[i * QD_VL + l] = l < nl ? creal(a[l * d + i]) : 0;
+            S[(d + i) * QD_VL + l] = l < nl ? cimag(a[l * d + i]) : 0;
+        }
+}
+
+#endif

@@ -626,16 +626,20 @@ void qd_circ_apply_czrun(const qd_circuit *c, size_t o0, int len, qd_c *a, size_
  *    stay pending as a diagonal P[q], so they join D too.
  *  - any other op (general multi-qubit gate, matrix) on qs: P[q] applied for q in qs, D
  *    applied if it shares a qubit with qs, then the op; it commutes with what stays.
- *  - a measurement/reset and the end: D, then every P (the tape needs the true state).
+ *  - a measurement/reset and the end: D, then every P (the tape needs the true state; in
+ *    sweep mode a P[q] is split as above first, so all the phases go as one diagonal).
  * Registers of more than QD_FUSE_SWEEPQ qubits apply each resulting pass at once with the
  * gate kernels (a pending piece holding exactly one gate with that gate's own kernel).
- * Smaller ones (ensembles of small states: the training shape) queue the passes and then
- * apply all of them member by member while the member is in L1 (fz_drain).
+ * Registers of QD_FUSE_SWEEPMIN..QD_FUSE_SWEEPQ qubits (ensembles of small states: the
+ * training shape) queue the passes and then apply all of them to QD_VL members at a time,
+ * side by side in SIMD lanes, while they are in L1 (fz_drain). There the real factor R of
+ * a split is queued as diag(r0, r1) T with T of unit diagonal (one FMA per output; the
+ * diagonal joins D) and up to QD_FUSE_GMAX such passes go through registers together.
  * Either way every member is transformed alone by the same operations: results do not
  * depend on the member count or on threads. The tape forward (c:grad) is this same run. */
 #define QD_FUSE_MAXD 10
 #define QD_FUSE_SWEEPQ 10   /* registers up to this size use the sweep mode */
-#define QD_FUSE_SWEEPMIN 6  /* smaller registers use whole-buffer fused passes */
+#define QD_FUSE_SWEEPMIN 2  /* smaller registers use whole-buffer fused passes */
 #define QD_FUSE_QCAP 256    /* queued passes */
 #define QD_FUSE_NTAB 32     /* queued diagonal tables */
 #define QD_FUSE_GMAX 4      /* kind-3 passes applied together (2^GMAX rows in registers) */
@@ -653,8 +657,8 @@ typedef struct {
     int pn[QD_MAX_QUBITS];   /* gates merged into P[q] (0 = nothing pending) */
     size_t pop[QD_MAX_QUBITS];
     qd_c P[QD_MAX_QUBITS][4];
-    /* sweep mode (n <= QD_FUSE_SWEEPQ): the passes are queued and then applied member by
-     * member, all of them while a member is in L1, instead of one sweep of the buffer each */
+    /* sweep mode: the passes are queued and then applied QD_VL members at a time, all of
+     * them while the members are in L1, instead of one sweep of the buffer each */
     int sweep, nit, ntab;
     struct {
         int kind;            /* 0: complex 2x2, 1: real 2x2, 2: diagonal (expanded table),
@@ -1341,8 +1345,9 @@ static qd_status run_vec(const qd_circuit *c, const double *theta, qd_c *a, size
     }
     if (fz) {
         memset(fz, 0, sizeof *fz);
-        /* member-by-member sweeps only pay from QD_FUSE_SWEEPMIN qubits: on QuDDPM's
-         * 3-qubit step (N = 100) they took c:run from 16 to 29 us */
+        /* sweep mode from QD_FUSE_SWEEPMIN qubits: with members in SIMD lanes it pays on
+         * small registers too (QuDDPM's 3-qubit c:run, N = 100: 19.8 -> 15.8 us; the old
+         * member-by-member sweep had taken it from 16 to 29 us) */
         fz->sweep = c->n >= QD_FUSE_SWEEPMIN && c->n <= QD_FUSE_SWEEPQ;
         fz->nbuf = qd_get_threads() > 0 ? qd_get_threads() : 1;
         if (fz->sweep &&

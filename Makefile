@@ -29,7 +29,7 @@ BIND_OBJ := $(BIND_SRC:%.c=$(BUILD)/%.o)
 INTERP_OBJ := $(INTERP_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all check asan bench install clean
+.PHONY: all check asan bench install clean print-ldlibs
 all: $(BUILD)/qd $(BUILD)/test_core
 
 $(BUILD)/%.o: %.c runtime/qd.h $(wildcard runtime/*.h interp/*.h tests/c/*.h)
@@ -63,3 +63,7 @@ install: $(BUILD)/qd
 
 clean:
 	rm -rf build build-asan
+
+# the link flags, for bench/run.sh (it links bench_core against the same BLAS)
+print-ldlibs:
+	@echo $(LDLIBS)

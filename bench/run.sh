@@ -18,7 +18,8 @@
 #   5. noise channels and SSE trajectories, qd against QuTiP (bench/noise.sh)
 #
 # Environment: QD_BUILD (build directory, default build), PYTHON (default /usr/bin/python3),
-# CC and OPT as for make. Every timing is a minimum over repeats.
+# CC and OPT as for make, QD_BENCH_ONLY (the sections to run, default "1 2 3 4 5").
+# Every timing is a minimum over repeats.
 set -u
 cd "$(dirname "$0")/.."
 B=${QD_BUILD:-build}
@@ -27,6 +28,8 @@ OPT=${OPT:--O3 -march=native}
 PY=${PYTHON:-/usr/bin/python3}
 out="$B/bench"
 fails=0
+ONLY=" ${QD_BENCH_ONLY:-1 2 3 4 5} "
+want() { [[ "$ONLY" == *" $1 "* ]]; }
 
 echo "== qd benchmarks  $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
 echo "   CPU: $(lscpu | sed -n 's/^Model name: *//p' | head -n 1), $(nproc) cores;" \
@@ -38,17 +41,21 @@ make --no-print-directory BUILD="$B" -j2 "$B/qd" "$B/libqdcore.a" >/dev/null || 
   echo "bench: building $B/qd failed"; exit 1; }
 mkdir -p "$out"
 # the same flags the Makefile compiles the core with
+# shellcheck disable=SC2046  # the link flags are words
 $CC -std=c11 $OPT -g -fopenmp -Wall -Wextra -D_GNU_SOURCE -Iruntime \
-  bench/bench_core.c "$B/libqdcore.a" -lopenblas -lm -fopenmp -o "$out/bench_core" || {
+  bench/bench_core.c "$B/libqdcore.a" $(make --no-print-directory -s print-ldlibs) -o "$out/bench_core" || {
   echo "bench: compiling bench/bench_core.c failed"; exit 1; }
 echo "   $("$B/qd" -e 'print("qd " .. qd.version .. ", " .. qd.blas_info())')"
 
 # ---- 1. gates
+if want 1; then
 echo
 echo "== 1. gates on a state vector"
 "$out/bench_core" gates 20 24 || fails=$((fails + 1))
+fi
 
 # ---- 2. overlaps vs zgemm, per OpenBLAS kernel choice
+if want 2; then
 echo
 echo "== 2. overlap matrix of two 8-qubit ensembles of 1000 states vs zgemm"
 blas_run() {  # label, then env arguments
@@ -61,8 +68,10 @@ if [ -n "${OPENBLAS_CORETYPE:-}" ] && [ "${OPENBLAS_CORETYPE}" != SkylakeX ]; th
   blas_run "as inherited (OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE)" OPENBLAS_CORETYPE="$OPENBLAS_CORETYPE"
 fi
 blas_run "OPENBLAS_CORETYPE=SkylakeX" OPENBLAS_CORETYPE=SkylakeX
+fi
 
 # ---- 3. the batched step: qd vs numpy, (a) shared angles (training), (b) per-member angles
+if want 3; then
 echo
 echo "== 3. batched step: 100 states x 8 qubits, 10 layers of RY, RZ on every qubit + CZ ladder, 100x100 fidelities"
 if ! "$PY" -c 'import numpy' 2>/dev/null; then
@@ -95,15 +104,20 @@ else
     "$PY" bench/batched_step.py run "$bdir" "$mode" "${labels[@]}" || fails=$((fails + 1))
   done
 fi
+fi
 
 # ---- 4. one QuDDPM training iteration: qd vs PyTorch
+if want 4; then
 echo
 echo "== 4. QuDDPM training iteration vs PyTorch (bench/quddpm_step.sh)"
 QD_BUILD="$B" PYTHON="$PY" bash bench/quddpm_step.sh || fails=$((fails + 1))
+fi
 # ---- 5. noise channels and SSE trajectories: qd vs QuTiP (bench/noise.sh; bench/RESULTS.md)
+if want 5; then
 echo
 echo "== 5. noise channels and SSE trajectories vs QuTiP (bench/noise.sh)"
 QD_BUILD="$B" PYTHON="$PY" bash bench/noise.sh || fails=$((fails + 1))
+fi
 
 echo
 if [ "$fails" -eq 0 ]; then

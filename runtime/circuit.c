@@ -1038,9 +1038,12 @@ static void fz_add_diag(fuser *f, const int *qs, int k, const qd_c *dg, size_t o
             size_t pm = 0;
             for (int i = 0; i < k; i++)
                 pm |= ((l >> (k - 1 - i)) & 1) << pos[i];
-            for (size_t t = 0; t < D; t++)
-                if ((t & fm) == pm)
-                    f->tab[t] = -f->tab[t];
+            const size_t fr = (D - 1) & ~fm;   /* the other bits: every subset of them */
+            size_t u = 0;
+            do {
+                f->tab[u | pm] = -f->tab[u | pm];
+                u = (u - fr) & fr;
+            } while (u != 0);
         }
         f->dops = op == (size_t)-1 ? 2 + f->dops : f->dops + 1;
         f->dop = op;

@@ -64,6 +64,9 @@ install: $(BUILD)/qd
 clean:
 	rm -rf build build-asan
 
+# test_transport.c includes transport.c a second time (the portable solver, under other names)
+$(BUILD)/tests/c/test_transport.o: runtime/transport.c
+
 # the link flags, for bench/run.sh (it links bench_core against the same BLAS)
 print-ldlibs:
 	@echo $(LDLIBS)

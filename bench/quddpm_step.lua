@@ -77,6 +77,9 @@ local lossfn
 if lossname == "mmd" then
   lossfn = function(out) local v, G = qd.loss.mmd(out, targets, lopt) return v, G end
 else
+  -- plan = false: the N x N plan matrix is not built (the loop never reads it; torch's
+  -- side gets index arrays from scipy's linear_sum_assignment), as qd.protocols.quddpm does
+  lopt.plan = false
   lossfn = function(out) local v, _, G = qd.loss.wasserstein(out, targets, lopt) return v, G end
 end
 

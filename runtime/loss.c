@@ -153,11 +153,127 @@ qd_status qd_loss_wasserstein(const qd_c *A, size_t N, const qd_c *B, size_t M, 
     return qd_loss_wasserstein_warm(A, N, B, M, nq, wa, wb, val, P, GA, GB, NULL, 0, e);
 }
 
+/* The assignment case (N == M, uniform weights): the cost goes straight into the solver's
+ * layout (row-major, rows padded to qd_ot_assign_ld(N)), the plan is the permutation and
+ * the gradient has one term per member:
+ *   G_A[:,i] = -(1/N) b_p(i) <b_p(i)|a_i>,  G_B[:,p(i)] = -(1/N) a_i <a_i|b_p(i)>.
+ * For small states (d <= 16) the overlaps are a direct loop over the columns (the targets
+ * split into real and imaginary parts per amplitude, so the loop over j vectorises);
+ * larger ones use one zgemm B^H A, whose columns are the rows of the cost. */
+#define W_DIRECT_MAX 16
+static qd_status wasserstein_assign(const qd_c *A, size_t N, const qd_c *B, size_t d,
+                                    double *val, double *P, qd_c *GA, qd_c *GB, double *v,
+                                    int warm, qd_err *e)
+{
+    size_t ld = qd_ot_assign_ld(N), nc;
+    if (qd_mul_overflow(N, ld, &nc) || nc > ((size_t)1 << 40))
+        return qd_fail(e, QD_ENOMEM, "transport problem too large (%zu x %zu)", N, N);
+    int direct = d <= W_DIRECT_MAX;
+    /* the targets split into real and imaginary parts and one row of overlaps, or the
+     * zgemm result */
+    size_t extra = direct ? 2 * d * ld + 2 * ld : 2 * N * N;
+    double *c = qd_malloc(sizeof(double) * (nc + extra) + sizeof(size_t) * N);
+    if (!c)
+        return nomem(e, "a transport cost matrix");
+    double *w = c + nc;
+    size_t *perm = (size_t *)(w + extra);
+    if (direct) {
+        double *br = w, *bi = w + d * ld;   /* br[k*ld + j] = Re B[k, j] */
+        for (size_t j = 0; j < N; j++)
+            for (size_t k = 0; k < d; k++) {
+                br[k * ld + j] = creal(B[k + j * d]);
+                bi[k * ld + j] = cimag(B[k + j * d]);
+            }
+        for (size_t k = 0; k < d; k++)
+            for (size_t j = N; j < ld; j++)
+                br[k * ld + j] = bi[k * ld + j] = 0;
+        double *kr = bi + d * ld, *ki = kr + ld;
+        for (size_t i = 0; i < N; i++) {
+            const qd_c *a = A + i * d;
+            double *ci = c + i * ld;
+            /* <a_i|b_j> = sum_k conj(a_k) b_kj, accumulated over k in order (the padding
+             * columns get 1 - 0 = 1); one qubit (the QuDDPM circle task) in registers */
+            if (d == 2) {
+                double ar0 = creal(a[0]), ai0 = cimag(a[0]), ar1 = creal(a[1]), ai1 = cimag(a[1]);
+                const double *br0 = br, *bi0 = bi, *br1 = br + ld, *bi1 = bi + ld;
+                #pragma omp simd
+                for (size_t j = 0; j < ld; j++) {
+                    double xr = 0, xi = 0;
+                    xr += ar0 * br0[j] + ai0 * bi0[j];
+                    xi += ar0 * bi0[j] - ai0 * br0[j];
+                    xr += ar1 * br1[j] + ai1 * bi1[j];
+                    xi += ar1 * bi1[j] - ai1 * br1[j];
+                    ci[j] = 1.0 - (xr * xr + xi * xi);
+                }
+                continue;
+            }
+            for (size_t j = 0; j < ld; j++)
+                kr[j] = ki[j] = 0;
+            for (size_t k = 0; k < d; k++) {
+                double ar = creal(a[k]), ai = cimag(a[k]);
+                const double *brk = br + k * ld, *bik = bi + k * ld;
+                #pragma omp simd
+                for (size_t j = 0; j < ld; j++) {
+                    kr[j] += ar * brk[j] + ai * bik[j];
+                    ki[j] += ar * bik[j] - ai * brk[j];
+                }
+            }
+            #pragma omp simd
+            for (size_t j = 0; j < ld; j++)
+                ci[j] = 1.0 - (kr[j] * kr[j] + ki[j] * ki[j]);
+        }
+    } else {
+        qd_c *Kt = (qd_c *)w;   /* Kt[j + i*N] = <b_j|a_i> */
+        qd_la_zgemm('C', 'N', N, N, d, 1.0, B, d, A, d, 0.0, Kt, N);
+        for (size_t i = 0; i < N; i++) {
+            double *ci = c + i * ld;
+            const qd_c *ki = Kt + i * N;
+            for (size_t j = 0; j < N; j++)
+                ci[j] = 1.0 - (creal(ki[j]) * creal(ki[j]) + cimag(ki[j]) * cimag(ki[j]));
+            for (size_t j = N; j < ld; j++)
+                ci[j] = 0;
+        }
+    }
+    double cost;
+    qd_status st = qd_ot_assign_rm(c, N, perm, &cost, v, v ? warm : 0, e);
+    if (st == QD_OK) {
+        double inv = 1.0 / (double)N;
+        *val = cost * inv;
+        if (P) {
+            memset(P, 0, sizeof(double) * N * N);
+            for (size_t i = 0; i < N; i++)
+                P[i + perm[i] * N] = inv;
+        }
+        for (size_t i = 0; (GA || GB) && i < N; i++) {
+            const qd_c *a = A + i * d, *b = B + perm[i] * d;
+            qd_c z = 0;   /* <a_i|b_p(i)> */
+            for (size_t k = 0; k < d; k++)
+                z += conj(a[k]) * b[k];
+            if (GA) {
+                qd_c f = -inv * conj(z);
+                qd_c *g = GA + i * d;
+                for (size_t k = 0; k < d; k++)
+                    g[k] = b[k] * f;
+            }
+            if (GB) {
+                qd_c f = -inv * z;
+                qd_c *g = GB + perm[i] * d;
+                for (size_t k = 0; k < d; k++)
+                    g[k] = a[k] * f;
+            }
+        }
+    }
+    qd_free(c);
+    return st;
+}
+
 qd_status qd_loss_wasserstein_warm(const qd_c *A, size_t N, const qd_c *B, size_t M, int nq,
                                    const double *wa, const double *wb, double *val, double *P,
                                    qd_c *GA, qd_c *GB, double *v, int warm, qd_err *e)
 {
     size_t d = dim_of(nq);
+    if (N == M && !wa && !wb && N > 0)
+        return wasserstein_assign(A, N, B, d, val, P, GA, GB, v, warm, e);
     qd_c *K = NULL;
     double *C = NULL, *Pown = NULL;
     qd_status st = ot_cost(A, N, B, M, d, &K, &C, e);

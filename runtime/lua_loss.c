@@ -266,22 +266,27 @@ static void optwarm(lua_State *L, int arg, size_t N, size_t M, int weighted, dou
     lua_settop(L, top);
 }
 
-/* qd.loss.wasserstein(A, B [, {grad=, a=, b=, warm=}]) -> value, plan [, G_A, G_B] */
+/* qd.loss.wasserstein(A, B [, {grad=, a=, b=, warm=, plan=}]) -> value, plan [, G_A, G_B]
+ * (plan = false: nil instead of the N x M plan matrix, which a training loop never reads) */
 static int l_wasserstein(lua_State *L)
 {
     qdL_checknargs(L, 3);
     lua_settop(L, 3);   /* options at a fixed index, buffers above */
     qdl_reg *A = checkens(L, 1), *B = checkens(L, 2);
     samesize(L, A, B, 2);
-    static const char *const opts[] = {"grad", "a", "b", "warm", NULL};
+    static const char *const opts[] = {"grad", "a", "b", "warm", "plan", NULL};
     qdL_checkoptions(L, 3, opts);
-    int grad = qdL_optbool(L, 3, "grad", 0);
+    int grad = qdL_optbool(L, 3, "grad", 0), wantplan = qdL_optbool(L, 3, "plan", 1);
     double *wa = optweights(L, 3, "a", A->count), *wb = optweights(L, 3, "b", B->count);
     double *wv;
     int warm;
     optwarm(L, 3, A->count, B->count, wa || wb, &wv, &warm);
     int top = lua_gettop(L);
-    double *P = pushplan(L, A->count, B->count);
+    double *P = NULL;
+    if (wantplan)
+        P = pushplan(L, A->count, B->count);
+    else
+        lua_pushnil(L);
     qd_c *GA = NULL, *GB = NULL;
     if (grad) {
         GA = qdL_newreg(L, A->kind, A->n, A->count)->a;

@@ -38,6 +38,15 @@ qd_status qd_ot_assign(const double *C, size_t n, size_t *perm, double *cost, qd
  * only writes v. On return v holds dual prices of the optimal assignment. */
 qd_status qd_ot_assign_warm(const double *C, size_t n, size_t *perm, double *cost, double *v,
                             int warm, qd_err *e);
+/* The same solver on a cost already in its internal layout: row-major, row stride
+ * ld = qd_ot_assign_ld(n) (n rounded up to 8), c[i*ld + j] = cost of row i, column j;
+ * c must be 64-byte aligned (qd_malloc); the padding columns j >= n must be finite (e.g. 0;
+ * QD_EARG otherwise) and never take part in the result. v (n entries, may be NULL) as in
+ * qd_ot_assign_warm. Saves the transposed copy (used by the Wasserstein loss). Gives the
+ * same permutation, cost and prices as qd_ot_assign_warm on the same cost. */
+size_t qd_ot_assign_ld(size_t n);
+qd_status qd_ot_assign_rm(const double *c, size_t n, size_t *perm, double *cost, double *v,
+                          int warm, qd_err *e);
 /* The textbook Hungarian method (row-by-row shortest augmenting paths), slower; kept as an
  * independent reference for the tests. */
 qd_status qd_ot_assign_ref(const double *C, size_t n, size_t *perm, double *cost, qd_err *e);

@@ -20,10 +20,8 @@
  */
 #include "qd_loss.h"
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
-#ifdef __AVX2__
-#include <immintrin.h>
-#endif
 
 /* ---------------------------------------------------------------- assignment
  *
@@ -44,63 +42,430 @@
  * path is a shortest one and the final assignment is optimal (exactly, up to the rounding
  * of the reduced costs; distances are clamped at the current minimum so rounding can never
  * make a Dijkstra label decrease).
- * Costs are copied once into row-major order (contiguous row scans). Every loop over the
- * columns is branch-free over all n columns (omp simd reductions; scanned columns are
- * masked with infinities rather than removed from a list), which vectorises; the order of
- * the floating-point operations does not depend on the thread count (the solver is serial).
+ * Costs are copied once into row-major order, rows padded to ld = n rounded up to 8
+ * columns (c[i*ld + j]; the padding columns are never used: their price is -inf, so every
+ * reduced cost there is +inf). The solver is serial, so the order of the floating-point
+ * operations does not depend on the thread count.
  * Warm start (v given): steps 1-2 are skipped and step 3 starts from all rows free with the
  * given prices; any v is a valid start (step 3 establishes the invariant), so the result is
- * optimal whatever v holds. */
+ * optimal whatever v holds.
+ *
+ * Speed (n ~ 100, the QuDDPM losses): a Dijkstra step is latency-bound: the next row to
+ * scan is the one holding the column at the minimum just found. So every loop over the
+ * columns is one branch-free sweep over whole 8-wide blocks (AVX-512 when available, else
+ * the same arithmetic in scalar code; both give bitwise the same result: the loops only
+ * subtract, compare and select, and ties always go to the first column at the minimum),
+ * keeping two running minima (even and odd blocks: short dependency chains); the column at
+ * the minimum is found afterwards from the blocks' equality masks. A column is scanned
+ * exactly when its label is +inf; the sweep itself marks the column it scans (no separate
+ * store into the label vector that the sweep would have to wait for). The cost of the row
+ * holding column j is kept per column (cx), so a step reads the next row only in its
+ * sweep. No masked stores (slow on AMD, and not forwarded to later loads). On the QuDDPM
+ * circle costs this is ~2x the speed of the previous LAPJV code (same algorithm, same
+ * number of row scans). */
 
-/* min_j (a[j] - b[j]) over j in [0, n) (vectorised; no NaN here: costs are finite) */
-static inline double min_diff(const double *a, const double *b, size_t n)
-{
-    double m = INFINITY;
-    #pragma omp simd reduction(min : m)
-    for (size_t j = 0; j < n; j++) {
-        double h = a[j] - b[j];
-        m = h < m ? h : m;
-    }
-    return m;
-}
-
-/* With m = min_j (a[j] - b[j]): the first and the last j at the minimum, and the smallest
- * value above it (+inf if none). Vectorised (index reductions, no early exit); the
- * differences are recomputed exactly as in min_diff, so "== m" is exact. */
-static inline void at_min(const double *a, const double *b, size_t n, double m, size_t *first,
-                          size_t *last, double *above)
-{
-    size_t f = n, l = 0;
-    double m2 = INFINITY;
-    #pragma omp simd reduction(min : f, m2) reduction(max : l)
-    for (size_t j = 0; j < n; j++) {
-        double h = a[j] - b[j];
-        size_t cf = h == m ? j : n, cl = h == m ? j : 0;
-        double hh = h > m ? h : INFINITY;
-        f = cf < f ? cf : f;
-        l = cl > l ? cl : l;
-        m2 = hh < m2 ? hh : m2;
-    }
-    *first = f;
-    *last = l;
-    *above = m2;
-}
-
-/* first j with a[j] == m (m is one of the a[j]) */
-static inline size_t find_eq(const double *a, size_t n, double m)
-{
-    size_t j = 0;
-#ifdef __AVX2__
-    __m256d mv = _mm256_set1_pd(m);
-    for (; j + 4 <= n; j += 4) {
-        int k = _mm256_movemask_pd(_mm256_cmp_pd(_mm256_loadu_pd(a + j), mv, _CMP_EQ_OQ));
-        if (k)
-            return j + (size_t)__builtin_ctz((unsigned)k);
-    }
+#if defined(__AVX512F__) && defined(__AVX512VL__) && !defined(QD_OT_PORTABLE)
+#define OT_AVX512 1
+#include <immintrin.h>
 #endif
-    while (j < n - 1 && a[j] != m)
-        j++;
-    return j;
+
+size_t qd_ot_assign_ld(size_t n)
+{
+    return (n + 7) & ~(size_t)7;
+}
+
+#ifdef OT_AVX512
+static inline size_t ot_first_at_diff(const double *a, const double *b, size_t ld, double m);
+#endif
+/* With x_j = a[j] - b[j]: u1 = min x, j1 = the first j at it, u2 = the second smallest
+ * of the multiset {x_j} (u2 == u1 on a tie). */
+static inline void ot_rowmin2(const double *a, const double *b, size_t ld, double *u1,
+                              size_t *j1, double *u2)
+{
+#ifdef OT_AVX512
+    /* per lane the smallest and second smallest (multiset) over even and odd blocks (two
+     * short dependency chains), merged; the column is found afterwards */
+    __m512d p1 = _mm512_set1_pd(INFINITY), p2 = p1, q1 = p1, q2 = p1;
+    for (size_t j = 0; j < ld; j += 8) {
+        __m512d x = _mm512_sub_pd(_mm512_load_pd(a + j), _mm512_load_pd(b + j));
+        if (j & 8) {
+            q2 = _mm512_min_pd(q2, _mm512_max_pd(q1, x));
+            q1 = _mm512_min_pd(q1, x);
+        } else {
+            p2 = _mm512_min_pd(p2, _mm512_max_pd(p1, x));
+            p1 = _mm512_min_pd(p1, x);
+        }
+    }
+    __m512d m1 = _mm512_min_pd(p1, q1);
+    __m512d m2 = _mm512_min_pd(_mm512_max_pd(p1, q1), _mm512_min_pd(p2, q2));
+    double m = _mm512_reduce_min_pd(m1);
+    __mmask8 eq = _mm512_cmp_pd_mask(m1, _mm512_set1_pd(m), _CMP_EQ_OQ);
+    *u1 = m;
+    if (__builtin_popcount((unsigned)eq) > 1) {
+        *u2 = m;
+    } else {
+        double s1 = _mm512_reduce_min_pd(m2);
+        double s2 = _mm512_reduce_min_pd(_mm512_mask_mov_pd(m1, eq, _mm512_set1_pd(INFINITY)));
+        *u2 = s1 < s2 ? s1 : s2;
+    }
+    *j1 = ot_first_at_diff(a, b, ld, m);
+#else
+    double m1 = INFINITY, m2 = INFINITY;
+    size_t i1 = 0;
+    for (size_t j = 0; j < ld; j++) {
+        double x = a[j] - b[j];
+        if (x < m1) {
+            m2 = m1;
+            m1 = x;
+            i1 = j;
+        } else if (x < m2) {
+            m2 = x;
+        }
+    }
+    *u1 = m1;
+    *j1 = i1;
+    *u2 = m2;
+#endif
+}
+
+#ifdef OT_AVX512
+/* the first column j with dk[j] == m (m is one of the labels): every block's equality
+ * mask gathered into 64-bit words, then a bit scan; no data-dependent branch for
+ * ld <= 128 */
+static inline size_t ot_first_at(const double *dk, size_t ld, double m)
+{
+    __m512d mv = _mm512_set1_pd(m);
+    uint64_t lo = 0, hi = 0;
+    size_t j = 0;
+    for (; j < ld && j < 64; j += 8)
+        lo |= (uint64_t)_mm512_cmp_pd_mask(_mm512_load_pd(dk + j), mv, _CMP_EQ_OQ) << j;
+    for (; j < ld && j < 128; j += 8)
+        hi |= (uint64_t)_mm512_cmp_pd_mask(_mm512_load_pd(dk + j), mv, _CMP_EQ_OQ) << (j - 64);
+    if (ld <= 128 || lo || hi)
+        return lo ? (size_t)__builtin_ctzll(lo) : 64 + (size_t)__builtin_ctzll(hi | (hi ? 0 : 1));
+    for (size_t g = 128;; g += 64) {
+        size_t ge = g + 64 < ld ? g + 64 : ld;
+        uint64_t bits = 0;
+        for (j = g; j < ge; j += 8)
+            bits |= (uint64_t)_mm512_cmp_pd_mask(_mm512_load_pd(dk + j), mv, _CMP_EQ_OQ) << (j - g);
+        if (bits || ge == ld)
+            return g + (size_t)__builtin_ctzll(bits | (bits ? 0 : 1));
+    }
+}
+#endif
+
+#ifdef OT_AVX512
+/* the first column j with a[j] - b[j] == m (m is one of those differences); no
+ * data-dependent branch for ld <= 128 */
+static inline size_t ot_first_at_diff(const double *a, const double *b, size_t ld, double m)
+{
+    __m512d mv = _mm512_set1_pd(m);
+    uint64_t lo = 0, hi = 0;
+    size_t j = 0;
+    for (; j < ld && j < 64; j += 8)
+        lo |= (uint64_t)_mm512_cmp_pd_mask(_mm512_sub_pd(_mm512_load_pd(a + j), _mm512_load_pd(b + j)),
+                                           mv, _CMP_EQ_OQ) << j;
+    for (; j < ld && j < 128; j += 8)
+        hi |= (uint64_t)_mm512_cmp_pd_mask(_mm512_sub_pd(_mm512_load_pd(a + j), _mm512_load_pd(b + j)),
+                                           mv, _CMP_EQ_OQ) << (j - 64);
+    if (ld <= 128 || lo || hi)
+        return lo ? (size_t)__builtin_ctzll(lo) : 64 + (size_t)__builtin_ctzll(hi | (hi ? 0 : 1));
+    for (size_t g = 128;; g += 64) {
+        size_t ge = g + 64 < ld ? g + 64 : ld;
+        uint64_t bits = 0;
+        for (j = g; j < ge; j += 8) {
+            __m512d x = _mm512_sub_pd(_mm512_load_pd(a + j), _mm512_load_pd(b + j));
+            bits |= (uint64_t)_mm512_cmp_pd_mask(x, mv, _CMP_EQ_OQ) << (j - g);
+        }
+        if (bits || ge == ld)
+            return g + (size_t)__builtin_ctzll(bits | (bits ? 0 : 1));
+    }
+}
+#endif
+
+/* v[j] = val as a read-modify-write of j's 8-wide block, so that the next sweep's vector
+ * load of that block is forwarded from a store of the same size (a scalar store followed by
+ * a wider load that covers it stalls until the store reaches the cache) */
+static inline void ot_set_at(double *v, size_t j, double val)
+{
+#ifdef OT_AVX512
+    size_t b = j & ~(size_t)7;
+    __m512d x = _mm512_mask_mov_pd(_mm512_load_pd(v + b), (__mmask8)(1u << (j & 7)),
+                                   _mm512_set1_pd(val));
+    __asm__("" : "+v"(x));   /* no masked store (see ot_dij_scan) */
+    _mm512_store_pd(v + b, x);
+#else
+    v[j] = val;
+#endif
+}
+
+
+/* Dijkstra start from free row cf: dk = cf - v (+inf on the padding, where v = -inf),
+ * pred = fr; returns min dk and its first column */
+static inline double ot_dij_init(const double *cf, const double *v, double *dk, int32_t *pred,
+                                 int32_t fr, size_t ld, size_t *jmin)
+{
+#ifdef OT_AVX512
+    __m512d b0 = _mm512_set1_pd(INFINITY), b1 = b0;
+    __m256i pf = _mm256_set1_epi32(fr);
+    for (size_t j = 0; j < ld; j += 8) {
+        __m512d d = _mm512_sub_pd(_mm512_load_pd(cf + j), _mm512_load_pd(v + j));
+        _mm512_store_pd(dk + j, d);
+        _mm256_store_si256((__m256i *)(pred + j), pf);
+        if (j & 8)
+            b1 = _mm512_min_pd(b1, d);
+        else
+            b0 = _mm512_min_pd(b0, d);
+    }
+    double m = _mm512_reduce_min_pd(_mm512_min_pd(b0, b1));
+    *jmin = ot_first_at(dk, ld, m);
+    return m;
+#else
+    double bm = INFINITY;
+    size_t bi = 0;
+    for (size_t j = 0; j < ld; j++) {
+        double d = cf[j] - v[j];
+        dk[j] = d;
+        pred[j] = fr;
+        if (d < bm) {
+            bm = d;
+            bi = j;
+        }
+    }
+    *jmin = bi;
+    return bm;
+#endif
+}
+
+/* One Dijkstra step: column js (at the minimum distance mn) becomes scanned and its row i
+ * (h = its reduced cost at js minus mn) relaxes the unscanned columns. A column is scanned
+ * exactly when its label is +inf (labels of real columns are finite from the start; the
+ * padding's are +inf), so js is marked by setting its label to +inf inside this sweep and
+ * no label of a scanned column ever changes again. Row i offers w_j = c_ij - v_j - h,
+ * clamped at mn (rounding must never make a label decrease below the current minimum); a
+ * label only changes on a strict decrease. Returns the new minimum label and its first
+ * column. The step is latency-bound (the next row depends on this minimum), so the sweep
+ * only keeps two running minima (even and odd blocks: short dependency chains) and the
+ * column is found afterwards by one compare per block. */
+static inline double ot_dij_scan(const double *ci, const double *v, double *dk, int32_t *pred,
+                                 size_t js, int32_t i, double h, double mn, size_t ld,
+                                 size_t *jmin)
+{
+#ifdef OT_AVX512
+    __m512d hv = _mm512_set1_pd(h), mv = _mm512_set1_pd(mn), inf = _mm512_set1_pd(INFINITY);
+    __m512d b0 = inf, b1 = inf;
+    __m256i pi = _mm256_set1_epi32(i);
+    size_t jb = js & ~(size_t)7;
+    __mmask8 kb = (__mmask8)(1u << (js & 7));
+    for (size_t j = 0; j < ld; j += 8) {
+        __m512d w = _mm512_sub_pd(_mm512_sub_pd(_mm512_load_pd(ci + j), _mm512_load_pd(v + j)), hv);
+        w = _mm512_max_pd(w, mv);
+        __m512d d = _mm512_load_pd(dk + j);
+        d = _mm512_mask_mov_pd(d, j == jb ? kb : 0, inf);   /* js is scanned now */
+        __mmask8 open = _mm512_cmp_pd_mask(d, inf, _CMP_LT_OQ);
+        __mmask8 lt = _mm512_mask_cmp_pd_mask(open, w, d, _CMP_LT_OQ);
+        d = _mm512_mask_blend_pd(lt, d, w);
+        _mm512_store_pd(dk + j, d);
+        /* load + blend + store: a masked store is slow on AMD; the empty asm keeps the
+         * compiler from turning the three back into one */
+        __m256i pj = _mm256_mask_blend_epi32(lt, _mm256_load_si256((const __m256i *)(pred + j)), pi);
+        __asm__("" : "+v"(pj));
+        _mm256_store_si256((__m256i *)(pred + j), pj);
+        if (j & 8)
+            b1 = _mm512_min_pd(b1, d);
+        else
+            b0 = _mm512_min_pd(b0, d);
+    }
+    double m = _mm512_reduce_min_pd(_mm512_min_pd(b0, b1));
+    *jmin = ot_first_at(dk, ld, m);
+    return m;
+#else
+    double bm = INFINITY;
+    size_t bi = 0;
+    dk[js] = INFINITY;
+    for (size_t j = 0; j < ld; j++) {
+        double d = dk[j];
+        if (d < INFINITY) {
+            double w = ci[j] - v[j] - h;
+            w = w < mn ? mn : w;
+            if (w < d) {
+                d = w;
+                dk[j] = w;
+                pred[j] = i;
+            }
+        }
+        if (d < bm) {
+            bm = d;
+            bi = j;
+        }
+    }
+    *jmin = bi;
+    return bm;
+#endif
+}
+
+/* The solver on the padded row-major cost c (ld = qd_ot_assign_ld(n), n >= 2, finite).
+ * v: ld prices (in: the start when warm; out: the optimal prices, -inf on the padding).
+ * ws: workspace of ot_ws_bytes(n). x[i] = column of row i on return. */
+static size_t ot_ws_bytes(size_t n)
+{
+    size_t ld = qd_ot_assign_ld(n);
+    return sizeof(double) * 3 * ld + sizeof(int32_t) * (2 * ld + 5 * n) + 64;
+}
+
+static void ot_solve(const double *c, size_t n, double *v, int warm, void *ws, int32_t *x)
+{
+    size_t ld = qd_ot_assign_ld(n);
+    double *dk = ws, *cx = dk + ld, *dsc = cx + ld;
+    int32_t *pred = (int32_t *)(dsc + ld), *y = pred + ld, *fre = y + ld, *scn = fre + n,
+            *cnt = scn + n;
+    size_t nfree = 0;
+    for (size_t i = 0; i < n; i++)
+        x[i] = -1;
+    for (size_t j = 0; j < ld; j++)
+        y[j] = -1;
+    if (warm) {
+        for (size_t i = 0; i < n; i++)
+            fre[nfree++] = (int32_t)(n - 1 - i);
+    } else {
+        /* 1. column reduction: v_j = min_i c_ij and its first row, all columns in one
+         * sweep over the rows (pred holds the rows), then the assignment logic of the paper
+         * (last column first) */
+        int32_t *arg = pred;
+        for (size_t j = 0; j < ld; j++) {
+            v[j] = INFINITY;
+            arg[j] = 0;
+        }
+        for (size_t i = 0; i < n; i++) {
+            const double *ci = c + i * ld;
+#ifdef OT_AVX512
+            __m256i iv = _mm256_set1_epi32((int32_t)i);
+            for (size_t j = 0; j < ld; j += 8) {
+                __m512d r = _mm512_load_pd(ci + j), m = _mm512_load_pd(v + j);
+                __mmask8 lt = _mm512_cmp_pd_mask(r, m, _CMP_LT_OQ);
+                _mm512_store_pd(v + j, _mm512_mask_blend_pd(lt, m, r));
+                __m256i aj = _mm256_mask_blend_epi32(lt, _mm256_load_si256((const __m256i *)(arg + j)), iv);
+                __asm__("" : "+v"(aj));   /* no masked store (see ot_dij_scan) */
+                _mm256_store_si256((__m256i *)(arg + j), aj);
+            }
+#else
+            for (size_t j = 0; j < ld; j++)
+                if (ci[j] < v[j]) {
+                    v[j] = ci[j];
+                    arg[j] = (int32_t)i;
+                }
+#endif
+        }
+        for (size_t i = 0; i < n; i++)
+            cnt[i] = 0;
+        for (size_t j = n; j-- > 0;) {
+            int32_t im = arg[j];
+            if (++cnt[im] == 1) {
+                x[im] = (int32_t)j;
+                y[j] = im;
+                cx[j] = v[j];   /* = c[im, j] */
+            } else if (v[j] < v[x[im]]) {
+                int32_t j1 = x[im];
+                x[im] = (int32_t)j;
+                y[j] = im;
+                cx[j] = v[j];
+                y[j1] = -1;
+            }
+        }
+        for (size_t j = n; j < ld; j++)
+            v[j] = -INFINITY;
+        /* 2. reduction transfer; rows without a column are free */
+        for (size_t i = n; i-- > 0;) {
+            if (cnt[i] == 0) {
+                fre[nfree++] = (int32_t)i;
+            } else if (cnt[i] == 1) {
+                const double *ci = c + i * ld;
+                size_t j1 = (size_t)x[i];
+                /* j1 is a minimum of the row (c_ij1 - v_j1 = 0 <= the others), so the
+                 * smallest over the other columns is the second smallest, u2 */
+                double keep = v[j1], u1, m;
+                size_t jm;
+                ot_rowmin2(ci, v, ld, &u1, &jm, &m);
+                ot_set_at(v, j1, keep - (m - (ci[j1] - keep)));
+            }
+        }
+    }
+    /* 3. augmenting row reduction, two passes */
+    for (int pass = 0; pass < 2 && nfree > 0; pass++) {
+        size_t k = 0, prv = nfree;
+        nfree = 0;
+        while (k < prv) {
+            int32_t i = fre[k++];
+            const double *ci = c + (size_t)i * ld;
+            double u1, u2;
+            size_t j1;
+            ot_rowmin2(ci, v, ld, &u1, &j1, &u2);
+            int32_t i0 = y[j1];
+            if (u1 < u2) {
+                ot_set_at(v, j1, v[j1] - (u2 - u1));
+            } else if (i0 >= 0) {   /* a tie: take the last column at the minimum */
+                size_t j2 = j1;
+                for (size_t j = n; j-- > j1 + 1;)
+                    if (ci[j] - v[j] == u1) {
+                        j2 = j;
+                        break;
+                    }
+                j1 = j2;
+                i0 = y[j2];
+            }
+            /* the previous holder (if any) becomes free, without a branch: */
+            x[i0 >= 0 ? i0 : i] = -1;
+            x[i] = (int32_t)j1;
+            y[j1] = i;
+            cx[j1] = ci[j1];
+            /* The paper re-processes an evicted row at once when u1 < u2. With real costs
+             * the price decrements can be tiny and two rows can pass a column back and
+             * forth many times, so the evicted row is queued for the next pass instead;
+             * what is left after two passes goes to step 4. */
+            fre[nfree] = i0;
+            nfree += i0 >= 0;
+        }
+    }
+    /* 4. shortest augmenting paths (Dijkstra over the columns) for the remaining free rows.
+     * dk: tentative distance of a column (+inf once scanned), dsc: final distance of a
+     * scanned column, pred: the row that gave a column its label. */
+    for (size_t f = 0; f < nfree; f++) {
+        int32_t fr = fre[f];
+        size_t j1, ns = 0;
+        double mn = ot_dij_init(c + (size_t)fr * ld, v, dk, pred, fr, ld, &j1);
+        while (y[j1] >= 0) {
+            scn[ns++] = (int32_t)j1;
+            dsc[j1] = mn;
+            int32_t i = y[j1];
+            double h = cx[j1] - v[j1] - mn;   /* cx[j1] = c[i, j1], read without the row */
+            mn = ot_dij_scan(c + (size_t)i * ld, v, dk, pred, j1, i, h, mn, ld, &j1);
+        }
+        for (size_t k = 0; k < ns; k++) {   /* prices of the scanned columns */
+            int32_t j = scn[k];
+            v[j] += dsc[j] - mn;
+        }
+        int32_t end = (int32_t)j1;
+        for (;;) {   /* augment along pred */
+            int32_t i = pred[end];
+            y[end] = i;
+            cx[end] = c[(size_t)i * ld + (size_t)end];
+            int32_t t = x[i];
+            x[i] = end;
+            end = t;
+            if (i == fr)
+                break;
+        }
+    }
+}
+
+/* finite check, vectorised: x - x is NaN exactly for an infinite or NaN x */
+static int all_finite(const double *C, size_t nn)
+{
+    double z = 0;
+    #pragma omp simd reduction(+ : z)
+    for (size_t i = 0; i < nn; i++)
+        z += C[i] - C[i];
+    return z == 0;
 }
 
 static qd_status assign_core(const double *C, size_t n, size_t *perm, double *cost, double *vio,
@@ -108,20 +473,14 @@ static qd_status assign_core(const double *C, size_t n, size_t *perm, double *co
 {
     if (n == 0)
         return qd_fail(e, QD_EARG, "empty assignment problem");
-    size_t nn;
-    if (qd_mul_overflow(n, n, &nn) || nn > ((size_t)-1) / 64)
+    size_t nn, ld = qd_ot_assign_ld(n);
+    if (n > (size_t)INT32_MAX / 2 || qd_mul_overflow(n, ld, &nn) || nn > ((size_t)-1) / 64)
         return qd_fail(e, QD_ENOMEM, "assignment problem too large");
-    {   /* finite check, vectorised: x - x is NaN exactly for an infinite or NaN x */
-        double z = 0;
-        #pragma omp simd reduction(+ : z)
-        for (size_t i = 0; i < nn; i++)
-            z += C[i] - C[i];
-        if (z != 0)
-            for (size_t i = 0; i < nn; i++)
-                if (!isfinite(C[i]))
-                    return qd_fail(e, QD_EARG, "cost matrix has a non-finite entry at (%zu, %zu)",
-                                   i % n + 1, i / n + 1);
-    }
+    if (!all_finite(C, n * n))
+        for (size_t i = 0; i < n * n; i++)
+            if (!isfinite(C[i]))
+                return qd_fail(e, QD_EARG, "cost matrix has a non-finite entry at (%zu, %zu)",
+                               i % n + 1, i / n + 1);
     if (n == 1) {
         perm[0] = 0;
         *cost = C[0];
@@ -133,165 +492,92 @@ static qd_status assign_core(const double *C, size_t n, size_t *perm, double *co
         for (size_t j = 0; j < n; j++)
             if (!isfinite(vio[j]))
                 return qd_fail(e, QD_EARG, "warm start: non-finite column potential at %zu", j + 1);
-    /* one block: row-major costs, then per-column doubles v, vv, dk, dsc, then integers */
-    size_t bytes = sizeof(double) * (nn + 4 * n) + sizeof(ptrdiff_t) * 6 * n;
+    /* one block: padded row-major costs, prices, columns of the rows, workspace */
+    size_t bytes = sizeof(double) * (nn + ld) + sizeof(int32_t) * ld + ot_ws_bytes(n);
     char *blk = qd_malloc(bytes);
     if (!blk)
         return qd_fail(e, QD_ENOMEM, "not enough memory for a %zu x %zu assignment", n, n);
-    double *c = (double *)blk, *v = c + nn, *vv = v + n, *dk = vv + n, *dsc = dk + n;
-    ptrdiff_t *x = (ptrdiff_t *)(dsc + n), *y = x + n, *fre = y + n, *scn = fre + n,
-              *pred = scn + n, *cnt = pred + n;
+    double *c = (double *)blk, *v = c + nn;
+    int32_t *x = (int32_t *)(v + ld);
+    void *ws = blk + ((sizeof(double) * (nn + ld) + sizeof(int32_t) * ld + 63) & ~(size_t)63);
     for (size_t j0 = 0; j0 < n; j0 += 8)   /* row-major copy, by 8 x 8 tiles */
         for (size_t i0 = 0; i0 < n; i0 += 8) {
             size_t j1 = j0 + 8 < n ? j0 + 8 : n, i1 = i0 + 8 < n ? i0 + 8 : n;
             for (size_t i = i0; i < i1; i++)
                 for (size_t j = j0; j < j1; j++)
-                    c[i * n + j] = C[i + j * n];
+                    c[i * ld + j] = C[i + j * n];
         }
-    size_t nfree = 0;
     for (size_t i = 0; i < n; i++)
-        x[i] = -1;
-    for (size_t j = 0; j < n; j++)
-        y[j] = -1;
-    if (warm) {
+        for (size_t j = n; j < ld; j++)
+            c[i * ld + j] = 0;
+    if (warm && vio) {
         for (size_t j = 0; j < n; j++)
             v[j] = vio[j];
-        for (size_t i = 0; i < n; i++)
-            fre[nfree++] = (ptrdiff_t)(n - 1 - i);
-    } else {
-        /* 1. column reduction (last column first, as in the paper) */
-        for (size_t i = 0; i < n; i++) {
-            cnt[i] = 0;
-            vv[i] = 0;
-        }
-        for (size_t j = n; j-- > 0;) {
-            const double *Cj = C + j * n;
-            double m = min_diff(Cj, vv, n);   /* vv = 0 here */
-            size_t im = find_eq(Cj, n, m);
-            v[j] = m;
-            if (++cnt[im] == 1) {
-                x[im] = (ptrdiff_t)j;
-                y[j] = (ptrdiff_t)im;
-            } else if (v[j] < v[x[im]]) {
-                ptrdiff_t j1 = x[im];
-                x[im] = (ptrdiff_t)j;
-                y[j] = (ptrdiff_t)im;
-                y[j1] = -1;
-            }
-        }
-        /* 2. reduction transfer; rows without a column are free */
-        for (size_t i = n; i-- > 0;) {
-            if (cnt[i] == 0) {
-                fre[nfree++] = (ptrdiff_t)i;
-            } else if (cnt[i] == 1) {
-                const double *ci = c + i * n;
-                size_t j1 = (size_t)x[i];
-                double keep = v[j1];
-                v[j1] = -INFINITY;   /* excludes j1 from the minimum */
-                double m = min_diff(ci, v, n);
-                v[j1] = keep - (m - (ci[j1] - keep));
-            }
-        }
+        for (size_t j = n; j < ld; j++)
+            v[j] = -INFINITY;
     }
-    /* 3. augmenting row reduction, two passes */
-    for (int pass = 0; pass < 2 && nfree > 0; pass++) {
-        size_t k = 0, prv = nfree;
-        nfree = 0;
-        while (k < prv) {
-            ptrdiff_t i = fre[k++];
-            const double *ci = c + (size_t)i * n;
-            double u1 = min_diff(ci, v, n), u2;
-            size_t j1, j2;
-            at_min(ci, v, n, u1, &j1, &j2, &u2);
-            if (j2 != j1)   /* a tie: the second best is u1 itself, at column j2 */
-                u2 = u1;    /* (otherwise j2 is not used) */
-            ptrdiff_t i0 = y[j1];
-            if (u1 < u2)
-                v[j1] -= u2 - u1;
-            else if (i0 >= 0) {
-                j1 = j2;
-                i0 = y[j2];
-            }
-            if (i0 >= 0)
-                x[i0] = -1;
-            x[i] = (ptrdiff_t)j1;
-            y[j1] = i;
-            /* The paper re-processes an evicted row at once when u1 < u2. With real costs
-             * the price decrements can be tiny and two rows can pass a column back and
-             * forth many times, so the evicted row is queued for the next pass instead
-             * (measured faster on random costs and on the degenerate infidelity costs of
-             * the QuDDPM circle task); what is left after two passes goes to step 4. */
-            if (i0 >= 0)
-                fre[nfree++] = i0;
-        }
-    }
-    /* 4. shortest augmenting paths (Dijkstra over the columns) for the remaining free rows.
-     * dk: tentative distance of an unreached column (+inf once scanned), vv: v with -inf on
-     * the scanned columns (so their labels never change), dsc: final distance of a scanned
-     * column. Every loop over the columns is contiguous and vectorised. */
-    for (size_t f = 0; f < nfree; f++) {
-        ptrdiff_t fr = fre[f];
-        const double *cf = c + (size_t)fr * n;
-        for (size_t j = 0; j < n; j++) {
-            vv[j] = v[j];
-            dk[j] = cf[j] - v[j];
-            pred[j] = fr;
-        }
-        size_t ns = 0;
-        ptrdiff_t end;
-        double mn = INFINITY, next = INFINITY;
-        #pragma omp simd reduction(min : next)
-        for (size_t j = 0; j < n; j++)
-            next = dk[j] < next ? dk[j] : next;
-        for (;;) {
-            mn = next;
-            /* the first column at the minimum */
-            ptrdiff_t j1 = (ptrdiff_t)find_eq(dk, n, mn);
-            if (y[j1] < 0) {
-                end = j1;
-                break;
-            }
-            scn[ns++] = j1;
-            dsc[j1] = mn;
-            dk[j1] = INFINITY;
-            vv[j1] = -INFINITY;
-            ptrdiff_t i = y[j1];
-            const double *ci = c + (size_t)i * n;
-            double h = ci[j1] - v[j1] - mn;
-            next = INFINITY;
-            #pragma omp simd reduction(min : next)
-            for (size_t j = 0; j < n; j++) {
-                double w = ci[j] - vv[j] - h;   /* +inf on scanned columns */
-                w = w < mn ? mn : w;             /* rounding: never below the current minimum */
-                int lt = w < dk[j];
-                double dn = lt ? w : dk[j];
-                dk[j] = dn;
-                pred[j] = lt ? i : pred[j];
-                next = dn < next ? dn : next;
-            }
-        }
-        for (size_t k = 0; k < ns; k++) {   /* prices of the scanned columns */
-            ptrdiff_t j = scn[k];
-            v[j] += dsc[j] - mn;
-        }
-        for (;;) {   /* augment along pred */
-            ptrdiff_t i = pred[end];
-            y[end] = i;
-            ptrdiff_t t = x[i];
-            x[i] = end;
-            end = t;
-            if (i == fr)
-                break;
-        }
-    }
+    ot_solve(c, n, v, warm && vio, ws, x);
     double s = 0;
     for (size_t i = 0; i < n; i++) {
         perm[i] = (size_t)x[i];
-        s += c[i * n + (size_t)x[i]];
+        s += c[i * ld + (size_t)x[i]];
     }
     *cost = s;
     if (vio)
         memcpy(vio, v, sizeof(double) * n);
+    qd_free(blk);
+    return QD_OK;
+}
+
+qd_status qd_ot_assign_rm(const double *c, size_t n, size_t *perm, double *cost, double *v,
+                          int warm, qd_err *e)
+{
+    if (n == 0)
+        return qd_fail(e, QD_EARG, "empty assignment problem");
+    size_t ld = qd_ot_assign_ld(n);
+    if (n > (size_t)INT32_MAX / 2)
+        return qd_fail(e, QD_ENOMEM, "assignment problem too large");
+    if ((uintptr_t)c % 64 != 0)
+        return qd_fail(e, QD_EARG, "row-major cost must be 64-byte aligned (qd_malloc)");
+    if (!all_finite(c, n * ld))   /* the padding too: a NaN there would be a label */
+        for (size_t i = 0; i < n; i++)
+            for (size_t j = 0; j < ld; j++)
+                if (!isfinite(c[i * ld + j]))
+                    return qd_fail(e, QD_EARG, "cost matrix has a non-finite entry at (%zu, %zu)%s",
+                                   i + 1, j + 1, j < n ? "" : " (padding)");
+    if (warm && v)
+        for (size_t j = 0; j < n; j++)
+            if (!isfinite(v[j]))
+                return qd_fail(e, QD_EARG, "warm start: non-finite column potential at %zu", j + 1);
+    if (n == 1) {
+        perm[0] = 0;
+        *cost = c[0];
+        if (v)
+            v[0] = c[0];
+        return QD_OK;
+    }
+    size_t bytes = sizeof(double) * ld + sizeof(int32_t) * ld + ot_ws_bytes(n);
+    char *blk = qd_malloc(bytes);
+    if (!blk)
+        return qd_fail(e, QD_ENOMEM, "not enough memory for a %zu x %zu assignment", n, n);
+    double *vw = (double *)blk;
+    int32_t *x = (int32_t *)(vw + ld);
+    void *ws = blk + ((sizeof(double) * ld + sizeof(int32_t) * ld + 63) & ~(size_t)63);
+    if (warm && v) {
+        for (size_t j = 0; j < n; j++)
+            vw[j] = v[j];
+        for (size_t j = n; j < ld; j++)
+            vw[j] = -INFINITY;
+    }
+    ot_solve(c, n, vw, warm && v, ws, x);
+    double s = 0;
+    for (size_t i = 0; i < n; i++) {
+        perm[i] = (size_t)x[i];
+        s += c[i * ld + (size_t)x[i]];
+    }
+    *cost = s;
+    if (v)
+        memcpy(v, vw, sizeof(double) * n);
     qd_free(blk);
     return QD_OK;
 }

@@ -199,9 +199,10 @@ local docs = {
   Fidelity-kernel MMD (V-statistic, diagonal included): mean|<a|a'>|^2 + mean|<b|b'>|^2
   - 2 mean|<a|b>|^2 = Tr[(rhoA - rhoB)^2]. A, B: qd.Ensemble (or qd.State = 1 member).
   "gram" uses overlap matrices, "dm" the average states; "auto" picks the cheaper.]==],
-  ["qd.loss.wasserstein"] = [==[qd.loss.wasserstein(A, B [, {grad=, a=, b=, warm=}]) -> value, plan [, G_A, G_B]
+  ["qd.loss.wasserstein"] = [==[qd.loss.wasserstein(A, B [, {grad=, a=, b=, warm=, plan=true}]) -> value, plan [, G_A, G_B]
   Exact OT with cost 1 - |<a_i|b_j>|^2, uniform weights (or relative weights a, b);
-  plan: N x M qd.Matrix (total mass 1). Equal sizes: assignment; otherwise network simplex.
+  plan: N x M qd.Matrix (total mass 1); plan = false returns nil in its place (same value
+  and gradients, no N x M matrix). Equal sizes: assignment; otherwise network simplex.
   The gradient holds the optimal plan fixed.
   warm = S (a table kept by the caller between calls): the assignment starts from the
   column prices of the previous call (S.v, a qd.Vector of N; S.n = N; written on return;

@@ -481,3 +481,164 @@ QD_TEST(ot_exact_warm)
           memcmp(keep, v, sizeof keep) == 0, "weights: simplex, v untouched");
     free(C0), free(Dc), free(C), free(P0), free(P1);
 }
+
+/* ---- adversarial assignment instances for the vectorised LAPJV: every size around the
+ * 8-wide blocks and the 64-column words of its sweeps (1, 2, 3, 7, 8, 9, ..., 127, 128,
+ * 129, 257), and costs with ties everywhere (integers 0..2, all equal, rank 1, a two-valued
+ * checkerboard, differences of one ulp), the rank <= 4 infidelity of qubit states, large
+ * offsets and scales. Checked: the optimum against the textbook Hungarian; the row-major
+ * entry point (qd_ot_assign_rm) and the portable (non-AVX-512) code, compiled again at the
+ * end of this file, against qd_ot_assign bitwise (permutation, cost and prices), cold and
+ * warm. */
+size_t port_ot_assign_ld(size_t n);
+qd_status port_ot_assign(const double *C, size_t n, size_t *perm, double *cost, qd_err *e);
+qd_status port_ot_assign_warm(const double *C, size_t n, size_t *perm, double *cost, double *v,
+                              int warm, qd_err *e);
+qd_status port_ot_assign_rm(const double *c, size_t n, size_t *perm, double *cost, double *v,
+                            int warm, qd_err *e);
+qd_status port_ot_assign_ref(const double *C, size_t n, size_t *perm, double *cost, qd_err *e);
+qd_status port_ot_exact(const double *C, size_t N, size_t M, const double *a, const double *b,
+                        double *P, double *cost, qd_err *e);
+qd_status port_ot_exact_warm(const double *C, size_t N, size_t M, const double *a,
+                             const double *b, double *P, double *cost, double *v, int warm,
+                             qd_err *e);
+qd_status port_ot_simplex(const double *C, size_t N, size_t M, const double *a, const double *b,
+                          double *P, double *cost, qd_err *e);
+qd_status port_ot_sinkhorn(const double *C, size_t N, size_t M, const double *a, const double *b,
+                           double eps, size_t max_iter, double tol, double *P, double *value,
+                           qd_sinkhorn_info *info, qd_err *e);
+
+static void fill_cost_adv(double *C, size_t n, int kind, qd_rng *r)
+{
+    if (kind <= 4) {
+        fill_cost(C, n, kind, r);
+        return;
+    }
+    double a[512], b[512];
+    for (size_t i = 0; i < n; i++) {
+        a[i] = qd_rng_uniform(r);
+        b[i] = qd_rng_uniform(r);
+    }
+    for (size_t j = 0; j < n; j++)
+        for (size_t i = 0; i < n; i++) {
+            double x;
+            switch (kind) {
+            case 5: x = a[i] * b[j]; break;                                     /* rank 1 */
+            case 6: x = (double)((i + j) % 2); break;                           /* checkerboard */
+            case 7: x = 1.0 + (double)(qd_rng_u64(r) % 4) * 0x1p-52; break;    /* ulp steps */
+            case 8: x = -1e6 + qd_rng_uniform(r); break;                        /* big offset */
+            default: x = 1e-300 * (double)(qd_rng_u64(r) % 5); break;           /* tiny */
+            }
+            C[i + j * n] = x;
+        }
+}
+
+static void to_rowmajor(const double *C, size_t n, double *c)
+{
+    size_t ld = qd_ot_assign_ld(n);
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < ld; j++)
+            c[i * ld + j] = j < n ? C[i + j * n] : 0;
+}
+
+QD_TEST(ot_assign_adversarial)
+{
+    qd_rng r;
+    qd_rng_init(&r, 20261126);
+    static const size_t ns[] = {1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 33, 63, 64, 65, 100, 127, 128, 129, 257};
+    size_t nt = sizeof ns / sizeof ns[0], nmax = 257, ldmax = 264;
+    double *C = malloc(sizeof(double) * nmax * nmax);
+    double *c = qd_malloc(sizeof(double) * nmax * ldmax);
+    double v0[257], v1[257], v2[257];
+    size_t *p0 = malloc(sizeof(size_t) * nmax), *p1 = malloc(sizeof(size_t) * nmax),
+           *p2 = malloc(sizeof(size_t) * nmax);
+    int nbad = 0;
+    for (size_t t = 0; t < nt; t++)
+        for (int kind = 0; kind <= 9; kind++) {
+            size_t n = ns[t];
+            CHECK(port_ot_assign_ld(n) == qd_ot_assign_ld(n) && qd_ot_assign_ld(n) % 8 == 0 &&
+                  qd_ot_assign_ld(n) >= n && qd_ot_assign_ld(n) < n + 8, "ld(%zu)", n);
+            fill_cost_adv(C, n, kind, &r);
+            to_rowmajor(C, n, c);
+            double scale = 0;
+            for (size_t i = 0; i < n * n; i++)
+                scale = fmax(scale, fabs(C[i]));
+            double cr, c0, c1, c2;
+            qd_err e;
+            CHECK(qd_ot_assign_ref(C, n, p0, &cr, &e) == QD_OK, "ref");
+            CHECK(qd_ot_assign_warm(C, n, p0, &c0, v0, 0, &e) == QD_OK && is_perm(p0, n),
+                  "assign n=%zu kind %d", n, kind);
+            double s = 0;
+            for (size_t i = 0; i < n; i++)
+                s += C[i + p0[i] * n];
+            nbad += !(fabs(c0 - cr) <= 1e-12 * fmax(1.0, scale) && c0 == s);
+            CHECK(fabs(c0 - cr) <= 1e-12 * fmax(1.0, scale), "optimal (n=%zu kind %d): %.17g vs %.17g",
+                  n, kind, c0, cr);
+            CHECK(c0 == s, "reported cost = sum of the chosen entries");
+            CHECK(qd_ot_assign_rm(c, n, p1, &c1, v1, 0, &e) == QD_OK, "rm");
+            CHECK(port_ot_assign_warm(C, n, p2, &c2, v2, 0, &e) == QD_OK, "portable");
+            CHECK(c1 == c0 && memcmp(p1, p0, sizeof(size_t) * n) == 0 &&
+                      memcmp(v1, v0, sizeof(double) * n) == 0,
+                  "row-major entry = column-major, bitwise (n=%zu kind %d)", n, kind);
+            CHECK(c2 == c0 && memcmp(p2, p0, sizeof(size_t) * n) == 0 &&
+                      memcmp(v2, v0, sizeof(double) * n) == 0,
+                  "portable code = AVX-512 code, bitwise (n=%zu kind %d)", n, kind);
+            /* warm from the optimal prices of a perturbed cost, all three entry points */
+            for (size_t i = 0; i < n * n; i++)
+                C[i] += 0.01 * scale * (qd_rng_uniform(&r) - 0.5);
+            to_rowmajor(C, n, c);
+            memcpy(v1, v0, sizeof v0);
+            memcpy(v2, v0, sizeof v0);
+            CHECK(qd_ot_assign_ref(C, n, p0, &cr, &e) == QD_OK, "ref perturbed");
+            CHECK(qd_ot_assign_warm(C, n, p0, &c0, v0, 1, &e) == QD_OK && is_perm(p0, n), "warm");
+            CHECK(fabs(c0 - cr) <= 1e-12 * fmax(1.0, scale), "warm optimal (n=%zu kind %d): %.17g vs %.17g",
+                  n, kind, c0, cr);
+            CHECK(qd_ot_assign_rm(c, n, p1, &c1, v1, 1, &e) == QD_OK &&
+                      port_ot_assign_warm(C, n, p2, &c2, v2, 1, &e) == QD_OK,
+                  "warm rm, portable");
+            CHECK(c1 == c0 && c2 == c0 && memcmp(p1, p0, sizeof(size_t) * n) == 0 &&
+                      memcmp(p2, p0, sizeof(size_t) * n) == 0 &&
+                      memcmp(v1, v0, sizeof(double) * n) == 0 && memcmp(v2, v0, sizeof(double) * n) == 0,
+                  "warm: the three entry points agree bitwise (n=%zu kind %d)", n, kind);
+        }
+    CHECK(nbad == 0, "%d instances off", nbad);
+    /* errors of the row-major entry: a non-finite entry or padding, misalignment, n = 0 */
+    qd_err e;
+    double cc;
+    fill_cost_adv(C, 5, 0, &r);
+    to_rowmajor(C, 5, c);
+    c[3 * 8 + 1] = NAN;
+    CHECK(qd_ot_assign_rm(c, 5, p1, &cc, NULL, 0, &e) == QD_EARG && strstr(e.msg, "(4, 2)"),
+          "NaN cost rejected with its position: %s", e.msg);
+    c[3 * 8 + 1] = 0;
+    c[2 * 8 + 6] = INFINITY;
+    CHECK(qd_ot_assign_rm(c, 5, p1, &cc, NULL, 0, &e) == QD_EARG && strstr(e.msg, "padding"),
+          "non-finite padding rejected: %s", e.msg);
+    c[2 * 8 + 6] = 0;
+    CHECK(qd_ot_assign_rm(c + 1, 5, p1, &cc, NULL, 0, &e) == QD_EARG && strstr(e.msg, "aligned"),
+          "misaligned cost rejected: %s", e.msg);
+    CHECK(qd_ot_assign_rm(c, 0, p1, &cc, NULL, 0, &e) == QD_EARG, "n = 0 rejected");
+    v1[0] = NAN;
+    CHECK(qd_ot_assign_rm(c, 5, p1, &cc, v1, 1, &e) == QD_EARG && strstr(e.msg, "potential"),
+          "NaN warm price rejected");
+    free(C);
+    qd_free(c);
+    free(p0);
+    free(p1);
+    free(p2);
+}
+
+/* ---- the portable solver: transport.c again, without the AVX-512 kernels, under other
+ * names (keep this at the end of the file; it redefines the qd_ot_* names; a change to
+ * transport.c needs this file rebuilt, which `make` does not track: touch it) */
+#define QD_OT_PORTABLE 1
+#define qd_ot_assign_ld port_ot_assign_ld
+#define qd_ot_assign_rm port_ot_assign_rm
+#define qd_ot_assign port_ot_assign
+#define qd_ot_assign_warm port_ot_assign_warm
+#define qd_ot_assign_ref port_ot_assign_ref
+#define qd_ot_exact port_ot_exact
+#define qd_ot_exact_warm port_ot_exact_warm
+#define qd_ot_simplex port_ot_simplex
+#define qd_ot_sinkhorn port_ot_sinkhorn
+#include "../../runtime/transport.c"

@@ -173,6 +173,26 @@ T.test("wasserstein and sinkhorn", function()
   end)())
   T.near(w4, cost / 4, 1e-13, "equal sizes: assignment / N")
   for i = 1, 4 do T.near(P4:get(i, perm[i]), 0.25, 1e-15, "plan on the permutation") end
+  -- plan = false: nil in the plan's place, the same value and gradients (both paths)
+  for _, BB in ipairs { B, C } do
+    local va, Pa, GAa, GBa = qd.loss.wasserstein(A, BB, { grad = true })
+    local vb, Pb, GAb, GBb = qd.loss.wasserstein(A, BB, { grad = true, plan = false })
+    T.ok(Pa ~= nil and Pb == nil, "plan = false: nil plan")
+    T.eq(vb, va, "plan = false: same value")
+    local same = true
+    for _, pair in ipairs { { GAa, GAb }, { GBa, GBb } } do
+      for k = 1, #pair[1] do
+        for t = 1, 2 do
+          local r1, i1 = pair[1][k]:amp(t)
+          local r2, i2 = pair[2][k]:amp(t)
+          if r1 ~= r2 or i1 ~= i2 then same = false end
+        end
+      end
+    end
+    T.ok(same, "plan = false: same gradients")
+    local v1, P1 = qd.loss.wasserstein(A, BB, { plan = true })
+    T.ok(v1 == va and P1 ~= nil, "plan = true: the default")
+  end
   -- weights
   local vw = qd.loss.wasserstein(A, B, { a = { 1, 1, 1, 1 }, b = { 2, 2, 2, 2, 2, 2 } })
   T.near(vw, v, 1e-13, "uniform given weights = default")
@@ -426,6 +446,7 @@ T.test("error messages", function()
   T.raises(function() qd.loss.mmd(A, F) end, "qd.Ensemble has been freed")
   T.raises(function() qd.loss.wasserstein(A, A, { a = { 1, 2 } }) end, "option 'a': 3 weights expected, got 2")
   T.raises(function() qd.loss.wasserstein(A, A, { a = { 1, -1, 1 } }) end, "option 'a': weights >= 0 expected")
+  T.raises(function() qd.loss.wasserstein(A, A, { plan = 0 }) end, "option 'plan': boolean expected, got number")
   T.raises(function() qd.loss.wasserstein(A, A, { warm = 1 }) end, "option 'warm': table expected, got number")
   T.raises(function() qd.loss.wasserstein(A, A, { warm = true }) end, "option 'warm': table expected, got boolean")
   T.raises(function() qd.loss.wasserstein(A, A, { warm = { v = qd.matrix(3, 1) } }) end,

@@ -356,6 +356,7 @@ function M.run(cfg)
   if c.loss == "mmd" then
     lossfn = function(out) local v, G = qd.loss.mmd(out, targets, lopt) return v, G end
   elseif c.loss == "wasserstein" then
+    lopt = { grad = true, plan = false }   -- the N x N plan is never read here
     lossfn = function(out) local v, _, G = qd.loss.wasserstein(out, targets, lopt) return v, G end
   else
     lopt = { grad = true, eps = c.sinkhorn_eps, strict = false }

@@ -731,27 +731,6 @@ QD_INLINE void drain_group(double *S, size_t rows, int G, const size_t *b, const
     }
 }
 
-/* the block S back to members a[0..nl) */
-static void soa_out(const double *S, qd_c *a, size_t d, size_t nl)
-{
-#if QD_VL == 8
-    if (d >= 4) {
-        for (size_t c = 0; c < d / 4; c++) {
-            __m512d r[8];
-            for (int e = 0; e < 8; e++)
-                r[e] = _mm512_loadu_pd(S + ((e & 1) * d + 4 * c + e / 2) * 8);
-            qd_transpose8(r);
-            for (size_t l = 0; l < nl; l++)
-                _mm512_storeu_pd((double *)(a + l * d + 4 * c), r[l]);
-        }
-        return;
-    }
-#endif
-    for (size_t l = 0; l < nl; l++)
-        for (size_t i = 0; i < d; i++)
-            a[l * d + i] = CMPLX(S[i * QD_VL + l], S[(d + i) * QD_VL + l]);
-}
-
 /* Applies the queued passes (see above). */
 static void fz_drain(fuser *f)
 {
@@ -852,7 +831,7 @@ static void fz_drain(fuser *f)
             }
             t++;
         }
-        soa_out(S, f->a + j0 * d, d, nl);
+        qd_soa_out(S, f->a + j0 * d, d, nl);
     }
     f->nit = 0;
     f->ntab = 0;

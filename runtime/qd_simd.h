@@ -96,4 +96,25 @@ static inline void qd_soa_in(double *S, const qd_c *a, size_t d, size_t nl)
         }
 }
 
+/* the block S (qd_soa_in's layout) back to members a[0..nl) */
+static inline void qd_soa_out(const double *S, qd_c *a, size_t d, size_t nl)
+{
+#if QD_VL == 8
+    if (d >= 4) {
+        for (size_t c = 0; c < d / 4; c++) {
+            __m512d r[8];
+            for (int e = 0; e < 8; e++)
+                r[e] = _mm512_loadu_pd(S + ((e & 1) * d + 4 * c + e / 2) * 8);
+            qd_transpose8(r);
+            for (size_t l = 0; l < nl; l++)
+                _mm512_storeu_pd((double *)(a + l * d + 4 * c), r[l]);
+        }
+        return;
+    }
+#endif
+    for (size_t l = 0; l < nl; l++)
+        for (size_t i = 0; i < d; i++)
+            a[l * d + i] = CMPLX(S[i * QD_VL + l], S[(d + i) * QD_VL + l]);
+}
+
 #endif

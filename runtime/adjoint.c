@@ -43,6 +43,10 @@
  * G -> sum_m |m><0| G |0><m|; the partial trace's adjoint is G -> G (x) I.
  */
 #include "qd_circuit.h"
+#include "qd_simd.h"
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 #include <math.h>
 #include <string.h>
 
@@ -441,7 +445,294 @@ static int pauli_pair(const qd_circuit *c, size_t o1, size_t o2)
     return pauli_index(a) >= 0 && pauli_index(b) >= 0 && a->qs[0] == b->qs[0];
 }
 
-/* The backward pass: psi = final state of the forward run (overwritten), ck/pm its tape. */
+/* ---- the backward pass with members in SIMD lanes (small registers)
+ * For circuits of up to 10 qubits whose gates all come before their measurements/resets
+ * and are 1-qubit gates (parameterised only as rx, ry, rz) and cz: QD_VL members at a time
+ * (qd_simd.h) with psi and lambda transposed into blocks of 2d rows x QD_VL lanes, every
+ * step (a cz run as one +-1 diagonal; a 1-qubit gate, or a pair of Pauli rotations on one
+ * qubit as the generic backward pairs them) applied to the block while it is in L1. The
+ * brackets Im<lam|P|psi> become lane-wise sums (a plain sequence of FMAs over the
+ * amplitude pairs of each member), kept per member and term and summed over the members
+ * in member order afterwards: results do not depend on the blocking or the threads. */
+#define SB_MAXQ 10
+
+int qd_adjoint_generic_only = 0;
+
+typedef struct {
+    int kind;            /* 0: 1-qubit step, 1: +-1 diagonal (a cz run) */
+    int q, brk;          /* qubit; brk: the brackets (X, Y, Z) are needed */
+    qd_c Md[4];          /* the uncompute matrix (column-major) */
+    int nt, t0;          /* gradient terms: nt of them from term t0 */
+    size_t sg;           /* kind 1: offset of its d signs in the sign table */
+} sb_step;
+
+typedef struct {
+    int slot;
+    double scale, coef[3];   /* value = coef . (X, Y, Z brackets) per member */
+} sb_term;
+
+static int is_cz_op(const qd_op *op)
+{
+    return op->kind == QD_OP_GATE && op->k == 2 && !strcmp(op->g->name, "cz");
+}
+
+/* The steps for ops [0, og) in backward order; 0 if some op is not of the supported kinds */
+static int sb_plan(const qd_circuit *c, const double *theta, size_t og, sb_step *st,
+                   int *nst, sb_term *tm, int *ntm, double *signs)
+{
+    const int n = c->n;
+    const size_t d = (size_t)1 << n;
+    int ns = 0, nt = 0;
+    size_t nsg = 0;
+    for (size_t o = og; o-- > 0;) {
+        const qd_op *op = &c->ops[o];
+        sb_step *s = &st[ns];
+        memset(s, 0, sizeof *s);
+        s->t0 = nt;
+        if (is_cz_op(op)) {   /* the run of cz ops ending at o: one +-1 diagonal */
+            size_t o0 = o;
+            while (o0 > 0 && is_cz_op(&c->ops[o0 - 1]))
+                o0--;
+            double *sg = signs + nsg;
+            for (size_t i = 0; i < d; i++) {
+                int par = 0;
+                for (size_t t = o0; t <= o; t++) {
+                    size_t mk = ((size_t)1 << (n - 1 - c->ops[t].qs[0])) |
+                                ((size_t)1 << (n - 1 - c->ops[t].qs[1]));
+                    par ^= (i & mk) == mk;
+                }
+                sg[i] = par ? -1.0 : 1.0;
+            }
+            s->kind = 1;
+            s->sg = nsg;
+            nsg += d;
+            ns++;
+            o = o0;
+            continue;
+        }
+        if (op->kind != QD_OP_GATE || op->k != 1)
+            return 0;
+        int p2 = pauli_index(op);
+        int d2 = op->g->nparams > 0 && op->slot[0] >= 0 && op->scale[0] != 0;
+        if (d2 && p2 < 0)
+            return 0;   /* a parameterised 1-qubit gate other than rx, ry, rz */
+        s->q = op->qs[0];
+        if (o > 0 && pauli_pair(c, o - 1, o)) {
+            /* as the generic pass: both brackets from the state after the pair; for the
+             * first, U2 P1 U2^dagger = cos(a2) P1 - eps sin(a2) Q (P1 != P2) */
+            const qd_op *o1 = &c->ops[o - 1];
+            int p1 = pauli_index(o1);
+            int d1 = o1->slot[0] >= 0 && o1->scale[0] != 0;
+            if (d2) {
+                tm[nt] = (sb_term){op->slot[0], op->scale[0], {0, 0, 0}};
+                tm[nt++].coef[p2] = 1;
+            }
+            if (d1) {
+                tm[nt] = (sb_term){o1->slot[0], o1->scale[0], {0, 0, 0}};
+                if (p1 == p2) {
+                    tm[nt].coef[p2] = 1;
+                } else {
+                    double a2[3];
+                    int pq = 3 - p1 - p2;
+                    double eps = (p2 - p1 + 3) % 3 == 1 ? 1.0 : -1.0;
+                    qd_op_angles(c, o, theta, NULL, a2);
+                    tm[nt].coef[p1] = cos(a2[0]);
+                    tm[nt].coef[pq] = -eps * sin(a2[0]);
+                }
+                nt++;
+            }
+            qd_c M[4];
+            qd_circ_fused_matrix(c, o - 1, 2, theta, NULL, M);
+            s->Md[0] = conj(M[0]);
+            s->Md[1] = conj(M[2]);
+            s->Md[2] = conj(M[1]);
+            s->Md[3] = conj(M[3]);
+            o--;
+        } else {
+            if (d2) {
+                tm[nt] = (sb_term){op->slot[0], op->scale[0], {0, 0, 0}};
+                tm[nt++].coef[p2] = 1;
+            }
+            qd_c M[4];
+            qd_circ_fused_matrix(c, o, 1, theta, NULL, M);
+            s->Md[0] = conj(M[0]);
+            s->Md[1] = conj(M[2]);
+            s->Md[2] = conj(M[1]);
+            s->Md[3] = conj(M[3]);
+        }
+        s->nt = nt - s->t0;
+        s->brk = s->nt > 0;
+        ns++;
+    }
+    *nst = ns;
+    *ntm = nt;
+    return 1;
+}
+
+/* 1 if the circuit suits sweep_back: at most SB_MAXQ qubits; ops [0, og) gates, each a cz
+ * or a 1-qubit gate whose differentiated parameters (slot >= 0, scale != 0) are those of
+ * rx, ry, rz; ops [og, nops) measurements/resets; og > 0. */
+static int sb_eligible(const qd_circuit *c, size_t *og)
+{
+    if (c->n > SB_MAXQ)
+        return 0;
+    size_t o = 0;
+    while (o < c->nops && c->ops[o].kind != QD_OP_MEASURE && c->ops[o].kind != QD_OP_RESET)
+        o++;
+    *og = o;
+    for (size_t t = o; t < c->nops; t++)
+        if (c->ops[t].kind != QD_OP_MEASURE && c->ops[t].kind != QD_OP_RESET)
+            return 0;
+    for (size_t t = 0; t < o; t++) {
+        const qd_op *op = &c->ops[t];
+        if (is_cz_op(op))
+            continue;
+        if (op->kind != QD_OP_GATE || op->k != 1)
+            return 0;
+        for (int i = 0; i < op->g->nparams; i++)
+            if (op->slot[i] >= 0 && op->scale[i] != 0 && pauli_index(op) < 0)
+                return 0;
+    }
+    return o > 0;
+}
+
+/* one block: the steps on psi (S) and lambda (T), 2d rows x QD_VL lanes each; per-member
+ * term values to val[term * count + j0 + l] */
+static void sb_block(const sb_step *st, int ns, const sb_term *tm, const double *signs, int n,
+                     double *S, double *T, double *val, size_t count, size_t j0, size_t nl)
+{
+    const size_t d = (size_t)1 << n;
+    for (int k = 0; k < ns; k++) {
+        const sb_step *s = &st[k];
+        if (s->kind == 1) {
+            const double *sg = signs + s->sg;
+            for (size_t i = 0; i < d; i++) {
+                if (sg[i] > 0)
+                    continue;
+                double *rows[4] = {S + i * QD_VL, S + (d + i) * QD_VL, T + i * QD_VL,
+                                   T + (d + i) * QD_VL};
+                for (int r = 0; r < 4; r++)
+                    qd_vstore(rows[r], qd_vmul(qd_vset1(-1.0), qd_vload(rows[r])));
+            }
+            continue;
+        }
+        const size_t b = (size_t)1 << (n - 1 - s->q);
+        if (s->brk) {
+            qd_vd ax = qd_vzero(), ay = qd_vzero(), az = qd_vzero();
+            for (size_t i = 0; i < d; i++) {
+                if (i & b)
+                    continue;
+                qd_vd l0r = qd_vload(T + i * QD_VL), l0i = qd_vload(T + (d + i) * QD_VL),
+                      l1r = qd_vload(T + (i + b) * QD_VL), l1i = qd_vload(T + (d + i + b) * QD_VL),
+                      p0r = qd_vload(S + i * QD_VL), p0i = qd_vload(S + (d + i) * QD_VL),
+                      p1r = qd_vload(S + (i + b) * QD_VL), p1i = qd_vload(S + (d + i + b) * QD_VL);
+                /* X: Im(conj(l0) p1 + conj(l1) p0)
+                 * Y: Re(conj(l1) p0) - Re(conj(l0) p1)
+                 * Z: Im(conj(l0) p0 - conj(l1) p1) */
+                ax = qd_vfnma(l1i, p0r, qd_vfma(l1r, p0i, qd_vfnma(l0i, p1r, qd_vfma(l0r, p1i, ax))));
+                ay = qd_vfnma(l0i, p1i, qd_vfnma(l0r, p1r, qd_vfma(l1i, p0i, qd_vfma(l1r, p0r, ay))));
+                az = qd_vfma(l1i, p1r, qd_vfnma(l1r, p1i, qd_vfnma(l0i, p0r, qd_vfma(l0r, p0i, az))));
+            }
+            double bx[QD_VL], by[QD_VL], bz[QD_VL];
+            qd_vstore(bx, ax);
+            qd_vstore(by, ay);
+            qd_vstore(bz, az);
+            for (int t = s->t0; t < s->t0 + s->nt; t++)
+                for (size_t l = 0; l < nl; l++)
+                    val[(size_t)t * count + j0 + l] =
+                        tm[t].coef[0] * bx[l] + tm[t].coef[1] * by[l] + tm[t].coef[2] * bz[l];
+        }
+        const qd_c *M = s->Md;
+        const qd_vd ar = qd_vset1(creal(M[0])), ai = qd_vset1(cimag(M[0])),
+                    br = qd_vset1(creal(M[1])), bi = qd_vset1(cimag(M[1])),
+                    cr = qd_vset1(creal(M[2])), ci = qd_vset1(cimag(M[2])),
+                    dr = qd_vset1(creal(M[3])), di = qd_vset1(cimag(M[3]));
+        for (int w = 0; w < 2; w++) {
+            double *X = w ? T : S;
+            for (size_t i = 0; i < d; i++) {
+                if (i & b)
+                    continue;
+                double *pur = X + i * QD_VL, *pui = X + (d + i) * QD_VL;
+                double *pvr = X + (i + b) * QD_VL, *pvi = X + (d + i + b) * QD_VL;
+                qd_vd ur = qd_vload(pur), ui = qd_vload(pui), vr = qd_vload(pvr),
+                      vi = qd_vload(pvi);
+                qd_vstore(pur, qd_vfnma(ci, vi, qd_vfma(cr, vr, qd_vfnma(ai, ui, qd_vmul(ar, ur)))));
+                qd_vstore(pui, qd_vfma(ci, vr, qd_vfma(cr, vi, qd_vfma(ai, ur, qd_vmul(ar, ui)))));
+                qd_vstore(pvr, qd_vfnma(di, vi, qd_vfma(dr, vr, qd_vfnma(bi, ui, qd_vmul(br, ur)))));
+                qd_vstore(pvi, qd_vfma(di, vr, qd_vfma(dr, vi, qd_vfma(bi, ur, qd_vmul(br, ui)))));
+            }
+        }
+    }
+}
+
+/* ops [0, og) backward on psi and lambda (count members), gradient terms into grad (the
+ * circuit passed sb_eligible); lambda written back only if need_lam (psi never: the caller
+ * treats it as scratch). Returns 1, or 0 on an allocation failure (e set). */
+static int sweep_back(const qd_circuit *c, const double *theta, size_t og, size_t count,
+                      qd_c *psi, qd_c *lam, int need_lam, double *grad, qd_err *e)
+{
+    const int n = c->n;
+    const size_t d = (size_t)1 << n;
+    sb_step *st = qd_malloc(sizeof(sb_step) * og);
+    sb_term *tm = qd_malloc(sizeof(sb_term) * 2 * og);
+    double *signs = qd_malloc(sizeof(double) * d * og);
+    int ns = 0, nt = 0, ok = 1;
+    if (!st || !tm || !signs) {
+        ok = -1;
+        goto done;
+    }
+    if (!sb_plan(c, theta, og, st, &ns, tm, &nt, signs)) {   /* cannot happen: eligible */
+        ok = -1;
+        goto done;
+    }
+    const size_t nblk = (count + QD_VL - 1) / QD_VL;
+    int nth = 1;
+#ifdef _OPENMP
+    if (nblk > 1 && count * d >= 4096)
+        nth = qd_get_threads();
+#endif
+    double *val = qd_malloc(sizeof(double) * ((size_t)nt * count + 1));
+    double *buf = qd_malloc(sizeof(double) * 4 * d * QD_VL * (size_t)nth);
+    if (!val || !buf) {
+        qd_free(val);
+        qd_free(buf);
+        ok = -1;
+        goto done;
+    }
+    #pragma omp parallel for num_threads(nth) schedule(static) if (nth > 1)
+    for (size_t blk = 0; blk < nblk; blk++) {
+#ifdef _OPENMP
+        double *S = buf + 4 * d * QD_VL * (size_t)(nth > 1 ? omp_get_thread_num() : 0);
+#else
+        double *S = buf;
+#endif
+        double *T = S + 2 * d * QD_VL;
+        const size_t j0 = blk * QD_VL, nl = count - j0 < QD_VL ? count - j0 : QD_VL;
+        qd_soa_in(S, psi + j0 * d, d, nl);
+        qd_soa_in(T, lam + j0 * d, d, nl);
+        sb_block(st, ns, tm, signs, n, S, T, val, count, j0, nl);
+        if (need_lam)   /* psi is scratch: left as it was */
+            qd_soa_out(T, lam + j0 * d, d, nl);
+    }
+    for (int t = 0; t < nt; t++) {   /* in step order (backward), members in order */
+        double acc = 0;
+        for (size_t j = 0; j < count; j++)
+            acc += val[(size_t)t * count + j];
+        grad[tm[t].slot] += tm[t].scale * acc;
+    }
+    qd_free(val);
+    qd_free(buf);
+done:
+    qd_free(st);
+    qd_free(tm);
+    qd_free(signs);
+    if (ok < 0)
+        qd_fail(e, QD_ENOMEM, "not enough memory for the gradient's work buffers");
+    return ok > 0;
+}
+
+/* The backward pass: psi = final state of the forward run (overwritten: scratch, undefined
+ * afterwards), ck/pm its tape. */
 static qd_status vjp_back(const qd_circuit *c, const double *theta, size_t count,
                           const size_t *outcomes, const qd_c *G, const double *dLdP,
                           double *grad, qd_c *G_in, double *prob, qd_c *psi, qd_c *lam,
@@ -493,8 +784,13 @@ static qd_status vjp_back(const qd_circuit *c, const double *theta, size_t count
 
     for (int s = 0; s < c->nslots; s++)
         grad[s] = 0;
+    /* small registers, gates then measurements: the gates by sweep_back (after the
+     * measurements below); lo = the first op the loop below handles */
+    size_t og = 0, lo = 0;
+    if (!qd_adjoint_generic_only && sb_eligible(c, &og))
+        lo = og;
     mi = nm;
-    for (size_t o = c->nops; o-- > 0 && st == QD_OK;) {
+    for (size_t o = c->nops; o-- > lo && st == QD_OK;) {
         const qd_op *op = &c->ops[o];
         if (op->kind == QD_OP_MEASURE || op->kind == QD_OP_RESET) {
             mi--;
@@ -615,6 +911,8 @@ static qd_status vjp_back(const qd_circuit *c, const double *theta, size_t count
             }
         st = qd_circ_apply_op(c, o, ang, lam, count, 1, e);
     }
+    if (st == QD_OK && lo > 0 && !sweep_back(c, theta, lo, count, psi, lam, G_in != NULL, grad, e))
+        st = QD_ENOMEM;
     if (st == QD_OK && G_in)
         memcpy(G_in, lam, sizeof(qd_c) * amps);
     return st;

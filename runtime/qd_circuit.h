@@ -154,6 +154,10 @@ void qd_circuit_extract_dm(const qd_circuit *c, const qd_c *rho, qd_c *out);
  * measurements. */
 qd_status qd_circuit_unitary(const qd_circuit *c, const double *theta, qd_c *U, qd_err *e);
 
+/* Tests only: nonzero makes the vector backward pass skip its SIMD-lane path for small
+ * registers (adjoint.c, sweep_back) and take the generic one for every circuit. */
+extern int qd_adjoint_generic_only;
+
 /* Internal helpers shared with adjoint.c */
 /* Length of the run of consecutive 1-qubit gate ops on the same qubit starting at op o (1 if
  * op o is not a 1-qubit gate; at most 64). State-vector runs apply such a run as one 2x2

@@ -461,11 +461,21 @@ static void ot_solve(const double *c, size_t n, double *v, int warm, void *ws, i
 /* finite check, vectorised: x - x is NaN exactly for an infinite or NaN x */
 static int all_finite(const double *C, size_t nn)
 {
-    double z = 0;
-    #pragma omp simd reduction(+ : z)
-    for (size_t i = 0; i < nn; i++)
-        z += C[i] - C[i];
-    return z == 0;
+    double z[4][8] = {{0}};   /* 4 x 8 independent partial sums (no long add chain) */
+    size_t i = 0;
+    for (; i + 32 <= nn; i += 32)
+        for (int a = 0; a < 4; a++) {
+            #pragma omp simd
+            for (int l = 0; l < 8; l++)
+                z[a][l] += C[i + 8 * (size_t)a + (size_t)l] - C[i + 8 * (size_t)a + (size_t)l];
+        }
+    double t = 0;
+    for (; i < nn; i++)
+        t += C[i] - C[i];
+    for (int a = 0; a < 4; a++)
+        for (int l = 0; l < 8; l++)
+            t += z[a][l];
+    return t == 0;
 }
 
 static qd_status assign_core(const double *C, size_t n, size_t *perm, double *cost, double *vio,

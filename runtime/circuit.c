@@ -1142,14 +1142,78 @@ static int fz_split_p(fuser *f, int q)
     return 1;
 }
 
+/* Sweep mode, at a diagonal gate or a barrier: every pending non-diagonal P[q] split at
+ * once. First as fz_split_p would (diag(u0, u1) R, R real); failing that (a general 2x2
+ * unitary, e.g. ry rx) as diag(u0, u1) R diag(1, w) with R = [[c, -s], [s, c]]
+ * (Z-Y-Z): the right factor diag(1, w) joins the pending diagonal D, which comes before
+ * every P, and the left one stays pending as a diagonal P[q]. D is applied (once, for all
+ * the qubits) before the real passes when it involves one of their qubits. So a complex
+ * 2x2 pass (16 FMA-sized operations per amplitude pair) becomes a unit-diagonal real one
+ * (4) plus phases that ride on diagonal passes made anyway. Products too close to
+ * diagonal or anti-diagonal (|c| or |s| <= 1e-3) or that do not recompose to 1e-15 are left
+ * as they are. After the call the caller merges the diagonal P[q] into D. */
+static void fz_split_all(fuser *f)
+{
+    const int n = f->c->n;
+    int qs[QD_MAX_QUBITS], m = 0, need = 0;
+    double R[QD_MAX_QUBITS][4];
+    qd_c u0[QD_MAX_QUBITS], u1[QD_MAX_QUBITS];
+    for (int q = 0; q < n; q++) {
+        if (!f->pn[q] || fz_pdiag(f, q))
+            continue;
+        const qd_c *M = f->P[q];
+        double c = fz_abs(M[0]), sn = fz_abs(M[1]);
+        if (!(c > 1e-3 && sn > 1e-3))
+            continue;
+        qd_c a = M[0] / c, b = M[1] / sn;
+        double na = creal(a) * creal(a) + cimag(a) * cimag(a),
+               nb = creal(b) * creal(b) + cimag(b) * cimag(b);
+        double *Rq = R[m];
+        Rq[0] = c;
+        Rq[1] = sn;
+        Rq[2] = creal(M[2] * conj(a)) / na;
+        Rq[3] = creal(M[3] * conj(b)) / nb;
+        if (fz_abs(a * Rq[2] - M[2]) > 1e-15 || fz_abs(b * Rq[3] - M[3]) > 1e-15) {
+            /* Z-Y-Z: w from M11 = b c w; then M01 = -a s w must hold */
+            qd_c w = M[3] * conj(b) / (nb * c);
+            if (fz_abs(b * c * w - M[3]) > 1e-15 || fz_abs(-a * sn * w - M[2]) > 1e-15)
+                continue;
+            Rq[2] = -sn;
+            Rq[3] = c;
+            qd_c dw[2] = {1, w};
+            fz_add_diag(f, &q, 1, dw, (size_t)-1);
+        }
+        u0[m] = a;
+        u1[m] = b;
+        qs[m++] = q;
+    }
+    for (int i = 0; i < m; i++)
+        need |= fz_dpos(f, qs[i]) >= 0;
+    if (need)
+        fz_flush_d(f);
+    for (int i = 0; i < m; i++) {
+        int q = qs[i];
+        double r0 = 1, r1 = 1;
+        if (!fz_emit_unit(f, q, R[i], &r0, &r1))
+            fz_emit_1qr(f, q, R[i]);
+        f->P[q][0] = u0[i] * r0;
+        f->P[q][1] = 0;
+        f->P[q][2] = 0;
+        f->P[q][3] = u1[i] * r1;
+        f->pn[q] = 2;   /* a product: never applied as a single gate */
+    }
+}
+
 /* everything pending applied (a barrier for all qubits) */
 static void fz_flush_all(fuser *f)
 {
     fz_flush_d(f);
     /* sweep mode: split products into a real pass and phases, the phases of all qubits
      * then go as one diagonal pass */
+    if (f->sweep)
+        fz_split_all(f);
     for (int q = 0; f->sweep && q < f->c->n; q++)
-        if (f->pn[q] && (fz_pdiag(f, q) || fz_split_p(f, q))) {
+        if (f->pn[q] && fz_pdiag(f, q)) {
             qd_c dg[2] = {f->P[q][0], f->P[q][3]};
             fz_add_diag(f, &q, 1, dg, f->pn[q] == 1 ? f->pop[q] : (size_t)-1);
             f->pn[q] = 0;
@@ -1198,6 +1262,11 @@ static qd_status fz_op(fuser *f, size_t o, qd_err *e)
             return QD_OK;
         }
         if (diag) {
+            int split = 0;   /* sweep mode: all pending products split together */
+            for (int i = 0; i < k && f->sweep; i++)
+                split |= f->pn[op->qs[i]] && !fz_pdiag(f, op->qs[i]);
+            if (split)
+                fz_split_all(f);
             for (int i = 0; i < k; i++) {
                 int q = op->qs[i];
                 if (f->pn[q] == 0)

@@ -5,6 +5,9 @@
 #include <string.h>
 #include <stdio.h>
 
+void *qdL_alloc_try(lua_State *L, size_t bytes, int zero);        /* lua_util.c */
+void qdL_nomem(lua_State *L, size_t bytes, const char *what);     /* lua_util.c */
+
 qdl_array *qdL_newarray(lua_State *L, size_t rows, size_t cols, int cplx, int is_vector)
 {
     size_t n, bytes;
@@ -22,9 +25,12 @@ qdl_array *qdL_newarray(lua_State *L, size_t rows, size_t cols, int cplx, int is
     a->freed = 0;
     luaL_setmetatable(L, is_vector ? QDL_VECTOR : QDL_MATRIX);
     if (bytes) {
-        char what[64];
-        snprintf(what, sizeof what, "a %zux%zu %s array", rows, cols, cplx ? "complex" : "real");
-        a->data = qdL_alloc(L, bytes, 1, what);
+        a->data = qdL_alloc_try(L, bytes, 1);
+        if (!a->data) {   /* the description is formatted only here: arrays are made per step */
+            char what[64];
+            snprintf(what, sizeof what, "a %zux%zu %s array", rows, cols, cplx ? "complex" : "real");
+            qdL_nomem(L, bytes, what);
+        }
         a->bytes = bytes;
     }
     return a;

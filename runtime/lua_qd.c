@@ -16,6 +16,7 @@ void qdL_open_circuit(lua_State *L);    /* lua_circuit.c: core.circuit, qd.Circu
 void qdL_open_loss(lua_State *L);       /* lua_loss.c: core.loss, core.ot, core.superfidelity */
 void qdL_open_pauli(lua_State *L);      /* lua_pauli.c: core.pauli_sum*, qd.PauliSum, obj:evolve */
 void qdL_open_dynamics(lua_State *L);   /* lua_dynamics.c: core.lindblad, core.sse */
+void qdL_open_optim(lua_State *L);      /* lua_optim.c: core.optim_adam, core.optim_sgd (optim.lua) */
 
 static int l_set_threads(lua_State *L)
 {
@@ -69,6 +70,7 @@ static int luaopen_qd_core(lua_State *L)
     qdL_open_loss(L);
     qdL_open_pauli(L);
     qdL_open_dynamics(L);
+    qdL_open_optim(L);
     static const luaL_Reg fns[] = {
         {"set_threads", l_set_threads}, {"threads", l_get_threads}, {"blas_info", l_blas_info}, {"clock", l_clock},
         {NULL, NULL}};

@@ -20,21 +20,31 @@ static void no_memory(lua_State *L, size_t bytes, const char *what)
     luaL_error(L, "not enough memory for %s (%s requested)", what, sz);
 }
 
-void *qdL_alloc(lua_State *L, size_t bytes, int zero, const char *what)
+/* qdL_nomem(L, bytes, what): raise qdL_alloc's "not enough memory" error */
+void qdL_nomem(lua_State *L, size_t bytes, const char *what)
+{
+    no_memory(L, bytes, what);
+}
+
+/* qdL_alloc_try: qdL_alloc returning NULL (bytes > 0) where qdL_alloc raises, so that a
+ * caller formats its description only on failure (then qdL_nomem) — allocation sits on
+ * hot paths (a qd.Vector per training step), snprintf costs as much as the malloc.
+ * (Prototype in the callers, like lua_array.c; physical memory is read once, mem.c.) */
+void *qdL_alloc_try(lua_State *L, size_t bytes, int zero)
 {
     /* Refuse what cannot fit in the memory available now (after collecting garbage, which
      * may free other qd buffers): malloc would succeed (overcommit) and the process be
      * killed later, while touching the pages, instead of raising an error. */
     size_t phys = qd_phys_mem();
     if (phys && bytes > phys)
-        no_memory(L, bytes, what);
+        return NULL;
     if (bytes >= ((size_t)64 << 20)) {
         size_t avail = qd_avail_mem();
         if (avail && bytes > avail) {
             lua_gc(L, LUA_GCCOLLECT);
             avail = qd_avail_mem();
             if (avail && bytes > avail)
-                no_memory(L, bytes, what);
+                return NULL;
         }
     }
     if (g_live + bytes > g_cap) {
@@ -47,9 +57,17 @@ void *qdL_alloc(lua_State *L, size_t bytes, int zero, const char *what)
         lua_gc(L, LUA_GCCOLLECT);
         p = zero ? qd_calloc(1, bytes) : qd_malloc(bytes);
         if (!p)
-            no_memory(L, bytes, what);
+            return NULL;
     }
     g_live += bytes;
+    return p;
+}
+
+void *qdL_alloc(lua_State *L, size_t bytes, int zero, const char *what)
+{
+    void *p = qdL_alloc_try(L, bytes, zero);
+    if (!p && bytes)
+        no_memory(L, bytes, what);
     return p;
 }
 
@@ -106,24 +124,32 @@ qdl_reg *qdL_newreg_uninit(lua_State *L, qdl_kind kind, int n, size_t count)
     return newreg(L, kind, n, count, 0);
 }
 
+/* "a 3-qubit state" etc., for error messages (formatted only when one is raised) */
+static void reg_what(qdl_kind kind, int n, size_t count, char *what, size_t len)
+{
+    if (kind == QDL_K_STATE)
+        snprintf(what, len, "a %d-qubit state", n);
+    else if (kind == QDL_K_DM)
+        snprintf(what, len, "a %d-qubit density matrix", n);
+    else
+        snprintf(what, len, "an ensemble of %zu %d-qubit states", count, n);
+}
+
 static qdl_reg *newreg(lua_State *L, qdl_kind kind, int n, size_t count, int zero)
 {
     char what[96];
     size_t bytes;
-    if (kind == QDL_K_STATE) {
-        snprintf(what, sizeof what, "a %d-qubit state", n);
-        bytes = qdL_amp_bytes(L, n, 1, what);
-    } else if (kind == QDL_K_DM) {
-        snprintf(what, sizeof what, "a %d-qubit density matrix", n);
-        if (2 * n > QD_MAX_QUBITS) {
+    int nq = kind == QDL_K_DM ? 2 * n : n;   /* a density matrix holds 4^n amplitudes */
+    size_t cnt = kind == QDL_K_ENS ? count : 1;
+    if (qd_amp_bytes(nq, cnt, &bytes)) {
+        /* too big: raise, naming the object (described only here, off the common path) */
+        reg_what(kind, n, count, what, sizeof what);
+        if (kind == QDL_K_DM && 2 * n > QD_MAX_QUBITS) {
             char sz[48];
             pow2_bytes(2 * n + 4, sz, sizeof sz);   /* 4^n amplitudes of 16 bytes */
             luaL_error(L, "not enough memory for %s (%s requested)", what, sz);
         }
-        bytes = qdL_amp_bytes(L, 2 * n, 1, what);
-    } else {
-        snprintf(what, sizeof what, "an ensemble of %zu %d-qubit states", count, n);
-        bytes = qdL_amp_bytes(L, n, count, what);
+        bytes = qdL_amp_bytes(L, nq, cnt, what);   /* raises */
     }
     /* the object is valid (empty) before anything can fail */
     qdl_reg *r = lua_newuserdatauv(L, sizeof *r, 1);
@@ -133,7 +159,11 @@ static qdl_reg *newreg(lua_State *L, qdl_kind kind, int n, size_t count, int zer
     r->a = NULL;
     r->bytes = 0;
     luaL_setmetatable(L, kind_mt[kind]);
-    r->a = qdL_alloc(L, bytes, zero, what);
+    r->a = qdL_alloc_try(L, bytes, zero);
+    if (!r->a && bytes) {
+        reg_what(kind, n, count, what, sizeof what);
+        no_memory(L, bytes, what);
+    }
     r->bytes = bytes;
     return r;
 }

@@ -23,6 +23,9 @@ local core = require "qd.core"
 
 local M = {}
 
+-- the per-entry loops and a one-call Vector check are C (runtime/lua_optim.c)
+local c_adam, c_sgd, vinfo = core.optim_adam, core.optim_sgd, core.optim_vinfo
+
 -- ------------------------------------------------------------------ helpers
 
 local function isvector(x)
@@ -30,7 +33,12 @@ local function isvector(x)
   return type(mt) == "table" and mt.__name == "qd.Vector"
 end
 
+-- The checks below run on every step, so each has a fast path for the common case (a live
+-- real qd.Vector, options already set and valid) that falls back to the full check — which
+-- raises the error — whenever anything differs; behaviour and messages are the full check's.
 local function check_params(x, fname)
+  local n, cplx = vinfo(x)
+  if n and not cplx then return n end
   if isvector(x) then
     if x:is_complex() then
       error(string.format("bad argument #2 to '%s' (real qd.Vector expected, got a complex one)", fname), 3)
@@ -49,6 +57,8 @@ local function eval(feval, x, n, fname)
   if type(f) ~= "number" then
     error(string.format("%s: feval must return f (a number), grad; got %s", fname, type(f)), 3)
   end
+  local gn, gc = vinfo(g)
+  if gn == n and not gc then return f, g end
   if not (isvector(g) or type(g) == "table") then
     error(string.format("%s: feval must return f, grad (qd.Vector or table); got grad of type %s",
                         fname, type(g)), 3)
@@ -184,36 +194,30 @@ function M.adam(feval, x, state)
     error(string.format("bad argument #1 to 'adam' (function expected, got %s)", type(feval)), 2)
   end
   local n = check_params(x, fname)
-  check_state(state, fname)
-  local b1 = num_opt(state, "beta1", 0.9, fname, 0, false)
-  local b2 = num_opt(state, "beta2", 0.999, fname, 0, false)
-  local eps = num_opt(state, "eps", 1e-8, fname, 0, false)
-  local wd = num_opt(state, "weight_decay", 0.0, fname, 0, false)
+  if type(state) ~= "table" then check_state(state, fname) end
+  -- options: num_opt (defaults, errors) unless the value is already a valid number
+  local b1, b2, eps, wd = state.beta1, state.beta2, state.eps, state.weight_decay
+  if not (type(b1) == "number" and b1 >= 0) then b1 = num_opt(state, "beta1", 0.9, fname, 0, false) end
+  if not (type(b2) == "number" and b2 >= 0) then b2 = num_opt(state, "beta2", 0.999, fname, 0, false) end
+  if not (type(eps) == "number" and eps >= 0) then eps = num_opt(state, "eps", 1e-8, fname, 0, false) end
+  if not (type(wd) == "number" and wd >= 0) then wd = num_opt(state, "weight_decay", 0.0, fname, 0, false) end
   if b1 >= 1 or b2 >= 1 then error("adam: state.beta1 and state.beta2 must be < 1", 2) end
   local f, g = eval(feval, x, n, fname)
-  local m, v = moments(state, "m", n, fname), moments(state, "v", n, fname)
+  local m = state.m
+  if not (type(m) == "table" and #m == n) then m = moments(state, "m", n, fname) end
+  local v = state.v
+  if not (type(v) == "table" and #v == n) then v = moments(state, "v", n, fname) end
   local t = (state.t or 0) + 1
   state.t = t
-  local lr = current_lr(state, fname, 1e-3)
+  local lr = state.lr
+  if state.schedule ~= nil or not (type(lr) == "number" and lr >= 0) then lr = current_lr(state, fname, 1e-3) end
   local bc1 = 1 - b1 ^ t
   local bc2 = 1 - b2 ^ t
   local step = lr / bc1
   local bc2s = math.sqrt(bc2)
-  -- qd.Vectors are read in bulk (one totable call each instead of a metamethod call per
-  -- entry); the arithmetic is unchanged
-  local gt = isvector(g) and g:totable() or g
-  local xt = isvector(x) and x:totable() or x
-  local sqrt, c1, c2, nstep = math.sqrt, 1 - b1, 1 - b2, -step
-  for i = 1, n do
-    local gi = gt[i]
-    local xi = xt[i]
-    if wd ~= 0 then gi = gi + wd * xi end
-    local mi = m[i] * b1 + gi * c1
-    local vi = v[i] * b2 + gi * gi * c2
-    m[i], v[i] = mi, vi
-    local denom = sqrt(vi) / bc2s + eps
-    x[i] = xi + nstep * (mi / denom)
-  end
+  -- the per-entry loop is C (runtime/lua_optim.c): the same operations in the same order
+  -- as the loop written out in tests/lua/test_optim.lua, so the bits are the same
+  c_adam(x, g, m, v, n, b1, b2, eps, wd, -step, bc2s)
   return x, f
 end
 
@@ -228,13 +232,14 @@ function M.sgd(feval, x, state)
     error(string.format("bad argument #1 to 'sgd' (function expected, got %s)", type(feval)), 2)
   end
   local n = check_params(x, fname)
-  check_state(state, fname)
+  if type(state) ~= "table" then check_state(state, fname) end
   if state.lr == nil and state.schedule == nil then
     error("sgd: state.lr (or state.schedule) expected", 2)
   end
-  local mu = num_opt(state, "momentum", 0.0, fname, 0, false)
-  local damp = num_opt(state, "dampening", 0.0, fname, 0, false)
-  local wd = num_opt(state, "weight_decay", 0.0, fname, 0, false)
+  local mu, damp, wd = state.momentum, state.dampening, state.weight_decay
+  if not (type(mu) == "number" and mu >= 0) then mu = num_opt(state, "momentum", 0.0, fname, 0, false) end
+  if not (type(damp) == "number" and damp >= 0) then damp = num_opt(state, "dampening", 0.0, fname, 0, false) end
+  if not (type(wd) == "number" and wd >= 0) then wd = num_opt(state, "weight_decay", 0.0, fname, 0, false) end
   local nesterov = state.nesterov or false
   if type(nesterov) ~= "boolean" then error("sgd: state.nesterov must be a boolean", 2) end
   if nesterov and (mu <= 0 or damp ~= 0) then
@@ -243,7 +248,8 @@ function M.sgd(feval, x, state)
   local f, g = eval(feval, x, n, fname)
   local t = (state.t or 0) + 1
   state.t = t
-  local lr = current_lr(state, fname, nil)
+  local lr = state.lr
+  if state.schedule ~= nil or not (type(lr) == "number" and lr >= 0) then lr = current_lr(state, fname, nil) end
   local buf
   if mu ~= 0 then
     buf = state.buf
@@ -253,18 +259,8 @@ function M.sgd(feval, x, state)
   end
   local first = buf == nil
   if mu ~= 0 and first then buf = {}; state.buf = buf end
-  for i = 1, n do
-    local gi = g[i]
-    local xi = x[i]
-    if wd ~= 0 then gi = gi + wd * xi end
-    if mu ~= 0 then
-      local b
-      if first then b = gi + 0.0 else b = buf[i] * mu + gi * (1 - damp) end
-      buf[i] = b
-      if nesterov then gi = gi + mu * b else gi = b end
-    end
-    x[i] = xi + (-lr) * gi
-  end
+  -- per-entry loop in C (runtime/lua_optim.c), operation for operation the Lua loop's
+  c_sgd(x, g, buf, n, lr, mu, damp, wd, nesterov, first)
   return x, f
 end
 

@@ -215,3 +215,219 @@ T.test("optim errors", function()
   T.raises(function() optim.adam(feval, qd.vector(4, { complex = true }), {}) end, "real qd.Vector expected")
   T.raises(function() optim.checkpoint { f = print } end, "cannot save a value of type function")
 end)
+
+-- ------------------------------------------------------------------ the C loops
+-- optim.adam / optim.sgd hand the per-entry loop to C (runtime/lua_optim.c). The loops
+-- below are the Lua ones they replaced, verbatim (after the same preparation); the C
+-- results must be the same bits — x, m, v, buf — on random inputs.
+local function bits(a) return string.pack("<d", a) end
+
+local function lua_adam_loop(x, gt, xt, m, v, n, b1, b2, eps, wd, lr, t)
+  local bc1 = 1 - b1 ^ t
+  local bc2 = 1 - b2 ^ t
+  local step = lr / bc1
+  local bc2s = math.sqrt(bc2)
+  local sqrt, c1, c2, nstep = math.sqrt, 1 - b1, 1 - b2, -step
+  for i = 1, n do
+    local gi = gt[i]
+    local xi = xt[i]
+    if wd ~= 0 then gi = gi + wd * xi end
+    local mi = m[i] * b1 + gi * c1
+    local vi = v[i] * b2 + gi * gi * c2
+    m[i], v[i] = mi, vi
+    local denom = sqrt(vi) / bc2s + eps
+    x[i] = xi + nstep * (mi / denom)
+  end
+end
+
+local function lua_sgd_loop(x, g, buf, first, n, lr, mu, damp, wd, nesterov)
+  for i = 1, n do
+    local gi = g[i]
+    local xi = x[i]
+    if wd ~= 0 then gi = gi + wd * xi end
+    if mu ~= 0 then
+      local b
+      if first then b = gi + 0.0 else b = buf[i] * mu + gi * (1 - damp) end
+      buf[i] = b
+      if nesterov then gi = gi + mu * b else gi = b end
+    end
+    x[i] = xi + (-lr) * gi
+  end
+end
+
+-- random entries over many magnitudes, with exact zeros of both signs now and then
+local function rand_entry(r)
+  local u = r:uniform()
+  if u < 0.05 then return 0.0 elseif u < 0.1 then return -0.0 end
+  return r:normal() * 10 ^ r:integer(-6, 3)
+end
+
+local function same_bits(a, b, n)
+  for i = 1, n do if bits(a[i]) ~= bits(b[i]) then return false, i end end
+  return true
+end
+
+T.test("adam: C loop = the Lua loop, bit for bit", function()
+  local r = qd.rng(2024)
+  local cases = 0
+  for _, n in ipairs { 1, 4, 36, 129, 300 } do            -- 129, 300: past the C stack buffer
+    for _, xkind in ipairs { "vector", "table" } do
+      for _, gkind in ipairs { "vector", "table" } do
+        for _, wd in ipairs { 0, 0.0, 1e-2 * r:uniform() } do
+          local st = { lr = 10 ^ r:uniform(-4, -1), beta1 = 0.5 + 0.45 * r:uniform(),
+                       beta2 = 0.9 + 0.0999 * r:uniform(), eps = 10 ^ r:uniform(-10, -6), weight_decay = wd }
+          local x0t = {}
+          for i = 1, n do x0t[i] = rand_entry(r) end
+          local x = xkind == "vector" and qd.vector(x0t) or { table.unpack(x0t) }
+          local rx, rm, rv = { table.unpack(x0t) }, {}, {}
+          for i = 1, n do rm[i] = 0.0; rv[i] = 0.0 end
+          local ok, where = true, ""
+          for t = 1, 6 do
+            local gt = {}
+            for i = 1, n do gt[i] = rand_entry(r) end
+            local g = gkind == "vector" and qd.vector(gt) or gt
+            optim.adam(function() return 0, g end, x, st)
+            lua_adam_loop(rx, gt, { table.unpack(rx) }, rm, rv, n, st.beta1, st.beta2, st.eps, wd, st.lr, t)
+            local okx, ix = same_bits(x, rx, n)
+            local okm, im = same_bits(st.m, rm, n)
+            local okv, iv = same_bits(st.v, rv, n)
+            if not (okx and okm and okv) and ok then
+              ok, where = false, string.format("step %d: x %s m %s v %s", t, tostring(ix), tostring(im), tostring(iv))
+            end
+          end
+          T.ok(ok, string.format("adam n=%d x=%s g=%s wd=%s: C = Lua bitwise %s", n, xkind, gkind, tostring(wd), where))
+          cases = cases + 1
+        end
+      end
+    end
+  end
+  T.eq(cases, 60, "cases run")
+  -- the gradient may be x itself (the Lua loop read a snapshot; entry i is read before x[i]
+  -- is written either way)
+  local x = qd.vector { 0.3, -1.5, 2.0, 1e-3 }
+  local rx, rm, rv = x:totable(), { 0.0, 0.0, 0.0, 0.0 }, { 0.0, 0.0, 0.0, 0.0 }
+  local st = { lr = 0.1, weight_decay = 0.5 }
+  for t = 1, 3 do
+    optim.adam(function(p) return 0, p end, x, st)
+    lua_adam_loop(rx, { table.unpack(rx) }, { table.unpack(rx) }, rm, rv, 4, 0.9, 0.999, 1e-8, 0.5, 0.1, t)
+  end
+  T.ok(same_bits(x, rx, 4) and same_bits(st.m, rm, 4) and same_bits(st.v, rv, 4), "adam with grad = x")
+  -- numbers that are strings are taken as Lua arithmetic takes them
+  local xs, xr = qd.vector { 1.0, 2.0 }, qd.vector { 1.0, 2.0 }
+  optim.adam(function() return 0, { "0.25", "-1e-3" } end, xs, {})
+  optim.adam(function() return 0, { 0.25, -1e-3 } end, xr, {})
+  T.ok(same_bits(xs, xr, 2), "numeric strings in a gradient table")
+end)
+
+T.test("sgd: C loop = the Lua loop, bit for bit", function()
+  local r = qd.rng(77)
+  local cases = 0
+  for _, n in ipairs { 1, 36, 200 } do
+    for _, xkind in ipairs { "vector", "table" } do
+      for _, gkind in ipairs { "vector", "table" } do
+        for _, cfg in ipairs { {}, { momentum = 0.9 }, { momentum = 0.9, nesterov = true },
+                               { momentum = 0.7, dampening = 0.2, weight_decay = 1e-2 },
+                               { momentum = 0.8, nesterov = true, weight_decay = 3e-3 }, { weight_decay = 0.1 } } do
+          local st = { lr = 10 ^ r:uniform(-4, -1) }
+          for k, val in pairs(cfg) do st[k] = val end
+          local mu, damp, wd = cfg.momentum or 0.0, cfg.dampening or 0.0, cfg.weight_decay or 0.0
+          local x0t = {}
+          for i = 1, n do x0t[i] = rand_entry(r) end
+          local x = xkind == "vector" and qd.vector(x0t) or { table.unpack(x0t) }
+          local rx, rbuf = { table.unpack(x0t) }, {}
+          local ok, where = true, ""
+          for t = 1, 5 do
+            local gt = {}
+            for i = 1, n do gt[i] = rand_entry(r) end
+            local g = gkind == "vector" and qd.vector(gt) or gt
+            optim.sgd(function() return 0, g end, x, st)
+            lua_sgd_loop(rx, gt, rbuf, t == 1, n, st.lr, mu, damp, wd, cfg.nesterov or false)
+            local okx, ix = same_bits(x, rx, n)
+            local okb, ib = true, nil
+            if mu ~= 0 then okb, ib = same_bits(st.buf, rbuf, n) end
+            if not (okx and okb) and ok then
+              ok, where = false, string.format("step %d: x %s buf %s", t, tostring(ix), tostring(ib))
+            end
+          end
+          T.ok(ok, string.format("sgd n=%d x=%s g=%s mu=%g nesterov=%s wd=%g: C = Lua bitwise %s", n, xkind, gkind,
+                                 mu, tostring(cfg.nesterov), wd, where))
+          T.ok(mu ~= 0 or st.buf == nil, "no momentum buffer without momentum")
+          cases = cases + 1
+        end
+      end
+    end
+  end
+  T.eq(cases, 72, "cases run")
+end)
+
+T.test("optim: bad entries and the C functions' checks", function()
+  local core = require "qd.core"
+  -- a bad entry raises before anything is written
+  local x = qd.vector(x0)
+  local st = {}
+  T.raises(function() optim.adam(function() return 0, { 1, "a", 3, 4 } end, x, st) end,
+           "adam: gradient entry 2: number expected, got string")
+  for i = 1, 4 do T.eq(x[i], x0[i], "x untouched after a bad gradient entry") end
+  for i = 1, 4 do T.eq(st.m[i], 0.0, "m untouched"); T.eq(st.v[i], 0.0, "v untouched") end
+  T.raises(function() optim.adam(function() return 0, { 1, 2, 3, nil } end, x, {}) end,
+           "gradient of length 4 expected, got 3")
+  T.raises(function() optim.adam(feval, x, { m = { 0, 0, {}, 0 } }) end,
+           "adam: state.m entry 3: number expected, got table")
+  T.raises(function() optim.adam(feval, x, { v = { 0, true, 0, 0 } }) end,
+           "adam: state.v entry 2: number expected, got boolean")
+  T.raises(function() optim.adam(function() return 0, { 0, 0, 0 } end, { 1, 2, "z" }, {}) end,
+           "adam: parameter entry 3: number expected, got string")
+  T.raises(function() optim.sgd(feval, x, { lr = 0.1, momentum = 0.9, buf = { 0, 0, false, 0 } }) end,
+           "sgd: state.buf entry 3: number expected, got boolean")
+  for i = 1, 4 do T.eq(x[i], x0[i], "x untouched after bad state entries") end
+  T.raises(function() optim.sgd(function() return 0, { 1, 2, {} } end, { 1, 2, 3 }, { lr = 1 }) end,
+           "sgd: gradient entry 3: number expected, got table")
+  T.raises(function() optim.sgd(function() return 0, { 1, 2 } end, { 1, "q" }, { lr = 1 }) end,
+           "sgd: parameter entry 2: number expected, got string")
+  -- a freed qd.Vector: the same errors as before the fast path
+  local xf = qd.vector(4)
+  xf:free()
+  T.raises(function() optim.adam(feval, xf, {}) end, "qd.Vector has been freed")
+  local gf = qd.vector(4)
+  gf:free()
+  T.raises(function() optim.sgd(function() return 0, gf end, qd.vector(4), { lr = 1 }) end, "qd.Vector has been freed")
+  T.raises(function() optim.adam(function() return 0, qd.vector(4, { complex = true }) end, x, {}) end,
+           "adam: real gradient expected, got a complex qd.Vector")
+  -- the internal C functions check what they are given
+  local m4, v4 = { 0, 0, 0, 0 }, { 0, 0, 0, 0 }
+  local g4 = qd.vector(4)
+  T.raises(function() core.optim_adam("x", g4, m4, v4, 4, 0.9, 0.999, 1e-8, 0, -1e-3, 1) end,
+           "bad argument #1 to 'optim_adam' (parameters: real qd.Vector or table expected, got string)")
+  T.raises(function() core.optim_adam(x, qd.matrix(2, 2), m4, v4, 4, 0.9, 0.999, 1e-8, 0, -1e-3, 1) end,
+           "bad argument #2 to 'optim_adam' (gradient: real qd.Vector or table expected, got qd.Matrix)")
+  T.raises(function() core.optim_adam(qd.vector(4, { complex = true }), g4, m4, v4, 4, 0.9, 0.999, 1e-8, 0, -1e-3, 1) end,
+           "(parameters: real qd.Vector expected, got a complex one)")
+  T.raises(function() core.optim_adam(x, qd.vector(3), m4, v4, 4, 0.9, 0.999, 1e-8, 0, -1e-3, 1) end,
+           "(gradient: qd.Vector of length 4 expected, got 3)")
+  T.raises(function() core.optim_adam(xf, g4, m4, v4, 4, 0.9, 0.999, 1e-8, 0, -1e-3, 1) end,
+           "(parameters: qd.Vector has been freed)")
+  T.raises(function() core.optim_adam(x, g4, m4, v4, -1, 0.9, 0.999, 1e-8, 0, -1e-3, 1) end,
+           "bad argument #5 to 'optim_adam' (parameter count >= 0 expected)")
+  T.raises(function() core.optim_adam(x, g4, nil, v4, 4, 0.9, 0.999, 1e-8, 0, -1e-3, 1) end,
+           "bad argument #3 to 'optim_adam' (table expected, got nil)")
+  T.raises(function() core.optim_adam(x, g4, m4, v4, 4, 0.9, "b", 1e-8, 0, -1e-3, 1) end,
+           "bad argument #7 to 'optim_adam' (number expected, got string)")
+  T.raises(function() core.optim_adam(x, g4, m4, v4, 4, 0.9, 0.999, 1e-8, 0, -1e-3, 1, 5) end,
+           "optim_adam")
+  T.raises(function() core.optim_sgd(x, g4, nil, 4, 0.1, 0.9, 0, 0, false, true) end,
+           "bad argument #3 to 'optim_sgd' (table expected, got nil)")
+  T.raises(function() core.optim_sgd(x, 7, nil, 4, 0.1, 0, 0, 0, false, true) end,
+           "bad argument #2 to 'optim_sgd' (gradient: real qd.Vector or table expected, got number)")
+  T.raises(function() core.optim_sgd(x, g4, nil, 4, nil, 0, 0, 0, false, true) end,
+           "bad argument #5 to 'optim_sgd' (number expected, got nil)")
+  for i = 1, 4 do T.eq(x[i], x0[i], "x untouched by rejected calls") end
+  -- n = 0 does nothing; optim_vinfo: length and complexity of a live Vector, else nothing
+  core.optim_adam({}, {}, {}, {}, 0, 0.9, 0.999, 1e-8, 0, -1e-3, 1)
+  local n, c = core.optim_vinfo(qd.vector(5, { complex = true }))
+  T.ok(n == 5 and c == true, "vinfo of a complex Vector")
+  n, c = core.optim_vinfo(qd.vector(3))
+  T.ok(n == 3 and c == false, "vinfo of a real Vector")
+  T.eq(select("#", core.optim_vinfo({})), 0, "vinfo of a table: nothing")
+  T.eq(select("#", core.optim_vinfo(xf)), 0, "vinfo of a freed Vector: nothing")
+  T.eq(select("#", core.optim_vinfo(qd.matrix(2, 2))), 0, "vinfo of a Matrix: nothing")
+end)

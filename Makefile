@@ -11,11 +11,14 @@ OPT     ?= -O3 -march=native
 LUA_CFLAGS := $(shell pkg-config --cflags lua5.4 2>/dev/null || echo -I/usr/include/lua5.4)
 LUA_LIBS   := $(shell pkg-config --libs lua5.4 2>/dev/null || echo -llua5.4)
 CFLAGS  += -std=c11 $(OPT) -g -fopenmp -Wall -Wextra -D_GNU_SOURCE -Iruntime $(SANFLAGS)
-# OpenBLAS: Debian's single-threaded build when installed (scripts/setup.sh installs it).
-# qd threads BLAS work itself over fixed blocks (runtime/linalg.c); the pthread build would
-# keep an idle worker spinning in sched_yield that takes a core from qd's OpenMP threads.
-BLAS_SERIAL := $(firstword $(wildcard /usr/lib/*/openblas-serial/libopenblas.so.0))
-BLAS_LIB ?= $(if $(BLAS_SERIAL),$(BLAS_SERIAL) -Wl$(comma)-rpath$(comma)$(dir $(BLAS_SERIAL)),-lopenblas)
+# OpenBLAS: Debian's OpenMP build when installed (scripts/setup.sh installs it). qd runs
+# OpenBLAS at one thread and threads BLAS work itself over fixed blocks (runtime/linalg.c),
+# calling it from several OpenMP threads at once. The pthread build keeps an idle worker
+# spinning in sched_yield that takes a core from qd's threads; the serial build is not safe
+# for concurrent calls (seen: 1 and 2 threads gave different zgemm results now and then).
+# The OpenMP build shares libgomp's threads with qd and is safe to call concurrently.
+BLAS_OMP := $(firstword $(wildcard /usr/lib/*/openblas-openmp/libopenblas.so.0))
+BLAS_LIB ?= $(if $(BLAS_OMP),$(BLAS_OMP) -Wl$(comma)-rpath$(comma)$(dir $(BLAS_OMP)),-lopenblas)
 comma := ,
 LDLIBS  += $(BLAS_LIB) -lm -fopenmp $(SANFLAGS)
 

@@ -13,10 +13,12 @@ void qd_set_threads(int n)
     if (n < 1)
         n = 1;
     g_threads = n;
+    /* OpenBLAS first: its OpenMP build's openblas_set_num_threads(1) also sets OpenMP's
+     * default thread count (omp_set_num_threads), which must end up n */
+    qd_la_set_threads(n);
 #ifdef _OPENMP
     omp_set_num_threads(n);
 #endif
-    qd_la_set_threads(n);
 }
 
 int qd_get_threads(void)

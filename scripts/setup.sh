@@ -3,7 +3,7 @@
 # Build: gcc, make, Lua 5.4 headers+lib, OpenBLAS (with its LAPACK), readline.
 # Tests/bench peers: /usr/bin/python3 with numpy (reference generators, bench peers).
 set -euo pipefail
-pkgs=(build-essential pkg-config liblua5.4-dev lua5.4 libopenblas-dev libopenblas0-serial liblapacke-dev
+pkgs=(build-essential pkg-config liblua5.4-dev lua5.4 libopenblas-dev libopenblas0-openmp liblapacke-dev
       libreadline-dev python3-numpy)
 missing=()
 for p in "${pkgs[@]}"; do

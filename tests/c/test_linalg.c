@@ -313,3 +313,20 @@ QD_TEST(linalg_zgemm_blocked)
             zgemm_blocked_case(ops[i], ops[j], 700, 9, 50, &r);    /* row blocks, ragged */
         }
 }
+
+/* qd_set_threads leaves OpenMP's default thread count at n: OpenBLAS's OpenMP build sets
+ * it too (to 1, from openblas_set_num_threads), so the order of the two calls matters */
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+QD_TEST(la_threads_openmp_default)
+{
+    int t0 = qd_get_threads();
+    qd_set_threads(2);
+#ifdef _OPENMP
+    CHECK(omp_get_max_threads() == 2, "OpenMP default after qd_set_threads(2): %d",
+          omp_get_max_threads());
+#endif
+    CHECK(qd_get_threads() == 2, "qd_get_threads: %d", qd_get_threads());
+    qd_set_threads(t0);
+}

@@ -1471,6 +1471,25 @@ void qd_circuit_extract_vec(const qd_circuit *c, const qd_c *a, size_t count, qd
     int kept[QD_MAX_QUBITS];
     int m = qd_circuit_nout(c, kept), n = c->n;
     size_t d = (size_t)1 << n, dout = (size_t)1 << m;
+    int low = 1;   /* kept = the last m qubits in order (ancillas first): contiguous blocks */
+    for (int t = 0; t < m; t++)
+        low &= kept[t] == n - m + t;
+    if (low) {
+        /* all blocks but one are exactly zero, so their sum is the nonzero block, bitwise */
+        #pragma omp parallel for schedule(static) if (count > 1 && count * d >= PAR_MIN)
+        for (size_t j = 0; j < count; j++) {
+            double *oj = (double *)(out + j * dout);
+            const double *aj = (const double *)(a + j * d);
+            memcpy(oj, aj, sizeof(qd_c) * dout);
+            for (size_t b = 1; b < d / dout; b++) {
+                const double *ab = aj + 2 * b * dout;
+                #pragma omp simd
+                for (size_t r = 0; r < 2 * dout; r++)
+                    oj[r] += ab[r];
+            }
+        }
+        return;
+    }
     #pragma omp parallel for schedule(static) if (count > 1 && count * d >= PAR_MIN)
     for (size_t j = 0; j < count; j++) {
         qd_c *oj = out + j * dout;

@@ -16,9 +16,12 @@
 #      E:rz call per gate (the QuDDPM forward-process shape)
 #   4. one QuDDPM training iteration, qd against PyTorch    (bench/quddpm_step.sh)
 #   5. noise channels and SSE trajectories, qd against QuTiP (bench/noise.sh)
+#   6. QuDDPM end to end, the five tasks on a reduced budget, qd against a PyTorch
+#      implementation of the whole protocol (bench/quddpm_e2e.sh, one round, ~5-6 minutes;
+#      docs/results.md; for more rounds run it by hand: bash bench/quddpm_e2e.sh --rounds 3)
 #
 # Environment: QD_BUILD (build directory, default build), PYTHON (default /usr/bin/python3),
-# CC and OPT as for make, QD_BENCH_ONLY (the sections to run, default "1 2 3 4 5").
+# CC and OPT as for make, QD_BENCH_ONLY (the sections to run, default "1 2 3 4 5 6").
 # Every timing is a minimum over repeats.
 set -u
 cd "$(dirname "$0")/.."
@@ -28,7 +31,7 @@ OPT=${OPT:--O3 -march=native}
 PY=${PYTHON:-/usr/bin/python3}
 out="$B/bench"
 fails=0
-ONLY=" ${QD_BENCH_ONLY:-1 2 3 4 5} "
+ONLY=" ${QD_BENCH_ONLY:-1 2 3 4 5 6} "
 want() { [[ "$ONLY" == *" $1 "* ]]; }
 
 echo "== qd benchmarks  $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
@@ -117,6 +120,12 @@ if want 5; then
 echo
 echo "== 5. noise channels and SSE trajectories vs QuTiP (bench/noise.sh)"
 QD_BUILD="$B" PYTHON="$PY" bash bench/noise.sh || fails=$((fails + 1))
+fi
+# ---- 6. QuDDPM end to end: qd vs PyTorch (bench/quddpm_e2e.sh; docs/results.md)
+if want 6; then
+echo
+echo "== 6. QuDDPM end to end vs PyTorch (bench/quddpm_e2e.sh)"
+QD_BUILD="$B" PYTHON="$PY" bash bench/quddpm_e2e.sh || fails=$((fails + 1))
 fi
 
 echo

@@ -461,10 +461,32 @@ int qd_adjoint_generic_only = 0;
 typedef struct {
     int kind;            /* 0: 1-qubit step, 1: +-1 diagonal (a cz run) */
     int q, brk;          /* qubit; brk: the brackets (X, Y, Z) are needed */
-    qd_c Md[4];          /* the uncompute matrix (column-major) */
+    int unit;            /* kind 0: 1 = phase on |1> then (X if sw) then T (see sb_plan) */
+    qd_c Md[4];          /* unit 0: the matrix applied to the stored vectors */
+    double ec, es;       /* unit 1: the phase e^{i eps} = ec + i es on the |1> amplitude */
+    double c0, c1;       /* unit 1: T = [[1, c0], [c1, 1]] */
+    int sw;
     int nt, t0;          /* gradient terms: nt of them from term t0 */
     size_t sg;           /* kind 1: offset of its d signs in the sign table */
 } sb_step;
+
+/* Phase frames. The stored vectors S (psi) and T (lambda) are the true ones up to the same
+ * factor g F, F = prod_q diag(1, e^{i d_q}) (per-qubit phases on |1>) and g a complex
+ * scalar: true = g F stored for both. Both the frames and g depend only on the circuit
+ * (never on a member), so sb_plan tracks them and folds them into the step data:
+ *  - brackets: Im<lam|P_q|psi> = |g|^2 Im<T| F_q^dag P_q F_q |S>, and with F_q =
+ *    diag(1, e^{i d}), F^dag X F = cos d X - sin d Y, F^dag Y F = sin d X + cos d Y,
+ *    F^dag Z F = Z, so each term's coefficients on the stored brackets are rotated and
+ *    scaled;
+ *  - an uncompute U (2x2 on q) acts on the stored vectors as N = U F_q = diag(a0, a1) R
+ *    diag(1, w) (Z-Y-Z, R = [[c, -s], [s, c]]) with R = diag(r0, r1) T X^sw in the
+ *    unit-diagonal form of the forward fusion: the stored vectors get the phase w on |1>,
+ *    the swap and T (8 FMA-sized operations per amplitude pair instead of 16 for N), and
+ *    diag(a0 r0, a1 r1) = a0 r0 diag(1, e^{i d'}) becomes the new frame (a0 r0 into g);
+ *  - a cz run commutes with the frames.
+ * At the end lambda's true value is g F T (one diagonal pass, only when G_in is wanted).
+ * A step whose N is too close to diagonal or anti-diagonal (|c| or |s| <= 1e-3) applies N
+ * itself (unit 0) and its qubit keeps its frame d_q (N already includes F_q: d_q = 0 after). */
 
 typedef struct {
     int slot;
@@ -476,14 +498,75 @@ static int is_cz_op(const qd_op *op)
     return op->kind == QD_OP_GATE && op->k == 2 && !strcmp(op->g->name, "cz");
 }
 
-/* The steps for ops [0, og) in backward order; 0 if some op is not of the supported kinds */
+static double sb_abs(qd_c z)
+{
+    return sqrt(creal(z) * creal(z) + cimag(z) * cimag(z));
+}
+
+/* Folds the frames into step s (its Md = the true uncompute U on entry): the terms'
+ * coefficients rotated and scaled for the stored brackets, and the stored-vector operation
+ * (unit form when possible); updates the frame fr[q] (e^{i d_q}), |g|^2 (g2) and g's
+ * phase-and-scale (gph). */
+static void sb_frame_step(sb_step *s, sb_term *tm, qd_c *fr, double *g2, qd_c *gph)
+{
+    const int q = s->q;
+    const double cd = creal(fr[q]), sd = cimag(fr[q]);
+    for (int t = s->t0; t < s->t0 + s->nt; t++) {
+        double cx = tm[t].coef[0], cy = tm[t].coef[1], cz = tm[t].coef[2];
+        tm[t].coef[0] = *g2 * (cx * cd + cy * sd);
+        tm[t].coef[1] = *g2 * (cy * cd - cx * sd);
+        tm[t].coef[2] = *g2 * cz;
+    }
+    /* N = U F_q: column 1 of U times e^{i d} */
+    qd_c N[4] = {s->Md[0], s->Md[1], s->Md[2] * fr[q], s->Md[3] * fr[q]};
+    double cc = sb_abs(N[0]), ss = sb_abs(N[1]);
+    s->unit = 0;
+    if (cc > 1e-3 && ss > 1e-3) {
+        qd_c a0 = N[0] / cc, a1 = N[1] / ss;
+        double n1 = creal(a1) * creal(a1) + cimag(a1) * cimag(a1);
+        qd_c w = N[3] * conj(a1) / (n1 * cc);
+        if (sb_abs(a1 * cc * w - N[3]) <= 1e-15 && sb_abs(-a0 * ss * w - N[2]) <= 1e-15) {
+            double wa = sb_abs(w), r0, r1;
+            s->ec = creal(w) / wa;
+            s->es = cimag(w) / wa;
+            if (cc >= ss) {   /* R = c [[1, -s/c], [s/c, 1]] */
+                s->c0 = -ss / cc;
+                s->c1 = ss / cc;
+                r0 = r1 = cc;
+                s->sw = 0;
+            } else {          /* R = diag(-s, s) [[1, -c/s], [c/s, 1]] X */
+                s->c0 = -cc / ss;
+                s->c1 = cc / ss;
+                r0 = -ss;
+                r1 = ss;
+                s->sw = 1;
+            }
+            qd_c l0 = a0 * r0, l1 = a1 * r1, e = l1 / l0;
+            double ea = sb_abs(e);
+            fr[q] = e / ea;
+            *gph *= l0;
+            *g2 *= creal(l0) * creal(l0) + cimag(l0) * cimag(l0);
+            s->unit = 1;
+            return;
+        }
+    }
+    memcpy(s->Md, N, sizeof N);   /* N applied as is: the frame of q is used up */
+    fr[q] = 1;
+}
+
+/* The steps for ops [0, og) in backward order; 0 if some op is not of the supported kinds.
+ * fin: the d factors g F that make the stored lambda the true one at the end. */
 static int sb_plan(const qd_circuit *c, const double *theta, size_t og, sb_step *st,
-                   int *nst, sb_term *tm, int *ntm, double *signs)
+                   int *nst, sb_term *tm, int *ntm, double *signs, qd_c *fin)
 {
     const int n = c->n;
     const size_t d = (size_t)1 << n;
     int ns = 0, nt = 0;
     size_t nsg = 0;
+    qd_c fr[QD_MAX_QUBITS], gph = 1;
+    double g2v = 1, *g2 = &g2v;
+    for (int q = 0; q < n; q++)
+        fr[q] = 1;
     for (size_t o = og; o-- > 0;) {
         const qd_op *op = &c->ops[o];
         sb_step *s = &st[ns];
@@ -562,10 +645,18 @@ static int sb_plan(const qd_circuit *c, const double *theta, size_t og, sb_step 
         }
         s->nt = nt - s->t0;
         s->brk = s->nt > 0;
+        sb_frame_step(s, tm, fr, g2, &gph);
         ns++;
     }
     *nst = ns;
     *ntm = nt;
+    for (size_t i = 0; i < d; i++) {
+        qd_c f = gph;
+        for (int q = 0; q < n; q++)
+            if ((i >> (n - 1 - q)) & 1)
+                f *= fr[q];
+        fin[i] = f;
+    }
     return 1;
 }
 
@@ -596,6 +687,51 @@ static int sb_eligible(const qd_circuit *c, size_t *og)
     return o > 0;
 }
 
+/* a unit step in one pass over the amplitude pairs: the brackets (if BRK) from the
+ * vectors as they are, then on both vectors the phase on |1>, the swap (if SW) and T */
+static inline __attribute__((always_inline)) void
+sb_unit_pass(const sb_step *s, double *S, double *T, size_t d, size_t b, const int BRK,
+             const int SW, qd_vd *acc)
+{
+    const qd_vd ec = qd_vset1(s->ec), es = qd_vset1(s->es), C0 = qd_vset1(s->c0),
+                C1 = qd_vset1(s->c1);
+    qd_vd ax = qd_vzero(), ay = qd_vzero(), az = qd_vzero();
+    for (size_t i = 0; i < d; i++) {
+        if (i & b)
+            continue;
+        double *q[8] = {S + i * QD_VL, S + (d + i) * QD_VL, S + (i + b) * QD_VL,
+                        S + (d + i + b) * QD_VL, T + i * QD_VL, T + (d + i) * QD_VL,
+                        T + (i + b) * QD_VL, T + (d + i + b) * QD_VL};
+        qd_vd v[8];
+        for (int k = 0; k < 8; k++)
+            v[k] = qd_vload(q[k]);
+        if (BRK) {   /* p = v[0..3] (psi: 0r 0i 1r 1i), l = v[4..7] */
+            ax = qd_vfnma(v[7], v[0], qd_vfma(v[6], v[1], qd_vfnma(v[5], v[2], qd_vfma(v[4], v[3], ax))));
+            ay = qd_vfnma(v[5], v[3], qd_vfnma(v[4], v[2], qd_vfma(v[7], v[1], qd_vfma(v[6], v[0], ay))));
+            az = qd_vfma(v[7], v[2], qd_vfnma(v[6], v[3], qd_vfnma(v[5], v[0], qd_vfma(v[4], v[1], az))));
+        }
+        for (int w = 0; w < 2; w++) {
+            qd_vd ur = v[4 * w], ui = v[4 * w + 1];
+            qd_vd vr = qd_vfnma(es, v[4 * w + 3], qd_vmul(ec, v[4 * w + 2])),
+                  vi = qd_vfma(es, v[4 * w + 2], qd_vmul(ec, v[4 * w + 3]));
+            if (SW) {
+                qd_vd tr = ur, ti = ui;
+                ur = vr;
+                ui = vi;
+                vr = tr;
+                vi = ti;
+            }
+            qd_vstore(q[4 * w], qd_vfma(C0, vr, ur));
+            qd_vstore(q[4 * w + 1], qd_vfma(C0, vi, ui));
+            qd_vstore(q[4 * w + 2], qd_vfma(C1, ur, vr));
+            qd_vstore(q[4 * w + 3], qd_vfma(C1, ui, vi));
+        }
+    }
+    acc[0] = ax;
+    acc[1] = ay;
+    acc[2] = az;
+}
+
 /* one block: the steps on psi (S) and lambda (T), 2d rows x QD_VL lanes each; per-member
  * term values to val[term * count + j0 + l] */
 static void sb_block(const sb_step *st, int ns, const sb_term *tm, const double *signs, int n,
@@ -617,6 +753,27 @@ static void sb_block(const sb_step *st, int ns, const sb_term *tm, const double 
             continue;
         }
         const size_t b = (size_t)1 << (n - 1 - s->q);
+        if (s->unit) {
+            qd_vd acc[3];
+            switch (2 * s->brk + s->sw) {   /* constant flags: specialised loops */
+            case 0: sb_unit_pass(s, S, T, d, b, 0, 0, acc); break;
+            case 1: sb_unit_pass(s, S, T, d, b, 0, 1, acc); break;
+            case 2: sb_unit_pass(s, S, T, d, b, 1, 0, acc); break;
+            default: sb_unit_pass(s, S, T, d, b, 1, 1, acc); break;
+            }
+            if (s->brk) {
+                double bx[QD_VL], by[QD_VL], bz[QD_VL];
+                qd_vstore(bx, acc[0]);
+                qd_vstore(by, acc[1]);
+                qd_vstore(bz, acc[2]);
+                for (int t = s->t0; t < s->t0 + s->nt; t++)
+                    for (size_t l = 0; l < nl; l++)
+                        val[(size_t)t * count + j0 + l] = tm[t].coef[0] * bx[l] +
+                                                          tm[t].coef[1] * by[l] +
+                                                          tm[t].coef[2] * bz[l];
+            }
+            continue;
+        }
         if (s->brk) {
             qd_vd ax = qd_vzero(), ay = qd_vzero(), az = qd_vzero();
             for (size_t i = 0; i < d; i++) {
@@ -676,12 +833,13 @@ static int sweep_back(const qd_circuit *c, const double *theta, size_t og, size_
     sb_step *st = qd_malloc(sizeof(sb_step) * og);
     sb_term *tm = qd_malloc(sizeof(sb_term) * 2 * og);
     double *signs = qd_malloc(sizeof(double) * d * og);
+    qd_c *fin = qd_malloc(sizeof(qd_c) * d);
     int ns = 0, nt = 0, ok = 1;
-    if (!st || !tm || !signs) {
+    if (!st || !tm || !signs || !fin) {
         ok = -1;
         goto done;
     }
-    if (!sb_plan(c, theta, og, st, &ns, tm, &nt, signs)) {   /* cannot happen: eligible */
+    if (!sb_plan(c, theta, og, st, &ns, tm, &nt, signs, fin)) {   /* cannot happen: eligible */
         ok = -1;
         goto done;
     }
@@ -711,8 +869,15 @@ static int sweep_back(const qd_circuit *c, const double *theta, size_t og, size_
         qd_soa_in(S, psi + j0 * d, d, nl);
         qd_soa_in(T, lam + j0 * d, d, nl);
         sb_block(st, ns, tm, signs, n, S, T, val, count, j0, nl);
-        if (need_lam)   /* psi is scratch: left as it was */
+        if (need_lam) {   /* true lambda = g F T; psi is scratch: left as it was */
+            for (size_t i = 0; i < d; i++) {
+                qd_vd re = qd_vload(T + i * QD_VL), im = qd_vload(T + (d + i) * QD_VL);
+                qd_vd fr = qd_vset1(creal(fin[i])), fi = qd_vset1(cimag(fin[i]));
+                qd_vstore(T + i * QD_VL, qd_vfms(re, fr, qd_vmul(im, fi)));
+                qd_vstore(T + (d + i) * QD_VL, qd_vfma(re, fi, qd_vmul(im, fr)));
+            }
             qd_soa_out(T, lam + j0 * d, d, nl);
+        }
     }
     for (int t = 0; t < nt; t++) {   /* in step order (backward), members in order */
         double acc = 0;
@@ -726,6 +891,7 @@ done:
     qd_free(st);
     qd_free(tm);
     qd_free(signs);
+    qd_free(fin);
     if (ok < 0)
         qd_fail(e, QD_ENOMEM, "not enough memory for the gradient's work buffers");
     return ok > 0;

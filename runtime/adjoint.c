@@ -733,9 +733,9 @@ sb_unit_pass(const sb_step *s, double *S, double *T, size_t d, size_t b, const i
 }
 
 /* one block: the steps on psi (S) and lambda (T), 2d rows x QD_VL lanes each; per-member
- * term values to val[term * count + j0 + l] */
+ * term values to val[(j0 + l) * nterms + term] */
 static void sb_block(const sb_step *st, int ns, const sb_term *tm, const double *signs, int n,
-                     double *S, double *T, double *val, size_t count, size_t j0, size_t nl)
+                     double *S, double *T, double *val, int ntm, size_t j0, size_t nl)
 {
     const size_t d = (size_t)1 << n;
     for (int k = 0; k < ns; k++) {
@@ -768,7 +768,7 @@ static void sb_block(const sb_step *st, int ns, const sb_term *tm, const double 
                 qd_vstore(bz, acc[2]);
                 for (int t = s->t0; t < s->t0 + s->nt; t++)
                     for (size_t l = 0; l < nl; l++)
-                        val[(size_t)t * count + j0 + l] = tm[t].coef[0] * bx[l] +
+                        val[(j0 + l) * (size_t)ntm + (size_t)t] = tm[t].coef[0] * bx[l] +
                                                           tm[t].coef[1] * by[l] +
                                                           tm[t].coef[2] * bz[l];
             }
@@ -796,7 +796,7 @@ static void sb_block(const sb_step *st, int ns, const sb_term *tm, const double 
             qd_vstore(bz, az);
             for (int t = s->t0; t < s->t0 + s->nt; t++)
                 for (size_t l = 0; l < nl; l++)
-                    val[(size_t)t * count + j0 + l] =
+                    val[(j0 + l) * (size_t)ntm + (size_t)t] =
                         tm[t].coef[0] * bx[l] + tm[t].coef[1] * by[l] + tm[t].coef[2] * bz[l];
         }
         const qd_c *M = s->Md;
@@ -849,7 +849,7 @@ static int sweep_back(const qd_circuit *c, const double *theta, size_t og, size_
     if (nblk > 1 && count * d >= 4096)
         nth = qd_get_threads();
 #endif
-    double *val = qd_malloc(sizeof(double) * ((size_t)nt * count + 1));
+    double *val = qd_malloc(sizeof(double) * ((size_t)nt * (count + 1) + 1));
     double *buf = qd_malloc(sizeof(double) * 4 * d * QD_VL * (size_t)nth);
     if (!val || !buf) {
         qd_free(val);
@@ -868,7 +868,7 @@ static int sweep_back(const qd_circuit *c, const double *theta, size_t og, size_
         const size_t j0 = blk * QD_VL, nl = count - j0 < QD_VL ? count - j0 : QD_VL;
         qd_soa_in(S, psi + j0 * d, d, nl);
         qd_soa_in(T, lam + j0 * d, d, nl);
-        sb_block(st, ns, tm, signs, n, S, T, val, count, j0, nl);
+        sb_block(st, ns, tm, signs, n, S, T, val, nt, j0, nl);
         if (need_lam) {   /* true lambda = g F T; psi is scratch: left as it was */
             for (size_t i = 0; i < d; i++) {
                 qd_vd re = qd_vload(T + i * QD_VL), im = qd_vload(T + (d + i) * QD_VL);
@@ -879,12 +879,19 @@ static int sweep_back(const qd_circuit *c, const double *theta, size_t og, size_
             qd_soa_out(T, lam + j0 * d, d, nl);
         }
     }
-    for (int t = 0; t < nt; t++) {   /* in step order (backward), members in order */
-        double acc = 0;
-        for (size_t j = 0; j < count; j++)
-            acc += val[(size_t)t * count + j];
-        grad[tm[t].slot] += tm[t].scale * acc;
+    /* per term: the members' values summed in member order (the terms side by side, so
+     * the sums vectorise across terms; each is still one sequential sum) */
+    double *acc = val + (size_t)nt * count;
+    for (int t = 0; t < nt; t++)
+        acc[t] = 0;
+    for (size_t j = 0; j < count; j++) {
+        const double *vj = val + j * (size_t)nt;
+        #pragma omp simd
+        for (int t = 0; t < nt; t++)
+            acc[t] += vj[t];
     }
+    for (int t = 0; t < nt; t++)   /* in step order (backward) */
+        grad[tm[t].slot] += tm[t].scale * acc[t];
     qd_free(val);
     qd_free(buf);
 done:
@@ -977,8 +984,18 @@ static qd_status vjp_back(const qd_circuit *c, const double *theta, size_t count
                 for (size_t i = 0; i < d; i++)
                     re += creal(lj[i]) * creal(pj[i]) + cimag(lj[i]) * cimag(pj[i]);
                 double extra = dLdP ? dLdP[j] * (P[j] / p) * sq : 0;   /* (dL/dp_i) phi = . psi' */
-                for (size_t i = 0; i < d; i++)
-                    lj[i] = (i & mask) == pat ? (lj[i] - re * pj[i]) / sq + extra * pj[i] : 0;
+                /* lj = (lj - re pj) / sq + extra pj on the outcome's block, 0 elsewhere (the
+                 * complex arithmetic written out per part: the same operations, vectorised) */
+                double *l2 = (double *)lj;
+                const double *p2 = (const double *)pj;
+                #pragma omp simd
+                for (size_t i = 0; i < d; i++) {
+                    double nr = (l2[2 * i] - re * p2[2 * i]) / sq + extra * p2[2 * i];
+                    double ni = (l2[2 * i + 1] - re * p2[2 * i + 1]) / sq + extra * p2[2 * i + 1];
+                    int keep = (i & mask) == pat;
+                    l2[2 * i] = keep ? nr : 0;
+                    l2[2 * i + 1] = keep ? ni : 0;
+                }
             }
             memcpy(psi, ck + amps * (size_t)mi, sizeof(qd_c) * amps);
             continue;

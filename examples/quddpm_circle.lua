@@ -6,10 +6,10 @@
 --   5000 epochs/step. Published (t = 0, train / test): W 0.0055 / 0.0028,
 --   <Y>² 0.0037 / 0.0051 (Haar: 1/3).
 -- Metrics: wass_* = W(generated, S_0), y2_* = mean over members of <Y>², F0 for reference.
--- With N = 500 an epoch costs ~20 ms on one core (the exact N × N assignment dominates), so
--- the full budget (200k epochs) takes over an hour (docs/results.md); --epochs sets a smaller
--- budget, --ckpt-every N with --resume DIR splits a run across sessions, --loss sinkhorn is
--- the entropic variant.
+-- With N = 500 an epoch costs ~1.1 ms on one core (the exact N × N assignment dominates), so
+-- the full budget (200k epochs) takes about 4 minutes (docs/results.md); --epochs sets a
+-- smaller budget, --ckpt-every N with --resume DIR splits a run across sessions, --loss
+-- sinkhorn is the entropic variant.
 --
 --   qd examples/quddpm_circle.lua [--seed 1] [--epochs E] [--N 500] [--lr 5e-3]
 --        [--loss wasserstein|sinkhorn|mmd] [--out DIR] [--resume DIR] [--small]

@@ -7,6 +7,7 @@
  * Sums are serial loops in a fixed order (thread-count independent); the big products
  * are zgemm calls through linalg.c. */
 #include "qd_loss.h"
+#include "qd_simd.h"
 #include <math.h>
 #include <string.h>
 
@@ -62,9 +63,115 @@ done:
     return st;
 }
 
+/* ---- small states (d <= MMD_DM_DIRECT_MAXD): the average states and the gradients with
+ * members side by side in SIMD lanes (qd_simd.h); the BLAS calls' overhead dominated at
+ * these sizes. Sums over members: lane-wise in block order, then the lanes in order (fixed
+ * for a given N: no dependence on threads). */
+#define MMD_DM_DIRECT_MAXD 32
+
+/* (Sr, Si) += sum over the members of X of x x^dagger, d x d row-major (Hermitian: the
+ * pairs c >= r computed, mirrored). T: the members transposed, nblk blocks of 2d x QD_VL. */
+static void outer_lanes(const qd_c *X, size_t n, size_t d, double *Sr, double *Si, double *T)
+{
+    const size_t nblk = (n + QD_VL - 1) / QD_VL, bs = 2 * d * QD_VL;
+    for (size_t k = 0; k < nblk; k++) {
+        size_t j0 = k * QD_VL, nl = n - j0 < QD_VL ? n - j0 : QD_VL;
+        qd_soa_in(T + k * bs, X + j0 * d, d, nl);
+    }
+    for (size_t r = 0; r < d; r++)
+        for (size_t c0 = r; c0 < d; c0 += 4) {
+            const int nc = d - c0 < 4 ? (int)(d - c0) : 4;
+            qd_vd ar[4], ai[4];   /* x_r conj(x_c) for c = c0 .. c0 + nc - 1 */
+            for (int t = 0; t < 4; t++)
+                ar[t] = ai[t] = qd_vzero();
+            for (size_t k = 0; k < nblk; k++) {
+                const double *B = T + k * bs;
+                qd_vd xr = qd_vload(B + r * QD_VL), xi = qd_vload(B + (d + r) * QD_VL);
+                for (int t = 0; t < nc; t++) {
+                    qd_vd yr = qd_vload(B + (c0 + (size_t)t) * QD_VL),
+                          yi = qd_vload(B + (d + c0 + (size_t)t) * QD_VL);
+                    ar[t] = qd_vfma(xi, yi, qd_vfma(xr, yr, ar[t]));
+                    ai[t] = qd_vfnma(xr, yi, qd_vfma(xi, yr, ai[t]));
+                }
+            }
+            for (int t = 0; t < nc; t++) {
+                double u[2][QD_VL], sr = 0, si = 0;
+                qd_vstore(u[0], ar[t]);
+                qd_vstore(u[1], ai[t]);
+                for (int l = 0; l < QD_VL; l++) {
+                    sr += u[0][l];
+                    si += u[1][l];
+                }
+                size_t c = c0 + (size_t)t;
+                Sr[r * d + c] += sr;
+                Si[r * d + c] += si;
+                if (c != r) {
+                    Sr[c * d + r] += sr;
+                    Si[c * d + r] -= si;
+                }
+            }
+        }
+}
+
+/* G_j = s D x_j, D = (Dr, Di) row-major */
+static void apply_lanes(const double *Dr, const double *Di, double s, const qd_c *X, size_t n,
+                        size_t d, qd_c *G, double *buf)
+{
+    double *out = buf + 2 * d * QD_VL;
+    for (size_t j0 = 0; j0 < n; j0 += QD_VL) {
+        size_t nl = n - j0 < QD_VL ? n - j0 : QD_VL;
+        qd_soa_in(buf, X + j0 * d, d, nl);
+        for (size_t r = 0; r < d; r++) {
+            qd_vd gr = qd_vzero(), gi = qd_vzero();
+            for (size_t c = 0; c < d; c++) {
+                qd_vd a = qd_vset1(Dr[r * d + c]), b = qd_vset1(Di[r * d + c]);
+                qd_vd xr = qd_vload(buf + c * QD_VL), xi = qd_vload(buf + (d + c) * QD_VL);
+                gr = qd_vfnma(b, xi, qd_vfma(a, xr, gr));
+                gi = qd_vfma(b, xr, qd_vfma(a, xi, gi));
+            }
+            qd_vstore(out + r * QD_VL, qd_vmul(qd_vset1(s), gr));
+            qd_vstore(out + (d + r) * QD_VL, qd_vmul(qd_vset1(s), gi));
+        }
+        qd_soa_out(out, G + j0 * d, d, nl);
+    }
+}
+
+static qd_status mmd_dm_direct(const qd_c *A, size_t N, const qd_c *B, size_t M, size_t d,
+                               double *val, qd_c *GA, qd_c *GB, qd_err *e)
+{
+    const size_t dd = d * d, nb = ((N > M ? N : M) + QD_VL - 1) / QD_VL;
+    double *w = qd_calloc(4 * dd + 4 * d * QD_VL, sizeof(double));
+    double *T = qd_malloc(sizeof(double) * 2 * d * QD_VL * nb);
+    if (!w || !T) {
+        qd_free(w);
+        qd_free(T);
+        return nomem(e, "the average states of an MMD");
+    }
+    double *Ar = w, *Ai = w + dd, *Br = w + 2 * dd, *Bi = w + 3 * dd, *buf = w + 4 * dd;
+    outer_lanes(A, N, d, Ar, Ai, T);
+    outer_lanes(B, M, d, Br, Bi, T);
+    const double iN = 1.0 / (double)N, iM = 1.0 / (double)M;
+    double v = 0;
+    for (size_t k = 0; k < dd; k++) {   /* D = rhoA - rhoB into (Ar, Ai) */
+        Ar[k] = Ar[k] * iN - Br[k] * iM;
+        Ai[k] = Ai[k] * iN - Bi[k] * iM;
+        v += Ar[k] * Ar[k] + Ai[k] * Ai[k];
+    }
+    *val = v;   /* Tr D^2 = sum |D_rc|^2 for Hermitian D */
+    if (GA)
+        apply_lanes(Ar, Ai, 2.0 * iN, A, N, d, GA, buf);
+    if (GB)
+        apply_lanes(Ar, Ai, -2.0 * iM, B, M, d, GB, buf);
+    qd_free(w);
+    qd_free(T);
+    return QD_OK;
+}
+
 static qd_status mmd_dm(const qd_c *A, size_t N, const qd_c *B, size_t M, size_t d,
                         double *val, qd_c *GA, qd_c *GB, qd_err *e)
 {
+    if (d <= MMD_DM_DIRECT_MAXD)
+        return mmd_dm_direct(A, N, B, M, d, val, GA, GB, e);
     qd_c *D = qd_malloc(sizeof(qd_c) * d * d);
     if (!D)
         return nomem(e, "the average states of an MMD");

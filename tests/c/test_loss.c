@@ -110,9 +110,11 @@ QD_TEST(loss_mmd_fidelity_kernel)
 {
     qd_rng r;
     qd_rng_init(&r, 401);
-    int nqs[] = {1, 2, 3};
-    size_t Ns[] = {3, 5, 4}, Ms[] = {4, 2, 7};
-    for (int t = 0; t < 3; t++) {
+    /* d <= 32: the SIMD-lane path of the average-state form (whole and partial lane
+     * blocks); d = 64: its BLAS path */
+    int nqs[] = {1, 2, 3, 4, 5, 6};
+    size_t Ns[] = {3, 5, 4, 100, 9, 5}, Ms[] = {4, 2, 7, 37, 17, 3};
+    for (int t = 0; t < 6; t++) {
         int nq = nqs[t];
         size_t d = (size_t)1 << nq, N = Ns[t], M = Ms[t];
         qd_c *A = malloc(sizeof(qd_c) * d * N), *B = malloc(sizeof(qd_c) * d * M);

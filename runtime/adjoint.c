@@ -799,26 +799,8 @@ static void sb_block(const sb_step *st, int ns, const sb_term *tm, const double 
                     val[(j0 + l) * (size_t)ntm + (size_t)t] =
                         tm[t].coef[0] * bx[l] + tm[t].coef[1] * by[l] + tm[t].coef[2] * bz[l];
         }
-        const qd_c *M = s->Md;
-        const qd_vd ar = qd_vset1(creal(M[0])), ai = qd_vset1(cimag(M[0])),
-                    br = qd_vset1(creal(M[1])), bi = qd_vset1(cimag(M[1])),
-                    cr = qd_vset1(creal(M[2])), ci = qd_vset1(cimag(M[2])),
-                    dr = qd_vset1(creal(M[3])), di = qd_vset1(cimag(M[3]));
-        for (int w = 0; w < 2; w++) {
-            double *X = w ? T : S;
-            for (size_t i = 0; i < d; i++) {
-                if (i & b)
-                    continue;
-                double *pur = X + i * QD_VL, *pui = X + (d + i) * QD_VL;
-                double *pvr = X + (i + b) * QD_VL, *pvi = X + (d + i + b) * QD_VL;
-                qd_vd ur = qd_vload(pur), ui = qd_vload(pui), vr = qd_vload(pvr),
-                      vi = qd_vload(pvi);
-                qd_vstore(pur, qd_vfnma(ci, vi, qd_vfma(cr, vr, qd_vfnma(ai, ui, qd_vmul(ar, ur)))));
-                qd_vstore(pui, qd_vfma(ci, vr, qd_vfma(cr, vi, qd_vfma(ai, ur, qd_vmul(ar, ui)))));
-                qd_vstore(pvr, qd_vfnma(di, vi, qd_vfma(dr, vr, qd_vfnma(bi, ui, qd_vmul(br, ur)))));
-                qd_vstore(pvi, qd_vfma(di, vr, qd_vfma(dr, vi, qd_vfma(bi, ur, qd_vmul(br, ui)))));
-            }
-        }
+        qd_soa_2x2(S, d, b, s->Md);   /* N itself (no unit form) on both vectors */
+        qd_soa_2x2(T, d, b, s->Md);
     }
 }
 

@@ -807,28 +807,7 @@ static void fz_drain(fuser *f)
                 t++;
                 continue;
             }
-            /* kind 0: complex 2x2, column-major M = [[a, c], [b2, dd]] */
-            const qd_c *M = f->it[t].M;
-            const qd_vd ar = qd_vset1(creal(M[0])), ai = qd_vset1(cimag(M[0])),
-                        br = qd_vset1(creal(M[1])), bi = qd_vset1(cimag(M[1])),
-                        cr = qd_vset1(creal(M[2])), ci = qd_vset1(cimag(M[2])),
-                        dr = qd_vset1(creal(M[3])), di = qd_vset1(cimag(M[3]));
-            for (size_t i = 0; i < d; i++) {
-                if (i & b)
-                    continue;
-                double *pur = S + i * QD_VL, *pui = S + (d + i) * QD_VL;
-                double *pvr = S + (i + b) * QD_VL, *pvi = S + (d + i + b) * QD_VL;
-                qd_vd ur = qd_vload(pur), ui = qd_vload(pui), vr = qd_vload(pvr),
-                      vi = qd_vload(pvi);
-                qd_vd xr = qd_vfnma(ci, vi, qd_vfma(cr, vr, qd_vfnma(ai, ui, qd_vmul(ar, ur))));
-                qd_vd xi = qd_vfma(ci, vr, qd_vfma(cr, vi, qd_vfma(ai, ur, qd_vmul(ar, ui))));
-                qd_vd yr = qd_vfnma(di, vi, qd_vfma(dr, vr, qd_vfnma(bi, ui, qd_vmul(br, ur))));
-                qd_vd yi = qd_vfma(di, vr, qd_vfma(dr, vi, qd_vfma(bi, ur, qd_vmul(br, ui))));
-                qd_vstore(pur, xr);
-                qd_vstore(pui, xi);
-                qd_vstore(pvr, yr);
-                qd_vstore(pvi, yi);
-            }
+            qd_soa_2x2(S, d, b, f->it[t].M);   /* kind 0: complex 2x2 */
             t++;
         }
         qd_soa_out(S, f->a + j0 * d, d, nl);

@@ -1,6 +1,7 @@
 /* lua_qd.c — the C module "qd.core": registers every userdata type and module function.
  * The public module is stdlib/qd/init.lua, which arranges these under the documented
  * names (qd.state(n), qd.state.from, qd.ensemble.haar, ...). */
+#include <math.h>
 #include "lua_util.h"
 #include "lua_qd.h"
 #include <time.h>
@@ -52,6 +53,55 @@ static int l_blas_info(lua_State *L)
     return 1;
 }
 
+/* core.json_numarray(t) -> the JSON text of t if t is a non-empty array of numbers (keys
+ * exactly 1..#t), else nil: qd.json's fast path for the long number lists of run records
+ * and checkpoints. Formats as qd.json does: integers with LUA_INTEGER_FMT, other numbers
+ * "%.17g", NaN and infinities null. */
+static int l_json_numarray(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_Unsigned n = lua_rawlen(L, 1);
+    if (n == 0)
+        return 0;
+    lua_Unsigned count = 0;
+    lua_pushnil(L);
+    while (lua_next(L, 1)) {
+        int isnum;
+        lua_Integer k = lua_tointegerx(L, -2, &isnum);
+        if (!isnum || lua_type(L, -2) != LUA_TNUMBER || !lua_isinteger(L, -2) || k < 1 ||
+            (lua_Unsigned)k > n || lua_type(L, -1) != LUA_TNUMBER) {
+            lua_pop(L, 2);
+            return 0;
+        }
+        count++;
+        lua_pop(L, 1);
+    }
+    if (count != n)
+        return 0;
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    luaL_addchar(&b, '[');
+    char tmp[64];
+    for (lua_Unsigned i = 1; i <= n; i++) {
+        lua_rawgeti(L, 1, (lua_Integer)i);
+        int len;
+        if (lua_isinteger(L, -1)) {
+            len = snprintf(tmp, sizeof tmp, LUA_INTEGER_FMT, (LUAI_UACINT)lua_tointeger(L, -1));
+        } else {
+            double v = lua_tonumber(L, -1);
+            len = (v != v || isinf(v)) ? snprintf(tmp, sizeof tmp, "null")
+                                       : snprintf(tmp, sizeof tmp, "%.17g", v);
+        }
+        lua_pop(L, 1);
+        if (i > 1)
+            luaL_addchar(&b, ',');
+        luaL_addlstring(&b, tmp, (size_t)len);
+    }
+    luaL_addchar(&b, ']');
+    luaL_pushresult(&b);
+    return 1;
+}
+
 static int luaopen_qd_core(lua_State *L)
 {
     lua_newtable(L);
@@ -73,7 +123,7 @@ static int luaopen_qd_core(lua_State *L)
     qdL_open_optim(L);
     static const luaL_Reg fns[] = {
         {"set_threads", l_set_threads}, {"threads", l_get_threads}, {"blas_info", l_blas_info}, {"clock", l_clock},
-        {NULL, NULL}};
+        {"json_numarray", l_json_numarray}, {NULL, NULL}};
     luaL_setfuncs(L, fns, 0);
     lua_pushliteral(L, QD_VERSION);
     lua_setfield(L, -2, "version");

@@ -2,6 +2,7 @@
 -- Objects get sorted keys so a record is byte-stable; NaN and infinities become null
 -- (JSON has no spelling for them) — the record never holds executable content.
 local M = {}
+local numarray = require("qd.core").json_numarray
 
 local escapes = { ['"'] = '\\"', ["\\"] = "\\\\", ["\b"] = "\\b", ["\f"] = "\\f",
                   ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t" }
@@ -32,6 +33,10 @@ local function enc(v, indent, depth, seen)
     return string.format("%.17g", v)
   elseif t == "string" then return encstr(v)
   elseif t == "table" then
+    if not indent then   -- a plain array of numbers: encoded in C (checkpoints hold long ones)
+      local fast = numarray(v)
+      if fast then return fast end
+    end
     if seen[v] then error("json: cannot encode a table that contains itself", 0) end
     seen[v] = true
     local pad = indent and ("\n" .. string.rep(indent, depth + 1)) or ""

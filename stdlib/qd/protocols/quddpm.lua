@@ -289,7 +289,7 @@ local function int(x) return math.tointeger(x) end
 
 -- quddpm.run(cfg) -> result {dir, metrics, stopped, params = {θ_0..θ_{T-1}} (index t+1),
 --   losses (index t+1), gen_train, gen_test (index t+1 = time t), forward sets, timing}
-function M.run(cfg)
+local function run_impl(cfg)
   local c = check_cfg(cfg)
   local n, na, T, N = c.n, c.na, c.T, c.N
   local circ = qd.ansatz.quddpm(n, c.L, { ancillas = na })
@@ -605,7 +605,7 @@ local function baseline_finish(o, root, na, circ, theta, inputs, test, losses, t
            seconds = qd.clock() - t0, nparams = circ:nparams() }
 end
 
-function M.qudt(o)
+local function qudt_impl(o)
   local root, na, circ, inputs, test, theta = baseline_setup(o, "qudt")
   local t0 = qd.clock()
   local X = inputs:embed(na)
@@ -629,7 +629,7 @@ function M.qudt(o)
   return baseline_finish(o, root, na, circ, theta, inputs, test, losses, t0)
 end
 
-function M.qugan(o)
+local function qugan_impl(o)
   local root, na, circ, inputs, test, theta = baseline_setup(o, "qugan")
   local t0 = qd.clock()
   local n, N = o.n, o.N
@@ -683,6 +683,22 @@ end
 -- ------------------------------------------------------------------ script helpers
 
 -- the options every QuDDPM example takes (qd.cli format); extra task options appended
+-- Training allocates a few short-lived ensembles per epoch: Lua's generational collector
+-- handles that ~3% faster than the incremental one (tfim 2.34 -> 2.26 s, cluster-2 1.43 ->
+-- 1.36 s at 300/2000 epochs per step), with identical results. The caller's mode is
+-- restored on return (an error leaves the generational mode on: harmless).
+local function generational(f)
+  return function(...)
+    local prev = collectgarbage("generational")
+    local r = f(...)
+    if prev == "incremental" then collectgarbage("incremental") end
+    return r
+  end
+end
+M.run = generational(run_impl)
+M.qudt = generational(qudt_impl)
+M.qugan = generational(qugan_impl)
+
 function M.cli_options(extra)
   local o = {
     { "small", false, "tiny settings for tests (a few seconds)" },

@@ -478,6 +478,29 @@ static int all_finite(const double *C, size_t nn)
     return t == 0;
 }
 
+/* The solve on the row-major padded cost c (ld columns) with work prices vw (ld entries):
+ * warm-started from vio when warm (padding -inf), the permutation and its cost out, the
+ * final column prices back to vio (if given). */
+static void solve_collect(const double *c, size_t n, size_t ld, double *vw, double *vio,
+                          int warm, void *ws, int32_t *x, size_t *perm, double *cost)
+{
+    if (warm && vio) {
+        for (size_t j = 0; j < n; j++)
+            vw[j] = vio[j];
+        for (size_t j = n; j < ld; j++)
+            vw[j] = -INFINITY;
+    }
+    ot_solve(c, n, vw, warm && vio, ws, x);
+    double s = 0;
+    for (size_t i = 0; i < n; i++) {
+        perm[i] = (size_t)x[i];
+        s += c[i * ld + (size_t)x[i]];
+    }
+    *cost = s;
+    if (vio)
+        memcpy(vio, vw, sizeof(double) * n);
+}
+
 static qd_status assign_core(const double *C, size_t n, size_t *perm, double *cost, double *vio,
                              int warm, qd_err *e)
 {
@@ -520,21 +543,7 @@ static qd_status assign_core(const double *C, size_t n, size_t *perm, double *co
     for (size_t i = 0; i < n; i++)
         for (size_t j = n; j < ld; j++)
             c[i * ld + j] = 0;
-    if (warm && vio) {
-        for (size_t j = 0; j < n; j++)
-            v[j] = vio[j];
-        for (size_t j = n; j < ld; j++)
-            v[j] = -INFINITY;
-    }
-    ot_solve(c, n, v, warm && vio, ws, x);
-    double s = 0;
-    for (size_t i = 0; i < n; i++) {
-        perm[i] = (size_t)x[i];
-        s += c[i * ld + (size_t)x[i]];
-    }
-    *cost = s;
-    if (vio)
-        memcpy(vio, v, sizeof(double) * n);
+    solve_collect(c, n, ld, v, vio, warm, ws, x, perm, cost);
     qd_free(blk);
     return QD_OK;
 }
@@ -573,21 +582,7 @@ qd_status qd_ot_assign_rm(const double *c, size_t n, size_t *perm, double *cost,
     double *vw = (double *)blk;
     int32_t *x = (int32_t *)(vw + ld);
     void *ws = blk + ((sizeof(double) * ld + sizeof(int32_t) * ld + 63) & ~(size_t)63);
-    if (warm && v) {
-        for (size_t j = 0; j < n; j++)
-            vw[j] = v[j];
-        for (size_t j = n; j < ld; j++)
-            vw[j] = -INFINITY;
-    }
-    ot_solve(c, n, vw, warm && v, ws, x);
-    double s = 0;
-    for (size_t i = 0; i < n; i++) {
-        perm[i] = (size_t)x[i];
-        s += c[i * ld + (size_t)x[i]];
-    }
-    *cost = s;
-    if (v)
-        memcpy(v, vw, sizeof(double) * n);
+    solve_collect(c, n, ld, vw, v, warm, ws, x, perm, cost);
     qd_free(blk);
     return QD_OK;
 }

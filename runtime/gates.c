@@ -535,14 +535,19 @@ typedef struct {
 QD_INLINE void m2_loop(double *restrict x, double *restrict y, size_t n, size_t st,
                        const double *m)
 {
+    /* a - b is written a + (-b) (the same value, bit for bit): an alternating -/+ pair
+     * of lanes is what GCC's SLP "addsub" pattern turns into vfmaddsub, a contraction
+     * that -ffp-contract=off does not stop (GCC 12), and the result would then depend on
+     * whether the loop was vectorised (see QD_NOADDSUB in qd.h) */
     const double ar = m[0], ai = m[1], cr = m[2], ci = m[3];
     const double br = m[4], bi = m[5], dr = m[6], di = m[7];
+    const double nai = -ai, nbi = -bi, nci = -ci, ndi = -di;
     for (size_t i = 0; i < n; i++) {
         size_t k = 2 * i * st;
         double xr = x[k], xi = x[k + 1], yr = y[k], yi = y[k + 1];
-        x[k] = (ar * xr - ai * xi) + (br * yr - bi * yi);
+        x[k] = (ar * xr + nai * xi) + (br * yr + nbi * yi);
         x[k + 1] = (ar * xi + ai * xr) + (br * yi + bi * yr);
-        y[k] = (cr * xr - ci * xi) + (dr * yr - di * yi);
+        y[k] = (cr * xr + nci * xi) + (dr * yr + ndi * yi);
         y[k + 1] = (cr * xi + ci * xr) + (dr * yi + di * yr);
     }
 }
@@ -631,13 +636,13 @@ typedef struct {
 QD_INLINE void body_dg(qd_c *p, size_t nr, size_t R, size_t n, size_t st, const ctx_dg *c)
 {
     for (int e = 0; e < c->ne; e++) {
-        const double dr = c->d[2 * e], di = c->d[2 * e + 1];
+        const double dr = c->d[2 * e], di = c->d[2 * e + 1], ndi = -di;   /* see m2_loop */
         for (size_t r = 0; r < nr; r++) {
             double *x = (double *)(p + r * R + c->off[e]);
             for (size_t i = 0; i < n; i++) {
                 size_t k = 2 * i * st;
                 double xr = x[k], xi = x[k + 1];
-                x[k] = dr * xr - di * xi;
+                x[k] = dr * xr + ndi * xi;
                 x[k + 1] = dr * xi + di * xr;
             }
         }
@@ -749,7 +754,7 @@ QD_INLINE void body_m4(qd_c *p, size_t nr, size_t R, size_t n, size_t st, const 
                 double sr = 0, si = 0;
                 for (int cc = 0; cc < 4; cc++) {
                     double mr = m[2 * (rr + 4 * cc)], mi = m[2 * (rr + 4 * cc) + 1];
-                    sr += mr * xr[cc] - mi * xi[cc];
+                    sr += mr * xr[cc] + (-mi) * xi[cc];   /* see m2_loop */
                     si += mr * xi[cc] + mi * xr[cc];
                 }
                 q[rr][k] = sr;
@@ -802,7 +807,7 @@ QD_INLINE void body_xx(qd_c *p, size_t nr, size_t R, size_t n, size_t st, const 
             }
             for (int l = 0; l < 4; l++) {
                 double dr = d[2 * l], di = d[2 * l + 1], er = e[2 * l], ei = e[2 * l + 1];
-                q[l][k] = (dr * xr[l] - di * xi[l]) + (er * xr[3 - l] - ei * xi[3 - l]);
+                q[l][k] = (dr * xr[l] + (-di) * xi[l]) + (er * xr[3 - l] + (-ei) * xi[3 - l]);
                 q[l][k + 1] = (dr * xi[l] + di * xr[l]) + (er * xi[3 - l] + ei * xr[3 - l]);
             }
         }
@@ -1617,13 +1622,13 @@ static void matk_range(qd_c *a, const walk *w, size_t g0, size_t g1, const size_
             const double *mc = (const double *)(m + cc * dk);
             if (!conj) {
                 for (size_t r = 0; r < dk; r++) {
-                    y[2 * r] += mc[2 * r] * xr - mc[2 * r + 1] * xi;
+                    y[2 * r] += mc[2 * r] * xr + (-mc[2 * r + 1]) * xi;   /* see m2_loop */
                     y[2 * r + 1] += mc[2 * r] * xi + mc[2 * r + 1] * xr;
                 }
             } else {
                 for (size_t r = 0; r < dk; r++) {
                     y[2 * r] += mc[2 * r] * xr + mc[2 * r + 1] * xi;
-                    y[2 * r + 1] += mc[2 * r] * xi - mc[2 * r + 1] * xr;
+                    y[2 * r + 1] += mc[2 * r] * xi + (-mc[2 * r + 1]) * xr;
                 }
             }
         }
@@ -1743,11 +1748,12 @@ void qd_k_diagtab(qd_c *a, int nq, size_t count, const int *qs, int k, const qd_
     if (!high) {
         /* expanded table, interleaved re/im, repeated to P = max(B, 64) entries */
         const size_t P = B > 64 ? B : 64;
-        double tr[1 << QD_DIAGTAB_LB], ti[1 << QD_DIAGTAB_LB];
+        double tr[1 << QD_DIAGTAB_LB], ti[1 << QD_DIAGTAB_LB], nti[1 << QD_DIAGTAB_LB];
         for (size_t i = 0; i < P; i++) {
             qd_c z = tab[lo[i & (B - 1)]];
             tr[i] = creal(z);
             ti[i] = cimag(z);
+            nti[i] = -cimag(z);   /* see m2_loop */
         }
         size_t nch = (amps + P - 1) / P;
         #pragma omp parallel for schedule(static) if (par)
@@ -1757,7 +1763,7 @@ void qd_k_diagtab(qd_c *a, int nq, size_t count, const int *qs, int k, const qd_
             #pragma omp simd
             for (size_t i = 0; i < i1 - i0; i++) {
                 double re = xc[2 * i], im = xc[2 * i + 1];
-                xc[2 * i] = re * tr[i] - im * ti[i];
+                xc[2 * i] = re * tr[i] + im * nti[i];
                 xc[2 * i + 1] = re * ti[i] + im * tr[i];
             }
         }
@@ -1775,7 +1781,7 @@ void qd_k_diagtab(qd_c *a, int nq, size_t count, const int *qs, int k, const qd_
         for (size_t l = 0; l < B; l++) {
             qd_c z = tab[th | lo[l]];
             double zr = creal(z), zi = cimag(z), re = xc[2 * l], im = xc[2 * l + 1];
-            xc[2 * l] = re * zr - im * zi;
+            xc[2 * l] = re * zr + im * (-zi);   /* see m2_loop */
             xc[2 * l + 1] = re * zi + im * zr;
         }
     }

@@ -259,6 +259,10 @@ void qd_gate_matrix(const qd_gate_info *g, const double *p, qd_c *m)
  * memcpy, so no alignment or aliasing assumption is made about the caller's pointer. */
 typedef double v8d __attribute__((vector_size(64)));
 typedef long long v8l __attribute__((vector_size(64)));
+/* v8d values pass between always-inlined helpers only, never across a real call, so the
+ * ABI note GCC gives for them in the kernel sets without AVX-512 does not apply (the
+ * Makefile passes -Wno-psabi: the note ignores this pragma) */
+#pragma GCC diagnostic ignored "-Wpsabi"
 
 #if defined(__clang__)
 #define SHUF(v, ...) __builtin_shufflevector((v), (v), __VA_ARGS__)
@@ -303,15 +307,74 @@ static vcx vcx_lanes(const qd_c z[4], int conj)
     return c;
 }
 
-static vcx vcx_all(qd_c z, int conj)
+QD_INLINE v8d vcmul(const vcx *z, v8d v)
 {
-    qd_c l[4] = {z, z, z, z};
-    return vcx_lanes(l, conj);
+    return z->r * v + z->i * swap_ri(v);
 }
 
-QD_INLINE v8d vcmul(vcx z, v8d v)
+/* ---------------------------------------------------------------- native-width streams
+ * The pair-stream loops (dense 2x2 and 4x4 on bits >= 2: the same complex factor for
+ * every amplitude of a stream) use the kernel set's own register width, NW doubles = NA
+ * amplitudes: 8 with AVX-512, 4 with AVX, 2 otherwise. Written with v8d, the AVX2 set
+ * held each factor in 4 ymm registers and the four factors of a 2x2 alone filled all 16,
+ * so the loop spilled on every iteration (0.2 of the memory roof). Every amplitude gets
+ * the same operations in the same order at every width (z.r*v + z.i*swap(v), no FMA),
+ * so the kernel sets agree bit for bit. */
+#if defined(__AVX512F__)
+#define NW 8
+#elif defined(__AVX__)
+#define NW 4
+#else
+#define NW 2
+#endif
+#define NA (NW / 2)
+typedef double vnd __attribute__((vector_size(NW * 8)));
+typedef long long vnl __attribute__((vector_size(NW * 8)));
+
+QD_INLINE vnd nld(const qd_c *p)
 {
-    return z.r * v + z.i * swap_ri(v);
+    vnd v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+QD_INLINE void nst(qd_c *p, vnd v)
+{
+    memcpy(p, &v, sizeof v);
+}
+
+QD_INLINE vnd nswap(vnd v)
+{
+#if NW == 8
+    return __builtin_shuffle(v, (vnl){1, 0, 3, 2, 5, 4, 7, 6});
+#elif NW == 4
+    return __builtin_shuffle(v, (vnl){1, 0, 3, 2});
+#else
+    return __builtin_shuffle(v, (vnl){1, 0});
+#endif
+}
+
+/* one complex factor for all lanes: z*v = r*v + i*nswap(v), r = (re, re), i = (-im, im) */
+typedef struct {
+    vnd r, i;
+} ncx;
+
+static ncx ncx_all(qd_c z, int conj)
+{
+    ncx c = {(vnd){0}, (vnd){0}};
+    double re = creal(z), im = conj ? -cimag(z) : cimag(z);
+    for (int k = 0; k < NA; k++) {
+        c.r[2 * k] = re;
+        c.r[2 * k + 1] = re;
+        c.i[2 * k] = -im;
+        c.i[2 * k + 1] = im;
+    }
+    return c;
+}
+
+QD_INLINE vnd ncmul(ncx z, vnd v)
+{
+    return z.r * v + z.i * nswap(v);
 }
 
 /* ================================================================ the group walker */
@@ -529,7 +592,7 @@ typedef struct {
     size_t off1;
     int pf;             /* software prefetch (big registers only, see above) */
     double m[8];        /* m00, m10, m01, m11 as (re, im) */
-    vcx A, B, C, D;     /* m00, m01, m10, m11 */
+    ncx A, B, C, D;     /* m00, m01, m10, m11 */
 } ctx_m2;
 
 QD_INLINE void m2_loop(double *restrict x, double *restrict y, size_t n, size_t st,
@@ -556,15 +619,20 @@ QD_INLINE void body_m2(qd_c *p, size_t nr, size_t R, size_t n, size_t st, const 
 {
     const size_t off1 = c->off1;
     if (st == 1 && (n & 3) == 0) {
-        const vcx A = c->A, B = c->B, C = c->C, D = c->D;
+        const ncx A = c->A, B = c->B, C = c->C, D = c->D;
+        /* 4 amplitudes of each stream per step (one 64-byte line), NA at a time */
+#define M2_STEP(x, y, i)                                        \
+        for (size_t j = (i); j < (i) + 4; j += NA) {            \
+            vnd X = nld((x) + j), Y = nld((y) + j);             \
+            nst((x) + j, ncmul(A, X) + ncmul(B, Y));            \
+            nst((y) + j, ncmul(C, X) + ncmul(D, Y));            \
+        }
         if (c->pf && PF_BLOCKS(R, off1)) {
             for (size_t r = 0; r < nr; r++) {
                 qd_c *x = p + r * R, *y = x + off1;
                 for (size_t i = 0; i < n; i += 4) {
                     PF_LINEAR(x + 2 * i);
-                    v8d X = vld(x + i), Y = vld(y + i);
-                    vst(x + i, vcmul(A, X) + vcmul(B, Y));
-                    vst(y + i, vcmul(C, X) + vcmul(D, Y));
+                    M2_STEP(x, y, i)
                 }
             }
             return;
@@ -575,9 +643,7 @@ QD_INLINE void body_m2(qd_c *p, size_t nr, size_t R, size_t n, size_t st, const 
                 for (size_t i = 0; i < n; i += 4) {
                     PF_STREAM(x + i);
                     PF_STREAM(y + i);
-                    v8d X = vld(x + i), Y = vld(y + i);
-                    vst(x + i, vcmul(A, X) + vcmul(B, Y));
-                    vst(y + i, vcmul(C, X) + vcmul(D, Y));
+                    M2_STEP(x, y, i)
                 }
             }
             return;
@@ -585,11 +651,10 @@ QD_INLINE void body_m2(qd_c *p, size_t nr, size_t R, size_t n, size_t st, const 
         for (size_t r = 0; r < nr; r++) {
             qd_c *x = p + r * R, *y = x + off1;
             for (size_t i = 0; i < n; i += 4) {
-                v8d X = vld(x + i), Y = vld(y + i);
-                vst(x + i, vcmul(A, X) + vcmul(B, Y));
-                vst(y + i, vcmul(C, X) + vcmul(D, Y));
+                M2_STEP(x, y, i)
             }
         }
+#undef M2_STEP
         return;
     }
     double m[8];
@@ -672,8 +737,8 @@ QD_INLINE void body_ud(qd_c *p, size_t nr, size_t R, size_t n, size_t st, const 
                 qd_c *x = p + r * R, *y = x + o1;
                 for (size_t i = 0; i < 4 * n; i += 4) {
                     PF_LINEAR(x + 2 * i);
-                    vst(x + i, vcmul(P0, vld(x + i)));
-                    vst(y + i, vcmul(P1, vld(y + i)));
+                    vst(x + i, vcmul(&P0, vld(x + i)));
+                    vst(y + i, vcmul(&P1, vld(y + i)));
                 }
             }
             return;
@@ -684,8 +749,8 @@ QD_INLINE void body_ud(qd_c *p, size_t nr, size_t R, size_t n, size_t st, const 
                 for (size_t i = 0; i < 4 * n; i += 4) {
                     PF_STREAM(x + i);
                     PF_STREAM(y + i);
-                    vst(x + i, vcmul(P0, vld(x + i)));
-                    vst(y + i, vcmul(P1, vld(y + i)));
+                    vst(x + i, vcmul(&P0, vld(x + i)));
+                    vst(y + i, vcmul(&P1, vld(y + i)));
                 }
             }
             return;
@@ -697,7 +762,7 @@ QD_INLINE void body_ud(qd_c *p, size_t nr, size_t R, size_t n, size_t st, const 
         for (size_t r = 0; r < nr; r++)
             for (size_t i = 0; i < n; i++) {
                 qd_c *q = q0 + r * R + i * st;
-                vst(q, vcmul(P, vld(q)));
+                vst(q, vcmul(&P, vld(q)));
             }
     }
 }
@@ -708,13 +773,13 @@ typedef struct {
     size_t off[4];
     int pf;             /* software prefetch (big registers only) */
     double m[32];
-    vcx V[16];          /* column-major like m */
+    ncx V[16];          /* column-major like m */
 } ctx_m4;
 
 QD_INLINE void body_m4(qd_c *p, size_t nr, size_t R, size_t n, size_t st, const ctx_m4 *c)
 {
     if (st == 1 && (n & 3) == 0) {
-        vcx V[16];   /* local copy: the stores below cannot alias it, so it is not reloaded */
+        ncx V[16];   /* local copy: the stores below cannot alias it, so it is not reloaded */
         memcpy(V, c->V, sizeof V);
         for (size_t r = 0; r < nr; r++) {
             qd_c *q[4];
@@ -722,17 +787,19 @@ QD_INLINE void body_m4(qd_c *p, size_t nr, size_t R, size_t n, size_t st, const 
                 q[e] = p + r * R + c->off[e];
             const int pf = c->pf && n >= PF_MINRUN;   /* long runs: per stream */
             for (size_t i = 0; i < n; i += 4) {
-                v8d X[4], Y[4];
                 if (pf)
                     for (int e = 0; e < 4; e++)
                         PF_STREAM(q[e] + i);
-                for (int e = 0; e < 4; e++)
-                    X[e] = vld(q[e] + i);
-                for (int rr = 0; rr < 4; rr++)
-                    Y[rr] = vcmul(V[rr], X[0]) + vcmul(V[rr + 4], X[1]) +
-                            vcmul(V[rr + 8], X[2]) + vcmul(V[rr + 12], X[3]);
-                for (int e = 0; e < 4; e++)
-                    vst(q[e] + i, Y[e]);
+                for (size_t j = i; j < i + 4; j += NA) {
+                    vnd X[4], Y[4];
+                    for (int e = 0; e < 4; e++)
+                        X[e] = nld(q[e] + j);
+                    for (int rr = 0; rr < 4; rr++)
+                        Y[rr] = ncmul(V[rr], X[0]) + ncmul(V[rr + 4], X[1]) +
+                                ncmul(V[rr + 8], X[2]) + ncmul(V[rr + 12], X[3]);
+                    for (int e = 0; e < 4; e++)
+                        nst(q[e] + j, Y[e]);
+                }
             }
         }
         return;
@@ -770,23 +837,23 @@ RANGE_FN(range_m4, body_m4, ctx_m4, 0)
 typedef struct {
     size_t off[4];
     double d[8], e[8];
-    vcx D[4], E[4];
+    ncx D[4], E[4];
 } ctx_xx;
 
 QD_INLINE void body_xx(qd_c *p, size_t nr, size_t R, size_t n, size_t st, const ctx_xx *c)
 {
     if (st == 1 && (n & 3) == 0) {
-        const vcx D0 = c->D[0], D1 = c->D[1], D2 = c->D[2], D3 = c->D[3];
-        const vcx E0 = c->E[0], E1 = c->E[1], E2 = c->E[2], E3 = c->E[3];
+        const ncx D0 = c->D[0], D1 = c->D[1], D2 = c->D[2], D3 = c->D[3];
+        const ncx E0 = c->E[0], E1 = c->E[1], E2 = c->E[2], E3 = c->E[3];
         for (size_t r = 0; r < nr; r++) {
             qd_c *q0 = p + r * R + c->off[0], *q1 = p + r * R + c->off[1];
             qd_c *q2 = p + r * R + c->off[2], *q3 = p + r * R + c->off[3];
-            for (size_t i = 0; i < n; i += 4) {
-                v8d X0 = vld(q0 + i), X1 = vld(q1 + i), X2 = vld(q2 + i), X3 = vld(q3 + i);
-                vst(q0 + i, vcmul(D0, X0) + vcmul(E0, X3));
-                vst(q1 + i, vcmul(D1, X1) + vcmul(E1, X2));
-                vst(q2 + i, vcmul(D2, X2) + vcmul(E2, X1));
-                vst(q3 + i, vcmul(D3, X3) + vcmul(E3, X0));
+            for (size_t i = 0; i < n; i += NA) {
+                vnd X0 = nld(q0 + i), X1 = nld(q1 + i), X2 = nld(q2 + i), X3 = nld(q3 + i);
+                nst(q0 + i, ncmul(D0, X0) + ncmul(E0, X3));
+                nst(q1 + i, ncmul(D1, X1) + ncmul(E1, X2));
+                nst(q2 + i, ncmul(D2, X2) + ncmul(E2, X1));
+                nst(q3 + i, ncmul(D3, X3) + ncmul(E3, X0));
             }
         }
         return;
@@ -822,48 +889,68 @@ RANGE_FN(range_xx, body_xx, ctx_xx, 0)
  * with lane-wise factors P_t; t with P_t = 0 is skipped (a diagonal is t = 0 alone,
  * a 1-qubit gate on bit 0 is t = 0, 1). The whole buffer is then one flat loop over
  * units: contiguous, branch-free, whatever the qubit. */
+#define NP (8 / NW)   /* native vectors per unit */
 typedef struct {
     int act;            /* bit t set: P_t is used; 16 + t: pure permutation v[lane ^ t] */
     int pf;             /* software prefetch (big registers only) */
-    vcx P[4];
+    ncx P[4][NP];       /* P_t, in the unit's native pieces (piece j: lanes j*NA ..) */
 } ctx_u;
 
+/* lane k <- lane k ^ tl inside one native vector (tl < NA; a compile-time constant) */
+QD_INLINE vnd nperm(vnd v, int tl)
+{
+#if NW == 8
+    if (tl == 1)
+        return __builtin_shuffle(v, (vnl){2, 3, 0, 1, 6, 7, 4, 5});
+    if (tl == 2)
+        return __builtin_shuffle(v, (vnl){4, 5, 6, 7, 0, 1, 2, 3});
+    if (tl == 3)
+        return __builtin_shuffle(v, (vnl){6, 7, 4, 5, 2, 3, 0, 1});
+#elif NW == 4
+    if (tl == 1)
+        return __builtin_shuffle(v, (vnl){2, 3, 0, 1});
+#endif
+    (void)tl;
+    return v;
+}
+
+/* Lane k of the unit is piece k / NA, position k % NA, so lane k ^ t is piece
+ * (k / NA) ^ (t / NA), position (k % NA) ^ (t % NA): a whole-piece exchange and an
+ * in-register permutation. Each lane gets P_0 v + P_1 v[.^1] + P_2 v[.^2] + P_3 v[.^3]
+ * (the active terms, in that order) at every width. */
 QD_INLINE void unit_loop(qd_c *a, size_t u0, size_t u1, const ctx_u *c, const int act)
 {
-    const vcx P0 = c->P[0], P1 = c->P[1], P2 = c->P[2], P3 = c->P[3];
+    ncx P[4][NP];
+    memcpy(P, c->P, sizeof P);
     const int pf = c->pf;
     for (size_t u = u0; u < u1; u++) {
         qd_c *q = a + 4 * u;
         if (pf)
             __builtin_prefetch((const char *)((uintptr_t)q + PF_DIST), 1, 3);
-        v8d v = vld(q), acc = v;
+        vnd v[NP], acc[NP];
+        for (int j = 0; j < NP; j++)
+            v[j] = nld(q + j * NA);
         if (act >= 16) {
-            acc = act == 17 ? xperm1(v) : act == 18 ? xperm2(v) : xperm3(v);
+            const int t = act - 16;
+            for (int j = 0; j < NP; j++)
+                acc[j] = nperm(v[j ^ (t / NA)], t % NA);
         } else {
             int first = 1;   /* resolved at compile time: act is a constant */
-            if (act & 1) {
-                acc = vcmul(P0, v);
-                first = 0;
-            }
-            if (act & 2) {
-                v8d t = vcmul(P1, xperm1(v));
-                acc = first ? t : acc + t;
-                first = 0;
-            }
-            if (act & 4) {
-                v8d t = vcmul(P2, xperm2(v));
-                acc = first ? t : acc + t;
-                first = 0;
-            }
-            if (act & 8) {
-                v8d t = vcmul(P3, xperm3(v));
-                acc = first ? t : acc + t;
+            for (int t = 0; t < 4; t++) {
+                if (!(act & (1 << t)))
+                    continue;
+                for (int j = 0; j < NP; j++) {
+                    vnd term = ncmul(P[t][j], nperm(v[j ^ (t / NA)], t % NA));
+                    acc[j] = first ? term : acc[j] + term;
+                }
                 first = 0;
             }
             if (first)
-                acc = (v8d){0};
+                for (int j = 0; j < NP; j++)
+                    acc[j] = (vnd){0};
         }
-        vst(q, acc);
+        for (int j = 0; j < NP; j++)
+            nst(q + j * NA, acc[j]);
     }
 }
 
@@ -916,7 +1003,12 @@ static void unit_gate(qd_c *a, size_t amps, probe_fn probe, const void *args, in
             nz |= z[k] != 0;
             one &= z[k] == 1;
         }
-        c.P[t] = vcx_lanes(z, 0);
+        vcx full = vcx_lanes(z, 0);
+        for (int j = 0; j < NP; j++)
+            for (int l = 0; l < NW; l++) {
+                c.P[t][j].r[l] = full.r[j * NW + l];
+                c.P[t][j].i[l] = full.i[j * NW + l];
+            }
         if (nz) {
             c.act |= 1 << t;
             nact++;
@@ -971,10 +1063,10 @@ static void k1q_b(qd_c *a, size_t amps, int b, const qd_c m[4], int conj, int pa
     c.off1 = (size_t)1 << b;
     c.pf = amps >= PF_MINAMPS;
     split_c(m, 4, conj, c.m);
-    c.A = vcx_all(m[0], conj);
-    c.C = vcx_all(m[1], conj);
-    c.B = vcx_all(m[2], conj);
-    c.D = vcx_all(m[3], conj);
+    c.A = ncx_all(m[0], conj);
+    c.C = ncx_all(m[1], conj);
+    c.B = ncx_all(m[2], conj);
+    c.D = ncx_all(m[3], conj);
     drive(range_m2, a, &w, amps >> 1, amps, &c, par);
 }
 
@@ -1109,8 +1201,8 @@ static void k2q_b(qd_c *a, size_t amps, int b0, int b1, const qd_c m[16], int co
             c.off[l] = off[l];
             split_c(&m[l + 4 * l], 1, conj, c.d + 2 * l);
             split_c(&m[l + 4 * (3 - l)], 1, conj, c.e + 2 * l);
-            c.D[l] = vcx_all(m[l + 4 * l], conj);
-            c.E[l] = vcx_all(m[l + 4 * (3 - l)], conj);
+            c.D[l] = ncx_all(m[l + 4 * l], conj);
+            c.E[l] = ncx_all(m[l + 4 * (3 - l)], conj);
         }
         drive(range_xx, a, &w, amps >> 2, amps, &c, par);
         return;
@@ -1120,7 +1212,7 @@ static void k2q_b(qd_c *a, size_t amps, int b0, int b1, const qd_c m[16], int co
     c.pf = amps >= PF_MINAMPS;
     split_c(m, 16, conj, c.m);
     for (int i = 0; i < 16; i++)
-        c.V[i] = vcx_all(m[i], conj);
+        c.V[i] = ncx_all(m[i], conj);
     drive(range_m4, a, &w, amps >> 2, amps, &c, par);
 }
 
@@ -1168,10 +1260,10 @@ static void kctrl_b(qd_c *a, size_t amps, const int *cb, int nctrl, int tb, cons
     c.off1 = st;
     c.pf = amps >= PF_MINAMPS;
     split_c(m, 4, conj, c.m);
-    c.A = vcx_all(m[0], conj);
-    c.C = vcx_all(m[1], conj);
-    c.B = vcx_all(m[2], conj);
-    c.D = vcx_all(m[3], conj);
+    c.A = ncx_all(m[0], conj);
+    c.C = ncx_all(m[1], conj);
+    c.B = ncx_all(m[2], conj);
+    c.D = ncx_all(m[3], conj);
     drive(range_m2, a, &w, amps >> (nctrl + 1), amps, &c, par);
 }
 
@@ -1232,45 +1324,45 @@ static int member_team(size_t dim, size_t count)
  * on the other members. */
 enum { B1_DENSE, B1_REAL, B1_DIAG };
 
-QD_INLINE v8d vsplat(double x)
-{
-    return (v8d){x, x, x, x, x, x, x, x};
-}
-
 /* bit b >= 2: pairs (x[i], y[i] = x[i + 2^b]) in blocks of 2^(b+1) */
 QD_INLINE void b1_hi(qd_c *a, size_t dim, int b, const qd_c *m, int kind)
 {
-    const size_t L = (size_t)1 << b;
+    const size_t L = (size_t)1 << b;   /* >= 4, a multiple of NA */
     if (kind == B1_REAL) {
-        /* zero imaginary parts: vcmul(z, v) reduces to re * v */
-        const v8d A = vsplat(creal(m[0])), C = vsplat(creal(m[1]));
-        const v8d B = vsplat(creal(m[2])), D = vsplat(creal(m[3]));
+        /* zero imaginary parts: ncmul(z, v) reduces to re * v */
+        vnd A, B, C, D;
+        for (int k = 0; k < NW; k++) {
+            A[k] = creal(m[0]);
+            C[k] = creal(m[1]);
+            B[k] = creal(m[2]);
+            D[k] = creal(m[3]);
+        }
         for (size_t base = 0; base < dim; base += 2 * L) {
             qd_c *x = a + base, *y = x + L;
-            for (size_t i = 0; i < L; i += 4) {
-                v8d X = vld(x + i), Y = vld(y + i);
-                vst(x + i, A * X + B * Y);
-                vst(y + i, C * X + D * Y);
+            for (size_t i = 0; i < L; i += NA) {
+                vnd X = nld(x + i), Y = nld(y + i);
+                nst(x + i, A * X + B * Y);
+                nst(y + i, C * X + D * Y);
             }
         }
     } else if (kind == B1_DIAG) {
-        const vcx A = vcx_all(m[0], 0), D = vcx_all(m[3], 0);
+        const ncx A = ncx_all(m[0], 0), D = ncx_all(m[3], 0);
         for (size_t base = 0; base < dim; base += 2 * L) {
             qd_c *x = a + base, *y = x + L;
-            for (size_t i = 0; i < L; i += 4) {
-                vst(x + i, vcmul(A, vld(x + i)));
-                vst(y + i, vcmul(D, vld(y + i)));
+            for (size_t i = 0; i < L; i += NA) {
+                nst(x + i, ncmul(A, nld(x + i)));
+                nst(y + i, ncmul(D, nld(y + i)));
             }
         }
     } else {
-        const vcx A = vcx_all(m[0], 0), C = vcx_all(m[1], 0);
-        const vcx B = vcx_all(m[2], 0), D = vcx_all(m[3], 0);
+        const ncx A = ncx_all(m[0], 0), C = ncx_all(m[1], 0);
+        const ncx B = ncx_all(m[2], 0), D = ncx_all(m[3], 0);
         for (size_t base = 0; base < dim; base += 2 * L) {
             qd_c *x = a + base, *y = x + L;
-            for (size_t i = 0; i < L; i += 4) {
-                v8d X = vld(x + i), Y = vld(y + i);
-                vst(x + i, vcmul(A, X) + vcmul(B, Y));
-                vst(y + i, vcmul(C, X) + vcmul(D, Y));
+            for (size_t i = 0; i < L; i += NA) {
+                vnd X = nld(x + i), Y = nld(y + i);
+                nst(x + i, ncmul(A, X) + ncmul(B, Y));
+                nst(y + i, ncmul(C, X) + ncmul(D, Y));
             }
         }
     }
@@ -1308,16 +1400,16 @@ QD_INLINE void b1_lo(qd_c *a, size_t dim, int b, const qd_c *m, int kind)
     const vcx P0 = vcx_lanes(z0, 0), P1 = vcx_lanes(z1, 0);
     if (kind == B1_DIAG) {
         for (size_t u = 0; u < dim; u += 4)
-            vst(a + u, vcmul(P0, vld(a + u)));
+            vst(a + u, vcmul(&P0, vld(a + u)));
     } else if (b == 0) {
         for (size_t u = 0; u < dim; u += 4) {
             v8d v = vld(a + u);
-            vst(a + u, vcmul(P0, v) + vcmul(P1, xperm1(v)));
+            vst(a + u, vcmul(&P0, v) + vcmul(&P1, xperm1(v)));
         }
     } else {
         for (size_t u = 0; u < dim; u += 4) {
             v8d v = vld(a + u);
-            vst(a + u, vcmul(P0, v) + vcmul(P1, xperm2(v)));
+            vst(a + u, vcmul(&P0, v) + vcmul(&P1, xperm2(v)));
         }
     }
 }

@@ -188,8 +188,9 @@ static void pauli_range(const qd_c *lam, const qd_c *psi, size_t x, size_t z, si
         size_t j = i ^ x;
         double sg = (__builtin_popcountll((unsigned long long)(j & z)) & 1) ? -1.0 : 1.0;
         double lr = creal(lam[i]), li = cimag(lam[i]), pr = creal(psi[j]), pi = cimag(psi[j]);
+        double nli = -li;   /* + nli*pr, not - li*pr: no vfmsubadd (scripts/check_contraction.sh) */
         ar += sg * (lr * pr + li * pi);
-        ai += sg * (lr * pi - li * pr);
+        ai += sg * (lr * pi + nli * pr);
     }
     *sr = ar;
     *si = ai;
@@ -245,14 +246,49 @@ static qd_c pauli_braket(const qd_c *lam, const qd_c *psi, size_t d, size_t x, s
      : (p) == 'Y' ? (l[i1] * q[i0] + l[i1 + 1] * q[i0 + 1]) - (l[i0] * q[i1] + l[i0 + 1] * q[i1 + 1]) \
                   : (l[i0] * q[i0 + 1] - l[i0 + 1] * q[i0]) - (l[i1] * q[i1 + 1] - l[i1 + 1] * q[i1]))
 
+/* The long sums below (b = 1, and runs of b >= 16 pairs) go into 8 partial sums, pair t
+ * into acc[t % 8], added at the end in the fixed order of sum8. Not `omp simd reduction`:
+ * that lets the compiler split the sum by its vector width (2, 4 or 8 lanes), so the
+ * portable, AVX2 and AVX-512 builds would round differently. The terms of a chunk of pairs
+ * are computed first (an elementwise loop: vectorised at any width, the same arithmetic
+ * per term), then added into the partial sums (contiguous: vectorised too). Computing
+ * and adding in one loop left GCC 12 a strided de-interleave it vectorised poorly (3x
+ * slower on AVX2). */
+#define ACC8_CHUNK 128   /* pairs per chunk: a multiple of 8 */
+
+static inline double sum8(const double a[8])
+{
+    return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+}
+
+/* a8[i % 8] += t[i] for i < n (t: the terms of a chunk that starts at a multiple of 8) */
+static inline __attribute__((always_inline)) void acc8_add(double a8[8], const double *t,
+                                                           size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (size_t u = 0; u < 8; u++)
+            a8[u] += t[i + u];
+    for (; i < n; i++)
+        a8[i % 8] += t[i];
+}
+
 static inline __attribute__((always_inline)) double
 pauli1_sum_p(const double *l, const double *q, size_t amps, size_t b, const char p)
 {
     double acc = 0;
     if (b == 1) {   /* adjacent pairs: affine, contiguous */
-        #pragma omp simd reduction(+ : acc)
-        for (size_t t = 0; t < amps / 2; t++)
-            acc += PAULI1_TERM(p, l, q, 4 * t, 4 * t + 2);
+        double a8[8] = {0}, tb[ACC8_CHUNK];
+        const size_t n = amps / 2;
+        for (size_t t0 = 0; t0 < n; t0 += ACC8_CHUNK) {
+            const size_t m = n - t0 < ACC8_CHUNK ? n - t0 : ACC8_CHUNK;
+            const double *l0 = l + 4 * t0, *q0 = q + 4 * t0;
+            #pragma omp simd
+            for (size_t t = 0; t < m; t++)
+                tb[t] = PAULI1_TERM(p, l0, q0, 4 * t, 4 * t + 2);
+            acc8_add(a8, tb, m);
+        }
+        acc = sum8(a8);
     } else if (b < 16) {   /* short runs: per-lane partial sums across runs */
         double part[16] = {0};
         for (size_t hi = 0; hi < amps; hi += 2 * b) {
@@ -263,13 +299,18 @@ pauli1_sum_p(const double *l, const double *q, size_t amps, size_t b, const char
         }
         for (size_t t = 0; t < b; t++)
             acc += part[t];
-    } else {        /* long runs of b pairs */
-        for (size_t hi = 0; hi < amps; hi += 2 * b) {
-            const double *l0 = l + 2 * hi, *q0 = q + 2 * hi;
-            #pragma omp simd reduction(+ : acc)
-            for (size_t t = 0; t < b; t++)
-                acc += PAULI1_TERM(p, l0, q0, 2 * t, 2 * t + 2 * b);
-        }
+    } else {        /* long runs of b pairs (pair t of a run into acc[t % 8], every run) */
+        double a8[8] = {0}, tb[ACC8_CHUNK];
+        for (size_t hi = 0; hi < amps; hi += 2 * b)
+            for (size_t t0 = 0; t0 < b; t0 += ACC8_CHUNK) {
+                const size_t m = b - t0 < ACC8_CHUNK ? b - t0 : ACC8_CHUNK;
+                const double *l0 = l + 2 * (hi + t0), *q0 = q + 2 * (hi + t0);
+                #pragma omp simd
+                for (size_t t = 0; t < m; t++)
+                    tb[t] = PAULI1_TERM(p, l0, q0, 2 * t, 2 * t + 2 * b);
+                acc8_add(a8, tb, m);
+            }
+        acc = sum8(a8);
     }
     return acc;
 }
@@ -310,14 +351,27 @@ pauli3_sum_b(const double *l, const double *q, size_t amps, size_t b, double *ou
     double ty = (l1r * p0r + l1i * p0i) - (l0r * p1r + l0i * p1i);                 \
     double tz = (l0r * p0i - l0i * p0r) - (l1r * p1i - l1i * p1r);
     double ax = 0, ay = 0, az = 0;
-    if (b == 1) {
-        #pragma omp simd reduction(+ : ax, ay, az)
-        for (size_t t = 0; t < amps / 2; t++) {
-            P3_TERMS(l, q, 4 * t, 4 * t + 2)
-            ax += tx;
-            ay += ty;
-            az += tz;
+    if (b == 1) {   /* 8 partial sums each, chunked as in pauli1_sum_p */
+        double x8[8] = {0}, y8[8] = {0}, z8[8] = {0};
+        double bx[ACC8_CHUNK], by[ACC8_CHUNK], bz[ACC8_CHUNK];
+        const size_t n = amps / 2;
+        for (size_t t0 = 0; t0 < n; t0 += ACC8_CHUNK) {
+            const size_t m = n - t0 < ACC8_CHUNK ? n - t0 : ACC8_CHUNK;
+            const double *l0 = l + 4 * t0, *q0 = q + 4 * t0;
+            #pragma omp simd
+            for (size_t t = 0; t < m; t++) {
+                P3_TERMS(l0, q0, 4 * t, 4 * t + 2)
+                bx[t] = tx;
+                by[t] = ty;
+                bz[t] = tz;
+            }
+            acc8_add(x8, bx, m);
+            acc8_add(y8, by, m);
+            acc8_add(z8, bz, m);
         }
+        ax = sum8(x8);
+        ay = sum8(y8);
+        az = sum8(z8);
     } else if (b < 16) {
         double px[16] = {0}, py[16] = {0}, pz[16] = {0};
         for (size_t hi = 0; hi < amps; hi += 2 * b) {
@@ -336,16 +390,26 @@ pauli3_sum_b(const double *l, const double *q, size_t amps, size_t b, double *ou
             az += pz[t];
         }
     } else {
-        for (size_t hi = 0; hi < amps; hi += 2 * b) {
-            const double *l0 = l + 2 * hi, *q0 = q + 2 * hi;
-            #pragma omp simd reduction(+ : ax, ay, az)
-            for (size_t t = 0; t < b; t++) {
-                P3_TERMS(l0, q0, 2 * t, 2 * t + 2 * b)
-                ax += tx;
-                ay += ty;
-                az += tz;
+        double x8[8] = {0}, y8[8] = {0}, z8[8] = {0};
+        double bx[ACC8_CHUNK], by[ACC8_CHUNK], bz[ACC8_CHUNK];
+        for (size_t hi = 0; hi < amps; hi += 2 * b)
+            for (size_t t0 = 0; t0 < b; t0 += ACC8_CHUNK) {
+                const size_t m = b - t0 < ACC8_CHUNK ? b - t0 : ACC8_CHUNK;
+                const double *l0 = l + 2 * (hi + t0), *q0 = q + 2 * (hi + t0);
+                #pragma omp simd
+                for (size_t t = 0; t < m; t++) {
+                    P3_TERMS(l0, q0, 2 * t, 2 * t + 2 * b)
+                    bx[t] = tx;
+                    by[t] = ty;
+                    bz[t] = tz;
+                }
+                acc8_add(x8, bx, m);
+                acc8_add(y8, by, m);
+                acc8_add(z8, bz, m);
             }
-        }
+        ax = sum8(x8);
+        ay = sum8(y8);
+        az = sum8(z8);
     }
 #undef P3_TERMS
     out[0] = ax;
@@ -456,7 +520,8 @@ static int pauli_pair(const qd_circuit *c, size_t o1, size_t o2)
  * in member order afterwards: results do not depend on the blocking or the threads. */
 #define SB_MAXQ 10
 
-int qd_adjoint_generic_only = 0;
+/* qd_adjoint_generic_only (a test switch) is defined in parallel.c: the kernel sets define
+ * no global variables (scripts/gen_dispatch.sh) */
 
 typedef struct {
     int kind;            /* 0: 1-qubit step, 1: +-1 diagonal (a cz run) */

@@ -6,7 +6,10 @@
  * Determinism: nothing here reduces across threads. The density-matrix paths are made of
  * gate kernels (bitwise identical for any thread count, see gates.c), elementwise sums in
  * a fixed order, and qd_ptrace_dm (each element summed in a fixed order). Trajectory
- * members are independent: member j uses only its own substream and its own amplitudes. */
+ * members are independent: member j uses only its own substream and its own amplitudes.
+ * Complex products in loops go through qd_cmul (qd.h) and hand-written ones subtract a
+ * product as `+ (-x)*y`: the same values, but GCC cannot fuse them into vfmaddsub
+ * (scripts/check_contraction.sh). */
 #include "qd_channel.h"
 #include <math.h>
 #include <string.h>
@@ -29,10 +32,10 @@ double qd_kraus_tp_dev(const qd_c *K, size_t m, int k)
             for (size_t i = 0; i < m; i++) {
                 const qd_c *ka = K + i * dd + a * d, *kb = K + i * dd + b * d;
                 for (size_t r = 0; r < d; r++) {
-                    double xr = creal(ka[r]), xi = cimag(ka[r]);
+                    double xr = creal(ka[r]), xi = cimag(ka[r]), nxi = -xi;
                     double yr = creal(kb[r]), yi = cimag(kb[r]);
                     re += xr * yr + xi * yi;
-                    im += xr * yi - xi * yr;
+                    im += xr * yi + nxi * yr;   /* not - xi*yr: see the top of the file */
                 }
             }
             if (a == b)
@@ -83,7 +86,8 @@ void qd_kraus_to_superop(const qd_c *K, size_t m, int k, qd_c *S)
             for (size_t r = 0; r < d; r++)
                 for (size_t cp = 0; cp < d; cp++)
                     for (size_t rp = 0; rp < d; rp++)
-                        S[(rp + cp * d) + (r + c * d) * dd] += Ki[rp + r * d] * conj(Ki[cp + c * d]);
+                        S[(rp + cp * d) + (r + c * d) * dd] +=
+                            qd_cmul(Ki[rp + r * d], conj(Ki[cp + c * d]));
     }
 }
 
@@ -93,7 +97,7 @@ static void matmul(const qd_c *A, const qd_c *B, size_t d, qd_c *C)
         for (size_t r = 0; r < d; r++) {
             qd_c s = 0;
             for (size_t l = 0; l < d; l++)
-                s += A[r + l * d] * B[l + c * d];
+                s += qd_cmul(A[r + l * d], B[l + c * d]);
             C[r + c * d] = s;
         }
 }
@@ -119,7 +123,8 @@ void qd_kraus_tensor(const qd_c *A, size_t ma, int ka, const qd_c *B, size_t mb,
                 for (size_t cb = 0; cb < db; cb++)
                     for (size_t ra = 0; ra < da; ra++)
                         for (size_t rb = 0; rb < db; rb++)
-                            O[(ra * db + rb) + (ca * db + cb) * D] = Ai[ra + ca * da] * Bj[rb + cb * db];
+                            O[(ra * db + rb) + (ca * db + cb) * D] =
+                                qd_cmul(Ai[ra + ca * da], Bj[rb + cb * db]);
         }
 }
 

@@ -960,10 +960,12 @@ static void fz_add_diag(fuser *f, const int *qs, int k, const qd_c *dg, size_t o
         size_t D = (size_t)1 << f->nd;
         const double a0 = creal(dg[0]), b0 = cimag(dg[0]), a1 = creal(dg[1]),
                      b1 = cimag(dg[1]);
+        /* + y*nb, not - y*b: the same value, no vfmaddsub (scripts/check_contraction.sh) */
+        const double nb0 = -b0, nb1 = -b1;
         for (size_t t = D; t-- > 0;) {
             double x = creal(f->tab[t]), y = cimag(f->tab[t]);
-            f->tab[2 * t] = CMPLX(x * a0 - y * b0, x * b0 + y * a0);
-            f->tab[2 * t + 1] = CMPLX(x * a1 - y * b1, x * b1 + y * a1);
+            f->tab[2 * t] = CMPLX(x * a0 + y * nb0, x * b0 + y * a0);
+            f->tab[2 * t + 1] = CMPLX(x * a1 + y * nb1, x * b1 + y * a1);
         }
         f->dq[f->nd++] = qs[0];
         f->dops = op == (size_t)-1 ? 2 + f->dops : f->dops + 1;
@@ -1013,8 +1015,8 @@ static void fz_add_diag(fuser *f, const int *qs, int k, const qd_c *dg, size_t o
             l = (l << 1) | ((t >> pos[i]) & 1);
         {
             double x = creal(f->tab[t]), y = cimag(f->tab[t]), a = creal(dg[l]),
-                   b = cimag(dg[l]);
-            f->tab[t] = CMPLX(x * a - y * b, x * b + y * a);
+                   b = cimag(dg[l]), nb = -b;
+            f->tab[t] = CMPLX(x * a + y * nb, x * b + y * a);   /* + y*nb: as above */
         }
     }
     f->dops = op == (size_t)-1 ? 2 + f->dops : f->dops + 1;
@@ -1150,12 +1152,14 @@ static void fz_split_all(fuser *f)
         double *Rq = R[m];
         Rq[0] = c;
         Rq[1] = sn;
-        Rq[2] = creal(M[2] * conj(a)) / na;
-        Rq[3] = creal(M[3] * conj(b)) / nb;
+        /* complex products by qd_cmul: no vfmaddsub (scripts/check_contraction.sh) */
+        Rq[2] = creal(qd_cmul(M[2], conj(a))) / na;
+        Rq[3] = creal(qd_cmul(M[3], conj(b))) / nb;
         if (fz_abs(a * Rq[2] - M[2]) > 1e-15 || fz_abs(b * Rq[3] - M[3]) > 1e-15) {
             /* Z-Y-Z: w from M11 = b c w; then M01 = -a s w must hold */
-            qd_c w = M[3] * conj(b) / (nb * c);
-            if (fz_abs(b * c * w - M[3]) > 1e-15 || fz_abs(-a * sn * w - M[2]) > 1e-15)
+            qd_c w = qd_cmul(M[3], conj(b)) / (nb * c);
+            if (fz_abs(qd_cmul(b * c, w) - M[3]) > 1e-15 ||
+                fz_abs(qd_cmul(-a * sn, w) - M[2]) > 1e-15)
                 continue;
             Rq[2] = -sn;
             Rq[3] = c;
@@ -1230,11 +1234,13 @@ static qd_status fz_op(fuser *f, size_t o, qd_err *e)
                 f->pn[q] = 1;
                 f->pop[q] = o;
             } else {
-                qd_c *M = f->P[q], R[4];   /* R = G M (column-major 2x2) */
-                R[0] = G[0] * M[0] + G[2] * M[1];
-                R[1] = G[1] * M[0] + G[3] * M[1];
-                R[2] = G[0] * M[2] + G[2] * M[3];
-                R[3] = G[1] * M[2] + G[3] * M[3];
+                /* R = G M (column-major 2x2); qd_cmul: no vfmaddsub
+                 * (scripts/check_contraction.sh) */
+                qd_c *M = f->P[q], R[4];
+                R[0] = qd_cmul(G[0], M[0]) + qd_cmul(G[2], M[1]);
+                R[1] = qd_cmul(G[1], M[0]) + qd_cmul(G[3], M[1]);
+                R[2] = qd_cmul(G[0], M[2]) + qd_cmul(G[2], M[3]);
+                R[3] = qd_cmul(G[1], M[2]) + qd_cmul(G[3], M[3]);
                 memcpy(M, R, sizeof R);
                 f->pn[q]++;
             }

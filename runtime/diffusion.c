@@ -50,9 +50,9 @@ static void step_one(qd_c *v, int n, const qd_rng *stream, size_t k, uint64_t s,
         for (size_t i = 0; i < d; i++) {
             if (i & bit)
                 continue;
-            qd_c x = v[i], y = v[i | bit];
-            v[i] = m[0] * x + m[2] * y;
-            v[i | bit] = m[1] * x + m[3] * y;
+            qd_c x = v[i], y = v[i | bit];   /* qd_cmul: no vfmaddsub (check_contraction.sh) */
+            v[i] = qd_cmul(m[0], x) + qd_cmul(m[2], y);
+            v[i | bit] = qd_cmul(m[1], x) + qd_cmul(m[3], y);
         }
     }
     if (n >= 2) {
@@ -63,7 +63,7 @@ static void step_one(qd_c *v, int n, const qd_rng *stream, size_t k, uint64_t s,
             ph[w] = cexp(-I * (theta / 2) * zz);
         }
         for (size_t i = 0; i < d; i++)
-            v[i] *= ph[__builtin_popcountll((unsigned long long)i)];
+            v[i] = qd_cmul(v[i], ph[__builtin_popcountll((unsigned long long)i)]);
     }
 }
 

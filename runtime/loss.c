@@ -5,7 +5,9 @@
  * Hilbert–Schmidt, superfidelity). The gradient convention (Wirtinger dL/d(conj x); for
  * density matrices the Hermitian G with dL = 2 Tr(G drho)) is spelled out in qd_loss.h.
  * Sums are serial loops in a fixed order (thread-count independent); the big products
- * are zgemm calls through linalg.c. */
+ * are zgemm calls through linalg.c. Complex products in loops go through qd_cmul (qd.h):
+ * the same values as `*`, but GCC cannot fuse them into vfmaddsub
+ * (scripts/check_contraction.sh). */
 #include "qd_loss.h"
 #include "qd_simd.h"
 #include <math.h>
@@ -355,18 +357,18 @@ static qd_status wasserstein_assign(const qd_c *A, size_t N, const qd_c *B, size
             const qd_c *a = A + i * d, *b = B + perm[i] * d;
             qd_c z = 0;   /* <a_i|b_p(i)> */
             for (size_t k = 0; k < d; k++)
-                z += conj(a[k]) * b[k];
+                z += qd_cmul(conj(a[k]), b[k]);
             if (GA) {
                 qd_c f = -inv * conj(z);
                 qd_c *g = GA + i * d;
                 for (size_t k = 0; k < d; k++)
-                    g[k] = b[k] * f;
+                    g[k] = qd_cmul(b[k], f);
             }
             if (GB) {
                 qd_c f = -inv * z;
                 qd_c *g = GB + perm[i] * d;
                 for (size_t k = 0; k < d; k++)
-                    g[k] = a[k] * f;
+                    g[k] = qd_cmul(a[k], f);
             }
         }
     }
@@ -631,10 +633,10 @@ double qd_loss_infid_pp(const qd_c *a, const qd_c *b, int n, qd_c *Ga, qd_c *Gb)
     qd_c ov = qd_inner(a, b, D);   /* <a|b> */
     if (Ga)
         for (size_t i = 0; i < D; i++)
-            Ga[i] = -b[i] * conj(ov);
+            Ga[i] = qd_cmul(-b[i], conj(ov));
     if (Gb)
         for (size_t i = 0; i < D; i++)
-            Gb[i] = -a[i] * ov;
+            Gb[i] = qd_cmul(-a[i], ov);
     return 1.0 - (creal(ov) * creal(ov) + cimag(ov) * cimag(ov));
 }
 
@@ -645,15 +647,15 @@ double qd_loss_infid_pd(const qd_c *psi, const qd_c *rho, int n, qd_c *Gpsi, qd_
     for (size_t i = 0; i < D; i++) {
         qd_c r = 0;   /* (rho psi)_i */
         for (size_t j = 0; j < D; j++)
-            r += rho[i + j * D] * psi[j];
-        f += creal(conj(psi[i]) * r);
+            r += qd_cmul(rho[i + j * D], psi[j]);
+        f += creal(qd_cmul(conj(psi[i]), r));
         if (Gpsi)
             Gpsi[i] = -r;
     }
     if (Grho)
         for (size_t j = 0; j < D; j++)
             for (size_t i = 0; i < D; i++)
-                Grho[i + j * D] = -0.5 * psi[i] * conj(psi[j]);
+                Grho[i + j * D] = qd_cmul(-0.5 * psi[i], conj(psi[j]));
     return 1.0 - f;
 }
 

@@ -91,8 +91,9 @@ static inline double weight(const qd_c *a, size_t i, size_t stride, int diag)
 /* x * conj(y) in plain real arithmetic (skips the C99 Annex G NaN/inf recovery of __muldc3) */
 static inline qd_c mulconj(qd_c x, qd_c y)
 {
-    double xr = creal(x), xi = cimag(x), yr = creal(y), yi = cimag(y);
-    return CMPLX(xr * yr + xi * yi, xi * yr - xr * yi);
+    /* + xr*nyi, not - xr*yi: the same value, but no vfmsubadd (scripts/check_contraction.sh) */
+    double xr = creal(x), xi = cimag(x), yr = creal(y), yi = cimag(y), nyi = -yi;
+    return CMPLX(xr * yr + xi * yi, xi * yr + xr * nyi);
 }
 
 static qd_status check_qubits(int nq, const int *qs, int k, const char *what, qd_err *e)

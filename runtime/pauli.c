@@ -1,7 +1,9 @@
 /* pauli.c — Pauli-sum operators (qd_dynamics.h): building and algebra (products with
  * phases, sums, adjoints), matrix-free application to batches of vectors, expectation
  * values on states and density matrices, dense matrices, spectra, exp(-iHt) (dense
- * eigen-decomposition or adaptive Lanczos-Krylov) and Gibbs states. */
+ * eigen-decomposition or adaptive Lanczos-Krylov) and Gibbs states.
+ * Complex products in loops go through qd_cmul (qd.h): the same values as `*`, but GCC
+ * cannot fuse them into vfmaddsub (scripts/check_contraction.sh). */
 #include "qd_dynamics.h"
 #include <math.h>
 #include <stdlib.h>
@@ -317,12 +319,12 @@ qd_status qd_ps_axpby(qd_c a, const qd_pauli_sum *A, qd_c b, const qd_pauli_sum 
     for (size_t t = 0; t < A->nterms; t++) {
         out->x[out->nterms] = A->x[t];
         out->z[out->nterms] = A->z[t];
-        out->c[out->nterms++] = a * A->c[t];
+        out->c[out->nterms++] = qd_cmul(a, A->c[t]);
     }
     for (size_t t = 0; t < B->nterms; t++) {
         out->x[out->nterms] = B->x[t];
         out->z[out->nterms] = B->z[t];
-        out->c[out->nterms++] = b * B->c[t];
+        out->c[out->nterms++] = qd_cmul(b, B->c[t]);
     }
     qd_ps_simplify(out, 0);
     return QD_OK;
@@ -673,7 +675,7 @@ static qd_status build_fn(const qd_c *V, const qd_c *f, size_t d, qd_c *U, qd_er
         return qd_fail(e, QD_ENOMEM, "not enough memory for a %zu x %zu matrix", d, d);
     for (size_t k = 0; k < d; k++)
         for (size_t i = 0; i < d; i++)
-            W[i + k * d] = V[i + k * d] * f[k];
+            W[i + k * d] = qd_cmul(V[i + k * d], f[k]);
     qd_la_zgemm('N', 'C', d, d, d, 1.0, W, d, V, d, 0.0, U, d);
     qd_free(W);
     return QD_OK;
@@ -727,7 +729,7 @@ static void small_exp(const qd_c *Q, const double *lam, size_t mm, double s, qd_
     for (size_t i = 0; i < mm; i++) {
         qd_c acc = 0;
         for (size_t k = 0; k < mm; k++)
-            acc += Q[i + k * mm] * cexp(-I * lam[k] * s) * conj(Q[0 + k * mm]);
+            acc += qd_cmul(qd_cmul(Q[i + k * mm], cexp(-I * lam[k] * s)), conj(Q[0 + k * mm]));
         y[i] = acc;
     }
 }
@@ -773,7 +775,7 @@ static qd_status krylov1(const qd_pauli_sum *H, double t, qd_c *v, double tol, q
                     alpha[j] = creal(h);
                 qd_c *vi = Vb + i * d;
                 for (size_t k = 0; k < d; k++)
-                    w[k] -= h * vi[k];
+                    w[k] -= qd_cmul(h, vi[k]);
             }
             double bj = sqrt(qd_norm2(w, d));
             beta[j] = bj;
@@ -823,7 +825,7 @@ static qd_status krylov1(const qd_pauli_sum *H, double t, qd_c *v, double tol, q
             qd_c c = b0 * y[i];
             const qd_c *vi = Vb + i * d;
             for (size_t k = 0; k < d; k++)
-                v[k] += c * vi[k];
+                v[k] += qd_cmul(c, vi[k]);
         }
         tdone += tau;
         errsum += err;
@@ -1089,7 +1091,7 @@ static qd_status lanczos_run(const qd_pauli_sum *H, qd_c *psi, double *E0, doubl
                         alpha[j] = creal(h);
                     const qd_c *vi = Vb + i * d;
                     for (size_t k = 0; k < d; k++)
-                        w[k] -= h * vi[k];
+                        w[k] -= qd_cmul(h, vi[k]);
                 }
             double bj = sqrt(qd_norm2(w, d));
             beta[j] = bj;
@@ -1119,7 +1121,7 @@ static qd_status lanczos_run(const qd_pauli_sum *H, qd_c *psi, double *E0, doubl
             qd_c c = Q[i];
             const qd_c *vi = Vb + i * d;
             for (size_t k = 0; k < d; k++)
-                x[k] += c * vi[k];
+                x[k] += qd_cmul(c, vi[k]);
         }
         double nx = sqrt(qd_norm2(x, d));
         for (size_t k = 0; k < d; k++)

@@ -36,6 +36,17 @@
 
 typedef double _Complex qd_c;
 
+/* a * b written out as two plain sums of products: real part ar*br + (-ai)*bi, the same
+ * value as the C99 product's ar*br - ai*bi. In a vectorised loop GCC 12 turns the C99 form
+ * (an alternating -/+ pair) into vfmaddsub even under -ffp-contract=off, and the AVX2 and
+ * AVX-512 builds would then round differently from the portable one; see
+ * scripts/check_contraction.sh. Finite inputs only (no C99 NaN/Inf recovery, __muldc3). */
+static inline qd_c qd_cmul(qd_c a, qd_c b)
+{
+    const double ar = creal(a), ai = cimag(a), br = creal(b), bi = cimag(b);
+    return CMPLX(ar * br + (-ai) * bi, ar * bi + ai * br);
+}
+
 /* ---------------------------------------------------------------- errors (err.c) */
 typedef enum {
     QD_OK = 0,

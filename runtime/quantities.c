@@ -246,14 +246,16 @@ static qd_c psi_rho_block(const void *ctx, size_t lo, size_t hi)
     for (size_t c = lo; c < hi; c++) {
         const qd_c *col = p->rho + c * d;
         double cr = 0, ci = 0;
+        /* a difference of products written p + (-q) (the same value): GCC would fuse the
+         * -/+ pairs into vfmaddsub (scripts/check_contraction.sh) */
         for (size_t r = 0; r < d; r++) {
-            double xr = creal(p->psi[r]), xi = cimag(p->psi[r]);
+            double xr = creal(p->psi[r]), xi = cimag(p->psi[r]), nxi = -xi;
             double yr = creal(col[r]), yi = cimag(col[r]);
             cr += xr * yr + xi * yi;
-            ci += xr * yi - xi * yr;
+            ci += xr * yi + nxi * yr;
         }
-        double pr = creal(p->psi[c]), pi = cimag(p->psi[c]);
-        tr += cr * pr - ci * pi;
+        double pr = creal(p->psi[c]), pi = cimag(p->psi[c]), npi = -pi;
+        tr += cr * pr + ci * npi;
         ti += cr * pi + ci * pr;
     }
     return CMPLX(tr, ti);

@@ -66,11 +66,13 @@ void qd_kron_vec(const qd_c *a, int na, const qd_c *b, int nb, qd_c *out)
     size_t da = (size_t)1 << na, db = (size_t)1 << nb;
 #pragma omp parallel for schedule(static) if (da * db >= PAR_MIN)
     for (size_t i = 0; i < da; i++) {
-        const double ar = creal(a[i]), ai = cimag(a[i]);
+        /* ar*br + nai*bi, not ar*br - ai*bi: the same value, no vfmaddsub
+         * (scripts/check_contraction.sh) */
+        const double ar = creal(a[i]), ai = cimag(a[i]), nai = -ai;
         qd_c *o = out + i * db;
         for (size_t j = 0; j < db; j++) {
             double br = creal(b[j]), bi = cimag(b[j]);
-            o[j] = CMPLX(ar * br - ai * bi, ar * bi + ai * br);
+            o[j] = CMPLX(ar * br + nai * bi, ar * bi + ai * br);
         }
     }
 }
@@ -85,11 +87,12 @@ void qd_kron_dm(const qd_c *a, int na, const qd_c *b, int nb, qd_c *out)
         qd_c *o = out + col * D;
         for (size_t ia = 0; ia < da; ia++) {
             qd_c av = a[ia + ja * da];
-            const double ar = creal(av), ai = cimag(av);
+            /* + nai*bi: no vfmaddsub (scripts/check_contraction.sh) */
+            const double ar = creal(av), ai = cimag(av), nai = -ai;
             const qd_c *bc = b + jb * db;
             for (size_t ib = 0; ib < db; ib++) {
                 double br = creal(bc[ib]), bi = cimag(bc[ib]);
-                o[ia * db + ib] = CMPLX(ar * br - ai * bi, ar * bi + ai * br);
+                o[ia * db + ib] = CMPLX(ar * br + nai * bi, ar * bi + ai * br);
             }
         }
     }
@@ -101,11 +104,12 @@ void qd_dm_from_state(const qd_c *psi, int n, qd_c *rho)
     size_t d = (size_t)1 << n;
 #pragma omp parallel for schedule(static) if (d * d >= PAR_MIN)
     for (size_t c = 0; c < d; c++) {
-        const double cr = creal(psi[c]), ci = -cimag(psi[c]);
+        /* + pi*nci: no vfmaddsub (scripts/check_contraction.sh) */
+        const double cr = creal(psi[c]), ci = -cimag(psi[c]), nci = -ci;
         qd_c *o = rho + c * d;
         for (size_t r = 0; r < d; r++) {
             double pr = creal(psi[r]), pi = cimag(psi[r]);
-            o[r] = CMPLX(pr * cr - pi * ci, pr * ci + pi * cr);
+            o[r] = CMPLX(pr * cr + pi * nci, pr * ci + pi * cr);
         }
     }
 }

@@ -7,10 +7,29 @@
 BUILD   ?= build
 PREFIX  ?= /usr/local
 CC      ?= gcc
-OPT     ?= -O3 -march=native
+OPT     ?= -O3
+# Kernel sets (runtime/qd_isa.h): the numerical kernels are compiled once per set and the
+# best set the CPU runs is picked at start-up (QD_SIMD=portable|avx2|avx512 forces one), so
+# the binary runs on any x86-64 whatever machine built it. NATIVE=1: one set for this
+# machine's CPU only (-march=native everywhere; the binary may not run elsewhere).
+ARCH    := $(shell uname -m)
+ifeq ($(NATIVE),1)
+KSETS   := native
+BASE_ARCH := -march=native
+else ifeq ($(ARCH),x86_64)
+KSETS   ?= portable avx2 avx512
+else
+KSETS   ?= portable
+endif
+# -Wno-psabi: gates.c's 64-byte vector type passes between always-inlined helpers only;
+# GCC's note that such a parameter's ABI differs without AVX-512 does not apply
+KFLAGS_portable := -Wno-psabi
+KFLAGS_avx2     := -march=x86-64-v3 -Wno-psabi
+KFLAGS_avx512   := -march=x86-64-v4
+KFLAGS_native   := -march=native
 LUA_CFLAGS := $(shell pkg-config --cflags lua5.4 2>/dev/null || echo -I/usr/include/lua5.4)
 LUA_LIBS   := $(shell pkg-config --libs lua5.4 2>/dev/null || echo -llua5.4)
-CFLAGS  += -std=c11 $(OPT) -g -fopenmp -Wall -Wextra -D_GNU_SOURCE -Iruntime $(SANFLAGS)
+CFLAGS  += -std=c11 $(OPT) $(BASE_ARCH) -g -fopenmp -Wall -Wextra -D_GNU_SOURCE -Iruntime $(SANFLAGS)
 # OpenBLAS: Debian's OpenMP build when installed (scripts/setup.sh installs it). qd runs
 # OpenBLAS at one thread and threads BLAS work itself over fixed blocks (runtime/linalg.c),
 # calling it from several OpenMP threads at once. The pthread build keeps an idle worker
@@ -23,11 +42,18 @@ comma := ,
 LDLIBS  += $(BLAS_LIB) -lm -fopenmp $(SANFLAGS)
 
 CORE_SRC := $(filter-out runtime/lua_%.c,$(wildcard runtime/*.c))
+# compiled once, for the baseline CPU: state that must exist once (threads, switches, the
+# kernel-set choice), I/O, and code whose speed is BLAS's or does not matter
+ONCE_SRC := runtime/err.c runtime/mem.c runtime/parallel.c runtime/npy.c runtime/linalg.c \
+            runtime/schedule.c runtime/isa.c
+KERN_SRC := $(filter-out $(ONCE_SRC),$(CORE_SRC))
 BIND_SRC := $(wildcard runtime/lua_*.c)
 INTERP_SRC := $(wildcard interp/*.c)
 TEST_SRC := $(wildcard tests/c/*.c)
 
-CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o)
+ONCE_OBJ := $(ONCE_SRC:%.c=$(BUILD)/%.o)
+KSET_OBJ := $(KSETS:%=$(BUILD)/k/%.o)
+CORE_OBJ := $(ONCE_OBJ) $(KSET_OBJ) $(BUILD)/k/dispatch.o
 BIND_OBJ := $(BIND_SRC:%.c=$(BUILD)/%.o)
 INTERP_OBJ := $(INTERP_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
@@ -35,9 +61,30 @@ TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 .PHONY: all check asan bench install clean print-ldlibs
 all: $(BUILD)/qd $(BUILD)/test_core
 
-$(BUILD)/%.o: %.c runtime/qd.h $(wildcard runtime/*.h interp/*.h tests/c/*.h)
+HDRS := runtime/qd.h $(wildcard runtime/*.h interp/*.h tests/c/*.h)
+
+$(BUILD)/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LUA_CFLAGS) -DQD_STDLIB_INSTALL='"$(PREFIX)/share/qd"' -c $< -o $@
+
+# one kernel set: its objects, partially linked into one (scripts/gen_dispatch.sh renames
+# its functions and writes the dispatch table)
+define KSET_RULES
+$(BUILD)/k/$(1)/%.o: %.c $(HDRS)
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(CFLAGS) $$(KFLAGS_$(1)) -DQD_KSET='"$(1)"' -c $$< -o $$@
+$(BUILD)/k/$(1).raw.o: $(KERN_SRC:%.c=$(BUILD)/k/$(1)/%.o)
+	ld -r -o $$@ $$^
+endef
+$(foreach S,$(KSETS),$(eval $(call KSET_RULES,$(S))))
+
+$(BUILD)/k/stamp: $(KSETS:%=$(BUILD)/k/%.raw.o) scripts/gen_dispatch.sh
+	bash scripts/gen_dispatch.sh $(BUILD)/k $(KSETS)
+	@touch $@
+$(KSET_OBJ) $(BUILD)/k/dispatch.c: $(BUILD)/k/stamp
+	@:
+$(BUILD)/k/dispatch.o: $(BUILD)/k/dispatch.c $(HDRS)
+	$(CC) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/libqdcore.a: $(CORE_OBJ)
 	@mkdir -p $(BUILD)
@@ -50,10 +97,10 @@ $(BUILD)/test_core: $(TEST_OBJ) $(BUILD)/libqdcore.a
 	$(CC) $(CFLAGS) -o $@ $(TEST_OBJ) $(BUILD)/libqdcore.a $(LDLIBS)
 
 check: all
-	@QD_BUILD=$(BUILD) bash tests/run_all.sh
+	@QD_BUILD=$(BUILD) QD_KSETS="$(KSETS)" bash tests/run_all.sh
 
 asan:
-	$(MAKE) BUILD=build-asan OPT="-O1 -march=native -fno-omit-frame-pointer" \
+	$(MAKE) BUILD=build-asan OPT="-O1 -fno-omit-frame-pointer" \
 	  SANFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined" check
 
 bench: all

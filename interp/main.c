@@ -26,6 +26,7 @@
 #include "interp.h"
 #include "lua_qd.h"
 #include "qd.h"
+#include "qd_isa.h"
 
 /* Where `make install` puts stdlib (PREFIX/share/qd holds qd/init.lua). The Makefile
  * defines it; this fallback matches its default PREFIX. */
@@ -64,6 +65,8 @@ static const char usage_text[] =
     "  QD_PATH        ';'-separated directories searched first by require\n"
     "                 (one holding qd/init.lua replaces the built-in library)\n"
     "  QD_THREADS     default for --threads\n"
+    "  QD_SIMD        kernel set: auto (default: the best this CPU runs), portable,\n"
+    "                 avx2 or avx512 ('qd --version' lists them; results are the same)\n"
     "  QD_HISTORY     history file of the prompt (default ~/.qd_history;\n"
     "                 set but empty: no history file)\n"
     "  LUA_PATH, LUA_CPATH   as in Lua (searched after the qd directories)\n"
@@ -173,6 +176,8 @@ static const char *option_value(qd_opts *o, int *i, const char *name)
 static void print_version(void)
 {
     printf("qd %s, %s, %s\n", QD_VERSION, LUA_RELEASE, qd_la_info());
+    printf("kernels: %s (built: %s; this CPU runs: %s; CPU: %s)\n", qd_isa_name(),
+           qd_isa_built(), qd_isa_runnable_list(), qd_isa_cpu());
 }
 
 /* Options come first, then the script and its arguments (as in lua.c: everything after
@@ -551,6 +556,12 @@ int main(int argc, char **argv)
     if (!o.chunks) {
         qdi_message(qdi_progname, "not enough memory");
         return 1;
+    }
+    /* a kernel set forced through QD_SIMD that is unknown or that this CPU cannot run:
+     * say so rather than run another set silently (or die of an illegal instruction) */
+    if (qd_isa_error()) {
+        qdi_message(qdi_progname, qd_isa_error());
+        return 2;
     }
     parse_args(&o);
 

@@ -4,7 +4,9 @@
 #include <math.h>
 #include "lua_util.h"
 #include "lua_qd.h"
+#include <string.h>
 #include <time.h>
+#include "qd_isa.h"
 
 void qdL_open_state(lua_State *L);
 void qdL_open_dm(lua_State *L);
@@ -44,6 +46,49 @@ static int l_clock(lua_State *L)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     lua_pushnumber(L, (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec);
     return 1;
+}
+
+/* qd.simd() -> the kernel set in use ("portable", "avx2", "avx512"; see qd_isa.h) */
+static int l_simd(lua_State *L)
+{
+    qdL_checknargs(L, 0);
+    lua_pushstring(L, qd_isa_name());
+    return 1;
+}
+
+/* qd.simd_sets() -> {names this CPU runs, best last}, {names built in}, the CPU's ISA */
+static int push_words(lua_State *L, const char *list)
+{
+    lua_newtable(L);
+    lua_Integer k = 0;
+    for (const char *p = list; *p;) {
+        const char *q = strchr(p, ' ');
+        size_t n = q ? (size_t)(q - p) : strlen(p);
+        lua_pushlstring(L, p, n);
+        lua_rawseti(L, -2, ++k);
+        p += n + (q != NULL);
+    }
+    return 1;
+}
+
+static int l_simd_sets(lua_State *L)
+{
+    qdL_checknargs(L, 0);
+    push_words(L, qd_isa_runnable_list());
+    push_words(L, qd_isa_built());
+    lua_pushstring(L, qd_isa_cpu());
+    return 3;
+}
+
+/* qd.set_simd(name): switch the kernel set (results are the same; for tests and benches) */
+static int l_set_simd(lua_State *L)
+{
+    qdL_checknargs(L, 1);
+    const char *name = luaL_checkstring(L, 1);
+    qd_err e;
+    if (qd_isa_select(name, &e) != QD_OK)
+        return luaL_argerror(L, 1, e.msg);
+    return 0;
 }
 
 static int l_blas_info(lua_State *L)
@@ -123,6 +168,7 @@ static int luaopen_qd_core(lua_State *L)
     qdL_open_optim(L);
     static const luaL_Reg fns[] = {
         {"set_threads", l_set_threads}, {"threads", l_get_threads}, {"blas_info", l_blas_info}, {"clock", l_clock},
+        {"simd", l_simd}, {"simd_sets", l_simd_sets}, {"set_simd", l_set_simd},
         {"json_numarray", l_json_numarray}, {NULL, NULL}};
     luaL_setfuncs(L, fns, 0);
     lua_pushliteral(L, QD_VERSION);

@@ -25,3 +25,7 @@ int qd_get_threads(void)
 {
     return g_threads;
 }
+
+/* Switches read by the kernels live here, in a file compiled once: each kernel set is a
+ * separate copy of the kernel code (runtime/qd_isa.h) and would have its own copy. */
+int qd_adjoint_generic_only = 0;   /* tests: force the generic adjoint (qd_circuit.h) */

@@ -1,15 +1,17 @@
 /* qd_simd.h — a small lane-vector layer for kernels whose lanes are independent (members of
  * an ensemble side by side, "structure of arrays").
  *
- * qd_vd holds QD_VL doubles: 8 with AVX-512F, 4 with AVX2+FMA, else 1 (plain double). Only
- * element-wise operations are offered, and the fused multiply-adds are single-rounding
- * FMAs in every variant (fma() in the scalar one), so a lane's result is bitwise the same
+ * qd_vd holds QD_VL doubles: 8 with AVX-512F, 4 with AVX2+FMA, else 4 in GCC vector
+ * extensions (no intrinsics: the portable kernel set). Only element-wise operations are
+ * offered, and the fused multiply-adds are single-rounding FMAs in every variant (fma()
+ * in the portable one), so a lane's result is bitwise the same
  * whichever variant the compiler was allowed to use and however many lanes are active: the
  * lane width changes the blocking, never a member's arithmetic. */
 #ifndef QD_SIMD_H
 #define QD_SIMD_H
 
 #include <math.h>
+#include <string.h>
 #include "qd.h"
 
 #if defined(__AVX512F__)
@@ -37,16 +39,47 @@ typedef __m256d qd_vd;
 #define qd_vfms(a, b, c) _mm256_fmsub_pd((a), (b), (c))
 #define qd_vfnma(a, b, c) _mm256_fnmadd_pd((a), (b), (c))
 #else
-#define QD_VL 1
-typedef double qd_vd;
-#define qd_vload(p) (*(p))
-#define qd_vstore(p, v) (*(p) = (v))
-#define qd_vset1(x) ((double)(x))
-#define qd_vzero() 0.0
-#define qd_vmul(a, b) ((a) * (b))
-#define qd_vfma(a, b, c) fma((a), (b), (c))
-#define qd_vfms(a, b, c) fma((a), (b), -(c))
-#define qd_vfnma(a, b, c) fma(-(a), (b), (c))
+/* no intrinsics: GCC vector extensions of 4 doubles, element-wise fma() (libm's, exact).
+ * Where the compiler may use FMA instructions (arm64, or x86-64 built for a newer CPU)
+ * they become vector FMAs; in the baseline x86-64 build each is a call into libm, which
+ * glibc sends to the FMA instruction when the CPU has one. */
+#define QD_VL 4
+typedef double qd_vd __attribute__((vector_size(32)));
+static inline qd_vd qd_vload(const double *p)
+{
+    qd_vd v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+static inline void qd_vstore(double *p, qd_vd v)
+{
+    memcpy(p, &v, sizeof v);
+}
+static inline qd_vd qd_vset1(double x)
+{
+    return (qd_vd){x, x, x, x};
+}
+static inline qd_vd qd_vzero(void)
+{
+    return (qd_vd){0, 0, 0, 0};
+}
+static inline qd_vd qd_vmul(qd_vd a, qd_vd b)
+{
+    return a * b;
+}
+static inline qd_vd qd_vfma(qd_vd a, qd_vd b, qd_vd c)    /* a b + c */
+{
+    return (qd_vd){fma(a[0], b[0], c[0]), fma(a[1], b[1], c[1]), fma(a[2], b[2], c[2]),
+                   fma(a[3], b[3], c[3])};
+}
+static inline qd_vd qd_vfms(qd_vd a, qd_vd b, qd_vd c)    /* a b - c */
+{
+    return qd_vfma(a, b, -c);
+}
+static inline qd_vd qd_vfnma(qd_vd a, qd_vd b, qd_vd c)   /* c - a b */
+{
+    return qd_vfma(-a, b, c);
+}
 #endif
 
 #if QD_VL == 8

@@ -36,7 +36,21 @@ part() {  # part NAME CMD...
   fi
 }
 
-part "C core" "$B/test_core"
+# The C core tests once per kernel set this CPU runs (QD_SIMD forces one; see
+# runtime/qd_isa.h), so a developer on either CPU class catches the other's breakage as far
+# as the CPU allows; a set it cannot run is named, not skipped silently.
+read -r -a runnable <<<"$("$QD" -e 'io.write(table.concat((qd.simd_sets()), " "))')"
+for s in ${QD_KSETS:-}; do
+  case " ${runnable[*]} " in
+  *" $s "*) part "C core ($s)" env QD_SIMD="$s" "$B/test_core" ;;
+  *) echo "== C core ($s): not run, this CPU cannot run the $s kernel set" ;;
+  esac
+done
+[ -n "${QD_KSETS:-}" ] || part "C core" "$B/test_core"
+# no fused multiply-add the source did not ask for, in any kernel set's objects
+for s in ${QD_KSETS:-}; do
+  [ "$s" = portable ] || part "contraction check ($s)" bash scripts/check_contraction.sh "$B/k/$s.raw.o"
+done
 part "Lua" "$QD" tests/lua/run.lua
 if [ -f tests/interp/test_cli.sh ]; then
   part "CLI" bash tests/interp/test_cli.sh "$QD"

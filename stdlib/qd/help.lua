@@ -57,6 +57,9 @@ local docs = {
   ["qd.gate_matrix"] = [==[qd.gate_matrix(name, params...) -> qd.Matrix of the gate.]==],
   ["qd.set_threads"] = [==[qd.set_threads(n): threads for core loops and OpenBLAS. Results do not depend on it.]==],
   ["qd.threads"] = [==[qd.threads() -> the number of threads core loops use (see qd.set_threads, qd --threads).]==],
+  ["qd.simd"] = [==[qd.simd() -> the kernel set in use: "portable", "avx2" or "avx512" (the best this CPU runs unless QD_SIMD forces one). Results do not depend on it.]==],
+  ["qd.simd_sets"] = [==[qd.simd_sets() -> runnable, built, cpu: the kernel sets this CPU runs (best last), the sets built into qd, and the CPU's vector ISA.]==],
+  ["qd.set_simd"] = [==[qd.set_simd(name): switch the kernel set ("portable", "avx2", "avx512"); an error if this CPU cannot run it. For tests and benchmarks: results are the same with every set.]==],
   ["qd.blas_info"] = [==[qd.blas_info() -> a string naming the BLAS library, its version and the CPU kernel in use.]==],
   ["qd.clock"] = [==[qd.clock() -> seconds from a monotonic clock, for timing and progress only (never for randomness).]==],
   ["qd.save_ensembles"] = [==[qd.save_ensembles(path, {E1, E2, ...})

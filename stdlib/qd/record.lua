@@ -44,6 +44,7 @@ function M.open(dir, info)
       qd_version = qd.version,
       lua_version = _VERSION,
       blas = qd.blas_info(),
+      simd = qd.simd(),
       threads = qd.threads(),
       started_utc = os.date("!%Y-%m-%dT%H:%M:%SZ"),
       settings = info.settings or json.object(),

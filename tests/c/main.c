@@ -1,5 +1,6 @@
 /* main.c — runs the registered C tests; prints a summary line "N passed, N failed". */
 #include "harness.h"
+#include "qd_isa.h"
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,11 @@ static int cmp(const void *a, const void *b)
 int main(int argc, char **argv)
 {
     const char *filter = argc > 1 ? argv[1] : NULL;
+    if (qd_isa_error()) {   /* QD_SIMD names a set this build or CPU lacks */
+        fprintf(stderr, "test_core: %s\n", qd_isa_error());
+        return 2;
+    }
+    printf("kernel set: %s (this CPU runs: %s)\n", qd_isa_name(), qd_isa_runnable_list());
     /* run in name order so the log is stable */
     qsort(tests, ntests, sizeof tests[0], cmp);
     for (int i = 0; i < ntests; i++) {

@@ -80,9 +80,28 @@ run "$QD" --version
 if [ "$rc" = 0 ] && [[ $out =~ ^qd\ [0-9]+\.[0-9]+\.[0-9]+,\ Lua\ 5\.4\.[0-9]+,\ .+ ]]; then pass
 else fail "--version prints 'qd X.Y.Z, Lua 5.4.x, <blas>'"; fi
 
+if has "$out" "kernels: " && has "$out" "built: " && has "$out" "this CPU runs: "; then pass
+else fail "--version names the kernel set, the sets built in and the sets this CPU runs"; fi
+
+# ---- QD_SIMD: each set this CPU runs is taken; an unknown or unrunnable set is an error
+sets=$("$QD" -e 'io.write(table.concat((qd.simd_sets()), " "))')
+for s in $sets; do
+    run env QD_SIMD="$s" "$QD" -e 'io.write(qd.simd())'
+    expect "QD_SIMD=$s is used" 0 "$s"
+done
+run env QD_SIMD=auto "$QD" -e 'io.write(qd.simd())'
+expect "QD_SIMD=auto: the best set" 0 "${sets##* }"
+run env QD_SIMD=sse9 "$QD" -e 'print(1)'
+expect_err "QD_SIMD=sse9 is an error" 2 "QD_SIMD=sse9: no such kernel set in this build"
+for s in $("$QD" -e 'io.write(table.concat(select(2, qd.simd_sets()), " "))'); do
+    case " $sets " in *" $s "*) continue ;; esac
+    run env QD_SIMD="$s" "$QD" -e 'print(1)'
+    expect_err "QD_SIMD=$s on a CPU that cannot run it is an error" 2 "this CPU cannot run that kernel set"
+done
+
 run "$QD" --help
 ok=1
-for t in usage: -e -i --seed --threads --version --help -- QD_PATH QD_THREADS QD_HISTORY; do
+for t in usage: -e -i --seed --threads --version --help -- QD_PATH QD_THREADS QD_HISTORY QD_SIMD; do
     has "$out" "$t" || { ok=0; fail "--help mentions $t"; break; }
 done
 [ $ok = 1 ] && expect "--help exits 0" 0

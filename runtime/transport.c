@@ -67,6 +67,51 @@
 #if defined(__AVX512F__) && defined(__AVX512VL__) && !defined(QD_OT_PORTABLE)
 #define OT_AVX512 1
 #include <immintrin.h>
+#elif defined(__AVX2__) && !defined(QD_OT_PORTABLE)
+/* AVX2: the same sweeps 4 columns a register, two registers per 8-column block (the low
+ * and high halves keep separate running minima, as the even and odd blocks do above);
+ * blends through compare masks, the column at the minimum from movemask bits */
+#define OT_AVX2 1
+#include <immintrin.h>
+
+static inline double ot_hmin4(__m256d v)
+{
+    __m128d lo = _mm_min_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+    return _mm_cvtsd_f64(_mm_min_sd(lo, _mm_unpackhi_pd(lo, lo)));
+}
+
+/* the low 32 bits of each 64-bit lane of a compare mask: a 4 x int32 blend mask */
+static inline __m128 ot_mask32(__m256d m)
+{
+    __m128 lo = _mm_castpd_ps(_mm256_castpd256_pd128(m)), hi = _mm_castpd_ps(_mm256_extractf128_pd(m, 1));
+    return _mm_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0));
+}
+
+/* lane k of 4 set (all ones), the others clear */
+static inline __m256d ot_lane(size_t k)
+{
+    static const int64_t t[4][4] = {{-1, 0, 0, 0}, {0, -1, 0, 0}, {0, 0, -1, 0}, {0, 0, 0, -1}};
+    return _mm256_castsi256_pd(_mm256_loadu_si256((const __m256i *)t[k]));
+}
+
+/* the first column j with x_j == m, x_j = a[j] - b[j] (b NULL: x_j = a[j]); m is one of
+ * them. Equality bits of each 64-column group, then a bit scan. */
+static inline size_t ot_first_eq4(const double *a, const double *b, size_t ld, double m)
+{
+    __m256d mv = _mm256_set1_pd(m);
+    for (size_t g = 0;; g += 64) {
+        size_t ge = g + 64 < ld ? g + 64 : ld;
+        uint64_t bits = 0;
+        for (size_t j = g; j < ge; j += 4) {
+            __m256d x = _mm256_load_pd(a + j);
+            if (b)
+                x = _mm256_sub_pd(x, _mm256_load_pd(b + j));
+            bits |= (uint64_t)_mm256_movemask_pd(_mm256_cmp_pd(x, mv, _CMP_EQ_OQ)) << (j - g);
+        }
+        if (bits || ge == ld)
+            return g + (size_t)__builtin_ctzll(bits | (bits ? 0 : 1));
+    }
+}
 #endif
 
 size_t qd_ot_assign_ld(size_t n)
@@ -109,6 +154,29 @@ static inline void ot_rowmin2(const double *a, const double *b, size_t ld, doubl
         *u2 = s1 < s2 ? s1 : s2;
     }
     *j1 = ot_first_at_diff(a, b, ld, m);
+#elif defined(OT_AVX2)
+    __m256d p1 = _mm256_set1_pd(INFINITY), p2 = p1, q1 = p1, q2 = p1;
+    for (size_t j = 0; j < ld; j += 8) {
+        __m256d x0 = _mm256_sub_pd(_mm256_load_pd(a + j), _mm256_load_pd(b + j));
+        __m256d x1 = _mm256_sub_pd(_mm256_load_pd(a + j + 4), _mm256_load_pd(b + j + 4));
+        p2 = _mm256_min_pd(p2, _mm256_max_pd(p1, x0));
+        p1 = _mm256_min_pd(p1, x0);
+        q2 = _mm256_min_pd(q2, _mm256_max_pd(q1, x1));
+        q1 = _mm256_min_pd(q1, x1);
+    }
+    __m256d m1 = _mm256_min_pd(p1, q1);
+    __m256d m2 = _mm256_min_pd(_mm256_max_pd(p1, q1), _mm256_min_pd(p2, q2));
+    double m = ot_hmin4(m1);
+    __m256d eq = _mm256_cmp_pd(m1, _mm256_set1_pd(m), _CMP_EQ_OQ);
+    *u1 = m;
+    if (__builtin_popcount((unsigned)_mm256_movemask_pd(eq)) > 1) {
+        *u2 = m;
+    } else {
+        double s1 = ot_hmin4(m2);
+        double s2 = ot_hmin4(_mm256_blendv_pd(m1, _mm256_set1_pd(INFINITY), eq));
+        *u2 = s1 < s2 ? s1 : s2;
+    }
+    *j1 = ot_first_eq4(a, b, ld, m);
 #else
     double m1 = INFINITY, m2 = INFINITY;
     size_t i1 = 0;
@@ -194,6 +262,10 @@ static inline void ot_set_at(double *v, size_t j, double val)
                                    _mm512_set1_pd(val));
     __asm__("" : "+v"(x));   /* no masked store (see ot_dij_scan) */
     _mm512_store_pd(v + b, x);
+#elif defined(OT_AVX2)
+    size_t b = j & ~(size_t)3;
+    _mm256_store_pd(v + b, _mm256_blendv_pd(_mm256_load_pd(v + b), _mm256_set1_pd(val),
+                                            ot_lane(j & 3)));
 #else
     v[j] = val;
 #endif
@@ -219,6 +291,22 @@ static inline double ot_dij_init(const double *cf, const double *v, double *dk, 
     }
     double m = _mm512_reduce_min_pd(_mm512_min_pd(b0, b1));
     *jmin = ot_first_at(dk, ld, m);
+    return m;
+#elif defined(OT_AVX2)
+    __m256d b0 = _mm256_set1_pd(INFINITY), b1 = b0;
+    __m128i pf = _mm_set1_epi32(fr);
+    for (size_t j = 0; j < ld; j += 8) {
+        __m256d d0 = _mm256_sub_pd(_mm256_load_pd(cf + j), _mm256_load_pd(v + j));
+        __m256d d1 = _mm256_sub_pd(_mm256_load_pd(cf + j + 4), _mm256_load_pd(v + j + 4));
+        _mm256_store_pd(dk + j, d0);
+        _mm256_store_pd(dk + j + 4, d1);
+        _mm_store_si128((__m128i *)(pred + j), pf);
+        _mm_store_si128((__m128i *)(pred + j + 4), pf);
+        b0 = _mm256_min_pd(b0, d0);
+        b1 = _mm256_min_pd(b1, d1);
+    }
+    double m = ot_hmin4(_mm256_min_pd(b0, b1));
+    *jmin = ot_first_eq4(dk, NULL, ld, m);
     return m;
 #else
     double bm = INFINITY;
@@ -278,6 +366,37 @@ static inline double ot_dij_scan(const double *ci, const double *v, double *dk, 
     }
     double m = _mm512_reduce_min_pd(_mm512_min_pd(b0, b1));
     *jmin = ot_first_at(dk, ld, m);
+    return m;
+#elif defined(OT_AVX2)
+    const __m256d hv = _mm256_set1_pd(h), mv = _mm256_set1_pd(mn), inf = _mm256_set1_pd(INFINITY);
+    const __m128 pi = _mm_castsi128_ps(_mm_set1_epi32(i));
+    __m256d b0 = inf, b1 = inf;
+    /* js is scanned now: its label becomes +inf in the sweep's own load (a scalar store
+     * before the sweep would stall the wider load that covers it) */
+    const size_t jb = js & ~(size_t)7;
+    const __m256d k0 = (js & 4) ? _mm256_setzero_pd() : ot_lane(js & 3);
+    const __m256d k1 = (js & 4) ? ot_lane(js & 3) : _mm256_setzero_pd();
+#define OT_SCAN4(J, K, B)                                                                     \
+    {                                                                                         \
+        __m256d w = _mm256_sub_pd(_mm256_sub_pd(_mm256_load_pd(ci + (J)), _mm256_load_pd(v + (J))), hv); \
+        w = _mm256_max_pd(w, mv);                                                             \
+        __m256d d = _mm256_blendv_pd(_mm256_load_pd(dk + (J)), inf, (K));                     \
+        __m256d lt = _mm256_and_pd(_mm256_cmp_pd(d, inf, _CMP_LT_OQ), _mm256_cmp_pd(w, d, _CMP_LT_OQ)); \
+        d = _mm256_blendv_pd(d, w, lt);                                                       \
+        _mm256_store_pd(dk + (J), d);                                                         \
+        _mm_store_ps((float *)(pred + (J)),                                                   \
+                     _mm_blendv_ps(_mm_load_ps((const float *)(pred + (J))), pi, ot_mask32(lt))); \
+        B = _mm256_min_pd(B, d);                                                              \
+    }
+    const __m256d z = _mm256_setzero_pd();
+    for (size_t j = 0; j < ld; j += 8) {
+        const int here = j == jb;
+        OT_SCAN4(j, here ? k0 : z, b0)
+        OT_SCAN4(j + 4, here ? k1 : z, b1)
+    }
+#undef OT_SCAN4
+    double m = ot_hmin4(_mm256_min_pd(b0, b1));
+    *jmin = ot_first_eq4(dk, NULL, ld, m);
     return m;
 #else
     double bm = INFINITY;
@@ -347,6 +466,15 @@ static void ot_solve(const double *c, size_t n, double *v, int warm, void *ws, i
                 __m256i aj = _mm256_mask_blend_epi32(lt, _mm256_load_si256((const __m256i *)(arg + j)), iv);
                 __asm__("" : "+v"(aj));   /* no masked store (see ot_dij_scan) */
                 _mm256_store_si256((__m256i *)(arg + j), aj);
+            }
+#elif defined(OT_AVX2)
+            const __m128 iv = _mm_castsi128_ps(_mm_set1_epi32((int32_t)i));
+            for (size_t j = 0; j < ld; j += 4) {
+                __m256d r = _mm256_load_pd(ci + j), m = _mm256_load_pd(v + j);
+                __m256d lt = _mm256_cmp_pd(r, m, _CMP_LT_OQ);
+                _mm256_store_pd(v + j, _mm256_blendv_pd(m, r, lt));
+                _mm_store_ps((float *)(arg + j),
+                             _mm_blendv_ps(_mm_load_ps((const float *)(arg + j)), iv, ot_mask32(lt)));
             }
 #else
             for (size_t j = 0; j < ld; j++)
@@ -705,10 +833,17 @@ static qd_status check_problem(const double *C, size_t N, size_t M, const double
     size_t NM;
     if (qd_mul_overflow(N, M, &NM))
         return qd_fail(e, QD_ENOMEM, "transport problem too large");
-    double z = 0;   /* vectorised finite check: x - x is NaN exactly for inf and NaN */
-    #pragma omp simd reduction(+ : z)
-    for (size_t i = 0; i < NM; i++)
-        z += C[i] - C[i];
+    /* vectorised finite check: x - x is NaN exactly for inf and NaN. 8 partial sums, entry
+     * i into z8[i % 8], added in a fixed order: the same arithmetic at any vector width
+     * (not `omp simd reduction`, whose split follows the width of the build) */
+    double z8[8] = {0};
+    size_t i0 = 0;
+    for (; i0 + 8 <= NM; i0 += 8)
+        for (size_t u = 0; u < 8; u++)
+            z8[u] += C[i0 + u] - C[i0 + u];
+    for (; i0 < NM; i0++)
+        z8[i0 % 8] += C[i0] - C[i0];
+    double z = ((z8[0] + z8[1]) + (z8[2] + z8[3])) + ((z8[4] + z8[5]) + (z8[6] + z8[7]));
     if (z != 0)
         for (size_t i = 0; i < NM; i++)
             if (!isfinite(C[i]))

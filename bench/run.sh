@@ -20,14 +20,19 @@
 #      implementation of the whole protocol (bench/quddpm_e2e.sh, one round, ~5-6 minutes;
 #      docs/results.md; for more rounds run it by hand: bash bench/quddpm_e2e.sh --rounds 3)
 #
+# Every section runs once per kernel set this CPU runs (runtime/qd_isa.h: portable, avx2,
+# avx512; forced with QD_SIMD), and the sets it cannot run are named and skipped; so are
+# OpenBLAS kernel choices it cannot run (OPENBLAS_CORETYPE=SkylakeX needs AVX-512).
+#
 # Environment: QD_BUILD (build directory, default build), PYTHON (default /usr/bin/python3),
-# CC and OPT as for make, QD_BENCH_ONLY (the sections to run, default "1 2 3 4 5 6").
+# CC and OPT as for make, QD_BENCH_ONLY (the sections to run, default "1 2 3 4 5 6"),
+# QD_BENCH_SETS (the kernel sets, default every set this CPU runs).
 # Every timing is a minimum over repeats.
 set -u
 cd "$(dirname "$0")/.."
 B=${QD_BUILD:-build}
 CC=${CC:-gcc}
-OPT=${OPT:--O3 -march=native}
+OPT=${OPT:--O3}
 PY=${PYTHON:-/usr/bin/python3}
 out="$B/bench"
 fails=0
@@ -38,6 +43,8 @@ echo "== qd benchmarks  $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
 echo "   CPU: $(lscpu | sed -n 's/^Model name: *//p' | head -n 1), $(nproc) cores;" \
      "load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "   OPENBLAS_CORETYPE in the environment: ${OPENBLAS_CORETYPE:-unset}"
+has_avx512=0
+grep -qw avx512f /proc/cpuinfo && has_avx512=1
 
 # ---- build what the benchmarks need (make is a no-op when build/ is up to date)
 make --no-print-directory BUILD="$B" -j2 "$B/qd" "$B/libqdcore.a" >/dev/null || {
@@ -49,12 +56,32 @@ $CC -std=c11 $OPT -g -fopenmp -Wall -Wextra -D_GNU_SOURCE -Iruntime \
   bench/bench_core.c "$B/libqdcore.a" $(make --no-print-directory -s print-ldlibs) -o "$out/bench_core" || {
   echo "bench: compiling bench/bench_core.c failed"; exit 1; }
 echo "   $("$B/qd" -e 'print("qd " .. qd.version .. ", " .. qd.blas_info())')"
+# kernel sets: the ones this CPU runs (best last), or QD_BENCH_SETS
+read -r -a runnable <<<"$("$B/qd" -e 'io.write(table.concat((qd.simd_sets()), " "))')"
+read -r -a built <<<"$("$B/qd" -e 'io.write(table.concat(select(2, qd.simd_sets()), " "))')"
+echo "   CPU ISA: $("$B/qd" -e 'io.write((select(3, qd.simd_sets())))');" \
+     "kernel sets built: ${built[*]}; this CPU runs: ${runnable[*]}"
+SETS=()
+for s in ${QD_BENCH_SETS:-${runnable[*]}}; do
+  if [[ " ${runnable[*]} " == *" $s "* ]]; then
+    SETS+=("$s")
+  else
+    echo "   kernel set $s: SKIPPED (this CPU cannot run it, or it is not built)"
+  fi
+done
+for s in "${built[@]}"; do
+  [[ " ${runnable[*]} " == *" $s "* ]] || echo "   kernel set $s: not benchmarked here (this CPU cannot run it)"
+done
+echo "   kernel sets benchmarked: ${SETS[*]}"
 
 # ---- 1. gates
 if want 1; then
 echo
 echo "== 1. gates on a state vector"
-"$out/bench_core" gates 20 24 || fails=$((fails + 1))
+for s in "${SETS[@]}"; do
+  echo "-- kernel set $s"
+  QD_SIMD=$s "$out/bench_core" gates 20 24 || fails=$((fails + 1))
+done
 fi
 
 # ---- 2. overlaps vs zgemm, per OpenBLAS kernel choice
@@ -64,13 +91,20 @@ echo "== 2. overlap matrix of two 8-qubit ensembles of 1000 states vs zgemm"
 blas_run() {  # label, then env arguments
   local label=$1; shift
   echo "-- $label"
-  env "$@" "$out/bench_core" blas || fails=$((fails + 1))
+  for s in "${SETS[@]}"; do
+    echo "   kernel set $s"
+    env QD_SIMD="$s" "$@" "$out/bench_core" blas || fails=$((fails + 1))
+  done
 }
 blas_run "OpenBLAS's own choice (OPENBLAS_CORETYPE unset)" -u OPENBLAS_CORETYPE
 if [ -n "${OPENBLAS_CORETYPE:-}" ] && [ "${OPENBLAS_CORETYPE}" != SkylakeX ]; then
   blas_run "as inherited (OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE)" OPENBLAS_CORETYPE="$OPENBLAS_CORETYPE"
 fi
-blas_run "OPENBLAS_CORETYPE=SkylakeX" OPENBLAS_CORETYPE=SkylakeX
+if [ "$has_avx512" = 1 ]; then
+  blas_run "OPENBLAS_CORETYPE=SkylakeX" OPENBLAS_CORETYPE=SkylakeX
+else
+  echo "-- OPENBLAS_CORETYPE=SkylakeX: SKIPPED (this CPU has no AVX-512)"
+fi
 fi
 
 # ---- 3. the batched step: qd vs numpy, (a) shared angles (training), (b) per-member angles
@@ -101,8 +135,12 @@ else
         fails=$((fails + 1))
       fi
     }
-    qd_step default   # the environment as inherited
-    [ "${OPENBLAS_CORETYPE:-}" = SkylakeX ] || qd_step SkylakeX OPENBLAS_CORETYPE=SkylakeX
+    for s in "${SETS[@]}"; do
+      qd_step "$s" QD_SIMD="$s"   # the environment as inherited
+      if [ "$has_avx512" = 1 ] && [ "${OPENBLAS_CORETYPE:-}" != SkylakeX ]; then
+        qd_step "$s-SkylakeX" QD_SIMD="$s" OPENBLAS_CORETYPE=SkylakeX
+      fi
+    done
     echo "-- numpy $mode (same inputs; OPENBLAS_CORETYPE as inherited and SkylakeX)"
     "$PY" bench/batched_step.py run "$bdir" "$mode" "${labels[@]}" || fails=$((fails + 1))
   done
@@ -113,19 +151,28 @@ fi
 if want 4; then
 echo
 echo "== 4. QuDDPM training iteration vs PyTorch (bench/quddpm_step.sh)"
-QD_BUILD="$B" PYTHON="$PY" bash bench/quddpm_step.sh || fails=$((fails + 1))
+for s in "${SETS[@]}"; do
+  echo "-- kernel set $s"
+  QD_SIMD=$s QD_BUILD="$B" PYTHON="$PY" bash bench/quddpm_step.sh || fails=$((fails + 1))
+done
 fi
 # ---- 5. noise channels and SSE trajectories: qd vs QuTiP (bench/noise.sh; bench/RESULTS.md)
 if want 5; then
 echo
 echo "== 5. noise channels and SSE trajectories vs QuTiP (bench/noise.sh)"
-QD_BUILD="$B" PYTHON="$PY" bash bench/noise.sh || fails=$((fails + 1))
+for s in "${SETS[@]}"; do
+  echo "-- kernel set $s"
+  QD_SIMD=$s QD_BUILD="$B" PYTHON="$PY" bash bench/noise.sh || fails=$((fails + 1))
+done
 fi
 # ---- 6. QuDDPM end to end: qd vs PyTorch (bench/quddpm_e2e.sh; docs/results.md)
 if want 6; then
 echo
 echo "== 6. QuDDPM end to end vs PyTorch (bench/quddpm_e2e.sh)"
-QD_BUILD="$B" PYTHON="$PY" bash bench/quddpm_e2e.sh || fails=$((fails + 1))
+for s in "${SETS[@]}"; do
+  echo "-- kernel set $s"
+  QD_SIMD=$s QD_BUILD="$B" PYTHON="$PY" bash bench/quddpm_e2e.sh || fails=$((fails + 1))
+done
 fi
 
 echo

@@ -434,7 +434,15 @@ done:
  * <a|b> = (rr + ii) + i (ri - ir). Every pair goes through the same operations in whatever
  * lane, block or thread it falls: results do not depend on N, M or the thread count. For
  * the self-overlap only pairs j >= i are computed and written to both triangles. */
+/* columns of B per tile: 4 accumulators each, plus A's two rows and B's two broadcasts,
+ * must stay in registers: 4 x 4 + 4 = 20 of AVX-512's 32; with AVX2's 16 registers a tile
+ * of 4 spilled (0.6 of zgemm's rate), 2 leaves 8 independent FMA chains, enough to hide
+ * the FMA latency. A pair's sums run over k in the same order whatever the tile. */
+#if QD_VL == 8
 #define OVL_JB 4
+#else
+#define OVL_JB 2
+#endif
 
 static inline __attribute__((always_inline)) void ovl_tile(const double *S, size_t d,
                                                           const qd_c *B, size_t j, int JB,
@@ -503,8 +511,10 @@ static qd_status overlaps_direct(const qd_c *A, size_t N, const qd_c *B, size_t 
             int JB = M - j < OVL_JB ? (int)(M - j) : OVL_JB;
             switch (JB) {   /* constant JB: the tile's loops unroll */
             case 1: ovl_tile(S, d, B, j, 1, res); break;
+#if OVL_JB > 2
             case 2: ovl_tile(S, d, B, j, 2, res); break;
             case 3: ovl_tile(S, d, B, j, 3, res); break;
+#endif
             default: ovl_tile(S, d, B, j, OVL_JB, res); break;
             }
             for (int t = 0; t < JB; t++)

@@ -642,7 +642,14 @@ void qd_circ_apply_czrun(const qd_circuit *c, size_t o0, int len, qd_c *a, size_
 #define QD_FUSE_SWEEPMIN 2  /* smaller registers use whole-buffer fused passes */
 #define QD_FUSE_QCAP 256    /* queued passes */
 #define QD_FUSE_NTAB 32     /* queued diagonal tables */
-#define QD_FUSE_GMAX 4      /* kind-3 passes applied together (2^GMAX rows in registers) */
+/* kind-3 passes applied together (2^GMAX rows in registers): 16 rows + 8 factors fit
+ * AVX-512's 32 registers; with 16 (AVX2, the portable vectors) 4 passes spilled, 3 fit.
+ * Grouping only blocks the same sequence of passes: the arithmetic is the same. */
+#if QD_VL == 8
+#define QD_FUSE_GMAX 4
+#else
+#define QD_FUSE_GMAX 3
+#endif
 
 typedef struct {
     const qd_circuit *c;

@@ -3,6 +3,11 @@
  *   bench_core gates [nmin nmax]   1- and 2-qubit gates on an n-qubit state vector, as ns per
  *                                  amplitude and as a fraction of the in-place roof, with 1
  *                                  and 2 threads
+ *   bench_core sweep SVN DMN       the sweeps of bench/quest_sweep.c (the QuEST comparison,
+ *                                  bench/quest.sh): h, ry, cx on every qubit of an SVN-qubit
+ *                                  state vector, depolarizing and amplitude damping on every
+ *                                  qubit of a DMN-qubit density matrix, ns per element per
+ *                                  gate, median of 5 sweeps, qd_get_threads() threads
  *   bench_core blas                overlap matrix of two 8-qubit ensembles of 1000 states
  *                                  (qd_overlaps) as a fraction of a raw zgemm of the same
  *                                  shape, with 1 and 2 threads
@@ -16,6 +21,7 @@
  * timed back to back, so a burst of load from other processes hits both alike.
  * Every gate is also checked to give bitwise identical results with 1 and 2 threads. */
 #include "qd.h"
+#include "qd_channel.h"
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -288,8 +294,88 @@ static int bench_blas(void)
     return bad;
 }
 
+/* ---- the QuEST comparison's sweeps (bench/quest.sh; the QuEST side: bench/quest_sweep.c) */
+enum { SW_H, SW_RY, SW_CX, SW_DEPOL, SW_DAMP };
+
+static int cmpd(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static int sweep_once(qd_c *a, int n, int op)
+{
+    qd_err e;
+    const qd_gate_info *h = qd_gate_lookup("h"), *ry = qd_gate_lookup("ry"),
+                       *cx = qd_gate_lookup("cx");
+    /* amplitude damping (gamma = 0.2): K0 = diag(1, sqrt(1-g)), K1 = sqrt(g) |0><1| */
+    const double g = 0.2;
+    const qd_c K[8] = {1, 0, 0, sqrt(1 - g), 0, 0, sqrt(g), 0};
+    for (int t = 0; t < n; t++) {
+        double th = 0.3 + 0.01 * t;
+        int qs[2] = {t, (t + 1) % n};
+        switch (op) {
+        case SW_H: qd_apply_gate(a, n, 1, h, qs, NULL, 0); break;
+        case SW_RY: qd_apply_gate(a, n, 1, ry, qs, &th, 0); break;
+        case SW_CX: qd_apply_gate(a, n, 1, cx, qs, NULL, 0); break;
+        case SW_DEPOL:   /* p = 0.1 in the Pauli form = lambda 4p/3 in the mixing form */
+            if (qd_depol_apply_dm(a, n, qs, 1, 0.4 / 3, &e) != QD_OK)
+                return 1;
+            break;
+        case SW_DAMP:
+            if (qd_channel_apply_dm(a, n, qs, 1, K, 2, NULL, QD_CH_AUTO, &e) != QD_OK)
+                return 1;
+            break;
+        }
+    }
+    return 0;
+}
+
+static int sweep_run(qd_c *a, int n, double elems, int op, const char *name)
+{
+    double t[5];
+    if (sweep_once(a, n, op))
+        return 1;
+    for (int r = 0; r < 5; r++) {
+        double t0 = now();
+        sweep_once(a, n, op);
+        t[r] = now() - t0;
+    }
+    qsort(t, 5, sizeof t[0], cmpd);
+    printf("qd    %-6s %.4f\n", name, t[2] / n / elems * 1e9);
+    return 0;
+}
+
+static int bench_sweep(int ns, int nd)
+{
+    size_t d = (size_t)1 << ns, dd = ((size_t)1 << nd) * ((size_t)1 << nd);
+    qd_c *a = qd_malloc(sizeof(qd_c) * (d > dd ? d : dd));
+    if (!a)
+        return 1;
+    fill_random(a, d, 7);
+    int bad = sweep_run(a, ns, (double)d, SW_H, "h") | sweep_run(a, ns, (double)d, SW_RY, "ry") |
+              sweep_run(a, ns, (double)d, SW_CX, "cx");
+    /* |+><+| on nd qubits (as QuEST's initPlusState): every entry 1/2^nd */
+    for (size_t i = 0; i < dd; i++)
+        a[i] = 1.0 / (double)((size_t)1 << nd);
+    bad |= sweep_run(a, nd, (double)dd, SW_DEPOL, "depol") |
+           sweep_run(a, nd, (double)dd, SW_DAMP, "damp");
+    qd_free(a);
+    return bad;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 4 && strcmp(argv[1], "sweep") == 0) {
+        int ns = atoi(argv[2]), nd = atoi(argv[3]);
+        if (ns < 2 || ns > 30 || nd < 2 || nd > 15) {
+            fprintf(stderr, "bench_core: sweep SVN DMN: 2..30 and 2..15 qubits expected\n");
+            return 2;
+        }
+        const char *t = getenv("OMP_NUM_THREADS");
+        qd_set_threads(t && atoi(t) > 0 ? atoi(t) : 1);
+        return bench_sweep(ns, nd);
+    }
     if (argc >= 2 && strcmp(argv[1], "gates") == 0) {
         int nmin = argc >= 3 ? atoi(argv[2]) : 20, nmax = argc >= 4 ? atoi(argv[3]) : 24;
         if (nmin < 4 || nmax > 30 || nmin > nmax) {
@@ -300,6 +386,6 @@ int main(int argc, char **argv)
     }
     if (argc >= 2 && strcmp(argv[1], "blas") == 0)
         return bench_blas();
-    fprintf(stderr, "usage: bench_core gates [nmin nmax] | bench_core blas\n");
+    fprintf(stderr, "usage: bench_core gates [nmin nmax] | bench_core sweep SVN DMN | bench_core blas\n");
     return 2;
 }

@@ -548,6 +548,13 @@ int main(int argc, char **argv)
     mallopt(M_MMAP_THRESHOLD, 64 << 20);
     mallopt(M_TRIM_THRESHOLD, 256 << 20);
 
+    /* a kernel set forced through QD_SIMD that is unknown or that this CPU cannot run:
+     * say so rather than run another set silently (or die of an illegal instruction) */
+    if (qd_isa_error()) {
+        qdi_message(qdi_progname, qd_isa_error());
+        return 2;
+    }
+
     memset(&o, 0, sizeof o);
     o.argc = argc;
     o.argv = argv;
@@ -556,12 +563,6 @@ int main(int argc, char **argv)
     if (!o.chunks) {
         qdi_message(qdi_progname, "not enough memory");
         return 1;
-    }
-    /* a kernel set forced through QD_SIMD that is unknown or that this CPU cannot run:
-     * say so rather than run another set silently (or die of an illegal instruction) */
-    if (qd_isa_error()) {
-        qdi_message(qdi_progname, qd_isa_error());
-        return 2;
     }
     parse_args(&o);
 

@@ -19,13 +19,17 @@
 #   6. QuDDPM end to end, the five tasks on a reduced budget, qd against a PyTorch
 #      implementation of the whole protocol (bench/quddpm_e2e.sh, one round, ~5-6 minutes;
 #      docs/results.md; for more rounds run it by hand: bash bench/quddpm_e2e.sh --rounds 3)
+#   7. qd against QuEST v3.7 built here: gates on a 22-qubit state vector, depolarizing and
+#      amplitude damping on an 11-qubit density matrix (bench/quest.sh; needs QUEST_SRC, a
+#      QuEST source tree; skipped with a note without it)
 #
 # Every section runs once per kernel set this CPU runs (runtime/qd_isa.h: portable, avx2,
 # avx512; forced with QD_SIMD), and the sets it cannot run are named and skipped; so are
 # OpenBLAS kernel choices it cannot run (OPENBLAS_CORETYPE=SkylakeX needs AVX-512).
 #
 # Environment: QD_BUILD (build directory, default build), PYTHON (default /usr/bin/python3),
-# CC and OPT as for make, QD_BENCH_ONLY (the sections to run, default "1 2 3 4 5 6"),
+# CC and OPT as for make, QD_BENCH_ONLY (the sections to run, default "1 2 3 4 5 6 7"),
+# QUEST_SRC (a QuEST v3.7 source tree, for section 7),
 # QD_BENCH_SETS (the kernel sets, default every set this CPU runs).
 # Every timing is a minimum over repeats.
 set -u
@@ -36,7 +40,7 @@ OPT=${OPT:--O3}
 PY=${PYTHON:-/usr/bin/python3}
 out="$B/bench"
 fails=0
-ONLY=" ${QD_BENCH_ONLY:-1 2 3 4 5 6} "
+ONLY=" ${QD_BENCH_ONLY:-1 2 3 4 5 6 7} "
 want() { [[ "$ONLY" == *" $1 "* ]]; }
 
 echo "== qd benchmarks  $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
@@ -172,6 +176,17 @@ echo "== 6. QuDDPM end to end vs PyTorch (bench/quddpm_e2e.sh)"
 for s in "${SETS[@]}"; do
   echo "-- kernel set $s"
   QD_SIMD=$s QD_BUILD="$B" PYTHON="$PY" bash bench/quddpm_e2e.sh || fails=$((fails + 1))
+done
+fi
+
+# ---- 7. qd vs QuEST (bench/quest.sh)
+if want 7; then
+echo
+echo "== 7. qd vs QuEST v3.7 built here (bench/quest.sh)"
+for s in "${SETS[@]}"; do
+  echo "-- kernel set $s"
+  QD_SIMD=$s QD_BUILD="$B" bash bench/quest.sh || fails=$((fails + 1))
+  [ -n "${QUEST_SRC:-}" ] || break
 done
 fi
 

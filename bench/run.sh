@@ -97,7 +97,7 @@ blas_run() {  # label, then env arguments
   echo "-- $label"
   for s in "${SETS[@]}"; do
     echo "   kernel set $s"
-    env QD_SIMD="$s" "$@" "$out/bench_core" blas || fails=$((fails + 1))
+    env "$@" QD_SIMD="$s" "$out/bench_core" blas || fails=$((fails + 1))
   done
 }
 blas_run "OpenBLAS's own choice (OPENBLAS_CORETYPE unset)" -u OPENBLAS_CORETYPE

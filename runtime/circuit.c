@@ -645,7 +645,7 @@ void qd_circ_apply_czrun(const qd_circuit *c, size_t o0, int len, qd_c *a, size_
 /* kind-3 passes applied together (2^GMAX rows in registers): 16 rows + 8 factors fit
  * AVX-512's 32 registers; with 16 (AVX2, the portable vectors) 4 passes spilled, 3 fit.
  * Grouping only blocks the same sequence of passes: the arithmetic is the same. */
-#if QD_VL == 8
+#if QD_VREGS32
 #define QD_FUSE_GMAX 4
 #else
 #define QD_FUSE_GMAX 3

@@ -73,6 +73,8 @@ done:
 
 /* (Sr, Si) += sum over the members of X of x x^dagger, d x d row-major (Hermitian: the
  * pairs c >= r computed, mirrored). T: the members transposed, nblk blocks of 2d x QD_VL. */
+#define OL_NV (8 / QD_VL)            /* accumulators per sum: 8 virtual lanes */
+#define OL_TC (QD_VREGS32 ? 4 : 2)   /* columns per tile (accumulators stay in registers) */
 static void outer_lanes(const qd_c *X, size_t n, size_t d, double *Sr, double *Si, double *T)
 {
     const size_t nblk = (n + QD_VL - 1) / QD_VL, bs = 2 * d * QD_VL;
@@ -80,27 +82,34 @@ static void outer_lanes(const qd_c *X, size_t n, size_t d, double *Sr, double *S
         size_t j0 = k * QD_VL, nl = n - j0 < QD_VL ? n - j0 : QD_VL;
         qd_soa_in(T + k * bs, X + j0 * d, d, nl);
     }
+    /* Member j is summed into virtual lane j % 8 whatever the vector width (with 4-wide
+     * vectors, block k feeds accumulator k % 2), and the 8 virtual lanes are added in
+     * order: the sums are the same in every kernel set. */
     for (size_t r = 0; r < d; r++)
-        for (size_t c0 = r; c0 < d; c0 += 4) {
-            const int nc = d - c0 < 4 ? (int)(d - c0) : 4;
-            qd_vd ar[4], ai[4];   /* x_r conj(x_c) for c = c0 .. c0 + nc - 1 */
-            for (int t = 0; t < 4; t++)
-                ar[t] = ai[t] = qd_vzero();
+        for (size_t c0 = r; c0 < d; c0 += OL_TC) {
+            const int nc = d - c0 < OL_TC ? (int)(d - c0) : OL_TC;
+            qd_vd ar[OL_TC][OL_NV], ai[OL_TC][OL_NV];   /* x_r conj(x_c), c = c0 + t */
+            for (int t = 0; t < OL_TC; t++)
+                for (int v = 0; v < OL_NV; v++)
+                    ar[t][v] = ai[t][v] = qd_vzero();
             for (size_t k = 0; k < nblk; k++) {
                 const double *B = T + k * bs;
+                const int v = (int)(k % OL_NV);
                 qd_vd xr = qd_vload(B + r * QD_VL), xi = qd_vload(B + (d + r) * QD_VL);
                 for (int t = 0; t < nc; t++) {
                     qd_vd yr = qd_vload(B + (c0 + (size_t)t) * QD_VL),
                           yi = qd_vload(B + (d + c0 + (size_t)t) * QD_VL);
-                    ar[t] = qd_vfma(xi, yi, qd_vfma(xr, yr, ar[t]));
-                    ai[t] = qd_vfnma(xr, yi, qd_vfma(xi, yr, ai[t]));
+                    ar[t][v] = qd_vfma(xi, yi, qd_vfma(xr, yr, ar[t][v]));
+                    ai[t][v] = qd_vfnma(xr, yi, qd_vfma(xi, yr, ai[t][v]));
                 }
             }
             for (int t = 0; t < nc; t++) {
-                double u[2][QD_VL], sr = 0, si = 0;
-                qd_vstore(u[0], ar[t]);
-                qd_vstore(u[1], ai[t]);
-                for (int l = 0; l < QD_VL; l++) {
+                double u[2][8], sr = 0, si = 0;
+                for (int v = 0; v < OL_NV; v++) {
+                    qd_vstore(u[0] + v * QD_VL, ar[t][v]);
+                    qd_vstore(u[1] + v * QD_VL, ai[t][v]);
+                }
+                for (int l = 0; l < 8; l++) {
                     sr += u[0][l];
                     si += u[1][l];
                 }

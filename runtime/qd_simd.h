@@ -1,7 +1,7 @@
 /* qd_simd.h — a small lane-vector layer for kernels whose lanes are independent (members of
  * an ensemble side by side, "structure of arrays").
  *
- * qd_vd holds QD_VL doubles: 8 with AVX-512F, 4 with AVX2+FMA, else 4 in GCC vector
+ * qd_vd holds QD_VL doubles: 8 with AVX-512F, 4 with AVX2+FMA, else 8 in GCC vector
  * extensions (no intrinsics: the portable kernel set). Only element-wise operations are
  * offered, and the fused multiply-adds are single-rounding FMAs in every variant (fma()
  * in the portable one), so a lane's result is bitwise the same
@@ -39,12 +39,14 @@ typedef __m256d qd_vd;
 #define qd_vfms(a, b, c) _mm256_fmsub_pd((a), (b), (c))
 #define qd_vfnma(a, b, c) _mm256_fnmadd_pd((a), (b), (c))
 #else
-/* no intrinsics: GCC vector extensions of 4 doubles, element-wise fma() (libm's, exact).
+/* no intrinsics: GCC vector extensions of 8 doubles, element-wise fma() (libm's, exact).
  * Where the compiler may use FMA instructions (arm64, or x86-64 built for a newer CPU)
  * they become vector FMAs; in the baseline x86-64 build each is a call into libm, which
- * glibc sends to the FMA instruction when the CPU has one. */
-#define QD_VL 4
-typedef double qd_vd __attribute__((vector_size(32)));
+ * glibc sends to the FMA instruction when the CPU has one. 8 lanes, as with AVX-512, and
+ * not 4 as with AVX2: so that `make check` on an AVX2 machine compares an 8-lane set (this
+ * one) with a 4-lane set (avx2) and catches any sum whose order follows the lane width. */
+#define QD_VL 8
+typedef double qd_vd __attribute__((vector_size(64)));
 static inline qd_vd qd_vload(const double *p)
 {
     qd_vd v;
@@ -57,11 +59,11 @@ static inline void qd_vstore(double *p, qd_vd v)
 }
 static inline qd_vd qd_vset1(double x)
 {
-    return (qd_vd){x, x, x, x};
+    return (qd_vd){x, x, x, x, x, x, x, x};
 }
 static inline qd_vd qd_vzero(void)
 {
-    return (qd_vd){0, 0, 0, 0};
+    return (qd_vd){0};
 }
 static inline qd_vd qd_vmul(qd_vd a, qd_vd b)
 {
@@ -69,8 +71,10 @@ static inline qd_vd qd_vmul(qd_vd a, qd_vd b)
 }
 static inline qd_vd qd_vfma(qd_vd a, qd_vd b, qd_vd c)    /* a b + c */
 {
-    return (qd_vd){fma(a[0], b[0], c[0]), fma(a[1], b[1], c[1]), fma(a[2], b[2], c[2]),
-                   fma(a[3], b[3], c[3])};
+    qd_vd r;
+    for (int l = 0; l < 8; l++)
+        r[l] = fma(a[l], b[l], c[l]);
+    return r;
 }
 static inline qd_vd qd_vfms(qd_vd a, qd_vd b, qd_vd c)    /* a b - c */
 {
@@ -82,7 +86,14 @@ static inline qd_vd qd_vfnma(qd_vd a, qd_vd b, qd_vd c)   /* c - a b */
 }
 #endif
 
-#if QD_VL == 8
+/* QD_VREGS32: 32 vector registers of QD_VL doubles (AVX-512); tile sizes follow it */
+#if defined(__AVX512F__)
+#define QD_VREGS32 1
+#else
+#define QD_VREGS32 0
+#endif
+
+#if defined(__AVX512F__)
 /* the 8 x 8 transpose of rows r[0..8) in place (24 shuffles) */
 static inline __attribute__((always_inline)) void qd_transpose8(__m512d *r)
 {
@@ -108,7 +119,7 @@ static inline __attribute__((always_inline)) void qd_transpose8(__m512d *r)
  * lanes: S[i*QD_VL + l] = Re a_l[i], S[(d + i)*QD_VL + l] = Im a_l[i]; lanes >= nl are 0. */
 static inline void qd_soa_in(double *S, const qd_c *a, size_t d, size_t nl)
 {
-#if QD_VL == 8
+#if defined(__AVX512F__)
     if (d >= 4) {
         for (size_t c = 0; c < d / 4; c++) {
             __m512d r[8];
@@ -132,7 +143,7 @@ static inline void qd_soa_in(double *S, const qd_c *a, size_t d, size_t nl)
 /* the block S (qd_soa_in's layout) back to members a[0..nl) */
 static inline void qd_soa_out(const double *S, qd_c *a, size_t d, size_t nl)
 {
-#if QD_VL == 8
+#if defined(__AVX512F__)
     if (d >= 4) {
         for (size_t c = 0; c < d / 4; c++) {
             __m512d r[8];

@@ -438,7 +438,7 @@ done:
  * must stay in registers: 4 x 4 + 4 = 20 of AVX-512's 32; with AVX2's 16 registers a tile
  * of 4 spilled (0.6 of zgemm's rate), 2 leaves 8 independent FMA chains, enough to hide
  * the FMA latency. A pair's sums run over k in the same order whatever the tile. */
-#if QD_VL == 8
+#if QD_VREGS32
 #define OVL_JB 4
 #else
 #define OVL_JB 2

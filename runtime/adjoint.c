@@ -44,6 +44,7 @@
  */
 #include "qd_circuit.h"
 #include "qd_simd.h"
+#include "qd_isa.h"
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -1007,7 +1008,7 @@ static qd_status vjp_back(const qd_circuit *c, const double *theta, size_t count
     /* small registers, gates then measurements: the gates by sweep_back (after the
      * measurements below); lo = the first op the loop below handles */
     size_t og = 0, lo = 0;
-    if (!qd_adjoint_generic_only && sb_eligible(c, &og))
+    if (!qd_adjoint_generic_only && qd_isa_fma_hw() && sb_eligible(c, &og))
         lo = og;
     mi = nm;
     for (size_t o = c->nops; o-- > lo && st == QD_OK;) {

@@ -7,6 +7,7 @@
  * result does not depend on the thread count). */
 #include "qd_circuit.h"
 #include "qd_simd.h"
+#include "qd_isa.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1391,7 +1392,7 @@ static qd_status run_vec(const qd_circuit *c, const double *theta, qd_c *a, size
         /* sweep mode from QD_FUSE_SWEEPMIN qubits: with members in SIMD lanes it pays on
          * small registers too (QuDDPM's 3-qubit c:run, N = 100: 19.8 -> 15.8 us; the old
          * member-by-member sweep had taken it from 16 to 29 us) */
-        fz->sweep = c->n >= QD_FUSE_SWEEPMIN && c->n <= QD_FUSE_SWEEPQ;
+        fz->sweep = c->n >= QD_FUSE_SWEEPMIN && c->n <= QD_FUSE_SWEEPQ && qd_isa_fma_hw();
         fz->nbuf = qd_get_threads() > 0 ? qd_get_threads() : 1;
         if (fz->sweep &&
             (!(fz->tabs = qd_malloc(sizeof(double) * 2 * QD_FUSE_NTAB * ((size_t)1 << c->n))) ||

@@ -6,6 +6,8 @@
 #include <string.h>
 
 static const char *g_name = "portable";
+static int g_fma;   /* the CPU has FMA instructions */
+int qd_isa_assume_no_fma = 0;
 static char g_error[256];
 static int g_ready;
 
@@ -44,6 +46,16 @@ void qd_isa_init(void)
     if (g_ready)
         return;
     g_ready = 1;
+#if defined(__x86_64__) && defined(__GNUC__)
+    __builtin_cpu_init();
+    g_fma = __builtin_cpu_supports("fma") != 0;
+#else
+    g_fma = 1;   /* arm64 and the others qd targets have a fused multiply-add */
+#endif
+    /* tests and benchmarks: the paths of a CPU without FMA instructions, on any CPU */
+    const char *nofma = getenv("QD_ASSUME_NO_FMA");
+    if (nofma && strcmp(nofma, "1") == 0)
+        qd_isa_assume_no_fma = 1;
     int best = 0;   /* the sets are listed worst first; the first is always runnable */
     for (int i = 0; i < qd_isa_nsets; i++)
         if (cpu_runs(qd_isa_sets[i].name))
@@ -63,6 +75,12 @@ void qd_isa_init(void)
             best = i;
     }
     use(best);
+}
+
+int qd_isa_fma_hw(void)
+{
+    qd_isa_init();
+    return g_fma && !qd_isa_assume_no_fma;
 }
 
 const char *qd_isa_name(void)

@@ -10,6 +10,7 @@
  * (scripts/check_contraction.sh). */
 #include "qd_loss.h"
 #include "qd_simd.h"
+#include "qd_isa.h"
 #include <math.h>
 #include <string.h>
 
@@ -181,7 +182,7 @@ static qd_status mmd_dm_direct(const qd_c *A, size_t N, const qd_c *B, size_t M,
 static qd_status mmd_dm(const qd_c *A, size_t N, const qd_c *B, size_t M, size_t d,
                         double *val, qd_c *GA, qd_c *GB, qd_err *e)
 {
-    if (d <= MMD_DM_DIRECT_MAXD)
+    if (d <= MMD_DM_DIRECT_MAXD && qd_isa_fma_hw())
         return mmd_dm_direct(A, N, B, M, d, val, GA, GB, e);
     qd_c *D = qd_malloc(sizeof(qd_c) * d * d);
     if (!D)

@@ -27,6 +27,19 @@ const char *qd_isa_runnable_list(void);
 const char *qd_isa_cpu(void);
 /* switch to set `name` (no computation may be running in another thread) */
 qd_status qd_isa_select(const char *name, qd_err *e);
+/* 1 if a single-rounding fused multiply-add is one instruction here: the kernel set has
+ * FMA instructions, or the CPU has them (the portable set's fma() calls then reach the
+ * instruction through libm). 0 on a CPU without FMA (older x86-64, e.g. Pentium/Celeron
+ * Silver, pre-Haswell Xeons), where libm computes fma() in software, tens of times slower:
+ * there the kernels built on exact FMAs (the lane paths: fused runs of 2-10 qubits, the
+ * lane adjoint, small-state MMD, the direct overlap kernel) step aside for the generic
+ * paths and BLAS. Results on such a CPU are as deterministic (threads, member counts) but
+ * not bit-identical to an FMA machine's; no other set runs there to compare with. */
+int qd_isa_fma_hw(void);
+/* tests: nonzero makes qd_isa_fma_hw() answer 0 (the fallback paths on any machine);
+ * set at start-up by QD_ASSUME_NO_FMA=1 in the environment */
+extern int qd_isa_assume_no_fma;
+
 /* NULL, or why QD_SIMD could not be honoured at start-up (the best set is used then) */
 const char *qd_isa_error(void);
 

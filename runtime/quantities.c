@@ -10,6 +10,7 @@
  * rank, overlaps) go through linalg.c. */
 #include "qd.h"
 #include "qd_simd.h"
+#include "qd_isa.h"
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -482,9 +483,81 @@ static inline __attribute__((always_inline)) void ovl_tile(const double *S, size
 #define OVL_DIRECT_MAXD 1024
 #define OVL_DIRECT_MAXNM ((size_t)1 << 22)
 
+/* The same overlaps for CPUs without FMA instructions (qd_isa_fma_hw() == 0: libm's fma()
+ * is software there, the lane kernel above ~50x slower): pairs in 2 x 2 tiles, each inner
+ * product in 2-wide vectors of (Re, Im) with separate multiplies and adds (SSE2),
+ * p = sum_k a_k b_k lane-wise and q = sum_k a_k swap(b_k), <a|b> = (p0 + p1, q0 - q1).
+ * Each pair's sums run over k in order: no dependence on threads or tiling. */
+typedef double ovl_v2 __attribute__((vector_size(16)));
+
+static inline ovl_v2 ovl_ld2(const qd_c *p)
+{
+    ovl_v2 v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline double ovl_abs2(ovl_v2 p, ovl_v2 q)
+{
+    double re = p[0] + p[1], im = q[0] - q[1];
+    return re * re + im * im;
+}
+
+static void overlaps_nofma(const qd_c *A, size_t N, const qd_c *B, size_t M, size_t d,
+                           double *out)
+{
+    const int self = A == B && N == M;
+    const size_t ni = (N + 1) / 2;
+    int nt = 1;
+#ifdef _OPENMP
+    if (ni > 1 && (double)N * (double)M * (double)d >= 65536.0)
+        nt = qd_get_threads();
+#endif
+    #pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
+    for (size_t ib = 0; ib < ni; ib++) {
+        const size_t i0 = 2 * ib, i1 = i0 + 1 < N ? i0 + 1 : i0;   /* i1 == i0: a dummy */
+        const qd_c *a0 = A + i0 * d, *a1 = A + i1 * d;
+        for (size_t j0 = self ? i0 : 0; j0 < M; j0 += 2) {
+            const size_t j1 = j0 + 1 < M ? j0 + 1 : j0;
+            const qd_c *b0 = B + j0 * d, *b1 = B + j1 * d;
+            ovl_v2 p00 = {0, 0}, q00 = p00, p01 = p00, q01 = p00, p10 = p00, q10 = p00,
+                   p11 = p00, q11 = p00;
+            for (size_t k = 0; k < d; k++) {
+                ovl_v2 x0 = ovl_ld2(a0 + k), x1 = ovl_ld2(a1 + k);
+                ovl_v2 y0 = ovl_ld2(b0 + k), y1 = ovl_ld2(b1 + k);
+                ovl_v2 s0 = __builtin_shuffle(y0, (long long __attribute__((vector_size(16)))){1, 0});
+                ovl_v2 s1 = __builtin_shuffle(y1, (long long __attribute__((vector_size(16)))){1, 0});
+                p00 = p00 + x0 * y0;
+                q00 = q00 + x0 * s0;
+                p01 = p01 + x0 * y1;
+                q01 = q01 + x0 * s1;
+                p10 = p10 + x1 * y0;
+                q10 = q10 + x1 * s0;
+                p11 = p11 + x1 * y1;
+                q11 = q11 + x1 * s1;
+            }
+            const double v[2][2] = {{ovl_abs2(p00, q00), ovl_abs2(p01, q01)},
+                                    {ovl_abs2(p10, q10), ovl_abs2(p11, q11)}};
+            for (int s = 0; s < 2; s++)
+                for (int t = 0; t < 2; t++) {
+                    size_t i = s ? i1 : i0, j = t ? j1 : j0;
+                    if ((s && i1 == i0) || (t && j1 == j0) || (self && j < i))
+                        continue;
+                    out[i + j * N] = v[s][t];
+                    if (self)
+                        out[j + i * N] = v[s][t];
+                }
+        }
+    }
+}
+
 static qd_status overlaps_direct(const qd_c *A, size_t N, const qd_c *B, size_t M, size_t d,
                                  double *out, qd_err *e)
 {
+    if (!qd_isa_fma_hw()) {
+        overlaps_nofma(A, N, B, M, d, out);
+        return QD_OK;
+    }
     const int self = A == B && N == M;
     const size_t nblk = (N + QD_VL - 1) / QD_VL;
     int nt = 1;

@@ -47,6 +47,8 @@ for s in ${QD_KSETS:-}; do
   esac
 done
 [ -n "${QD_KSETS:-}" ] || part "C core" "$B/test_core"
+# the generic paths a CPU without FMA instructions takes instead of the lane kernels
+part "C core (paths for CPUs without FMA)" env QD_ASSUME_NO_FMA=1 "$B/test_core"
 # no fused multiply-add the source did not ask for, in any kernel set's objects
 for s in ${QD_KSETS:-}; do
   [ "$s" = portable ] || part "contraction check ($s)" bash scripts/check_contraction.sh "$B/k/$s.raw.o"

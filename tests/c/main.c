@@ -49,7 +49,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "test_core: %s\n", qd_isa_error());
         return 2;
     }
-    printf("kernel set: %s (this CPU runs: %s)\n", qd_isa_name(), qd_isa_runnable_list());
+    printf("kernel set: %s (this CPU runs: %s)%s\n", qd_isa_name(), qd_isa_runnable_list(),
+           qd_isa_assume_no_fma ? ", the paths for CPUs without FMA" : "");
     /* run in name order so the log is stable */
     qsort(tests, ntests, sizeof tests[0], cmp);
     for (int i = 0; i < ntests; i++) {

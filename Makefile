@@ -96,8 +96,15 @@ $(BUILD)/qd: $(INTERP_OBJ) $(BIND_OBJ) $(BUILD)/libqdcore.a
 $(BUILD)/test_core: $(TEST_OBJ) $(BUILD)/libqdcore.a
 	$(CC) $(CFLAGS) -o $@ $(TEST_OBJ) $(BUILD)/libqdcore.a $(LDLIBS)
 
-check: all
+check: all $(BUILD)/w8/test_core
 	@QD_BUILD=$(BUILD) QD_KSETS="$(KSETS)" bash tests/run_all.sh
+
+# The C tests with gates.c at AVX-512's register width (8 doubles, QD_GATES_NW) in plain
+# vectors, so that a machine without AVX-512 checks that width's kernel logic too (the lane
+# layer's 8-wide logic is the portable set's own); one kernel set, run by make check
+$(BUILD)/w8/test_core: $(CORE_SRC) $(TEST_SRC) $(HDRS) scripts/gen_dispatch.sh
+	@$(MAKE) --no-print-directory BUILD=$(BUILD)/w8 KSETS=portable \
+	  KFLAGS_portable="-Wno-psabi -DQD_GATES_NW=8" $(BUILD)/w8/test_core >/dev/null
 
 asan:
 	$(MAKE) BUILD=build-asan OPT="-O1 -fno-omit-frame-pointer" \

@@ -320,7 +320,9 @@ QD_INLINE v8d vcmul(const vcx *z, v8d v)
  * so the loop spilled on every iteration (0.2 of the memory roof). Every amplitude gets
  * the same operations in the same order at every width (z.r*v + z.i*swap(v), no FMA),
  * so the kernel sets agree bit for bit. */
-#if defined(__AVX512F__)
+#if defined(QD_GATES_NW)   /* tests: another set's width (e.g. 8 on a CPU without AVX-512) */
+#define NW QD_GATES_NW
+#elif defined(__AVX512F__)
 #define NW 8
 #elif defined(__AVX__)
 #define NW 4

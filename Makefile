@@ -26,7 +26,7 @@ endif
 KFLAGS_portable := -Wno-psabi
 KFLAGS_avx2     := -march=x86-64-v3 -Wno-psabi
 KFLAGS_avx512   := -march=x86-64-v4
-KFLAGS_native   := -march=native
+KFLAGS_native   := -march=native -Wno-psabi
 LUA_CFLAGS := $(shell pkg-config --cflags lua5.4 2>/dev/null || echo -I/usr/include/lua5.4)
 LUA_LIBS   := $(shell pkg-config --libs lua5.4 2>/dev/null || echo -llua5.4)
 CFLAGS  += -std=c11 $(OPT) $(BASE_ARCH) -g -fopenmp -Wall -Wextra -D_GNU_SOURCE -Iruntime $(SANFLAGS)

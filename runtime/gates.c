@@ -330,6 +330,7 @@ QD_INLINE v8d vcmul(const vcx *z, v8d v)
 #define NW 2
 #endif
 #define NA (NW / 2)
+#define NP (8 / NW)   /* native vectors per unit (4 amplitudes) */
 typedef double vnd __attribute__((vector_size(NW * 8)));
 typedef long long vnl __attribute__((vector_size(NW * 8)));
 
@@ -377,6 +378,25 @@ static ncx ncx_all(qd_c z, int conj)
 QD_INLINE vnd ncmul(ncx z, vnd v)
 {
     return z.r * v + z.i * nswap(v);
+}
+
+/* a unit's lane factors (vcx_lanes) cut into its native pieces */
+static void ncx_pieces(vcx full, ncx out[NP])
+{
+    double r[8], i[8];
+    memcpy(r, &full.r, sizeof r);
+    memcpy(i, &full.i, sizeof i);
+    for (int j = 0; j < NP; j++) {
+        memcpy(&out[j].r, r + j * NW, sizeof out[j].r);
+        memcpy(&out[j].i, i + j * NW, sizeof out[j].i);
+    }
+}
+
+/* the unit at q times its lane factors P, piece by piece (= vcmul on the whole unit) */
+QD_INLINE void unit_mul(qd_c *q, const ncx *P)
+{
+    for (int j = 0; j < NP; j++)
+        nst(q + j * NA, ncmul(P[j], nld(q + j * NA)));
 }
 
 /* ================================================================ the group walker */
@@ -724,7 +744,7 @@ typedef struct {
     int ne;
     int pf;             /* software prefetch (big registers only) */
     size_t off[4];      /* in amplitudes */
-    vcx P[4];
+    ncx P[4][NP];       /* lane patterns, in native pieces */
 } ctx_ud;
 
 QD_INLINE void body_ud(qd_c *p, size_t nr, size_t R, size_t n, size_t st, const ctx_ud *c)
@@ -732,15 +752,17 @@ QD_INLINE void body_ud(qd_c *p, size_t nr, size_t R, size_t n, size_t st, const 
     /* a 1-qubit diagonal with both entries != 1 (rz) on a big register: both halves of
      * each block in one pass, prefetched like body_m2 (same products, other order) */
     if (c->pf && c->ne == 2 && c->off[0] == 0 && st == 4 && R == 2 * c->off[1]) {
-        const vcx P0 = c->P[0], P1 = c->P[1];
+        ncx P0[NP], P1[NP];
+        memcpy(P0, c->P[0], sizeof P0);
+        memcpy(P1, c->P[1], sizeof P1);
         const size_t o1 = c->off[1];
         if (R <= PF_MAXBLK) {
             for (size_t r = 0; r < nr; r++) {
                 qd_c *x = p + r * R, *y = x + o1;
                 for (size_t i = 0; i < 4 * n; i += 4) {
                     PF_LINEAR(x + 2 * i);
-                    vst(x + i, vcmul(&P0, vld(x + i)));
-                    vst(y + i, vcmul(&P1, vld(y + i)));
+                    unit_mul(x + i, P0);
+                    unit_mul(y + i, P1);
                 }
             }
             return;
@@ -751,21 +773,20 @@ QD_INLINE void body_ud(qd_c *p, size_t nr, size_t R, size_t n, size_t st, const 
                 for (size_t i = 0; i < 4 * n; i += 4) {
                     PF_STREAM(x + i);
                     PF_STREAM(y + i);
-                    vst(x + i, vcmul(&P0, vld(x + i)));
-                    vst(y + i, vcmul(&P1, vld(y + i)));
+                    unit_mul(x + i, P0);
+                    unit_mul(y + i, P1);
                 }
             }
             return;
         }
     }
     for (int e = 0; e < c->ne; e++) {
-        const vcx P = c->P[e];
+        ncx P[NP];
+        memcpy(P, c->P[e], sizeof P);
         qd_c *q0 = p + c->off[e];
         for (size_t r = 0; r < nr; r++)
-            for (size_t i = 0; i < n; i++) {
-                qd_c *q = q0 + r * R + i * st;
-                vst(q, vcmul(&P, vld(q)));
-            }
+            for (size_t i = 0; i < n; i++)
+                unit_mul(q0 + r * R + i * st, P);
     }
 }
 RANGE_FN(range_ud, body_ud, ctx_ud, 2)
@@ -891,7 +912,6 @@ RANGE_FN(range_xx, body_xx, ctx_xx, 0)
  * with lane-wise factors P_t; t with P_t = 0 is skipped (a diagonal is t = 0 alone,
  * a 1-qubit gate on bit 0 is t = 0, 1). The whole buffer is then one flat loop over
  * units: contiguous, branch-free, whatever the qubit. */
-#define NP (8 / NW)   /* native vectors per unit */
 typedef struct {
     int act;            /* bit t set: P_t is used; 16 + t: pure permutation v[lane ^ t] */
     int pf;             /* software prefetch (big registers only) */
@@ -1005,12 +1025,7 @@ static void unit_gate(qd_c *a, size_t amps, probe_fn probe, const void *args, in
             nz |= z[k] != 0;
             one &= z[k] == 1;
         }
-        vcx full = vcx_lanes(z, 0);
-        for (int j = 0; j < NP; j++)
-            for (int l = 0; l < NW; l++) {
-                c.P[t][j].r[l] = full.r[j * NW + l];
-                c.P[t][j].i[l] = full.i[j * NW + l];
-            }
+        ncx_pieces(vcx_lanes(z, 0), c.P[t]);
         if (nz) {
             c.act |= 1 << t;
             nact++;
@@ -1135,7 +1150,7 @@ static void kdiag_b(qd_c *a, size_t amps, const int *bits, int nb, const qd_c *d
                 if ((h >> i) & 1)
                     off |= (size_t)1 << hb[i];
             c.off[c.ne] = 4 * off;
-            c.P[c.ne] = vcx_lanes(z, conj);
+            ncx_pieces(vcx_lanes(z, conj), c.P[c.ne]);
             c.ne++;
         }
         if (c.ne == 0)
@@ -1380,40 +1395,55 @@ QD_INLINE void b1_lo(qd_c *a, size_t dim, int b, const qd_c *m, int kind)
         z0[k] = m[v + 2 * v];
         z1[k] = m[v + 2 * (1 - v)];
     }
+    /* in native pieces (see unit_loop): lane k ^ t, t = 2^b, is piece j ^ (t / NA) at
+     * position (k % NA) ^ (t % NA); B1_LO(T) is the loop for a constant t */
     if (kind == B1_REAL) {
-        v8d R0, R1;
-        for (int k = 0; k < 8; k++) {
-            R0[k] = creal(z0[k >> 1]);
-            R1[k] = creal(z1[k >> 1]);
+        double r0[8], r1[8];
+        for (int l = 0; l < 8; l++) {
+            r0[l] = creal(z0[l >> 1]);
+            r1[l] = creal(z1[l >> 1]);
+        }
+        vnd R0[NP], R1[NP];
+        memcpy(R0, r0, sizeof R0);
+        memcpy(R1, r1, sizeof R1);
+#define B1_LO(T)                                                                  \
+        for (size_t u = 0; u < dim; u += 4) {                                     \
+            vnd v[NP];                                                            \
+            for (int j = 0; j < NP; j++)                                          \
+                v[j] = nld(a + u + j * NA);                                       \
+            for (int j = 0; j < NP; j++)                                          \
+                nst(a + u + j * NA, R0[j] * v[j] + R1[j] * nperm(v[j ^ ((T) / NA)], (T) % NA)); \
         }
         if (b == 0) {
-            for (size_t u = 0; u < dim; u += 4) {
-                v8d v = vld(a + u);
-                vst(a + u, R0 * v + R1 * xperm1(v));
-            }
+            B1_LO(1)
         } else {
-            for (size_t u = 0; u < dim; u += 4) {
-                v8d v = vld(a + u);
-                vst(a + u, R0 * v + R1 * xperm2(v));
-            }
+            B1_LO(2)
         }
+#undef B1_LO
         return;
     }
-    const vcx P0 = vcx_lanes(z0, 0), P1 = vcx_lanes(z1, 0);
+    ncx P0[NP], P1[NP];
+    ncx_pieces(vcx_lanes(z0, 0), P0);
+    ncx_pieces(vcx_lanes(z1, 0), P1);
     if (kind == B1_DIAG) {
         for (size_t u = 0; u < dim; u += 4)
-            vst(a + u, vcmul(&P0, vld(a + u)));
-    } else if (b == 0) {
-        for (size_t u = 0; u < dim; u += 4) {
-            v8d v = vld(a + u);
-            vst(a + u, vcmul(&P0, v) + vcmul(&P1, xperm1(v)));
-        }
-    } else {
-        for (size_t u = 0; u < dim; u += 4) {
-            v8d v = vld(a + u);
-            vst(a + u, vcmul(&P0, v) + vcmul(&P1, xperm2(v)));
-        }
+            unit_mul(a + u, P0);
+        return;
     }
+#define B1_LO(T)                                                                  \
+    for (size_t u = 0; u < dim; u += 4) {                                         \
+        vnd v[NP];                                                                \
+        for (int j = 0; j < NP; j++)                                              \
+            v[j] = nld(a + u + j * NA);                                           \
+        for (int j = 0; j < NP; j++)                                              \
+            nst(a + u + j * NA, ncmul(P0[j], v[j]) + ncmul(P1[j], nperm(v[j ^ ((T) / NA)], (T) % NA))); \
+    }
+    if (b == 0) {
+        B1_LO(1)
+    } else {
+        B1_LO(2)
+    }
+#undef B1_LO
 }
 
 /* sin and cos of x[0..n) in one vectorisable loop: the argument is reduced by pi/2 in two

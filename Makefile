@@ -21,8 +21,9 @@ KSETS   ?= portable avx2 avx512
 else
 KSETS   ?= portable
 endif
-# -Wno-psabi: gates.c's 64-byte vector type passes between always-inlined helpers only;
-# GCC's note that such a parameter's ABI differs without AVX-512 does not apply
+# -Wno-psabi: 64-byte vector values (the portable lane layer, qd_simd.h; gates.c built at
+# 8-double width for tests) pass between always-inlined helpers only; GCC's note that such
+# a parameter's ABI differs without AVX-512 does not apply
 KFLAGS_portable := -Wno-psabi
 KFLAGS_avx2     := -march=x86-64-v3 -Wno-psabi
 KFLAGS_avx512   := -march=x86-64-v4

@@ -77,15 +77,18 @@ for s in "${built[@]}"; do
   [[ " ${runnable[*]} " == *" $s "* ]] || echo "   kernel set $s: not benchmarked here (this CPU cannot run it)"
 done
 echo "   kernel sets benchmarked: ${SETS[*]}"
+per_set() {  # per_set CMD...: CMD once per kernel set (QD_SIMD), failures counted
+  for s in "${SETS[@]}"; do
+    echo "-- kernel set $s"
+    QD_SIMD=$s QD_BUILD="$B" PYTHON="$PY" "$@" || fails=$((fails + 1))
+  done
+}
 
 # ---- 1. gates
 if want 1; then
 echo
 echo "== 1. gates on a state vector"
-for s in "${SETS[@]}"; do
-  echo "-- kernel set $s"
-  QD_SIMD=$s "$out/bench_core" gates 20 24 || fails=$((fails + 1))
-done
+per_set "$out/bench_core" gates 20 24
 fi
 
 # ---- 2. overlaps vs zgemm, per OpenBLAS kernel choice
@@ -155,39 +158,30 @@ fi
 if want 4; then
 echo
 echo "== 4. QuDDPM training iteration vs PyTorch (bench/quddpm_step.sh)"
-for s in "${SETS[@]}"; do
-  echo "-- kernel set $s"
-  QD_SIMD=$s QD_BUILD="$B" PYTHON="$PY" bash bench/quddpm_step.sh || fails=$((fails + 1))
-done
+per_set bash bench/quddpm_step.sh
 fi
 # ---- 5. noise channels and SSE trajectories: qd vs QuTiP (bench/noise.sh; bench/RESULTS.md)
 if want 5; then
 echo
 echo "== 5. noise channels and SSE trajectories vs QuTiP (bench/noise.sh)"
-for s in "${SETS[@]}"; do
-  echo "-- kernel set $s"
-  QD_SIMD=$s QD_BUILD="$B" PYTHON="$PY" bash bench/noise.sh || fails=$((fails + 1))
-done
+per_set bash bench/noise.sh
 fi
 # ---- 6. QuDDPM end to end: qd vs PyTorch (bench/quddpm_e2e.sh; docs/results.md)
 if want 6; then
 echo
 echo "== 6. QuDDPM end to end vs PyTorch (bench/quddpm_e2e.sh)"
-for s in "${SETS[@]}"; do
-  echo "-- kernel set $s"
-  QD_SIMD=$s QD_BUILD="$B" PYTHON="$PY" bash bench/quddpm_e2e.sh || fails=$((fails + 1))
-done
+per_set bash bench/quddpm_e2e.sh
 fi
 
 # ---- 7. qd vs QuEST (bench/quest.sh)
 if want 7; then
 echo
 echo "== 7. qd vs QuEST v3.7 built here (bench/quest.sh)"
-for s in "${SETS[@]}"; do
-  echo "-- kernel set $s"
-  QD_SIMD=$s QD_BUILD="$B" bash bench/quest.sh || fails=$((fails + 1))
-  [ -n "${QUEST_SRC:-}" ] || break
-done
+if [ -n "${QUEST_SRC:-}" ]; then
+  per_set bash bench/quest.sh
+else
+  bash bench/quest.sh   # says why it is skipped
+fi
 fi
 
 echo

@@ -340,35 +340,44 @@ static double pauli1_braket_sum(const qd_c *lam, const qd_c *psi, size_t amps, s
                       : pauli1_sum_b(l, q, amps, b, 'Z');
 }
 
-/* All three single-qubit brackets (X, Y, Z on bit b) in one pass: out[0..2] as
- * pauli1_braket_sum would give them (same per-pair terms, same summation order). */
-static inline __attribute__((always_inline)) void
-pauli3_sum_b(const double *l, const double *q, size_t amps, size_t b, double *out)
-{
 #define P3_TERMS(L, Q, i0, i1)                                                     \
     double l0r = L[i0], l0i = L[i0 + 1], l1r = L[i1], l1i = L[i1 + 1];             \
     double p0r = Q[i0], p0i = Q[i0 + 1], p1r = Q[i1], p1i = Q[i1 + 1];             \
     double tx = (l0r * p1i - l0i * p1r) + (l1r * p0i - l1i * p0r);                 \
     double ty = (l1r * p0r + l1i * p0i) - (l0r * p1r + l0i * p1i);                 \
     double tz = (l0r * p0i - l0i * p0r) - (l1r * p1i - l1i * p1r);
+
+/* the pairs (step t, step t + off), t < m <= ACC8_CHUNK, of l0 / q0: their three terms
+ * first, then into the 8 partial sums of each bracket (as pauli1_sum_p) */
+static inline __attribute__((always_inline)) void
+pauli3_chunk(const double *l0, const double *q0, size_t m, const size_t step, size_t off,
+             double *x8, double *y8, double *z8)
+{
+    double bx[ACC8_CHUNK], by[ACC8_CHUNK], bz[ACC8_CHUNK];
+    #pragma omp simd
+    for (size_t t = 0; t < m; t++) {
+        P3_TERMS(l0, q0, step * t, step * t + off)
+        bx[t] = tx;
+        by[t] = ty;
+        bz[t] = tz;
+    }
+    acc8_add(x8, bx, m);
+    acc8_add(y8, by, m);
+    acc8_add(z8, bz, m);
+}
+
+/* All three single-qubit brackets (X, Y, Z on bit b) in one pass: out[0..2] as
+ * pauli1_braket_sum would give them (same per-pair terms, same summation order). */
+static inline __attribute__((always_inline)) void
+pauli3_sum_b(const double *l, const double *q, size_t amps, size_t b, double *out)
+{
     double ax = 0, ay = 0, az = 0;
     if (b == 1) {   /* 8 partial sums each, chunked as in pauli1_sum_p */
         double x8[8] = {0}, y8[8] = {0}, z8[8] = {0};
-        double bx[ACC8_CHUNK], by[ACC8_CHUNK], bz[ACC8_CHUNK];
         const size_t n = amps / 2;
         for (size_t t0 = 0; t0 < n; t0 += ACC8_CHUNK) {
             const size_t m = n - t0 < ACC8_CHUNK ? n - t0 : ACC8_CHUNK;
-            const double *l0 = l + 4 * t0, *q0 = q + 4 * t0;
-            #pragma omp simd
-            for (size_t t = 0; t < m; t++) {
-                P3_TERMS(l0, q0, 4 * t, 4 * t + 2)
-                bx[t] = tx;
-                by[t] = ty;
-                bz[t] = tz;
-            }
-            acc8_add(x8, bx, m);
-            acc8_add(y8, by, m);
-            acc8_add(z8, bz, m);
+            pauli3_chunk(l + 4 * t0, q + 4 * t0, m, 4, 2, x8, y8, z8);
         }
         ax = sum8(x8);
         ay = sum8(y8);
@@ -392,31 +401,20 @@ pauli3_sum_b(const double *l, const double *q, size_t amps, size_t b, double *ou
         }
     } else {
         double x8[8] = {0}, y8[8] = {0}, z8[8] = {0};
-        double bx[ACC8_CHUNK], by[ACC8_CHUNK], bz[ACC8_CHUNK];
         for (size_t hi = 0; hi < amps; hi += 2 * b)
             for (size_t t0 = 0; t0 < b; t0 += ACC8_CHUNK) {
                 const size_t m = b - t0 < ACC8_CHUNK ? b - t0 : ACC8_CHUNK;
-                const double *l0 = l + 2 * (hi + t0), *q0 = q + 2 * (hi + t0);
-                #pragma omp simd
-                for (size_t t = 0; t < m; t++) {
-                    P3_TERMS(l0, q0, 2 * t, 2 * t + 2 * b)
-                    bx[t] = tx;
-                    by[t] = ty;
-                    bz[t] = tz;
-                }
-                acc8_add(x8, bx, m);
-                acc8_add(y8, by, m);
-                acc8_add(z8, bz, m);
+                pauli3_chunk(l + 2 * (hi + t0), q + 2 * (hi + t0), m, 2, 2 * b, x8, y8, z8);
             }
         ax = sum8(x8);
         ay = sum8(y8);
         az = sum8(z8);
     }
-#undef P3_TERMS
     out[0] = ax;
     out[1] = ay;
     out[2] = az;
 }
+#undef P3_TERMS
 
 static void pauli3_braket_sum(const qd_c *lam, const qd_c *psi, size_t amps, size_t b, double *out)
 {

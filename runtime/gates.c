@@ -253,69 +253,15 @@ void qd_gate_matrix(const qd_gate_info *g, const double *p, qd_c *m)
 }
 
 /* ================================================================ SIMD units
- * A unit is 4 consecutive amplitudes = 8 doubles = 64 bytes: one AVX-512 register, one
- * cache line of an aligned buffer. GCC vector extensions keep this free of intrinsics;
- * on narrower machines the compiler splits each operation. Loads and stores go through
- * memcpy, so no alignment or aliasing assumption is made about the caller's pointer. */
-typedef double v8d __attribute__((vector_size(64)));
-typedef long long v8l __attribute__((vector_size(64)));
-/* v8d values pass between always-inlined helpers only, never across a real call, so the
- * ABI note GCC gives for them in the kernel sets without AVX-512 does not apply (the
- * Makefile passes -Wno-psabi: the note ignores this pragma) */
-#pragma GCC diagnostic ignored "-Wpsabi"
-
-#if defined(__clang__)
-#define SHUF(v, ...) __builtin_shufflevector((v), (v), __VA_ARGS__)
-#else
-#define SHUF(v, ...) __builtin_shuffle((v), (v8l){__VA_ARGS__})
-#endif
-
-QD_INLINE v8d vld(const qd_c *p)
-{
-    v8d v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
-QD_INLINE void vst(qd_c *p, v8d v)
-{
-    memcpy(p, &v, sizeof v);
-}
-
-QD_INLINE v8d swap_ri(v8d v) { return SHUF(v, 1, 0, 3, 2, 5, 4, 7, 6); }
-/* lane k <- lane k^t, t = 1, 2, 3 (lane = the low 2 bits of the amplitude index) */
-QD_INLINE v8d xperm1(v8d v) { return SHUF(v, 2, 3, 0, 1, 6, 7, 4, 5); }
-QD_INLINE v8d xperm2(v8d v) { return SHUF(v, 4, 5, 6, 7, 0, 1, 2, 3); }
-QD_INLINE v8d xperm3(v8d v) { return SHUF(v, 6, 7, 4, 5, 2, 3, 0, 1); }
-
-/* One complex factor per lane, stored so that z*v = r*v + i*swap_ri(v):
- * r = (re, re), i = (-im, +im) in each lane. */
-typedef struct {
-    v8d r, i;
-} vcx;
-
-static vcx vcx_lanes(const qd_c z[4], int conj)
-{
-    vcx c;
-    for (int k = 0; k < 4; k++) {
-        double re = creal(z[k]), im = conj ? -cimag(z[k]) : cimag(z[k]);
-        c.r[2 * k] = re;
-        c.r[2 * k + 1] = re;
-        c.i[2 * k] = -im;
-        c.i[2 * k + 1] = im;
-    }
-    return c;
-}
-
-QD_INLINE v8d vcmul(const vcx *z, v8d v)
-{
-    return z->r * v + z->i * swap_ri(v);
-}
+ * A unit is 4 consecutive amplitudes = 8 doubles = 64 bytes: one cache line of an aligned
+ * buffer; held in 8 / NW native vectors (below). GCC vector extensions keep this free of
+ * intrinsics. Loads and stores go through memcpy, so no alignment or aliasing assumption
+ * is made about the caller's pointer. */
 
 /* ---------------------------------------------------------------- native-width streams
  * The pair-stream loops (dense 2x2 and 4x4 on bits >= 2: the same complex factor for
  * every amplitude of a stream) use the kernel set's own register width, NW doubles = NA
- * amplitudes: 8 with AVX-512, 4 with AVX, 2 otherwise. Written with v8d, the AVX2 set
+ * amplitudes: 8 with AVX-512, 4 with AVX, 2 otherwise. Written with 64-byte vectors, the AVX2 set
  * held each factor in 4 ymm registers and the four factors of a 2x2 alone filled all 16,
  * so the loop spilled on every iteration (0.2 of the memory roof). Every amplitude gets
  * the same operations in the same order at every width (z.r*v + z.i*swap(v), no FMA),
@@ -380,19 +326,25 @@ QD_INLINE vnd ncmul(ncx z, vnd v)
     return z.r * v + z.i * nswap(v);
 }
 
-/* a unit's lane factors (vcx_lanes) cut into its native pieces */
-static void ncx_pieces(vcx full, ncx out[NP])
+/* one complex factor per lane of a unit (z[k] for amplitude k, conjugated if conj), in the
+ * unit's native pieces: z*v = r*v + i*nswap(v), r = (re, re), i = (-im, +im) */
+static void ncx_lanes(const qd_c z[4], int conj, ncx out[NP])
 {
     double r[8], i[8];
-    memcpy(r, &full.r, sizeof r);
-    memcpy(i, &full.i, sizeof i);
+    for (int k = 0; k < 4; k++) {
+        double re = creal(z[k]), im = conj ? -cimag(z[k]) : cimag(z[k]);
+        r[2 * k] = re;
+        r[2 * k + 1] = re;
+        i[2 * k] = -im;
+        i[2 * k + 1] = im;
+    }
     for (int j = 0; j < NP; j++) {
         memcpy(&out[j].r, r + j * NW, sizeof out[j].r);
         memcpy(&out[j].i, i + j * NW, sizeof out[j].i);
     }
 }
 
-/* the unit at q times its lane factors P, piece by piece (= vcmul on the whole unit) */
+/* the unit at q times its lane factors P, piece by piece */
 QD_INLINE void unit_mul(qd_c *q, const ncx *P)
 {
     for (int j = 0; j < NP; j++)
@@ -696,10 +648,10 @@ QD_INLINE void body_sw(qd_c *p, size_t nr, size_t R, size_t n, size_t st, const 
     for (size_t r = 0; r < nr; r++) {
         qd_c *x = p + r * R + c->offa, *y = p + r * R + c->offb;
         if (st == 1 && (n & 3) == 0) {
-            for (size_t i = 0; i < n; i += 4) {
-                v8d X = vld(x + i), Y = vld(y + i);
-                vst(x + i, Y);
-                vst(y + i, X);
+            for (size_t i = 0; i < n; i += NA) {
+                vnd X = nld(x + i), Y = nld(y + i);
+                nst(x + i, Y);
+                nst(y + i, X);
             }
         } else {
             for (size_t i = 0; i < n; i++) {
@@ -1025,7 +977,7 @@ static void unit_gate(qd_c *a, size_t amps, probe_fn probe, const void *args, in
             nz |= z[k] != 0;
             one &= z[k] == 1;
         }
-        ncx_pieces(vcx_lanes(z, 0), c.P[t]);
+        ncx_lanes(z, 0, c.P[t]);
         if (nz) {
             c.act |= 1 << t;
             nact++;
@@ -1150,7 +1102,7 @@ static void kdiag_b(qd_c *a, size_t amps, const int *bits, int nb, const qd_c *d
                 if ((h >> i) & 1)
                     off |= (size_t)1 << hb[i];
             c.off[c.ne] = 4 * off;
-            ncx_pieces(vcx_lanes(z, conj), c.P[c.ne]);
+            ncx_lanes(z, conj, c.P[c.ne]);
             c.ne++;
         }
         if (c.ne == 0)
@@ -1423,8 +1375,8 @@ QD_INLINE void b1_lo(qd_c *a, size_t dim, int b, const qd_c *m, int kind)
         return;
     }
     ncx P0[NP], P1[NP];
-    ncx_pieces(vcx_lanes(z0, 0), P0);
-    ncx_pieces(vcx_lanes(z1, 0), P1);
+    ncx_lanes(z0, 0, P0);
+    ncx_lanes(z1, 0, P1);
     if (kind == B1_DIAG) {
         for (size_t u = 0; u < dim; u += 4)
             unit_mul(a + u, P0);

@@ -37,7 +37,8 @@ static int find(const char *name)
 
 static void use(int i)
 {
-    memcpy(qd_isa_active, qd_isa_sets[i].table, sizeof(void *) * (size_t)qd_isa_nentries);
+    if (qd_isa_nentries > 0)   /* a single-set build has no table */
+        memcpy(qd_isa_active, qd_isa_sets[i].table, sizeof(void *) * (size_t)qd_isa_nentries);
     g_name = qd_isa_sets[i].name;
 }
 

@@ -1348,7 +1348,22 @@ QD_INLINE void b1_lo(qd_c *a, size_t dim, int b, const qd_c *m, int kind)
         z1[k] = m[v + 2 * (1 - v)];
     }
     /* in native pieces (see unit_loop): lane k ^ t, t = 2^b, is piece j ^ (t / NA) at
-     * position (k % NA) ^ (t % NA); B1_LO(T) is the loop for a constant t */
+     * position (k % NA) ^ (t % NA). B1_LO(F): every unit, out_j = F(j, x_j, partner_j),
+     * for the constant t of this b */
+#define B1_LO_T(T, F)                                                             \
+    for (size_t u = 0; u < dim; u += 4) {                                         \
+        vnd v[NP];                                                                \
+        for (int j = 0; j < NP; j++)                                              \
+            v[j] = nld(a + u + j * NA);                                           \
+        for (int j = 0; j < NP; j++)                                              \
+            nst(a + u + j * NA, F(j, v[j], nperm(v[j ^ ((T) / NA)], (T) % NA)));  \
+    }
+#define B1_LO(F)          \
+    if (b == 0) {         \
+        B1_LO_T(1, F)     \
+    } else {              \
+        B1_LO_T(2, F)     \
+    }
     if (kind == B1_REAL) {
         double r0[8], r1[8];
         for (int l = 0; l < 8; l++) {
@@ -1358,44 +1373,24 @@ QD_INLINE void b1_lo(qd_c *a, size_t dim, int b, const qd_c *m, int kind)
         vnd R0[NP], R1[NP];
         memcpy(R0, r0, sizeof R0);
         memcpy(R1, r1, sizeof R1);
-#define B1_LO(T)                                                                  \
-        for (size_t u = 0; u < dim; u += 4) {                                     \
-            vnd v[NP];                                                            \
-            for (int j = 0; j < NP; j++)                                          \
-                v[j] = nld(a + u + j * NA);                                       \
-            for (int j = 0; j < NP; j++)                                          \
-                nst(a + u + j * NA, R0[j] * v[j] + R1[j] * nperm(v[j ^ ((T) / NA)], (T) % NA)); \
-        }
-        if (b == 0) {
-            B1_LO(1)
-        } else {
-            B1_LO(2)
-        }
-#undef B1_LO
-        return;
-    }
-    ncx P0[NP], P1[NP];
-    ncx_lanes(z0, 0, P0);
-    ncx_lanes(z1, 0, P1);
-    if (kind == B1_DIAG) {
-        for (size_t u = 0; u < dim; u += 4)
-            unit_mul(a + u, P0);
-        return;
-    }
-#define B1_LO(T)                                                                  \
-    for (size_t u = 0; u < dim; u += 4) {                                         \
-        vnd v[NP];                                                                \
-        for (int j = 0; j < NP; j++)                                              \
-            v[j] = nld(a + u + j * NA);                                           \
-        for (int j = 0; j < NP; j++)                                              \
-            nst(a + u + j * NA, ncmul(P0[j], v[j]) + ncmul(P1[j], nperm(v[j ^ ((T) / NA)], (T) % NA))); \
-    }
-    if (b == 0) {
-        B1_LO(1)
+#define B1_REAL_F(j, x, w) (R0[j] * (x) + R1[j] * (w))
+        B1_LO(B1_REAL_F)
+#undef B1_REAL_F
     } else {
-        B1_LO(2)
+        ncx P0[NP], P1[NP];
+        ncx_lanes(z0, 0, P0);
+        ncx_lanes(z1, 0, P1);
+        if (kind == B1_DIAG) {
+            for (size_t u = 0; u < dim; u += 4)
+                unit_mul(a + u, P0);
+        } else {
+#define B1_DENSE_F(j, x, w) (ncmul(P0[j], (x)) + ncmul(P1[j], (w)))
+            B1_LO(B1_DENSE_F)
+#undef B1_DENSE_F
+        }
     }
 #undef B1_LO
+#undef B1_LO_T
 }
 
 /* sin and cos of x[0..n) in one vectorisable loop: the argument is reduced by pi/2 in two

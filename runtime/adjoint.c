@@ -773,9 +773,9 @@ sb_unit_pass(const sb_step *s, double *S, double *T, size_t d, size_t b, const i
             /* each pair's term on its own, then one add into the sum: the loop-carried
              * chain is one add, not four dependent FMAs (latency-bound before: the
              * tfim-sized backward pass ran at a quarter of the FMA rate on AVX2) */
-            ax = ax + qd_vfnma(v[7], v[0], qd_vfma(v[6], v[1], qd_vfnma(v[5], v[2], qd_vmul(v[4], v[3]))));
-            ay = ay + qd_vfnma(v[5], v[3], qd_vfnma(v[4], v[2], qd_vfma(v[7], v[1], qd_vmul(v[6], v[0]))));
-            az = az + qd_vfma(v[7], v[2], qd_vfnma(v[6], v[3], qd_vfnma(v[5], v[0], qd_vmul(v[4], v[1]))));
+            ax = qd_vfnma(v[7], v[0], qd_vfma(v[6], v[1], qd_vfnma(v[5], v[2], qd_vfma(v[4], v[3], ax))));
+            ay = qd_vfnma(v[5], v[3], qd_vfnma(v[4], v[2], qd_vfma(v[7], v[1], qd_vfma(v[6], v[0], ay))));
+            az = qd_vfma(v[7], v[2], qd_vfnma(v[6], v[3], qd_vfnma(v[5], v[0], qd_vfma(v[4], v[1], az))));
         }
         for (int w = 0; w < 2; w++) {
             qd_vd ur = v[4 * w], ui = v[4 * w + 1];
@@ -854,9 +854,9 @@ static void sb_block(const sb_step *st, int ns, const sb_term *tm, const double 
                  * Y: Re(conj(l1) p0) - Re(conj(l0) p1)
                  * Z: Im(conj(l0) p0 - conj(l1) p1) */
                 /* the pair's term, then one add (see sb_unit_pass) */
-                ax = ax + qd_vfnma(l1i, p0r, qd_vfma(l1r, p0i, qd_vfnma(l0i, p1r, qd_vmul(l0r, p1i))));
-                ay = ay + qd_vfnma(l0i, p1i, qd_vfnma(l0r, p1r, qd_vfma(l1i, p0i, qd_vmul(l1r, p0r))));
-                az = az + qd_vfma(l1i, p1r, qd_vfnma(l1r, p1i, qd_vfnma(l0i, p0r, qd_vmul(l0r, p0i))));
+                ax = qd_vfnma(l1i, p0r, qd_vfma(l1r, p0i, qd_vfnma(l0i, p1r, qd_vfma(l0r, p1i, ax))));
+                ay = qd_vfnma(l0i, p1i, qd_vfnma(l0r, p1r, qd_vfma(l1i, p0i, qd_vfma(l1r, p0r, ay))));
+                az = qd_vfma(l1i, p1r, qd_vfnma(l1r, p1i, qd_vfnma(l0i, p0r, qd_vfma(l0r, p0i, az))));
             }
             double bx[QD_VL], by[QD_VL], bz[QD_VL];
             qd_vstore(bx, ax);

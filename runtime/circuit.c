@@ -695,30 +695,23 @@ QD_INLINE void drain_group(double *S, size_t rows, int G, const size_t *b, const
                            const double *c1, unsigned swm)
 {
     const size_t M = (size_t)1 << G;
-    size_t off[1 << QD_FUSE_GMAX], sorted[QD_FUSE_GMAX];
+    size_t off[1 << QD_FUSE_GMAX], gm = 0;   /* gm: the group's bits */
     for (size_t m = 0; m < M; m++) {
         off[m] = 0;
         for (int s = 0; s < G; s++)
             if ((m >> s) & 1)
                 off[m] += b[s];
     }
-    for (int s = 0; s < G; s++)   /* the group's bits in increasing order, for the bases */
-        sorted[s] = b[s];
-    for (int s = 1; s < G; s++)
-        for (int r = s; r > 0 && sorted[r - 1] > sorted[r]; r--) {
-            size_t t = sorted[r];
-            sorted[r] = sorted[r - 1];
-            sorted[r - 1] = t;
-        }
+    for (int s = 0; s < G; s++)
+        gm |= b[s];
     qd_vd C0[QD_FUSE_GMAX], C1[QD_FUSE_GMAX];
     for (int s = 0; s < G; s++) {
         C0[s] = qd_vset1(c0[s]);
         C1[s] = qd_vset1(c1[s]);
     }
-    for (size_t t = 0; t < rows >> G; t++) {
-        size_t p = t;   /* t with a zero inserted at each of the group's bits */
-        for (int s = 0; s < G; s++)
-            p = ((p & ~(sorted[s] - 1)) << 1) | (p & (sorted[s] - 1));
+    /* p runs over the rows with every group bit 0, ascending: ((p | gm) + 1) & ~gm */
+    size_t p = 0;
+    for (size_t t = 0; t < rows >> G; t++, p = ((p | gm) + 1) & ~gm) {
         qd_vd v[1 << QD_FUSE_GMAX];
         #pragma GCC unroll 16
         for (size_t m = 0; m < M; m++)

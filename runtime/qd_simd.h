@@ -115,6 +115,19 @@ static inline __attribute__((always_inline)) void qd_transpose8(__m512d *r)
 }
 #endif
 
+#if QD_VL == 4 && defined(__AVX2__)
+/* the 4 x 4 transpose of rows r[0..4) in place */
+static inline __attribute__((always_inline)) void qd_transpose4(__m256d *r)
+{
+    __m256d t0 = _mm256_unpacklo_pd(r[0], r[1]), t1 = _mm256_unpackhi_pd(r[0], r[1]);
+    __m256d t2 = _mm256_unpacklo_pd(r[2], r[3]), t3 = _mm256_unpackhi_pd(r[2], r[3]);
+    r[0] = _mm256_permute2f128_pd(t0, t2, 0x20);
+    r[1] = _mm256_permute2f128_pd(t1, t3, 0x20);
+    r[2] = _mm256_permute2f128_pd(t0, t2, 0x31);
+    r[3] = _mm256_permute2f128_pd(t1, t3, 0x31);
+}
+#endif
+
 /* Members a[0..nl) (d amplitudes each, nl <= QD_VL) into the block S of 2d rows x QD_VL
  * lanes: S[i*QD_VL + l] = Re a_l[i], S[(d + i)*QD_VL + l] = Im a_l[i]; lanes >= nl are 0. */
 static inline void qd_soa_in(double *S, const qd_c *a, size_t d, size_t nl)
@@ -129,6 +142,21 @@ static inline void qd_soa_in(double *S, const qd_c *a, size_t d, size_t nl)
             qd_transpose8(r);
             for (int e = 0; e < 8; e++)   /* element e: amplitude 4c + e/2, Re or Im */
                 _mm512_storeu_pd(S + ((e & 1) * d + 4 * c + e / 2) * 8, r[e]);
+        }
+        return;
+    }
+#elif QD_VL == 4 && defined(__AVX2__)
+    if (d >= 2) {   /* 2 amplitudes of 4 members a step: row e = (Re, Im, Re, Im)[e] */
+        for (size_t i = 0; i < d; i += 2) {
+            __m256d r[4];
+            for (size_t l = 0; l < 4; l++)
+                r[l] = l < nl ? _mm256_loadu_pd((const double *)(a + l * d + i))
+                              : _mm256_setzero_pd();
+            qd_transpose4(r);
+            _mm256_storeu_pd(S + i * 4, r[0]);
+            _mm256_storeu_pd(S + (d + i) * 4, r[1]);
+            _mm256_storeu_pd(S + (i + 1) * 4, r[2]);
+            _mm256_storeu_pd(S + (d + i + 1) * 4, r[3]);
         }
         return;
     }
@@ -152,6 +180,17 @@ static inline void qd_soa_out(const double *S, qd_c *a, size_t d, size_t nl)
             qd_transpose8(r);
             for (size_t l = 0; l < nl; l++)
                 _mm512_storeu_pd((double *)(a + l * d + 4 * c), r[l]);
+        }
+        return;
+    }
+#elif QD_VL == 4 && defined(__AVX2__)
+    if (d >= 2) {
+        for (size_t i = 0; i < d; i += 2) {
+            __m256d r[4] = {_mm256_loadu_pd(S + i * 4), _mm256_loadu_pd(S + (d + i) * 4),
+                            _mm256_loadu_pd(S + (i + 1) * 4), _mm256_loadu_pd(S + (d + i + 1) * 4)};
+            qd_transpose4(r);
+            for (size_t l = 0; l < nl; l++)
+                _mm256_storeu_pd((double *)(a + l * d + i), r[l]);
         }
         return;
     }

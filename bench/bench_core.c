@@ -22,6 +22,7 @@
  * Every gate is also checked to give bitwise identical results with 1 and 2 threads. */
 #include "qd.h"
 #include "qd_channel.h"
+#include "bench_time.h"
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -29,12 +30,6 @@
 #include <string.h>
 #include <time.h>
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* the roof: a[i] *= c over d amplitudes, real arithmetic so it vectorises like the kernels */
 static void roof_sweep(qd_c *a, size_t d, double cr, double ci)
@@ -177,18 +172,18 @@ static int bench_gates(int nmin, int nmax)
             for (int c = 0; c < nc; c++)
                 run_case(a, n, &cases[c]);
             /* rounds: at least 5, more for small n, until ~1 s per thread count */
-            double t_start = now();
+            double t_start = bench_now();
             int rounds = 0;
-            while (rounds < 5 || (rounds < 400 && now() - t_start < 1.0)) {
-                double t0 = now();
+            while (rounds < 5 || (rounds < 400 && bench_now() - t_start < 1.0)) {
+                double t0 = bench_now();
                 roof_sweep(a, d, cos(0.1), sin(0.1));
-                double t1 = now();
+                double t1 = bench_now();
                 if (t1 - t0 < troof)
                     troof = t1 - t0;
                 for (int c = 0; c < nc; c++) {
-                    t0 = now();
+                    t0 = bench_now();
                     run_case(a, n, &cases[c]);
-                    t1 = now();
+                    t1 = bench_now();
                     if (t1 - t0 < tg[c])
                         tg[c] = t1 - t0;
                 }
@@ -253,17 +248,17 @@ static int bench_blas(void)
             fprintf(stderr, "bench_core: %s\n", e.msg);
             return 1;
         }
-        double t_start = now();
+        double t_start = bench_now();
         int rounds = 0;
-        while (rounds < 5 || (rounds < 100 && now() - t_start < 1.0)) {
-            double t0 = now();
+        while (rounds < 5 || (rounds < 100 && bench_now() - t_start < 1.0)) {
+            double t0 = bench_now();
             qd_la_zgemm('C', 'N', N, N, dim, 1.0, A, dim, B, dim, 0.0, C, N);
-            double t1 = now();
+            double t1 = bench_now();
             if (t1 - t0 < tz)
                 tz = t1 - t0;
-            t0 = now();
+            t0 = bench_now();
             qd_overlaps(A, N, B, N, NQ, thr == 1 ? F1 : F2, &e);
-            t1 = now();
+            t1 = bench_now();
             if (t1 - t0 < to)
                 to = t1 - t0;
             rounds++;
@@ -297,12 +292,6 @@ static int bench_blas(void)
 /* ---- the QuEST comparison's sweeps (bench/quest.sh; the QuEST side: bench/quest_sweep.c) */
 enum { SW_H, SW_RY, SW_CX, SW_DEPOL, SW_DAMP };
 
-static int cmpd(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 static int sweep_once(qd_c *a, int n, int op)
 {
     qd_err e;
@@ -331,18 +320,24 @@ static int sweep_once(qd_c *a, int n, int op)
     return 0;
 }
 
+typedef struct {
+    qd_c *a;
+    int n, op;
+} sweep_arg;
+
+static int sweep_fn(void *v)
+{
+    const sweep_arg *s = v;
+    return sweep_once(s->a, s->n, s->op);
+}
+
 static int sweep_run(qd_c *a, int n, double elems, int op, const char *name)
 {
-    double t[5];
-    if (sweep_once(a, n, op))
+    sweep_arg s = {a, n, op};
+    double t = bench_median5(sweep_fn, &s);
+    if (t < 0)
         return 1;
-    for (int r = 0; r < 5; r++) {
-        double t0 = now();
-        sweep_once(a, n, op);
-        t[r] = now() - t0;
-    }
-    qsort(t, 5, sizeof t[0], cmpd);
-    printf("qd    %-6s %.4f\n", name, t[2] / n / elems * 1e9);
+    printf("qd    %-6s %.4f\n", name, t / n / elems * 1e9);
     return 0;
 }
 

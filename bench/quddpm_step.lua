@@ -1,7 +1,7 @@
 -- quddpm_step.lua — the qd side of the QuDDPM training-iteration benchmark
 -- (run by bench/quddpm_step.sh as `build/qd --threads T bench/quddpm_step.lua DIR SETTING`).
 --
--- One training iteration of one QuDDPM backward step (protocols.md section 1):
+-- One training iteration of one QuDDPM backward step (arXiv 2310.05866):
 --   X = inputs with the ancillas in |0> as the most significant qubits (E:embed(na)),
 --   U(theta) = qd.ansatz.quddpm(n, L, {ancillas = na}) (RX, RY on every qubit, CZ on even
 --   then odd pairs, L layers; ancillas measured and discarded at the end), an outcome per

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""quddpm_torch.py — the whole QuDDPM protocol (arXiv 2310.05866; shared/protocols.md §1) in
+"""quddpm_torch.py — the whole QuDDPM protocol (arXiv 2310.05866) in
 PyTorch, for the end-to-end wall-time comparison with qd (bench/quddpm_e2e.sh).
 
     quddpm_torch.py TASK [--epochs E] [--seed S] [--threads T] [--N N] [--lr LR]

@@ -10,26 +10,21 @@
  * qubit, averaged over the sweep; median of 5 sweeps. Threads: OMP_NUM_THREADS. */
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 #include "QuEST.h"
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmpd(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
+#include "bench_time.h"
 
 enum { H, RY, CX, DEPOL, DAMP };
 
-static void sweep(Qureg q, int n, int op)
+typedef struct {
+    Qureg q;
+    int n, op;
+} sweep_arg;
+
+static int sweep(void *v)
 {
+    const sweep_arg *s = v;
+    Qureg q = s->q;
+    const int n = s->n, op = s->op;
     for (int t = 0; t < n; t++) {
         switch (op) {
         case H: hadamard(q, t); break;
@@ -39,19 +34,13 @@ static void sweep(Qureg q, int n, int op)
         case DAMP: mixDamping(q, t, 0.2); break;
         }
     }
+    return 0;
 }
 
 static void run(Qureg q, int n, double elems, int op, const char *name)
 {
-    double t[5];
-    sweep(q, n, op);   /* warm-up */
-    for (int r = 0; r < 5; r++) {
-        double t0 = now();
-        sweep(q, n, op);
-        t[r] = now() - t0;
-    }
-    qsort(t, 5, sizeof t[0], cmpd);
-    printf("quest %-6s %.4f\n", name, t[2] / n / elems * 1e9);
+    sweep_arg s = {q, n, op};
+    printf("quest %-6s %.4f\n", name, bench_median5(sweep, &s) / n / elems * 1e9);
 }
 
 int main(int argc, char **argv)

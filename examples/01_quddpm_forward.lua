@@ -1,5 +1,5 @@
--- 01_quddpm_forward.lua — the forward (scrambling) half of QuDDPM (arXiv 2310.05866,
--- protocols.md §1) on the clustered-state task, with the reference settings by default.
+-- 01_quddpm_forward.lua — the forward (scrambling) half of QuDDPM (arXiv 2310.05866)
+-- on the clustered-state task, with the reference settings by default.
 --
 -- Target E0 = qd.data.clustered: N states psi ∝ |0> + eps Σ_{j≠0} c_j |j>, c_j = x + iy with
 -- x, y ~ N(0, 1) (eps = 0.08 for n = 1, 0.06 for n = 2). Each diffusion step s = 1..T applies
@@ -22,7 +22,7 @@ local record = require "qd.record"
 
 local opts = cli.parse(arg, {
   name = "01_quddpm_forward",
-  about = "QuDDPM forward diffusion of clustered states towards Haar (protocols.md §1).",
+  about = "QuDDPM forward diffusion of clustered states towards Haar (arXiv 2310.05866).",
   options = {
     { "n", 2, "data qubits (1 or 2 in the paper's cluster tasks; any n >= 1 works)" },
     { "N", 100, "ensemble size" },

@@ -1,4 +1,4 @@
--- quddpm_circle.lua — QuDDPM on the circle ensemble (arXiv 2310.05866, protocols.md §1):
+-- quddpm_circle.lua — QuDDPM on the circle ensemble (arXiv 2310.05866):
 -- target states cos φ|0> + sin φ|1>, φ ~ U[0, 2π) (a ring on the Bloch sphere's XZ great
 -- circle), learned with the Wasserstein (optimal transport) loss, cost 1 − |<a|b>|².
 --

@@ -1,5 +1,5 @@
--- quddpm_noise.lua — QuDDPM learns a correlated-noise ensemble (arXiv 2310.05866,
--- protocols.md §1): ψ0 = (√0.1 e^{0.8i}, √0.55 e^{1.7i}, 0, √0.35 e^{2.4i}) with, with
+-- quddpm_noise.lua — QuDDPM learns a correlated-noise ensemble (arXiv 2310.05866):
+-- ψ0 = (√0.1 e^{0.8i}, √0.55 e^{1.7i}, 0, √0.35 e^{2.4i}) with, with
 -- probability p = 0.8, e^{−iεX⊗X} applied, otherwise e^{−iεZ⊗Z}, ε ~ U[−π/3, π/3].
 -- Only X⊗X moves weight into |10>, so the generated ensemble reveals p through
 --   p̂ = mean |<10|ψ>|² / (0.55 · E sin²ε),  E sin²ε = 0.2933.

@@ -1,5 +1,5 @@
 -- quddpm_tfim.lua — QuDDPM generates ground states of the transverse-field Ising chain
--- (arXiv 2310.05866, protocols.md §1): targets are ground states of
+-- (arXiv 2310.05866): targets are ground states of
 -- H = −Σ Z_i Z_{i+1} − g Σ X_i (open chain, n = 4), g ~ U[0.2, 0.4] (ferromagnetic side).
 -- Metric: mean magnetisation M = Σ_b |ψ_b|² |(1/n) Σ_j (2 b_j − 1)| (true ensemble ≈ 0.96,
 -- Haar ≈ 0.38).

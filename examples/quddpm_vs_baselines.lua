@@ -1,5 +1,5 @@
 -- quddpm_vs_baselines.lua — QuDDPM against the paper's two baselines on the cluster-2 task
--- (arXiv 2310.05866, protocols.md §1), all three with the same 720 parameters:
+-- (arXiv 2310.05866), all three with the same 720 parameters:
 --   QuDDPM  T = 20 steps × 36 parameters (n = 2, n_A = 1, L = 6), 2000 epochs per step;
 --   QuDT    direct transport: one circuit of L = 120 layers (n = 2, n_A = 1) from Haar to the
 --           target with the MMD loss, 40000 epochs;

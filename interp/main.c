@@ -67,6 +67,8 @@ static const char usage_text[] =
     "  QD_THREADS     default for --threads\n"
     "  QD_SIMD        kernel set: auto (default: the best this CPU runs), portable,\n"
     "                 avx2 or avx512 ('qd --version' lists them; results are the same)\n"
+    "  QD_ASSUME_NO_FMA=1  take the paths of a CPU without FMA instructions\n"
+    "                 (tests and benchmarks)\n"
     "  QD_HISTORY     history file of the prompt (default ~/.qd_history;\n"
     "                 set but empty: no history file)\n"
     "  LUA_PATH, LUA_CPATH   as in Lua (searched after the qd directories)\n"

@@ -1,5 +1,5 @@
-/* diffusion.c — the QuDDPM forward (scrambling) process (arXiv 2310.05866, protocols.md
- * §1) as one C call over an ensemble. Each step gives every member its own random
+/* diffusion.c — the QuDDPM forward (scrambling) process (arXiv 2310.05866)
+ * as one C call over an ensemble. Each step gives every member its own random
  *   W = [prod_{i<j} RZZ_ij(g/(2 sqrt n))] . (x)_i RZ(phi_i3) RY(phi_i2) RZ(phi_i1),
  * phi ~ U[-pi/8, pi/8)*h, g ~ U[0.4, 0.6)*h. The single-qubit part is one 2x2 matrix per
  * qubit; the all-pairs RZZ layer with one shared angle theta is diagonal with phase

@@ -30,7 +30,8 @@ qd_status qd_isa_select(const char *name, qd_err *e);
 /* 1 if a single-rounding fused multiply-add is one instruction here: the kernel set has
  * FMA instructions, or the CPU has them (the portable set's fma() calls then reach the
  * instruction through libm). 0 on a CPU without FMA (older x86-64, e.g. Pentium/Celeron
- * Silver, pre-Haswell Xeons), where libm computes fma() in software, tens of times slower:
+ * Silver, pre-Haswell Xeons), where libm computes fma() in software (slower still than the
+ * call to the instruction, which already made the lane kernels 30-60x slower on a Zen 3):
  * there the kernels built on exact FMAs (the lane paths: fused runs of 2-10 qubits, the
  * lane adjoint, small-state MMD, the direct overlap kernel) step aside for the generic
  * paths and BLAS. Results on such a CPU are as deterministic (threads, member counts) but

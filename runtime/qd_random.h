@@ -75,7 +75,7 @@ void qd_data_xxzz(qd_c *a, size_t N, double p, double emax, const qd_rng *stream
                   double *is_xx, double *eps_out);
 
 /* ---------------------------------------------------------------- diffusion.c
- * QuDDPM forward scrambling (arXiv 2310.05866; protocols.md §1). One step s with strength
+ * QuDDPM forward scrambling (arXiv 2310.05866). One step s with strength
  * h on an n-qubit member:
  *   W = [prod_{i<j} RZZ_ij(g / (2 sqrt n))] . (x)_i RZ(phi_{i,3}) RY(phi_{i,2}) RZ(phi_{i,1})
  * i.e. on every qubit RZ(phi1) first, then RY(phi2), then RZ(phi3); then RZZ on every pair

@@ -484,7 +484,8 @@ static inline __attribute__((always_inline)) void ovl_tile(const double *S, size
 #define OVL_DIRECT_MAXNM ((size_t)1 << 22)
 
 /* The same overlaps for CPUs without FMA instructions (qd_isa_fma_hw() == 0: libm's fma()
- * is software there, the lane kernel above ~50x slower): pairs in 2 x 2 tiles, each inner
+ * is a software routine there; even with the FMA instruction behind the call the lane
+ * kernel ran ~50x slower than the avx2 set on a Zen 3): pairs in 2 x 2 tiles, each inner
  * product in 2-wide vectors of (Re, Im) with separate multiplies and adds (SSE2),
  * p = sum_k a_k b_k lane-wise and q = sum_k a_k swap(b_k), <a|b> = (p0 + p1, q0 - q1).
  * Each pair's sums run over k in order: no dependence on threads or tiling. */

@@ -48,7 +48,7 @@ for s in ${QD_KSETS:-}; do
 done
 [ -n "${QD_KSETS:-}" ] || part "C core" "$B/test_core"
 # gates.c at AVX-512's width (8 doubles) on any CPU (the Makefile's w8 build)
-[ -x "$B/w8/test_core" ] && part "C core (gates at 8-double width)" "$B/w8/test_core"
+[ -x "$B/w8/test_core" ] && part "C core (gates at 8-double width)" env -u QD_SIMD "$B/w8/test_core"
 # the generic paths a CPU without FMA instructions takes instead of the lane kernels
 part "C core (paths for CPUs without FMA)" env QD_ASSUME_NO_FMA=1 "$B/test_core"
 # no fused multiply-add the source did not ask for, in any kernel set's objects

@@ -28,7 +28,7 @@ local function check_opts(opts, allowed, fname)
   return opts
 end
 
--- QuDDPM backward circuit (arXiv 2310.05866; protocols.md section 1), on N = n + na qubits
+-- QuDDPM backward circuit (arXiv 2310.05866), on N = n + na qubits
 -- with the na ancillas as qubits 0..na-1 (most significant, as E:embed(na) places them):
 --   for l = 1..L:  RX(theta) then RY(theta) on every qubit,
 --                  CZ on (0,1), (2,3), ...  then CZ on (1,2), (3,4), ...

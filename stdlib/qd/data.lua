@@ -2,7 +2,7 @@
 -- Quantum data sets return Ensembles (member k drawn from substream k of a stream split
 -- off rng, so member k does not depend on N); classical distributions for Born machines
 -- return a qd.Vector of 2^n probabilities. Settings are those of the QuDDPM reference runs
--- (arXiv 2310.05866, protocols.md §1) unless stated.
+-- (arXiv 2310.05866) unless stated.
 --
 -- Bit order of the distributions (same as s:probs()): entry i + 1 of the Vector is the
 -- probability of basis index i; qubit q holds bit (n-1-q) of i, i.e. the bitstring read

@@ -1,5 +1,5 @@
--- qd.protocols.quddpm — QuDDPM end to end (arXiv 2310.05866, PRL 132, 100602;
--- shared/protocols.md §1): forward sets, step-by-step backward training, generation,
+-- qd.protocols.quddpm — QuDDPM end to end (arXiv 2310.05866, PRL 132, 100602):
+-- forward sets, step-by-step backward training, generation,
 -- evaluation, checkpoints that resume bit for bit, and a run record.
 --
 --   local quddpm = require "qd.protocols.quddpm"
@@ -11,7 +11,7 @@
 --     metrics = {"F0", "mmd"}, out = "runs/x" }
 --   res.metrics.F0_train, res.metrics.mmd_test, ...
 --
--- The algorithm (protocols.md §1):
+-- The algorithm (arXiv 2310.05866):
 --   * forward: S_t = t fresh scrambling steps on S_0 (qd.diffusion.forward, "marginal").
 --   * backward step t+1 -> t: U(θ_t) = qd.ansatz.quddpm(n, L, {ancillas = na}) on
 --     |0..0>_A ⊗ |ψ>, ancillas measured, the sampled outcome kept, data register
@@ -555,7 +555,7 @@ end
 
 -- ------------------------------------------------------------------ baselines
 
--- The two baselines of the QuDDPM paper (protocols.md §1), trained on the same data and
+-- The two baselines of the QuDDPM paper (arXiv 2310.05866), trained on the same data and
 -- Haar inputs as quddpm.run with the same seed: a single deep circuit that maps Haar states
 -- to the target directly.
 --   quddpm.qudt{target=, n=, na=, L=, N=, seed=, epochs=, lr= [, N_test=, quiet=]}

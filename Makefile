@@ -92,7 +92,7 @@ $(BUILD)/libqdcore.a: $(CORE_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
 $(BUILD)/qd: $(INTERP_OBJ) $(BIND_OBJ) $(BUILD)/libqdcore.a
-	$(CC) $(CFLAGS) -o $@ $(INTERP_OBJ) $(BIND_OBJ) $(BUILD)/libqdcore.a $(LUA_LIBS) -lreadline $(LDLIBS)
+	$(CC) $(CFLAGS) -o $@ $(INTERP_OBJ) $(BIND_OBJ) $(BUILD)/libqdcore.a $(LUA_LIBS) -lreadline -lnettle $(LDLIBS)
 
 $(BUILD)/test_core: $(TEST_OBJ) $(BUILD)/libqdcore.a
 	$(CC) $(CFLAGS) -o $@ $(TEST_OBJ) $(BUILD)/libqdcore.a $(LDLIBS)

@@ -20,6 +20,7 @@ void qdL_open_loss(lua_State *L);       /* lua_loss.c: core.loss, core.ot, core.
 void qdL_open_pauli(lua_State *L);      /* lua_pauli.c: core.pauli_sum*, qd.PauliSum, obj:evolve */
 void qdL_open_dynamics(lua_State *L);   /* lua_dynamics.c: core.lindblad, core.sse */
 void qdL_open_optim(lua_State *L);      /* lua_optim.c: core.optim_adam, core.optim_sgd (optim.lua) */
+void qdL_open_sys(lua_State *L);        /* lua_sys.c: core.sys (files, SHA-256, sandbox policy) */
 
 static int l_set_threads(lua_State *L)
 {
@@ -166,6 +167,7 @@ static int luaopen_qd_core(lua_State *L)
     qdL_open_pauli(L);
     qdL_open_dynamics(L);
     qdL_open_optim(L);
+    qdL_open_sys(L);
     static const luaL_Reg fns[] = {
         {"set_threads", l_set_threads}, {"threads", l_get_threads}, {"blas_info", l_blas_info}, {"clock", l_clock},
         {"simd", l_simd}, {"simd_sets", l_simd_sets}, {"set_simd", l_set_simd},

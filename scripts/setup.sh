@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Installs everything qd needs to build, test and benchmark on Debian (idempotent).
-# Build: gcc, make, Lua 5.4 headers+lib, OpenBLAS (with its LAPACK), readline.
+# Build: gcc, make, Lua 5.4 headers+lib, OpenBLAS (with its LAPACK), readline, nettle (SHA-256).
 # Tests/bench peers: /usr/bin/python3 with numpy (reference generators, bench peers).
 set -euo pipefail
 pkgs=(build-essential pkg-config liblua5.4-dev lua5.4 libopenblas-dev libopenblas0-openmp liblapacke-dev
-      libreadline-dev python3-numpy)
+      libreadline-dev nettle-dev python3-numpy)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

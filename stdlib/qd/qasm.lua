@@ -183,55 +183,95 @@ function M.to_qasm(c, version, params)
 end
 
 ------------------------------------------------------------------------ import: lexer
+-- Linear in the length of the text: every pattern is anchored and either matches a run of
+-- one character class or a fixed string, so nothing backtracks over a long run (the old
+-- number pattern "%d*%.?%d*[eE]..." retried every split of a digit run: quadratic), and
+-- runs of blanks are skipped with one find.
+local find, sub, byte = string.find, string.sub, string.byte
+local single = {}
+for ch in ("()[]{},;=+-*/@^"):gmatch(".") do single[byte(ch)] = ch end
+
+local function count_newlines(text, i, j)
+  local _, k = sub(text, i, j):gsub("\n", "")
+  return k
+end
+
+-- lex(text) -> toks: toks[k] is the k-th token {kind, v, line}, made on first use, so a
+-- parse that fails early never tokenizes the rest (a bad 1 MB input costs microseconds).
+-- The last token is {kind = "eof"}; indices past it are nil.
 local function lex(text)
   local toks, i, line, n = {}, 1, 1, #text
-  local function push(kind, v) toks[#toks + 1] = { kind = kind, v = v, line = line } end
-  while i <= n do
-    local ch = text:sub(i, i)
-    if ch == "\n" then
+  local count, done = 0, false
+  local function push(kind, v)
+    count = count + 1
+    rawset(toks, count, { kind = kind, v = v, line = line })
+  end
+  -- lex until token k exists (or the text ends)
+  local function fill(k)
+  while count < k and i <= n do
+    local b = byte(text, i)
+    if b == 10 then
       line = line + 1; i = i + 1
-    elseif ch:match("%s") then
-      i = i + 1
-    elseif text:sub(i, i + 1) == "//" then
-      local rest = text:match("^//[^\n]*", i)
+    elseif b == 32 or b == 9 or b == 13 or b == 11 or b == 12 then
+      local _, e = find(text, "^[ \t\r\v\f]+", i)
+      i = e + 1
+    elseif b == 47 and byte(text, i + 1) == 47 then               -- // comment
+      local e = find(text, "\n", i, true)
+      e = e and e - 1 or n
+      local rest = sub(text, i, e)
       local prag = rest:match("^//%s*(pragma%s+qd%s+.*)$")
-      if prag then push("pragma", prag:gsub("^pragma%s+", "")) end
-      i = i + #rest
-    elseif text:sub(i, i + 1) == "/*" then
-      local j = text:find("*/", i + 2, true)
+      if prag then push("pragma", (prag:gsub("^pragma%s+", ""))) end
+      i = e + 1
+    elseif b == 47 and byte(text, i + 1) == 42 then               -- /* comment */
+      local j = find(text, "*/", i + 2, true)
       if not j then error(fmt("qasm:%d: unterminated comment", line), 0) end
-      for _ in text:sub(i, j):gmatch("\n") do line = line + 1 end
+      line = line + count_newlines(text, i, j)
       i = j + 2
-    elseif text:match("^#?pragma[ \t]", i) then
-      local rest = text:match("^#?pragma[ \t]+([^\n]*)", i)
-      push("pragma", rest)
-      i = i + #text:match("^#?pragma[^\n]*", i)
-    elseif ch:match("[%a_]") then
-      local w = text:match("^[%a_][%w_]*", i)
-      push("id", w); i = i + #w
-    elseif ch:match("%d") or (ch == "." and text:sub(i + 1, i + 1):match("%d")) then
-      local w = text:match("^%d*%.?%d*[eE][%+%-]?%d+", i) or text:match("^%d*%.?%d*", i)
+    elseif (b == 35 or b == 112) and find(text, "^#?pragma[ \t]", i) then
+      local _, e = find(text, "^#?pragma[^\n]*", i)
+      push("pragma", (sub(text, i, e):match("^#?pragma[ \t]+(.*)$")))
+      i = e + 1
+    elseif (b >= 65 and b <= 90) or (b >= 97 and b <= 122) or b == 95 then
+      local _, e = find(text, "^[%a_][%w_]*", i)
+      push("id", sub(text, i, e)); i = e + 1
+    elseif (b >= 48 and b <= 57) or (b == 46 and find(text, "^%d", i + 1)) then
+      -- digits [. digits] [e [+-] digits], each part one greedy run
+      local _, e = find(text, "^%d*", i)
+      if byte(text, e + 1) == 46 then _, e = find(text, "^%d*", e + 2) end
+      local _, ee = find(text, "^[eE][%+%-]?%d+", e + 1)
+      e = ee or e
+      local w = sub(text, i, e)
       local v = tonumber(w)
-      if not v then error(fmt("qasm:%d: bad number '%s'", line, w), 0) end
-      push("num", v); i = i + #w
-    elseif ch == '"' then
-      local j = text:find('"', i + 1, true)
+      if not v then error(fmt("qasm:%d: bad number '%s'", line, #w > 40 and w:sub(1, 40) .. "..." or w), 0) end
+      push("num", v); i = e + 1
+    elseif b == 34 then                                              -- "string"
+      local j = find(text, '"', i + 1, true)
       if not j then error(fmt("qasm:%d: unterminated string", line), 0) end
-      push("str", text:sub(i + 1, j - 1)); i = j + 1
-    elseif text:sub(i, i + 1) == "->" then
+      push("str", sub(text, i + 1, j - 1))
+      line = line + count_newlines(text, i, j)
+      i = j + 1
+    elseif b == 45 and byte(text, i + 1) == 62 then
       push("->", "->"); i = i + 2
-    elseif text:sub(i, i + 1) == "**" then
+    elseif b == 42 and byte(text, i + 1) == 42 then
       push("**", "**"); i = i + 2
-    elseif ("()[]{},;=+-*/@^"):find(ch, 1, true) then
-      push(ch, ch); i = i + 1
-    elseif text:sub(i, i + 1) == "\207\128" then   -- UTF-8 pi
+    elseif single[b] then
+      push(single[b], single[b]); i = i + 1
+    elseif b == 207 and byte(text, i + 1) == 128 then   -- UTF-8 pi
       push("id", "pi"); i = i + 2
     else
-      error(fmt("qasm:%d: unexpected character '%s'", line, ch), 0)
+      error(fmt("qasm:%d: unexpected character '%s'", line, sub(text, i, i)), 0)
     end
   end
-  push("eof", "<end of input>")
-  return toks
+    if count < k and not done then
+      push("eof", "<end of input>")
+      done = true
+    end
+  end
+  return setmetatable(toks, { __index = function(_, k)
+    if type(k) ~= "number" or done then return nil end
+    fill(k)
+    return rawget(toks, k)
+  end })
 end
 
 ------------------------------------------------------------------------ import: values
@@ -270,16 +310,29 @@ end
 function Parser:primary(env)
   local t = self:next()
   if t.kind == "num" then return const(t.v) end
+  if t.kind == "(" or t.kind == "-" or t.kind == "+" then
+    -- recursion: bounded so a pathological "((((..." is an error, not a stack overflow
+    self.nest = self.nest + 1
+    if self.nest > M.max_nesting then
+      self:err(fmt("expression nested more than %d deep", M.max_nesting), t)
+    end
+  end
   if t.kind == "(" then
     local v = self:expr(env)
     self:expect(")")
+    self.nest = self.nest - 1
     return v
   end
   if t.kind == "-" then
     local v = self:unary(env)
+    self.nest = self.nest - 1
     return { c = -v.c, s = -v.s, p = v.p }
   end
-  if t.kind == "+" then return self:unary(env) end
+  if t.kind == "+" then
+    local v = self:unary(env)
+    self.nest = self.nest - 1
+    return v
+  end
   if t.kind == "id" then
     local w = t.v
     if w == "pi" then return const(math.pi) end
@@ -287,8 +340,11 @@ function Parser:primary(env)
     if w == "euler" then return const(math.exp(1)) end
     if funcs[w] and self:peek().kind == "(" then
       self:next()
+      self.nest = self.nest + 1
+      if self.nest > M.max_nesting then self:err(fmt("expression nested more than %d deep", M.max_nesting), t) end
       local v = self:expr(env)
       self:expect(")")
+      self.nest = self.nest - 1
       if v.p and v.s ~= 0 then self:err(fmt("%s() of a parameter is not supported (angles must be affine in one parameter)", w), t) end
       return const(funcs[w](v.c))
     end
@@ -303,7 +359,10 @@ function Parser:unary(env)
   local v = self:primary(env)
   if self:peek().kind == "**" or self:peek().kind == "^" then
     local op = self:next()
+    self.nest = self.nest + 1
+    if self.nest > M.max_nesting then self:err(fmt("expression nested more than %d deep", M.max_nesting), op) end
     local e = self:unary(env)
+    self.nest = self.nest - 1
     if (v.p and v.s ~= 0) or (e.p and e.s ~= 0) then self:err("power of a parameter is not supported", op) end
     return const(v.c ^ e.c)
   end
@@ -357,14 +416,8 @@ end
 -- qd gate names for QASM names
 local alias = { U = "u", u3 = "u", u1 = "p", phase = "p", cu1 = "cp", cphase = "cp", CX = "cx", i = "id" }
 
-function Parser:qubit_operand(qenv)
+function Parser:qubit_operand()
   local t = self:expect("id", "qubit operand")
-  if qenv then
-    if self:peek().kind == "[" then self:err("indexing a gate argument is not supported") end
-    local q = qenv[t.v]
-    if not q then self:err(fmt("unknown qubit '%s' in gate body", t.v), t) end
-    return { q }
-  end
   local reg = self.qregs[t.v]
   if not reg then self:err(fmt("unknown quantum register '%s'", t.v), t) end
   if self:accept("[") then
@@ -389,27 +442,58 @@ function Parser:bit_operand()
   end
 end
 
--- a gate call (name already read); emits ops, or returns them for a gate body
-function Parser:gate_call(nt, env, qenv, emit)
-  local name = nt.v
-  local args = {}
-  if self:accept("(") then
-    if not self:accept(")") then
-      repeat args[#args + 1] = self:expr(env) until not self:accept(",")
-      self:expect(")")
+-- gate_cost(name) -> the number of ops one call of gate `name` expands to, computed from
+-- the definitions without expanding anything (memoised per definition; a later `gate`
+-- redefinition starts a new generation, since it may change a gate used in a body).
+-- Nesting deeper than M.max_gate_depth (or a recursive definition) is an error.
+function Parser:gate_cost(name, tok, depth)
+  local user = self.gates[name]
+  if not user then
+    if name == "gphase" then return 0 end
+    return 1   -- a native gate, or unknown (reported when the call is expanded)
+  end
+  if user.cost and user.gen == self.gen then return user.cost end
+  if user.busy then self:err(fmt("gate '%s' is defined in terms of itself", name), tok) end
+  if depth >= M.max_gate_depth then
+    self:err(fmt("gate '%s' nests gate definitions more than %d deep", tok.v, M.max_gate_depth), tok)
+  end
+  user.busy = true
+  local total = 0
+  for _, st in ipairs(user.body) do
+    if not st.gphase then total = total + self:gate_cost(st.name, tok, depth + 1) end
+    -- stop counting once past any limit (the sum could grow past 2^53 otherwise)
+    if total > self.max_ops then total = self.max_ops + 1 break end
+  end
+  user.busy = false
+  user.cost, user.gen = total, self.gen
+  return total
+end
+
+-- reserve(k): k more ops are about to be made; refuses when the total would pass max_ops
+function Parser:reserve(k, name, tok)
+  local total = self.nops + k
+  if total > self.max_ops then
+    if k > self.max_ops then
+      self:err(fmt("gate '%s' expands to more than %d ops, the limit per circuit (max_ops)", name, self.max_ops), tok)
     end
+    self:err(fmt("more than %d ops (the limit per circuit, max_ops) at '%s'", self.max_ops, name), tok)
   end
-  if name == "gphase" then   -- global phase: no effect on an uncontrolled circuit
-    self:expect(";")
-    return
-  end
-  local operands = {}
-  repeat operands[#operands + 1] = self:qubit_operand(qenv) until not self:accept(",")
-  self:expect(";")
+  self.nops = total
+end
+
+local NOARGS = setmetatable({}, { __newindex = function() error("NOARGS is read-only", 2) end })
+
+-- apply(nt, args, qs, emit): gate `nt.v` with angle values args on qubits qs (one instance,
+-- no broadcast): a native gate is emitted, a user gate expanded. Arity and distinct qubits
+-- are checked here, so they are checked for every expanded body statement too.
+function Parser:apply(nt, args, qs, emit)
+  local name = nt.v
   local user = self.gates[name]
   local qdname = alias[name] or name
   local info = self.qdgates[qdname]
-  if name == "u2" then
+  if user then
+    info = nil
+  elseif name == "u2" then
     if #args ~= 2 then self:err(fmt("'u2' takes 2 angles, got %d", #args), nt) end
     args = { const(math.pi / 2), args[1], args[2] }
     qdname, info = "u", self.qdgates.u
@@ -421,7 +505,57 @@ function Parser:gate_call(nt, env, qenv, emit)
   elseif info then nq, np = info.qubits, info.params
   else self:err(fmt("unknown gate '%s'", name), nt) end
   if #args ~= np then self:err(fmt("'%s' takes %d angle%s, got %d", name, np, np == 1 and "" or "s", #args), nt) end
-  if #operands ~= nq then self:err(fmt("'%s' acts on %d qubit%s, got %d", name, nq, nq == 1 and "" or "s", #operands), nt) end
+  if #qs ~= nq then self:err(fmt("'%s' acts on %d qubit%s, got %d", name, nq, nq == 1 and "" or "s", #qs), nt) end
+  for i = 2, #qs do
+    for j = 1, i - 1 do
+      if qs[i] == qs[j] then self:err(fmt("'%s' on the same qubit twice", name), nt) end
+    end
+  end
+  if not user then
+    emit { kind = "gate", name = qdname, qubits = qs, args = args, line = nt.line }
+    return
+  end
+  -- expand: the body was parsed at definition (callee, qubit argument positions); only
+  -- the angle expressions are re-read, from their token positions, with this call's angles
+  local benv = {}
+  for i, p in ipairs(user.params) do benv[p] = args[i] end
+  for _, st in ipairs(user.body) do
+    local a = NOARGS
+    if st.argpos then
+      a = {}
+      local pos = self.pos
+      self.pos = st.argpos
+      if not self:accept(")") then
+        repeat a[#a + 1] = self:expr(benv) until not self:accept(",")
+        self:expect(")")
+      end
+      self.pos = pos
+    end
+    if not st.gphase then
+      local q = {}
+      for i, k in ipairs(st.q) do q[i] = qs[k] end
+      self:apply(st.tok, a, q, emit)
+    end
+  end
+end
+
+-- a gate call at top level (name already read): register broadcast, then apply per instance
+function Parser:gate_call(nt, emit)
+  local name = nt.v
+  local args = {}
+  if self:accept("(") then
+    if not self:accept(")") then
+      repeat args[#args + 1] = self:expr(nil) until not self:accept(",")
+      self:expect(")")
+    end
+  end
+  if name == "gphase" then   -- global phase: no effect on an uncontrolled circuit
+    self:expect(";")
+    return
+  end
+  local operands = {}
+  repeat operands[#operands + 1] = self:qubit_operand() until not self:accept(",")
+  self:expect(";")
   -- broadcast over whole registers
   local width = 1
   for _, o in ipairs(operands) do
@@ -430,65 +564,84 @@ function Parser:gate_call(nt, env, qenv, emit)
       width = #o
     end
   end
+  -- the ops this call makes are counted (user gates from their definitions) before any is made
+  self:reserve(width * self:gate_cost(name, nt, 0), name, nt)
   for k = 1, width do
     local qs = {}
     for i, o in ipairs(operands) do qs[i] = #o > 1 and o[k] or o[1] end
-    for i = 1, #qs do
-      for j = 1, i - 1 do
-        if qs[i] == qs[j] then self:err(fmt("'%s' on the same qubit twice", name), nt) end
-      end
-    end
-    if user then
-      local benv, bq = {}, {}
-      for i, p in ipairs(user.params) do benv[p] = args[i] end
-      for i, a in ipairs(user.qargs) do bq[a] = qs[i] end
-      if (self.depth or 0) >= 32 then self:err(fmt("gate '%s' nested too deeply (recursive definition?)", name), nt) end
-      for _, st in ipairs(user.body) do
-        local sub = setmetatable({ pos = st.pos, depth = (self.depth or 0) + 1 }, { __index = self })
-        sub.toks = self.toks
-        sub:gate_call(sub:next(), benv, bq, emit)
-      end
-    else
-      emit { kind = "gate", name = qdname, qubits = qs, args = args, line = nt.line }
-    end
+    self:apply(nt, args, qs, emit)
   end
 end
 
 function Parser:gate_def()
   local nt = self:expect("id", "gate name")
-  local params, qargs = {}, {}
+  local params, qargs, qpos = {}, {}, {}
   if self:accept("(") then
     if not self:accept(")") then
       repeat params[#params + 1] = self:expect("id", "parameter name").v until not self:accept(",")
       self:expect(")")
     end
   end
-  repeat qargs[#qargs + 1] = self:expect("id", "qubit argument").v until not self:accept(",")
+  repeat
+    local a = self:expect("id", "qubit argument")
+    if qpos[a.v] then self:err(fmt("qubit argument '%s' twice in the definition of '%s'", a.v, nt.v), a) end
+    qargs[#qargs + 1] = a.v
+    qpos[a.v] = #qargs
+  until not self:accept(",")
   self:expect("{")
   local body = {}
   while not self:accept("}") do
     local t = self:peek()
     if t.kind == "eof" then self:err("'}' expected to close gate '" .. nt.v .. "'", t) end
     if t.kind == "id" and t.v == "barrier" then
-      while not self:accept(";") do self:next() end
-    else
-      if t.kind ~= "id" then self:err(fmt("gate call expected in the body of '%s', got '%s'", nt.v, tostring(t.v)), t) end
-      body[#body + 1] = { pos = self.pos }
-      -- skip the statement (validated when expanded)
       while not self:accept(";") do
-        if self:peek().kind == "eof" or self:peek().kind == "}" then self:err("';' expected", self:peek()) end
+        if self:peek().kind == "eof" then self:err("';' expected", self:peek()) end
         self:next()
       end
+    else
+      if t.kind ~= "id" then self:err(fmt("gate call expected in the body of '%s', got '%s'", nt.v, tostring(t.v)), t) end
+      -- the statement's structure now; its angles are read when it is expanded (they
+      -- depend on the call's angles), its callee is looked up then too
+      self:next()
+      local st = { tok = t, name = t.v, q = {} }
+      if self:accept("(") then
+        st.argpos = self.pos
+        local depth = 1
+        while depth > 0 do
+          local u = self:next()
+          if u.kind == "eof" or u.kind == ";" or u.kind == "}" then self:err("')' expected", u) end
+          if u.kind == "(" then depth = depth + 1 elseif u.kind == ")" then depth = depth - 1 end
+        end
+      end
+      if t.v == "gphase" then
+        st.gphase = true
+      else
+        repeat
+          local u = self:expect("id", "qubit operand")
+          if self:peek().kind == "[" then self:err("indexing a gate argument is not supported") end
+          local k = qpos[u.v]
+          if not k then self:err(fmt("unknown qubit '%s' in gate body", u.v), u) end
+          st.q[#st.q + 1] = k
+        until not self:accept(",")
+      end
+      self:expect(";")
+      body[#body + 1] = st
     end
   end
   -- a definition of a gate qd knows natively is ignored (qd's exact matrix is used)
   if self.qdgates[alias[nt.v] or nt.v] then return end
+  if self.gates[nt.v] then self.gen = self.gen + 1 end   -- a redefinition: costs change
   self.gates[nt.v] = { params = params, qargs = qargs, body = body }
 end
 
 function Parser:declare_qreg(name, size, t)
   if self.qregs[name] or self.cregs[name] then self:err(fmt("'%s' declared twice", name), t) end
   if size < 1 or size ~= math.floor(size) then self:err("register size >= 1 expected", t) end
+  -- refused here, before a broadcast over the register could make one op per qubit
+  if self.nq + size > self.max_qubits then
+    self:err(fmt("register '%s' of %s qubits: a circuit has at most %d qubits (qd.max_qubits)%s", name,
+                 num(size), self.max_qubits, self.nq > 0 and fmt(", %d declared before", self.nq) or ""), t)
+  end
   self.qregs[name] = { base = self.nq, size = size }
   self.nq = self.nq + size
 end
@@ -563,10 +716,12 @@ function Parser:statement(emit)
     local qs = self:qubit_operand()
     if self:accept("->") then self:bit_operand() end
     self:expect(";")
+    self:reserve(1, "measure", t)
     emit { kind = "measure", qubits = qs, line = t.line }
   elseif w == "reset" then
     local qs = self:qubit_operand()
     self:expect(";")
+    self:reserve(1, "reset", t)
     emit { kind = "reset", qubits = qs, line = t.line }
   elseif self.cregs[w] and (self:peek().kind == "=" or self:peek().kind == "[") then
     if self:accept("[") then
@@ -578,23 +733,54 @@ function Parser:statement(emit)
     if m.v ~= "measure" then self:err("only 'bit = measure qubit' assignments are supported", m) end
     local qs = self:qubit_operand()
     self:expect(";")
+    self:reserve(1, "measure", t)
     emit { kind = "measure", qubits = qs, line = t.line }
   elseif w == "ctrl" or w == "negctrl" or w == "inv" or w == "pow" then
     self:err(fmt("gate modifier '%s @' is not supported", w), t)
   elseif w == "if" or w == "for" or w == "while" or w == "def" then
     self:err(fmt("'%s' is not supported (standard-gate subset only)", w), t)
   else
-    self:gate_call(t, nil, nil, emit)
+    self:gate_call(t, emit)
   end
 end
 
-function M.from_qasm(qd, text)
+-- Limits, checked before the work they bound is done (a user gate's expansion is counted
+-- from the definitions before it is expanded): ops in one circuit (gate calls after
+-- expansion, measurements, resets), nesting of gate definitions, nesting of parentheses and
+-- signs in one expression. Raise max_ops here (require("qd.qasm").max_ops = ...) or per
+-- call with from_qasm's {max_ops = } option.
+M.max_ops = 1000000
+M.max_gate_depth = 32
+M.max_nesting = 200
+
+local from_opts = { max_ops = true }
+
+function M.from_qasm(qd, text, opts, ...)
   if type(text) ~= "string" then
     error("bad argument #1 to 'from_qasm' (string expected, got " .. type(text) .. ")", 3)
   end
+  local max_ops = M.max_ops
+  if opts ~= nil then
+    if type(opts) ~= "table" then
+      error("bad argument #2 to 'from_qasm' (options table expected, got " .. qd.type(opts) .. ")", 3)
+    end
+    for k in pairs(opts) do
+      if not from_opts[k] then
+        error("bad argument #2 to 'from_qasm' (unknown option '" .. tostring(k) .. "'; known: max_ops)", 3)
+      end
+    end
+    if opts.max_ops ~= nil then
+      max_ops = opts.max_ops
+      if math.type(max_ops) ~= "integer" or max_ops < 1 then
+        error("bad argument #2 to 'from_qasm' (option 'max_ops': integer >= 1 expected, got " .. tostring(max_ops) .. ")", 3)
+      end
+    end
+  end
+  if select("#", ...) > 0 then error("bad argument #3 to 'from_qasm' (unexpected extra argument)", 3) end
   local p = setmetatable({
     toks = lex(text), pos = 1, qregs = {}, cregs = {}, nq = 0, inputs = {}, input_order = {},
     gates = {}, ops = {}, qdgates = qd.gates(),
+    nops = 0, max_ops = max_ops, max_qubits = qd.max_qubits, gen = 0, nest = 0,
   }, Parser)
   local function emit(op)
     -- consecutive measurements (resets) of distinct qubits form one joint op
@@ -618,28 +804,35 @@ function M.from_qasm(qd, text)
   if p.nq > qd.max_qubits then error(fmt("qasm: %d qubits is too many", p.nq), 0) end
   local c = qd.circuit(p.nq)
   for _, nm in ipairs(p.input_order) do c:param(nm) end
-  for _, op in ipairs(p.ops) do
-    local ok, err = pcall(function()
+  -- one protected call for the whole list (not a closure per op); k says which op failed
+  local k = 0
+  local a = {}
+  local ok, err = pcall(function()
+    for i, op in ipairs(p.ops) do
+      k = i
       if op.kind == "gate" then
-        local a = {}
-        for i, q in ipairs(op.qubits) do a[i] = q end
-        for _, v in ipairs(op.args) do
+        local nq = #op.qubits
+        for j = 1, nq do a[j] = op.qubits[j] end
+        local args = op.args
+        for j = 1, #args do
+          local v = args[j]
           if v.p and v.s ~= 0 then
-            a[#a + 1] = { v.p, scale = v.s, offset = v.c }
+            a[nq + j] = { v.p, scale = v.s, offset = v.c }
           else
-            a[#a + 1] = v.c
+            a[nq + j] = v.c
           end
         end
-        c[op.name](c, table.unpack(a, 1, #op.qubits + #op.args))
+        c[op.name](c, table.unpack(a, 1, nq + #args))
       elseif op.kind == "measure" then
         c:measure(op.qubits, { discard = op.discard or false })
       else
         c:reset(op.qubits)
       end
-    end)
-    if not ok then
-      error(fmt("qasm:%d: %s", op.line or 0, tostring(err):gsub("^.-:%d+: ", "")), 0)
     end
+  end)
+  if not ok then
+    local op = p.ops[k]
+    error(fmt("qasm:%d: %s", op and op.line or 0, (tostring(err):gsub("^.-:%d+: ", ""))), 0)
   end
   return c
 end

@@ -11,6 +11,8 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -478,6 +480,58 @@ QD_TEST(npy_write_replace)
     qd_err_clear(&e);
     CHECK(qd_npy_write(missing, a, 0, 1, s4, 0, &e) == QD_EIO, "missing directory -> QD_EIO");
     CHECK(strstr(e.msg, missing) && strstr(e.msg, strerror(ENOENT)), "message: %s", e.msg);
+}
+
+/* A write that fails midway (here: the file-size limit RLIMIT_FSIZE makes write(2) fail
+ * with EFBIG after 4 KiB of an 80 KiB array, as a full disk would with ENOSPC) must leave
+ * the existing file exactly as it was and no temporary behind. Done in a child process so
+ * the limit and the ignored SIGXFSZ do not leak into the other tests. */
+QD_TEST(npy_write_fails_midway)
+{
+    const char *p0 = tmp_path("midway.npy");
+    char p[512];
+    snprintf(p, sizeof p, "%s", p0);
+    const size_t s4[1] = {4};
+    double old[4] = {1, 2, 3, 4};
+    qd_err e;
+    CHECK(qd_npy_write(p, old, 0, 1, s4, 0, &e) == QD_OK, "first write: %s", e.msg);
+    int before = count_entries(tmpdir);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        /* child: exit status 0 = the write failed with EFBIG as intended, 1 = it did not
+         * fail, 2 = wrong status or message, 3 = setrlimit unavailable */
+        signal(SIGXFSZ, SIG_IGN);
+        struct rlimit rl = {4096, 4096};
+        if (setrlimit(RLIMIT_FSIZE, &rl))
+            _exit(3);
+        enum { BIG = 10000 };
+        static double big[BIG];
+        for (int i = 0; i < BIG; i++)
+            big[i] = i;
+        const size_t sb[1] = {BIG};
+        qd_err ce;
+        qd_err_clear(&ce);
+        qd_status st = qd_npy_write(p, big, 0, 1, sb, 0, &ce);
+        if (st == QD_OK)
+            _exit(1);
+        _exit(st == QD_EIO && strstr(ce.msg, p) && strstr(ce.msg, strerror(EFBIG)) ? 0 : 2);
+    }
+    if (pid < 0) {
+        CHECK(0, "fork: %s", strerror(errno));
+        return;
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) != 1, "the oversized write failed (status %d)", status);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) != 2, "QD_EIO naming the file and EFBIG");
+    CHECK(count_entries(tmpdir) == before, "no temporary file left behind after the failure");
+    qd_npy f;
+    if (read_ok(p, &f, "old file after a failed overwrite")) {
+        CHECK(f.count == 4 && memcmp(f.data, old, sizeof old) == 0, "the old contents are intact");
+        qd_free(f.data);
+    }
+    remove(p);
 }
 
 QD_TEST(npy_write_bad_args)

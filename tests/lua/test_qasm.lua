@@ -171,10 +171,105 @@ T.test("errors with line numbers", function()
   bad("OPENQASM 3;\nqubit q;\nqubit q;\n", "qasm:3: 'q' declared twice")
   bad("OPENQASM 3;\nqubit[2] q;\ngate g a { h a;\n", "qasm:4: '}' expected")
   bad("OPENQASM 3;\nqubit[2] q;\nmeasure q[0];\nx q[0];\npragma qd discard q[0]\n", "qasm:5: 'pragma qd discard' must follow a measurement")
-  bad("OPENQASM 3;\nqubit[2] q;\ngate g a { h a; }\ngate g2 a { g2 a; }\ng2 q[0];\n", "nested too deeply")
+  bad("OPENQASM 3;\nqubit[2] q;\ngate g a { h a; }\ngate g2 a { g2 a; }\ng2 q[0];\n", "qasm:5: gate 'g2' is defined in terms of itself")
+  bad("OPENQASM 3;\nqubit[2] q;\ngate g a { h b; }\n", "qasm:3: unknown qubit 'b' in gate body")
+  bad("OPENQASM 3;\nqubit[2] q;\ngate g a, a { h a; }\n", "qubit argument 'a' twice")
+  bad("OPENQASM 3;\nqubit[2] q;\ngate g(t) a { rx(t a; }\n", "qasm:3: ')' expected")
+  bad("OPENQASM 3;\nqubit[2] q;\ngate g a { barrier a\n", "';' expected")
   T.raises(function() qd.circuit.from_qasm(42) end, "string expected")
   local c = qd.circuit(1):rx(0, "a")
   T.raises(function() c:to_qasm(4) end, "version 2 or 3 expected")
   T.raises(function() c:to_qasm(2) end, "OpenQASM 2 has no free parameters")
   T.raises(function() c:to_qasm(3, { 1, 2 }) end, "1 parameters expected, got 2")
+end)
+
+-- Limits (qasm.lua: max_ops, max_gate_depth, max_nesting, qd.max_qubits): every bad input
+-- is refused before the work it would cause, so each case below takes milliseconds; the
+-- bounds are generous (seconds) so a loaded machine does not fail them.
+local qasm = require "qd.qasm"
+
+local function timed(f)
+  local t0 = os.clock()
+  local ok, err = pcall(f)
+  return os.clock() - t0, ok, err
+end
+
+T.test("lexing is linear: 10^6-character inputs fail fast", function()
+  local M = 1000000
+  local cases = {
+    { ("0"):rep(M), "statement expected" },
+    { ("1"):rep(M) .. ".5e", "statement expected" },
+    { "qreg q[1]; rx(" .. ("9"):rep(M) .. ") q;", nil },
+    { ("a"):rep(M), "qubit operand expected" },
+    { (" "):rep(M), "no qubit register declared" },
+    { ("\n"):rep(M), "no qubit register declared" },
+    { (" \t\r\n"):rep(M // 4) .. "$", "unexpected character" },
+    { ("("):rep(M), "statement expected" },
+    { "qreg q[1]; rx" .. ("("):rep(M) .. "1" .. (")"):rep(M) .. " q;", "nested more than 200 deep" },
+    { "qreg q[1]; rx(" .. ("-"):rep(M) .. "1) q;", "nested more than 200 deep" },
+    { "qreg q[1]; rx(2" .. ("**2"):rep(M // 3) .. ") q;", "nested more than 200 deep" },
+    { '"' .. ("x"):rep(M), "unterminated string" },
+    { "/*" .. ("x\n"):rep(M // 2), "unterminated comment" },
+    { ("/*"):rep(M // 2), "statement expected" },
+    { "//" .. (" "):rep(M), "no qubit register declared" },
+    { ("// pragma qd \n"):rep(M // 14), "no qubit register declared" },
+    { ("pragma x\n"):rep(M // 9), "no qubit register declared" },
+    { ("x;"):rep(M // 2), "qubit operand expected" },
+  }
+  for i, cs in ipairs(cases) do
+    local dt, ok, err = timed(function() return qd.circuit.from_qasm(cs[1]) end)
+    T.ok(dt < 5, string.format("case %d: %.2f s (bound 5 s)", i, dt))
+    if cs[2] then
+      T.ok(not ok and tostring(err):find(cs[2], 1, true), string.format("case %d: %s", i, tostring(err)))
+    end
+  end
+end)
+
+local function chain(d)
+  local t = { "OPENQASM 2.0;", "qreg q[2];", "gate g0 a, b { cx a, b; }" }
+  for k = 1, d do t[#t + 1] = string.format("gate g%d a, b { g%d a, b; g%d b, a; }", k, k - 1, k - 1) end
+  t[#t + 1] = string.format("g%d q[0], q[1];", d)
+  return table.concat(t, "\n")
+end
+
+T.test("gate expansion is bounded before it starts", function()
+  -- 2^d ops: counted from the definitions, refused at the call's line
+  local c = qd.circuit.from_qasm(chain(6))
+  T.eq(#c:ops(), 64, "a small chain expands")
+  local dt, ok, err = timed(function() return qd.circuit.from_qasm(chain(30)) end)
+  T.ok(not ok, "2^30 ops refused")
+  T.ok(tostring(err):find("qasm:34: gate 'g30' expands to more than 1000000 ops", 1, true), tostring(err))
+  T.ok(dt < 5, string.format("refused in %.2f s", dt))
+  dt, ok, err = timed(function() return qd.circuit.from_qasm(chain(40)) end)
+  T.ok(not ok and tostring(err):find("gate 'g40' nests gate definitions more than 32 deep", 1, true), tostring(err))
+  T.ok(dt < 5, string.format("depth refused in %.2f s", dt))
+  -- the limit is a module setting; the count includes earlier ops and broadcasts
+  local old = qasm.max_ops
+  qasm.max_ops = 65
+  T.raises(function() qd.circuit.from_qasm(chain(7)) end, "gate 'g7' expands to more than 65 ops")
+  T.eq(#qd.circuit.from_qasm(chain(6)):ops(), 64, "64 <= 65")
+  T.raises(function() qd.circuit.from_qasm(chain(6) .. "\nh q;\n") end,
+           "qasm:11: more than 65 ops (the limit per circuit, max_ops) at 'h'")
+  T.raises(function() qd.circuit.from_qasm("qreg q[60];\nh q;\nh q;\n") end, "qasm:3: more than 65 ops")
+  qasm.max_ops = old
+  -- a redefinition changes the count of gates built on it
+  local text = "qreg q[1];\ngate a x { h x; }\ngate b x { a x; a x; }\nb q[0];\n" ..
+               "gate a x { h x; h x; h x; }\nb q[0];\n"
+  T.eq(#qd.circuit.from_qasm(text):ops(), 8, "2 + 6 ops after redefining a")
+  -- from_qasm's options are checked (qasm.from_qasm is what qd.circuit.from_qasm calls)
+  T.raises(function() qasm.from_qasm(qd, "qreg q[1]; h q;", { max_op = 3 }) end,
+           "bad argument #2 to 'from_qasm' (unknown option 'max_op'")
+  T.raises(function() qasm.from_qasm(qd, "qreg q[1]; h q;", { max_ops = 0 }) end, "integer >= 1 expected")
+  T.raises(function() qasm.from_qasm(qd, "qreg q[2]; h q;", { max_ops = 1 }) end, "more than 1 ops")
+end)
+
+T.test("registers beyond qd.max_qubits are refused at the declaration", function()
+  local dt, ok, err = timed(function() return qd.circuit.from_qasm("OPENQASM 2.0;\nqreg q[1000000000];\nh q;\n") end)
+  T.ok(not ok and tostring(err):find("qasm:2: register 'q' of 1000000000 qubits: a circuit has at most "
+                                        .. qd.max_qubits .. " qubits (qd.max_qubits)", 1, true), tostring(err))
+  T.ok(dt < 5, string.format("refused in %.2f s", dt))
+  T.raises(function() qd.circuit.from_qasm(string.format("qreg a[%d];\nqreg b[1];\n", qd.max_qubits)) end,
+           "qasm:2: register 'b' of 1 qubits: a circuit has at most " .. qd.max_qubits .. " qubits (qd.max_qubits), "
+           .. qd.max_qubits .. " declared before")
+  T.raises(function() qd.circuit.from_qasm("OPENQASM 3;\nqubit[1e300] q;\n") end, "qasm:2: register 'q' of")
 end)

@@ -32,4 +32,11 @@ int qdi_sigint_ignored(void);
  * Raises only on memory errors. */
 void qdi_repl(lua_State *L);
 
+/* sandbox.c: replaces the functions of L's standard libraries that reach processes,
+ * libraries and files by checked ones or nothing (qd --sandbox); require then loads only
+ * modules found in libdirs. */
+void qdi_sandbox_install(lua_State *L, const char *const *libdirs, int nlibdirs);
+/* 1 and *code if the value at idx is the error object of os.exit under the sandbox */
+int qdi_exit_code(lua_State *L, int idx, int *code);
+
 #endif

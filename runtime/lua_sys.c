@@ -33,6 +33,13 @@
 static char *g_script;
 static size_t g_script_len;
 static uint64_t g_seed = 1;
+static char *g_default_out;
+
+void qdL_sys_set_default_out(const char *dir)
+{
+    free(g_default_out);
+    g_default_out = dir ? strdup(dir) : NULL;
+}
 
 void qdL_sys_set_script(const char *text, size_t len)
 {
@@ -120,9 +127,14 @@ static int resolve(const char *path, char out[PATH_MAX])
         return -1;
     if (!realpath(dir, rdir))
         return -1;
-    if (strlen(rdir) + 1 + strlen(base) >= PATH_MAX)
+    size_t rl = strlen(rdir), bl = strlen(base);
+    if (rl == 1)   /* "/" */
+        rl = 0;
+    if (rl + 1 + bl >= PATH_MAX)
         return -1;
-    snprintf(out, PATH_MAX, "%s%s%s", rdir, strcmp(rdir, "/") == 0 ? "" : "/", base);
+    memcpy(out, rdir, rl);
+    out[rl] = '/';
+    memcpy(out + rl + 1, base, bl + 1);
     return 0;
 }
 
@@ -199,6 +211,13 @@ int qdL_sandbox_allow_read(const char *path, int tree)
         return -1;
     sb.tree[sb.nread++] = tree;
     return 0;
+}
+
+void qdL_sandbox_disable(void)
+{
+    for (int i = 0; i < sb.nread; i++)
+        free(sb.read[i]);
+    memset(&sb, 0, sizeof sb);
 }
 
 int qdL_sandbox_on(void)
@@ -426,11 +445,13 @@ static int l_sandboxed(lua_State *L)
     return 1;
 }
 
-static int l_sandbox_out(lua_State *L)
+/* sys.default_out(): the run directory qd chose for this run (--sandbox, qd replay), or
+ * nothing: record.open uses it when the script names none */
+static int l_default_out(lua_State *L)
 {
-    if (!sb.on)
+    if (!g_default_out)
         return 0;
-    lua_pushstring(L, sb.out);
+    lua_pushstring(L, g_default_out);
     return 1;
 }
 
@@ -443,7 +464,7 @@ void qdL_open_sys(lua_State *L)
         {"sha256", l_sha256},         {"sha256_file", l_sha256_file},
         {"isatty", l_isatty},         {"check_path", l_check_path},
         {"script_text", l_script_text}, {"run_seed", l_run_seed},
-        {"sandboxed", l_sandboxed},   {"sandbox_out", l_sandbox_out},
+        {"sandboxed", l_sandboxed},   {"default_out", l_default_out},
         {NULL, NULL},
     };
     luaL_newlib(L, f);

@@ -22,6 +22,10 @@ int qdL_sandbox_enable(const char *out, char *msg, size_t msglen);
 /* a file (read only) or a directory tree (read only) the sandboxed run may read */
 int qdL_sandbox_allow_read(const char *path, int tree);
 int qdL_sandbox_on(void);
+/* Turns it off again (qd replay, once the sandboxed run's Lua state is closed). */
+void qdL_sandbox_disable(void);
+/* The directory record.open uses when the script names none (sys.default_out). */
+void qdL_sys_set_default_out(const char *dir);
 const char *qdL_sandbox_out(void);   /* the real path of the writable directory, or NULL */
 /* The main script's text (kept for run records and replay; copied) and the run seed. */
 void qdL_sys_set_script(const char *text, size_t len);

@@ -1,6 +1,7 @@
 /* mem.c — aligned allocation and size arithmetic. Every big buffer in qd is 64-byte
  * aligned (one cache line, one AVX-512 vector) so kernels can use aligned loads. */
 #include "qd.h"
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,49 @@ int qd_mul_overflow(size_t a, size_t b, size_t *out)
     return __builtin_mul_overflow(a, b, out);
 }
 
+/* --max-memory: one account for qd's buffers and (charged by the interpreter) Lua's heap.
+ * Blocks are charged at their usable size, so a free uncharges exactly what was charged. */
+static size_t g_limit, g_used;
+static int g_hit;
+
+void qd_mem_set_limit(size_t bytes)
+{
+    g_limit = bytes;
+}
+
+size_t qd_mem_get_limit(void)
+{
+    return g_limit;
+}
+
+int qd_mem_limit_hit(void)
+{
+    return __atomic_load_n(&g_hit, __ATOMIC_RELAXED);
+}
+
+int qd_mem_charge(size_t bytes)
+{
+    if (!g_limit)
+        return 1;
+    size_t u = __atomic_add_fetch(&g_used, bytes, __ATOMIC_RELAXED);
+    if (u > g_limit || u < bytes) {
+        __atomic_sub_fetch(&g_used, bytes, __ATOMIC_RELAXED);
+        __atomic_store_n(&g_hit, 1, __ATOMIC_RELAXED);
+        return 0;
+    }
+    return 1;
+}
+
+void qd_mem_uncharge(size_t bytes)
+{
+    if (!g_limit)
+        return;
+    size_t u = __atomic_load_n(&g_used, __ATOMIC_RELAXED), v;
+    do
+        v = u >= bytes ? u - bytes : 0;
+    while (!__atomic_compare_exchange_n(&g_used, &u, v, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED));
+}
+
 void *qd_malloc(size_t bytes)
 {
     if (bytes == 0)
@@ -18,7 +62,12 @@ void *qd_malloc(size_t bytes)
     size_t rounded = (bytes + QD_ALIGN - 1) & ~(size_t)(QD_ALIGN - 1);
     if (rounded < bytes)
         return NULL;
-    return aligned_alloc(QD_ALIGN, rounded);
+    void *p = aligned_alloc(QD_ALIGN, rounded);
+    if (p && g_limit && !qd_mem_charge(malloc_usable_size(p))) {
+        free(p);
+        return NULL;
+    }
+    return p;
 }
 
 void *qd_calloc(size_t count, size_t size)
@@ -34,6 +83,8 @@ void *qd_calloc(size_t count, size_t size)
 
 void qd_free(void *p)
 {
+    if (p && g_limit)
+        qd_mem_uncharge(malloc_usable_size(p));
     free(p);
 }
 

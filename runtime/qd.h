@@ -54,7 +54,8 @@ typedef enum {
     QD_ENOMEM,    /* allocation failed / would not fit */
     QD_EIO,       /* file could not be opened/read/written */
     QD_EFORMAT,   /* file content malformed */
-    QD_ENUMERIC   /* numerical failure (LAPACK info != 0, zero-probability outcome...) */
+    QD_ENUMERIC,  /* numerical failure (LAPACK info != 0, zero-probability outcome...) */
+    QD_EINTR      /* stopped by qd_interrupt (Ctrl-C, a time limit); outputs unspecified */
 } qd_status;
 
 typedef struct {
@@ -88,9 +89,29 @@ size_t qd_phys_mem(void);
  * else the physical memory (0 if unknown). */
 size_t qd_avail_mem(void);
 
+/* Memory limit (qd --max-memory): 0 = none. Set once, before anything is allocated;
+ * qd_malloc then refuses (NULL) what would take the bytes charged past the limit. The
+ * interpreter charges Lua's own allocations to the same account (qd_mem_charge). */
+void qd_mem_set_limit(size_t bytes);
+size_t qd_mem_get_limit(void);
+int qd_mem_charge(size_t bytes);        /* 1 charged (or no limit), 0 refused */
+void qd_mem_uncharge(size_t bytes);
+int qd_mem_limit_hit(void);             /* 1 once something was refused for the limit */
+
 /* ---------------------------------------------------------------- threads (parallel.c) */
 void qd_set_threads(int n);          /* OpenMP threads for core loops (>= 1) */
 int qd_get_threads(void);
+
+/* Interruption: set (from a signal handler) by the interpreter on Ctrl-C or a time limit,
+ * cleared once the interruption is delivered to Lua. Long kernels (ODE and SSE
+ * integration, Lanczos, circuit runs on big registers) poll it between steps and return
+ * QD_EINTR with their objects valid but the result unspecified. */
+extern volatile int qd_interrupt;
+#define QD_CHECK_INTERRUPT(e)                                                               \
+    do {                                                                                    \
+        if (qd_interrupt)                                                                   \
+            return qd_fail((e), QD_EINTR, "interrupted");                                   \
+    } while (0)
 
 /* ---------------------------------------------------------------- rng (rng.c)
  * Counter-based generator: output i of a stream is mix(key, i). Deterministic,

@@ -25,9 +25,7 @@ P.__index = P
 local core = require "qd.core"
 
 local function isatty_stdout()
-  -- os.execute runs /bin/sh with our stdout: `test -t 1` is true exactly when it is a tty
-  local ok = os.execute("test -t 1")
-  return ok == true
+  return core.sys.isatty(1)
 end
 
 local function hms(s)

@@ -15,7 +15,7 @@
 -- Every file is written under a temporary name and renamed into place.
 --
 -- If the script fails, is interrupted (Ctrl-C) or hits a --max-seconds/--max-memory limit,
--- qd calls M.abort(message): every open record is saved with status "failed" or
+-- qd calls M.close_all: every open record is saved with status "failed" or
 -- "interrupted" and the message, and says where a checkpoint to resume from is.
 local json = require "qd.json"
 local core = require "qd.core"
@@ -56,13 +56,10 @@ end
 
 local function exists(path) return sys.exists(path) end
 
--- A fresh directory for a run: runs/<name>-<UTC time>, or with -2, -3, ... appended when
--- that is taken. The sandbox's own output directory when qd runs with --sandbox.
+-- The default run directory's name, runs/<name>-<UTC time> (M.open appends -2, -3, ...
+-- when that is taken; under --sandbox the run gets the directory qd made for it).
 function M.default_dir(name)
-  local sb = sys.sandbox_out and sys.sandbox_out()
-  if sb then return sb end
-  local base = string.format("runs/%s-%s", name, os.date("!%Y%m%d-%H%M%S"))
-  return base
+  return string.format("runs/%s-%s", name, os.date("!%Y%m%d-%H%M%S"))
 end
 
 -- creates a new directory: base, else base-2, base-3, ... (exclusive: never an existing one)
@@ -119,6 +116,9 @@ function M.open(dir, info)
     end
     local ok, msg = sys.mkdir_p(dir)
     if not ok then error(msg, 2) end
+  elseif sys.default_out() then
+    -- the directory qd chose for this run (--sandbox, qd replay)
+    dir = sys.default_out()
   else
     local msg
     dir, msg = create_unique(M.default_dir(info.name))
@@ -141,7 +141,6 @@ function M.open(dir, info)
     wall0 = qd.clock(),
     data = {
       name = info.name,
-      status = "running",
       script = si.script,
       script_sha256 = si.script_sha256,
       arguments = argv,
@@ -177,9 +176,8 @@ function Record:path(file)
   return self.dir .. "/" .. file
 end
 
--- (re)writes run.json; status "running" until finish() (or "completed" by default when
--- the script ends normally: a saved record whose status stays "running" is one that qd
--- could not close, e.g. killed)
+-- (re)writes run.json. status: set when the run did not complete ("failed",
+-- "interrupted"; M.close_all does it); a record without one is a normal run's.
 function Record:save(status)
   local qd = require "qd"
   if status then self.data.status = status end
@@ -192,16 +190,16 @@ function Record:save(status)
   return final
 end
 
--- the run completed: saved with status "completed"
+-- the run is over: saved and no longer one of the records M.close_all saves on failure
 function Record:finish()
   open_records[self] = nil
-  return self:save("completed")
+  return self:save()
 end
 
--- Called by qd when the script ends: records still open are saved, as "completed" when the
--- script succeeded, else as "failed"/"interrupted" with the message (then one line per
--- record says where it is, and how to resume when it holds a checkpoint). Returns the
--- lines to print.
+-- Called by qd when the script ends. On success the open records are forgotten (the
+-- script saved what it meant to); on failure each is saved with status "failed" or
+-- "interrupted" (Ctrl-C, --max-seconds, --max-memory) and the first line of the message,
+-- and the returned lines say where it is and, when it holds a checkpoint, how to resume.
 function M.close_all(ok, message)
   local lines = {}
   local list = {}
@@ -209,13 +207,11 @@ function M.close_all(ok, message)
   table.sort(list, function(a, b) return a.dir < b.dir end)
   for _, r in ipairs(list) do
     open_records[r] = nil
-    if r.data.status == "running" or not ok then
-      local status = ok and "completed" or
-        ((tostring(message):find("interrupted", 1, true) or tostring(message):find("limit", 1, true))
-          and "interrupted" or "failed")
-      if not ok then r.data.error = tostring(message):match("^[^\n]*") end
-      local saved = pcall(r.save, r, status)
-      if not ok and saved then
+    if not ok then
+      local msg = tostring(message)
+      local stopped = msg:find("interrupted", 1, true) or msg:find("--max-", 1, true)
+      r.data.error = msg:match("^[^\n]*")
+      if pcall(r.save, r, stopped and "interrupted" or "failed") then
         lines[#lines + 1] = "partial run record written to " .. r.dir .. "/run.json"
         if exists(r.dir .. "/checkpoint.json") then
           lines[#lines + 1] = string.format("resume with: qd %s --resume %s", r.data.script, r.dir)

@@ -410,6 +410,14 @@ int qdi_report(lua_State *L, int status)
 {
     if (status != LUA_OK) {
         const char *msg = lua_tostring(L, -1);
+        if (msg && qd_mem_limit_hit() && strstr(msg, "not enough memory")) {
+            /* say which limit: the machine's or --max-memory */
+            char lim[32];
+            qd_format_bytes((double)qd_mem_get_limit(), lim, sizeof lim);
+            lua_pushfstring(L, "%s\n(the --max-memory limit of %s was reached)", msg, lim);
+            lua_remove(L, -2);
+            msg = lua_tostring(L, -1);
+        }
         qdi_message(qdi_progname, msg ? msg : "(error object is not a string)");
         lua_pop(L, 1);
     }
@@ -512,7 +520,8 @@ static char *read_all(const char *fname, size_t *len, char *msg, size_t msglen)
 static void close_records(lua_State *L, int ok, const char *msg)
 {
     int top = lua_gettop(L);
-    qd_mem_set_limit(0);   /* room to write the record, whatever the limit stopped */
+    if (!ok)
+        qd_mem_set_limit(0);   /* room to write the record, whatever the limit stopped */
     lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
     if (lua_getfield(L, -1, "qd.record") == LUA_TTABLE &&
         lua_getfield(L, -1, "close_all") == LUA_TFUNCTION) {
@@ -548,13 +557,6 @@ static int finish_script(lua_State *L, qd_opts *o, int status)
     if (status != LUA_OK) {
         char *copy;
         const char *msg = lua_tostring(L, -1);
-        if (msg && qd_mem_limit_hit() && strstr(msg, "not enough memory")) {
-            char lim[32];
-            qd_format_bytes((double)qd_mem_get_limit(), lim, sizeof lim);
-            lua_pushfstring(L, "%s\n(the --max-memory limit of %s was reached)", msg, lim);
-            lua_remove(L, -2);
-            msg = lua_tostring(L, -1);
-        }
         copy = msg ? strdup(msg) : NULL;
         qdi_report(L, status);
         close_records(L, 0, copy ? copy : "error");

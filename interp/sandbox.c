@@ -17,8 +17,8 @@
  *   - os.exit ends the script (raising an error object the interpreter recognises), not
  *     the process, so the interpreter still closes the run record (and qd replay compares);
  *   - os.getenv answers only for the variables qd's library reads;
- *   - collectgarbage: "collect", "count", "step" and "isrunning" only (stopping the
- *     collector or retuning it is a way to run out of memory, not a feature).
+ *   - collectgarbage: no "stop"/"restart" (a stopped collector is a way to run out of
+ *     memory, not a feature).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -130,7 +130,8 @@ static int w_dofile(lua_State *L)
 
 static int w_collectgarbage(lua_State *L)
 {
-    static const char *const ok[] = {"collect", "count", "step", "isrunning", NULL};
+    static const char *const ok[] = {"collect",     "count",        "step", "isrunning",
+                                     "incremental", "generational", NULL};
     luaL_checkoption(L, 1, "collect", ok);
     return call_original(L);
 }

@@ -214,6 +214,10 @@ qd_status qd_lindblad(qd_c *rho, int n, const qd_pauli_sum *H, const qd_pauli_su
     while (iout < nt) {
         double target = ts[iout];
         while (t < target) {
+            if (qd_interrupt) {   /* Ctrl-C or a time limit (qd.h) */
+                s = qd_fail(e, QD_EINTR, "interrupted at t = %g", t);
+                goto done;
+            }
             if (o->steps + o->rejected >= maxst) {
                 s = qd_fail(e, QD_ENUMERIC, "Lindblad integration: more than %zu steps (t = %g of %g)",
                             maxst, t, target);
@@ -383,7 +387,9 @@ static void sse_observe_member(const qd_sse_opts *o, const qd_c *psi, size_t cou
     }
 }
 
-/* steps [s0, s1) of member j; returns 0 or the 1-based step at which its norm failed */
+/* steps [s0, s1) of member j; returns 0, the 1-based step at which its norm failed, or
+ * SSE_STOPPED when qd_interrupt was set */
+#define SSE_STOPPED SIZE_MAX
 static size_t sse_member_run(const qd_sse_opts *o, int n, qd_c *psi, size_t j, size_t count,
                              size_t s0, size_t s1, const qd_c *fc, qd_rng *rng, qd_c *scr,
                              double *vals, size_t nsave)
@@ -391,6 +397,8 @@ static size_t sse_member_run(const qd_sse_opts *o, int n, qd_c *psi, size_t j, s
     double sq = sqrt(o->dt), dW[64], dy[64];
     size_t m = o->m;
     for (size_t st = s0; st < s1; st++) {
+        if (qd_interrupt)   /* Ctrl-C or a time limit (qd.h) */
+            return SSE_STOPPED;
         for (size_t k = 0; k < m; k++)
             dW[k] = sq * qd_rng_normal(rng);
         if (sse_member_step(o, n, psi, fc, dW, dy, scr))
@@ -536,6 +544,11 @@ static qd_status sse_run(qd_c *a, int n, size_t count, const qd_sse_opts *o, con
                 break;
         }
     }
+    for (size_t j = 0; j < count; j++)
+        if (bad[j] == SSE_STOPPED) {
+            s = qd_fail(e, QD_EINTR, "interrupted");
+            goto done;
+        }
     for (size_t j = 0; j < count; j++)
         if (bad[j]) {
             s = qd_fail(e, QD_ENUMERIC, "member %zu: the state's norm vanished or is not finite at step %zu (dt too large?)",

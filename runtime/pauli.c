@@ -1076,6 +1076,10 @@ static qd_status lanczos_run(const qd_pauli_sum *H, qd_c *psi, double *E0, doubl
     int conv = 0;
     double nb = qd_ps_norm_bound(H);
     for (size_t cyc = 0; cyc < max_cycles && !conv; cyc++) {
+        if (qd_interrupt) {   /* Ctrl-C or a time limit (qd.h) */
+            s = qd_fail(e, QD_EINTR, "interrupted");
+            break;
+        }
         double b0 = sqrt(qd_norm2(x, d));
         for (size_t i = 0; i < d; i++)
             Vb[i] = x[i] / b0;

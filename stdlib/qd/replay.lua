@@ -9,7 +9,10 @@ local sys = require("qd.core").sys
 
 local M = {}
 
-local function fail(msg) error("qd replay: " .. msg, 0) end
+-- a user-facing error: an object with __tostring, which qd prints without a traceback
+local function fail(msg)
+  error(setmetatable({}, { __tostring = function() return "replay: " .. msg end }), 0)
+end
 
 local function load_record(dir)
   local text, err = record.read_file(dir .. "/run.json")

@@ -115,34 +115,41 @@ static void pushentry(lua_State *L, qdl_array *a, size_t i, int pairs)
     }
 }
 
+/* Entries of a table are read exactly once (a table whose __index or __len answers
+ * differently on a second read cannot make us trust a stale check): into a complex scratch
+ * array first, then copied to a real array if no entry had an imaginary part given. */
+static qdl_array *demote(lua_State *L, qdl_array *tmp, int cplx, int is_vec)
+{
+    if (cplx)
+        return tmp;
+    qdl_array *a = qdL_newarray(L, tmp->rows, tmp->cols, 0, is_vec);
+    size_t n = tmp->rows * tmp->cols;
+    for (size_t i = 0; i < n; i++)
+        ((double *)a->data)[i] = creal(((qd_c *)tmp->data)[i]);
+    lua_remove(L, -2);   /* the scratch array (collected) */
+    return a;
+}
+
 /* qd.vector(n [, {complex=}]) | qd.vector{x1, x2, ...} (entries numbers or {re, im}) */
 static int l_vector(lua_State *L)
 {
     qdL_checknargs(L, 2);
     if (lua_istable(L, 1)) {
         qdL_checknargs(L, 1);
-        lua_Integer n = luaL_len(L, 1);
-        if (n < 0)
-            luaL_argerror(L, 1, "table with a length >= 0 expected");
+        lua_Integer n = qdL_checklen(L, 1, 1, (lua_Integer)1 << 40, "table of entries");
         int cplx = 0;
+        qdl_array *a = qdL_newarray(L, (size_t)n, 1, 1, 1);   /* scratch, complex */
         for (lua_Integer i = 1; i <= n; i++) {
             int t = lua_geti(L, 1, i);
-            if (t == LUA_TTABLE)
-                cplx = 1;
-            else if (t != LUA_TNUMBER)
+            qd_c z;
+            if ((t != LUA_TNUMBER && t != LUA_TTABLE) || !qdL_tocomplex(L, -1, &z))
                 luaL_argerror(L, 1, lua_pushfstring(L, "number or {re, im} expected at position %d, got %s",
                                                     (int)i, luaL_typename(L, -1)));
+            cplx |= t == LUA_TTABLE;
             lua_pop(L, 1);
+            ((qd_c *)a->data)[i - 1] = z;
         }
-        qdl_array *a = qdL_newarray(L, (size_t)n, 1, cplx, 1);
-        for (lua_Integer i = 1; i <= n; i++) {
-            lua_geti(L, 1, i);
-            qd_c z;
-            if (!qdL_tocomplex(L, -1, &z))
-                luaL_argerror(L, 1, lua_pushfstring(L, "number or {re, im} expected at position %d", (int)i));
-            lua_pop(L, 1);
-            array_set(a, (size_t)(i - 1), z);
-        }
+        demote(L, a, cplx, 1);
         return 1;
     }
     size_t n = qdL_checkcount(L, 1, "length");
@@ -158,42 +165,40 @@ static int l_matrix(lua_State *L)
     qdL_checknargs(L, 3);
     if (lua_istable(L, 1)) {
         qdL_checknargs(L, 1);
-        lua_Integer rows = luaL_len(L, 1), cols = -1;
+        lua_Integer rows = qdL_checklen(L, 1, 1, (lua_Integer)1 << 40, "table of rows"), cols = -1;
         int cplx = 0;
         if (rows < 1)
             luaL_argerror(L, 1, "non-empty table of rows expected");
+        qdl_array *a = NULL;
+        int ai = 0;
         for (lua_Integer r = 1; r <= rows; r++) {
             if (lua_geti(L, 1, r) != LUA_TTABLE)
                 luaL_argerror(L, 1, lua_pushfstring(L, "row %d: table expected", (int)r));
             lua_Integer c = luaL_len(L, -1);
-            if (cols < 0)
+            if (cols < 0) {
                 cols = c;
-            if (c != cols || c < 1)
+                if (c < 1 || c > ((lua_Integer)1 << 40))
+                    luaL_argerror(L, 1, lua_pushfstring(L, "row 1: 1..2^40 entries expected, got %I", (LUAI_UACINT)c));
+                a = qdL_newarray(L, (size_t)rows, (size_t)cols, 1, 0);   /* scratch, complex */
+                lua_insert(L, -2);   /* below row 1 */
+                ai = lua_gettop(L) - 1;
+            }
+            if (c != cols)
                 luaL_argerror(L, 1, lua_pushfstring(L, "rows of equal length expected (row %d has %d entries, row 1 has %d)",
                                                     (int)r, (int)c, (int)cols));
-            for (lua_Integer j = 1; j <= c; j++) {
-                int t = lua_geti(L, -1, j);
-                if (t == LUA_TTABLE)
-                    cplx = 1;
-                else if (t != LUA_TNUMBER)
-                    luaL_argerror(L, 1, lua_pushfstring(L, "number or {re, im} expected at [%d][%d]", (int)r, (int)j));
-                lua_pop(L, 1);
-            }
-            lua_pop(L, 1);
-        }
-        qdl_array *a = qdL_newarray(L, (size_t)rows, (size_t)cols, cplx, 0);
-        for (lua_Integer r = 1; r <= rows; r++) {
-            lua_geti(L, 1, r);
             for (lua_Integer j = 1; j <= cols; j++) {
-                lua_geti(L, -1, j);
+                int t = lua_geti(L, -1, j);
                 qd_c z;
-                if (!qdL_tocomplex(L, -1, &z))
+                if ((t != LUA_TNUMBER && t != LUA_TTABLE) || !qdL_tocomplex(L, -1, &z))
                     luaL_argerror(L, 1, lua_pushfstring(L, "number or {re, im} expected at [%d][%d]", (int)r, (int)j));
-                array_set(a, (size_t)(r - 1) + (size_t)(j - 1) * (size_t)rows, z);
+                cplx |= t == LUA_TTABLE;
+                ((qd_c *)a->data)[(size_t)(r - 1) + (size_t)(j - 1) * (size_t)rows] = z;
                 lua_pop(L, 1);
             }
             lua_pop(L, 1);
         }
+        lua_settop(L, ai);
+        demote(L, a, cplx, 0);
         return 1;
     }
     size_t rows = qdL_checkcount(L, 1, "rows"), cols = qdL_checkcount(L, 2, "cols");
@@ -318,13 +323,26 @@ static int m_copy(lua_State *L)
     return 1;
 }
 
-/* __gc and __close (which passes the error object as a second argument) */
-static int array_gc(lua_State *L)
+/* self of a metamethod or of :free(): a Vector or Matrix, freed or not (called by hand
+ * with any other value, a metamethod raises instead of reading it) */
+static qdl_array *array_self(lua_State *L)
 {
     qdl_array *a = luaL_testudata(L, 1, QDL_VECTOR);
     if (!a)
         a = luaL_testudata(L, 1, QDL_MATRIX);
-    if (a && !a->freed) {
+    if (!a) {
+        const char *got = luaL_getmetafield(L, 1, "__name") == LUA_TSTRING ? lua_tostring(L, -1)
+                                                                          : luaL_typename(L, 1);
+        luaL_argerror(L, 1, lua_pushfstring(L, "qd.Vector or qd.Matrix expected, got %s", got));
+    }
+    return a;
+}
+
+/* __gc and __close (which passes the error object as a second argument) */
+static int array_gc(lua_State *L)
+{
+    qdl_array *a = array_self(L);
+    if (!a->freed) {
         qdL_release(a->data, a->bytes);
         a->data = NULL;
         a->bytes = 0;
@@ -350,6 +368,7 @@ static int m_len(lua_State *L)
 /* v[i] for vectors (number, or {re, im}); methods otherwise */
 static int m_index(lua_State *L)
 {
+    array_self(L);
     if (lua_type(L, 2) == LUA_TNUMBER && is_vector(L, 1)) {
         qdl_array *a = qdL_checkarray(L, 1);
         int isint = 0;
@@ -397,10 +416,8 @@ static void addnum(luaL_Buffer *b, qd_c z, int cplx)
 
 static int m_tostring(lua_State *L)
 {
-    qdl_array *a = luaL_testudata(L, 1, QDL_VECTOR);
-    int vec = a != NULL;
-    if (!a)
-        a = luaL_testudata(L, 1, QDL_MATRIX);
+    qdl_array *a = array_self(L);
+    int vec = is_vector(L, 1);
     if (a->freed) {
         lua_pushfstring(L, "%s (freed)", vec ? QDL_VECTOR : QDL_MATRIX);
         return 1;

@@ -750,9 +750,7 @@ static int m_free(lua_State *L)
 
 static int ch_gc(lua_State *L)
 {
-    qdl_channel *c = luaL_testudata(L, 1, QDL_CHANNEL);
-    if (c)
-        channel_release(c);
+    channel_release(luaL_checkudata(L, 1, QDL_CHANNEL));
     return 0;
 }
 

@@ -469,8 +469,18 @@ static double *checkparams(lua_State *L, int arg, const qd_circuit *c)
         if (v->cplx || v->rows * v->cols != (size_t)m)
             luaL_argerror(L, arg, lua_pushfstring(L, "real qd.Vector of %d parameters expected, got %s of %d",
                                                   m, v->cplx ? "a complex array" : "an array", (int)(v->rows * v->cols)));
-        memcpy(th, v->data, sizeof(double) * (size_t)m);
+        if (m)   /* an empty Vector has no buffer (memcpy from NULL is undefined) */
+            memcpy(th, v->data, sizeof(double) * (size_t)m);
     } else if (lua_istable(L, arg)) {
+        /* an array of m numbers and nothing else (a misplaced options table is not an
+         * empty parameter list) */
+        lua_pushnil(L);
+        while (lua_next(L, arg)) {
+            lua_pop(L, 1);
+            if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1)
+                luaL_argerror(L, arg, lua_pushfstring(L, "parameters (qd.Vector or array of %d numbers) expected, got key '%s'", m,
+                                                      luaL_tolstring(L, -1, NULL)));
+        }
         lua_Integer len = luaL_len(L, arg);
         if (len != m)
             luaL_argerror(L, arg, lua_pushfstring(L, "%d parameters expected, got %d", m, (int)len));
@@ -583,6 +593,22 @@ static int run_common(lua_State *L, int inplace)
     qd_circuit *c = &C->c;
     qdL_checknargs(L, 4);
     lua_settop(L, 4);   /* missing arguments are nil; scratch goes above them */
+    /* c:run(x, {rng = r}) on a circuit without parameters: a table with a non-integer key
+     * in the parameter position, and nothing after it, is the options table */
+    if (c->nslots == 0 && lua_istable(L, 3) && lua_isnil(L, 4) && !qdL_testarray(L, 3)) {
+        int opts = 0;
+        lua_pushnil(L);
+        while (!opts && lua_next(L, 3)) {
+            lua_pop(L, 1);
+            opts = !lua_isinteger(L, -1);
+        }
+        if (opts) {
+            lua_settop(L, 3);
+            lua_pushnil(L);
+            lua_insert(L, 3);   /* params = nil, options = the table */
+        }
+        lua_settop(L, 4);
+    }
     qdl_reg *x = checkinput(L, 2, c);
     qdL_checkoptions(L, 4, run_opts);
     double *th = checkparams(L, 3, c);
@@ -769,6 +795,12 @@ static void call_loss(lua_State *L, int fidx, int nargs, int nres)
     lua_pushvalue(L, fidx);
     lua_insert(L, -(nargs + 1));
     lua_call(L, nargs, nres);
+    /* the input (argument 2 of every gradient method) is read again after the call */
+    qdl_reg *x = NULL;
+    for (int k = 0; k < 3 && !x; k++)
+        x = qdL_testkind(L, 2, (qdl_kind)k);
+    if (x && !x->a)
+        luaL_error(L, "the loss function freed the input %s", qdL_kindname(x->kind));
 }
 
 static double loss_number(lua_State *L, int idx, const char *what)
@@ -942,7 +974,8 @@ static int m_grad(lua_State *L)
         int gidx = lua_gettop(L);
         double *g = lua_newuserdatauv(L, sizeof(double) * (size_t)(c->nslots + 1), 0);
         double E = expected_mode(L, c, x, th, 4, g, NULL);
-        memcpy(gv->data, g, sizeof(double) * (size_t)c->nslots);
+        if (c->nslots)   /* no parameters: gv has no buffer */
+            memcpy(gv->data, g, sizeof(double) * (size_t)c->nslots);
         lua_pushnumber(L, E);
         lua_pushvalue(L, gidx);
         return 2;
@@ -1116,9 +1149,7 @@ static int m_grad_fd(lua_State *L)
 /* ------------------------------------------------------------------ metamethods */
 static int circ_gc(lua_State *L)
 {
-    qdl_circ *C = luaL_testudata(L, 1, QDL_CIRCUIT);
-    if (C)
-        qd_circuit_free(&C->c);
+    qd_circuit_free(&checkcirc(L, 1)->c);
     return 0;
 }
 

@@ -23,6 +23,9 @@ static int l_dm(lua_State *L)
     qdl_reg *s = qdL_testkind(L, 1, QDL_K_STATE);
     if (s) {
         s = qdL_checkkind(L, 1, QDL_K_STATE);
+        char msg[160];   /* a State may have left the checks behind (sse{normalize = false}) */
+        if (qdL_amps_problem(s->a, s->n, 1, QDL_NORM_TOL, msg, sizeof msg))
+            return luaL_argerror(L, 1, msg);
         qdl_reg *o = qdL_newreg(L, QDL_K_DM, s->n, 1);
         qd_dm_from_state(s->a, s->n, o->a);
         return 1;
@@ -36,37 +39,7 @@ static int l_dm(lua_State *L)
         if (((size_t)1 << n) != d || n < 1) {
                         return luaL_argerror(L, 1, lua_pushfstring(L, "2^n x 2^n matrix expected, got %dx%d", (int)d, (int)d));
         }
-        double herm = 0, tr = 0;
-        for (size_t i = 0; i < d; i++) {
-            tr += creal(m[i + i * d]);
-            for (size_t j = 0; j < d; j++) {
-                double x = cabs(m[i + j * d] - conj(m[j + i * d]));
-                if (!(x <= herm))
-                    herm = isnan(x) ? INFINITY : x;
-            }
-        }
-        if (!(herm <= 1e-8) || !(fabs(tr - 1) <= 1e-8)) {
-                        return luaL_argerror(L, 1, lua_pushfstring(L, "density matrix expected (Hermitian, trace 1): max |rho - rho^dagger| = %f, trace = %f",
-                                                       herm, tr));
-        }
-        /* positivity via the eigenvalues */
-        qd_c *tmp = qd_malloc(sizeof(qd_c) * d * d);
-        double *w = qd_malloc(sizeof(double) * d);
-        qd_err e;
-        qd_status st = (!tmp || !w) ? qd_fail(&e, QD_ENOMEM, "not enough memory for a positivity check") : QD_OK;
-        if (st == QD_OK) {
-            memcpy(tmp, m, sizeof(qd_c) * d * d);
-            st = qd_la_eigh(tmp, d, w, 0, &e);
-        }
-        double minev = st == QD_OK ? w[0] : 0;
-        qd_free(tmp);
-        qd_free(w);
-        if (st != QD_OK) {
-                        return qdL_raise(L, &e);
-        }
-        if (minev < -1e-8) {
-                        return luaL_argerror(L, 1, lua_pushfstring(L, "positive semidefinite matrix expected (smallest eigenvalue %f)", minev));
-        }
+        qdL_check_dm(L, 1, m, n);   /* Hermitian, trace 1, PSD within QDL_NORM_TOL */
         qdl_reg *o = qdL_newreg(L, QDL_K_DM, n, 1);
         memcpy(o->a, m, sizeof(qd_c) * d * d);
         return 1;

@@ -14,6 +14,8 @@ qd_pauli_sum *qdL_topauli(lua_State *L, int idx, int n, const char *label);   /*
 int qdL_lindblad_evolve(lua_State *L);
 
 #define QDL_LINDBLAD_MAX_QUBITS 10
+#define QDL_SSE_MAX_STEPS 1000000000   /* time steps of one qd.sse call */
+#define QDL_SSE_MAX_WORK 1e10          /* steps x members of one qd.sse call */
 
 static int typeerror(lua_State *L, int arg, const char *expected)
 {
@@ -31,9 +33,10 @@ static size_t oplist(lua_State *L, int arg, int tidx, int n, const char *what, q
         luaL_argerror(L, arg, lua_pushfstring(L, "%s: table of qd.PauliSum (or Pauli strings) expected, got %s", what,
                                               luaL_testudata(L, tidx, "qd.PauliSum") ? "a single qd.PauliSum (wrap it in {})"
                                                                                      : luaL_typename(L, tidx)));
+    /* the length is read once and bounded; every entry is read once into arr */
     lua_Integer m = luaL_len(L, tidx);
-    if (m > 4096)
-        luaL_argerror(L, arg, lua_pushfstring(L, "%s: at most 4096 operators", what));
+    if (m < 0 || m > 4096)
+        luaL_argerror(L, arg, lua_pushfstring(L, "%s: 0..4096 operators expected, got %I", what, (LUAI_UACINT)m));
     qd_pauli_sum *arr = lua_newuserdatauv(L, sizeof(qd_pauli_sum) * (size_t)(m > 0 ? m : 1), (int)(m > 0 ? m : 1));
     int ai = lua_gettop(L);
     for (lua_Integer i = 1; i <= m; i++) {
@@ -159,6 +162,29 @@ static int lindblad_common(lua_State *L, int ridx, int hidx, int jidx, int tidx,
     o.atol = optnum(L, oidx, "atol", 1e-10, 0, 1, 0);
     o.h0 = optnum(L, oidx, "h0", 0, 0, INFINITY, 0);
     o.max_steps = optcount(L, oidx, "max_steps", 0, 0);
+    {
+        /* Bound the work before doing it: an explicit Dormand-Prince step is stable only for
+         * h |lambda| <~ 3.3, so reaching time t takes about t ||generator|| / 3.3 steps for
+         * a state not already stationary. nu = 2 sum|h_j| + sum_k (sum|l_kj|)^2 bounds the
+         * generator's norm (a Pauli string has norm 1). Refused up front when even 1/100 of
+         * that estimate exceeds max_steps (default 10^7) — instead of integrating until
+         * the step limit (t = 2^62 took 72 s to fail). */
+        double nu = 0;
+        if (H)
+            for (size_t j = 0; j < H->nterms; j++)
+                nu += 2 * cabs(H->c[j]);
+        for (size_t k = 0; k < nL; k++) {
+            double l1 = 0;
+            for (size_t j = 0; j < Ls[k].nterms; j++)
+                l1 += cabs(Ls[k].c[j]);
+            nu += l1 * l1;
+        }
+        double tmax = ts[nt - 1], maxst = o.max_steps ? (double)o.max_steps : 1e7;
+        double est = tmax * nu / 3.3;
+        if (!(est <= 100 * maxst))
+            return luaL_argerror(L, tidx, lua_pushfstring(L, "time %f needs about %f integration steps (t x ||generator|| = %f), more than max_steps = %f",
+                                                          tmax, est, tmax * nu, maxst));
+    }
     /* observables */
     qd_pauli_sum *Os = NULL;
     size_t nobs = 0;
@@ -239,7 +265,79 @@ typedef struct {
     qdl_reg *r;
     qd_c *a;             /* the buffer being evolved (must stay the same) */
     size_t nF;
+    int failed;          /* the feedback raised or returned a bad value: e names it */
 } fbctx;
+
+/* one feedback call, run under lua_pcall (fb_protected) so that nothing raised by the
+ * function, by a __len / __index of its result or by a memory error can jump past the core's
+ * frames (and their buffers) in qd_sse_run */
+typedef struct {
+    fbctx *c;
+    size_t step, count;
+    double t;
+    qd_c *coef;
+    int *per_member;
+    qd_err *e;
+    qd_status s;
+} fbcall;
+
+static qdl_array *anyarray(lua_State *L, int idx)
+{
+    qdl_array *A = luaL_testudata(L, idx, QDL_VECTOR);
+    return A ? A : luaL_testudata(L, idx, QDL_MATRIX);
+}
+
+static int fb_protected(lua_State *L)
+{
+    fbcall *f = lua_touserdata(L, 1);   /* the light userdata pushed by fb_call */
+    fbctx *c = f->c;
+    size_t step = f->step, nF = c->nF, count = f->count;
+    qd_c *coef = f->coef;
+    qd_err *e = f->e;
+    /* this frame's arguments: 1 the fbcall, 2 the function, 3 the evolving object */
+    lua_pushvalue(L, 2);
+    lua_pushinteger(L, (lua_Integer)step + 1);
+    lua_pushnumber(L, f->t);
+    lua_pushvalue(L, 3);
+    lua_call(L, 3, 1);
+    if (c->r->a != c->a) {
+        f->s = qd_fail(e, QD_EARG, "option 'feedback': feedback function freed the evolving %s at step %zu", qdL_kindname(c->r->kind), step + 1);
+        return 0;
+    }
+    qdl_array *A = anyarray(L, -1);
+    int vec = luaL_testudata(L, -1, QDL_VECTOR) != NULL;
+    if (lua_type(L, -1) == LUA_TNUMBER && nF == 1) {
+        coef[0] = lua_tonumber(L, -1);
+        *f->per_member = 0;
+    } else if (A && !A->freed && A->cols == 1 && A->rows == nF && vec) {
+        for (size_t i = 0; i < nF; i++)
+            coef[i] = qdL_array_get(A, i);
+        *f->per_member = 0;
+    } else if (A && !A->freed && A->rows == nF && A->cols == count) {
+        for (size_t i = 0; i < nF * count; i++)
+            coef[i] = qdL_array_get(A, i);
+        *f->per_member = 1;
+    } else if (lua_istable(L, -1) && !A && luaL_len(L, -1) == (lua_Integer)nF) {
+        /* the length is read once; each entry once */
+        for (size_t i = 0; i < nF; i++) {
+            lua_geti(L, -1, (lua_Integer)i + 1);
+            if (!qdL_tocomplex(L, -1, &coef[i])) {
+                f->s = qd_fail(e, QD_EARG, "option 'feedback': feedback function at step %zu: number or {re, im} expected at position %zu",
+                               step + 1, i + 1);
+                return 0;
+            }
+            lua_pop(L, 1);
+        }
+        *f->per_member = 0;
+    } else {
+        f->s = qd_fail(e, QD_EARG,
+                       "option 'feedback': feedback function at step %zu: %zu coefficients expected (a table or qd.Vector of %zu, or a %zu x %zu qd.Matrix, one column per member), got %s",
+                       step + 1, nF, nF, nF, count,
+                       A ? (A->freed ? "a freed array" : "an array of another shape") : luaL_typename(L, -1));
+        return 0;
+    }
+    return 0;
+}
 
 static qd_status fb_call(void *vctx, size_t step, double t, qd_c *a, size_t count, qd_c *coef,
                          int *per_member, qd_err *e)
@@ -248,50 +346,20 @@ static qd_status fb_call(void *vctx, size_t step, double t, qd_c *a, size_t coun
     lua_State *L = c->L;
     (void)a;
     int top = lua_gettop(L);
-    lua_pushvalue(L, c->fn);
-    lua_pushinteger(L, (lua_Integer)step + 1);
-    lua_pushnumber(L, t);
+    fbcall f = {c, step, count, t, coef, per_member, e, QD_OK};
+    lua_pushcfunction(L, fb_protected);
+    lua_pushlightuserdata(L, &f);
+    lua_pushvalue(L, c->fn);    /* stack indices of the sse frame, passed as values */
     lua_pushvalue(L, c->obj);
-    if (lua_pcall(L, 3, 1, 0) != LUA_OK) {
+    if (lua_pcall(L, 3, 0, 0) != LUA_OK) {
         const char *msg = lua_tostring(L, -1);
-        qd_fail(e, QD_EARG, "feedback function failed at step %zu: %s", step + 1, msg ? msg : "(error object is not a string)");
-        lua_settop(L, top);
-        return QD_EARG;
-    }
-    if (c->r->a != c->a) {
-        lua_settop(L, top);
-        return qd_fail(e, QD_EARG, "feedback function freed the evolving %s at step %zu", qdL_kindname(c->r->kind), step + 1);
-    }
-    qd_status s = QD_OK;
-    qdl_array *A = qdL_testarray(L, -1);
-    size_t nF = c->nF;
-    if (lua_type(L, -1) == LUA_TNUMBER && nF == 1) {
-        coef[0] = lua_tonumber(L, -1);
-        *per_member = 0;
-    } else if (A && !A->freed && A->cols == 1 && A->rows == nF && luaL_testudata(L, -1, QDL_VECTOR)) {
-        for (size_t i = 0; i < nF; i++)
-            coef[i] = qdL_array_get(A, i);
-        *per_member = 0;
-    } else if (A && !A->freed && A->rows == nF && A->cols == count) {
-        for (size_t i = 0; i < nF * count; i++)
-            coef[i] = qdL_array_get(A, i);
-        *per_member = 1;
-    } else if (lua_istable(L, -1) && !A && (size_t)luaL_len(L, -1) == nF) {
-        for (size_t i = 0; i < nF && s == QD_OK; i++) {
-            lua_geti(L, -1, (lua_Integer)i + 1);
-            if (!qdL_tocomplex(L, -1, &coef[i]))
-                s = qd_fail(e, QD_EARG, "feedback function at step %zu: number or {re, im} expected at position %zu", step + 1, i + 1);
-            lua_pop(L, 1);
-        }
-        *per_member = 0;
-    } else {
-        s = qd_fail(e, QD_EARG,
-                    "feedback function at step %zu: %zu coefficients expected (a table or qd.Vector of %zu, or a %zu x %zu qd.Matrix, one column per member), got %s",
-                    step + 1, nF, nF, nF, count,
-                    A ? (A->freed ? "a freed array" : "an array of another shape") : luaL_typename(L, -1));
+        f.s = qd_fail(e, QD_EARG, "option 'feedback': feedback function failed at step %zu: %s", step + 1,
+                      msg ? msg : "(error object is not a string)");
     }
     lua_settop(L, top);
-    return s;
+    if (f.s != QD_OK)
+        c->failed = 1;
+    return f.s;
 }
 
 /* qd.sse(obj, {dt=, steps=, H=, measure={...}, gamma=, scheme=, normalize=, rng=, t0=,
@@ -313,6 +381,10 @@ static int l_sse(lua_State *L)
     memset(&o, 0, sizeof o);
     o.dt = optnum(L, 2, "dt", 0, 0, INFINITY, 1);
     o.steps = optcount(L, 2, "steps", 0, 1);
+    /* work is steps x members trajectories-steps: bounded before anything runs */
+    if (o.steps > QDL_SSE_MAX_STEPS || (double)o.steps * (double)N > QDL_SSE_MAX_WORK)
+        return luaL_argerror(L, 2, lua_pushfstring(L, "option 'steps': at most %d steps and %f steps x members expected, got %I steps x %I members",
+                                                   QDL_SSE_MAX_STEPS, QDL_SSE_MAX_WORK, (LUAI_UACINT)o.steps, (LUAI_UACINT)N));
     o.t0 = 0;
     if (lua_getfield(L, 2, "t0") != LUA_TNIL) {
         if (lua_type(L, -1) != LUA_TNUMBER || !isfinite(lua_tonumber(L, -1)))
@@ -411,12 +483,11 @@ static int l_sse(lua_State *L)
         ctx.fn = lua_gettop(L);
         int tt = lua_getfield(L, fi, "terms");
         if (tt == LUA_TTABLE && !luaL_testudata(L, -1, "qd.PauliSum")) {
-            /* a list of Pauli strings: one term each */
-            lua_Integer k = luaL_len(L, -1);
-            if (k < 1)
-                return luaL_argerror(L, 2, "option 'feedback': terms must not be empty");
+            /* a list of Pauli strings: one term each (its length is read once, by oplist) */
             qd_pauli_sum *arr;
             size_t cnt = oplist(L, 2, -1, n, "option 'feedback' terms", &arr);
+            if (cnt < 1)
+                return luaL_argerror(L, 2, "option 'feedback': terms must not be empty");
             /* concatenate into one sum (terms in order; not simplified) */
             qd_pauli_sum *F = lua_newuserdatauv(L, sizeof(qd_pauli_sum), 0);
             qd_ps_init(F, n);
@@ -462,7 +533,7 @@ static int l_sse(lua_State *L)
     if (o.nobs) {
         if (qd_mul_overflow(nsave, o.nobs * sizeof(double), &bytes))
             return luaL_error(L, "not enough memory for the tracked observables");
-        o.obs_out = lua_newuserdatauv(L, bytes, 0);
+        o.obs_out = qdL_scratch(L, bytes, 1, "the tracked observables");
     }
     if (record && m > 0) {
         size_t cnt;
@@ -471,14 +542,15 @@ static int l_sse(lua_State *L)
         char what[96];
         snprintf(what, sizeof what, "measurement records (%zu steps x %zu members x %zu)", o.steps, N, m);
         /* GC-managed scratch: freed whatever error follows */
-        o.records = lua_newuserdatauv(L, bytes, 0);
-        (void)what;
+        o.records = qdL_scratch(L, bytes, 1, what);
     }
     /* rng stream: split off the generator, member j = substream j */
     qd_rng base = qd_rng_split(rng);
     (void)d;
     qd_err e;
     qd_status s = qd_sse_run(r->a, n, N, &o, &base, &e);
+    if (s != QD_OK && ctx.failed)
+        return luaL_argerror(L, 2, e.msg);   /* "bad argument #2 to 'sse' (option 'feedback': ...)" */
     if (s != QD_OK)
         return qdL_raise(L, &e);
     /* result table */

@@ -53,30 +53,41 @@ static int l_ensemble_haar(lua_State *L)
     return 1;
 }
 
-/* qd.ensemble.from{s1, s2, ...} (States of equal size) or from(matrix N x 2^n rows) */
+/* qd.ensemble.from{s1, s2, ...} (States of equal size) or from(matrix N x 2^n rows)
+ * [, {normalize = true}]: members pass the value checks (finite, normalised within
+ * QDL_NORM_TOL) unless normalize = true scales each. Each table entry is read once. */
 static int l_ensemble_from(lua_State *L)
 {
-    qdL_checknargs(L, 1);
+    qdL_checknargs(L, 2);
+    if (!qdL_testarray(L, 1))
+        luaL_checktype(L, 1, LUA_TTABLE);
+    static const char *const opts[] = {"normalize", NULL};
+    qdL_checkoptions(L, 2, opts);
+    int normalize = qdL_optbool(L, 2, "normalize", -1);
+    lua_settop(L, 2);
     qdl_array *M = qdL_testarray(L, 1);
     if (M) {
         size_t d = M->cols;
         int n = 0;
-        while (((size_t)1 << n) < d)
+        while (n < QD_MAX_QUBITS && ((size_t)1 << n) < d)
             n++;
-        if (((size_t)1 << n) != d || n < 1)
+        if (((size_t)1 << n) != d || n < 1 || M->rows < 1)
             return luaL_argerror(L, 1, lua_pushfstring(L, "N x 2^n matrix (one member per row) expected, got %dx%d",
                                                        (int)M->rows, (int)M->cols));
         qdl_reg *E = qdL_newreg(L, QDL_K_ENS, n, M->rows);
         for (size_t k = 0; k < M->rows; k++)
             for (size_t i = 0; i < d; i++)
                 E->a[i + k * d] = qdL_array_get(M, k + i * M->rows);
+        qdL_check_amps(L, 1, E->a, n, E->count, normalize);
         return 1;
     }
     luaL_checktype(L, 1, LUA_TTABLE);
-    lua_Integer N = luaL_len(L, 1);
+    lua_Integer N = qdL_checklen(L, 1, 1, (lua_Integer)1 << 40, "table of qd.State");
     if (N < 1)
         return luaL_argerror(L, 1, "non-empty table of qd.State expected");
     int n = -1;
+    qdl_reg *E = NULL;
+    size_t d = 0;
     for (lua_Integer k = 1; k <= N; k++) {
         lua_geti(L, 1, k);
         qdl_reg *s = qdL_testkind(L, -1, QDL_K_STATE);
@@ -86,21 +97,21 @@ static int l_ensemble_from(lua_State *L)
                                                          : luaL_getmetafield(L, -1, "__name") == LUA_TSTRING
                                                                ? lua_tostring(L, -1)
                                                                : luaL_typename(L, -1)));
-        if (n < 0)
+        if (n < 0) {
+            /* member 1 fixes the size; the ensemble is made while it is on the stack, so
+             * it is not read twice */
             n = s->n;
+            d = (size_t)1 << n;
+            E = qdL_newreg(L, QDL_K_ENS, n, (size_t)N);
+            lua_insert(L, -2);
+        }
         if (s->n != n)
             return luaL_argerror(L, 1, lua_pushfstring(L, "states of equal size expected (position %d has %d qubits, position 1 has %d)",
                                                        (int)k, s->n, n));
-        lua_pop(L, 1);
-    }
-    qdl_reg *E = qdL_newreg(L, QDL_K_ENS, n, (size_t)N);
-    size_t d = (size_t)1 << n;
-    for (lua_Integer k = 1; k <= N; k++) {
-        lua_geti(L, 1, k);
-        qdl_reg *s = lua_touserdata(L, -1);
         memcpy(E->a + (size_t)(k - 1) * d, s->a, sizeof(qd_c) * d);
         lua_pop(L, 1);
     }
+    qdL_check_amps(L, 1, E->a, n, E->count, normalize);
     return 1;
 }
 
@@ -133,6 +144,10 @@ static int m_set(lua_State *L)
     qdl_reg *s = qdL_checkkind(L, 3, QDL_K_STATE);
     if (s->n != E->n)
         return luaL_argerror(L, 3, lua_pushfstring(L, "%d-qubit qd.State expected, got %d qubits", E->n, s->n));
+    /* a State can have left the value checks behind (sse{normalize = false}): checked here */
+    char msg[160];
+    if (qdL_amps_problem(s->a, s->n, 1, QDL_NORM_TOL, msg, sizeof msg))
+        return luaL_argerror(L, 3, msg);
     size_t d = (size_t)1 << E->n;
     memcpy(E->a + k * d, s->a, sizeof(qd_c) * d);
     lua_settop(L, 1);

@@ -60,7 +60,7 @@ static double *checkreal(lua_State *L, int arg, size_t *len, const char *what)
     }
     if (!lua_istable(L, arg))
         typeerr(L, arg, lua_pushfstring(L, "%s (qd.Vector or table of numbers)", what));
-    lua_Integer n = luaL_len(L, arg);
+    lua_Integer n = qdL_checklen(L, arg, arg, (lua_Integer)1 << 40, what);
     if (n < 1)
         luaL_argerror(L, arg, lua_pushfstring(L, "non-empty %s expected", what));
     double *b = tmpbuf(L, sizeof(double) * (size_t)n);
@@ -571,7 +571,7 @@ static size_t checksamples(lua_State *L, int arg, uint64_t **x, double **c)
 {
     if (!lua_istable(L, arg))
         typeerr(L, arg, "samples (list of basis indices or bitstrings, or a counts table)");
-    lua_Integer n = luaL_len(L, arg);
+    lua_Integer n = qdL_checklen(L, arg, arg, (lua_Integer)1 << 40, "samples");
     size_t cnt = 0;
     if (n == 0) {   /* counts table */
         lua_pushnil(L);
@@ -591,6 +591,8 @@ static size_t checksamples(lua_State *L, int arg, uint64_t **x, double **c)
     if (n == 0) {
         lua_pushnil(L);
         while (lua_next(L, arg)) {
+            if (k >= cnt)   /* the table grew since it was counted (a finaliser ran) */
+                luaL_argerror(L, arg, "counts table changed while being read");
             size_t len;
             const char *s = lua_type(L, -2) == LUA_TSTRING ? lua_tolstring(L, -2, &len) : NULL;
             if (!s || !parsebits(s, len, &(*x)[k]))

@@ -5,6 +5,7 @@
  * Saving raises on failure (an experiment must not lose output silently); loading returns
  * nil, message for a missing or malformed file, since that is an outside condition. */
 #include "lua_util.h"
+#include "lua_sys.h"
 #include <string.h>
 
 static int save_reg(lua_State *L, qdl_reg *r, const char *path)
@@ -35,6 +36,7 @@ static int m_save_npy(lua_State *L)
         qdL_checkreg(L, 1);   /* self first: a freed or wrong object is reported as such */
     qdL_checknargs(L, 2);
     const char *path = luaL_checkstring(L, 2);
+    qdL_check_path(L, path, 1);   /* --sandbox: lua_sys.c */
     if (a) {
         qd_err e;
         size_t shape[2] = {a->rows, a->cols};
@@ -65,6 +67,30 @@ static qd_c getc_(const qd_npy *f, size_t i)
     return f->is_complex ? ((qd_c *)f->data)[i] : ((double *)f->data)[i];
 }
 
+/* tolerance of the value checks for the file's data: single-precision data (every
+ * component exactly a float, as from a complex64 / float32 file) is normalised only to
+ * float precision */
+static double data_tol(const qd_npy *f)
+{
+    size_t m = f->count * (f->is_complex ? 2 : 1);
+    const double *x = f->data;
+    for (size_t i = 0; i < m; i++)
+        if ((double)(float)x[i] != x[i])
+            return QDL_NORM_TOL;
+    return QDL_NORM_TOL_F32;
+}
+
+/* nil, "<path>: <problem>" if the count states of 2^n amplitudes fail the value checks */
+static int bad_amps(lua_State *L, const char *path, const qd_npy *f, const qd_c *a, int n, size_t count)
+{
+    char msg[160];
+    if (!qdL_amps_problem(a, n, count, data_tol(f), msg, sizeof msg))
+        return 0;
+    lua_pushnil(L);
+    lua_pushfstring(L, "%s: %s", path, msg);
+    return 1;
+}
+
 /* a qd_npy is held in a userdata with __gc so it is freed whatever error follows */
 static int npy_gc(lua_State *L)
 {
@@ -91,6 +117,7 @@ static int l_load_npy(lua_State *L)
 {
     qdL_checknargs(L, 2);
     const char *path = luaL_checkstring(L, 1);
+    qdL_check_path(L, path, 0);   /* --sandbox: lua_sys.c */
     static const char *const kinds[] = {"auto", "state", "ensemble", "dm", "vector", "matrix", "ensembles", NULL};
     int kind = luaL_checkoption(L, 2, "auto", kinds);
     qd_npy *f = lua_newuserdatauv(L, sizeof *f, 0);
@@ -130,7 +157,7 @@ static int l_load_npy(lua_State *L)
         qdl_reg *s = qdL_newreg(L, QDL_K_STATE, n, 1);
         for (size_t i = 0; i < d; i++)
             s->a[i] = getc_(f, i);
-        return 1;
+        return bad_amps(L, path, f, s->a, n, 1) ? 2 : 1;
     }
     case 2: { /* ensemble (N, 2^n) */
         int n = nd == 2 ? log2_exact(f->shape[1]) : -1;
@@ -139,7 +166,7 @@ static int l_load_npy(lua_State *L)
         qdl_reg *E = qdL_newreg(L, QDL_K_ENS, n, f->shape[0]);
         for (size_t i = 0; i < f->count; i++)
             E->a[i] = getc_(f, i);
-        return 1;
+        return bad_amps(L, path, f, E->a, n, E->count) ? 2 : 1;
     }
     case 3: { /* dm (2^n, 2^n) */
         int n = nd == 2 && f->shape[0] == f->shape[1] ? log2_exact(f->shape[0]) : -1;
@@ -150,6 +177,9 @@ static int l_load_npy(lua_State *L)
         for (size_t i = 0; i < d; i++)
             for (size_t j = 0; j < d; j++)
                 r->a[i + j * d] = getc_(f, i * d + j);   /* C order -> column-major */
+        char msg[200];
+        if (qdL_dm_problem(r->a, n, data_tol(f), msg, sizeof msg))
+            return fail(L, lua_pushfstring(L, "%s: %s", path, msg));
         return 1;
     }
     case 4: { /* vector: any shape, flattened in C order */
@@ -182,6 +212,11 @@ static int l_load_npy(lua_State *L)
             qdl_reg *E = qdL_newreg(L, QDL_K_ENS, n, N);
             for (size_t i = 0; i < N * d; i++)
                 E->a[i] = getc_(f, t * N * d + i);
+            if (bad_amps(L, path, f, E->a, n, N)) {
+                lua_pushfstring(L, "%s (ensemble %d)", lua_tostring(L, -1), (int)t + 1);
+                lua_remove(L, -2);   /* nil, message */
+                return 2;
+            }
             lua_rawseti(L, -2, (lua_Integer)t + 1);
         }
         return 1;
@@ -195,12 +230,17 @@ static int l_save_ensembles(lua_State *L)
 {
     qdL_checknargs(L, 2);
     const char *path = luaL_checkstring(L, 1);
+    qdL_check_path(L, path, 1);   /* --sandbox: lua_sys.c */
     luaL_checktype(L, 2, LUA_TTABLE);
-    lua_Integer T = luaL_len(L, 2);
+    lua_settop(L, 2);
+    lua_Integer T = qdL_checklen(L, 2, 2, (lua_Integer)1 << 40, "table of qd.Ensemble");
     if (T < 1)
         return luaL_argerror(L, 2, "non-empty table of qd.Ensemble expected");
     int n = -1;
-    size_t N = 0;
+    size_t N = 0, d = 0, per = 0;
+    qd_c *buf = NULL;
+    /* each entry is read once and copied at once (a table answering differently on a
+     * second read cannot outgrow the buffer sized from the first) */
     for (lua_Integer t = 1; t <= T; t++) {
         lua_geti(L, 2, t);
         qdl_reg *E = qdL_testkind(L, -1, QDL_K_ENS);
@@ -213,18 +253,13 @@ static int l_save_ensembles(lua_State *L)
         if (t == 1) {
             n = E->n;
             N = E->count;
+            d = (size_t)1 << n;
+            per = N * d;
+            buf = qdL_scratch(L, (size_t)T, per * sizeof(qd_c), "save_ensembles' buffer");
+            lua_insert(L, -2);
         } else if (E->n != n || E->count != N) {
             return luaL_argerror(L, 2, lua_pushfstring(L, "ensembles of equal shape expected (position %d differs from position 1)", (int)t));
         }
-        lua_pop(L, 1);
-    }
-    size_t d = (size_t)1 << n, per = N * d, total;
-    if (qd_mul_overflow(per, (size_t)T, &total) || qd_mul_overflow(total, sizeof(qd_c), &total))
-        return luaL_error(L, "save_ensembles: size overflows");
-    qd_c *buf = lua_newuserdatauv(L, total, 0);
-    for (lua_Integer t = 1; t <= T; t++) {
-        lua_geti(L, 2, t);
-        qdl_reg *E = lua_touserdata(L, -1);
         memcpy(buf + (size_t)(t - 1) * per, E->a, per * sizeof(qd_c));
         lua_pop(L, 1);
     }

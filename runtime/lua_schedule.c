@@ -346,12 +346,19 @@ static void pushspeccopy(lua_State *L, int idx)
     lua_remove(L, -2);
 }
 
-/* piecewise{s1, s2, ...}: the concatenation (each a qd.Schedule or an array of numbers) */
+/* piecewise{s1, s2, ...}: the concatenation (each a qd.Schedule or an array of numbers).
+ * Each part is read once: its values (a schedule's own buffer, or a copy of a table's) and
+ * count are kept, and the concatenation copies exactly those counts. */
+typedef struct {
+    const double *v;
+    size_t T;
+} piece;
+
 static int l_piecewise(lua_State *L)
 {
     qdL_checknargs(L, 1);
     luaL_checktype(L, 1, LUA_TTABLE);
-    lua_Integer np = luaL_len(L, 1);
+    lua_Integer np = qdL_checklen(L, 1, 1, MAX_T, "list of schedules");
     if (np < 1)
         return luaL_argerror(L, 1, "non-empty list of schedules expected");
     lua_pushnil(L);
@@ -361,25 +368,32 @@ static int l_piecewise(lua_State *L)
             luaL_argerror(L, 1, "a list of schedules expected (no other keys)");
     }
     size_t T = 0;
-    lua_newtable(L);   /* parts */
+    piece *pc = qdL_scratch(L, (size_t)np, sizeof(piece), "piecewise parts");
+    lua_newtable(L);   /* parts (specs) */
     int parts = lua_gettop(L);
+    lua_newtable(L);   /* keeps every part's values alive */
+    int keep = lua_gettop(L);
     for (lua_Integer i = 1; i <= np; i++) {
         lua_geti(L, 1, i);
         qdl_sched *p = qdL_testschedule(L, -1);
         size_t Ti;
         if (p) {
             Ti = p->T;
+            pc[i - 1].v = p->v;
+            lua_pushvalue(L, -1);
+            lua_rawseti(L, keep, i);
             pushspeccopy(L, -1);
         } else if (lua_istable(L, -1) || qdL_testarray(L, -1)) {
             char what[48];
             snprintf(what, sizeof what, "part %d", (int)i);
-            readvalues(L, -1, 1, what, &Ti);
-            lua_pop(L, 1);
+            pc[i - 1].v = readvalues(L, -1, 1, what, &Ti);
+            lua_rawseti(L, keep, i);   /* the values buffer */
             pushspec(L, "from", Ti, NULL, NULL, 0, 0, 0, 0);
         } else {
             return luaL_argerror(L, 1, lua_pushfstring(L, "qd.Schedule or table of numbers expected at position %d, got %s",
                                                        (int)i, luaL_typename(L, -1)));
         }
+        pc[i - 1].T = Ti;
         lua_rawseti(L, parts, i);
         lua_pop(L, 1);
         T += Ti;
@@ -395,20 +409,9 @@ static int l_piecewise(lua_State *L)
     lua_setfield(L, -2, "parts");
     qdl_sched *s = newsched(L, T, -1);
     size_t off = 0;
-    for (lua_Integer i = 1; i <= np; i++) {
-        lua_geti(L, 1, i);
-        qdl_sched *p = qdL_testschedule(L, -1);
-        if (p) {
-            memcpy(s->v + off, p->v, sizeof(double) * p->T);
-            off += p->T;
-        } else {
-            size_t Ti;
-            double *v = readvalues(L, -1, 1, "part", &Ti);
-            memcpy(s->v + off, v, sizeof(double) * Ti);
-            off += Ti;
-            lua_pop(L, 1);
-        }
-        lua_pop(L, 1);
+    for (lua_Integer i = 0; i < np; i++) {
+        memcpy(s->v + off, pc[i].v, sizeof(double) * pc[i].T);
+        off += pc[i].T;
     }
     return 1;
 }

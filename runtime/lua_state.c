@@ -153,11 +153,15 @@ static int log2_exact(size_t d)
     return n;
 }
 
-/* qd.state.from(amps): amps a table of numbers / {re, im} pairs, or a qd.Vector; length a
- * power of two >= 2. Amplitudes are taken as given (see :normalize()). */
+/* qd.state.from(amps [, {normalize = true}]): amps a table of numbers / {re, im} pairs, or
+ * a qd.Vector; length a power of two >= 2. The amplitudes must pass the value checks
+ * (finite, | |psi|^2 - 1 | <= QDL_NORM_TOL) unless normalize = true scales them. */
 static int l_state_from(lua_State *L)
 {
-    qdL_checknargs(L, 1);
+    qdL_checknargs(L, 2);
+    static const char *const opts[] = {"normalize", NULL};
+    qdL_checkoptions(L, 2, opts);
+    int normalize = qdL_optbool(L, 2, "normalize", -1);
     qdl_array *v = qdL_testarray(L, 1);
     size_t d;
     if (v && v->rows > 1 && v->cols > 1)
@@ -166,7 +170,7 @@ static int l_state_from(lua_State *L)
     if (v)
         d = v->rows * v->cols;
     else if (lua_istable(L, 1))
-        d = (size_t)luaL_len(L, 1);
+        d = (size_t)qdL_checklen(L, 1, 1, (lua_Integer)1 << QD_MAX_QUBITS, "table of amplitudes");
     else
         return luaL_argerror(L, 1, lua_pushfstring(L, "table of amplitudes or qd.Vector expected, got %s",
                                                    luaL_typename(L, 1)));
@@ -185,9 +189,8 @@ static int l_state_from(lua_State *L)
             r->a[i] = z;
             lua_pop(L, 1);
         }
-        if (!isfinite(creal(r->a[i])) || !isfinite(cimag(r->a[i])))
-            return luaL_argerror(L, 1, lua_pushfstring(L, "finite amplitudes expected (position %d)", (int)i + 1));
     }
+    qdL_check_amps(L, 1, r->a, n, 1, normalize);
     return 1;
 }
 

@@ -216,13 +216,22 @@ void qdL_reg_free(qdl_reg *r)
     r->bytes = 0;
 }
 
+/* self of a metamethod or of :free(): one of the three register types, freed or not
+ * (a metamethod called by hand with another value raises instead of reading it) */
+static qdl_reg *reg_self(lua_State *L)
+{
+    for (int k = 0; k < 3; k++) {
+        qdl_reg *r = luaL_testudata(L, 1, kind_mt[k]);
+        if (r)
+            return r;
+    }
+    typeerror(L, 1, "qd.State, qd.DensityMatrix or qd.Ensemble");
+    return NULL;
+}
+
 static int reg_gc(lua_State *L)
 {
-    qdl_reg *r = NULL;
-    for (int k = 0; k < 3 && !r; k++)
-        r = luaL_testudata(L, 1, kind_mt[k]);
-    if (r)
-        qdL_reg_free(r);
+    qdL_reg_free(reg_self(L));
     return 0;
 }
 
@@ -236,9 +245,7 @@ static int reg_free(lua_State *L)
 /* s.n, s.dim, E.N as fields; methods otherwise; an unknown key is nil as for tables */
 static int reg_index(lua_State *L)
 {
-    qdl_reg *r = NULL;
-    for (int k = 0; k < 3 && !r; k++)
-        r = luaL_testudata(L, 1, kind_mt[k]);
+    qdl_reg *r = reg_self(L);
     if (lua_type(L, 2) == LUA_TSTRING) {
         const char *key = lua_tostring(L, 2);
         if (strcmp(key, "n") == 0) {
@@ -257,7 +264,7 @@ static int reg_index(lua_State *L)
     lua_pushvalue(L, lua_upvalueindex(1));   /* methods table */
     lua_pushvalue(L, 2);
     lua_rawget(L, -2);
-    if (lua_isnil(L, -1) && r && r->kind == QDL_K_ENS && lua_type(L, 2) == LUA_TNUMBER) {
+    if (lua_isnil(L, -1) && r->kind == QDL_K_ENS && lua_type(L, 2) == LUA_TNUMBER) {
         /* E[k]: a copy of member k, handled by the ensemble's "get" method (k may be a
          * float with an integral value, as E[N / 2]) */
         int isint = 0;
@@ -290,9 +297,7 @@ static int reg_len(lua_State *L)
 
 static int reg_tostring(lua_State *L)
 {
-    qdl_reg *r = NULL;
-    for (int k = 0; k < 3 && !r; k++)
-        r = luaL_testudata(L, 1, kind_mt[k]);
+    qdl_reg *r = reg_self(L);
     if (!r->a) {
         lua_pushfstring(L, "%s (freed)", kind_mt[r->kind]);
         return 1;
@@ -548,4 +553,124 @@ void qdL_add_reg_method(lua_State *L, const char *name, lua_CFunction fn)
         }
         lua_pop(L, 2);
     }
+}
+
+/* ------------------------------------------------------------------ lengths and scratch */
+lua_Integer qdL_checklen(lua_State *L, int arg, int idx, lua_Integer max, const char *what)
+{
+    /* luaL_len runs __len once; the result is validated here and never re-read */
+    lua_Integer n = luaL_len(L, idx);
+    if (n < 0 || n > max)
+        luaL_argerror(L, arg, lua_pushfstring(L, "%s: length 0..%I expected, got %I", what, (LUAI_UACINT)max,
+                                              (LUAI_UACINT)n));
+    return n;
+}
+
+void *qdL_scratch(lua_State *L, size_t count, size_t size, const char *what)
+{
+    size_t bytes;
+    if (qd_mul_overflow(count, size, &bytes))
+        luaL_error(L, "not enough memory for %s (size overflows)", what);
+    size_t phys = qd_phys_mem();
+    if (phys && bytes > phys)
+        no_memory(L, bytes, what);
+    return lua_newuserdatauv(L, bytes ? bytes : 1, 0);
+}
+
+/* ------------------------------------------------------------------ value checks
+ * What may become a State, an Ensemble member or a DensityMatrix (docs/api.md "Value
+ * checks"): finite; a pure state normalised, | |psi|^2 - 1 | <= tol; a density matrix
+ * Hermitian (max |rho - rho^dagger| <= tol), of unit trace (|Tr rho - 1| <= tol) and PSD
+ * (smallest eigenvalue >= -tol, LAPACK zheev). The problem is described in msg. */
+int qdL_amps_problem(const qd_c *a, int n, size_t count, double tol, char *msg, size_t len)
+{
+    size_t d = (size_t)1 << n;
+    for (size_t k = 0; k < count; k++) {
+        const qd_c *v = a + k * d;
+        char who[48] = "";
+        if (count > 1)
+            snprintf(who, sizeof who, "member %zu: ", k + 1);
+        for (size_t i = 0; i < d; i++)
+            if (!isfinite(creal(v[i])) || !isfinite(cimag(v[i]))) {
+                snprintf(msg, len, "%sfinite amplitudes expected (position %zu)", who, i + 1);
+                return 1;
+            }
+        double n2 = qd_norm2(v, d);
+        if (!(fabs(n2 - 1) <= tol)) {
+            snprintf(msg, len, "%snormalised amplitudes expected (squared norm %.17g, off by %.3g > %.0e)", who, n2,
+                     fabs(n2 - 1), tol);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+void qdL_check_amps(lua_State *L, int arg, qd_c *a, int n, size_t count, int normalize)
+{
+    size_t d = (size_t)1 << n;
+    char msg[160];
+    if (qdL_amps_problem(a, n, count, normalize >= 0 ? INFINITY : QDL_NORM_TOL, msg, sizeof msg))
+        luaL_argerror(L, arg, msg);
+    if (normalize <= 0)
+        return;
+    for (size_t k = 0; k < count; k++) {
+        qd_c *v = a + k * d;
+        double nrm = sqrt(qd_norm2(v, d));
+        if (!(nrm > 0) || !isfinite(nrm)) {
+            if (count > 1)
+                snprintf(msg, sizeof msg, "member %zu: amplitudes of norm %g cannot be normalised", k + 1, nrm);
+            else
+                snprintf(msg, sizeof msg, "amplitudes of norm %g cannot be normalised", nrm);
+            luaL_argerror(L, arg, msg);
+        }
+        for (size_t i = 0; i < d; i++)
+            v[i] /= nrm;
+    }
+}
+
+int qdL_dm_problem(const qd_c *m, int n, double tol, char *msg, size_t len)
+{
+    size_t d = (size_t)1 << n;
+    double herm = 0, tr = 0;
+    for (size_t i = 0; i < d; i++) {
+        tr += creal(m[i + i * d]);
+        for (size_t j = 0; j < d; j++) {
+            double x = cabs(m[i + j * d] - conj(m[j + i * d]));
+            if (!(x <= herm))
+                herm = isnan(x) ? INFINITY : x;
+        }
+    }
+    if (!(herm <= tol) || !(fabs(tr - 1) <= tol)) {
+        snprintf(msg, len, "density matrix expected (Hermitian, trace 1): max |rho - rho^dagger| = %g, trace = %.17g",
+                 herm, tr);
+        return 1;
+    }
+    /* positivity via the eigenvalues (of a copy: zheev overwrites its input) */
+    qd_c *tmp = qd_malloc(sizeof(qd_c) * d * d);
+    double *w = qd_malloc(sizeof(double) * d);
+    qd_err e;
+    qd_status st = (!tmp || !w) ? qd_fail(&e, QD_ENOMEM, "not enough memory for a positivity check") : QD_OK;
+    if (st == QD_OK) {
+        memcpy(tmp, m, sizeof(qd_c) * d * d);
+        st = qd_la_eigh(tmp, d, w, 0, &e);
+    }
+    double minev = st == QD_OK ? w[0] : 0;
+    qd_free(tmp);
+    qd_free(w);
+    if (st != QD_OK) {
+        snprintf(msg, len, "%s", e.msg);
+        return 1;
+    }
+    if (minev < -tol) {
+        snprintf(msg, len, "positive semidefinite matrix expected (smallest eigenvalue %g)", minev);
+        return 1;
+    }
+    return 0;
+}
+
+void qdL_check_dm(lua_State *L, int arg, const qd_c *rho, int n)
+{
+    char msg[200];
+    if (qdL_dm_problem(rho, n, QDL_NORM_TOL, msg, sizeof msg))
+        luaL_argerror(L, arg, msg);
 }

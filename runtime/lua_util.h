@@ -109,4 +109,24 @@ void qdL_open_gates(lua_State *L);
 void qdL_add_gate_methods(lua_State *L);
 /* pushes a register's __tostring summary */
 void qdL_reg_tostring(lua_State *L, qdl_reg *r);
+/* ---- lengths and scratch ---- */
+/* #t of the table at idx (its __len run once), validated 0..max; raises naming arg/what */
+lua_Integer qdL_checklen(lua_State *L, int arg, int idx, lua_Integer max, const char *what);
+/* count * size bytes of scratch as a PUSHED userdata (collected whatever error follows);
+ * overflow and sizes beyond physical memory raise "not enough memory for <what>" */
+void *qdL_scratch(lua_State *L, size_t count, size_t size, const char *what);
+
+/* ---- value checks (docs/api.md "Value checks") ---- */
+#define QDL_NORM_TOL 1e-8       /* | |psi|^2 - 1 |, Hermiticity, trace, -smallest eigenvalue */
+#define QDL_NORM_TOL_F32 1e-5   /* the same for single-precision .npy data */
+/* 0 if the count vectors of 2^n amplitudes are finite and normalised within tol, else 1
+ * with the problem described in msg */
+int qdL_amps_problem(const qd_c *a, int n, size_t count, double tol, char *msg, size_t len);
+/* raises on argument arg unless valid; normalize < 0 (the default): checks the norm;
+ * > 0: scales each vector to norm 1 (finite, non-zero required); 0: finite only, the norm
+ * taken as given (an explicit {normalize = false}, for gradient vectors) */
+void qdL_check_amps(lua_State *L, int arg, qd_c *a, int n, size_t count, int normalize);
+/* 0 if rho (2^n x 2^n) is a density matrix within tol, else 1 with msg */
+int qdL_dm_problem(const qd_c *rho, int n, double tol, char *msg, size_t len);
+void qdL_check_dm(lua_State *L, int arg, const qd_c *rho, int n);
 #endif

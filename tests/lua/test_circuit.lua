@@ -57,9 +57,9 @@ local function overlap_loss(phis)
         local a, b = phi:amp(i)
         amps[i] = { re * a - im * b, re * b + im * a }
       end
-      Gs[k] = qd.state.from(amps)
+      Gs[k] = qd.state.from(amps, { normalize = false })   -- a gradient, not a state
     end
-    return L, single and Gs[1] or qd.ensemble.from(Gs)
+    return L, single and Gs[1] or qd.ensemble.from(Gs, { normalize = false })
   end
 end
 
@@ -74,7 +74,7 @@ local function z_loss(q)
       L = L + psi:expect("Z", { q })
       Gs[k] = psi:copy():z(q)
     end
-    return L, single and Gs[1] or qd.ensemble.from(Gs)
+    return L, single and Gs[1] or qd.ensemble.from(Gs, { normalize = false })
   end
 end
 
@@ -302,9 +302,9 @@ T.test("gradients through measurement (outcome held fixed)", function()
         local a, b = phis[k]:amp(i)
         amps[i] = { re * a - im * b, re * b + im * a }
       end
-      Gs[k] = qd.state.from(amps)
+      Gs[k] = qd.state.from(amps, { normalize = false })   -- a gradient, not a state
     end
-    return ls, qd.ensemble.from(Gs)
+    return ls, qd.ensemble.from(Gs, { normalize = false })
   end
   local Ee, ge = c:grad(E, th, per_member, { expected = true })
   local Ef, gef = c:grad_fd(E, th, per_member, { expected = true })
@@ -317,7 +317,7 @@ T.test("gradients through measurement (outcome held fixed)", function()
       ls[k] = out_m[k]:expect("Z", { 0 })
       Gs[k] = out_m[k]:copy():z(0)
     end
-    return ls, qd.ensemble.from(Gs)
+    return ls, qd.ensemble.from(Gs, { normalize = false })
   end
   local Ez, gz = c:grad(E[1], th, function(s, p, m)
     local l, G = zmem(qd.ensemble.from { s })

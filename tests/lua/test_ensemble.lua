@@ -57,7 +57,7 @@ T.test("constructors and member access", function()
   Fc:x(0)
   T.eq(R.vdiff(F[1]:totable(), a:totable()), 0, "copy independent")
   -- norms
-  local un = qd.ensemble.from { qd.state.from { 3, 4 }, qd.state.from { 1, 0 } }
+  local un = qd.ensemble.from({ qd.state.from({ 3, 4 }, { normalize = false }), qd.state.from { 1, 0 } }, { normalize = false })
   local nv = un:norms()
   T.eq(qd.type(nv), "qd.Vector"); T.eq(#nv, 2)
   T.near(nv[1], 5, TOL); T.near(nv[2], 1, TOL)

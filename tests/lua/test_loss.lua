@@ -13,15 +13,17 @@ local function amps(s) return s:totable() end   -- {{re, im}, ...}
 -- a copy of ensemble/state x with amplitude i (1-based, member k) shifted by (dre, dim)
 local function shifted(x, k, i, dre, dim)
   if qd.type(x) == "qd.Ensemble" then
-    local y = x:copy()
+    -- a finite-difference step leaves the unit sphere: members taken as given
+    local ms = {}
+    for j = 1, x.N do ms[j] = x[j] end
     local a = amps(x[k])
     a[i] = { a[i][1] + dre, a[i][2] + dim }
-    y:set(k, qd.state.from(a))
-    return y
+    ms[k] = qd.state.from(a, { normalize = false })
+    return qd.ensemble.from(ms, { normalize = false })
   end
   local a = amps(x)
   a[i] = { a[i][1] + dre, a[i][2] + dim }
-  return qd.state.from(a)
+  return qd.state.from(a, { normalize = false })
 end
 
 -- max |FD - analytic| over all amplitudes of all members of x; f(x) -> value
@@ -367,9 +369,9 @@ T.test("wasserstein warm start", function()
       for i = 1, 4 do
         a[i] = { base[k][i][1] + t * dir[k][i][1], base[k][i][2] + t * dir[k][i][2] }
       end
-      ss[k] = qd.state.from(a)
+      ss[k] = qd.state.from(a, { normalize = false })   -- a path off the unit sphere
     end
-    return qd.ensemble.from(ss)
+    return qd.ensemble.from(ss, { normalize = false })
   end
   local S = {}
   for step = 0, 6 do

@@ -21,13 +21,16 @@ T.test("constructors", function()
   T.eq(b:amp("100"), 1, "amp by bitstring")
   T.eq(b:amp("001"), 0)
   T.eq(qd.state(1, "1"):amp(2), 1)
-  -- from a table of numbers and {re, im} pairs, not normalised for you
+  -- from a table of numbers and {re, im} pairs: normalised input (value checks), or
+  -- normalize = true
   local f = qd.state.from { 0.6, { 0, 0.8 } }
   T.eq(f.n, 1)
   local r2, i2 = f:amp(2)
   T.eq(r2, 0); T.eq(i2, 0.8)
-  local u = qd.state.from { 1, 1, 1, 1 }
-  T.near(u:norm(), 2, TOL, "from() does not normalise")
+  T.raises(function() qd.state.from { 1, 1, 1, 1 } end, "normalised amplitudes expected (squared norm 4, off by 3 > 1e-08)")
+  local u = qd.state.from({ 1, 1, 1, 1 }, { normalize = true })
+  T.near(u:norm(), 1, TOL, "from(amps, {normalize = true}) normalises")
+  T.near((u:amp(3)), 0.5, TOL)
   -- from a qd.Vector, real and complex
   local v = qd.state.from(qd.vector { 0, { 0, -1 } })
   local vr, vi = v:amp(2)
@@ -80,8 +83,8 @@ T.test("conversions: totable, vector, copy, dm", function()
 end)
 
 T.test("norm, normalize, inner", function()
-  local s = qd.state.from { 3, { 0, 4 } }
-  T.near(s:norm(), 5, TOL)
+  local s = qd.state.from({ 3, { 0, 4 } }, { normalize = true })
+  T.near(s:norm(), 1, TOL)
   T.ok(rawequal(s:normalize(), s), "normalize returns self")
   T.near(s:norm(), 1, TOL)
   local re, im = s:amp(2)
@@ -305,8 +308,8 @@ T.test("measure (keep true / false)", function()
   -- explicit keep=true option, and no rng (run rng)
   local o3, p3, post3 = qd.state(2, "10"):measure(0, { keep = true })
   T.eq(o3, "1"); T.eq(p3, 1); T.eq(post3.n, 2)
-  -- unnormalised input: probability relative to the norm
-  local u = qd.state.from { 1, 1 }
+  -- (unnormalised input cannot be made with state.from any more: value checks)
+  local u = qd.state.from({ 1, 1 }, { normalize = true })
   local _, pu = u:measure(0, qd.rng(1))
   T.near(pu, 0.5, TOL)
   T.near(u:norm(), 1, TOL, "post-state normalised")

@@ -6,7 +6,8 @@
  * replaced by checked versions, all of them C closures holding the originals as upvalues
  * (which a script cannot reach once the debug library is gone):
  *   - removed: os.execute, io.popen, io.tmpfile, os.tmpname, package.loadlib,
- *     package.searchpath, string.dump, the debug library, C module loading;
+ *     package.searchpath, string.dump, C module loading, the debug library but for
+ *     debug.traceback and a debug.getinfo that reports positions only (no functions);
  *   - checked against the path policy of runtime/lua_sys.c (writes only inside the run's
  *     output directory; reads there, in the files named on the command line and in qd's
  *     library): io.open, io.lines, io.input, io.output, os.remove, os.rename, loadfile,
@@ -147,6 +148,65 @@ static int w_getenv(lua_State *L)
     return 1;
 }
 
+/* debug.getinfo(f [, what]) without 'f' (the function itself: a way to reach functions
+ * on the stack) and without a thread argument; the library uses it to point errors at
+ * the caller's line */
+static int w_getinfo(lua_State *L)
+{
+    const char *what = luaL_optstring(L, 2, "Slnu");
+    luaL_argcheck(L, lua_type(L, 1) == LUA_TNUMBER, 1, "a stack level expected in the sandbox");
+    for (const char *c = what; *c; c++)
+        if (!strchr("Slnrtu", *c))
+            return luaL_argerror(L, 2, "only options of \"Slnrtu\" in the sandbox");
+    lua_settop(L, 2);
+    lua_pushstring(L, what);
+    lua_replace(L, 2);
+    /* the level counts from the caller of getinfo, as with the original */
+    lua_Debug ar;
+    lua_Integer level = lua_tointeger(L, 1);
+    if (level < 0 || level > 1000000 || !lua_getstack(L, (int)level, &ar)) {
+        luaL_pushfail(L);
+        return 1;
+    }
+    lua_getinfo(L, what, &ar);
+    lua_createtable(L, 0, 8);
+    if (strchr(what, 'S')) {
+        lua_pushstring(L, ar.source);
+        lua_setfield(L, -2, "source");
+        lua_pushstring(L, ar.short_src);
+        lua_setfield(L, -2, "short_src");
+        lua_pushinteger(L, ar.linedefined);
+        lua_setfield(L, -2, "linedefined");
+        lua_pushinteger(L, ar.lastlinedefined);
+        lua_setfield(L, -2, "lastlinedefined");
+        lua_pushstring(L, ar.what);
+        lua_setfield(L, -2, "what");
+    }
+    if (strchr(what, 'l')) {
+        lua_pushinteger(L, ar.currentline);
+        lua_setfield(L, -2, "currentline");
+    }
+    if (strchr(what, 'n')) {
+        lua_pushstring(L, ar.name);
+        lua_setfield(L, -2, "name");
+        lua_pushstring(L, ar.namewhat);
+        lua_setfield(L, -2, "namewhat");
+    }
+    if (strchr(what, 'u')) {
+        lua_pushinteger(L, ar.nups);
+        lua_setfield(L, -2, "nups");
+        lua_pushinteger(L, ar.nparams);
+        lua_setfield(L, -2, "nparams");
+        lua_pushboolean(L, ar.isvararg);
+        lua_setfield(L, -2, "isvararg");
+    }
+    if (strchr(what, 't')) {
+        lua_pushboolean(L, ar.istailcall);
+        lua_setfield(L, -2, "istailcall");
+    }
+    return 1;
+}
+
 /* os.exit([code]): ends the script with that status (true = 0, false = 1) */
 static int w_exit(lua_State *L)
 {
@@ -256,7 +316,15 @@ void qdi_sandbox_install(lua_State *L, const char *const *libdirs, int nlibdirs)
     wrap(L, G, "collectgarbage", w_collectgarbage);
     lua_pushcfunction(L, w_dofile);
     lua_setfield(L, G, "dofile");
-    drop(L, G, "debug");
+    /* debug: traceback and a getinfo that reads positions only (w_getinfo) */
+    lua_getglobal(L, "debug");
+    lua_createtable(L, 0, 2);
+    lua_getfield(L, -2, "traceback");
+    lua_setfield(L, -2, "traceback");
+    lua_pushcfunction(L, w_getinfo);
+    lua_setfield(L, -2, "getinfo");
+    lua_setfield(L, G, "debug");
+    lua_pop(L, 1);
 
     lua_getglobal(L, "io");
     int io = lua_gettop(L);

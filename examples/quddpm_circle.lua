@@ -21,7 +21,8 @@ local opts = cli.parse(arg, {
   name = "quddpm_circle",
   about = "QuDDPM: generate states on a circle of the Bloch sphere (Wasserstein loss).",
   options = quddpm.cli_options {
-    { "sinkhorn_eps", 0.05, "entropic regularisation for --loss sinkhorn" },
+    { "sinkhorn_eps", 0.05, "entropic regularisation for --loss sinkhorn (> 0)",
+      check = function(v) if not (v > 0) then return "a value > 0 expected, got " .. v end end },
   },
 })
 if opts.resume ~= "" then quddpm.resume_options(opts, opts.resume) end

@@ -19,17 +19,13 @@ local opts = cli.parse(arg, {
   name = "quddpm_cluster",
   about = "QuDDPM: generate clustered states from Haar noise (arXiv 2310.05866).",
   options = quddpm.cli_options {
-    { "n", 1, "data qubits: 1 or 2 (the paper's two cluster tasks)" },
+    { "n", 1, "data qubits: 1 or 2 (the paper's two cluster tasks)", choices = { 1, 2 } },
   },
 })
 if opts.resume ~= "" then quddpm.resume_options(opts, opts.resume) end
 if opts.threads > 0 then qd.set_threads(opts.threads) end
 
 local n = opts.n
-if n ~= 1 and n ~= 2 then
-  io.stderr:write("qd: --n must be 1 or 2\n")
-  os.exit(2)
-end
 -- task settings (arXiv 2310.05866)
 local task = n == 1
   and { na = 1, T = 20, L = 4, from = 1.0, to = 4.0, eps = 0.08, N = 100, epochs = 1500 }

@@ -17,7 +17,7 @@ local opts = cli.parse(arg, {
   name = "quddpm_noise",
   about = "QuDDPM: learn a correlated-noise ensemble and infer its noise probability.",
   options = quddpm.cli_options {
-    { "p", 0.8, "probability of the X⊗X noise in the target ensemble" },
+    { "p", 0.8, "probability of the X⊗X noise in the target ensemble", min = 0, max = 1 },
   },
 })
 if opts.resume ~= "" then quddpm.resume_options(opts, opts.resume) end

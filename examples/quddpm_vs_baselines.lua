@@ -13,14 +13,15 @@
 local qd = require "qd"
 local cli = require "qd.cli"
 local json = require "qd.json"
+local record = require "qd.record"
 local quddpm = require "qd.protocols.quddpm"
 
 local opts = cli.parse(arg, {
   name = "quddpm_vs_baselines",
   about = "QuDDPM vs direct transport (QuDT) and QuGAN on cluster-2, same parameter count.",
   options = quddpm.cli_options {
-    { "baseline_epochs", 0, "epochs of QuDT and QuGAN (0 = 40000)" },
-    { "D_layers", 4, "QuGAN discriminator layers" },
+    { "baseline_epochs", 0, "epochs of QuDT and QuGAN (0 = 40000)", min = 0 },
+    { "D_layers", 4, "QuGAN discriminator layers", min = 1 },
   },
 })
 if opts.resume ~= "" then quddpm.resume_options(opts, opts.resume) end
@@ -62,9 +63,7 @@ local gan = quddpm.qugan(common)
 
 -- add the comparison to the run record written by quddpm.run
 local path = res.dir .. "/run.json"
-local f = assert(io.open(path))
-local doc = json.decode(f:read("a"))
-f:close()
+local doc = json.decode(assert(record.read_file(path)))
 local m = doc.metrics
 m.mmd_quddpm, m.mmd_quddpm_test = m.mmd_train, m.mmd_test
 m.mmd_qudt, m.mmd_qudt_test = dt.metrics.mmd_train, dt.metrics.mmd_test
@@ -74,11 +73,7 @@ m.F0_qugan, m.F0_qugan_test = gan.metrics.F0_train, gan.metrics.F0_test
 doc.baselines = { epochs = bepochs, qudt_layers = L_dt, qudt_params = dt.nparams, qugan_disc_layers = opts.D_layers,
                   qudt_seconds = dt.seconds, qugan_seconds = gan.seconds,
                   total_wall_seconds = qd.clock() - t_start }
-local tmp = path .. ".tmp"
-f = assert(io.open(tmp, "w"))
-f:write(json.encode(doc, { indent = "  " }), "\n")
-f:close()
-assert(os.rename(tmp, path))
+record.write_atomic(path, json.encode(doc, { indent = "  " }) .. "\n")
 local LM = qd.matrix(2, bepochs)
 for e = 1, bepochs do LM:set(1, e, dt.losses[e]); LM:set(2, e, gan.losses[e]) end
 LM:save_npy(res.dir .. "/baseline_loss.npy")

@@ -5,16 +5,29 @@
 local core = require "qd.core"
 local M = {}
 
+-- outside() -> the level for error(msg, level) of the nearest caller outside this file, so
+-- an error raised however deep in this module points at the user's line
+local SRC = debug.getinfo(1, "S").source
+local function outside()
+  local l = 3   -- getinfo level of the caller of the function that calls outside()
+  while true do
+    local info = debug.getinfo(l, "S")
+    if not info then return 0 end
+    if info.source ~= SRC then return l - 1 end
+    l = l + 1
+  end
+end
+
 local function check_int(v, name, fname, lo)
   if math.type(v) ~= "integer" or v < lo then
-    error(string.format("bad argument to '%s' (%s: integer >= %d expected, got %s)", fname, name, lo, tostring(v)), 3)
+    error(string.format("bad argument to '%s' (%s: integer >= %d expected, got %s)", fname, name, lo, tostring(v)), outside())
   end
 end
 
 local function check_opts(opts, allowed, fname)
   if opts == nil then return {} end
   if type(opts) ~= "table" then
-    error(string.format("bad argument to '%s' (options table expected, got %s)", fname, type(opts)), 3)
+    error(string.format("bad argument to '%s' (options table expected, got %s)", fname, type(opts)), outside())
   end
   for k in pairs(opts) do
     if not allowed[k] then
@@ -22,7 +35,7 @@ local function check_opts(opts, allowed, fname)
       for a in pairs(allowed) do names[#names + 1] = a end
       table.sort(names)
       error(string.format("bad argument to '%s' (unknown option '%s' (known: %s))", fname, tostring(k),
-                          table.concat(names, ", ")), 3)
+                          table.concat(names, ", ")), outside())
     end
   end
   return opts

@@ -3,9 +3,21 @@
 --     name = "quddpm_forward", about = "one line",
 --     options = { {"small", false, "small settings"}, {"seed", 1, "rng seed"}, ... } })
 -- The type of each option comes from its default (boolean flag, integer/number, string).
--- Accepts --name value and --name=value; --help prints usage and exits 0; an unknown or
--- malformed option prints the usage to stderr and exits 2.
+-- An option may also carry checks, applied to a value given on the command line:
+--   {"lr", 0.0, "learning rate", min = 0}            -- number >= min (max = ... likewise)
+--   {"loss", "", "loss", choices = {"", "mmd", "wasserstein"}}
+--   {"n", 1, "qubits", choices = {1, 2}}
+--   {"x", 0, "...", check = function(v) if bad then return "message" end end}
+-- Numbers must be finite. Accepts --name value and --name=value; --help prints usage and
+-- exits 0; an unknown, malformed or out-of-range option prints the message and the usage
+-- to stderr and exits 2 (a usage error, never a traceback).
+-- parse returns opts, given (given[name] = true for the options on the command line);
+-- M.given(opts) gives that set back later and M.fail(opts, msg) raises a usage error for
+-- the script that parsed opts (used by quddpm.resume_options for conflicting options).
 local M = {}
+
+-- opts table -> {spec = , given = } of the parse that made it (weak: no leak)
+local parsed = setmetatable({}, { __mode = "k" })
 
 local function usage(spec)
   local lines = { string.format("usage: qd %s.lua [options]", spec.name) }
@@ -29,9 +41,56 @@ local function fail(spec, msg)
   os.exit(2)
 end
 
+local function show(v) return type(v) == "string" and ("'" .. v .. "'") or tostring(v) end
+
+-- the checks an option spec carries (min, max, choices, check); returns a message or nil
+local function check_value(o, v)
+  local name = "--" .. o[1]:gsub("_", "-")
+  if type(v) == "number" and (v ~= v or v == math.huge or v == -math.huge) then
+    return name .. " expects a finite number, got " .. tostring(v)
+  end
+  if o.choices then
+    local ok, list = false, {}
+    for _, c in ipairs(o.choices) do
+      ok = ok or c == v
+      list[#list + 1] = c == "" and "''" or tostring(c)
+    end
+    if not ok then return name .. " expects one of " .. table.concat(list, ", ") .. ", got " .. show(v) end
+  end
+  if o.min ~= nil and v < o.min then return name .. " expects a value >= " .. tostring(o.min) .. ", got " .. tostring(v) end
+  if o.max ~= nil and v > o.max then return name .. " expects a value <= " .. tostring(o.max) .. ", got " .. tostring(v) end
+  if o.check then
+    local msg = o.check(v)
+    if msg then return name .. ": " .. msg end
+  end
+end
+
+local spec_keys = { [1] = true, [2] = true, [3] = true, min = true, max = true, choices = true, check = true }
+
+-- M.given(opts) -> the set of option names given on the command line (nil if opts did not
+-- come from parse)
+function M.given(opts)
+  local p = parsed[opts]
+  return p and p.given
+end
+
+-- M.fail(opts, msg): a usage error (message and usage to stderr, exit status 2) for the
+-- script whose parse made opts; a plain error (level 2) when opts did not come from parse
+function M.fail(opts, msg)
+  local p = parsed[opts]
+  if not p then error(msg, 2) end
+  fail(p.spec, msg)
+end
+
 function M.parse(argv, spec)
   local opts, byname = {}, {}
   for _, o in ipairs(spec.options) do
+    for k in pairs(o) do
+      if not spec_keys[k] then
+        error(string.format("bad argument #2 to 'parse' (option '%s': unknown key '%s' in its spec; known: min, max, choices, check)",
+                            tostring(o[1]), tostring(k)), 2)
+      end
+    end
     opts[o[1]] = o[2]
     byname[o[1]] = o
   end
@@ -69,18 +128,19 @@ function M.parse(argv, spec)
         local v = tonumber(val)
         if not v then fail(spec, "--" .. name .. " expects a number, got '" .. val .. "'") end
         if math.type(def) == "integer" then
-          if math.type(v) ~= "integer" and v ~= math.floor(v) then
-            fail(spec, "--" .. name .. " expects an integer, got '" .. val .. "'")
-          end
-          v = math.tointeger(v)
+          v = math.tointeger(v)   -- nil for 2.5, 1e400, 2^63
+          if not v then fail(spec, "--" .. name .. " expects an integer, got '" .. val .. "'") end
         end
         val = v
       end
     end
+    local msg = check_value(o, val)
+    if msg then fail(spec, msg) end
     opts[name] = val
     given[name] = true
     i = i + 1
   end
+  parsed[opts] = { spec = spec, given = given }
   return opts, given
 end
 

@@ -23,6 +23,19 @@ local core = require "qd.core"
 
 local M = {}
 
+-- outside() -> the level for error(msg, level) of the nearest caller outside this file, so
+-- an error raised however deep in this module points at the user's line
+local SRC = debug.getinfo(1, "S").source
+local function outside()
+  local l = 3   -- getinfo level of the caller of the function that calls outside()
+  while true do
+    local info = debug.getinfo(l, "S")
+    if not info then return 0 end
+    if info.source ~= SRC then return l - 1 end
+    l = l + 1
+  end
+end
+
 -- the per-entry loops and a one-call Vector check are C (runtime/lua_optim.c)
 local c_adam, c_sgd, vinfo = core.optim_adam, core.optim_sgd, core.optim_vinfo
 
@@ -41,13 +54,13 @@ local function check_params(x, fname)
   if n and not cplx then return n end
   if isvector(x) then
     if x:is_complex() then
-      error(string.format("bad argument #2 to '%s' (real qd.Vector expected, got a complex one)", fname), 3)
+      error(string.format("bad argument #2 to '%s' (real qd.Vector expected, got a complex one)", fname), outside())
     end
     return #x
   end
   if type(x) ~= "table" then
     error(string.format("bad argument #2 to '%s' (qd.Vector or table of numbers expected, got %s)",
-                        fname, type(x)), 3)
+                        fname, type(x)), outside())
   end
   return #x
 end
@@ -55,26 +68,45 @@ end
 local function eval(feval, x, n, fname)
   local f, g = feval(x)
   if type(f) ~= "number" then
-    error(string.format("%s: feval must return f (a number), grad; got %s", fname, type(f)), 3)
+    error(string.format("%s: feval must return f (a number), grad; got %s", fname, type(f)), outside())
   end
   local gn, gc = vinfo(g)
   if gn == n and not gc then return f, g end
   if not (isvector(g) or type(g) == "table") then
     error(string.format("%s: feval must return f, grad (qd.Vector or table); got grad of type %s",
-                        fname, type(g)), 3)
+                        fname, type(g)), outside())
   end
   if isvector(g) and g:is_complex() then
-    error(string.format("%s: real gradient expected, got a complex qd.Vector", fname), 3)
+    error(string.format("%s: real gradient expected, got a complex qd.Vector", fname), outside())
   end
   if #g ~= n then
-    error(string.format("%s: gradient of length %d expected, got %d", fname, n, #g), 3)
+    error(string.format("%s: gradient of length %d expected, got %d", fname, n, #g), outside())
   end
   return f, g
 end
 
 local function check_state(state, fname)
   if type(state) ~= "table" then
-    error(string.format("bad argument #3 to '%s' (state table expected, got %s)", fname, type(state)), 3)
+    error(string.format("bad argument #3 to '%s' (state table expected, got %s)", fname, type(state)), outside())
+  end
+end
+
+-- the keys a state table may hold (hyper-parameters and what the method keeps); any other
+-- key is a misspelt option (learning_rate for lr) and an error, not silently ignored
+local adam_keys = { lr = true, beta1 = true, beta2 = true, eps = true, weight_decay = true, schedule = true,
+                    t = true, m = true, v = true }
+local sgd_keys = { lr = true, momentum = true, dampening = true, nesterov = true, weight_decay = true,
+                   schedule = true, t = true, buf = true }
+
+local function check_keys(state, known, fname)
+  for k in next, state do
+    if not known[k] then
+      local names = {}
+      for name in pairs(known) do names[#names + 1] = name end
+      table.sort(names)
+      error(string.format("bad argument #3 to '%s' (unknown key '%s' in the state table; known: %s)", fname,
+                          tostring(k), table.concat(names, ", ")), outside())
+    end
   end
 end
 
@@ -86,7 +118,7 @@ local function num_opt(state, key, def, fname, lo, open)
   end
   if type(v) ~= "number" or v ~= v or (open and v <= lo) or (not open and v < lo) then
     error(string.format("%s: state.%s must be a number %s %s, got %s", fname, key, open and ">" or ">=",
-                        tostring(lo), tostring(v)), 3)
+                        tostring(lo), tostring(v)), outside())
   end
   return v
 end
@@ -99,7 +131,7 @@ local function moments(state, key, n, fname)
     state[key] = m
   elseif type(m) ~= "table" or #m ~= n then
     error(string.format("%s: state.%s holds %s entries, parameters have %d", fname, key,
-                        type(m) == "table" and tostring(#m) or "no", n), 3)
+                        type(m) == "table" and tostring(#m) or "no", n), outside())
   end
   return m
 end
@@ -118,19 +150,19 @@ local kinds = {
 
 local function mk(kind, opts)
   if type(opts) ~= "table" then
-    error(string.format("bad argument #1 to 'schedule.%s' (options table expected, got %s)", kind, type(opts)), 3)
+    error(string.format("bad argument #1 to 'schedule.%s' (options table expected, got %s)", kind, type(opts)), outside())
   end
   local allowed = { lr = true, step_size = true, gamma = true, T = true, lr_min = true,
                     lr_end = true, warmup = true }
   for k in pairs(opts) do
     if not allowed[k] then
-      error(string.format("bad argument #1 to 'schedule.%s' (unknown option '%s')", kind, tostring(k)), 3)
+      error(string.format("bad argument #1 to 'schedule.%s' (unknown option '%s')", kind, tostring(k)), outside())
     end
   end
   for _, k in ipairs(kinds[kind]) do
     if type(opts[k]) ~= "number" then
       error(string.format("bad argument #1 to 'schedule.%s' (option '%s': number expected, got %s)",
-                          kind, k, type(opts[k])), 3)
+                          kind, k, type(opts[k])), outside())
     end
   end
   local s = { kind = kind }
@@ -153,10 +185,10 @@ function M.schedule.linear(o) return mk("linear", o) end
 -- lr_at(schedule, t): the learning rate of step t (1-based)
 function M.lr_at(s, t)
   if type(s) ~= "table" or not kinds[s.kind] then
-    error("bad argument #1 to 'lr_at' (schedule table expected)", 2)
+    error("bad argument #1 to 'lr_at' (schedule table expected)", outside())
   end
   if math.type(t) ~= "integer" or t < 1 then
-    error("bad argument #2 to 'lr_at' (step t >= 1 expected)", 2)
+    error("bad argument #2 to 'lr_at' (step t >= 1 expected)", outside())
   end
   local k = s.kind
   if k == "constant" then return s.lr
@@ -187,21 +219,22 @@ end
 
 -- optim.adam(feval, x, state) -> x, fx
 -- state: lr (1e-3), beta1 (0.9), beta2 (0.999), eps (1e-8), weight_decay (0), schedule;
--- kept: t (steps taken), m, v (moment arrays)
+-- kept: t (steps taken), m, v (moment arrays). Any other key is an error.
 function M.adam(feval, x, state)
   local fname = "adam"
   if type(feval) ~= "function" then
-    error(string.format("bad argument #1 to 'adam' (function expected, got %s)", type(feval)), 2)
+    error(string.format("bad argument #1 to 'adam' (function expected, got %s)", type(feval)), outside())
   end
   local n = check_params(x, fname)
   if type(state) ~= "table" then check_state(state, fname) end
+  check_keys(state, adam_keys, fname)
   -- options: num_opt (defaults, errors) unless the value is already a valid number
   local b1, b2, eps, wd = state.beta1, state.beta2, state.eps, state.weight_decay
   if not (type(b1) == "number" and b1 >= 0) then b1 = num_opt(state, "beta1", 0.9, fname, 0, false) end
   if not (type(b2) == "number" and b2 >= 0) then b2 = num_opt(state, "beta2", 0.999, fname, 0, false) end
   if not (type(eps) == "number" and eps >= 0) then eps = num_opt(state, "eps", 1e-8, fname, 0, false) end
   if not (type(wd) == "number" and wd >= 0) then wd = num_opt(state, "weight_decay", 0.0, fname, 0, false) end
-  if b1 >= 1 or b2 >= 1 then error("adam: state.beta1 and state.beta2 must be < 1", 2) end
+  if b1 >= 1 or b2 >= 1 then error("adam: state.beta1 and state.beta2 must be < 1", outside()) end
   local f, g = eval(feval, x, n, fname)
   local m = state.m
   if not (type(m) == "table" and #m == n) then m = moments(state, "m", n, fname) end
@@ -225,25 +258,26 @@ end
 
 -- optim.sgd(feval, x, state) -> x, fx
 -- state: lr (required unless schedule), momentum (0), dampening (0), nesterov (false),
--- weight_decay (0), schedule; kept: t, buf (momentum buffer)
+-- weight_decay (0), schedule; kept: t, buf (momentum buffer). Any other key is an error.
 function M.sgd(feval, x, state)
   local fname = "sgd"
   if type(feval) ~= "function" then
-    error(string.format("bad argument #1 to 'sgd' (function expected, got %s)", type(feval)), 2)
+    error(string.format("bad argument #1 to 'sgd' (function expected, got %s)", type(feval)), outside())
   end
   local n = check_params(x, fname)
   if type(state) ~= "table" then check_state(state, fname) end
+  check_keys(state, sgd_keys, fname)
   if state.lr == nil and state.schedule == nil then
-    error("sgd: state.lr (or state.schedule) expected", 2)
+    error("sgd: state.lr (or state.schedule) expected", outside())
   end
   local mu, damp, wd = state.momentum, state.dampening, state.weight_decay
   if not (type(mu) == "number" and mu >= 0) then mu = num_opt(state, "momentum", 0.0, fname, 0, false) end
   if not (type(damp) == "number" and damp >= 0) then damp = num_opt(state, "dampening", 0.0, fname, 0, false) end
   if not (type(wd) == "number" and wd >= 0) then wd = num_opt(state, "weight_decay", 0.0, fname, 0, false) end
   local nesterov = state.nesterov or false
-  if type(nesterov) ~= "boolean" then error("sgd: state.nesterov must be a boolean", 2) end
+  if type(nesterov) ~= "boolean" then error("sgd: state.nesterov must be a boolean", outside()) end
   if nesterov and (mu <= 0 or damp ~= 0) then
-    error("sgd: Nesterov momentum requires momentum > 0 and dampening = 0", 2)
+    error("sgd: Nesterov momentum requires momentum > 0 and dampening = 0", outside())
   end
   local f, g = eval(feval, x, n, fname)
   local t = (state.t or 0) + 1
@@ -254,7 +288,7 @@ function M.sgd(feval, x, state)
   if mu ~= 0 then
     buf = state.buf
     if buf ~= nil and (type(buf) ~= "table" or #buf ~= n) then
-      error(string.format("sgd: state.buf does not match %d parameters", n), 2)
+      error(string.format("sgd: state.buf does not match %d parameters", n), outside())
     end
   end
   local first = buf == nil
@@ -286,25 +320,25 @@ local function ckpt(v, seen)
   if tv == "number" then return enc_num(v) end
   if tv == "string" or tv == "boolean" then return v end
   if isvector(v) then
-    if v:is_complex() then error("checkpoint: complex qd.Vector not supported", 3) end
+    if v:is_complex() then error("checkpoint: complex qd.Vector not supported", outside()) end
     local out = {}
     for i = 1, #v do out[i] = enc_num(v[i]) end
     return { __vector = out }
   end
   if tv == "table" then
-    if seen[v] then error("checkpoint: table contains itself", 3) end
+    if seen[v] then error("checkpoint: table contains itself", outside()) end
     seen[v] = true
     local out = {}
     for k, val in pairs(v) do
       if type(k) ~= "string" and math.type(k) ~= "integer" then
-        error("checkpoint: keys must be strings or integers, got " .. type(k), 3)
+        error("checkpoint: keys must be strings or integers, got " .. type(k), outside())
       end
       out[k] = ckpt(val, seen)
     end
     seen[v] = nil
     return out
   end
-  error("checkpoint: cannot save a value of type " .. tv, 3)
+  error("checkpoint: cannot save a value of type " .. tv, outside())
 end
 
 function M.checkpoint(v) return ckpt(v, {}) end
@@ -319,7 +353,7 @@ local function rst(v, key)
   if type(v) ~= "table" then return v end
   if v.__float ~= nil then
     local s = specials[v.__float]
-    if s == nil then error("restore: unknown special float '" .. tostring(v.__float) .. "'", 3) end
+    if s == nil then error("restore: unknown special float '" .. tostring(v.__float) .. "'", outside()) end
     return s
   end
   if v.__vector ~= nil then
@@ -343,23 +377,17 @@ function M.restore(t) return rst(t, nil) end
 -- save(path, v) / load(path): checkpoint through qd.json (atomic write via a temp file)
 function M.save(path, v)
   local json = require "qd.json"
+  local record = require "qd.record"
   local text = json.encode(M.checkpoint(v))
-  local tmp = path .. ".tmp"
-  local f, err = io.open(tmp, "w")
-  if not f then return nil, err end
-  f:write(text, "\n")
-  f:close()
-  local ok, e2 = os.rename(tmp, path)
-  if not ok then return nil, e2 end
+  local ok, err = pcall(record.write_atomic, path, text .. "\n")
+  if not ok then return nil, err end
   return true
 end
 
 function M.load(path)
   local json = require "qd.json"
-  local f, err = io.open(path, "r")
-  if not f then return nil, err end
-  local text = f:read("a")
-  f:close()
+  local text, err = require("qd.record").read_file(path)
+  if not text then return nil, err end
   return M.restore(json.decode(text))
 end
 

@@ -326,5 +326,48 @@ else
     skip "terminal prompt (tmux not installed)"
 fi
 
+# ---------------------------------------------------------------- example options (qd.cli)
+# every option is validated before any work: a bad value is a usage error (message and
+# usage on stderr, exit status 2), never a traceback; --resume refuses options that differ
+# from the run's
+EX="$(dirname "$0")/../../examples"
+run "$QD" "$EX/quddpm_cluster.lua" --lr -1
+expect_err "--lr -1 is a usage error" 2 "qd: --lr expects a value >= 0, got -1" "usage: qd quddpm_cluster.lua"
+run "$QD" "$EX/quddpm_cluster.lua" --seed -3
+expect_err "--seed -3 is a usage error" 2 "qd: --seed expects a value >= 0, got -3"
+run "$QD" "$EX/quddpm_cluster.lua" --loss foo
+expect_err "--loss foo is a usage error" 2 "qd: --loss expects one of '', mmd, wasserstein, sinkhorn, got 'foo'"
+run "$QD" "$EX/quddpm_cluster.lua" --n 3
+expect_err "--n 3 is a usage error" 2 "qd: --n expects one of 1, 2, got 3" "options:"
+run "$QD" "$EX/quddpm_cluster.lua" --best-of=0
+expect_err "--best-of=0 is a usage error" 2 "qd: --best-of expects a value >= 1, got 0"
+run "$QD" "$EX/quddpm_cluster.lua" --threads 5000
+expect_err "--threads 5000 is a usage error" 2 "qd: --threads expects a value <= 1024, got 5000"
+run "$QD" "$EX/quddpm_cluster.lua" --seed 1e400
+expect_err "--seed 1e400 is a usage error" 2 "qd: --seed expects an integer, got '1e400'"
+run "$QD" "$EX/quddpm_cluster.lua" --lr 1e999
+expect_err "--lr 1e999 is a usage error" 2 "qd: --lr expects a finite number, got inf"
+run "$QD" "$EX/quddpm_cluster.lua" --progress fancy
+expect_err "--progress fancy is a usage error" 2 "qd: --progress expects one of auto, live, lines"
+run "$QD" "$EX/quddpm_noise.lua" --p 1.5
+expect_err "--p 1.5 is a usage error" 2 "qd: --p expects a value <= 1, got 1.5"
+run "$QD" "$EX/quddpm_circle.lua" --sinkhorn-eps 0
+expect_err "--sinkhorn-eps 0 is a usage error" 2 "qd: --sinkhorn-eps: a value > 0 expected, got 0"
+run "$QD" "$EX/01_quddpm_forward.lua" --mode sideways
+expect_err "--mode sideways is a usage error" 2 "qd: --mode expects one of marginal, trajectory, got 'sideways'"
+run "$QD" "$EX/quddpm_vs_baselines.lua" --D-layers 0
+expect_err "--D-layers 0 is a usage error" 2 "qd: --D-layers expects a value >= 1, got 0"
+for e in "$out" "$err"; do has "$e" "stack traceback" && fail "usage errors print no traceback" "$e"; done
+run "$QD" "$EX/quddpm_cluster.lua" --resume "$tmp/no-such-run"
+expect_err "--resume of a missing run is a usage error" 2 "qd: --resume: no checkpoint in $tmp/no-such-run"
+run "$QD" "$EX/quddpm_cluster.lua" --small --quiet --stop-after 5 --out "$tmp/run1"
+expect "a run stopped early" 0
+run "$QD" "$EX/quddpm_cluster.lua" --resume "$tmp/run1" --n 2 --lr 0.1 --quiet
+expect_err "--resume with a different --n and --lr is refused" 2 \
+    "these options differ: --lr 0.1 (the run has 0), --n 2 (the run has 1)" "may change on resume" "usage:"
+run "$QD" "$EX/quddpm_cluster.lua" --resume "$tmp/run1" --n 1 --small --quiet --threads 1
+expect_err "--resume with the same options (and session options) continues" 0
+has "$out" "F0_train" && pass || fail "the resumed run finished" "$out"
+
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -195,3 +195,22 @@ T.test("help entries", function()
   T.eq(missing, 0, "every qd.random/schedule/diffusion/data function has a help entry")
   T.ok(#out >= 30, "help printed " .. #out .. " entries")
 end)
+
+-- unknown option keys name the key and the function and point at the caller's line, also
+-- when the check is made by a helper deeper in the module
+T.test("data/ansatz: unknown options at the caller's line", function()
+  local cases = {
+    { function() qd.data.clustered(1, 10, { epsilon = 1 }) end, "bad argument #3 to 'clustered' (unknown option 'epsilon' (known: eps))" },
+    { function() qd.data.ghz(2, { weigth = 1 }) end, "bad argument #2 to 'ghz' (unknown option 'weigth'" },
+    { function() qd.data.circle(4, qd.rng(1), { m = 1 }) end, "bad argument #3 to 'circle' (unknown option 'm'" },
+    { function() qd.data.clustered(0, 10) end, "bad argument #1 to 'clustered' (number of qubits 1..30 expected, got 0)" },
+    { function() qd.ansatz.quddpm(2, 1, { ancilla = 1 }) end, "bad argument to 'quddpm' (unknown option 'ancilla' (known: ancillas))" },
+    { function() qd.ansatz.hardware_efficient(2, 1, { finale = true }) end, "unknown option 'finale'" },
+  }
+  for i, cs in ipairs(cases) do
+    local ok, err = pcall(cs[1])
+    err = tostring(err)
+    T.ok(not ok and err:find(cs[2], 1, true) ~= nil, string.format("case %d: %s", i, err))
+    T.ok(err:find("^[^:]*test_data.lua:%d+: ") ~= nil, string.format("case %d at the caller's line: %s", i, err))
+  end
+end)

@@ -431,3 +431,46 @@ T.test("optim: bad entries and the C functions' checks", function()
   T.eq(select("#", core.optim_vinfo(xf)), 0, "vinfo of a freed Vector: nothing")
   T.eq(select("#", core.optim_vinfo(qd.matrix(2, 2))), 0, "vinfo of a Matrix: nothing")
 end)
+
+-- A misspelt option in the state table is an error naming the key and the function, at
+-- the caller's line (not trained silently with the default rate).
+T.test("optim: unknown state keys are errors at the caller's line", function()
+  local feval = function(x) return 0, { 0 * x[1] } end
+  local ok, err = pcall(function() qd.optim.adam(feval, { 1 }, { learning_rate = 0.1 }) end)
+  T.ok(not ok, "adam refuses learning_rate")
+  T.ok(tostring(err):find("test_optim.lua:%d+: bad argument #3 to 'adam' %(unknown key 'learning_rate' in the state table; known: beta1, beta2, eps, lr, m, schedule, t, v, weight_decay%)") ~= nil,
+       tostring(err))
+  ok, err = pcall(function() qd.optim.sgd(feval, { 1 }, { lr = 0.1, momentun = 0.9 }) end)
+  T.ok(not ok and tostring(err):find("test_optim.lua:%d+: bad argument #3 to 'sgd' %(unknown key 'momentun'") ~= nil,
+       tostring(err))
+  -- a state carried from step to step keeps working (t, m, v, buf are known keys)
+  local st = { lr = 0.1 }
+  for _ = 1, 3 do qd.optim.adam(feval, { 1 }, st) end
+  T.eq(st.t, 3, "adam state reused")
+  local st2 = { lr = 0.1, momentum = 0.9, nesterov = true }
+  for _ = 1, 3 do qd.optim.sgd(feval, { 1 }, st2) end
+  T.eq(st2.t, 3, "sgd state reused")
+  -- errors deeper in the module point at the caller too
+  ok, err = pcall(function() qd.optim.adam(feval, { 1 }, { lr = -1 }) end)
+  T.ok(not ok and tostring(err):find("^[^\n]*test_optim.lua:%d+: adam: state.lr") ~= nil, tostring(err))
+  ok, err = pcall(function() qd.optim.schedule.cosine { lr = 1, T = 3, lr_mni = 0 } end)
+  T.ok(not ok and tostring(err):find("test_optim.lua:%d+: bad argument #1 to 'schedule.cosine' %(unknown option 'lr_mni'") ~= nil,
+       tostring(err))
+end)
+
+T.test("optim: save/load go through record.write_atomic", function()
+  local dir = os.tmpname()
+  os.remove(dir)
+  os.execute("mkdir -p " .. dir)
+  local p = dir .. "/s.json"
+  T.ok(qd.optim.save(p, { lr = 0.5, t = 2 }), "saved")
+  local back = qd.optim.load(p)
+  T.eq(back.lr, 0.5, "lr back")
+  T.eq(back.t, 2, "t back")
+  local ok, err = qd.optim.save(dir .. "/missing/s.json", { lr = 1 })
+  T.ok(ok == nil and tostring(err):find("cannot write", 1, true) ~= nil, tostring(err))
+  local names = {}
+  for f in io.popen("ls -a " .. dir):lines() do if f ~= "." and f ~= ".." then names[#names + 1] = f end end
+  T.eq(#names, 1, "no temporary left: " .. table.concat(names, " "))
+  os.execute("rm -rf " .. dir)
+end)

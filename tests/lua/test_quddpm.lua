@@ -258,6 +258,26 @@ T.test("quddpm: errors", function()
   T.raises(function() quddpm.resume_options({}, tmp .. "/nothing") end, "resume: no checkpoint")
 end)
 
+T.test("quddpm: option errors point at the caller's line", function()
+  local function at_caller(f, want)
+    local ok, err = pcall(f)
+    err = tostring(err)
+    T.ok(not ok and err:find(want, 1, true) ~= nil, err)
+    T.ok(err:find("^[^:]*test_quddpm.lua:%d+: ") ~= nil, "at the caller's line: " .. err)
+  end
+  at_caller(function() quddpm.run { foo = 1 } end, "bad argument #1 to 'run' (unknown option 'foo')")
+  at_caller(function() quddpm.qudt { foo = 1 } end, "bad argument #1 to 'qudt' (unknown option 'foo')")
+  at_caller(function() quddpm.qugan { n = 1, L = 1, N = 1, epochs = 1, wat = 1 } end, "unknown option 'wat'")
+  at_caller(function() quddpm.stream(1, "bogus") end, "one of target, forward")
+  -- cli options carry their checks (validated by qd.cli.parse before any work)
+  local byname = {}
+  for _, o in ipairs(quddpm.cli_options()) do byname[o[1]] = o end
+  T.eq(byname.seed.min, 0, "--seed >= 0")
+  T.eq(byname.lr.min, 0, "--lr >= 0")
+  T.eq(#byname.loss.choices, 4, "--loss choices")
+  T.eq(byname.best_of.max, 9999, "--best-of <= 9999")
+end)
+
 T.test("progress", function()
   local buf = {}
   local out = { write = function(_, ...) for _, s in ipairs { ... } do buf[#buf + 1] = s end end, flush = function() end }

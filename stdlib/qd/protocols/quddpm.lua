@@ -56,6 +56,19 @@ local progress = require "qd.progress"
 local M = {}
 M.format = 1
 
+-- outside() -> the level for error(msg, level) of the nearest caller outside this file, so
+-- errors in the options of run/qudt/qugan point at the user's line, not at this module
+local SRC = debug.getinfo(1, "S").source
+local function outside()
+  local l = 3
+  while true do
+    local info = debug.getinfo(l, "S")
+    if not info then return 0 end
+    if info.source ~= SRC then return l - 1 end
+    l = l + 1
+  end
+end
+
 -- substream keys of qd.rng(seed)
 M.keys = {
   target = 1, forward = 2, inputs = 3, test_inputs = 4, test_target = 5, extra = 6,
@@ -71,7 +84,7 @@ function M.stream(seed, name)
   local k = M.keys[name]
   if type(k) ~= "number" or k >= 10000 then
     error("bad argument #2 to 'stream' (one of target, forward, inputs, test_inputs, test_target, extra expected, got "
-          .. tostring(name) .. ")", 2)
+          .. tostring(name) .. ")", outside())
   end
   return qd.rng(seed):substream(k)
 end
@@ -81,7 +94,7 @@ end
 local spec = {
   -- key = {type, default or nil (required), check}
   name = { "string", "quddpm" },
-  seed = { "integer", 1 },
+  seed = { "integer", 1, 0 },
   target = { "ensemble" },
   schedule = { "schedule" },
   n = { "integer", nil, 1 },
@@ -113,15 +126,15 @@ local metric_names = { F0 = true, mmd = true, wass = true, y2 = true, p_hat = tr
 M.metric_names = metric_names
 
 local function check_cfg(cfg)
-  if type(cfg) ~= "table" then error("bad argument #1 to 'run' (options table expected, got " .. type(cfg) .. ")", 3) end
+  if type(cfg) ~= "table" then error("bad argument #1 to 'run' (options table expected, got " .. type(cfg) .. ")", outside()) end
   for k in pairs(cfg) do
-    if not spec[k] then error("bad argument #1 to 'run' (unknown option '" .. tostring(k) .. "')", 3) end
+    if not spec[k] then error("bad argument #1 to 'run' (unknown option '" .. tostring(k) .. "')", outside()) end
   end
   local c = {}
   for k, s in pairs(spec) do
     local v = cfg[k]
     if v == nil then
-      if s[2] == nil then error("bad argument #1 to 'run' (option '" .. k .. "' is required)", 3) end
+      if s[2] == nil then error("bad argument #1 to 'run' (option '" .. k .. "' is required)", outside()) end
       v = s[2] or nil
     else
       local ok
@@ -130,11 +143,11 @@ local function check_cfg(cfg)
       elseif s[1] == "schedule" then ok = qd.type(v) == "qd.Schedule" or type(v) == "table"
       else ok = type(v) == s[1] end
       if not ok then
-        error(string.format("bad argument #1 to 'run' (option '%s': %s expected, got %s)", k, s[1], qd.type(v)), 3)
+        error(string.format("bad argument #1 to 'run' (option '%s': %s expected, got %s)", k, s[1], qd.type(v)), outside())
       end
       if s[1] == "integer" then v = math.tointeger(v) end
       if s[3] and v < s[3] then
-        error(string.format("bad argument #1 to 'run' (option '%s': >= %d expected, got %d)", k, s[3], v), 3)
+        error(string.format("bad argument #1 to 'run' (option '%s': >= %d expected, got %d)", k, s[3], v), outside())
       end
     end
     c[k] = v
@@ -142,25 +155,25 @@ local function check_cfg(cfg)
   if qd.type(c.schedule) ~= "qd.Schedule" then c.schedule = qd.schedule.from(c.schedule) end
   c.T = #c.schedule
   if c.loss ~= "mmd" and c.loss ~= "wasserstein" and c.loss ~= "sinkhorn" then
-    error("bad argument #1 to 'run' (option 'loss': mmd, wasserstein or sinkhorn expected, got " .. c.loss .. ")", 3)
+    error("bad argument #1 to 'run' (option 'loss': mmd, wasserstein or sinkhorn expected, got " .. c.loss .. ")", outside())
   end
   if c.optimizer ~= "adam" and c.optimizer ~= "sgd" then
-    error("bad argument #1 to 'run' (option 'optimizer': adam or sgd expected, got " .. c.optimizer .. ")", 3)
+    error("bad argument #1 to 'run' (option 'optimizer': adam or sgd expected, got " .. c.optimizer .. ")", outside())
   end
-  if not (c.lr > 0) then error("bad argument #1 to 'run' (option 'lr': > 0 expected, got " .. c.lr .. ")", 3) end
+  if not (c.lr > 0) then error("bad argument #1 to 'run' (option 'lr': > 0 expected, got " .. c.lr .. ")", outside()) end
   if c.target.n ~= c.n then
-    error(string.format("bad argument #1 to 'run' (target on %d qubits, n = %d)", c.target.n, c.n), 3)
+    error(string.format("bad argument #1 to 'run' (target on %d qubits, n = %d)", c.target.n, c.n), outside())
   end
   if c.target.N < c.N then
-    error(string.format("bad argument #1 to 'run' (target has %d members, N = %d needed)", c.target.N, c.N), 3)
+    error(string.format("bad argument #1 to 'run' (target has %d members, N = %d needed)", c.target.N, c.N), outside())
   end
   c.ndata = c.target.N
   c.N_test = c.N_test or c.N
-  if c.T > 9999 or c.best_of > 9999 then error("bad argument #1 to 'run' (T and best_of must be < 10000)", 3) end
+  if c.T > 9999 or c.best_of > 9999 then error("bad argument #1 to 'run' (T and best_of must be < 10000)", outside()) end
   c.metrics = c.metrics or { "F0", "mmd" }
   for _, m in ipairs(c.metrics) do
     if not metric_names[m] then
-      error("bad argument #1 to 'run' (unknown metric '" .. tostring(m) .. "'; F0, mmd, wass, y2, p_hat, magnetization)", 3)
+      error("bad argument #1 to 'run' (unknown metric '" .. tostring(m) .. "'; F0, mmd, wass, y2, p_hat, magnetization)", outside())
     end
   end
   c.e_cand = (c.best_of > 1 and c.screen > 0 and c.screen < c.epochs) and c.screen or c.epochs
@@ -220,7 +233,7 @@ local function metric(name, E, S0)
     return s / (n * E.N)
   elseif name == "p_hat" then
     -- noise task: p̂ = mean |<10|ψ>|² / (0.55 · E sin²ε), E sin²ε = 1/2 − sin(2π/3)/(4π/3)
-    if n ~= 2 then error("metric p_hat needs n = 2", 2) end
+    if n ~= 2 then error("metric p_hat needs n = 2", outside()) end
     local esin2 = 0.5 - math.sin(2 * math.pi / 3) / (4 * math.pi / 3)
     return E:fidelities(qd.state(2, "10")):mean() / (0.55 * esin2)
   elseif name == "magnetization" then
@@ -239,23 +252,7 @@ M.metric = metric
 
 -- ------------------------------------------------------------------ checkpoints
 
-local function write_atomic(path, text)
-  local tmp = path .. ".tmp"
-  local f, err = io.open(tmp, "w")
-  if not f then error("cannot write " .. path .. ": " .. tostring(err), 0) end
-  f:write(text)
-  f:close()
-  local ok, rerr = os.rename(tmp, path)
-  if not ok then error("cannot write " .. path .. ": " .. tostring(rerr), 0) end
-end
-
-local function read_file(path)
-  local f, err = io.open(path, "r")
-  if not f then return nil, err end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local write_atomic, read_file = record.write_atomic, record.read_file
 
 -- quddpm.load_checkpoint(dir) -> {settings = plain table, state = restored table} or nil, msg
 function M.load_checkpoint(dir)
@@ -271,14 +268,35 @@ end
 -- quddpm.resume_options(opts, dir [, keep]) -> opts with the saved script options of the run
 -- in dir (the `options` table given to run), except the keys in keep (default: resume, out,
 -- quiet, threads, progress, stop_after, ckpt_every), so a resumed script rebuilds exactly the
--- same run.
+-- same run. An option given on the command line (opts from qd.cli.parse) that is not in
+-- keep and differs from the saved value is refused — a usage error naming every such option
+-- — rather than silently replaced.
 function M.resume_options(opts, dir, keep)
+  local cli = require "qd.cli"
   local ck, err = M.load_checkpoint(dir)
-  if not ck then error("resume: " .. err, 2) end
+  if not ck then
+    if cli.given(opts) then cli.fail(opts, "--resume: " .. err) end
+    error("resume: " .. err, outside())
+  end
   keep = keep or M.session_keys
   local saved = ck.settings.options or {}
+  local given = cli.given(opts) or {}
+  local bad = {}
   for k, v in pairs(saved) do
-    if not keep[k] then opts[k] = v end
+    if not keep[k] then
+      if given[k] and opts[k] ~= v then
+        bad[#bad + 1] = string.format("--%s %s (the run has %s)", k:gsub("_", "-"), tostring(opts[k]), tostring(v))
+      end
+      opts[k] = v
+    end
+  end
+  if #bad > 0 then
+    table.sort(bad)
+    local names = {}
+    for k in pairs(keep) do names[#names + 1] = "--" .. k:gsub("_", "-") end
+    table.sort(names)
+    cli.fail(opts, "--resume " .. dir .. " continues a run with its own settings; these options differ: " ..
+             table.concat(bad, ", ") .. " (only " .. table.concat(names, ", ") .. " may change on resume)")
   end
   return opts
 end
@@ -303,10 +321,10 @@ local function run_impl(cfg)
   local dir = c.resume or c.out
   if c.resume then
     local ck, err = M.load_checkpoint(c.resume)
-    if not ck then error("resume: " .. err, 2) end
+    if not ck then error("resume: " .. err, outside()) end
     local a, b = json.encode(ck.settings), json.encode(json.decode(json.encode(settings)))
     if a ~= b then
-      error("resume: the settings of " .. c.resume .. " differ from this run's:\n  checkpoint " .. a .. "\n  this run   " .. b, 2)
+      error("resume: the settings of " .. c.resume .. " differ from this run's:\n  checkpoint " .. a .. "\n  this run   " .. b, outside())
     end
     state = ck.state
   else
@@ -315,7 +333,7 @@ local function run_impl(cfg)
   state.sessions = int(state.sessions) + 1
   state.epochs_done = int(state.epochs_done)
 
-  local rec = record.open(dir, { name = c.name, seed = c.seed, settings = settings })
+  local rec = record.open(dir, { name = c.name, seed = c.seed, settings = settings, resume = c.resume and true or nil })
   dir = rec.dir
   rec.data.status = "running"
 
@@ -573,17 +591,17 @@ local baseline_spec = { target = true, n = true, na = true, L = true, N = true, 
                         lr = true, N_test = true, quiet = true, D_layers = true, progress = true }
 
 local function baseline_setup(o, fname)
-  if type(o) ~= "table" then error("bad argument #1 to '" .. fname .. "' (options table expected)", 3) end
+  if type(o) ~= "table" then error("bad argument #1 to '" .. fname .. "' (options table expected)", outside()) end
   for k in pairs(o) do
-    if not baseline_spec[k] then error("bad argument #1 to '" .. fname .. "' (unknown option '" .. tostring(k) .. "')", 3) end
+    if not baseline_spec[k] then error("bad argument #1 to '" .. fname .. "' (unknown option '" .. tostring(k) .. "')", outside()) end
   end
   for _, k in ipairs { "n", "L", "N", "epochs" } do
     if math.type(o[k]) ~= "integer" or o[k] < 1 then
-      error("bad argument #1 to '" .. fname .. "' (option '" .. k .. "': integer >= 1 expected)", 3)
+      error("bad argument #1 to '" .. fname .. "' (option '" .. k .. "': integer >= 1 expected)", outside())
     end
   end
   if qd.type(o.target) ~= "qd.Ensemble" then
-    error("bad argument #1 to '" .. fname .. "' (option 'target': qd.Ensemble expected)", 3)
+    error("bad argument #1 to '" .. fname .. "' (option 'target': qd.Ensemble expected)", outside())
   end
   local root = qd.rng(o.seed or 1)
   local na = o.na or 1
@@ -702,20 +720,20 @@ M.qugan = generational(qugan_impl)
 function M.cli_options(extra)
   local o = {
     { "small", false, "tiny settings for tests (a few seconds)" },
-    { "seed", 1, "seed of every random draw" },
+    { "seed", 1, "seed of every random draw (0 ... 2^63-1)", min = 0 },
     { "out", "", "run directory (default runs/<name>-<time>)" },
     { "resume", "", "continue the interrupted run in this directory (its settings are used)" },
-    { "epochs", 0, "epochs per step (0 = the task's default)" },
-    { "lr", 0.0, "learning rate (0 = the task's default)" },
-    { "best_of", 1, "initialisations per step (best kept)" },
-    { "screen", 0, "with best_of > 1: epochs each candidate gets before the best continues (0 = all)" },
-    { "loss", "", "mmd | wasserstein | sinkhorn (empty = the task's)" },
-    { "N", 0, "ensemble size (0 = the task's)" },
-    { "threads", 0, "threads (0 = keep qd's setting, qd --threads N)" },
+    { "epochs", 0, "epochs per step (0 = the task's default)", min = 0 },
+    { "lr", 0.0, "learning rate > 0 (0 = the task's default)", min = 0 },
+    { "best_of", 1, "initialisations per step (best kept), 1 ... 9999", min = 1, max = 9999 },
+    { "screen", 0, "with best_of > 1: epochs each candidate gets before the best continues (0 = all)", min = 0 },
+    { "loss", "", "mmd | wasserstein | sinkhorn (empty = the task's)", choices = { "", "mmd", "wasserstein", "sinkhorn" } },
+    { "N", 0, "ensemble size (0 = the task's)", min = 0 },
+    { "threads", 0, "threads, 0 ... 1024 (0 = keep qd's setting, qd --threads N)", min = 0, max = 1024 },
     { "quiet", false, "no progress output" },
-    { "progress", "auto", "auto | live | lines" },
-    { "ckpt_every", 0, "also checkpoint every this many epochs (0 = after each step only)" },
-    { "stop_after", 0, "stop (with a checkpoint) after this many epochs; for testing --resume" },
+    { "progress", "auto", "auto | live | lines", choices = { "auto", "live", "lines" } },
+    { "ckpt_every", 0, "also checkpoint every this many epochs (0 = after each step only)", min = 0 },
+    { "stop_after", 0, "stop (with a checkpoint) after this many epochs; for testing --resume", min = 0 },
   }
   for _, e in ipairs(extra or {}) do o[#o + 1] = e end
   return o

@@ -168,6 +168,22 @@ t0=$(date +%s)
 run timeout 60 "$QD" --max-seconds 2 lind.lua
 if [ "$rc" -eq 1 ] && grep -q "CPU time limit of 2 s reached" <<<"$err" && [ $(($(date +%s) - t0)) -lt 30 ]; then pass
 else fail "--max-seconds stops a long C kernel (qd.lindblad)"; fi
+# Ctrl-C inside a long C kernel stops it within a step
+if command -v timeout >/dev/null; then
+    t0=$(date +%s)
+    run timeout --preserve-status -s INT 2 "$QD" lind.lua
+    if [ "$rc" -eq 1 ] && grep -q "interrupted" <<<"$err" && [ $(($(date +%s) - t0)) -lt 20 ]; then pass
+    else fail "Ctrl-C stops qd.lindblad"; fi
+    # an interrupted example saves its partial record and says how to resume
+    run timeout --preserve-status -s INT 3 "$QD" --threads 1 "$SRC/examples/quddpm_cluster.lua" --quiet --out intr
+    if [ "$rc" -eq 1 ] && grep -q "partial run record written to intr/run.json" <<<"$err" && \
+       grep -q "resume with: qd .*quddpm_cluster.lua --resume intr" <<<"$err" && \
+       grep -q '"status": "interrupted"' intr/run.json; then pass
+    else fail "an interrupted example writes its partial record and says how to resume"; fi
+    run "$QD" --threads 1 "$SRC/examples/quddpm_cluster.lua" --quiet --out intr
+    if [ "$rc" -ne 0 ] && grep -q "already holds a run record" <<<"$err"; then pass
+    else fail "an --out holding a record is refused"; fi
+fi
 run "$QD" --max-memory 200M -e 'local t = {} for i = 1, 1e8 do t[i] = {i} end'
 if [ "$rc" -eq 1 ] && grep -q "max-memory limit of 200 MiB" <<<"$err"; then pass
 else fail "--max-memory stops Lua allocations"; fi

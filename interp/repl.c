@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/select.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <readline/readline.h>
@@ -438,7 +439,6 @@ static int pushline(lua_State *L, int firstline)
     }
     if (line == NULL)
         return 0;
-    history_remember(line);
     lua_pushstring(L, line);
     free(line);
     return 1;
@@ -479,23 +479,74 @@ static int compile(lua_State *L, int *incomplete)
  * reading continuation lines while the chunk is incomplete. Returns the status, or -1
  * if Ctrl-C dropped the input. At end of input inside a chunk, the chunk's syntax
  * error is the result (as in lua.c). */
+/* The whole chunk goes into the history as one entry (readline keeps its newlines), so
+ * a multi-line function comes back with one Up. */
+static void remember_chunk(lua_State *L, int idx)
+{
+    if (interactive)
+        history_remember(lua_tostring(L, idx));
+}
+
+/* A statement starting with "local" at the prompt would die with its line; as in
+ * IPython, a top-level "local x = ..." / "local function f" defines a global instead, so
+ * the value is there on the next line. Only plain names (no <const>/<close>). Rewrites
+ * the source on top of the stack in place. */
+static void unlocal(lua_State *L)
+{
+    const char *src = lua_tostring(L, -1);
+    const char *p = src + strspn(src, " \t");
+    const char *rest, *eq, *lt;
+    if (strncmp(p, "local", 5) != 0 || !(p[5] == ' ' || p[5] == '\t'))
+        return;
+    rest = p + 5 + strspn(p + 5, " \t");
+    if (strncmp(rest, "function", 8) == 0 && (rest[8] == ' ' || rest[8] == '\t')) {
+        lua_pushstring(L, rest);
+        lua_replace(L, -2);
+        return;
+    }
+    eq = strchr(rest, '=');
+    lt = strchr(rest, '<');
+    if (lt && (!eq || lt < eq))
+        return;
+    if (eq) {
+        lua_pushstring(L, rest);
+    } else {
+        /* "local x, y": only a plain list of names becomes "x, y = nil" */
+        if (rest[strspn(rest, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_, \t")])
+            return;
+        lua_pushfstring(L, "%s = nil", rest);
+    }
+    lua_replace(L, -2);
+}
+
 static int load_chunk(lua_State *L)
 {
     for (;;) {
         int incomplete = 0, r;
-        int status = compile(L, &incomplete);
+        int status;
+        lua_pushvalue(L, -1);   /* the source as typed, for the history */
+        lua_insert(L, -2);
+        unlocal(L);
+        status = compile(L, &incomplete);   /* source, rewritten, fn | error */
         if (status == LUA_OK || !incomplete) {
+            remember_chunk(L, -3);
+            lua_remove(L, -2);   /* the rewritten source */
             lua_remove(L, -2);   /* the source */
             return status;
         }
-        r = pushline(L, 0);   /* source, error, line */
+        r = pushline(L, 0);   /* source, rewritten, error, line */
         if (r == 0) {
+            remember_chunk(L, -3);
+            lua_remove(L, -2);
             lua_remove(L, -2);
             return status;
         }
-        if (r < 0)
+        if (r < 0) {
+            remember_chunk(L, -3);
             return -1;
+        }
         lua_remove(L, -2);   /* the error */
+        lua_remove(L, -2);   /* the rewritten source */
         lua_pushliteral(L, "\n");
         lua_insert(L, -2);
         lua_concat(L, 3);    /* source .. "\n" .. line */
@@ -508,12 +559,23 @@ static int load_chunk(lua_State *L)
  * __tostring that raises leaves no half-printed line. */
 static int print_values(lua_State *L)
 {
-    int n = lua_gettop(L), i;
+    int n = lua_gettop(L), i, pretty;
     size_t len;
     const char *s;
-    luaL_checkstack(L, 2 * n, "too many results to print");
+    luaL_checkstack(L, 2 * n + 4, "too many results to print");
+    /* tables through qd.pretty (nested, truncated); the rest as print shows them */
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "qd.pretty");
+    lua_call(L, 1, 1);
+    pretty = lua_gettop(L);
     for (i = 1; i <= n; i++) {
-        luaL_tolstring(L, i, NULL);
+        if (lua_type(L, i) == LUA_TTABLE) {
+            lua_pushvalue(L, pretty);
+            lua_pushvalue(L, i);
+            lua_call(L, 1, 1);
+        } else {
+            luaL_tolstring(L, i, NULL);
+        }
         if (i < n)
             lua_pushliteral(L, "\t");
     }
@@ -530,10 +592,57 @@ static void print_results(lua_State *L, int base)
     int n = lua_gettop(L) - base;
     if (n <= 0)
         return;
+    /* _ is the last value shown (the first of several) */
+    lua_pushvalue(L, base + 1);
+    lua_setglobal(L, "_");
     luaL_checkstack(L, 2, "too many results to print");
     lua_pushcfunction(L, print_values);
     lua_insert(L, base + 1);
     qdi_report(L, qdi_docall(L, n, 0));
+}
+
+/* ------------------------------------------------------------------ prompt commands */
+
+/* "?name" -> help(name) (help(?) for "?" alone); "%time code" -> code, timed (returns 1).
+ * Rewrites the line on top of the stack. */
+static int magic(lua_State *L)
+{
+    const char *line = lua_tostring(L, -1);
+    const char *p = line + strspn(line, " \t");
+    if (p[0] == '?') {
+        const char *name = p + 1 + strspn(p + 1, " \t");
+        if (*name)
+            lua_pushfstring(L, "help(%s)", name);
+        else
+            lua_pushliteral(L, "help()");
+        lua_replace(L, -2);
+        return 0;
+    }
+    if (strncmp(p, "%time", 5) == 0 && (p[5] == ' ' || p[5] == '\t' || p[5] == '\0')) {
+        lua_pushstring(L, p + 5 + strspn(p + 5, " \t"));
+        lua_replace(L, -2);
+        return 1;
+    }
+    return 0;
+}
+
+static void fmt_seconds(double s, char *buf, size_t len)
+{
+    if (s < 1e-3)
+        snprintf(buf, len, "%.1f us", s * 1e6);
+    else if (s < 1)
+        snprintf(buf, len, "%.2f ms", s * 1e3);
+    else
+        snprintf(buf, len, "%.3f s", s);
+}
+
+static void print_time(double wall, double cpu)
+{
+    char w[32], c[32];
+    fmt_seconds(wall, w, sizeof w);
+    fmt_seconds(cpu, c, sizeof c);
+    printf("time: wall %s, cpu %s (all threads)\n", w, c);
+    fflush(stdout);
 }
 
 /* ------------------------------------------------------------------ the loop */
@@ -571,18 +680,26 @@ void qdi_repl(lua_State *L)
     qdi_progname = NULL;   /* errors at the prompt are shown without "qd: " (lua.c) */
 
     for (;;) {
-        int status, r;
+        int status, r, timed;
         lua_settop(L, base);
         r = pushline(L, 1);
         if (r == 0)
             break;
         if (r < 0)
             continue;
+        timed = magic(L);
         status = load_chunk(L);
         if (status < 0)
             continue;
         if (status == LUA_OK) {
+            struct timespec w0, w1;
+            clock_t c0 = clock();
+            clock_gettime(CLOCK_MONOTONIC, &w0);
             status = qdi_docall(L, 0, LUA_MULTRET);
+            clock_gettime(CLOCK_MONOTONIC, &w1);
+            if (timed)
+                print_time((double)(w1.tv_sec - w0.tv_sec) + 1e-9 * (double)(w1.tv_nsec - w0.tv_nsec),
+                           (double)(clock() - c0) / CLOCKS_PER_SEC);
             if (status == LUA_OK)
                 print_results(L, base);
         }

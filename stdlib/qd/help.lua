@@ -68,6 +68,10 @@ local docs = {
   qd.load_npy(path, "ensembles"), which returns a table of T qd.Ensemble.]==],
   ["qd.type"] = [==[qd.type(x) -> "qd.State", "qd.Ensemble", ... for qd objects, type(x) otherwise.]==],
   ["qd.help"] = [==[help(x): print the documentation of x (a function, an object, or a name).]==],
+  ["qd.pretty"] = [==[qd.pretty(v [, {depth = 3, items = 20, width = 100}]) -> string
+  Readable text for any value, as the prompt shows results: tables nested (array part, then
+  the other keys sorted), at most `items` entries per table and `depth` levels, on one line
+  when that fits in `width` characters; qd objects by their summaries; cycles as <cycle>.]==],
 
   -- random states, schedules, QuDDPM scrambling, data sets (docs/api.md has the formulas)
   ["qd.random"] = [==[qd.random: random unitaries, states and density matrices. qd.random.unitary(n, rng),

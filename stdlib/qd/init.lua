@@ -62,6 +62,9 @@ qd.pauli_sum = setmetatable({ tfim = core.pauli_tfim, sigma_minus = core.pauli_s
 qd.lindblad = core.lindblad
 qd.sse = core.sse
 
+-- readable text for any value, as the prompt prints results
+qd.pretty = require "qd.pretty"
+
 local help = require "qd.help"
 qd.help = help.make(qd, core)
 

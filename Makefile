@@ -111,6 +111,16 @@ asan:
 	$(MAKE) BUILD=build-asan OPT="-O1 -fno-omit-frame-pointer" \
 	  SANFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined" check
 
+# The fuzzers (tests/fuzz/, docs/reliability.md) on the ASan/UBSan build for SECONDS
+# (make fuzz SECONDS=600 SEED=7); prints calls, errors, files, crashes, hangs
+.PHONY: fuzz
+SECONDS ?= 120
+SEED ?= 1
+fuzz:
+	$(MAKE) BUILD=build-asan OPT="-O1 -fno-omit-frame-pointer" \
+	  SANFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined" all
+	bash tests/fuzz/run.sh build-asan/qd $(SECONDS) $(SEED)
+
 bench: all
 	@QD_BUILD=$(BUILD) bash bench/run.sh
 

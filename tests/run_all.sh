@@ -56,6 +56,7 @@ for s in ${QD_KSETS:-}; do
   [ "$s" = portable ] || part "contraction check ($s)" bash scripts/check_contraction.sh "$B/k/$s.raw.o"
 done
 part "Lua" "$QD" tests/lua/run.lua
+part "fuzz (short, fixed seeds)" env FUZZ_CHUNKS=6 FUZZ_CALLS=4000 FUZZ_FILES=1000 bash tests/fuzz/run.sh "$QD" 0 1
 if [ -f tests/interp/test_cli.sh ]; then
   part "CLI" bash tests/interp/test_cli.sh "$QD"
 fi

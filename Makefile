@@ -44,9 +44,9 @@ LDLIBS  += $(BLAS_LIB) -lm -fopenmp $(SANFLAGS)
 
 CORE_SRC := $(filter-out runtime/lua_%.c,$(wildcard runtime/*.c))
 # compiled once, for the baseline CPU: state that must exist once (threads, switches, the
-# kernel-set choice), I/O, and code whose speed is BLAS's or does not matter
+# kernel-set choice, the gate registry), I/O, and code whose speed is BLAS's or does not matter
 ONCE_SRC := runtime/err.c runtime/mem.c runtime/parallel.c runtime/npy.c runtime/linalg.c \
-            runtime/schedule.c runtime/isa.c
+            runtime/schedule.c runtime/isa.c runtime/gate_table.c
 KERN_SRC := $(filter-out $(ONCE_SRC),$(CORE_SRC))
 BIND_SRC := $(wildcard runtime/lua_*.c)
 INTERP_SRC := $(wildcard interp/*.c)

@@ -158,15 +158,8 @@ static qd_c braket_local(const qd_c *lam, const qd_c *psi, int nq, const int *qs
  * (P psi)_i = i^ny (-1)^popcount((i^x) & z) psi_(i^x). */
 static int pauli_of(const qd_op *op, int nq, size_t *x, size_t *z, int *ny)
 {
-    const char *g = op->g->name;
-    char p;
-    if (!strcmp(g, "rx") || !strcmp(g, "rxx"))
-        p = 'X';
-    else if (!strcmp(g, "ry") || !strcmp(g, "ryy"))
-        p = 'Y';
-    else if (!strcmp(g, "rz") || !strcmp(g, "rzz"))
-        p = 'Z';
-    else
+    char p = op->g->pauli;   /* exp(-i a P..P/2) on all the gate's qubits (gate_table.c) */
+    if (!p)
         return 0;
     *x = *z = 0;
     *ny = 0;
@@ -493,10 +486,8 @@ static int pauli_index(const qd_op *op)
 {
     if (op->kind != QD_OP_GATE || op->k != 1)
         return -1;
-    const char *g = op->g->name;
-    if (g[0] != 'r' || !g[1] || g[2])
-        return -1;
-    return g[1] == 'x' ? 0 : g[1] == 'y' ? 1 : g[1] == 'z' ? 2 : -1;
+    char p = op->g->pauli;
+    return p == 'X' ? 0 : p == 'Y' ? 1 : p == 'Z' ? 2 : -1;
 }
 
 /* ops o1, o2 = o1 + 1: two Pauli rotations (rx, ry, rz) on the same qubit. The backward
@@ -559,7 +550,7 @@ typedef struct {
 
 static int is_cz_op(const qd_op *op)
 {
-    return op->kind == QD_OP_GATE && op->k == 2 && !strcmp(op->g->name, "cz");
+    return op->kind == QD_OP_GATE && op->g->id == QD_G_CZ;
 }
 
 static double sb_abs(qd_c z)

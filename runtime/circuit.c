@@ -308,51 +308,8 @@ int qd_circuit_nout(const qd_circuit *c, int *kept)
     return m;
 }
 
-/* ------------------------------------------------------------------ gate algebra */
-static int is(const qd_gate_info *g, const char *name)
-{
-    return strcmp(g->name, name) == 0;
-}
-
-void qd_gate_inverse(const qd_gate_info *g, const double *p, const qd_gate_info **gi,
-                     double *pi)
-{
-    static const char *const pairs[][2] = {{"s", "sdg"}, {"t", "tdg"}, {"sx", "sxdg"}};
-    *gi = g;
-    for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
-        if (is(g, pairs[i][0]))
-            *gi = qd_gate_lookup(pairs[i][1]);
-        else if (is(g, pairs[i][1]))
-            *gi = qd_gate_lookup(pairs[i][0]);
-    }
-    if (is(g, "u")) {
-        /* U(t, f, l)^-1 = U(-t, -l, -f) (OpenQASM 3 U, no leftover phase) */
-        pi[0] = -p[0];
-        pi[1] = -p[2];
-        pi[2] = -p[1];
-        return;
-    }
-    /* every other parametric gate is exp(-i a G) or a phase e^{i a}: negate */
-    for (int i = 0; i < g->nparams; i++)
-        pi[i] = -p[i];
-}
-
-double qd_gate_freq(const qd_gate_info *g, int i)
-{
-    /* p, cp: e^{i l} (frequency 1); u: theta enters as cos/sin(theta/2), phi and lambda as
-     * e^{i phi}, e^{i lambda}; every rotation exp(-i a P/2) has frequency 1/2 */
-    if (is(g, "p") || is(g, "cp") || (is(g, "u") && i > 0))
-        return 1.0;
-    return 0.5;
-}
-
-int qd_gate_ps_fourterm(const qd_gate_info *g, int i)
-{
-    (void)i;
-    /* generator |1><1| (x) P/2 has eigenvalues {0, +-1/2}: differences {1/2, 1} */
-    return is(g, "crx") || is(g, "cry") || is(g, "crz");
-}
-
+/* ------------------------------------------------------------------ gate algebra
+ * (the registry's inverse and shift data: gate_table.c) */
 void qd_gate_dmatrix(const qd_gate_info *g, const double *p, int i, qd_c *D)
 {
     /* M(a) = A + B e^{iwa} + C e^{-iwa}  =>  dM/da = w/2 [M(a + s) - M(a - s)], s = pi/(2w),
@@ -396,7 +353,7 @@ qd_status qd_circuit_inverse(qd_circuit *dst, const qd_circuit *src, qd_err *e)
         qd_gate_inverse(op->g, op->offset, &gi, pi);
         int slot[3] = {op->slot[0], op->slot[1], op->slot[2]};
         double sc[3] = {op->scale[0], op->scale[1], op->scale[2]};
-        if (is(op->g, "u")) {
+        if (op->g->inv == QD_INV_U) {
             /* (t, f, l) -> (-t, -l, -f), applied to slot and scale as to the offset */
             op->slot[1] = slot[2];
             op->slot[2] = slot[1];
@@ -549,7 +506,7 @@ void qd_circ_fused_matrix(const qd_circuit *c, size_t o, int len, const double *
 static int is_cz(const qd_op *op)
 {
     return op->kind == QD_OP_GATE && op->k == 2 && op->g->nparams == 0 &&
-           !strcmp(op->g->name, "cz");
+           op->g->id == QD_G_CZ;
 }
 
 int qd_circ_runcz(const qd_circuit *c, size_t o, int dir)

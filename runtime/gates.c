@@ -56,129 +56,72 @@
 #define CHUNK ((size_t)1 << 10)
 #define TILE ((size_t)1 << 12)
 
-/* ================================================================ the gate table */
-
-enum {
-    G_ID, G_X, G_Y, G_Z, G_H, G_S, G_SDG, G_T, G_TDG, G_SX, G_SXDG,
-    G_RX, G_RY, G_RZ, G_P, G_U,
-    G_CX, G_CY, G_CZ, G_CH, G_SWAP,
-    G_CRX, G_CRY, G_CRZ, G_CP, G_RXX, G_RYY, G_RZZ,
-    G_CCX, G_CSWAP,
-    G_COUNT
-};
-
-/* Order must match the enum above. */
-static const qd_gate_info table[G_COUNT] = {
-    {"id", 1, 0, "identity [[1,0],[0,1]]"},
-    {"x", 1, 0, "Pauli X [[0,1],[1,0]]"},
-    {"y", 1, 0, "Pauli Y [[0,-i],[i,0]]"},
-    {"z", 1, 0, "Pauli Z diag(1,-1)"},
-    {"h", 1, 0, "Hadamard [[1,1],[1,-1]]/sqrt(2)"},
-    {"s", 1, 0, "S = sqrt(Z) = diag(1,i)"},
-    {"sdg", 1, 0, "S^dagger = diag(1,-i)"},
-    {"t", 1, 0, "T = diag(1,e^{i pi/4})"},
-    {"tdg", 1, 0, "T^dagger = diag(1,e^{-i pi/4})"},
-    {"sx", 1, 0, "sqrt(X) = [[1+i,1-i],[1-i,1+i]]/2"},
-    {"sxdg", 1, 0, "sqrt(X)^dagger = [[1-i,1+i],[1+i,1-i]]/2"},
-    {"rx", 1, 1, "rx(theta) = exp(-i theta X/2) = [[c,-is],[-is,c]], c=cos(theta/2), s=sin(theta/2)"},
-    {"ry", 1, 1, "ry(theta) = exp(-i theta Y/2) = [[c,-s],[s,c]]"},
-    {"rz", 1, 1, "rz(theta) = exp(-i theta Z/2) = diag(e^{-i theta/2},e^{i theta/2})"},
-    {"p", 1, 1, "phase p(lambda) = diag(1,e^{i lambda})"},
-    {"u", 1, 3, "u(theta,phi,lambda) = [[c,-e^{i lambda}s],[e^{i phi}s,e^{i(phi+lambda)}c]] (OpenQASM 3 U)"},
-    {"cx", 2, 0, "controlled X (CNOT), control first: |1b> -> |1,1-b>"},
-    {"cy", 2, 0, "controlled Y, control first"},
-    {"cz", 2, 0, "controlled Z = diag(1,1,1,-1)"},
-    {"ch", 2, 0, "controlled Hadamard, control first"},
-    {"swap", 2, 0, "swap |ab> -> |ba>"},
-    {"crx", 2, 1, "controlled rx(theta), control first"},
-    {"cry", 2, 1, "controlled ry(theta), control first"},
-    {"crz", 2, 1, "controlled rz(theta) = diag(1,1,e^{-i theta/2},e^{i theta/2})"},
-    {"cp", 2, 1, "controlled phase cp(lambda) = diag(1,1,1,e^{i lambda})"},
-    {"rxx", 2, 1, "rxx(theta) = exp(-i theta X(x)X/2)"},
-    {"ryy", 2, 1, "ryy(theta) = exp(-i theta Y(x)Y/2)"},
-    {"rzz", 2, 1, "rzz(theta) = exp(-i theta Z(x)Z/2) = diag(e^{-it/2},e^{it/2},e^{it/2},e^{-it/2})"},
-    {"ccx", 3, 0, "Toffoli: X on the third qubit when the first two are 1"},
-    {"cswap", 3, 0, "Fredkin: swap the last two qubits when the first is 1"},
-};
+/* ================================================================ gate kernels by id
+ * The gate registry is gate_table.c; here each gate id gets its kernel class and matrix. */
 
 /* How the dispatcher applies each gate (index = gate id). */
 enum { K_ID, K_X, K_M1, K_D1, K_CX, K_C1, K_D2, K_SWAP, K_M2, K_CCX, K_CSWAP };
-static const unsigned char kind_of[G_COUNT] = {
-    [G_ID] = K_ID, [G_X] = K_X, [G_Y] = K_M1, [G_Z] = K_D1, [G_H] = K_M1,
-    [G_S] = K_D1, [G_SDG] = K_D1, [G_T] = K_D1, [G_TDG] = K_D1,
-    [G_SX] = K_M1, [G_SXDG] = K_M1, [G_RX] = K_M1, [G_RY] = K_M1, [G_RZ] = K_D1,
-    [G_P] = K_D1, [G_U] = K_M1,
-    [G_CX] = K_CX, [G_CY] = K_C1, [G_CZ] = K_D2, [G_CH] = K_C1, [G_SWAP] = K_SWAP,
-    [G_CRX] = K_C1, [G_CRY] = K_C1, [G_CRZ] = K_D2, [G_CP] = K_D2,
-    [G_RXX] = K_M2, [G_RYY] = K_M2, [G_RZZ] = K_D2,
-    [G_CCX] = K_CCX, [G_CSWAP] = K_CSWAP,
+static const unsigned char kind_of[QD_G_COUNT] = {
+    [QD_G_ID] = K_ID, [QD_G_X] = K_X, [QD_G_Y] = K_M1, [QD_G_Z] = K_D1, [QD_G_H] = K_M1,
+    [QD_G_S] = K_D1, [QD_G_SDG] = K_D1, [QD_G_T] = K_D1, [QD_G_TDG] = K_D1,
+    [QD_G_SX] = K_M1, [QD_G_SXDG] = K_M1, [QD_G_RX] = K_M1, [QD_G_RY] = K_M1, [QD_G_RZ] = K_D1,
+    [QD_G_P] = K_D1, [QD_G_U] = K_M1,
+    [QD_G_CX] = K_CX, [QD_G_CY] = K_C1, [QD_G_CZ] = K_D2, [QD_G_CH] = K_C1, [QD_G_SWAP] = K_SWAP,
+    [QD_G_CRX] = K_C1, [QD_G_CRY] = K_C1, [QD_G_CRZ] = K_D2, [QD_G_CP] = K_D2,
+    [QD_G_RXX] = K_M2, [QD_G_RYY] = K_M2, [QD_G_RZZ] = K_D2,
+    [QD_G_CCX] = K_CCX, [QD_G_CSWAP] = K_CSWAP,
+    [QD_G_ECR] = K_M2,
 };
 
-const qd_gate_info *qd_gate_lookup(const char *name)
-{
-    if (!name)
-        return NULL;
-    for (int i = 0; i < G_COUNT; i++)
-        if (strcmp(table[i].name, name) == 0)
-            return &table[i];
-    return NULL;
-}
-
-const qd_gate_info *qd_gate_list(size_t *count)
-{
-    if (count)
-        *count = G_COUNT;
-    return table;
-}
-
-/* Gate id of g: g normally points into the table; a copy is found by name. -1 if
- * unknown. */
+/* Gate id of g: a registry entry, or a copy of one (found by name); -1 if unknown. */
 static int gate_id(const qd_gate_info *g)
 {
     if (!g)
         return -1;
-    if (g >= table && g < table + G_COUNT)
-        return (int)(g - table);
-    const qd_gate_info *t = qd_gate_lookup(g->name);
-    return t ? (int)(t - table) : -1;
+    const qd_gate_info *t = qd_gate_get(g->id);
+    if (t && (t == g || strcmp(t->name, g->name) == 0))
+        return (int)g->id;
+    t = qd_gate_lookup(g->name);
+    return t ? (int)t->id : -1;
 }
 
 /* Full matrix of gate id (column-major, m[r + c*d]); p holds its parameters. */
 static void gate_matrix(int id, const double *p, qd_c *m)
 {
-    const int d = 1 << table[id].nqubits;
+    const qd_gate_info *g = qd_gate_get((qd_gate_id)id);
+    const int d = 1 << g->nqubits;
     memset(m, 0, sizeof(qd_c) * (size_t)(d * d));
 #define M2(r, c) m[(r) + 2 * (c)]
 #define M4(r, c) m[(r) + 4 * (c)]
     const double r2 = M_SQRT1_2;
     double c = 0, s = 0;
-    if (table[id].nparams > 0) {
+    if (g->nparams > 0) {
         c = cos(0.5 * p[0]);
         s = sin(0.5 * p[0]);
     }
     switch (id) {
-    case G_ID: M2(0, 0) = 1; M2(1, 1) = 1; break;
-    case G_X: M2(0, 1) = 1; M2(1, 0) = 1; break;
-    case G_Y: M2(0, 1) = -I; M2(1, 0) = I; break;
-    case G_Z: M2(0, 0) = 1; M2(1, 1) = -1; break;
-    case G_H: M2(0, 0) = r2; M2(0, 1) = r2; M2(1, 0) = r2; M2(1, 1) = -r2; break;
-    case G_S: M2(0, 0) = 1; M2(1, 1) = I; break;
-    case G_SDG: M2(0, 0) = 1; M2(1, 1) = -I; break;
-    case G_T: M2(0, 0) = 1; M2(1, 1) = CMPLX(r2, r2); break;
-    case G_TDG: M2(0, 0) = 1; M2(1, 1) = CMPLX(r2, -r2); break;
-    case G_SX:
+    case QD_G_ID: M2(0, 0) = 1; M2(1, 1) = 1; break;
+    case QD_G_X: M2(0, 1) = 1; M2(1, 0) = 1; break;
+    case QD_G_Y: M2(0, 1) = -I; M2(1, 0) = I; break;
+    case QD_G_Z: M2(0, 0) = 1; M2(1, 1) = -1; break;
+    case QD_G_H: M2(0, 0) = r2; M2(0, 1) = r2; M2(1, 0) = r2; M2(1, 1) = -r2; break;
+    case QD_G_S: M2(0, 0) = 1; M2(1, 1) = I; break;
+    case QD_G_SDG: M2(0, 0) = 1; M2(1, 1) = -I; break;
+    case QD_G_T: M2(0, 0) = 1; M2(1, 1) = CMPLX(r2, r2); break;
+    case QD_G_TDG: M2(0, 0) = 1; M2(1, 1) = CMPLX(r2, -r2); break;
+    case QD_G_SX:
         M2(0, 0) = CMPLX(0.5, 0.5); M2(0, 1) = CMPLX(0.5, -0.5);
         M2(1, 0) = CMPLX(0.5, -0.5); M2(1, 1) = CMPLX(0.5, 0.5);
         break;
-    case G_SXDG:
+    case QD_G_SXDG:
         M2(0, 0) = CMPLX(0.5, -0.5); M2(0, 1) = CMPLX(0.5, 0.5);
         M2(1, 0) = CMPLX(0.5, 0.5); M2(1, 1) = CMPLX(0.5, -0.5);
         break;
-    case G_RX: M2(0, 0) = c; M2(0, 1) = CMPLX(0, -s); M2(1, 0) = CMPLX(0, -s); M2(1, 1) = c; break;
-    case G_RY: M2(0, 0) = c; M2(0, 1) = -s; M2(1, 0) = s; M2(1, 1) = c; break;
-    case G_RZ: M2(0, 0) = CMPLX(c, -s); M2(1, 1) = CMPLX(c, s); break;
-    case G_P: M2(0, 0) = 1; M2(1, 1) = CMPLX(cos(p[0]), sin(p[0])); break;
-    case G_U: {
+    case QD_G_RX: M2(0, 0) = c; M2(0, 1) = CMPLX(0, -s); M2(1, 0) = CMPLX(0, -s); M2(1, 1) = c; break;
+    case QD_G_RY: M2(0, 0) = c; M2(0, 1) = -s; M2(1, 0) = s; M2(1, 1) = c; break;
+    case QD_G_RZ: M2(0, 0) = CMPLX(c, -s); M2(1, 1) = CMPLX(c, s); break;
+    case QD_G_P: M2(0, 0) = 1; M2(1, 1) = CMPLX(cos(p[0]), sin(p[0])); break;
+    case QD_G_U: {
         double ph = p[1], la = p[2];
         M2(0, 0) = c;
         M2(0, 1) = CMPLX(-cos(la) * s, -sin(la) * s);
@@ -187,43 +130,49 @@ static void gate_matrix(int id, const double *p, qd_c *m)
         break;
     }
     /* controlled gates: identity on |0x>, the target matrix on |1x> */
-    case G_CX: case G_CY: case G_CH: case G_CRX: case G_CRY: {
-        static const int sub[] = {[G_CX] = G_X, [G_CY] = G_Y, [G_CH] = G_H,
-                                  [G_CRX] = G_RX, [G_CRY] = G_RY};
+    case QD_G_CX: case QD_G_CY: case QD_G_CH: case QD_G_CRX: case QD_G_CRY: {
+        static const int sub[] = {[QD_G_CX] = QD_G_X, [QD_G_CY] = QD_G_Y, [QD_G_CH] = QD_G_H,
+                                  [QD_G_CRX] = QD_G_RX, [QD_G_CRY] = QD_G_RY};
         qd_c t[4];
         gate_matrix(sub[id], p, t);
         M4(0, 0) = 1; M4(1, 1) = 1;
         M4(2, 2) = t[0]; M4(3, 2) = t[1]; M4(2, 3) = t[2]; M4(3, 3) = t[3];
         break;
     }
-    case G_CZ: M4(0, 0) = 1; M4(1, 1) = 1; M4(2, 2) = 1; M4(3, 3) = -1; break;
-    case G_SWAP: M4(0, 0) = 1; M4(1, 2) = 1; M4(2, 1) = 1; M4(3, 3) = 1; break;
-    case G_CRZ: M4(0, 0) = 1; M4(1, 1) = 1; M4(2, 2) = CMPLX(c, -s); M4(3, 3) = CMPLX(c, s); break;
-    case G_CP: M4(0, 0) = 1; M4(1, 1) = 1; M4(2, 2) = 1; M4(3, 3) = CMPLX(cos(p[0]), sin(p[0])); break;
+    case QD_G_CZ: M4(0, 0) = 1; M4(1, 1) = 1; M4(2, 2) = 1; M4(3, 3) = -1; break;
+    case QD_G_SWAP: M4(0, 0) = 1; M4(1, 2) = 1; M4(2, 1) = 1; M4(3, 3) = 1; break;
+    case QD_G_CRZ: M4(0, 0) = 1; M4(1, 1) = 1; M4(2, 2) = CMPLX(c, -s); M4(3, 3) = CMPLX(c, s); break;
+    case QD_G_CP: M4(0, 0) = 1; M4(1, 1) = 1; M4(2, 2) = 1; M4(3, 3) = CMPLX(cos(p[0]), sin(p[0])); break;
     /* exp(-i t P/2) = c I - i s P for a Pauli string P (P^2 = I) */
-    case G_RXX:   /* XX: |00><->|11>, |01><->|10> */
+    case QD_G_RXX:   /* XX: |00><->|11>, |01><->|10> */
         for (int i = 0; i < 4; i++) {
             M4(i, i) = c;
             M4(i, 3 - i) = CMPLX(0, -s);
         }
         break;
-    case G_RYY:   /* YY|00> = -|11>, YY|11> = -|00>, YY|01> = |10>, YY|10> = |01> */
+    case QD_G_RYY:   /* YY|00> = -|11>, YY|11> = -|00>, YY|01> = |10>, YY|10> = |01> */
         for (int i = 0; i < 4; i++)
             M4(i, i) = c;
         M4(0, 3) = CMPLX(0, s); M4(3, 0) = CMPLX(0, s);
         M4(1, 2) = CMPLX(0, -s); M4(2, 1) = CMPLX(0, -s);
         break;
-    case G_RZZ:   /* ZZ = diag(1,-1,-1,1) */
+    case QD_G_RZZ:   /* ZZ = diag(1,-1,-1,1) */
         M4(0, 0) = CMPLX(c, -s); M4(1, 1) = CMPLX(c, s);
         M4(2, 2) = CMPLX(c, s); M4(3, 3) = CMPLX(c, -s);
         break;
-    case G_CCX:
+    case QD_G_CCX:
         for (int i = 0; i < 6; i++)
             m[i + 8 * i] = 1;
         m[6 + 8 * 7] = 1;
         m[7 + 8 * 6] = 1;
         break;
-    case G_CSWAP:   /* |101> <-> |110> */
+    case QD_G_ECR:   /* (X(x)I - Y(x)X)/sqrt(2) */
+        M4(0, 2) = r2; M4(0, 3) = CMPLX(0, r2);
+        M4(1, 2) = CMPLX(0, r2); M4(1, 3) = r2;
+        M4(2, 0) = r2; M4(2, 1) = CMPLX(0, -r2);
+        M4(3, 0) = CMPLX(0, -r2); M4(3, 1) = r2;
+        break;
+    case QD_G_CSWAP:   /* |101> <-> |110> */
         for (int i = 0; i < 8; i++)
             if (i != 5 && i != 6)
                 m[i + 8 * i] = 1;
@@ -1459,13 +1408,13 @@ static void b1_mats(const b1_src *s, size_t j0, size_t n, qd_c *M)
 {
     const int id = s->id;
     const size_t np = (size_t)s->np;
-    if (id != G_RX && id != G_RY && id != G_RZ && id != G_P) {
+    if (id != QD_G_RX && id != QD_G_RY && id != QD_G_RZ && id != QD_G_P) {
         for (size_t i = 0; i < n; i++)
             gate_matrix(id, s->params + (j0 + i) * np, M + 4 * i);
         return;
     }
     double x[B1_CH], sn[B1_CH], cs[B1_CH];
-    const double h = id == G_P ? 1.0 : 0.5;
+    const double h = id == QD_G_P ? 1.0 : 0.5;
     for (size_t i = 0; i < n; i++)
         x[i] = h * s->params[(j0 + i) * np];
     vsincos(x, n, sn, cs);
@@ -1473,9 +1422,9 @@ static void b1_mats(const b1_src *s, size_t j0, size_t n, qd_c *M)
         qd_c *m = M + 4 * i;
         const double c = cs[i], sv = sn[i];
         switch (id) {
-        case G_RX: m[0] = c; m[1] = CMPLX(0, -sv); m[2] = CMPLX(0, -sv); m[3] = c; break;
-        case G_RY: m[0] = c; m[1] = sv; m[2] = -sv; m[3] = c; break;
-        case G_RZ: m[0] = CMPLX(c, -sv); m[1] = 0; m[2] = 0; m[3] = CMPLX(c, sv); break;
+        case QD_G_RX: m[0] = c; m[1] = CMPLX(0, -sv); m[2] = CMPLX(0, -sv); m[3] = c; break;
+        case QD_G_RY: m[0] = c; m[1] = sv; m[2] = -sv; m[3] = c; break;
+        case QD_G_RZ: m[0] = CMPLX(c, -sv); m[1] = 0; m[2] = 0; m[3] = CMPLX(c, sv); break;
         default: m[0] = 1; m[1] = 0; m[2] = 0; m[3] = CMPLX(c, sv); break;   /* p */
         }
     }
@@ -1568,7 +1517,7 @@ static void apply_id(qd_c *a, int nq, size_t count, int id, const int *qs, const
 {
     const size_t amps = count << nq;
     int b[3];
-    for (int i = 0; i < table[id].nqubits; i++)
+    for (int i = 0; i < qd_gate_get((qd_gate_id)id)->nqubits; i++)
         b[i] = nq - 1 - qs[i];
     switch (kind_of[id]) {
     case K_ID:
@@ -1620,7 +1569,7 @@ void qd_apply_gate(qd_c *a, int nq, size_t count, const qd_gate_info *g, const i
     int id = gate_id(g);
     if (id < 0 || count == 0 || kind_of[id] == K_ID)
         return;
-    const int np = table[id].nparams;
+    const int np = qd_gate_get((qd_gate_id)id)->nparams;
     if (!per_vector || np == 0 || count == 1) {
         qd_c M[64];
         gate_matrix(id, params, M);
@@ -1628,11 +1577,11 @@ void qd_apply_gate(qd_c *a, int nq, size_t count, const qd_gate_info *g, const i
         return;
     }
     /* one matrix per member (e.g. QuDDPM's forward process: a random angle each) */
-    if (table[id].nqubits == 1 && b1_fits(nq) &&
+    if (qd_gate_get((qd_gate_id)id)->nqubits == 1 && b1_fits(nq) &&
         (kind_of[id] == K_M1 || kind_of[id] == K_D1)) {
         b1_src s = {NULL, id, np, params};
         b1_run(a, nq, count, nq - 1 - qs[0], &s,
-               kind_of[id] == K_D1 ? B1_DIAG : id == G_RY ? B1_REAL : B1_DENSE);
+               kind_of[id] == K_D1 ? B1_DIAG : id == QD_G_RY ? B1_REAL : B1_DENSE);
         return;
     }
     size_t dim = (size_t)1 << nq;
@@ -1664,7 +1613,7 @@ void qd_dm_apply_gate(qd_c *rho, int n, const qd_gate_info *g, const int *qs,
     /* rho as a vector of 2n qubits: rows are vector-qubits n+q (G), columns are
      * vector-qubits q (conj G), see qd.h */
     int qr[3], qc[3];
-    for (int i = 0; i < table[id].nqubits; i++) {
+    for (int i = 0; i < qd_gate_get((qd_gate_id)id)->nqubits; i++) {
         qr[i] = n + qs[i];
         qc[i] = qs[i];
     }

@@ -135,24 +135,60 @@ qd_c qd_rng_cnormal(qd_rng *r);            /* re, im ~ N(0, 1/2) independently: 
 qd_rng qd_rng_split(qd_rng *r);
 qd_rng qd_rng_sub(const qd_rng *r, uint64_t k);
 
-/* ---------------------------------------------------------------- gates (gates.c)
+/* ---------------------------------------------------------------- gates
+ * The gate registry (gate_table.c) is the one place that knows a gate: its id, arity,
+ * parameters, generator, inverse, shift rule and kind of matrix. Kernels dispatch on the
+ * id (gates.c), the circuit, adjoint and bindings ask the registry's fields; nothing
+ * compares gate names. Adding a gate: a row in gate_table.c, its matrix in gates.c's
+ * gate_matrix and its kernel class in gates.c's kind_of (docs/architecture.md).
  * Named gates (lowercase OpenQASM names), rotations exp(-i theta P / 2):
  *  1 qubit, 0 params: id x y z h s sdg t tdg sx sxdg
  *  1 qubit, 1 param : rx ry rz p (phase diag(1, e^{i l}))
  *  1 qubit, 3 params: u (OpenQASM 3 U(theta, phi, lambda))
- *  2 qubits, 0 params: cx cy cz ch swap
+ *  2 qubits, 0 params: cx cy cz ch swap ecr
  *  2 qubits, 1 param : crx cry crz cp rxx ryy rzz
  *  3 qubits, 0 params: ccx cswap
  */
+typedef enum {
+    QD_G_ID, QD_G_X, QD_G_Y, QD_G_Z, QD_G_H, QD_G_S, QD_G_SDG, QD_G_T, QD_G_TDG, QD_G_SX,
+    QD_G_SXDG, QD_G_RX, QD_G_RY, QD_G_RZ, QD_G_P, QD_G_U,
+    QD_G_CX, QD_G_CY, QD_G_CZ, QD_G_CH, QD_G_SWAP,
+    QD_G_CRX, QD_G_CRY, QD_G_CRZ, QD_G_CP, QD_G_RXX, QD_G_RYY, QD_G_RZZ,
+    QD_G_CCX, QD_G_CSWAP,
+    QD_G_ECR,
+    QD_G_COUNT
+} qd_gate_id;
+
+/* how a gate's inverse is formed */
+typedef enum {
+    QD_INV_NEGATE,   /* the same gate with every angle negated (self-inverse: no angles) */
+    QD_INV_OTHER,    /* another gate (inverse), angles unchanged: s <-> sdg, t <-> tdg, ... */
+    QD_INV_U         /* u(t, f, l)^-1 = u(-t, -l, -f) */
+} qd_gate_inv;
+
+#define QD_GF_DIAG 1u   /* diagonal matrix */
+#define QD_GF_PERM 2u   /* a permutation of basis states (phases allowed) */
+
 typedef struct {
     const char *name;
     int nqubits;
     int nparams;
     const char *doc;     /* one line: matrix / definition */
+    qd_gate_id id;
+    unsigned flags;      /* QD_GF_* */
+    char pauli;          /* 'X', 'Y', 'Z': exp(-i theta P(x)..(x)P / 2) on all its qubits; 0 */
+    qd_gate_inv inv;
+    qd_gate_id inverse;  /* QD_INV_OTHER: the inverse gate */
+    /* parameter-shift data per angle: the frequency w of the matrix entries' dependence
+     * e^{+-i w a} (1/2 for rotations, 1 for phases), and 1 where the shift rule needs four
+     * terms (a controlled rotation: generator eigenvalues {0, +-1/2}) */
+    double freq[3];
+    unsigned char fourterm;
 } qd_gate_info;
 
 const qd_gate_info *qd_gate_lookup(const char *name);   /* NULL if unknown */
 const qd_gate_info *qd_gate_list(size_t *count);         /* the whole table */
+const qd_gate_info *qd_gate_get(qd_gate_id id);          /* NULL if out of range */
 /* Full 2^k x 2^k column-major matrix of gate g with params p (cannot fail). */
 void qd_gate_matrix(const qd_gate_info *g, const double *p, qd_c *m);
 

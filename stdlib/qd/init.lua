@@ -47,7 +47,7 @@ qd.optim = require "qd.optim"
 -- circuits (lua_circuit.c), their text forms (qasm.lua) and ansatz builders
 do
   local qasm = require "qd.qasm"
-  qd.circuit = setmetatable({ from_qasm = function(text) return qasm.from_qasm(qd, text) end },
+  qd.circuit = setmetatable({ from_qasm = function(text, opts) return qasm.from_qasm(qd, text, opts) end },
                             { __call = core.circuit_call })
   local cm = core.metatables["qd.Circuit"].methods
   cm.to_qasm = qasm.to_qasm

@@ -4,7 +4,7 @@
 --
 -- Export. QASM 3: `input float[64] name;` per parameter slot (named slots keep their name
 -- when it is a valid identifier, unnamed slot i is theta_i), angles written as affine
--- expressions `scale*name + offset`; gates missing from stdgates.inc (rxx ryy rzz sxdg) are
+-- expressions `scale*name + offset`; gates missing from stdgates.inc (rxx ryy rzz sxdg ecr) are
 -- defined in the header; u is the builtin U. QASM 2 has no free parameters, so
 -- to_qasm(2, params) binds them; gates missing from the original qelib1.inc are defined.
 -- A measurement with discard is followed by `pragma qd discard q[i], ...` (QASM 3) or
@@ -37,6 +37,8 @@ local defs3 = {
   rzz = "gate rzz(theta) a, b { cx a, b; rz(theta) b; cx a, b; }",
   rxx = "gate rxx(theta) a, b { h a; h b; cx a, b; rz(theta) b; cx a, b; h a; h b; }",
   ryy = "gate ryy(theta) a, b { rx(pi/2) a; rx(pi/2) b; cx a, b; rz(theta) b; cx a, b; rx(-pi/2) a; rx(-pi/2) b; }",
+  -- Qiskit's definition: rzx(pi/4) a, b; x a; rzx(-pi/4) a, b, rzx(t) = h b; cx a, b; rz(t) b; cx a, b; h b
+  ecr = "gate ecr a, b { h b; cx a, b; rz(pi/4) b; cx a, b; h b; x a; h b; cx a, b; rz(-pi/4) b; cx a, b; h b; }",
 }
 -- QASM 2: names in the original qelib1.inc, renames, and definitions of the rest
 local std2 = {
@@ -54,6 +56,7 @@ local defs2 = {
   rzz = "gate rzz(theta) a, b { cx a, b; rz(theta) b; cx a, b; }",
   rxx = "gate rxx(theta) a, b { h a; h b; cx a, b; rz(theta) b; cx a, b; h a; h b; }",
   ryy = "gate ryy(theta) a, b { rx(pi/2) a; rx(pi/2) b; cx a, b; rz(theta) b; cx a, b; rx(-pi/2) a; rx(-pi/2) b; }",
+  ecr = "gate ecr a, b { h b; cx a, b; rz(pi/4) b; cx a, b; h b; x a; h b; cx a, b; rz(-pi/4) b; cx a, b; h b; }",
 }
 
 local keywords = {
@@ -138,7 +141,7 @@ function M.to_qasm(c, version, params)
   if version == 3 then
     out[#out + 1] = "OPENQASM 3.0;"
     out[#out + 1] = 'include "stdgates.inc";'
-    for _, g in ipairs { "sxdg", "rzz", "rxx", "ryy" } do
+    for _, g in ipairs { "sxdg", "rzz", "rxx", "ryy", "ecr" } do
       if need[g] then out[#out + 1] = defs3[g] end
     end
     if not params then
@@ -149,7 +152,7 @@ function M.to_qasm(c, version, params)
   else
     out[#out + 1] = "OPENQASM 2.0;"
     out[#out + 1] = 'include "qelib1.inc";'
-    for _, g in ipairs { "sx", "sxdg", "swap", "cswap", "crx", "cry", "rzz", "rxx", "ryy" } do
+    for _, g in ipairs { "sx", "sxdg", "swap", "cswap", "crx", "cry", "rzz", "rxx", "ryy", "ecr" } do
       if need[g] then out[#out + 1] = defs2[g] end
     end
     out[#out + 1] = fmt("qreg q[%d];", c.n)

@@ -4,6 +4,7 @@
  * that pin the conventions (qubit 0 = MSB, control first, exp(-i theta P/2)), and
  * bitwise thread-count invariance. */
 #include "harness.h"
+#include "qd_circuit.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,7 +103,7 @@ QD_TEST(gates_table)
         {"rx", 1, 1}, {"ry", 1, 1}, {"rz", 1, 1}, {"p", 1, 1}, {"u", 1, 3},
         {"cx", 2, 0}, {"cy", 2, 0}, {"cz", 2, 0}, {"ch", 2, 0}, {"swap", 2, 0},
         {"crx", 2, 1}, {"cry", 2, 1}, {"crz", 2, 1}, {"cp", 2, 1}, {"rxx", 2, 1},
-        {"ryy", 2, 1}, {"rzz", 2, 1}, {"ccx", 3, 0}, {"cswap", 3, 0},
+        {"ryy", 2, 1}, {"rzz", 2, 1}, {"ccx", 3, 0}, {"cswap", 3, 0}, {"ecr", 2, 0},
     };
     size_t n = 0;
     const qd_gate_info *list = qd_gate_list(&n);
@@ -120,6 +121,98 @@ QD_TEST(gates_table)
     CHECK(qd_gate_lookup("cnot") == NULL, "unknown name gives NULL");
     CHECK(qd_gate_lookup("X") == NULL, "names are lowercase");
     CHECK(qd_gate_lookup(NULL) == NULL, "NULL name gives NULL");
+}
+
+static void kron2(const qd_c *A, const qd_c *B, qd_c *out);
+static double mat_diff(const qd_c *a, const qd_c *b, size_t n);
+
+/* The registry's facts against the matrices: ids in order, inverses, generators, the
+ * diagonal/permutation flags and the shift-rule frequencies. */
+QD_TEST(gates_registry)
+{
+    qd_rng r;
+    qd_rng_init(&r, 12);
+    size_t n;
+    const qd_gate_info *list = qd_gate_list(&n);
+    CHECK(n == QD_G_COUNT, "registry has QD_G_COUNT gates (%zu)", n);
+    for (size_t i = 0; i < n; i++) {
+        const qd_gate_info *g = &list[i];
+        size_t d = (size_t)1 << g->nqubits;
+        CHECK((size_t)g->id == i && qd_gate_get(g->id) == g, "%s: id %d in order", g->name, g->id);
+        double p[3], pi[3] = {0, 0, 0};
+        rand_params(g, &r, p);
+        qd_c m[64], mi[64], prod[64];
+        const qd_gate_info *gi;
+        qd_gate_matrix(g, p, m);
+        qd_gate_inverse(g, p, &gi, pi);
+        qd_gate_matrix(gi, pi, mi);
+        ref_matmul(m, mi, d, prod);
+        double err = 0;
+        for (size_t a = 0; a < d; a++)
+            for (size_t b = 0; b < d; b++)
+                err = fmax(err, cabs(prod[a + b * d] - (a == b ? 1.0 : 0.0)));
+        CHECK(err < 1e-14, "%s times its registry inverse %s is I (err %g)", g->name, gi->name, err);
+        int diag = 1, perm = 1;
+        for (size_t a = 0; a < d; a++) {
+            int nz = 0;
+            for (size_t b = 0; b < d; b++) {
+                if (cabs(m[a + b * d]) > 1e-15) {
+                    nz++;
+                    if (a != b)
+                        diag = 0;
+                }
+            }
+            if (nz != 1)
+                perm = 0;
+        }
+        /* flags must be true when set (a rotation at a random angle is not a permutation) */
+        if (g->flags & QD_GF_DIAG)
+            CHECK(diag, "%s flagged diagonal is diagonal", g->name);
+        if (g->flags & QD_GF_PERM)
+            CHECK(perm, "%s flagged permutation has one entry per row", g->name);
+        if (g->nparams == 0)
+            CHECK(diag == !!(g->flags & QD_GF_DIAG), "%s: diagonal flag matches", g->name);
+        if (g->pauli) {
+            /* exp(-i a P..P/2) = cos(a/2) I - i sin(a/2) P..P */
+            const qd_c X[4] = {0, 1, 1, 0}, Y[4] = {0, I, -I, 0}, Z[4] = {1, 0, 0, -1};
+            const qd_c *P = g->pauli == 'X' ? X : g->pauli == 'Y' ? Y : Z;
+            qd_c PP[64], want[64];
+            if (g->nqubits == 1)
+                memcpy(PP, P, sizeof(qd_c) * 4);
+            else
+                kron2(P, P, PP);
+            for (size_t j = 0; j < d * d; j++)
+                want[j] = -I * sin(p[0] / 2) * PP[j] + ((j % (d + 1)) == 0 ? cos(p[0] / 2) : 0);
+            CHECK(mat_diff(m, want, d * d) < 1e-14, "%s is exp(-i a %c..%c/2)", g->name, g->pauli,
+                  g->pauli);
+        }
+        /* the shift rule with the registry's frequency gives the derivative (central
+         * difference of the matrix, step 1e-5) */
+        for (int k = 0; k < g->nparams; k++) {
+            qd_c D[64], mp[64], mm[64];
+            double pp[3], pm[3], h = 1e-5;
+            memcpy(pp, p, sizeof pp);
+            memcpy(pm, p, sizeof pm);
+            pp[k] += h;
+            pm[k] -= h;
+            qd_gate_dmatrix(g, p, k, D);
+            qd_gate_matrix(g, pp, mp);
+            qd_gate_matrix(g, pm, mm);
+            double e2 = 0;
+            for (size_t j = 0; j < d * d; j++)
+                e2 = fmax(e2, cabs(D[j] - (mp[j] - mm[j]) / (2 * h)));
+            CHECK(e2 < 1e-8, "%s: shift-rule derivative of angle %d (err %g)", g->name, k, e2);
+        }
+    }
+    /* ecr, the gate added through the registry alone: (X(x)I - Y(x)X)/sqrt(2) */
+    const qd_c I2[4] = {1, 0, 0, 1}, X[4] = {0, 1, 1, 0}, Y[4] = {0, I, -I, 0};
+    qd_c XI[16], YX[16], want[16], m[16];
+    kron2(X, I2, XI);
+    kron2(Y, X, YX);
+    for (int j = 0; j < 16; j++)
+        want[j] = (XI[j] - YX[j]) * M_SQRT1_2;
+    qd_gate_matrix(qd_gate_lookup("ecr"), NULL, m);
+    CHECK(mat_diff(m, want, 16) < 1e-15, "ecr = (X(x)I - Y(x)X)/sqrt(2)");
 }
 
 QD_TEST(gates_unitary)

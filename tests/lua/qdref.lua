@@ -145,6 +145,18 @@ R.gates = {
     m[6][6], m[7][7], m[6][7], m[7][6] = C(0), C(0), C(1), C(1)
     return m
   end,
+  -- (X(x)I - Y(x)X)/sqrt(2), the first qubit the more significant
+  ecr = function()
+    local a, b = kron(X, eye(2)), kron(Y, X)
+    local m = {}
+    for i = 1, 4 do
+      m[i] = {}
+      for j = 1, 4 do
+        m[i][j] = R.scale(C(a[i][j][1] - b[i][j][1], a[i][j][2] - b[i][j][2]), 1 / math.sqrt(2))
+      end
+    end
+    return m
+  end,
 }
 R.gate_info = {
   id = { 1, 0 }, x = { 1, 0 }, y = { 1, 0 }, z = { 1, 0 }, h = { 1, 0 }, s = { 1, 0 },
@@ -153,6 +165,7 @@ R.gate_info = {
   cx = { 2, 0 }, cy = { 2, 0 }, cz = { 2, 0 }, ch = { 2, 0 }, swap = { 2, 0 },
   crx = { 2, 1 }, cry = { 2, 1 }, crz = { 2, 1 }, cp = { 2, 1 },
   rxx = { 2, 1 }, ryy = { 2, 1 }, rzz = { 2, 1 }, ccx = { 3, 0 }, cswap = { 3, 0 },
+  ecr = { 2, 0 },
 }
 R.gate_names = {}
 for k in pairs(R.gate_info) do R.gate_names[#R.gate_names + 1] = k end

@@ -102,7 +102,7 @@ T.test("gates: U rho U^dagger against explicit matrices", function()
       count = count + 1
     end
   end
-  T.eq(count, 132, "gate applications checked")
+  T.eq(count, 138, "gate applications checked")
   -- the DM result equals |U s><U s| for a pure state
   local s = qd.haar_state(3, qd.rng(5))
   for _, name in ipairs { "h", "ry", "cx", "crz", "ryy", "ccx", "u" } do

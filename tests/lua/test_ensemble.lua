@@ -114,7 +114,7 @@ T.test("gates on every member against explicit matrices", function()
       count = count + 1
     end
   end
-  T.eq(count, 132, "gate applications checked")
+  T.eq(count, 138, "gate applications checked")
 end)
 
 T.test("per-member angles (qd.Vector or table)", function()

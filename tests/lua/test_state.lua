@@ -135,7 +135,7 @@ T.test("gates against explicit matrices", function()
       count = count + 1
     end
   end
-  T.eq(count, 16 * 3 + 12 * 6 + 2 * 6, "gate applications checked")
+  T.eq(count, 16 * 3 + 13 * 6 + 2 * 6, "gate applications checked")
   -- gates chain
   local g = qd.state(3):h(0):cx(0, 1):cx(1, 2)
   T.near(g:amp("000"), 1 / math.sqrt(2), TOL); T.near(g:amp("111"), 1 / math.sqrt(2), TOL)

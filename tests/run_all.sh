@@ -60,10 +60,15 @@ part "fuzz (short, fixed seeds)" env FUZZ_CHUNKS=6 FUZZ_CALLS=4000 FUZZ_FILES=10
 if [ -f tests/interp/test_cli.sh ]; then
   part "CLI" bash tests/interp/test_cli.sh "$QD"
 fi
+part "sandbox, limits, replay" bash tests/interp/test_sandbox.sh "$QD"
 outdir=$(mktemp -d); trap 'rm -f "$log"; rm -rf "$outdir"' EXIT
+# every example in its small mode with 1 thread, then `qd replay` of its record: in the
+# sandbox, with 2 threads, compared bit for bit
 for ex in examples/*.lua; do
   [ -e "$ex" ] || continue
-  part "example $(basename "$ex") --small" "$QD" "$ex" --small --out "$outdir/$(basename "$ex" .lua)"
+  run="$outdir/$(basename "$ex" .lua)"
+  part "example $(basename "$ex") --small" "$QD" --threads 1 "$ex" --small --out "$run"
+  part "replay of $(basename "$ex") (sandbox, 2 threads)" "$QD" replay "$run" --threads 2
 done
 echo "$total_p passed, $total_f failed"
 [ "$total_f" -eq 0 ]

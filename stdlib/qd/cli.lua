@@ -82,7 +82,32 @@ function M.fail(opts, msg)
   fail(p.spec, msg)
 end
 
+-- A script with an --out option also gets --force: replace the run record an existing
+-- --out directory holds (qd.record refuses otherwise).
+local force_option = { "force", false, "replace the run record in an existing --out directory" }
+
+local function with_force(spec)
+  local has_out, has_force = false, false
+  for _, o in ipairs(spec.options) do
+    if o[1] == "out" then has_out = true end
+    if o[1] == "force" then has_force = true end
+  end
+  if not has_out or has_force then return spec end
+  local s = {}
+  for k, v in pairs(spec) do s[k] = v end
+  s.options = {}
+  for i, o in ipairs(spec.options) do s.options[i] = o end
+  s.options[#s.options + 1] = force_option
+  return s
+end
+
 function M.parse(argv, spec)
+  if type(spec) ~= "table" or type(spec.options) ~= "table" then
+    error("bad argument #2 to 'parse' (a spec table with an options list expected)", 2)
+  end
+  local auto_force = with_force(spec)
+  local added = auto_force ~= spec
+  spec = auto_force
   local opts, byname = {}, {}
   for _, o in ipairs(spec.options) do
     for k in pairs(o) do
@@ -141,6 +166,7 @@ function M.parse(argv, spec)
     i = i + 1
   end
   parsed[opts] = { spec = spec, given = given }
+  if added and opts.force then require("qd.record").force = true end
   return opts, given
 end
 

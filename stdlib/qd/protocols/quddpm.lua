@@ -189,7 +189,7 @@ end
 -- the settings that define the result (compared on resume, stored in run.json)
 -- script options that only steer a session (not the result)
 M.session_keys = { resume = true, out = true, quiet = true, threads = true, progress = true,
-                   stop_after = true, ckpt_every = true }
+                   stop_after = true, ckpt_every = true, force = true }
 
 local function settings_of(c)
   local options = json.object()

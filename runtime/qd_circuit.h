@@ -163,6 +163,15 @@ extern int qd_adjoint_generic_only;
  * op o is not a 1-qubit gate; at most 64). State-vector runs apply such a run as one 2x2
  * matrix, M = G_last ... G_first (qd_circ_fused_matrix). */
 int qd_circ_run1q(const qd_circuit *c, size_t o);
+/* The forward fuser (circuit_fuse.c): ops o in order through qd_fuser_op, a flush before a
+ * measurement/reset and at the end; a, count: the members it transforms in place. NULL
+ * from qd_fuser_new when out of memory. */
+typedef struct qd_fuser qd_fuser;
+qd_fuser *qd_fuser_new(const qd_circuit *c, const double *theta, const qd_shift *sh, qd_c *a,
+                       size_t count);
+qd_status qd_fuser_op(qd_fuser *f, size_t o, qd_err *e);
+void qd_fuser_flush(qd_fuser *f);
+void qd_fuser_free(qd_fuser *f);
 void qd_circ_fused_matrix(const qd_circuit *c, size_t o, int len, const double *theta,
                           const qd_shift *sh, qd_c M[4]);
 /* Length of the run of consecutive cz ops from op o forward (dir > 0) or backward (dir < 0;

@@ -584,8 +584,11 @@ static size_t checksamples(lua_State *L, int arg, uint64_t **x, double **c)
     }
     if (cnt == 0)
         luaL_argerror(L, arg, "non-empty samples expected");
-    *x = tmpbuf(L, sizeof(uint64_t) * cnt);
-    *c = tmpbuf(L, sizeof(double) * cnt);
+    /* a list is read into buffers that grow with what is actually there: a length from
+     * __len is not trusted with a big allocation before its entries are seen */
+    size_t cap = n == 0 || cnt <= ((size_t)1 << 16) ? cnt : ((size_t)1 << 16);
+    *x = tmpbuf(L, sizeof(uint64_t) * cap);
+    *c = tmpbuf(L, sizeof(double) * cap);
     size_t k = 0;
     double total = 0;
     if (n == 0) {
@@ -605,6 +608,16 @@ static size_t checksamples(lua_State *L, int arg, uint64_t **x, double **c)
         }
     } else {
         for (lua_Integer i = 1; i <= n; i++) {
+            if (k == cap) {   /* grow (before the entry is pushed: the buffers stay below) */
+                size_t nc = 2 * cap < cnt ? 2 * cap : cnt;
+                uint64_t *nx = tmpbuf(L, sizeof(uint64_t) * nc);
+                double *ncnt = tmpbuf(L, sizeof(double) * nc);
+                memcpy(nx, *x, sizeof(uint64_t) * k);
+                memcpy(ncnt, *c, sizeof(double) * k);
+                *x = nx;
+                *c = ncnt;
+                cap = nc;
+            }
             int t = lua_geti(L, arg, i);
             int isint = 0;
             lua_Integer v = lua_tointegerx(L, -1, &isint);

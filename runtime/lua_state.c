@@ -403,6 +403,9 @@ static int m_sample(lua_State *L)
 static int m_measure(lua_State *L)
 {
     qdl_reg *r = qdL_checkreg(L, 1);
+    /* a State's or DensityMatrix's method called on an Ensemble (s.measure(E, ...)) */
+    if (r->kind == QDL_K_ENS)
+        return luaL_argerror(L, 1, "qd.State or qd.DensityMatrix expected, got qd.Ensemble");
     qdL_checknargs(L, 4);
     int qs[QD_MAX_QUBITS];
     int k = qdL_checkqubits(L, 2, r->n, qs, 0);

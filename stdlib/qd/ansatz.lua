@@ -18,9 +18,14 @@ local function outside()
   end
 end
 
-local function check_int(v, name, fname, lo)
-  if math.type(v) ~= "integer" or v < lo then
-    error(string.format("bad argument to '%s' (%s: integer >= %d expected, got %s)", fname, name, lo, tostring(v)), outside())
+-- layers per builder: the circuits are built gate by gate in Lua, so a count is bounded
+-- before the work starts (10^4 layers of 60 qubits is already millions of ops)
+M.max_layers = 10000
+
+local function check_int(v, name, fname, lo, hi)
+  if math.type(v) ~= "integer" or v < lo or (hi and v > hi) then
+    error(string.format("bad argument to '%s' (%s: integer %s expected, got %s)", fname, name,
+      hi and string.format("in %d..%d", lo, hi) or (">= " .. lo), tostring(v)), outside())
   end
 end
 
@@ -51,7 +56,7 @@ end
 -- theta) returns the normalised data states (outcomes sampled; c:grad holds them fixed).
 function M.quddpm(n, L, opts)
   check_int(n, "n", "quddpm", 1)
-  check_int(L, "L", "quddpm", 1)
+  check_int(L, "L", "quddpm", 1, M.max_layers)
   opts = check_opts(opts, { ancillas = true }, "quddpm")
   local na = opts.ancillas or 0
   check_int(na, "ancillas", "quddpm", 0)
@@ -82,7 +87,7 @@ end
 -- weights[l][i][j] flattened in C order); 3nL parameters.
 function M.strongly_entangling(n, L)
   check_int(n, "n", "strongly_entangling", 1)
-  check_int(L, "L", "strongly_entangling", 1)
+  check_int(L, "L", "strongly_entangling", 1, M.max_layers)
   local c = core.circuit(n)
   for l = 1, L do
     local base = 3 * n * (l - 1)
@@ -104,7 +109,7 @@ end
 -- Layout: slot 2n(l-1) + i + 1 is RY on qubit i, slot 2n(l-1) + n + i + 1 is RZ on qubit i.
 function M.ry_rz_cz(n, L)
   check_int(n, "n", "ry_rz_cz", 1)
-  check_int(L, "L", "ry_rz_cz", 1)
+  check_int(L, "L", "ry_rz_cz", 1, M.max_layers)
   local c = core.circuit(n)
   for l = 1, L do
     local base = 2 * n * (l - 1)
@@ -122,7 +127,7 @@ end
 -- final layer); 2nL (+2n) parameters.
 function M.hardware_efficient(n, L, opts)
   check_int(n, "n", "hardware_efficient", 1)
-  check_int(L, "L", "hardware_efficient", 1)
+  check_int(L, "L", "hardware_efficient", 1, M.max_layers)
   opts = check_opts(opts, { final = true }, "hardware_efficient")
   local c = core.circuit(n)
   local function rot(l)

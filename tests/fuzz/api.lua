@@ -680,11 +680,8 @@ local function wrong_receiver(name, vals, types)
   local t, mm = name:match("^MT%.(%w+)%.(__%w+)$")
   return t and types[t .. "." .. mm] and qd.type(vals[1]) ~= "qd." .. t
 end
+-- findings not fixed yet, skipped by name (FINDINGS.md); empty when all are fixed
 local KNOWN = {
-  { "F1", function(name, vals) return (name == "MT.State.methods.measure" or name == "MT.DensityMatrix.methods.measure")
-      and qd.type(vals[1]) == "qd.Ensemble" end },
-  { "H2", function(name, vals, args) return (name == "qd.loss.mmd_bits_samples" or name == "qd.pauli_sum") and has_proxy(args) end },
-  { "H1", function(name, vals) return name:match("^qd%.ansatz%.") and math.type(vals[2]) == "integer" and vals[2] > 100000 end },
 }
 
 -- ---------------------------------------------------------------- the loop

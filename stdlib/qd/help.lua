@@ -4,13 +4,21 @@
 local M = {}
 
 local docs = {
+  ["qd"] = [==[qd: quantum generative modelling in Lua, computed in C. Objects (qd.State, qd.DensityMatrix,
+  qd.Ensemble, qd.Circuit, qd.PauliSum, qd.Channel, qd.Schedule, qd.Vector, qd.Matrix,
+  qd.Rng) are made by the constructors below; help(obj) or help("qd.State") lists a type's
+  methods. Conventions: qubit 0 is the most significant bit; rotations exp(-i theta P/2);
+  collections 1-based, qubits 0-based; randomness only from qd.Rng objects (default: the
+  run's generator, qd --seed). Full reference: docs/reference.md, docs/api.md.]==],
   ["qd.state"] = [==[qd.state(n [, bits]) -> qd.State
   The n-qubit basis state |0...0>, or |bits> for a bitstring such as "0110" (qubit 0 is the
   leftmost character, the most significant bit of the basis index).
-  qd.state.from(amps): a state from a table of amplitudes (numbers or {re, im} pairs) or a
-  qd.Vector, length 2^n; taken as given (call :normalize() if needed).]==],
-  ["qd.state.from"] = [==[qd.state.from(amps) -> qd.State
-  amps: table of 2^n numbers or {re, im} pairs, or a qd.Vector. Not normalised for you.]==],
+  qd.state.from(amps [, {normalize=}]): a state from a table of amplitudes (numbers or {re, im}
+  pairs) or a qd.Vector, length 2^n (help(qd.state.from)).]==],
+  ["qd.state.from"] = [==[qd.state.from(amps [, {normalize=}]) -> qd.State
+  amps: table of 2^n numbers or {re, im} pairs, or a qd.Vector. Checked: finite and
+  normalised (|norm^2 - 1| <= 1e-8) unless normalize = true (scaled to norm 1) or
+  normalize = false (taken as given: for gradient vectors, not states).]==],
   ["qd.haar_state"] = [==[qd.haar_state(n [, rng]) -> qd.State
   A Haar-random pure state (normalised complex Gaussian vector), drawn from rng or the run's
   generator (qd.run_rng(), seeded by --seed).]==],
@@ -68,6 +76,9 @@ local docs = {
   qd.load_npy(path, "ensembles"), which returns a table of T qd.Ensemble.]==],
   ["qd.type"] = [==[qd.type(x) -> "qd.State", "qd.Ensemble", ... for qd objects, type(x) otherwise.]==],
   ["qd.help"] = [==[help(x): print the documentation of x (a function, an object, or a name).]==],
+  ["qd.pretty.pretty"] = [==[qd.pretty.pretty(v [, opts]) -> string: the function qd.pretty(v [, opts]) calls.]==],
+  ["qd.version"] = [==[qd.version: the qd version string (also `qd --version`).]==],
+  ["qd.max_qubits"] = [==[qd.max_qubits: the largest qubit count any object may have (60); memory is the real limit.]==],
   ["qd.pretty"] = [==[qd.pretty(v [, {depth = 3, items = 20, width = 100}]) -> string
   Readable text for any value, as the prompt shows results: tables nested (array part, then
   the other keys sorted), at most `items` entries per table and `depth` levels, on one line
@@ -77,6 +88,8 @@ local docs = {
   ["qd.random"] = [==[qd.random: random unitaries, states and density matrices. qd.random.unitary(n, rng),
   .state(n, rng), .ensemble(n, N, rng), .dm(n, rng, {measure=, rank=}), .mixture(n, k, rng),
   .circuit(n, depth, rng), .circuit_states(n, N, depth, rng). The rng is optional (run's generator).]==],
+  ["qd.random.state"] = [==[qd.random.state(n [, rng]) -> qd.State: the same function as qd.haar_state.]==],
+  ["qd.random.ensemble"] = [==[qd.random.ensemble(n, N [, rng]) -> qd.Ensemble: the same function as qd.ensemble.haar.]==],
   ["qd.random.unitary"] = [==[qd.random.unitary(n [, rng]) -> 2^n x 2^n complex qd.Matrix, Haar-random
   (QR of a complex Ginibre matrix with the phases of R's diagonal moved into Q; n <= 12).]==],
   ["qd.random.dm"] = [==[qd.random.dm(n [, rng] [, {measure = "hs" | "bures", rank = k}]) -> qd.DensityMatrix
@@ -115,7 +128,7 @@ local docs = {
   s:beta(t) = v_t, s:alpha(t) = 1 - v_t, s:alpha_bar(t) = prod_{u<=t}(1 - v_u) (t = 0..T),
   s:values() (qd.Vector), s:clip(lo, hi) (new schedule), s:totable() (plain data for run
   records / JSON; qd.schedule.from(s:totable()) == s), s1 == s2 (same values).]==],
-  ["alpha_bar"] = [==[s:alpha_bar(t) -> prod_{u<=t} (1 - v_u), t = 0..T (1 at t = 0).]==],
+  ["qd.Schedule:alpha_bar"] = [==[s:alpha_bar(t) -> prod_{u<=t} (1 - v_u), t = 0..T (1 at t = 0).]==],
   ["qd.Schedule:beta"] = [==[s:beta(t) -> v_t, the schedule's value at step t (1..T).]==],
   ["qd.Schedule:alpha"] = [==[s:alpha(t) -> 1 - v_t.]==],
   ["qd.Schedule:clip"] = [==[s:clip(lo, hi) -> a new qd.Schedule with values clamped into [lo, hi].]==],
@@ -126,6 +139,9 @@ local docs = {
   One QuDDPM forward step on every member, in place: W = [prod_{i<j} RZZ_ij(g/(2 sqrt n))] .
   (x)_i RZ(phi3) RY(phi2) RZ(phi1), phi ~ U[-pi/8, pi/8) h, g ~ U[0.4, 0.6) h per member.
   One C call; member k does not depend on N or the thread count.]==],
+  ["qd.diffusion.save"] = [==[qd.diffusion.save(path, sets)
+  The same function as qd.save_ensembles: writes the list {S_0, ..., S_T} that
+  qd.diffusion.forward returns as one .npy of shape (T+1, N, 2^n).]==],
   ["qd.diffusion.forward"] = [==[qd.diffusion.forward(E0, schedule [, rng] [, {mode = "marginal"}]) -> {S_0, ..., S_T}
   sets[t + 1] = S_t. schedule: qd.Schedule, qd.Vector or table of h_1..h_T. "marginal": S_t is
   t fresh steps on E0 for every t (the reference code); "trajectory": S_t = step t of S_{t-1}.
@@ -162,38 +178,14 @@ local docs = {
   table) of N per-member angles. E:overlaps(F) (N x M matrix of |<a|b>|^2),
   E:fidelities(s), E:mean_dm(), E:expect(P, qubits) (qd.Vector), E:probs() (matrix,
   one column per member), E:measure(qubits, rng) (each member its own outcome), E:embed(na).]==],
-  ["qd.Vector"] = [==[qd.Vector: dense real/complex vector; see help(qd.vector).]==],
-  ["qd.Matrix"] = [==[qd.Matrix: dense real/complex column-major matrix; see help(qd.matrix).]==],
-  ["qd.Rng"] = [==[qd.Rng: seeded generator; see help(qd.rng).]==],
-
-  -- methods (shared names across types)
-  ["unitary"] = [==[obj:unitary(U, {q1, ..., qk}) applies a 2^k x 2^k unitary (qd.Matrix or table
-  of rows); q1 is the most significant bit of U's index. Checked for unitarity (1e-8).
-  On a qd.Circuit, c:unitary([params]) returns the circuit's 2^n x 2^n matrix and
-  c:add_unitary(U, {q...}) adds a matrix op.]==],
-  ["probs"] = [==[obj:probs([qubits]) -> qd.Vector of the 2^k outcome probabilities of the
-  given qubits (all by default); the first listed qubit is the most significant bit.
-  On an Ensemble: a 2^k x N qd.Matrix, one column per member.]==],
-  ["sample"] = [==[obj:sample(shots [, rng] [, {qubits={...}}]) -> {["0101"] = count, ...}]==],
-  ["measure"] = [==[obj:measure(qubits [, rng] [, {keep=true}]) -> outcome, probability, post-state
-  Projective measurement in the computational basis. keep=true collapses obj in place
-  (post-state is obj, renormalised); keep=false returns a new object on the unmeasured
-  qubits. Ensembles: outcomes is a table of bitstrings, probabilities a qd.Vector, each
-  member drawing from its own substream.
-  On a qd.Circuit, c:measure({q...} [, {discard=true}]) adds a measurement op (help(qd.circuit)).]==],
-  ["project"] = [==[s:project(qubits, "01" [, {keep=true}]) -> probability, post-state for a fixed outcome.]==],
-  ["expect"] = [==[obj:expect("XZ", {0, 2}) or obj:expect("XIZ") -> <P> (a qd.Vector on an Ensemble).]==],
-  ["embed"] = [==[obj:embed(na) -> |0..0>_A (x) obj, with the na ancillas as the most significant qubits.]==],
-  ["ptrace"] = [==[obj:ptrace({kept qubits}) -> qd.DensityMatrix on the kept qubits (in the given order).]==],
-  ["schmidt_rank"] = [==[s:schmidt_rank({qubits of A} [, tol=1e-10]) -> number of Schmidt coefficients > tol.]==],
-  ["overlaps"] = [==[E:overlaps([F]) -> N x M qd.Matrix of |<e_i|f_j>|^2 (F defaults to E).]==],
-  ["mean_dm"] = [==[E:mean_dm() -> the average state (1/N) sum_k |e_k><e_k|.]==],
-  ["save_npy"] = [==[obj:save_npy(path): write a numpy .npy file (see help(qd.load_npy) for shapes).]==],
-  ["free"] = [==[obj:free(): release the buffer now (also on `local x <close> = ...` and GC);
-  using a freed object is a clean error.]==],
-  ["normalize"] = [==[s:normalize() -> s divided by its norm.]==],
-  ["inner"] = [==[s:inner(t) -> re, im of <s|t>.]==],
-  ["amp"] = [==[s:amp(i) or s:amp("0110") -> re, im of an amplitude (i 1-based basis index).]==],
+  ["qd.Vector"] = [==[qd.Vector: a dense real or complex vector (qd.vector, results of probs, norms, ...).
+  v[i] reads (nil past the end) and v[i] = x writes entry i (1-based); #v the length;
+  complex entries go in and come out of v[i] as {re, im}, of v:get(i) as re, im.]==],
+  ["qd.Matrix"] = [==[qd.Matrix: a dense real or complex column-major matrix (qd.matrix, overlaps, unitaries, ...).
+  #M is the number of rows; entries are read and written with M:get(i, j), M:set(i, j, x)
+  (1-based); M:shape() -> rows, cols.]==],
+  ["qd.Rng"] = [==[qd.Rng: a counter-based, splittable generator (qd.rng(seed), qd.run_rng()). Every random
+  function takes one as its optional rng argument; printing shows the seed and draws made.]==],
 
   -- losses (lua_loss.c, loss.c, transport.c) and optimizers (optim.lua); docs/api.md "Losses"
   ["qd.loss"] = [==[qd.loss: losses with gradients w.r.t. their inputs ({grad=true}).
@@ -256,6 +248,28 @@ local docs = {
   ["qd.optim.sgd"] = [==[qd.optim.sgd(feval, x, state) -> x, fx  (PyTorch's SGD with momentum / Nesterov; state.buf kept)]==],
   ["qd.optim.checkpoint"] = [==[qd.optim.checkpoint(v) -> JSON-safe copy (qd.Vector, NaN, inf, -0 tagged); qd.optim.restore undoes it exactly.]==],
   ["qd.optim.lr_at"] = [==[qd.optim.lr_at(schedule, t) -> learning rate of step t (1-based).]==],
+  ["qd.optim.restore"] = [==[qd.optim.restore(t) -> the value qd.optim.checkpoint(v) encoded, exactly: {__vector=}
+  back to a real qd.Vector, {__float="nan"|"inf"|"-inf"|"-0"} back to the number, other numbers
+  as floats except integer-valued fields t, step, steps, epoch, step_size (integers), and
+  string keys of digits ("3", as JSON writes array indices) as integer keys.]==],
+  ["qd.optim.save"] = [==[qd.optim.save(path, v) -> true | nil, message
+  Writes qd.optim.checkpoint(v) as JSON (doubles exact, %.17g) atomically (temporary file +
+  rename); read it back with qd.optim.load(path).]==],
+  ["qd.optim.load"] = [==[qd.optim.load(path) -> v | nil, message
+  Reads a file written by qd.optim.save and returns qd.optim.restore of its JSON.]==],
+  ["qd.optim.schedule"] = [==[qd.optim.schedule: learning-rate schedules as plain data tables {kind=, lr=, ...} (saved
+  with the optimizer state). constant{lr=}, step{lr=, step_size=, gamma=},
+  exponential{lr=, gamma=}, cosine{lr=, T= [, lr_min=0, warmup=0]}, linear{lr=, T= [, lr_end=0]}.
+  Put one in state.schedule: step t of adam/sgd then uses qd.optim.lr_at(schedule, t).]==],
+  ["qd.optim.schedule.constant"] = [==[qd.optim.schedule.constant{lr=} -> schedule: lr at every step.]==],
+  ["qd.optim.schedule.step"] = [==[qd.optim.schedule.step{lr=, step_size=, gamma=} -> schedule
+  lr * gamma^floor((t-1)/step_size) (torch's StepLR).]==],
+  ["qd.optim.schedule.exponential"] = [==[qd.optim.schedule.exponential{lr=, gamma=} -> schedule: lr * gamma^(t-1).]==],
+  ["qd.optim.schedule.cosine"] = [==[qd.optim.schedule.cosine{lr=, T= [, lr_min=0, warmup=0]} -> schedule
+  lr * t/warmup for t <= warmup, then lr_min + (lr - lr_min)(1 + cos(pi u))/2 with
+  u = (t - warmup)/(T - warmup); lr_min from step T on.]==],
+  ["qd.optim.schedule.linear"] = [==[qd.optim.schedule.linear{lr=, T= [, lr_end=0]} -> schedule
+  lr + (lr_end - lr)(t-1)/(T-1) for t < T, lr_end from step T on.]==],
 
   -- circuits (lua_circuit.c, qasm.lua, ansatz.lua)
   ["qd.circuit"] = [==[qd.circuit(n) -> qd.Circuit
@@ -270,40 +284,75 @@ local docs = {
   expressions, gate definitions, measure, reset). Errors read "qasm:LINE: message".]==],
   ["qd.Circuit"] = [==[qd.Circuit: a parameterised circuit on c.n qubits (#c ops, c:nparams() slots,
   c.nout output qubits). Gate methods as on states, but each angle may be a number (fixed), a
-  slot name, {slot [, scale=, offset=]} or omitted (new slot). help("run"), help("vjp"),
-  help("grad"), help("to_qasm").]==],
-  ["nparams"] = [==[c:nparams() -> number of parameter slots. c:param(name) -> slot number (created if
-  new), c:param() -> a new unnamed slot, c:param_index(name) -> number or nil, c:param_names().]==],
-  ["run"] = [==[c:run(x [, params] [, {rng=, outcomes=}]) -> output [, outcomes, probs]
+  slot name, {slot [, scale=, offset=]} or omitted (new slot). help("qd.Circuit:run"),
+  help("qd.Circuit:vjp"), help("qd.Circuit:grad"), help("qd.Circuit:to_qasm").]==],
+  ["qd.Circuit:nparams"] = [==[c:nparams() -> the number of parameter slots (the length of the params a run takes).]==],
+  ["qd.Circuit:param"] = [==[c:param(name) -> the slot number (1-based) of the named slot, created (as the next
+  number) if new; c:param() -> the number of a new unnamed slot. Slots are what a gate's
+  angle "name" or {i} refers to; params[i] is slot i's value.]==],
+  ["qd.Circuit:param_index"] = [==[c:param_index(name) -> the slot number of a named slot, or nil if there is none
+  (never creates one).]==],
+  ["qd.Circuit:param_names"] = [==[c:param_names() -> {[i] = name} for the named slots (unnamed slots are absent, so
+  the table may have holes: use pairs, or 1..c:nparams()).]==],
+  ["qd.Circuit:copy"] = [==[c:copy() -> an independent copy of the circuit (ops and slots).]==],
+  ["qd.Circuit:run"] = [==[c:run(x [, params] [, {rng=, outcomes=}]) -> output [, outcomes, probs]
   x: State, Ensemble (batched in C) or DensityMatrix with c.n qubits. With measurements on a
   State/Ensemble each member samples its own outcomes (substream k); outcomes is an
   N x (measurement ops) qd.Matrix of outcome indices, probs the joint probabilities; pass
   outcomes= to fix them. discard=true measurements remove qubits from the output. On a
   DensityMatrix measurements are non-selective and discard is the partial trace.
   c:apply(x, ...) does the same in place.]==],
-  ["apply"] = [==[c:apply(x [, params] [, opts]) -> x, run in place (see help("run")).
-  obj:apply(ch, ...) applies a qd.Channel: see help("qd.Channel:apply").]==],
-  ["vjp"] = [==[c:vjp(x, params, G [, {outcomes=, dLdP=}]) -> dL/dtheta (qd.Vector), dL/d conj(x)
+  ["qd.Circuit:apply"] = [==[c:apply(x [, params] [, {rng=, outcomes=}]) -> x [, outcomes, probs]
+  c:run in place (see help("qd.Circuit:run")); not allowed when the circuit discards qubits.]==],
+  ["qd.Circuit:vjp"] = [==[c:vjp(x, params, G [, {outcomes=, dLdP=}]) -> dL/dtheta (qd.Vector), dL/d conj(x)
   Reverse-mode (adjoint) gradient. G = dL/d conj(output) (dL = 2 Re sum conj(G) d out), shaped
   like the output (register or complex array). Measurements: the outcomes are held fixed and
   the gradient flows through the normalised post-measurement state. dLdP: dL/dP for each
   member's joint outcome probability (expected-loss mode).]==],
-  ["grad"] = [==[c:grad(x, params, loss_fn [, {rng=, outcomes=, expected=}]) -> L, dL/dtheta, out [, outcomes]
+  ["qd.Circuit:grad"] = [==[c:grad(x, params, loss_fn [, {rng=, outcomes=, expected=}]) -> L, dL/dtheta, out [, outcomes]
   loss_fn(out) returns L, G. expected=true: E = sum over outcomes m, members j of P_jm l_j,
   with loss_fn(out_m, P_m, m) returning per-member losses l and G; returns E, dE/dtheta.]==],
-  ["grad_ps"] = [==[c:grad_ps(x, params, loss_fn) -> L, gradient by parameter shift (2 terms, 4 for
+  ["qd.Circuit:grad_ps"] = [==[c:grad_ps(x, params, loss_fn) -> L, gradient by parameter shift (2 terms, 4 for
   crx/cry/crz); needs a loss linear in the output state; refuses pure-state measurements.]==],
-  ["grad_fd"] = [==[c:grad_fd(x, params, loss_fn [, {h=1e-6, outcomes=, rng=, expected=}]) -> L, central-difference gradient.]==],
-  ["inverse"] = [==[c:inverse() -> the inverse circuit (same parameter slots).]==],
-  ["draw"] = [==[c:draw() -> text diagram, one line per qubit.]==],
-  ["to_qasm"] = [==[c:to_qasm([2|3] [, params]) -> OpenQASM text. QASM 3: input float[64] per slot;
+  ["qd.Circuit:grad_fd"] = [==[c:grad_fd(x, params, loss_fn [, {h=1e-6, outcomes=, rng=, expected=}]) -> L, central-difference gradient.]==],
+  ["qd.Circuit:inverse"] = [==[c:inverse() -> the inverse circuit: ops reversed, each gate inverted, same parameter
+  slots (an error if the circuit measures or resets).]==],
+  ["qd.Circuit:draw"] = [==[c:draw() -> a text diagram, one line per qubit ("*" control, "M" measure, "M>" measure
+  and discard, "|0>" reset; parameters by name or #slot).]==],
+  ["qd.Circuit:to_qasm"] = [==[c:to_qasm([2|3] [, params]) -> OpenQASM text. QASM 3: input float[64] per slot;
   QASM 2 needs params (bound). Measurement discards are written as "pragma qd discard".]==],
-  ["ops"] = [==[c:ops() -> list of op tables {kind=, name=, qubits=, params=, discard=}.]==],
-  ["reset"] = [==[c:reset({q...}) adds a reset of the qubits to |0> (pure states: measure, then flip the
+  ["qd.Circuit:ops"] = [==[c:ops() -> list of op tables {kind=, name=, qubits={...}, params={{slot=, scale=, offset=}
+  | {value=}, ...}, matrix= (qd.Matrix, unitary ops), discard=} (qubits 0-based): what
+  c:draw() and c:to_qasm() read.]==],
+  ["qd.Circuit:reset"] = [==[c:reset({q...}) -> c: adds a reset of the qubits to |0> (pure states: measure, then flip the
   qubits that came out 1; density matrices: the reset channel).]==],
-  ["append"] = [==[c:append(other [, qubit_map]) appends other's ops; named slots matched by name.]==],
-  ["add_unitary"] = [==[c:add_unitary(U, {q...} [, name]) adds an arbitrary unitary op.]==],
-  ["qd.ansatz"] = [==[qd.ansatz.quddpm(n, L [, {ancillas=na}]), .strongly_entangling(n, L), .ry_rz_cz(n, L),
+  ["qd.Circuit:append"] = [==[c:append(other [, qubit_map]) -> c: other's ops after c's, other's qubit q going to
+  qubit_map[q+1] (default q); named slots are matched by name (created if absent), unnamed
+  ones become new slots of c.]==],
+  ["qd.Circuit:add_unitary"] = [==[c:add_unitary(U, {q...} [, name]) -> c: adds an arbitrary k-qubit unitary op (qd.Matrix or
+  table of rows, checked for unitarity to 1e-8; the first qubit is the most significant bit
+  of U's index); no parameters; name is what c:draw() shows.]==],
+  ["qd.Circuit:measure"] = [==[c:measure({q...} [, {discard=false}]) -> c: adds a computational-basis measurement of
+  the qubits. On a State/Ensemble run each member samples its outcome (help("qd.Circuit:run"));
+  discard=true removes the measured qubits from the output; on a DensityMatrix the
+  measurement is non-selective and discard is the partial trace.]==],
+  ["qd.Circuit:unitary"] = [==[c:unitary([params]) -> the circuit's 2^n x 2^n complex qd.Matrix (column j = the circuit
+  applied to |j>); n <= 14, no measurements or resets.]==],
+  ["qd.ansatz.quddpm"] = [==[qd.ansatz.quddpm(n, L [, {ancillas=0}]) -> qd.Circuit on N = n + na qubits (ancillas are
+  qubits 0..na-1). Per layer l: RX then RY on every qubit, CZ on (0,1), (2,3), ... then on
+  (1,2), (3,4), ...; with na > 0 the ancillas are measured and discarded at the end.
+  Slots: RX on qubit i is 2N(l-1)+i+1, RY is 2N(l-1)+N+i+1 (2NL in all).]==],
+  ["qd.ansatz.strongly_entangling"] = [==[qd.ansatz.strongly_entangling(n, L) -> qd.Circuit
+  Per layer l: Rot(phi, theta, omega) = RZ(omega) RY(theta) RZ(phi) on every qubit, then
+  CX(i, (i+r) mod n) with r = ((l-1) mod (n-1)) + 1 (none for n = 1). Slots of qubit i: 3n(l-1)+3i+1, +2, +3.]==],
+  ["qd.ansatz.ry_rz_cz"] = [==[qd.ansatz.ry_rz_cz(n, L) -> qd.Circuit
+  Per layer l: RY on every qubit, RZ on every qubit, CZ ladder (0,1), (1,2), ...
+  Slots: RY on qubit i is 2n(l-1)+i+1, RZ is 2n(l-1)+n+i+1.]==],
+  ["qd.ansatz.hardware_efficient"] = [==[qd.ansatz.hardware_efficient(n, L [, {final=false}]) -> qd.Circuit
+  Per layer l: RY then RZ on each qubit, then CX(0,1), CX(1,2), ...; final=true adds a last
+  RY/RZ layer. Slots: RY on qubit i is 2n(l-1)+2i+1, RZ is 2n(l-1)+2i+2.]==],
+  ["qd.ansatz"] = [==[qd.ansatz: circuit builders (qd.Circuit with unnamed slots in a documented layout).
+  qd.ansatz.quddpm(n, L [, {ancillas=na}]), .strongly_entangling(n, L), .ry_rz_cz(n, L),
   .hardware_efficient(n, L [, {final=}]) -> qd.Circuit with the slot layout in docs/api.md.
   quddpm: per layer RX, RY on every qubit, CZ on even then odd pairs; RX on qubit i is slot
   2N(l-1)+i+1, RY is 2N(l-1)+N+i+1 (N = n + na); ancillas measured and discarded at the end.]==],
@@ -346,19 +395,19 @@ local docs = {
   ch:superop() (vec stacks columns, S = sum conj(K) (x) K), ch:choi() (J = sum |i><j| (x) E(|i><j|)),
   ch:is_cptp([tol]). rho:apply(ch, targets) is exact and local; s:apply(ch, targets, rng) and
   E:apply(...) sample trajectories. See help("qd.Channel:apply").]==],
-  ["qd.Channel:apply"] = [==[obj:apply(ch [, targets] [, rng] [, {branches=true}]) -> obj [, branches]
+  ["REG:apply"] = [==[obj:apply(ch [, targets] [, rng] [, {branches=true}]) -> obj [, branches]
   (also ch:apply(obj, ...)). In place. targets: a qubit or a list of k distinct qubits (first =
   most significant bit of the channel's index); may be omitted when the channel covers the
   register. DensityMatrix: exact, never a 4^n x 4^n matrix (local superoperator pass or Kraus
   sum). State/Ensemble: each member picks branch i with probability ||K_i psi||^2 from its own
   substream and is renormalised; branches (1-based Kraus indices; an integer for a State, a
   table for an Ensemble) if asked. The average over members converges to the exact result.]==],
-  ["kraus"] = [==[ch:kraus() -> {qd.Matrix, ...}: the Kraus operators (branch i is the i-th).]==],
-  ["superop"] = [==[ch:superop() -> 4^k x 4^k qd.Matrix S = sum conj(K_i) (x) K_i: vec(E(rho)) = S vec(rho), columns stacked.]==],
-  ["choi"] = [==[ch:choi() -> 4^k x 4^k qd.Matrix J = sum_ij |i><j| (x) E(|i><j|) (input first; Tr J = 2^k).]==],
-  ["is_cptp"] = [==[ch:is_cptp([tol=1e-10]) -> boolean, ||sum K^dagger K - I||_F.]==],
-  ["compose"] = [==[a:compose(b) = a * b: the channel rho -> a(b(rho)) (b first).]==],
-  ["tensor"] = [==[a:tensor(b) -> a (x) b on k_a + k_b <= 5 qubits, a on the first (most significant) targets.]==],
+  ["qd.Channel:kraus"] = [==[ch:kraus() -> {qd.Matrix, ...}: the Kraus operators (branch i is the i-th).]==],
+  ["qd.Channel:superop"] = [==[ch:superop() -> 4^k x 4^k qd.Matrix S = sum conj(K_i) (x) K_i: vec(E(rho)) = S vec(rho), columns stacked.]==],
+  ["qd.Channel:choi"] = [==[ch:choi() -> 4^k x 4^k qd.Matrix J = sum_ij |i><j| (x) E(|i><j|) (input first; Tr J = 2^k).]==],
+  ["qd.Channel:is_cptp"] = [==[ch:is_cptp([tol=1e-10]) -> boolean, ||sum K^dagger K - I||_F.]==],
+  ["qd.Channel:compose"] = [==[a:compose(b) = a * b: the channel rho -> a(b(rho)) (b first).]==],
+  ["qd.Channel:tensor"] = [==[a:tensor(b) -> a (x) b on k_a + k_b <= 5 qubits, a on the first (most significant) targets.]==],
 
   -- Hamiltonians and dynamics (lua_pauli.c, lua_dynamics.c)
   ["qd.pauli_sum"] = [==[qd.pauli_sum{{c, "ZZI"}, {c, "XZ", {q1, q2}}, ...} [, {n=}] | qd.pauli_sum("ZZI") -> qd.PauliSum
@@ -382,19 +431,19 @@ local docs = {
   ["qd.PauliSum:expect"] = [==[H:expect(obj) -> <psi|H|psi> (State), Tr(H rho) (DensityMatrix), or a qd.Vector per member
   (Ensemble); re, im (complex vector) when H is not Hermitian. Never builds the matrix.]==],
   ["qd.PauliSum:matrix"] = [==[H:matrix() -> the dense 2^n x 2^n complex qd.Matrix (n <= 12).]==],
-  ["eigh"] = [==[H:eigh() -> w (ascending qd.Vector), V (qd.Matrix, eigenvectors as columns); Hermitian H, n <= 12.]==],
-  ["spectrum"] = [==[H:spectrum() -> ascending eigenvalues (qd.Vector).]==],
-  ["ground_state"] = [==[H:ground_state([{method="auto"|"eig"|"lanczos", tol=1e-10}]) -> State, E0, gap
+  ["qd.PauliSum:eigh"] = [==[H:eigh() -> w (ascending qd.Vector), V (qd.Matrix, eigenvectors as columns); Hermitian H, n <= 12.]==],
+  ["qd.PauliSum:spectrum"] = [==[H:spectrum() -> ascending eigenvalues (qd.Vector).]==],
+  ["qd.PauliSum:ground_state"] = [==[H:ground_state([{method="auto"|"eig"|"lanczos", tol=1e-10}]) -> State, E0, gap
   The lowest eigenvector (phase fixed: its first largest-modulus amplitude real > 0), its
   energy and E1 - E0. "eig": dense LAPACK (n <= 12); "lanczos": restarted Lanczos until
   ||H psi - E0 psi|| <= tol max(1, |E0|), gap = nil; "auto": eig up to 10 qubits.]==],
-  ["gibbs"] = [==[H:gibbs(beta) -> DensityMatrix exp(-beta H)/Z, ln Z (beta >= 0; also qd.data.gibbs(H, beta)).]==],
-  ["terms"] = [==[H:terms() -> {{c, "ZZI"}, ...} (c a number, or {re, im} if complex).]==],
-  ["dagger"] = [==[H:dagger() -> the adjoint (coefficients conjugated).]==],
-  ["simplify"] = [==[H:simplify([tol=0]) -> a copy without terms of |c| <= tol (equal strings are always merged).]==],
-  ["is_hermitian"] = [==[H:is_hermitian([tol=1e-12]) -> true if every coefficient is real to tol.]==],
-  ["norm_bound"] = [==[H:norm_bound() -> sum_t |c_t| (an upper bound of the operator norm).]==],
-  ["evolve"] = [==[obj:evolve(H, t [, {method="auto"|"eig"|"krylov", tol=1e-12, stats=true}]) -> obj [, stats]
+  ["qd.PauliSum:gibbs"] = [==[H:gibbs(beta) -> DensityMatrix exp(-beta H)/Z, ln Z (beta >= 0; also qd.data.gibbs(H, beta)).]==],
+  ["qd.PauliSum:terms"] = [==[H:terms() -> {{c, "ZZI"}, ...} (c a number, or {re, im} if complex).]==],
+  ["qd.PauliSum:dagger"] = [==[H:dagger() -> the adjoint (coefficients conjugated).]==],
+  ["qd.PauliSum:simplify"] = [==[H:simplify([tol=0]) -> a copy without terms of |c| <= tol (equal strings are always merged).]==],
+  ["qd.PauliSum:is_hermitian"] = [==[H:is_hermitian([tol=1e-12]) -> true if every coefficient is real to tol.]==],
+  ["qd.PauliSum:norm_bound"] = [==[H:norm_bound() -> sum_t |c_t| (an upper bound of the operator norm).]==],
+  ["REG:evolve"] = [==[obj:evolve(H, t [, {method="auto"|"eig"|"krylov", tol=1e-12, stats=true}]) -> obj [, stats]
   (also H:evolve(obj, t, ...)). In place: obj <- exp(-iHt) obj on a State or Ensemble, U rho U^H
   on a DensityMatrix. "eig": dense eigen-decomposition (cached on H; ~1e-13 accurate);
   "krylov": Lanczos with adaptive sub-steps, accumulated error <= ~tol (Expokit-style
@@ -458,91 +507,436 @@ local docs = {
   ["qd.data.gibbs"] = [==[qd.data.gibbs(H, beta) -> DensityMatrix exp(-beta H)/Z, ln Z (H a qd.PauliSum, <= 12 qubits).]==],
 }
 
-local function wrap(text)
-  return text
+-- ------------------------------------------------------------------ methods
+-- Keyed "qd.Type:method". Texts shared by several types are written once here; a method
+-- missing from this list is a failure of tests/lua/test_help.lua. Gate methods (rx, cx, ...)
+-- are documented from the gate table (M.gate_doc), not here.
+local function def(keys, text)
+  for _, k in ipairs(keys) do docs[k] = text end
+end
+local REG = { "qd.State", "qd.DensityMatrix", "qd.Ensemble" }
+local function each(types, method)
+  local keys = {}
+  for i, t in ipairs(types) do keys[i] = t .. ":" .. method end
+  return keys
+end
+
+-- State, DensityMatrix, Ensemble
+def(each(REG, "apply"), docs["REG:apply"])
+def(each(REG, "evolve"), docs["REG:evolve"])
+docs["REG:apply"], docs["REG:evolve"] = nil, nil
+def(each(REG, "unitary"), [==[obj:unitary(U, {q1, ..., qk}) -> obj: applies a 2^k x 2^k unitary (qd.Matrix or table of
+  rows, k <= 12) in place; q1 is the most significant bit of U's index. Checked for
+  unitarity (max |U^dagger U - I| <= 1e-8). On a DensityMatrix rho -> U rho U^dagger; on an
+  Ensemble every member.]==])
+def(each(REG, "save_npy"), [==[obj:save_npy(path) -> obj: writes a numpy .npy file atomically (temporary file + rename),
+  raising on failure. State: shape (2^n,), Ensemble: (N, 2^n), DensityMatrix: (2^n, 2^n),
+  complex128. Read back with qd.load_npy(path [, kind]).]==])
+def(each(REG, "free"), [==[obj:free(): releases the buffer now (also at the end of `local x <close> = ...` and by the
+  GC); idempotent. Using a freed object raises "qd.State has been freed" (etc.).]==])
+
+docs["qd.State:copy"] = [==[s:copy() -> an independent qd.State with the same amplitudes.]==]
+docs["qd.State:amp"] = [==[s:amp(i) | s:amp("0110") -> re, im of one amplitude (i the 1-based basis index; a
+  bitstring of n characters, qubit 0 first).]==]
+docs["qd.State:totable"] = [==[s:totable() -> {{re, im}, ...}: the 2^n amplitudes in basis order.]==]
+docs["qd.State:vector"] = [==[s:vector() -> a complex qd.Vector copy of the 2^n amplitudes.]==]
+docs["qd.State:norm"] = [==[s:norm() -> sqrt(<s|s>) (1 for a normalised state).]==]
+docs["qd.State:normalize"] = [==[s:normalize() -> s, divided by its norm in place (an error for norm 0 or non-finite).]==]
+docs["qd.State:inner"] = [==[s:inner(t) -> re, im of <s|t> (t a qd.State of the same size).]==]
+docs["qd.State:probs"] = [==[s:probs([qubits]) -> qd.Vector of the 2^k outcome probabilities of the listed qubits (all
+  by default); the first listed qubit is the most significant bit of the outcome index.]==]
+docs["qd.State:sample"] = [==[s:sample(shots [, rng] [, {qubits={...}}]) -> {["0101"] = count, ...}
+  shots computational-basis measurements (of the listed qubits, all by default, first
+  listed = leftmost character) without changing s; counts of the outcomes seen.]==]
+docs["qd.State:measure"] = [==[s:measure(qubits [, rng] [, {keep=true}]) -> outcome, probability, post-state
+  Projective measurement of the listed qubits in the computational basis; outcome is a
+  bitstring (first listed qubit first). keep=true (default) collapses s in place and
+  renormalises it (post-state is s); keep=false leaves s unchanged and returns a new
+  State on the unmeasured qubits. rng defaults to the run's generator.]==]
+docs["qd.State:project"] = [==[s:project(qubits, "01" [, {keep=true}]) -> probability, post-state
+  Projects onto a fixed outcome of the listed qubits (an error if its probability is 0):
+  keep=true collapses s in place, keep=false returns a new State on the other qubits.]==]
+docs["qd.State:expect"] = [==[s:expect("XZ", {0, 2}) | s:expect("XIZ") -> <psi|P|psi> for a Pauli string (letters I X Y
+  Z, one per listed qubit, or one per qubit when no qubits are given).]==]
+docs["qd.State:embed"] = [==[s:embed(na) -> a new State |0..0>_A (x) s: na ancillas as the most significant qubits.]==]
+docs["qd.State:kron"] = [==[s:kron(x) -> the tensor product s (x) x, s's qubits first (qd.kron(s, x)): a State for a
+  State, a DensityMatrix for a DensityMatrix.]==]
+docs["qd.State:ptrace"] = [==[s:ptrace({kept qubits}) -> qd.DensityMatrix of the kept qubits (the first listed is the
+  most significant), the others traced out.]==]
+docs["qd.State:schmidt_rank"] = [==[s:schmidt_rank({qubits of A} [, tol=1e-10]) -> the number of Schmidt coefficients
+  > tol across the cut A | rest.]==]
+docs["qd.State:dm"] = [==[s:dm() -> qd.DensityMatrix |s><s| (qd.dm(s)).]==]
+docs["qd.State:fidelity"] = [==[s:fidelity(x) -> qd.fidelity(s, x): |<s|x>|^2, or <s|rho|s> for a DensityMatrix x.]==]
+docs["qd.State:trace_distance"] = [==[s:trace_distance(x) -> qd.trace_distance(s, x) = 1/2 ||rho - sigma||_1 (s as |s><s|).]==]
+docs["qd.State:purity"] = [==[s:purity() -> Tr rho^2 of |s><s| (1 up to rounding; qd.purity(s)).]==]
+docs["qd.State:entropy"] = [==[s:entropy() -> the von Neumann entropy of |s><s| (0 up to rounding; qd.entropy(s)).]==]
+
+docs["qd.DensityMatrix:copy"] = [==[rho:copy() -> an independent qd.DensityMatrix with the same entries.]==]
+docs["qd.DensityMatrix:get"] = [==[rho:get(i, j) -> re, im of entry (i, j) (1-based row and column).]==]
+docs["qd.DensityMatrix:matrix"] = [==[rho:matrix() -> a complex 2^n x 2^n qd.Matrix copy of rho.]==]
+docs["qd.DensityMatrix:trace"] = [==[rho:trace() -> Re Tr rho (a number).]==]
+docs["qd.DensityMatrix:eigenvalues"] = [==[rho:eigenvalues() -> qd.Vector of the 2^n eigenvalues, ascending (LAPACK).]==]
+docs["qd.DensityMatrix:probs"] = [==[rho:probs([qubits]) -> qd.Vector of the 2^k outcome probabilities of the listed qubits
+  (all by default; first listed = most significant bit): the diagonal of the reduced state.]==]
+docs["qd.DensityMatrix:sample"] = [==[rho:sample(shots [, rng] [, {qubits={...}}]) -> {["0101"] = count, ...}: shots
+  measurements of the listed qubits (all by default) without changing rho.]==]
+docs["qd.DensityMatrix:measure"] = [==[rho:measure(qubits [, rng] [, {keep=true}]) -> outcome, probability, post-state
+  Samples an outcome (bitstring) of the listed qubits; keep=true (default) collapses rho in
+  place to P rho P / p, keep=false returns a new DensityMatrix of the unmeasured qubits.]==]
+docs["qd.DensityMatrix:expect"] = [==[rho:expect("XZ", {0, 2}) | rho:expect("XIZ") -> Tr(P rho) for a Pauli string.]==]
+docs["qd.DensityMatrix:kron"] = [==[rho:kron(x) -> the DensityMatrix rho (x) x (a State x is promoted to |x><x|), rho's
+  qubits first.]==]
+docs["qd.DensityMatrix:ptrace"] = [==[rho:ptrace({kept qubits}) -> qd.DensityMatrix of the kept qubits (first listed = most
+  significant).]==]
+docs["qd.DensityMatrix:fidelity"] = [==[rho:fidelity(x) -> qd.fidelity(rho, x): <x|rho|x> for a State x, the Uhlmann fidelity
+  (Tr sqrt(sqrt(rho) x sqrt(rho)))^2 for a DensityMatrix x.]==]
+docs["qd.DensityMatrix:trace_distance"] = [==[rho:trace_distance(x) -> 1/2 ||rho - sigma||_1 (a State x as |x><x|).]==]
+docs["qd.DensityMatrix:purity"] = [==[rho:purity() -> Tr rho^2.]==]
+docs["qd.DensityMatrix:entropy"] = [==[rho:entropy() -> -Tr rho ln rho (natural log; eigenvalues <= 0 contribute 0).]==]
+
+docs["qd.Ensemble:get"] = [==[E:get(k) | E[k] -> a copy of member k (1-based) as a qd.State; k outside 1..N raises.]==]
+docs["qd.Ensemble:set"] = [==[E:set(k, s) -> E: copies the State s (same n, normalised: checked) into member k.]==]
+docs["qd.Ensemble:copy"] = [==[E:copy() -> an independent qd.Ensemble with the same members.]==]
+docs["qd.Ensemble:norms"] = [==[E:norms() -> qd.Vector of the N member norms.]==]
+docs["qd.Ensemble:states"] = [==[E:states() -> {s1, ..., sN}: a table of N qd.State copies of the members.]==]
+docs["qd.Ensemble:overlaps"] = [==[E:overlaps([F]) -> N x M qd.Matrix of |<e_i|f_j>|^2 (F another Ensemble of the same n;
+  default E itself, then only j >= i is computed and the result is exactly symmetric).]==]
+docs["qd.Ensemble:fidelities"] = [==[E:fidelities(s) -> qd.Vector of |<s|e_k>|^2, k = 1..N.]==]
+docs["qd.Ensemble:mean_dm"] = [==[E:mean_dm() -> qd.DensityMatrix (1/N) sum_k |e_k><e_k|, the ensemble's average state.]==]
+docs["qd.Ensemble:measure"] = [==[E:measure(qubits [, rng] [, {keep=true}]) -> outcomes, probabilities, post-ensemble
+  Every member measured with its own outcome (member k from substream k of a generator
+  split off rng): outcomes a table of N bitstrings, probabilities a qd.Vector; keep=true
+  collapses E in place (post is E), keep=false returns a new Ensemble on the unmeasured
+  qubits.]==]
+docs["qd.Ensemble:probs"] = [==[E:probs([qubits]) -> 2^k x N qd.Matrix of outcome probabilities, one column per member
+  (first listed qubit = most significant bit).]==]
+docs["qd.Ensemble:expect"] = [==[E:expect("XZ", {0, 2}) | E:expect("XIZ") -> qd.Vector of the N expectations <e_k|P|e_k>.]==]
+docs["qd.Ensemble:embed"] = [==[E:embed(na) -> a new Ensemble, every member |0..0>_A (x) e_k with na ancillas as the most
+  significant qubits.]==]
+
+-- Vector and Matrix (one set of methods; lua_array.c)
+for _, T in ipairs { "qd.Vector", "qd.Matrix" } do
+  local v = T == "qd.Vector"
+  docs[T .. ":get"] = v and [==[v:get(i) -> entry i (1-based): a number, or re, im for a complex vector (v[i] gives
+  a number or an {re, im} pair, nil past the end).]==]
+    or [==[M:get(i, j) -> entry (i, j) (1-based): a number, or re, im for a complex matrix.]==]
+  docs[T .. ":set"] = v and [==[v:set(i, x) -> v: sets entry i (1-based) to x, a number or {re, im} (complex vectors
+  only); also v[i] = x.]==]
+    or [==[M:set(i, j, x) -> M: sets entry (i, j) (1-based) to x, a number or {re, im} (complex
+  matrices only).]==]
+  docs[T .. ":totable"] = v and [==[v:totable() -> {x1, x2, ...} (complex entries as {re, im} pairs).]==]
+    or [==[M:totable() -> {{row 1}, {row 2}, ...} (complex entries as {re, im} pairs).]==]
+  docs[T .. ":shape"] = v and [==[v:shape() -> n, 1 (a vector is one column).]==]
+    or [==[M:shape() -> rows, cols.]==]
+  local x = v and "v" or "M"
+  docs[T .. ":is_complex"] = x .. ":is_complex() -> true if the entries are complex, false if real."
+  docs[T .. ":sum"] = x .. ":sum() -> the sum of all entries: a number, or re, im if complex."
+  docs[T .. ":mean"] = x .. ":mean() -> the mean of all entries: a number, or re, im if complex."
+  docs[T .. ":copy"] = x .. ":copy() -> an independent " .. T .. " with the same entries."
+  docs[T .. ":free"] = x .. [==[:free(): releases the buffer now (also with <close> and the GC); idempotent;
+  using it afterwards raises.]==]
+  docs[T .. ":save_npy"] = x .. ":save_npy(path) -> " .. x .. [==[: writes a numpy .npy file atomically (float64 or
+  complex128; shape ]==] .. (v and "(n,)" or "(rows, cols)") .. "); raises on failure."
+end
+
+docs["qd.Rng:uniform"] = [==[r:uniform([a, b [, n]]) -> a number uniform in [a, b) (default [0, 1)), or with n a
+  qd.Vector of n draws.]==]
+docs["qd.Rng:normal"] = [==[r:normal([mu, sigma [, n]]) -> a number ~ N(mu, sigma^2) (default N(0, 1)), or with n a
+  qd.Vector of n draws.]==]
+docs["qd.Rng:integer"] = [==[r:integer(lo, hi) -> an integer uniform in [lo, hi] (both included; no modulo bias).]==]
+docs["qd.Rng:split"] = [==[r:split() -> a new, independent generator; advances r (so the next split differs).]==]
+docs["qd.Rng:substream"] = [==[r:substream(k) -> the k-th substream (k >= 0) of r as a new generator; does not advance r,
+  so r:substream(k) is the same stream every time.]==]
+docs["qd.Rng:seed"] = [==[r:seed() -> the seed of the root generator (also for generators split or substreamed off it).]==]
+
+docs["qd.Schedule:values"] = [==[s:values() -> qd.Vector of v_1..v_T.]==]
+docs["qd.Schedule:totable"] = [==[s:totable() -> {kind=, T=, <parameters>, [clip=], [parts=], values={...}}: plain data
+  for run records and JSON; qd.schedule.from(s:totable()) == s bitwise.]==]
+
+docs["qd.PauliSum:evolve"] = [==[H:evolve(obj, t [, opts]) -> obj [, stats]: obj:evolve(H, t [, opts]) (help("qd.State:evolve")).]==]
+docs["qd.PauliSum:free"] = [==[H:free(): releases the operator (and its cached eigen-decomposition) now; idempotent.]==]
+
+docs["qd.Channel:apply"] = [==[ch:apply(obj [, targets] [, rng] [, {branches=true}]) -> obj [, branches]
+  obj:apply(ch, ...) (help("qd.DensityMatrix:apply")): exact on a DensityMatrix, sampled
+  trajectories on a State or Ensemble.]==]
+docs["qd.Channel:free"] = [==[ch:free(): releases the channel now (also with <close> and the GC); idempotent; a freed
+  channel raises "qd.Channel has been freed".]==]
+
+M.docs = docs
+
+-- the types, in the order help lists them; a method name shared by several types is looked
+-- up in this order (help("measure") shows qd.State:measure first)
+M.types = { "qd.State", "qd.DensityMatrix", "qd.Ensemble", "qd.Circuit", "qd.PauliSum", "qd.Channel",
+            "qd.Schedule", "qd.Vector", "qd.Matrix", "qd.Rng" }
+-- types whose gate methods are the gate table's (circuits add the gate as an op instead)
+local gate_types = { ["qd.State"] = true, ["qd.DensityMatrix"] = true, ["qd.Ensemble"] = true,
+                     ["qd.Circuit"] = true }
+
+-- the doc of gate `name` (g = qd.gates()[name]) as a method of type tname (nil: registers)
+function M.gate_doc(name, g, tname)
+  local qs, ps = {}, {}
+  for i = 1, g.qubits do qs[i] = "q" .. (i - 1) end
+  for i = 1, g.params do ps[i] = "theta" .. (g.params > 1 and i or "") end
+  local args = table.concat(qs, ", ") .. (g.params > 0 and (", " .. table.concat(ps, ", ")) or "")
+  if tname == "qd.Circuit" then
+    return string.format("c:%s(%s) -> c: adds the gate as an op.\n  %s%s", name, args, g.doc,
+      g.params > 0 and "\n  Each angle: a number (fixed), a slot name, {slot [, scale=, offset=]}, or omitted (a new slot)." or "")
+  end
+  return string.format("obj:%s(%s) -> obj\n  %s\n  On an Ensemble an angle may be a qd.Vector of per-member angles.",
+                       name, args, g.doc)
+end
+
+-- the first line of a doc, for one-line listings
+function M.summary(text)
+  return (text:match("^[^\n]*"))
+end
+
+-- where a docs key belongs in docs/reference.md: the type ("qd.State" for "qd.State:copy"),
+-- a table with entries of its own ("qd.random" for itself and "qd.random.dm"), or "qd"
+function M.group(key, keys)
+  local t = key:match("^(qd%.%u[%w_]*):") or key:match("^(qd%.%u[%w_]*)$")
+  if t then return t end
+  for other in pairs(keys) do
+    if other:sub(1, #key + 1) == key .. "." then return key end
+  end
+  local parent = key:match("^(.*)%.[^.]+$")
+  return parent or key
+end
+
+local function wrap_words(words, first, indent, width)
+  local lines, line = {}, first
+  for _, w in ipairs(words) do
+    if #line + 1 + #w > width and line ~= first then
+      lines[#lines + 1] = line
+      line = indent .. w
+    else
+      line = line .. " " .. w
+    end
+  end
+  lines[#lines + 1] = line
+  return table.concat(lines, "\n")
 end
 
 function M.make(qd, core)
-  -- map values to names so help(qd.state) finds "qd.state"
-  local byvalue = {}
-  for k, v in pairs(qd) do
-    if docs["qd." .. k] and (type(v) == "function" or type(v) == "table") then
-      byvalue[v] = "qd." .. k
-    end
-  end
-  byvalue[qd.state.from] = "qd.state.from"
-  byvalue[qd.ensemble.haar] = "qd.ensemble.haar"
-  byvalue[qd.ensemble.from] = "qd.ensemble.from"
-  -- functions of the module tables (qd.random.unitary, qd.schedule.linear, qd.data.ghz, ...)
-  for _, mod in ipairs { "random", "schedule", "diffusion", "data", "loss", "ot", "optim", "channel", "pauli_sum" } do
-    if type(qd[mod]) == "table" then
-      for k, v in pairs(qd[mod]) do
-        local name = "qd." .. mod .. "." .. k
-        if docs[name] and byvalue[v] == nil then byvalue[v] = name end
-      end
-    end
-  end
   local gates = core.gates()
 
-  local function lookup(x)
-    if type(x) == "string" then
-      if docs[x] then return docs[x] end
-      local method = x:match("[:%.]([%w_]+)$") or x
-      if docs[method] then return docs[method] end
-      if gates[method] then
-        local g = gates[method]
-        local qs, ps = {}, {}
-        for i = 1, g.qubits do qs[i] = "q" .. (i - 1) end
-        for i = 1, g.params do ps[i] = "theta" .. (g.params > 1 and i or "") end
-        local args = table.concat(qs, ", ") .. (g.params > 0 and (", " .. table.concat(ps, ", ")) or "")
-        return string.format("obj:%s(%s) -> obj\n  %s\n  On an Ensemble an angle may be a qd.Vector of per-member angles.",
-                             method, args, g.doc)
-      end
-      return nil
+  -- name -> value, following dots from qd ("qd.random.dm" -> qd.random.dm)
+  local function resolve(name)
+    if name == "qd" then return qd end
+    local v = qd
+    for part in (name:match("^qd%.(.*)$") or ""):gmatch("[^.]+") do
+      if type(v) ~= "table" then return nil end
+      v = rawget(v, part)
     end
-    if byvalue[x] == nil then   -- functions of stdlib modules loaded with require
+    return name:match("^qd%.") and v or nil
+  end
+
+  -- the metatable of each type: qd.core.metatables where it is listed, else from a small
+  -- object of the type (built once, on the first help call)
+  local mts
+  local function metatables()
+    if mts then return mts end
+    mts = {}
+    for name, mt in pairs(core.metatables or {}) do mts[name] = mt end
+    local samples = {
+      ["qd.State"] = function() return qd.state(1) end,
+      ["qd.DensityMatrix"] = function() return qd.dm(1) end,
+      ["qd.Ensemble"] = function() return qd.ensemble(1, 1) end,
+      ["qd.Vector"] = function() return qd.vector(1) end,
+      ["qd.Matrix"] = function() return qd.matrix(1, 1) end,
+      ["qd.Rng"] = function() return qd.rng(0) end,
+      ["qd.Circuit"] = function() return qd.circuit(1) end,
+      ["qd.PauliSum"] = function() return qd.pauli_sum("Z") end,
+      ["qd.Channel"] = function() return qd.channel.dephasing { p = 0 } end,
+      ["qd.Schedule"] = function() return qd.schedule.from { 0.5 } end,
+    }
+    for _, t in ipairs(M.types) do
+      if mts[t] == nil then
+        local ok, obj = pcall(samples[t])
+        if ok then mts[t] = getmetatable(obj) end
+      end
+    end
+    return mts
+  end
+
+  local function methods_of(t)
+    local mt = metatables()[t]
+    local names = {}
+    if type(mt) == "table" and type(mt.methods) == "table" then
+      for k in pairs(mt.methods) do names[#names + 1] = k end
+    end
+    table.sort(names)
+    return names, mt
+  end
+
+  -- value -> the names it has (module functions and tables first, shallow names first, then
+  -- the methods of each type in M.types order), built on the first call
+  local byvalue
+  local function names_of(x)
+    if not byvalue then
+      byvalue = {}
+      local function add(v, name)
+        if type(v) == "function" or type(v) == "table" then
+          byvalue[v] = byvalue[v] or {}
+          table.insert(byvalue[v], name)
+        end
+      end
+      local queue, seen = { { qd, "qd" } }, { [qd] = true }
+      add(qd, "qd")
+      local head = 1
+      while queue[head] do   -- breadth first: qd.haar_state before qd.random.state
+        local t, prefix = queue[head][1], queue[head][2]
+        head = head + 1
+        local keys = {}
+        for k in pairs(t) do if type(k) == "string" then keys[#keys + 1] = k end end
+        table.sort(keys)
+        for _, k in ipairs(keys) do
+          local v, name = t[k], prefix .. "." .. k
+          add(v, name)
+          if type(v) == "table" and not seen[v] then
+            seen[v] = true
+            queue[#queue + 1] = { v, name }
+          end
+        end
+      end
+      for _, t in ipairs(M.types) do
+        local names, mt = methods_of(t)
+        for _, m in ipairs(names) do add(mt.methods[m], t .. ":" .. m) end
+      end
+    end
+    if byvalue[x] == nil then   -- stdlib modules loaded with require (not under qd)
       for _, mname in ipairs { "qd.protocols.quddpm", "qd.progress" } do
         local mod = package.loaded[mname]
         if type(mod) == "table" then
-          if mod == x and docs[mname] then byvalue[x] = mname end
+          if mod == x and docs[mname] then return { mname } end
           for k, v in pairs(mod) do
-            if v == x and docs[mname .. "." .. k] then byvalue[x] = mname .. "." .. k end
+            if v == x and docs[mname .. "." .. k] then return { mname .. "." .. k } end
           end
         end
       end
     end
-    local name = byvalue[x]
-    if name then return docs[name] end
-    local t = qd.type(x)
-    if docs[t] then
-      local mt = getmetatable(x)
-      local names = {}
-      if type(mt) == "table" and type(mt.methods) == "table" then
-        for k in pairs(mt.methods) do names[#names + 1] = k end
+    return byvalue[x]
+  end
+
+  -- the text for a docs key or a method/gate name; nil if there is none
+  local function text_of(name)
+    if docs[name] then return docs[name] end
+    local t, m = name:match("^(qd%.%u[%w_]*)[:.]([%w_]+)$")
+    if t then
+      if docs[t .. ":" .. m] then return docs[t .. ":" .. m] end
+      if gates[m] and gate_types[t] then
+        local _, mt = methods_of(t)
+        if mt == nil or mt.methods == nil or mt.methods[m] then return M.gate_doc(m, gates[m], t) end
       end
-      table.sort(names)
-      return docs[t] .. "\n  methods: " .. table.concat(names, " ")
     end
     return nil
   end
 
-  local function helpfn(x)
-    if x == nil then
+  -- one line per entry of a table: "  name   summary"
+  local function listing(tbl, prefix)
+    local keys = {}
+    for k in pairs(tbl) do if type(k) == "string" then keys[#keys + 1] = k end end
+    table.sort(keys)
+    local lines = {}
+    for _, k in ipairs(keys) do
+      local name = prefix .. "." .. k
+      local doc = text_of(name)
+      local sum = doc and M.summary(doc) or "(no documentation)"
+      local line = "    " .. (sum:sub(1, #name) == name and sum or (name .. ": " .. sum))
+      if #line > 110 then line = line:sub(1, 107) .. "..." end
+      lines[#lines + 1] = line
+    end
+    return table.concat(lines, "\n")
+  end
+
+  local function type_text(t)
+    local names = methods_of(t)
+    local plain, gs = {}, {}
+    for _, m in ipairs(names) do
+      if gates[m] and gate_types[t] then gs[#gs + 1] = m else plain[#plain + 1] = m end
+    end
+    local out = docs[t] .. "\n" .. wrap_words(plain, "  methods:", "           ", 96)
+    if #gs > 0 then out = out .. "\n" .. wrap_words(gs, "  gates:", "         ", 96) end
+    return out .. '\n  help("' .. t .. ':NAME") documents one method.'
+  end
+
+  -- the full text help prints for a name (string) or value; nil if undocumented
+  local function lookup(x)
+    if type(x) == "string" then
+      local name = x
+      local bare = name ~= "qd" and not name:match("^qd%.")
+      if bare and (docs["qd." .. name] or name:match("^%u[%w_]*[:.]")) then name = "qd." .. name end
+      if docs[name] and name:match("^qd%.%u[%w_]*$") and metatables()[name] then return type_text(name) end
+      local text = text_of(name)
+      if text then
+        local v = resolve(name)
+        if type(v) == "table" then text = text .. "\n  entries:\n" .. listing(v, name) end
+        return text
+      end
+
+      -- a bare method or gate name: gates first (as on every register type), then the
+      -- types that have a method of that name
+      if name:match("^[%w_]+$") then
+        if gates[name] then return M.gate_doc(name, gates[name]) end
+        local found = {}
+        for _, t in ipairs(M.types) do
+          if docs[t .. ":" .. name] then found[#found + 1] = t .. ":" .. name end
+        end
+        if #found > 0 then
+          local text = docs[found[1]]
+          if #found > 1 then
+            local also = {}
+            for i = 2, #found do also[#also + 1] = 'help("' .. found[i] .. '")' end
+            text = text .. "\n  also: " .. table.concat(also, ", ")
+          end
+          return text
+        end
+      end
+      return nil
+    end
+    local names = names_of(x)
+    if names then
+      local text = text_of(names[1]) or (names[1] == "qd" and docs.qd)
+      if text then
+        if type(x) == "table" then text = text .. "\n  entries:\n" .. listing(x, names[1]) end
+        if #names > 1 then
+          local also = {}
+          for i = 2, #names do also[#also + 1] = names[i] end
+          text = text .. "\n  (the same function: " .. table.concat(also, ", ") .. ")"
+        end
+        return text
+      end
+    end
+    local t = qd.type(x)
+    if docs[t] and metatables()[t] then return type_text(t) end
+    return nil
+  end
+  M.lookup = lookup
+
+  local function helpfn(...)
+    if select("#", ...) == 0 then
       print([==[qd — quantum generative modelling in Lua. Objects: qd.State, qd.DensityMatrix,
-qd.Ensemble, qd.Vector, qd.Matrix, qd.Rng. Try help(qd.state), help(qd.ensemble),
-help(qd.load_npy), help("measure"), help("rx"), or help(obj) on any object.
+qd.Ensemble, qd.Circuit, qd.PauliSum, qd.Channel, qd.Schedule, qd.Vector, qd.Matrix, qd.Rng.
+help(qd) lists the library, help(qd.random) a module; help(qd.state), help(qd.load_npy)
+document a function; help(obj) or help("qd.State") a type and its methods;
+help(s.measure) or help("qd.State:measure") a method; help("rx") a gate.
 Conventions: qubit 0 is the most significant bit; rotations exp(-i theta P / 2);
 collections are 1-based (E[1], v[1]), qubits 0-based.]==])
       return
     end
+    local x = ...
+    if x == nil then
+      print('help(nil): nothing to document (a misspelt name? types are not fields of qd: ' ..
+            'use help("qd.State") or help(obj)); help() shows where to start')
+      return
+    end
     local text = lookup(x)
     if not text then
-      print("no documentation for " .. tostring(x))
+      print("no documentation for " .. tostring(x) .. "; help() shows where to start, help(qd) lists the library")
     else
-      print(wrap(text))
+      print(text)
     end
   end
-  byvalue[helpfn] = "qd.help"   -- help(help)
   return helpfn
 end
 

@@ -817,7 +817,9 @@ static void check_unchanged(lua_State *L, const qd_circuit *c, size_t nops, int 
         luaL_error(L, "%s: the circuit was modified by the loss function", what);
 }
 
-static const char *const grad_opts[] = {"rng", "outcomes", "expected", "h", NULL};
+static const char *const grad_opts[] = {"rng", "outcomes", "expected", NULL};
+/* c:grad_fd also takes the finite-difference step */
+static const char *const grad_fd_opts[] = {"rng", "outcomes", "expected", "h", NULL};
 
 /* total bits over measurement ops (for the expected-loss enumeration) */
 static int meas_bits(const qd_circuit *c, int *bits)
@@ -1096,7 +1098,7 @@ static int m_grad_fd(lua_State *L)
     qdl_reg *x = checkinput(L, 2, c);
     double *th = checkparams(L, 3, c);
     luaL_checktype(L, 4, LUA_TFUNCTION);
-    qdL_checkoptions(L, 5, grad_opts);
+    qdL_checkoptions(L, 5, grad_fd_opts);
     int expected = qdL_optbool(L, 5, "expected", 0);
     if (expected && (x->kind == QDL_K_DM || !c->nmeas))
         return luaL_argerror(L, 5, "expected mode needs a State/Ensemble input and a circuit with measurements");

@@ -338,6 +338,9 @@ local docs = {
   measurement is non-selective and discard is the partial trace.]==],
   ["qd.Circuit:unitary"] = [==[c:unitary([params]) -> the circuit's 2^n x 2^n complex qd.Matrix (column j = the circuit
   applied to |j>); n <= 14, no measurements or resets.]==],
+  ["qd.ansatz.max_layers"] = [==[qd.ansatz.max_layers = 10000: the largest layer count L the builders accept
+  (they build gate by gate in Lua, so the bound is checked before any work; raise it if you
+  really need deeper circuits).]==],
   ["qd.ansatz.quddpm"] = [==[qd.ansatz.quddpm(n, L [, {ancillas=0}]) -> qd.Circuit on N = n + na qubits (ancillas are
   qubits 0..na-1). Per layer l: RX then RY on every qubit, CZ on (0,1), (2,3), ... then on
   (1,2), (3,4), ...; with na > 0 the ancillas are measured and discarded at the end.

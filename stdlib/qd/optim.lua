@@ -140,6 +140,7 @@ end
 
 M.schedule = {}
 
+-- the options each kind needs, then the optional ones it takes
 local kinds = {
   constant = { "lr" },
   step = { "lr", "step_size", "gamma" },
@@ -147,13 +148,16 @@ local kinds = {
   cosine = { "lr", "T" },
   linear = { "lr", "T" },
 }
+local optional = { constant = {}, step = {}, exponential = {}, cosine = { lr_min = true, warmup = true },
+                   linear = { lr_end = true } }
 
 local function mk(kind, opts)
   if type(opts) ~= "table" then
     error(string.format("bad argument #1 to 'schedule.%s' (options table expected, got %s)", kind, type(opts)), outside())
   end
-  local allowed = { lr = true, step_size = true, gamma = true, T = true, lr_min = true,
-                    lr_end = true, warmup = true }
+  local allowed = {}
+  for _, k in ipairs(kinds[kind]) do allowed[k] = true end
+  for k in pairs(optional[kind]) do allowed[k] = true end
   for k in pairs(opts) do
     if not allowed[k] then
       error(string.format("bad argument #1 to 'schedule.%s' (unknown option '%s')", kind, tostring(k)), outside())

@@ -175,8 +175,10 @@ if command -v timeout >/dev/null; then
     if [ "$rc" -eq 1 ] && grep -q "interrupted" <<<"$err" && [ $(($(date +%s) - t0)) -lt 20 ]; then pass
     else fail "Ctrl-C stops qd.lindblad"; fi
     # an interrupted example saves its partial record and says how to resume
-    # (the circle task at the paper's settings trains for minutes: certain to be running)
-    run timeout --preserve-status -s INT 3 "$QD" --threads 1 "$SRC/examples/quddpm_circle.lua" --quiet --out intr
+    # (the circle task at the paper's settings trains for minutes: certain to be running;
+    # a checkpoint after every epoch: certain to exist by then)
+    run timeout --preserve-status -s INT 3 "$QD" --threads 1 "$SRC/examples/quddpm_circle.lua" --quiet \
+        --ckpt-every 1 --out intr
     if [ "$rc" -eq 1 ] && grep -q "partial run record written to intr/run.json" <<<"$err" && \
        grep -q "resume with: qd .*quddpm_circle.lua --resume intr" <<<"$err" && \
        grep -q '"status": "interrupted"' intr/run.json; then pass

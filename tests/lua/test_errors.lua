@@ -564,3 +564,18 @@ T.test("module functions reject extra arguments", function()
   T.raises(function() qd.set_threads(1, 2) end, "unexpected extra argument")
   T.raises(function() qd.set_threads(0) end, "thread count 1..1024 expected")
 end)
+
+T.test("options a function does not take are refused, not ignored", function()
+  local c = qd.circuit(1):rx(0, { 1 })
+  local loss = function() return 0, qd.state(1) end
+  raises(function() c:grad(qd.state(1), { 0.1 }, loss, { h = 1e-3 }) end,
+    "bad argument #4 to 'grad' (unknown option 'h' (known: rng, outcomes, expected))")
+  -- grad_fd takes the step
+  local val, g = c:grad_fd(qd.state(1), { 0.1 }, function(x) return x:expect("Z") end, { h = 1e-3 })
+  T.ok(math.abs(g[1] + math.sin(0.1)) < 1e-6, "grad_fd takes h: d<Z>/da = -sin a")
+  raises(function() qd.optim.schedule.constant { lr = 1, gamma = 3 } end,
+    "bad argument #1 to 'schedule.constant' (unknown option 'gamma')")
+  raises(function() qd.optim.schedule.linear { lr = 1, T = 3, lr_min = 0 } end,
+    "bad argument #1 to 'schedule.linear' (unknown option 'lr_min')")
+  T.ok(qd.optim.schedule.cosine { lr = 1, T = 3, lr_min = 0.1, warmup = 1 } ~= nil, "cosine takes lr_min, warmup")
+end)

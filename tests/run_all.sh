@@ -62,12 +62,15 @@ if [ -f tests/interp/test_cli.sh ]; then
 fi
 part "sandbox, limits, replay" bash tests/interp/test_sandbox.sh "$QD"
 outdir=$(mktemp -d); trap 'rm -f "$log"; rm -rf "$outdir"' EXIT
-# every example in its small mode with 1 thread, then `qd replay` of its record: in the
+# every example in its small mode with 1 thread; its results against the stored digests
+# (tests/golden.lua: any change of any bit fails); then `qd replay` of its record: in the
 # sandbox, with 2 threads, compared bit for bit
 for ex in examples/*.lua; do
   [ -e "$ex" ] || continue
   run="$outdir/$(basename "$ex" .lua)"
   part "example $(basename "$ex") --small" "$QD" --threads 1 "$ex" --small --out "$run"
+  part "golden digests of $(basename "$ex")" "$QD" tests/golden.lua check "$run" \
+    "tests/data/golden/$(basename "$ex" .lua).txt"
   part "replay of $(basename "$ex") (sandbox, 2 threads)" "$QD" replay "$run" --threads 2
 done
 echo "$total_p passed, $total_f failed"

@@ -169,4 +169,37 @@ function M.compare(plan, ran)
   return true
 end
 
+-- digest(dir) -> lines "settings <sha256>", "metrics <sha256>", "file <name> <sha256>": what a
+-- run computed, timings excepted (the settings and metrics as canonical JSON: keys sorted,
+-- doubles as %.17g). tests/golden.lua compares these with stored ones.
+local function canonical(v)
+  if type(v) ~= "table" then return json.encode(v) end
+  local keys = {}
+  for k in pairs(v) do
+    if not is_timing(k) then keys[#keys + 1] = k end
+  end
+  table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
+  local parts = {}
+  for _, k in ipairs(keys) do parts[#parts + 1] = json.encode(tostring(k)) .. ":" .. canonical(v[k]) end
+  return "{" .. table.concat(parts, ",") .. "}"
+end
+
+function M.digest(dir)
+  local doc, err = load_record(dir)
+  if not doc then return nil, err end
+  local lines = {
+    "settings " .. sys.sha256(canonical(doc.settings or {})),
+    "metrics " .. sys.sha256(canonical(doc.metrics or {})),
+  }
+  local files = {}
+  for _, f in ipairs(doc.files or {}) do files[#files + 1] = f end
+  table.sort(files)
+  for _, f in ipairs(files) do
+    local h, e = sys.sha256_file(dir .. "/" .. f)
+    if not h then return nil, e end
+    lines[#lines + 1] = "file " .. f .. " " .. h
+  end
+  return lines
+end
+
 return M

@@ -238,7 +238,7 @@ T.test("quddpm: errors", function()
   T.raises(function() quddpm.run(cfg { bogus = 1 }) end, "unknown option 'bogus'")
   local c = cfg(); c.target = nil
   T.raises(function() quddpm.run(c) end, "option 'target' is required")
-  T.raises(function() quddpm.run(cfg { target = qd.state(1) }) end, "option 'target': ensemble expected, got qd.State")
+  T.raises(function() quddpm.run(cfg { target = qd.state(1) }) end, "option 'target': qd.Ensemble expected, got qd.State")
   T.raises(function() quddpm.run(cfg { loss = "kl" }) end, "mmd, wasserstein or sinkhorn expected")
   T.raises(function() quddpm.run(cfg { optimizer = "lbfgs" }) end, "adam or sgd expected")
   T.raises(function() quddpm.run(cfg { lr = -1 }) end, "option 'lr': > 0 expected")

@@ -50,24 +50,14 @@
 local qd = require "qd"
 local json = require "qd.json"
 local optim = require "qd.optim"
-local record = require "qd.record"
 local progress = require "qd.progress"
+local protocol = require "qd.protocol"
 
 local M = {}
 M.format = 1
 
--- outside() -> the level for error(msg, level) of the nearest caller outside this file, so
--- errors in the options of run/qudt/qugan point at the user's line, not at this module
-local SRC = debug.getinfo(1, "S").source
-local function outside()
-  local l = 3
-  while true do
-    local info = debug.getinfo(l, "S")
-    if not info then return 0 end
-    if info.source ~= SRC then return l - 1 end
-    l = l + 1
-  end
-end
+-- errors in the options of run/qudt/qugan point at the user's line, not at the library
+local outside = protocol.outside
 
 -- substream keys of qd.rng(seed)
 M.keys = {
@@ -95,8 +85,8 @@ local spec = {
   -- key = {type, default or nil (required), check}
   name = { "string", "quddpm" },
   seed = { "integer", 1, 0 },
-  target = { "ensemble" },
-  schedule = { "schedule" },
+  target = { "qd.Ensemble" },
+  schedule = { "qd.Schedule|table" },   -- or its totable() form
   n = { "integer", nil, 1 },
   na = { "integer", 1, 0 },
   L = { "integer", nil, 1 },
@@ -126,32 +116,7 @@ local metric_names = { F0 = true, mmd = true, wass = true, y2 = true, p_hat = tr
 M.metric_names = metric_names
 
 local function check_cfg(cfg)
-  if type(cfg) ~= "table" then error("bad argument #1 to 'run' (options table expected, got " .. type(cfg) .. ")", outside()) end
-  for k in pairs(cfg) do
-    if not spec[k] then error("bad argument #1 to 'run' (unknown option '" .. tostring(k) .. "')", outside()) end
-  end
-  local c = {}
-  for k, s in pairs(spec) do
-    local v = cfg[k]
-    if v == nil then
-      if s[2] == nil then error("bad argument #1 to 'run' (option '" .. k .. "' is required)", outside()) end
-      v = s[2] or nil
-    else
-      local ok
-      if s[1] == "integer" then ok = math.type(v) == "integer" or (type(v) == "number" and v == math.floor(v))
-      elseif s[1] == "ensemble" then ok = qd.type(v) == "qd.Ensemble"
-      elseif s[1] == "schedule" then ok = qd.type(v) == "qd.Schedule" or type(v) == "table"
-      else ok = type(v) == s[1] end
-      if not ok then
-        error(string.format("bad argument #1 to 'run' (option '%s': %s expected, got %s)", k, s[1], qd.type(v)), outside())
-      end
-      if s[1] == "integer" then v = math.tointeger(v) end
-      if s[3] and v < s[3] then
-        error(string.format("bad argument #1 to 'run' (option '%s': >= %d expected, got %d)", k, s[3], v), outside())
-      end
-    end
-    c[k] = v
-  end
+  local c = protocol.config(spec, cfg, "run")
   if qd.type(c.schedule) ~= "qd.Schedule" then c.schedule = qd.schedule.from(c.schedule) end
   c.T = #c.schedule
   if c.loss ~= "mmd" and c.loss ~= "wasserstein" and c.loss ~= "sinkhorn" then
@@ -186,16 +151,12 @@ local function check_cfg(cfg)
   return c
 end
 
--- the settings that define the result (compared on resume, stored in run.json)
 -- script options that only steer a session (not the result)
-M.session_keys = { resume = true, out = true, quiet = true, threads = true, progress = true,
-                   stop_after = true, ckpt_every = true, force = true }
+M.session_keys = protocol.session_keys
 
+-- the settings that define the result (compared on resume, stored in run.json)
 local function settings_of(c)
-  local options = json.object()
-  for k, v in pairs(c.options or {}) do
-    if not M.session_keys[k] then options[k] = v end
-  end
+  local options = protocol.result_options(c.options)
   return {
     name = c.name, seed = c.seed, n = c.n, na = c.na, L = c.L, T = c.T, N = c.N, N_test = c.N_test,
     ndata = c.ndata, loss = c.loss, sinkhorn_eps = c.sinkhorn_eps, optimizer = c.optimizer,
@@ -252,273 +213,200 @@ M.metric = metric
 
 -- ------------------------------------------------------------------ checkpoints
 
-local write_atomic, read_file = record.write_atomic, record.read_file
-
 -- quddpm.load_checkpoint(dir) -> {settings = plain table, state = restored table} or nil, msg
 function M.load_checkpoint(dir)
-  local text, err = read_file(dir .. "/checkpoint.json")
-  if not text then return nil, "no checkpoint in " .. dir .. " (" .. tostring(err) .. ")" end
-  local ok, doc = pcall(json.decode, text)
-  if not ok or type(doc) ~= "table" or doc.format ~= M.format then
-    return nil, "malformed checkpoint " .. dir .. "/checkpoint.json"
-  end
-  return { settings = doc.settings, state = optim.restore(doc.state) }
+  return protocol.load_checkpoint(dir, M.format)
 end
 
 -- quddpm.resume_options(opts, dir [, keep]) -> opts with the saved script options of the run
--- in dir (the `options` table given to run), except the keys in keep (default: resume, out,
--- quiet, threads, progress, stop_after, ckpt_every), so a resumed script rebuilds exactly the
--- same run. An option given on the command line (opts from qd.cli.parse) that is not in
--- keep and differs from the saved value is refused — a usage error naming every such option
--- — rather than silently replaced.
+-- in dir, except the keys in keep (default: the session keys); a differing option given on
+-- the command line is a usage error (qd.protocol.resume_options)
 function M.resume_options(opts, dir, keep)
-  local cli = require "qd.cli"
-  local ck, err = M.load_checkpoint(dir)
-  if not ck then
-    if cli.given(opts) then cli.fail(opts, "--resume: " .. err) end
-    error("resume: " .. err, outside())
-  end
-  keep = keep or M.session_keys
-  local saved = ck.settings.options or {}
-  local given = cli.given(opts) or {}
-  local bad = {}
-  for k, v in pairs(saved) do
-    if not keep[k] then
-      if given[k] and opts[k] ~= v then
-        bad[#bad + 1] = string.format("--%s %s (the run has %s)", k:gsub("_", "-"), tostring(opts[k]), tostring(v))
-      end
-      opts[k] = v
-    end
-  end
-  if #bad > 0 then
-    table.sort(bad)
-    local names = {}
-    for k in pairs(keep) do names[#names + 1] = "--" .. k:gsub("_", "-") end
-    table.sort(names)
-    cli.fail(opts, "--resume " .. dir .. " continues a run with its own settings; these options differ: " ..
-             table.concat(bad, ", ") .. " (only " .. table.concat(names, ", ") .. " may change on resume)")
-  end
-  return opts
+  return protocol.resume_options(opts, dir, M.format, keep)
 end
 
 local function int(x) return math.tointeger(x) end
 
 -- ------------------------------------------------------------------ the run
 
--- quddpm.run(cfg) -> result {dir, metrics, stopped, params = {θ_0..θ_{T-1}} (index t+1),
---   losses (index t+1), gen_train, gen_test (index t+1 = time t), forward sets, timing}
-local function run_impl(cfg)
+-- The run in pieces (M.pieces, each testable alone); a run is a table R holding the config c,
+-- the circuit, the root generator, the session S (qd.protocol: directory, record,
+-- checkpoint, progress) and what has been computed so far.
+
+-- setup(cfg) -> R: checked config, the step circuit, settings, the session (resumed or new)
+local function setup(cfg)
   local c = check_cfg(cfg)
-  local n, na, T, N = c.n, c.na, c.T, c.N
-  local circ = qd.ansatz.quddpm(n, c.L, { ancillas = na })
-  c.P = circ:nparams()
-  local settings = settings_of(c)
-  local root = qd.rng(c.seed)
-  local wall0 = qd.clock()
+  local R = { c = c, root = qd.rng(c.seed) }
+  R.circ = qd.ansatz.quddpm(c.n, c.L, { ancillas = c.na })
+  c.P = R.circ:nparams()
+  R.settings = settings_of(c)
+  R.S = protocol.session {
+    name = c.name, seed = c.seed, settings = R.settings, format = M.format, out = c.out,
+    resume = c.resume, quiet = c.quiet, progress = c.progress, stop_after = c.stop_after,
+    ckpt_every = c.ckpt_every, state = function() return { trained = {}, cur = false } end,
+  }
+  R.dir = R.S.dir
+  return R
+end
 
-  -- resume: the checkpoint's settings must equal ours
-  local state
-  local dir = c.resume or c.out
-  if c.resume then
-    local ck, err = M.load_checkpoint(c.resume)
-    if not ck then error("resume: " .. err, outside()) end
-    local a, b = json.encode(ck.settings), json.encode(json.decode(json.encode(settings)))
-    if a ~= b then
-      error("resume: the settings of " .. c.resume .. " differ from this run's:\n  checkpoint " .. a .. "\n  this run   " .. b, outside())
-    end
-    state = ck.state
-  else
-    state = { trained = {}, cur = false, epochs_done = 0, train_seconds = 0.0, sessions = 0 }
-  end
-  state.sessions = int(state.sessions) + 1
-  state.epochs_done = int(state.epochs_done)
+-- forward(R): the forward sets S_0..S_T (deterministic: recomputed on resume) and the
+-- training inputs pushed through the steps already trained; R.t_next = the next step
+local function push(R, t)
+  local X = R.inputs:embed(R.c.na)
+  R.inputs = R.circ:run(X, R.params[t + 1], { rng = R.root:substream(M.keys.push + t) })
+end
 
-  local rec = record.open(dir, { name = c.name, seed = c.seed, settings = settings, resume = c.resume and true or nil })
-  dir = rec.dir
-  rec.data.status = "running"
-
-  -- forward sets (deterministic: recomputed on resume)
+local function forward(R)
+  local c = R.c
   local tf = qd.clock()
-  local sets = qd.diffusion.forward(c.target, c.schedule, root:substream(M.keys.forward))
-  local forward_seconds = qd.clock() - tf
-
-  -- training inputs, pushed through the steps already trained
-  local inputs = qd.ensemble.haar(n, N, root:substream(M.keys.inputs))
-  local params = {}   -- params[t + 1] = θ_t (qd.Vector)
-  local losses = {}   -- losses[t + 1] = list
-  local scores = {}
-  for _, s in ipairs(state.trained) do
+  R.sets = qd.diffusion.forward(c.target, c.schedule, R.root:substream(M.keys.forward))
+  R.forward_seconds = qd.clock() - tf
+  R.inputs = qd.ensemble.haar(c.n, c.N, R.root:substream(M.keys.inputs))
+  R.params, R.losses, R.scores = {}, {}, {}   -- index t + 1: θ_t (qd.Vector), its losses, score
+  for _, s in ipairs(R.S.state.trained) do
     local t = int(s.t)
-    params[t + 1], losses[t + 1], scores[t + 1] = s.params, s.losses, s.score
+    R.params[t + 1], R.losses[t + 1], R.scores[t + 1] = s.params, s.losses, s.score
   end
-  local function push(t)
-    local X = inputs:embed(na)
-    inputs = circ:run(X, params[t + 1], { rng = root:substream(M.keys.push + t) })
+  local t = c.T - 1
+  while R.params[t + 1] do
+    if t >= 1 then push(R, t) end
+    t = t - 1
   end
-  local t_next = T - 1
-  while params[t_next + 1] do
-    if t_next >= 1 then push(t_next) end
-    t_next = t_next - 1
-  end
+  R.t_next = t
+end
 
-  -- optimizer, loss closure (targets and rng are upvalues set per epoch: no allocation of
-  -- closures in the loop)
-  local opt_fn = c.optimizer == "adam" and optim.adam or optim.sgd
-  local function new_opt()
-    if c.optimizer == "adam" then return { lr = c.lr } end
-    return { lr = c.lr, momentum = c.momentum }
-  end
-  local targets, X
-  local lossfn
+-- the loss D(generated, targets) with its gradient, the gradient of a step's parameters
+-- through the circuit (c:grad), the optimizer. The targets, inputs and epoch generator live
+-- in the trainer table T: set per epoch, no closure made in the loop.
+local function make_trainer(R)
+  local c = R.c
+  local T = { opt_fn = c.optimizer == "adam" and optim.adam or optim.sgd, gopt = { rng = false } }
   local lopt = { grad = true }
   if c.loss == "mmd" then
-    lossfn = function(out) local v, G = qd.loss.mmd(out, targets, lopt) return v, G end
+    T.lossfn = function(out) local v, G = qd.loss.mmd(out, T.targets, lopt) return v, G end
   elseif c.loss == "wasserstein" then
     lopt = { grad = true, plan = false }   -- the N x N plan is never read here
-    lossfn = function(out) local v, _, G = qd.loss.wasserstein(out, targets, lopt) return v, G end
+    T.lossfn = function(out) local v, _, G = qd.loss.wasserstein(out, T.targets, lopt) return v, G end
   else
     lopt = { grad = true, eps = c.sinkhorn_eps, strict = false }
-    lossfn = function(out) local v, _, G = qd.loss.sinkhorn(out, targets, lopt) return v, G end
+    T.lossfn = function(out) local v, _, G = qd.loss.sinkhorn(out, T.targets, lopt) return v, G end
   end
-  local gopt = { rng = false }
-  local feval = function(p)
-    local L, g = circ:grad(X, p, lossfn, gopt)
-    return L, g
-  end
-
-  -- N targets of S_t without replacement (see the header: S_t itself when ndata == N)
-  local gather
-  local function draw(St, rng)
-    if c.ndata == N then return St end
-    local idx = {}
-    for i = 1, c.ndata do idx[i] = i end
-    for i = 1, N do
-      local j = rng:integer(i, c.ndata)
-      idx[i], idx[j] = idx[j], idx[i]
-    end
-    gather = gather or qd.ensemble(n, N)
-    for i = 1, N do gather:set(i, St:get(idx[i])) end
-    return gather
-  end
-
-  local per_step_epochs = c.best_of * c.e_cand + (c.epochs - c.e_cand)
-  local prog = progress.new { steps = T, epochs = c.epochs, total = T * per_step_epochs,
-                              done = state.epochs_done, quiet = c.quiet,
-                              mode = c.quiet and "quiet" or c.progress }
-
-  local session_t0 = qd.clock()
-  local session_epochs = 0
-  local function save_checkpoint()
-    state.train_seconds = state.train_seconds + (qd.clock() - session_t0)
-    session_t0 = qd.clock()
-    local doc = { format = M.format, settings = settings, state = optim.checkpoint(state) }
-    write_atomic(dir .. "/checkpoint.json", json.encode(doc) .. "\n")
-  end
-
-  local function new_cand(t, r)
-    local s = root:substream(M.keys.step + 10000 * t + r)
-    return { r = r, e = 0, params = s:substream(0):normal(0, 1, c.P), opt = new_opt(), losses = {} }
-  end
-
-  local function score_of(cand)
-    local e = int(cand.e)
-    local w = math.max(1, e // 10)
-    local s = 0.0
-    for i = e - w + 1, e do s = s + cand.losses[i] end
-    return s / w
-  end
-
-  -- run candidate epochs up to `upto`; returns false when the session budget ran out
+  T.lopt = lopt
+  local circ, gopt = R.circ, T.gopt
+  T.feval = function(p) local L, g = circ:grad(T.X, p, T.lossfn, gopt) return L, g end
   -- Wasserstein: the assignment of each candidate is warm-started from its previous epoch's
   -- column prices (one table per candidate, so a new step or candidate starts cold). Only
   -- when the targets are S_t itself (ndata == N): column j is then the same target every
   -- epoch. The tables are not checkpointed: the solver returns the exact optimum from any
   -- start, and with continuous random states the optimal assignment is unique (ties have
-  -- probability 0), so plan, loss and gradient do not depend on the start and a resumed
-  -- run (cold first solve) is bit-identical (tests/lua/test_quddpm.lua checks this).
-  local warm_of = (c.loss == "wasserstein" and c.ndata == N) and setmetatable({}, { __mode = "k" })
-  local function train(t, cand, upto)
-    local stream = root:substream(M.keys.step + 10000 * t + int(cand.r))
-    local St = sets[t + 1]
-    if warm_of then
-      warm_of[cand] = warm_of[cand] or {}
-      lopt.warm = warm_of[cand]
-    end
-    for e = int(cand.e) + 1, upto do
-      local es = stream:substream(e)
-      targets = draw(St, es)
-      gopt.rng = es
-      local _, L = opt_fn(feval, cand.params, cand.opt)
-      cand.losses[e] = L
-      cand.e = e
-      state.epochs_done = state.epochs_done + 1
-      session_epochs = session_epochs + 1
-      prog:update(e, L)
-      if c.stop_after > 0 and session_epochs >= c.stop_after then return false end
-      if c.ckpt_every > 0 and e % c.ckpt_every == 0 then save_checkpoint() end
-    end
-    return true
-  end
+  -- probability 0), so plan, loss and gradient do not depend on the start and a resumed run
+  -- (cold first solve) is bit-identical (tests/lua/test_quddpm.lua checks this).
+  T.warm_of = (c.loss == "wasserstein" and c.ndata == c.N) and setmetatable({}, { __mode = "k" })
+  return T
+end
 
-  local stopped = false
-  for t = t_next, 0, -1 do
-    local cur = state.cur
-    if not cur or int(cur.t) ~= t then
-      cur = { t = t, r = 1, cand = false, best = false }
-      state.cur = cur
-    end
-    prog:begin_step(T - t, t, c.best_of > 1 and string.format("init %d/%d", int(cur.r), c.best_of) or nil)
-    X = inputs:embed(na)
-    -- candidates
-    while int(cur.r) <= c.best_of do
-      if not cur.cand then cur.cand = new_cand(t, int(cur.r)) end
-      if c.best_of > 1 then prog.note = string.format("init %d/%d", int(cur.r), c.best_of) end
-      if not train(t, cur.cand, c.e_cand) then stopped = true break end
-      cur.cand.score = score_of(cur.cand)
-      if not cur.best or cur.cand.score < cur.best.score then cur.best = cur.cand end
-      cur.cand = false
-      cur.r = int(cur.r) + 1
-    end
-    if stopped then break end
-    -- the best candidate continues to the full budget (screening mode)
-    local best = cur.best
-    if c.best_of > 1 then prog.note = string.format("best init %d", int(best.r)) end
-    if not train(t, best, c.epochs) then stopped = true break end
-    best.score = score_of(best)
-    params[t + 1], losses[t + 1], scores[t + 1] = best.params, best.losses, best.score
-    state.trained[#state.trained + 1] = { t = t, r = best.r, params = best.params, losses = best.losses, score = best.score }
-    state.cur = false
-    prog:end_step(best.score)
-    if t >= 1 then push(t) end
-    save_checkpoint()
+-- N targets of S_t without replacement (S_t itself when ndata == N: see the header)
+local function draw(R, T, St, rng)
+  local c = R.c
+  if c.ndata == c.N then return St end
+  local idx = {}
+  for i = 1, c.ndata do idx[i] = i end
+  for i = 1, c.N do
+    local j = rng:integer(i, c.ndata)
+    idx[i], idx[j] = idx[j], idx[i]
   end
-  prog:finish()
+  T.gather = T.gather or qd.ensemble(c.n, c.N)
+  for i = 1, c.N do T.gather:set(i, St:get(idx[i])) end
+  return T.gather
+end
 
-  local result = { dir = dir, stopped = stopped, params = params, losses = losses, sets = sets,
-                   settings = settings, metrics = rec.metrics }
-  if stopped then
-    save_checkpoint()
-    rec.data.status = "stopped"
-    rec.data.epochs_done = state.epochs_done
-    rec:save()
-    return result
+local function new_cand(R, t, r)
+  local c = R.c
+  local s = R.root:substream(M.keys.step + 10000 * t + r)
+  local opt = c.optimizer == "adam" and { lr = c.lr } or { lr = c.lr, momentum = c.momentum }
+  return { r = r, e = 0, params = s:substream(0):normal(0, 1, c.P), opt = opt, losses = {} }
+end
+
+-- a candidate's score: its mean loss over the last 10% of its epochs
+local function score_of(cand)
+  local e = int(cand.e)
+  local w = math.max(1, e // 10)
+  local s = 0.0
+  for i = e - w + 1, e do s = s + cand.losses[i] end
+  return s / w
+end
+
+-- train_candidate(R, T, t, cand, upto): epochs of candidate cand of step t up to `upto`;
+-- false when the session's budget ran out (stop_after)
+local function train_candidate(R, T, t, cand, upto)
+  local S = R.S
+  local stream = R.root:substream(M.keys.step + 10000 * t + int(cand.r))
+  local St = R.sets[t + 1]
+  if T.warm_of then
+    T.warm_of[cand] = T.warm_of[cand] or {}
+    T.lopt.warm = T.warm_of[cand]
   end
-
-  -- generation from the training inputs and from fresh Haar inputs
-  local tg = qd.clock()
-  local function generate(E, key)
-    local gen = {}
-    gen[T + 1] = E
-    for t = T - 1, 0, -1 do
-      gen[t + 1] = circ:run(gen[t + 2]:embed(na), params[t + 1], { rng = root:substream(key + t) })
-    end
-    return gen
+  for e = int(cand.e) + 1, upto do
+    local es = stream:substream(e)
+    T.targets = draw(R, T, St, es)
+    T.gopt.rng = es
+    local _, L = T.opt_fn(T.feval, cand.params, cand.opt)
+    cand.losses[e] = L
+    cand.e = e
+    R.prog:update(e, L)
+    if not S:epoch(e) then return false end
   end
-  local gen_train = generate(qd.ensemble.haar(n, N, root:substream(M.keys.inputs)), M.keys.gen_train)
-  local gen_test = generate(qd.ensemble.haar(n, c.N_test, root:substream(M.keys.test_inputs)), M.keys.gen_test)
-  local generate_seconds = qd.clock() - tg
+  return true
+end
 
-  -- metrics at t = 0 against the target S_0
+-- train_step(R, T, t) -> false if stopped: best-of-k candidates (screening), the best
+-- continues to the full budget, θ_t frozen, the inputs pushed through it, checkpoint
+local function train_step(R, T, t)
+  local c, state, prog = R.c, R.S.state, R.prog
+  local cur = state.cur
+  if not cur or int(cur.t) ~= t then
+    cur = { t = t, r = 1, cand = false, best = false }
+    state.cur = cur
+  end
+  prog:begin_step(c.T - t, t, c.best_of > 1 and string.format("init %d/%d", int(cur.r), c.best_of) or nil)
+  T.X = R.inputs:embed(c.na)
+  while int(cur.r) <= c.best_of do
+    if not cur.cand then cur.cand = new_cand(R, t, int(cur.r)) end
+    if c.best_of > 1 then prog.note = string.format("init %d/%d", int(cur.r), c.best_of) end
+    if not train_candidate(R, T, t, cur.cand, c.e_cand) then return false end
+    cur.cand.score = score_of(cur.cand)
+    if not cur.best or cur.cand.score < cur.best.score then cur.best = cur.cand end
+    cur.cand = false
+    cur.r = int(cur.r) + 1
+  end
+  local best = cur.best
+  if c.best_of > 1 then prog.note = string.format("best init %d", int(best.r)) end
+  if not train_candidate(R, T, t, best, c.epochs) then return false end
+  best.score = score_of(best)
+  R.params[t + 1], R.losses[t + 1], R.scores[t + 1] = best.params, best.losses, best.score
+  state.trained[#state.trained + 1] = { t = t, r = best.r, params = best.params, losses = best.losses, score = best.score }
+  state.cur = false
+  prog:end_step(best.score)
+  if t >= 1 then push(R, t) end
+  R.S:checkpoint()
+  return true
+end
+
+-- generate(R, E, key) -> {E_0, ..., E_T}: the trained chain from E (= E_T), outcomes from
+-- substreams key + t
+local function generate(R, E, key)
+  local c = R.c
+  local gen = { [c.T + 1] = E }
+  for t = c.T - 1, 0, -1 do
+    gen[t + 1] = R.circ:run(gen[t + 2]:embed(c.na), R.params[t + 1], { rng = R.root:substream(key + t) })
+  end
+  return gen
+end
+
+-- evaluate(R, gen_train, gen_test): the metrics at t = 0 against S_0, the target's own
+-- values, and per time step MMD(generated_t, S_t) and the steps' final losses
+local function evaluate(R, gen_train, gen_test)
+  local c, rec, sets = R.c, R.S.rec, R.sets
   local S0 = sets[1]
   for _, m in ipairs(c.metrics) do
     rec.metrics[m .. "_train"] = metric(m, gen_train[1], S0)
@@ -528,46 +416,65 @@ local function run_impl(cfg)
   for _, m in ipairs(c.metrics) do
     if m ~= "mmd" and m ~= "wass" then rec.metrics.target[m] = metric(m, S0, S0) end
   end
-  -- per time step: MMD(generated_t, S_t) and the final loss of each step
   local traj = { mmd_train = {}, step_loss = {}, step_last_loss = {} }
-  for t = 0, T do traj.mmd_train[t + 1] = (qd.loss.mmd(gen_train[t + 1], sets[t + 1])) end
-  for t = 0, T - 1 do
-    traj.step_loss[t + 1] = scores[t + 1]
-    traj.step_last_loss[t + 1] = losses[t + 1][c.epochs]
+  for t = 0, c.T do traj.mmd_train[t + 1] = (qd.loss.mmd(gen_train[t + 1], sets[t + 1])) end
+  for t = 0, c.T - 1 do
+    traj.step_loss[t + 1] = R.scores[t + 1]
+    traj.step_last_loss[t + 1] = R.losses[t + 1][c.epochs]
   end
   rec.data.per_t = traj
   rec.data.step_final_loss = traj.step_loss
+end
 
-  -- data files
-  if c.save_data then
-    qd.diffusion.save(rec:path("forward.npy"), sets)
-    local PM = qd.matrix(T, c.P)
-    local LM = qd.matrix(T, c.epochs)
-    for t = 0, T - 1 do
-      local p, l = params[t + 1], losses[t + 1]
-      for j = 1, c.P do PM:set(t + 1, j, p[j]) end
-      for e = 1, c.epochs do LM:set(t + 1, e, l[e]) end
-    end
-    PM:save_npy(rec:path("params.npy"))
-    LM:save_npy(rec:path("loss.npy"))
-    qd.save_ensembles(rec:path("generated_train.npy"), gen_train)
-    qd.save_ensembles(rec:path("generated_test.npy"), gen_test)
+-- save_data(R, gen_train, gen_test): forward.npy, params.npy, loss.npy, generated_*.npy
+local function save_data(R, gen_train, gen_test)
+  local c, rec = R.c, R.S.rec
+  qd.diffusion.save(rec:path("forward.npy"), R.sets)
+  local PM = qd.matrix(c.T, c.P)
+  local LM = qd.matrix(c.T, c.epochs)
+  for t = 0, c.T - 1 do
+    local p, l = R.params[t + 1], R.losses[t + 1]
+    for j = 1, c.P do PM:set(t + 1, j, p[j]) end
+    for e = 1, c.epochs do LM:set(t + 1, e, l[e]) end
   end
+  PM:save_npy(rec:path("params.npy"))
+  LM:save_npy(rec:path("loss.npy"))
+  qd.save_ensembles(rec:path("generated_train.npy"), gen_train)
+  qd.save_ensembles(rec:path("generated_test.npy"), gen_test)
+end
 
-  state.train_seconds = state.train_seconds + (qd.clock() - session_t0)
-  session_t0 = qd.clock()
-  local timing = {
-    forward_seconds = forward_seconds, generate_seconds = generate_seconds,
-    train_seconds = state.train_seconds, epochs = state.epochs_done,
-    seconds_per_epoch = state.epochs_done > 0 and state.train_seconds / state.epochs_done or 0,
-    sessions = state.sessions, threads = qd.threads(),
-    this_session_seconds = qd.clock() - wall0,
-  }
-  rec.data.timing = timing
-  rec.data.status = "done"
-  save_checkpoint()
-  rec:save()
-  result.gen_train, result.gen_test, result.timing = gen_train, gen_test, timing
+M.pieces = { setup = setup, forward = forward, push = push, make_trainer = make_trainer,
+             train_candidate = train_candidate, train_step = train_step, generate = generate,
+             evaluate = evaluate, save_data = save_data, score_of = score_of }
+
+-- quddpm.run(cfg) -> result {dir, metrics, stopped, params = {θ_0..θ_{T-1}} (index t+1),
+--   losses (index t+1), gen_train, gen_test (index t+1 = time t), forward sets, timing}
+local function run_impl(cfg)
+  local R = setup(cfg)
+  local c, S = R.c, R.S
+  forward(R)
+  local trainer = make_trainer(R)
+  local per_step_epochs = c.best_of * c.e_cand + (c.epochs - c.e_cand)
+  R.prog = S:progress { steps = c.T, epochs = c.epochs, total = c.T * per_step_epochs }
+  local stopped = false
+  for t = R.t_next, 0, -1 do
+    if not train_step(R, trainer, t) then stopped = true break end
+  end
+  R.prog:finish()
+  local result = { dir = R.dir, stopped = stopped, params = R.params, losses = R.losses, sets = R.sets,
+                   settings = R.settings, metrics = S.rec.metrics }
+  if stopped then
+    S:stop()
+    return result
+  end
+  local tg = qd.clock()
+  local gen_train = generate(R, qd.ensemble.haar(c.n, c.N, R.root:substream(M.keys.inputs)), M.keys.gen_train)
+  local gen_test = generate(R, qd.ensemble.haar(c.n, c.N_test, R.root:substream(M.keys.test_inputs)), M.keys.gen_test)
+  local generate_seconds = qd.clock() - tg
+  evaluate(R, gen_train, gen_test)
+  if c.save_data then save_data(R, gen_train, gen_test) end
+  result.timing = S:finish { forward_seconds = R.forward_seconds, generate_seconds = generate_seconds }
+  result.gen_train, result.gen_test = gen_train, gen_test
   return result
 end
 
@@ -700,57 +607,26 @@ end
 
 -- ------------------------------------------------------------------ script helpers
 
--- the options every QuDDPM example takes (qd.cli format); extra task options appended
--- Training allocates a few short-lived ensembles per epoch: Lua's generational collector
--- handles that ~3% faster than the incremental one (tfim 2.34 -> 2.26 s, cluster-2 1.43 ->
--- 1.36 s at 300/2000 epochs per step), with identical results. The caller's mode is
--- restored on return (an error leaves the generational mode on: harmless).
-local function generational(f)
-  return function(...)
-    local prev = collectgarbage("generational")
-    local r = f(...)
-    if prev == "incremental" then collectgarbage("incremental") end
-    return r
-  end
-end
-M.run = generational(run_impl)
-M.qudt = generational(qudt_impl)
-M.qugan = generational(qugan_impl)
+M.run = protocol.generational(run_impl)
+M.qudt = protocol.generational(qudt_impl)
+M.qugan = protocol.generational(qugan_impl)
 
+-- the options every QuDDPM example takes (qd.cli format; the protocol's common ones, then
+-- the training options), task options appended
 function M.cli_options(extra)
-  local o = {
-    { "small", false, "tiny settings for tests (a few seconds)" },
-    { "seed", 1, "seed of every random draw (0 ... 2^63-1)", min = 0 },
-    { "out", "", "run directory (default runs/<name>-<time>)" },
-    { "resume", "", "continue the interrupted run in this directory (its settings are used)" },
+  local o = protocol.cli_options {
     { "epochs", 0, "epochs per step (0 = the task's default)", min = 0 },
     { "lr", 0.0, "learning rate > 0 (0 = the task's default)", min = 0 },
     { "best_of", 1, "initialisations per step (best kept), 1 ... 9999", min = 1, max = 9999 },
     { "screen", 0, "with best_of > 1: epochs each candidate gets before the best continues (0 = all)", min = 0 },
     { "loss", "", "mmd | wasserstein | sinkhorn (empty = the task's)", choices = { "", "mmd", "wasserstein", "sinkhorn" } },
     { "N", 0, "ensemble size (0 = the task's)", min = 0 },
-    { "threads", 0, "threads, 0 ... 1024 (0 = keep qd's setting, qd --threads N)", min = 0, max = 1024 },
-    { "quiet", false, "no progress output" },
-    { "progress", "auto", "auto | live | lines", choices = { "auto", "live", "lines" } },
-    { "ckpt_every", 0, "also checkpoint every this many epochs (0 = after each step only)", min = 0 },
-    { "stop_after", 0, "stop (with a checkpoint) after this many epochs; for testing --resume", min = 0 },
   }
   for _, e in ipairs(extra or {}) do o[#o + 1] = e end
   return o
 end
 
 -- print the metrics in a fixed order, one per line
-function M.print_metrics(res, keys)
-  local m = res.metrics
-  local names = {}
-  for k, v in pairs(m) do if type(v) == "number" then names[#names + 1] = k end end
-  table.sort(names)
-  for _, k in ipairs(names) do print(string.format("  %-20s %.6g", k, m[k])) end
-  if res.timing then
-    print(string.format("  train %.2f s (%d epochs, %.1f us/epoch), threads %d", res.timing.train_seconds,
-      res.timing.epochs, res.timing.seconds_per_epoch * 1e6, res.timing.threads))
-  end
-  print("run record: " .. res.dir .. "/run.json")
-end
+M.print_metrics = protocol.print_metrics
 
 return M

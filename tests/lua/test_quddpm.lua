@@ -316,3 +316,29 @@ T.test("quddpm: help entries", function()
   T.ok(lines[3]:find("progress.new{", 1, true) ~= nil, "help(progress.new)")
   T.ok(lines[4]:find("Direct-transport", 1, true) ~= nil, "help by name")
 end)
+
+T.test("quddpm pieces: each step of a run alone, the same numbers as quddpm.run", function()
+  local P = quddpm.pieces
+  local full = quddpm.run(cfg { out = tmp .. "/pieces_full" })
+  local R = P.setup(cfg { out = tmp .. "/pieces" })
+  P.forward(R)
+  T.eq(#R.sets, R.c.T + 1, "forward: T + 1 sets")
+  T.eq(R.t_next, R.c.T - 1, "a fresh run starts at step T - 1")
+  local tr = P.make_trainer(R)
+  R.prog = R.S:progress { steps = R.c.T, epochs = R.c.epochs, total = R.c.T * R.c.epochs }
+  for t = R.c.T - 1, 0, -1 do
+    T.ok(P.train_step(R, tr, t), "train_step " .. t)
+    for j = 1, #R.params[t + 1] do
+      T.ok(R.params[t + 1][j] == full.params[t + 1][j], "θ_" .. t .. " equals the run's")
+    end
+    T.eq(#R.losses[t + 1], R.c.epochs, "a loss per epoch")
+  end
+  T.ok(io.open(R.dir .. "/checkpoint.json") ~= nil, "train_step checkpoints")
+  local gen = P.generate(R, qd.ensemble.haar(R.c.n, R.c.N, R.root:substream(quddpm.keys.inputs)), quddpm.keys.gen_train)
+  T.eq(#gen, R.c.T + 1, "generate: T + 1 ensembles")
+  T.ok(gen[1]:overlaps(full.gen_train[1]):get(1, 1) == full.gen_train[1]:overlaps():get(1, 1), "generated like the run")
+  P.evaluate(R, gen, gen)
+  T.ok(R.S.rec.metrics.F0_train == full.metrics.F0_train, "evaluate: the run's F0")
+  T.eq(P.score_of { e = 20, losses = (function() local l = {} for i = 1, 20 do l[i] = i end return l end)() }, 19.5,
+    "score: mean of the last 10%")
+end)

@@ -364,6 +364,220 @@ static qd_status fb_call(void *vctx, size_t step, double t, qd_c *a, size_t coun
 
 /* qd.sse(obj, {dt=, steps=, H=, measure={...}, gamma=, scheme=, normalize=, rng=, t0=,
  *   reverse=, feedback={terms=, fn=}, record=, observe={...}, every=}) -> result table */
+/* qd.sse(obj, opts): the options are read in steps (each leaves what it allocated on the
+ * stack, GC-managed, so any error frees it), the run, then the result table. */
+
+/* dt, steps (bounded: steps x members), t0, every, reverse, normalize, scheme, rng */
+static qd_rng *sse_scalars(lua_State *L, size_t N, qd_sse_opts *o, int *record)
+{
+    o->dt = optnum(L, 2, "dt", 0, 0, INFINITY, 1);
+    o->steps = optcount(L, 2, "steps", 0, 1);
+    /* work is steps x members trajectories-steps: bounded before anything runs */
+    if (o->steps > QDL_SSE_MAX_STEPS || (double)o->steps * (double)N > QDL_SSE_MAX_WORK)
+        luaL_argerror(L, 2, lua_pushfstring(L, "option 'steps': at most %d steps and %f steps x members expected, got %I steps x %I members",
+                                            QDL_SSE_MAX_STEPS, QDL_SSE_MAX_WORK, (LUAI_UACINT)o->steps, (LUAI_UACINT)N));
+    o->t0 = 0;
+    if (lua_getfield(L, 2, "t0") != LUA_TNIL) {
+        if (lua_type(L, -1) != LUA_TNUMBER || !isfinite(lua_tonumber(L, -1)))
+            luaL_argerror(L, 2, "option 't0': finite number expected");
+        o->t0 = lua_tonumber(L, -1);
+    }
+    lua_pop(L, 1);
+    o->every = optcount(L, 2, "every", 1, 0);
+    o->reverse = qdL_optbool(L, 2, "reverse", 0);
+    o->normalize = qdL_optbool(L, 2, "normalize", 1);
+    *record = qdL_optbool(L, 2, "record", 1);
+    o->scheme = QD_SSE_ROUCHON;
+    if (lua_getfield(L, 2, "scheme") != LUA_TNIL) {
+        const char *sc = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "";
+        if (strcmp(sc, "euler") == 0)
+            o->scheme = QD_SSE_EULER;
+        else if (strcmp(sc, "rouchon") == 0)
+            o->scheme = QD_SSE_ROUCHON;
+        else
+            luaL_argerror(L, 2, lua_pushfstring(L, "option 'scheme': \"euler\" or \"rouchon\" expected, got %s",
+                                                luaL_tolstring(L, -1, NULL)));
+    }
+    lua_pop(L, 1);
+    qd_rng *rng;
+    if (lua_getfield(L, 2, "rng") != LUA_TNIL) {
+        rng = luaL_testudata(L, -1, QDL_RNG);
+        if (!rng)
+            luaL_argerror(L, 2, lua_pushfstring(L, "option 'rng': qd.Rng expected, got %s", luaL_typename(L, -1)));
+    } else {
+        rng = qdL_runrng(L);
+    }
+    lua_pop(L, 1);
+    return rng;
+}
+
+/* H, the measured observables (<= 64, Hermitian) and their rates gamma */
+static void sse_measure(lua_State *L, int n, qd_sse_opts *o)
+{
+    if (lua_getfield(L, 2, "H") != LUA_TNIL) {
+        o->H = qdL_topauli(L, -1, n, "bad argument #2 (option 'H')");
+        if (qd_ps_max_imag(o->H) > 1e-12)
+            luaL_argerror(L, 2, "option 'H': Hermitian operator (real coefficients) expected");
+    }
+    qd_pauli_sum *As = NULL;
+    size_t m = 0;
+    if (lua_getfield(L, 2, "measure") != LUA_TNIL) {
+        m = oplist(L, 2, -1, n, "option 'measure'", &As);
+        if (m > 64)
+            luaL_argerror(L, 2, "option 'measure': at most 64 observables");
+        for (size_t k = 0; k < m; k++)
+            if (qd_ps_max_imag(&As[k]) > 1e-12)
+                luaL_argerror(L, 2, lua_pushfstring(L, "option 'measure': observable %d is not Hermitian", (int)k + 1));
+    } else {
+        lua_pushnil(L);
+    }
+    double *gam = lua_newuserdatauv(L, sizeof(double) * (m ? m : 1), 0);
+    int gt = lua_getfield(L, 2, "gamma");
+    if (m > 0 && gt == LUA_TNIL)
+        luaL_argerror(L, 2, "option 'gamma' (measurement rate: a number or one per observable) expected");
+    if (gt == LUA_TNUMBER) {
+        for (size_t k = 0; k < m; k++)
+            gam[k] = lua_tonumber(L, -1);
+    } else if (gt == LUA_TTABLE) {
+        if ((size_t)luaL_len(L, -1) != m)
+            luaL_argerror(L, 2, lua_pushfstring(L, "option 'gamma': %d rates expected (one per measured observable), got %d",
+                                                (int)m, (int)luaL_len(L, -1)));
+        for (size_t k = 0; k < m; k++) {
+            lua_geti(L, -1, (lua_Integer)k + 1);
+            gam[k] = lua_tonumber(L, -1);
+            if (lua_type(L, -1) != LUA_TNUMBER)
+                gam[k] = NAN;
+            lua_pop(L, 1);
+        }
+    } else if (gt != LUA_TNIL) {
+        luaL_argerror(L, 2, lua_pushfstring(L, "option 'gamma': number or table expected, got %s", luaL_typename(L, -1)));
+    }
+    lua_pop(L, 1);
+    for (size_t k = 0; k < m; k++)
+        if (!(gam[k] >= 0) || !isfinite(gam[k]))
+            luaL_argerror(L, 2, "option 'gamma': finite rates >= 0 expected");
+    o->m = m;
+    o->A = As;
+    o->gamma = gam;
+}
+
+/* feedback = {terms = qd.PauliSum or {strings}, fn = function(step, t, obj)}: one sum of the
+ * terms (a list's terms concatenated in order, storage GC-managed) and the callback */
+static void sse_feedback(lua_State *L, int n, qdl_reg *r, qd_sse_opts *o, fbctx *ctx)
+{
+    if (lua_getfield(L, 2, "feedback") == LUA_TNIL)
+        return;
+    int fi = lua_gettop(L);
+    if (!lua_istable(L, fi))
+        luaL_argerror(L, 2, "option 'feedback': table {terms = qd.PauliSum or {strings}, fn = function} expected");
+    lua_pushnil(L);
+    while (lua_next(L, fi)) {
+        lua_pop(L, 1);
+        const char *k = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "?";
+        if (strcmp(k, "terms") != 0 && strcmp(k, "fn") != 0)
+            luaL_argerror(L, 2, lua_pushfstring(L, "option 'feedback': unknown key '%s' (known: terms, fn)", k));
+    }
+    if (lua_getfield(L, fi, "fn") != LUA_TFUNCTION)
+        luaL_argerror(L, 2, "option 'feedback': fn (a function(step, t, obj) returning the coefficients) expected");
+    ctx->fn = lua_gettop(L);
+    int tt = lua_getfield(L, fi, "terms");
+    if (tt == LUA_TTABLE && !luaL_testudata(L, -1, "qd.PauliSum")) {
+        qd_pauli_sum *arr;   /* its length is read once, by oplist */
+        size_t cnt = oplist(L, 2, -1, n, "option 'feedback' terms", &arr);
+        if (cnt < 1)
+            luaL_argerror(L, 2, "option 'feedback': terms must not be empty");
+        qd_pauli_sum *F = lua_newuserdatauv(L, sizeof(qd_pauli_sum), 0);
+        qd_ps_init(F, n);
+        size_t tot = 0;
+        for (size_t i = 0; i < cnt; i++)
+            tot += arr[i].nterms;
+        uint64_t *xs = lua_newuserdatauv(L, sizeof(uint64_t) * (tot ? tot : 1) * 2, 0);
+        qd_c *cs = lua_newuserdatauv(L, sizeof(qd_c) * (tot ? tot : 1), 0);
+        size_t j = 0;
+        for (size_t i = 0; i < cnt; i++)
+            for (size_t t = 0; t < arr[i].nterms; t++, j++) {
+                xs[j] = arr[i].x[t];
+                xs[tot + j] = arr[i].z[t];
+                cs[j] = arr[i].c[t];
+            }
+        F->x = xs;
+        F->z = xs + tot;
+        F->c = cs;
+        F->nterms = F->cap = tot;
+        o->F = F;
+    } else if (tt != LUA_TNIL) {
+        o->F = qdL_topauli(L, -1, n, "bad argument #2 (option 'feedback' terms)");
+    } else {
+        luaL_argerror(L, 2, "option 'feedback': terms (qd.PauliSum or list of Pauli strings) expected");
+    }
+    if (o->F->nterms < 1)
+        luaL_argerror(L, 2, "option 'feedback': terms must not be empty");
+    ctx->L = L;
+    ctx->obj = 1;
+    ctx->r = r;
+    ctx->a = r->a;
+    ctx->nF = o->F->nterms;
+    o->fb = fb_call;
+    o->ctx = ctx;
+}
+
+/* the tracked observables and the output buffers (observed means, records) */
+static void sse_outputs(lua_State *L, int n, size_t N, int record, qd_sse_opts *o)
+{
+    qd_pauli_sum *Os = NULL;
+    if (lua_getfield(L, 2, "observe") != LUA_TNIL)
+        o->nobs = oplist(L, 2, -1, n, "option 'observe'", &Os);
+    o->obs = Os;
+    size_t nsave = o->steps / o->every + 1, bytes;
+    if (o->nobs) {
+        if (qd_mul_overflow(nsave, o->nobs * sizeof(double), &bytes))
+            luaL_error(L, "not enough memory for the tracked observables");
+        o->obs_out = qdL_scratch(L, bytes, 1, "the tracked observables");
+    }
+    if (record && o->m > 0) {
+        size_t cnt;
+        if (qd_mul_overflow(o->steps, N, &cnt) || qd_mul_overflow(cnt, o->m * sizeof(double), &bytes))
+            luaL_error(L, "not enough memory for the measurement records");
+        char what[96];
+        snprintf(what, sizeof what, "measurement records (%zu steps x %zu members x %zu)", o->steps, N, o->m);
+        o->records = qdL_scratch(L, bytes, 1, what);   /* GC-managed: freed whatever follows */
+    }
+}
+
+/* {records = {steps x N per observable}, observed, times, t, steps, scheme} */
+static void sse_result(lua_State *L, size_t N, int record, const qd_sse_opts *o)
+{
+    size_t nsave = o->steps / o->every + 1;
+    lua_createtable(L, 0, 5);
+    int res = lua_gettop(L);
+    if (record && o->m > 0) {
+        lua_createtable(L, (int)o->m, 0);
+        for (size_t k = 0; k < o->m; k++) {
+            qdl_array *R = qdL_newarray(L, o->steps, N, 0, 0);
+            memcpy(R->data, o->records + k * o->steps * N, sizeof(double) * o->steps * N);
+            lua_rawseti(L, -2, (lua_Integer)k + 1);
+        }
+        lua_setfield(L, res, "records");
+    }
+    if (o->nobs) {
+        qdl_array *X = qdL_newarray(L, nsave, o->nobs, 0, 0);
+        memcpy(X->data, o->obs_out, sizeof(double) * nsave * o->nobs);
+        lua_setfield(L, res, "observed");
+        qdl_array *T = qdL_newarray(L, nsave, 1, 0, 1);
+        for (size_t i = 0; i < nsave; i++) {
+            double k = (double)(i * o->every);
+            ((double *)T->data)[i] = o->reverse ? o->t0 - k * o->dt : o->t0 + k * o->dt;
+        }
+        lua_setfield(L, res, "times");
+    }
+    lua_pushnumber(L, o->reverse ? o->t0 - (double)o->steps * o->dt : o->t0 + (double)o->steps * o->dt);
+    lua_setfield(L, res, "t");
+    lua_pushinteger(L, (lua_Integer)o->steps);
+    lua_setfield(L, res, "steps");
+    lua_pushstring(L, o->scheme == QD_SSE_EULER ? "euler" : "rouchon");
+    lua_setfield(L, res, "scheme");
+}
+
 static int l_sse(lua_State *L)
 {
     qdL_checknargs(L, 2);
@@ -375,213 +589,25 @@ static int l_sse(lua_State *L)
     static const char *const allowed[] = {"dt", "steps", "H", "measure", "gamma", "scheme", "normalize", "rng", "t0",
                                           "reverse", "feedback", "record", "observe", "every", NULL};
     qdL_checkoptions(L, 2, allowed);
-    int n = r->n;
-    size_t N = r->count, d = (size_t)1 << n;
+    int n = r->n, record;
+    size_t N = r->count;
     qd_sse_opts o;
-    memset(&o, 0, sizeof o);
-    o.dt = optnum(L, 2, "dt", 0, 0, INFINITY, 1);
-    o.steps = optcount(L, 2, "steps", 0, 1);
-    /* work is steps x members trajectories-steps: bounded before anything runs */
-    if (o.steps > QDL_SSE_MAX_STEPS || (double)o.steps * (double)N > QDL_SSE_MAX_WORK)
-        return luaL_argerror(L, 2, lua_pushfstring(L, "option 'steps': at most %d steps and %f steps x members expected, got %I steps x %I members",
-                                                   QDL_SSE_MAX_STEPS, QDL_SSE_MAX_WORK, (LUAI_UACINT)o.steps, (LUAI_UACINT)N));
-    o.t0 = 0;
-    if (lua_getfield(L, 2, "t0") != LUA_TNIL) {
-        if (lua_type(L, -1) != LUA_TNUMBER || !isfinite(lua_tonumber(L, -1)))
-            return luaL_argerror(L, 2, "option 't0': finite number expected");
-        o.t0 = lua_tonumber(L, -1);
-    }
-    lua_pop(L, 1);
-    o.every = optcount(L, 2, "every", 1, 0);
-    o.reverse = qdL_optbool(L, 2, "reverse", 0);
-    o.normalize = qdL_optbool(L, 2, "normalize", 1);
-    int record = qdL_optbool(L, 2, "record", 1);
-    o.scheme = QD_SSE_ROUCHON;
-    if (lua_getfield(L, 2, "scheme") != LUA_TNIL) {
-        const char *sc = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "";
-        if (strcmp(sc, "euler") == 0)
-            o.scheme = QD_SSE_EULER;
-        else if (strcmp(sc, "rouchon") == 0)
-            o.scheme = QD_SSE_ROUCHON;
-        else
-            return luaL_argerror(L, 2, lua_pushfstring(L, "option 'scheme': \"euler\" or \"rouchon\" expected, got %s",
-                                                       luaL_tolstring(L, -1, NULL)));
-    }
-    lua_pop(L, 1);
-    qd_rng *rng;
-    if (lua_getfield(L, 2, "rng") != LUA_TNIL) {
-        rng = luaL_testudata(L, -1, QDL_RNG);
-        if (!rng)
-            return luaL_argerror(L, 2, lua_pushfstring(L, "option 'rng': qd.Rng expected, got %s", luaL_typename(L, -1)));
-    } else {
-        rng = qdL_runrng(L);
-    }
-    lua_pop(L, 1);
-    /* Hamiltonian */
-    if (lua_getfield(L, 2, "H") != LUA_TNIL) {
-        o.H = qdL_topauli(L, -1, n, "bad argument #2 (option 'H')");
-        if (qd_ps_max_imag(o.H) > 1e-12)
-            return luaL_argerror(L, 2, "option 'H': Hermitian operator (real coefficients) expected");
-    }
-    /* measured observables and rates */
-    qd_pauli_sum *As = NULL;
-    size_t m = 0;
-    if (lua_getfield(L, 2, "measure") != LUA_TNIL) {
-        m = oplist(L, 2, -1, n, "option 'measure'", &As);
-        if (m > 64)
-            return luaL_argerror(L, 2, "option 'measure': at most 64 observables");
-        for (size_t k = 0; k < m; k++)
-            if (qd_ps_max_imag(&As[k]) > 1e-12)
-                return luaL_argerror(L, 2, lua_pushfstring(L, "option 'measure': observable %d is not Hermitian", (int)k + 1));
-    } else {
-        lua_pushnil(L);
-    }
-    double *gam = lua_newuserdatauv(L, sizeof(double) * (m ? m : 1), 0);
-    int gt = lua_getfield(L, 2, "gamma");
-    if (m > 0 && gt == LUA_TNIL)
-        return luaL_argerror(L, 2, "option 'gamma' (measurement rate: a number or one per observable) expected");
-    if (gt == LUA_TNUMBER) {
-        for (size_t k = 0; k < m; k++)
-            gam[k] = lua_tonumber(L, -1);
-    } else if (gt == LUA_TTABLE) {
-        if ((size_t)luaL_len(L, -1) != m)
-            return luaL_argerror(L, 2, lua_pushfstring(L, "option 'gamma': %d rates expected (one per measured observable), got %d",
-                                                       (int)m, (int)luaL_len(L, -1)));
-        for (size_t k = 0; k < m; k++) {
-            lua_geti(L, -1, (lua_Integer)k + 1);
-            gam[k] = lua_tonumber(L, -1);
-            if (lua_type(L, -1) != LUA_TNUMBER)
-                gam[k] = NAN;
-            lua_pop(L, 1);
-        }
-    } else if (gt != LUA_TNIL) {
-        return luaL_argerror(L, 2, lua_pushfstring(L, "option 'gamma': number or table expected, got %s", luaL_typename(L, -1)));
-    }
-    lua_pop(L, 1);
-    for (size_t k = 0; k < m; k++)
-        if (!(gam[k] >= 0) || !isfinite(gam[k]))
-            return luaL_argerror(L, 2, "option 'gamma': finite rates >= 0 expected");
-    o.m = m;
-    o.A = As;
-    o.gamma = gam;
-    /* feedback */
     fbctx ctx;
+    memset(&o, 0, sizeof o);
     memset(&ctx, 0, sizeof ctx);
-    if (lua_getfield(L, 2, "feedback") != LUA_TNIL) {
-        int fi = lua_gettop(L);
-        if (!lua_istable(L, fi))
-            return luaL_argerror(L, 2, "option 'feedback': table {terms = qd.PauliSum or {strings}, fn = function} expected");
-        lua_pushnil(L);
-        while (lua_next(L, fi)) {
-            lua_pop(L, 1);
-            const char *k = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "?";
-            if (strcmp(k, "terms") != 0 && strcmp(k, "fn") != 0)
-                return luaL_argerror(L, 2, lua_pushfstring(L, "option 'feedback': unknown key '%s' (known: terms, fn)", k));
-        }
-        if (lua_getfield(L, fi, "fn") != LUA_TFUNCTION)
-            return luaL_argerror(L, 2, "option 'feedback': fn (a function(step, t, obj) returning the coefficients) expected");
-        ctx.fn = lua_gettop(L);
-        int tt = lua_getfield(L, fi, "terms");
-        if (tt == LUA_TTABLE && !luaL_testudata(L, -1, "qd.PauliSum")) {
-            /* a list of Pauli strings: one term each (its length is read once, by oplist) */
-            qd_pauli_sum *arr;
-            size_t cnt = oplist(L, 2, -1, n, "option 'feedback' terms", &arr);
-            if (cnt < 1)
-                return luaL_argerror(L, 2, "option 'feedback': terms must not be empty");
-            /* concatenate into one sum (terms in order; not simplified) */
-            qd_pauli_sum *F = lua_newuserdatauv(L, sizeof(qd_pauli_sum), 0);
-            qd_ps_init(F, n);
-            /* the terms' storage must be GC-managed: build in a scratch array */
-            size_t tot = 0;
-            for (size_t i = 0; i < cnt; i++)
-                tot += arr[i].nterms;
-            uint64_t *xs = lua_newuserdatauv(L, sizeof(uint64_t) * (tot ? tot : 1) * 2, 0);
-            qd_c *cs = lua_newuserdatauv(L, sizeof(qd_c) * (tot ? tot : 1), 0);
-            size_t j = 0;
-            for (size_t i = 0; i < cnt; i++)
-                for (size_t t = 0; t < arr[i].nterms; t++, j++) {
-                    xs[j] = arr[i].x[t];
-                    xs[tot + j] = arr[i].z[t];
-                    cs[j] = arr[i].c[t];
-                }
-            F->x = xs;
-            F->z = xs + tot;
-            F->c = cs;
-            F->nterms = F->cap = tot;
-            o.F = F;
-        } else if (tt != LUA_TNIL) {
-            o.F = qdL_topauli(L, -1, n, "bad argument #2 (option 'feedback' terms)");
-        } else {
-            return luaL_argerror(L, 2, "option 'feedback': terms (qd.PauliSum or list of Pauli strings) expected");
-        }
-        if (o.F->nterms < 1)
-            return luaL_argerror(L, 2, "option 'feedback': terms must not be empty");
-        ctx.L = L;
-        ctx.obj = 1;
-        ctx.r = r;
-        ctx.a = r->a;
-        ctx.nF = o.F->nterms;
-        o.fb = fb_call;
-        o.ctx = &ctx;
-    }
-    /* tracked observables */
-    qd_pauli_sum *Os = NULL;
-    if (lua_getfield(L, 2, "observe") != LUA_TNIL)
-        o.nobs = oplist(L, 2, -1, n, "option 'observe'", &Os);
-    o.obs = Os;
-    size_t nsave = o.steps / o.every + 1, bytes;
-    if (o.nobs) {
-        if (qd_mul_overflow(nsave, o.nobs * sizeof(double), &bytes))
-            return luaL_error(L, "not enough memory for the tracked observables");
-        o.obs_out = qdL_scratch(L, bytes, 1, "the tracked observables");
-    }
-    if (record && m > 0) {
-        size_t cnt;
-        if (qd_mul_overflow(o.steps, N, &cnt) || qd_mul_overflow(cnt, m * sizeof(double), &bytes))
-            return luaL_error(L, "not enough memory for the measurement records");
-        char what[96];
-        snprintf(what, sizeof what, "measurement records (%zu steps x %zu members x %zu)", o.steps, N, m);
-        /* GC-managed scratch: freed whatever error follows */
-        o.records = qdL_scratch(L, bytes, 1, what);
-    }
+    qd_rng *rng = sse_scalars(L, N, &o, &record);
+    sse_measure(L, n, &o);
+    sse_feedback(L, n, r, &o, &ctx);
+    sse_outputs(L, n, N, record, &o);
     /* rng stream: split off the generator, member j = substream j */
     qd_rng base = qd_rng_split(rng);
-    (void)d;
     qd_err e;
     qd_status s = qd_sse_run(r->a, n, N, &o, &base, &e);
     if (s != QD_OK && ctx.failed)
         return luaL_argerror(L, 2, e.msg);   /* "bad argument #2 to 'sse' (option 'feedback': ...)" */
     if (s != QD_OK)
         return qdL_raise(L, &e);
-    /* result table */
-    lua_createtable(L, 0, 5);
-    int res = lua_gettop(L);
-    if (record && m > 0) {
-        lua_createtable(L, (int)m, 0);
-        for (size_t k = 0; k < m; k++) {
-            qdl_array *R = qdL_newarray(L, o.steps, N, 0, 0);
-            memcpy(R->data, o.records + k * o.steps * N, sizeof(double) * o.steps * N);
-            lua_rawseti(L, -2, (lua_Integer)k + 1);
-        }
-        lua_setfield(L, res, "records");
-    }
-    if (o.nobs) {
-        qdl_array *X = qdL_newarray(L, nsave, o.nobs, 0, 0);
-        memcpy(X->data, o.obs_out, sizeof(double) * nsave * o.nobs);
-        lua_setfield(L, res, "observed");
-        qdl_array *T = qdL_newarray(L, nsave, 1, 0, 1);
-        for (size_t i = 0; i < nsave; i++) {
-            double k = (double)(i * o.every);
-            ((double *)T->data)[i] = o.reverse ? o.t0 - k * o.dt : o.t0 + k * o.dt;
-        }
-        lua_setfield(L, res, "times");
-    }
-    lua_pushnumber(L, o.reverse ? o.t0 - (double)o.steps * o.dt : o.t0 + (double)o.steps * o.dt);
-    lua_setfield(L, res, "t");
-    lua_pushinteger(L, (lua_Integer)o.steps);
-    lua_setfield(L, res, "steps");
-    lua_pushstring(L, o.scheme == QD_SSE_EULER ? "euler" : "rouchon");
-    lua_setfield(L, res, "scheme");
+    sse_result(L, N, record, &o);
     return 1;
 }
 

@@ -945,6 +945,185 @@ done:
     return ok > 0;
 }
 
+/* The backward pass in steps: the state of one pass (vjp_back) and one function per kind
+ * of op met going backwards (a measurement/reset, a pair of Pauli rotations on one qubit,
+ * any other gate; cz runs are one diagonal). */
+typedef struct {
+    const qd_circuit *c;
+    const double *theta;
+    size_t count, d, amps;
+    int n, nm, par;
+    const size_t *outcomes;
+    const double *dLdP, *pm, *P;
+    double *contrib, *grad;
+    qd_c *psi, *lam;
+} vjp_pass;
+
+/* lambda = G on the kept qubits (x) the discarded qubits' basis state */
+static void vjp_lambda(const vjp_pass *v, const qd_c *G)
+{
+    const qd_circuit *c = v->c;
+    const int n = v->n, nm = v->nm;
+    const size_t d = v->d;
+    int kept[QD_MAX_QUBITS], src_mi[QD_MAX_QUBITS], src_bit[QD_MAX_QUBITS];
+    const int nout = qd_circuit_nout(c, kept);
+    const size_t dout = (size_t)1 << nout;
+    discard_sources(c, src_mi, src_bit);
+    #pragma omp parallel for schedule(static) if (v->par)
+    for (size_t j = 0; j < v->count; j++) {
+        qd_c *lj = v->lam + j * d;
+        memset(lj, 0, sizeof(qd_c) * d);
+        if (v->P[j] == 0)
+            continue;
+        size_t dpat = 0;
+        for (int q = 0; q < n; q++)
+            if (src_mi[q] >= 0 &&
+                ((v->outcomes[j * (size_t)nm + (size_t)src_mi[q]] >> src_bit[q]) & 1))
+                dpat |= (size_t)1 << (n - 1 - q);
+        const qd_c *gj = G + j * dout;
+        for (size_t r = 0; r < dout; r++) {
+            size_t i = dpat;
+            for (int t = 0; t < nout; t++)
+                if ((r >> (nout - 1 - t)) & 1)
+                    i |= (size_t)1 << (n - 1 - kept[t]);
+            lj[i] = gj[r];
+        }
+    }
+}
+
+/* measurement or reset op (the mi-th): lambda through the normalised projection (and the
+ * outcome probability's own gradient dL/dP), psi back to the tape's state before it */
+static void vjp_measure(const vjp_pass *v, const qd_op *op, int mi, const qd_c *ck)
+{
+    const int n = v->n, nm = v->nm;
+    const size_t d = v->d, count = v->count;
+    const int reset = op->kind == QD_OP_RESET;
+    #pragma omp parallel for schedule(static) if (v->par)
+    for (size_t j = 0; j < count; j++) {
+        if (v->P[j] == 0)
+            continue;
+        qd_c *pj = v->psi + j * d, *lj = v->lam + j * d;
+        size_t m = v->outcomes[j * (size_t)nm + (size_t)mi], mask;
+        size_t pat = qd_circ_pattern(n, op->qs, op->k, m, &mask);
+        if (reset) {
+            xor_permute(pj, d, pat);
+            xor_permute(lj, d, pat);
+        }
+        double p = v->pm[(size_t)mi * count + j], sq = sqrt(p);
+        double re = 0;
+        for (size_t i = 0; i < d; i++)
+            re += creal(lj[i]) * creal(pj[i]) + cimag(lj[i]) * cimag(pj[i]);
+        double extra = v->dLdP ? v->dLdP[j] * (v->P[j] / p) * sq : 0;   /* (dL/dp_i) phi = . psi' */
+        /* lj = (lj - re pj) / sq + extra pj on the outcome's block, 0 elsewhere (the
+         * complex arithmetic written out per part: the same operations, vectorised) */
+        double *l2 = (double *)lj;
+        const double *p2 = (const double *)pj;
+        #pragma omp simd
+        for (size_t i = 0; i < d; i++) {
+            double nr = (l2[2 * i] - re * p2[2 * i]) / sq + extra * p2[2 * i];
+            double ni = (l2[2 * i + 1] - re * p2[2 * i + 1]) / sq + extra * p2[2 * i + 1];
+            int keep = (i & mask) == pat;
+            l2[2 * i] = keep ? nr : 0;
+            l2[2 * i + 1] = keep ? ni : 0;
+        }
+    }
+    memcpy(v->psi, ck + v->amps * (size_t)mi, sizeof(qd_c) * v->amps);
+}
+
+/* ops o-1, o: rotations exp(-i a1 P1/2) then exp(-i a2 P2/2) on one qubit, as fused by the
+ * forward run: both brackets from the state after the pair, one 2x2 pass each to uncompute
+ * psi and lambda. For the first one,
+ *   <lam_1|P1|psi_1> = <lam_2| U2 P1 U2^dagger |psi_2>,
+ *   U2 P1 U2^dagger = P1 (P1 = P2), else cos(a2) P1 - eps sin(a2) Q
+ * with P1 P2 = i eps Q (eps = +-1, Q the third Pauli). */
+static void vjp_pauli_pair(const vjp_pass *v, size_t o)
+{
+    const qd_circuit *c = v->c;
+    const qd_op *op = &c->ops[o], *o1 = &c->ops[o - 1];
+    int p1 = pauli_index(o1), p2 = pauli_index(op), q = op->qs[0];
+    size_t b = (size_t)1 << (v->n - 1 - q);
+    double br[3], a2[3];
+    int need1 = o1->slot[0] >= 0 && o1->scale[0] != 0 && p1 != p2;
+    if (need1)   /* all three brackets in one pass */
+        pauli3_braket_sum(v->lam, v->psi, v->amps, b, br);
+    else
+        br[p2] = pauli1_braket_sum(v->lam, v->psi, v->amps, b, "XYZ"[p2]);
+    if (op->slot[0] >= 0 && op->scale[0] != 0)
+        v->grad[op->slot[0]] += op->scale[0] * br[p2];
+    if (o1->slot[0] >= 0 && o1->scale[0] != 0) {
+        double bf;
+        if (p1 == p2) {
+            bf = br[p2];
+        } else {
+            int pq = 3 - p1 - p2;
+            double eps = (p2 - p1 + 3) % 3 == 1 ? 1.0 : -1.0;
+            qd_op_angles(c, o, v->theta, NULL, a2);
+            bf = cos(a2[0]) * br[p1] - eps * sin(a2[0]) * br[pq];
+        }
+        v->grad[o1->slot[0]] += o1->scale[0] * bf;
+    }
+    qd_c M[4], Md[4];
+    qd_circ_fused_matrix(c, o - 1, 2, v->theta, NULL, M);
+    Md[0] = conj(M[0]);
+    Md[1] = conj(M[2]);
+    Md[2] = conj(M[1]);
+    Md[3] = conj(M[3]);
+    qd_k_1q(v->psi, v->n, v->count, q, Md);
+    qd_k_1q(v->lam, v->n, v->count, q, Md);
+}
+
+/* any other op o: its angles' gradients (a Pauli rotation from one bracket with the state
+ * after it; other gates from the exact matrix derivative), psi and lambda uncomputed */
+static qd_status vjp_gate(const vjp_pass *v, size_t o, qd_err *e)
+{
+    const qd_circuit *c = v->c;
+    const qd_op *op = &c->ops[o];
+    const int n = v->n;
+    const size_t d = v->d, count = v->count;
+    double ang[3];
+    qd_op_angles(c, o, v->theta, NULL, ang);
+    size_t px, pz;
+    int pny;
+    int pauli = op->kind == QD_OP_GATE && op->slot[0] >= 0 && op->scale[0] != 0 &&
+                pauli_of(op, n, &px, &pz, &pny);
+    if (pauli) {   /* before uncomputing: needs the state after the gate */
+        double sc = op->scale[0];
+        if (op->k == 1 && !v->par) {   /* small: one vectorised pass over all members */
+            v->grad[op->slot[0]] += sc * pauli1_braket_sum(v->lam, v->psi, v->amps, px | pz,
+                                                           pny ? 'Y' : px ? 'X' : 'Z');
+        } else {
+            #pragma omp parallel for schedule(static) if (v->par)
+            for (size_t j = 0; j < count; j++)
+                v->contrib[j] = sc * cimag(pauli_braket(v->lam + j * d, v->psi + j * d, d, px, pz, pny));
+            double acc = 0;
+            for (size_t j = 0; j < count; j++)
+                acc += v->contrib[j];
+            v->grad[op->slot[0]] += acc;
+        }
+    }
+    qd_status st = qd_circ_apply_op(c, o, ang, v->psi, count, 1, e);   /* psi <- psi before op o */
+    if (st != QD_OK)
+        return st;
+    if (op->kind == QD_OP_GATE && !pauli)
+        for (int i = 0; i < op->g->nparams; i++) {
+            int s = op->slot[i];
+            if (s < 0 || op->scale[i] == 0)
+                continue;
+            qd_c D[16];
+            qd_gate_dmatrix(op->g, ang, i, D);
+            double sc = 2 * op->scale[i];
+            #pragma omp parallel for schedule(static) if (v->par)
+            for (size_t j = 0; j < count; j++)
+                v->contrib[j] = sc * creal(braket_local(v->lam + j * d, v->psi + j * d, n, op->qs,
+                                                        op->k, D));
+            double acc = 0;
+            for (size_t j = 0; j < count; j++)
+                acc += v->contrib[j];
+            v->grad[s] += acc;
+        }
+    return qd_circ_apply_op(c, o, ang, v->lam, count, 1, e);
+}
+
 /* The backward pass: psi = final state of the forward run (overwritten: scratch, undefined
  * afterwards), ck/pm its tape. */
 static qd_status vjp_back(const qd_circuit *c, const double *theta, size_t count,
@@ -952,15 +1131,12 @@ static qd_status vjp_back(const qd_circuit *c, const double *theta, size_t count
                           double *grad, qd_c *G_in, double *prob, qd_c *psi, qd_c *lam,
                           const qd_c *ck, double *pm, qd_err *e)
 {
-    const int n = c->n, nm = c->nmeas;
-    const size_t d = (size_t)1 << n, amps = d * count;
-    int kept[QD_MAX_QUBITS];
-    const int nout = qd_circuit_nout(c, kept);
-    const size_t dout = (size_t)1 << nout;
-    double *P = pm + count * (size_t)nm, *contrib = P + count;
-    const int par = count > 1 && amps >= PAR_MIN;
+    const int nm = c->nmeas;
+    const size_t d = (size_t)1 << c->n, amps = d * count;
+    double *P = pm + count * (size_t)nm;
+    vjp_pass v = {c, theta, count, d, amps, c->n, nm, count > 1 && amps >= PAR_MIN, outcomes, dLdP,
+                  pm, P, P + count, grad, psi, lam};
     qd_status st = QD_OK;
-    int mi;
     for (size_t j = 0; j < count; j++) {
         double pj = 1;
         for (int i = 0; i < nm; i++)
@@ -969,33 +1145,7 @@ static qd_status vjp_back(const qd_circuit *c, const double *theta, size_t count
         if (prob)
             prob[j] = pj;
     }
-
-    /* lambda = G on the kept qubits (x) the discarded qubits' basis state */
-    {
-        int src_mi[QD_MAX_QUBITS], src_bit[QD_MAX_QUBITS];
-        discard_sources(c, src_mi, src_bit);
-        #pragma omp parallel for schedule(static) if (par)
-        for (size_t j = 0; j < count; j++) {
-            qd_c *lj = lam + j * d;
-            memset(lj, 0, sizeof(qd_c) * d);
-            if (P[j] == 0)
-                continue;
-            size_t dpat = 0;
-            for (int q = 0; q < n; q++)
-                if (src_mi[q] >= 0 &&
-                    ((outcomes[j * (size_t)nm + (size_t)src_mi[q]] >> src_bit[q]) & 1))
-                    dpat |= (size_t)1 << (n - 1 - q);
-            const qd_c *gj = G + j * dout;
-            for (size_t r = 0; r < dout; r++) {
-                size_t i = dpat;
-                for (int t = 0; t < nout; t++)
-                    if ((r >> (nout - 1 - t)) & 1)
-                        i |= (size_t)1 << (n - 1 - kept[t]);
-                lj[i] = gj[r];
-            }
-        }
-    }
-
+    vjp_lambda(&v, G);
     for (int s = 0; s < c->nslots; s++)
         grad[s] = 0;
     /* small registers, gates then measurements: the gates by sweep_back (after the
@@ -1003,137 +1153,27 @@ static qd_status vjp_back(const qd_circuit *c, const double *theta, size_t count
     size_t og = 0, lo = 0;
     if (!qd_adjoint_generic_only && qd_isa_fma_hw() && sb_eligible(c, &og))
         lo = og;
-    mi = nm;
+    int mi = nm;
     for (size_t o = c->nops; o-- > lo && st == QD_OK;) {
         const qd_op *op = &c->ops[o];
         if (op->kind == QD_OP_MEASURE || op->kind == QD_OP_RESET) {
-            mi--;
-            const int reset = op->kind == QD_OP_RESET;
-            #pragma omp parallel for schedule(static) if (par)
-            for (size_t j = 0; j < count; j++) {
-                if (P[j] == 0)
-                    continue;
-                qd_c *pj = psi + j * d, *lj = lam + j * d;
-                size_t m = outcomes[j * (size_t)nm + (size_t)mi], mask;
-                size_t pat = qd_circ_pattern(n, op->qs, op->k, m, &mask);
-                if (reset) {
-                    xor_permute(pj, d, pat);
-                    xor_permute(lj, d, pat);
-                }
-                double p = pm[(size_t)mi * count + j], sq = sqrt(p);
-                double re = 0;
-                for (size_t i = 0; i < d; i++)
-                    re += creal(lj[i]) * creal(pj[i]) + cimag(lj[i]) * cimag(pj[i]);
-                double extra = dLdP ? dLdP[j] * (P[j] / p) * sq : 0;   /* (dL/dp_i) phi = . psi' */
-                /* lj = (lj - re pj) / sq + extra pj on the outcome's block, 0 elsewhere (the
-                 * complex arithmetic written out per part: the same operations, vectorised) */
-                double *l2 = (double *)lj;
-                const double *p2 = (const double *)pj;
-                #pragma omp simd
-                for (size_t i = 0; i < d; i++) {
-                    double nr = (l2[2 * i] - re * p2[2 * i]) / sq + extra * p2[2 * i];
-                    double ni = (l2[2 * i + 1] - re * p2[2 * i + 1]) / sq + extra * p2[2 * i + 1];
-                    int keep = (i & mask) == pat;
-                    l2[2 * i] = keep ? nr : 0;
-                    l2[2 * i + 1] = keep ? ni : 0;
-                }
-            }
-            memcpy(psi, ck + amps * (size_t)mi, sizeof(qd_c) * amps);
+            vjp_measure(&v, op, --mi, ck);
             continue;
         }
-        {
-            int rc = qd_circ_runcz(c, o, -1);
-            if (rc > 1) {   /* a run of cz ops o-rc+1 .. o: one +-1 diagonal, self-inverse */
-                size_t o0 = o + 1 - (size_t)rc;
-                qd_circ_apply_czrun(c, o0, rc, psi, count);
-                qd_circ_apply_czrun(c, o0, rc, lam, count);
-                o = o0;   /* the loop continues with op o0 - 1 */
-                continue;
-            }
+        int rc = qd_circ_runcz(c, o, -1);
+        if (rc > 1) {   /* a run of cz ops o-rc+1 .. o: one +-1 diagonal, self-inverse */
+            size_t o0 = o + 1 - (size_t)rc;
+            qd_circ_apply_czrun(c, o0, rc, psi, count);
+            qd_circ_apply_czrun(c, o0, rc, lam, count);
+            o = o0;   /* the loop continues with op o0 - 1 */
+            continue;
         }
-        if (!par && o > 0 && pauli_pair(c, o - 1, o)) {
-            /* rotations exp(-i a1 P1/2) then exp(-i a2 P2/2) on one qubit, as fused by the
-             * forward run: both brackets from the state after the pair, one 2x2 pass each to
-             * uncompute psi and lambda. For the first one,
-             *   <lam_1|P1|psi_1> = <lam_2| U2 P1 U2^dagger |psi_2>,
-             *   U2 P1 U2^dagger = P1 (P1 = P2), else cos(a2) P1 - eps sin(a2) Q
-             * with P1 P2 = i eps Q (eps = +-1, Q the third Pauli). */
-            const qd_op *o1 = &c->ops[o - 1];
-            int p1 = pauli_index(o1), p2 = pauli_index(op), q = op->qs[0];
-            size_t b = (size_t)1 << (n - 1 - q);
-            double br[3], a2[3];
-            int need1 = o1->slot[0] >= 0 && o1->scale[0] != 0 && p1 != p2;
-            if (need1)   /* all three brackets in one pass */
-                pauli3_braket_sum(lam, psi, amps, b, br);
-            else
-                br[p2] = pauli1_braket_sum(lam, psi, amps, b, "XYZ"[p2]);
-            if (op->slot[0] >= 0 && op->scale[0] != 0)
-                grad[op->slot[0]] += op->scale[0] * br[p2];
-            if (o1->slot[0] >= 0 && o1->scale[0] != 0) {
-                double bf;
-                if (p1 == p2) {
-                    bf = br[p2];
-                } else {
-                    int pq = 3 - p1 - p2;
-                    double eps = (p2 - p1 + 3) % 3 == 1 ? 1.0 : -1.0;
-                    qd_op_angles(c, o, theta, NULL, a2);
-                    bf = cos(a2[0]) * br[p1] - eps * sin(a2[0]) * br[pq];
-                }
-                grad[o1->slot[0]] += o1->scale[0] * bf;
-            }
-            qd_c M[4], Md[4];
-            qd_circ_fused_matrix(c, o - 1, 2, theta, NULL, M);
-            Md[0] = conj(M[0]);
-            Md[1] = conj(M[2]);
-            Md[2] = conj(M[1]);
-            Md[3] = conj(M[3]);
-            qd_k_1q(psi, n, count, q, Md);
-            qd_k_1q(lam, n, count, q, Md);
+        if (!v.par && o > 0 && pauli_pair(c, o - 1, o)) {
+            vjp_pauli_pair(&v, o);
             o--;   /* op o - 1 done too */
             continue;
         }
-        double ang[3];
-        qd_op_angles(c, o, theta, NULL, ang);
-        size_t px, pz;
-        int pny;
-        int pauli = op->kind == QD_OP_GATE && op->slot[0] >= 0 && op->scale[0] != 0 &&
-                    pauli_of(op, n, &px, &pz, &pny);
-        if (pauli) {   /* before uncomputing: needs the state after the gate */
-            double sc = op->scale[0];
-            if (op->k == 1 && !par) {   /* small: one vectorised pass over all members */
-                grad[op->slot[0]] += sc * pauli1_braket_sum(lam, psi, amps, px | pz,
-                                                            pny ? 'Y' : px ? 'X' : 'Z');
-            } else {
-                #pragma omp parallel for schedule(static) if (par)
-                for (size_t j = 0; j < count; j++)
-                    contrib[j] = sc * cimag(pauli_braket(lam + j * d, psi + j * d, d, px, pz, pny));
-                double acc = 0;
-                for (size_t j = 0; j < count; j++)
-                    acc += contrib[j];
-                grad[op->slot[0]] += acc;
-            }
-        }
-        st = qd_circ_apply_op(c, o, ang, psi, count, 1, e);   /* psi <- psi before op o */
-        if (st != QD_OK)
-            break;
-        if (op->kind == QD_OP_GATE && !pauli)
-            for (int i = 0; i < op->g->nparams; i++) {
-                int s = op->slot[i];
-                if (s < 0 || op->scale[i] == 0)
-                    continue;
-                qd_c D[16];
-                qd_gate_dmatrix(op->g, ang, i, D);
-                double sc = 2 * op->scale[i];
-                #pragma omp parallel for schedule(static) if (par)
-                for (size_t j = 0; j < count; j++)
-                    contrib[j] = sc * creal(braket_local(lam + j * d, psi + j * d, n, op->qs,
-                                                         op->k, D));
-                double acc = 0;
-                for (size_t j = 0; j < count; j++)
-                    acc += contrib[j];
-                grad[s] += acc;
-            }
-        st = qd_circ_apply_op(c, o, ang, lam, count, 1, e);
+        st = vjp_gate(&v, o, e);
     }
     if (st == QD_OK && lo > 0 && !sweep_back(c, theta, lo, count, psi, lam, G_in != NULL, grad, e))
         st = QD_ENOMEM;

@@ -1171,6 +1171,130 @@ static void absorb_kernel(const double *C, size_t N, size_t M, const double *f, 
             K[i + j * N] = exp((f[i] + g[j] - C[i + j * N]) / eps);
 }
 
+/* The Sinkhorn iteration's state: problem, normalised weights (w) and their logs (l),
+ * log-domain potentials f, g, scalings u, v (absorbed into f, g and K from time to time),
+ * row sums s, column sums t, the absorbed kernel K. */
+typedef struct {
+    const double *C;
+    size_t N, M;
+    double eps;
+    double *la, *lb, *wa, *wb, *f, *g, *u, *v, *s, *t, *tmp, *K;
+} sinkhorn_ws;
+
+static void sk_free(sinkhorn_ws *w)
+{
+    double **bufs[] = {&w->la, &w->lb, &w->wa, &w->wb, &w->f, &w->g, &w->u, &w->v, &w->s, &w->t, &w->tmp, &w->K};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
+        qd_free(*bufs[i]);
+        *bufs[i] = NULL;
+    }
+}
+
+static int sk_alloc(sinkhorn_ws *w)
+{
+    size_t N = w->N, M = w->M;
+    w->la = qd_malloc(sizeof(double) * N), w->lb = qd_malloc(sizeof(double) * M);
+    w->wa = qd_malloc(sizeof(double) * N), w->wb = qd_malloc(sizeof(double) * M);
+    w->f = qd_calloc(N, sizeof(double)), w->g = qd_calloc(M, sizeof(double));
+    w->u = qd_malloc(sizeof(double) * N), w->v = qd_malloc(sizeof(double) * M);
+    w->s = qd_malloc(sizeof(double) * N), w->t = qd_malloc(sizeof(double) * M);
+    w->tmp = qd_malloc(sizeof(double) * (N > M ? N : M));
+    w->K = qd_malloc(sizeof(double) * N * M);
+    return w->la && w->lb && w->wa && w->wb && w->f && w->g && w->u && w->v && w->s && w->t &&
+           w->tmp && w->K;
+}
+
+/* K recomputed from the potentials, scalings back to 1 */
+static void sk_restart(sinkhorn_ws *w)
+{
+    absorb_kernel(w->C, w->N, w->M, w->f, w->g, w->eps, w->K);
+    for (size_t i = 0; i < w->N; i++)
+        w->u[i] = 1;
+    for (size_t j = 0; j < w->M; j++)
+        w->v[j] = 1;
+}
+
+/* the scalings absorbed into the potentials: f += eps log u, g += eps log v */
+static void sk_absorb(sinkhorn_ws *w)
+{
+    for (size_t i = 0; i < w->N; i++)
+        w->f[i] += w->eps * log(w->u[i]);
+    for (size_t j = 0; j < w->M; j++)
+        w->g[j] += w->eps * log(w->v[j]);
+}
+
+/* s = K (b v); returns the L1 error of the row marginals a_i u_i s_i (the columns are exact
+ * after each v update, so the stopping test is free); *bad if a row sum underflowed */
+static double sk_rows(sinkhorn_ws *w, int *bad)
+{
+    size_t N = w->N, M = w->M;
+    for (size_t i = 0; i < N; i++)
+        w->s[i] = 0;
+    for (size_t j = 0; j < M; j++) {
+        double wv = w->wb[j] * w->v[j];
+        const double *Kj = w->K + j * N;
+        for (size_t i = 0; i < N; i++)
+            w->s[i] += Kj[i] * wv;
+    }
+    double err = 0;
+    *bad = 0;
+    for (size_t i = 0; i < N; i++) {
+        if (w->wa[i] > 0)
+            err += w->wa[i] * fabs(w->u[i] * w->s[i] - 1.0);
+        *bad |= !(w->s[i] > 0) || !isfinite(w->s[i]);
+    }
+    return err;
+}
+
+/* u = 1/s, then t = K^T (a u), v = 1/t; returns 1 if a scaling left [1e-30, 1e30] or a
+ * column sum is not a positive number (then the caller absorbs) */
+static int sk_scale(sinkhorn_ws *w)
+{
+    size_t N = w->N, M = w->M;
+    for (size_t i = 0; i < N; i++) {
+        w->u[i] = 1.0 / w->s[i];
+        w->tmp[i] = w->wa[i] * w->u[i];
+    }
+    int big = 0;
+    for (size_t j = 0; j < M; j++) {
+        const double *Kj = w->K + j * N;
+        double acc = 0;
+        for (size_t i = 0; i < N; i++)
+            acc += Kj[i] * w->tmp[i];
+        w->t[j] = acc;
+        if (!(acc > 0) || !isfinite(acc))
+            big = 1;
+        else
+            w->v[j] = 1.0 / acc;
+    }
+    for (size_t i = 0; i < N && !big; i++)
+        big = w->u[i] > 1e30 || w->u[i] < 1e-30;
+    for (size_t j = 0; j < M && !big; j++)
+        big = w->v[j] > 1e30 || w->v[j] < 1e-30;
+    return big;
+}
+
+/* the plan P_ij = a_i b_j exp((f_i + g_j - C_ij)/eps), its cost, and the dual value */
+static double sk_plan(const sinkhorn_ws *w, double *P, double *cost)
+{
+    size_t N = w->N, M = w->M;
+    double val = 0, cst = 0;
+    for (size_t j = 0; j < M; j++)
+        for (size_t i = 0; i < N; i++) {
+            double pij = exp(w->la[i] + w->lb[j] + (w->f[i] + w->g[j] - w->C[i + j * N]) / w->eps);
+            P[i + j * N] = pij;
+            cst += pij * w->C[i + j * N];
+        }
+    for (size_t i = 0; i < N; i++)
+        if (w->wa[i] > 0)
+            val += w->wa[i] * w->f[i];
+    for (size_t j = 0; j < M; j++)
+        if (w->wb[j] > 0)
+            val += w->wb[j] * w->g[j];
+    *cost = cst;
+    return val;
+}
+
 qd_status qd_ot_sinkhorn(const double *C, size_t N, size_t M, const double *a, const double *b,
                          double eps, size_t max_iter, double tol, double *P, double *value,
                          qd_sinkhorn_info *info, qd_err *e)
@@ -1183,26 +1307,19 @@ qd_status qd_ot_sinkhorn(const double *C, size_t N, size_t M, const double *a, c
         return qd_fail(e, QD_EARG, "eps > 0 expected, got %g", eps);
     if (!(tol > 0))
         return qd_fail(e, QD_EARG, "tol > 0 expected, got %g", tol);
-    size_t NM = N * M;
-    double *la = qd_malloc(sizeof(double) * N), *lb = qd_malloc(sizeof(double) * M);
-    double *wa = qd_malloc(sizeof(double) * N), *wb = qd_malloc(sizeof(double) * M);
-    double *f = qd_calloc(N, sizeof(double)), *g = qd_calloc(M, sizeof(double));
-    double *u = qd_malloc(sizeof(double) * N), *v = qd_malloc(sizeof(double) * M);
-    double *s = qd_malloc(sizeof(double) * N), *t = qd_malloc(sizeof(double) * M);
-    double *tmp = qd_malloc(sizeof(double) * (N > M ? N : M));
-    double *K = qd_malloc(sizeof(double) * NM);
-    if (!la || !lb || !wa || !wb || !f || !g || !u || !v || !s || !t || !tmp || !K) {
-        st = qd_fail(e, QD_ENOMEM, "not enough memory for a %zu x %zu Sinkhorn problem", N, M);
-        goto done;
+    sinkhorn_ws w = {.C = C, .N = N, .M = M};
+    if (!sk_alloc(&w)) {
+        sk_free(&w);
+        return qd_fail(e, QD_ENOMEM, "not enough memory for a %zu x %zu Sinkhorn problem", N, M);
     }
     /* normalised weights (both sum to 1) */
     for (size_t i = 0; i < N; i++) {
-        wa[i] = a ? a[i] / ta : 1.0 / (double)N;
-        la[i] = log(wa[i]);
+        w.wa[i] = a ? a[i] / ta : 1.0 / (double)N;
+        w.la[i] = log(w.wa[i]);
     }
     for (size_t j = 0; j < M; j++) {
-        wb[j] = b ? b[j] / tb : 1.0 / (double)M;
-        lb[j] = log(wb[j]);
+        w.wb[j] = b ? b[j] / tb : 1.0 / (double)M;
+        w.lb[j] = log(w.wb[j]);
     }
     /* eps-scaling (warm start): run the iterations at eps_s = max(eps, range(C) 2^-s),
      * s = 0, 1, ..., each stage to a loose tolerance, then at eps to tol. The fixed point at
@@ -1215,148 +1332,61 @@ qd_status qd_ot_sinkhorn(const double *C, size_t N, size_t M, const double *a, c
      * each eps change and at the end. Mathematically the same iteration as the pure
      * log-domain one. */
     double cmin = INFINITY, cmax = -INFINITY;
-    for (size_t i = 0; i < NM; i++) {
+    for (size_t i = 0; i < N * M; i++) {
         cmin = C[i] < cmin ? C[i] : cmin;
         cmax = C[i] > cmax ? C[i] : cmax;
     }
-    double eps_final = eps;
-    eps = cmax - cmin > eps_final ? cmax - cmin : eps_final;
-    double tol_final = tol;
-    tol = eps > eps_final ? fmax(tol_final, 1e-6) : tol_final;
+    double eps_final = eps, tol_final = tol;
+    w.eps = cmax - cmin > eps_final ? cmax - cmin : eps_final;
+    tol = w.eps > eps_final ? fmax(tol_final, 1e-6) : tol_final;
     double err = INFINITY;
     size_t it = 0;
-    int conv = 0;
+    int conv = 0, bad;
     /* start: one log-domain g step from f = 0, then the scaled form */
-    lse_g(C, N, M, la, f, eps, g, tmp);
-    absorb_kernel(C, N, M, f, g, eps, K);
-    for (size_t i = 0; i < N; i++)
-        u[i] = 1;
-    for (size_t j = 0; j < M; j++)
-        v[j] = 1;
+    lse_g(C, N, M, w.la, w.f, w.eps, w.g, w.tmp);
+    sk_restart(&w);
     while (it < max_iter) {
         it++;
-        /* s = K (b v); the row marginals of the current plan are a_i u_i s_i (its columns
-         * are exact after each v update), so the stopping test is free */
-        for (size_t i = 0; i < N; i++)
-            s[i] = 0;
-        for (size_t j = 0; j < M; j++) {
-            double w = wb[j] * v[j];
-            const double *Kj = K + j * N;
-            for (size_t i = 0; i < N; i++)
-                s[i] += Kj[i] * w;
-        }
-        err = 0;
-        int bad = 0;
-        for (size_t i = 0; i < N; i++) {
-            if (wa[i] > 0)
-                err += wa[i] * fabs(u[i] * s[i] - 1.0);
-            bad |= !(s[i] > 0) || !isfinite(s[i]);
-        }
+        err = sk_rows(&w, &bad);
         if (bad) {
             /* an underflowed row sum: absorb and take log-domain steps instead */
-            for (size_t i = 0; i < N; i++)
-                f[i] += eps * log(u[i]);
-            for (size_t j = 0; j < M; j++)
-                g[j] += eps * log(v[j]);
-            lse_f(C, N, M, lb, g, eps, f, tmp);
-            lse_g(C, N, M, la, f, eps, g, tmp);
-            absorb_kernel(C, N, M, f, g, eps, K);
-            for (size_t i = 0; i < N; i++)
-                u[i] = 1;
-            for (size_t j = 0; j < M; j++)
-                v[j] = 1;
+            sk_absorb(&w);
+            lse_f(C, N, M, w.lb, w.g, w.eps, w.f, w.tmp);
+            lse_g(C, N, M, w.la, w.f, w.eps, w.g, w.tmp);
+            sk_restart(&w);
             err = INFINITY;
             continue;
         }
         if (err <= tol) {
-            if (eps <= eps_final) {
+            if (w.eps <= eps_final) {
                 conv = 1;
                 break;
             }
-            for (size_t i = 0; i < N; i++)
-                f[i] += eps * log(u[i]);
-            for (size_t j = 0; j < M; j++)
-                g[j] += eps * log(v[j]);
-            eps = eps * 0.5 > eps_final ? eps * 0.5 : eps_final;
-            if (eps <= eps_final)
+            sk_absorb(&w);   /* the next stage: eps halved */
+            w.eps = w.eps * 0.5 > eps_final ? w.eps * 0.5 : eps_final;
+            if (w.eps <= eps_final)
                 tol = tol_final;
-            absorb_kernel(C, N, M, f, g, eps, K);
-            for (size_t i = 0; i < N; i++)
-                u[i] = 1;
-            for (size_t j = 0; j < M; j++)
-                v[j] = 1;
+            sk_restart(&w);
             continue;
         }
-        for (size_t i = 0; i < N; i++) {
-            u[i] = 1.0 / s[i];
-            tmp[i] = wa[i] * u[i];
-        }
-        /* t = K^T (a u), v = 1/t */
-        int big = 0;
-        for (size_t j = 0; j < M; j++) {
-            const double *Kj = K + j * N;
-            double acc = 0;
+        if (sk_scale(&w)) {
+            /* absorb u into the potentials; redo g in the log domain */
             for (size_t i = 0; i < N; i++)
-                acc += Kj[i] * tmp[i];
-            t[j] = acc;
-            if (!(acc > 0) || !isfinite(acc))
-                big = 1;
-            else
-                v[j] = 1.0 / acc;
-        }
-        for (size_t i = 0; i < N && !big; i++)
-            big = u[i] > 1e30 || u[i] < 1e-30;
-        for (size_t j = 0; j < M && !big; j++)
-            big = v[j] > 1e30 || v[j] < 1e-30;
-        if (big) {
-            /* absorb u (and v where finite) into the potentials; redo g in the log domain */
-            for (size_t i = 0; i < N; i++)
-                f[i] += eps * log(u[i]);
-            lse_g(C, N, M, la, f, eps, g, tmp);
-            absorb_kernel(C, N, M, f, g, eps, K);
-            for (size_t i = 0; i < N; i++)
-                u[i] = 1;
-            for (size_t j = 0; j < M; j++)
-                v[j] = 1;
+                w.f[i] += w.eps * log(w.u[i]);
+            lse_g(C, N, M, w.la, w.f, w.eps, w.g, w.tmp);
+            sk_restart(&w);
         }
     }
-    for (size_t i = 0; i < N; i++)
-        f[i] += eps * log(u[i]);
-    for (size_t j = 0; j < M; j++)
-        g[j] += eps * log(v[j]);
-    eps = eps_final;
-    double val = 0, cst = 0;
-    for (size_t j = 0; j < M; j++)
-        for (size_t i = 0; i < N; i++) {
-            double pij = exp(la[i] + lb[j] + (f[i] + g[j] - C[i + j * N]) / eps);
-            P[i + j * N] = pij;
-            cst += pij * C[i + j * N];
-        }
-    for (size_t i = 0; i < N; i++)
-        if (wa[i] > 0)
-            val += wa[i] * f[i];
-    for (size_t j = 0; j < M; j++)
-        if (wb[j] > 0)
-            val += wb[j] * g[j];
-    *value = val;
+    sk_absorb(&w);
+    w.eps = eps_final;
+    double cst;
+    *value = sk_plan(&w, P, &cst);
     if (info) {
         info->iters = it;
         info->err = err;
         info->converged = conv;
         info->cost = cst;
     }
-done:
-    qd_free(la);
-    qd_free(lb);
-    qd_free(wa);
-    qd_free(wb);
-    qd_free(f);
-    qd_free(g);
-    qd_free(u);
-    qd_free(v);
-    qd_free(s);
-    qd_free(t);
-    qd_free(tmp);
-    qd_free(K);
+    sk_free(&w);
     return st;
 }

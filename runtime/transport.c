@@ -881,6 +881,208 @@ static lexv lex_add(lexv a, lexv b)
     return r;
 }
 
+/* The network simplex's state: the problem (C, N x M, K = N + M - 1 basic cells, V = N + M
+ * nodes: rows 0..N-1, columns N..N+M-1), supplies and demands, the basis (cells bi, bj with
+ * their flows; isb: basis index + 1 per cell, or 0), the tree (CSR adjacency deg/adj,
+ * parent, the edge to it, depth, potentials) and scratch for the BFS and cycle paths. */
+typedef struct {
+    const double *C;
+    size_t N, M, K, V, NM;
+    double scale, tolx, tolc;   /* plan = flow / scale; tolerances of flows and costs */
+    lexv *sup, *dem, *flow;
+    size_t *bi, *bj, *isb, *deg, *adj, *parent, *pedge, *depth, *queue, *pth, *pth2;
+    double *pot;
+    size_t cursor, block;       /* the pricing scan */
+} nsx_ws;
+
+static void nsx_free(nsx_ws *w)
+{
+    void *bufs[] = {w->sup, w->dem, w->flow, w->bi, w->bj, w->isb, w->deg, w->adj, w->parent,
+                    w->pedge, w->depth, w->queue, w->pth, w->pth2, w->pot};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        qd_free(bufs[i]);
+}
+
+static int nsx_alloc(nsx_ws *w)
+{
+    size_t N = w->N, M = w->M, K = w->K, V = w->V;
+    w->sup = qd_malloc(sizeof(lexv) * N), w->dem = qd_malloc(sizeof(lexv) * M);
+    w->flow = qd_malloc(sizeof(lexv) * K);
+    w->bi = qd_malloc(sizeof(size_t) * K), w->bj = qd_malloc(sizeof(size_t) * K);
+    w->isb = qd_calloc(w->NM, sizeof(size_t));
+    w->deg = qd_malloc(sizeof(size_t) * (V + 1)), w->adj = qd_malloc(sizeof(size_t) * 2 * K);
+    w->parent = qd_malloc(sizeof(size_t) * V), w->pedge = qd_malloc(sizeof(size_t) * V);
+    w->depth = qd_malloc(sizeof(size_t) * V), w->queue = qd_malloc(sizeof(size_t) * V);
+    w->pth = qd_malloc(sizeof(size_t) * V), w->pth2 = qd_malloc(sizeof(size_t) * V);
+    w->pot = qd_malloc(sizeof(double) * V);
+    return w->sup && w->dem && w->flow && w->bi && w->bj && w->isb && w->deg && w->adj &&
+           w->parent && w->pedge && w->depth && w->queue && w->pth && w->pth2 && w->pot;
+}
+
+/* supplies / demands (scaled: uniform -> integers; given -> b rescaled to a's total), the
+ * perturbation that makes every pivot strictly improving, the tolerances */
+static void nsx_supplies(nsx_ws *w, const double *a, const double *b, double ta, double tb)
+{
+    size_t N = w->N, M = w->M;
+    if (!a && !b) {
+        for (size_t i = 0; i < N; i++)
+            w->sup[i] = (lexv){(double)M, 1};
+        for (size_t j = 0; j < M; j++)
+            w->dem[j] = (lexv){(double)N, 0};
+        w->scale = (double)N * (double)M;
+    } else {
+        for (size_t i = 0; i < N; i++)
+            w->sup[i] = (lexv){a ? a[i] / ta : 1.0 / (double)N, 1};
+        for (size_t j = 0; j < M; j++)
+            w->dem[j] = (lexv){b ? b[j] / tb : 1.0 / (double)M, 0};
+        w->scale = 1;
+    }
+    w->dem[M - 1].y = (long)N;
+    w->tolx = 1e-13 * (w->scale > 1 ? w->scale : 1.0);
+    double cmax = 0;
+    for (size_t i = 0; i < w->NM; i++)
+        cmax = fabs(w->C[i]) > cmax ? fabs(w->C[i]) : cmax;
+    w->tolc = 1e-12 * (1 + cmax);
+}
+
+/* initial basis: north-west corner (a staircase, hence a spanning tree) */
+static void nsx_northwest(nsx_ws *w)
+{
+    size_t i = 0, j = 0, k = 0, N = w->N, M = w->M;
+    lexv rs = w->sup[0], rd = w->dem[0];
+    for (;;) {
+        int take_row = (j == M - 1) || (i < N - 1 && !lex_lt(rd, rs, w->tolx));
+        lexv amt = take_row ? rs : rd;
+        w->bi[k] = i;
+        w->bj[k] = j;
+        w->flow[k] = amt;
+        w->isb[i + j * N] = k + 1;
+        k++;
+        if (i == N - 1 && j == M - 1)
+            break;
+        if (take_row) {
+            rd = lex_sub(rd, amt);
+            rs = w->sup[++i];
+        } else {
+            rs = lex_sub(rs, amt);
+            rd = w->dem[++j];
+        }
+    }
+}
+
+/* tree structure (CSR adjacency) and potentials: u_i + v_j = C_ij on basic cells; 0 if the
+ * basis is not a spanning tree */
+static int nsx_tree(nsx_ws *w)
+{
+    size_t N = w->N, K = w->K, V = w->V;
+    size_t *deg = w->deg, *queue = w->queue;
+    memset(deg, 0, sizeof(size_t) * (V + 1));
+    for (size_t k = 0; k < K; k++) {
+        deg[w->bi[k] + 1]++;
+        deg[N + w->bj[k] + 1]++;
+    }
+    for (size_t v = 0; v < V; v++)
+        deg[v + 1] += deg[v];
+    for (size_t v = 0; v < V; v++)
+        queue[v] = deg[v];   /* fill cursors */
+    for (size_t k = 0; k < K; k++) {
+        w->adj[queue[w->bi[k]]++] = k;
+        w->adj[queue[N + w->bj[k]]++] = k;
+    }
+    for (size_t v = 0; v < V; v++)
+        w->depth[v] = (size_t)-1;
+    size_t qh = 0, qt = 0;
+    queue[qt++] = 0;
+    w->depth[0] = 0;
+    w->parent[0] = 0;
+    w->pot[0] = 0;
+    while (qh < qt) {
+        size_t v = queue[qh++];
+        for (size_t t = deg[v]; t < deg[v + 1]; t++) {
+            size_t k = w->adj[t];
+            size_t u = v < N ? N + w->bj[k] : w->bi[k];
+            if (w->depth[u] != (size_t)-1)
+                continue;
+            w->depth[u] = w->depth[v] + 1;
+            w->parent[u] = v;
+            w->pedge[u] = k;
+            w->pot[u] = w->C[w->bi[k] + w->bj[k] * N] - w->pot[v];
+            queue[qt++] = u;
+        }
+    }
+    return qt == V;
+}
+
+/* pricing by block search (as in LEMON's network simplex): scan the cells cyclically from
+ * where the last scan stopped, in blocks of ~sqrt(NM); enter the most negative reduced cost
+ * C_ij - u_i - v_j of the first block that has one. Optimal when a whole cycle finds none
+ * (returns 0). (Any improving cell is a valid choice: with the perturbation every pivot
+ * strictly improves, so none can cycle.) */
+static int nsx_price(nsx_ws *w, size_t *ei, size_t *ej)
+{
+    size_t N = w->N, NM = w->NM;
+    double best = -w->tolc;
+    int found = 0;
+    for (size_t scanned = 0, inblock = 0; scanned < NM; scanned++) {
+        size_t c = w->cursor;
+        w->cursor = w->cursor + 1 == NM ? 0 : w->cursor + 1;
+        size_t i = c % N, j = c / N;
+        double r = w->C[c] - w->pot[i] - w->pot[N + j];
+        if (r < best && !w->isb[c]) {
+            best = r;
+            *ei = i;
+            *ej = j;
+            found = 1;
+        }
+        if (++inblock == w->block) {
+            if (found)
+                break;
+            inblock = 0;
+        }
+    }
+    return found;
+}
+
+/* cell (ei, ej) enters: the cycle it closes in the tree, the flow shifted around it by the
+ * smallest decreasing flow theta, whose cell leaves */
+static void nsx_pivot(nsx_ws *w, size_t ei, size_t ej)
+{
+    size_t N = w->N, *pth = w->pth, *pth2 = w->pth2, *depth = w->depth;
+    /* tree path from column node ej to row node ei: pth (from ej up), pth2 (from ei up) */
+    size_t x = N + ej, y = ei, n1 = 0, n2 = 0;
+    while (depth[x] > depth[y]) {
+        pth[n1++] = w->pedge[x];
+        x = w->parent[x];
+    }
+    while (depth[y] > depth[x]) {
+        pth2[n2++] = w->pedge[y];
+        y = w->parent[y];
+    }
+    while (x != y) {
+        pth[n1++] = w->pedge[x];
+        x = w->parent[x];
+        pth2[n2++] = w->pedge[y];
+        y = w->parent[y];
+    }
+    for (size_t t = 0; t < n2; t++)   /* append pth2 reversed: the path ends at ei */
+        pth[n1 + t] = pth2[n2 - 1 - t];
+    size_t len = n1 + n2;             /* odd; even positions lose theta */
+    size_t leave = pth[0];
+    lexv theta = w->flow[leave];
+    for (size_t t = 2; t < len; t += 2)
+        if (lex_lt(w->flow[pth[t]], theta, w->tolx)) {
+            theta = w->flow[pth[t]];
+            leave = pth[t];
+        }
+    for (size_t t = 0; t < len; t++)
+        w->flow[pth[t]] = (t % 2 == 0) ? lex_sub(w->flow[pth[t]], theta) : lex_add(w->flow[pth[t]], theta);
+    w->isb[w->bi[leave] + w->bj[leave] * N] = 0;
+    w->bi[leave] = ei;
+    w->bj[leave] = ej;
+    w->flow[leave] = theta;
+    w->isb[ei + ej * N] = leave + 1;
+}
+
 qd_status qd_ot_simplex(const double *C, size_t N, size_t M, const double *a, const double *b,
                         double *P, double *cost, qd_err *e)
 {
@@ -888,203 +1090,44 @@ qd_status qd_ot_simplex(const double *C, size_t N, size_t M, const double *a, co
     qd_status st = check_problem(C, N, M, a, b, &ta, &tb, e);
     if (st)
         return st;
-    size_t K = N + M - 1, V = N + M, NM = N * M;
-    /* supplies / demands (scaled: uniform -> integers; given -> b rescaled to a's total) */
-    lexv *sup = qd_malloc(sizeof(lexv) * N), *dem = qd_malloc(sizeof(lexv) * M);
-    lexv *flow = qd_malloc(sizeof(lexv) * K);
-    size_t *bi = qd_malloc(sizeof(size_t) * K), *bj = qd_malloc(sizeof(size_t) * K);
-    size_t *isb = qd_calloc(NM, sizeof(size_t));            /* basis index + 1, or 0 */
-    size_t *deg = qd_malloc(sizeof(size_t) * (V + 1)), *adj = qd_malloc(sizeof(size_t) * 2 * K);
-    size_t *parent = qd_malloc(sizeof(size_t) * V), *pedge = qd_malloc(sizeof(size_t) * V);
-    size_t *depth = qd_malloc(sizeof(size_t) * V), *queue = qd_malloc(sizeof(size_t) * V);
-    size_t *pth = qd_malloc(sizeof(size_t) * V), *pth2 = qd_malloc(sizeof(size_t) * V);
-    double *pot = qd_malloc(sizeof(double) * V);
-    if (!sup || !dem || !flow || !bi || !bj || !isb || !deg || !adj || !parent || !pedge ||
-        !depth || !queue || !pth || !pth2 || !pot) {
-        st = qd_fail(e, QD_ENOMEM, "not enough memory for a %zu x %zu transport problem", N, M);
-        goto done;
+    nsx_ws w = {.C = C, .N = N, .M = M, .K = N + M - 1, .V = N + M, .NM = N * M};
+    if (!nsx_alloc(&w)) {
+        nsx_free(&w);
+        return qd_fail(e, QD_ENOMEM, "not enough memory for a %zu x %zu transport problem", N, M);
     }
-    double scale;   /* plan = flow / scale */
-    if (!a && !b) {
-        for (size_t i = 0; i < N; i++)
-            sup[i] = (lexv){(double)M, 1};
-        for (size_t j = 0; j < M; j++)
-            dem[j] = (lexv){(double)N, 0};
-        scale = (double)N * (double)M;
-    } else {
-        for (size_t i = 0; i < N; i++)
-            sup[i] = (lexv){a ? a[i] / ta : 1.0 / (double)N, 1};
-        for (size_t j = 0; j < M; j++)
-            dem[j] = (lexv){b ? b[j] / tb : 1.0 / (double)M, 0};
-        scale = 1;
-    }
-    dem[M - 1].y = (long)N;
-    double tolx = 1e-13 * (scale > 1 ? scale : 1.0);
-    double cmax = 0;
-    for (size_t i = 0; i < NM; i++)
-        cmax = fabs(C[i]) > cmax ? fabs(C[i]) : cmax;
-    double tolc = 1e-12 * (1 + cmax);
-
-    /* initial basis: north-west corner (a staircase, hence a spanning tree) */
-    {
-        size_t i = 0, j = 0, k = 0;
-        lexv rs = sup[0], rd = dem[0];
-        for (;;) {
-            int take_row = (j == M - 1) || (i < N - 1 && !lex_lt(rd, rs, tolx));
-            lexv amt = take_row ? rs : rd;
-            bi[k] = i;
-            bj[k] = j;
-            flow[k] = amt;
-            isb[i + j * N] = k + 1;
-            k++;
-            if (i == N - 1 && j == M - 1)
-                break;
-            if (take_row) {
-                rd = lex_sub(rd, amt);
-                rs = sup[++i];
-            } else {
-                rs = lex_sub(rs, amt);
-                rd = dem[++j];
-            }
-        }
-    }
-
-    size_t max_pivots = 20 * NM + 10 * V + 1000, pivots = 0, cursor = 0;
-    size_t block = (size_t)sqrt((double)NM);
-    block = block < 16 ? 16 : block;
+    nsx_supplies(&w, a, b, ta, tb);
+    nsx_northwest(&w);
+    size_t max_pivots = 20 * w.NM + 10 * w.V + 1000, pivots = 0;
+    w.block = (size_t)sqrt((double)w.NM);
+    w.block = w.block < 16 ? 16 : w.block;
     for (;;) {
-        /* tree structure (CSR adjacency) and potentials: u_i + v_j = C_ij on basic cells */
-        memset(deg, 0, sizeof(size_t) * (V + 1));
-        for (size_t k = 0; k < K; k++) {
-            deg[bi[k] + 1]++;
-            deg[N + bj[k] + 1]++;
-        }
-        for (size_t v = 0; v < V; v++)
-            deg[v + 1] += deg[v];
-        for (size_t v = 0; v < V; v++)
-            queue[v] = deg[v];   /* fill cursors */
-        for (size_t k = 0; k < K; k++) {
-            adj[queue[bi[k]]++] = k;
-            adj[queue[N + bj[k]]++] = k;
-        }
-        for (size_t v = 0; v < V; v++)
-            depth[v] = (size_t)-1;
-        size_t qh = 0, qt = 0;
-        queue[qt++] = 0;
-        depth[0] = 0;
-        parent[0] = 0;
-        pot[0] = 0;
-        while (qh < qt) {
-            size_t v = queue[qh++];
-            for (size_t t = deg[v]; t < deg[v + 1]; t++) {
-                size_t k = adj[t];
-                size_t w = v < N ? N + bj[k] : bi[k];
-                if (depth[w] != (size_t)-1)
-                    continue;
-                depth[w] = depth[v] + 1;
-                parent[w] = v;
-                pedge[w] = k;
-                pot[w] = C[bi[k] + bj[k] * N] - pot[v];
-                queue[qt++] = w;
-            }
-        }
-        if (qt != V) {
+        if (!nsx_tree(&w)) {
             st = qd_fail(e, QD_ENUMERIC, "transport simplex: basis is not a spanning tree");
-            goto done;
+            break;
         }
-        /* pricing by block search (as in LEMON's network simplex): scan the cells
-         * cyclically from where the last scan stopped, in blocks of ~sqrt(NM); enter the
-         * most negative reduced cost C_ij - u_i - v_j of the first block that has one.
-         * Optimal when a whole cycle finds none. (Any improving cell is a valid choice:
-         * with the perturbation every pivot strictly improves, so none can cycle.) */
-        double best = -tolc;
         size_t ei = 0, ej = 0;
-        int found = 0;
-        for (size_t scanned = 0, inblock = 0; scanned < NM; scanned++) {
-            size_t c = cursor;
-            cursor = cursor + 1 == NM ? 0 : cursor + 1;
-            size_t i = c % N, j = c / N;
-            double r = C[c] - pot[i] - pot[N + j];
-            if (r < best && !isb[c]) {
-                best = r;
-                ei = i;
-                ej = j;
-                found = 1;
-            }
-            if (++inblock == block) {
-                if (found)
-                    break;
-                inblock = 0;
-            }
-        }
-        if (!found)
+        if (!nsx_price(&w, &ei, &ej))
             break;
         if (++pivots > max_pivots) {
-            st = qd_fail(e, QD_ENUMERIC, "transport simplex did not finish in %zu pivots",
-                         max_pivots);
-            goto done;
+            st = qd_fail(e, QD_ENUMERIC, "transport simplex did not finish in %zu pivots", max_pivots);
+            break;
         }
-        /* tree path from column node ej to row node ei: pth (from ej up), pth2 (from ei up) */
-        size_t x = N + ej, y = ei, n1 = 0, n2 = 0;
-        while (depth[x] > depth[y]) {
-            pth[n1++] = pedge[x];
-            x = parent[x];
-        }
-        while (depth[y] > depth[x]) {
-            pth2[n2++] = pedge[y];
-            y = parent[y];
-        }
-        while (x != y) {
-            pth[n1++] = pedge[x];
-            x = parent[x];
-            pth2[n2++] = pedge[y];
-            y = parent[y];
-        }
-        for (size_t t = 0; t < n2; t++)   /* append pth2 reversed: the path ends at ei */
-            pth[n1 + t] = pth2[n2 - 1 - t];
-        size_t len = n1 + n2;             /* odd; even positions lose theta */
-        size_t leave = pth[0];
-        lexv theta = flow[leave];
-        for (size_t t = 2; t < len; t += 2)
-            if (lex_lt(flow[pth[t]], theta, tolx)) {
-                theta = flow[pth[t]];
-                leave = pth[t];
-            }
-        for (size_t t = 0; t < len; t++)
-            flow[pth[t]] = (t % 2 == 0) ? lex_sub(flow[pth[t]], theta) : lex_add(flow[pth[t]], theta);
-        isb[bi[leave] + bj[leave] * N] = 0;
-        bi[leave] = ei;
-        bj[leave] = ej;
-        flow[leave] = theta;
-        isb[ei + ej * N] = leave + 1;
+        nsx_pivot(&w, ei, ej);
     }
-    memset(P, 0, sizeof(double) * NM);
-    double s = 0;
-    for (size_t k = 0; k < K; k++) {
-        double f = flow[k].x / scale;
-        if (f < 0)
-            f = 0;   /* rounding of an x part that is exactly zero in exact arithmetic */
-        P[bi[k] + bj[k] * N] = f;
+    if (st == QD_OK) {
+        memset(P, 0, sizeof(double) * w.NM);
+        double s = 0;
+        for (size_t k = 0; k < w.K; k++) {
+            double f = w.flow[k].x / w.scale;
+            if (f < 0)
+                f = 0;   /* rounding of an x part that is exactly zero in exact arithmetic */
+            P[w.bi[k] + w.bj[k] * N] = f;
+        }
+        for (size_t i = 0; i < w.NM; i++)
+            s += P[i] * C[i];
+        *cost = s;
     }
-    for (size_t i = 0; i < NM; i++)
-        s += P[i] * C[i];
-    *cost = s;
-done:
-    qd_free(sup);
-    qd_free(dem);
-    qd_free(flow);
-    qd_free(bi);
-    qd_free(bj);
-    qd_free(isb);
-    qd_free(deg);
-    qd_free(adj);
-    qd_free(parent);
-    qd_free(pedge);
-    qd_free(depth);
-    qd_free(queue);
-    qd_free(pth);
-    qd_free(pth2);
-    qd_free(pot);
+    nsx_free(&w);
     return st;
 }
 

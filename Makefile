@@ -8,7 +8,7 @@ BUILD   ?= build
 PREFIX  ?= /usr/local
 CC      ?= gcc
 OPT     ?= -O3
-# Kernel sets (runtime/qd_isa.h): the numerical kernels are compiled once per set and the
+# Kernel sets (runtime/core/qd_isa.h): the numerical kernels are compiled once per set and the
 # best set the CPU runs is picked at start-up (QD_SIMD=portable|avx2|avx512 forces one), so
 # the binary runs on any x86-64 whatever machine built it. NATIVE=1: one set for this
 # machine's CPU only (-march=native everywhere; the binary may not run elsewhere).
@@ -30,9 +30,9 @@ KFLAGS_avx512   := -march=x86-64-v4
 KFLAGS_native   := -march=native -Wno-psabi
 LUA_CFLAGS := $(shell pkg-config --cflags lua5.4 2>/dev/null || echo -I/usr/include/lua5.4)
 LUA_LIBS   := $(shell pkg-config --libs lua5.4 2>/dev/null || echo -llua5.4)
-CFLAGS  += -std=c11 $(OPT) $(BASE_ARCH) -g -fopenmp -Wall -Wextra -D_GNU_SOURCE -Iruntime $(SANFLAGS)
+CFLAGS  += -std=c11 $(OPT) $(BASE_ARCH) -g -fopenmp -Wall -Wextra -D_GNU_SOURCE -Iruntime/core $(SANFLAGS)
 # OpenBLAS: Debian's OpenMP build when installed (scripts/setup.sh installs it). qd runs
-# OpenBLAS at one thread and threads BLAS work itself over fixed blocks (runtime/linalg.c),
+# OpenBLAS at one thread and threads BLAS work itself over fixed blocks (runtime/core/linalg.c),
 # calling it from several OpenMP threads at once. The pthread build keeps an idle worker
 # spinning in sched_yield that takes a core from qd's threads; the serial build is not safe
 # for concurrent calls (seen: 1 and 2 threads gave different zgemm results now and then).
@@ -42,13 +42,15 @@ BLAS_LIB ?= $(if $(BLAS_OMP),$(BLAS_OMP) -Wl$(comma)-rpath$(comma)$(dir $(BLAS_O
 comma := ,
 LDLIBS  += $(BLAS_LIB) -lm -fopenmp $(SANFLAGS)
 
-CORE_SRC := $(filter-out runtime/lua_%.c,$(wildcard runtime/*.c))
+# Two layers: runtime/core (libqdcore: C, no Lua — compiled without the Lua include path, so
+# a stray #include <lua.h> fails the build) and runtime/lua (the bindings); docs/architecture.md
+CORE_SRC := $(wildcard runtime/core/*.c)
 # compiled once, for the baseline CPU: state that must exist once (threads, switches, the
 # kernel-set choice, the gate registry), I/O, and code whose speed is BLAS's or does not matter
-ONCE_SRC := runtime/err.c runtime/mem.c runtime/parallel.c runtime/npy.c runtime/linalg.c \
-            runtime/schedule.c runtime/isa.c runtime/gate_table.c
+ONCE_SRC := $(addprefix runtime/core/,err.c mem.c parallel.c npy.c linalg.c schedule.c isa.c \
+              gate_table.c)
 KERN_SRC := $(filter-out $(ONCE_SRC),$(CORE_SRC))
-BIND_SRC := $(wildcard runtime/lua_*.c)
+BIND_SRC := $(wildcard runtime/lua/*.c)
 INTERP_SRC := $(wildcard interp/*.c)
 TEST_SRC := $(wildcard tests/c/*.c)
 
@@ -62,11 +64,13 @@ TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 .PHONY: all check asan bench install clean print-ldlibs
 all: $(BUILD)/qd $(BUILD)/test_core
 
-HDRS := runtime/qd.h $(wildcard runtime/*.h interp/*.h tests/c/*.h)
+HDRS := $(wildcard runtime/core/*.h runtime/lua/*.h interp/*.h tests/c/*.h)
 
+# the Lua headers only for the bindings and the interpreter
+lua_flags = $(if $(filter runtime/lua/% interp/%,$<),-Iruntime/lua $(LUA_CFLAGS))
 $(BUILD)/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LUA_CFLAGS) -DQD_STDLIB_INSTALL='"$(PREFIX)/share/qd"' -c $< -o $@
+	$(CC) $(CFLAGS) $(lua_flags) -DQD_STDLIB_INSTALL='"$(PREFIX)/share/qd"' -c $< -o $@
 
 # one kernel set: its objects, partially linked into one (scripts/gen_dispatch.sh renames
 # its functions and writes the dispatch table)
@@ -133,7 +137,7 @@ clean:
 	rm -rf build build-asan
 
 # test_transport.c includes transport.c a second time (the portable solver, under other names)
-$(BUILD)/tests/c/test_transport.o: runtime/transport.c
+$(BUILD)/tests/c/test_transport.o: runtime/core/transport.c
 
 # the link flags, for bench/run.sh (it links bench_core against the same BLAS)
 print-ldlibs:

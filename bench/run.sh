@@ -23,7 +23,7 @@
 #      amplitude damping on an 11-qubit density matrix (bench/quest.sh; needs QUEST_SRC, a
 #      QuEST source tree; skipped with a note without it)
 #
-# Every section runs once per kernel set this CPU runs (runtime/qd_isa.h: portable, avx2,
+# Every section runs once per kernel set this CPU runs (runtime/core/qd_isa.h: portable, avx2,
 # avx512; forced with QD_SIMD), and the sets it cannot run are named and skipped; so are
 # OpenBLAS kernel choices it cannot run (OPENBLAS_CORETYPE=SkylakeX needs AVX-512).
 #
@@ -56,7 +56,7 @@ make --no-print-directory BUILD="$B" -j2 "$B/qd" "$B/libqdcore.a" >/dev/null || 
 mkdir -p "$out"
 # the same flags the Makefile compiles the core with
 # shellcheck disable=SC2046  # the link flags are words
-$CC -std=c11 $OPT -g -fopenmp -Wall -Wextra -D_GNU_SOURCE -Iruntime \
+$CC -std=c11 $OPT -g -fopenmp -Wall -Wextra -D_GNU_SOURCE -Iruntime/core \
   bench/bench_core.c "$B/libqdcore.a" $(make --no-print-directory -s print-ldlibs) -o "$out/bench_core" || {
   echo "bench: compiling bench/bench_core.c failed"; exit 1; }
 echo "   $("$B/qd" -e 'print("qd " .. qd.version .. ", " .. qd.blas_info())')"

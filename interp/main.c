@@ -320,7 +320,7 @@ static void parse_args(qd_opts *o)
  * nothing safely; lua_sethook is designed to be callable from one (it only stores
  * fields), so the handler arms a hook and the hook, running as ordinary Lua code at the
  * next instruction, raises the error. A long C kernel does not run Lua code, so the
- * handler also sets qd_interrupt (runtime/qd.h), which the kernels poll between steps:
+ * handler also sets qd_interrupt (runtime/core/qd.h), which the kernels poll between steps:
  * they return early and the hook raises the error as soon as Lua runs again.
  * SIGXCPU (the --max-seconds limit, RLIMIT_CPU) takes the same way with another
  * message. */
@@ -1029,7 +1029,7 @@ static int preplay(lua_State *L)
 /* ------------------------------------------------------------------ main */
 
 /* Lua's allocator with --max-memory: Lua's heap is charged to the same account as qd's
- * buffers (runtime/mem.c), so a script cannot get around the limit with Lua tables. */
+ * buffers (runtime/core/mem.c), so a script cannot get around the limit with Lua tables. */
 static void *counted_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
     (void)ud;

@@ -8,7 +8,7 @@
  *   - removed: os.execute, io.popen, io.tmpfile, os.tmpname, package.loadlib,
  *     package.searchpath, string.dump, C module loading, the debug library but for
  *     debug.traceback and a debug.getinfo that reports positions only (no functions);
- *   - checked against the path policy of runtime/lua_sys.c (writes only inside the run's
+ *   - checked against the path policy of runtime/lua/lua_sys.c (writes only inside the run's
  *     output directory; reads there, in the files named on the command line and in qd's
  *     library): io.open, io.lines, io.input, io.output, os.remove, os.rename, loadfile,
  *     dofile — and qd's own file functions, which ask the same policy;

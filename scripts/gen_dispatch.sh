@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# gen_dispatch.sh DIR SET... — one binary, several kernel sets (see runtime/qd_isa.h).
+# gen_dispatch.sh DIR SET... — one binary, several kernel sets (see runtime/core/qd_isa.h).
 #
 # In: DIR/SET.raw.o for each SET, the kernel-set sources compiled with that set's flags and
 # partially linked (ld -r). Out:
@@ -8,12 +8,12 @@
 #                   the set)
 #   DIR/dispatch.c  for every F an entry stub `F: jmp *qd_isa_active[i]` (arguments pass
 #                   through untouched, so no signature is needed), one table of entry
-#                   points per set, and the constructor that picks the set (runtime/isa.c)
+#                   points per set, and the constructor that picks the set (runtime/core/isa.c)
 # With a single SET nothing is renamed and there are no stubs.
 #
 # The kernel sets may define functions only (and OpenMP's named-critical locks, common
 # symbols the linker merges): a global variable would exist once per set.
-# Such variables live in the files compiled once (runtime/parallel.c ...); a set defining
+# Such variables live in the files compiled once (runtime/core/parallel.c ...); a set defining
 # one is an error here.
 set -euo pipefail
 dir=$1; shift

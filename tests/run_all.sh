@@ -37,7 +37,7 @@ part() {  # part NAME CMD...
 }
 
 # The C core tests once per kernel set this CPU runs (QD_SIMD forces one; see
-# runtime/qd_isa.h), so a developer on either CPU class catches the other's breakage as far
+# runtime/core/qd_isa.h), so a developer on either CPU class catches the other's breakage as far
 # as the CPU allows; a set it cannot run is named, not skipped silently.
 read -r -a runnable <<<"$("$QD" -e 'io.write(table.concat((qd.simd_sets()), " "))')"
 for s in ${QD_KSETS:-}; do

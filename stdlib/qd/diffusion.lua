@@ -1,5 +1,5 @@
 -- qd.diffusion — the QuDDPM forward (scrambling) process (arXiv 2310.05866),
--- each call one C loop over the ensemble (runtime/diffusion.c).
+-- each call one C loop over the ensemble (runtime/core/diffusion.c).
 --
 --   qd.diffusion.scramble(E, h [, rng]) -> E
 --     One forward step of strength h on every member, in place. Member k gets its own

@@ -36,7 +36,7 @@ local function outside()
   end
 end
 
--- the per-entry loops and a one-call Vector check are C (runtime/lua_optim.c)
+-- the per-entry loops and a one-call Vector check are C (runtime/lua/lua_optim.c)
 local c_adam, c_sgd, vinfo = core.optim_adam, core.optim_sgd, core.optim_vinfo
 
 -- ------------------------------------------------------------------ helpers
@@ -252,7 +252,7 @@ function M.adam(feval, x, state)
   local bc2 = 1 - b2 ^ t
   local step = lr / bc1
   local bc2s = math.sqrt(bc2)
-  -- the per-entry loop is C (runtime/lua_optim.c): the same operations in the same order
+  -- the per-entry loop is C (runtime/lua/lua_optim.c): the same operations in the same order
   -- as the loop written out in tests/lua/test_optim.lua, so the bits are the same
   c_adam(x, g, m, v, n, b1, b2, eps, wd, -step, bc2s)
   return x, f
@@ -297,7 +297,7 @@ function M.sgd(feval, x, state)
   end
   local first = buf == nil
   if mu ~= 0 and first then buf = {}; state.buf = buf end
-  -- per-entry loop in C (runtime/lua_optim.c), operation for operation the Lua loop's
+  -- per-entry loop in C (runtime/lua/lua_optim.c), operation for operation the Lua loop's
   c_sgd(x, g, buf, n, lr, mu, damp, wd, nesterov, first)
   return x, f
 end

@@ -160,11 +160,14 @@ QD_TEST(dyn_lindblad_qutip)
     CHECK(ref_maxdiff(rho, r2, 64) < 1e-9, "no jumps: U rho U^H: %g", ref_maxdiff(rho, r2, 64));
     /* errors */
     double bad[2] = {1, 0.5};
-    CHECK(qd_lindblad(rho, 3, &H, NULL, 0, bad, 2, NULL, &o, &e) == QD_EARG && strstr(e.msg, "increasing"), "times must increase: %s", e.msg);
+    CHECK(qd_lindblad(rho, 3, &H, NULL, 0, bad, 2, NULL, &o, &e) == QD_EARG && strstr(e.msg, "increasing"),
+          "times must increase: %s", e.msg);
     CHECK(qd_lindblad(rho, 3, &H2, NULL, 0, &T, 1, NULL, &o, &e) == QD_EARG && strstr(e.msg, "2 qubits"), "size mismatch: %s", e.msg);
     qd_lindblad_opts few = {.max_steps = 3};
     T = 50;
-    CHECK(qd_lindblad(rho, 3, &H, L, 4, &T, 1, NULL, &few, &e) == QD_ENUMERIC && strstr(e.msg, "more than 3 steps"), "max_steps: %s", e.msg);
+    CHECK(qd_lindblad(rho, 3, &H, L, 4, &T, 1, NULL, &few, &e) == QD_ENUMERIC &&
+              strstr(e.msg, "more than 3 steps"),
+          "max_steps: %s", e.msg);
     qd_ps_free(&H);
     qd_ps_free(&H2);
     for (int k = 0; k < 4; k++)

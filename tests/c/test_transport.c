@@ -412,7 +412,8 @@ QD_TEST(ot_assign_lapjv_vs_hungarian)
                 C[i] += 0.05 * (qd_rng_uniform(&r) - 0.5);
             CHECK(qd_ot_assign_warm(C, n, p1, &c3, v, 1, &e) == QD_OK && is_perm(p1, n), "warm");
             CHECK(qd_ot_assign_ref(C, n, p2, &c2, &e) == QD_OK, "ref perturbed");
-            CHECK(fabs(c3 - c2) <= 1e-12 * (kind == 4 ? 1e3 : 1), "warm start on a perturbed cost optimal (n=%zu kind %d): %.17g vs %.17g", n, kind, c3, c2);
+            CHECK(fabs(c3 - c2) <= 1e-12 * (kind == 4 ? 1e3 : 1), "warm start on a perturbed cost "
+                                                                  "optimal (n=%zu kind %d): %.17g vs %.17g", n, kind, c3, c2);
             /* arbitrary (bad) prices are still a valid start */
             for (size_t j = 0; j < n; j++)
                 v[j] = 10 * (qd_rng_uniform(&r) - 0.5);
@@ -641,4 +642,4 @@ QD_TEST(ot_assign_adversarial)
 #define qd_ot_exact_warm port_ot_exact_warm
 #define qd_ot_simplex port_ot_simplex
 #define qd_ot_sinkhorn port_ot_sinkhorn
-#include "../../runtime/transport.c"
+#include "../../runtime/core/transport.c"

@@ -217,7 +217,7 @@ T.test("optim errors", function()
 end)
 
 -- ------------------------------------------------------------------ the C loops
--- optim.adam / optim.sgd hand the per-entry loop to C (runtime/lua_optim.c). The loops
+-- optim.adam / optim.sgd hand the per-entry loop to C (runtime/lua/lua_optim.c). The loops
 -- below are the Lua ones they replaced, verbatim (after the same preparation); the C
 -- results must be the same bits — x, m, v, buf — on random inputs.
 local function bits(a) return string.pack("<d", a) end

@@ -1,4 +1,4 @@
--- test_simd.lua — the kernel sets (qd.simd, runtime/qd_isa.h): switching, errors, and the
+-- test_simd.lua — the kernel sets (qd.simd, runtime/core/qd_isa.h): switching, errors, and the
 -- promise that every set this CPU runs gives the same bits. One workload touching each
 -- kernel family (fused circuit runs in and above the lane-sweep range, the adjoint with and
 -- without measurements, overlaps, MMD and Wasserstein with gradients, dense gates on a big

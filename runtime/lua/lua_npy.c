@@ -258,7 +258,8 @@ static int l_save_ensembles(lua_State *L)
             buf = qdL_scratch(L, (size_t)T, per * sizeof(qd_c), "save_ensembles' buffer");
             lua_insert(L, -2);
         } else if (E->n != n || E->count != N) {
-            return luaL_argerror(L, 2, lua_pushfstring(L, "ensembles of equal shape expected (position %d differs from position 1)", (int)t));
+            return luaL_argerror(L, 2, lua_pushfstring(L, "ensembles of equal shape expected "
+                                                          "(position %d differs from position 1)", (int)t));
         }
         memcpy(buf + (size_t)(t - 1) * per, E->a, per * sizeof(qd_c));
         lua_pop(L, 1);

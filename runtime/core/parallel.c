@@ -27,6 +27,6 @@ int qd_get_threads(void)
 }
 
 /* Switches read by the kernels live here, in a file compiled once: each kernel set is a
- * separate copy of the kernel code (runtime/qd_isa.h) and would have its own copy. */
+ * separate copy of the kernel code (runtime/core/qd_isa.h) and would have its own copy. */
 volatile int qd_interrupt = 0;       /* qd.h: set by the interpreter's signal handlers */
 int qd_adjoint_generic_only = 0;   /* tests: force the generic adjoint (qd_circuit.h) */

@@ -501,7 +501,8 @@ static int m_expect(lua_State *L)
     int qs[QD_MAX_QUBITS], k;
     if (lua_isnoneornil(L, 3)) {
         if ((int)len != r->n)
-            return luaL_argerror(L, 2, lua_pushfstring(L, "Pauli string of length %d (one letter per qubit) expected, got length %d; or give the qubits",
+            return luaL_argerror(L, 2, lua_pushfstring(L, "Pauli string of length %d (one letter "
+                                                          "per qubit) expected, got length %d; or give the qubits",
                                                        r->n, (int)len));
         k = qdL_checkqubits(L, 3, r->n, qs, 1);
     } else {

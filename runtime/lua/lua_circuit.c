@@ -139,7 +139,8 @@ static void angle_spec(lua_State *L, qd_circuit *c, int arg, int *slot, double *
         *sc = opt_field_num(L, arg, arg, "scale", 1);
         *off = opt_field_num(L, arg, arg, "offset", 0);
     } else {
-        luaL_argerror(L, arg, lua_pushfstring(L, "angle (number), parameter name, {slot, scale=, offset=} or nothing (new parameter) expected, got %s",
+        luaL_argerror(L, arg, lua_pushfstring(L, "angle (number), parameter name, {slot, scale=, "
+                                                 "offset=} or nothing (new parameter) expected, got %s",
                                               luaL_typename(L, arg)));
     }
 }
@@ -1057,7 +1058,8 @@ static int m_grad_ps(lua_State *L)
     double *th = checkparams(L, 3, c);
     luaL_checktype(L, 4, LUA_TFUNCTION);
     if (c->nmeas && x->kind != QDL_K_DM)
-        return luaL_error(L, "grad_ps: the circuit measures a pure state (the normalised post-measurement state is not linear in the gates); use vjp/grad or grad_fd");
+        return luaL_error(L, "grad_ps: the circuit measures a pure state (the normalised "
+                             "post-measurement state is not linear in the gates); use vjp/grad or grad_fd");
     qdl_array *gv = qdL_newarray(L, (size_t)c->nslots, 1, 0, 1);
     double *g = gv->data;
     const double dp = (sqrt(2) + 1) / (4 * sqrt(2)), dm = (sqrt(2) - 1) / (4 * sqrt(2));

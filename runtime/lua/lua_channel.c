@@ -512,7 +512,8 @@ static int l_kraus(lua_State *L)
         qd_c *Ki;
         size_t di = readmatrix(L, -1, 1, label, MAXD, KEXP, &Ki);
         if (di != d)
-            return luaL_argerror(L, 1, lua_pushfstring(L, "Kraus operators of equal size expected (operator %d is %dx%d, operator 1 is %dx%d)",
+            return luaL_argerror(L, 1, lua_pushfstring(L, "Kraus operators of equal size expected "
+                                                          "(operator %d is %dx%d, operator 1 is %dx%d)",
                                                        (int)i, (int)di, (int)di, (int)d, (int)d));
         memcpy(c->K + (size_t)(i - 1) * d * d, Ki, sizeof(qd_c) * d * d);
         lua_pop(L, 2);
@@ -539,7 +540,8 @@ static int l_superop(lua_State *L)
     if (qd_superop_check(S, k, &herm, &tp, &mineig, &e) != QD_OK)
         return qdL_raise(L, &e);
     if (!(herm <= tol))
-        return luaL_argerror(L, 1, lua_pushfstring(L, "Hermiticity-preserving superoperator expected: ||J - J^dagger||_F = %s > tol %s (J the Choi matrix)",
+        return luaL_argerror(L, 1, lua_pushfstring(L, "Hermiticity-preserving superoperator "
+                                                      "expected: ||J - J^dagger||_F = %s > tol %s (J the Choi matrix)",
                                                    numstr(L, herm), numstr(L, tol)));
     if (!(tp <= tol))
         return luaL_argerror(L, 1, lua_pushfstring(L, "trace-preserving superoperator expected: ||Tr_out J - I||_F = %s > tol %s",
@@ -836,7 +838,8 @@ static int do_apply(lua_State *L, int ri, int ci, int ti)
     qd_err e;
     if (r->kind == QDL_K_DM) {
         if (lua_gettop(L) > ti)
-            return luaL_argerror(L, ti + 1, "no further arguments expected (a qd.DensityMatrix is transformed exactly; rng and options are for qd.State and qd.Ensemble)");
+            return luaL_argerror(L, ti + 1, "no further arguments expected (a qd.DensityMatrix is "
+                                            "transformed exactly; rng and options are for qd.State and qd.Ensemble)");
         qd_status st;
         if (c->kind == CH_DEPOL) {
             st = qd_depol_apply_dm(r->a, n, qs, k, c->lambda, &e);
@@ -923,7 +926,8 @@ static int ch_mul(lua_State *L)
         return luaL_error(L, "channel composition a * b: qd.Channel has been freed");
     int structured = a->kind == CH_DEPOL && b->kind == CH_DEPOL && a->k == b->k;
     if (!structured && (a->k == 0 || b->k == 0))
-        return luaL_error(L, "channel composition a * b: channel of fixed size expected (global_depolarizing without n= acts on any number of qubits; give n=)");
+        return luaL_error(L, "channel composition a * b: channel of fixed size expected "
+                             "(global_depolarizing without n= acts on any number of qubits; give n=)");
     if (a->k != b->k)
         return luaL_error(L, "channel composition a * b: channels on the same number of qubits expected, got %d and %d",
                           a->k, b->k);

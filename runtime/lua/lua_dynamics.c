@@ -182,7 +182,8 @@ static int lindblad_common(lua_State *L, int ridx, int hidx, int jidx, int tidx,
         double tmax = ts[nt - 1], maxst = o.max_steps ? (double)o.max_steps : 1e7;
         double est = tmax * nu / 3.3;
         if (!(est <= 100 * maxst))
-            return luaL_argerror(L, tidx, lua_pushfstring(L, "time %f needs about %f integration steps (t x ||generator|| = %f), more than max_steps = %f",
+            return luaL_argerror(L, tidx, lua_pushfstring(L, "time %f needs about %f integration "
+                                                             "steps (t x ||generator|| = %f), more than max_steps = %f",
                                                           tmax, est, tmax * nu, maxst));
     }
     /* observables */
@@ -301,7 +302,8 @@ static int fb_protected(lua_State *L)
     lua_pushvalue(L, 3);
     lua_call(L, 3, 1);
     if (c->r->a != c->a) {
-        f->s = qd_fail(e, QD_EARG, "option 'feedback': feedback function freed the evolving %s at step %zu", qdL_kindname(c->r->kind), step + 1);
+        f->s = qd_fail(e, QD_EARG, "option 'feedback': feedback function freed the evolving %s at "
+                                   "step %zu", qdL_kindname(c->r->kind), step + 1);
         return 0;
     }
     qdl_array *A = anyarray(L, -1);
@@ -331,7 +333,8 @@ static int fb_protected(lua_State *L)
         *f->per_member = 0;
     } else {
         f->s = qd_fail(e, QD_EARG,
-                       "option 'feedback': feedback function at step %zu: %zu coefficients expected (a table or qd.Vector of %zu, or a %zu x %zu qd.Matrix, one column per member), got %s",
+                       "option 'feedback': feedback function at step %zu: %zu coefficients "
+                       "expected (a table or qd.Vector of %zu, or a %zu x %zu qd.Matrix, one column per member), got %s",
                        step + 1, nF, nF, nF, count,
                        A ? (A->freed ? "a freed array" : "an array of another shape") : luaL_typename(L, -1));
         return 0;
@@ -374,7 +377,8 @@ static qd_rng *sse_scalars(lua_State *L, size_t N, qd_sse_opts *o, int *record)
     o->steps = optcount(L, 2, "steps", 0, 1);
     /* work is steps x members trajectories-steps: bounded before anything runs */
     if (o->steps > QDL_SSE_MAX_STEPS || (double)o->steps * (double)N > QDL_SSE_MAX_WORK)
-        luaL_argerror(L, 2, lua_pushfstring(L, "option 'steps': at most %d steps and %f steps x members expected, got %I steps x %I members",
+        luaL_argerror(L, 2, lua_pushfstring(L, "option 'steps': at most %d steps and %f steps x "
+                                               "members expected, got %I steps x %I members",
                                             QDL_SSE_MAX_STEPS, QDL_SSE_MAX_WORK, (LUAI_UACINT)o->steps, (LUAI_UACINT)N));
     o->t0 = 0;
     if (lua_getfield(L, 2, "t0") != LUA_TNIL) {

@@ -152,7 +152,8 @@ static int l_mixture(lua_State *L)
             } else {
                 lua_geti(L, wi, i + 1);
                 if (lua_type(L, -1) != LUA_TNUMBER)
-                    return luaL_argerror(L, oi, lua_pushfstring(L, "option 'weights': number expected at position %I", (LUAI_UACINT)(i + 1)));
+                    return luaL_argerror(L, oi, lua_pushfstring(L, "option 'weights': number "
+                                                                   "expected at position %I", (LUAI_UACINT)(i + 1)));
                 x = lua_tonumber(L, -1);
                 lua_pop(L, 1);
             }

@@ -24,12 +24,14 @@ static const qd_gate_info table[QD_G_COUNT] = {
     {"tdg", 1, 0, "T^dagger = diag(1,e^{-i pi/4})", QD_G_TDG, QD_GF_DIAG | QD_GF_PERM, 0, QD_INV_OTHER, QD_G_T, NONE, 0},
     {"sx", 1, 0, "sqrt(X) = [[1+i,1-i],[1-i,1+i]]/2", QD_G_SX, 0, 0, QD_INV_OTHER, QD_G_SXDG, NONE, 0},
     {"sxdg", 1, 0, "sqrt(X)^dagger = [[1-i,1+i],[1+i,1-i]]/2", QD_G_SXDG, 0, 0, QD_INV_OTHER, QD_G_SX, NONE, 0},
-    {"rx", 1, 1, "rx(theta) = exp(-i theta X/2) = [[c,-is],[-is,c]], c=cos(theta/2), s=sin(theta/2)", QD_G_RX, 0, 'X', QD_INV_NEGATE, 0, R, 0},
+    {"rx", 1, 1, "rx(theta) = exp(-i theta X/2) = [[c,-is],[-is,c]], c=cos(theta/2), "
+                 "s=sin(theta/2)", QD_G_RX, 0, 'X', QD_INV_NEGATE, 0, R, 0},
     {"ry", 1, 1, "ry(theta) = exp(-i theta Y/2) = [[c,-s],[s,c]]", QD_G_RY, 0, 'Y', QD_INV_NEGATE, 0, R, 0},
     {"rz", 1, 1, "rz(theta) = exp(-i theta Z/2) = diag(e^{-i theta/2},e^{i theta/2})", QD_G_RZ, QD_GF_DIAG, 'Z', QD_INV_NEGATE, 0, R, 0},
     {"p", 1, 1, "phase p(lambda) = diag(1,e^{i lambda})", QD_G_P, QD_GF_DIAG, 0, QD_INV_NEGATE, 0, PH, 0},
     /* theta enters as cos/sin(theta/2), phi and lambda as e^{i phi}, e^{i lambda} */
-    {"u", 1, 3, "u(theta,phi,lambda) = [[c,-e^{i lambda}s],[e^{i phi}s,e^{i(phi+lambda)}c]] (OpenQASM 3 U)", QD_G_U, 0, 0, QD_INV_U, 0, {0.5, 1.0, 1.0}, 0},
+    {"u", 1, 3, "u(theta,phi,lambda) = [[c,-e^{i lambda}s],[e^{i phi}s,e^{i(phi+lambda)}c]] "
+                "(OpenQASM 3 U)", QD_G_U, 0, 0, QD_INV_U, 0, {0.5, 1.0, 1.0}, 0},
     {"cx", 2, 0, "controlled X (CNOT), control first: |1b> -> |1,1-b>", QD_G_CX, QD_GF_PERM, 0, QD_INV_NEGATE, 0, NONE, 0},
     {"cy", 2, 0, "controlled Y, control first", QD_G_CY, QD_GF_PERM, 0, QD_INV_NEGATE, 0, NONE, 0},
     {"cz", 2, 0, "controlled Z = diag(1,1,1,-1)", QD_G_CZ, QD_GF_DIAG | QD_GF_PERM, 0, QD_INV_NEGATE, 0, NONE, 0},
@@ -42,12 +44,14 @@ static const qd_gate_info table[QD_G_COUNT] = {
     {"cp", 2, 1, "controlled phase cp(lambda) = diag(1,1,1,e^{i lambda})", QD_G_CP, QD_GF_DIAG, 0, QD_INV_NEGATE, 0, PH, 0},
     {"rxx", 2, 1, "rxx(theta) = exp(-i theta X(x)X/2)", QD_G_RXX, 0, 'X', QD_INV_NEGATE, 0, R, 0},
     {"ryy", 2, 1, "ryy(theta) = exp(-i theta Y(x)Y/2)", QD_G_RYY, 0, 'Y', QD_INV_NEGATE, 0, R, 0},
-    {"rzz", 2, 1, "rzz(theta) = exp(-i theta Z(x)Z/2) = diag(e^{-it/2},e^{it/2},e^{it/2},e^{-it/2})", QD_G_RZZ, QD_GF_DIAG, 'Z', QD_INV_NEGATE, 0, R, 0},
+    {"rzz", 2, 1, "rzz(theta) = exp(-i theta Z(x)Z/2) = "
+                  "diag(e^{-it/2},e^{it/2},e^{it/2},e^{-it/2})", QD_G_RZZ, QD_GF_DIAG, 'Z', QD_INV_NEGATE, 0, R, 0},
     {"ccx", 3, 0, "Toffoli: X on the third qubit when the first two are 1", QD_G_CCX, QD_GF_PERM, 0, QD_INV_NEGATE, 0, NONE, 0},
     {"cswap", 3, 0, "Fredkin: swap the last two qubits when the first is 1", QD_G_CSWAP, QD_GF_PERM, 0, QD_INV_NEGATE, 0, NONE, 0},
     /* Qiskit's echoed cross-resonance gate, first argument first: (X(x)I - Y(x)X)/sqrt(2);
      * Hermitian and its own inverse */
-    {"ecr", 2, 0, "echoed cross-resonance (X(x)I - Y(x)X)/sqrt(2), first qubit first (Qiskit's ECR)", QD_G_ECR, 0, 0, QD_INV_NEGATE, 0, NONE, 0},
+    {"ecr", 2, 0, "echoed cross-resonance (X(x)I - Y(x)X)/sqrt(2), first qubit first (Qiskit's "
+                  "ECR)", QD_G_ECR, 0, 0, QD_INV_NEGATE, 0, NONE, 0},
 };
 
 const qd_gate_info *qd_gate_lookup(const char *name)

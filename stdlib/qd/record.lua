@@ -109,8 +109,10 @@ function M.open(dir, info)
     error("record.open: info.name expected", 2)
   end
   local given = dir and dir ~= ""
+  local had_record = false
   if given then
-    if exists(dir .. "/run.json") and not (info.resume or M.force) then
+    had_record = exists(dir .. "/run.json")
+    if had_record and not (info.resume or M.force) then
       error(dir .. " already holds a run record (run.json); choose another --out, or give " ..
             "--force to replace it", 2)
     end
@@ -164,6 +166,9 @@ function M.open(dir, info)
   }, Record)
   self.metrics = self.data.metrics
   self.settings = self.data.settings
+  -- a record this process has not saved yet over an existing run.json (a resume) is not
+  -- written on failure: the old record stays as it was
+  self.had_record, self.saved = had_record, false
   open_records[self] = true
   return self
 end
@@ -187,6 +192,7 @@ function Record:save(status)
   local final = self.dir .. "/run.json"
   local ok, err = sys.write_atomic(final, text)
   if not ok then error("cannot write run record: " .. tostring(err), 2) end
+  self.saved = true
   return final
 end
 
@@ -207,7 +213,9 @@ function M.close_all(ok, message)
   table.sort(list, function(a, b) return a.dir < b.dir end)
   for _, r in ipairs(list) do
     open_records[r] = nil
-    if not ok then
+    if not ok and r.had_record and not r.saved then
+      lines[#lines + 1] = "the run record in " .. r.dir .. " was left as it was"
+    elseif not ok then
       local msg = tostring(message)
       local stopped = msg:find("interrupted", 1, true) or msg:find("--max-", 1, true)
       r.data.error = msg:match("^[^\n]*")

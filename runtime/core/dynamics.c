@@ -145,6 +145,109 @@ static const double A71 = 35.0 / 384, A73 = 500.0 / 1113, A74 = 125.0 / 192,
 static const double E1 = 71.0 / 57600, E3 = -71.0 / 16695, E4 = 71.0 / 1920,
                     E5 = -17253.0 / 339200, E6 = 22.0 / 525, E7 = -1.0 / 40;
 
+/* Dormand-Prince 5(4) on the Lindblad equation: the generator (K, the jumps L), the stage
+ * buffers, the tolerances. */
+typedef struct {
+    const qd_pauli_sum *K, *L;
+    size_t nL, d, D;
+    double rtol, atol;
+    qd_c *k1, *k2, *k3, *k4, *k5, *k6, *k7, *yn, *tmp, *scr;
+} dp_ws;
+
+static void dp_rhs(const dp_ws *w, const qd_c *x, qd_c *dx)
+{
+    qd_lindblad_rhs(w->K, w->L, w->nL, x, dx, w->scr);
+}
+
+/* Hairer's starting step (II.4, "automatic step size selection"); k1 holds f(rho) */
+static double dp_first_step(dp_ws *w, const qd_c *rho)
+{
+    size_t D = w->D;
+    double d0 = err_norm(rho, rho, rho, D, w->rtol, w->atol), d1 = err_norm(w->k1, rho, rho, D, w->rtol, w->atol);
+    double h0 = (d0 < 1e-5 || d1 < 1e-5) ? 1e-6 : 0.01 * d0 / d1;
+    for (size_t i = 0; i < D; i++)
+        w->tmp[i] = rho[i] + h0 * w->k1[i];
+    dp_rhs(w, w->tmp, w->k2);
+    for (size_t i = 0; i < D; i++)
+        w->k3[i] = w->k2[i] - w->k1[i];
+    double d2 = err_norm(w->k3, rho, rho, D, w->rtol, w->atol) / h0;
+    double mx = fmax(d1, d2);
+    double h1 = mx <= 1e-15 ? fmax(1e-6, h0 * 1e-3) : pow(0.01 / mx, 0.2);
+    return fmin(100 * h0, h1);
+}
+
+/* one step of size hh from rho (k1 = f(rho)): the 5th-order solution in yn, f(yn) in k7
+ * (first same as last), and the scaled error estimate returned (6 evaluations) */
+static double dp_step(dp_ws *w, const qd_c *rho, double hh)
+{
+    size_t D = w->D;
+    qd_c *k1 = w->k1, *k2 = w->k2, *k3 = w->k3, *k4 = w->k4, *k5 = w->k5, *k6 = w->k6,
+         *k7 = w->k7, *yn = w->yn, *tmp = w->tmp;
+    for (size_t i = 0; i < D; i++)
+        tmp[i] = rho[i] + hh * A21 * k1[i];
+    dp_rhs(w, tmp, k2);
+    for (size_t i = 0; i < D; i++)
+        tmp[i] = rho[i] + hh * (A31 * k1[i] + A32 * k2[i]);
+    dp_rhs(w, tmp, k3);
+    for (size_t i = 0; i < D; i++)
+        tmp[i] = rho[i] + hh * (A41 * k1[i] + A42 * k2[i] + A43 * k3[i]);
+    dp_rhs(w, tmp, k4);
+    for (size_t i = 0; i < D; i++)
+        tmp[i] = rho[i] + hh * (A51 * k1[i] + A52 * k2[i] + A53 * k3[i] + A54 * k4[i]);
+    dp_rhs(w, tmp, k5);
+    for (size_t i = 0; i < D; i++)
+        tmp[i] = rho[i] + hh * (A61 * k1[i] + A62 * k2[i] + A63 * k3[i] + A64 * k4[i] + A65 * k5[i]);
+    dp_rhs(w, tmp, k6);
+    for (size_t i = 0; i < D; i++)
+        yn[i] = rho[i] + hh * (A71 * k1[i] + A73 * k3[i] + A74 * k4[i] + A75 * k5[i] + A76 * k6[i]);
+    dp_rhs(w, yn, k7);
+    for (size_t i = 0; i < D; i++)
+        tmp[i] = hh * (E1 * k1[i] + E3 * k3[i] + E4 * k4[i] + E5 * k5[i] + E6 * k6[i] + E7 * k7[i]);
+    return err_norm(tmp, rho, yn, D, w->rtol, w->atol);
+}
+
+/* accept the step: rho = yn made exactly Hermitian (rounding would otherwise drift), k1 =
+ * f(yn) (FSAL) */
+static void dp_accept(dp_ws *w, qd_c *rho)
+{
+    size_t d = w->d;
+    const qd_c *yn = w->yn;
+    for (size_t c = 0; c < d; c++) {
+        rho[c + c * d] = creal(yn[c + c * d]);
+        for (size_t r = c + 1; r < d; r++) {
+            qd_c m = 0.5 * (yn[r + c * d] + conj(yn[c + r * d]));
+            rho[r + c * d] = m;
+            rho[c + r * d] = conj(m);
+        }
+    }
+    memcpy(w->k1, w->k7, sizeof(qd_c) * w->D);
+}
+
+/* prepared copies of the jump operators (the caller's stay untouched); NULL for none */
+static qd_status jump_copies(const qd_pauli_sum *L, size_t nL, qd_pauli_sum **out, qd_err *e)
+{
+    *out = NULL;
+    if (!nL)
+        return QD_OK;
+    qd_pauli_sum *Lc = qd_calloc(nL, sizeof(qd_pauli_sum));
+    if (!Lc)
+        return qd_fail(e, QD_ENOMEM, "not enough memory for the jump operators");
+    qd_status s = QD_OK;
+    for (size_t k = 0; k < nL && s == QD_OK; k++) {
+        s = qd_ps_copy(&L[k], &Lc[k], e);
+        if (s == QD_OK)
+            qd_ps_prepare(&Lc[k]);
+    }
+    if (s != QD_OK) {
+        for (size_t k = 0; k < nL; k++)
+            qd_ps_free(&Lc[k]);
+        qd_free(Lc);
+        return s;
+    }
+    *out = Lc;
+    return QD_OK;
+}
+
 qd_status qd_lindblad(qd_c *rho, int n, const qd_pauli_sum *H, const qd_pauli_sum *L,
                       size_t nL, const double *ts, size_t nt, qd_c *out,
                       qd_lindblad_opts *o, qd_err *e)
@@ -153,7 +256,6 @@ qd_status qd_lindblad(qd_c *rho, int n, const qd_pauli_sum *H, const qd_pauli_su
     (void)C3;
     (void)C4;
     (void)C5;   /* autonomous equation: the nodes are not needed */
-    double rtol = o->rtol > 0 ? o->rtol : 1e-8, atol = o->atol > 0 ? o->atol : 1e-10;
     size_t maxst = o->max_steps ? o->max_steps : 10000000;
     o->steps = o->rejected = o->fevals = 0;
     for (size_t i = 0; i < nt; i++)
@@ -165,53 +267,29 @@ qd_status qd_lindblad(qd_c *rho, int n, const qd_pauli_sum *H, const qd_pauli_su
     if (s != QD_OK)
         return s;
     qd_ps_prepare(&K);
-    /* prepared copies of the jump operators (the caller's stay untouched) */
-    qd_pauli_sum *Lc = nL ? qd_calloc(nL, sizeof(qd_pauli_sum)) : NULL;
-    if (nL && !Lc) {
-        qd_ps_free(&K);
-        return qd_fail(e, QD_ENOMEM, "not enough memory for the jump operators");
-    }
-    for (size_t k = 0; k < nL && s == QD_OK; k++) {
-        s = qd_ps_copy(&L[k], &Lc[k], e);
-        if (s == QD_OK)
-            qd_ps_prepare(&Lc[k]);
-    }
-    if (s != QD_OK) {
-        for (size_t k = 0; k < nL; k++)
-            qd_ps_free(&Lc[k]);
-        qd_free(Lc);
+    qd_pauli_sum *Lc;
+    if ((s = jump_copies(L, nL, &Lc, e)) != QD_OK) {
         qd_ps_free(&K);
         return s;
     }
-    L = Lc;
     size_t d = (size_t)1 << n, D = d * d, bytes = 0;
+    dp_ws w = {&K, Lc, nL, d, D, o->rtol > 0 ? o->rtol : 1e-8, o->atol > 0 ? o->atol : 1e-10,
+               NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
     qd_c *buf = NULL;
     if (qd_mul_overflow(D, 11 * sizeof(qd_c), &bytes) || !(buf = qd_malloc(bytes))) {
         s = qd_fail(e, QD_ENOMEM, "not enough memory for the Lindblad integrator (11 x %zu x %zu)", d, d);
         goto done;
     }
-    qd_c *k1 = buf, *k2 = k1 + D, *k3 = k2 + D, *k4 = k3 + D, *k5 = k4 + D, *k6 = k5 + D,
-         *k7 = k6 + D, *yn = k7 + D, *tmp = yn + D, *scr = tmp + D;
+    w.k1 = buf, w.k2 = w.k1 + D, w.k3 = w.k2 + D, w.k4 = w.k3 + D, w.k5 = w.k4 + D, w.k6 = w.k5 + D;
+    w.k7 = w.k6 + D, w.yn = w.k7 + D, w.tmp = w.yn + D, w.scr = w.tmp + D;
     double t = 0, h = o->h0;
-    qd_lindblad_rhs(&K, L, nL, rho, k1, scr);
+    dp_rhs(&w, rho, w.k1);
     o->fevals++;
     if (!(h > 0)) {
-        /* Hairer's starting step (II.4, "automatic step size selection") */
-        double d0 = err_norm(rho, rho, rho, D, rtol, atol), d1 = err_norm(k1, rho, rho, D, rtol, atol);
-        double h0 = (d0 < 1e-5 || d1 < 1e-5) ? 1e-6 : 0.01 * d0 / d1;
-        for (size_t i = 0; i < D; i++)
-            tmp[i] = rho[i] + h0 * k1[i];
-        qd_lindblad_rhs(&K, L, nL, tmp, k2, scr);
+        h = dp_first_step(&w, rho);
         o->fevals++;
-        for (size_t i = 0; i < D; i++)
-            k3[i] = k2[i] - k1[i];
-        double d2 = err_norm(k3, rho, rho, D, rtol, atol) / h0;
-        double mx = fmax(d1, d2);
-        double h1 = mx <= 1e-15 ? fmax(1e-6, h0 * 1e-3) : pow(0.01 / mx, 0.2);
-        h = fmin(100 * h0, h1);
     }
-    size_t iout = 0;
-    while (iout < nt) {
+    for (size_t iout = 0; iout < nt; iout++) {
         double target = ts[iout];
         while (t < target) {
             if (qd_interrupt) {   /* Ctrl-C or a time limit (qd.h) */
@@ -229,43 +307,14 @@ qd_status qd_lindblad(qd_c *rho, int n, const qd_pauli_sum *H, const qd_pauli_su
                 hh = rest;
                 clipped = 1;
             }
-            for (size_t i = 0; i < D; i++)
-                tmp[i] = rho[i] + hh * A21 * k1[i];
-            qd_lindblad_rhs(&K, L, nL, tmp, k2, scr);
-            for (size_t i = 0; i < D; i++)
-                tmp[i] = rho[i] + hh * (A31 * k1[i] + A32 * k2[i]);
-            qd_lindblad_rhs(&K, L, nL, tmp, k3, scr);
-            for (size_t i = 0; i < D; i++)
-                tmp[i] = rho[i] + hh * (A41 * k1[i] + A42 * k2[i] + A43 * k3[i]);
-            qd_lindblad_rhs(&K, L, nL, tmp, k4, scr);
-            for (size_t i = 0; i < D; i++)
-                tmp[i] = rho[i] + hh * (A51 * k1[i] + A52 * k2[i] + A53 * k3[i] + A54 * k4[i]);
-            qd_lindblad_rhs(&K, L, nL, tmp, k5, scr);
-            for (size_t i = 0; i < D; i++)
-                tmp[i] = rho[i] + hh * (A61 * k1[i] + A62 * k2[i] + A63 * k3[i] + A64 * k4[i] + A65 * k5[i]);
-            qd_lindblad_rhs(&K, L, nL, tmp, k6, scr);
-            for (size_t i = 0; i < D; i++)
-                yn[i] = rho[i] + hh * (A71 * k1[i] + A73 * k3[i] + A74 * k4[i] + A75 * k5[i] + A76 * k6[i]);
-            qd_lindblad_rhs(&K, L, nL, yn, k7, scr);
+            double err = dp_step(&w, rho, hh);
             o->fevals += 6;
-            for (size_t i = 0; i < D; i++)
-                tmp[i] = hh * (E1 * k1[i] + E3 * k3[i] + E4 * k4[i] + E5 * k5[i] + E6 * k6[i] + E7 * k7[i]);
-            double err = err_norm(tmp, rho, yn, D, rtol, atol);
             if (!isfinite(err)) {
                 h = hh * 0.2;
                 o->rejected++;
             } else if (err <= 1) {
                 t = clipped ? target : t + hh;
-                /* accept; rho exactly Hermitian (rounding would otherwise drift) */
-                for (size_t c = 0; c < d; c++) {
-                    rho[c + c * d] = creal(yn[c + c * d]);
-                    for (size_t r = c + 1; r < d; r++) {
-                        qd_c m = 0.5 * (yn[r + c * d] + conj(yn[c + r * d]));
-                        rho[r + c * d] = m;
-                        rho[c + r * d] = conj(m);
-                    }
-                }
-                memcpy(k1, k7, sizeof(qd_c) * D);   /* FSAL */
+                dp_accept(&w, rho);
                 o->steps++;
                 double f = err > 0 ? 0.9 * pow(err, -0.2) : 5;
                 f = f > 5 ? 5 : (f < 0.2 ? 0.2 : f);
@@ -283,7 +332,6 @@ qd_status qd_lindblad(qd_c *rho, int n, const qd_pauli_sum *H, const qd_pauli_su
         }
         if (out)
             memcpy(out + iout * D, rho, sizeof(qd_c) * D);
-        iout++;
     }
 done:
     qd_free(buf);

@@ -430,6 +430,98 @@ static qd_status read_convert(FILE *f, const npy_dtype *dt, const npy_header *h,
     return st;
 }
 
+/* the preamble: magic string, format version, header length; *hstart = where the header
+ * starts. known_size: fsize is the file's size. */
+static qd_status read_preamble(FILE *f, const char *path, int known_size, size_t fsize,
+                               size_t *hstart, size_t *hlen, qd_err *e)
+{
+    unsigned char pre[12];
+    size_t got;
+    qd_status st;
+    if ((st = read_bytes(f, pre, 10, &got, path, e)))
+        return st;
+    if (got < 6 || memcmp(pre, npy_magic, 6) != 0)
+        return qd_fail(e, QD_EFORMAT, "%s: not a .npy file (%s)", path,
+                       got < 6 ? "too short for the magic string" : "bad magic string");
+    if (got < 8)
+        return qd_fail(e, QD_EFORMAT, "%s: truncated .npy file: no format version", path);
+    int major = pre[6], minor = pre[7];
+    if ((major != 1 && major != 2 && major != 3) || minor != 0)
+        return qd_fail(e, QD_EFORMAT, "%s: unsupported .npy format version %d.%d "
+                       "(supported: 1.0, 2.0, 3.0)", path, major, minor);
+    size_t lenbytes = major == 1 ? 2 : 4;
+    if (got == 10 && lenbytes == 4) {
+        if ((st = read_bytes(f, pre + 10, 2, &got, path, e)))
+            return st;
+        got += 10;
+    }
+    if (got < 8 + lenbytes)
+        return qd_fail(e, QD_EFORMAT, "%s: truncated .npy file: no header length", path);
+    *hlen = lenbytes == 2 ? (size_t)pre[8] | (size_t)pre[9] << 8
+                          : (size_t)pre[8] | (size_t)pre[9] << 8 | (size_t)pre[10] << 16 |
+                                (size_t)pre[11] << 24;
+    *hstart = 8 + lenbytes;
+    if (*hlen > NPY_MAX_HEADER)
+        return qd_fail(e, QD_EFORMAT, "%s: .npy header too large (%zu bytes)", path, *hlen);
+    if (known_size && fsize < *hstart + *hlen)   /* hlen is bounded: no overflow */
+        return qd_fail(e, QD_EFORMAT, "%s: truncated .npy file: header of %zu bytes, "
+                       "got %zu", path, *hlen, fsize > *hstart ? fsize - *hstart : 0);
+    return QD_OK;
+}
+
+/* the header dictionary (hlen bytes) parsed into h and its dtype into dt */
+static qd_status read_header(FILE *f, const char *path, size_t hlen, npy_header *h,
+                             npy_dtype *dt, qd_err *e)
+{
+    size_t got;
+    char *text = malloc(hlen + 1);
+    if (!text)
+        return qd_fail(e, QD_ENOMEM, "%s: not enough memory for the .npy header", path);
+    qd_status st = read_bytes(f, text, hlen, &got, path, e);
+    if (st == QD_OK && got < hlen)
+        st = qd_fail(e, QD_EFORMAT, "%s: truncated .npy file: header of %zu bytes, got %zu",
+                     path, hlen, got);
+    if (st == QD_OK) {
+        text[hlen] = '\0';
+        memset(h, 0, sizeof *h);
+        st = parse_header(text, hlen, path, h, e);
+    }
+    free(text);
+    if (st == QD_OK && parse_descr(h->descr, dt) != 0) {
+        if (h->descr[0] && h->descr[1] == 'O' && !h->descr[2])
+            st = qd_fail(e, QD_EFORMAT, "%s: unsupported dtype '%s': object arrays "
+                         "(pickled Python objects) are not supported", path, h->descr);
+        else
+            st = qd_fail(e, QD_EFORMAT, "%s: unsupported dtype '%s' (supported: complex "
+                         "c8 c16, float f2 f4 f8, int i1..i8, uint u1..u8, bool b1)",
+                         path, h->descr);
+    }
+    return st;
+}
+
+/* the count elements into a new buffer *data (doubles or complex doubles): read straight
+ * when the file has our layout, else converted */
+static qd_status read_data(FILE *f, const char *path, const npy_header *h, const npy_dtype *dt,
+                           size_t count, size_t raw_bytes, size_t out_bytes, void **data,
+                           qd_err *e)
+{
+    size_t got;
+    *data = qd_malloc(out_bytes);
+    if (!*data) {
+        char sz[32];
+        qd_format_bytes((double)out_bytes, sz, sizeof sz);
+        return qd_fail(e, QD_ENOMEM, "%s: not enough memory for the array (%s)", path, sz);
+    }
+    int direct = !dt->swap && (!h->fortran || h->ndim < 2) &&
+                 ((dt->kind == 'f' && dt->size == 8) || (dt->kind == 'c' && dt->size == 16));
+    if (!direct)
+        return read_convert(f, dt, h, count, *data, path, e);
+    qd_status st = read_bytes(f, *data, raw_bytes, &got, path, e);
+    if (st == QD_OK && got < raw_bytes)
+        st = truncated(e, path, raw_bytes, got);
+    return st;
+}
+
 qd_status qd_npy_read(const char *path, qd_npy *out, qd_err *e)
 {
     /* out is valid (empty) whatever happens, so a caller may always qd_free(out->data) */
@@ -439,89 +531,21 @@ qd_status qd_npy_read(const char *path, qd_npy *out, qd_err *e)
     FILE *f = fopen(path, "rb");
     if (!f)
         return qd_fail(e, QD_EIO, "cannot open '%s': %s", path, strerror(errno));
-
-    qd_status st;
-    char *text = NULL;
     void *data = NULL;
-    unsigned char pre[12];
-    size_t got;
-
     /* the file size, when it is a regular file, lets us reject lying headers before
      * allocating anything (pipes and devices are read and checked as we go) */
     struct stat sb;
     int known_size = fstat(fileno(f), &sb) == 0 && S_ISREG(sb.st_mode);
-    size_t fsize = known_size ? (size_t)sb.st_size : 0;
-
-    if ((st = read_bytes(f, pre, 10, &got, path, e)))
-        goto done;
-    if (got < 6 || memcmp(pre, npy_magic, 6) != 0) {
-        st = qd_fail(e, QD_EFORMAT, "%s: not a .npy file (%s)", path,
-                     got < 6 ? "too short for the magic string" : "bad magic string");
-        goto done;
-    }
-    if (got < 8) {
-        st = qd_fail(e, QD_EFORMAT, "%s: truncated .npy file: no format version", path);
-        goto done;
-    }
-    int major = pre[6], minor = pre[7];
-    if ((major != 1 && major != 2 && major != 3) || minor != 0) {
-        st = qd_fail(e, QD_EFORMAT, "%s: unsupported .npy format version %d.%d "
-                     "(supported: 1.0, 2.0, 3.0)", path, major, minor);
-        goto done;
-    }
-    size_t lenbytes = major == 1 ? 2 : 4, hlen;
-    if (got == 10 && lenbytes == 4 && (st = read_bytes(f, pre + 10, 2, &got, path, e)) == QD_OK)
-        got += 10;
+    size_t fsize = known_size ? (size_t)sb.st_size : 0, hstart = 0, hlen = 0;
+    npy_header h;
+    npy_dtype dt;
+    memset(&h, 0, sizeof h);
+    memset(&dt, 0, sizeof dt);
+    qd_status st = read_preamble(f, path, known_size, fsize, &hstart, &hlen, e);
+    if (st == QD_OK)
+        st = read_header(f, path, hlen, &h, &dt, e);
     if (st)
         goto done;
-    if (got < 8 + lenbytes) {
-        st = qd_fail(e, QD_EFORMAT, "%s: truncated .npy file: no header length", path);
-        goto done;
-    }
-    hlen = lenbytes == 2 ? (size_t)pre[8] | (size_t)pre[9] << 8
-                         : (size_t)pre[8] | (size_t)pre[9] << 8 | (size_t)pre[10] << 16 |
-                               (size_t)pre[11] << 24;
-    size_t hstart = 8 + lenbytes;
-    if (hlen > NPY_MAX_HEADER) {
-        st = qd_fail(e, QD_EFORMAT, "%s: .npy header too large (%zu bytes)", path, hlen);
-        goto done;
-    }
-    if (known_size && fsize < hstart + hlen) {   /* hlen is bounded: no overflow */
-        st = qd_fail(e, QD_EFORMAT, "%s: truncated .npy file: header of %zu bytes, "
-                     "got %zu", path, hlen, fsize > hstart ? fsize - hstart : 0);
-        goto done;
-    }
-    text = malloc(hlen + 1);
-    if (!text) {
-        st = qd_fail(e, QD_ENOMEM, "%s: not enough memory for the .npy header", path);
-        goto done;
-    }
-    if ((st = read_bytes(f, text, hlen, &got, path, e)))
-        goto done;
-    if (got < hlen) {
-        st = qd_fail(e, QD_EFORMAT, "%s: truncated .npy file: header of %zu bytes, got %zu",
-                     path, hlen, got);
-        goto done;
-    }
-    text[hlen] = '\0';
-
-    npy_header h;
-    memset(&h, 0, sizeof h);
-    if ((st = parse_header(text, hlen, path, &h, e)))
-        goto done;
-
-    npy_dtype dt;
-    if (parse_descr(h.descr, &dt) != 0) {
-        if (h.descr[0] && h.descr[1] == 'O' && !h.descr[2])
-            st = qd_fail(e, QD_EFORMAT, "%s: unsupported dtype '%s': object arrays "
-                         "(pickled Python objects) are not supported", path, h.descr);
-        else
-            st = qd_fail(e, QD_EFORMAT, "%s: unsupported dtype '%s' (supported: complex "
-                         "c8 c16, float f2 f4 f8, int i1..i8, uint u1..u8, bool b1)",
-                         path, h.descr);
-        goto done;
-    }
-
     /* element count and byte sizes, overflow-checked: a product of 0 is legitimate */
     size_t count, raw_bytes, out_bytes;
     size_t osize = dt.kind == 'c' ? sizeof(qd_c) : sizeof(double);
@@ -537,40 +561,16 @@ qd_status qd_npy_read(const char *path, qd_npy *out, qd_err *e)
         st = truncated(e, path, raw_bytes, fsize > dstart ? fsize - dstart : 0);
         goto done;
     }
-
-    if (count) {
-        data = qd_malloc(out_bytes);
-        if (!data) {
-            char sz[32];
-            qd_format_bytes((double)out_bytes, sz, sizeof sz);
-            st = qd_fail(e, QD_ENOMEM, "%s: not enough memory for the array (%s)", path, sz);
-            goto done;
-        }
-        int direct = !dt.swap && (!h.fortran || h.ndim < 2) &&
-                     ((dt.kind == 'f' && dt.size == 8) || (dt.kind == 'c' && dt.size == 16));
-        if (direct) {
-            /* the common case: already our layout, read straight into the result */
-            if ((st = read_bytes(f, data, raw_bytes, &got, path, e)))
-                goto done;
-            if (got < raw_bytes) {
-                st = truncated(e, path, raw_bytes, got);
-                goto done;
-            }
-        } else if ((st = read_convert(f, &dt, &h, count, data, path, e))) {
-            goto done;
-        }
-    }
-
+    if (count && (st = read_data(f, path, &h, &dt, count, raw_bytes, out_bytes, &data, e)))
+        goto done;
     out->ndim = h.ndim;
     memcpy(out->shape, h.shape, sizeof h.shape);
     out->is_complex = dt.kind == 'c';
     out->data = data;
     out->count = count;
     data = NULL;
-    st = QD_OK;
 done:
     qd_free(data);
-    free(text);
     fclose(f);
     return st;
 }

@@ -61,7 +61,7 @@ BIND_OBJ := $(BIND_SRC:%.c=$(BUILD)/%.o)
 INTERP_OBJ := $(INTERP_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all check asan bench install clean print-ldlibs
+.PHONY: all check asan bench install clean print-ldlibs lint
 all: $(BUILD)/qd $(BUILD)/test_core
 
 HDRS := $(wildcard runtime/core/*.h runtime/lua/*.h interp/*.h tests/c/*.h)
@@ -110,6 +110,10 @@ check: all $(BUILD)/w8/test_core
 $(BUILD)/w8/test_core: $(CORE_SRC) $(TEST_SRC) $(HDRS) scripts/gen_dispatch.sh
 	@$(MAKE) --no-print-directory BUILD=$(BUILD)/w8 KSETS=portable \
 	  KFLAGS_portable="-Wno-psabi -DQD_GATES_NW=8" $(BUILD)/w8/test_core >/dev/null
+
+# the rules docs/architecture.md states that the compiler does not check (also in make check)
+lint:
+	@bash scripts/lint.sh
 
 asan:
 	$(MAKE) BUILD=build-asan OPT="-O1 -fno-omit-frame-pointer" \

@@ -55,6 +55,7 @@ part "C core (paths for CPUs without FMA)" env QD_ASSUME_NO_FMA=1 "$B/test_core"
 for s in ${QD_KSETS:-}; do
   [ "$s" = portable ] || part "contraction check ($s)" bash scripts/check_contraction.sh "$B/k/$s.raw.o"
 done
+part "lint (layering, gate registry, function lengths, whitespace)" bash scripts/lint.sh
 part "Lua" "$QD" tests/lua/run.lua
 part "fuzz (short, fixed seeds)" env FUZZ_CHUNKS=6 FUZZ_CALLS=4000 FUZZ_FILES=1000 bash tests/fuzz/run.sh "$QD" 0 1
 if [ -f tests/interp/test_cli.sh ]; then

@@ -1233,6 +1233,74 @@ done:
     return st;
 }
 
+/* lambda = G (x) I on the discarded qubits (adjoint of the partial trace) */
+static void dm_lambda(const qd_circuit *c, const qd_c *G, qd_c *lam)
+{
+    const int n = c->n;
+    const size_t d = (size_t)1 << n;
+    int kept[QD_MAX_QUBITS];
+    const int nout = qd_circuit_nout(c, kept);
+    const size_t dout = (size_t)1 << nout;
+    size_t dmask = 0;
+    for (int q = 0; q < n; q++)
+        if ((c->discarded >> q) & 1)
+            dmask |= (size_t)1 << (n - 1 - q);
+    #pragma omp parallel for schedule(static) if (d * d >= PAR_MIN)
+    for (size_t cc = 0; cc < d; cc++)
+        for (size_t r = 0; r < d; r++) {
+            qd_c v = 0;
+            if ((r & dmask) == (cc & dmask)) {
+                size_t rk = 0, ckk = 0;
+                for (int t = 0; t < nout; t++) {
+                    int b = n - 1 - kept[t];
+                    rk = (rk << 1) | ((r >> b) & 1);
+                    ckk = (ckk << 1) | ((cc >> b) & 1);
+                }
+                v = G[rk + ckk * dout];
+            }
+            lam[r + cc * d] = v;
+        }
+}
+
+/* the angles' gradients of gate op on a density matrix: A = rho before the op, lam the
+ * adjoint after it, B scratch (4^n) */
+static qd_status dm_gate_grad(const qd_op *op, int n, const double *ang, const qd_c *A,
+                              const qd_c *lam, qd_c *B, double *grad, qd_err *e)
+{
+    const size_t amps = (size_t)1 << (2 * n);
+    int k = op->k, rq[3];
+    for (int i = 0; i < k; i++)
+        rq[i] = n + op->qs[i];   /* row qubits in the 2n-qubit vector view */
+    size_t dk = (size_t)1 << k;
+    qd_c M[16], Mc[16];
+    qd_gate_matrix(op->g, ang, M);
+    for (size_t l = 0; l < dk * dk; l++)
+        Mc[l] = conj(M[l]);
+    for (int i = 0; i < op->g->nparams; i++) {
+        int s = op->slot[i];
+        if (s < 0 || op->scale[i] == 0)
+            continue;
+        qd_c D[16], Dc[16];
+        qd_gate_dmatrix(op->g, ang, i, D);
+        for (size_t l = 0; l < dk * dk; l++)
+            Dc[l] = conj(D[l]);
+        /* term 1: <lam| dU (x) conj(U) |A> = contraction of dU on the rows of
+         * A U^dagger (conj U on the column qubits) */
+        memcpy(B, A, sizeof(qd_c) * amps);
+        qd_status st = qd_apply_matrix(B, 2 * n, 1, op->qs, k, Mc, e);
+        if (st != QD_OK)
+            return st;
+        qd_c t1 = braket_local(lam, B, 2 * n, rq, k, D);
+        /* term 2: <lam| U (x) conj(dU) |A> */
+        memcpy(B, A, sizeof(qd_c) * amps);
+        if ((st = qd_apply_matrix(B, 2 * n, 1, rq, k, M, e)) != QD_OK)
+            return st;
+        qd_c t2 = braket_local(lam, B, 2 * n, op->qs, k, Dc);
+        grad[s] += 2 * op->scale[i] * creal(t1 + t2);
+    }
+    return QD_OK;
+}
+
 qd_status qd_circuit_vjp_dm(const qd_circuit *c, const double *theta, const qd_c *rho,
                             const qd_c *G, double *grad, qd_c *G_in, qd_err *e)
 {
@@ -1240,9 +1308,6 @@ qd_status qd_circuit_vjp_dm(const qd_circuit *c, const double *theta, const qd_c
     if (2 * n > QD_MAX_QUBITS)
         return qd_fail(e, QD_ENOMEM, "density matrix too large");
     const size_t d = (size_t)1 << n, amps = d * d;
-    int kept[QD_MAX_QUBITS];
-    const int nout = qd_circuit_nout(c, kept);
-    const size_t dout = (size_t)1 << nout;
     qd_c *A = qd_malloc(sizeof(qd_c) * amps), *lam = qd_malloc(sizeof(qd_c) * amps);
     qd_c *B = qd_malloc(sizeof(qd_c) * amps);
     qd_c *ck = nm ? qd_malloc(sizeof(qd_c) * amps * (size_t)nm) : NULL;
@@ -1272,28 +1337,7 @@ qd_status qd_circuit_vjp_dm(const qd_circuit *c, const double *theta, const qd_c
     }
     if (st != QD_OK)
         goto done;
-    /* lambda = G (x) I on the discarded qubits (adjoint of the partial trace) */
-    {
-        size_t dmask = 0;
-        for (int q = 0; q < n; q++)
-            if ((c->discarded >> q) & 1)
-                dmask |= (size_t)1 << (n - 1 - q);
-        #pragma omp parallel for schedule(static) if (amps >= PAR_MIN)
-        for (size_t cc = 0; cc < d; cc++)
-            for (size_t r = 0; r < d; r++) {
-                qd_c v = 0;
-                if ((r & dmask) == (cc & dmask)) {
-                    size_t rk = 0, ckk = 0;
-                    for (int t = 0; t < nout; t++) {
-                        int b = n - 1 - kept[t];
-                        rk = (rk << 1) | ((r >> b) & 1);
-                        ckk = (ckk << 1) | ((cc >> b) & 1);
-                    }
-                    v = G[rk + ckk * dout];
-                }
-                lam[r + cc * d] = v;
-            }
-    }
+    dm_lambda(c, G, lam);
     for (int s = 0; s < c->nslots; s++)
         grad[s] = 0;
     mi = nm;
@@ -1313,41 +1357,9 @@ qd_status qd_circuit_vjp_dm(const qd_circuit *c, const double *theta, const qd_c
         st = qd_circ_apply_op_dm(c, o, ang, A, 1, e);   /* A <- rho before op o */
         if (st != QD_OK)
             break;
-        if (op->kind == QD_OP_GATE && op->g->nparams > 0) {
-            int k = op->k, rq[3];
-            for (int i = 0; i < k; i++)
-                rq[i] = n + op->qs[i];   /* row qubits in the 2n-qubit vector view */
-            size_t dk = (size_t)1 << k;
-            qd_c M[16], Mc[16];
-            qd_gate_matrix(op->g, ang, M);
-            for (size_t l = 0; l < dk * dk; l++)
-                Mc[l] = conj(M[l]);
-            for (int i = 0; i < op->g->nparams && st == QD_OK; i++) {
-                int s = op->slot[i];
-                if (s < 0 || op->scale[i] == 0)
-                    continue;
-                qd_c D[16], Dc[16];
-                qd_gate_dmatrix(op->g, ang, i, D);
-                for (size_t l = 0; l < dk * dk; l++)
-                    Dc[l] = conj(D[l]);
-                /* term 1: <lam| dU (x) conj(U) |A> = contraction of dU on the rows of
-                 * A U^dagger (conj U on the column qubits) */
-                memcpy(B, A, sizeof(qd_c) * amps);
-                st = qd_apply_matrix(B, 2 * n, 1, op->qs, k, Mc, e);
-                if (st != QD_OK)
-                    break;
-                qd_c t1 = braket_local(lam, B, 2 * n, rq, k, D);
-                /* term 2: <lam| U (x) conj(dU) |A> */
-                memcpy(B, A, sizeof(qd_c) * amps);
-                st = qd_apply_matrix(B, 2 * n, 1, rq, k, M, e);
-                if (st != QD_OK)
-                    break;
-                qd_c t2 = braket_local(lam, B, 2 * n, op->qs, k, Dc);
-                grad[s] += 2 * op->scale[i] * creal(t1 + t2);
-            }
-            if (st != QD_OK)
-                break;
-        }
+        if (op->kind == QD_OP_GATE && op->g->nparams > 0 &&
+            (st = dm_gate_grad(op, n, ang, A, lam, B, grad, e)) != QD_OK)
+            break;
         st = qd_circ_apply_op_dm(c, o, ang, lam, 1, e);   /* lam <- U^dagger lam U */
     }
     if (st == QD_OK && G_in)

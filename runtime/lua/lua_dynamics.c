@@ -103,6 +103,66 @@ static size_t optcount(lua_State *L, int arg, const char *key, size_t def, int r
 /* The common part: rho (reg), H at hidx (nil allowed), jumps table at jidx (nil allowed),
  * times at tidx, options at oidx. inplace: evolve rho itself to the last time and return
  * it; else return new DMs. Pushes results (object or table, info). */
+/* the output times at tidx: one number, or (not in place) a table of increasing times;
+ * in a GC-managed buffer left on the stack */
+static double *lindblad_times(lua_State *L, int tidx, int inplace, size_t *nt)
+{
+    double *ts;
+    if (lua_type(L, tidx) == LUA_TNUMBER) {
+        *nt = 1;
+        ts = lua_newuserdatauv(L, sizeof(double), 0);
+        ts[0] = lua_tonumber(L, tidx);
+        if (!(ts[0] >= 0) || !isfinite(ts[0]))
+            luaL_argerror(L, tidx, "finite time >= 0 expected");
+    } else if (lua_istable(L, tidx) && !inplace) {
+        lua_Integer m = luaL_len(L, tidx);
+        if (m < 1 || m > 100000)
+            luaL_argerror(L, tidx, "1..100000 output times expected");
+        *nt = (size_t)m;
+        ts = lua_newuserdatauv(L, sizeof(double) * *nt, 0);
+        for (size_t i = 0; i < *nt; i++) {
+            lua_geti(L, tidx, (lua_Integer)i + 1);
+            int isnum = 0;
+            ts[i] = lua_tonumberx(L, -1, &isnum);
+            lua_pop(L, 1);
+            if (!isnum || !(ts[i] >= 0) || !isfinite(ts[i]) || (i > 0 && ts[i] < ts[i - 1]))
+                luaL_argerror(L, tidx, lua_pushfstring(L, "increasing finite times >= 0 expected (entry %d)",
+                                                       (int)i + 1));
+        }
+    } else {
+        typeerror(L, tidx, inplace ? "time (number)" : "time (number) or table of increasing times");
+        return NULL;
+    }
+    return ts;
+}
+
+/* Bound the work before doing it: an explicit Dormand-Prince step is stable only for
+ * h |lambda| <~ 3.3, so reaching time t takes about t ||generator|| / 3.3 steps for a state
+ * not already stationary. nu = 2 sum|h_j| + sum_k (sum|l_kj|)^2 bounds the generator's norm
+ * (a Pauli string has norm 1). Refused up front when even 1/100 of that estimate exceeds
+ * max_steps (default 10^7) — instead of integrating until the step limit (t = 2^62 took
+ * 72 s to fail). */
+static void lindblad_bound(lua_State *L, int tidx, const qd_pauli_sum *H, const qd_pauli_sum *Ls,
+                           size_t nL, double tmax, size_t max_steps)
+{
+    double nu = 0;
+    if (H)
+        for (size_t j = 0; j < H->nterms; j++)
+            nu += 2 * cabs(H->c[j]);
+    for (size_t k = 0; k < nL; k++) {
+        double l1 = 0;
+        for (size_t j = 0; j < Ls[k].nterms; j++)
+            l1 += cabs(Ls[k].c[j]);
+        nu += l1 * l1;
+    }
+    double maxst = max_steps ? (double)max_steps : 1e7;
+    double est = tmax * nu / 3.3;
+    if (!(est <= 100 * maxst))
+        luaL_argerror(L, tidx, lua_pushfstring(L, "time %f needs about %f integration steps "
+                                                  "(t x ||generator|| = %f), more than max_steps = %f",
+                                               tmax, est, tmax * nu, maxst));
+}
+
 static int lindblad_common(lua_State *L, int ridx, int hidx, int jidx, int tidx, int oidx, int inplace,
                            const char *const *allowed)
 {
@@ -130,62 +190,15 @@ static int lindblad_common(lua_State *L, int ridx, int hidx, int jidx, int tidx,
     } else if (!lua_isnoneornil(L, jidx)) {
         nL = oplist(L, jidx, jidx, n, "jump operators", &Ls);
     }
-    /* times */
-    size_t nt;
-    double *ts;
+    size_t nt = 0;
     int single = lua_type(L, tidx) == LUA_TNUMBER;
-    if (single) {
-        nt = 1;
-        ts = lua_newuserdatauv(L, sizeof(double), 0);
-        ts[0] = lua_tonumber(L, tidx);
-        if (!(ts[0] >= 0) || !isfinite(ts[0]))
-            return luaL_argerror(L, tidx, "finite time >= 0 expected");
-    } else if (lua_istable(L, tidx) && !inplace) {
-        lua_Integer m = luaL_len(L, tidx);
-        if (m < 1 || m > 100000)
-            return luaL_argerror(L, tidx, "1..100000 output times expected");
-        nt = (size_t)m;
-        ts = lua_newuserdatauv(L, sizeof(double) * nt, 0);
-        for (size_t i = 0; i < nt; i++) {
-            lua_geti(L, tidx, (lua_Integer)i + 1);
-            int isnum = 0;
-            ts[i] = lua_tonumberx(L, -1, &isnum);
-            lua_pop(L, 1);
-            if (!isnum || !(ts[i] >= 0) || !isfinite(ts[i]) || (i > 0 && ts[i] < ts[i - 1]))
-                return luaL_argerror(L, tidx, lua_pushfstring(L, "increasing finite times >= 0 expected (entry %d)", (int)i + 1));
-        }
-    } else {
-        return typeerror(L, tidx, inplace ? "time (number)" : "time (number) or table of increasing times");
-    }
+    double *ts = lindblad_times(L, tidx, inplace, &nt);
     qd_lindblad_opts o = {0};
     o.rtol = optnum(L, oidx, "rtol", 1e-8, 0, 1, 0);
     o.atol = optnum(L, oidx, "atol", 1e-10, 0, 1, 0);
     o.h0 = optnum(L, oidx, "h0", 0, 0, INFINITY, 0);
     o.max_steps = optcount(L, oidx, "max_steps", 0, 0);
-    {
-        /* Bound the work before doing it: an explicit Dormand-Prince step is stable only for
-         * h |lambda| <~ 3.3, so reaching time t takes about t ||generator|| / 3.3 steps for
-         * a state not already stationary. nu = 2 sum|h_j| + sum_k (sum|l_kj|)^2 bounds the
-         * generator's norm (a Pauli string has norm 1). Refused up front when even 1/100 of
-         * that estimate exceeds max_steps (default 10^7) — instead of integrating until
-         * the step limit (t = 2^62 took 72 s to fail). */
-        double nu = 0;
-        if (H)
-            for (size_t j = 0; j < H->nterms; j++)
-                nu += 2 * cabs(H->c[j]);
-        for (size_t k = 0; k < nL; k++) {
-            double l1 = 0;
-            for (size_t j = 0; j < Ls[k].nterms; j++)
-                l1 += cabs(Ls[k].c[j]);
-            nu += l1 * l1;
-        }
-        double tmax = ts[nt - 1], maxst = o.max_steps ? (double)o.max_steps : 1e7;
-        double est = tmax * nu / 3.3;
-        if (!(est <= 100 * maxst))
-            return luaL_argerror(L, tidx, lua_pushfstring(L, "time %f needs about %f integration "
-                                                             "steps (t x ||generator|| = %f), more than max_steps = %f",
-                                                          tmax, est, tmax * nu, maxst));
-    }
+    lindblad_bound(L, tidx, H, Ls, nL, ts[nt - 1], o.max_steps);
     /* observables */
     qd_pauli_sum *Os = NULL;
     size_t nobs = 0;

@@ -5,8 +5,6 @@
 #include <string.h>
 #include <stdio.h>
 
-void *qdL_alloc_try(lua_State *L, size_t bytes, int zero);        /* lua_util.c */
-void qdL_nomem(lua_State *L, size_t bytes, const char *what);     /* lua_util.c */
 
 qdl_array *qdL_newarray(lua_State *L, size_t rows, size_t cols, int cplx, int is_vector)
 {

@@ -10,7 +10,6 @@
 #include <string.h>
 
 /* lua_schedule.c: the values of the qd.Schedule at idx, or NULL if it is not one */
-const double *qdL_schedule_values(lua_State *L, int idx, size_t *T);
 
 /* the strengths at arg as a (pushed, GC-owned) buffer of T values */
 static const double *checkhs(lua_State *L, int arg, size_t *T)

@@ -4,16 +4,6 @@
 #include <math.h>
 #include <string.h>
 
-int qdL_m_probs(lua_State *L);
-int qdL_m_sample(lua_State *L);
-int qdL_m_measure(lua_State *L);
-int qdL_m_expect(lua_State *L);
-int qdL_m_kron(lua_State *L);
-int qdL_m_ptrace(lua_State *L);
-int qdL_fidelity(lua_State *L);
-int qdL_trace_distance(lua_State *L);
-int qdL_purity(lua_State *L);
-int qdL_entropy(lua_State *L);
 
 /* qd.dm(n) -> |0..0><0..0|; qd.dm(state) -> |s><s|; qd.dm(matrix) -> that matrix (must be
  * Hermitian, trace 1, PSD up to 1e-8) */

@@ -10,8 +10,6 @@
 #include <stdio.h>
 #include <string.h>
 
-qd_pauli_sum *qdL_topauli(lua_State *L, int idx, int n, const char *label);   /* lua_pauli.c */
-int qdL_lindblad_evolve(lua_State *L);
 
 #define QDL_LINDBLAD_MAX_QUBITS 10
 #define QDL_SSE_MAX_STEPS 1000000000   /* time steps of one qd.sse call */

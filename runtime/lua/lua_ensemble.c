@@ -7,9 +7,6 @@
 #include <math.h>
 #include <string.h>
 
-int qdL_m_probs(lua_State *L);
-int qdL_m_expect(lua_State *L);
-int qdL_m_embed(lua_State *L);
 
 static qdl_reg *checkens(lua_State *L, int idx)
 {

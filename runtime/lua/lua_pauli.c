@@ -21,9 +21,6 @@ typedef struct {
 } qdl_pauli;
 
 /* shared with lua_dynamics.c */
-qd_pauli_sum *qdL_topauli(lua_State *L, int idx, int n, const char *label);
-qd_pauli_sum *qdL_checkpauli(lua_State *L, int idx);
-int qdL_lindblad_evolve(lua_State *L);    /* lua_dynamics.c: rho:evolve(H, t, {jumps=...}) */
 
 static int typeerror(lua_State *L, int arg, const char *expected)
 {

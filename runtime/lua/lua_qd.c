@@ -8,19 +8,6 @@
 #include <time.h>
 #include "qd_isa.h"
 
-void qdL_open_state(lua_State *L);
-void qdL_open_dm(lua_State *L);
-void qdL_open_ensemble(lua_State *L);
-void qdL_open_random(lua_State *L);     /* lua_random.c: core.random, core.data_* */
-void qdL_open_schedule(lua_State *L);   /* lua_schedule.c: core.schedule, qd.Schedule */
-void qdL_open_diffusion(lua_State *L);  /* lua_diffusion.c: core.diffusion_* */
-void qdL_open_channel(lua_State *L);    /* lua_channel.c: core.channel, qd.Channel, obj:apply */
-void qdL_open_circuit(lua_State *L);    /* lua_circuit.c: core.circuit, qd.Circuit */
-void qdL_open_loss(lua_State *L);       /* lua_loss.c: core.loss, core.ot, core.superfidelity */
-void qdL_open_pauli(lua_State *L);      /* lua_pauli.c: core.pauli_sum*, qd.PauliSum, obj:evolve */
-void qdL_open_dynamics(lua_State *L);   /* lua_dynamics.c: core.lindblad, core.sse */
-void qdL_open_optim(lua_State *L);      /* lua_optim.c: core.optim_adam, core.optim_sgd (optim.lua) */
-void qdL_open_sys(lua_State *L);        /* lua_sys.c: core.sys (files, SHA-256, sandbox policy) */
 
 static int l_set_threads(lua_State *L)
 {

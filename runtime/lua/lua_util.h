@@ -5,6 +5,7 @@
 #include <lua.h>
 #include <lauxlib.h>
 #include "qd.h"
+#include "qd_dynamics.h"
 
 #define QDL_STATE "qd.State"
 #define QDL_DM "qd.DensityMatrix"
@@ -129,4 +130,37 @@ void qdL_check_amps(lua_State *L, int arg, qd_c *a, int n, size_t count, int nor
 /* 0 if rho (2^n x 2^n) is a density matrix within tol, else 1 with msg */
 int qdL_dm_problem(const qd_c *rho, int n, double tol, char *msg, size_t len);
 void qdL_check_dm(lua_State *L, int arg, const qd_c *rho, int n);
+
+/* ---- shared between binding files (defined in the file named) */
+void *qdL_alloc_try(lua_State *L, size_t bytes, int zero);   /* lua_util.c */
+void qdL_nomem(lua_State *L, size_t bytes, const char *what);   /* lua_util.c */
+const double *qdL_schedule_values(lua_State *L, int idx, size_t *T);   /* lua_schedule.c */
+int qdL_m_probs(lua_State *L);   /* lua_state.c */
+int qdL_m_sample(lua_State *L);   /* lua_state.c */
+int qdL_m_measure(lua_State *L);   /* lua_state.c */
+int qdL_m_expect(lua_State *L);   /* lua_state.c */
+int qdL_m_kron(lua_State *L);   /* lua_state.c */
+int qdL_m_ptrace(lua_State *L);   /* lua_state.c */
+int qdL_fidelity(lua_State *L);   /* lua_state.c */
+int qdL_trace_distance(lua_State *L);   /* lua_state.c */
+int qdL_purity(lua_State *L);   /* lua_state.c */
+int qdL_entropy(lua_State *L);   /* lua_state.c */
+qd_pauli_sum *qdL_topauli(lua_State *L, int idx, int n, const char *label);   /* lua_pauli.c */
+int qdL_lindblad_evolve(lua_State *L);   /* lua_dynamics.c */
+int qdL_m_embed(lua_State *L);   /* lua_state.c */
+qd_pauli_sum *qdL_checkpauli(lua_State *L, int idx);   /* lua_pauli.c */
+void qdL_open_state(lua_State *L);   /* lua_state.c */
+void qdL_open_dm(lua_State *L);   /* lua_dm.c */
+void qdL_open_ensemble(lua_State *L);   /* lua_ensemble.c */
+void qdL_open_random(lua_State *L);   /* lua_random.c */
+void qdL_open_schedule(lua_State *L);   /* lua_schedule.c */
+void qdL_open_diffusion(lua_State *L);   /* lua_diffusion.c */
+void qdL_open_channel(lua_State *L);   /* lua_channel.c */
+void qdL_open_circuit(lua_State *L);   /* lua_circuit.c */
+void qdL_open_loss(lua_State *L);   /* lua_loss.c */
+void qdL_open_pauli(lua_State *L);   /* lua_pauli.c */
+void qdL_open_dynamics(lua_State *L);   /* lua_dynamics.c */
+void qdL_open_optim(lua_State *L);   /* lua_optim.c */
+void qdL_open_sys(lua_State *L);   /* lua_sys.c */
+
 #endif

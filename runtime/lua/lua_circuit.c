@@ -23,16 +23,21 @@
 
 typedef struct {
     qd_circuit c;
+    int freed;   /* c:free() or a to-be-closed variable released it */
 } qdl_circ;
 
 static qdl_circ *checkcirc(lua_State *L, int idx)
 {
-    return luaL_checkudata(L, idx, QDL_CIRCUIT);
+    qdl_circ *C = luaL_checkudata(L, idx, QDL_CIRCUIT);
+    if (C->freed)
+        luaL_argerror(L, idx, "qd.Circuit has been freed");
+    return C;
 }
 
 static qdl_circ *newcirc(lua_State *L, int n)
 {
     qdl_circ *C = lua_newuserdatauv(L, sizeof *C, 0);
+    C->freed = 0;
     qd_circuit_init(&C->c, n);
     luaL_setmetatable(L, QDL_CIRCUIT);
     return C;
@@ -1151,9 +1156,14 @@ static int m_grad_fd(lua_State *L)
 }
 
 /* ------------------------------------------------------------------ metamethods */
+/* __gc, __close and c:free(): the op list released once; afterwards every use is an error */
 static int circ_gc(lua_State *L)
 {
-    qd_circuit_free(&checkcirc(L, 1)->c);
+    qdl_circ *C = luaL_checkudata(L, 1, QDL_CIRCUIT);
+    if (!C->freed) {
+        qd_circuit_free(&C->c);
+        C->freed = 1;
+    }
     return 0;
 }
 
@@ -1204,7 +1214,7 @@ void qdL_open_circuit(lua_State *L)
         {"param_names", m_param_names}, {"ops", m_ops}, {"copy", m_copy},
         {"inverse", m_inverse}, {"append", m_append}, {"run", m_run}, {"apply", m_apply},
         {"unitary", m_unitary}, {"vjp", m_vjp}, {"grad", m_grad}, {"grad_ps", m_grad_ps},
-        {"grad_fd", m_grad_fd}, {NULL, NULL}};
+        {"grad_fd", m_grad_fd}, {"free", circ_gc}, {NULL, NULL}};
     luaL_newmetatable(L, QDL_CIRCUIT);
     lua_newtable(L);
     luaL_setfuncs(L, methods, 0);
@@ -1221,6 +1231,8 @@ void qdL_open_circuit(lua_State *L)
     lua_setfield(L, -2, "__index");
     lua_pushcfunction(L, circ_gc);
     lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, circ_gc);
+    lua_setfield(L, -2, "__close");
     lua_pushcfunction(L, circ_len);
     lua_setfield(L, -2, "__len");
     lua_pushcfunction(L, circ_tostring);

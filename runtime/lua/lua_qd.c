@@ -165,14 +165,13 @@ static int luaopen_qd_core(lua_State *L)
     lua_pushinteger(L, QD_MAX_QUBITS);
     lua_setfield(L, -2, "max_qubits");
     /* metatables, for help() and type checks from Lua */
-    const char *mts[] = {QDL_STATE, QDL_DM, QDL_ENS, QDL_VECTOR, QDL_MATRIX, QDL_RNG};
+    const char *mts[] = {QDL_STATE, QDL_DM, QDL_ENS, QDL_VECTOR, QDL_MATRIX, QDL_RNG,
+                         "qd.Circuit", "qd.PauliSum", "qd.Channel", "qd.Schedule"};
     lua_newtable(L);
-    for (int i = 0; i < 6; i++) {
+    for (size_t i = 0; i < sizeof mts / sizeof mts[0]; i++) {
         luaL_getmetatable(L, mts[i]);
         lua_setfield(L, -2, mts[i]);
     }
-    luaL_getmetatable(L, "qd.Circuit");
-    lua_setfield(L, -2, "qd.Circuit");
     lua_setfield(L, -2, "metatables");
     return 1;
 }

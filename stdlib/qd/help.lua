@@ -294,6 +294,8 @@ local docs = {
   (never creates one).]==],
   ["qd.Circuit:param_names"] = [==[c:param_names() -> {[i] = name} for the named slots (unnamed slots are absent, so
   the table may have holes: use pairs, or 1..c:nparams()).]==],
+  ["qd.Circuit:free"] = [==[c:free(): release the circuit's op list now (also done by the garbage collector, and
+  at the end of scope for `local c <close> = ...`). Any later use of c is an error.]==],
   ["qd.Circuit:copy"] = [==[c:copy() -> an independent copy of the circuit (ops and slots).]==],
   ["qd.Circuit:run"] = [==[c:run(x [, params] [, {rng=, outcomes=}]) -> output [, outcomes, probs]
   x: State, Ensemble (batched in C) or DensityMatrix with c.n qubits. With measurements on a

@@ -666,3 +666,19 @@ T.test("gate fusion: results identical for 1 and 2 threads", function()
   end
   T.ok(same, "bitwise identical")
 end)
+
+T.test("circuit free and to-be-closed", function()
+  local c = qd.circuit(1):h(0)
+  c:free()
+  local ok, err = pcall(function() return c:run(qd.state(1)) end)
+  T.ok(not ok and tostring(err):find("qd.Circuit has been freed", 1, true) ~= nil, "a freed circuit refuses use: " .. tostring(err))
+  local held
+  do
+    local d <close> = qd.circuit(2):cx(0, 1)
+    held = d
+  end
+  T.ok(not pcall(function() return held.n end), "closed at the end of its scope")
+  for _, name in ipairs { "qd.Circuit", "qd.PauliSum", "qd.Channel", "qd.Schedule", "qd.State" } do
+    T.ok(type(require("qd.core").metatables[name]) == "table", "core.metatables lists " .. name)
+  end
+end)

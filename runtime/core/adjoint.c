@@ -51,7 +51,6 @@
 #include <math.h>
 #include <string.h>
 
-#define PAR_MIN ((size_t)1 << 14)
 
 /* <lam| D_qs |psi> over groups [g0, g1) of one vector of nq qubits, D a 2^k x 2^k local
  * matrix (k <= 3). Groups are the 2^(nq-k) index sets sharing the non-target bits; group g's
@@ -1134,7 +1133,7 @@ static qd_status vjp_back(const qd_circuit *c, const double *theta, size_t count
     const int nm = c->nmeas;
     const size_t d = (size_t)1 << c->n, amps = d * count;
     double *P = pm + count * (size_t)nm;
-    vjp_pass v = {c, theta, count, d, amps, c->n, nm, count > 1 && amps >= PAR_MIN, outcomes, dLdP,
+    vjp_pass v = {c, theta, count, d, amps, c->n, nm, count > 1 && amps >= QD_PAR_MIN, outcomes, dLdP,
                   pm, P, P + count, grad, psi, lam};
     qd_status st = QD_OK;
     for (size_t j = 0; j < count; j++) {
@@ -1245,7 +1244,7 @@ static void dm_lambda(const qd_circuit *c, const qd_c *G, qd_c *lam)
     for (int q = 0; q < n; q++)
         if ((c->discarded >> q) & 1)
             dmask |= (size_t)1 << (n - 1 - q);
-    #pragma omp parallel for schedule(static) if (d * d >= PAR_MIN)
+    #pragma omp parallel for schedule(static) if (d * d >= QD_PAR_MIN)
     for (size_t cc = 0; cc < d; cc++)
         for (size_t r = 0; r < d; r++) {
             qd_c v = 0;

@@ -17,7 +17,6 @@
 #include <omp.h>
 #endif
 
-#define PAR_MIN ((size_t)1 << 14)   /* amplitudes below which a loop stays on one thread */
 
 /* ---------------------------------------------------------------- Kraus-list algebra */
 
@@ -307,7 +306,7 @@ qd_status qd_channel_apply_dm(qd_c *rho, int n, const int *qs, int k, const qd_c
         if (i == 0) {
             memcpy(rho, t, sizeof(qd_c) * amps);
         } else {
-            #pragma omp parallel for schedule(static) if (amps >= PAR_MIN)
+            #pragma omp parallel for schedule(static) if (amps >= QD_PAR_MIN)
             for (size_t x = 0; x < 2 * amps; x++)
                 out[x] += in[x];
         }
@@ -328,7 +327,7 @@ qd_status qd_depol_apply_dm(qd_c *rho, int n, const int *qs, int k, double lambd
     if (k == n) {
         /* whole register: (1 - lambda) rho + lambda Tr(rho) I / 2^n */
         double tr = qd_dm_trace_re(rho, n);
-        #pragma omp parallel for schedule(static) if (D * D >= PAR_MIN)
+        #pragma omp parallel for schedule(static) if (D * D >= QD_PAR_MIN)
         for (size_t c = 0; c < D; c++) {
             double *col = (double *)(rho + c * D);
             for (size_t x = 0; x < 2 * D; x++)
@@ -371,7 +370,7 @@ qd_status qd_depol_apply_dm(qd_c *rho, int n, const int *qs, int k, double lambd
                 v = (v << 1) | ((r >> b2) & 1);
         rest[r] = v;
     }
-    #pragma omp parallel for schedule(static) if (D * D >= PAR_MIN)
+    #pragma omp parallel for schedule(static) if (D * D >= QD_PAR_MIN)
     for (size_t c = 0; c < D; c++) {
         qd_c *col = rho + c * D;
         const qd_c *scol = sig + rest[c] * R;
@@ -398,7 +397,7 @@ void qd_pauli_apply(qd_c *a, int nq, size_t count, uint64_t xm, uint64_t zm, int
     /* i^ny as (re, im) */
     static const double ire[4] = {1, 0, -1, 0}, iim[4] = {0, 1, 0, -1};
     const double pr = ire[ny & 3], pi = iim[ny & 3];
-    #pragma omp parallel for schedule(static) if (total >= PAR_MIN)
+    #pragma omp parallel for schedule(static) if (total >= QD_PAR_MIN)
     for (size_t g = 0; g < total; g++) {
         size_t i = g & (d - 1), j = i ^ (size_t)xm;
         if (j < i)
@@ -439,7 +438,7 @@ qd_status qd_channel_apply_traj(qd_c *a, int n, size_t count, const int *qs, int
     }
     int bad_norm = 0, nomem = 0;
     size_t bad_member = 0;
-    #pragma omp parallel for schedule(static) if (count > 1 && count * dim >= PAR_MIN)
+    #pragma omp parallel for schedule(static) if (count > 1 && count * dim >= QD_PAR_MIN)
     for (size_t j = 0; j < count; j++) {
         qd_c *psi = a + j * dim;
         qd_c rt[QD_CH_MAX_QUBITS > 0 ? (1 << (2 * QD_CH_MAX_QUBITS)) : 1];
@@ -523,7 +522,7 @@ qd_status qd_depol_apply_traj(qd_c *a, int n, size_t count, const int *qs, int k
      * string is drawn uniformly among the non-identity ones (redrawn while all digits are
      * 0), all from the member's own substream. */
     const double p0 = 1 - lambda + ldexp(lambda, -2 * k);
-    int par = count > 1 && count * dim >= PAR_MIN;
+    int par = count > 1 && count * dim >= QD_PAR_MIN;
     #pragma omp parallel for schedule(static) if (par)
     for (size_t j = 0; j < count; j++) {
         qd_rng sub = qd_rng_sub(base, j);

@@ -16,7 +16,6 @@
 #include <omp.h>
 #endif
 
-#define PAR_MIN ((size_t)1 << 14)
 #define QD_INLINE static inline __attribute__((always_inline))
 
 /* ------------------------------------------------------------------ building */
@@ -473,7 +472,7 @@ static qd_status measure_all(const qd_circuit *c, size_t o, int mi, qd_c *a, siz
     double *pk = NULL;
     int nt = 1;
 #ifdef _OPENMP
-    nt = (count > 1 && count * d >= PAR_MIN) ? qd_get_threads() : 1;
+    nt = (count > 1 && count * d >= QD_PAR_MIN) ? qd_get_threads() : 1;
 #endif
     if (!mc->fixed && !(pk = qd_malloc(sizeof(double) * K * (size_t)nt)))
         return qd_fail(e, QD_ENOMEM, "not enough memory for outcome probabilities");
@@ -612,7 +611,7 @@ void qd_circuit_extract_vec(const qd_circuit *c, const qd_c *a, size_t count, qd
         low &= kept[t] == n - m + t;
     if (low) {
         /* all blocks but one are exactly zero, so their sum is the nonzero block, bitwise */
-        #pragma omp parallel for schedule(static) if (count > 1 && count * d >= PAR_MIN)
+        #pragma omp parallel for schedule(static) if (count > 1 && count * d >= QD_PAR_MIN)
         for (size_t j = 0; j < count; j++) {
             double *oj = (double *)(out + j * dout);
             const double *aj = (const double *)(a + j * d);
@@ -626,7 +625,7 @@ void qd_circuit_extract_vec(const qd_circuit *c, const qd_c *a, size_t count, qd
         }
         return;
     }
-    #pragma omp parallel for schedule(static) if (count > 1 && count * d >= PAR_MIN)
+    #pragma omp parallel for schedule(static) if (count > 1 && count * d >= QD_PAR_MIN)
     for (size_t j = 0; j < count; j++) {
         qd_c *oj = out + j * dout;
         const qd_c *aj = a + j * d;
@@ -649,7 +648,7 @@ void qd_circ_dm_dephase(qd_c *rho, int n, const int *qs, int k)
 {
     size_t d = (size_t)1 << n, mask;
     qd_circ_pattern(n, qs, k, 0, &mask);
-    #pragma omp parallel for schedule(static) if (d * d >= PAR_MIN)
+    #pragma omp parallel for schedule(static) if (d * d >= QD_PAR_MIN)
     for (size_t cc = 0; cc < d; cc++)
         for (size_t r = 0; r < d; r++)
             if ((r & mask) != (cc & mask))
@@ -663,7 +662,7 @@ void qd_circ_dm_reset(qd_c *rho, int n, const int *qs, int k, int adjoint)
     size_t d = (size_t)1 << n;
     for (int t = 0; t < k; t++) {
         size_t b = (size_t)1 << (n - 1 - qs[t]);
-        #pragma omp parallel for schedule(static) if (d * d >= PAR_MIN)
+        #pragma omp parallel for schedule(static) if (d * d >= QD_PAR_MIN)
         for (size_t cc = 0; cc < d; cc++) {
             if (cc & b)
                 continue;

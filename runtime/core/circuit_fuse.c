@@ -15,7 +15,6 @@
 #include <omp.h>
 #endif
 
-#define PAR_MIN ((size_t)1 << 14)
 #define QD_INLINE static inline __attribute__((always_inline))
 
 /* ------------------------------------------------------------------ fusing 1-qubit runs */
@@ -103,7 +102,7 @@ void qd_circ_apply_czrun(const qd_circuit *c, size_t o0, int len, qd_c *a, size_
     }
     double *x = (double *)a;
     size_t nch = (amps + P - 1) / P;
-    if (amps >= PAR_MIN && count > 1) {
+    if (amps >= QD_PAR_MIN && count > 1) {
         #pragma omp parallel for schedule(static)
         for (size_t ch = 0; ch < nch; ch++) {
             size_t k0 = 2 * P * ch, k1 = k0 + 2 * P < 2 * amps ? k0 + 2 * P : 2 * amps;
@@ -256,7 +255,7 @@ static void fz_drain(fuser *f)
     const size_t nblk = (count + QD_VL - 1) / QD_VL;
     int nt = 1;
 #ifdef _OPENMP
-    if (nblk > 1 && count * d >= PAR_MIN)
+    if (nblk > 1 && count * d >= QD_PAR_MIN)
         nt = qd_get_threads() < f->nbuf ? qd_get_threads() : f->nbuf;
 #endif
     #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)

@@ -10,7 +10,6 @@
 #include <omp.h>
 #endif
 
-#define PAR_MIN ((size_t)1 << 14)
 
 /* ---------------------------------------------------------------- Lindblad */
 
@@ -104,7 +103,7 @@ qd_status qd_lindblad_rhs(const qd_pauli_sum *K, const qd_pauli_sum *L, size_t n
         nt = 1;
     if ((size_t)nt > 2 * d)
         nt = (int)(2 * d);
-    #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1 && d * d >= PAR_MIN)
+    #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1 && d * d >= QD_PAR_MIN)
     for (size_t c = 0; c < d; c++) {
         qd_c *o = out + c * d, *v = scratch + (size_t)tid() * d;
         qd_ps_apply1(K, NULL, rho + c * d, o, 1.0, 0);     /* K rho */

@@ -25,7 +25,7 @@
  *
  * Threads and determinism
  * -----------------------
- * Large calls (>= PAR_MIN amplitudes) split the group range over OpenMP threads in
+ * Large calls (>= QD_PAR_MIN amplitudes) split the group range over OpenMP threads in
  * pieces that are multiples of TILE groups, TILE a multiple of CHUNK, so the chunks a
  * thread sees are exactly the chunks one thread would see. Every amplitude is computed
  * by the same instructions whatever the thread count (there are no reductions), so
@@ -33,7 +33,7 @@
  * region: fork/join would cost more than the work.
  *
  * Per-member parameters (per_vector != 0): each member gets its own matrix. Small
- * members (dim < PAR_MIN) are spread over threads member by member; big members are
+ * members (dim < QD_PAR_MIN) are spread over threads member by member; big members are
  * done one after the other, each split over threads.
  *
  * Complex products are written out in real arithmetic: `qd_c * qd_c` in ISO C mode
@@ -49,9 +49,7 @@
 
 #define QD_INLINE static inline __attribute__((always_inline))
 
-/* Below this many amplitudes per call a kernel runs on the calling thread. At 2^14
- * amplitudes (256 KiB) a 1-qubit gate takes ~10 us, several times an OpenMP fork/join. */
-#define PAR_MIN ((size_t)1 << 14)
+/* Below QD_PAR_MIN amplitudes per call (qd.h) a kernel runs on the calling thread. */
 /* Cache block (groups) and thread split granularity (groups); TILE % CHUNK == 0. */
 #define CHUNK ((size_t)1 << 10)
 #define TILE ((size_t)1 << 12)
@@ -401,7 +399,7 @@ typedef void (*range_fn)(qd_c *a, const walk *w, size_t g0, size_t g1, const voi
 static int team(size_t amps, int par)
 {
 #ifdef _OPENMP
-    if (!par || amps < PAR_MIN || omp_in_parallel())
+    if (!par || amps < QD_PAR_MIN || omp_in_parallel())
         return 1;
     return omp_get_max_threads();
 #else
@@ -1223,7 +1221,7 @@ void qd_k_ctrl1q(qd_c *a, int nq, size_t count, const int *ctrl, int nctrl, int 
  * spread over threads (big ones are split inside, see per-member callers). */
 static int member_team(size_t dim, size_t count)
 {
-    if (dim >= PAR_MIN || count < 2)
+    if (dim >= QD_PAR_MIN || count < 2)
         return 1;
     return team(count * dim, 1);
 }
@@ -1482,7 +1480,7 @@ static void b1_run(qd_c *a, int nq, size_t count, int b, const b1_src *s, int ki
 /* members small enough for b1_run (big ones are split over threads one by one) */
 static int b1_fits(int nq)
 {
-    return nq >= 2 && ((size_t)1 << nq) < PAR_MIN;
+    return nq >= 2 && ((size_t)1 << nq) < QD_PAR_MIN;
 }
 
 static int ens_par(int nq, size_t count)
@@ -1763,7 +1761,7 @@ void qd_k_diagtab(qd_c *a, int nq, size_t count, const int *qs, int k, const qd_
         high |= b >= L;
     }
     double *x = (double *)a;
-    const int par = amps >= PAR_MIN;
+    const int par = amps >= QD_PAR_MIN;
     (void)par;
     if (!high) {
         /* expanded table, interleaved re/im, repeated to P = max(B, 64) entries */
@@ -1818,7 +1816,7 @@ void qd_k_1q_real(qd_c *a, int nq, size_t count, int q, const double m[4])
     const double m00 = m[0], m10 = m[1], m01 = m[2], m11 = m[3];
     double *x = (double *)a;
     const size_t nblk = amps / (2 * b);
-    const int par = amps >= PAR_MIN;
+    const int par = amps >= QD_PAR_MIN;
     (void)par;
     if (b == 1) {
         #pragma omp parallel for schedule(static) if (par)

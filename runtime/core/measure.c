@@ -20,7 +20,7 @@
 #include <string.h>
 
 #define SMALL_K 64          /* up to this many outcomes, accumulate all of them per block */
-#define PAR_MIN 32768       /* below this many amplitudes a loop is not worth threading */
+#define PAR_MIN (2 * QD_PAR_MIN)   /* sampling and projection loops: cheaper per amplitude */
 
 /* ---------------------------------------------------------------- index helpers */
 

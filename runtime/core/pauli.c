@@ -12,7 +12,6 @@
 #include <omp.h>
 #endif
 
-#define PAR_MIN ((size_t)1 << 14)   /* amplitudes below which a loop stays on one thread */
 
 static int nthreads_max(void)
 {
@@ -460,14 +459,14 @@ void qd_ps_apply(const qd_pauli_sum *H, const qd_c *coef, size_t coef_stride, co
     size_t d = (size_t)1 << H->n;
     if (count == 1) {
         size_t nb = (d + QD_BLOCK - 1) / QD_BLOCK;
-        #pragma omp parallel for schedule(static) if (d >= PAR_MIN)
+        #pragma omp parallel for schedule(static) if (d >= QD_PAR_MIN)
         for (size_t b = 0; b < nb; b++) {
             size_t lo = b * QD_BLOCK, hi = lo + QD_BLOCK < d ? lo + QD_BLOCK : d;
             apply_range(H, coef, in, out, 1.0, accumulate, lo, hi);
         }
         return;
     }
-    #pragma omp parallel for schedule(static) if (count * d >= PAR_MIN)
+    #pragma omp parallel for schedule(static) if (count * d >= QD_PAR_MIN)
     for (size_t j = 0; j < count; j++)
         apply_range(H, coef ? coef + j * coef_stride : NULL, in + j * d, out + j * d, 1.0,
                     accumulate, 0, d);
@@ -540,10 +539,10 @@ void qd_ps_expect(const qd_pauli_sum *H, const qd_c *a, size_t count, qd_c *out)
 {
     size_t d = (size_t)1 << H->n;
     if (count == 1) {
-        out[0] = expect1(H, a, d >= PAR_MIN);
+        out[0] = expect1(H, a, d >= QD_PAR_MIN);
         return;
     }
-    #pragma omp parallel for schedule(static) if (count * d >= PAR_MIN)
+    #pragma omp parallel for schedule(static) if (count * d >= QD_PAR_MIN)
     for (size_t j = 0; j < count; j++)
         out[j] = expect1(H, a + j * d, 0);
 }

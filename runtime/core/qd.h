@@ -99,6 +99,11 @@ void qd_mem_uncharge(size_t bytes);
 int qd_mem_limit_hit(void);             /* 1 once something was refused for the limit */
 
 /* ---------------------------------------------------------------- threads (parallel.c) */
+/* Below this many amplitudes a core loop runs on the calling thread: at 2^14 amplitudes
+ * (256 KiB) a pass of a few flops per amplitude takes ~10 us, several times an OpenMP
+ * fork/join. Files whose loops do much less or much more per amplitude scale it (measure.c,
+ * state.c) or count other units (diffusion.c, random.c: per-member work). */
+#define QD_PAR_MIN ((size_t)1 << 14)
 void qd_set_threads(int n);          /* OpenMP threads for core loops (>= 1) */
 int qd_get_threads(void);
 

@@ -10,7 +10,7 @@
 #include <string.h>
 
 /* Loops below this many output elements stay on the calling thread. */
-#define PAR_MIN ((size_t)1 << 16)
+#define PAR_MIN (4 * QD_PAR_MIN)   /* initialisation loops: a store per amplitude */
 
 void qd_state_zero(qd_c *a, int nq)
 {

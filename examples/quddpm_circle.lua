@@ -14,10 +14,9 @@
 --   qd examples/quddpm_circle.lua [--seed 1] [--epochs E] [--N 500] [--lr 5e-3]
 --        [--loss wasserstein|sinkhorn|mmd] [--out DIR] [--resume DIR] [--small]
 local qd = require "qd"
-local cli = require "qd.cli"
 local quddpm = require "qd.protocols.quddpm"
 
-local opts = cli.parse(arg, {
+local opts = quddpm.parse_cli(arg, {
   name = "quddpm_circle",
   about = "QuDDPM: generate states on a circle of the Bloch sphere (Wasserstein loss).",
   options = quddpm.cli_options {
@@ -25,8 +24,6 @@ local opts = cli.parse(arg, {
       check = function(v) if not (v > 0) then return "a value > 0 expected, got " .. v end end },
   },
 })
-if opts.resume ~= "" then quddpm.resume_options(opts, opts.resume) end
-if opts.threads > 0 then qd.set_threads(opts.threads) end
 
 local task = { n = 1, na = 2, T = 40, L = 6, N = 500, epochs = 5000 }
 if opts.small then task.T, task.N, task.epochs = 4, 16, 30 end
@@ -34,24 +31,17 @@ local N = opts.N > 0 and opts.N or task.N
 local epochs = opts.epochs > 0 and opts.epochs or task.epochs
 
 local target = qd.data.circle(N, quddpm.stream(opts.seed, "target"))
-local res = quddpm.run {
-  name = "quddpm_circle", seed = opts.seed, options = opts,
+local res = quddpm.run(quddpm.from_cli(opts, {
+  name = "quddpm_circle",
   target = target,
   schedule = qd.schedule.quadratic { T = task.T, scale = 1e-3 },
   n = task.n, na = task.na, L = task.L, N = N,
-  loss = opts.loss ~= "" and opts.loss or "wasserstein", sinkhorn_eps = opts.sinkhorn_eps,
-  lr = opts.lr > 0 and opts.lr or 5e-3,
-  epochs = epochs, best_of = opts.best_of, screen = opts.screen,
+  loss = "wasserstein", sinkhorn_eps = opts.sinkhorn_eps,
+  lr = 5e-3,
+  epochs = epochs,
   metrics = { "wass", "y2", "F0" },
-  out = opts.out ~= "" and opts.out or nil,
-  resume = opts.resume ~= "" and opts.resume or nil,
-  quiet = opts.quiet, progress = opts.progress,
-  ckpt_every = opts.ckpt_every, stop_after = opts.stop_after,
-}
-if res.stopped then
-  print("stopped after " .. opts.stop_after .. " epochs; continue with --resume " .. res.dir)
-  os.exit(0)
-end
+}))
+quddpm.exit_if_stopped(res, opts)
 print(string.format("QuDDPM circle (T=%d, L=%d, N=%d, %d epochs/step, loss %s, seed %d):", task.T, task.L, N,
   epochs, res.settings.loss, opts.seed))
 quddpm.print_metrics(res)

@@ -12,18 +12,15 @@
 --   qd examples/quddpm_cluster.lua [--n 1|2] [--seed 1] [--epochs E] [--lr 5e-3]
 --        [--best-of k] [--threads 1] [--out DIR] [--resume DIR] [--small] [--quiet]
 local qd = require "qd"
-local cli = require "qd.cli"
 local quddpm = require "qd.protocols.quddpm"
 
-local opts = cli.parse(arg, {
+local opts = quddpm.parse_cli(arg, {
   name = "quddpm_cluster",
   about = "QuDDPM: generate clustered states from Haar noise (arXiv 2310.05866).",
   options = quddpm.cli_options {
     { "n", 1, "data qubits: 1 or 2 (the paper's two cluster tasks)", choices = { 1, 2 } },
   },
 })
-if opts.resume ~= "" then quddpm.resume_options(opts, opts.resume) end
-if opts.threads > 0 then qd.set_threads(opts.threads) end
 
 local n = opts.n
 -- task settings (arXiv 2310.05866)
@@ -35,24 +32,17 @@ local N = opts.N > 0 and opts.N or task.N
 local epochs = opts.epochs > 0 and opts.epochs or task.epochs
 
 local target = qd.data.clustered(n, N, quddpm.stream(opts.seed, "target"), { eps = task.eps })
-local res = quddpm.run {
-  name = "quddpm_cluster", seed = opts.seed, options = opts,
+local res = quddpm.run(quddpm.from_cli(opts, {
+  name = "quddpm_cluster",
   target = target,
   schedule = qd.schedule.linear { T = task.T, from = task.from, to = task.to },
   n = n, na = task.na, L = task.L, N = N,
-  loss = opts.loss ~= "" and opts.loss or "mmd",
-  lr = opts.lr > 0 and opts.lr or 5e-3,
-  epochs = epochs, best_of = opts.best_of, screen = opts.screen,
+  loss = "mmd",
+  lr = 5e-3,
+  epochs = epochs,
   metrics = { "F0", "mmd" },
-  out = opts.out ~= "" and opts.out or nil,
-  resume = opts.resume ~= "" and opts.resume or nil,
-  quiet = opts.quiet, progress = opts.progress,
-  ckpt_every = opts.ckpt_every, stop_after = opts.stop_after,
-}
-if res.stopped then
-  print("stopped after " .. opts.stop_after .. " epochs; continue with --resume " .. res.dir)
-  os.exit(0)
-end
+}))
+quddpm.exit_if_stopped(res, opts)
 print(string.format("QuDDPM cluster n=%d (T=%d, L=%d, N=%d, %d epochs/step, seed %d):", n, task.T, task.L, N,
   epochs, opts.seed))
 quddpm.print_metrics(res)

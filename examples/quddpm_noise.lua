@@ -10,18 +10,15 @@
 --   qd examples/quddpm_noise.lua [--seed 1] [--epochs E] [--N 500] [--p 0.8] [--out DIR]
 --        [--resume DIR] [--small]
 local qd = require "qd"
-local cli = require "qd.cli"
 local quddpm = require "qd.protocols.quddpm"
 
-local opts = cli.parse(arg, {
+local opts = quddpm.parse_cli(arg, {
   name = "quddpm_noise",
   about = "QuDDPM: learn a correlated-noise ensemble and infer its noise probability.",
   options = quddpm.cli_options {
     { "p", 0.8, "probability of the X⊗X noise in the target ensemble", min = 0, max = 1 },
   },
 })
-if opts.resume ~= "" then quddpm.resume_options(opts, opts.resume) end
-if opts.threads > 0 then qd.set_threads(opts.threads) end
 
 local task = { n = 2, na = 2, L = 6, N = 500, epochs = 2500 }
 local schedule = qd.schedule.piecewise {
@@ -36,23 +33,16 @@ local N = opts.N > 0 and opts.N or task.N
 local epochs = opts.epochs > 0 and opts.epochs or task.epochs
 
 local target = qd.data.noise(N, quddpm.stream(opts.seed, "target"), { p = opts.p })
-local res = quddpm.run {
-  name = "quddpm_noise", seed = opts.seed, options = opts,
+local res = quddpm.run(quddpm.from_cli(opts, {
+  name = "quddpm_noise",
   target = target, schedule = schedule,
   n = task.n, na = task.na, L = task.L, N = N,
-  loss = opts.loss ~= "" and opts.loss or "mmd",
-  lr = opts.lr > 0 and opts.lr or 5e-3,
-  epochs = epochs, best_of = opts.best_of, screen = opts.screen,
+  loss = "mmd",
+  lr = 5e-3,
+  epochs = epochs,
   metrics = { "p_hat", "mmd" },
-  out = opts.out ~= "" and opts.out or nil,
-  resume = opts.resume ~= "" and opts.resume or nil,
-  quiet = opts.quiet, progress = opts.progress,
-  ckpt_every = opts.ckpt_every, stop_after = opts.stop_after,
-}
-if res.stopped then
-  print("stopped after " .. opts.stop_after .. " epochs; continue with --resume " .. res.dir)
-  os.exit(0)
-end
+}))
+quddpm.exit_if_stopped(res, opts)
 print(string.format("QuDDPM noise (T=%d, L=%d, N=%d, %d epochs/step, p = %g, seed %d):", #schedule, task.L, N,
   epochs, opts.p, opts.seed))
 quddpm.print_metrics(res)

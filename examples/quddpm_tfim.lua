@@ -9,16 +9,13 @@
 --
 --   qd examples/quddpm_tfim.lua [--seed 1] [--epochs E] [--out DIR] [--resume DIR] [--small]
 local qd = require "qd"
-local cli = require "qd.cli"
 local quddpm = require "qd.protocols.quddpm"
 
-local opts = cli.parse(arg, {
+local opts = quddpm.parse_cli(arg, {
   name = "quddpm_tfim",
   about = "QuDDPM: generate TFIM ground states (n = 4, g in [0.2, 0.4]).",
   options = quddpm.cli_options {},
 })
-if opts.resume ~= "" then quddpm.resume_options(opts, opts.resume) end
-if opts.threads > 0 then qd.set_threads(opts.threads) end
 
 local task = { n = 4, na = 2, T = 30, L = 12, N = 100, epochs = 3000 }
 if opts.small then task.T, task.L, task.N, task.epochs = 3, 3, 12, 20 end
@@ -26,24 +23,17 @@ local N = opts.N > 0 and opts.N or task.N
 local epochs = opts.epochs > 0 and opts.epochs or task.epochs
 
 local target = qd.data.tfim(task.n, { 0.2, 0.4 }, N, quddpm.stream(opts.seed, "target"))
-local res = quddpm.run {
-  name = "quddpm_tfim", seed = opts.seed, options = opts,
+local res = quddpm.run(quddpm.from_cli(opts, {
+  name = "quddpm_tfim",
   target = target,
   schedule = qd.schedule.linear { T = task.T, from = 0.1, to = 2 },
   n = task.n, na = task.na, L = task.L, N = N,
-  loss = opts.loss ~= "" and opts.loss or "mmd",
-  lr = opts.lr > 0 and opts.lr or 5e-3,
-  epochs = epochs, best_of = opts.best_of, screen = opts.screen,
+  loss = "mmd",
+  lr = 5e-3,
+  epochs = epochs,
   metrics = { "magnetization", "mmd" },
-  out = opts.out ~= "" and opts.out or nil,
-  resume = opts.resume ~= "" and opts.resume or nil,
-  quiet = opts.quiet, progress = opts.progress,
-  ckpt_every = opts.ckpt_every, stop_after = opts.stop_after,
-}
-if res.stopped then
-  print("stopped after " .. opts.stop_after .. " epochs; continue with --resume " .. res.dir)
-  os.exit(0)
-end
+}))
+quddpm.exit_if_stopped(res, opts)
 print(string.format("QuDDPM tfim (n=%d, T=%d, L=%d, N=%d, %d epochs/step, seed %d):", task.n, task.T, task.L, N,
   epochs, opts.seed))
 quddpm.print_metrics(res)

@@ -11,12 +11,11 @@
 --   qd examples/quddpm_vs_baselines.lua [--seed 1] [--epochs E] [--baseline-epochs E]
 --        [--out DIR] [--small]
 local qd = require "qd"
-local cli = require "qd.cli"
 local json = require "qd.json"
 local record = require "qd.record"
 local quddpm = require "qd.protocols.quddpm"
 
-local opts = cli.parse(arg, {
+local opts = quddpm.parse_cli(arg, {
   name = "quddpm_vs_baselines",
   about = "QuDDPM vs direct transport (QuDT) and QuGAN on cluster-2, same parameter count.",
   options = quddpm.cli_options {
@@ -24,8 +23,6 @@ local opts = cli.parse(arg, {
     { "D_layers", 4, "QuGAN discriminator layers", min = 1 },
   },
 })
-if opts.resume ~= "" then quddpm.resume_options(opts, opts.resume) end
-if opts.threads > 0 then qd.set_threads(opts.threads) end
 
 local t_start = qd.clock()
 local n, na, L, T = 2, 1, 6, 20
@@ -37,23 +34,16 @@ bepochs = opts.baseline_epochs > 0 and opts.baseline_epochs or bepochs
 local L_dt = T * L   -- same parameter count: T·2(n+n_A)L = 2(n+n_A)·(T L)
 
 local target = qd.data.clustered(n, N, quddpm.stream(opts.seed, "target"), { eps = 0.06 })
-local res = quddpm.run {
-  name = "quddpm_vs_baselines", seed = opts.seed, options = opts,
+local res = quddpm.run(quddpm.from_cli(opts, {
+  name = "quddpm_vs_baselines",
   target = target,
   schedule = qd.schedule.linear { T = T, from = 0.5, to = 4.0 },
   n = n, na = na, L = L, N = N, loss = "mmd",
-  lr = opts.lr > 0 and opts.lr or 5e-3,
-  epochs = epochs, best_of = opts.best_of, screen = opts.screen,
+  lr = 5e-3,
+  epochs = epochs,
   metrics = { "F0", "mmd" },
-  out = opts.out ~= "" and opts.out or nil,
-  resume = opts.resume ~= "" and opts.resume or nil,
-  quiet = opts.quiet, progress = opts.progress,
-  ckpt_every = opts.ckpt_every, stop_after = opts.stop_after,
-}
-if res.stopped then
-  print("stopped after " .. opts.stop_after .. " epochs; continue with --resume " .. res.dir)
-  os.exit(0)
-end
+}))
+quddpm.exit_if_stopped(res, opts)
 
 local common = { target = target, n = n, na = na, L = L_dt, N = N, seed = opts.seed, epochs = bepochs,
                  lr = opts.lr > 0 and opts.lr or 5e-3, quiet = opts.quiet, progress = opts.progress }

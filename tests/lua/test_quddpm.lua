@@ -342,3 +342,18 @@ T.test("quddpm pieces: each step of a run alone, the same numbers as quddpm.run"
   T.eq(P.score_of { e = 20, losses = (function() local l = {} for i = 1, 20 do l[i] = i end return l end)() }, 19.5,
     "score: mean of the last 10%")
 end)
+
+T.test("a damaged checkpoint is refused before anything in the directory changes", function()
+  local dir = tmp .. "/damaged"
+  quddpm.run(cfg { out = dir, stop_after = 20 })
+  local ck = slurp(dir .. "/checkpoint.json")
+  local doc = json.decode(ck)
+  doc.state.trained[1].losses[2] = "x"
+  local f = io.open(dir .. "/checkpoint.json", "w"); f:write(json.encode(doc)); f:close()
+  local before = { run = slurp(dir .. "/run.json"), ck = slurp(dir .. "/checkpoint.json") }
+  local ok, err = pcall(quddpm.run, cfg { resume = dir })
+  T.ok(not ok and tostring(err):find("damaged checkpoint", 1, true) ~= nil, "refused: " .. tostring(err))
+  T.ok(slurp(dir .. "/run.json") == before.run and slurp(dir .. "/checkpoint.json") == before.ck,
+    "run.json and checkpoint.json unchanged")
+  T.ok(slurp(dir .. "/forward.npy") == nil, "no data file written")
+end)

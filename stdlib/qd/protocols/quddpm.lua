@@ -233,6 +233,57 @@ local function int(x) return math.tointeger(x) end
 -- the circuit, the root generator, the session S (qd.protocol: directory, record,
 -- checkpoint, progress) and what has been computed so far.
 
+-- A resumed state is checked whole before the run writes anything, so a damaged
+-- checkpoint.json is refused with the directory left as it was (not found wrong later,
+-- after new checkpoints or data files were written).
+local function check_state(c, st)
+  local function bad(what) error("resume: damaged checkpoint (" .. what .. ")", 0) end
+  local function int_in(v, lo, hi, what)   -- JSON brings integers back as floats
+    v = math.tointeger(v)
+    if not v or v < lo or v > hi then bad(what) end
+  end
+  local function numbers(v, n, what)
+    local len = qd.type(v) == "qd.Vector" and #v or (type(v) == "table" and #v or -1)
+    if len ~= n then bad(what .. ": " .. n .. " numbers expected") end
+    for i = 1, n do
+      local x = v[i]
+      if type(x) ~= "number" then bad(what .. ": numbers expected") end
+    end
+  end
+  local function cand_ok(cand, t, what)
+    if type(cand) ~= "table" then bad(what) end
+    int_in(cand.r, 1, c.best_of, what .. ".r")
+    int_in(cand.e, 0, c.epochs, what .. ".e")
+    numbers(cand.params, c.P, what .. ".params")
+    numbers(cand.losses, math.tointeger(cand.e), what .. ".losses")
+    if type(cand.opt) ~= "table" then bad(what .. ".opt") end
+    if cand.score ~= nil and type(cand.score) ~= "number" then bad(what .. ".score") end
+  end
+  int_in(st.epochs_done, 0, math.maxinteger, "epochs_done")
+  if type(st.train_seconds) ~= "number" then bad("train_seconds") end
+  if type(st.trained) ~= "table" then bad("trained") end
+  local seen = {}
+  for i, s in ipairs(st.trained) do
+    local what = "trained[" .. i .. "]"
+    if type(s) ~= "table" then bad(what) end
+    int_in(s.t, 0, c.T - 1, what .. ".t")
+    local t = math.tointeger(s.t)
+    if seen[t] then bad(what .. ": step trained twice") end
+    seen[t] = true
+    numbers(s.params, c.P, what .. ".params")
+    numbers(s.losses, c.epochs, what .. ".losses")
+    if type(s.score) ~= "number" then bad(what .. ".score") end
+  end
+  if st.cur ~= false then
+    local cur = st.cur
+    if type(cur) ~= "table" then bad("cur") end
+    int_in(cur.t, 0, c.T - 1, "cur.t")
+    int_in(cur.r, 1, c.best_of + 1, "cur.r")
+    if cur.cand ~= false then cand_ok(cur.cand, cur.t, "cur.cand") end
+    if cur.best ~= false then cand_ok(cur.best, cur.t, "cur.best") end
+  end
+end
+
 -- setup(cfg) -> R: checked config, the step circuit, settings, the session (resumed or new)
 local function setup(cfg)
   local c = check_cfg(cfg)
@@ -245,6 +296,7 @@ local function setup(cfg)
     resume = c.resume, quiet = c.quiet, progress = c.progress, stop_after = c.stop_after,
     ckpt_every = c.ckpt_every, state = function() return { trained = {}, cur = false } end,
   }
+  if c.resume then check_state(c, R.S.state) end
   R.dir = R.S.dir
   return R
 end

@@ -14,18 +14,8 @@ local core = require "qd.core"
 
 local M = {}
 
--- outside() -> the level for error(msg, level) of the nearest caller outside this file, so
--- an error raised however deep in this module points at the user's line
-local SRC = debug.getinfo(1, "S").source
-local function outside()
-  local l = 3   -- getinfo level of the caller of the function that calls outside()
-  while true do
-    local info = debug.getinfo(l, "S")
-    if not info then return 0 end
-    if info.source ~= SRC then return l - 1 end
-    l = l + 1
-  end
-end
+-- errors point at the user's line, however deep in the library they are raised
+local outside = require("qd.caller").outside
 
 local function argerror(fname, i, msg)
   error(string.format("bad argument #%d to '%s' (%s)", i, fname, msg), outside())

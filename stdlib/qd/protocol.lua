@@ -30,18 +30,8 @@ local progress = require "qd.progress"
 local M = {}
 
 -- outside() -> the level for error(msg, level) of the nearest caller outside qd's library
--- (every file under the directory holding qd/), so a protocol's argument errors point at the
--- user's line whichever library function raised them.
-local LIB = debug.getinfo(1, "S").source:match("^(@.*/)qd/[^/]*$")
-function M.outside()
-  local l = 3
-  while true do
-    local info = debug.getinfo(l, "S")
-    if not info then return 0 end
-    if not (LIB and info.source:sub(1, #LIB) == LIB) then return l - 1 end
-    l = l + 1
-  end
-end
+-- (qd.caller), so a protocol's argument errors point at the user's line
+M.outside = require("qd.caller").outside
 local outside = M.outside
 
 -- ------------------------------------------------------------------ configuration

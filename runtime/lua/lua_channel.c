@@ -158,28 +158,6 @@ static void needtable(lua_State *L, int arg, const char *example)
 }
 
 /* number option `key` in [lo, hi]; def used when absent and !required */
-static double optnum(lua_State *L, int arg, const char *key, double lo, double hi, int required,
-                     double def)
-{
-    int t = lua_getfield(L, arg, key);
-    double v = def;
-    if (t == LUA_TNIL) {
-        if (required)
-            luaL_argerror(L, arg, lua_pushfstring(L, "option '%s' (a number in [%s, %s]) expected, got no value",
-                                                  key, numstr(L, lo), numstr(L, hi)));
-    } else if (t != LUA_TNUMBER) {
-        luaL_argerror(L, arg, lua_pushfstring(L, "option '%s': number expected, got %s", key,
-                                              luaL_typename(L, -1)));
-    } else {
-        v = lua_tonumber(L, -1);
-        if (!(v >= lo && v <= hi))
-            luaL_argerror(L, arg, lua_pushfstring(L, "option '%s' in [%s, %s] expected, got %s", key,
-                                                  numstr(L, lo), numstr(L, hi), numstr(L, v)));
-    }
-    lua_pop(L, 1);
-    return v;
-}
-
 /* number of qubits option n (1..maxq), def when absent */
 static int optn(lua_State *L, int arg, int maxq, int def)
 {
@@ -324,7 +302,7 @@ static int l_depolarizing(lua_State *L)
     needtable(L, 1, "{p=}");
     static const char *const opts[] = {"p", "n", NULL};
     qdL_checkoptions(L, 1, opts);
-    double p = optnum(L, 1, "p", 0, 1, 1, 0);
+    double p = qdL_optnum(L, 1, "p", 0, 0, 1, QDL_REQUIRED);
     int n = optn(L, 1, QD_MAX_QUBITS, 1);
     qdl_channel *c = newchannel(L, CH_DEPOL, n, 0);
     c->lambda = p / (1 - ldexp(1.0, -2 * n));   /* p 4^n / (4^n - 1) */
@@ -344,7 +322,7 @@ static int l_global_depolarizing(lua_State *L)
     needtable(L, 1, "{lambda=}");
     static const char *const opts[] = {"lambda", "n", NULL};
     qdL_checkoptions(L, 1, opts);
-    double lam = optnum(L, 1, "lambda", 0, 1, 1, 0);
+    double lam = qdL_optnum(L, 1, "lambda", 0, 0, 1, QDL_REQUIRED);
     int n = optn(L, 1, QD_MAX_QUBITS, 0);
     qdl_channel *c = newchannel(L, CH_DEPOL, n, 0);
     c->lambda = lam;
@@ -364,7 +342,7 @@ static int l_dephasing(lua_State *L)
     needtable(L, 1, "{p=}");
     static const char *const opts[] = {"p", NULL};
     qdL_checkoptions(L, 1, opts);
-    double p = optnum(L, 1, "p", 0, 1, 1, 0);
+    double p = qdL_optnum(L, 1, "p", 0, 0, 1, QDL_REQUIRED);
     double a = sqrt(1 - p), b = sqrt(p);
     const qd_c ops[2][4] = {{a, 0, 0, a}, {b, 0, 0, -b}};
     qdl_channel *c = kraus1(L, 2, ops);
@@ -379,7 +357,7 @@ static int l_amplitude_damping(lua_State *L)
     needtable(L, 1, "{gamma=}");
     static const char *const opts[] = {"gamma", NULL};
     qdL_checkoptions(L, 1, opts);
-    double g = optnum(L, 1, "gamma", 0, 1, 1, 0);
+    double g = qdL_optnum(L, 1, "gamma", 0, 0, 1, QDL_REQUIRED);
     const qd_c ops[2][4] = {{1, 0, 0, sqrt(1 - g)}, {0, 0, sqrt(g), 0}};
     qdl_channel *c = kraus1(L, 2, ops);
     setdesc(c, "amplitude_damping(gamma=%.6g)", g);
@@ -394,8 +372,8 @@ static int l_gad(lua_State *L)
     needtable(L, 1, "{gamma=, p=}");
     static const char *const opts[] = {"gamma", "p", NULL};
     qdL_checkoptions(L, 1, opts);
-    double g = optnum(L, 1, "gamma", 0, 1, 1, 0);
-    double p = optnum(L, 1, "p", 0, 1, 1, 0);
+    double g = qdL_optnum(L, 1, "gamma", 0, 0, 1, QDL_REQUIRED);
+    double p = qdL_optnum(L, 1, "p", 0, 0, 1, QDL_REQUIRED);
     double sp = sqrt(p), sq = sqrt(1 - p), sg = sqrt(g), s1 = sqrt(1 - g);
     const qd_c ops[4][4] = {{sp, 0, 0, sp * s1},
                             {0, 0, sp * sg, 0},
@@ -413,8 +391,8 @@ static int l_pauli(lua_State *L)
     needtable(L, 1, "{px=, py=, pz=}");
     static const char *const opts[] = {"px", "py", "pz", NULL};
     qdL_checkoptions(L, 1, opts);
-    double px = optnum(L, 1, "px", 0, 1, 0, 0), py = optnum(L, 1, "py", 0, 1, 0, 0),
-           pz = optnum(L, 1, "pz", 0, 1, 0, 0);
+    double px = qdL_optnum(L, 1, "px", 0, 0, 1, 0), py = qdL_optnum(L, 1, "py", 0, 0, 1, 0),
+           pz = qdL_optnum(L, 1, "pz", 0, 0, 1, 0);
     double p0 = 1 - px - py - pz;
     if (p0 < -1e-15)
         return luaL_argerror(L, 1, lua_pushfstring(L, "px + py + pz <= 1 expected, got %s", numstr(L, px + py + pz)));

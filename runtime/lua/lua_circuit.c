@@ -90,20 +90,6 @@ static int slot_ref(lua_State *L, qd_circuit *c, int arg, int vidx, int dry)
     return (int)i - 1;
 }
 
-static double opt_field_num(lua_State *L, int arg, int t, const char *key, double def)
-{
-    double v = def;
-    int ty = lua_getfield(L, t, key);
-    if (ty == LUA_TNUMBER)
-        v = lua_tonumber(L, -1);
-    else if (ty != LUA_TNIL)
-        luaL_argerror(L, arg, lua_pushfstring(L, "'%s' must be a number, got %s", key, luaL_typename(L, -1)));
-    lua_pop(L, 1);
-    if (!isfinite(v))
-        luaL_argerror(L, arg, lua_pushfstring(L, "finite '%s' expected", key));
-    return v;
-}
-
 /* one angle argument -> slot/scale/offset; dry != 0 only validates (creates no slot), so a
  * call that fails on a later argument leaves the circuit unchanged */
 static void angle_spec(lua_State *L, qd_circuit *c, int arg, int *slot, double *sc, double *off,
@@ -141,8 +127,8 @@ static void angle_spec(lua_State *L, qd_circuit *c, int arg, int *slot, double *
             luaL_argerror(L, arg, "slot reference {slot [, scale=] [, offset=]} expected (no slot at [1])");
         *slot = slot_ref(L, c, arg, lua_gettop(L), dry);
         lua_pop(L, 1);
-        *sc = opt_field_num(L, arg, arg, "scale", 1);
-        *off = opt_field_num(L, arg, arg, "offset", 0);
+        *sc = qdL_optnum(L, arg, "scale", 1, -INFINITY, INFINITY, 0);
+        *off = qdL_optnum(L, arg, "offset", 0, -INFINITY, INFINITY, 0);
     } else {
         luaL_argerror(L, arg, lua_pushfstring(L, "angle (number), parameter name, {slot, scale=, "
                                                  "offset=} or nothing (new parameter) expected, got %s",
@@ -1111,7 +1097,7 @@ static int m_grad_fd(lua_State *L)
         return luaL_argerror(L, 5, "expected mode needs a State/Ensemble input and a circuit with measurements");
     double h = 1e-6;
     if (!lua_isnoneornil(L, 5)) {
-        h = opt_field_num(L, 5, 5, "h", 1e-6);
+        h = qdL_optnum(L, 5, "h", 1e-6, -INFINITY, INFINITY, 0);
         if (!(h > 0))
             return luaL_argerror(L, 5, "option 'h': positive step expected");
     }

@@ -52,29 +52,6 @@ static size_t oplist(lua_State *L, int arg, int tidx, int n, const char *what, q
 }
 
 /* number option in (lo, hi) with default */
-static double optnum(lua_State *L, int arg, const char *key, double def, double lo, double hi, int required)
-{
-    if (!lua_istable(L, arg)) {
-        if (required)
-            luaL_argerror(L, arg, lua_pushfstring(L, "option '%s' expected", key));
-        return def;
-    }
-    int t = lua_getfield(L, arg, key);
-    double v = def;
-    if (t == LUA_TNIL) {
-        if (required)
-            luaL_argerror(L, arg, lua_pushfstring(L, "option '%s' expected, got no value", key));
-    } else {
-        v = lua_tonumber(L, -1);
-        if (t != LUA_TNUMBER || !(v > lo && v < hi) || !isfinite(v))
-            luaL_argerror(L, arg, lua_pushfstring(L, "option '%s': number in (%s, %s) expected, got %s", key,
-                                                  lua_pushfstring(L, "%f", lo), isfinite(hi) ? lua_pushfstring(L, "%f", hi) : "inf",
-                                                  luaL_tolstring(L, -1, NULL)));
-    }
-    lua_pop(L, 1);
-    return v;
-}
-
 static size_t optcount(lua_State *L, int arg, const char *key, size_t def, int required)
 {
     if (!lua_istable(L, arg))
@@ -192,9 +169,9 @@ static int lindblad_common(lua_State *L, int ridx, int hidx, int jidx, int tidx,
     int single = lua_type(L, tidx) == LUA_TNUMBER;
     double *ts = lindblad_times(L, tidx, inplace, &nt);
     qd_lindblad_opts o = {0};
-    o.rtol = optnum(L, oidx, "rtol", 1e-8, 0, 1, 0);
-    o.atol = optnum(L, oidx, "atol", 1e-10, 0, 1, 0);
-    o.h0 = optnum(L, oidx, "h0", 0, 0, INFINITY, 0);
+    o.rtol = qdL_optnum(L, oidx, "rtol", 1e-8, 0, 1, QDL_OPEN_LO | QDL_OPEN_HI);
+    o.atol = qdL_optnum(L, oidx, "atol", 1e-10, 0, 1, QDL_OPEN_LO | QDL_OPEN_HI);
+    o.h0 = qdL_optnum(L, oidx, "h0", 0, 0, INFINITY, QDL_OPEN_LO | QDL_OPEN_HI);
     o.max_steps = optcount(L, oidx, "max_steps", 0, 0);
     lindblad_bound(L, tidx, H, Ls, nL, ts[nt - 1], o.max_steps);
     /* observables */
@@ -384,7 +361,7 @@ static qd_status fb_call(void *vctx, size_t step, double t, qd_c *a, size_t coun
 /* dt, steps (bounded: steps x members), t0, every, reverse, normalize, scheme, rng */
 static qd_rng *sse_scalars(lua_State *L, size_t N, qd_sse_opts *o, int *record)
 {
-    o->dt = optnum(L, 2, "dt", 0, 0, INFINITY, 1);
+    o->dt = qdL_optnum(L, 2, "dt", 0, 0, INFINITY, QDL_OPEN_LO | QDL_OPEN_HI | QDL_REQUIRED);
     o->steps = optcount(L, 2, "steps", 0, 1);
     /* work is steps x members trajectories-steps: bounded before anything runs */
     if (o->steps > QDL_SSE_MAX_STEPS || (double)o->steps * (double)N > QDL_SSE_MAX_WORK)

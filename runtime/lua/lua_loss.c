@@ -19,25 +19,6 @@ static int typeerr(lua_State *L, int arg, const char *expected)
 }
 
 /* a number option: def if absent; must be > lo (open) or >= lo */
-static double optnum(lua_State *L, int arg, const char *key, double def, double lo, int open)
-{
-    if (lua_isnoneornil(L, arg))
-        return def;
-    int t = lua_getfield(L, arg, key);
-    double v = def;
-    if (t == LUA_TNUMBER) {
-        v = lua_tonumber(L, -1);
-        if (!(open ? v > lo : v >= lo) || !isfinite(v))
-            luaL_argerror(L, arg, lua_pushfstring(L, "option '%s': number %s %f expected, got %f",
-                                                  key, open ? ">" : ">=", lo, v));
-    } else if (t != LUA_TNIL) {
-        luaL_argerror(L, arg, lua_pushfstring(L, "option '%s': number expected, got %s", key,
-                                              luaL_typename(L, -1)));
-    }
-    lua_pop(L, 1);
-    return v;
-}
-
 /* a buffer that lives on the Lua stack (collected whatever error follows) */
 static void *tmpbuf(lua_State *L, size_t bytes)
 {
@@ -305,12 +286,12 @@ static int l_wasserstein(lua_State *L)
 static void sinkhorn_opts(lua_State *L, int arg, double *eps, size_t *max_iter, double *tol,
                           int *strict)
 {
-    *eps = optnum(L, arg, "eps", 0.05, 0, 1);
-    double mi = optnum(L, arg, "max_iter", 10000, 1, 0);
+    *eps = qdL_optnum(L, arg, "eps", 0.05, 0, INFINITY, QDL_OPEN_LO);
+    double mi = qdL_optnum(L, arg, "max_iter", 10000, 1, INFINITY, 0);
     if (mi != floor(mi) || mi > 1e12)
         luaL_argerror(L, arg, "option 'max_iter': integer 1..1e12 expected");
     *max_iter = (size_t)mi;
-    *tol = optnum(L, arg, "tol", 1e-9, 0, 1);
+    *tol = qdL_optnum(L, arg, "tol", 1e-9, 0, INFINITY, QDL_OPEN_LO);
     if (strict)
         *strict = qdL_optbool(L, arg, "strict", 1);
 }
@@ -667,7 +648,7 @@ static int kl_like(lua_State *L, int xent)
                                                    (int)dp, (int)dq));
     static const char *const opts[] = {"eps", "grad", NULL};
     qdL_checkoptions(L, 3, opts);
-    double eps = optnum(L, 3, "eps", 1e-12, 0, 1);
+    double eps = qdL_optnum(L, 3, "eps", 1e-12, 0, INFINITY, QDL_OPEN_LO);
     int grad = qdL_optbool(L, 3, "grad", 0);
     double *g = grad ? qdL_newarray(L, dp, 1, 0, 1)->data : NULL;
     double v = xent ? qd_loss_xent(p, q, dp, eps, g) : qd_loss_kl(p, q, dp, eps, g);

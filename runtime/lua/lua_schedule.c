@@ -58,21 +58,6 @@ static qdl_sched *newsched(lua_State *L, size_t T, int spec_idx)
 }
 
 /* ---- option reading ---- */
-static double optnum(lua_State *L, int arg, const char *key, int required, double def)
-{
-    int t = lua_getfield(L, arg, key);
-    double v = def;
-    if (t == LUA_TNUMBER) {
-        v = lua_tonumber(L, -1);
-        if (!isfinite(v))
-            luaL_argerror(L, arg, lua_pushfstring(L, "option '%s': finite number expected, got %f", key, v));
-    } else if (t != LUA_TNIL || required) {
-        luaL_argerror(L, arg, lua_pushfstring(L, "option '%s': number expected, got %s", key, luaL_typename(L, -1)));
-    }
-    lua_pop(L, 1);
-    return v;
-}
-
 static size_t optT(lua_State *L, int arg)
 {
     int t = lua_getfield(L, arg, "T");
@@ -156,12 +141,12 @@ static int make_from_to(lua_State *L, const char *kind, ft_fn fn, int allow_scal
         if (!lua_isnil(L, -1) || !lua_isnil(L, -2))
             luaL_argerror(L, 1, "either 'scale' or 'from'/'to' expected, not both");
         lua_pop(L, 2);
-        double c = optnum(L, 1, "scale", 1, 0);
+        double c = qdL_optnum(L, 1, "scale", 0, -INFINITY, INFINITY, QDL_REQUIRED);
         from = c;
         to = c * (double)T * (double)T;
     } else {
-        from = optnum(L, 1, "from", 1, 0);
-        to = optnum(L, 1, "to", 1, 0);
+        from = qdL_optnum(L, 1, "from", 0, -INFINITY, INFINITY, QDL_REQUIRED);
+        to = qdL_optnum(L, 1, "to", 0, -INFINITY, INFINITY, QDL_REQUIRED);
     }
     double lo = 0, hi = 0;
     int clip = optclip(L, 1, &lo, &hi);
@@ -190,7 +175,7 @@ static int l_cosine(lua_State *L)
     static const char *const opts[] = {"T", "s", "max_beta", "clip", NULL};
     qdL_checkoptions(L, 1, opts);
     size_t T = optT(L, 1);
-    double off = optnum(L, 1, "s", 0, 0.008), mb = optnum(L, 1, "max_beta", 0, 0.999);
+    double off = qdL_optnum(L, 1, "s", 0.008, -INFINITY, INFINITY, 0), mb = qdL_optnum(L, 1, "max_beta", 0.999, -INFINITY, INFINITY, 0);
     double lo = 0, hi = 0;
     int clip = optclip(L, 1, &lo, &hi);
     const char *keys[2] = {"s", "max_beta"};

@@ -674,3 +674,56 @@ void qdL_check_dm(lua_State *L, int arg, const qd_c *rho, int n)
     if (qdL_dm_problem(rho, n, QDL_NORM_TOL, msg, sizeof msg))
         luaL_argerror(L, arg, msg);
 }
+
+/* x as %.14g (lua_pushfstring's %f prints 6 decimals), pushed */
+static const char *numtext(lua_State *L, double x)
+{
+    char buf[64];
+    snprintf(buf, sizeof buf, "%.14g", x);
+    return lua_pushstring(L, buf);
+}
+
+/* the range a number option takes, for messages: "finite number", "number > 0",
+ * "number in [0, 1]" */
+static const char *range_text(lua_State *L, double lo, double hi, unsigned flags)
+{
+    int hasl = lo > -INFINITY, hash = hi < INFINITY;
+    if (!hasl && !hash)
+        return "finite number";
+    if (!hash)
+        return lua_pushfstring(L, "number %s %s", (flags & QDL_OPEN_LO) ? ">" : ">=", numtext(L, lo));
+    if (!hasl)
+        return lua_pushfstring(L, "number %s %s", (flags & QDL_OPEN_HI) ? "<" : "<=", numtext(L, hi));
+    return lua_pushfstring(L, "number in %c%s, %s%c", (flags & QDL_OPEN_LO) ? '(' : '[', numtext(L, lo),
+                           numtext(L, hi), (flags & QDL_OPEN_HI) ? ')' : ']');
+}
+
+double qdL_optnum(lua_State *L, int arg, const char *key, double def, double lo, double hi,
+                  unsigned flags)
+{
+    if (!lua_istable(L, arg)) {
+        if (flags & QDL_REQUIRED)
+            luaL_argerror(L, arg, lua_pushfstring(L, "option '%s' (%s) expected", key,
+                                                  range_text(L, lo, hi, flags)));
+        return def;
+    }
+    int t = lua_getfield(L, arg, key);
+    double v = def;
+    if (t == LUA_TNIL) {
+        if (flags & QDL_REQUIRED)
+            luaL_argerror(L, arg, lua_pushfstring(L, "option '%s' (%s) expected, got no value", key,
+                                                  range_text(L, lo, hi, flags)));
+    } else if (t != LUA_TNUMBER) {
+        luaL_argerror(L, arg, lua_pushfstring(L, "option '%s': number expected, got %s", key,
+                                              luaL_typename(L, -1)));
+    } else {
+        v = lua_tonumber(L, -1);
+        int ok = isfinite(v) && ((flags & QDL_OPEN_LO) ? v > lo : v >= lo) &&
+                 ((flags & QDL_OPEN_HI) ? v < hi : v <= hi);
+        if (!ok)
+            luaL_argerror(L, arg, lua_pushfstring(L, "option '%s': %s expected, got %s", key,
+                                                  range_text(L, lo, hi, flags), numtext(L, v)));
+    }
+    lua_pop(L, 1);
+    return v;
+}

@@ -79,6 +79,15 @@ size_t qdL_checkcount(lua_State *L, int arg, const char *what);  /* integer >= 1
 /* Options table at arg (nil/none allowed): raises on keys not in `allowed` (NULL-ended). */
 void qdL_checkoptions(lua_State *L, int arg, const char *const *allowed);
 int qdL_optbool(lua_State *L, int arg, const char *key, int def);
+/* Number option key of the options table at arg: def when absent (or when arg is no table),
+ * else a finite number within lo..hi (-INFINITY/INFINITY for no bound; QDL_OPEN_LO,
+ * QDL_OPEN_HI exclude an end; QDL_REQUIRED: absent is an error). Raises
+ * "bad argument #arg to 'f' (option 'key': number in (0, 1] expected, got 2)". */
+#define QDL_REQUIRED 1u
+#define QDL_OPEN_LO 2u
+#define QDL_OPEN_HI 4u
+double qdL_optnum(lua_State *L, int arg, const char *key, double def, double lo, double hi,
+                  unsigned flags);
 /* complex number from a Lua value: number, or {re, im} table. */
 int qdL_tocomplex(lua_State *L, int idx, qd_c *z);
 void qdL_pushcomplex(lua_State *L, qd_c z);   /* pushes re, im (two values) */

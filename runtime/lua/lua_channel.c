@@ -832,19 +832,8 @@ static int do_apply(lua_State *L, int ri, int ci, int ti)
         return 1;
     }
     /* State / Ensemble: [rng] [options] */
-    int ra = ti + 1, oa = ti + 2;
-    qd_rng *rng;
-    if (luaL_testudata(L, ra, QDL_RNG)) {
-        rng = qdL_checkrng(L, ra);
-    } else if (lua_isnoneornil(L, ra) || lua_istable(L, ra)) {
-        if (lua_istable(L, ra)) {
-            oa = ra;
-            qdL_checknargs(L, ra);
-        }
-        rng = qdL_runrng(L);
-    } else {
-        rng = qdL_checkrng(L, ra);
-    }
+    int oa;
+    qd_rng *rng = qdL_rng_opts(L, ti + 1, &oa);
     qdL_checknargs(L, oa);
     static const char *const opts[] = {"branches", NULL};
     qdL_checkoptions(L, oa, opts);

@@ -11,26 +11,6 @@
 
 #define MAX_MATRIX_QUBITS 12   /* 4096 x 4096 complex = 256 MiB */
 
-/* rng at idx (or the run's rng if nil/none or an options table); *optidx = options index */
-static qd_rng *rng_and_opts(lua_State *L, int idx, int *optidx)
-{
-    if (luaL_testudata(L, idx, QDL_RNG)) {
-        *optidx = idx + 1;
-        return qdL_checkrng(L, idx);
-    }
-    if (lua_isnoneornil(L, idx)) {
-        *optidx = idx + 1;
-        return qdL_runrng(L);
-    }
-    if (lua_istable(L, idx)) {
-        *optidx = idx;
-        qdL_checknargs(L, idx);
-        return qdL_runrng(L);
-    }
-    *optidx = idx + 1;
-    return qdL_checkrng(L, idx);
-}
-
 static int checkmatqubits(lua_State *L, int arg)
 {
     int isint = 0;
@@ -81,7 +61,7 @@ static int l_dm(lua_State *L)
     qdL_checknargs(L, 3);
     int n = checkmatqubits(L, 1);
     int oi;
-    qd_rng *rng = rng_and_opts(L, 2, &oi);
+    qd_rng *rng = qdL_rng_opts(L, 2, &oi);
     qdL_checknargs(L, oi);
     static const char *const opts[] = {"measure", "rank", NULL};
     qdL_checkoptions(L, oi, opts);
@@ -122,7 +102,7 @@ static int l_mixture(lua_State *L)
     if (k < 1 || (size_t)k > d)
         return luaL_argerror(L, 2, lua_pushfstring(L, "rank 1..%I expected, got %I", (LUAI_UACINT)d, (LUAI_UACINT)k));
     int oi;
-    qd_rng *rng = rng_and_opts(L, 3, &oi);
+    qd_rng *rng = qdL_rng_opts(L, 3, &oi);
     qdL_checknargs(L, oi);
     static const char *const opts[] = {"weights", NULL};
     qdL_checkoptions(L, oi, opts);

@@ -345,20 +345,8 @@ static int m_sample(lua_State *L)
     qdL_checknargs(L, 4);
     size_t shots = qdL_checkcount(L, 2, "number of shots");
     /* (shots [, rng] [, options]) */
-    int optarg = 3;
-    qd_rng *rng;
-    if (luaL_testudata(L, 3, QDL_RNG)) {
-        rng = qdL_checkrng(L, 3);
-        optarg = 4;
-    } else if (lua_isnil(L, 3) && !lua_isnone(L, 4)) {
-        rng = qdL_runrng(L);   /* an explicit nil rng with options after it */
-        optarg = 4;
-    } else if (lua_isnoneornil(L, 3) || lua_istable(L, 3)) {
-        qdL_checknargs(L, 3);
-        rng = qdL_runrng(L);
-    } else {
-        rng = qdL_checkrng(L, 3);
-    }
+    int optarg;
+    qd_rng *rng = qdL_rng_opts(L, 3, &optarg);
     static const char *const opts[] = {"qubits", NULL};
     qdL_checkoptions(L, optarg, opts);
     int qs[QD_MAX_QUBITS], k;
@@ -410,20 +398,8 @@ static int m_measure(lua_State *L)
     int qs[QD_MAX_QUBITS];
     int k = qdL_checkqubits(L, 2, r->n, qs, 0);
     /* (qubits [, rng] [, options]) */
-    int optarg = 3;
-    qd_rng *rng;
-    if (luaL_testudata(L, 3, QDL_RNG)) {
-        rng = qdL_checkrng(L, 3);
-        optarg = 4;
-    } else if (lua_isnil(L, 3) && !lua_isnone(L, 4)) {
-        rng = qdL_runrng(L);   /* an explicit nil rng with options after it */
-        optarg = 4;
-    } else if (lua_isnoneornil(L, 3) || lua_istable(L, 3)) {
-        qdL_checknargs(L, 3);
-        rng = qdL_runrng(L);
-    } else {
-        rng = qdL_checkrng(L, 3);
-    }
+    int optarg;
+    qd_rng *rng = qdL_rng_opts(L, 3, &optarg);
     static const char *const opts[] = {"keep", NULL};
     qdL_checkoptions(L, optarg, opts);
     int keep = qdL_optbool(L, optarg, "keep", 1);

@@ -727,3 +727,22 @@ double qdL_optnum(lua_State *L, int arg, const char *key, double def, double lo,
     lua_pop(L, 1);
     return v;
 }
+
+qd_rng *qdL_rng_opts(lua_State *L, int idx, int *optidx)
+{
+    if (luaL_testudata(L, idx, QDL_RNG)) {
+        *optidx = idx + 1;
+        return qdL_checkrng(L, idx);
+    }
+    if (lua_isnoneornil(L, idx)) {
+        *optidx = idx + 1;
+        return qdL_runrng(L);
+    }
+    if (lua_istable(L, idx)) {
+        *optidx = idx;
+        qdL_checknargs(L, idx);
+        return qdL_runrng(L);
+    }
+    *optidx = idx + 1;
+    return qdL_checkrng(L, idx);   /* raises: neither an rng nor options */
+}

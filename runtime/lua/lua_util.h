@@ -68,6 +68,10 @@ qd_rng *qdL_checkrng(lua_State *L, int idx);
 /* rng argument at idx if it is a qd.Rng, else (nil/none) the run's rng. */
 qd_rng *qdL_optrng(lua_State *L, int idx);
 qd_rng *qdL_runrng(lua_State *L);   /* the run's generator (qd.run_rng()) */
+/* "[rng] [options]" from idx: the qd.Rng at idx, or the run's generator when idx is nil or
+ * none or an options table (an explicit nil may precede the options); *optidx = where the
+ * options are (nothing may follow them) */
+qd_rng *qdL_rng_opts(lua_State *L, int idx, int *optidx);
 
 /* ---- argument checking ---- */
 int qdL_checkqubit(lua_State *L, int arg, int n);   /* integer 0..n-1 */

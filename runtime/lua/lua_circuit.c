@@ -177,23 +177,7 @@ static int m_add_unitary(lua_State *L)
     if (k > QD_CIRC_MAXK)
         luaL_argerror(L, 3, "at most 12 target qubits expected");
     const char *label = luaL_optstring(L, 4, NULL);
-    qd_c *m;
-    size_t d = qdL_checkcmatrix(L, 2, &m);
-    if (d != ((size_t)1 << k))
-        return luaL_argerror(L, 2, lua_pushfstring(L, "%dx%d matrix for %d qubit%s expected, got %dx%d",
-                                                   1 << k, 1 << k, k, k > 1 ? "s" : "", (int)d, (int)d));
-    double dev = 0;
-    for (size_t i = 0; i < d; i++)
-        for (size_t j = 0; j < d; j++) {
-            qd_c s = 0;
-            for (size_t l = 0; l < d; l++)
-                s += conj(m[l + i * d]) * m[l + j * d];
-            double x = cabs(s - (i == j ? 1.0 : 0.0));
-            if (!(x <= dev))
-                dev = isnan(x) ? INFINITY : x;
-        }
-    if (!(dev <= 1e-8))
-        return luaL_argerror(L, 2, lua_pushfstring(L, "unitary matrix expected (max |U^dagger U - I| = %f)", dev));
+    qd_c *m = qdL_checkunitary(L, 2, k);
     qd_err e;
     if (qd_circuit_add_matrix(&C->c, qs, k, m, label, &e) != QD_OK)
         return raise_err(L, &e);

@@ -746,3 +746,25 @@ qd_rng *qdL_rng_opts(lua_State *L, int idx, int *optidx)
     *optidx = idx + 1;
     return qdL_checkrng(L, idx);   /* raises: neither an rng nor options */
 }
+
+qd_c *qdL_checkunitary(lua_State *L, int arg, int k)
+{
+    qd_c *m;
+    size_t d = qdL_checkcmatrix(L, arg, &m);
+    if (d != ((size_t)1 << k))
+        luaL_argerror(L, arg, lua_pushfstring(L, "%dx%d matrix for %d qubit%s expected, got %dx%d",
+                                              1 << k, 1 << k, k, k > 1 ? "s" : "", (int)d, (int)d));
+    double dev = 0;
+    for (size_t i = 0; i < d; i++)
+        for (size_t j = 0; j < d; j++) {
+            qd_c s = 0;
+            for (size_t l = 0; l < d; l++)
+                s += conj(m[l + i * d]) * m[l + j * d];
+            double x = cabs(s - (i == j ? 1.0 : 0.0));
+            if (!(x <= dev))
+                dev = isnan(x) ? INFINITY : x;
+        }
+    if (!(dev <= 1e-8))
+        luaL_argerror(L, arg, lua_pushfstring(L, "unitary matrix expected (max |U^dagger U - I| = %f)", dev));
+    return m;
+}

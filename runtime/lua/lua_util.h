@@ -99,6 +99,9 @@ void qdL_pushcomplex(lua_State *L, qd_c z);   /* pushes re, im (two values) */
  * a column-major buffer to *out. The buffer is a userdata PUSHED on the stack (so it is
  * collected whatever error follows; nothing to free). */
 size_t qdL_checkcmatrix(lua_State *L, int arg, qd_c **out);
+/* the k-qubit unitary at arg (qd.Matrix or table of rows, 2^k x 2^k, |U^dagger U - I| <=
+ * 1e-8 entrywise), column-major in a GC-managed buffer */
+qd_c *qdL_checkunitary(lua_State *L, int arg, int k);
 /* raise the message of a core error (after the caller freed its temporaries) */
 int qdL_raise(lua_State *L, const qd_err *e);
 /* reject extra arguments past `last` */

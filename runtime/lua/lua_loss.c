@@ -19,6 +19,23 @@ static int typeerr(lua_State *L, int arg, const char *expected)
 }
 
 /* a number option: def if absent; must be > lo (open) or >= lo */
+/* {grad = true}: the gradient ensembles dL/dA*, dL/dB* (new registers shaped like A and B,
+ * pushed) */
+static void grad_regs(lua_State *L, const qdl_reg *A, const qdl_reg *B, qd_c **GA, qd_c **GB)
+{
+    *GA = qdL_newreg(L, A->kind, A->n, A->count)->a;
+    *GB = qdL_newreg(L, B->kind, B->n, B->count)->a;
+}
+
+/* returns value [, gradient]: with grad the stack ends in gradient, value (swapped here) */
+static int value_then_grad(lua_State *L, int grad)
+{
+    if (!grad)
+        return 1;
+    lua_rotate(L, -2, 1);
+    return 2;
+}
+
 /* a buffer that lives on the Lua stack (collected whatever error follows) */
 static void *tmpbuf(lua_State *L, size_t bytes)
 {
@@ -124,10 +141,8 @@ static int l_mmd(lua_State *L)
         lua_pop(L, 1);
     }
     qd_c *GA = NULL, *GB = NULL;
-    if (grad) {
-        GA = qdL_newreg(L, A->kind, A->n, A->count)->a;
-        GB = qdL_newreg(L, B->kind, B->n, B->count)->a;
-    }
+    if (grad)
+        grad_regs(L, A, B, &GA, &GB);
     double v;
     qd_err e;
     if (qd_loss_mmd_fid(A->a, A->count, B->a, B->count, A->n, method, &v, GA, GB, &e) != QD_OK)
@@ -269,10 +284,8 @@ static int l_wasserstein(lua_State *L)
     else
         lua_pushnil(L);
     qd_c *GA = NULL, *GB = NULL;
-    if (grad) {
-        GA = qdL_newreg(L, A->kind, A->n, A->count)->a;
-        GB = qdL_newreg(L, B->kind, B->n, B->count)->a;
-    }
+    if (grad)
+        grad_regs(L, A, B, &GA, &GB);
     double v;
     qd_err e;
     if (qd_loss_wasserstein_warm(A->a, A->count, B->a, B->count, A->n, wa, wb, &v, P, GA, GB,
@@ -314,10 +327,8 @@ static int l_sinkhorn(lua_State *L)
     int top = lua_gettop(L);
     double *P = pushplan(L, A->count, B->count);
     qd_c *GA = NULL, *GB = NULL;
-    if (grad) {
-        GA = qdL_newreg(L, A->kind, A->n, A->count)->a;
-        GB = qdL_newreg(L, B->kind, B->n, B->count)->a;
-    }
+    if (grad)
+        grad_regs(L, A, B, &GA, &GB);
     double v;
     qd_err e;
     qd_sinkhorn_info info;
@@ -496,11 +507,7 @@ static int l_mmd_bits(lua_State *L)
     if (st)
         return qdL_raise(L, &e);
     lua_pushnumber(L, v);
-    if (grad) {
-        lua_rotate(L, -2, 1);
-        return 2;
-    }
-    return 1;
+    return value_then_grad(L, grad);
 }
 
 /* qd.loss.mmd_bits_orders(p, q, {sigma=}) -> {c_0, c_1, ..., c_n}: contribution of the
@@ -653,11 +660,7 @@ static int kl_like(lua_State *L, int xent)
     double *g = grad ? qdL_newarray(L, dp, 1, 0, 1)->data : NULL;
     double v = xent ? qd_loss_xent(p, q, dp, eps, g) : qd_loss_kl(p, q, dp, eps, g);
     lua_pushnumber(L, v);
-    if (grad) {
-        lua_rotate(L, -2, 1);
-        return 2;
-    }
-    return 1;
+    return value_then_grad(L, grad);
 }
 
 /* qd.loss.kl(p, q [, {eps=1e-12, grad=}]) -> KL(q || p) [, dL/dp]  (p model, q target) */
@@ -683,11 +686,7 @@ static int l_local_fid(lua_State *L)
     int grad = qdL_optbool(L, 2, "grad", 0);
     qd_c *G = grad ? qdL_newreg(L, QDL_K_STATE, s->n, 1)->a : NULL;
     lua_pushnumber(L, qd_loss_local_fid(s->a, s->n, G));
-    if (grad) {
-        lua_rotate(L, -2, 1);
-        return 2;
-    }
-    return 1;
+    return value_then_grad(L, grad);
 }
 
 /* qd.loss.global_fidelity(psi, target [, {grad=}]) -> 1 - |<t|psi>|^2 [, G_psi];
@@ -724,11 +723,7 @@ static int l_global_fid(lua_State *L)
     }
     qd_c *G = grad ? qdL_newreg(L, QDL_K_STATE, s->n, 1)->a : NULL;
     lua_pushnumber(L, qd_loss_infid_pp(s->a, t, s->n, G, NULL));
-    if (grad) {
-        lua_rotate(L, -2, 1);
-        return 2;
-    }
-    return 1;
+    return value_then_grad(L, grad);
 }
 
 /* ------------------------------------------------------------------ state losses */

@@ -467,22 +467,10 @@ void qdL_open_array(lua_State *L)
         {"free", m_free}, {NULL, NULL}};
     const char *names[] = {QDL_VECTOR, QDL_MATRIX};
     for (int k = 0; k < 2; k++) {
-        luaL_newmetatable(L, names[k]);
-        luaL_newlib(L, methods);
-        lua_pushvalue(L, -1);
-        lua_setfield(L, -3, "methods");
-        lua_pushcclosure(L, m_index, 1);
-        lua_setfield(L, -2, "__index");
-        lua_pushcfunction(L, m_newindex);
-        lua_setfield(L, -2, "__newindex");
-        lua_pushcfunction(L, array_gc);
-        lua_setfield(L, -2, "__gc");
-        lua_pushcfunction(L, array_gc);
-        lua_setfield(L, -2, "__close");
-        lua_pushcfunction(L, m_len);
-        lua_setfield(L, -2, "__len");
-        lua_pushcfunction(L, m_tostring);
-        lua_setfield(L, -2, "__tostring");
+        static const luaL_Reg meta[] = {
+            {"__newindex", m_newindex}, {"__gc", array_gc}, {"__close", array_gc},
+            {"__len", m_len}, {"__tostring", m_tostring}, {NULL, NULL}};
+        qdL_newclass(L, names[k], methods, m_index, meta);
         lua_pop(L, 1);
     }
     static const luaL_Reg fns[] = {{"vector", l_vector}, {"matrix", l_matrix}, {NULL, NULL}};

@@ -909,24 +909,16 @@ void qdL_open_channel(lua_State *L)
         {"kraus", m_kraus},     {"superop", m_superop}, {"choi", m_choi},
         {"is_cptp", m_is_cptp}, {"compose", m_compose}, {"tensor", m_tensor},
         {"apply", m_apply},     {"free", m_free},       {NULL, NULL}};
-    luaL_newmetatable(L, QDL_CHANNEL);
-    lua_newtable(L);
-    luaL_setfuncs(L, methods, 0);
-    lua_pushvalue(L, -1);
-    lua_setfield(L, -3, "methods");
-    lua_pushcclosure(L, ch_index, 1);
-    lua_setfield(L, -2, "__index");
     static const luaL_Reg meta[] = {
         {"__gc", ch_gc}, {"__close", ch_gc}, {"__tostring", ch_tostring}, {"__mul", ch_mul},
         {NULL, NULL}};
-    luaL_setfuncs(L, meta, 0);
+    qdL_newclass(L, QDL_CHANNEL, methods, ch_index, meta);
     lua_pop(L, 1);
 
     /* obj:apply(ch, ...) on the three register types (their metatables expose `methods`) */
     qdL_add_reg_method(L, "apply", reg_apply);
 
-    /* qd.core.channel = { constructors }; qd.core.metatables gets qd.Channel in lua_qd.c's
-     * list if it is there, else here */
+    /* qd.core.channel = { constructors } */
     static const luaL_Reg ctors[] = {
         {"depolarizing", l_depolarizing},
         {"global_depolarizing", l_global_depolarizing},

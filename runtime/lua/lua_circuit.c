@@ -1185,28 +1185,17 @@ void qdL_open_circuit(lua_State *L)
         {"inverse", m_inverse}, {"append", m_append}, {"run", m_run}, {"apply", m_apply},
         {"unitary", m_unitary}, {"vjp", m_vjp}, {"grad", m_grad}, {"grad_ps", m_grad_ps},
         {"grad_fd", m_grad_fd}, {"free", circ_gc}, {NULL, NULL}};
-    luaL_newmetatable(L, QDL_CIRCUIT);
-    lua_newtable(L);
-    luaL_setfuncs(L, methods, 0);
-    size_t ng;
+    static const luaL_Reg meta[] = {
+        {"__gc", circ_gc}, {"__close", circ_gc}, {"__len", circ_len},
+        {"__tostring", circ_tostring}, {NULL, NULL}};
+    qdL_newclass(L, QDL_CIRCUIT, methods, circ_index, meta);
+    size_t ng;   /* a method per gate, from the registry */
     const qd_gate_info *g = qd_gate_list(&ng);
     for (size_t i = 0; i < ng; i++) {
         lua_pushlightuserdata(L, (void *)&g[i]);
         lua_pushcclosure(L, gate_method, 1);
         lua_setfield(L, -2, g[i].name);
     }
-    lua_pushvalue(L, -1);
-    lua_setfield(L, -3, "methods");
-    lua_pushcclosure(L, circ_index, 1);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, circ_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_pushcfunction(L, circ_gc);
-    lua_setfield(L, -2, "__close");
-    lua_pushcfunction(L, circ_len);
-    lua_setfield(L, -2, "__len");
-    lua_pushcfunction(L, circ_tostring);
-    lua_setfield(L, -2, "__tostring");
     lua_pop(L, 1);
     static const luaL_Reg fns[] = {{"circuit", l_circuit}, {"circuit_call", l_circuit_call}, {NULL, NULL}};
     luaL_setfuncs(L, fns, 0);

@@ -794,18 +794,11 @@ void qdL_open_pauli(lua_State *L)
         {"eigh", m_eigh},         {"spectrum", m_spectrum},   {"ground_state", m_ground_state},
         {"gibbs", m_gibbs},       {"apply", m_apply},         {"expect", m_expect},
         {"evolve", m_evolve},     {"free", m_free},           {NULL, NULL}};
-    luaL_newmetatable(L, QDL_PAULI);
-    lua_newtable(L);
-    luaL_setfuncs(L, methods, 0);
-    lua_pushvalue(L, -1);
-    lua_setfield(L, -3, "methods");
-    lua_pushcclosure(L, p_index, 1);
-    lua_setfield(L, -2, "__index");
     static const luaL_Reg meta[] = {
         {"__gc", p_gc},   {"__close", p_gc}, {"__tostring", p_tostring}, {"__len", p_len},
         {"__add", p_add}, {"__sub", p_sub},  {"__mul", p_mul},           {"__div", p_div},
         {"__unm", p_unm}, {NULL, NULL}};
-    luaL_setfuncs(L, meta, 0);
+    qdL_newclass(L, QDL_PAULI, methods, p_index, meta);
     lua_pop(L, 1);
 
     /* obj:evolve(H, t) on the three register types */

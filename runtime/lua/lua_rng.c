@@ -200,13 +200,8 @@ void qdL_open_rng(lua_State *L)
         {"uniform", m_uniform}, {"normal", m_normal}, {"integer", m_integer},
         {"split", m_split},     {"substream", m_substream}, {"seed", m_seed},
         {NULL, NULL}};
-    luaL_newmetatable(L, QDL_RNG);
-    luaL_newlib(L, methods);
-    lua_pushvalue(L, -1);
-    lua_setfield(L, -3, "methods");
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, m_tostring);
-    lua_setfield(L, -2, "__tostring");
+    static const luaL_Reg meta[] = {{"__tostring", m_tostring}, {NULL, NULL}};
+    qdL_newclass(L, QDL_RNG, methods, NULL, meta);
     lua_pop(L, 1);
     /* module functions go into the table on top */
     static const luaL_Reg fns[] = {

@@ -549,18 +549,9 @@ void qdL_open_schedule(lua_State *L)
     static const luaL_Reg methods[] = {
         {"beta", m_beta}, {"alpha", m_alpha}, {"alpha_bar", m_alpha_bar}, {"values", m_values},
         {"totable", m_totable}, {"clip", m_clip}, {NULL, NULL}};
-    luaL_newmetatable(L, QDL_SCHED);
-    luaL_newlib(L, methods);
-    lua_pushvalue(L, -1);
-    lua_setfield(L, -3, "methods");
-    lua_pushcclosure(L, mm_index, 1);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, mm_len);
-    lua_setfield(L, -2, "__len");
-    lua_pushcfunction(L, mm_eq);
-    lua_setfield(L, -2, "__eq");
-    lua_pushcfunction(L, mm_tostring);
-    lua_setfield(L, -2, "__tostring");
+    static const luaL_Reg meta[] = {
+        {"__len", mm_len}, {"__eq", mm_eq}, {"__tostring", mm_tostring}, {NULL, NULL}};
+    qdL_newclass(L, QDL_SCHED, methods, mm_index, meta);
     lua_pop(L, 1);
     static const luaL_Reg fns[] = {
         {"linear", l_linear}, {"cosine", l_cosine}, {"sq_cosine", l_sq_cosine},

@@ -308,24 +308,12 @@ static int reg_tostring(lua_State *L)
 
 void qdL_reg_metatable(lua_State *L, qdl_kind kind, const luaL_Reg *methods)
 {
-    luaL_newmetatable(L, kind_mt[kind]);
-    lua_newtable(L);                      /* methods */
-    luaL_setfuncs(L, methods, 0);
-    qdL_add_gate_methods(L);
+    static const luaL_Reg meta[] = {{"__gc", reg_gc}, {"__close", reg_gc}, {"__len", reg_len},
+                                    {"__tostring", reg_tostring}, {NULL, NULL}};
+    qdL_newclass(L, kind_mt[kind], methods, reg_index, meta);
+    qdL_add_gate_methods(L);   /* a method per gate, from the registry */
     lua_pushcfunction(L, reg_free);
     lua_setfield(L, -2, "free");
-    lua_pushvalue(L, -1);
-    lua_setfield(L, -3, "methods");       /* mt.methods, for help() and introspection */
-    lua_pushcclosure(L, reg_index, 1);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, reg_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_pushcfunction(L, reg_gc);
-    lua_setfield(L, -2, "__close");
-    lua_pushcfunction(L, reg_len);
-    lua_setfield(L, -2, "__len");
-    lua_pushcfunction(L, reg_tostring);
-    lua_setfield(L, -2, "__tostring");
     lua_pop(L, 1);
 }
 
@@ -767,4 +755,24 @@ qd_c *qdL_checkunitary(lua_State *L, int arg, int k)
     if (!(dev <= 1e-8))
         luaL_argerror(L, arg, lua_pushfstring(L, "unitary matrix expected (max |U^dagger U - I| = %f)", dev));
     return m;
+}
+
+void qdL_newclass(lua_State *L, const char *name, const luaL_Reg *methods, lua_CFunction index_fn,
+                  const luaL_Reg *meta)
+{
+    luaL_newmetatable(L, name);                 /* mt */
+    lua_newtable(L);                            /* mt, methods */
+    luaL_setfuncs(L, methods, 0);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -3, "methods");
+    lua_pushvalue(L, -1);
+    if (index_fn)
+        lua_pushcclosure(L, index_fn, 1);
+    lua_setfield(L, -3, "__index");
+    if (meta) {
+        lua_pushvalue(L, -2);
+        luaL_setfuncs(L, meta, 0);
+        lua_pop(L, 1);
+    }
+    lua_remove(L, -2);                          /* methods */
 }

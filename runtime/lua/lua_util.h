@@ -56,6 +56,14 @@ void qdL_reg_free(qdl_reg *r);
  * after this pushes it; common metamethods (__gc, __close, __index, __len, __name). */
 void qdL_reg_metatable(lua_State *L, qdl_kind kind, const luaL_Reg *methods);
 
+/* ---- userdata classes ----
+ * Registers metatable `name`: a methods table (also mt.methods, which help and Tab
+ * completion read), __index = index_fn as a closure over the methods table (or the methods
+ * table itself when index_fn is NULL), then the metamethods in meta (may be NULL). Leaves
+ * the methods table on the stack, for methods added by loop (gates); the caller pops it. */
+void qdL_newclass(lua_State *L, const char *name, const luaL_Reg *methods, lua_CFunction index_fn,
+                  const luaL_Reg *meta);
+
 /* ---- arrays ---- */
 qdl_array *qdL_newarray(lua_State *L, size_t rows, size_t cols, int cplx, int is_vector);
 qdl_array *qdL_checkarray(lua_State *L, int idx);             /* Vector or Matrix */

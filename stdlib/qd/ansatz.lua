@@ -12,25 +12,26 @@ local outside = require("qd.caller").outside
 -- before the work starts (10^4 layers of 60 qubits is already millions of ops)
 M.max_layers = 10000
 
-local function check_int(v, name, fname, lo, hi)
+local argerror = require("qd.caller").argerror
+
+-- argument #pos of fname, an integer in lo..hi
+local function check_int(v, pos, name, fname, lo, hi)
   if math.type(v) ~= "integer" or v < lo or (hi and v > hi) then
-    error(string.format("bad argument to '%s' (%s: integer %s expected, got %s)", fname, name,
-      hi and string.format("in %d..%d", lo, hi) or (">= " .. lo), tostring(v)), outside())
+    argerror(fname, pos, string.format("%s: integer %s expected, got %s", name,
+      hi and string.format("in %d..%d", lo, hi) or (">= " .. lo), tostring(v)))
   end
 end
 
-local function check_opts(opts, allowed, fname)
+-- the options table, argument #pos of fname
+local function check_opts(opts, pos, allowed, fname)
   if opts == nil then return {} end
-  if type(opts) ~= "table" then
-    error(string.format("bad argument to '%s' (options table expected, got %s)", fname, type(opts)), outside())
-  end
+  if type(opts) ~= "table" then argerror(fname, pos, "options table expected, got " .. type(opts)) end
   for k in pairs(opts) do
     if not allowed[k] then
       local names = {}
       for a in pairs(allowed) do names[#names + 1] = a end
       table.sort(names)
-      error(string.format("bad argument to '%s' (unknown option '%s' (known: %s))", fname, tostring(k),
-                          table.concat(names, ", ")), outside())
+      argerror(fname, pos, string.format("unknown option '%s' (known: %s)", tostring(k), table.concat(names, ", ")))
     end
   end
   return opts
@@ -45,11 +46,11 @@ end
 -- With na > 0 the ancillas are measured at the end and discarded, so c:run(E:embed(na),
 -- theta) returns the normalised data states (outcomes sampled; c:grad holds them fixed).
 function M.quddpm(n, L, opts)
-  check_int(n, "n", "quddpm", 1)
-  check_int(L, "L", "quddpm", 1, M.max_layers)
-  opts = check_opts(opts, { ancillas = true }, "quddpm")
+  check_int(n, 1, "n", "quddpm", 1)
+  check_int(L, 2, "L", "quddpm", 1, M.max_layers)
+  opts = check_opts(opts, 3, { ancillas = true }, "quddpm")
   local na = opts.ancillas or 0
-  check_int(na, "ancillas", "quddpm", 0)
+  check_int(na, 3, "ancillas", "quddpm", 0)
   local N = n + na
   local c = core.circuit(N)
   for l = 1, L do
@@ -76,8 +77,8 @@ end
 -- Layout: slots 3n(l-1) + 3i + 1, +2, +3 are phi, theta, omega of qubit i (PennyLane's
 -- weights[l][i][j] flattened in C order); 3nL parameters.
 function M.strongly_entangling(n, L)
-  check_int(n, "n", "strongly_entangling", 1)
-  check_int(L, "L", "strongly_entangling", 1, M.max_layers)
+  check_int(n, 1, "n", "strongly_entangling", 1)
+  check_int(L, 2, "L", "strongly_entangling", 1, M.max_layers)
   local c = core.circuit(n)
   for l = 1, L do
     local base = 3 * n * (l - 1)
@@ -98,8 +99,8 @@ end
 --   for l = 1..L: RY on every qubit, RZ on every qubit, then CZ(0,1), CZ(1,2), ..., CZ(n-2,n-1).
 -- Layout: slot 2n(l-1) + i + 1 is RY on qubit i, slot 2n(l-1) + n + i + 1 is RZ on qubit i.
 function M.ry_rz_cz(n, L)
-  check_int(n, "n", "ry_rz_cz", 1)
-  check_int(L, "L", "ry_rz_cz", 1, M.max_layers)
+  check_int(n, 1, "n", "ry_rz_cz", 1)
+  check_int(L, 2, "L", "ry_rz_cz", 1, M.max_layers)
   local c = core.circuit(n)
   for l = 1, L do
     local base = 2 * n * (l - 1)
@@ -116,9 +117,9 @@ end
 -- Layout: slot 2n(l-1) + 2i + 1 is RY on qubit i, + 2 is RZ on qubit i (layer L+1 is the
 -- final layer); 2nL (+2n) parameters.
 function M.hardware_efficient(n, L, opts)
-  check_int(n, "n", "hardware_efficient", 1)
-  check_int(L, "L", "hardware_efficient", 1, M.max_layers)
-  opts = check_opts(opts, { final = true }, "hardware_efficient")
+  check_int(n, 1, "n", "hardware_efficient", 1)
+  check_int(L, 2, "L", "hardware_efficient", 1, M.max_layers)
+  opts = check_opts(opts, 3, { final = true }, "hardware_efficient")
   local c = core.circuit(n)
   local function rot(l)
     local base = 2 * n * (l - 1)

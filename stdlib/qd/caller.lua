@@ -4,6 +4,7 @@
 -- points at the user's line. No dependencies: any library module may require it.
 --   local outside = require("qd.caller").outside
 --   error("bad argument #1 to 'f' (...)", outside())
+--   require("qd.caller").argerror("f", 1, "...")   -- the same, in the bindings' wording
 local M = {}
 
 local LIB = debug.getinfo(1, "S").source:match("^(@.*/)qd/[^/]*$")
@@ -16,6 +17,12 @@ function M.outside()
     if not (LIB and info.source:sub(1, #LIB) == LIB) then return l - 1 end
     l = l + 1
   end
+end
+
+-- argerror(fname, n, msg): raises "bad argument #n to 'fname' (msg)" at the user's line, the
+-- wording of the C bindings' luaL_argerror
+function M.argerror(fname, n, msg)
+  error(string.format("bad argument #%d to '%s' (%s)", n, fname, msg), M.outside())
 end
 
 return M

@@ -204,7 +204,7 @@ T.test("data/ansatz: unknown options at the caller's line", function()
     { function() qd.data.ghz(2, { weigth = 1 }) end, "bad argument #2 to 'ghz' (unknown option 'weigth'" },
     { function() qd.data.circle(4, qd.rng(1), { m = 1 }) end, "bad argument #3 to 'circle' (unknown option 'm'" },
     { function() qd.data.clustered(0, 10) end, "bad argument #1 to 'clustered' (number of qubits 1..30 expected, got 0)" },
-    { function() qd.ansatz.quddpm(2, 1, { ancilla = 1 }) end, "bad argument to 'quddpm' (unknown option 'ancilla' (known: ancillas))" },
+    { function() qd.ansatz.quddpm(2, 1, { ancilla = 1 }) end, "bad argument #3 to 'quddpm' (unknown option 'ancilla' (known: ancillas))" },
     { function() qd.ansatz.hardware_efficient(2, 1, { finale = true }) end, "unknown option 'finale'" },
   }
   for i, cs in ipairs(cases) do

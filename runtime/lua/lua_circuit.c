@@ -1157,6 +1157,8 @@ static int circ_index(lua_State *L)
     }
     lua_pushvalue(L, 2);
     lua_rawget(L, lua_upvalueindex(1));
+    if (lua_isnil(L, -1) && lua_type(L, 2) == LUA_TSTRING)
+        qdL_method_alias(L, lua_upvalueindex(1), lua_tostring(L, 2));
     return 1;
 }
 

@@ -5,6 +5,7 @@
 
 #define RUN_RNG_KEY "qd.run_rng"
 
+
 static qd_rng *pushrng(lua_State *L)
 {
     qd_rng *r = lua_newuserdatauv(L, sizeof *r, 0);
@@ -16,10 +17,32 @@ static qd_rng *pushrng(lua_State *L)
 qd_rng *qdL_checkrng(lua_State *L, int idx)
 {
     qd_rng *r = luaL_testudata(L, idx, QDL_RNG);
+    if (!r && lua_isinteger(L, idx) && lua_tointeger(L, idx) >= 0) {
+        /* an integer seed where a generator is expected: qd.rng(seed), in its place on the
+         * stack (so it lives as long as the call) */
+        idx = lua_absindex(L, idx);
+        uint64_t seed = (uint64_t)lua_tointeger(L, idx);
+        r = pushrng(L);
+        qd_rng_init(r, seed);
+        lua_replace(L, idx);
+        return r;
+    }
     if (!r) {
         const char *got = luaL_getmetafield(L, idx, "__name") == LUA_TSTRING ? lua_tostring(L, -1)
                                                                             : luaL_typename(L, idx);
-        luaL_argerror(L, idx, lua_pushfstring(L, "qd.Rng expected, got %s", got));
+        luaL_argerror(L, idx, lua_pushfstring(L, "qd.Rng (or an integer seed) expected, got %s", got));
+    }
+    return r;
+}
+
+/* the generator a method is called on: a qd.Rng only (an integer seed is for arguments) */
+static qd_rng *checkself(lua_State *L)
+{
+    qd_rng *r = luaL_testudata(L, 1, QDL_RNG);
+    if (!r) {
+        const char *got = luaL_getmetafield(L, 1, "__name") == LUA_TSTRING ? lua_tostring(L, -1)
+                                                                          : luaL_typename(L, 1);
+        luaL_argerror(L, 1, lua_pushfstring(L, "qd.Rng expected, got %s", got));
     }
     return r;
 }
@@ -95,7 +118,7 @@ static int l_set_seed(lua_State *L)
 /* r:uniform() in [0,1); r:uniform(a, b) in [a, b); r:uniform(a, b, n) -> qd.Vector */
 static int m_uniform(lua_State *L)
 {
-    qd_rng *r = qdL_checkrng(L, 1);
+    qd_rng *r = checkself(L);
     qdL_checknargs(L, 4);
     double a = luaL_optnumber(L, 2, 0.0), b = luaL_optnumber(L, 3, 1.0);
     if (!(b >= a) || !isfinite(a) || !isfinite(b))
@@ -115,7 +138,7 @@ static int m_uniform(lua_State *L)
 /* r:normal() ~ N(0,1); r:normal(mu, sigma); r:normal(mu, sigma, n) -> qd.Vector */
 static int m_normal(lua_State *L)
 {
-    qd_rng *r = qdL_checkrng(L, 1);
+    qd_rng *r = checkself(L);
     qdL_checknargs(L, 4);
     double mu = luaL_optnumber(L, 2, 0.0), sd = luaL_optnumber(L, 3, 1.0);
     if (!(sd >= 0) || !isfinite(mu) || !isfinite(sd))
@@ -135,7 +158,7 @@ static int m_normal(lua_State *L)
 /* r:integer(lo, hi) uniform in [lo, hi] */
 static int m_integer(lua_State *L)
 {
-    qd_rng *r = qdL_checkrng(L, 1);
+    qd_rng *r = checkself(L);
     qdL_checknargs(L, 3);
     lua_Integer lo = luaL_checkinteger(L, 2), hi = luaL_checkinteger(L, 3);
     if (hi < lo)
@@ -157,7 +180,7 @@ static int m_integer(lua_State *L)
 
 static int m_split(lua_State *L)
 {
-    qd_rng *r = qdL_checkrng(L, 1);
+    qd_rng *r = checkself(L);
     qdL_checknargs(L, 1);
     qd_rng c = qd_rng_split(r);
     qd_rng *n = pushrng(L);
@@ -168,7 +191,7 @@ static int m_split(lua_State *L)
 /* r:substream(k) — the k-th substream (does not advance r) */
 static int m_substream(lua_State *L)
 {
-    qd_rng *r = qdL_checkrng(L, 1);
+    qd_rng *r = checkself(L);
     qdL_checknargs(L, 2);
     lua_Integer k = luaL_checkinteger(L, 2);
     if (k < 0)
@@ -181,7 +204,7 @@ static int m_substream(lua_State *L)
 
 static int m_seed(lua_State *L)
 {
-    qd_rng *r = qdL_checkrng(L, 1);
+    qd_rng *r = checkself(L);
     qdL_checknargs(L, 1);
     lua_pushinteger(L, (lua_Integer)r->seed);
     return 1;
@@ -189,7 +212,7 @@ static int m_seed(lua_State *L)
 
 static int m_tostring(lua_State *L)
 {
-    qd_rng *r = qdL_checkrng(L, 1);
+    qd_rng *r = checkself(L);
     lua_pushfstring(L, "qd.Rng(seed %I, %I draws)", (LUAI_UACINT)r->seed, (LUAI_UACINT)r->ctr);
     return 1;
 }

@@ -468,6 +468,17 @@ static int m_project(lua_State *L)
 static int m_expect(lua_State *L)
 {
     qdl_reg *r = qdL_checkreg(L, 1);
+    if (luaL_testudata(L, 2, "qd.PauliSum")) {
+        /* obj:expect(H) is H:expect(obj) */
+        qdL_checknargs(L, 2);
+        if (luaL_getmetafield(L, 2, "methods") != LUA_TTABLE)
+            return luaL_error(L, "qd.PauliSum has no methods table");
+        lua_getfield(L, -1, "expect");
+        lua_pushvalue(L, 2);
+        lua_pushvalue(L, 1);
+        lua_call(L, 2, LUA_MULTRET);
+        return lua_gettop(L) - 3;
+    }
     qdL_checknargs(L, 3);
     size_t len;
     const char *ops = luaL_checklstring(L, 2, &len);

@@ -243,6 +243,52 @@ static int reg_free(lua_State *L)
 }
 
 /* s.n, s.dim, E.N as fields; methods otherwise; an unknown key is nil as for tables */
+/* Common other spellings of a method: cnot, toffoli, fredkin, cphase, phase, u3, and any
+ * name in capitals (CX, H, RZ). With the value on top nil (a method not found), replaces it
+ * by methods[alias] when there is one. methods: the index of the methods table. */
+void qdL_method_alias(lua_State *L, int methods, const char *key)
+{
+    static const char *const alias[][2] = {{"cnot", "cx"},     {"toffoli", "ccx"}, {"fredkin", "cswap"},
+                                           {"cphase", "cp"},   {"phase", "p"},     {"u3", "u"},
+                                           {"cz_gate", "cz"},  {NULL, NULL}};
+    char low[32];
+    size_t n = strlen(key);
+    methods = lua_absindex(L, methods);
+    if (n == 0 || n >= sizeof low)
+        return;
+    for (size_t i = 0; i <= n; i++)
+        low[i] = (char)(key[i] >= 'A' && key[i] <= 'Z' ? key[i] - 'A' + 'a' : key[i]);
+    const char *to = strcmp(low, key) != 0 ? low : NULL;
+    for (int i = 0; alias[i][0]; i++)
+        if (strcmp(low, alias[i][0]) == 0)
+            to = alias[i][1];
+    if (!to)
+        return;
+    lua_pop(L, 1);
+    lua_getfield(L, methods, to);
+}
+
+/* E[k] = s sets member k (as E:set(k, s)); any other assignment to a qd object is an error
+ * that says how objects change */
+static int reg_newindex(lua_State *L)
+{
+    qdl_reg *r = reg_self(L);
+    if (r->kind == QDL_K_ENS && lua_type(L, 2) == LUA_TNUMBER) {
+        luaL_getmetafield(L, 1, "methods");
+        lua_getfield(L, -1, "set");
+        lua_pushvalue(L, 1);
+        lua_pushvalue(L, 2);
+        lua_pushvalue(L, 3);
+        lua_call(L, 3, 0);
+        return 0;
+    }
+    return luaL_error(L, "cannot assign to %s%s%s of a %s (objects change through their methods; "
+                         "help(obj) lists them%s)",
+                      lua_type(L, 2) == LUA_TSTRING ? "field '" : "an index", lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : "",
+                      lua_type(L, 2) == LUA_TSTRING ? "'" : "", kind_mt[r->kind],
+                      r->kind == QDL_K_ENS ? "; E[k] = s sets member k" : "");
+}
+
 static int reg_index(lua_State *L)
 {
     qdl_reg *r = reg_self(L);
@@ -264,6 +310,8 @@ static int reg_index(lua_State *L)
     lua_pushvalue(L, lua_upvalueindex(1));   /* methods table */
     lua_pushvalue(L, 2);
     lua_rawget(L, -2);
+    if (lua_isnil(L, -1) && lua_type(L, 2) == LUA_TSTRING)
+        qdL_method_alias(L, -2, lua_tostring(L, 2));
     if (lua_isnil(L, -1) && r->kind == QDL_K_ENS && lua_type(L, 2) == LUA_TNUMBER) {
         /* E[k]: a copy of member k, handled by the ensemble's "get" method (k may be a
          * float with an integral value, as E[N / 2]) */
@@ -308,8 +356,9 @@ static int reg_tostring(lua_State *L)
 
 void qdL_reg_metatable(lua_State *L, qdl_kind kind, const luaL_Reg *methods)
 {
-    static const luaL_Reg meta[] = {{"__gc", reg_gc}, {"__close", reg_gc}, {"__len", reg_len},
-                                    {"__tostring", reg_tostring}, {NULL, NULL}};
+    static const luaL_Reg meta[] = {{"__gc", reg_gc},   {"__close", reg_gc}, {"__len", reg_len},
+                                    {"__tostring", reg_tostring}, {"__newindex", reg_newindex},
+                                    {NULL, NULL}};
     qdL_newclass(L, kind_mt[kind], methods, reg_index, meta);
     qdL_add_gate_methods(L);   /* a method per gate, from the registry */
     lua_pushcfunction(L, reg_free);

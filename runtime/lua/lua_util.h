@@ -63,6 +63,10 @@ void qdL_reg_metatable(lua_State *L, qdl_kind kind, const luaL_Reg *methods);
  * the methods table on the stack, for methods added by loop (gates); the caller pops it. */
 void qdL_newclass(lua_State *L, const char *name, const luaL_Reg *methods, lua_CFunction index_fn,
                   const luaL_Reg *meta);
+/* In an __index that found nil (on top) for method key in the methods table at index
+ * methods: the method under a common other spelling (cnot -> cx, CX -> cx, toffoli -> ccx,
+ * ...) replaces the nil when there is one. */
+void qdL_method_alias(lua_State *L, int methods, const char *key);
 
 /* ---- arrays ---- */
 qdl_array *qdL_newarray(lua_State *L, size_t rows, size_t cols, int cplx, int is_vector);

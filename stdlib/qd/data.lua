@@ -135,7 +135,9 @@ function M.random_pure(n, N, rng, ...)
   local f = "random_pure"
   checkint(f, 1, n, "number of qubits", 1, 30)
   checkint(f, 2, N, "number of states", 1)
-  if rng ~= nil and qtype(rng) ~= "qd.Rng" then argerror(f, 3, "qd.Rng expected, got " .. qtype(rng)) end
+  if rng ~= nil and qtype(rng) ~= "qd.Rng" and not (math.type(rng) == "integer" and rng >= 0) then
+    argerror(f, 3, "qd.Rng (or an integer seed) expected, got " .. qtype(rng))
+  end
   if select("#", ...) > 0 then argerror(f, 4, "unexpected extra argument") end
   return core.ensemble_haar(n, N, rng)
 end

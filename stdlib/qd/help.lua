@@ -562,7 +562,8 @@ docs["qd.State:project"] = [==[s:project(qubits, "01" [, {keep=true}]) -> probab
   Projects onto a fixed outcome of the listed qubits (an error if its probability is 0):
   keep=true collapses s in place, keep=false returns a new State on the other qubits.]==]
 docs["qd.State:expect"] = [==[s:expect("XZ", {0, 2}) | s:expect("XIZ") -> <psi|P|psi> for a Pauli string (letters I X Y
-  Z, one per listed qubit, or one per qubit when no qubits are given).]==]
+  Z, one per listed qubit, or one per qubit when no qubits are given).
+  s:expect(H) with a qd.PauliSum H is H:expect(s).]==]
 docs["qd.State:embed"] = [==[s:embed(na) -> a new State |0..0>_A (x) s: na ancillas as the most significant qubits.]==]
 docs["qd.State:kron"] = [==[s:kron(x) -> the tensor product s (x) x, s's qubits first (qd.kron(s, x)): a State for a
   State, a DensityMatrix for a DensityMatrix.]==]

@@ -412,6 +412,11 @@ static void addnum(luaL_Buffer *b, qd_c z, int cplx)
     luaL_addstring(b, buf);
 }
 
+static qd_c array_entry(const void *ctx, size_t r, size_t c, size_t rows)
+{
+    return qdL_array_get(ctx, r + c * rows);
+}
+
 static int m_tostring(lua_State *L)
 {
     qdl_array *a = array_self(L);
@@ -441,19 +446,7 @@ static int m_tostring(lua_State *L)
         }
         luaL_addstring(&b, "]");
     } else {
-        size_t rs = a->rows > 8 ? 6 : a->rows, cs = a->cols > 8 ? 6 : a->cols;
-        for (size_t r = 0; r < rs; r++) {
-            luaL_addstring(&b, "\n  ");
-            for (size_t c = 0; c < cs; c++) {
-                if (c)
-                    luaL_addstring(&b, "  ");
-                addnum(&b, qdL_array_get(a, r + c * a->rows), a->cplx);
-            }
-            if (cs < a->cols)
-                luaL_addstring(&b, "  ...");
-        }
-        if (rs < a->rows)
-            luaL_addstring(&b, "\n  ...");
+        qdL_add_matrix_get(&b, a->rows, a->cols, a->cplx, array_entry, a);
     }
     luaL_pushresult(&b);
     return 1;

@@ -6,16 +6,18 @@
 #include <stdio.h>
 
 /* ------------------------------------------------------------------ printing */
+/* a coefficient of a ket sum; a real or imaginary part below 1e-7 of the amplitude's
+ * modulus is not shown (so 5e-10i stays 5e-10i, and 0.7071 + 1e-17i is 0.7071) */
 static void addcoef(luaL_Buffer *b, qd_c z, int first)
 {
     char buf[80];
-    double re = creal(z), im = cimag(z);
-    if (fabs(im) < 5e-7) {
+    double re = creal(z), im = cimag(z), mod = cabs(z);
+    if (fabs(im) < 1e-7 * mod) {
         if (first)
             snprintf(buf, sizeof buf, "%.4g", re);
         else
             snprintf(buf, sizeof buf, " %c %.4g", re < 0 ? '-' : '+', fabs(re));
-    } else if (fabs(re) < 5e-7) {
+    } else if (fabs(re) < 1e-7 * mod) {
         if (first)
             snprintf(buf, sizeof buf, "%.4gi", im);
         else
@@ -32,7 +34,7 @@ static void add_kets(luaL_Buffer *b, const qd_c *a, int n, size_t maxterms)
     size_t d = (size_t)1 << n, shown = 0, nonzero = 0;
     char bits[QD_MAX_QUBITS + 1];
     for (size_t i = 0; i < d; i++) {
-        if (cabs(a[i]) < 1e-10)
+        if (cabs(a[i]) < 1e-12)   /* "0" to print: below 1e-12 in modulus */
             continue;
         nonzero++;
         if (shown < maxterms) {
@@ -73,16 +75,9 @@ void qdL_reg_tostring(lua_State *L, qdl_reg *r)
         snprintf(buf, sizeof buf, "qd.DensityMatrix(%d qubit%s, %s, trace %.6g, purity %.6g)", r->n,
                  r->n == 1 ? "" : "s", sz, tr, pur);
         luaL_addstring(&b, buf);
-        if (r->n <= 2) {
+        if (r->n <= 12) {
             size_t d = (size_t)1 << r->n;
-            for (size_t i = 0; i < d; i++) {
-                luaL_addstring(&b, "\n  ");
-                for (size_t j = 0; j < d; j++) {
-                    qd_c z = r->a[i + j * d];
-                    snprintf(buf, sizeof buf, "%s%8.4f%+.4fi", j ? "  " : "", creal(z), cimag(z));
-                    luaL_addstring(&b, buf);
-                }
-            }
+            qdL_add_matrix(&b, r->a, d, d, 1);
         }
     } else {
         snprintf(buf, sizeof buf, "qd.Ensemble(%zu state%s of %d qubit%s, %s)", r->count,

@@ -825,3 +825,77 @@ void qdL_newclass(lua_State *L, const char *name, const luaL_Reg *methods, lua_C
     }
     lua_remove(L, -2);                          /* methods */
 }
+
+/* ---- printing matrices (numpy style) */
+
+static qd_c get_colmajor(const void *ctx, size_t r, size_t c, size_t rows)
+{
+    return ((const qd_c *)ctx)[r + c * rows];
+}
+
+/* which indices of 0..n-1 to show: all up to 10, else the first 4 and the last 4 (a -1
+ * marks the gap); returns the count */
+static size_t shown_idx(size_t n, long *idx)
+{
+    size_t k = 0;
+    if (n <= 10) {
+        for (size_t i = 0; i < n; i++)
+            idx[k++] = (long)i;
+        return k;
+    }
+    for (size_t i = 0; i < 4; i++)
+        idx[k++] = (long)i;
+    idx[k++] = -1;
+    for (size_t i = n - 4; i < n; i++)
+        idx[k++] = (long)i;
+    return k;
+}
+
+void qdL_add_matrix_get(luaL_Buffer *b, size_t rows, size_t cols, int cplx,
+                        qd_c (*get)(const void *, size_t, size_t, size_t), const void *ctx)
+{
+    long ri[10], ci[10];
+    size_t nr = shown_idx(rows, ri), nc = shown_idx(cols, ci);
+    char cell[10][10][48];
+    int width[10] = {0};
+    double mx = 0;
+    for (size_t i = 0; i < nr; i++)
+        for (size_t j = 0; j < nc; j++)
+            if (ri[i] >= 0 && ci[j] >= 0) {
+                double m = cabs(get(ctx, (size_t)ri[i], (size_t)ci[j], rows));
+                mx = m > mx || isnan(m) ? m : mx;
+            }
+    /* parts below 1e-12 of the largest entry shown print as 0 (rounding noise) */
+    double tiny = 1e-12 * (isfinite(mx) ? mx : 0);
+    for (size_t i = 0; i < nr; i++)
+        for (size_t j = 0; j < nc; j++) {
+            char *t = cell[i][j];
+            if (ri[i] < 0 || ci[j] < 0) {
+                snprintf(t, 48, "%s", ri[i] < 0 && ci[j] < 0 ? "" : (ri[i] < 0 ? "..." : "..."));
+            } else {
+                qd_c z = get(ctx, (size_t)ri[i], (size_t)ci[j], rows);
+                double re = fabs(creal(z)) <= tiny ? 0.0 : creal(z);
+                double im = fabs(cimag(z)) <= tiny ? 0.0 : cimag(z);
+                if (cplx)
+                    snprintf(t, 48, "%.4g%+.4gi", re, im);
+                else
+                    snprintf(t, 48, "%.4g", re);
+            }
+            int w = (int)strlen(t);
+            if (w > width[j])
+                width[j] = w;
+        }
+    for (size_t i = 0; i < nr; i++) {
+        luaL_addstring(b, "\n  ");
+        for (size_t j = 0; j < nc; j++) {
+            char buf[64];
+            snprintf(buf, sizeof buf, "%s%*s", j ? "  " : "", width[j], cell[i][j]);
+            luaL_addstring(b, buf);
+        }
+    }
+}
+
+void qdL_add_matrix(luaL_Buffer *b, const qd_c *m, size_t rows, size_t cols, int cplx)
+{
+    qdL_add_matrix_get(b, rows, cols, cplx, get_colmajor, m);
+}

@@ -68,6 +68,13 @@ void qdL_newclass(lua_State *L, const char *name, const luaL_Reg *methods, lua_C
  * ...) replaces the nil when there is one. */
 void qdL_method_alias(lua_State *L, int methods, const char *key);
 
+/* ---- printing: a matrix as aligned rows, numpy style (more than 10 rows or columns: the
+ * first and last 4 with "..." between; parts below 1e-12 of the largest entry shown as 0),
+ * each row on a new line indented by two spaces. get(ctx, r, c, rows) reads an entry. */
+void qdL_add_matrix_get(luaL_Buffer *b, size_t rows, size_t cols, int cplx,
+                        qd_c (*get)(const void *, size_t, size_t, size_t), const void *ctx);
+void qdL_add_matrix(luaL_Buffer *b, const qd_c *m, size_t rows, size_t cols, int cplx); /* col-major */
+
 /* ---- arrays ---- */
 qdl_array *qdL_newarray(lua_State *L, size_t rows, size_t cols, int cplx, int is_vector);
 qdl_array *qdL_checkarray(lua_State *L, int idx);             /* Vector or Matrix */

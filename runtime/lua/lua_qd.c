@@ -155,6 +155,7 @@ static int luaopen_qd_core(lua_State *L)
     qdL_open_dynamics(L);
     qdL_open_optim(L);
     qdL_open_sys(L);
+    qdL_open_arith(L);   /* after the types it adds operators to */
     static const luaL_Reg fns[] = {
         {"set_threads", l_set_threads}, {"threads", l_get_threads}, {"blas_info", l_blas_info}, {"clock", l_clock},
         {"simd", l_simd}, {"simd_sets", l_simd_sets}, {"set_simd", l_set_simd},

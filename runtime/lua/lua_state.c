@@ -66,8 +66,13 @@ void qdL_reg_tostring(lua_State *L, qdl_reg *r)
     char buf[160], sz[32];
     qd_format_bytes((double)r->bytes, sz, sizeof sz);
     if (r->kind == QDL_K_STATE) {
-        snprintf(buf, sizeof buf, "qd.State(%d qubit%s%s%s): ", r->n, r->n == 1 ? "" : "s",
-                 r->n > 10 ? ", " : "", r->n > 10 ? sz : "");
+        /* arithmetic (s1 + s2, 2 * s) makes unnormalised states: say so */
+        double n2 = qd_norm2(r->a, (size_t)1 << r->n);
+        char unnorm[64] = "";
+        if (!(fabs(n2 - 1) <= 1e-8))
+            snprintf(unnorm, sizeof unnorm, ", norm %.6g: not normalised", sqrt(n2));
+        snprintf(buf, sizeof buf, "qd.State(%d qubit%s%s%s%s): ", r->n, r->n == 1 ? "" : "s",
+                 r->n > 10 ? ", " : "", r->n > 10 ? sz : "", unnorm);
         luaL_addstring(&b, buf);
         add_kets(&b, r->a, r->n, r->n <= 4 ? 16 : 8);
     } else if (r->kind == QDL_K_DM) {

@@ -197,5 +197,6 @@ void qdL_open_pauli(lua_State *L);   /* lua_pauli.c */
 void qdL_open_dynamics(lua_State *L);   /* lua_dynamics.c */
 void qdL_open_optim(lua_State *L);   /* lua_optim.c */
 void qdL_open_sys(lua_State *L);   /* lua_sys.c */
+void qdL_open_arith(lua_State *L);   /* lua_arith.c */
 
 #endif

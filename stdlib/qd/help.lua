@@ -79,6 +79,14 @@ local docs = {
   ["qd.pretty.pretty"] = [==[qd.pretty.pretty(v [, opts]) -> string: the function qd.pretty(v [, opts]) calls.]==],
   ["qd.version"] = [==[qd.version: the qd version string (also `qd --version`).]==],
   ["qd.max_qubits"] = [==[qd.max_qubits: the largest qubit count any object may have (60); memory is the real limit.]==],
+  ["qd.allclose"] = [==[qd.allclose(a, b [, {rtol=1e-9, atol=1e-12}]) -> boolean
+  True when two States, DensityMatrices, Ensembles, Vectors or Matrices of the same shape
+  agree entrywise: |a_i - b_i| <= atol + rtol |b_i| (false for different shapes or types).
+  a == b on two qd objects of one type is allclose with these defaults.]==],
+  ["qd.expect"] = [==[qd.expect(O, obj) -> re, im | qd.Vector
+  <psi|O|psi> of a State, Tr(O rho) of a DensityMatrix, or one complex value per member of an
+  Ensemble (a complex qd.Vector), for a 2^n x 2^n qd.Matrix O; with a qd.PauliSum or a Pauli
+  string O it is obj:expect(O, ...).]==],
   ["qd.pretty"] = [==[qd.pretty(v [, {depth = 3, items = 20, width = 100}]) -> string
   Readable text for any value, as the prompt shows results: tables nested (array part, then
   the other keys sorted), at most `items` entries per table and `depth` levels, on one line
@@ -644,6 +652,11 @@ for _, T in ipairs { "qd.Vector", "qd.Matrix" } do
   docs[T .. ":save_npy"] = x .. ":save_npy(path) -> " .. x .. [==[: writes a numpy .npy file atomically (float64 or
   complex128; shape ]==] .. (v and "(n,)" or "(rows, cols)") .. "); raises on failure."
 end
+
+docs["qd.Matrix:dagger"] = [==[M:dagger() -> the conjugate transpose (a new qd.Matrix).]==]
+docs["qd.Matrix:trace"] = [==[M:trace() -> re, im of the trace of a square matrix.]==]
+docs["qd.Matrix:eigh"] = [==[M:eigh() -> w (ascending real qd.Vector), V (complex qd.Matrix, eigenvectors as
+  columns) of a Hermitian M (LAPACK; up to 4096 x 4096). Other matrices are refused.]==]
 
 docs["qd.Rng:uniform"] = [==[r:uniform([a, b [, n]]) -> a number uniform in [a, b) (default [0, 1)), or with n a
   qd.Vector of n draws.]==]

@@ -15,6 +15,7 @@ for _, name in ipairs {
   "haar_state", "dm", "maximally_mixed", "vector", "matrix", "rng", "run_rng", "set_seed",
   "kron", "fidelity", "trace_distance", "purity", "entropy", "load_npy", "save_ensembles", "gates",
   "gate_matrix", "set_threads", "threads", "blas_info", "clock", "simd", "simd_sets", "set_simd",
+  "allclose", "expect",
 } do
   qd[name] = core[name]
 end

@@ -29,7 +29,7 @@ T.test("State summaries", function()
   T.eq(tostring(qd.state.from { 0, { 0, 1 } }), "qd.State(1 qubit): 1i|1>", "imaginary")
   T.eq(tostring(qd.state.from { 0, { 0, -1 } }), "qd.State(1 qubit): -1i|1>")
   T.eq(tostring(qd.state.from { { 0.6, 0.8 }, 0 }), "qd.State(1 qubit): (0.6+0.8i)|0>", "complex coefficient")
-  T.eq(tostring(qd.state.from({ 0, 0 }, { normalize = false })), "qd.State(1 qubit): 0", "zero vector")
+  T.eq(tostring(qd.state.from({ 0, 0 }, { normalize = false })), "qd.State(1 qubit, norm 0: not normalised): 0", "zero vector")
   -- a 3-qubit state with every amplitude nonzero shows all eight kets
   local u = qd.state(3):h(0):h(1):h(2)
   local txt = tostring(u)

@@ -132,10 +132,11 @@ static int l_pauli_sum(lua_State *L)
         n = (int)v;
         lua_pop(L, 1);
     }
-    lua_Integer nt = luaL_len(L, 1);
-    /* infer n from the first term given as a full-length string */
+    /* the length read once and bounded (a table whose __len lies cannot drive the work) */
+    lua_Integer nt = qdL_checklen(L, 1, 1, (lua_Integer)1 << 24, "terms");
+    /* infer n from the first term given as a full-length string (among the first 64) */
     if (n == 0) {
-        for (lua_Integer i = 1; i <= nt && n == 0; i++) {
+        for (lua_Integer i = 1; i <= nt && i <= 64 && n == 0; i++) {
             if (lua_geti(L, 1, i) == LUA_TTABLE) {
                 int has_q = lua_geti(L, -1, 3) != LUA_TNIL;
                 lua_pop(L, 1);

@@ -489,9 +489,11 @@ for t in pairs(MT) do
 end
 
 -- ---------------------------------------------------------------- mutations
--- (no counts near 2^31: a vector of 2^31 doubles is a valid 16 GiB request on a big machine,
--- filled slowly under ASan — a hang report that needs no fix; 2^32 and up are refused)
-local NUMS = { 0, -1, 1, 2, -2, 3, 7, 31, 32, 33, 62, 63, 64, 65, 100, 1024,
+-- (no counts near 2^31 — a vector of 2^31 doubles is a valid 16 GiB request on a big machine,
+-- filled slowly under ASan — nor 1024, where qd.data.tfim's valid 1024 ground states take
+-- more than the per-call bound under ASan: hang reports that need no fix; 2^32 and up are
+-- refused)
+local NUMS = { 0, -1, 1, 2, -2, 3, 7, 31, 32, 33, 62, 63, 64, 65, 100, 300,
   2 ^ 32 | 0, 2 ^ 40 | 0, 2 ^ 53 | 0, math.maxinteger, math.mininteger, -(2 ^ 31 | 0),
   0.0, -0.0, 0.5, -0.5, 1.5, 1e-300, 1e300, 2.0 ^ 63, 2.0 ^ 64, -2.0 ^ 63, 1e18, 0 / 0, math.huge, -math.huge,
   4.9e-324, 1.7976931348623157e308 }

@@ -254,6 +254,66 @@ static int l_data_xxzz(lua_State *L)
     return 3;
 }
 
+/* core.dist_popcount(n, w) -> qd.Vector p(x) = w[popcount(x) + 1] / sum over x = 0..2^n-1
+ * (the GHZ family of qd.data: distributions that depend on the number of ones only) */
+static int l_dist_popcount(lua_State *L)
+{
+    int n = qdL_checknqubits(L, 1, 30);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    double w[64], total = 0;
+    for (int k = 0; k <= n; k++) {
+        lua_geti(L, 2, k + 1);
+        w[k] = lua_tonumber(L, -1);
+        lua_pop(L, 1);
+        if (!(w[k] >= 0) || !isfinite(w[k]))
+            return luaL_argerror(L, 2, "finite weights >= 0 expected, one per number of ones");
+    }
+    size_t d = (size_t)1 << n;
+    qdl_array *v = qdL_newarray(L, d, 1, 0, 1);
+    double *p = v->data;
+    /* normalised: the weight of k ones times C(n, k) summed */
+    double binom = 1;
+    for (int k = 0; k <= n; k++) {
+        total += w[k] * binom;
+        binom = binom * (n - k) / (k + 1);
+    }
+    if (!(total > 0))
+        return luaL_argerror(L, 2, "weights with a positive total expected");
+    for (size_t i = 0; i < d; i++)
+        p[i] = w[__builtin_popcountll((unsigned long long)i)] / total;
+    return 1;
+}
+
+/* core.dist_uniform(n, {i1, i2, ...}) -> qd.Vector uniform over the distinct basis indices
+ * given (0-based), zero elsewhere (bars and stripes) */
+static int l_dist_uniform(lua_State *L)
+{
+    int n = qdL_checknqubits(L, 1, 30);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    size_t d = (size_t)1 << n;
+    lua_Integer m = qdL_checklen(L, 2, 2, (lua_Integer)d, "support");
+    qdl_array *v = qdL_newarray(L, d, 1, 0, 1);
+    double *p = v->data;
+    size_t distinct = 0;
+    for (lua_Integer j = 1; j <= m; j++) {
+        lua_geti(L, 2, j);
+        int isint = 0;
+        lua_Integer i = lua_tointegerx(L, -1, &isint);
+        lua_pop(L, 1);
+        if (!isint || i < 0 || (size_t)i >= d)
+            return luaL_argerror(L, 2, lua_pushfstring(L, "basis index 0..%I expected at position %I",
+                                                       (LUAI_UACINT)(d - 1), (LUAI_UACINT)j));
+        if (p[i] == 0)
+            distinct++;
+        p[i] = 1;
+    }
+    if (!distinct)
+        return luaL_argerror(L, 2, "a non-empty support expected");
+    for (size_t i = 0; i < d; i++)
+        p[i] /= (double)distinct;
+    return 1;
+}
+
 void qdL_open_random(lua_State *L)
 {
     static const luaL_Reg rnd[] = {
@@ -263,6 +323,6 @@ void qdL_open_random(lua_State *L)
     lua_setfield(L, -2, "random");
     static const luaL_Reg fns[] = {
         {"data_clustered", l_data_clustered}, {"data_circle", l_data_circle}, {"data_xxzz", l_data_xxzz},
-        {NULL, NULL}};
+        {"dist_popcount", l_dist_popcount}, {"dist_uniform", l_dist_uniform}, {NULL, NULL}};
     luaL_setfuncs(L, fns, 0);
 }

@@ -216,7 +216,9 @@ function M.bars_and_stripes(rows, cols, ...)
     end
     set[i] = true
   end
-  local v = distribution(n, function(i) return set[i] and 1 or 0 end)
+  local support = {}
+  for i in pairs(set) do support[#support + 1] = i end
+  local v = core.dist_uniform(n, support)   -- one C loop (was a Lua call per entry)
   local patterns = {}
   for i in pairs(set) do
     local bits = {}
@@ -237,11 +239,10 @@ function M.ghz(n, opts, ...)
   opts = checkopts(f, 2, opts, { weight = true, flip = true })
   local w = optnum(f, 2, opts, "weight", 0.5, function(x) return x >= 0 and x <= 1 end, "weight 0..1")
   local fl = optnum(f, 2, opts, "flip", 0, function(x) return x >= 0 and x <= 1 end, "probability 0..1")
-  local function popcount(i) local c = 0 while i > 0 do c = c + (i & 1); i = i >> 1 end return c end
-  return distribution(n, function(i)
-    local k = popcount(i)
-    return w * fl ^ k * (1 - fl) ^ (n - k) + (1 - w) * fl ^ (n - k) * (1 - fl) ^ k
-  end)
+  -- p depends on the number k of ones only: n + 1 weights, filled in by one C loop
+  local wk = {}
+  for k = 0, n do wk[k + 1] = w * fl ^ k * (1 - fl) ^ (n - k) + (1 - w) * fl ^ (n - k) * (1 - fl) ^ k end
+  return core.dist_popcount(n, wk)
 end
 
 -- gaussian_mixture(n [, {means=, sigmas=, weights=}]) -> Vector over x = 0..2^n-1 (x is the

@@ -395,6 +395,36 @@ static void laction(int sig)
         lua_sethook(globalL, lstop, flag, 1);
 }
 
+/* ------------------------------------------------------------------ progress of long calls */
+
+/* qd_progress_hook (runtime/core/qd.h): a line on stderr for a single call (qd.lindblad,
+ * qd.sse) that has run a second, redrawn four times a second, cleared at the end. Only on
+ * a terminal, and not with QD_PROGRESS=quiet or lines (scripts that print their own). */
+static void progress_line(const char *what, double frac, double seconds)
+{
+    char buf[160];
+    int len;
+    if (frac >= 1) {
+        len = snprintf(buf, sizeof buf, "\r\x1b[K");
+    } else if (frac > 0.01) {   /* with an estimate of the time left */
+        len = snprintf(buf, sizeof buf, "\r%s: %3.0f%%  %.0f s, about %.0f s left\x1b[K", what,
+                       100 * frac, seconds, seconds * (1 - frac) / frac);
+    } else {
+        len = snprintf(buf, sizeof buf, "\r%s: %3.0f%%  %.0f s\x1b[K", what, 100 * frac, seconds);
+    }
+    if (len > 0) {
+        ssize_t w = write(STDERR_FILENO, buf, (size_t)len < sizeof buf ? (size_t)len : sizeof buf - 1);
+        (void)w;
+    }
+}
+
+static void install_progress(void)
+{
+    const char *env = getenv("QD_PROGRESS");
+    if (isatty(STDERR_FILENO) && !(env && (strcmp(env, "quiet") == 0 || strcmp(env, "lines") == 0)))
+        qd_progress_hook = progress_line;
+}
+
 /* ------------------------------------------------------------------ running chunks */
 
 void qdi_message(const char *pname, const char *msg)
@@ -1125,6 +1155,7 @@ int main(int argc, char **argv)
         set_handler(SIGXCPU, laction, NULL);
     }
 
+    install_progress();
     L = new_state();
     if (L == NULL) {
         qdi_message(qdi_progname, "cannot create Lua state: not enough memory");

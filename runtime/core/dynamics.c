@@ -281,7 +281,8 @@ qd_status qd_lindblad(qd_c *rho, int n, const qd_pauli_sum *H, const qd_pauli_su
     }
     w.k1 = buf, w.k2 = w.k1 + D, w.k3 = w.k2 + D, w.k4 = w.k3 + D, w.k5 = w.k4 + D, w.k6 = w.k5 + D;
     w.k7 = w.k6 + D, w.yn = w.k7 + D, w.tmp = w.yn + D, w.scr = w.tmp + D;
-    double t = 0, h = o->h0;
+    double t = 0, h = o->h0, tend = nt ? ts[nt - 1] : 0;
+    qd_progress("qd.lindblad", 0);
     dp_rhs(&w, rho, w.k1);
     o->fevals++;
     if (!(h > 0)) {
@@ -315,6 +316,8 @@ qd_status qd_lindblad(qd_c *rho, int n, const qd_pauli_sum *H, const qd_pauli_su
                 t = clipped ? target : t + hh;
                 dp_accept(&w, rho);
                 o->steps++;
+                if (tend > 0)
+                    qd_progress("qd.lindblad", t / tend * 0.999);
                 double f = err > 0 ? 0.9 * pow(err, -0.2) : 5;
                 f = f > 5 ? 5 : (f < 0.2 ? 0.2 : f);
                 /* a clipped step says nothing about the step that fits: keep h */
@@ -333,6 +336,7 @@ qd_status qd_lindblad(qd_c *rho, int n, const qd_pauli_sum *H, const qd_pauli_su
             memcpy(out + iout * D, rho, sizeof(qd_c) * D);
     }
 done:
+    qd_progress("qd.lindblad", 1);
     qd_free(buf);
     qd_ps_free(&K);
     for (size_t k = 0; k < nL; k++)
@@ -446,6 +450,8 @@ static size_t sse_member_run(const qd_sse_opts *o, int n, qd_c *psi, size_t j, s
     for (size_t st = s0; st < s1; st++) {
         if (qd_interrupt)   /* Ctrl-C or a time limit (qd.h) */
             return SSE_STOPPED;
+        if (count == 1 && (st & 1023) == 0)   /* one long trajectory: its own progress */
+            qd_progress("qd.sse", (double)st / (double)o->steps);
         for (size_t k = 0; k < m; k++)
             dW[k] = sq * qd_rng_normal(rng);
         if (sse_member_step(o, n, psi, fc, dW, dy, scr))
@@ -562,13 +568,20 @@ static qd_status sse_run(qd_c *a, int n, size_t count, const qd_sse_opts *o, con
      * to see all members between steps (otherwise members run their whole trajectory
      * independently: one region, no per-step synchronisation) */
     int par = nt > 1 && count * d * (m + 1) * (nF ? 1 : o->steps) >= ((size_t)1 << 15);
+    qd_progress("qd.sse", 0);
     if (!nF) {
+        /* progress: the members thread 0 has done, of its static share */
+        size_t share = (count + (size_t)(par ? nt : 1) - 1) / (size_t)(par ? nt : 1);
         #pragma omp parallel for schedule(static) num_threads(nt) if (par)
-        for (size_t j = 0; j < count; j++)
+        for (size_t j = 0; j < count; j++) {
             bad[j] = sse_member_run(o, n, a + j * d, j, count, 0, o->steps, NULL, &rngs[j],
                                     scr + (size_t)tid() * per, vals, nsave);
+            if (tid() == 0 && count > 1)
+                qd_progress("qd.sse", (double)(j + 1) / (double)share * 0.999);
+        }
     } else {
         for (size_t st = 0; st < o->steps; st++) {
+            qd_progress("qd.sse", (double)st / (double)o->steps);
             double t = o->reverse ? o->t0 - (double)st * o->dt : o->t0 + (double)st * o->dt;
             int perm = 0;
             s = o->fb(o->ctx, st, t, a, count, fco, &perm, e);
@@ -612,6 +625,7 @@ static qd_status sse_run(qd_c *a, int n, size_t count, const qd_sse_opts *o, con
             o->obs_out[idx + i * nsave] = acc / (double)count;
         }
 done:
+    qd_progress("qd.sse", 1);
     qd_free(scr);
     qd_free(rngs);
     qd_free(bad);

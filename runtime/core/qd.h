@@ -112,6 +112,14 @@ int qd_get_threads(void);
  * integration, Lanczos, circuit runs on big registers) poll it between steps and return
  * QD_EINTR with their objects valid but the result unspecified. */
 extern volatile int qd_interrupt;
+
+/* Progress of long single calls (qd.lindblad, qd.sse): kernels report
+ * qd_progress(what, 0) when they start, the fraction done now and then, and (what, 1) when
+ * they end (also on failure). The interpreter's hook draws a progress line for calls that
+ * last more than a second; NULL (the default): nothing. Thread: the kernel's own thread only. */
+typedef void (*qd_progress_cb)(const char *what, double frac, double seconds);
+extern qd_progress_cb qd_progress_hook;
+void qd_progress(const char *what, double frac);
 #define QD_CHECK_INTERRUPT(e)                                                               \
     do {                                                                                    \
         if (qd_interrupt)                                                                   \

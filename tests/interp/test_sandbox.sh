@@ -187,6 +187,20 @@ if command -v timeout >/dev/null; then
     if [ "$rc" -ne 0 ] && grep -q "already holds a run record" <<<"$err"; then pass
     else fail "an --out holding a record is refused"; fi
 fi
+# a long single call shows a progress line on a terminal (and nothing through a pipe)
+cat >long.lua <<'EOF'
+local H = qd.pauli_sum.tfim(6, 1)
+local rho = qd.dm(qd.state(6))
+qd.lindblad(rho, H, { qd.pauli_sum.sigma_minus(6, 0) }, 80, { rtol = 1e-10 })
+print("done")
+EOF
+if command -v script >/dev/null; then
+    out=$(timeout 120 script -qc "$QD long.lua" /dev/null | tr '\r' '\n'); rc=$?
+    if grep -q 'qd.lindblad: .*%' <<<"$out" && grep -q 'done' <<<"$out"; then pass
+    else fail "a long qd.lindblad shows progress on a terminal"; fi
+    run "$QD" long.lua
+    if [ "$out" = done ]; then pass; else fail "no progress line through a pipe"; fi
+fi
 run "$QD" --max-memory 200M -e 'local t = {} for i = 1, 1e8 do t[i] = {i} end'
 if [ "$rc" -eq 1 ] && grep -q "max-memory limit of 200 MiB" <<<"$err"; then pass
 else fail "--max-memory stops Lua allocations"; fi

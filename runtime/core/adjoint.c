@@ -1186,6 +1186,9 @@ qd_status qd_circuit_vjp_vec_tape(const qd_circuit *c, const double *theta, size
                                   double *grad, qd_c *G_in, double *prob, qd_c *psi,
                                   qd_c *lam, const qd_c *ck, double *pm, qd_err *e)
 {
+    if (c->nchan)
+        return qd_fail(e, QD_EARG, "no gradient through a channel on pure states (its Kraus operator "
+                                   "is sampled): use a DensityMatrix input for gradients of noisy circuits");
     if (c->nmeas && !outcomes)
         return qd_fail(e, QD_EARG, "the circuit has measurements: outcomes must be given");
     return vjp_back(c, theta, count, outcomes, G, dLdP, grad, G_in, prob, psi, lam, ck, pm, e);
@@ -1196,6 +1199,9 @@ qd_status qd_circuit_vjp_vec(const qd_circuit *c, const double *theta, const qd_
                              const double *dLdP, double *grad, qd_c *G_in, double *prob,
                              qd_err *e)
 {
+    if (c->nchan)
+        return qd_fail(e, QD_EARG, "no gradient through a channel on pure states (its Kraus operator "
+                                   "is sampled): use a DensityMatrix input for gradients of noisy circuits");
     const int n = c->n, nm = c->nmeas;
     const size_t d = (size_t)1 << n;
     if (nm && !outcomes)
@@ -1303,7 +1309,8 @@ static qd_status dm_gate_grad(const qd_op *op, int n, const double *ang, const q
 qd_status qd_circuit_vjp_dm(const qd_circuit *c, const double *theta, const qd_c *rho,
                             const qd_c *G, double *grad, qd_c *G_in, qd_err *e)
 {
-    const int n = c->n, nm = c->nmeas;
+    /* the tape: rho before every measurement, reset and channel (none of them invertible) */
+    const int n = c->n, nm = c->nmeas + c->nchan;
     if (2 * n > QD_MAX_QUBITS)
         return qd_fail(e, QD_ENOMEM, "density matrix too large");
     const size_t d = (size_t)1 << n, amps = d * d;
@@ -1322,12 +1329,14 @@ qd_status qd_circuit_vjp_dm(const qd_circuit *c, const double *theta, const qd_c
     int mi = 0;
     for (size_t o = 0; o < c->nops && st == QD_OK; o++) {
         const qd_op *op = &c->ops[o];
-        if (op->kind == QD_OP_MEASURE || op->kind == QD_OP_RESET) {
+        if (op->kind == QD_OP_MEASURE || op->kind == QD_OP_RESET || op->kind == QD_OP_CHANNEL) {
             memcpy(ck + amps * (size_t)mi++, A, sizeof(qd_c) * amps);
             if (op->kind == QD_OP_MEASURE)
                 qd_circ_dm_dephase(A, n, op->qs, op->k);
-            else
+            else if (op->kind == QD_OP_RESET)
                 qd_circ_dm_reset(A, n, op->qs, op->k, 0);
+            else
+                st = qd_circ_apply_op_dm(c, o, NULL, A, 0, e);
         } else {
             double ang[3];
             qd_op_angles(c, o, theta, NULL, ang);
@@ -1342,12 +1351,14 @@ qd_status qd_circuit_vjp_dm(const qd_circuit *c, const double *theta, const qd_c
     mi = nm;
     for (size_t o = c->nops; o-- > 0 && st == QD_OK;) {
         const qd_op *op = &c->ops[o];
-        if (op->kind == QD_OP_MEASURE || op->kind == QD_OP_RESET) {
+        if (op->kind == QD_OP_MEASURE || op->kind == QD_OP_RESET || op->kind == QD_OP_CHANNEL) {
             mi--;
             if (op->kind == QD_OP_MEASURE)
                 qd_circ_dm_dephase(lam, n, op->qs, op->k);
-            else
+            else if (op->kind == QD_OP_RESET)
                 qd_circ_dm_reset(lam, n, op->qs, op->k, 1);
+            else   /* the adjoint map: lam <- sum_i K_i^dagger lam K_i */
+                st = qd_circ_apply_op_dm(c, o, NULL, lam, 1, e);
             memcpy(A, ck + amps * (size_t)mi, sizeof(qd_c) * amps);
             continue;
         }

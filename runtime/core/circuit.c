@@ -7,6 +7,7 @@
  * member by member (OpenMP over members; each member's arithmetic is sequential, so the
  * result does not depend on the thread count). */
 #include "qd_circuit.h"
+#include "qd_channel.h"
 #include "qd_simd.h"
 #include "qd_isa.h"
 #include <math.h>
@@ -102,8 +103,10 @@ qd_status qd_circuit_copy(qd_circuit *dst, const qd_circuit *src, qd_err *e)
         op->m = op->mdag = NULL;
         op->label = NULL;
         dst->nops++;
-        if (src->ops[o].kind == QD_OP_MATRIX) {
+        if (src->ops[o].kind == QD_OP_MATRIX || src->ops[o].kind == QD_OP_CHANNEL) {
             size_t dk = (size_t)1 << op->k, b = sizeof(qd_c) * dk * dk;
+            if (src->ops[o].kind == QD_OP_CHANNEL)
+                b *= src->ops[o].nkraus;
             op->m = qd_malloc(b);
             op->mdag = qd_malloc(b);
             op->label = dupstr(src->ops[o].label);
@@ -117,6 +120,7 @@ qd_status qd_circuit_copy(qd_circuit *dst, const qd_circuit *src, qd_err *e)
     }
     dst->discarded = src->discarded;
     dst->nmeas = src->nmeas;
+    dst->nchan = src->nchan;
     return QD_OK;
 }
 
@@ -253,6 +257,49 @@ qd_status qd_circuit_add_matrix(qd_circuit *c, const int *qs, int k, const qd_c 
     return QD_OK;
 }
 
+qd_status qd_circuit_add_channel(qd_circuit *c, const int *qs, int k, const qd_c *K,
+                                 size_t nkraus, const char *label, qd_err *e)
+{
+    if (k < 1 || k > 6)
+        return qd_fail(e, QD_EARG, "a channel in a circuit acts on 1..6 qubits, got %d", k);
+    if (nkraus < 1 || nkraus > ((size_t)1 << (2 * k)))
+        return qd_fail(e, QD_EARG, "1..%zu Kraus operators expected, got %zu", (size_t)1 << (2 * k), nkraus);
+    qd_status st = check_qubits(c, qs, k, "channel", e);
+    if (st != QD_OK)
+        return st;
+    size_t dk = (size_t)1 << k, b = sizeof(qd_c) * dk * dk * nkraus;
+    qd_c *m = qd_malloc(b), *mdag = qd_malloc(b);
+    char *lab = label ? dupstr(label) : NULL;
+    if (!m || !mdag || (label && !lab)) {
+        qd_free(m);
+        qd_free(mdag);
+        free(lab);
+        return qd_fail(e, QD_ENOMEM, "not enough memory for a channel op");
+    }
+    memcpy(m, K, b);
+    for (size_t i = 0; i < nkraus; i++)
+        for (size_t col = 0; col < dk; col++)
+            for (size_t r = 0; r < dk; r++)
+                mdag[i * dk * dk + r * dk + col] = conj(m[i * dk * dk + col * dk + r]);
+    qd_op *op = new_op(c, e);
+    if (!op) {
+        qd_free(m);
+        qd_free(mdag);
+        free(lab);
+        return e ? e->status : QD_ENOMEM;
+    }
+    op->kind = QD_OP_CHANNEL;
+    op->k = k;
+    memcpy(op->qs, qs, sizeof(int) * (size_t)k);
+    op->m = m;
+    op->mdag = mdag;
+    op->label = lab;
+    op->nkraus = nkraus;
+    c->nops++;
+    c->nchan++;
+    return QD_OK;
+}
+
 static qd_status add_meas(qd_circuit *c, qd_op_kind kind, const int *qs, int k, int discard,
                           qd_err *e)
 {
@@ -330,8 +377,8 @@ void qd_gate_dmatrix(const qd_gate_info *g, const double *p, int i, qd_c *D)
 
 qd_status qd_circuit_inverse(qd_circuit *dst, const qd_circuit *src, qd_err *e)
 {
-    if (src->nmeas)
-        return qd_fail(e, QD_EARG, "a circuit with measurements or resets has no inverse");
+    if (src->nmeas || src->nchan)
+        return qd_fail(e, QD_EARG, "a circuit with measurements, resets or channels has no inverse");
     qd_status st = qd_circuit_copy(dst, src, e);
     if (st != QD_OK)
         return st;
@@ -422,6 +469,9 @@ qd_status qd_circ_apply_op_dm(const qd_circuit *c, size_t o, const double *ang, 
     }
     if (op->kind == QD_OP_MATRIX)
         return qd_dm_apply_matrix(rho, c->n, op->qs, op->k, inverse ? op->mdag : op->m, e);
+    if (op->kind == QD_OP_CHANNEL)   /* inverse: the adjoint map sum K^dagger X K (backward) */
+        return qd_channel_apply_dm(rho, c->n, op->qs, op->k, inverse ? op->mdag : op->m, op->nkraus,
+                                   NULL, QD_CH_AUTO, e);
     return qd_fail(e, QD_EARG, "internal: not a unitary op");
 }
 
@@ -538,6 +588,9 @@ static qd_status run_vec(const qd_circuit *c, const double *theta, qd_c *a, size
 {
     if (c->nmeas && (!mc || !mc->outcomes || (!mc->fixed && !mc->base)))
         return qd_fail(e, QD_EARG, "internal: measurement control missing");
+    if (c->nchan && ck)
+        return qd_fail(e, QD_EARG, "no gradient through a channel on pure states (its Kraus operator is "
+                                   "sampled): use a DensityMatrix input for gradients of noisy circuits");
     qd_rng *rngs = NULL;
     if (c->nmeas && !mc->fixed) {
         if (!(rngs = qd_malloc(sizeof(qd_rng) * count)))
@@ -557,12 +610,24 @@ static qd_status run_vec(const qd_circuit *c, const double *theta, qd_c *a, size
     }
     for (size_t o = 0; o < c->nops && st == QD_OK; o++) {
         const qd_op *op = &c->ops[o];
-        if (fz && op->kind != QD_OP_MEASURE && op->kind != QD_OP_RESET) {
+        if (fz && op->kind != QD_OP_MEASURE && op->kind != QD_OP_RESET && op->kind != QD_OP_CHANNEL) {
             st = qd_fuser_op(fz, o, e);
             continue;
         }
         if (fz)
             qd_fuser_flush(fz);
+        if (op->kind == QD_OP_CHANNEL) {
+            /* a quantum trajectory: member j from substream j of the op's own substream of
+             * the run's measurement generator (independent of the member count) */
+            if (!mc || !mc->base || mc->fixed) {
+                st = qd_fail(e, QD_EARG, "a channel on pure states needs a generator (and has no "
+                                         "gradient: use a DensityMatrix input for that)");
+                break;
+            }
+            qd_rng ob = qd_rng_sub(mc->base, ((uint64_t)1 << 40) + o);
+            st = qd_channel_apply_traj(a, c->n, count, op->qs, op->k, op->m, op->nkraus, &ob, NULL, e);
+            continue;
+        }
         if (op->kind == QD_OP_MEASURE || op->kind == QD_OP_RESET) {
             if (ck)
                 memcpy(ck + (size_t)mi * count * ((size_t)1 << c->n), a,
@@ -717,8 +782,8 @@ void qd_circuit_extract_dm(const qd_circuit *c, const qd_c *rho, qd_c *out)
 
 qd_status qd_circuit_unitary(const qd_circuit *c, const double *theta, qd_c *U, qd_err *e)
 {
-    if (c->nmeas)
-        return qd_fail(e, QD_EARG, "a circuit with measurements or resets has no unitary");
+    if (c->nmeas || c->nchan)
+        return qd_fail(e, QD_EARG, "a circuit with measurements, resets or channels has no unitary");
     size_t d = (size_t)1 << c->n;
     memset(U, 0, sizeof(qd_c) * d * d);
     for (size_t j = 0; j < d; j++)

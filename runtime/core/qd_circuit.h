@@ -22,6 +22,12 @@
  *    over outcomes), a reset is the reset channel, and discarding is the partial trace.
  *    So a circuit ending in measure(aux, discard) computes Tr_aux[U rho U^dagger] (QGDM).
  *
+ * Channels (noise): a CHANNEL op holds a Kraus list. On density matrices it is applied
+ * exactly, rho -> sum_i K_i rho K_i^dagger, and gradients pass through it (the adjoint map
+ * sum_i K_i^dagger X K_i); on pure states and ensembles it is a quantum trajectory: member j
+ * takes operator i with probability ||K_i psi||^2 from its own substream (of a per-op
+ * substream of the run's measurement generator) and is renormalised — no gradient there.
+ *
  * Gradient convention (shared with the losses): a loss L of the output supplies
  * G = dL/d(conj psi) (Wirtinger), a buffer shaped like the output, so that
  *     dL = 2 Re sum_i conj(G_i) dpsi_i,      dL/dtheta = 2 Re <G| dpsi/dtheta>.
@@ -36,7 +42,7 @@
 #define QD_CIRC_MAXOPS ((size_t)1 << 24)
 #define QD_CIRC_MAXSLOTS (1 << 24)
 
-typedef enum { QD_OP_GATE, QD_OP_MATRIX, QD_OP_MEASURE, QD_OP_RESET } qd_op_kind;
+typedef enum { QD_OP_GATE, QD_OP_MATRIX, QD_OP_MEASURE, QD_OP_RESET, QD_OP_CHANNEL } qd_op_kind;
 
 typedef struct {
     qd_op_kind kind;
@@ -50,6 +56,8 @@ typedef struct {
     qd_c *mdag;              /* MATRIX: its conjugate transpose (for inverse/adjoint) */
     char *label;             /* MATRIX: optional name for draw/QASM (owned), may be NULL */
     int discard;             /* MEASURE: drop the measured qubits from the output */
+    size_t nkraus;           /* CHANNEL: m holds its nkraus Kraus operators (2^k x 2^k each),
+                                mdag their adjoints; label its description */
 } qd_op;
 
 typedef struct {
@@ -61,6 +69,7 @@ typedef struct {
     int names_cap;
     uint64_t discarded;      /* bit q: qubit q is discarded by a measure op */
     int nmeas;               /* number of MEASURE + RESET ops */
+    int nchan;               /* number of CHANNEL ops */
 } qd_circuit;
 
 /* Perturb one angle of one op (parameter-shift rules): angle `par` of op `op` += delta. */
@@ -104,6 +113,11 @@ void qd_gate_dmatrix(const qd_gate_info *g, const double *p, int i, qd_c *D);
 double qd_gate_freq(const qd_gate_info *g, int i);
 /* 1 if the parameter-shift rule for angle i of g needs four terms (controlled rotations) */
 int qd_gate_ps_fourterm(const qd_gate_info *g, int i);
+
+/* A channel on qubits qs[0..k) given by nkraus Kraus operators (2^k x 2^k column-major,
+ * copied; k <= 6, CPTP-ness is the caller's: qd.Channel checks it). label may be NULL. */
+qd_status qd_circuit_add_channel(qd_circuit *c, const int *qs, int k, const qd_c *K,
+                                 size_t nkraus, const char *label, qd_err *e);
 
 /* ---------------------------------------------------------------- running (circuit.c) */
 /* Measurement control for pure-state runs. outcomes: count * nmeas entries, member j's

@@ -185,6 +185,69 @@ static int m_add_unitary(lua_State *L)
     return 1;
 }
 
+/* c:channel(ch, qubits [, {at = k}]) — noise: the qd.Channel ch (its Kraus list, ch:kraus())
+ * on the qubits, exact on density matrices, a quantum trajectory on states and ensembles;
+ * at the end, or before op k */
+static int m_channel(lua_State *L)
+{
+    qdl_circ *C = checkcirc(L, 1);
+    qdL_checknargs(L, 4);
+    static const char *const opts[] = {"at", NULL};
+    qdL_checkoptions(L, 4, opts);
+    lua_Integer at = (lua_Integer)C->c.nops + 1;   /* {at = k}: before op k (1-based) */
+    if (lua_istable(L, 4) && lua_getfield(L, 4, "at") != LUA_TNIL) {
+        int isint = 0;
+        at = lua_tointegerx(L, -1, &isint);
+        if (!isint || at < 1 || at > (lua_Integer)C->c.nops + 1)
+            return luaL_argerror(L, 4, lua_pushfstring(L, "option 'at': op position 1..%I expected",
+                                                       (LUAI_UACINT)C->c.nops + 1));
+        lua_pop(L, 1);
+    }
+    if (!luaL_testudata(L, 2, "qd.Channel"))
+        return luaL_argerror(L, 2, lua_pushfstring(L, "qd.Channel expected, got %s", luaL_typename(L, 2)));
+    lua_getfield(L, 2, "n");
+    int k = lua_isinteger(L, -1) ? (int)lua_tointeger(L, -1) : 0;
+    lua_pop(L, 1);
+    if (k < 1 || k > 6)
+        return luaL_argerror(L, 2, "a channel on 1..6 qubits expected (a register-wide depolarizing "
+                                   "channel has no fixed size: give it n=)");
+    int qs[QD_MAX_QUBITS];
+    int kq = qdL_checkqubits(L, 3, C->c.n, qs, 0);
+    if (kq != k)
+        return luaL_argerror(L, 3, lua_pushfstring(L, "%d qubit%s for a %d-qubit channel expected, got %d", k,
+                                                   k == 1 ? "" : "s", k, kq));
+    /* its Kraus operators, through the channel's own method */
+    lua_getfield(L, 2, "kraus");
+    lua_pushvalue(L, 2);
+    lua_call(L, 1, 1);
+    int kt = lua_gettop(L);
+    size_t m = (size_t)luaL_len(L, kt), dk = (size_t)1 << k;
+    if (m < 1 || m > dk * dk)
+        return luaL_argerror(L, 2, "channel without a usable Kraus list");
+    qd_c *K = qdL_scratch(L, m * dk * dk, sizeof(qd_c), "the channel's Kraus operators");
+    for (size_t i = 0; i < m; i++) {
+        lua_geti(L, kt, (lua_Integer)i + 1);
+        qdl_array *A = qdL_checkarray(L, -1);
+        if (A->rows != dk || A->cols != dk)
+            return luaL_argerror(L, 2, "channel with Kraus operators of the wrong size");
+        for (size_t j = 0; j < dk * dk; j++)
+            K[i * dk * dk + j] = qdL_array_get(A, j);
+        lua_pop(L, 1);
+    }
+    lua_getfield(L, 2, "name");
+    const char *label = lua_tostring(L, -1);
+    qd_err e;
+    if (qd_circuit_add_channel(&C->c, qs, k, K, m, label, &e) != QD_OK)
+        return raise_err(L, &e);
+    if ((size_t)at <= C->c.nops - 1) {   /* move it from the end to position at */
+        qd_op op = C->c.ops[C->c.nops - 1];
+        memmove(&C->c.ops[at], &C->c.ops[at - 1], sizeof(qd_op) * (C->c.nops - (size_t)at));
+        C->c.ops[at - 1] = op;
+    }
+    lua_settop(L, 1);
+    return 1;
+}
+
 /* c:measure(qubits [, {discard=false}]) */
 static int m_measure(lua_State *L)
 {
@@ -292,7 +355,7 @@ static int m_ops(lua_State *L)
     for (size_t o = 0; o < c->nops; o++) {
         const qd_op *op = &c->ops[o];
         lua_createtable(L, 0, 5);
-        static const char *const kinds[] = {"gate", "unitary", "measure", "reset"};
+        static const char *const kinds[] = {"gate", "unitary", "measure", "reset", "channel"};
         lua_pushstring(L, kinds[op->kind]);
         lua_setfield(L, -2, "kind");
         push_qubits(L, op->qs, op->k);
@@ -321,6 +384,17 @@ static int m_ops(lua_State *L)
                 lua_rawseti(L, -2, i + 1);
             }
             lua_setfield(L, -2, "params");
+        } else if (op->kind == QD_OP_CHANNEL) {
+            size_t dk = (size_t)1 << op->k;
+            lua_pushstring(L, op->label ? op->label : "channel");
+            lua_setfield(L, -2, "name");
+            lua_createtable(L, (int)op->nkraus, 0);
+            for (size_t i = 0; i < op->nkraus; i++) {
+                qdl_array *a = qdL_newarray(L, dk, dk, 1, 0);
+                memcpy(a->data, op->m + i * dk * dk, sizeof(qd_c) * dk * dk);
+                lua_rawseti(L, -2, (lua_Integer)i + 1);
+            }
+            lua_setfield(L, -2, "kraus");
         } else if (op->kind == QD_OP_MATRIX) {
             size_t dk = (size_t)1 << op->k;
             qdl_array *a = qdL_newarray(L, dk, dk, 1, 0);
@@ -411,6 +485,8 @@ static int m_append(lua_State *L)
             st = qd_circuit_add_gate(&tmp, op->g, qs, slot, op->scale, op->offset, &e);
         } else if (op->kind == QD_OP_MATRIX) {
             st = qd_circuit_add_matrix(&tmp, qs, op->k, op->m, op->label, &e);
+        } else if (op->kind == QD_OP_CHANNEL) {
+            st = qd_circuit_add_channel(&tmp, qs, op->k, op->m, op->nkraus, op->label, &e);
         } else if (op->kind == QD_OP_MEASURE) {
             st = qd_circuit_add_measure(&tmp, qs, op->k, op->discard, &e);
         } else {
@@ -545,7 +621,7 @@ static void run_into(lua_State *L, qd_circuit *c, qdl_reg *x, const double *th, 
     }
     qd_rng base;
     memset(&base, 0, sizeof base);
-    if (c->nmeas && !fixed)
+    if ((c->nmeas || c->nchan) && !fixed && rng)
         base = qd_rng_split(rng);
     qd_meas_ctl mc = {&base, oc, fixed, allow_zero, prob};
     st = qd_circuit_run_vec(c, th, w->a, w->count, &mc, sh, &e);
@@ -593,8 +669,8 @@ static int run_common(lua_State *L, int inplace)
     qd_rng *rng = NULL;
     size_t *oc = NULL;
     int fixed = 0;
-    if (c->nmeas && x->kind != QDL_K_DM) {
-        if (!lua_isnoneornil(L, 4) && lua_getfield(L, 4, "outcomes") != LUA_TNIL) {
+    if ((c->nmeas || c->nchan) && x->kind != QDL_K_DM) {
+        if (c->nmeas && !lua_isnoneornil(L, 4) && lua_getfield(L, 4, "outcomes") != LUA_TNIL) {
             oc = checkoutcomes(L, lua_gettop(L), "option 'outcomes'", c, x->count);
             fixed = 1;
         } else {
@@ -607,7 +683,8 @@ static int run_common(lua_State *L, int inplace)
             } else {
                 rng = qdL_runrng(L);
             }
-            oc = lua_newuserdatauv(L, sizeof(size_t) * x->count * (size_t)c->nmeas, 0);
+            if (c->nmeas)
+                oc = lua_newuserdatauv(L, sizeof(size_t) * x->count * (size_t)c->nmeas, 0);
         }
     }
     double *prob = c->nmeas && x->kind != QDL_K_DM ? lua_newuserdatauv(L, sizeof(double) * x->count, 0) : NULL;
@@ -647,8 +724,8 @@ static int m_unitary(lua_State *L)
     qdL_checknargs(L, 2);
     lua_settop(L, 2);   /* missing arguments are nil; scratch goes above them */
     double *th = checkparams(L, 2, &C->c);
-    if (C->c.nmeas)
-        return luaL_error(L, "unitary: the circuit has measurements or resets");
+    if (C->c.nmeas || C->c.nchan)
+        return luaL_error(L, "unitary: the circuit has measurements, resets or channels");
     if (C->c.n > 14)
         return luaL_error(L, "unitary: %d qubits is too many for a dense matrix (at most 14)", C->c.n);
     size_t d = (size_t)1 << C->c.n;
@@ -1181,7 +1258,7 @@ static int circ_tostring(lua_State *L)
 void qdL_open_circuit(lua_State *L)
 {
     static const luaL_Reg methods[] = {
-        {"add_unitary", m_add_unitary}, {"measure", m_measure}, {"reset", m_reset},
+        {"add_unitary", m_add_unitary}, {"measure", m_measure}, {"reset", m_reset}, {"channel", m_channel},
         {"nparams", m_nparams}, {"param", m_param}, {"param_index", m_param_index},
         {"param_names", m_param_names}, {"ops", m_ops}, {"copy", m_copy},
         {"inverse", m_inverse}, {"append", m_append}, {"run", m_run}, {"apply", m_apply},

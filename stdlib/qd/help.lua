@@ -87,6 +87,8 @@ local docs = {
   <psi|O|psi> of a State, Tr(O rho) of a DensityMatrix, or one complex value per member of an
   Ensemble (a complex qd.Vector), for a 2^n x 2^n qd.Matrix O; with a qd.PauliSum or a Pauli
   string O it is obj:expect(O, ...).]==],
+  ["qd.noise"] = [==[qd.noise: noise models for circuits. qd.noise.apply(c, model) (= c:with_noise(model)).]==],
+  ["qd.noise.apply"] = [==[qd.noise.apply(c, model) -> a new circuit: see help("qd.Circuit:with_noise").]==],
   ["qd.pretty"] = [==[qd.pretty(v [, {depth = 3, items = 20, width = 100}]) -> string
   Readable text for any value, as the prompt shows results: tables nested (array part, then
   the other keys sorted), at most `items` entries per table and `depth` levels, on one line
@@ -302,6 +304,15 @@ local docs = {
   (never creates one).]==],
   ["qd.Circuit:param_names"] = [==[c:param_names() -> {[i] = name} for the named slots (unnamed slots are absent, so
   the table may have holes: use pairs, or 1..c:nparams()).]==],
+  ["qd.Circuit:channel"] = [==[c:channel(ch, qubits [, {at = k}]) -> c
+  Noise: the qd.Channel ch (on as many qubits as given) at the end, or before op k. On a
+  DensityMatrix it is applied exactly (rho -> sum K rho K^dagger) and gradients pass through
+  it; on States and Ensembles it is a quantum trajectory (member j picks a Kraus operator
+  from its own substream; the rng option of c:run) — no gradient there.]==],
+  ["qd.Circuit:with_noise"] = [==[c:with_noise{gates = ch, cx = ch2, unitary = ch3, ...} -> a new circuit
+  The model's channel after every gate (per gate name, else `gates`; `unitary` after
+  add_unitary ops): a channel of the gate's size on its qubits, a 1-qubit channel on each of
+  them. Measurements and resets are unchanged. Also qd.noise.apply(c, model).]==],
   ["qd.Circuit:free"] = [==[c:free(): release the circuit's op list now (also done by the garbage collector, and
   at the end of scope for `local c <close> = ...`). Any later use of c is an error.]==],
   ["qd.Circuit:copy"] = [==[c:copy() -> an independent copy of the circuit (ops and slots).]==],

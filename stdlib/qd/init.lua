@@ -53,6 +53,8 @@ do
   local cm = core.metatables["qd.Circuit"].methods
   cm.to_qasm = qasm.to_qasm
   cm.draw = qasm.draw
+  qd.noise = require "qd.noise"
+  cm.with_noise = qd.noise.apply
   qd.ansatz = require "qd.ansatz"
 end
 

@@ -132,6 +132,9 @@ function M.to_qasm(c, version, params)
     if op.kind == "unitary" then
       error(fmt("to_qasm: op %d is an arbitrary unitary ('%s'), which OpenQASM's standard gates cannot express", i, op.name), 2)
     end
+    if op.kind == "channel" then
+      error(fmt("to_qasm: op %d is a noise channel ('%s'), which OpenQASM cannot express", i, op.name), 2)
+    end
     if op.kind == "measure" then nbits = nbits + #op.qubits end
   end
   local out, need = {}, {}
@@ -845,6 +848,7 @@ local function label_of(op, names)
   if op.kind == "measure" then return op.discard and "M>" or "M" end
   if op.kind == "reset" then return "|0>" end
   if op.kind == "unitary" then return op.name end
+  if op.kind == "channel" then return "~" .. op.name:match("^[^(]*") end   -- noise: ~amplitude_damping
   local args = {}
   for i, p in ipairs(op.params or {}) do
     if p.value then args[i] = fmt("%.4g", p.value)

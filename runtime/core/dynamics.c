@@ -509,6 +509,19 @@ qd_status qd_sse_run(qd_c *a, int n, size_t count, const qd_sse_opts *o, const q
     return s;
 }
 
+/* the tracked observables' ensemble means, summed in member order */
+static void sse_means(const qd_sse_opts *o, const double *vals, size_t nsave, size_t count)
+{
+    for (size_t i = 0; i < o->nobs; i++)
+        for (size_t idx = 0; idx < nsave; idx++) {
+            double acc = 0;
+            const double *v = vals + (i * nsave + idx) * count;
+            for (size_t j = 0; j < count; j++)
+                acc += v[j];
+            o->obs_out[idx + i * nsave] = acc / (double)count;
+        }
+}
+
 static qd_status sse_run(qd_c *a, int n, size_t count, const qd_sse_opts *o, const qd_rng *base,
                          qd_err *e)
 {
@@ -615,15 +628,7 @@ static qd_status sse_run(qd_c *a, int n, size_t count, const qd_sse_opts *o, con
                         j + 1, bad[j]);
             goto done;
         }
-    /* ensemble means, summed in member order */
-    for (size_t i = 0; i < o->nobs; i++)
-        for (size_t idx = 0; idx < nsave; idx++) {
-            double acc = 0;
-            const double *v = vals + (i * nsave + idx) * count;
-            for (size_t j = 0; j < count; j++)
-                acc += v[j];
-            o->obs_out[idx + i * nsave] = acc / (double)count;
-        }
+    sse_means(o, vals, nsave, count);
 done:
     qd_progress("qd.sse", 1);
     qd_free(scr);

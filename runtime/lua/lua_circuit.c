@@ -739,14 +739,17 @@ static int m_unitary(lua_State *L)
 /* ------------------------------------------------------------------ gradients */
 /* G at arg shaped like the output of c on x: a register of the same kind, or a complex
  * qd.Vector/qd.Matrix of the right size. Returns its data (not copied). */
-static const qd_c *checkG(lua_State *L, int arg, const qd_circuit *c, const qdl_reg *x, const char *what)
+/* G at stack index idx; errors are reported as bad argument #arg (the argument that made
+ * it: the gradient given, or the loss function whose result it is) */
+static const qd_c *checkG(lua_State *L, int idx, int arg, const qd_circuit *c, const qdl_reg *x,
+                          const char *what)
 {
     int nout = qd_circuit_nout(c, NULL);
     size_t dout = (size_t)1 << nout;
     size_t rows = dout, cols = x->kind == QDL_K_DM ? dout : x->count;
     qdl_reg *g = NULL;
     for (int k = 0; k < 3 && !g; k++)
-        g = qdL_testkind(L, arg, (qdl_kind)k);
+        g = qdL_testkind(L, idx, (qdl_kind)k);
     if (g) {
         if (!g->a)
             luaL_argerror(L, arg, lua_pushfstring(L, "%s: %s has been freed", what, qdL_kindname(g->kind)));
@@ -757,12 +760,19 @@ static const qd_c *checkG(lua_State *L, int arg, const qd_circuit *c, const qdl_
                                                   x->kind == QDL_K_ENS ? lua_pushfstring(L, " and %d members", (int)x->count) : ""));
         return g->a;
     }
-    qdl_array *a = qdL_testarray(L, arg);
-    if (a && a->cplx && a->rows * a->cols == rows * cols)
-        return a->data;
-    luaL_argerror(L, arg, lua_pushfstring(L, "%s: %s of %d qubits or a complex %dx%d array expected, got %s", what,
+    qdl_array *a = qdL_testarray(L, idx);
+    if (a && !a->freed && a->rows * a->cols == rows * cols) {
+        if (a->cplx)
+            return a->data;
+        /* a real array (L = Tr(O rho) with a real O: G = O/2): as complex, in scratch */
+        qd_c *z = qdL_scratch(L, rows * cols, sizeof(qd_c), "the gradient G");
+        for (size_t i = 0; i < rows * cols; i++)
+            z[i] = ((const double *)a->data)[i];
+        return z;
+    }
+    luaL_argerror(L, arg, lua_pushfstring(L, "%s: %s of %d qubits or a %dx%d array expected, got %s", what,
                                           qdL_kindname(x->kind), nout, (int)rows, (int)cols,
-                                          a ? "an array of another size" : luaL_typename(L, arg)));
+                                          a ? "an array of another size" : luaL_typename(L, idx)));
     return NULL;
 }
 
@@ -820,7 +830,7 @@ static int m_vjp(lua_State *L)
     lua_settop(L, 5);   /* missing arguments are nil; scratch goes above them */
     qdl_reg *x = checkinput(L, 2, c);
     double *th = checkparams(L, 3, c);
-    const qd_c *G = checkG(L, 4, c, x, "gradient G");
+    const qd_c *G = checkG(L, 4, 4, c, x, "gradient G");
     qdL_checkoptions(L, 5, vjp_opts);
     size_t *oc = NULL;
     double *dLdP = NULL;
@@ -935,7 +945,7 @@ static double expected_mode(lua_State *L, qd_circuit *c, qdl_reg *x, const doubl
         for (size_t j = 0; j < N; j++)
             E += P[j] * ell[j];
         if (grad) {
-            const qd_c *G = checkG(L, top + 2, c, x, "expected-mode loss (second result)");
+            const qd_c *G = checkG(L, top + 2, 4, c, x, "expected-mode loss (second result)");
             for (size_t j = 0; j < N; j++)
                 for (size_t i = 0; i < dout; i++)
                     Gs[j * dout + i] = P[j] * G[j * dout + i];
@@ -987,7 +997,7 @@ static int grad_vec(lua_State *L, qd_circuit *c, qdl_reg *x, const double *th, s
     call_loss(L, 4, 1, 2);
     check_unchanged(L, c, nops, nslots, "grad");
     double Lv = loss_number(L, out_idx + 1, "grad");
-    const qd_c *G = checkG(L, out_idx + 2, c, x, "grad: the loss function's second result");
+    const qd_c *G = checkG(L, out_idx + 2, 4, c, x, "the loss function's second result");
     qdl_array *gv = qdL_newarray(L, (size_t)nslots, 1, 0, 1);
     double dummy;
     if (qd_circuit_vjp_vec_tape(c, th, count, oc, G, NULL, nslots ? gv->data : &dummy, NULL, NULL,
@@ -1066,7 +1076,7 @@ static int m_grad(lua_State *L)
     call_loss(L, 4, 1, 2);
     check_unchanged(L, c, nops, nslots, "grad");
     double Lv = loss_number(L, out_idx + 1, "grad");
-    const qd_c *G = checkG(L, out_idx + 2, c, x, "grad: the loss function's second result");
+    const qd_c *G = checkG(L, out_idx + 2, 4, c, x, "the loss function's second result");
     vjp_into(L, c, x, th, G, oc, NULL);
     lua_pop(L, 1);   /* G_in */
     lua_pushnumber(L, Lv);

@@ -579,3 +579,12 @@ T.test("options a function does not take are refused, not ignored", function()
     "bad argument #1 to 'schedule.linear' (unknown option 'lr_min')")
   T.ok(qd.optim.schedule.cosine { lr = 1, T = 3, lr_min = 0.1, warmup = 1 } ~= nil, "cosine takes lr_min, warmup")
 end)
+
+T.test("a loss function's bad result names the loss argument; a real G is taken", function()
+  local c = qd.circuit(1):rx(0, { 1 })
+  raises(function() c:grad(qd.dm(1), { 0.1 }, function() return 0, qd.matrix(3, 3) end) end,
+    "bad argument #3 to 'grad' (the loss function's second result: qd.DensityMatrix of 1 qubits or a 2x2 array expected")
+  local Z = qd.matrix { { 1, 0 }, { 0, -1 } }
+  local L, g = c:grad(qd.dm(1), { 0.1 }, function(o) return (qd.expect(Z, o)), 0.5 * Z end)
+  T.ok(math.abs(g[1] + math.sin(0.1)) < 1e-12, "d<Z>/da = -sin a with a real G")
+end)

@@ -10,6 +10,7 @@
 QD=${1:?usage: test_cli.sh path/to/qd}
 case $QD in /*) ;; *) QD=$PWD/$QD ;; esac
 [ -x "$QD" ] || { echo "test_cli.sh: $QD is not an executable"; exit 2; }
+SRCDIR=$(cd "$(dirname "$0")/../.." && pwd)
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/qd-cli.XXXXXX")
 tmux_sock=$tmp/tmux.sock
@@ -220,6 +221,12 @@ expect "QD_PATH skips missing dirs; help = qd.help" 0 "$(printf 'p2\th')"
 QD_PATH="$tmp/bad" run "$QD" -e 'print(1)'
 expect_err "require 'qd' failing stops qd" 1 "broken library" "cannot load the qd library"
 
+# an installed qd (make install's layout) runs an example from anywhere
+mkdir -p "$tmp/prefix/bin" "$tmp/prefix/share/qd"
+cp "$QD" "$tmp/prefix/bin/qd" && cp -r "$SRCDIR/stdlib/qd" "$tmp/prefix/share/qd/"
+run env -u QD_PATH bash -c "cd '$tmp' && '$tmp/prefix/bin/qd' '$SRCDIR/examples/01_quddpm_forward.lua' --small --quiet --out '$tmp/instrun'"
+if [ "$rc" -eq 0 ] && [ -f "$tmp/instrun/run.json" ]; then pass; else fail "an installed qd runs an example"; fi
+
 # where the executable is: PREFIX/bin/qd uses PREFIX/share/qd, build/qd uses ../stdlib
 mkdir -p "$tmp/inst/bin" "$tmp/inst/share/qd/qd" "$tmp/src/build" "$tmp/src/stdlib/qd"
 cp "$QD" "$tmp/inst/bin/qd" && cp "$QD" "$tmp/src/build/qd"
@@ -332,6 +339,18 @@ if command -v tmux >/dev/null; then
         T send-keys -t qdt Enter
         typeline 'cnt * 2'
         tcheck "a multi-line chunk is one history entry (Up, Enter reruns it all)" '^44$'
+        typeline 'qd.matrix{{1, 2.5}, {40, 5}}'
+        tcheck "matrices print aligned" '^  40    5$'
+        typeline '(qd.state(1) + qd.state(1):X(0)) / math.sqrt(2) == qd.state(1):h(0)'
+        tcheck "arithmetic and == by value" '^true$'
+        typeline 'nz = qd.circuit(1):h(0):channel(qd.channel.dephasing{p = 0.5}, {0}):run(qd.dm(1)); print(math.floor(qd.purity(nz) * 1000 + 0.5))'
+        tcheck "a noisy circuit on a density matrix" '^500$'
+        typeline 'qd.lindblad(qd.dm(qd.state(7)), qd.pauli_sum.tfim(7, 1), {qd.pauli_sum.sigma_minus(7, 0)}, 1e3, {rtol = 1e-12})'
+        sleep 2
+        T send-keys -t qdt C-c
+        tcheck "Ctrl-C stops a long C kernel" 'interrupted'
+        typeline 'x'
+        tcheck "state intact after interrupting a kernel" '^41$'
         T send-keys -t qdt C-d
         tcheck "Ctrl-D exits with status 0" '^EXIT=0$'
         if grep -qx 'x = 41' "$tmp/history" 2>/dev/null && ! grep -q garbage "$tmp/history"; then pass

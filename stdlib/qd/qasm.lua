@@ -17,6 +17,7 @@
 -- constants), register broadcast, user `gate` definitions (expanded), measure (both
 -- syntaxes; consecutive measurements form one joint measurement), reset, barrier,
 -- comments. Errors read "qasm:LINE: message".
+local outside = require("qd.caller").outside   -- errors at the user's line
 local M = {}
 
 local fmt = string.format
@@ -763,26 +764,26 @@ local from_opts = { max_ops = true }
 
 function M.from_qasm(qd, text, opts, ...)
   if type(text) ~= "string" then
-    error("bad argument #1 to 'from_qasm' (string expected, got " .. type(text) .. ")", 3)
+    error("bad argument #1 to 'from_qasm' (string expected, got " .. type(text) .. ")", outside())
   end
   local max_ops = M.max_ops
   if opts ~= nil then
     if type(opts) ~= "table" then
-      error("bad argument #2 to 'from_qasm' (options table expected, got " .. qd.type(opts) .. ")", 3)
+      error("bad argument #2 to 'from_qasm' (options table expected, got " .. qd.type(opts) .. ")", outside())
     end
     for k in pairs(opts) do
       if not from_opts[k] then
-        error("bad argument #2 to 'from_qasm' (unknown option '" .. tostring(k) .. "'; known: max_ops)", 3)
+        error("bad argument #2 to 'from_qasm' (unknown option '" .. tostring(k) .. "'; known: max_ops)", outside())
       end
     end
     if opts.max_ops ~= nil then
       max_ops = opts.max_ops
       if math.type(max_ops) ~= "integer" or max_ops < 1 then
-        error("bad argument #2 to 'from_qasm' (option 'max_ops': integer >= 1 expected, got " .. tostring(max_ops) .. ")", 3)
+        error("bad argument #2 to 'from_qasm' (option 'max_ops': integer >= 1 expected, got " .. tostring(max_ops) .. ")", outside())
       end
     end
   end
-  if select("#", ...) > 0 then error("bad argument #3 to 'from_qasm' (unexpected extra argument)", 3) end
+  if select("#", ...) > 0 then error("bad argument #3 to 'from_qasm' (unexpected extra argument)", outside()) end
   local p = setmetatable({
     toks = lex(text), pos = 1, qregs = {}, cregs = {}, nq = 0, inputs = {}, input_order = {},
     gates = {}, ops = {}, qdgates = qd.gates(),

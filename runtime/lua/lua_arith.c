@@ -23,20 +23,7 @@
 /* a scalar operand: a number or {re, im}; 1 if idx holds one */
 static int toscalar(lua_State *L, int idx, qd_c *z)
 {
-    if (lua_type(L, idx) == LUA_TNUMBER) {
-        *z = lua_tonumber(L, idx);
-        return 1;
-    }
-    if (lua_type(L, idx) == LUA_TTABLE && lua_rawlen(L, idx) == 2) {
-        lua_rawgeti(L, idx, 1);
-        lua_rawgeti(L, idx, 2);
-        int ok = lua_type(L, -2) == LUA_TNUMBER && lua_type(L, -1) == LUA_TNUMBER;
-        if (ok)
-            *z = CMPLX(lua_tonumber(L, -2), lua_tonumber(L, -1));
-        lua_pop(L, 2);
-        return ok;
-    }
-    return 0;
+    return qdL_tocomplex(L, idx, z);
 }
 
 static const char *tname(lua_State *L, int idx)

@@ -65,11 +65,14 @@ static size_t reg_len(const qdl_reg *r)
     return r->kind == QDL_K_DM ? d * d : d * r->count;
 }
 
+/* the register at idx, or NULL if it is none; a freed one is an error */
 static qdl_reg *live_reg(lua_State *L, int idx)
 {
     qdl_reg *r = NULL;
     for (int k = QDL_K_STATE; k <= QDL_K_ENS && !r; k++)
         r = qdL_testkind(L, idx, (qdl_kind)k);
+    if (r && !r->a)
+        luaL_error(L, "%s has been freed", qdL_kindname(r->kind));
     return r;
 }
 

@@ -21,6 +21,8 @@ local CASES = {
   { id = "F2", may_succeed = true, script = [[qd.save_ensembles("o.npy", PROXY({qd.ensemble(1, 2), qd.ensemble(1, 2)}, {after = 2, junk = "tbl"}))]] },
   -- hangs / slow errors (not crashes)
   { id = "H1", script = [[qd.ansatz.ry_rz_cz(1, 2^40 | 0)]] },
+  { id = "F4", script = [[MT.DensityMatrix.__div(FREED(qd.dm(qd.haar_state(3, qd.rng(605)))), 2.0)]] },
+  { id = "F5", script = [[MT.DensityMatrix.__sub(FREED(qd.dm(qd.haar_state(3, qd.rng(458)))), qd.maximally_mixed(3))]] },
   { id = "H3", script = [[qd.pauli_sum(PROXY({{-1.0, "I"}, {{0.5, 0.1}, "Y"}}, {len = 9007199254740992, after = 0, junk = (0/0)}))]] },
   { id = "H2", script = [[qd.loss.mmd_bits_samples({0, 1, 3}, PROXY({"01", "11"}, {len = 2147483648}), {sigma = 1.0})]] },
 }

@@ -165,6 +165,17 @@ static void arr_set(qdl_array *a, size_t i, qd_c z)
         ((double *)a->data)[i] = creal(z);
 }
 
+static qdl_array *live_arr(lua_State *L, int idx);
+
+/* a Vector or Matrix argument that has not been freed */
+static qdl_array *check_live_arr(lua_State *L, int idx)
+{
+    qdl_array *a = qdL_checkarray(L, idx);
+    if (a->freed)
+        luaL_argerror(L, idx, "the array has been freed");
+    return a;
+}
+
 static qdl_array *live_arr(lua_State *L, int idx)
 {
     qdl_array *a = qdL_testarray(L, idx);
@@ -258,7 +269,7 @@ static int arr_mul(lua_State *L)
         return arr_scale(L, 1, a, z);
     if (a && (b = live_arr(L, 2)))
         return arr_matmul(L, a, b);
-    if (a && (s = qdL_testkind(L, 2, QDL_K_STATE)))
+    if (a && (s = live_reg(L, 2)) && s->kind == QDL_K_STATE)
         return arr_apply_state(L, a, s);
     return operr_ev(L, "multiply", "__mul", arr_mul);
 }
@@ -276,14 +287,14 @@ static int arr_div(lua_State *L)
 
 static int arr_unm(lua_State *L)
 {
-    qdl_array *a = qdL_checkarray(L, 1);
+    qdl_array *a = check_live_arr(L, 1);
     return arr_scale(L, 1, a, -1.0);
 }
 
 /* M:dagger() -> the conjugate transpose */
 static int m_dagger(lua_State *L)
 {
-    qdl_array *a = qdL_checkarray(L, 1);
+    qdl_array *a = check_live_arr(L, 1);
     qdL_checknargs(L, 1);
     qdl_array *c = qdL_newarray(L, a->cols, a->rows, a->cplx, 0);
     for (size_t j = 0; j < a->cols; j++)
@@ -295,7 +306,7 @@ static int m_dagger(lua_State *L)
 /* M:trace() -> re, im */
 static int m_trace(lua_State *L)
 {
-    qdl_array *a = qdL_checkarray(L, 1);
+    qdl_array *a = check_live_arr(L, 1);
     qdL_checknargs(L, 1);
     if (a->rows != a->cols)
         return luaL_error(L, "trace of a %Ix%I (not square) matrix", (LUAI_UACINT)a->rows, (LUAI_UACINT)a->cols);
@@ -310,7 +321,7 @@ static int m_trace(lua_State *L)
 /* M:eigh() -> w (ascending real qd.Vector), V (eigenvectors as columns) of a Hermitian M */
 static int m_eigh(lua_State *L)
 {
-    qdl_array *a = qdL_checkarray(L, 1);
+    qdl_array *a = check_live_arr(L, 1);
     qdL_checknargs(L, 1);
     size_t d = a->rows;
     if (a->rows != a->cols || d == 0 || d > 4096)
@@ -387,7 +398,7 @@ static int l_eq(lua_State *L)
  * Vector per member for an Ensemble), or anything obj:expect takes (PauliSum, string) */
 static int l_expect(lua_State *L)
 {
-    qdl_array *O = qdL_testarray(L, 1);
+    qdl_array *O = live_arr(L, 1);
     if (!O) {   /* obj:expect(O, ...) */
         int n = lua_gettop(L);
         qdL_checkreg(L, 2);

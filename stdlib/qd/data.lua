@@ -17,9 +17,7 @@ local M = {}
 -- errors point at the user's line, however deep in the library they are raised
 local outside = require("qd.caller").outside
 
-local function argerror(fname, i, msg)
-  error(string.format("bad argument #%d to '%s' (%s)", i, fname, msg), outside())
-end
+local argerror = require("qd.caller").argerror
 
 local function qtype(x)
   local mt = getmetatable(x)

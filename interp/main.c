@@ -70,6 +70,9 @@ static const char usage_text[] =
     "       qd replay RUNDIR [--out DIR] [--threads N] [--no-sandbox]\n"
     "                 rerun a run record (in the sandbox) and compare its metrics and\n"
     "                 files with the original, bit for bit\n"
+    "       qd plot RUNDIR [--out DIR] [--format png|svg|pdf]\n"
+    "                 draw a run record's standard figures (loss curves, metrics per\n"
+    "                 step, Bloch spheres) into RUNDIR/figures with gnuplot\n"
     "\n"
     "With no script and no -e: the interactive prompt if stdin is a terminal,\n"
     "otherwise stdin is run as a script. The script gets its arguments in the\n"
@@ -118,6 +121,7 @@ typedef struct {
     uint64_t max_memory;   /* --max-memory (0: none) */
     const char *replay;    /* qd replay RUNDIR */
     const char *replay_out;
+    int plot;              /* qd plot RUNDIR ...: index in argv of "plot", 0 if not */
     int exit_code;         /* set by pmain: the process's exit status */
     int ok;                /* set by pmain when everything succeeded */
 } qd_opts;
@@ -304,6 +308,12 @@ static void parse_args(qd_opts *o)
         }
         if (!o->replay)
             usage_error("%s", "qd replay needs a run directory");
+        o->script = 0;
+    }
+    /* qd [options] plot RUNDIR [--out DIR] [--format F]: qd.plot_run parses the rest */
+    if (o->script && strcmp(o->argv[o->script], "plot") == 0 &&
+        strcmp(o->argv[o->script - 1], "--") != 0) {
+        o->plot = o->script;
         o->script = 0;
     }
     o->threads_given = threads != 0;
@@ -1056,6 +1066,32 @@ static int preplay(lua_State *L)
     return 0;
 }
 
+/* ------------------------------------------------------------------ qd plot */
+
+/* qd plot RUNDIR ...: qd.plot_run.command(args) draws the figures and gives the exit
+ * status (0 drawn, 1 failed, 2 bad command line). */
+static int pplot(lua_State *L)
+{
+    qd_opts *o = lua_touserdata(L, 1);
+    if (setup_state(L, o, o->seed) != LUA_OK)
+        return 0;
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "qd.plot_run");
+    if (qdi_report(L, qdi_docall(L, 1, 1)) != LUA_OK)
+        return 0;
+    lua_getfield(L, -1, "command");
+    lua_createtable(L, o->argc - o->plot, 0);
+    for (int i = o->plot + 1; i < o->argc; i++) {
+        lua_pushstring(L, o->argv[i]);
+        lua_rawseti(L, -2, i - o->plot);
+    }
+    if (qdi_report(L, qdi_docall(L, 1, 1)) != LUA_OK)
+        return 0;
+    o->exit_code = (int)lua_tointeger(L, -1);
+    o->ok = o->exit_code == 0;
+    return 0;
+}
+
 /* ------------------------------------------------------------------ main */
 
 /* Lua's allocator with --max-memory: Lua's heap is charged to the same account as qd's
@@ -1162,7 +1198,7 @@ int main(int argc, char **argv)
         free(o.chunks);
         return 1;
     }
-    lua_pushcfunction(L, o.replay ? preplay : pmain);
+    lua_pushcfunction(L, o.replay ? preplay : o.plot ? pplot : pmain);
     lua_pushlightuserdata(L, &o);
     status = lua_pcall(L, 1, 0, 0);
     qdi_report(L, status);

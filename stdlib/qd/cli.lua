@@ -83,21 +83,24 @@ function M.fail(opts, msg)
 end
 
 -- A script with an --out option also gets --force: replace the run record an existing
--- --out directory holds (qd.record refuses otherwise).
+-- --out directory holds (qd.record refuses otherwise); and --plot: draw the run record's
+-- standard figures into its figures/ directory when the script ends (qd.plot.run).
 local force_option = { "force", false, "replace the run record in an existing --out directory" }
+local plot_option = { "plot", false, "draw the run's figures into <run dir>/figures (gnuplot)" }
 
 local function with_force(spec)
-  local has_out, has_force = false, false
+  local has_out, has = false, {}
   for _, o in ipairs(spec.options) do
     if o[1] == "out" then has_out = true end
-    if o[1] == "force" then has_force = true end
+    has[o[1]] = true
   end
-  if not has_out or has_force then return spec end
+  if not has_out or (has.force and has.plot) then return spec end
   local s = {}
   for k, v in pairs(spec) do s[k] = v end
   s.options = {}
   for i, o in ipairs(spec.options) do s.options[i] = o end
-  s.options[#s.options + 1] = force_option
+  if not has.force then s.options[#s.options + 1] = force_option end
+  if not has.plot then s.options[#s.options + 1] = plot_option end
   return s
 end
 
@@ -167,6 +170,7 @@ function M.parse(argv, spec)
   end
   parsed[opts] = { spec = spec, given = given }
   if added and opts.force then require("qd.record").force = true end
+  if added and opts.plot then require("qd.record").plot = true end
   return opts, given
 end
 

@@ -55,6 +55,7 @@ do
   cm.draw = qasm.draw
   qd.noise = require "qd.noise"
   cm.with_noise = qd.noise.apply
+  cm.plot = function(c, opts) return qd.plot.circuit(c, opts) end   -- a picture (qd/plot_circuit.lua)
   qd.ansatz = require "qd.ansatz"
 end
 
@@ -64,6 +65,10 @@ qd.pauli_sum = setmetatable({ tfim = core.pauli_tfim, sigma_minus = core.pauli_s
                               sigma_plus = core.pauli_sigma_plus }, { __call = core.pauli_sum_call })
 qd.lindblad = core.lindblad
 qd.sse = core.sse
+
+-- pictures through gnuplot (plot.lua); gnuplot is looked for at the first plot, so a machine
+-- without it or a sandboxed script pays nothing
+qd.plot = require "qd.plot"
 
 -- readable text for any value, as the prompt prints results
 qd.pretty = require "qd.pretty"

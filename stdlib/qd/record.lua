@@ -29,8 +29,14 @@ Record.__index = Record
 -- record may be replaced
 M.force = false
 
+-- set by qd.cli when the command line says --plot: when the script ends well, every run
+-- record it opened gets its figures drawn (qd.plot.run) into <dir>/figures
+M.plot = false
+
 -- the records opened in this process, to save on abort (weak: a dropped record is done)
 local open_records = setmetatable({}, { __mode = "k" })
+-- the directories of every record opened in this process, in order (for --plot)
+local opened_dirs = {}
 
 -- write_atomic(path, text): text into path through a temporary file in the same directory,
 -- renamed over path once complete. Raises on failure (level 2: the caller's line).
@@ -170,6 +176,7 @@ function M.open(dir, info)
   -- written on failure: the old record stays as it was
   self.had_record, self.saved = had_record, false
   open_records[self] = true
+  opened_dirs[#opened_dirs + 1] = dir
   return self
 end
 
@@ -206,8 +213,23 @@ end
 -- script saved what it meant to); on failure each is saved with status "failed" or
 -- "interrupted" (Ctrl-C, --max-seconds, --max-memory) and the first line of the message,
 -- and the returned lines say where it is and, when it holds a checkpoint, how to resume.
+-- --plot: the figures of every record this process opened (a failure to draw is reported,
+-- it does not fail the run)
+local function plot_all(lines)
+  for _, dir in ipairs(opened_dirs) do
+    local ok, written, skipped = pcall(function(d) return require("qd.plot").run(d) end, dir)
+    if ok then
+      lines[#lines + 1] = string.format("%d figures written to %s/figures%s", #written, dir,
+                                        #skipped > 0 and (" (skipped " .. table.concat(skipped, "; ") .. ")") or "")
+    else
+      lines[#lines + 1] = "--plot: " .. tostring(written)
+    end
+  end
+end
+
 function M.close_all(ok, message)
   local lines = {}
+  if ok and M.plot then plot_all(lines) end
   local list = {}
   for r in pairs(open_records) do list[#list + 1] = r end
   table.sort(list, function(a, b) return a.dir < b.dir end)

@@ -51,7 +51,7 @@ local function sphere_rows()
       local a = 2 * math.pi * k / 72
       rows[#rows + 1] = fmt("%.5f %.5f %.5f", f(a))
     end
-    rows[#rows + 1] = "\n"   -- two blank lines: separate data sets (one blank would mesh them)
+    rows[#rows + 1] = "NaN NaN NaN"   -- breaks the line (a blank line would mesh circles)
   end
   circle(function(a) return math.cos(a), math.sin(a), 0 end)
   circle(function(a) return math.cos(a), 0, math.sin(a) end)
@@ -113,7 +113,7 @@ local function trajectory_sets(objs, q, labels)
   local rows, ends = {}, {}
   for k = 1, N do
     for i = 1, #objs do rows[#rows + 1] = fmt("%.6g %.6g %.6g %d", pts[i][1][k], pts[i][2][k], pts[i][3][k], i) end
-    rows[#rows + 1] = "\n"
+    rows[#rows + 1] = "NaN NaN NaN NaN"
     ends[k] = fmt("%.6g %.6g %.6g", pts[#objs][1][k], pts[#objs][2][k], pts[#objs][3][k])
   end
   local blocks = { C.datablock("tr", rows), C.datablock("te", ends) }

@@ -2,9 +2,10 @@
 # Installs everything qd needs to build, test and benchmark on Debian (idempotent).
 # Build: gcc, make, Lua 5.4 headers+lib, OpenBLAS (with its LAPACK), readline, nettle (SHA-256).
 # Tests/bench peers: /usr/bin/python3 with numpy (reference generators, bench peers).
+# Pictures (qd.plot, qd plot RUNDIR, make figures): gnuplot-nox (pngcairo, svg, pdfcairo, dumb).
 set -euo pipefail
 pkgs=(build-essential pkg-config liblua5.4-dev lua5.4 libopenblas-dev libopenblas0-openmp liblapacke-dev
-      libreadline-dev nettle-dev python3-numpy)
+      libreadline-dev nettle-dev python3-numpy gnuplot-nox)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

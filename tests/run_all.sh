@@ -62,6 +62,7 @@ if [ -f tests/interp/test_cli.sh ]; then
   part "CLI" bash tests/interp/test_cli.sh "$QD"
 fi
 part "sandbox, limits, replay" bash tests/interp/test_sandbox.sh "$QD"
+part "pictures (qd.plot, qd plot RUNDIR, --plot)" bash tests/interp/test_plot.sh "$QD"
 outdir=$(mktemp -d); trap 'rm -f "$log"; rm -rf "$outdir"' EXIT
 # every example in its small mode with 1 thread; its results against the stored digests
 # (tests/golden.lua: any change of any bit fails); then `qd replay` of its record: in the

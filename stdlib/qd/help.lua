@@ -108,10 +108,11 @@ local docs = {
   ["qd.plot.probs"] = [==[qd.plot.probs(x [, {qubits = {...}}]) -> out | text
   The basis-state probabilities of a State or DensityMatrix (of the listed qubits), or of a
   vector of 2^k probabilities, as bars labelled with kets |00>, |01>, ... (qubit 0 leftmost).]==],
-  ["qd.plot.bloch"] = [==[qd.plot.bloch(x [, {qubit = 0, labels = {...}, trajectories = false}]) -> out | text
+  ["qd.plot.bloch"] = [==[qd.plot.bloch(x [, {qubit = 0, labels = {...}, trajectories = false, panels = false}]) -> out | text
   Points (<X>, <Y>, <Z>) of the chosen qubit on the Bloch sphere: x an Ensemble, a State or
   DensityMatrix, a list of Ensembles (one colour each: generated vs target) or a list of
-  states. trajectories = true: the list is a path in time, one curve per member.]==],
+  states. trajectories = true: the list is a path in time, one curve per member;
+  panels = true: one sphere per set, side by side (snapshots of a generation).]==],
   ["qd.plot.images"] = [==[qd.plot.images(grid [, {cols=, titles = {...}}]) -> out | text: greyscale images (real
   qd.Matrix or tables of rows, row 1 at the top) in a grid of cols columns.]==],
   ["qd.plot.circuit"] = [==[qd.plot.circuit(c [, opts]) -> out | text: the circuit diagram as a picture (= c:plot(opts)).]==],

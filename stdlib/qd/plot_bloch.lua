@@ -124,11 +124,30 @@ local function trajectory_sets(objs, q, labels)
   return blocks, plots
 end
 
--- qd.plot.bloch(x [, {qubit = 0, labels = {...}, trajectories = false}])
-function M.bloch(x, opts)
-  local o = C.check_opts("bloch", 2, opts, { qubit = "number", labels = "table", trajectories = "boolean" })
+local function check_bloch_opts(opts)
+  local o = C.check_opts("bloch", 2, opts, { qubit = "number", labels = "table", trajectories = "boolean",
+                                             panels = "boolean" })
   local q = o.qubit or 0
   if math.type(q) ~= "integer" or q < 0 then C.argerror("bloch", 2, "option 'qubit': a qubit index >= 0 expected") end
+  if o.panels and o.trajectories then C.argerror("bloch", 2, "options 'panels' and 'trajectories' exclude each other") end
+  return o, q
+end
+
+-- panels: one sphere per point set, side by side (titles = labels)
+local function panel_script(blocks, plots, labels, o)
+  local s = { C.datablock("sph", sphere_rows()), table.concat(blocks), frame, "unset key",
+              fmt("set multiplot layout 1,%d%s", #plots, o.title and (" title " .. C.q(o.title)) or "") }
+  for i, p in ipairs(plots) do
+    s[#s + 1] = "set title " .. C.q(labels[i] or ("set " .. i))
+    s[#s + 1] = "splot $sph with lines lc rgb '#cccccc' notitle, " .. p
+  end
+  s[#s + 1] = "unset multiplot"
+  return table.concat(s, "\n")
+end
+
+-- qd.plot.bloch(x [, {qubit = 0, labels = {...}, trajectories = false, panels = false}])
+function M.bloch(x, opts)
+  local o, q = check_bloch_opts(opts)
   local objs, kind, single = objects(x)
   local labels = o.labels or {}
   local blocks, plots
@@ -137,6 +156,9 @@ function M.bloch(x, opts)
     blocks, plots = trajectory_sets(objs, q, labels)
   else
     blocks, plots = point_sets(objs, kind, q, labels)
+  end
+  if o.panels then
+    return C.render("bloch", o, panel_script(blocks, plots, labels, o), nil, { 330 * #plots + 20, 380 })
   end
   local s = { C.datablock("sph", sphere_rows()), table.concat(blocks), frame, C.header(o),
               "set palette defined (0 '#9ecae1', 1 '#08306b')\nunset colorbox",

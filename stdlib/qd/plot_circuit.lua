@@ -112,9 +112,14 @@ function M.circuit(c, opts)
   local o = C.check_opts("circuit", 2, opts)
   local placed, ncol = layout(c)
   local x, w, xmax = column_x(placed, ncol)
-  local s, wires = { C.header(o) }, {}
+  local s, wires, gone = { C.header(o) }, {}, {}
+  for _, p in ipairs(placed) do   -- a measured-and-discarded qubit's wire ends at its box
+    if p.op.kind == "measure" and p.op.discard then
+      for _, q in ipairs(p.op.qubits) do gone[q] = x[p.col] end
+    end
+  end
   for q = 0, c.n - 1 do
-    wires[#wires + 1] = fmt("0.3 %d\n%.3f %d\n\n", -q, xmax, -q)
+    wires[#wires + 1] = fmt("0.3 %d\n%.3f %d\n\n", -q, gone[q] or xmax, -q)
     s[#s + 1] = fmt("set label 'q%d' at 0.15,%d right", q, -q)
   end
   for _, p in ipairs(placed) do draw_op(s, p, x[p.col], w[p.col] - 0.1) end

@@ -6,7 +6,7 @@
 --                   any other numeric lists among its results
 --   bloch.png       generated (t = 0) vs target ensembles on the Bloch sphere (1-qubit runs:
 --                   generated_train.npy, forward.npy)
---   trajectory.png  the generation trajectory t = T..0 of (up to 40) members on the sphere
+--   trajectory.png  the generation trajectory: the generated ensemble at five times T..0
 -- Anything else is named as skipped, with the reason.
 local json = require "qd.json"
 local C = require "qd.plot_core"
@@ -103,13 +103,14 @@ local function metrics_figure(ctx)
   ctx.done(qd.plot.lines(t))
 end
 
--- first `keep` members of E (a trajectory of 500 curves is a blur)
-local function first_members(E, keep)
-  local qd = require "qd"
-  if #E <= keep then return E end
-  local list = {}
-  for k = 1, keep do list[k] = E[k] end
-  return qd.ensemble.from(list)
+-- up to five times from t = T down to 0, evenly spaced
+local function snapshot_times(T)
+  local ts, seen = {}, {}
+  for k = 0, 4 do
+    local t = math.floor(T * (4 - k) / 4 + 0.5)
+    if not seen[t] then ts[#ts + 1], seen[t] = t, true end
+  end
+  return ts
 end
 
 local function bloch_figures(ctx)
@@ -119,12 +120,14 @@ local function bloch_figures(ctx)
   if gen[1].n ~= 1 then
     return ctx.skip("bloch", fmt("%d-qubit states: the Bloch figures are drawn for 1-qubit runs", gen[1].n))
   end
-  ctx.done(qd.plot.bloch({ gen[1], fwd[1] }, { labels = { "generated (t=0)", "target" },
+  ctx.done(qd.plot.bloch({ fwd[1], gen[1] }, { labels = { "target", "generated (t=0)" },
                          title = ctx.name .. ": generated vs target", out = ctx.path("bloch") }))
-  local path = {}
-  for t = #gen, 1, -1 do path[#path + 1] = first_members(gen[t], 40) end
-  ctx.done(qd.plot.bloch(path, { trajectories = true, labels = { fmt("generation t=%d..0", #gen - 1), "t=0" },
-                         title = ctx.name .. ": generation trajectory", out = ctx.path("trajectory") }))
+  local sets, labels = {}, {}
+  for _, t in ipairs(snapshot_times(#gen - 1)) do
+    sets[#sets + 1], labels[#labels + 1] = gen[t + 1], "t=" .. t
+  end
+  ctx.done(qd.plot.bloch(sets, { labels = labels, panels = true, out = ctx.path("trajectory"),
+                         title = ctx.name .. ": generation, noise (t=" .. (#gen - 1) .. ") to data (t=0)" }))
 end
 
 -- the context the figure functions share

@@ -75,6 +75,7 @@ local kinds = {
   { "bloch", function(o) return P.bloch({ E, H }, { labels = { "circle", "haar" }, out = o }) end, 3 },
   { "bloch_state", function(o) return P.bloch(bell, { qubit = 1, out = o }) end, 2 },
   { "bloch_traj", function(o) return P.bloch(traj, { trajectories = true, out = o }) end, 3 },
+  { "bloch_panels", function(o) return P.bloch({ E, H }, { panels = true, labels = { "a", "b" }, out = o }) end, 4 },
   { "images", function(o) return P.images({ { { 0, 1 }, { 1, 0 } }, qd.matrix { { 0, 0.5, 1 } }, { { 1 } } }, { out = o }) end, 3 },
   { "circuit", function(o) return circ:plot { out = o, width = 640, height = 300 } end, 1 },
 }
@@ -158,6 +159,7 @@ T.test("argument errors name the argument", function()
   T.raises(function() P.bloch({ E, bell }) end, "(entry 2: a list mixes Ensembles and single states)")
   T.raises(function() P.bloch(E, { qubit = 3 }) end, "bad argument #2 to 'bloch' (option 'qubit': 3 is not a qubit of a 1-qubit qd.Ensemble)")
   T.raises(function() P.bloch(E, { trajectories = true }) end, "(trajectories: a list of Ensembles or of states expected)")
+  T.raises(function() P.bloch({ E }, { panels = true, trajectories = true }) end, "(options 'panels' and 'trajectories' exclude each other)")
   T.raises(function() P.images({}) end, "bad argument #1 to 'images' (a non-empty list of images expected, got an empty table)")
   T.raises(function() P.images({ { { 1, 2 }, { 3 } } }) end, "(image 1: row 2 has 1 values, row 1 has 2)")
   T.raises(function() P.circuit(E) end, "bad argument #1 to 'circuit' (qd.Circuit expected, got qd.Ensemble)")

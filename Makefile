@@ -133,20 +133,21 @@ bench: all
 	@QD_BUILD=$(BUILD) bash bench/run.sh
 
 # The pictures README.md and docs/results.md show: the standard figures (qd plot) of the
-# run records committed under docs/figures/runs/, drawn into docs/figures/<run>/ (needs
+# run records committed under docs/figures/records/ (not runs/: .gitignore skips those),
+# drawn into docs/figures/<run>/ (needs
 # gnuplot-nox). `make figure-runs` re-creates those records (fixed seeds, one thread, ~6 s;
 # kept: run.json and the three .npy files the figures read).
 FIGURE_RUNS = quddpm_circle quddpm_cluster
 figures: $(BUILD)/qd
-	@for r in $(FIGURE_RUNS); do $(BUILD)/qd plot docs/figures/runs/$$r --out docs/figures/$$r || exit 1; done
+	@for r in $(FIGURE_RUNS); do $(BUILD)/qd plot docs/figures/records/$$r --out docs/figures/$$r || exit 1; done
 	@$(BUILD)/qd docs/figures/circuit.lua docs/figures/denoiser.png
 
 figure-runs: $(BUILD)/qd
 	$(BUILD)/qd --threads 1 examples/quddpm_circle.lua --seed 1 --N 100 --epochs 500 \
-	  --out docs/figures/runs/quddpm_circle --force >/dev/null
+	  --out docs/figures/records/quddpm_circle --force >/dev/null
 	$(BUILD)/qd --threads 1 examples/quddpm_cluster.lua --seed 1 --epochs 500 \
-	  --out docs/figures/runs/quddpm_cluster --force >/dev/null
-	cd docs/figures/runs && rm -f */checkpoint.json */generated_test.npy */params.npy
+	  --out docs/figures/records/quddpm_cluster --force >/dev/null
+	cd docs/figures/records && rm -f */checkpoint.json */generated_test.npy */params.npy
 
 install: $(BUILD)/qd
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/qd/qd/protocols

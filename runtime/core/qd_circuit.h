@@ -98,6 +98,10 @@ qd_status qd_circuit_add_measure(qd_circuit *c, const int *qs, int k, int discar
 qd_status qd_circuit_add_reset(qd_circuit *c, const int *qs, int k, qd_err *e);
 /* dst = src^-1 (dst initialised here). Fails if src has measurements/resets. */
 qd_status qd_circuit_inverse(qd_circuit *dst, const qd_circuit *src, qd_err *e);
+/* The circuit now acts on n qubits (fewer than it was made with): every op's qubits must be
+ * below n and a qubit must be left undiscarded. For a builder (the OpenQASM reader) that
+ * learns the register size at the end. */
+qd_status qd_circuit_shrink(qd_circuit *c, int n, qd_err *e);
 /* Qubits of the output (n minus discarded) and their list in order. */
 int qd_circuit_nout(const qd_circuit *c, int *kept);
 

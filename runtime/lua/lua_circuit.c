@@ -34,6 +34,11 @@ static qdl_circ *checkcirc(lua_State *L, int idx)
     return C;
 }
 
+qd_circuit *qdL_checkcircuit(lua_State *L, int idx)
+{
+    return &checkcirc(L, idx)->c;
+}
+
 static qdl_circ *newcirc(lua_State *L, int n)
 {
     qdl_circ *C = lua_newuserdatauv(L, sizeof *C, 0);
@@ -1288,4 +1293,5 @@ void qdL_open_circuit(lua_State *L)
     lua_pop(L, 1);
     static const luaL_Reg fns[] = {{"circuit", l_circuit}, {"circuit_call", l_circuit_call}, {NULL, NULL}};
     luaL_setfuncs(L, fns, 0);
+    qdL_open_qasm(L);
 }

@@ -132,7 +132,7 @@ void qdL_add_gate_methods(lua_State *L)
     lua_setfield(L, -2, "unitary");
 }
 
-/* qd.gates() -> { name = {qubits=k, params=m, doc="..."}, ... } */
+/* qd.gates() -> { name = {qubits=k, params=m, doc="...", inverse="..."}, ... } */
 static int l_gates(lua_State *L)
 {
     qdL_checknargs(L, 0);
@@ -147,6 +147,11 @@ static int l_gates(lua_State *L)
         lua_setfield(L, -2, "params");
         lua_pushstring(L, g[i].doc ? g[i].doc : "");
         lua_setfield(L, -2, "doc");
+        /* how its inverse is formed: "negate" (every angle negated; self-inverse when it has
+         * none), "u" (u(t,f,l)^-1 = u(-t,-l,-f)) or the inverse gate's name */
+        const qd_gate_info *gi = g[i].inv == QD_INV_OTHER ? qd_gate_get(g[i].inverse) : NULL;
+        lua_pushstring(L, gi ? gi->name : g[i].inv == QD_INV_U ? "u" : "negate");
+        lua_setfield(L, -2, "inverse");
         lua_setfield(L, -2, g[i].name);
     }
     return 1;

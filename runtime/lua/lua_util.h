@@ -6,6 +6,7 @@
 #include <lauxlib.h>
 #include "qd.h"
 #include "qd_dynamics.h"
+#include "qd_circuit.h"
 
 #define QDL_STATE "qd.State"
 #define QDL_DM "qd.DensityMatrix"
@@ -192,6 +193,8 @@ void qdL_open_schedule(lua_State *L);   /* lua_schedule.c */
 void qdL_open_diffusion(lua_State *L);   /* lua_diffusion.c */
 void qdL_open_channel(lua_State *L);   /* lua_channel.c */
 void qdL_open_circuit(lua_State *L);   /* lua_circuit.c */
+qd_circuit *qdL_checkcircuit(lua_State *L, int idx);   /* lua_circuit.c */
+void qdL_open_qasm(lua_State *L);   /* lua_qasm.c (from qdL_open_circuit) */
 void qdL_open_loss(lua_State *L);   /* lua_loss.c */
 void qdL_open_pauli(lua_State *L);   /* lua_pauli.c */
 void qdL_open_dynamics(lua_State *L);   /* lua_dynamics.c */

@@ -34,7 +34,7 @@ local std3 = {
   swap = true, crx = true, cry = true, crz = true, cp = true, ccx = true, cswap = true,
 }
 local defs3 = {
-  sxdg = "gate sxdg a { s a; h a; s a; }",
+  sxdg = "gate sxdg a { s a; h a; s a; gphase(-pi/4); }",
   rzz = "gate rzz(theta) a, b { cx a, b; rz(theta) b; cx a, b; }",
   rxx = "gate rxx(theta) a, b { h a; h b; cx a, b; rz(theta) b; cx a, b; h a; h b; }",
   ryy = "gate ryy(theta) a, b { rx(pi/2) a; rx(pi/2) b; cx a, b; rz(theta) b; cx a, b; rx(-pi/2) a; rx(-pi/2) b; }",
@@ -190,87 +190,106 @@ function M.to_qasm(c, version, params)
 end
 
 ------------------------------------------------------------------------ import: lexer
--- Linear in the length of the text: every pattern is anchored and either matches a run of
--- one character class or a fixed string, so nothing backtracks over a long run (the old
--- number pattern "%d*%.?%d*[eE]..." retried every split of a digit run: quadratic), and
--- runs of blanks are skipped with one find.
+-- The lexer starts anywhere (a byte position and its line): the C scanner (lua_qasm.c)
+-- reads the plain statements and hands the rest to the parser here, one statement at a
+-- time. Linear in the length of the text: every pattern is anchored and matches a run of
+-- one character class or a fixed string, so nothing backtracks over a long run.
 local find, sub, byte = string.find, string.sub, string.byte
-local single = {}
-for ch in ("()[]{},;=+-*/@^"):gmatch(".") do single[byte(ch)] = ch end
+local single, double = {}, {}
+for ch in ("()[]{},;=+-*/@^:<>!%~&|"):gmatch(".") do single[byte(ch)] = ch end
+for _, s in ipairs { "->", "**", "==", "!=", "<=", ">=", "&&", "||", "+=", "-=", "*=", "/=", "<<", ">>", "++" } do
+  double[s] = s
+end
+local units = { ns = true, us = true, ms = true, s = true, dt = true, ["\194\181s"] = true }
+-- identifiers that are spelt with one Unicode letter in the spec
+local uident = { ["\207\128"] = "pi", ["\207\132"] = "tau", ["\226\132\135"] = "euler" }
 
 local function count_newlines(text, i, j)
   local _, k = sub(text, i, j):gsub("\n", "")
   return k
 end
 
--- lex(text) -> toks: toks[k] is the k-th token {kind, v, line}, made on first use, so a
--- parse that fails early never tokenizes the rest (a bad 1 MB input costs microseconds).
--- The last token is {kind = "eof"}; indices past it are nil.
-local function lex(text)
-  local toks, i, line, n = {}, 1, 1, #text
+-- lex(text, i, line) -> toks: toks[k] is the k-th token {kind, v, line, e = its last byte},
+-- made on first use, so a statement that fails early never tokenizes the rest. The last
+-- token is {kind = "eof"}.
+local function lex(text, i, line)
+  local toks, n = {}, #text
   local count, done = 0, false
-  local function push(kind, v)
+  local function push(kind, v, e)
     count = count + 1
-    rawset(toks, count, { kind = kind, v = v, line = line })
+    rawset(toks, count, { kind = kind, v = v, line = line, e = e })
   end
-  -- lex until token k exists (or the text ends)
-  local function fill(k)
-  while count < k and i <= n do
-    local b = byte(text, i)
-    if b == 10 then
-      line = line + 1; i = i + 1
-    elseif b == 32 or b == 9 or b == 13 or b == 11 or b == 12 then
-      local _, e = find(text, "^[ \t\r\v\f]+", i)
-      i = e + 1
-    elseif b == 47 and byte(text, i + 1) == 47 then               -- // comment
-      local e = find(text, "\n", i, true)
-      e = e and e - 1 or n
-      local rest = sub(text, i, e)
-      local prag = rest:match("^//%s*(pragma%s+qd%s+.*)$")
-      if prag then push("pragma", (prag:gsub("^pragma%s+", ""))) end
-      i = e + 1
-    elseif b == 47 and byte(text, i + 1) == 42 then               -- /* comment */
-      local j = find(text, "*/", i + 2, true)
-      if not j then error(fmt("qasm:%d: unterminated comment", line), 0) end
-      line = line + count_newlines(text, i, j)
-      i = j + 2
-    elseif (b == 35 or b == 112) and find(text, "^#?pragma[ \t]", i) then
-      local _, e = find(text, "^#?pragma[^\n]*", i)
-      push("pragma", (sub(text, i, e):match("^#?pragma[ \t]+(.*)$")))
-      i = e + 1
-    elseif (b >= 65 and b <= 90) or (b >= 97 and b <= 122) or b == 95 then
-      local _, e = find(text, "^[%a_][%w_]*", i)
-      push("id", sub(text, i, e)); i = e + 1
-    elseif (b >= 48 and b <= 57) or (b == 46 and find(text, "^%d", i + 1)) then
-      -- digits [. digits] [e [+-] digits], each part one greedy run
-      local _, e = find(text, "^%d*", i)
-      if byte(text, e + 1) == 46 then _, e = find(text, "^%d*", e + 2) end
-      local _, ee = find(text, "^[eE][%+%-]?%d+", e + 1)
-      e = ee or e
-      local w = sub(text, i, e)
-      local v = tonumber(w)
-      if not v then error(fmt("qasm:%d: bad number '%s'", line, #w > 40 and w:sub(1, 40) .. "..." or w), 0) end
-      push("num", v); i = e + 1
-    elseif b == 34 then                                              -- "string"
-      local j = find(text, '"', i + 1, true)
-      if not j then error(fmt("qasm:%d: unterminated string", line), 0) end
-      push("str", sub(text, i + 1, j - 1))
-      line = line + count_newlines(text, i, j)
-      i = j + 1
-    elseif b == 45 and byte(text, i + 1) == 62 then
-      push("->", "->"); i = i + 2
-    elseif b == 42 and byte(text, i + 1) == 42 then
-      push("**", "**"); i = i + 2
-    elseif single[b] then
-      push(single[b], single[b]); i = i + 1
-    elseif b == 207 and byte(text, i + 1) == 128 then   -- UTF-8 pi
-      push("id", "pi"); i = i + 2
+  local function word(b)
+    local _, e = find(text, "^[%w_\128-\255]*", i + 1)
+    local w = sub(text, i, e)
+    if b >= 128 or find(w, "[\128-\255]") then
+      if not utf8.len(w) then error(fmt("qasm:%d: invalid UTF-8 in an identifier", line), 0) end
+      w = uident[w] or w
+    end
+    push("id", w, e); i = e + 1
+  end
+  local function numtok()
+    local _, e = find(text, "^%d*", i)
+    if byte(text, e + 1) == 46 then _, e = find(text, "^%d*", e + 2) end
+    local _, ee = find(text, "^[eE][%+%-]?%d+", e + 1)
+    e = ee or e
+    local w = sub(text, i, e)
+    local v = tonumber(w)
+    if not v then error(fmt("qasm:%d: bad number '%s'", line, #w > 40 and w:sub(1, 40) .. "..." or w), 0) end
+    local _, ue = find(text, "^[%a\194\181]+", e + 1)
+    if ue and units[sub(text, e + 1, ue)] then
+      push("dur", w .. sub(text, e + 1, ue), ue); i = ue + 1
     else
-      error(fmt("qasm:%d: unexpected character '%s'", line, sub(text, i, i)), 0)
+      push("num", v, e); i = e + 1
     end
   end
+  local function fill(k)
+    while count < k and i <= n do
+      local b = byte(text, i)
+      if b == 10 then
+        line = line + 1; i = i + 1
+      elseif b == 32 or b == 9 or b == 13 or b == 11 or b == 12 then
+        local _, e = find(text, "^[ \t\r\v\f]+", i)
+        i = e + 1
+      elseif b == 47 and byte(text, i + 1) == 47 then               -- // comment
+        local e = find(text, "\n", i, true)
+        e = e and e - 1 or n
+        local prag = sub(text, i, e):match("^//%s*(pragma%s+qd%s+.*)$")
+        if prag then push("pragma", (prag:gsub("^pragma%s+", "")), e) end
+        i = e + 1
+      elseif b == 47 and byte(text, i + 1) == 42 then               -- /* comment */
+        local j = find(text, "*/", i + 2, true)
+        if not j then error(fmt("qasm:%d: unterminated comment", line), 0) end
+        line = line + count_newlines(text, i, j)
+        i = j + 2
+      elseif (b == 35 or b == 112) and find(text, "^#?pragma[ \t]", i) then
+        local _, e = find(text, "^#?pragma[^\n]*", i)
+        push("pragma", (sub(text, i, e):match("^#?pragma[ \t]+(.*)$")), e)
+        i = e + 1
+      elseif (b >= 65 and b <= 90) or (b >= 97 and b <= 122) or b == 95 or b >= 128 then
+        word(b)
+      elseif (b >= 48 and b <= 57) or (b == 46 and find(text, "^%d", i + 1)) then
+        numtok()
+      elseif b == 34 then                                              -- "string"
+        local j = find(text, '"', i + 1, true)
+        if not j then error(fmt("qasm:%d: unterminated string", line), 0) end
+        push("str", sub(text, i + 1, j - 1), j)
+        line = line + count_newlines(text, i, j)
+        i = j + 1
+      elseif b == 36 and find(text, "^%d", i + 1) then                -- $0: a physical qubit
+        local _, e = find(text, "^%d+", i + 1)
+        push("phys", sub(text, i, e), e); i = e + 1
+      elseif double[sub(text, i, i + 1)] then
+        local d = sub(text, i, i + 1)
+        push(d, d, i + 1); i = i + 2
+      elseif single[b] then
+        push(single[b], single[b], i); i = i + 1
+      else
+        error(fmt("qasm:%d: unexpected character '%s'", line, sub(text, i, i)), 0)
+      end
+    end
     if count < k and not done then
-      push("eof", "<end of input>")
+      push("eof", "<end of input>", n)
       done = true
     end
   end
@@ -282,12 +301,15 @@ local function lex(text)
 end
 
 ------------------------------------------------------------------------ import: values
--- Angle values are affine forms {c = const, s = scale, p = parameter name or nil}.
-local function const(x) return { c = x, s = 0 } end
+-- A classical value is an affine form {c = const, s = scale, p = parameter name or nil}
+-- (angles may depend on one `input` parameter); `int = true` marks integer arithmetic.
+local function const(x, int) return { c = x, s = 0, int = int } end
+local function isparam(v) return v.p and v.s ~= 0 end
+local function scale(v, k) return { c = v.c * k, s = v.s * k, p = v.p } end
 local funcs = {
   sin = math.sin, cos = math.cos, tan = math.tan, exp = math.exp, ln = math.log, sqrt = math.sqrt,
   arcsin = math.asin, arccos = math.acos, arctan = math.atan, asin = math.asin, acos = math.acos,
-  atan = math.atan, log = math.log,
+  atan = math.atan, log = math.log, floor = math.floor, ceiling = math.ceil,
 }
 
 local Parser = {}
@@ -312,53 +334,85 @@ function Parser:expect(kind, what)
   end
   return t
 end
+function Parser:isword(v, k) local t = self:peek(k); return t.kind == "id" and t.v == v end
 
--- expressions: precedence climbing over + - * / and unary -, ** / ^ for constants
+function Parser:nest_in(t)
+  self.nest = self.nest + 1
+  if self.nest > M.max_nesting then self:err(fmt("expression nested more than %d deep", M.max_nesting), t) end
+end
+
+-- the value of identifier w (env: a gate's or subroutine's own names first)
+function Parser:ident_value(w, env, t)
+  if env and env[w] then return env[w] end
+  local v = self.vars[w]
+  if v then
+    if v.v == nil then self:err(fmt("'%s' is used before it has a value", w), t) end
+    return v.v
+  end
+  if self.inputs[w] then return { c = 0, s = 1, p = w } end
+  if w == "pi" then return const(math.pi) end
+  if w == "tau" then return const(2 * math.pi) end
+  if w == "euler" then return const(math.exp(1)) end
+  if w == "true" then return const(1, true) end
+  if w == "false" then return const(0, true) end
+  if self.cregs[w] then
+    self:err(fmt("the measured bits '%s' are used as a number: only 'if' conditions may test them", w), t)
+  end
+  self:err(fmt("unknown identifier '%s'", w), t)
+end
+
+-- expressions: precedence climbing; || && == != < <= > >= + - * / % ** and unary - + !
 function Parser:primary(env)
   local t = self:next()
-  if t.kind == "num" then return const(t.v) end
-  if t.kind == "(" or t.kind == "-" or t.kind == "+" then
+  if t.kind == "num" then return const(t.v, math.type(t.v) == "integer") end
+  if t.kind == "(" or t.kind == "-" or t.kind == "+" or t.kind == "!" then
     -- recursion: bounded so a pathological "((((..." is an error, not a stack overflow
-    self.nest = self.nest + 1
-    if self.nest > M.max_nesting then
-      self:err(fmt("expression nested more than %d deep", M.max_nesting), t)
+    self:nest_in(t)
+    local v
+    if t.kind == "(" then
+      v = self:expr(env)
+      self:expect(")")
+    else
+      v = self:unary(env)
+      if t.kind == "-" then v = { c = -v.c, s = -v.s, p = v.p, int = v.int }
+      elseif t.kind == "!" then
+        if isparam(v) then self:err("'!' of a parameter is not supported", t) end
+        v = const(v.c == 0 and 1 or 0, true)
+      end
     end
-  end
-  if t.kind == "(" then
-    local v = self:expr(env)
-    self:expect(")")
-    self.nest = self.nest - 1
-    return v
-  end
-  if t.kind == "-" then
-    local v = self:unary(env)
-    self.nest = self.nest - 1
-    return { c = -v.c, s = -v.s, p = v.p }
-  end
-  if t.kind == "+" then
-    local v = self:unary(env)
     self.nest = self.nest - 1
     return v
   end
   if t.kind == "id" then
     local w = t.v
-    if w == "pi" then return const(math.pi) end
-    if w == "tau" then return const(2 * math.pi) end
-    if w == "euler" then return const(math.exp(1)) end
     if funcs[w] and self:peek().kind == "(" then
       self:next()
-      self.nest = self.nest + 1
-      if self.nest > M.max_nesting then self:err(fmt("expression nested more than %d deep", M.max_nesting), t) end
+      self:nest_in(t)
       local v = self:expr(env)
       self:expect(")")
       self.nest = self.nest - 1
-      if v.p and v.s ~= 0 then self:err(fmt("%s() of a parameter is not supported (angles must be affine in one parameter)", w), t) end
+      if isparam(v) then self:err(fmt("%s() of a parameter is not supported (angles must be affine in one parameter)", w), t) end
       return const(funcs[w](v.c))
     end
-    if env and env[w] then return env[w] end
-    if self.inputs[w] then return { c = 0, s = 1, p = w } end
-    self:err(fmt("unknown identifier '%s'", w), t)
+    if (w == "int" or w == "uint" or w == "float" or w == "angle" or w == "bool") and
+       (self:peek().kind == "(" or self:peek().kind == "[") then
+      self:type_width()   -- a cast: float[64](x), int(x)
+      self:expect("(")
+      self:nest_in(t)
+      local v = self:expr(env)
+      self:expect(")")
+      self.nest = self.nest - 1
+      if w == "int" or w == "uint" then
+        if isparam(v) then self:err("a parameter cast to an integer is not supported", t) end
+        local x = v.c >= 0 and math.floor(v.c) or math.ceil(v.c)
+        return const(math.tointeger(x) or x, true)
+      end
+      if w == "bool" then return const(v.c ~= 0 and 1 or 0, true) end
+      return { c = v.c, s = v.s, p = v.p }
+    end
+    return self:ident_value(w, env, t)
   end
+  if t.kind == "dur" then self:err(fmt("a duration ('%s') is not a number", t.v), t) end
   self:err(fmt("expression expected, got '%s'", tostring(t.v)), t)
 end
 
@@ -366,12 +420,13 @@ function Parser:unary(env)
   local v = self:primary(env)
   if self:peek().kind == "**" or self:peek().kind == "^" then
     local op = self:next()
-    self.nest = self.nest + 1
-    if self.nest > M.max_nesting then self:err(fmt("expression nested more than %d deep", M.max_nesting), op) end
+    self:nest_in(op)
     local e = self:unary(env)
     self.nest = self.nest - 1
-    if (v.p and v.s ~= 0) or (e.p and e.s ~= 0) then self:err("power of a parameter is not supported", op) end
-    return const(v.c ^ e.c)
+    if isparam(v) or isparam(e) then self:err("power of a parameter is not supported", op) end
+    local r = v.c ^ e.c
+    if v.int and e.int and e.c >= 0 then r = math.tointeger(r) or r end
+    return const(r, v.int and e.int and math.type(r) == "integer")
   end
   return v
 end
@@ -383,23 +438,31 @@ function Parser:term(env)
     if t.kind == "*" then
       self:next()
       local w = self:unary(env)
-      if v.p and v.s ~= 0 and w.p and w.s ~= 0 then self:err("product of parameters is not supported (angles must be affine)", t) end
-      if v.p and v.s ~= 0 then v = { c = v.c * w.c, s = v.s * w.c, p = v.p }
-      elseif w.p and w.s ~= 0 then v = { c = w.c * v.c, s = w.s * v.c, p = w.p }
-      else v = const(v.c * w.c) end
-    elseif t.kind == "/" then
+      if isparam(v) and isparam(w) then self:err("product of parameters is not supported (angles must be affine)", t) end
+      if isparam(v) then v = { c = v.c * w.c, s = v.s * w.c, p = v.p }
+      elseif isparam(w) then v = { c = w.c * v.c, s = w.s * v.c, p = w.p }
+      else v = const(v.c * w.c, v.int and w.int) end
+    elseif t.kind == "/" or t.kind == "%" then
       self:next()
       local w = self:unary(env)
-      if w.p and w.s ~= 0 then self:err("division by a parameter is not supported (angles must be affine)", t) end
+      if isparam(w) then self:err("division by a parameter is not supported (angles must be affine)", t) end
       if w.c == 0 then self:err("division by zero", t) end
-      v = { c = v.c / w.c, s = v.s / w.c, p = v.p }
+      if t.kind == "%" then
+        if isparam(v) then self:err("'%' of a parameter is not supported", t) end
+        v = const(math.fmod(v.c, w.c), v.int and w.int)
+      elseif v.int and w.int then   -- integer division truncates (OpenQASM 3 int)
+        local q = v.c / w.c
+        v = const(math.tointeger(q >= 0 and math.floor(q) or math.ceil(q)) or q, true)
+      else
+        v = { c = v.c / w.c, s = v.s / w.c, p = v.p }
+      end
     else
       return v
     end
   end
 end
 
-function Parser:expr(env)
+function Parser:sum(env)
   local v = self:term(env)
   while true do
     local t = self:peek()
@@ -407,75 +470,192 @@ function Parser:expr(env)
       self:next()
       local w = self:term(env)
       local sg = t.kind == "+" and 1 or -1
-      local p = v.p
-      if v.p and w.p and v.p ~= w.p and v.s ~= 0 and w.s ~= 0 then
+      if isparam(v) and isparam(w) and v.p ~= w.p then
         self:err("an angle may depend on one parameter only", t)
       end
-      if not (v.p and v.s ~= 0) then p = w.p end
-      v = { c = v.c + sg * w.c, s = (v.p == p and v.s or 0) + sg * (w.p == p and w.s or 0), p = p }
+      local p = isparam(v) and v.p or w.p
+      v = { c = v.c + sg * w.c, s = (v.p == p and v.s or 0) + sg * (w.p == p and w.s or 0), p = p,
+            int = v.int and w.int }
     else
       return v
     end
   end
 end
 
------------------------------------------------------------------------- import: statements
+local compare = {
+  ["=="] = function(a, b) return a == b end, ["!="] = function(a, b) return a ~= b end,
+  ["<"] = function(a, b) return a < b end, ["<="] = function(a, b) return a <= b end,
+  [">"] = function(a, b) return a > b end, [">="] = function(a, b) return a >= b end,
+}
+
+function Parser:comparison(env)
+  local v = self:sum(env)
+  local t = self:peek()
+  if compare[t.kind] then
+    self:next()
+    local w = self:sum(env)
+    if isparam(v) or isparam(w) then self:err("a comparison of parameters is not supported", t) end
+    return const(compare[t.kind](v.c, w.c) and 1 or 0, true)
+  end
+  return v
+end
+
+function Parser:expr(env)
+  local v = self:comparison(env)
+  while self:peek().kind == "&&" or self:peek().kind == "||" do
+    local t = self:next()
+    local w = self:comparison(env)
+    if isparam(v) or isparam(w) then self:err("a logical operation on parameters is not supported", t) end
+    if t.kind == "&&" then v = const((v.c ~= 0 and w.c ~= 0) and 1 or 0, true)
+    else v = const((v.c ~= 0 or w.c ~= 0) and 1 or 0, true) end
+  end
+  return v
+end
+
+-- an integer-valued constant expression (indices, sizes, loop bounds)
+function Parser:int_expr(env, what)
+  local t = self:peek()
+  local v = self:expr(env)
+  if isparam(v) then self:err(fmt("%s: a constant expected, got a parameter", what), t) end
+  local k = math.tointeger(v.c)
+  if not k then self:err(fmt("%s: an integer expected, got %s", what, num(v.c)), t) end
+  return k
+end
+
+------------------------------------------------------------------------ import: gates
 -- qd gate names for QASM names
-local alias = { U = "u", u3 = "u", u1 = "p", phase = "p", cu1 = "cp", cphase = "cp", CX = "cx", i = "id" }
+local alias = { U = "u", u3 = "u", u1 = "p", phase = "p", cu1 = "cp", cphase = "cp", CX = "cx", i = "id",
+                cnot = "cx", toffoli = "ccx", fredkin = "cswap" }
 
-function Parser:qubit_operand()
-  local t = self:expect("id", "qubit operand")
-  local reg = self.qregs[t.v]
-  if not reg then self:err(fmt("unknown quantum register '%s'", t.v), t) end
-  if self:accept("[") then
-    local it = self:expect("num", "qubit index")
-    if it.v ~= math.floor(it.v) or it.v < 0 or it.v >= reg.size then
-      self:err(fmt("index %s out of range for register '%s' of size %d", num(it.v), t.v, reg.size), it)
-    end
-    self:expect("]")
-    return { reg.base + it.v }
-  end
-  local qs = {}
-  for k = 0, reg.size - 1 do qs[#qs + 1] = reg.base + k end
-  return qs
+-- Gates of the original qelib1.inc and of Qiskit's exports that are not qd gates, as
+-- built-in definitions (a file's own definition of the same name replaces them). Each is
+-- exact, global phase included, so they are also right under `ctrl @`:
+--  cu3 is Qiskit's: exactly controlled-U3 (QASMBench ships a second qelib1.inc whose cu3
+--  adds a phase on the control; a file that wants that one defines it). cu is Qiskit's
+--  controlled-U with a global phase gamma. c3x, c4x and c3sqrtx are the multi-controlled
+--  X and sqrt(X); rccx and rc3x are the relative-phase Toffolis (their phases are part of
+--  the gate: Qiskit's matrices, checked in tests/lua/test_qasm.lua).
+local library = [[
+gate u0(gamma) q { }
+gate cu3(theta, phi, lambda) c, t { ctrl @ U(theta, phi, lambda) c, t; }
+gate cu(theta, phi, lambda, gamma) c, t { p(gamma) c; ctrl @ U(theta, phi, lambda) c, t; }
+gate csx a, b { ctrl @ sx a, b; }
+gate c3x a, b, c, d { ctrl(3) @ x a, b, c, d; }
+gate c4x a, b, c, d, e { ctrl(4) @ x a, b, c, d, e; }
+gate c3sqrtx a, b, c, d { ctrl(3) @ sx a, b, c, d; }
+gate rccx a, b, c { u2(0, pi) c; u1(pi/4) c; cx b, c; u1(-pi/4) c; cx a, c; u1(pi/4) c; cx b, c; u1(-pi/4) c; u2(0, pi) c; }
+gate rc3x a, b, c, d { u2(0, pi) d; u1(pi/4) d; cx c, d; u1(-pi/4) d; u2(0, pi) d; cx a, d; u1(pi/4) d; cx b, d; u1(-pi/4) d; cx a, d; u1(pi/4) d; cx b, d; u1(-pi/4) d; u2(0, pi) d; u1(pi/4) d; cx c, d; u1(-pi/4) d; u2(0, pi) d; }
+gate rzx(theta) a, b { h b; cx a, b; rz(theta) b; cx a, b; h b; }
+gate dcx a, b { cx a, b; cx b, a; }
+gate iswap a, b { s a; s b; h a; cx a, b; cx b, a; h b; }
+gate crk(k) a, b { cp(2*pi/2**k) a, b; }
+gate ccz a, b, c { ctrl(2) @ z a, b, c; }
+gate r(theta, phi) a { U(theta, phi - pi/2, -phi + pi/2) a; }
+gate xx_minus_yy(theta, beta) a, b { rz(-beta) b; rz(-pi/2) a; sx a; rz(pi/2) a; s b; cx a, b; ry(theta/2) a; ry(-theta/2) b; cx a, b; sdg b; rz(-pi/2) a; sxdg a; rz(pi/2) a; rz(beta) b; }
+gate xx_plus_yy(theta, beta) a, b { rz(beta) a; rz(-pi/2) b; sx b; rz(pi/2) b; s a; cx b, a; ry(-theta/2) b; ry(-theta/2) a; cx b, a; sdg a; rz(-pi/2) b; sxdg b; rz(pi/2) b; rz(-beta) a; }
+]]
+
+-- Controlled forms and exact decompositions used by `ctrl @` (and `inv @`, `pow(k) @`).
+-- A primitive is {g = qd gate, q = qubits, a = angles}, {mcp = angle, ctl = controls, t =
+-- target} (a multi-controlled phase), {mcx = true, ctl =, t =} or {gphase = angle}.
+local PI = const(math.pi)
+local one_ctrl = { y = "cy", h = "ch", rx = "crx", ry = "cry", rz = "crz", swap = "cswap" }
+local phase_of = { z = math.pi, s = math.pi / 2, sdg = -math.pi / 2, t = math.pi / 4, tdg = -math.pi / 4 }
+local function G(g, q, a) return { g = g, q = q, a = a or {} } end
+local function addc(x, y)
+  if isparam(x) and isparam(y) and x.p ~= y.p then return nil end
+  local p = isparam(x) and x.p or y.p
+  return { c = x.c + y.c, s = (x.p == p and x.s or 0) + (y.p == p and y.s or 0), p = p }
+end
+-- exact decompositions (application order), global phase included
+local decomp = {
+  y = function(q) return { G("sdg", q), G("x", q), G("s", q) } end,
+  h = function(q) return { G("z", q), G("ry", q, { const(math.pi / 2) }) } end,
+  rz = function(q, a) return { { gphase = scale(a[1], -0.5) }, G("p", q, a) } end,
+  rx = function(q, a) return { G("h", q), G("rz", q, a), G("h", q) } end,
+  ry = function(q, a) return { G("sdg", q), G("rx", q, a), G("s", q) } end,
+  sx = function(q) return { { gphase = const(math.pi / 4) }, G("rx", q, { const(math.pi / 2) }) } end,
+  sxdg = function(q) return { { gphase = const(-math.pi / 4) }, G("rx", q, { const(-math.pi / 2) }) } end,
+  u = function(q, a)
+    local ph = addc(a[2], a[3])
+    if not ph then return nil end
+    return { { gphase = scale(ph, 0.5) }, G("rz", q, { a[3] }), G("ry", q, { a[1] }), G("rz", q, { a[2] }) }
+  end,
+  swap = function(q) return { G("cx", { q[1], q[2] }), G("cx", { q[2], q[1] }), G("cx", { q[1], q[2] }) } end,
+  cy = function(q) return { G("sdg", { q[2] }), G("cx", q), G("s", { q[2] }) } end,
+  ch = function(q) return { G("cz", q), G("cry", q, { const(math.pi / 2) }) } end,
+  crz = function(q, a) return { G("p", { q[1] }, { scale(a[1], -0.5) }), G("cp", q, a) } end,
+  crx = function(q, a) return { G("h", { q[2] }), G("crz", q, a), G("h", { q[2] }) } end,
+  cry = function(q, a) return { G("sdg", { q[2] }), G("crx", q, a), G("s", { q[2] }) } end,
+  cswap = function(q) return { G("cx", { q[3], q[2] }), G("ccx", q), G("cx", { q[3], q[2] }) } end,
+  rzz = function(q, a) return { G("cx", q), G("rz", { q[2] }, a), G("cx", q) } end,
+  rxx = function(q, a)
+    return { G("h", { q[1] }), G("h", { q[2] }), G("rzz", q, a), G("h", { q[1] }), G("h", { q[2] }) }
+  end,
+  ryy = function(q, a)
+    local h, mh = { const(math.pi / 2) }, { const(-math.pi / 2) }
+    return { G("rx", { q[1] }, h), G("rx", { q[2] }, h), G("rzz", q, a), G("rx", { q[1] }, mh), G("rx", { q[2] }, mh) }
+  end,
+  ecr = function(q)
+    local a, b = { q[1] }, { q[2] }
+    return { G("h", b), G("cx", q), G("rz", b, { const(math.pi / 4) }), G("cx", q), G("h", b), G("x", a),
+             G("h", b), G("cx", q), G("rz", b, { const(-math.pi / 4) }), G("cx", q), G("h", b) }
+  end,
+}
+
+local function cat(a, b)
+  local r = {}
+  for _, x in ipairs(a) do r[#r + 1] = x end
+  for _, x in ipairs(b) do r[#r + 1] = x end
+  return r
 end
 
-function Parser:bit_operand()
-  local t = self:expect("id", "classical bit")
-  if not self.cregs[t.v] then self:err(fmt("unknown classical register '%s'", t.v), t) end
-  if self:accept("[") then
-    self:expect("num", "bit index")
-    self:expect("]")
+-- control(pr, C, out): the primitive pr controlled on the qubits C (all must be 1), exactly
+function Parser:control(pr, C, out, tok)
+  if pr.gphase then
+    local t = C[#C]
+    out[#out + 1] = { mcp = pr.gphase, ctl = table.move(C, 1, #C - 1, 1, {}), t = t }
+    return
   end
+  if pr.mcp then out[#out + 1] = { mcp = pr.mcp, ctl = cat(C, pr.ctl), t = pr.t }; return end
+  if pr.mcx then out[#out + 1] = { mcx = true, ctl = cat(C, pr.ctl), t = pr.t }; return end
+  local g, q, a = pr.g, pr.q, pr.a
+  if g == "id" then return end
+  if g == "x" or g == "cx" or g == "ccx" then
+    out[#out + 1] = { mcx = true, ctl = cat(C, table.move(q, 1, #q - 1, 1, {})), t = q[#q] }
+    return
+  end
+  if phase_of[g] or g == "p" or g == "cz" or g == "cp" then
+    local ang = phase_of[g] and const(phase_of[g]) or (g == "cz" and PI or a[1])
+    out[#out + 1] = { mcp = ang, ctl = cat(C, table.move(q, 1, #q - 1, 1, {})), t = q[#q] }
+    return
+  end
+  if #C == 1 and one_ctrl[g] then
+    out[#out + 1] = G(one_ctrl[g], cat(C, q), a)
+    return
+  end
+  local d = decomp[g] and decomp[g](q, a)
+  if not d then self:err(fmt("'ctrl @' on '%s' with these angles is not supported", g), tok) end
+  for _, x in ipairs(d) do self:control(x, C, out, tok) end
 end
 
--- gate_cost(name) -> the number of ops one call of gate `name` expands to, computed from
--- the definitions without expanding anything (memoised per definition; a later `gate`
--- redefinition starts a new generation, since it may change a gate used in a body).
--- Nesting deeper than M.max_gate_depth (or a recursive definition) is an error.
-function Parser:gate_cost(name, tok, depth)
-  local user = self.gates[name]
-  if not user then
-    if name == "gphase" then return 0 end
-    return 1   -- a native gate, or unknown (reported when the call is expanded)
+-- the inverse of one primitive
+function Parser:invert(pr)
+  if pr.gphase then return { gphase = scale(pr.gphase, -1) } end
+  if pr.mcp then return { mcp = scale(pr.mcp, -1), ctl = pr.ctl, t = pr.t } end
+  if pr.mcx then return pr end
+  local rule = self.qdgates[pr.g].inverse
+  if rule == "negate" then
+    local a = {}
+    for i, v in ipairs(pr.a) do a[i] = scale(v, -1) end
+    return G(pr.g, pr.q, a)
+  elseif rule == "u" then
+    return G("u", pr.q, { scale(pr.a[1], -1), scale(pr.a[3], -1), scale(pr.a[2], -1) })
   end
-  if user.cost and user.gen == self.gen then return user.cost end
-  if user.busy then self:err(fmt("gate '%s' is defined in terms of itself", name), tok) end
-  if depth >= M.max_gate_depth then
-    self:err(fmt("gate '%s' nests gate definitions more than %d deep", tok.v, M.max_gate_depth), tok)
-  end
-  user.busy = true
-  local total = 0
-  for _, st in ipairs(user.body) do
-    if not st.gphase then total = total + self:gate_cost(st.name, tok, depth + 1) end
-    -- stop counting once past any limit (the sum could grow past 2^53 otherwise)
-    if total > self.max_ops then total = self.max_ops + 1 break end
-  end
-  user.busy = false
-  user.cost, user.gen = total, self.gen
-  return total
+  return G(rule, pr.q, pr.a)
 end
 
+------------------------------------------------------------------------ import: emitting
 -- reserve(k): k more ops are about to be made; refuses when the total would pass max_ops
 function Parser:reserve(k, name, tok)
   local total = self.nops + k
@@ -488,28 +668,223 @@ function Parser:reserve(k, name, tok)
   self.nops = total
 end
 
-local NOARGS = setmetatable({}, { __newindex = function() error("NOARGS is read-only", 2) end })
+-- one qd gate into the circuit (under the current `if` condition, if any)
+function Parser:native(name, qs, args, tok)
+  if self.skipping then return end
+  local info = self.qdgates[name]
+  self:reserve(1, tok.v, tok)
+  local a, nq = self.argbuf, #qs
+  for j = 1, nq do a[j] = qs[j] end
+  for j = 1, #args do
+    local v = args[j]
+    if isparam(v) then a[nq + j] = { v.p, scale = v.s, offset = v.c } else a[nq + j] = v.c end
+  end
+  local S = self.S
+  S:flush()
+  self.line = tok.line
+  self.circ[name](self.circ, table.unpack(a, 1, nq + info.params))
+  if self.cond then S:condition(self.cond) end
+end
 
--- apply(nt, args, qs, emit): gate `nt.v` with angle values args on qubits qs (one instance,
--- no broadcast): a native gate is emitted, a user gate expanded. Arity and distinct qubits
--- are checked here, so they are checked for every expanded body statement too.
-function Parser:apply(nt, args, qs, emit)
+-- a multi-controlled phase and X, in qd gates (exact: Barenco et al. 1995, lemma 7.5 with
+-- the phase split in halves): C^k P(l) = CP(l/2)[ck,t] C^{k-1}X[ck] CP(-l/2)[ck,t]
+-- C^{k-1}X[ck] C^{k-1}P(l/2)[t]
+function Parser:emit_mcp(l, ctl, t, tok)
+  local k = #ctl
+  if k == 0 then return self:native("p", { t }, { l }, tok) end
+  if k == 1 then return self:native("cp", { ctl[1], t }, { l }, tok) end
+  local ck, rest = ctl[k], table.move(ctl, 1, k - 1, 1, {})
+  self:native("cp", { ck, t }, { scale(l, 0.5) }, tok)
+  self:emit_mcx(rest, ck, tok)
+  self:native("cp", { ck, t }, { scale(l, -0.5) }, tok)
+  self:emit_mcx(rest, ck, tok)
+  self:emit_mcp(scale(l, 0.5), rest, t, tok)
+end
+
+function Parser:emit_mcx(ctl, t, tok)
+  local k = #ctl
+  if k == 0 then return self:native("x", { t }, {}, tok) end
+  if k == 1 then return self:native("cx", { ctl[1], t }, {}, tok) end
+  if k == 2 then return self:native("ccx", { ctl[1], ctl[2], t }, {}, tok) end
+  self:native("h", { t }, {}, tok)
+  self:emit_mcp(PI, ctl, t, tok)
+  self:native("h", { t }, {}, tok)
+end
+
+function Parser:emit(pr, tok)
+  if pr.gphase then return end   -- a global phase: nothing to do unless controlled
+  if pr.mcp then return self:emit_mcp(pr.mcp, pr.ctl, pr.t, tok) end
+  if pr.mcx then return self:emit_mcx(pr.ctl, pr.t, tok) end
+  return self:native(pr.g, pr.q, pr.a, tok)
+end
+
+------------------------------------------------------------------------ import: operands
+-- qubit_operand(env) -> list of qubit indices: reg, reg[i], reg[a:b], reg[a:s:b], reg[{i, j}]
+-- (env maps a gate's or subroutine's qubit arguments to their lists)
+function Parser:qubit_operand(env)
+  local t = self:peek()
+  if t.kind == "phys" then self:err(fmt("physical qubits ('%s') are not supported: declare a qubit register", t.v), t) end
+  t = self:expect("id", "qubit operand")
+  local reg = (env and env.qubits and env.qubits[t.v]) or self.qregs[t.v]
+  if not reg then
+    if self.cregs[t.v] then self:err(fmt("'%s' is a classical register, a qubit operand expected", t.v), t) end
+    if self.vars[t.v] then self:err(fmt("'%s' is a classical variable, a qubit operand expected", t.v), t) end
+    self:err(fmt("unknown quantum register '%s'", t.v), t)
+  end
+  if not self:accept("[") then return reg end
+  local qs = self:index_list(#reg, t.v, env)
+  local r = {}
+  for i, k in ipairs(qs) do r[i] = reg[k + 1] end
+  return r
+end
+
+-- after '[': an index, a range or an index set into a register of size n; returns 0-based
+-- indices, the ']' consumed
+function Parser:index_list(n, name, env)
+  local function check(k, tok)
+    if k < 0 then k = k + n end   -- negative indices count from the end (OpenQASM 3)
+    if k < 0 or k >= n then
+      self:err(fmt("index %s out of range for register '%s' of size %d", num(k), name, n), tok)
+    end
+    return k
+  end
+  local r = {}
+  if self:accept("{") then
+    repeat
+      local tk = self:peek()
+      r[#r + 1] = check(self:int_expr(env, "index"), tk)
+    until not self:accept(",")
+    self:expect("}")
+    self:expect("]")
+    return r
+  end
+  local tk = self:peek()
+  local a = self:peek().kind == ":" and 0 or self:int_expr(env, "index")
+  if not self:accept(":") then
+    self:expect("]")
+    return { check(a, tk) }
+  end
+  local lo, st, hi = a, 1, n - 1
+  if self:peek().kind ~= "]" then
+    hi = self:int_expr(env, "range end")
+    if self:accept(":") then st, hi = hi, self:int_expr(env, "range end") end
+  end
+  self:expect("]")
+  if st == 0 then self:err("range step 0", tk) end
+  if lo < 0 then lo = lo + n end
+  if hi < 0 then hi = hi + n end
+  for k = lo, hi, st do r[#r + 1] = check(k, tk) end
+  if #r == 0 then self:err(fmt("empty range of register '%s'", name), tk) end
+  return r
+end
+
+-- a classical operand: list of global bit ids
+function Parser:bit_operand(env)
+  local t = self:expect("id", "classical bit")
+  local reg = self.cregs[t.v]
+  if not reg then
+    if self.qregs[t.v] then self:err(fmt("'%s' is a quantum register, a classical bit expected", t.v), t) end
+    self:err(fmt("unknown classical register '%s'", t.v), t)
+  end
+  if not self:accept("[") then return reg end
+  local ks = self:index_list(#reg, t.v, env)
+  local r = {}
+  for i, k in ipairs(ks) do r[i] = reg[k + 1] end
+  return r
+end
+
+------------------------------------------------------------------------ import: gate calls
+-- gate_cost(name) -> an upper bound of the ops one call of gate `name` makes, computed
+-- from the definitions without expanding anything (memoised per definition; a later
+-- `gate` redefinition starts a new generation). Nesting deeper than M.max_gate_depth (or a
+-- recursive definition) is an error.
+local CTRL_COST = 60   -- ops one controlled primitive can become (c4x: 35)
+function Parser:gate_cost(name, tok, depth)
+  local user = self.gates[name]
+  if not user then return 1 end
+  if user.cost and user.gen == self.gen then return user.cost end
+  if user.busy then self:err(fmt("gate '%s' is defined in terms of itself", name), tok) end
+  if depth >= M.max_gate_depth then
+    self:err(fmt("gate '%s' nests gate definitions more than %d deep", tok.v, M.max_gate_depth), tok)
+  end
+  user.busy = true
+  local total = 0
+  for _, st in ipairs(user.body) do
+    if not st.gphase then
+      total = total + self:gate_cost(st.name, tok, depth + 1) * (st.mods and #st.mods > 0 and CTRL_COST or 1)
+    end
+    -- stop counting once past any limit (the sum could grow past 2^53 otherwise)
+    if total > self.max_ops then total = self.max_ops + 1 break end
+  end
+  user.busy = false
+  user.cost, user.gen = total, self.gen
+  return total
+end
+
+-- modifiers before a gate name: ctrl[(k)] @, negctrl[(k)] @, inv @, pow(k) @
+function Parser:modifiers(env)
+  local mods = {}
+  while self:peek().kind == "id" do
+    local t = self:peek()
+    local w = t.v
+    if not (w == "ctrl" or w == "negctrl" or w == "inv" or w == "pow") then break end
+    local k2 = self:peek(1).kind
+    if k2 ~= "@" and k2 ~= "(" then break end
+    self:next()
+    local m = { kind = w, tok = t, n = 1 }
+    if self:accept("(") then
+      if w == "inv" then self:err("'inv @' takes no argument", t) end
+      if w == "pow" then
+        local v = self:expr(env)
+        if isparam(v) then self:err("'pow(k) @' with a parameter is not supported", t) end
+        m.n = v.c
+      else
+        m.n = self:int_expr(env, "number of controls")
+        if m.n < 1 then self:err(fmt("'%s(k) @' needs k >= 1", w), t) end
+      end
+      self:expect(")")
+    elseif w == "pow" then
+      self:err("'pow @' needs an exponent: pow(k) @", t)
+    end
+    self:expect("@", "'@' after the gate modifier")
+    if m.kind == "pow" and math.type(m.n) ~= "integer" and m.n ~= math.floor(m.n) then
+      self:err(fmt("'pow(%s) @': only integer powers are supported", num(m.n)), t)
+    end
+    m.n = math.tointeger(m.n) or m.n
+    mods[#mods + 1] = m
+  end
+  return mods
+end
+
+-- the number of control qubits the modifiers take
+local function ncontrols(mods)
+  local k = 0
+  for _, m in ipairs(mods) do
+    if m.kind == "ctrl" or m.kind == "negctrl" then k = k + m.n end
+  end
+  return k
+end
+
+-- expand(nt, args, qs, out): gate `nt.v` with angle values args on qubits qs (one
+-- instance): its primitives appended to out (a table), or emitted when out is nil. Arity
+-- and distinct qubits are checked here, so for every expanded body statement too.
+function Parser:expand(nt, args, qs, out)
   local name = nt.v
   local user = self.gates[name]
   local qdname = alias[name] or name
-  local info = self.qdgates[qdname]
-  if user then
-    info = nil
-  elseif name == "u2" then
+  local info = not user and self.qdgates[qdname]
+  if not user and not info and name == "u2" then
     if #args ~= 2 then self:err(fmt("'u2' takes 2 angles, got %d", #args), nt) end
     args = { const(math.pi / 2), args[1], args[2] }
     qdname, info = "u", self.qdgates.u
-  elseif name == "u0" then
-    qdname, info, args = "id", self.qdgates.id, {}
   end
   local nq, np
   if user then nq, np = #user.qargs, #user.params
   elseif info then nq, np = info.qubits, info.params
+  elseif self.opaque[name] then
+    self:err(fmt("gate '%s' is declared 'opaque' (no definition): qd cannot simulate it", name), nt)
+  elseif self.subs[name] then
+    self:err(fmt("'%s' is a subroutine ('def'), not a gate", name), nt)
   else self:err(fmt("unknown gate '%s'", name), nt) end
   if #args ~= np then self:err(fmt("'%s' takes %d angle%s, got %d", name, np, np == 1 and "" or "s", #args), nt) end
   if #qs ~= nq then self:err(fmt("'%s' acts on %d qubit%s, got %d", name, nq, nq == 1 and "" or "s", #qs), nt) end
@@ -519,49 +894,130 @@ function Parser:apply(nt, args, qs, emit)
     end
   end
   if not user then
-    emit { kind = "gate", name = qdname, qubits = qs, args = args, line = nt.line }
+    local pr = G(qdname, qs, args)
+    if out then out[#out + 1] = pr else self:native(qdname, qs, args, nt) end
     return
   end
-  -- expand: the body was parsed at definition (callee, qubit argument positions); only
-  -- the angle expressions are re-read, from their token positions, with this call's angles
+  if self.depth >= M.max_gate_depth then
+    self:err(fmt("gate '%s' nests gate definitions more than %d deep", name, M.max_gate_depth), nt)
+  end
+  self.depth = self.depth + 1
+  -- the body was parsed at definition (callee, modifiers, qubit argument positions); only
+  -- the angle expressions are read again, from their tokens, with this call's angles
   local benv = {}
   for i, p in ipairs(user.params) do benv[p] = args[i] end
+  local toks, pos = self.toks, self.pos
+  self.toks = user.toks
   for _, st in ipairs(user.body) do
-    local a = NOARGS
+    local a = {}
     if st.argpos then
-      a = {}
-      local pos = self.pos
       self.pos = st.argpos
       if not self:accept(")") then
         repeat a[#a + 1] = self:expr(benv) until not self:accept(",")
         self:expect(")")
       end
-      self.pos = pos
     end
-    if not st.gphase then
-      local q = {}
-      for i, k in ipairs(st.q) do q[i] = qs[k] end
-      self:apply(st.tok, a, q, emit)
+    local mods = {}
+    if st.modpos then
+      self.pos = st.modpos
+      mods = self:modifiers(benv)
     end
+    local q = {}
+    for i, k in ipairs(st.q) do q[i] = qs[k] end
+    if st.gphase then
+      if #a ~= 1 then self:err("'gphase' takes 1 angle", st.tok) end
+      if out or #mods > 0 then
+        if #q ~= ncontrols(mods) then self:err("'gphase' takes one qubit per control", st.tok) end
+        self:with_mods(mods, q, function(o) o[#o + 1] = { gphase = a[1] } end, out, st.tok)
+      end
+    else
+      self:call(st.tok, mods, a, q, out)
+    end
+  end
+  self.toks, self.pos = toks, pos
+  self.depth = self.depth - 1
+end
+
+-- with_mods(mods, q, gen, out, tok): primitives from gen(list) on qubits q (the modifiers'
+-- control qubits first), transformed by the modifiers, appended to out or emitted
+function Parser:with_mods(mods, q, gen, out, tok)
+  local list = {}
+  gen(list)
+  local k = #q
+  -- modifiers apply right to left; control qubits are taken left to right
+  local nc = ncontrols(mods)
+  local cpos = nc
+  for i = #mods, 1, -1 do
+    local m = mods[i]
+    if m.kind == "inv" then
+      local r = {}
+      for j = #list, 1, -1 do r[#r + 1] = self:invert(list[j]) end
+      list = r
+    elseif m.kind == "pow" then
+      local base = list
+      if m.n < 0 then
+        base = {}
+        for j = #list, 1, -1 do base[#base + 1] = self:invert(list[j]) end
+      end
+      if #base * math.abs(m.n) > self.max_ops then self:err("'pow(k) @' makes more ops than max_ops", m.tok) end
+      list = {}
+      for _ = 1, math.abs(m.n) do for _, x in ipairs(base) do list[#list + 1] = x end end
+    else
+      local C = table.move(q, cpos - m.n + 1, cpos, 1, {})
+      cpos = cpos - m.n
+      local r = {}
+      if m.kind == "negctrl" then for _, c in ipairs(C) do r[#r + 1] = G("x", { c }) end end
+      for _, x in ipairs(list) do self:control(x, C, r, m.tok) end
+      if m.kind == "negctrl" then for _, c in ipairs(C) do r[#r + 1] = G("x", { c }) end end
+      list = r
+    end
+  end
+  assert(k >= nc)
+  for _, x in ipairs(list) do
+    if out then out[#out + 1] = x else self:emit(x, tok) end
   end
 end
 
--- a gate call at top level (name already read): register broadcast, then apply per instance
-function Parser:gate_call(nt, emit)
+-- call(nt, mods, args, qs, out): a gate with modifiers on one instance of its qubits
+function Parser:call(nt, mods, args, qs, out)
+  if #mods == 0 then return self:expand(nt, args, qs, out) end
+  local nc = ncontrols(mods)
+  if #qs <= nc then self:err(fmt("'%s' with %d control%s needs more qubits, got %d", nt.v, nc, nc == 1 and "" or "s", #qs), nt) end
+  local gq = table.move(qs, nc + 1, #qs, 1, {})
+  for i = 2, #qs do
+    for j = 1, i - 1 do
+      if qs[i] == qs[j] then self:err(fmt("'%s' on the same qubit twice", nt.v), nt) end
+    end
+  end
+  self:with_mods(mods, qs, function(list) self:expand(nt, args, gq, list) end, out, nt)
+end
+
+-- a gate call statement (modifiers and name read): angles, operands, register broadcast
+function Parser:gate_call(nt, mods, env)
   local name = nt.v
   local args = {}
   if self:accept("(") then
     if not self:accept(")") then
-      repeat args[#args + 1] = self:expr(nil) until not self:accept(",")
+      repeat args[#args + 1] = self:expr(env) until not self:accept(",")
       self:expect(")")
     end
   end
   if name == "gphase" then   -- global phase: no effect on an uncontrolled circuit
+    local operands = {}
+    if self:peek().kind ~= ";" then
+      repeat operands[#operands + 1] = self:qubit_operand(env) until not self:accept(",")
+    end
     self:expect(";")
+    if ncontrols(mods) > 0 then
+      local qs = {}
+      for _, o in ipairs(operands) do for _, q in ipairs(o) do qs[#qs + 1] = q end end
+      if #qs ~= ncontrols(mods) then self:err("controlled 'gphase' needs one qubit per control", nt) end
+      self:with_mods(mods, qs, function(o) o[#o + 1] = { gphase = args[1] or const(0) } end, nil, nt)
+    end
     return
   end
   local operands = {}
-  repeat operands[#operands + 1] = self:qubit_operand() until not self:accept(",")
+  repeat operands[#operands + 1] = self:qubit_operand(env) until not self:accept(",")
   self:expect(";")
   -- broadcast over whole registers
   local width = 1
@@ -572,15 +1028,56 @@ function Parser:gate_call(nt, emit)
     end
   end
   -- the ops this call makes are counted (user gates from their definitions) before any is made
-  self:reserve(width * self:gate_cost(name, nt, 0), name, nt)
+  local per = self:gate_cost(name, nt, 0) * (#mods > 0 and CTRL_COST or 1)
+  if width * per > self.max_ops then
+    self:err(fmt("gate '%s' expands to more than %d ops, the limit per circuit (max_ops)", name, self.max_ops), nt)
+  end
   for k = 1, width do
     local qs = {}
     for i, o in ipairs(operands) do qs[i] = #o > 1 and o[k] or o[1] end
-    self:apply(nt, args, qs, emit)
+    self:call(nt, mods, args, qs, nil)
   end
 end
 
-function Parser:gate_def()
+------------------------------------------------------------------------ import: statements
+function Parser:note(msg, tok)
+  if self.noted[msg] then return end
+  self.noted[msg] = true
+  self.notes[#self.notes + 1] = fmt("qasm:%d: %s", tok.line, msg)
+end
+
+-- skip to the end of the statement (its ';'), refusing a '{' or the end of the input
+function Parser:skip_statement(t)
+  while not self:accept(";") do
+    local u = self:peek()
+    if u.kind == "eof" or u.kind == "{" or u.kind == "}" then self:err("';' expected", u) end
+    self:next()
+  end
+end
+
+-- the tokens of a { ... } block (the '{' read); returns the position after its '}'
+function Parser:skip_block(t)
+  local depth = 1
+  while depth > 0 do
+    local u = self:next()
+    if u.kind == "eof" then self:err("'}' expected to close the block of line " .. t.line, u) end
+    if u.kind == "{" then depth = depth + 1 elseif u.kind == "}" then depth = depth - 1 end
+  end
+end
+
+function Parser:type_width(env)
+  if self:accept("[") then
+    if self:isword("float") then   -- complex[float[64]]
+      self:next()
+      self:type_width(env)
+    else
+      self:int_expr(env, "type width")
+    end
+    self:expect("]")
+  end
+end
+
+function Parser:gate_def(kw)
   local nt = self:expect("id", "gate name")
   local params, qargs, qpos = {}, {}, {}
   if self:accept("(") then
@@ -595,22 +1092,36 @@ function Parser:gate_def()
     qargs[#qargs + 1] = a.v
     qpos[a.v] = #qargs
   until not self:accept(",")
+  if kw == "opaque" then
+    self:expect(";")
+    self.opaque[nt.v] = true
+    self.gates[nt.v] = nil
+    self.S:block(nt.v)
+    return
+  end
   self:expect("{")
   local body = {}
   while not self:accept("}") do
     local t = self:peek()
     if t.kind == "eof" then self:err("'}' expected to close gate '" .. nt.v .. "'", t) end
     if t.kind == "id" and t.v == "barrier" then
-      while not self:accept(";") do
-        if self:peek().kind == "eof" then self:err("';' expected", self:peek()) end
-        self:next()
-      end
+      self:next()
+      self:skip_statement(t)
     else
       if t.kind ~= "id" then self:err(fmt("gate call expected in the body of '%s', got '%s'", nt.v, tostring(t.v)), t) end
-      -- the statement's structure now; its angles are read when it is expanded (they
-      -- depend on the call's angles), its callee is looked up then too
-      self:next()
-      local st = { tok = t, name = t.v, q = {} }
+      -- the statement's structure now; its angles (and modifiers) are read when it is
+      -- expanded (they depend on the call's angles), its callee is looked up then too
+      local st = { q = {} }
+      if self:peek(1).kind == "@" or ((t.v == "ctrl" or t.v == "negctrl" or t.v == "pow") and self:peek(1).kind == "(") then
+        st.modpos = self.pos
+        self:modifiers({})
+        t = self:peek()
+      end
+      t = self:expect("id", "gate name")
+      st.tok, st.name = t, t.v
+      if t.v == "for" or t.v == "if" or t.v == "reset" or t.v == "measure" then
+        self:err(fmt("'%s' in the body of gate '%s' is not supported (gate calls only)", t.v, nt.v), t)
+      end
       if self:accept("(") then
         st.argpos = self.pos
         local depth = 1
@@ -620,9 +1131,8 @@ function Parser:gate_def()
           if u.kind == "(" then depth = depth + 1 elseif u.kind == ")" then depth = depth - 1 end
         end
       end
-      if t.v == "gphase" then
-        st.gphase = true
-      else
+      st.gphase = t.v == "gphase"
+      if not (st.gphase and self:peek().kind == ";") then
         repeat
           local u = self:expect("id", "qubit operand")
           if self:peek().kind == "[" then self:err("indexing a gate argument is not supported") end
@@ -635,145 +1145,675 @@ function Parser:gate_def()
       body[#body + 1] = st
     end
   end
-  -- a definition of a gate qd knows natively is ignored (qd's exact matrix is used)
-  if self.qdgates[alias[nt.v] or nt.v] then return end
+  -- A file's own definition of a gate qd knows is checked against qd's matrix: when they
+  -- agree (up to a global phase in OpenQASM 2, exactly in OpenQASM 3, where `ctrl @` sees
+  -- the phase) qd's gate is used; when they differ the file's definition is used, with a
+  -- note. Definitions of the library's gates (cu3, c3x, ...) simply replace them.
+  local def = { params = params, qargs = qargs, body = body, toks = self.toks }
+  if self:same_as_native(nt, def) then return end
   if self.gates[nt.v] then self.gen = self.gen + 1 end   -- a redefinition: costs change
-  self.gates[nt.v] = { params = params, qargs = qargs, body = body }
+  self.gates[nt.v] = def
+  self.opaque[nt.v] = nil
+  self.S:block(nt.v)
+end
+
+local NOSINK = { flush = function() end, condition = function() end }
+
+-- true if the definition def of gate nt.v is qd's gate of that name (see gate_def)
+function Parser:same_as_native(nt, def)
+  local name = nt.v
+  local qdname = name == "u2" and "u" or alias[name] or name
+  local info = self.qdgates[qdname]
+  if not info or self.gates[name] then return false end
+  local np = name == "u2" and 2 or info.params
+  if #def.qargs ~= info.qubits or #def.params ~= np then
+    self:note(fmt("gate '%s' defined with %d qubits and %d angles, unlike qd's '%s': the file's definition is used",
+                  name, #def.qargs, #def.params, qdname), nt)
+    return false
+  end
+  local vals, args = { 0.3141, -0.7312, 1.1779 }, {}
+  for i = 1, np do args[i] = const(vals[i]) end
+  local qs = {}
+  for i = 1, info.qubits do qs[i] = i - 1 end
+  local saved = { self.circ, self.S, self.nops, self.cond, self.skipping }
+  local tmp = self.qd.circuit(info.qubits)
+  self.circ, self.S, self.nops, self.cond, self.skipping = tmp, NOSINK, 0, nil, nil
+  self.gates[name] = def
+  local gph = 0   -- the body's global phase (gphase statements), dropped when emitted
+  local ok, err = pcall(function()
+    local list = {}
+    self:expand(nt, args, qs, list)
+    for _, pr in ipairs(list) do
+      if pr.gphase then gph = gph + pr.gphase.c else self:emit(pr, nt) end
+    end
+  end)
+  self.gates[name] = nil
+  self.circ, self.S, self.nops, self.cond, self.skipping = table.unpack(saved, 1, 5)
+  if not ok then error(err, 0) end
+  if name == "u2" then table.insert(vals, 1, math.pi / 2) end
+  local U, V = tmp:unitary(), self.qd.gate_matrix(qdname, table.unpack(vals, 1, info.params))
+  -- the global phase: from the largest entry of V
+  local d, best, br, bi = 2 ^ info.qubits, -1, 0, 0
+  for i = 1, d do
+    for j = 1, d do
+      local x, y = V:get(i, j)
+      if x * x + y * y > best then best, br, bi = x * x + y * y, i, j end
+    end
+  end
+  local ur, ui = U:get(br, bi)
+  local cr, ci = math.cos(gph), math.sin(gph)
+  ur, ui = ur * cr - ui * ci, ur * ci + ui * cr
+  local vr, vi = V:get(br, bi)
+  local den = vr * vr + vi * vi
+  local pr, pi_ = (ur * vr + ui * vi) / den, (ui * vr - ur * vi) / den   -- U/V at that entry
+  local dev, exact = 0, math.abs(pr - 1) + math.abs(pi_) < 1e-9
+  for i = 1, d do
+    for j = 1, d do
+      local a, b = U:get(i, j)
+      a, b = a * cr - b * ci, a * ci + b * cr
+      local x, y = V:get(i, j)
+      dev = math.max(dev, math.abs(a - (pr * x - pi_ * y)) + math.abs(b - (pr * y + pi_ * x)))
+    end
+  end
+  if dev < 1e-9 and (exact or self.version ~= 3) then return true end
+  self:note(fmt("gate '%s' defined by the file differs from qd's '%s'%s: the file's definition is used", name, qdname,
+                dev < 1e-9 and " by a global phase" or ""), nt)
+  return false
 end
 
 function Parser:declare_qreg(name, size, t)
-  if self.qregs[name] or self.cregs[name] then self:err(fmt("'%s' declared twice", name), t) end
+  self:check_new(name, t)
   if size < 1 or size ~= math.floor(size) then self:err("register size >= 1 expected", t) end
   -- refused here, before a broadcast over the register could make one op per qubit
   if self.nq + size > self.max_qubits then
     self:err(fmt("register '%s' of %s qubits: a circuit has at most %d qubits (qd.max_qubits)%s", name,
                  num(size), self.max_qubits, self.nq > 0 and fmt(", %d declared before", self.nq) or ""), t)
   end
-  self.qregs[name] = { base = self.nq, size = size }
+  size = math.tointeger(size)
+  local qs = {}
+  for k = 1, size do qs[k] = self.nq + k - 1 end
+  self.qregs[name] = qs
+  self.S:reg(name, self.nq, size)
+  self.S:block(name)
   self.nq = self.nq + size
 end
 
-function Parser:statement(emit)
-  local t = self:next()
-  if t.kind == "pragma" then
-    local qlist = t.v:match("^qd%s+discard%s+(.*)$")
-    if qlist then
-      local set = {}
-      for reg, idx in qlist:gmatch("([%a_][%w_]*)%s*%[%s*(%d+)%s*%]") do
-        local r = self.qregs[reg]
-        if not r then self:err("unknown register in pragma: " .. reg, t) end
-        set[r.base + tonumber(idx)] = true
-      end
-      local last = self.ops[#self.ops]
-      if not last or last.kind ~= "measure" then self:err("'pragma qd discard' must follow a measurement", t) end
-      for _, q in ipairs(last.qubits) do
-        if not set[q] then self:err("'pragma qd discard' must list the qubits of the measurement before it", t) end
-      end
-      last.discard = true
-    end
-    return
-  end
-  if t.kind ~= "id" then self:err(fmt("statement expected, got '%s'", tostring(t.v)), t) end
-  local w = t.v
-  if w == "OPENQASM" then
-    local v = self:expect("num", "version")
-    if v.v ~= 2 and v.v ~= 3 and math.floor(v.v) ~= 2 and math.floor(v.v) ~= 3 then
-      self:err("OpenQASM version 2 or 3 expected", v)
-    end
-    self:expect(";")
-  elseif w == "include" then
-    self:expect("str", "file name")
-    self:expect(";")
-  elseif w == "qreg" or w == "creg" then
-    local nm = self:expect("id", "register name")
-    self:expect("[")
-    local sz = self:expect("num", "register size")
-    self:expect("]")
-    self:expect(";")
-    if w == "qreg" then self:declare_qreg(nm.v, sz.v, nm) else self.cregs[nm.v] = true end
-  elseif w == "qubit" or w == "bit" then
-    local sz = 1
-    if self:accept("[") then
-      sz = self:expect("num", "register size").v
-      self:expect("]")
-    end
-    local nm = self:expect("id", "register name")
-    self:expect(";")
-    if w == "qubit" then self:declare_qreg(nm.v, sz, nm) else self.cregs[nm.v] = true end
-  elseif w == "input" then
-    local ty = self:expect("id", "type")
-    if ty.v ~= "float" and ty.v ~= "angle" then self:err("input float[..] or angle[..] parameter expected", ty) end
-    if self:accept("[") then
-      self:expect("num", "width")
-      self:expect("]")
-    end
-    local nm = self:expect("id", "parameter name")
-    self:expect(";")
-    if self.inputs[nm.v] then self:err(fmt("parameter '%s' declared twice", nm.v), nm) end
-    self.inputs[nm.v] = true
-    self.input_order[#self.input_order + 1] = nm.v
-  elseif w == "gate" then
-    self:gate_def()
-  elseif w == "barrier" then
-    while not self:accept(";") do
-      if self:peek().kind == "eof" then self:err("';' expected", self:peek()) end
-      self:next()
-    end
-  elseif w == "measure" then
-    local qs = self:qubit_operand()
-    if self:accept("->") then self:bit_operand() end
-    self:expect(";")
-    self:reserve(1, "measure", t)
-    emit { kind = "measure", qubits = qs, line = t.line }
-  elseif w == "reset" then
-    local qs = self:qubit_operand()
-    self:expect(";")
-    self:reserve(1, "reset", t)
-    emit { kind = "reset", qubits = qs, line = t.line }
-  elseif self.cregs[w] and (self:peek().kind == "=" or self:peek().kind == "[") then
-    if self:accept("[") then
-      self:expect("num", "bit index")
-      self:expect("]")
-    end
-    self:expect("=")
-    local m = self:expect("id", "'measure'")
-    if m.v ~= "measure" then self:err("only 'bit = measure qubit' assignments are supported", m) end
-    local qs = self:qubit_operand()
-    self:expect(";")
-    self:reserve(1, "measure", t)
-    emit { kind = "measure", qubits = qs, line = t.line }
-  elseif w == "ctrl" or w == "negctrl" or w == "inv" or w == "pow" then
-    self:err(fmt("gate modifier '%s @' is not supported", w), t)
-  elseif w == "if" or w == "for" or w == "while" or w == "def" then
-    self:err(fmt("'%s' is not supported (standard-gate subset only)", w), t)
-  else
-    self:gate_call(t, emit)
+function Parser:check_new(name, t)
+  if self.qregs[name] or self.cregs[name] or self.vars[name] or self.inputs[name] then
+    self:err(fmt("'%s' declared twice", name), t)
   end
 end
 
+function Parser:declare_creg(name, size, t)
+  self:check_new(name, t)
+  if size < 1 or size ~= math.floor(size) or size > 1e6 then self:err("register size 1..1000000 expected", t) end
+  size = math.tointeger(size)
+  local bits = {}
+  for k = 1, size do bits[k] = self.ncbits + k end
+  self.ncbits = self.ncbits + size
+  self.cregs[name] = bits
+  self.S:block(name)
+  return bits
+end
+
+-- measure qubits qs into bits (a list of bit ids, or nil)
+function Parser:measure(qs, bits, t)
+  if bits and #bits ~= #qs then
+    self:err(fmt("measure: %d qubit%s into %d bit%s", #qs, #qs == 1 and "" or "s", #bits, #bits == 1 and "" or "s"), t)
+  end
+  if self.cond then self:err("a measurement under 'if' on measured bits is not supported", t) end
+  if self.skipping then return end
+  self:reserve(1, "measure", t)
+  self.line = t.line
+  local mi, pos = self.S:measure(qs)
+  for i, b in ipairs(bits or {}) do self.cbit[b] = { mi, pos + i - 1 } end
+end
+
+function Parser:pragma(t)
+  local qlist = t.v:match("^qd%s+discard%s+(.*)$")
+  if not qlist then return end
+  local qs = {}
+  for reg, idx in qlist:gmatch("([%a_][%w_]*)%s*%[%s*(%d+)%s*%]") do
+    local r = self.qregs[reg]
+    if not r then self:err("unknown register in pragma: " .. reg, t) end
+    if not r[tonumber(idx) + 1] then self:err("index out of range in pragma: " .. reg .. "[" .. idx .. "]", t) end
+    qs[#qs + 1] = r[tonumber(idx) + 1]
+  end
+  if self.skipping then return end
+  if self.S:pending() ~= "measure" then self:err("'pragma qd discard' must follow a measurement", t) end
+  if #qs == 0 or not self.S:discard(qs) then
+    self:err("'pragma qd discard' must list the qubits of the measurement before it", t)
+  end
+end
+
+-- `if (cond) body [else body]`: cond on constants (decided now) or on measured bits
+-- (a condition carried by each op of the body, evaluated per run)
+function Parser:condition(env, t)
+  self:expect("(")
+  local neg = false
+  while self:accept("!") do neg = not neg end
+  local w = self:peek()
+  if w.kind == "id" and self.cregs[w.v] and not (env and env[w.v]) then
+    local bits = self:bit_operand(env)
+    local val, op = nil, "=="
+    if self:peek().kind == "==" or self:peek().kind == "!=" then
+      op = self:next().kind
+      val = self:int_expr(env, "the value compared with '" .. w.v .. "'")
+    elseif #bits == 1 then
+      val = 1
+    else
+      val, op = 0, "!="
+      self:err(fmt("a condition on the register '%s' needs a value: if (%s == k)", w.v, w.v), w)
+    end
+    if self:peek().kind ~= ")" then
+      self:err(fmt("'%s' in a condition on measured bits is not supported (one comparison of a register or bit)",
+                   tostring(self:peek().v)), self:peek())
+    end
+    self:expect(")")
+    if op == "!=" then neg = not neg end
+    -- bit i of the register (c[0] least significant, OpenQASM 2's rule) against bit i of val
+    local list, static = {}, val >= 0 and val < 2 ^ #bits
+    for i, b in ipairs(bits) do
+      local want = (val >> (i - 1)) & 1
+      local src = self.cbit[b]
+      if src then list[#list + 1] = { src[1], src[2], want }
+      elseif want ~= 0 then static = false end   -- never measured: 0
+    end
+    if not static then return neg end          -- statically false (true when negated)
+    if #list == 0 then return not neg end      -- statically true
+    return { bits = list, neg = neg }
+  end
+  local v = self:expr(env)
+  self:expect(")")
+  if isparam(v) then self:err("a condition on a parameter is not supported", t) end
+  if neg then return v.c == 0 end
+  return v.c ~= 0
+end
+
+-- the conjunction of the current condition with c (nil: impossible)
+local function conjoin(outer, c)
+  if not outer then return c end
+  if outer.neg or c.neg then return false end
+  local bits = {}
+  for _, b in ipairs(outer.bits) do bits[#bits + 1] = b end
+  for _, b in ipairs(c.bits) do
+    for _, o in ipairs(outer.bits) do
+      if o[1] == b[1] and o[2] == b[2] and o[3] ~= b[3] then return nil end
+    end
+    bits[#bits + 1] = b
+  end
+  return { bits = bits, neg = false }
+end
+
+-- run body (a parser function) under condition c (true/false/dynamic)
+function Parser:under(c, t, body)
+  local cond, skipping = self.cond, self.skipping
+  if c == false or c == nil then
+    self.skipping = true
+  elseif c ~= true then
+    local j = conjoin(self.cond, c)
+    if j == false then self:err("nested 'if' on measured bits with 'else' or '!=' is not supported", t) end
+    if j == nil then self.skipping = true else self.cond = j end
+  end
+  body()
+  self.cond, self.skipping = cond, skipping
+end
+
+function Parser:if_stmt(env, t)
+  local c = self:condition(env, t)
+  self:under(c, t, function() self:block(env) end)
+  if self:isword("else") then
+    self:next()
+    local nc
+    if c == true or c == false then nc = not c
+    else nc = { bits = c.bits, neg = not c.neg } end
+    self:under(nc, t, function() self:block(env) end)
+  end
+end
+
+-- a block `{ ... }` or one statement
+function Parser:block(env)
+  local t = self:peek()
+  if self:accept("{") then
+    while not self:accept("}") do
+      if self:peek().kind == "eof" then self:err("'}' expected to close the block of line " .. t.line, self:peek()) end
+      self:statement(env)
+    end
+  else
+    self:statement(env)
+  end
+end
+
+-- for [type] i in [a:b] / [a:s:b] / {v, ...} body
+function Parser:for_stmt(env, t)
+  if self:peek(1).kind == "id" and not self:isword("in", 1) then
+    self:next()   -- the loop variable's type
+    self:type_width(env)
+  end
+  local var = self:expect("id", "loop variable")
+  local kw = self:expect("id", "'in'")
+  if kw.v ~= "in" then self:err("'in' expected, got '" .. kw.v .. "'", kw) end
+  local values = {}
+  if self:accept("[") then
+    local a = self:int_expr(env, "range start")
+    self:expect(":")
+    local b = self:int_expr(env, "range end")
+    local st = 1
+    if self:accept(":") then st, b = b, self:int_expr(env, "range end") end
+    self:expect("]")
+    if st == 0 then self:err("range step 0", t) end
+    local count = (b - a) // st + 1
+    if count > self.max_ops then self:err(fmt("'for' loop of %d iterations: more than max_ops (%d)", count, self.max_ops), t) end
+    for k = a, b, st do values[#values + 1] = k end
+  elseif self:accept("{") then
+    repeat values[#values + 1] = self:int_expr(env, "loop value") until not self:accept(",")
+    self:expect("}")
+  else
+    self:err("'for' over a range [a:b] or a set {..} expected", self:peek())
+  end
+  self.iters = self.iters + #values
+  if self.iters > self.max_ops then self:err(fmt("more than %d loop iterations (max_ops)", self.max_ops), t) end
+  local start = self.pos
+  local saved = self.vars[var.v]
+  if #values == 0 then
+    self:under(false, t, function() self:block(env) end)
+  end
+  for _, k in ipairs(values) do
+    self.pos = start
+    self.vars[var.v] = { v = const(k, true), const = true }
+    self:block(env)
+  end
+  self.vars[var.v] = saved
+end
+
+-- def name(params) [-> type] { body }: a subroutine, expanded at each call
+function Parser:def_stmt(t)
+  local nt = self:expect("id", "subroutine name")
+  self:check_new(nt.v, nt)
+  self:expect("(")
+  local params = {}
+  if not self:accept(")") then
+    repeat
+      local ty = self:expect("id", "parameter type")
+      local p = { kind = ty.v == "qubit" and "qubit" or "classical" }
+      if ty.v == "const" or ty.v == "readonly" or ty.v == "mutable" then
+        ty = self:expect("id", "parameter type")
+      end
+      if ty.v ~= "qubit" and ty.v ~= "float" and ty.v ~= "angle" and ty.v ~= "int" and ty.v ~= "uint" and ty.v ~= "bool" then
+        self:err(fmt("subroutine parameter of type '%s' is not supported", ty.v), ty)
+      end
+      if p.kind == "qubit" and self:accept("[") then
+        p.size = self:int_expr(nil, "register size")
+        self:expect("]")
+      elseif p.kind ~= "qubit" then
+        self:type_width()
+      end
+      p.name = self:expect("id", "parameter name").v
+      params[#params + 1] = p
+    until not self:accept(",")
+    self:expect(")")
+  end
+  if self:accept("->") then
+    local ty = self:expect("id", "return type")
+    self:err(fmt("subroutines returning a value ('-> %s') are not supported", ty.v), ty)
+  end
+  local open = self:expect("{")
+  local body = self.pos
+  self:skip_block(open)
+  self.subs[nt.v] = { params = params, toks = self.toks, body = body, tok = nt }
+  self.S:block(nt.v)
+end
+
+function Parser:sub_call(nt, env)
+  local sb = self.subs[nt.v]
+  if sb.busy then self:err(fmt("subroutine '%s' calls itself (recursion is not supported)", nt.v), nt) end
+  if self.depth >= M.max_gate_depth then self:err(fmt("subroutine '%s' nests calls more than %d deep", nt.v, M.max_gate_depth), nt) end
+  self:expect("(")
+  local benv = { qubits = {} }
+  for i, p in ipairs(sb.params) do
+    if i > 1 then self:expect(",") end
+    if p.kind == "qubit" then
+      local qs = self:qubit_operand(env)
+      if #qs ~= (p.size or 1) then
+        self:err(fmt("argument %d of '%s': %d qubit%s expected, got %d", i, nt.v, p.size or 1, (p.size or 1) == 1 and "" or "s", #qs), nt)
+      end
+      benv.qubits[p.name] = qs
+    else
+      benv[p.name] = self:expr(env)
+    end
+  end
+  if self:peek().kind == "," then self:err(fmt("'%s' takes %d argument%s", nt.v, #sb.params, #sb.params == 1 and "" or "s"), nt) end
+  self:expect(")")
+  self:expect(";")
+  local toks, pos, ret = self.toks, self.pos, self.ret
+  sb.busy, self.depth = true, self.depth + 1
+  self.toks, self.pos, self.ret = sb.toks, sb.body, false
+  local skipping = self.skipping
+  while not self:accept("}") do
+    self:statement(benv)
+    if self.ret then self.skipping = true end
+  end
+  self.skipping = skipping
+  sb.busy, self.depth = false, self.depth - 1
+  self.toks, self.pos, self.ret = toks, pos, ret
+end
+
+-- a classical declaration: [const] type[width] name [= expr];  (the type word read)
+function Parser:classical_decl(ty, env, const_)
+  if ty.v == "complex" or ty.v == "array" then self:err(fmt("'%s' variables are not supported", ty.v), ty) end
+  self:type_width(env)
+  local nm = self:expect("id", "variable name")
+  self:check_new(nm.v, nm)
+  local v
+  if self:accept("=") then
+    if self:isword("measure") then
+      self:err(fmt("measuring into a '%s' variable is not supported (measure into a bit register)", ty.v), nm)
+    end
+    v = self:expr(env)
+  elseif const_ then
+    self:err(fmt("constant '%s' needs a value", nm.v), nm)
+  else
+    v = const(0, ty.v == "int" or ty.v == "uint" or ty.v == "bool")
+  end
+  self:expect(";")
+  if ty.v == "int" or ty.v == "uint" then
+    if isparam(v) then self:err(fmt("integer '%s' cannot hold a parameter", nm.v), nm) end
+    local x = v.c >= 0 and math.floor(v.c) or math.ceil(v.c)
+    v = const(math.tointeger(x) or x, true)
+  elseif ty.v == "bool" then
+    v = const(v.c ~= 0 and 1 or 0, true)
+  else
+    v = { c = v.c, s = v.s, p = v.p }
+  end
+  self.vars[nm.v] = { v = v, const = const_, type = ty.v }
+  self.S:block(nm.v)
+end
+
+-- bit[n] name [= measure q];  /  qubit[n] name;
+function Parser:size_expr(env)
+  local t = self:peek()
+  local v = self:expr(env)
+  if isparam(v) then self:err("register size: a constant expected, got a parameter", t) end
+  return v.c
+end
+
+function Parser:reg_decl(w, env)
+  local sz, sized = 1, false
+  if self:accept("[") then
+    sz = self:size_expr(env)
+    self:expect("]")
+    sized = true
+  end
+  local nm = self:expect("id", "register name")
+  if w == "qubit" then
+    self:expect(";")
+    return self:declare_qreg(nm.v, sz, nm)
+  end
+  local bits = self:declare_creg(nm.v, sz, nm)
+  if self:accept("=") then
+    local m = self:peek()
+    if not self:isword("measure") then
+      self:err(fmt("initialising the bits of '%s' is not supported (only '= measure ...')", nm.v), m)
+    end
+    self:next()
+    local qs = self:qubit_operand(env)
+    self:expect(";")
+    if not sized and #qs > 1 then self:err(fmt("measure: %d qubits into 1 bit", #qs), m) end
+    return self:measure(qs, bits, m)
+  end
+  self:expect(";")
+end
+
+-- statements that are one keyword; each gets (self, t, env)
+local stmt = {}
+
+stmt.OPENQASM = function(self)
+  local v = self:expect("num", "version")
+  if math.floor(v.v) ~= 2 and math.floor(v.v) ~= 3 then self:err("OpenQASM version 2 or 3 expected", v) end
+  self:expect(";")
+  self.version = math.floor(v.v)
+end
+stmt.include = function(self, t)
+  local f = self:expect("str", "file name")
+  self:expect(";")
+  if f.v ~= "qelib1.inc" and f.v ~= "stdgates.inc" then
+    self:err(fmt("include \"%s\": only qelib1.inc and stdgates.inc are known (built in)", f.v), t)
+  end
+end
+stmt.qreg = function(self, t, env)
+  local nm = self:expect("id", "register name")
+  self:expect("[")
+  local sz = self:size_expr(env)
+  self:expect("]")
+  self:expect(";")
+  self:declare_qreg(nm.v, sz, nm)
+end
+stmt.creg = function(self, t, env)
+  local nm = self:expect("id", "register name")
+  self:expect("[")
+  local sz = self:size_expr(env)
+  self:expect("]")
+  self:expect(";")
+  self:declare_creg(nm.v, sz, nm)
+end
+stmt.qubit = function(self, t, env) self:reg_decl("qubit", env) end
+stmt.bit = function(self, t, env) self:reg_decl("bit", env) end
+stmt.input = function(self)
+  local ty = self:expect("id", "type")
+  if ty.v ~= "float" and ty.v ~= "angle" then
+    self:err(fmt("input of type '%s' is not supported: input float[..] or angle[..] parameters only", ty.v), ty)
+  end
+  self:type_width()
+  local nm = self:expect("id", "parameter name")
+  self:expect(";")
+  if self.inputs[nm.v] then self:err(fmt("parameter '%s' declared twice", nm.v), nm) end
+  self:check_new(nm.v, nm)
+  self.inputs[nm.v] = true
+  self.circ:param(nm.v)
+  self.S:block(nm.v)
+end
+stmt.output = function(self, t, env)
+  local ty = self:expect("id", "type")
+  if ty.v == "bit" then return self:reg_decl("bit", env) end
+  if ty.v == "qubit" then self:err("'output qubit' is not valid OpenQASM", ty) end
+  self:classical_decl(ty, env, false)
+end
+stmt.const = function(self, t, env)
+  local ty = self:expect("id", "type")
+  self:classical_decl(ty, env, true)
+end
+for _, w in ipairs { "int", "uint", "float", "angle", "bool", "complex", "array" } do
+  stmt[w] = function(self, t, env) self:classical_decl(t, env, false) end
+end
+stmt.gate = function(self) self:gate_def("gate") end
+stmt.opaque = function(self) self:gate_def("opaque") end
+stmt.barrier = function(self, t) self:skip_statement(t) end
+stmt.measure = function(self, t, env)
+  local qs = self:qubit_operand(env)
+  local bits
+  if self:accept("->") then bits = self:bit_operand(env) end
+  self:expect(";")
+  self:measure(qs, bits, t)
+end
+stmt.reset = function(self, t, env)
+  local qs = self:qubit_operand(env)
+  self:expect(";")
+  if self.cond then self:err("'reset' under 'if' on measured bits is not supported", t) end
+  if self.skipping then return end
+  self:reserve(1, "reset", t)
+  self.line = t.line
+  self.S:measure(qs, true)
+end
+stmt["if"] = function(self, t, env) self:if_stmt(env, t) end
+stmt["for"] = function(self, t, env) self:for_stmt(env, t) end
+stmt.def = function(self, t) self:def_stmt(t) end
+stmt["return"] = function(self, t)
+  if self.depth == 0 then self:err("'return' outside a subroutine", t) end
+  if self:peek().kind ~= ";" then self:err("subroutines returning a value are not supported", t) end
+  self:expect(";")
+  self.ret = true
+end
+stmt.let = function(self, t, env)
+  local nm = self:expect("id", "alias name")
+  self:check_new(nm.v, nm)
+  self:expect("=")
+  local qs = {}
+  repeat
+    for _, q in ipairs(self:qubit_operand(env)) do qs[#qs + 1] = q end
+  until not self:accept("||")
+  self:expect(";")
+  self.qregs[nm.v] = qs
+  self.S:block(nm.v)
+end
+-- timing: parsed, ignored (qd simulates no time), with a note
+stmt.delay = function(self, t)
+  self:note("'delay' ignored (qd does not simulate timing)", t)
+  self:skip_statement(t)
+end
+for _, w in ipairs { "duration", "stretch" } do
+  stmt[w] = function(self, t)
+    self:note(fmt("'%s' ignored (qd does not simulate timing)", w), t)
+    self:skip_statement(t)
+  end
+end
+stmt.box = function(self, t, env)
+  self:note("'box' timing ignored (its statements run)", t)
+  if self:accept("[") then
+    while not self:accept("]") do
+      if self:peek().kind == "eof" then self:err("']' expected", self:peek()) end
+      self:next()
+    end
+  end
+  if self:peek().kind ~= "{" then self:err("'{' expected after 'box'", self:peek()) end
+  self:block(env)
+end
+stmt["end"] = function(self)
+  self:expect(";")
+  self.ended = true
+end
+local refused = {
+  ["while"] = "'while' loops are not supported (only 'for' over a range or set)",
+  switch = "'switch' is not supported",
+  extern = "'extern' functions are not supported",
+  defcal = "'defcal' (pulse-level calibration) is not supported",
+  defcalgrammar = "'defcalgrammar' (pulse-level calibration) is not supported",
+  cal = "'cal' (pulse-level calibration) is not supported",
+  ["break"] = "'break' is not supported",
+  ["continue"] = "'continue' is not supported",
+  ["else"] = "'else' without 'if'",
+}
+
+-- name = expr; name op= expr; bits = measure q;
+function Parser:assignment(t, env)
+  local w = t.v
+  if self.cregs[w] then
+    local bits = self.cregs[w]
+    if self:accept("[") then
+      local ks = self:index_list(#bits, w, env)
+      local r = {}
+      for i, k in ipairs(ks) do r[i] = bits[k + 1] end
+      bits = r
+    end
+    local eq = self:expect("=", "'='")
+    local m = self:peek()
+    if not self:isword("measure") then
+      self:err(fmt("assigning a value to the bits of '%s' is not supported (only '%s = measure ...')", w, w), eq)
+    end
+    self:next()
+    local qs = self:qubit_operand(env)
+    self:expect(";")
+    return self:measure(qs, bits, m)
+  end
+  local var = self.vars[w]
+  if var.const then self:err(fmt("'%s' is a constant", w), t) end
+  local op = self:next()
+  local v = self:expr(env)
+  self:expect(";")
+  if self.cond then self:err(fmt("assigning '%s' under 'if' on measured bits is not supported", w), t) end
+  if self.skipping then return end
+  local old = var.v
+  if op.kind == "+=" then v = addc(old, v) or self:err("an angle may depend on one parameter only", op)
+  elseif op.kind == "-=" then v = addc(old, scale(v, -1)) or self:err("an angle may depend on one parameter only", op)
+  elseif op.kind == "*=" or op.kind == "/=" then
+    if isparam(v) then self:err("product of parameters is not supported", op) end
+    if op.kind == "/=" and v.c == 0 then self:err("division by zero", op) end
+    v = scale(old, op.kind == "*=" and v.c or 1 / v.c)
+  end
+  if var.type == "int" or var.type == "uint" then
+    if isparam(v) then self:err(fmt("integer '%s' cannot hold a parameter", w), t) end
+    local x = v.c >= 0 and math.floor(v.c) or math.ceil(v.c)
+    v = const(math.tointeger(x) or x, true)
+  end
+  var.v = v
+end
+
+local assign_ops = { ["="] = true, ["+="] = true, ["-="] = true, ["*="] = true, ["/="] = true }
+
+function Parser:statement(env)
+  local t = self:next()
+  self.line = t.line
+  if t.kind == "pragma" then return self:pragma(t) end
+  if t.kind == "@" then   -- an annotation: ignored with its line
+    self:note("annotations ('@...') ignored", t)
+    local line = t.line
+    while self:peek().line == line and self:peek().kind ~= "eof" do self:next() end
+    return
+  end
+  if t.kind == "{" then   -- a bare block (scope)
+    self.pos = self.pos - 1
+    return self:block(env)
+  end
+  if t.kind ~= "id" then self:err(fmt("statement expected, got '%s'", tostring(t.v)), t) end
+  local w = t.v
+  local nk = self:peek().kind
+  if refused[w] then self:err(refused[w], t) end
+  if (self.cregs[w] and (nk == "=" or nk == "[")) or (self.vars[w] and assign_ops[nk]) then
+    return self:assignment(t, env)
+  end
+  local f = stmt[w]
+  if f and not self.gates[w] then return f(self, t, env) end
+  if self.subs[w] and nk == "(" then return self:sub_call(t, env) end
+  if self.vars[w] or self.inputs[w] then
+    self:err(fmt("'%s' is a classical variable; a statement expected", w), t)
+  end
+  -- a gate call, maybe after modifiers
+  self.pos = self.pos - 1
+  local mods = self:modifiers(env)
+  local nt = self:expect("id", "gate name")
+  if #mods > 0 and (stmt[nt.v] or self.subs[nt.v]) and nt.v ~= "gphase" then
+    self:err(fmt("gate modifier '%s @' on '%s', which is not a gate", mods[1].kind, nt.v), nt)
+  end
+  if #mods == 0 and nt.kind == "id" and self:peek().kind == "id" and not self.qregs[self:peek().v]
+     and not (env and env.qubits and env.qubits[self:peek().v]) and not self.gates[nt.v]
+     and not self.qdgates[alias[nt.v] or nt.v] and nt.v ~= "u2" then
+    -- `word name ...` where word is no gate: a declaration of a type qd does not know
+    self:err(fmt("unknown gate or type '%s'", nt.v), nt)
+  end
+  self:gate_call(nt, mods, env)
+end
+
+------------------------------------------------------------------------ import: driver
 -- Limits, checked before the work they bound is done (a user gate's expansion is counted
 -- from the definitions before it is expanded): ops in one circuit (gate calls after
--- expansion, measurements, resets), nesting of gate definitions, nesting of parentheses and
--- signs in one expression. Raise max_ops here (require("qd.qasm").max_ops = ...) or per
--- call with from_qasm's {max_ops = } option.
+-- expansion, measurements, resets; loop iterations too), nesting of gate definitions and
+-- subroutine calls, nesting of parentheses and signs in one expression. Raise max_ops here
+-- (require("qd.qasm").max_ops = ...) or per call with from_qasm's {max_ops = } option.
 M.max_ops = 1000000
 M.max_gate_depth = 32
 M.max_nesting = 200
 
-local from_opts = { max_ops = true }
+local from_opts = { max_ops = true, fast = true }
+local core = require "qd.core"
 
-function M.from_qasm(qd, text, opts, ...)
-  if type(text) ~= "string" then
-    error("bad argument #1 to 'from_qasm' (string expected, got " .. type(text) .. ")", outside())
-  end
-  local max_ops = M.max_ops
+local function check_opts(qd, opts, nextra)
+  local max_ops, fast = M.max_ops, true
   if opts ~= nil then
     if type(opts) ~= "table" then
       error("bad argument #2 to 'from_qasm' (options table expected, got " .. qd.type(opts) .. ")", outside())
     end
     for k in pairs(opts) do
       if not from_opts[k] then
-        error("bad argument #2 to 'from_qasm' (unknown option '" .. tostring(k) .. "'; known: max_ops)", outside())
+        error("bad argument #2 to 'from_qasm' (unknown option '" .. tostring(k) .. "'; known: max_ops, fast)", outside())
       end
     end
     if opts.max_ops ~= nil then
@@ -782,66 +1822,69 @@ function M.from_qasm(qd, text, opts, ...)
         error("bad argument #2 to 'from_qasm' (option 'max_ops': integer >= 1 expected, got " .. tostring(max_ops) .. ")", outside())
       end
     end
-  end
-  if select("#", ...) > 0 then error("bad argument #3 to 'from_qasm' (unexpected extra argument)", outside()) end
-  local p = setmetatable({
-    toks = lex(text), pos = 1, qregs = {}, cregs = {}, nq = 0, inputs = {}, input_order = {},
-    gates = {}, ops = {}, qdgates = qd.gates(),
-    nops = 0, max_ops = max_ops, max_qubits = qd.max_qubits, gen = 0, nest = 0,
-  }, Parser)
-  local function emit(op)
-    -- consecutive measurements (resets) of distinct qubits form one joint op
-    local last = p.ops[#p.ops]
-    if (op.kind == "measure" or op.kind == "reset") and last and last.kind == op.kind and not last.discard then
-      local clash = false
-      for _, q in ipairs(op.qubits) do
-        for _, r in ipairs(last.qubits) do clash = clash or q == r end
+    if opts.fast ~= nil then
+      if type(opts.fast) ~= "boolean" then
+        error("bad argument #2 to 'from_qasm' (option 'fast': boolean expected, got " .. type(opts.fast) .. ")", outside())
       end
-      if not clash then
-        for _, q in ipairs(op.qubits) do last.qubits[#last.qubits + 1] = q end
-        return
-      end
+      fast = opts.fast
     end
-    p.ops[#p.ops + 1] = op
   end
-  while p:peek().kind ~= "eof" do
-    p:statement(emit)
+  if nextra > 0 then error("bad argument #3 to 'from_qasm' (unexpected extra argument)", outside()) end
+  return max_ops, fast
+end
+
+local function new_parser(qd, text, max_ops)
+  local circ = qd.circuit(qd.max_qubits)
+  local S = core.qasm_builder(text, circ)
+  local qdgates = qd.gates()
+  for name in pairs(qdgates) do S:allow(name, name) end
+  for a, g in pairs(alias) do S:allow(a, g) end
+  S:allow("u2", "u", true)
+  local p = setmetatable({
+    qd = qd, S = S, circ = circ, qregs = {}, cregs = {}, ncbits = 0, cbit = {}, nq = 0, vars = {}, inputs = {},
+    gates = {}, subs = {}, opaque = {}, qdgates = qdgates, notes = {}, noted = {}, argbuf = {},
+    nops = 0, max_ops = max_ops, max_qubits = qd.max_qubits, gen = 0, nest = 0, depth = 0, iters = 0,
+    line = 1,
+  }, Parser)
+  -- the built-in gates that are not qd gates (cu3, c3x, ...), defined like a file's own
+  p.toks, p.pos = lex(library, 1, 1), 1
+  while p:peek().kind ~= "eof" do p:statement() end
+  for nm in pairs(p.gates) do S:block(nm) end
+  p.gen = 0
+  return p
+end
+
+function M.from_qasm(qd, text, opts, ...)
+  if type(text) ~= "string" then
+    error("bad argument #1 to 'from_qasm' (string expected, got " .. type(text) .. ")", outside())
   end
-  if p.nq == 0 then error("qasm:1: no qubit register declared", 0) end
-  if p.nq > qd.max_qubits then error(fmt("qasm: %d qubits is too many", p.nq), 0) end
-  local c = qd.circuit(p.nq)
-  for _, nm in ipairs(p.input_order) do c:param(nm) end
-  -- one protected call for the whole list (not a closure per op); k says which op failed
-  local k = 0
-  local a = {}
+  local max_ops, fast = check_opts(qd, opts, select("#", ...))
+  local p = new_parser(qd, text, max_ops)
+  local S = p.S
   local ok, err = pcall(function()
-    for i, op in ipairs(p.ops) do
-      k = i
-      if op.kind == "gate" then
-        local nq = #op.qubits
-        for j = 1, nq do a[j] = op.qubits[j] end
-        local args = op.args
-        for j = 1, #args do
-          local v = args[j]
-          if v.p and v.s ~= 0 then
-            a[nq + j] = { v.p, scale = v.s, offset = v.c }
-          else
-            a[nq + j] = v.c
-          end
-        end
-        c[op.name](c, table.unpack(a, 1, nq + #args))
-      elseif op.kind == "measure" then
-        c:measure(op.qubits, { discard = op.discard or false })
-      else
-        c:reset(op.qubits)
+    local pos, line = 1, 1
+    while not p.ended do
+      if fast then
+        local added
+        pos, line, added = S:scan(pos, line, p.max_ops - p.nops)
+        p.nops = p.nops + added
       end
+      p.toks, p.pos = lex(text, pos, line), 1
+      if p:peek().kind == "eof" then break end
+      p:statement(nil)
+      local last = p.toks[p.pos - 1]
+      pos, line = last.e + 1, last.line
     end
   end)
   if not ok then
-    local op = p.ops[k]
-    error(fmt("qasm:%d: %s", op and op.line or 0, (tostring(err):gsub("^.-:%d+: ", ""))), 0)
+    err = tostring(err)
+    if not err:find("^qasm:") then err = fmt("qasm:%d: %s", p.line, (err:gsub("^.-:%d+: ", ""))) end
+    error(err, 0)
   end
-  return c
+  if p.nq == 0 then error("qasm:1: no qubit register declared", 0) end
+  S:finish(p.nq)
+  if #p.notes > 0 then return p.circ, p.notes end
+  return p.circ
 end
 
 ------------------------------------------------------------------------ draw

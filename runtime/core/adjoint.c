@@ -1186,6 +1186,8 @@ qd_status qd_circuit_vjp_vec_tape(const qd_circuit *c, const double *theta, size
                                   double *grad, qd_c *G_in, double *prob, qd_c *psi,
                                   qd_c *lam, const qd_c *ck, double *pm, qd_err *e)
 {
+    if (c->ncondops)
+        return qd_fail(e, QD_EARG, "no gradient through a conditional op (an OpenQASM 'if' on measured bits)");
     if (c->nchan)
         return qd_fail(e, QD_EARG, "no gradient through a channel on pure states (its Kraus operator "
                                    "is sampled): use a DensityMatrix input for gradients of noisy circuits");
@@ -1199,6 +1201,8 @@ qd_status qd_circuit_vjp_vec(const qd_circuit *c, const double *theta, const qd_
                              const double *dLdP, double *grad, qd_c *G_in, double *prob,
                              qd_err *e)
 {
+    if (c->ncondops)
+        return qd_fail(e, QD_EARG, "no gradient through a conditional op (an OpenQASM 'if' on measured bits)");
     if (c->nchan)
         return qd_fail(e, QD_EARG, "no gradient through a channel on pure states (its Kraus operator "
                                    "is sampled): use a DensityMatrix input for gradients of noisy circuits");
@@ -1309,6 +1313,8 @@ static qd_status dm_gate_grad(const qd_op *op, int n, const double *ang, const q
 qd_status qd_circuit_vjp_dm(const qd_circuit *c, const double *theta, const qd_c *rho,
                             const qd_c *G, double *grad, qd_c *G_in, qd_err *e)
 {
+    if (c->ncondops)
+        return qd_fail(e, QD_EARG, "no gradient through a conditional op (an OpenQASM 'if' on measured bits)");
     /* the tape: rho before every measurement, reset and channel (none of them invertible) */
     const int n = c->n, nm = c->nmeas + c->nchan;
     if (2 * n > QD_MAX_QUBITS)

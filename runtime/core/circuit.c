@@ -31,8 +31,10 @@ static void op_free(qd_op *op)
     qd_free(op->m);
     qd_free(op->mdag);
     free(op->label);
+    free(op->cond);
     op->m = op->mdag = NULL;
     op->label = NULL;
+    op->cond = NULL;
 }
 
 void qd_circuit_free(qd_circuit *c)
@@ -102,7 +104,16 @@ qd_status qd_circuit_copy(qd_circuit *dst, const qd_circuit *src, qd_err *e)
         *op = src->ops[o];
         op->m = op->mdag = NULL;
         op->label = NULL;
+        op->cond = NULL;
         dst->nops++;
+        if (src->ops[o].cond) {
+            size_t b = sizeof(int) * 3 * (size_t)op->ncond;
+            if (!(op->cond = malloc(b))) {
+                qd_circuit_free(dst);
+                return qd_fail(e, QD_ENOMEM, "not enough memory for a circuit copy");
+            }
+            memcpy(op->cond, src->ops[o].cond, b);
+        }
         if (src->ops[o].kind == QD_OP_MATRIX || src->ops[o].kind == QD_OP_CHANNEL) {
             size_t dk = (size_t)1 << op->k, b = sizeof(qd_c) * dk * dk;
             if (src->ops[o].kind == QD_OP_CHANNEL)
@@ -121,7 +132,50 @@ qd_status qd_circuit_copy(qd_circuit *dst, const qd_circuit *src, qd_err *e)
     dst->discarded = src->discarded;
     dst->nmeas = src->nmeas;
     dst->nchan = src->nchan;
+    dst->ncondops = src->ncondops;
     return QD_OK;
+}
+
+qd_status qd_circuit_set_cond(qd_circuit *c, size_t o, const int *mi, const int *bit, const int *val,
+                              int n, int neg, qd_err *e)
+{
+    if (o >= c->nops || (c->ops[o].kind != QD_OP_GATE && c->ops[o].kind != QD_OP_MATRIX))
+        return qd_fail(e, QD_EARG, "condition: a gate op expected");
+    if (n < 1 || n > QD_COND_MAX)
+        return qd_fail(e, QD_EARG, "condition: 1..%d bits expected, got %d", QD_COND_MAX, n);
+    int before = c->nmeas;   /* measurements and resets before op o (o is usually the last) */
+    for (size_t t = o; t < c->nops; t++)
+        before -= c->ops[t].kind == QD_OP_MEASURE || c->ops[t].kind == QD_OP_RESET;
+    for (int i = 0; i < n; i++) {
+        if (mi[i] < 0 || mi[i] >= before)
+            return qd_fail(e, QD_EARG, "condition: measurement %d does not come before op %zu", mi[i] + 1, o + 1);
+        if (bit[i] < 0 || bit[i] >= 30 || (val[i] != 0 && val[i] != 1))
+            return qd_fail(e, QD_EARG, "condition: bad bit or value");
+    }
+    int *cd = malloc(sizeof(int) * 3 * (size_t)n);
+    if (!cd)
+        return qd_fail(e, QD_ENOMEM, "not enough memory for a condition");
+    for (int i = 0; i < n; i++) {
+        cd[2 * i] = mi[i];
+        cd[2 * i + 1] = bit[i];
+        cd[2 * n + i] = val[i];
+    }
+    qd_op *op = &c->ops[o];
+    if (!op->cond)
+        c->ncondops++;
+    free(op->cond);
+    op->cond = cd;
+    op->ncond = n;
+    op->cond_neg = neg != 0;
+    return QD_OK;
+}
+
+int qd_circ_cond_holds(const qd_op *op, const size_t *out)
+{
+    int all = 1;
+    for (int i = 0; i < op->ncond && all; i++)
+        all = (int)((out[op->cond[2 * i]] >> op->cond[2 * i + 1]) & 1) == op->cond[2 * op->ncond + i];
+    return op->cond_neg ? !all : all;
 }
 
 qd_status qd_circuit_ensure_slots(qd_circuit *c, int count, qd_err *e)
@@ -628,6 +682,17 @@ static qd_status run_vec(const qd_circuit *c, const double *theta, qd_c *a, size
     }
     for (size_t o = 0; o < c->nops && st == QD_OK; o++) {
         const qd_op *op = &c->ops[o];
+        if (op->cond) {   /* per member, from its own outcomes (mi of them so far) */
+            if (fz)
+                qd_fuser_flush(fz);
+            double ang[3];
+            qd_op_angles(c, o, theta, sh, ang);
+            const size_t d = (size_t)1 << c->n;
+            for (size_t j = 0; j < count && st == QD_OK; j++)
+                if (qd_circ_cond_holds(op, mc->outcomes + j * (size_t)c->nmeas))
+                    st = qd_circ_apply_op(c, o, ang, a + j * d, 1, 0, e);
+            continue;
+        }
         if (fz && op->kind != QD_OP_MEASURE && op->kind != QD_OP_RESET && op->kind != QD_OP_CHANNEL) {
             st = qd_fuser_op(fz, o, e);
             continue;
@@ -766,9 +831,143 @@ void qd_circ_dm_reset(qd_c *rho, int n, const int *qs, int k, int adjoint)
     }
 }
 
+/* ------------------------------------------------------------------ conditional ops on
+ * density matrices: rho is kept as a sum of unnormalised branches, one per value of the
+ * measured bits that conditions read (P_m rho P_m), so a conditional op acts on exactly the
+ * part of rho where its condition holds: the channel sum_m U_m P_m rho P_m U_m^dagger.
+ * Bits no condition reads are dephased as usual. */
+#define QD_DM_MAXBRANCH 1024
+
+typedef struct {
+    qd_c *rho;
+    size_t *out;   /* outcomes (only the bits conditions read) per measurement op */
+} dm_branch;
+
+static void branches_free(dm_branch *br, size_t nb)
+{
+    for (size_t b = 0; b < nb; b++) {
+        qd_free(br[b].rho);
+        free(br[b].out);
+    }
+    free(br);
+}
+
+/* the read bits of measurement op `op` (mask over outcome bits): split every branch */
+static qd_status dm_split(const qd_circuit *c, const qd_op *op, int mi, uint64_t rmask, dm_branch **pbr,
+                          size_t *pnb, qd_err *e)
+{
+    const int n = c->n, k = op->k, nm = c->nmeas;
+    const size_t d = (size_t)1 << n, dd = d * d;
+    int qr[30], qo[30], kr = 0, ko = 0, pos[30];
+    for (int j = 0; j < k; j++) {
+        if ((rmask >> (k - 1 - j)) & 1) {
+            pos[kr] = k - 1 - j;
+            qr[kr++] = op->qs[j];
+        } else {
+            qo[ko++] = op->qs[j];
+        }
+    }
+    const size_t K = (size_t)1 << kr, nb = *pnb;
+    if (nb * K > QD_DM_MAXBRANCH)
+        return qd_fail(e, QD_EARG, "conditional ops on a density matrix: more than %d branches of measured bits",
+                       QD_DM_MAXBRANCH);
+    dm_branch *nbr = calloc(nb * K, sizeof *nbr);
+    if (!nbr)
+        return qd_fail(e, QD_ENOMEM, "not enough memory for the branches of a conditional run");
+    size_t cnt = 0;
+    for (size_t b = 0; b < nb; b++) {
+        dm_branch *src = &(*pbr)[b];
+        if (ko)
+            qd_circ_dm_dephase(src->rho, n, qo, ko);
+        for (size_t m = 0; m < K; m++) {
+            size_t mask, pat = qd_circ_pattern(n, qr, kr, m, &mask);
+            double tr = 0;
+            for (size_t i = 0; i < d; i++)
+                if ((i & mask) == pat)
+                    tr += creal(src->rho[i + i * d]);
+            if (tr == 0)
+                continue;   /* an outcome that cannot happen: no branch */
+            dm_branch *dst = &nbr[cnt];
+            dst->rho = qd_malloc(sizeof(qd_c) * dd);
+            dst->out = malloc(sizeof(size_t) * (size_t)(nm ? nm : 1));
+            if (!dst->rho || !dst->out) {
+                branches_free(nbr, cnt + 1);
+                return qd_fail(e, QD_ENOMEM, "not enough memory for the branches of a conditional run");
+            }
+            cnt++;
+            memcpy(dst->out, src->out, sizeof(size_t) * (size_t)nm);
+            size_t v = 0;
+            for (int t = 0; t < kr; t++)
+                if ((m >> (kr - 1 - t)) & 1)
+                    v |= (size_t)1 << pos[t];
+            dst->out[mi] = v;
+            for (size_t cc = 0; cc < d; cc++)
+                for (size_t r = 0; r < d; r++)
+                    dst->rho[r + cc * d] = ((r & mask) == pat && (cc & mask) == pat) ? src->rho[r + cc * d] : 0;
+        }
+    }
+    branches_free(*pbr, nb);
+    *pbr = nbr;
+    *pnb = cnt;
+    return QD_OK;
+}
+
+static qd_status run_dm_branches(const qd_circuit *c, const double *theta, qd_c *rho, const qd_shift *sh,
+                                 qd_err *e)
+{
+    const size_t d = (size_t)1 << c->n, dd = d * d;
+    const int nm = c->nmeas;
+    uint64_t *rmask = calloc((size_t)nm, sizeof *rmask);
+    dm_branch *br = calloc(1, sizeof *br);
+    size_t nb = 1;
+    if (!rmask || !br || !(br[0].rho = qd_malloc(sizeof(qd_c) * dd)) ||
+        !(br[0].out = calloc((size_t)nm, sizeof(size_t)))) {
+        free(rmask);
+        if (br)
+            branches_free(br, 1);
+        return qd_fail(e, QD_ENOMEM, "not enough memory for a conditional run");
+    }
+    memcpy(br[0].rho, rho, sizeof(qd_c) * dd);
+    for (size_t o = 0; o < c->nops; o++)
+        for (int i = 0; i < c->ops[o].ncond; i++)
+            rmask[c->ops[o].cond[2 * i]] |= (uint64_t)1 << c->ops[o].cond[2 * i + 1];
+    qd_status st = QD_OK;
+    int mi = 0;
+    for (size_t o = 0; o < c->nops && st == QD_OK; o++) {
+        const qd_op *op = &c->ops[o];
+        if (op->kind == QD_OP_MEASURE && rmask[mi]) {
+            st = dm_split(c, op, mi, rmask[mi], &br, &nb, e);
+        } else if (op->kind == QD_OP_MEASURE || op->kind == QD_OP_RESET) {
+            for (size_t b = 0; b < nb; b++)
+                if (op->kind == QD_OP_MEASURE)
+                    qd_circ_dm_dephase(br[b].rho, c->n, op->qs, op->k);
+                else
+                    qd_circ_dm_reset(br[b].rho, c->n, op->qs, op->k, 0);
+        } else {
+            double ang[3];
+            qd_op_angles(c, o, theta, sh, ang);
+            for (size_t b = 0; b < nb && st == QD_OK; b++)
+                if (!op->cond || qd_circ_cond_holds(op, br[b].out))
+                    st = qd_circ_apply_op_dm(c, o, ang, br[b].rho, 0, e);
+        }
+        mi += op->kind == QD_OP_MEASURE || op->kind == QD_OP_RESET;
+    }
+    if (st == QD_OK) {
+        memset(rho, 0, sizeof(qd_c) * dd);
+        for (size_t b = 0; b < nb; b++)
+            for (size_t i = 0; i < dd; i++)
+                rho[i] += br[b].rho[i];
+    }
+    branches_free(br, nb);
+    free(rmask);
+    return st;
+}
+
 qd_status qd_circuit_run_dm(const qd_circuit *c, const double *theta, qd_c *rho,
                             const qd_shift *sh, qd_err *e)
 {
+    if (c->ncondops)
+        return run_dm_branches(c, theta, rho, sh, e);
     for (size_t o = 0; o < c->nops; o++) {
         const qd_op *op = &c->ops[o];
         if (op->kind == QD_OP_MEASURE) {

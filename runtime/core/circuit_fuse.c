@@ -21,12 +21,12 @@
 int qd_circ_run1q(const qd_circuit *c, size_t o)
 {
     const qd_op *op = &c->ops[o];
-    if (op->kind != QD_OP_GATE || op->k != 1)
+    if (op->kind != QD_OP_GATE || op->k != 1 || op->cond)
         return 1;
     size_t r = 1;
     while (o + r < c->nops && r < 64) {
         const qd_op *nx = &c->ops[o + r];
-        if (nx->kind != QD_OP_GATE || nx->k != 1 || nx->qs[0] != op->qs[0])
+        if (nx->kind != QD_OP_GATE || nx->k != 1 || nx->qs[0] != op->qs[0] || nx->cond)
             break;
         r++;
     }
@@ -61,7 +61,7 @@ void qd_circ_fused_matrix(const qd_circuit *c, size_t o, int len, const double *
 
 static int is_cz(const qd_op *op)
 {
-    return op->kind == QD_OP_GATE && op->k == 2 && op->g->nparams == 0 &&
+    return op->kind == QD_OP_GATE && op->k == 2 && op->g->nparams == 0 && !op->cond &&
            op->g->id == QD_G_CZ;
 }
 

@@ -58,6 +58,9 @@ typedef struct {
     int discard;             /* MEASURE: drop the measured qubits from the output */
     size_t nkraus;           /* CHANNEL: m holds its nkraus Kraus operators (2^k x 2^k each),
                                 mdag their adjoints; label its description */
+    int *cond;               /* NULL, or a condition (OpenQASM `if` on measured bits): ncond
+                                pairs (mi, bit) then ncond values, see qd_circuit_set_cond */
+    int ncond, cond_neg;
 } qd_op;
 
 typedef struct {
@@ -70,6 +73,7 @@ typedef struct {
     uint64_t discarded;      /* bit q: qubit q is discarded by a measure op */
     int nmeas;               /* number of MEASURE + RESET ops */
     int nchan;               /* number of CHANNEL ops */
+    int ncondops;            /* number of conditional ops */
 } qd_circuit;
 
 /* Perturb one angle of one op (parameter-shift rules): angle `par` of op `op` += delta. */
@@ -98,6 +102,18 @@ qd_status qd_circuit_add_measure(qd_circuit *c, const int *qs, int k, int discar
 qd_status qd_circuit_add_reset(qd_circuit *c, const int *qs, int k, qd_err *e);
 /* dst = src^-1 (dst initialised here). Fails if src has measurements/resets. */
 qd_status qd_circuit_inverse(qd_circuit *dst, const qd_circuit *src, qd_err *e);
+/* Makes op o (a gate or matrix op) conditional, as an OpenQASM `if` on measured bits: it
+ * acts only when, for every i < n, bit bit[i] (0 = least significant) of the outcome of the
+ * measurement/reset op number mi[i] (0-based among them; before o) equals val[i] (0/1) —
+ * or, when neg != 0, unless all of them do. Pure states and ensembles: per member, from its
+ * own outcomes. Density matrices: exactly, as the channel sum_m U_m P_m rho P_m U_m^dagger
+ * (qd_circuit_run_dm keeps one branch per value of the bits conditions read). No gradient
+ * passes a conditional op (the vjp functions refuse such circuits). */
+#define QD_COND_MAX 64
+qd_status qd_circuit_set_cond(qd_circuit *c, size_t o, const int *mi, const int *bit, const int *val,
+                              int n, int neg, qd_err *e);
+/* 1 if conditional op op acts for the outcomes out (nmeas entries of one member) */
+int qd_circ_cond_holds(const qd_op *op, const size_t *out);
 /* The circuit now acts on n qubits (fewer than it was made with): every op's qubits must be
  * below n and a qubit must be left undiscarded. For a builder (the OpenQASM reader) that
  * learns the register size at the end. */

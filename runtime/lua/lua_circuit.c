@@ -413,6 +413,22 @@ static int m_ops(lua_State *L)
             lua_pushboolean(L, op->discard);
             lua_setfield(L, -2, "discard");
         }
+        if (op->cond) {   /* {neg = b, {measurement = i, bit = b, value = v}, ...} (1-based i) */
+            lua_createtable(L, op->ncond, 1);
+            for (int i = 0; i < op->ncond; i++) {
+                lua_createtable(L, 0, 3);
+                lua_pushinteger(L, op->cond[2 * i] + 1);
+                lua_setfield(L, -2, "measurement");
+                lua_pushinteger(L, op->cond[2 * i + 1]);
+                lua_setfield(L, -2, "bit");
+                lua_pushinteger(L, op->cond[2 * op->ncond + i]);
+                lua_setfield(L, -2, "value");
+                lua_rawseti(L, -2, i + 1);
+            }
+            lua_pushboolean(L, op->cond_neg);
+            lua_setfield(L, -2, "neg");
+            lua_setfield(L, -2, "condition");
+        }
         lua_rawseti(L, -2, (lua_Integer)o + 1);
     }
     return 1;
@@ -478,6 +494,7 @@ static int m_append(lua_State *L)
             st = qd_circuit_ensure_slots(&tmp, tmp.nslots + 1, &e);
         }
     }
+    const int mbase = tmp.nmeas;   /* conditions of appended ops: their measurements move */
     for (size_t o = 0; o < O->c.nops && st == QD_OK; o++) {
         const qd_op *op = &O->c.ops[o];
         int qs[QD_CIRC_MAXK];
@@ -496,6 +513,16 @@ static int m_append(lua_State *L)
             st = qd_circuit_add_measure(&tmp, qs, op->k, op->discard, &e);
         } else {
             st = qd_circuit_add_reset(&tmp, qs, op->k, &e);
+        }
+        if (st == QD_OK && op->cond) {
+            int mi[QD_COND_MAX];
+            for (int i = 0; i < op->ncond; i++)
+                mi[i] = op->cond[2 * i] + mbase;
+            int bit[QD_COND_MAX];
+            for (int i = 0; i < op->ncond; i++)
+                bit[i] = op->cond[2 * i + 1];
+            st = qd_circuit_set_cond(&tmp, tmp.nops - 1, mi, bit, op->cond + 2 * op->ncond, op->ncond,
+                                     op->cond_neg, &e);
         }
     }
     if (st != QD_OK) {

@@ -47,6 +47,8 @@ typedef struct {
 typedef struct {
     qtable regs, gates;
     int pend_k, pend_qs[30], pend_discard, pend_reset;   /* a measurement not yet added (joined with the next) */
+    int *meas_k;               /* qubits of each measurement/reset op added (conditions need them) */
+    size_t nmeas_k, cap_k;
     int done;
 } qbuilder;
 
@@ -333,6 +335,17 @@ static int flush(qd_circuit *circ, qbuilder *B, qd_err *e)
         return 1;
     int k = B->pend_k;
     B->pend_k = 0;
+    if (B->nmeas_k == B->cap_k) {
+        size_t cap = B->cap_k ? 2 * B->cap_k : 16;
+        int *p = realloc(B->meas_k, sizeof(int) * cap);
+        if (!p) {
+            qd_fail(e, QD_ENOMEM, "not enough memory for a measurement");
+            return 0;
+        }
+        B->meas_k = p;
+        B->cap_k = cap;
+    }
+    B->meas_k[B->nmeas_k++] = k;
     if (B->pend_reset)
         return qd_circuit_add_reset(circ, B->pend_qs, k, e) == QD_OK;
     return qd_circuit_add_measure(circ, B->pend_qs, k, B->pend_discard, e) == QD_OK;
@@ -467,6 +480,8 @@ static int b_gc(lua_State *L)
     qbuilder *B = luaL_checkudata(L, 1, QDL_QASM);
     tfree(&B->regs);
     tfree(&B->gates);
+    free(B->meas_k);
+    B->meas_k = NULL;
     B->done = 1;
     return 0;
 }
@@ -619,6 +634,40 @@ static int b_pending(lua_State *L)
     return 1;
 }
 
+/* S:condition{bits = {{mi, pos, val}, ...}, neg = b}: the last op added runs only when bit
+ * pos (position in its qubit list) of measurement mi (0-based) is val for all of them (or,
+ * neg, unless so) */
+static int b_condition(lua_State *L)
+{
+    qbuilder *B = checkb(L);
+    qd_circuit *circ = circ_of(L);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    int mi[QD_COND_MAX], bit[QD_COND_MAX], val[QD_COND_MAX];
+    lua_getfield(L, 2, "bits");
+    lua_Integer n = luaL_len(L, -1);
+    if (n < 1 || n > QD_COND_MAX)
+        return luaL_error(L, "a condition on 1..%d measured bits expected, got %d", QD_COND_MAX, (int)n);
+    for (lua_Integer i = 0; i < n; i++) {
+        lua_geti(L, -1, i + 1);
+        lua_Integer t[3];
+        for (int j = 0; j < 3; j++) {
+            lua_geti(L, -1 - j, j + 1);
+            t[j] = lua_tointeger(L, -1);
+        }
+        lua_pop(L, 4);
+        if (t[0] < 0 || (size_t)t[0] >= B->nmeas_k || t[1] < 0 || t[1] >= B->meas_k[t[0]])
+            return luaL_error(L, "condition on a bit that was not measured");
+        mi[i] = (int)t[0];
+        bit[i] = B->meas_k[t[0]] - 1 - (int)t[1];   /* qs[0] is the outcome's most significant bit */
+        val[i] = t[2] != 0;
+    }
+    lua_getfield(L, 2, "neg");
+    qd_err e;
+    if (circ->nops == 0 || qd_circuit_set_cond(circ, circ->nops - 1, mi, bit, val, (int)n, lua_toboolean(L, -1), &e) != QD_OK)
+        return luaL_error(L, "%s", circ->nops ? e.msg : "condition without an op");
+    return 0;
+}
+
 static int b_finish(lua_State *L)
 {
     qbuilder *B = checkb(L);
@@ -636,6 +685,7 @@ void qdL_open_qasm(lua_State *L)
     static const luaL_Reg methods[] = {
         {"allow", b_allow}, {"block", b_block}, {"reg", b_reg}, {"scan", b_scan}, {"flush", b_flush},
         {"measure", b_measure}, {"discard", b_discard}, {"pending", b_pending}, {"finish", b_finish},
+        {"condition", b_condition},
         {NULL, NULL}};
     static const luaL_Reg meta[] = {{"__gc", b_gc}, {"__close", b_gc}, {NULL, NULL}};
     qdL_newclass(L, QDL_QASM, methods, NULL, meta);

@@ -137,6 +137,11 @@ function M.to_qasm(c, version, params)
       error(fmt("to_qasm: op %d is a noise channel ('%s'), which OpenQASM cannot express", i, op.name), 2)
     end
     if op.kind == "measure" then nbits = nbits + #op.qubits end
+    if op.condition and (version == 2 or (op.condition.neg and #op.condition > 1)) then
+      error(fmt("to_qasm: op %d is conditional on measured bits, which %s", i, version == 2
+                and "OpenQASM 2 cannot express (it tests whole registers): use version 3"
+                or "this export cannot express (a negated test of several bits)"), 2)
+    end
   end
   local out, need = {}, {}
   for _, op in ipairs(ops) do
@@ -163,9 +168,36 @@ function M.to_qasm(c, version, params)
     if nbits > 0 then out[#out + 1] = fmt("creg c[%d];", nbits) end
   end
   local bit = 0
+  local mbase = {}   -- measurement/reset op number -> {first bit, qubits}
   for _, op in ipairs(ops) do
     local qs = {}
     for i, q in ipairs(op.qubits) do qs[i] = fmt("q[%d]", q) end
+    if op.kind == "measure" or op.kind == "reset" then mbase[#mbase + 1] = { bit, #op.qubits } end
+    if op.condition then   -- QASM 3: nested ifs on the bits its measurements wrote
+      local cd, pre, post = op.condition, {}, {}
+      for _, b in ipairs(cd) do
+        local m = mbase[b.measurement]
+        local ci = m[1] + m[2] - 1 - b.bit
+        pre[#pre + 1] = fmt("if (c[%d] %s %d) { ", ci, cd.neg and "!=" or "==", b.value)
+        post[#post + 1] = " }"
+      end
+      out[#out + 1] = table.concat(pre)
+      op = setmetatable({ condition = false }, { __index = op })
+      local k = #out
+      post = table.concat(post)
+      -- the op itself, then the closing braces on the same line
+      local function close() out[k] = out[k] .. table.remove(out, k + 1) .. post end
+      if op.kind == "gate" then
+        local name = op.name
+        if name == "u" then name = "U" end
+        local args = {}
+        for i, p in ipairs(op.params) do args[i] = angle_text(p, names, params) end
+        local a = #args > 0 and ("(" .. table.concat(args, ", ") .. ")") or ""
+        out[#out + 1] = fmt("%s%s %s;", name, a, table.concat(qs, ", "))
+      end
+      close()
+      goto continue
+    end
     if op.kind == "gate" then
       local name = op.name
       if version == 3 and name == "u" then name = "U" end
@@ -185,6 +217,7 @@ function M.to_qasm(c, version, params)
     elseif op.kind == "reset" then
       for _, q in ipairs(qs) do out[#out + 1] = fmt("reset %s;", q) end
     end
+    ::continue::
   end
   return table.concat(out, "\n") .. "\n"
 end
@@ -1888,7 +1921,12 @@ function M.from_qasm(qd, text, opts, ...)
 end
 
 ------------------------------------------------------------------------ draw
+local label_plain
 local function label_of(op, names)
+  if op.condition then return "?" .. label_plain(op, names) end   -- runs if measured bits say so
+  return label_plain(op, names)
+end
+function label_plain(op, names)
   if op.kind == "measure" then return op.discard and "M>" or "M" end
   if op.kind == "reset" then return "|0>" end
   if op.kind == "unitary" then return op.name end

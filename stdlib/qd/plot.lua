@@ -41,14 +41,18 @@ local function lines_data(t)
   return arrays, n
 end
 
-local function lines_rows(arrays, n)
-  local rows, num, m = {}, C.num, #arrays
-  local cols = {}
-  for i = 1, n do
-    for k = 1, m do cols[k] = num(arrays[k][i]) end
-    rows[i] = table.concat(cols, " ", 1, m)
-  end
-  return rows
+-- The curves go to gnuplot as a temporary .npy in binary: qd.matrix{x, y1, ...} is column-
+-- major, so point i's values (x_i, y1_i, ...) are one record (10^5 points: 10 ms here,
+-- against 0.13 s of string.format and 0.1 s more of gnuplot parsing text).
+local function lines_file(arrays, n)
+  local qd = require "qd"
+  local path = C.tmpname()
+  qd.matrix(arrays):save_npy(path)
+  local f = assert(io.open(path, "rb"))
+  local head = f:read(12)
+  f:close()
+  local skip = head:byte(7) == 1 and 10 + string.unpack("<I2", head, 9) or 12 + string.unpack("<I4", head, 9)
+  return path, fmt("%s binary skip=%d record=%d format='%s'", C.q(path), skip, n, string.rep("%float64", #arrays))
 end
 
 local function check_log(arrays, k0, what)
@@ -70,18 +74,19 @@ function M.lines(t)
     C.argerror("lines", 1, "option 'style': 'lines', 'points' or 'linespoints' expected, got '" .. style .. "'")
   end
   local labels = o.labels or {}
-  local s = { C.datablock("d", lines_rows(arrays, n)), C.header(o) }
+  local path, src = lines_file(arrays, n)
+  local s = { C.header(o) }
   if o.logy then s[#s + 1] = "set logscale y" end
   if o.logx then s[#s + 1] = "set logscale x" end
   if (#arrays == 2 and not labels[1]) or o.key == false then s[#s + 1] = "unset key" end
   local plots = {}
   for k = 2, #arrays do
     local lab = labels[k - 1]
-    plots[#plots + 1] = fmt("$d using 1:%d with %s %s", k, style,
+    plots[#plots + 1] = fmt("%s using 1:%d with %s %s", src, k, style,
                             lab and ("title " .. C.q(lab)) or ("title " .. C.q("y" .. (k - 1))))
   end
   s[#s + 1] = "plot " .. table.concat(plots, ", ")
-  return C.render("lines", o, table.concat(s, "\n"))
+  return C.render("lines", o, table.concat(s, "\n"), { path })
 end
 
 ------------------------------------------------------------------------ hist
@@ -163,7 +168,7 @@ end
 function M.heatmap(A, opts)
   local o = C.check_opts("heatmap", 2, opts, { phase = "boolean" })
   local Mx, r, c, complex = heat_matrix(A)
-  local path = C.tmpname(".npy")
+  local path = C.tmpname()
   Mx:save_npy(path)
   local src = { path = path, complex = complex, skip = npy_skip(path) }
   local common = table.concat({

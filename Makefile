@@ -134,9 +134,9 @@ bench: all
 
 # The pictures README.md and docs/results.md show: the standard figures (qd plot) of the
 # run records committed under docs/figures/records/ (not runs/: .gitignore skips those),
-# drawn into docs/figures/<run>/ (needs
-# gnuplot-nox). `make figure-runs` re-creates those records (fixed seeds, one thread, ~6 s;
-# kept: run.json and the three .npy files the figures read).
+# drawn into docs/figures/<run>/, and the denoiser circuit (needs gnuplot-nox).
+# `make figure-runs` re-creates those records (fixed seeds, one thread, ~6 s; kept:
+# run.json and the three .npy files the figures read).
 FIGURE_RUNS = quddpm_circle quddpm_cluster
 figures: $(BUILD)/qd
 	@for r in $(FIGURE_RUNS); do $(BUILD)/qd plot docs/figures/records/$$r --out docs/figures/$$r || exit 1; done

@@ -603,10 +603,7 @@ end
 -- exact decompositions (application order), global phase included
 local decomp = {
   y = function(q) return { G("sdg", q), G("x", q), G("s", q) } end,
-  h = function(q) return { G("z", q), G("ry", q, { const(math.pi / 2) }) } end,
-  rz = function(q, a) return { { gphase = scale(a[1], -0.5) }, G("p", q, a) } end,
-  rx = function(q, a) return { G("h", q), G("rz", q, a), G("h", q) } end,
-  ry = function(q, a) return { G("sdg", q), G("rx", q, a), G("s", q) } end,
+  h = function(q, _, D) return D.u(q, { const(math.pi / 2), const(0), PI }) end,   -- H = U(pi/2, 0, pi)
   sx = function(q) return { { gphase = const(math.pi / 4) }, G("rx", q, { const(math.pi / 2) }) } end,
   sxdg = function(q) return { { gphase = const(-math.pi / 4) }, G("rx", q, { const(-math.pi / 2) }) } end,
   u = function(q, a)
@@ -667,7 +664,21 @@ function Parser:control(pr, C, out, tok)
     out[#out + 1] = G(one_ctrl[g], cat(C, q), a)
     return
   end
-  local d = decomp[g] and decomp[g](q, a)
+  if g == "rz" or g == "ry" then
+    -- C^k R(t) = R(t/2) C^kX R(-t/2) C^kX (X R(-a) X = R(a); the identity when a control is 0)
+    out[#out + 1] = G(g, q, { scale(a[1], 0.5) })
+    out[#out + 1] = { mcx = true, ctl = C, t = q[1] }
+    out[#out + 1] = G(g, q, { scale(a[1], -0.5) })
+    out[#out + 1] = { mcx = true, ctl = C, t = q[1] }
+    return
+  end
+  if g == "rx" then   -- H rz H, the H's uncontrolled
+    out[#out + 1] = G("h", q)
+    self:control(G("rz", q, a), C, out, tok)
+    out[#out + 1] = G("h", q)
+    return
+  end
+  local d = decomp[g] and decomp[g](q, a, decomp)
   if not d then self:err(fmt("'ctrl @' on '%s' with these angles is not supported", g), tok) end
   for _, x in ipairs(d) do self:control(x, C, out, tok) end
 end

@@ -273,3 +273,213 @@ T.test("registers beyond qd.max_qubits are refused at the declaration", function
            .. qd.max_qubits .. " declared before")
   T.raises(function() qd.circuit.from_qasm("OPENQASM 3;\nqubit[1e300] q;\n") end, "qasm:2: register 'q' of")
 end)
+
+------------------------------------------------------------------------ issue 20
+-- The corpus tests/data/qasm/*.qasm (Qiskit- and QASMBench-shaped programs: every qelib1
+-- gate, several registers, classical control, mid-circuit measurement and reset, a file's
+-- own definitions of gates qd knows, OpenQASM 3 features) against an independent dense
+-- simulator (tests/data/qasm/make_refs.py: its own parser, gates as matrices, measurement
+-- as exact branching; the final density matrix in <name>.rho.npy).
+local CORPUS = { "qelib1_all", "teleport", "mid_measure", "shadow", "qiskit_export", "qasm3_features" }
+local DIR = "tests/data/qasm/"
+
+local function readfile(p)
+  local f = assert(io.open(p, "rb"))
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+local function maxdiff_dm(rho, ref)
+  return maxdiff_mat(rho:matrix(), ref)
+end
+
+T.test("corpus: every file's density matrix matches the independent simulator", function()
+  for _, name in ipairs(CORPUS) do
+    local c = qd.circuit.from_qasm(readfile(DIR .. name .. ".qasm"))
+    local ref = qd.load_npy(DIR .. name .. ".rho.npy")
+    local d = maxdiff_dm(c:run(qd.dm(c.n)), ref)
+    T.ok(d < 1e-12, string.format("%s: max |rho - ref| = %.3g", name, d))
+    -- the Lua parser alone (no C scanner) reads the same circuit
+    local c2 = qd.circuit.from_qasm(readfile(DIR .. name .. ".qasm"), { fast = false })
+    T.eq(#c2:ops(), #c:ops(), name .. ": same ops with and without the C scanner")
+    T.ok(maxdiff_dm(c2:run(qd.dm(c.n)), ref) < 1e-12, name .. ": Lua parser alone")
+  end
+end)
+
+T.test("corpus: classical control per member on ensembles and states", function()
+  -- the average of the members' final states is the density matrix (statistically: 400
+  -- members, trace distance within 0.15; a wrong condition moves it by ~0.5)
+  for _, name in ipairs { "teleport", "mid_measure", "qasm3_features" } do
+    local c = qd.circuit.from_qasm(readfile(DIR .. name .. ".qasm"))
+    local ref = qd.dm(qd.load_npy(DIR .. name .. ".rho.npy"))
+    local N = 400
+    local E = c:run(qd.ensemble(c.n, N), nil, { rng = qd.rng(11) })
+    local acc = qd.dm(E[1])
+    for k = 2, N do acc = acc + qd.dm(E[k]) end
+    acc = acc / N
+    local td = qd.trace_distance(acc, ref)
+    T.ok(td < 0.15, string.format("%s: ensemble average within %.3f of the channel", name, td))
+    -- a State run is member 1 of an ensemble run with the same generator
+    local s = c:run(qd.state(c.n), nil, { rng = qd.rng(11) })
+    T.ok(qd.fidelity(s, E[1]) > 1 - 1e-12, name .. ": State run = ensemble member 1")
+  end
+  -- teleportation: every member ends with the input state on q[2] before the second part
+  local tele = readfile(DIR .. "teleport.qasm"):gsub("h q%[3%];.*$", "")
+  local c = qd.circuit.from_qasm(tele)
+  local want = qd.dm(qd.state(1):u(0, 0.3, 0.2, 0.1))
+  local E = c:run(qd.ensemble(4, 64), nil, { rng = qd.rng(5) })
+  local worst = 1
+  for k = 1, 64 do worst = math.min(worst, qd.fidelity(qd.dm(E[k]):ptrace({ 2 }), want)) end
+  T.ok(worst > 1 - 1e-12, "teleported in every member")
+end)
+
+T.test("conditional ops: ops(), append, to_qasm, no gradient", function()
+  local c = qd.circuit.from_qasm(readfile(DIR .. "teleport.qasm"))
+  local conds = 0
+  for _, op in ipairs(c:ops()) do
+    if op.condition then
+      conds = conds + 1
+      T.ok(op.condition[1].measurement >= 1 and op.condition[1].value ~= nil, "condition fields")
+    end
+  end
+  T.eq(conds, 5, "five conditional ops")
+  local back = qd.circuit.from_qasm(c:to_qasm(3))
+  T.ok(maxdiff_dm(back:run(qd.dm(4)), c:run(qd.dm(4)):matrix()) < 1e-13, "QASM 3 export of if round trips")
+  T.raises(function() c:to_qasm(2) end, "OpenQASM 2 cannot express")
+  -- appended after a measurement of its own: the conditions still read the appended
+  -- circuit's measurements
+  local pre = qd.circuit(4):h(0):measure({ 0 })
+  local big = pre:copy():append(c)
+  local want = c:run(pre:run(qd.dm(4))):matrix()
+  T.ok(maxdiff_dm(big:run(qd.dm(4)), want) < 1e-13, "append keeps conditions")
+  T.ok(c:draw():find("?X", 1, true) ~= nil, "draw marks conditional ops")
+  T.raises(function()
+    c:grad(qd.state(4), {}, function(out) return 0, out end, { rng = qd.rng(1) })
+  end, "no gradient through a conditional op")
+end)
+
+T.test("OpenQASM 3: declarations, loops, modifiers, subroutines, Unicode, timing notes", function()
+  local text = [[
+OPENQASM 3.0;
+include "stdgates.inc";
+const int[32] n = 3;
+float[64] a = pi / 4;
+angle[20] β = 2 * a;
+qubit[n] q;
+let r = q[1:2];
+for int i in [0:n - 1] { rx(a * (i + 1)) q[i]; }
+ctrl @ rz(β) q[0], q[2];
+inv @ pow(2) @ s q[1];
+stretch g;
+delay[g] q[0];
+box[20ns] { h r; }
+bit[3] c = measure q;
+]]
+  local c, notes = qd.circuit.from_qasm(text)
+  local ref = qd.circuit(3):rx(0, math.pi / 4):rx(1, math.pi / 2):rx(2, 3 * math.pi / 4)
+      :crz(0, 2, math.pi / 2):z(1):h(1):h(2):measure({ 0, 1, 2 })
+  local rho = qd.dm(qd.haar_state(3, rng))
+  T.ok(maxdiff_dm(c:run(rho), ref:run(rho):matrix()) < 1e-13, "the circuit it says")
+  T.ok(notes and #notes == 3, "three notes")
+  T.ok(notes[1]:find("qasm:11: 'stretch' ignored", 1, true) ~= nil, notes and notes[1] or "no notes")
+  T.ok(notes[3]:find("qasm:13: 'box' timing ignored", 1, true) ~= nil, notes and notes[3] or "no notes")
+  local plain, none = qd.circuit.from_qasm("qreg q[1]; h q;")
+  T.eq(none, nil, "no notes, one result")
+  T.ok(plain ~= nil, "circuit")
+  -- subroutines with qubit and angle arguments, and parameters (input) through modifiers
+  local s = qd.circuit.from_qasm([[
+OPENQASM 3;
+input float[64] t;
+qubit[2] q;
+def ent(qubit a, qubit b, float[64] w) { h a; ctrl @ rx(w) a, b; }
+ent(q[0], q[1], 2 * t);
+inv @ ctrl @ ry(t + 0.1) q[1], q[0];
+]])
+  local sref = qd.circuit(2):h(0):crx(0, 1, { "t", scale = 2 }):cry(1, 0, { "t", scale = -1, offset = -0.1 })
+  T.ok(maxdiff_mat(s:unitary({ 0.37 }), sref:unitary({ 0.37 })) < 1e-13, "def + parameters under modifiers")
+end)
+
+T.test("refusals name the construct and its line", function()
+  local function bad(text, msg)
+    T.raises(function() qd.circuit.from_qasm(text) end, msg)
+  end
+  local h3 = "OPENQASM 3;\nqubit[2] q;\n"
+  bad("OPENQASM 2.0;\nqreg q[1];\nopaque g a;\ng q[0];\n", "qasm:4: gate 'g' is declared 'opaque' (no definition)")
+  bad(h3 .. "while (true) { x q[0]; }\n", "qasm:3: 'while' loops are not supported")
+  bad(h3 .. "input int[8] k;\n", "qasm:3: input of type 'int' is not supported")
+  bad(h3 .. "x $0;\n", "qasm:3: physical qubits ('$0') are not supported")
+  bad(h3 .. 'include "mylib.inc";\n', 'qasm:3: include "mylib.inc": only qelib1.inc and stdgates.inc')
+  bad(h3 .. "def f(qubit a) -> bit { }\n", "qasm:3: subroutines returning a value ('-> bit') are not supported")
+  bad(h3 .. "def f(qubit a) { f(a); }\nf(q[0]);\n", "qasm:3: subroutine 'f' calls itself")
+  bad(h3 .. "array[int[8], 3] a;\n", "qasm:3: 'array' variables are not supported")
+  bad(h3 .. "complex[float[64]] z = 1;\n", "qasm:3: 'complex' variables are not supported")
+  bad(h3 .. "defcal x $0 { }\n", "qasm:3: 'defcal' (pulse-level calibration) is not supported")
+  bad(h3 .. "extern f(int) -> int;\n", "qasm:3: 'extern' functions are not supported")
+  bad(h3 .. "switch (1) { }\n", "qasm:3: 'switch' is not supported")
+  bad(h3 .. "int[32] k = measure q[0];\n", "qasm:3: measuring into a 'int' variable is not supported")
+  bad(h3 .. "bit[2] c;\nc = 3;\n", "qasm:4: assigning a value to the bits of 'c' is not supported")
+  bad(h3 .. "bit c;\nc = measure q[0];\nif (c == 1) measure q[1] -> c;\n", "qasm:5: a measurement under 'if' on measured bits")
+  bad(h3 .. "const int n = 2;\nn = 3;\n", "qasm:4: 'n' is a constant")
+  bad(h3 .. "for i in [0:3] { x q[i]; }\n", "qasm:3: index 2 out of range for register 'q' of size 2")
+  bad(h3 .. "for i in [0:100000000] { }\n", "'for' loop of 100000001 iterations: more than max_ops")
+  bad(h3 .. "foo bar;\n", "qasm:3: unknown gate or type 'foo'")
+  bad(h3 .. "ctrl @ measure q[0];\n", "qasm:3: gate modifier 'ctrl @' on 'measure'")
+  bad(h3 .. "\195 x;\n", "invalid UTF-8 in an identifier")
+  bad(h3 .. "bit c;\nc = measure q[0];\nrx(c) q[1];\n", "qasm:5: the measured bits 'c' are used as a number")
+  -- each former misreport of the issue now parses (or is refused by name)
+  for _, ok in ipairs {
+    "const int[32] n = 3;", "stretch g;", "let r = q;", "delay[100ns] q[0];", "float[64] a = 0.5;",
+    "for int i in [0:1] { h q[i]; }", "h q[0:1];", "bit[2] c = measure q;", "gate rθ(θ) a { rx(θ) a; }\nrθ(0.1) q[0];",
+  } do
+    local good, err = pcall(qd.circuit.from_qasm, h3 .. ok .. "\n")
+    T.ok(good, ok .. ": " .. tostring(err))
+  end
+end)
+
+T.test("a file's definition of a qd gate: used when it differs, checked when it agrees", function()
+  local same = "OPENQASM 2.0;\nqreg q[2];\ngate rzz(t) a, b { cx a, b; u1(t) b; cx a, b; }\nrzz(0.4) q[0], q[1];\n"
+  local c, notes = qd.circuit.from_qasm(same)
+  T.eq(notes, nil, "agrees up to a global phase in QASM 2: no note")
+  T.eq(c:ops()[1].name, "rzz", "qd's gate kept (one op)")
+  local differ = "OPENQASM 2.0;\nqreg q[2];\ngate rzz(t) a, b { cx a, b; rz(2*t) b; cx a, b; }\nrzz(0.5) q[0], q[1];\n"
+  c, notes = qd.circuit.from_qasm(differ)
+  T.ok(notes and notes[1]:find("qasm:3: gate 'rzz' defined by the file differs from qd's 'rzz'", 1, true), "noted")
+  local want = qd.circuit(2):rzz(0, 1, 1.0)
+  T.ok(maxdiff_mat(c:unitary(), want:unitary()) < 1e-13, "the file's body is used")
+  -- QASM 3: a global phase is part of the gate (ctrl @ sees it)
+  local ph = "OPENQASM 3;\nqubit[2] q;\ngate z a { rz(pi) a; }\nctrl @ z q[0], q[1];\n"
+  c, notes = qd.circuit.from_qasm(ph)
+  T.ok(notes and notes[1]:find("differs from qd's 'z' by a global phase", 1, true), "phase noted")
+  T.ok(maxdiff_mat(c:unitary(), qd.circuit(2):crz(0, 1, math.pi):unitary()) < 1e-13, "controlled file body")
+  -- the two historic cu3: the built-in is Qiskit's exact controlled-U3
+  local cu3 = qd.circuit.from_qasm("qreg q[2];\ncu3(0.3, 0.7, -1.1) q[0], q[1];\n")
+  local U = qd.gate_matrix("u", 0.3, 0.7, -1.1)
+  local CU = qd.matrix { { 1, 0, 0, 0 }, { 0, 1, 0, 0 }, { 0, 0, { U:get(1, 1) }, { U:get(1, 2) } },
+                         { 0, 0, { U:get(2, 1) }, { U:get(2, 2) } } }
+  T.ok(maxdiff_mat(cu3:unitary(), CU) < 1e-13, "cu3 = controlled-U3 exactly")
+end)
+
+T.test("the C scanner and the Lua parser read the same circuit", function()
+  local lines = { "OPENQASM 2.0;", 'include "qelib1.inc";', "qreg a[3];", "qreg b[2];", "creg c[5];",
+    "h a;", "cx a[0],b[1];", "rz(1e-3) a[1];", "rx(.5) b[0];", "ry(2.) a[2];", "u3(1E+0,-pi/2,pi*0.25) b[1];",
+    "u2(0,π) a[0];", "u1(-(1+2)/3) b[0];", "cp(tau/8) a[2],b[0];", "/* comment */ swap a[0] , a[2] ;",
+    "// a comment\nccx a[0],a[1],b[0];", "cx a,a;", "barrier a,b;", "rzz(0.1) a[0],b[0];", "measure a -> c[0:2];" }
+  local text = table.concat(lines, "\n")
+  local ok1, c1 = pcall(qd.circuit.from_qasm, text)
+  local ok2, c2 = pcall(qd.circuit.from_qasm, text, { fast = false })
+  T.eq(ok1, ok2, "both refuse or both accept")
+  T.eq(tostring(c1), tostring(c2), "same error")
+  text = text:gsub("cx a,a;\n", "")
+  c1 = qd.circuit.from_qasm(text)
+  c2 = qd.circuit.from_qasm(text, { fast = false })
+  local o1, o2 = c1:ops(), c2:ops()
+  T.eq(#o1, #o2, "same number of ops")
+  local same = true
+  for i = 1, #o1 do
+    same = same and o1[i].kind == o2[i].kind and o1[i].name == o2[i].name and
+           table.concat(o1[i].qubits, ",") == table.concat(o2[i].qubits, ",")
+    for j, p in ipairs(o1[i].params or {}) do same = same and p.value == o2[i].params[j].value end
+  end
+  T.ok(same, "op for op, angles bit for bit")
+end)

@@ -93,35 +93,35 @@ local docs = {
   bloch, images, circuit (= c:plot()), run (a run record's figures; also `qd plot RUNDIR`).
   Every plot takes {out = "f.png" | "f.svg" | "f.pdf", title=, xlabel=, ylabel=, width=,
   height=}; the file is written atomically and its path returned. Without out: a text
-  rendering (gnuplot's dumb terminal, width x height characters) printed and returned
-  (print = false: returned only). No gnuplot: an error naming gnuplot-nox; --sandbox: an error.]==],
+  rendering (gnuplot's dumb terminal, width x height characters) printed (print = false:
+  returned instead). No gnuplot: an error naming gnuplot-nox; --sandbox: an error.]==],
   ["qd.plot.available"] = [==[qd.plot.available() -> true | false, message (gnuplot missing, or --sandbox).]==],
-  ["qd.plot.lines"] = [==[qd.plot.lines{[x,] y1, y2, ..., labels = {...}, logy=, logx=, key=, style=} -> out | text
+  ["qd.plot.lines"] = [==[qd.plot.lines{[x,] y1, y2, ..., labels = {...}, logy=, logx=, key=, style=} -> out | nil | text
   Curves of tables of numbers or qd.Vectors: one array is y against 1..n, more are x then
   the ys (same length; NaN breaks a curve). style "lines" (default), "points", "linespoints";
   key = false hides the legend.]==],
-  ["qd.plot.hist"] = [==[qd.plot.hist(values [, {bins = 20, range = {lo, hi}}]) -> out | text: a histogram of numbers.]==],
-  ["qd.plot.heatmap"] = [==[qd.plot.heatmap(M [, {phase = true}]) -> out | text
+  ["qd.plot.hist"] = [==[qd.plot.hist(values [, {bins = 20, range = {lo, hi}}]) -> out | nil | text: a histogram of numbers.]==],
+  ["qd.plot.heatmap"] = [==[qd.plot.heatmap(M [, {phase = true}]) -> out | nil | text
   A real qd.Matrix (or table of rows) as colours, row 1 at the top; a complex qd.Matrix or a
   qd.DensityMatrix as |M_ij| beside arg(M_ij) (phase = false: |M_ij| only; the phase of a
   zero entry is left blank).]==],
-  ["qd.plot.probs"] = [==[qd.plot.probs(x [, {qubits = {...}}]) -> out | text
+  ["qd.plot.probs"] = [==[qd.plot.probs(x [, {qubits = {...}}]) -> out | nil | text
   The basis-state probabilities of a State or DensityMatrix (of the listed qubits), or of a
   vector of 2^k probabilities, as bars labelled with kets |00>, |01>, ... (qubit 0 leftmost).]==],
-  ["qd.plot.bloch"] = [==[qd.plot.bloch(x [, {qubit = 0, labels = {...}, trajectories = false, panels = false}]) -> out | text
+  ["qd.plot.bloch"] = [==[qd.plot.bloch(x [, {qubit = 0, labels = {...}, trajectories = false, panels = false}]) -> out | nil | text
   Points (<X>, <Y>, <Z>) of the chosen qubit on the Bloch sphere: x an Ensemble, a State or
   DensityMatrix, a list of Ensembles (one colour each: generated vs target) or a list of
   states. trajectories = true: the list is a path in time, one curve per member;
   panels = true: one sphere per set, side by side (snapshots of a generation).]==],
-  ["qd.plot.images"] = [==[qd.plot.images(grid [, {cols=, titles = {...}}]) -> out | text: greyscale images (real
+  ["qd.plot.images"] = [==[qd.plot.images(grid [, {cols=, titles = {...}}]) -> out | nil | text: greyscale images (real
   qd.Matrix or tables of rows, row 1 at the top) in a grid of cols columns.]==],
-  ["qd.plot.circuit"] = [==[qd.plot.circuit(c [, opts]) -> out | text: the circuit diagram as a picture (= c:plot(opts)).]==],
+  ["qd.plot.circuit"] = [==[qd.plot.circuit(c [, opts]) -> out | nil | text: the circuit diagram as a picture (= c:plot(opts)).]==],
   ["qd.plot.run"] = [==[qd.plot.run(dir [, {out = DIR, format = "png"}]) -> written files, skipped notes
   The standard figures of a run record into dir/figures: loss.png (loss per epoch of every
   diffusion step), metrics.png (run.json's per-step lists), bloch.png and trajectory.png
   (1-qubit runs: generated vs target, the generation trajectory). Also `qd plot RUNDIR` and
   the --plot option of every example.]==],
-  ["qd.Circuit:plot"] = [==[c:plot([opts]) -> out | text: the circuit diagram drawn by gnuplot (boxes, control dots,
+  ["qd.Circuit:plot"] = [==[c:plot([opts]) -> out | nil | text: the circuit diagram drawn by gnuplot (boxes, control dots,
   target circles); opts as for qd.plot (help("qd.plot")). c:draw() is the text form.]==],
   ["qd.pretty"] = [==[qd.pretty(v [, {depth = 3, items = 20, width = 100}]) -> string
   Readable text for any value, as the prompt shows results: tables nested (array part, then

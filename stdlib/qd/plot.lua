@@ -2,7 +2,7 @@
 -- sphere, image grids, circuit diagrams and the standard figures of a run record. Drawn by
 -- gnuplot (Debian gnuplot-nox, through a pipe: qd/plot_core.lua); every function takes
 -- {out = "x.png" | "x.svg" | "x.pdf", title=, xlabel=, ylabel=, width=, height=} and
--- without out prints a text rendering (gnuplot's dumb terminal) and returns it.
+-- without out prints a text rendering (gnuplot's dumb terminal; {print = false} returns it).
 --   qd.plot.lines{x, y1, y2, labels = {"train", "test"}, logy = true, out = "loss.png"}
 --   qd.plot.heatmap(rho, {out = "rho.svg"})      -- |rho_ij| and arg(rho_ij)
 --   qd.plot.bloch(E, {qubit = 0})                 -- points on the Bloch sphere

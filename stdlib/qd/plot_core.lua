@@ -4,7 +4,7 @@
 -- temporary file and reported if gnuplot fails. Files: `out` ending in .png (pngcairo, else the libgd
 -- png terminal), .svg or .pdf (pdfcairo), rendered under a temporary name in out's
 -- directory and renamed into place (no half-written picture). No `out`: gnuplot's `dumb`
--- terminal, the text printed (REPL, ssh) and returned.
+-- terminal, the text printed (REPL, ssh), or returned with {print = false}.
 -- gnuplot is Debian's gnuplot-nox (scripts/setup.sh); QD_GNUPLOT names another program
 -- (tests use it to act out a machine without gnuplot).
 local caller = require "qd.caller"
@@ -154,7 +154,7 @@ end
 
 -- render(fname, o, body [, cleanup [, size]]): runs gnuplot on body (script text after the
 -- terminal and output lines); removes the files in cleanup; size = {w, h} in pixels unless
--- o says; returns o.out, or the text rendering (printed unless o.print == false)
+-- o says; returns o.out; the text rendering is printed, or returned if o.print == false
 function M.render(fname, o, body, cleanup, size)
   local gp = gnuplot()
   local term = terminal(gp, fname, o, size)
@@ -186,8 +186,9 @@ function M.render(fname, o, body, cleanup, size)
   end
   local text = slurp(tmp) or ""
   os.remove(tmp)
-  if o.print ~= false then io.write(text) io.flush() end
-  return text
+  if o.print == false then return text end
+  io.write(text)   -- and nothing returned: the prompt would print the text a second time
+  io.flush()
 end
 
 -- the common header lines: title and axis labels

@@ -31,12 +31,26 @@
 #define QDL_QASM "qd.QasmBuilder"
 #define MAX_DEPTH 64           /* parentheses the scanner follows before leaving it to Lua */
 
+/* A gate the file defines whose body is plain qd gates with angles linear in its own
+ * (flattened by qasm.lua, which checked the linearity): op o is gate g[o] on the call's
+ * qubits q[3o..], angle i = cf[k] + sum_j cf[k+1+j] par[j], k = (3o+i)(np+1). */
+#define MACRO_MAXP 16
+#define MACRO_MAXQ 16
+#define MACRO_MAXOPS 4096
+typedef struct {
+    int np, nq, nops;
+    const qd_gate_info **g;
+    int *q;
+    double *cf;
+} qmacro;
+
 typedef struct {
     char *name;                /* NULL: empty */
     size_t len;
     int base, size;            /* registers */
-    const qd_gate_info *g;     /* gates; NULL: blocked */
+    const qd_gate_info *g;     /* gates; NULL: blocked (or a macro) */
     int u2;
+    qmacro *mac;               /* a file's gate, expanded here */
 } qentry;
 
 typedef struct {
@@ -74,10 +88,22 @@ static qentry *tfind(const qtable *t, const char *s, size_t len)
     }
 }
 
+static void macro_free(qmacro *m)
+{
+    if (m) {
+        free(m->g);
+        free(m->q);
+        free(m->cf);
+        free(m);
+    }
+}
+
 static void tfree(qtable *t)
 {
-    for (size_t i = 0; i < t->cap; i++)
+    for (size_t i = 0; i < t->cap; i++) {
         free(t->t[i].name);
+        macro_free(t->t[i].mac);
+    }
     free(t->t);
     t->t = NULL;
     t->cap = t->used = 0;
@@ -351,19 +377,47 @@ static int flush(qd_circuit *circ, qbuilder *B, qd_err *e)
     return qd_circuit_add_measure(circ, B->pend_qs, k, B->pend_discard, e) == QD_OK;
 }
 
-/* one gate statement (name already matched as g); 0: not ours, -1: out of memory */
+/* the ops of one call of macro m with angles par on qubits qs */
+static qd_status add_macro(qd_circuit *circ, const qmacro *m, const double *par, const int *qs, qd_err *e)
+{
+    static const int slot[3] = {-1, -1, -1};
+    static const double scale[3] = {0, 0, 0};
+    const int np = m->np;
+    for (int o = 0; o < m->nops; o++) {
+        int q[3];
+        double ang[3];
+        const qd_gate_info *g = m->g[o];
+        for (int i = 0; i < g->nqubits; i++)
+            q[i] = qs[m->q[3 * o + i]];
+        for (int i = 0; i < g->nparams; i++) {
+            const double *cf = m->cf + (size_t)(3 * o + i) * (size_t)(np + 1);
+            double v = cf[0];
+            for (int j = 0; j < np; j++)
+                v += cf[1 + j] * par[j];
+            ang[i] = v;
+        }
+        if (qd_circuit_add_gate(circ, g, q, slot, scale, ang, e) != QD_OK)
+            return e->status;
+    }
+    return QD_OK;
+}
+
+/* one gate statement (name already matched as g: a qd gate or a macro); 0: not ours, -1:
+ * out of memory */
 static int gate_stmt(cur *c, qd_circuit *circ, qbuilder *B, const qentry *g, long budget, long *added,
                      qd_err *e)
 {
-    double ang[3] = {0, 0, 0};
-    int na = 0, np = g->g->nparams, nq = g->g->nqubits;
+    double ang[MACRO_MAXP] = {0};
+    const qmacro *m = g->mac;
+    int na = 0, np = m ? m->np : g->g->nparams, nq = m ? m->nq : g->g->nqubits;
+    long per = m ? m->nops : 1;
     if (g->u2) {
         ang[0] = M_PI / 2;
         na = 1;
     }
     if (accept(c, '(') && !accept(c, ')')) {
         do {
-            if (na >= 3 || !expr(c, &ang[na]) || !isfinite(ang[na]))
+            if (na >= MACRO_MAXP || !expr(c, &ang[na]) || !isfinite(ang[na]))
                 return 0;
             na++;
         } while (accept(c, ','));
@@ -372,7 +426,7 @@ static int gate_stmt(cur *c, qd_circuit *circ, qbuilder *B, const qentry *g, lon
     }
     if (na != np)
         return 0;
-    int first[3], cnt[3], k = 0, width = 1;
+    int first[MACRO_MAXQ], cnt[MACRO_MAXQ], k = 0, width = 1;
     do {
         if (k >= nq || !operand(c, B, &first[k], &cnt[k]))
             return 0;
@@ -383,7 +437,7 @@ static int gate_stmt(cur *c, qd_circuit *circ, qbuilder *B, const qentry *g, lon
         }
         k++;
     } while (accept(c, ','));
-    if (k != nq || !accept(c, ';') || width > budget)
+    if (k != nq || !accept(c, ';') || (long)width > budget / per)
         return 0;
     /* everything checked before the first op is added: distinct, not discarded */
     for (int w = 0; w < width; w++)
@@ -400,13 +454,13 @@ static int gate_stmt(cur *c, qd_circuit *circ, qbuilder *B, const qentry *g, lon
     static const int slot[3] = {-1, -1, -1};
     static const double scale[3] = {0, 0, 0};
     for (int w = 0; w < width; w++) {
-        int qs[3];
+        int qs[MACRO_MAXQ];
         for (int a = 0; a < nq; a++)
             qs[a] = first[a] + (cnt[a] > 1 ? w : 0);
-        if (qd_circuit_add_gate(circ, g->g, qs, slot, scale, ang, e) != QD_OK)
+        if ((m ? add_macro(circ, m, ang, qs, e) : qd_circuit_add_gate(circ, g->g, qs, slot, scale, ang, e)) != QD_OK)
             return -1;
     }
-    *added += width;
+    *added += width * per;
     return 1;
 }
 
@@ -442,7 +496,7 @@ static int scan(cur *c, qd_circuit *circ, qbuilder *B, long budget, long *added,
             r = barrier(c);
         } else if (len) {
             const qentry *g = tfind(&B->gates, c->s + c->i, len);
-            if (g && g->g) {
+            if (g && (g->g || g->mac)) {
                 c->i += len;
                 c->depth = 0;
                 r = gate_stmt(c, circ, B, g, budget - *added, added, e);
@@ -522,9 +576,86 @@ static int b_block(lua_State *L)
     size_t len;
     const char *name = luaL_checklstring(L, 2, &len);
     qentry *x = tfind(&B->gates, name, len);
-    if (x)
+    if (x) {
         x->g = NULL;
+        macro_free(x->mac);
+        x->mac = NULL;
+    }
     return 0;
+}
+
+/* S:macro(name, np, nq, ops): ops = {{gate name, {qubit positions (0-based)}, {{c0, c1..cnp}
+ * per angle}}, ...}; false if the builder cannot take it (sizes) */
+static int b_macro(lua_State *L)
+{
+    qbuilder *B = checkb(L);
+    size_t len;
+    const char *name = luaL_checklstring(L, 2, &len);
+    lua_Integer np = luaL_checkinteger(L, 3), nq = luaL_checkinteger(L, 4);
+    luaL_checktype(L, 5, LUA_TTABLE);
+    lua_Integer nops = luaL_len(L, 5);
+    if (np < 0 || np > MACRO_MAXP || nq < 1 || nq > MACRO_MAXQ || nops < 0 || nops > MACRO_MAXOPS) {
+        lua_pushboolean(L, 0);
+        return 1;
+    }
+    qmacro *m = calloc(1, sizeof *m);
+    if (m) {
+        m->g = calloc((size_t)nops + 1, sizeof *m->g);
+        m->q = calloc(3 * (size_t)nops + 1, sizeof *m->q);
+        m->cf = calloc(3 * (size_t)nops * (size_t)(np + 1) + 1, sizeof *m->cf);
+    }
+    if (!m || !m->g || !m->q || !m->cf) {
+        macro_free(m);
+        return luaL_error(L, "not enough memory for a gate definition");
+    }
+    m->np = (int)np;
+    m->nq = (int)nq;
+    m->nops = (int)nops;
+    int ok = 1;
+    for (lua_Integer o = 0; o < nops && ok; o++) {
+        lua_geti(L, 5, o + 1);
+        lua_geti(L, -1, 1);
+        const qd_gate_info *g = qd_gate_lookup(lua_tostring(L, -1));
+        lua_pop(L, 1);
+        ok = g != NULL;
+        if (ok) {
+            m->g[o] = g;
+            lua_geti(L, -1, 2);
+            for (int i = 0; i < g->nqubits && ok; i++) {
+                lua_geti(L, -1, i + 1);
+                lua_Integer v = lua_tointeger(L, -1);
+                ok = v >= 0 && v < nq;
+                m->q[3 * o + i] = (int)v;
+                lua_pop(L, 1);
+            }
+            lua_pop(L, 1);
+            lua_geti(L, -1, 3);
+            for (int i = 0; i < g->nparams && ok; i++) {
+                lua_geti(L, -1, i + 1);
+                for (int j = 0; j <= np; j++) {
+                    lua_geti(L, -1, j + 1);
+                    m->cf[(size_t)(3 * o + i) * (size_t)(np + 1) + (size_t)j] = lua_tonumber(L, -1);
+                    lua_pop(L, 1);
+                }
+                lua_pop(L, 1);
+            }
+            lua_pop(L, 1);
+        }
+        lua_pop(L, 1);
+    }
+    qentry *x = ok ? tput(&B->gates, name, len) : NULL;
+    if (!x) {
+        macro_free(m);
+        if (ok)
+            return luaL_error(L, "not enough memory for a gate definition");
+        lua_pushboolean(L, 0);
+        return 1;
+    }
+    macro_free(x->mac);
+    x->mac = m;
+    x->g = NULL;
+    lua_pushboolean(L, 1);
+    return 1;
 }
 
 static int b_reg(lua_State *L)
@@ -685,7 +816,7 @@ void qdL_open_qasm(lua_State *L)
     static const luaL_Reg methods[] = {
         {"allow", b_allow}, {"block", b_block}, {"reg", b_reg}, {"scan", b_scan}, {"flush", b_flush},
         {"measure", b_measure}, {"discard", b_discard}, {"pending", b_pending}, {"finish", b_finish},
-        {"condition", b_condition},
+        {"condition", b_condition}, {"macro", b_macro},
         {NULL, NULL}};
     static const luaL_Reg meta[] = {{"__gc", b_gc}, {"__close", b_gc}, {NULL, NULL}};
     qdL_newclass(L, QDL_QASM, methods, NULL, meta);

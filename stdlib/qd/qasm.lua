@@ -581,11 +581,8 @@ gate rc3x a, b, c, d { u2(0, pi) d; u1(pi/4) d; cx c, d; u1(-pi/4) d; u2(0, pi) 
 gate rzx(theta) a, b { h b; cx a, b; rz(theta) b; cx a, b; h b; }
 gate dcx a, b { cx a, b; cx b, a; }
 gate iswap a, b { s a; s b; h a; cx a, b; cx b, a; h b; }
-gate crk(k) a, b { cp(2*pi/2**k) a, b; }
 gate ccz a, b, c { ctrl(2) @ z a, b, c; }
 gate r(theta, phi) a { U(theta, phi - pi/2, -phi + pi/2) a; }
-gate xx_minus_yy(theta, beta) a, b { rz(-beta) b; rz(-pi/2) a; sx a; rz(pi/2) a; s b; cx a, b; ry(theta/2) a; ry(-theta/2) b; cx a, b; sdg b; rz(-pi/2) a; sxdg a; rz(pi/2) a; rz(beta) b; }
-gate xx_plus_yy(theta, beta) a, b { rz(beta) a; rz(-pi/2) b; sx b; rz(pi/2) b; s a; cx b, a; ry(-theta/2) b; ry(-theta/2) a; cx b, a; sdg a; rz(-pi/2) b; sxdg b; rz(pi/2) b; rz(-beta) a; }
 ]]
 
 -- Controlled forms and exact decompositions used by `ctrl @` (and `inv @`, `pow(k) @`).
@@ -724,9 +721,12 @@ function Parser:native(name, qs, args, tok)
     if isparam(v) then a[nq + j] = { v.p, scale = v.s, offset = v.c } else a[nq + j] = v.c end
   end
   local S = self.S
-  S:flush()
+  if self.pending then   -- a measurement waits in the builder to be joined with the next
+    S:flush()
+    self.pending = false
+  end
   self.line = tok.line
-  self.circ[name](self.circ, table.unpack(a, 1, nq + info.params))
+  self.methods[name](self.circ, table.unpack(a, 1, nq + info.params))
   if self.cond then S:condition(self.cond) end
 end
 
@@ -1196,9 +1196,113 @@ function Parser:gate_def(kw)
   local def = { params = params, qargs = qargs, body = body, toks = self.toks }
   if self:same_as_native(nt, def) then return end
   if self.gates[nt.v] then self.gen = self.gen + 1 end   -- a redefinition: costs change
+  if self.gates[nt.v] or self.qdgates[alias[nt.v] or nt.v] or nt.v == "u2" then
+    -- gates defined before may call it: their flattened forms in the scanner are stale
+    for name, g in pairs(self.gates) do
+      if g.macro then g.macro = nil; self.S:block(name) end
+    end
+  end
   self.gates[nt.v] = def
   self.opaque[nt.v] = nil
   self.S:block(nt.v)
+  self:compile_macro(nt.v, def)
+end
+
+-- compile_macro(name, def): a definition whose body is plain gate calls (qd gates or gates
+-- compiled before) with angles linear in its parameters is flattened and handed to the C
+-- scanner, which then expands its calls itself. Linearity is measured (the angles at 0, at
+-- each unit vector and at one more point must agree with the linear form to 1e-12);
+-- anything else (modifiers, sin(theta), a wrong arity) stays with the Lua expansion, which
+-- reports errors at the call.
+local PROBE = { 0.3711, -1.2923, 2.0417, -0.6631, 1.5133, -2.2207, 0.9127, -0.4419,
+                1.1071, -1.7325, 0.2213, 2.6037, -0.8861, 1.3379, -2.9011, 0.5557 }
+function Parser:compile_macro(name, def)
+  local np, nq = #def.params, #def.qargs
+  if np > 16 or nq > 16 then return end
+  local toks, pos, nest = self.toks, self.pos, self.nest
+  self.toks = def.toks
+  local function angles(st, vals)
+    local benv, a = {}, {}
+    for i, p in ipairs(def.params) do benv[p] = const(vals[i]) end
+    if st.argpos then
+      self.pos = st.argpos
+      if not self:accept(")") then
+        repeat
+          local v = self:expr(benv)
+          if isparam(v) then error("parameter") end
+          a[#a + 1] = v.c
+        until not self:accept(",")
+        self:expect(")")
+      end
+    end
+    return a
+  end
+  local ops = {}
+  local ok = pcall(function()
+    local zero = {}
+    for i = 1, np do zero[i] = 0 end
+    for _, st in ipairs(def.body) do
+      if st.modpos then error("modifiers") end
+      if not st.gphase then
+        local base, cols = angles(st, zero), {}
+        for j = 1, np do
+          local e = table.move(zero, 1, np, 1, {})
+          e[j] = 1
+          cols[j] = angles(st, e)
+        end
+        local probe = angles(st, PROBE)
+        local forms = {}
+        for i = 1, #base do
+          local f, v = { base[i] }, base[i]
+          for j = 1, np do
+            f[j + 1] = cols[j][i] - base[i]
+            v = v + f[j + 1] * PROBE[j]
+          end
+          if not (math.abs(v - probe[i]) <= 1e-12 * (1 + math.abs(probe[i]))) then error("not linear") end
+          forms[i] = f
+        end
+        for i = 2, #st.q do
+          for j = 1, i - 1 do if st.q[i] == st.q[j] then error("same qubit") end end
+        end
+        local user = self.gates[st.name]
+        if user then
+          local sub = user.macro
+          if not sub or #forms ~= #user.params or #st.q ~= #user.qargs then error("callee") end
+          for _, op in ipairs(sub) do
+            local q, fs = {}, {}
+            for i, k in ipairs(op[2]) do q[i] = st.q[k + 1] - 1 end
+            for i, sf in ipairs(op[3]) do   -- sf over the callee's angles, each linear here
+              local f = { sf[1] }
+              for j = 1, np do f[j + 1] = 0 end
+              for k = 1, #forms do
+                local w = sf[k + 1]
+                f[1] = f[1] + w * forms[k][1]
+                for j = 1, np do f[j + 1] = f[j + 1] + w * forms[k][j + 1] end
+              end
+              fs[i] = f
+            end
+            ops[#ops + 1] = { op[1], q, fs }
+          end
+        else
+          local qdname = alias[st.name] or st.name
+          if st.name == "u2" then
+            local f = { math.pi / 2 }
+            for j = 1, np do f[j + 1] = 0 end
+            table.insert(forms, 1, f)
+            qdname = "u"
+          end
+          local info = self.qdgates[qdname]
+          if not info or info.params ~= #forms or info.qubits ~= #st.q then error("callee") end
+          local q = {}
+          for i, k in ipairs(st.q) do q[i] = k - 1 end
+          ops[#ops + 1] = { qdname, q, forms }
+        end
+        if #ops > 4096 then error("too long") end
+      end
+    end
+  end)
+  self.toks, self.pos, self.nest = toks, pos, nest
+  if ok and self.S:macro(name, np, nq, ops) then def.macro = ops end
 end
 
 local NOSINK = { flush = function() end, condition = function() end }
@@ -1219,9 +1323,9 @@ function Parser:same_as_native(nt, def)
   for i = 1, np do args[i] = const(vals[i]) end
   local qs = {}
   for i = 1, info.qubits do qs[i] = i - 1 end
-  local saved = { self.circ, self.S, self.nops, self.cond, self.skipping }
+  local saved = { self.circ, self.S, self.nops, self.cond, self.skipping, self.pending }
   local tmp = self.qd.circuit(info.qubits)
-  self.circ, self.S, self.nops, self.cond, self.skipping = tmp, NOSINK, 0, nil, nil
+  self.circ, self.S, self.nops, self.cond, self.skipping, self.pending = tmp, NOSINK, 0, nil, nil, false
   self.gates[name] = def
   local gph = 0   -- the body's global phase (gphase statements), dropped when emitted
   local ok, err = pcall(function()
@@ -1232,7 +1336,7 @@ function Parser:same_as_native(nt, def)
     end
   end)
   self.gates[name] = nil
-  self.circ, self.S, self.nops, self.cond, self.skipping = table.unpack(saved, 1, 5)
+  self.circ, self.S, self.nops, self.cond, self.skipping, self.pending = table.unpack(saved, 1, 6)
   if not ok then error(err, 0) end
   if name == "u2" then table.insert(vals, 1, math.pi / 2) end
   local U, V = tmp:unitary(), self.qd.gate_matrix(qdname, table.unpack(vals, 1, info.params))
@@ -1310,6 +1414,7 @@ function Parser:measure(qs, bits, t)
   self:reserve(1, "measure", t)
   self.line = t.line
   local mi, pos = self.S:measure(qs)
+  self.pending = true
   for i, b in ipairs(bits or {}) do self.cbit[b] = { mi, pos + i - 1 } end
 end
 
@@ -1687,6 +1792,7 @@ stmt.reset = function(self, t, env)
   self:reserve(1, "reset", t)
   self.line = t.line
   self.S:measure(qs, true)
+  self.pending = true
 end
 stmt["if"] = function(self, t, env) self:if_stmt(env, t) end
 stmt["for"] = function(self, t, env) self:for_stmt(env, t) end
@@ -1888,12 +1994,11 @@ local function new_parser(qd, text, max_ops)
     qd = qd, S = S, circ = circ, qregs = {}, cregs = {}, ncbits = 0, cbit = {}, nq = 0, vars = {}, inputs = {},
     gates = {}, subs = {}, opaque = {}, qdgates = qdgates, notes = {}, noted = {}, argbuf = {},
     nops = 0, max_ops = max_ops, max_qubits = qd.max_qubits, gen = 0, nest = 0, depth = 0, iters = 0,
-    line = 1,
+    line = 1, methods = core.metatables["qd.Circuit"].methods, pending = false,
   }, Parser)
   -- the built-in gates that are not qd gates (cu3, c3x, ...), defined like a file's own
   p.toks, p.pos = lex(library, 1, 1), 1
   while p:peek().kind ~= "eof" do p:statement() end
-  for nm in pairs(p.gates) do S:block(nm) end
   p.gen = 0
   return p
 end
@@ -1912,6 +2017,7 @@ function M.from_qasm(qd, text, opts, ...)
         local added
         pos, line, added = S:scan(pos, line, p.max_ops - p.nops)
         p.nops = p.nops + added
+        if added > 0 then p.pending = false end
       end
       p.toks, p.pos = lex(text, pos, line), 1
       if p:peek().kind == "eof" then break end

@@ -437,7 +437,7 @@ static int gate_stmt(cur *c, qd_circuit *circ, qbuilder *B, const qentry *g, lon
         }
         k++;
     } while (accept(c, ','));
-    if (k != nq || !accept(c, ';') || (long)width > budget / per)
+    if (k != nq || !accept(c, ';') || (per > 0 && (long)width > budget / per))
         return 0;
     /* everything checked before the first op is added: distinct, not discarded */
     for (int w = 0; w < width; w++)

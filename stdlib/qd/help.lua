@@ -323,9 +323,17 @@ local docs = {
   Run: c:run(x [, params] [, {rng=, outcomes=}]) on a State, Ensemble or DensityMatrix.
   Gradients: c:grad(x, params, loss_fn), c:vjp(x, params, G), c:grad_ps, c:grad_fd.
   Also qd.circuit.from_qasm(text). See docs/api.md "qd.Circuit".]==],
-  ["qd.circuit.from_qasm"] = [==[qd.circuit.from_qasm(text) -> qd.Circuit
-  Parses the standard-gate subset of OpenQASM 2/3 (inputs become named slots, affine angle
-  expressions, gate definitions, measure, reset). Errors read "qasm:LINE: message".]==],
+  ["qd.circuit.from_qasm"] = [==[qd.circuit.from_qasm(text [, {max_ops=, fast=}]) -> qd.Circuit [, notes]
+  Reads OpenQASM 2 and 3: registers (qubit indices in declaration order), all of qelib1.inc
+  and Qiskit's exported gates, gate definitions (a definition of a qd gate is checked against
+  it: used when it differs), opaque (refused at a call), inputs as named slots, constants and
+  classical arithmetic, for loops, def subroutines, let, slices, ctrl@/negctrl@/inv@/pow(k)@,
+  measure in every syntax, reset, `if` on measured bits (conditional ops: per member on
+  States/Ensembles, the exact channel on DensityMatrices). Timing (delay, stretch, box) is
+  ignored; notes (a list of "qasm:LINE: ..." strings) come back as a second value when
+  anything was ignored or replaced. Plain statements are read by a C scanner (millions of
+  gates/s; fast=false turns it off). Errors read "qasm:LINE: message" and name the construct.
+  See docs/api.md "Reading OpenQASM".]==],
   ["qd.Circuit"] = [==[qd.Circuit: a parameterised circuit on c.n qubits (#c ops, c:nparams() slots,
   c.nout output qubits). Gate methods as on states, but each angle may be a number (fixed), a
   slot name, {slot [, scale=, offset=]} or omitted (new slot). help("qd.Circuit:run"),
@@ -375,10 +383,12 @@ local docs = {
   ["qd.Circuit:draw"] = [==[c:draw() -> a text diagram, one line per qubit ("*" control, "M" measure, "M>" measure
   and discard, "|0>" reset; parameters by name or #slot).]==],
   ["qd.Circuit:to_qasm"] = [==[c:to_qasm([2|3] [, params]) -> OpenQASM text. QASM 3: input float[64] per slot;
-  QASM 2 needs params (bound). Measurement discards are written as "pragma qd discard".]==],
+  QASM 2 needs params (bound). Measurement discards are written as "pragma qd discard";
+  conditional ops (from an OpenQASM `if`) as `if (c[i] == v) { ... }` (QASM 3 only).]==],
   ["qd.Circuit:ops"] = [==[c:ops() -> list of op tables {kind=, name=, qubits={...}, params={{slot=, scale=, offset=}
-  | {value=}, ...}, matrix= (qd.Matrix, unitary ops), discard=} (qubits 0-based): what
-  c:draw() and c:to_qasm() read.]==],
+  | {value=}, ...}, matrix= (qd.Matrix, unitary ops), discard=, condition= (a conditional op:
+  {neg=, {measurement=i, bit=b, value=v}, ...})} (qubits 0-based): what c:draw() and
+  c:to_qasm() read.]==],
   ["qd.Circuit:reset"] = [==[c:reset({q...}) -> c: adds a reset of the qubits to |0> (pure states: measure, then flip the
   qubits that came out 1; density matrices: the reset channel).]==],
   ["qd.Circuit:append"] = [==[c:append(other [, qubit_map]) -> c: other's ops after c's, other's qubit q going to

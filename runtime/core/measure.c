@@ -638,6 +638,23 @@ void qd_ptrace_state(const qd_c *psi, int n, const int *keep, int k, qd_c *out)
     hermitise_lower(out, K);
 }
 
+/* out[x, y] = rho[pat(x)|b, pat(y)|b] with b the index bits of the other qubits at value
+ * rest (the other qubits in their order, the last one least significant): the block
+ * <b|rho|b> of the kept qubits, unnormalised. It is also the vector-Jacobian product of
+ * rho -> rho (x) |b><b| (G_rho = Tr_B[G (I (x) |b><b|)]). */
+void qd_dm_block(const qd_c *rho, int n, const int *keep, int k, size_t rest, qd_c *out)
+{
+    size_t K = (size_t)1 << k, d = (size_t)1 << n;
+    sel_t sel, *s = &sel;
+    sel_init(s, n, keep, k);
+    size_t b = scatter_rest(rest, s->mask, n);
+    for (size_t y = 0; y < K; y++) {
+        size_t py = sel_pat(s, y) | b;
+        for (size_t x = 0; x < K; x++)
+            out[x + y * K] = rho[(sel_pat(s, x) | b) + py * d];
+    }
+}
+
 /* out[x, y] = sum over rest of rho[pat(x)|rest, pat(y)|rest]: every entry a short sum in a
  * fixed order, so no reduction across threads is needed */
 void qd_ptrace_dm(const qd_c *rho, int n, const int *keep, int k, qd_c *out)

@@ -311,6 +311,9 @@ qd_status qd_dm_measure(const qd_c *rho, int n, const int *qs, int k, double u, 
  * the result). From a pure state or a density matrix. out: 2^k x 2^k. */
 void qd_ptrace_state(const qd_c *psi, int n, const int *keep, int k, qd_c *out);
 void qd_ptrace_dm(const qd_c *rho, int n, const int *keep, int k, qd_c *out);
+/* The block <b|rho|b> of the kept qubits (unnormalised), b = rest: the other qubits' basis
+ * state (in their order, the last least significant). out: 2^k x 2^k. */
+void qd_dm_block(const qd_c *rho, int n, const int *keep, int k, size_t rest, qd_c *out);
 
 /* ---------------------------------------------------------------- quantities (quantities.c) */
 double qd_norm2(const qd_c *a, size_t d);                    /* sum |a_i|^2, deterministic */

@@ -116,13 +116,42 @@ static int m_eigenvalues(lua_State *L)
     return 1;
 }
 
+/* rho:block(kept [, bits]) -> the block <b|rho|b> of the kept qubits as a DensityMatrix
+ * (unnormalised: trace = the probability of b); bits: a string of '0'/'1' for the other
+ * qubits in their order (default all '0') */
+static int m_block(lua_State *L)
+{
+    qdl_reg *r = qdL_checkreg(L, 1);
+    qdL_checknargs(L, 3);
+    if (r->kind != QDL_K_DM)
+        return luaL_error(L, "block is for qd.DensityMatrix");
+    int qs[QD_MAX_QUBITS];
+    int k = qdL_checkqubits(L, 2, r->n, qs, 0);
+    size_t len = 0;
+    const char *bits = luaL_optlstring(L, 3, NULL, &len);
+    size_t rest = 0;
+    if (bits) {
+        if ((int)len != r->n - k)
+            return luaL_argerror(L, 3, lua_pushfstring(L, "%d bits expected (the qubits not kept), got %d",
+                                                       r->n - k, (int)len));
+        for (size_t i = 0; i < len; i++) {
+            if (bits[i] != '0' && bits[i] != '1')
+                return luaL_argerror(L, 3, "a string of '0' and '1' expected");
+            rest = rest << 1 | (size_t)(bits[i] - '0');
+        }
+    }
+    qdl_reg *o = qdL_newreg(L, QDL_K_DM, k, 1);
+    qd_dm_block(r->a, r->n, qs, k, rest, o->a);
+    return 1;
+}
+
 void qdL_open_dm(lua_State *L)
 {
     static const luaL_Reg methods[] = {
         {"copy", m_copy},       {"get", m_get},         {"matrix", m_matrix},
         {"trace", m_trace},     {"eigenvalues", m_eigenvalues},
         {"probs", qdL_m_probs}, {"sample", qdL_m_sample}, {"measure", qdL_m_measure},
-        {"expect", qdL_m_expect}, {"kron", qdL_m_kron}, {"ptrace", qdL_m_ptrace},
+        {"expect", qdL_m_expect}, {"kron", qdL_m_kron}, {"ptrace", qdL_m_ptrace}, {"block", m_block},
         {"fidelity", qdL_fidelity}, {"trace_distance", qdL_trace_distance},
         {"purity", qdL_purity}, {"entropy", qdL_entropy}, {NULL, NULL}};
     qdL_reg_metatable(L, QDL_K_DM, methods);

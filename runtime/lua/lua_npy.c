@@ -224,52 +224,100 @@ static int l_load_npy(lua_State *L)
     }
 }
 
-/* qd.save_ensembles(path, {E0, E1, ...}) -> writes shape (T, N, 2^n), the layout of the
- * QuDDPM reference data (one ensemble per diffusion step); all ensembles the same size. */
-static int l_save_ensembles(lua_State *L)
+/* entry t of a stack: its kind, and the shape it needs (count members of 2^n amplitudes) */
+static const char *stack_kind_name(int kind)
+{
+    return kind == QDL_K_ENS ? "qd.Ensemble" : kind == QDL_K_DM ? "qd.DensityMatrix" : "qd.State";
+}
+
+/* the State, DensityMatrix or Ensemble at idx (freed or not), or NULL */
+static qdl_reg *test_any(lua_State *L, int idx)
+{
+    const qdl_kind kinds[] = {QDL_K_STATE, QDL_K_DM, QDL_K_ENS};
+    for (int i = 0; i < 3; i++) {
+        qdl_reg *r = qdL_testkind(L, idx, kinds[i]);
+        if (r)
+            return r;
+    }
+    return NULL;
+}
+
+/* copies entry E (kind) into dst: ensembles and states as stored (member-major), density
+ * matrices transposed from column-major into numpy's row-major (i, j) order */
+static void stack_copy(const qdl_reg *E, qd_c *dst, size_t per)
+{
+    if (E->kind != QDL_K_DM) {
+        memcpy(dst, E->a, per * sizeof(qd_c));
+        return;
+    }
+    size_t d = (size_t)1 << E->n;
+    for (size_t i = 0; i < d; i++)
+        for (size_t j = 0; j < d; j++)
+            dst[i * d + j] = E->a[i + j * d];
+}
+
+/* save_stack(path, {x1, x2, ...}) with entries all of one kind (only = that kind, or -1:
+ * whichever kind entry 1 has) and one shape: (T, N, 2^n) ensembles, (T, 2^n, 2^n) density
+ * matrices, (T, 2^n) states */
+static int save_stack(lua_State *L, int only)
 {
     qdL_checknargs(L, 2);
     const char *path = luaL_checkstring(L, 1);
     qdL_check_path(L, path, 1);   /* --sandbox: lua_sys.c */
     luaL_checktype(L, 2, LUA_TTABLE);
     lua_settop(L, 2);
-    lua_Integer T = qdL_checklen(L, 2, 2, (lua_Integer)1 << 40, "table of qd.Ensemble");
+    const char *what = only == QDL_K_ENS ? "table of qd.Ensemble" : "table of states, density matrices or ensembles";
+    lua_Integer T = qdL_checklen(L, 2, 2, (lua_Integer)1 << 40, what);
     if (T < 1)
-        return luaL_argerror(L, 2, "non-empty table of qd.Ensemble expected");
-    int n = -1;
-    size_t N = 0, d = 0, per = 0;
+        return luaL_argerror(L, 2, lua_pushfstring(L, "non-empty %s expected", what));
+    int n = -1, kind = only;
+    size_t N = 0, per = 0;
     qd_c *buf = NULL;
     /* each entry is read once and copied at once (a table answering differently on a
      * second read cannot outgrow the buffer sized from the first) */
     for (lua_Integer t = 1; t <= T; t++) {
         lua_geti(L, 2, t);
-        qdl_reg *E = qdL_testkind(L, -1, QDL_K_ENS);
+        qdl_reg *E = test_any(L, -1);
+        if (E && kind >= 0 && (int)E->kind != kind)
+            E = NULL;
         if (!E || !E->a)
-            return luaL_argerror(L, 2, lua_pushfstring(L, "qd.Ensemble expected at position %d, got %s", (int)t,
-                                                       E ? "a freed qd.Ensemble"
+            return luaL_argerror(L, 2, lua_pushfstring(L, "%s expected at position %d, got %s",
+                                                       kind >= 0 ? stack_kind_name(kind) : "qd.State, qd.DensityMatrix or qd.Ensemble",
+                                                       (int)t,
+                                                       E ? "a freed object"
                                                          : luaL_getmetafield(L, -1, "__name") == LUA_TSTRING
                                                                ? lua_tostring(L, -1)
                                                                : luaL_typename(L, -1)));
         if (t == 1) {
             n = E->n;
-            N = E->count;
-            d = (size_t)1 << n;
-            per = N * d;
-            buf = qdL_scratch(L, (size_t)T, per * sizeof(qd_c), "save_ensembles' buffer");
+            kind = E->kind;
+            N = kind == QDL_K_ENS ? E->count : 1;
+            per = (kind == QDL_K_DM ? (size_t)1 << n : N) * ((size_t)1 << n);
+            buf = qdL_scratch(L, (size_t)T, per * sizeof(qd_c), "the stack's buffer");
             lua_insert(L, -2);
-        } else if (E->n != n || E->count != N) {
-            return luaL_argerror(L, 2, lua_pushfstring(L, "ensembles of equal shape expected "
+        } else if (E->n != n || (kind == QDL_K_ENS && E->count != N)) {
+            return luaL_argerror(L, 2, lua_pushfstring(L, "entries of equal shape expected "
                                                           "(position %d differs from position 1)", (int)t));
         }
-        memcpy(buf + (size_t)(t - 1) * per, E->a, per * sizeof(qd_c));
+        stack_copy(E, buf + (size_t)(t - 1) * per, per);
         lua_pop(L, 1);
     }
-    size_t shape[3] = {(size_t)T, N, d};
+    size_t d = (size_t)1 << n;
+    size_t shape[3] = {(size_t)T, kind == QDL_K_ENS ? N : d, d};
     qd_err e;
-    if (qd_npy_write(path, buf, 1, 3, shape, 0, &e) != QD_OK)
+    if (qd_npy_write(path, buf, 1, kind == QDL_K_STATE ? 2 : 3, shape, 0, &e) != QD_OK)
         return qdL_raise(L, &e);
     return 0;
 }
+
+/* qd.save_ensembles(path, {E0, E1, ...}) -> writes shape (T, N, 2^n), the layout of the
+ * QuDDPM reference data (one ensemble per diffusion step); all ensembles the same size. */
+static int l_save_ensembles(lua_State *L) { return save_stack(L, QDL_K_ENS); }
+
+/* qd.save_stack(path, {x1, x2, ...}) -> one .npy of equal-shaped objects of one kind:
+ * (T, 2^n) states, (T, 2^n, 2^n) density matrices (rho[i, j] at [t, i, j]), (T, N, 2^n)
+ * ensembles */
+static int l_save_stack(lua_State *L) { return save_stack(L, -1); }
 
 void qdL_open_npy(lua_State *L)
 {
@@ -286,4 +334,6 @@ void qdL_open_npy(lua_State *L)
     lua_setfield(L, -2, "load_npy");
     lua_pushcfunction(L, l_save_ensembles);
     lua_setfield(L, -2, "save_ensembles");
+    lua_pushcfunction(L, l_save_stack);
+    lua_setfield(L, -2, "save_stack");
 }

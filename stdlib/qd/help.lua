@@ -70,6 +70,9 @@ local docs = {
   ["qd.set_simd"] = [==[qd.set_simd(name): switch the kernel set ("portable", "avx2", "avx512"); an error if this CPU cannot run it. For tests and benchmarks: results are the same with every set.]==],
   ["qd.blas_info"] = [==[qd.blas_info() -> a string naming the BLAS library, its version and the CPU kernel in use.]==],
   ["qd.clock"] = [==[qd.clock() -> seconds from a monotonic clock, for timing and progress only (never for randomness).]==],
+  ["qd.save_stack"] = [==[qd.save_stack(path, {x1, x2, ...})
+  One .npy of equal-shaped objects of one kind: (T, 2^n) states, (T, 2^n, 2^n) density
+  matrices (rho[i, j] at [t, i, j], numpy's order), (T, N, 2^n) ensembles.]==],
   ["qd.save_ensembles"] = [==[qd.save_ensembles(path, {E1, E2, ...})
   Writes T ensembles of equal shape to one .npy file of shape (T, N, 2^n), the layout of
   the QuDDPM reference data (one ensemble per diffusion step); read it back with
@@ -566,6 +569,33 @@ local docs = {
   ["qd.protocols.quddpm.metric"] = [==[quddpm.metric(name, E [, S0]) -> number
   F0 = mean |<0..0|psi>|^2; mmd / wass to S0; y2 = mean <Y>^2; p_hat = mean |<10|psi>|^2 / (0.55*0.2933);
   magnetization = mean sum_b |psi_b|^2 |(1/n) sum_j (2 b_j - 1)|.]==],
+  -- QGDM / RE-QGDM / QGAN (protocols/qgdm.lua; docs/api.md "QGDM")
+  ["qd.protocols.qgdm"] = [==[local qgdm = require "qd.protocols.qgdm"
+  Diffusion of density matrices (arXiv 2401.07039): qgdm.run{...} trains QGDM (blocks = 1)
+  or RE-QGDM (blocks > 1: auxiliary qubits reset and reused) and writes a run directory
+  (run.json, target.npy, generated.npy, forward.npy, generated_chain.npy, params.npy,
+  history.npy, checkpoint.json); qgdm.qgan{...} is the QGAN baseline; qgdm.target(kind, n,
+  rng [, opts]); qgdm.forward(rho0, schedule [, kind]); qgdm.circuits(c); qgdm.pieces.]==],
+  ["qd.protocols.qgdm.run"] = [==[qgdm.run{target=, schedule=, L=, iterations= [, na=n, blocks=1, time="angle"|"basis",
+  forward="global"|"local", ansatz="hardware_efficient"|"strongly_entangling"|"ry_rz_cz",
+  loss="infidelity"|"trace_distance"|"hilbert_schmidt"|"superfidelity", training="chain"|"teacher",
+  lr=0.02, init_scale=0.1, seed=1, out=, resume=, ckpt_every=0, stop_after=0, quiet=,
+  progress="auto", options=, name="qgdm"]} -> {dir, stopped, metrics, params, losses,
+  fidelities, generated, chain, forward, timing}
+  One parameter-shared circuit per step on data + time register + auxiliaries, traced out;
+  generation from I/d; loss sum_t D(rhohat_{t-1}, rho_{t-1}), Adam on the exact gradient
+  through the whole chain ("chain") or per step from the exact rho_t ("teacher").
+  metrics: fidelity (Uhlmann, squared), trace_distance, fidelity_per_t (t = T..0), alpha_bar.]==],
+  ["qd.protocols.qgdm.qgan"] = [==[qgdm.qgan{...as qgdm.run... [, D_layers=4, lr_d=lr]} -> as qgdm.run
+  QGAN baseline: the same generator chain (same parameters) against a parameterised
+  measurement D(rho) = P(qubit 0 = 0 after hardware_efficient(n, D_layers)); per iteration
+  one Adam step of D on D(fake) - D(target), one of the generator on -D(fake).]==],
+  ["qd.protocols.qgdm.target"] = [==[qgdm.target("pure"|"mixed"|"gibbs", n, rng [, {rank=2, beta=1, g=1}]) -> DensityMatrix
+  Haar-random pure state; random rank-r mixture (Haar eigenvectors, Dirichlet weights);
+  Gibbs state of the open TFIM -sum Z Z - g sum X at inverse temperature beta.]==],
+  ["qd.protocols.qgdm.forward"] = [==[qgdm.forward(rho0, schedule [, "global"|"local"]) -> {rho_0..rho_T}, alpha_bar
+  global: rho_t = abar_t rho0 + (1 - abar_t) I/d; local: every qubit through
+  qd.channel.depolarizing{p = beta_t} at step t.]==],
   ["qd.progress"] = [==[local progress = require "qd.progress"
   p = progress.new{steps=, epochs=, total= [, quiet=, mode="auto"|"live"|"lines", every=10, out=, label=]};
   p:begin_step(i, t), p:update(epoch, loss), p:end_step(loss), p:message(text), p:finish().
@@ -655,6 +685,9 @@ docs["qd.DensityMatrix:measure"] = [==[rho:measure(qubits [, rng] [, {keep=true}
 docs["qd.DensityMatrix:expect"] = [==[rho:expect("XZ", {0, 2}) | rho:expect("XIZ") -> Tr(P rho) for a Pauli string.]==]
 docs["qd.DensityMatrix:kron"] = [==[rho:kron(x) -> the DensityMatrix rho (x) x (a State x is promoted to |x><x|), rho's
   qubits first.]==]
+docs["qd.DensityMatrix:block"] = [==[rho:block({kept qubits} [, bits]) -> qd.DensityMatrix <b|rho|b> of the kept
+  qubits, unnormalised (trace = probability of b); bits: the other qubits' basis state as a
+  string of '0'/'1' in their order (default all '0'). Also the gradient of rho -> rho (x) |b><b|.]==]
 docs["qd.DensityMatrix:ptrace"] = [==[rho:ptrace({kept qubits}) -> qd.DensityMatrix of the kept qubits (first listed = most
   significant).]==]
 docs["qd.DensityMatrix:fidelity"] = [==[rho:fidelity(x) -> qd.fidelity(rho, x): <x|rho|x> for a State x, the Uhlmann fidelity
@@ -747,6 +780,9 @@ local gate_types = { ["qd.State"] = true, ["qd.DensityMatrix"] = true, ["qd.Ense
                      ["qd.Circuit"] = true }
 
 -- the doc of gate `name` (g = qd.gates()[name]) as a method of type tname (nil: registers)
+-- the stdlib modules loaded with require whose functions have entries "module.name"
+M.modules = { "qd.protocols.quddpm", "qd.protocols.qgdm", "qd.progress" }
+
 function M.gate_doc(name, g, tname)
   local qs, ps = {}, {}
   for i = 1, g.qubits do qs[i] = "q" .. (i - 1) end
@@ -879,7 +915,7 @@ function M.make(qd, core)
       end
     end
     if byvalue[x] == nil then   -- stdlib modules loaded with require (not under qd)
-      for _, mname in ipairs { "qd.protocols.quddpm", "qd.progress" } do
+      for _, mname in ipairs(M.modules) do
         local mod = package.loaded[mname]
         if type(mod) == "table" then
           if mod == x and docs[mname] then return { mname } end

@@ -13,7 +13,7 @@ qd.ensemble = setmetatable({ haar = core.ensemble_haar, from = core.ensemble_fro
 
 for _, name in ipairs {
   "haar_state", "dm", "maximally_mixed", "vector", "matrix", "rng", "run_rng", "set_seed",
-  "kron", "fidelity", "trace_distance", "purity", "entropy", "load_npy", "save_ensembles", "gates",
+  "kron", "fidelity", "trace_distance", "purity", "entropy", "load_npy", "save_ensembles", "save_stack", "gates",
   "gate_matrix", "set_threads", "threads", "blas_info", "clock", "simd", "simd_sets", "set_simd",
   "allclose", "expect",
 } do

@@ -267,6 +267,35 @@ function M.cli_options(extra)
   return o
 end
 
+-- parse_cli(arg, spec, format) -> opts: the command line (qd.cli.parse), then --resume's
+-- saved options (resume_options with the protocol's checkpoint format) and --threads applied
+function M.parse_cli(argv, spec, format)
+  local opts = require("qd.cli").parse(argv, spec)
+  if opts.resume ~= "" then M.resume_options(opts, opts.resume, format) end
+  if opts.threads > 0 then qd.set_threads(opts.threads) end
+  return opts
+end
+
+-- from_cli(opts, cfg) -> cfg with the session options of the command line (seed, the options
+-- themselves for the record, --out, --resume, --quiet, --progress, --ckpt-every,
+-- --stop-after); a protocol adds its own training options after this
+function M.from_cli(opts, cfg)
+  cfg.seed, cfg.options = opts.seed, opts
+  cfg.out = opts.out ~= "" and opts.out or nil
+  cfg.resume = opts.resume ~= "" and opts.resume or nil
+  cfg.quiet, cfg.progress = opts.quiet, opts.progress
+  cfg.ckpt_every, cfg.stop_after = opts.ckpt_every, opts.stop_after
+  return cfg
+end
+
+-- ends the script (status 0) when the run stopped early (--stop-after), saying how to go on
+function M.exit_if_stopped(res, opts)
+  if res.stopped then
+    print("stopped after " .. opts.stop_after .. " epochs; continue with --resume " .. res.dir)
+    os.exit(0)
+  end
+end
+
 -- print the numeric metrics in a fixed order, one per line, then the timing and the record
 function M.print_metrics(res)
   local m = res.metrics

@@ -684,33 +684,21 @@ M.print_metrics = protocol.print_metrics
 -- quddpm.parse_cli(arg, spec) -> opts: the command line (qd.cli.parse), then --resume's
 -- saved options (quddpm.resume_options) and --threads applied
 function M.parse_cli(argv, spec)
-  local opts = require("qd.cli").parse(argv, spec)
-  if opts.resume ~= "" then M.resume_options(opts, opts.resume) end
-  if opts.threads > 0 then qd.set_threads(opts.threads) end
-  return opts
+  return protocol.parse_cli(argv, spec, M.format)
 end
 
 -- quddpm.from_cli(opts, cfg) -> cfg for quddpm.run with the command line's settings: seed,
 -- the options (stored in the record), --loss and --lr over cfg's task defaults, --best-of,
 -- --screen, --out, --resume, --quiet, --progress, --ckpt-every, --stop-after
 function M.from_cli(opts, cfg)
-  cfg.seed, cfg.options = opts.seed, opts
+  protocol.from_cli(opts, cfg)
   if opts.loss ~= nil and opts.loss ~= "" then cfg.loss = opts.loss end
   if opts.lr ~= nil and opts.lr > 0 then cfg.lr = opts.lr end
   cfg.best_of, cfg.screen = opts.best_of, opts.screen
-  cfg.out = opts.out ~= "" and opts.out or nil
-  cfg.resume = opts.resume ~= "" and opts.resume or nil
-  cfg.quiet, cfg.progress = opts.quiet, opts.progress
-  cfg.ckpt_every, cfg.stop_after = opts.ckpt_every, opts.stop_after
   return cfg
 end
 
 -- ends the script (status 0) when the run stopped early (--stop-after), saying how to go on
-function M.exit_if_stopped(res, opts)
-  if res.stopped then
-    print("stopped after " .. opts.stop_after .. " epochs; continue with --resume " .. res.dir)
-    os.exit(0)
-  end
-end
+M.exit_if_stopped = protocol.exit_if_stopped
 
 return M

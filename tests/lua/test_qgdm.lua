@@ -1,0 +1,180 @@
+-- test_qgdm.lua — qd.protocols.qgdm: the forward states against their closed forms, the
+-- chain gradient (every loss, both time encodings, RE-QGDM's resets, teacher training,
+-- the QGAN generator through the discriminator) against finite differences, the run record
+-- and its files, resume bit for bit, and the error messages.
+local T = require "testlib"
+local qd = require "qd"
+local json = require "qd.json"
+local qgdm = require "qd.protocols.qgdm"
+local P = qgdm.pieces
+
+local tmp = os.tmpname()
+os.remove(tmp)
+os.execute("mkdir -p '" .. tmp .. "'")
+
+local function slurp(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+local function cfg(extra)
+  local c = { target = qgdm.target("mixed", 1, qd.rng(3)), schedule = qd.schedule.linear { T = 3, from = 0.1, to = 0.5 },
+              L = 2, iterations = 6, quiet = true, seed = 4 }
+  for k, v in pairs(extra or {}) do c[k] = v end
+  return c
+end
+
+local function maxdiff(a, b)
+  local m = 0
+  for i = 1, 2 ^ a.n do
+    for j = 1, 2 ^ a.n do
+      local ar, ai = a:get(i, j)
+      local br, bi = b:get(i, j)
+      m = math.max(m, math.abs(ar - br), math.abs(ai - bi))
+    end
+  end
+  return m
+end
+
+T.test("qgdm: forward states (global closed form, local = the channel on every qubit)", function()
+  local rho0 = qgdm.target("pure", 2, qd.rng(1))
+  local s = qd.schedule.linear { T = 4, from = 0.05, to = 0.3 }
+  local rhos, abar = qgdm.forward(rho0, s, "global")
+  T.eq(#rhos, 5, "T + 1 states")
+  for t = 0, 4 do
+    local ab = s:alpha_bar(t)
+    T.near(abar[t + 1], ab, 1e-15, "alpha_bar " .. t)
+    T.ok(maxdiff(rhos[t + 1], rho0 * ab + qd.maximally_mixed(2) * (1 - ab)) < 1e-14, "rho_" .. t)
+  end
+  local loc = qgdm.forward(rho0, s, "local")
+  local r = rho0:copy()
+  for t = 1, 4 do
+    for q = 0, 1 do r:apply(qd.channel.depolarizing { p = s:beta(t) }, { q }) end
+    T.ok(maxdiff(loc[t + 1], r) < 1e-14, "local rho_" .. t)
+  end
+  T.ok(math.abs(loc[5]:purity() - 0.25) < math.abs(rho0:purity() - 0.25), "local noise mixes")
+end)
+
+T.test("qgdm: rho:block is <b|rho|b> and the vjp of rho -> rho (x) |0><0|", function()
+  local r = qd.dm(qd.haar_state(3, qd.rng(2)))
+  local b = r:block({ 0, 2 }, "1")
+  local re, im = b:get(1, 3)   -- rows 0b0?0 -> index 2, columns 0b1?0 -> index 6 (qubit 1 = '1')
+  local er, ei = r:get(3, 7)
+  T.near(re, er, 0, "entry re"); T.near(im, ei, 0, "entry im")
+  T.raises(function() r:block({ 0 }, "1") end, "2 bits expected", "bits length")
+  T.raises(function() r:block({ 0 }, "1x") end, "'0' and '1'", "bits chars")
+end)
+
+-- finite-difference check of loss_grad (or of a custom value function) at a random theta
+local function fd_check(label, c, value_grad)
+  local R = P.model(P.check(c))
+  R.teacher = c.training == "teacher"
+  local theta = qd.rng(9):normal(0, 1, R.P)
+  local L, g = value_grad(R, theta)
+  local h, worst = 1e-6, 0
+  for i = 1, R.P, math.max(1, R.P // 7) do
+    local x = theta:copy()
+    x[i] = theta[i] + h
+    local lp = value_grad(R, x)
+    x[i] = theta[i] - h
+    local lm = value_grad(R, x)
+    worst = math.max(worst, math.abs((lp - lm) / (2 * h) - g[i]))
+  end
+  T.ok(worst < 1e-6, string.format("%s: gradient = finite differences (max error %.2e)", label, worst))
+  return L
+end
+
+T.test("qgdm: chain gradients against finite differences", function()
+  for _, loss in ipairs { "infidelity", "trace_distance", "hilbert_schmidt", "superfidelity" } do
+    fd_check("chain " .. loss, cfg { loss = loss }, P.loss_grad)
+  end
+  fd_check("basis time register", cfg { time = "basis", schedule = qd.schedule.linear { T = 4, from = 0.1, to = 0.5 } }, P.loss_grad)
+  fd_check("RE-QGDM (2 blocks, 1 reset auxiliary)", cfg { target = qgdm.target("pure", 2, qd.rng(1)), na = 1, blocks = 2 }, P.loss_grad)
+  fd_check("teacher", cfg { training = "teacher" }, P.loss_grad)
+  fd_check("local forward", cfg { forward = "local", ansatz = "strongly_entangling" }, P.loss_grad)
+end)
+
+T.test("qgdm: QGAN generator gradient through the discriminator and the chain", function()
+  local raw = cfg { target = qgdm.target("mixed", 2, qd.rng(4)) }
+  local c = P.check(cfg { target = raw.target })
+  local dcirc, G = P.disc_parts(c, 2)
+  local td = qd.rng(2):normal(0, 1, dcirc:nparams())
+  -- the discriminator's value is the probability of qubit 0 = 0 after U_D
+  local p = P.disc(dcirc, td, c.target, G, 1)
+  T.near(p, dcirc:run(c.target, td):probs({ 0 })[1], 1e-14, "D(rho)")
+  fd_check("QGAN generator", raw, function(R, x)
+    local xs, o = P.chain(R, x, false)
+    local pf, _, grho = P.disc(dcirc, td, o[0], G, -1)
+    return -pf, P.backprop(R, x, xs, o, grho, false)
+  end)
+  local _, gd = P.disc(dcirc, td, c.target, G, 1)
+  local worst = 0
+  for i = 1, #td do
+    local x = td:copy()
+    x[i] = td[i] + 1e-6
+    local pp = P.disc(dcirc, x, c.target, G, 1)
+    x[i] = td[i] - 1e-6
+    local pm = P.disc(dcirc, x, c.target, G, 1)
+    worst = math.max(worst, math.abs((pp - pm) / 2e-6 - gd[i]))
+  end
+  T.ok(worst < 1e-6, string.format("QGAN discriminator gradient = finite differences (max error %.2e)", worst))
+end)
+
+T.test("qgdm: run record, files, metrics; training lowers the loss", function()
+  local dir = tmp .. "/a"
+  local res = qgdm.run(cfg { out = dir, iterations = 40 })
+  local doc = json.decode(slurp(dir .. "/run.json"))
+  T.eq(doc.status, "done", "status")
+  local m = doc.metrics
+  T.ok(m.fidelity > 0 and m.fidelity <= 1 + 1e-12, "fidelity in [0, 1]")
+  T.near(m.fidelity, qd.fidelity(res.generated, res.settings and cfg().target or nil), 1e-12, "metric = F(generated, target)")
+  T.eq(#m.fidelity_per_t, 4, "fidelity_per_t: T + 1 entries")
+  T.near(m.fidelity_per_t[#m.fidelity_per_t], m.fidelity, 1e-15, "last entry is t = 0")
+  T.near(m.fidelity_per_t[1], qd.fidelity(qd.maximally_mixed(1), res.forward[4]), 1e-12, "first entry is t = T (I/d)")
+  T.eq(#m.alpha_bar, 4, "alpha_bar t = 0..T")
+  T.ok(res.losses[40] < res.losses[1], "loss decreases")
+  T.near(res.losses[40], m.loss, 0, "metrics.loss = last loss")
+  for f, shape in pairs { ["forward.npy"] = "(4, 2, 2)", ["generated_chain.npy"] = "(4, 2, 2)", ["target.npy"] = "(2, 2)",
+                          ["generated.npy"] = "(2, 2)", ["params.npy"] = "(" .. #res.params .. ",)", ["history.npy"] = "(40, 2)" } do
+    local s = slurp(dir .. "/" .. f)
+    T.ok(s and s:find("'shape': " .. shape:gsub("%p", "%%%0"), 1), f .. " shape " .. shape)
+  end
+  local g = qd.load_npy(dir .. "/generated.npy", "dm")
+  T.ok(maxdiff(g, res.generated) == 0, "generated.npy = the generated state")
+end)
+
+T.test("qgdm: a resumed run is bit for bit the uninterrupted one", function()
+  local full = qgdm.run(cfg { out = tmp .. "/full", iterations = 12 })
+  local part = qgdm.run(cfg { out = tmp .. "/part", iterations = 12, stop_after = 5 })
+  T.eq(part.stopped, true, "stopped")
+  T.eq(json.decode(slurp(tmp .. "/part/run.json")).status, "stopped", "status stopped")
+  local res = qgdm.run(cfg { resume = tmp .. "/part", iterations = 12 })
+  for i = 1, 12 do T.eq(res.losses[i], full.losses[i], "loss " .. i) end
+  T.eq(slurp(tmp .. "/part/params.npy"), slurp(tmp .. "/full/params.npy"), "params.npy identical")
+  T.raises(function() qgdm.run(cfg { resume = tmp .. "/part", iterations = 13 }) end, "settings", "changed settings refused")
+end)
+
+T.test("qgdm: QGAN runs and records its curves", function()
+  local res = qgdm.qgan(cfg { out = tmp .. "/gan", iterations = 5, D_layers = 2 })
+  T.eq(#res.fidelities, 5, "fidelity per iteration")
+  T.eq(json.decode(slurp(tmp .. "/gan/run.json")).settings.kind, "qgan", "record says qgan")
+end)
+
+T.test("qgdm: errors name the option", function()
+  T.raises(function() qgdm.run(cfg { loss = "kl" }) end, "option 'loss'", "loss")
+  T.raises(function() qgdm.run(cfg { L = 0 }) end, "option 'L'", "L")
+  T.raises(function() qgdm.run(cfg { bogus = 1 }) end, "unknown option 'bogus'", "unknown")
+  T.raises(function() qgdm.run(cfg { target = qd.ensemble(1, 2) }) end, "option 'target'", "target type")
+  T.raises(function() qgdm.run(cfg { lr = -1 }) end, "option 'lr'", "lr")
+  T.raises(function() qgdm.run(cfg { target = qgdm.target("pure", 7, qd.rng(1)) }) end, "at most 13", "too many qubits")
+  T.raises(function() qgdm.run(cfg { blocks = 2, na = 0 }) end, "na >= 1", "blocks without auxiliaries")
+  T.raises(function() qgdm.qgan(cfg { D_layers = 0 }) end, "D_layers", "D_layers")
+  T.raises(function() qgdm.target("cat", 2, qd.rng(1)) end, "pure, mixed or gibbs", "target kind")
+  local ok, err = pcall(function() qgdm.run(cfg { loss = "kl" }) end)
+  T.ok(not ok and err:find("test_qgdm.lua", 1, true), "error points at the caller: " .. tostring(err))
+end)
+
+os.execute("rm -rf '" .. tmp .. "'")

@@ -1005,7 +1005,9 @@ function Parser:with_mods(mods, q, gen, out, tok)
       end
       if #base * math.abs(m.n) > self.max_ops then self:err("'pow(k) @' makes more ops than max_ops", m.tok) end
       list = {}
-      for _ = 1, math.abs(m.n) do for _, x in ipairs(base) do list[#list + 1] = x end end
+      if #base > 0 then
+        for _ = 1, math.abs(m.n) do for _, x in ipairs(base) do list[#list + 1] = x end end
+      end
     else
       local C = table.move(q, cpos - m.n + 1, cpos, 1, {})
       cpos = cpos - m.n

@@ -150,7 +150,10 @@ local function heat_matrix(A)
     C.argerror("heatmap", 1, "a qd.Matrix, qd.DensityMatrix or table of rows expected, got " .. t)
   end
   local ok, M_ = pcall(qd.matrix, A)
-  if not ok then C.argerror("heatmap", 1, "a table of rows of numbers expected (" .. tostring(M_):gsub("^.-%((.*)%)$", "%1") .. ")") end
+  if not ok then
+    local why = tostring(M_):gsub("^.-%((.*)%)$", "%1")
+    C.argerror("heatmap", 1, "a table of rows of numbers expected (" .. why .. ")")
+  end
   local r, c = M_:shape()
   return M_, r, c, M_:is_complex()
 end
@@ -261,7 +264,8 @@ end
 function M.images(grid, opts)
   local o = C.check_opts("images", 2, opts, { cols = "number", titles = "table" })
   if type(grid) ~= "table" or #grid == 0 then
-    C.argerror("images", 1, "a non-empty list of images expected, got " .. (type(grid) == "table" and "an empty table" or type(grid)))
+    C.argerror("images", 1, "a non-empty list of images expected, got " ..
+                            (type(grid) == "table" and "an empty table" or type(grid)))
   end
   local n = #grid
   local cols = o.cols or math.ceil(math.sqrt(n))

@@ -65,7 +65,9 @@ for t = 1, 6 do traj[t] = qd.data.circle(8, qd.rng(5)):ry(0, 0.2 * t) end
 
 -- name, function(out) drawing to out, series expected in the SVG
 local kinds = {
-  { "lines", function(o) return P.lines { { 1, 2, 3, 4 }, { 1, 4, 9, 16 }, qd.vector { 2, 3, 4, 5 }, labels = { "sq", "lin" }, out = o } end, 2 },
+  { "lines", function(o)
+      return P.lines { { 1, 2, 3, 4 }, { 1, 4, 9, 16 }, qd.vector { 2, 3, 4, 5 }, labels = { "sq", "lin" }, out = o }
+    end, 2 },
   { "lines_logy", function(o) return P.lines { { 1, 10, 100 }, logy = true, out = o } end, 1 },
   { "hist", function(o) return P.hist({ 1, 2, 2, 3, 3, 3, 4 }, { bins = 4, out = o }) end, 1 },
   { "heatmap_real", function(o) return P.heatmap(qd.matrix { { 1, 2, 3 }, { 4, 5, 6 } }, { out = o }) end, 1 },
@@ -76,7 +78,9 @@ local kinds = {
   { "bloch_state", function(o) return P.bloch(bell, { qubit = 1, out = o }) end, 2 },
   { "bloch_traj", function(o) return P.bloch(traj, { trajectories = true, out = o }) end, 3 },
   { "bloch_panels", function(o) return P.bloch({ E, H }, { panels = true, labels = { "a", "b" }, out = o }) end, 4 },
-  { "images", function(o) return P.images({ { { 0, 1 }, { 1, 0 } }, qd.matrix { { 0, 0.5, 1 } }, { { 1 } } }, { out = o }) end, 3 },
+  { "images", function(o)
+      return P.images({ { { 0, 1 }, { 1, 0 } }, qd.matrix { { 0, 0.5, 1 } }, { { 1 } } }, { out = o })
+    end, 3 },
   { "circuit", function(o) return circ:plot { out = o, width = 640, height = 300 } end, 1 },
 }
 
@@ -151,15 +155,18 @@ T.test("argument errors name the argument", function()
   T.raises(function() P.lines { { 1, 2 }, style = "bars" } end, "(option 'style'")
   T.raises(function() P.hist({ 1 }, { bins = 0 }) end, "bad argument #2 to 'hist' (option 'bins'")
   T.raises(function() P.hist({}) end, "bad argument #1 to 'hist' (values: no finite values")
-  T.raises(function() P.heatmap("x") end, "bad argument #1 to 'heatmap' (a qd.Matrix, qd.DensityMatrix or table of rows expected, got string")
+  T.raises(function() P.heatmap("x") end,
+           "bad argument #1 to 'heatmap' (a qd.Matrix, qd.DensityMatrix or table of rows expected, got string")
   T.raises(function() P.heatmap({ { 1, 2 }, { 1 } }) end, "bad argument #1 to 'heatmap' (a table of rows of numbers expected")
   T.raises(function() P.probs({ 0.5, 0.3, 0.2 }) end, "bad argument #1 to 'probs' (2^k probabilities expected, got 3)")
   T.raises(function() P.probs(bell, { qubits = { 5 } }) end, "bad argument #2 to 'probs' (option 'qubits'")
   T.raises(function() P.bloch(42) end, "bad argument #1 to 'bloch' (an Ensemble, State, DensityMatrix or a non-empty list")
   T.raises(function() P.bloch({ E, bell }) end, "(entry 2: a list mixes Ensembles and single states)")
-  T.raises(function() P.bloch(E, { qubit = 3 }) end, "bad argument #2 to 'bloch' (option 'qubit': 3 is not a qubit of a 1-qubit qd.Ensemble)")
+  T.raises(function() P.bloch(E, { qubit = 3 }) end,
+           "bad argument #2 to 'bloch' (option 'qubit': 3 is not a qubit of a 1-qubit qd.Ensemble)")
   T.raises(function() P.bloch(E, { trajectories = true }) end, "(trajectories: a list of Ensembles or of states expected)")
-  T.raises(function() P.bloch({ E }, { panels = true, trajectories = true }) end, "(options 'panels' and 'trajectories' exclude each other)")
+  T.raises(function() P.bloch({ E }, { panels = true, trajectories = true }) end,
+           "(options 'panels' and 'trajectories' exclude each other)")
   T.raises(function() P.images({}) end, "bad argument #1 to 'images' (a non-empty list of images expected, got an empty table)")
   T.raises(function() P.images({ { { 1, 2 }, { 3 } } }) end, "(image 1: row 2 has 1 values, row 1 has 2)")
   T.raises(function() P.circuit(E) end, "bad argument #1 to 'circuit' (qd.Circuit expected, got qd.Ensemble)")

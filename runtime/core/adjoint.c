@@ -1310,6 +1310,29 @@ static qd_status dm_gate_grad(const qd_op *op, int n, const double *ang, const q
     return QD_OK;
 }
 
+/* A Pauli rotation exp(-i a P/2) on a density matrix: rho' = U rho U^dagger gives
+ * d rho'/da = (-i/2)(P rho' - rho' P), so with dL = 2 Re <lam, d rho'>
+ *   dL/da = Im <lam, P rho'> - Im <lam, rho' P>,
+ * two Pauli brakets over the 2n-qubit vector view of column-major rho' (column bits high,
+ * row bits low): P acts on the row bits; rho' P = (P^T on the column bits), P^T =
+ * (-1)^ny P. Reads rho' and lam once each per term: no copy, no matrix product (the
+ * generic path, dm_gate_grad, needs both). Returns 0 if op is not such a rotation. */
+static int dm_pauli_grad(const qd_op *op, int n, const qd_c *post, const qd_c *lam, double *grad)
+{
+    size_t x, z;
+    int ny;
+    if (op->g->nparams != 1 || !pauli_of(op, n, &x, &z, &ny))
+        return 0;
+    int s = op->slot[0];
+    if (s < 0 || op->scale[0] == 0)
+        return 1;
+    size_t amps = (size_t)1 << (2 * n);
+    double rows = cimag(pauli_braket(lam, post, amps, x, z, ny));
+    double cols = cimag(pauli_braket(lam, post, amps, x << n, z << n, ny));
+    grad[s] += op->scale[0] * (rows - ((ny & 1) ? -cols : cols));
+    return 1;
+}
+
 qd_status qd_circuit_vjp_dm(const qd_circuit *c, const double *theta, const qd_c *rho,
                             const qd_c *G, double *grad, qd_c *G_in, qd_err *e)
 {
@@ -1370,10 +1393,12 @@ qd_status qd_circuit_vjp_dm(const qd_circuit *c, const double *theta, const qd_c
         }
         double ang[3];
         qd_op_angles(c, o, theta, NULL, ang);
+        /* Pauli rotations from rho after the op (A now); other gates from rho before it */
+        int done = op->kind == QD_OP_GATE && op->g->nparams > 0 && dm_pauli_grad(op, n, A, lam, grad);
         st = qd_circ_apply_op_dm(c, o, ang, A, 1, e);   /* A <- rho before op o */
         if (st != QD_OK)
             break;
-        if (op->kind == QD_OP_GATE && op->g->nparams > 0 &&
+        if (!done && op->kind == QD_OP_GATE && op->g->nparams > 0 &&
             (st = dm_gate_grad(op, n, ang, A, lam, B, grad, e)) != QD_OK)
             break;
         st = qd_circ_apply_op_dm(c, o, ang, lam, 1, e);   /* lam <- U^dagger lam U */

@@ -310,3 +310,22 @@ T.test("size guard", function()
   T.raises(function() qd.state(20):ptrace({ 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18 }) end,
            "not enough memory for a 19-qubit density matrix")
 end)
+
+T.test("dm adjoint: Pauli rotations (one- and two-qubit, scaled slots) next to generic gates = finite differences", function()
+  local c = qd.circuit(3)
+  c:ry(0); c:rx(1); c:rz(2); c:ryy(0, 2); c:rxx(1, 2); c:rzz(0, 1); c:ry(1, { 1, scale = -2.5, offset = 0.3 })
+  c:crx(0, 2); c:u(1); c:cx(0, 1); c:rx(2)
+  local th = qd.rng(3):normal(0, 1, c:nparams())
+  local x = qd.dm(qd.haar_state(3, qd.rng(1))) * 0.5 + qd.maximally_mixed(3) * 0.5
+  local tgt = qd.dm(qd.haar_state(3, qd.rng(2)))
+  local function L(t) return (qd.loss.infidelity(c:run(x, t), tgt)) end
+  local _, G = qd.loss.infidelity(c:run(x, th), tgt, { grad = true })
+  local g = c:vjp(x, th, G)
+  local worst = 0
+  for i = 1, c:nparams() do
+    local a, b = th:copy(), th:copy()
+    a[i], b[i] = a[i] + 1e-6, b[i] - 1e-6
+    worst = math.max(worst, math.abs((L(a) - L(b)) / 2e-6 - g[i]))
+  end
+  T.ok(worst < 1e-7, string.format("max error %.2e", worst))
+end)

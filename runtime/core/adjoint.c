@@ -1310,6 +1310,27 @@ static qd_status dm_gate_grad(const qd_op *op, int n, const double *ang, const q
     return QD_OK;
 }
 
+/* Im <lam| P_b |psi> over amps amplitudes, P a one-qubit Pauli on index bit b: fixed chunks
+ * (a multiple of 2b, independent of the thread count) summed in order */
+static double dm_pauli1_im(const qd_c *lam, const qd_c *psi, size_t amps, size_t b, char p)
+{
+    size_t chunk = 2 * b > ((size_t)1 << 14) ? 2 * b : (size_t)1 << 14;
+    size_t nc = amps / chunk;
+    if (nc < 2)
+        return pauli1_braket_sum(lam, psi, amps, b, p);
+    double *part = qd_malloc(sizeof(double) * nc);
+    if (!part)
+        return pauli1_braket_sum(lam, psi, amps, b, p);
+    #pragma omp parallel for schedule(static) if (amps >= QD_PAR_MIN)
+    for (size_t i = 0; i < nc; i++)
+        part[i] = pauli1_braket_sum(lam + i * chunk, psi + i * chunk, chunk, b, p);
+    double sum = 0;
+    for (size_t i = 0; i < nc; i++)
+        sum += part[i];
+    qd_free(part);
+    return sum;
+}
+
 /* A Pauli rotation exp(-i a P/2) on a density matrix: rho' = U rho U^dagger gives
  * d rho'/da = (-i/2)(P rho' - rho' P), so with dL = 2 Re <lam, d rho'>
  *   dL/da = Im <lam, P rho'> - Im <lam, rho' P>,
@@ -1327,8 +1348,15 @@ static int dm_pauli_grad(const qd_op *op, int n, const qd_c *post, const qd_c *l
     if (s < 0 || op->scale[0] == 0)
         return 1;
     size_t amps = (size_t)1 << (2 * n);
-    double rows = cimag(pauli_braket(lam, post, amps, x, z, ny));
-    double cols = cimag(pauli_braket(lam, post, amps, x << n, z << n, ny));
+    double rows, cols;
+    if (op->k == 1) {   /* the vectorised pair loop, on the row bit and on the column bit */
+        size_t b = (size_t)1 << (n - 1 - op->qs[0]);
+        rows = dm_pauli1_im(lam, post, amps, b, op->g->pauli);
+        cols = dm_pauli1_im(lam, post, amps, b << n, op->g->pauli);
+    } else {
+        rows = cimag(pauli_braket(lam, post, amps, x, z, ny));
+        cols = cimag(pauli_braket(lam, post, amps, x << n, z << n, ny));
+    }
     grad[s] += op->scale[0] * (rows - ((ny & 1) ? -cols : cols));
     return 1;
 }

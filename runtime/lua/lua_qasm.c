@@ -715,6 +715,8 @@ static int b_measure(lua_State *L)
     int qs[QD_MAX_QUBITS];
     int k = qdL_checkqubits(L, 2, circ->n, qs, 0);
     int reset = lua_toboolean(L, 3);
+    if (k > 30)   /* the circuit's limit per measurement op (and the size of pend_qs) */
+        return luaL_error(L, "%s: at most 30 qubits at once, got %d", reset ? "reset" : "measure", k);
     int clash = B->pend_k && (B->pend_discard || B->pend_k + k > 30 || B->pend_reset != reset);
     for (int i = 0; i < k && !clash; i++)
         for (int j = 0; j < B->pend_k; j++)

@@ -443,7 +443,15 @@ function Parser:primary(env)
       if w == "bool" then return const(v.c ~= 0 and 1 or 0, true) end
       return { c = v.c, s = v.s, p = v.p }
     end
-    return self:ident_value(w, env, t)
+    local v = self:ident_value(w, env, t)
+    if self:peek().kind == "[" and v.int then   -- bit i of an integer (OpenQASM 3)
+      self:next()
+      local k = self:int_expr(env, "bit index")
+      self:expect("]")
+      if k < 0 or k > 62 then self:err(fmt("bit index %d of '%s' out of range", k, w), t) end
+      return const(math.tointeger((math.tointeger(v.c) or 0) >> k & 1), true)
+    end
+    return v
   end
   if t.kind == "dur" then self:err(fmt("a duration ('%s') is not a number", t.v), t) end
   self:err(fmt("expression expected, got '%s'", tostring(t.v)), t)
@@ -570,19 +578,19 @@ local alias = { U = "u", u3 = "u", u1 = "p", phase = "p", cu1 = "cp", cphase = "
 --  the gate: Qiskit's matrices, checked in tests/lua/test_qasm.lua).
 local library = [[
 gate u0(gamma) q { }
-gate cu3(theta, phi, lambda) c, t { ctrl @ U(theta, phi, lambda) c, t; }
-gate cu(theta, phi, lambda, gamma) c, t { p(gamma) c; ctrl @ U(theta, phi, lambda) c, t; }
+gate cu3(theta, phi, lambda) c, t { ctrl @ u(theta, phi, lambda) c, t; }
+gate cu(theta, phi, lambda, gamma) c, t { p(gamma) c; ctrl @ u(theta, phi, lambda) c, t; }
 gate csx a, b { ctrl @ sx a, b; }
 gate c3x a, b, c, d { ctrl(3) @ x a, b, c, d; }
 gate c4x a, b, c, d, e { ctrl(4) @ x a, b, c, d, e; }
 gate c3sqrtx a, b, c, d { ctrl(3) @ sx a, b, c, d; }
-gate rccx a, b, c { u2(0, pi) c; u1(pi/4) c; cx b, c; u1(-pi/4) c; cx a, c; u1(pi/4) c; cx b, c; u1(-pi/4) c; u2(0, pi) c; }
-gate rc3x a, b, c, d { u2(0, pi) d; u1(pi/4) d; cx c, d; u1(-pi/4) d; u2(0, pi) d; cx a, d; u1(pi/4) d; cx b, d; u1(-pi/4) d; cx a, d; u1(pi/4) d; cx b, d; u1(-pi/4) d; u2(0, pi) d; u1(pi/4) d; cx c, d; u1(-pi/4) d; u2(0, pi) d; }
+gate rccx a, b, c { h c; p(pi/4) c; cx b, c; p(-pi/4) c; cx a, c; p(pi/4) c; cx b, c; p(-pi/4) c; h c; }
+gate rc3x a, b, c, d { h d; p(pi/4) d; cx c, d; p(-pi/4) d; h d; cx a, d; p(pi/4) d; cx b, d; p(-pi/4) d; cx a, d; p(pi/4) d; cx b, d; p(-pi/4) d; h d; p(pi/4) d; cx c, d; p(-pi/4) d; h d; }
 gate rzx(theta) a, b { h b; cx a, b; rz(theta) b; cx a, b; h b; }
 gate dcx a, b { cx a, b; cx b, a; }
 gate iswap a, b { s a; s b; h a; cx a, b; cx b, a; h b; }
 gate ccz a, b, c { ctrl(2) @ z a, b, c; }
-gate r(theta, phi) a { U(theta, phi - pi/2, -phi + pi/2) a; }
+gate r(theta, phi) a { u(theta, phi - pi/2, -phi + pi/2) a; }
 ]]
 
 -- Controlled forms and exact decompositions used by `ctrl @` (and `inv @`, `pow(k) @`).
@@ -828,6 +836,10 @@ function Parser:bit_operand(env)
   local reg = self.cregs[t.v]
   if not reg then
     if self.qregs[t.v] then self:err(fmt("'%s' is a quantum register, a classical bit expected", t.v), t) end
+    if self.vars[t.v] then
+      self:err(fmt("measuring into the %s variable '%s' is not supported (measure into a bit register)",
+                   self.vars[t.v].type or "classical", t.v), t)
+    end
     self:err(fmt("unknown classical register '%s'", t.v), t)
   end
   if not self:accept("[") then return reg end
@@ -891,9 +903,6 @@ function Parser:modifiers(env)
       self:err("'pow @' needs an exponent: pow(k) @", t)
     end
     self:expect("@", "'@' after the gate modifier")
-    if m.kind == "pow" and math.type(m.n) ~= "integer" and m.n ~= math.floor(m.n) then
-      self:err(fmt("'pow(%s) @': only integer powers are supported", num(m.n)), t)
-    end
     m.n = math.tointeger(m.n) or m.n
     mods[#mods + 1] = m
   end
@@ -908,6 +917,12 @@ local function ncontrols(mods)
   end
   return k
 end
+
+local u_phase = {
+  U = function(a) return scale(a[1], 0.5) end,
+  u3 = function(a) return scale(addc(a[2], a[3]) or error("qasm: an angle may depend on one parameter only", 0), -0.5) end,
+  u2 = function(a) return scale(addc(a[2], a[3]) or error("qasm: an angle may depend on one parameter only", 0), -0.5) end,
+}
 
 -- expand(nt, args, qs, out): gate `nt.v` with angle values args on qubits qs (one
 -- instance): its primitives appended to out (a table), or emitted when out is nil. Arity
@@ -939,7 +954,16 @@ function Parser:expand(nt, args, qs, out)
   end
   if not user then
     local pr = G(qdname, qs, args)
-    if out then out[#out + 1] = pr else self:native(qdname, qs, args, nt) end
+    if out then
+      -- OpenQASM 3's U is e^{i theta/2} u(theta, phi, lambda) (2 pi-periodic), and its
+      -- stdgates.inc u3 and u2 are e^{-i(phi+lambda)/2} u: phases that only `ctrl @` sees,
+      -- so only collected primitives carry them (never in an OpenQASM 2 file)
+      local ph = self.version ~= 2 and u_phase[name]
+      if ph then out[#out + 1] = { gphase = ph(args) } end
+      out[#out + 1] = pr
+    else
+      self:native(qdname, qs, args, nt)
+    end
     return
   end
   if self.depth >= M.max_gate_depth then
@@ -997,6 +1021,8 @@ function Parser:with_mods(mods, q, gen, out, tok)
       local r = {}
       for j = #list, 1, -1 do r[#r + 1] = self:invert(list[j]) end
       list = r
+    elseif m.kind == "pow" and math.type(m.n) ~= "integer" then
+      list = self:fractional_power(list, m)
     elseif m.kind == "pow" then
       local base = list
       if m.n < 0 then
@@ -1022,6 +1048,42 @@ function Parser:with_mods(mods, q, gen, out, tok)
   for _, x in ipairs(list) do
     if out then out[#out + 1] = x else self:emit(x, tok) end
   end
+end
+
+-- pow(k) @ with k not an integer: the principal power, for one rotation or phase (a gate
+-- exp(-i t P/2) or diag(1, e^{it}) to the power k is the same gate at k t — exactly so for
+-- |t| <= pi, which the principal branch needs) and for x, y, z, s, sdg, t, tdg, sx, sxdg
+-- (X^k = e^{i pi k/2} rx(pi k): pow(0.5) @ x is sx, as stdgates.inc defines it)
+local scalable = { rx = true, ry = true, rz = true, p = true, rxx = true, ryy = true, rzz = true,
+                   crx = true, cry = true, crz = true, cp = true }
+local as_rotation = {   -- gate -> {rotation, angle, global phase}
+  x = { "rx", math.pi, math.pi / 2 }, y = { "ry", math.pi, math.pi / 2 }, z = { "p", math.pi, 0 },
+  s = { "p", math.pi / 2, 0 }, sdg = { "p", -math.pi / 2, 0 }, t = { "p", math.pi / 4, 0 },
+  tdg = { "p", -math.pi / 4, 0 }, sx = { "rx", math.pi / 2, math.pi / 4 }, sxdg = { "rx", -math.pi / 2, -math.pi / 4 },
+}
+local named_power = {   -- exact results that are qd gates
+  x = { [0.5] = "sx", [-0.5] = "sxdg" }, z = { [0.5] = "s", [-0.5] = "sdg", [0.25] = "t", [-0.25] = "tdg" },
+  s = { [0.5] = "t", [-0.5] = "tdg" }, sdg = { [0.5] = "tdg", [-0.5] = "t" },
+}
+function Parser:fractional_power(list, m)
+  local k = m.n
+  local out = {}
+  for _, pr in ipairs(list) do
+    if #list == 1 and pr.g and named_power[pr.g] and named_power[pr.g][k] then
+      out[#out + 1] = G(named_power[pr.g][k], pr.q)
+    elseif pr.gphase then
+      out[#out + 1] = { gphase = scale(pr.gphase, k) }
+    elseif #list == 1 and pr.g and scalable[pr.g] and not isparam(pr.a[1]) and math.abs(pr.a[1].c) <= math.pi then
+      out[#out + 1] = G(pr.g, pr.q, { scale(pr.a[1], k) })
+    elseif #list == 1 and pr.g and as_rotation[pr.g] then
+      local r = as_rotation[pr.g]
+      if r[3] ~= 0 then out[#out + 1] = { gphase = const(r[3] * k) } end
+      out[#out + 1] = G(r[1], pr.q, { const(r[2] * k) })
+    else
+      self:err(fmt("'pow(%s) @' with a non-integer power is supported on one rotation or phase gate only", num(k)), m.tok)
+    end
+  end
+  return out
 end
 
 -- call(nt, mods, args, qs, out): a gate with modifiers on one instance of its qubits
@@ -1444,8 +1506,22 @@ function Parser:condition(env, t)
   local neg = false
   while self:accept("!") do neg = not neg end
   local w = self:peek()
+  -- int[n](c), uint(c), bool(c[i]): a cast of measured bits is their value
+  local cast = false
+  if w.kind == "id" and (w.v == "int" or w.v == "uint" or w.v == "bool") then
+    local k = 1
+    if self:peek(1).kind == "[" then k = 4 end
+    local inner = self:peek(k + 1)
+    if self:peek(k).kind == "(" and inner.kind == "id" and self.cregs[inner.v] then
+      self:next()
+      self:type_width(env)
+      self:expect("(")
+      cast, w = true, self:peek()
+    end
+  end
   if w.kind == "id" and self.cregs[w.v] and not (env and env[w.v]) then
     local bits = self:bit_operand(env)
+    if cast then self:expect(")") end
     local val, op = nil, "=="
     if self:peek().kind == "==" or self:peek().kind == "!=" then
       op = self:next().kind
@@ -1820,12 +1896,25 @@ end
 -- timing: parsed, ignored (qd simulates no time), with a note
 stmt.delay = function(self, t)
   self:note("'delay' ignored (qd does not simulate timing)", t)
-  self:skip_statement(t)
+  self:skip_timing(t)
+end
+-- a timing statement: to its ';', over balanced braces (durationof({ ... }))
+function Parser:skip_timing(t)
+  local depth = 0
+  while true do
+    local u = self:next()
+    if u.kind == "eof" then self:err("';' expected", u) end
+    if u.kind == "{" then depth = depth + 1
+    elseif u.kind == "}" then
+      depth = depth - 1
+      if depth < 0 then self:err("';' expected", u) end
+    elseif u.kind == ";" and depth == 0 then return end
+  end
 end
 for _, w in ipairs { "duration", "stretch" } do
   stmt[w] = function(self, t)
     self:note(fmt("'%s' ignored (qd does not simulate timing)", w), t)
-    self:skip_statement(t)
+    self:skip_timing(t)
   end
 end
 stmt.box = function(self, t, env)

@@ -164,7 +164,7 @@ T.test("errors with line numbers", function()
   bad("OPENQASM 3;\ninput float[64] a;\nqubit q;\nrx(a*a) q;\n", "qasm:4: product of parameters")
   bad("OPENQASM 3;\ninput float[64] a;\nqubit q;\nrx(sin(a)) q;\n", "qasm:4: sin() of a parameter")
   bad("OPENQASM 3;\nqubit q;\nrx(zz) q;\n", "qasm:3: unknown identifier 'zz'")
-  bad("OPENQASM 3;\nqubit[2] q;\npow(0.5) @ x q[0];\n", "qasm:3: 'pow(0.5) @': only integer powers are supported")
+  bad("OPENQASM 3;\nqubit[2] q;\npow(0.5) @ h q[0];\n", "qasm:3: 'pow(0.5) @' with a non-integer power is supported on one rotation or phase gate only")
   bad("OPENQASM 3;\nqubit[2] q;\ncx q[0], q[0];\n", "qasm:3: 'cx' on the same qubit twice")
   bad("OPENQASM 3;\nqubit[2] q;\n/* open\n", "qasm:3: unterminated comment")
   bad("OPENQASM 3;\n", "no qubit register declared")
@@ -459,6 +459,44 @@ T.test("a file's definition of a qd gate: used when it differs, checked when it 
   local CU = qd.matrix { { 1, 0, 0, 0 }, { 0, 1, 0, 0 }, { 0, 0, { U:get(1, 1) }, { U:get(1, 2) } },
                          { 0, 0, { U:get(2, 1) }, { U:get(2, 2) } } }
   T.ok(maxdiff_mat(cu3:unitary(), CU) < 1e-13, "cu3 = controlled-U3 exactly")
+end)
+
+T.test("OpenQASM 3's U, u3, u2 phases; fractional powers; definitions in stdgates.inc's style", function()
+  -- the spec's U is e^{i theta/2} u: seen under ctrl @ only
+  local c = qd.circuit.from_qasm("OPENQASM 3;\nqubit[2] q;\nctrl @ U(0.7, 0.2, -0.4) q[0], q[1];\n")
+  local U = qd.gate_matrix("u", 0.7, 0.2, -0.4)
+  local e = { math.cos(0.35), math.sin(0.35) }
+  local function mul(z) return { e[1] * z[1] - e[2] * z[2], e[1] * z[2] + e[2] * z[1] } end
+  local want = qd.matrix { { 1, 0, 0, 0 }, { 0, 1, 0, 0 }, { 0, 0, mul { U:get(1, 1) }, mul { U:get(1, 2) } },
+                           { 0, 0, mul { U:get(2, 1) }, mul { U:get(2, 2) } } }
+  T.ok(maxdiff_mat(c:unitary(), want) < 1e-13, "ctrl @ U carries e^{i theta/2}")
+  local c2 = qd.circuit.from_qasm("OPENQASM 2.0;\nqreg q[1];\nU(0.7, 0.2, -0.4) q[0];\n")
+  T.eq(#c2:ops(), 1, "uncontrolled: one u")
+  -- stdgates.inc-style definitions agree with qd's gates exactly: no note, qd's gate kept
+  local _, notes = qd.circuit.from_qasm([[
+OPENQASM 3;
+gate x a { U(π, 0, π) a; gphase(-π/2); }
+gate h a { U(π/2, 0, π) a; gphase(-π/4); }
+gate rx(θ) a { U(θ, -π/2, π/2) a; gphase(-θ/2); }
+gate rz(λ) a { gphase(-λ/2); U(0, 0, λ) a; }
+gate s a { pow(0.5) @ z a; }
+gate sdg a { inv @ pow(0.5) @ z a; }
+gate t a { pow(0.5) @ s a; }
+gate sx a { pow(0.5) @ x a; }
+gate p(λ) a { ctrl @ gphase(λ) a; }
+gate cu(θ, φ, λ, γ) a, b { p(γ-θ/2) a; ctrl @ U(θ, φ, λ) a, b; }
+qubit[2] q;
+cu(0.3, 0.2, 0.1, 0.4) q[0], q[1];
+]])
+  T.eq(notes, nil, "x h rx rz s sdg t sx p agree with qd's gates exactly")
+  -- and the spec's cu is the built-in cu (Qiskit's controlled e^{i gamma} U3)
+  local a = qd.circuit.from_qasm("OPENQASM 3;\ngate cu2(θ, φ, λ, γ) a, b { p(γ-θ/2) a; ctrl @ U(θ, φ, λ) a, b; }\n" ..
+                                 "qubit[2] q;\ncu2(0.3, 0.2, 0.1, 0.4) q[0], q[1];\n")
+  local b = qd.circuit.from_qasm("OPENQASM 3;\nqubit[2] q;\ncu(0.3, 0.2, 0.1, 0.4) q[0], q[1];\n")
+  T.ok(maxdiff_mat(a:unitary(), b:unitary()) < 1e-13, "stdgates.inc's cu = the built-in cu")
+  local f = qd.circuit.from_qasm("OPENQASM 3;\nqubit q;\npow(0.5) @ x q;\npow(0.25) @ z q;\npow(1.5) @ rx(0.4) q;\n")
+  local g = qd.circuit(1):sx(0):t(0):rx(0, 0.6)
+  T.ok(maxdiff_mat(f:unitary(), g:unitary()) < 1e-13, "pow(0.5) @ x = sx, pow(0.25) @ z = t, pow(1.5) @ rx(a) = rx(1.5 a)")
 end)
 
 T.test("the C scanner and the Lua parser read the same circuit", function()

@@ -119,6 +119,7 @@ class Sim:
     def __init__(self, text):
         self.qregs, self.cregs, self.vars, self.gates, self.subs = {}, {}, {}, {}, {}
         self.nq = 0
+        self.version = 2
         self.ops = []      # (kind, ...) the program, unrolled
         self.toks, self.i = tokenize(DEFS), 0
         while self.peek()[0] != 'eof':
@@ -208,7 +209,7 @@ class Sim:
         t = self.next()
         w = t[1]
         if w in ('OPENQASM',):
-            self.next(); self.expect(';')
+            self.version = int(float(self.next()[1])); self.expect(';')
         elif w == 'include':
             self.next(); self.expect(';')
         elif w in ('qreg', 'creg'):
@@ -389,7 +390,14 @@ class Sim:
             return self.gates[name](*args)
         np_, nq, f = GATES[name]
         assert len(args) == np_, name
-        return f(*args)
+        M = f(*args)
+        # OpenQASM 3: U is the spec's 2pi-periodic matrix, e^{i theta/2} U3; stdgates.inc's
+        # u3 and u2 are e^{-i(phi+lambda)/2} U3 (global phases, seen by ctrl @ only)
+        if self.version == 3 and name == 'U':
+            M = np.exp(0.5j * args[0]) * M
+        elif self.version == 3 and name in ('u3', 'u2'):
+            M = np.exp(-0.5j * (args[-2] + args[-1])) * M
+        return M
 
     def gate_def(self):
         name = self.next()[1]
@@ -415,6 +423,7 @@ class Sim:
             sub.cregs, sub.vars, sub.gates, sub.subs = {}, dict(self.vars), self.gates, self.subs
             sub.vars.update(dict(zip(params, vals)))
             sub.ops, sub.toks, sub.i, sub.nq = [], toks, start + 1, len(qargs)
+            sub.version = self.version
             while sub.i < end - 1:
                 sub.statement({})
             k = len(qargs)

@@ -82,7 +82,7 @@ end
 -- script options that only steer a session, not the result: never compared on resume,
 -- never part of the settings
 M.session_keys = { resume = true, out = true, quiet = true, threads = true, progress = true,
-                   stop_after = true, ckpt_every = true, force = true }
+                   stop_after = true, ckpt_every = true, force = true, plot = true }
 
 -- the script options that define the result (the session keys dropped), as a JSON object
 function M.result_options(options)

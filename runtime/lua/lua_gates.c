@@ -132,7 +132,7 @@ void qdL_add_gate_methods(lua_State *L)
     lua_setfield(L, -2, "unitary");
 }
 
-/* qd.gates() -> { name = {qubits=k, params=m, doc="...", inverse="..."}, ... } */
+/* qd.gates() -> { name = {qubits=k, params=m, doc="..."}, ... } */
 static int l_gates(lua_State *L)
 {
     qdL_checknargs(L, 0);
@@ -147,11 +147,22 @@ static int l_gates(lua_State *L)
         lua_setfield(L, -2, "params");
         lua_pushstring(L, g[i].doc ? g[i].doc : "");
         lua_setfield(L, -2, "doc");
-        /* how its inverse is formed: "negate" (every angle negated; self-inverse when it has
-         * none), "u" (u(t,f,l)^-1 = u(-t,-l,-f)) or the inverse gate's name */
+        lua_setfield(L, -2, g[i].name);
+    }
+    return 1;
+}
+
+/* core.gate_inverses() -> { name = rule }: how each gate's inverse is formed — "negate"
+ * (every angle negated; self-inverse when it has none), "u" (u(t,f,l)^-1 = u(-t,-l,-f)) or
+ * the inverse gate's name (for qasm.lua's `inv @`; not part of the public qd table) */
+static int l_gate_inverses(lua_State *L)
+{
+    size_t n;
+    const qd_gate_info *g = qd_gate_list(&n);
+    lua_createtable(L, 0, (int)n);
+    for (size_t i = 0; i < n; i++) {
         const qd_gate_info *gi = g[i].inv == QD_INV_OTHER ? qd_gate_get(g[i].inverse) : NULL;
         lua_pushstring(L, gi ? gi->name : g[i].inv == QD_INV_U ? "u" : "negate");
-        lua_setfield(L, -2, "inverse");
         lua_setfield(L, -2, g[i].name);
     }
     return 1;
@@ -176,6 +187,7 @@ static int l_gate_matrix(lua_State *L)
 
 void qdL_open_gates(lua_State *L)
 {
-    static const luaL_Reg fns[] = {{"gates", l_gates}, {"gate_matrix", l_gate_matrix}, {NULL, NULL}};
+    static const luaL_Reg fns[] = {{"gates", l_gates}, {"gate_matrix", l_gate_matrix},
+                                   {"gate_inverses", l_gate_inverses}, {NULL, NULL}};
     luaL_setfuncs(L, fns, 0);
 }

@@ -693,7 +693,7 @@ function Parser:invert(pr)
   if pr.gphase then return { gphase = scale(pr.gphase, -1) } end
   if pr.mcp then return { mcp = scale(pr.mcp, -1), ctl = pr.ctl, t = pr.t } end
   if pr.mcx then return pr end
-  local rule = self.qdgates[pr.g].inverse
+  local rule = self.inverses[pr.g]
   if rule == "negate" then
     local a = {}
     for i, v in ipairs(pr.a) do a[i] = scale(v, -1) end
@@ -2085,7 +2085,7 @@ local function new_parser(qd, text, max_ops)
     qd = qd, S = S, circ = circ, qregs = {}, cregs = {}, ncbits = 0, cbit = {}, nq = 0, vars = {}, inputs = {},
     gates = {}, subs = {}, opaque = {}, qdgates = qdgates, notes = {}, noted = {}, argbuf = {},
     nops = 0, max_ops = max_ops, max_qubits = qd.max_qubits, gen = 0, nest = 0, depth = 0, iters = 0,
-    line = 1, methods = core.metatables["qd.Circuit"].methods, pending = false,
+    line = 1, methods = core.metatables["qd.Circuit"].methods, pending = false, inverses = core.gate_inverses(),
   }, Parser)
   -- the built-in gates that are not qd gates (cu3, c3x, ...), defined like a file's own
   p.toks, p.pos = lex(library, 1, 1), 1

@@ -250,7 +250,7 @@ local function lex(text, i, line)
   local count, done = 0, false
   local function push(kind, v, e)
     count = count + 1
-    rawset(toks, count, { kind = kind, v = v, line = line, e = e })
+    rawset(toks, count, { kind = kind, v = v, line = line, s = i, e = e })
   end
   local function word(b)
     local _, e = find(text, "^[%w_\128-\255]*", i + 1)
@@ -541,7 +541,13 @@ function Parser:comparison(env)
   return v
 end
 
+local ends_expr = { [")"] = true, [","] = true, ["]"] = true, [";"] = true }
 function Parser:expr(env)
+  local t = self.toks[self.pos]
+  if t.kind == "num" and ends_expr[self.toks[self.pos + 1].kind] then   -- a lone number: the common case
+    self.pos = self.pos + 1
+    return const(t.v, math.type(t.v) == "integer")
+  end
   local v = self:comparison(env)
   while self:peek().kind == "&&" or self:peek().kind == "||" do
     local t = self:next()
@@ -2103,14 +2109,17 @@ function M.from_qasm(qd, text, opts, ...)
   local S = p.S
   local ok, err = pcall(function()
     local pos, line = 1, 1
+    p.toks, p.pos = lex(text, 1, 1), 1
     while not p.ended do
       if fast then
-        local added
-        pos, line, added = S:scan(pos, line, p.max_ops - p.nops)
+        local npos, nline, added = S:scan(pos, line, p.max_ops - p.nops)
         p.nops = p.nops + added
         if added > 0 then p.pending = false end
+        -- the token stream goes on unless the scanner read a statement (then lex anew from
+        -- where it stopped: a stream per statement would cost the Lua path its speed)
+        if npos ~= pos and p.toks[p.pos].s < npos then p.toks, p.pos = lex(text, npos, nline), 1 end
+        pos, line = npos, nline
       end
-      p.toks, p.pos = lex(text, pos, line), 1
       if p:peek().kind == "eof" then break end
       p:statement(nil)
       local last = p.toks[p.pos - 1]

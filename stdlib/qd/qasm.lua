@@ -1619,8 +1619,10 @@ end
 
 -- for [type] i in [a:b] / [a:s:b] / {v, ...} body
 function Parser:for_stmt(env, t)
-  if self:peek(1).kind == "id" and not self:isword("in", 1) then
-    self:next()   -- the loop variable's type
+  local ty = self:peek()
+  if ty.kind == "id" and (ty.v == "int" or ty.v == "uint" or ty.v == "float" or ty.v == "angle") and
+     not self:isword("in", 1) then
+    self:next()   -- the loop variable's type: for int[32] i in ...
     self:type_width(env)
   end
   local var = self:expect("id", "loop variable")

@@ -431,7 +431,7 @@ T.test("refusals name the construct and its line", function()
   -- each former misreport of the issue now parses (or is refused by name)
   for _, ok in ipairs {
     "const int[32] n = 3;", "stretch g;", "let r = q;", "delay[100ns] q[0];", "float[64] a = 0.5;",
-    "for int i in [0:1] { h q[i]; }", "h q[0:1];", "bit[2] c = measure q;", "gate rθ(θ) a { rx(θ) a; }\nrθ(0.1) q[0];",
+    "for int i in [0:1] { h q[i]; }", "for int[32] i in [0:1] { h q[i]; }", "for i in {1, 0} x q[i];", "h q[0:1];", "bit[2] c = measure q;", "gate rθ(θ) a { rx(θ) a; }\nrθ(0.1) q[0];",
   } do
     local good, err = pcall(qd.circuit.from_qasm, h3 .. ok .. "\n")
     T.ok(good, ok .. ": " .. tostring(err))

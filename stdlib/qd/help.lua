@@ -579,7 +579,7 @@ local docs = {
   ["qd.protocols.qgdm.run"] = [==[qgdm.run{target=, schedule=, L=, iterations= [, na=n, blocks=1, time="angle"|"basis",
   forward="global"|"local", ansatz="hardware_efficient"|"strongly_entangling"|"ry_rz_cz",
   loss="infidelity"|"trace_distance"|"hilbert_schmidt"|"superfidelity", training="chain"|"teacher",
-  lr=0.02, init_scale=0.1, seed=1, out=, resume=, ckpt_every=0, stop_after=0, quiet=,
+  lr=0.02, lr_decay="none"|"cosine", init_scale=0.1, seed=1, out=, resume=, ckpt_every=0, stop_after=0, quiet=,
   progress="auto", options=, name="qgdm"]} -> {dir, stopped, metrics, params, losses,
   fidelities, generated, chain, forward, timing}
   One parameter-shared circuit per step on data + time register + auxiliaries, traced out;

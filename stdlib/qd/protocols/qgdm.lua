@@ -86,6 +86,7 @@ local spec = {
   loss = { "string", "infidelity", choices = { "infidelity", "trace_distance", "hilbert_schmidt", "superfidelity" } },
   training = { "string", "chain", choices = { "chain", "teacher" } },
   lr = { "number", 0.02 },
+  lr_decay = { "string", "none", choices = { "none", "cosine" } },
   iterations = { "integer", nil, 1 },
   init_scale = { "number", 0.1 },
   out = { "string", false },
@@ -128,7 +129,7 @@ local function settings_of(c, P)
   return {
     name = c.name, seed = c.seed, n = c.n, na = c.na, nt = c.nt, L = c.L, T = c.T, blocks = c.blocks,
     forward = c.forward, time = c.time, ansatz = c.ansatz, loss = c.loss, training = c.training,
-    lr = c.lr, iterations = c.iterations, init_scale = c.init_scale, nparams = P,
+    lr = c.lr, lr_decay = c.lr_decay, iterations = c.iterations, init_scale = c.init_scale, nparams = P,
     schedule = c.schedule:totable(),
     -- the target itself is part of the result: its purity and <0..0|rho|0..0> fingerprint it
     target_fingerprint = { c.target:purity(), (c.target:get(1, 1)) },
@@ -320,6 +321,15 @@ local function check_state(R, st)
   if #st.losses > R.c.iterations then damaged("more iterations than the run has") end
 end
 
+-- Adam's state: lr, and with lr_decay = "cosine" a cosine decay to lr / 20 over the run
+function M.optimizer_state(c)
+  local st = { lr = c.lr }
+  if c.lr_decay == "cosine" then
+    st.schedule = require("qd.optim").schedule.cosine { lr = c.lr, T = c.iterations, lr_min = c.lr / 20 }
+  end
+  return st
+end
+
 -- the session: run directory, record, checkpoint, progress
 local function open_session(R, name, extra_state, extra_settings)
   local c = R.c
@@ -330,7 +340,7 @@ local function open_session(R, name, extra_state, extra_settings)
     resume = c.resume, quiet = c.quiet, progress = c.progress, stop_after = c.stop_after,
     ckpt_every = c.ckpt_every,
     state = function()
-      local st = { theta = init_theta(R, M.keys.init), opt = { lr = c.lr }, losses = {}, fids = {} }
+      local st = { theta = init_theta(R, M.keys.init), opt = M.optimizer_state(c), losses = {}, fids = {} }
       for k, f in pairs(extra_state or {}) do st[k] = f() end
       return st
     end,
@@ -435,7 +445,7 @@ local function qgan_impl(cfg)
       for i = 1, #th do th[i] = v[i] end
       return th
     end,
-    opt_d = function() return { lr = c.lr_d } end,
+    opt_d = function() return M.optimizer_state { lr = c.lr_d, lr_decay = c.lr_decay, iterations = c.iterations } end,
   }, { D_layers = D_layers, lr_d = c.lr_d, kind = "qgan" })
   local ok = train(R, function(s)
     local _, outs = chain(R, s.theta, false)

@@ -598,6 +598,19 @@ static int b_macro(lua_State *L)
         lua_pushboolean(L, 0);
         return 1;
     }
+    /* the shape first (a Lua error after the allocations below would leak them) */
+    for (lua_Integer o = 0; o < nops; o++) {
+        int ok = lua_geti(L, 5, o + 1) == LUA_TTABLE && lua_geti(L, -1, 1) == LUA_TSTRING &&
+                 lua_geti(L, -2, 2) == LUA_TTABLE && lua_geti(L, -3, 3) == LUA_TTABLE;
+        for (int i = 1; ok && i <= 3; i++) {
+            int ty = lua_geti(L, -1, i);
+            ok = ty == LUA_TTABLE || ty == LUA_TNIL;
+            lua_pop(L, 1);
+        }
+        lua_settop(L, 5);
+        if (!ok)
+            return luaL_argerror(L, 5, "list of {gate, qubits, angle forms} expected");
+    }
     qmacro *m = calloc(1, sizeof *m);
     if (m) {
         m->g = calloc((size_t)nops + 1, sizeof *m->g);

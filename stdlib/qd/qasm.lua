@@ -1531,7 +1531,10 @@ function Parser:condition(env, t)
     local val, op = nil, "=="
     if self:peek().kind == "==" or self:peek().kind == "!=" then
       op = self:next().kind
-      val = self:int_expr(env, "the value compared with '" .. w.v .. "'")
+      local vt = self:peek()
+      local v = self:sum(env)   -- not a whole expression: `&&` after it is refused below
+      val = not isparam(v) and math.tointeger(v.c)
+      if not val then self:err(fmt("the value compared with '%s': an integer constant expected", w.v), vt) end
     elseif #bits == 1 then
       val = 1
     else

@@ -121,9 +121,10 @@ local docs = {
   ["qd.plot.circuit"] = [==[qd.plot.circuit(c [, opts]) -> out | nil | text: the circuit diagram as a picture (= c:plot(opts)).]==],
   ["qd.plot.run"] = [==[qd.plot.run(dir [, {out = DIR, format = "png"}]) -> written files, skipped notes
   The standard figures of a run record into dir/figures: loss.png (loss per epoch of every
-  diffusion step), metrics.png (run.json's per-step lists), bloch.png and trajectory.png
-  (1-qubit runs: generated vs target, the generation trajectory). Also `qd plot RUNDIR` and
-  the --plot option of every example.]==],
+  diffusion step), metrics.png (run.json's per-step lists), forward.png, bloch.png and
+  trajectory.png (1-qubit runs: the noising process, generated vs target, the generation
+  trajectory); other files are named as skipped. Also `qd plot RUNDIR` and the --plot
+  option of every example.]==],
   ["qd.Circuit:plot"] = [==[c:plot([opts]) -> out | nil | text: the circuit diagram drawn by gnuplot (boxes, control dots,
   target circles); opts as for qd.plot (help("qd.plot")). c:draw() is the text form.]==],
   ["qd.pretty"] = [==[qd.pretty(v [, {depth = 3, items = 20, width = 100}]) -> string

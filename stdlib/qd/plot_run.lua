@@ -7,6 +7,7 @@
 --   bloch.png       generated (t = 0) vs target ensembles on the Bloch sphere (1-qubit runs:
 --                   generated_train.npy, forward.npy)
 --   trajectory.png  the generation trajectory: the generated ensemble at five times T..0
+--   forward.png     the forward (noising) process: the training sets at five times 0..T
 -- Anything else is named as skipped, with the reason.
 local json = require "qd.json"
 local C = require "qd.plot_core"
@@ -113,21 +114,42 @@ local function snapshot_times(T)
   return ts
 end
 
+-- the sets at snapshot_times as Bloch panels; times run from `first` to the other end
+local function panels(ctx, sets_by_t, stem, title, reverse)
+  local qd = require "qd"
+  local T = #sets_by_t - 1
+  local sets, labels = {}, {}
+  for _, t in ipairs(snapshot_times(T)) do
+    if reverse then t = T - t end
+    sets[#sets + 1], labels[#labels + 1] = sets_by_t[t + 1], "t=" .. t
+  end
+  ctx.done(qd.plot.bloch(sets, { labels = labels, panels = true, out = ctx.path(stem), title = title }))
+end
+
 local function bloch_figures(ctx)
   local qd = require "qd"
-  local gen, fwd = ctx.load("generated_train.npy", "ensembles"), ctx.load("forward.npy", "ensembles")
-  if not (gen and fwd) then return end
-  if gen[1].n ~= 1 then
-    return ctx.skip("bloch", fmt("%d-qubit states: the Bloch figures are drawn for 1-qubit runs", gen[1].n))
+  local fwd = ctx.load("forward.npy", "ensembles")
+  local gen = ctx.load("generated_train.npy", "ensembles")
+  local n = (fwd and fwd[1].n) or (gen and gen[1].n)
+  if not n then return end
+  if n ~= 1 then
+    return ctx.skip("bloch", fmt("%d-qubit states: the Bloch figures are drawn for 1-qubit runs", n))
   end
+  if fwd then
+    panels(ctx, fwd, "forward", ctx.name .. ": forward (noising) process, data (t=0) to noise", true)
+  end
+  if not (gen and fwd) then return end
   ctx.done(qd.plot.bloch({ fwd[1], gen[1] }, { labels = { "target", "generated (t=0)" },
                          title = ctx.name .. ": generated vs target", out = ctx.path("bloch") }))
-  local sets, labels = {}, {}
-  for _, t in ipairs(snapshot_times(#gen - 1)) do
-    sets[#sets + 1], labels[#labels + 1] = gen[t + 1], "t=" .. t
+  panels(ctx, gen, "trajectory", ctx.name .. ": generation, noise (t=" .. (#gen - 1) .. ") to data (t=0)")
+end
+
+-- the record's files no figure reads, named as skipped
+local used = { ["loss.npy"] = true, ["forward.npy"] = true, ["generated_train.npy"] = true }
+local function unused_files(ctx)
+  for _, f in ipairs(type(ctx.doc.files) == "table" and ctx.doc.files or {}) do
+    if type(f) == "string" and not used[f] then ctx.skip(f, "no standard figure for this file") end
   end
-  ctx.done(qd.plot.bloch(sets, { labels = labels, panels = true, out = ctx.path("trajectory"),
-                         title = ctx.name .. ": generation, noise (t=" .. (#gen - 1) .. ") to data (t=0)" }))
 end
 
 -- the context the figure functions share
@@ -141,7 +163,7 @@ local function context(dir, doc, outdir, format)
     local p = dir .. "/" .. file
     if not exists(p) then return nil end
     local v, err = qd.load_npy(p, kind)
-    if not v then ctx.skip(file, tostring(err)) end
+    if not v then ctx.skip(file, "not the " .. (kind or "matrix") .. " this figure reads (" .. tostring(err) .. ")") end
     return v
   end
   return ctx
@@ -168,6 +190,7 @@ function M.figures(dir, opts)
   loss_figure(ctx)
   metrics_figure(ctx)
   bloch_figures(ctx)
+  unused_files(ctx)
   return ctx.written, ctx.skipped
 end
 

@@ -59,7 +59,7 @@ if ! "$QD" -e 'os.exit(qd.plot.available() and 0 or 1)'; then
 else
     run "$QD" plot "$tmp/circle"
     check "qd plot RUNDIR: exit 0" [ "$rc" -eq 0 ]
-    for f in loss metrics bloch trajectory; do
+    for f in loss metrics forward bloch trajectory; do
         check "qd plot wrote figures/$f.png" png "$tmp/circle/figures/$f.png"
     done
     run "$QD" plot "$tmp/circle" --out "$tmp/figs" --format svg

@@ -20,8 +20,9 @@ M.argerror = caller.argerror
 
 local function shquote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 
--- gnuplot string literal: single quotes, '' for a quote inside
-function M.q(s) return "'" .. tostring(s):gsub("'", "''") .. "'" end
+-- gnuplot string literal: single quotes, '' for a quote inside; control characters (a
+-- newline would end the script line) become spaces
+function M.q(s) return "'" .. tostring(s):gsub("%c", " "):gsub("'", "''") .. "'" end
 
 local found   -- {prog=, path=, cairo=, pdf=} of the gnuplot found, per QD_GNUPLOT value
 

@@ -114,6 +114,8 @@ else
     local nl = select(2, text:gsub("\n", ""))
     T.ok(nl >= 14 and nl <= 16, "text rendering has the height asked, got " .. nl .. " lines")
     T.ok(circ:plot { print = false }:find("q2", 1, true) ~= nil, "circuit as text names the wires")
+    P.lines { { 1, 2 }, title = "a\nb 'q'", out = tmp .. "/q.svg" }
+    T.ok((slurp(tmp .. "/q.svg") or ""):find("a b 'q'", 1, true) ~= nil, "a title with a newline and quotes")
     T.ok(P.probs(bell, { print = false }):find("|11>", 1, true) ~= nil, "probs as text has ket labels")
   end)
 

@@ -769,8 +769,23 @@ function Parser:emit_mcx(ctl, t, tok)
   self:native("h", { t }, {}, tok)
 end
 
+-- ops of a multi-controlled phase / X with k controls (from the recursions above), so that
+-- many controls are refused before ~3^k ops are made
+local mcp_ops, mcx_ops = { [0] = 1, 1 }, { [0] = 1, 1, 1 }
+local function mc_cost(k, x)
+  for j = 2, k do
+    mcp_ops[j] = mcp_ops[j] or 2 + 2 * (mcx_ops[j - 1] or 2 + mcp_ops[j - 1]) + mcp_ops[j - 1]
+    mcx_ops[j] = mcx_ops[j] or 2 + mcp_ops[j]
+  end
+  return (x and mcx_ops or mcp_ops)[k]
+end
+
 function Parser:emit(pr, tok)
   if pr.gphase then return end   -- a global phase: nothing to do unless controlled
+  if (pr.mcp or pr.mcx) and mc_cost(#pr.ctl, pr.mcx) > self.max_ops - self.nops then
+    self:err(fmt("'%s' with %d controls makes %d ops: more than max_ops (%d) allows", tok.v, #pr.ctl,
+                 mc_cost(#pr.ctl, pr.mcx), self.max_ops), tok)
+  end
   if pr.mcp then return self:emit_mcp(pr.mcp, pr.ctl, pr.t, tok) end
   if pr.mcx then return self:emit_mcx(pr.ctl, pr.t, tok) end
   return self:native(pr.g, pr.q, pr.a, tok)
@@ -860,7 +875,8 @@ end
 -- from the definitions without expanding anything (memoised per definition; a later
 -- `gate` redefinition starts a new generation). Nesting deeper than M.max_gate_depth (or a
 -- recursive definition) is an error.
-local CTRL_COST = 60   -- ops one controlled primitive can become (c4x: 35)
+-- (A modifier's own cost is not counted: `ctrl @` multiplies a gate's ops by a small factor,
+-- `pow(k) @` is bounded where it is applied, and every op made counts against max_ops.)
 function Parser:gate_cost(name, tok, depth)
   local user = self.gates[name]
   if not user then return 1 end
@@ -873,7 +889,7 @@ function Parser:gate_cost(name, tok, depth)
   local total = 0
   for _, st in ipairs(user.body) do
     if not st.gphase then
-      total = total + self:gate_cost(st.name, tok, depth + 1) * (st.mods and #st.mods > 0 and CTRL_COST or 1)
+      total = total + self:gate_cost(st.name, tok, depth + 1)
     end
     -- stop counting once past any limit (the sum could grow past 2^53 otherwise)
     if total > self.max_ops then total = self.max_ops + 1 break end
@@ -1142,7 +1158,7 @@ function Parser:gate_call(nt, mods, env)
     end
   end
   -- the ops this call makes are counted (user gates from their definitions) before any is made
-  local per = self:gate_cost(name, nt, 0) * (#mods > 0 and CTRL_COST or 1)
+  local per = self:gate_cost(name, nt, 0)
   if width * per > self.max_ops then
     self:err(fmt("gate '%s' expands to more than %d ops, the limit per circuit (max_ops)", name, self.max_ops), nt)
   end

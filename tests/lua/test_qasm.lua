@@ -429,6 +429,9 @@ T.test("refusals name the construct and its line", function()
   bad(h3 .. "bit c;\nc = measure q[0];\nrx(c) q[1];\n", "qasm:5: the measured bits 'c' are used as a number")
   bad(h3 .. "bit[2] c;\nc = measure q;\nif (c[0] == 1 && c[1] == 0) x q[0];\n",
       "qasm:5: '&&' in a condition on measured bits is not supported")
+  local all = {}
+  for k = 0, 29 do all[#all + 1] = "q[" .. k .. "]" end
+  bad("OPENQASM 3;\nqubit[30] q;\nctrl(29) @ x " .. table.concat(all, ", ") .. ";\n", "qasm:3: 'x' with 29 controls makes")
   bad("OPENQASM 2.0;\nqreg q[40];\nh q;\nmeasure q;\n", "qasm:4: measure: at most 30 qubits at once, got 40")
   -- each former misreport of the issue now parses (or is refused by name)
   for _, ok in ipairs {

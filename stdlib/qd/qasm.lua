@@ -1473,7 +1473,8 @@ function Parser:declare_qreg(name, size, t)
 end
 
 function Parser:check_new(name, t)
-  if self.qregs[name] or self.cregs[name] or self.vars[name] or self.inputs[name] then
+  -- rawget: a subroutine's own names may shadow the program's (its scope's __index)
+  if self.qregs[name] or rawget(self.cregs, name) or rawget(self.vars, name) or self.inputs[name] then
     self:err(fmt("'%s' declared twice", name), t)
   end
 end
@@ -1707,18 +1708,24 @@ function Parser:def_stmt(t)
     until not self:accept(",")
     self:expect(")")
   end
-  if self:accept("->") then
+  local ret
+  if self:accept("->") then   -- measured bits may be returned: -> bit, -> bit[n]
     local ty = self:expect("id", "return type")
-    self:err(fmt("subroutines returning a value ('-> %s') are not supported", ty.v), ty)
+    if ty.v ~= "bit" then self:err(fmt("subroutines returning a value ('-> %s') are not supported", ty.v), ty) end
+    ret = 1
+    if self:accept("[") then
+      ret = self:int_expr(nil, "return size")
+      self:expect("]")
+    end
   end
   local open = self:expect("{")
   local body = self.pos
   self:skip_block(open)
-  self.subs[nt.v] = { params = params, toks = self.toks, body = body, tok = nt }
+  self.subs[nt.v] = { params = params, toks = self.toks, body = body, tok = nt, ret = ret }
   self.S:block(nt.v)
 end
 
-function Parser:sub_call(nt, env)
+function Parser:sub_call(nt, env, as_value)
   local sb = self.subs[nt.v]
   if sb.busy then self:err(fmt("subroutine '%s' calls itself (recursion is not supported)", nt.v), nt) end
   if self.depth >= M.max_gate_depth then self:err(fmt("subroutine '%s' nests calls more than %d deep", nt.v, M.max_gate_depth), nt) end
@@ -1738,18 +1745,41 @@ function Parser:sub_call(nt, env)
   end
   if self:peek().kind == "," then self:err(fmt("'%s' takes %d argument%s", nt.v, #sb.params, #sb.params == 1 and "" or "s"), nt) end
   self:expect(")")
-  self:expect(";")
-  local toks, pos, ret = self.toks, self.pos, self.ret
+  if not as_value then self:expect(";") end
+  local toks, pos, ret, ret_bits = self.toks, self.pos, self.ret, self.ret_bits
+  -- its own scope for classical names (bit registers and variables declared in the body)
+  local cregs, vars = self.cregs, self.vars
+  self.cregs, self.vars = setmetatable({}, { __index = cregs }), setmetatable({}, { __index = vars })
   sb.busy, self.depth = true, self.depth + 1
-  self.toks, self.pos, self.ret = sb.toks, sb.body, false
+  self.toks, self.pos, self.ret, self.ret_bits = sb.toks, sb.body, false, nil
   local skipping = self.skipping
   while not self:accept("}") do
     self:statement(benv)
     if self.ret then self.skipping = true end
   end
+  local got = self.ret_bits
   self.skipping = skipping
   sb.busy, self.depth = false, self.depth - 1
-  self.toks, self.pos, self.ret = toks, pos, ret
+  self.toks, self.pos, self.ret, self.ret_bits = toks, pos, ret, ret_bits
+  self.cregs, self.vars = cregs, vars
+  if as_value then
+    if not sb.ret then self:err(fmt("subroutine '%s' returns no value", nt.v), nt) end
+    if not got and not self.skipping then self:err(fmt("subroutine '%s' ended without 'return'", nt.v), nt) end
+    if got and #got ~= sb.ret then self:err(fmt("subroutine '%s' returned %d bits, declared %d", nt.v, #got, sb.ret), nt) end
+    return got or {}
+  end
+end
+
+-- bits = f(args): the bits a subroutine returned, copied (each names the measurement that
+-- wrote it)
+function Parser:assign_bits(bits, nt, env)
+  local src = self:sub_call(nt, env, true)
+  if #src ~= #bits and not self.skipping then
+    self:err(fmt("'%s' returns %d bits into %d", nt.v, #src, #bits), nt)
+  end
+  if self.skipping then return end
+  if self.cond then self:err("assigning measured bits under 'if' on measured bits is not supported", nt) end
+  for i, b in ipairs(bits) do self.cbit[b] = self.cbit[src[i]] end
 end
 
 -- a classical declaration: [const] type[width] name [= expr];  (the type word read)
@@ -1806,6 +1836,11 @@ function Parser:reg_decl(w, env)
   local bits = self:declare_creg(nm.v, sz, nm)
   if self:accept("=") then
     local m = self:peek()
+    if m.kind == "id" and self.subs[m.v] and self:peek(1).kind == "(" then
+      self:next()
+      self:assign_bits(bits, m, env)
+      return self:expect(";")
+    end
     if not self:isword("measure") then
       self:err(fmt("initialising the bits of '%s' is not supported (only '= measure ...')", nm.v), m)
     end
@@ -1902,9 +1937,24 @@ end
 stmt["if"] = function(self, t, env) self:if_stmt(env, t) end
 stmt["for"] = function(self, t, env) self:for_stmt(env, t) end
 stmt.def = function(self, t) self:def_stmt(t) end
-stmt["return"] = function(self, t)
+stmt["return"] = function(self, t, env)
   if self.depth == 0 then self:err("'return' outside a subroutine", t) end
-  if self:peek().kind ~= ";" then self:err("subroutines returning a value are not supported", t) end
+  if self:peek().kind ~= ";" then
+    local bits
+    if self:isword("measure") then   -- return measure q;
+      local m = self:next()
+      local qs = self:qubit_operand(env)
+      bits = {}
+      for k = 1, #qs do bits[k] = self.ncbits + k end
+      self.ncbits = self.ncbits + #qs
+      self:measure(qs, bits, m)
+    elseif self:peek().kind == "id" and self.cregs[self:peek().v] then
+      bits = self:bit_operand(env)
+    else
+      self:err("a subroutine may return measured bits only ('return b;' or 'return measure q;')", t)
+    end
+    if not self.skipping then self.ret_bits = bits end
+  end
   self:expect(";")
   self.ret = true
 end
@@ -1984,6 +2034,11 @@ function Parser:assignment(t, env)
     end
     local eq = self:expect("=", "'='")
     local m = self:peek()
+    if m.kind == "id" and self.subs[m.v] and self:peek(1).kind == "(" then
+      self:next()
+      self:assign_bits(bits, m, env)
+      return self:expect(";")
+    end
     if not self:isword("measure") then
       self:err(fmt("assigning a value to the bits of '%s' is not supported (only '%s = measure ...')", w, w), eq)
     end

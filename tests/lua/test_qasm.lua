@@ -400,6 +400,56 @@ inv @ ctrl @ ry(t + 0.1) q[1], q[0];
   T.ok(maxdiff_mat(s:unitary({ 0.37 }), sref:unitary({ 0.37 })) < 1e-13, "def + parameters under modifiers")
 end)
 
+T.test("subroutines that return measured bits (a syndrome, then corrections)", function()
+  -- the 3-qubit bit-flip code: encode ry(0.8)|0> as a|000> + b|111>, flip the middle qubit,
+  -- measure the syndrome in a subroutine, correct from the returned bits
+  local text = [[
+OPENQASM 3.0;
+include "stdgates.inc";
+qubit[3] d;
+qubit[2] anc;
+def syndrome(qubit[3] data, qubit[2] a) -> bit[2] {
+  bit[2] s;
+  cx data[0], a[0];
+  cx data[1], a[0];
+  cx data[1], a[1];
+  cx data[2], a[1];
+  s = measure a;
+  return s;
+}
+ry(0.8) d[0];
+cx d[0], d[1];
+cx d[0], d[2];
+x d[1];
+bit[2] syn = syndrome(d, anc);
+if (int[2](syn) == 1) x d[0];
+if (int[2](syn) == 3) x d[1];
+if (int[2](syn) == 2) x d[2];
+]]
+  local c = qd.circuit.from_qasm(text)
+  local want = qd.state(3):ry(0, 0.8):cx(0, 1):cx(0, 2)
+  local rho = c:run(qd.dm(5)):ptrace({ 0, 1, 2 })
+  T.ok(qd.fidelity(rho, qd.dm(want)) > 1 - 1e-12, "corrected on the density matrix")
+  local E = c:run(qd.ensemble(5, 16), nil, { rng = qd.rng(3) })
+  local worst = 1
+  for k = 1, 16 do worst = math.min(worst, qd.fidelity(qd.dm(E[k]):ptrace({ 0, 1, 2 }), qd.dm(want))) end
+  T.ok(worst > 1 - 1e-12, "corrected in every member")
+  -- return measure q; and a second call (the body's names are its own)
+  local c2 = qd.circuit.from_qasm([[
+OPENQASM 3;
+qubit[2] q;
+def flip(qubit a) -> bit { bit r; h a; r = measure a; return r; }
+bit[2] c;
+c[0] = flip(q[0]);
+c[1] = flip(q[1]);
+if (c == 3) x q[0];
+]])
+  T.eq(#c2:ops(), 5, "h, measure, h, measure, conditional x")
+  local last = c2:ops()[5]
+  T.ok(last.condition and #last.condition == 2 and last.condition[1].measurement ~= last.condition[2].measurement,
+       "the condition reads both returned bits")
+end)
+
 T.test("refusals name the construct and its line", function()
   local function bad(text, msg)
     T.raises(function() qd.circuit.from_qasm(text) end, msg)
@@ -410,7 +460,9 @@ T.test("refusals name the construct and its line", function()
   bad(h3 .. "input int[8] k;\n", "qasm:3: input of type 'int' is not supported")
   bad(h3 .. "x $0;\n", "qasm:3: physical qubits ('$0') are not supported")
   bad(h3 .. 'include "mylib.inc";\n', 'qasm:3: include "mylib.inc": only qelib1.inc and stdgates.inc')
-  bad(h3 .. "def f(qubit a) -> bit { }\n", "qasm:3: subroutines returning a value ('-> bit') are not supported")
+  bad(h3 .. "def f(qubit a) -> int[8] { }\n", "qasm:3: subroutines returning a value ('-> int') are not supported")
+  bad(h3 .. "def f(qubit a) -> bit { x a; }\nbit b = f(q[0]);\n", "qasm:4: subroutine 'f' ended without 'return'")
+  bad(h3 .. "def f(qubit a) { x a; }\nbit b = f(q[0]);\n", "qasm:4: subroutine 'f' returns no value")
   bad(h3 .. "def f(qubit a) { f(a); }\nf(q[0]);\n", "qasm:3: subroutine 'f' calls itself")
   bad(h3 .. "array[int[8], 3] a;\n", "qasm:3: 'array' variables are not supported")
   bad(h3 .. "complex[float[64]] z = 1;\n", "qasm:3: 'complex' variables are not supported")

@@ -284,7 +284,7 @@ static int save_stack(lua_State *L, int only)
             return luaL_argerror(L, 2, lua_pushfstring(L, "%s expected at position %d, got %s",
                                                        kind >= 0 ? stack_kind_name(kind) : "qd.State, qd.DensityMatrix or qd.Ensemble",
                                                        (int)t,
-                                                       E ? "a freed object"
+                                                       E ? lua_pushfstring(L, "a freed %s", qdL_kindname(E->kind))
                                                          : luaL_getmetafield(L, -1, "__name") == LUA_TSTRING
                                                                ? lua_tostring(L, -1)
                                                                : luaL_typename(L, -1)));
@@ -296,8 +296,9 @@ static int save_stack(lua_State *L, int only)
             buf = qdL_scratch(L, (size_t)T, per * sizeof(qd_c), "the stack's buffer");
             lua_insert(L, -2);
         } else if (E->n != n || (kind == QDL_K_ENS && E->count != N)) {
-            return luaL_argerror(L, 2, lua_pushfstring(L, "entries of equal shape expected "
-                                                          "(position %d differs from position 1)", (int)t));
+            return luaL_argerror(L, 2, lua_pushfstring(L, "%s of equal shape expected (position %d differs from position 1)",
+                                                       kind == QDL_K_ENS ? "ensembles" : kind == QDL_K_DM ? "density matrices" : "states",
+                                                       (int)t));
         }
         stack_copy(E, buf + (size_t)(t - 1) * per, per);
         lua_pop(L, 1);

@@ -263,7 +263,7 @@ if command -v tmux >/dev/null; then
     # wait_for REGEX: polls the screen for up to 10 s
     wait_for() {
         local i
-        for ((i = 0; i < 100; i++)); do
+        for ((i = 0; i < 300; i++)); do   # up to 30 s: a loaded machine is slow
             screen | grep -qE -- "$1" && return 0
             sleep 0.1
         done
@@ -351,6 +351,7 @@ if command -v tmux >/dev/null; then
         tcheck "Ctrl-C stops a long C kernel" 'interrupted'
         typeline 'x'
         tcheck "state intact after interrupting a kernel" '^41$'
+        wait_last '^> ?$' || true   # the prompt is back (readline owns the terminal) before Ctrl-D
         T send-keys -t qdt C-d
         tcheck "Ctrl-D exits with status 0" '^EXIT=0$'
         if grep -qx 'x = 41' "$tmp/history" 2>/dev/null && ! grep -q garbage "$tmp/history"; then pass

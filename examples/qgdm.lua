@@ -34,10 +34,11 @@ if opts.target == "mixed" and opts.rank > 2 ^ opts.n then
   require("qd.cli").fail(opts, string.format("--rank %d exceeds 2^n = %d", opts.rank, 2 ^ opts.n))
 end
 
--- settings per size: layers and iterations grow with n (docs/results.md)
-local L_of = { 4, 6, 8, 10, 10 }
-local it_of = { 400, 800, 800, 600, 400 }
-local task = { T = 10, L = L_of[opts.n], iterations = it_of[opts.n], lr = 0.02 }
+-- settings per size: layers and iterations grow with n; from n = 3 a larger rate decayed
+-- (cosine) to lr/20 (docs/results.md)
+local L_of, it_of = { 4, 8, 10, 10, 10 }, { 400, 1000, 1000, 600, 400 }
+local task = { T = 10, L = L_of[opts.n], iterations = it_of[opts.n], lr = opts.n >= 3 and 0.05 or 0.02,
+               lr_decay = opts.n >= 3 and "cosine" or "none" }
 if opts.small then task.T, task.L, task.iterations = 3, 2, 20 end
 if opts.T > 0 then task.T = opts.T end
 if opts.L > 0 then task.L = opts.L end
@@ -49,7 +50,7 @@ local res = qgdm.run(qgdm.from_cli(opts, {
   target = target,
   schedule = qd.schedule.linear { T = task.T, from = 1e-4, to = 0.5 },
   L = task.L, na = opts.na > 0 and opts.na or opts.n,
-  iterations = task.iterations, lr = task.lr,
+  iterations = task.iterations, lr = task.lr, lr_decay = task.lr_decay,
 }))
 qgdm.exit_if_stopped(res, opts)
 local s = res.settings

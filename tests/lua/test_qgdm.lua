@@ -163,6 +163,16 @@ T.test("qgdm: QGAN runs and records its curves", function()
   T.eq(json.decode(slurp(tmp .. "/gan/run.json")).settings.kind, "qgan", "record says qgan")
 end)
 
+T.test("qgdm: targets", function()
+  local g = qgdm.target("gibbs", 3, qd.rng(1), { beta = 0.7, g = 1.3 })
+  T.ok(maxdiff(g, (qd.pauli_sum.tfim(3, 1.3):gibbs(0.7))) < 1e-15, "gibbs = the TFIM's Gibbs state")
+  T.near(qgdm.target("pure", 2, qd.rng(1)):purity(), 1, 1e-12, "pure")
+  local m = qgdm.target("mixed", 3, qd.rng(1), { rank = 3 })
+  local ev, nz = m:eigenvalues(), 0
+  for i = 1, #ev do if ev[i] > 1e-12 then nz = nz + 1 end end
+  T.eq(nz, 3, "rank-3 mixture")
+end)
+
 T.test("qgdm: errors name the option", function()
   T.raises(function() qgdm.run(cfg { loss = "kl" }) end, "option 'loss'", "loss")
   T.raises(function() qgdm.run(cfg { L = 0 }) end, "option 'L'", "L")

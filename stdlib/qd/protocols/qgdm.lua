@@ -496,10 +496,7 @@ function M.target(kind, n, rng, o)
   elseif kind == "mixed" then
     return qd.data.random_mixed(n, rng, { measure = "mixture", rank = o.rank or 2 })
   elseif kind == "gibbs" then
-    local terms = {}
-    for i = 0, n - 2 do terms[#terms + 1] = { -1.0, "ZZ", { i, i + 1 } } end
-    for i = 0, n - 1 do terms[#terms + 1] = { -(o.g or 1.0), "X", { i } } end
-    return (qd.pauli_sum(n, terms):gibbs(o.beta or 1.0))
+    return (qd.pauli_sum.tfim(n, o.g or 1.0):gibbs(o.beta or 1.0))
   end
   error("bad argument #1 to 'target' (pure, mixed or gibbs expected, got " .. tostring(kind) .. ")", outside())
 end

@@ -8,6 +8,8 @@
 --                   generated_train.npy, forward.npy)
 --   trajectory.png  the generation trajectory: the generated ensemble at five times T..0
 --   forward.png     the forward (noising) process: the training sets at five times 0..T
+--   history.png     loss and 1 - fidelity per training iteration (history.npy: QGDM)
+--   density_target.png, density_generated.png   |rho_ij| and phase (target.npy, generated.npy)
 -- Anything else is named as skipped, with the reason.
 local json = require "qd.json"
 local C = require "qd.plot_core"
@@ -69,7 +71,9 @@ local function metric_lists(doc)
     for k in pairs(tbl) do if type(k) == "string" then keys[#keys + 1] = k end end
     table.sort(keys)
     for _, k in ipairs(keys) do
-      if numeric_list(tbl[k]) and not found[prefix .. k] then
+      -- metrics.X_per_t repeats per_t.X (in another order, t = T..0): drawn once
+      local dup = tbl ~= doc.per_t and type(doc.per_t) == "table" and k:match("^(.*)_per_t$")
+      if numeric_list(tbl[k]) and not found[prefix .. k] and not (dup and doc.per_t[dup]) then
         found[prefix .. k] = tbl[k]
         names[#names + 1] = prefix .. k
       end
@@ -128,6 +132,11 @@ end
 
 local function bloch_figures(ctx)
   local qd = require "qd"
+  -- a density-matrix record's forward.npy is a stack of matrices, not ensembles (its
+  -- figures: history and density_*)
+  for _, f in ipairs(type(ctx.doc.files) == "table" and ctx.doc.files or {}) do
+    if f == "generated_chain.npy" then return end
+  end
   local fwd = ctx.load("forward.npy", "ensembles")
   local gen = ctx.load("generated_train.npy", "ensembles")
   local n = (fwd and fwd[1].n) or (gen and gen[1].n)
@@ -144,8 +153,38 @@ local function bloch_figures(ctx)
   panels(ctx, gen, "trajectory", ctx.name .. ": generation, noise (t=" .. (#gen - 1) .. ") to data (t=0)")
 end
 
+-- history.npy (iterations x 2: loss, fidelity of the generated state; the density-matrix
+-- protocols): the loss and the infidelity 1 - F per iteration, log scale
+local function history_figure(ctx)
+  local qd = require "qd"
+  local H = ctx.load("history.npy")
+  if not H then return end
+  local n, cols = H:shape()
+  if cols ~= 2 or n < 2 then return ctx.skip("history.npy", "not an (iterations x 2) history") end
+  local it, loss, inf = {}, {}, {}
+  local positive = true
+  for i = 1, n do
+    it[i], loss[i], inf[i] = i, H:get(i, 1), 1 - H:get(i, 2)
+    positive = positive and loss[i] > 0 and inf[i] > 0
+  end
+  ctx.done(qd.plot.lines { it, loss, inf, labels = { "loss", "1 - F(generated, target)" }, logy = positive or nil,
+                           title = ctx.name .. ": training", xlabel = "iteration", out = ctx.path("history") })
+end
+
+-- target.npy and generated.npy (density matrices): |rho_ij| and phase of each
+local function density_figures(ctx)
+  local qd = require "qd"
+  for _, f in ipairs { "target", "generated" } do
+    local rho = ctx.load(f .. ".npy", "dm")
+    if rho then
+      ctx.done(qd.plot.heatmap(rho, { title = ctx.name .. ": " .. f .. " density matrix", out = ctx.path("density_" .. f) }))
+    end
+  end
+end
+
 -- the record's files no figure reads, named as skipped
-local used = { ["loss.npy"] = true, ["forward.npy"] = true, ["generated_train.npy"] = true }
+local used = { ["loss.npy"] = true, ["forward.npy"] = true, ["generated_train.npy"] = true,
+               ["history.npy"] = true, ["target.npy"] = true, ["generated.npy"] = true }
 local function unused_files(ctx)
   for _, f in ipairs(type(ctx.doc.files) == "table" and ctx.doc.files or {}) do
     if type(f) == "string" and not used[f] then ctx.skip(f, "no standard figure for this file") end
@@ -190,6 +229,8 @@ function M.figures(dir, opts)
   loss_figure(ctx)
   metrics_figure(ctx)
   bloch_figures(ctx)
+  history_figure(ctx)
+  density_figures(ctx)
   unused_files(ctx)
   return ctx.written, ctx.skipped
 end

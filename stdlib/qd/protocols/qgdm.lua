@@ -377,6 +377,10 @@ local function finish(R, theta, stopped)
   metrics.loss = st.losses[#st.losses]
   metrics.iterations = #st.losses
   for k, v in pairs(metrics) do S.rec.metrics[k] = v end
+  -- the same per-step lists in time order (index t + 1), as the other protocols' per_t
+  local fid_t = {}
+  for t = 0, c.T do fid_t[t + 1] = metrics.fidelity_per_t[c.T + 1 - t] end
+  S.rec.data.per_t = { fidelity = fid_t, alpha_bar = metrics.alpha_bar }
   if c.save_data then save_data(R, theta, outs, st.losses, st.fids) end
   result.timing = S:finish()
   result.generated, result.chain, result.forward = outs[0], outs, R.rhos

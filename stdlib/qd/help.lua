@@ -123,7 +123,8 @@ local docs = {
   The standard figures of a run record into dir/figures: loss.png (loss per epoch of every
   diffusion step), metrics.png (run.json's per-step lists), forward.png, bloch.png and
   trajectory.png (1-qubit runs: the noising process, generated vs target, the generation
-  trajectory); other files are named as skipped. Also `qd plot RUNDIR` and the --plot
+  trajectory), history.png and density_target/generated.png (density-matrix records: loss
+  and 1 - F per iteration; |rho| and phase); other files are named as skipped. Also `qd plot RUNDIR` and the --plot
   option of every example.]==],
   ["qd.Circuit:plot"] = [==[c:plot([opts]) -> out | nil | text: the circuit diagram drawn by gnuplot (boxes, control dots,
   target circles); opts as for qd.plot (help("qd.plot")). c:draw() is the text form.]==],

@@ -512,6 +512,7 @@ function M.cli_options(extra)
   local o = protocol.cli_options {
     { "iterations", 0, "training iterations (0 = the example's default)", min = 0 },
     { "lr", 0.0, "Adam learning rate > 0 (0 = the example's default)", min = 0 },
+    { "lr_decay", "", "none | cosine (to lr/20 over the run; empty = the example's)", choices = { "", "none", "cosine" } },
     { "T", 0, "diffusion steps (0 = the example's default)", min = 0, max = 1000 },
     { "L", 0, "ansatz layers per block (0 = the example's default)", min = 0, max = 1000 },
     { "loss", "infidelity", "infidelity | trace_distance | hilbert_schmidt | superfidelity",
@@ -529,6 +530,7 @@ function M.from_cli(opts, cfg)
   protocol.from_cli(opts, cfg)
   if opts.iterations > 0 then cfg.iterations = opts.iterations end
   if opts.lr > 0 then cfg.lr = opts.lr end
+  if opts.lr_decay ~= "" then cfg.lr_decay = opts.lr_decay end
   cfg.loss, cfg.training, cfg.time, cfg.forward = opts.loss, opts.training, opts.time, opts.forward
   return cfg
 end

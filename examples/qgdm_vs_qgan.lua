@@ -36,7 +36,7 @@ end
 if opts.rank > 2 ^ opts.n then cli.fail(opts, string.format("--rank %d exceeds 2^n = %d", opts.rank, 2 ^ opts.n)) end
 
 local L_of = { 4, 6, 8, 10 }
-local task = { T = 10, L = L_of[opts.n], iterations = 800, lr = 0.02, targets = opts.targets }
+local task = { T = 10, L = L_of[opts.n], iterations = 800, lr = opts.lr > 0 and opts.lr or 0.02, targets = opts.targets }
 if opts.small then task.T, task.L, task.iterations = 3, 2, 12 end
 if opts.T > 0 then task.T = opts.T end
 if opts.L > 0 then task.L = opts.L end
@@ -62,6 +62,7 @@ for k = 1, task.targets do
       L = task.L, iterations = task.iterations, lr = task.lr,
       out = rec.dir .. "/" .. name .. "-" .. k, quiet = opts.quiet, progress = opts.progress,
       options = opts, loss = opts.loss, time = opts.time, forward = opts.forward,
+      lr_decay = opts.lr_decay ~= "" and opts.lr_decay or nil,
     }
     if name == "qgdm" then cfg.training = opts.training else cfg.D_layers = opts.D_layers end
     local res = (name == "qgdm" and qgdm.run or qgdm.qgan)(cfg)

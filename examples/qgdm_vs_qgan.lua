@@ -20,7 +20,7 @@ local protocol = require "qd.protocol"
 local qgdm = require "qd.protocols.qgdm"
 local cli = require "qd.cli"
 
-local opts = qgdm.parse_cli(arg, {
+local opts = cli.parse(arg, {
   name = "qgdm_vs_qgan",
   about = "QGDM vs QGAN on random mixed targets: same generator, parameter count and budget.",
   options = qgdm.cli_options {
@@ -33,6 +33,7 @@ local opts = qgdm.parse_cli(arg, {
 if opts.resume ~= "" or opts.stop_after > 0 then
   cli.fail(opts, "--resume and --stop-after are not supported by this comparison (each model's run is short)")
 end
+if opts.threads > 0 then qd.set_threads(opts.threads) end
 if opts.rank > 2 ^ opts.n then cli.fail(opts, string.format("--rank %d exceeds 2^n = %d", opts.rank, 2 ^ opts.n)) end
 
 local L_of = { 4, 6, 8, 10 }

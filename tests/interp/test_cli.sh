@@ -61,6 +61,16 @@ expect_err() {
     pass
 }
 
+# the QGDM examples' usage errors: exit 2 with the option named
+run "$QD" "$SRCDIR/examples/qgdm.lua" --n 2 --target mixed --rank 5
+expect_err "qgdm.lua: --rank above 2^n is a usage error" 2 "--rank 5 exceeds 2^n = 4" "usage: qd qgdm.lua"
+run "$QD" "$SRCDIR/examples/qgdm.lua" --target cat
+expect_err "qgdm.lua: an unknown target is a usage error" 2 "--target expects one of pure, mixed, gibbs"
+run "$QD" "$SRCDIR/examples/qgdm_vs_qgan.lua" --resume /nonexistent
+expect_err "qgdm_vs_qgan.lua: --resume is refused by name" 2 "--resume and --stop-after are not supported"
+run "$QD" "$SRCDIR/examples/re_qgdm.lua" --blocks 0
+expect_err "re_qgdm.lua: --blocks 0 is a usage error" 2 "--blocks expects a value >= 1"
+
 cat >"$tmp/args.lua" <<'EOF'
 print(#arg, arg[0]:match("args%.lua$") ~= nil, arg[1], arg[2], select("#", ...), ...)
 EOF

@@ -2,6 +2,7 @@
  * overlap matrices, per-member angles). Column-major like everything else; entries are
  * indexed 1..N from Lua (collections are 1-based). Complex entries read as re, im. */
 #include "lua_util.h"
+#include <math.h>
 #include <string.h>
 #include <stdio.h>
 
@@ -321,6 +322,29 @@ static int m_copy(lua_State *L)
     return 1;
 }
 
+/* a:abs() / a:angle() -> the real array of |a_i| / arg a_i (atan2(im, re); real entries:
+ * 0 or pi), the same shape and kind */
+static int polar_part(lua_State *L, int want_angle)
+{
+    qdl_array *a = qdL_checkarray(L, 1);
+    qdL_checknargs(L, 1);
+    qdl_array *b = qdL_newarray(L, a->rows, a->cols, 0, is_vector(L, 1));
+    size_t n = a->rows * a->cols;
+    double *out = b->data;
+    if (a->cplx) {
+        const qd_c *x = a->data;
+        for (size_t i = 0; i < n; i++)
+            out[i] = want_angle ? carg(x[i]) : cabs(x[i]);
+    } else {
+        const double *x = a->data;
+        for (size_t i = 0; i < n; i++)
+            out[i] = want_angle ? atan2(0.0, x[i]) : fabs(x[i]);
+    }
+    return 1;
+}
+static int m_abs(lua_State *L) { return polar_part(L, 0); }
+static int m_angle(lua_State *L) { return polar_part(L, 1); }
+
 /* self of a metamethod or of :free(): a Vector or Matrix, freed or not (called by hand
  * with any other value, a metamethod raises instead of reading it) */
 static qdl_array *array_self(lua_State *L)
@@ -457,7 +481,7 @@ void qdL_open_array(lua_State *L)
     static const luaL_Reg methods[] = {
         {"get", m_get}, {"set", m_set}, {"totable", m_totable}, {"shape", m_shape},
         {"is_complex", m_is_complex}, {"sum", m_sum}, {"mean", m_mean}, {"copy", m_copy},
-        {"free", m_free}, {NULL, NULL}};
+        {"abs", m_abs}, {"angle", m_angle}, {"free", m_free}, {NULL, NULL}};
     const char *names[] = {QDL_VECTOR, QDL_MATRIX};
     for (int k = 0; k < 2; k++) {
         static const luaL_Reg meta[] = {

@@ -737,6 +737,8 @@ for _, T in ipairs { "qd.Vector", "qd.Matrix" } do
   docs[T .. ":sum"] = x .. ":sum() -> the sum of all entries: a number, or re, im if complex."
   docs[T .. ":mean"] = x .. ":mean() -> the mean of all entries: a number, or re, im if complex."
   docs[T .. ":copy"] = x .. ":copy() -> an independent " .. T .. " with the same entries."
+  docs[T .. ":abs"] = x .. ":abs() -> a real " .. T .. " of the moduli |x_i| (same shape)."
+  docs[T .. ":angle"] = x .. ":angle() -> a real " .. T .. " of the phases arg x_i = atan2(im, re) in [-pi, pi]."
   docs[T .. ":free"] = x .. [==[:free(): releases the buffer now (also with <close> and the GC); idempotent;
   using it afterwards raises.]==]
   docs[T .. ":save_npy"] = x .. ":save_npy(path) -> " .. x .. [==[: writes a numpy .npy file atomically (float64 or

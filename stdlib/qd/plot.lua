@@ -171,31 +171,39 @@ end
 function M.heatmap(A, opts)
   local o = C.check_opts("heatmap", 2, opts, { phase = "boolean" })
   local Mx, r, c, complex = heat_matrix(A)
-  local path = C.tmpname()
-  Mx:save_npy(path)
-  local src = { path = path, complex = complex, skip = npy_skip(path) }
+  if require("qd").type(Mx) == "qd.DensityMatrix" then Mx = Mx:matrix() end
+  -- a complex matrix goes to gnuplot as |M| and arg M, computed in C (gnuplot's own
+  -- per-pixel expressions cost seconds on 10^6 pixels)
+  local function source(X)
+    local p = C.tmpname()
+    X:save_npy(p)
+    return { path = p, complex = false, skip = npy_skip(p) }
+  end
+  local src = source(complex and Mx:abs() or Mx)
+  local phase = complex and o.phase ~= false and source(Mx:angle()) or nil
+  local files = { src.path, phase and phase.path or nil }
   local common = table.concat({
     C.header(o), "set size ratio -1", fmt("set xrange [0.5:%d.5]", c), fmt("set yrange [%d.5:0.5]", r),
     "set tics out", r > 32 and "" or "set xtics 1\nset ytics 1",
   }, "\n")
-  local function plotline(using, title, palette, range)
-    return heat_panel(src, r, c, using, title, palette, range)
+  local function plotline(using, title, palette, range, from)
+    return heat_panel(from or src, r, c, using, title, palette, range)
   end
   local viridis = "set palette defined (0 '#440154', 1 '#3b528b', 2 '#21918c', 3 '#5ec962', 4 '#fde725')"
   local s, size
   if not complex then
     s = { common, plotline("1", o.title or "", viridis) }
   elseif o.phase == false then
-    s = { common, plotline("(sqrt($1**2+$2**2))", o.title or "|M_ij|", viridis) }
+    s = { common, plotline("1", o.title or "|M_ij|", viridis) }
   else
     size = { 1100, 500 }
     s = { common, "set multiplot layout 1,2" .. (o.title and (" title " .. C.q(o.title)) or ""),
-          plotline("(sqrt($1**2+$2**2))", "|M_ij|", viridis),
-          plotline("(atan2($2,$1))", "arg M_ij", "set palette model HSV defined (0 0 1 1, 1 1 1 1)",
-                   "set cbrange [-pi:pi]"),
+          plotline("1", "|M_ij|", viridis),
+          plotline("1", "arg M_ij", "set palette model HSV defined (0 0 1 1, 1 1 1 1)",
+                   "set cbrange [-pi:pi]", phase),
           "unset multiplot" }
   end
-  return C.render("heatmap", o, table.concat(s, "\n"), { path }, size)
+  return C.render("heatmap", o, table.concat(s, "\n"), files, size)
 end
 
 ------------------------------------------------------------------------ probs

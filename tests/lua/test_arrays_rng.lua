@@ -243,3 +243,14 @@ T.test("run rng: qd.run_rng, qd.set_seed, --seed", function()
     T.ok(run("--seed 8") ~= seven, "different seeds differ")
   end
 end)
+
+T.test("abs and angle: moduli and phases as real arrays of the same shape", function()
+  local M = qd.matrix { { 1, { 0, -2 } }, { -3, { 3, 4 } } }
+  local A, P = M:abs(), M:angle()
+  T.eq(A:is_complex(), false); T.eq(qd.type(P), "qd.Matrix")
+  T.near(A:get(2, 2), 5, 1e-15); T.near(A:get(1, 2), 2, 0); T.near(A:get(2, 1), 3, 0)
+  T.near(P:get(1, 2), -math.pi / 2, 1e-15); T.near(P:get(2, 1), math.pi, 1e-15); T.near(P:get(2, 2), math.atan(4, 3), 1e-15)
+  local v = qd.vector { -1, 2 }
+  T.eq(qd.type(v:abs()), "qd.Vector"); T.eq(v:abs()[1], 1); T.near(v:angle()[1], math.pi, 0); T.eq(v:angle()[2], 0)
+  T.raises(function() M:abs(1) end, "unexpected extra argument")
+end)

@@ -50,6 +50,9 @@ echo "   torch $("$PY" -c 'import torch; print(torch.__version__)'), qd: $B/qd"
 if [ ! -x "$B/qd" ]; then
   echo "qgdm_bench: $B/qd not found (this script builds nothing)"; exit 1
 fi
+for c in $CASES; do
+  case $c in n2|n4|re8) ;; *) echo "qgdm_bench: unknown case $c (n2, n4, re8)"; exit 1;; esac
+done
 if [ -n "${QD_BENCH_OUT:-}" ]; then OUT=$QD_BENCH_OUT; KEEP=1; mkdir -p "$OUT"
 else OUT=$(mktemp -d /tmp/qgdm_bench.XXXXXX); KEEP=${QD_BENCH_KEEP:-0}; fi
 fails=0

@@ -3,6 +3,7 @@
 in PyTorch (complex128 density matrices, CPU, autograd), for bench/qgdm_bench.sh.
 
     qgdm_torch.py DIR CASE [--threads T] [--reps R] [--K K] [--check] [--tag TAG]
+                           [--method dm|kraus] [--sf eig|support]
 
 Reads what bench/qgdm_bench.lua wrote to DIR/CASE (settings.json, target.npy, theta0.npy,
 and qd's grad0.npy, losses.npy, thetaK.npy, gradK.npy, results.json, qd_TAG.json) and
@@ -32,6 +33,9 @@ The model (the same as qgdm.lua's, written from its description, not translated)
             matmul; the CX chain of a layer is one permutation of the basis, index_select);
             every step then is x -> U_b x U_b^dag, two D x D matmuls per block (zgemm), and
             autograd keeps only a few D x D matrices per step.
+
+  --method kraus computes the same values differently (Model.kraus): the step's input is pure on
+  the padding, so the step is K rhohat K^dag with K = U (I (x) |psi_t>), from 2d columns of U.
 
 The fidelity is a torch.autograd.Function with the same mathematics as qd (runtime/core/
 quantities.c qd_fid_dm_dm, runtime/core/loss.c uhlmann_grad):

@@ -157,6 +157,11 @@ T.test("qgdm: a resumed run is bit for bit the uninterrupted one", function()
   T.raises(function() qgdm.run(cfg { resume = tmp .. "/part", iterations = 13 }) end, "settings", "changed settings refused")
 end)
 
+T.test("qgdm: a checkpoint every 100 iterations unless told otherwise", function()
+  T.eq(P.check(cfg()).ckpt_every, 100, "default period")
+  T.eq(P.check(cfg { ckpt_every = 7 }).ckpt_every, 7, "given period")
+end)
+
 T.test("qgdm: QGAN runs and records its curves", function()
   local res = qgdm.qgan(cfg { out = tmp .. "/gan", iterations = 5, D_layers = 2 })
   T.eq(#res.fidelities, 5, "fidelity per iteration")

@@ -49,7 +49,8 @@
 -- iterations), target.npy (d x d complex), generated.npy (rhohat_0), forward.npy
 -- (T+1, d, d: rho_t at index t), generated_chain.npy (T+1, d, d: rhohat_t at index t),
 -- params.npy (P), history.npy (iterations x 2: loss, Uhlmann fidelity of rhohat_0 per
--- iteration), checkpoint.json (resume with --resume: bit for bit the uninterrupted run).
+-- iteration), checkpoint.json (every ckpt_every iterations, 0 = every 100, and at the end;
+-- resume with --resume: bit for bit the uninterrupted run).
 local qd = require "qd"
 local protocol = require "qd.protocol"
 
@@ -100,6 +101,9 @@ local spec = {
 }
 M.settings_spec = spec
 
+-- ckpt_every = 0 means a checkpoint every this many iterations
+M.default_ckpt_every = 100
+
 -- the largest register simulated: N = n + nt + na qubits of density matrix (2^(2N) amplitudes)
 M.max_qubits = 13
 
@@ -121,6 +125,8 @@ local function check_cfg(cfg)
   if not (c.lr > 0) then bad("option 'lr': > 0 expected, got " .. c.lr) end
   if not (c.init_scale >= 0) then bad("option 'init_scale': >= 0 expected, got " .. c.init_scale) end
   if c.blocks > 1 and c.na == 0 then bad("option 'blocks' > 1 resets the auxiliary qubits: na >= 1 needed") end
+  -- one training "step" only: without a period a long run would checkpoint at its end alone
+  if c.ckpt_every == 0 then c.ckpt_every = M.default_ckpt_every end
   return c
 end
 

@@ -18,21 +18,13 @@
 local qd = require "qd"
 local qgdm = require "qd.protocols.qgdm"
 
+local options = qgdm.target_options(2, 5)
+options[#options + 1] = { "na", 0, "auxiliary qubits (0 = n)", min = 0, max = 8 }
 local opts = qgdm.parse_cli(arg, {
   name = "qgdm",
   about = "QGDM: diffusion of one density matrix (pure, rank-r mixed or TFIM Gibbs target).",
-  options = qgdm.cli_options {
-    { "n", 2, "data qubits, 1 ... 5", min = 1, max = 5 },
-    { "target", "pure", "pure | mixed | gibbs", choices = { "pure", "mixed", "gibbs" } },
-    { "rank", 2, "rank of a mixed target, >= 1", min = 1 },
-    { "beta", 1.0, "inverse temperature of a Gibbs target, >= 0", min = 0 },
-    { "g", 1.0, "transverse field of the Gibbs target's TFIM" },
-    { "na", 0, "auxiliary qubits (0 = n)", min = 0, max = 8 },
-  },
+  options = qgdm.cli_options(options),
 })
-if opts.target == "mixed" and opts.rank > 2 ^ opts.n then
-  require("qd.cli").fail(opts, string.format("--rank %d exceeds 2^n = %d", opts.rank, 2 ^ opts.n))
-end
 
 -- settings per size: layers and iterations grow with n; from n = 3 a larger rate decayed
 -- (cosine) to lr/20 (docs/results.md)
@@ -43,8 +35,7 @@ if opts.small then task.T, task.L, task.iterations = 3, 2, 20 end
 if opts.T > 0 then task.T = opts.T end
 if opts.L > 0 then task.L = opts.L end
 
-local target = qgdm.target(opts.target, opts.n, qgdm.stream(opts.seed, "target"),
-                           { rank = opts.rank, beta = opts.beta, g = opts.g })
+local target = qgdm.target_from_cli(opts)
 local res = qgdm.run(qgdm.from_cli(opts, {
   name = "qgdm",
   target = target,

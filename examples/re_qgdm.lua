@@ -9,21 +9,14 @@
 local qd = require "qd"
 local qgdm = require "qd.protocols.qgdm"
 
+local options = qgdm.target_options(8, 10)
+options[#options + 1] = { "na", 1, "auxiliary qubits (reset and reused), >= 1", min = 1, max = 4 }
+options[#options + 1] = { "blocks", 3, "ansatz blocks per step (auxiliaries reset between them), >= 1", min = 1, max = 64 }
 local opts = qgdm.parse_cli(arg, {
   name = "re_qgdm",
   about = "RE-QGDM: QGDM with a few auxiliary qubits reset and reused (n up to 8).",
-  options = qgdm.cli_options {
-    { "n", 8, "data qubits, 1 ... 10", min = 1, max = 10 },
-    { "target", "pure", "pure | mixed | gibbs", choices = { "pure", "mixed", "gibbs" } },
-    { "rank", 2, "rank of a mixed target, >= 1", min = 1 },
-    { "beta", 1.0, "inverse temperature of a Gibbs target, >= 0", min = 0 },
-    { "na", 1, "auxiliary qubits (reset and reused), >= 1", min = 1, max = 4 },
-    { "blocks", 3, "ansatz blocks per step (auxiliaries reset between them), >= 1", min = 1, max = 64 },
-  },
+  options = qgdm.cli_options(options),
 })
-if opts.target == "mixed" and opts.rank > 2 ^ opts.n then
-  require("qd.cli").fail(opts, string.format("--rank %d exceeds 2^n = %d", opts.rank, 2 ^ opts.n))
-end
 
 local task = { T = 6, L = 4, iterations = 200, lr = 0.02 }
 if opts.small then task.T, task.L, task.iterations = 3, 1, 4 end
@@ -32,7 +25,7 @@ if opts.L > 0 then task.L = opts.L end
 local n = opts.n
 if opts.small and not require("qd.cli").given(opts).n then n = 3 end
 
-local target = qgdm.target(opts.target, n, qgdm.stream(opts.seed, "target"), { rank = opts.rank, beta = opts.beta })
+local target = qgdm.target_from_cli(opts, n)
 local res = qgdm.run(qgdm.from_cli(opts, {
   name = "re_qgdm",
   target = target,

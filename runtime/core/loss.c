@@ -693,8 +693,10 @@ static qd_status uhlmann_grad(const qd_c *rho, const qd_c *sigma, size_t D, doub
     double wmax = 0, sf = 0;
     for (size_t k = 0; k < D; k++)
         wmax = w[k] > wmax ? w[k] : wmax;
+    /* sqrt F = sum sqrt(w) over the support only: the "zero" eigenvalues of a rank-deficient
+     * X come out ~1e-17 and would add ~3e-9 each */
     for (size_t k = 0; k < D; k++)
-        sf += w[k] > 0 ? sqrt(w[k]) : 0.0;
+        sf += w[k] > 1e-12 * wmax && w[k] > 0 ? sqrt(w[k]) : 0.0;
     /* T = V diag(w^{-1/4}) on the support, so T T^H = X^{-1/2} */
     for (size_t k = 0; k < D; k++) {
         double r = w[k] > 1e-12 * wmax && w[k] > 0 ? pow(w[k], -0.25) : 0.0;

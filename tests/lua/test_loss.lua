@@ -553,3 +553,20 @@ T.test("circuit gradients through the losses", function()
   end
   T.ok(first > 0.1 and last < 1e-4, string.format("MMD training: %g -> %g", first, last))
 end)
+
+T.test("infidelity gradient against a rank-deficient state: the exact -sigma/2 for a pure sigma", function()
+  for n = 1, 4 do
+    local sigma = qd.dm(qd.haar_state(n, qd.rng(n)))
+    local rho = qd.dm(qd.haar_state(n, qd.rng(10 + n))) * 0.7 + qd.maximally_mixed(n) * 0.3
+    local _, G = qd.loss.infidelity(rho, sigma, { grad = true })
+    local worst = 0
+    for i = 1, 2 ^ n do
+      for j = 1, 2 ^ n do
+        local gr, gi = G:get(i, j)
+        local sr, si = sigma:get(i, j)
+        worst = math.max(worst, math.abs(gr + sr / 2), math.abs(gi + si / 2))
+      end
+    end
+    T.ok(worst < 1e-12, string.format("n = %d: max |G + sigma/2| = %.2e", n, worst))
+  end
+end)

@@ -63,13 +63,7 @@ local outside = protocol.outside
 M.keys = { init = 1, target = 2, extra = 6, disc = 7 }
 
 -- qgdm.stream(seed, name) -> the substream the protocol uses for name (init, target, extra)
-function M.stream(seed, name)
-  local k = M.keys[name]
-  if type(k) ~= "number" then
-    error("bad argument #2 to 'stream' (one of init, target, extra, disc expected, got " .. tostring(name) .. ")", outside())
-  end
-  return qd.rng(seed):substream(k)
-end
+M.stream = protocol.streams(M.keys)
 
 -- ------------------------------------------------------------------ configuration
 
@@ -529,6 +523,28 @@ function M.cli_options(extra)
   }
   for _, e in ipairs(extra or {}) do o[#o + 1] = e end
   return o
+end
+
+-- qgdm.target_options(n, max_n) -> the examples' target options (qd.cli format): --n (default
+-- n, 1 ... max_n), --target, --rank, --beta, --g
+function M.target_options(n, max_n)
+  return {
+    { "n", n, string.format("data qubits, 1 ... %d", max_n), min = 1, max = max_n },
+    { "target", "pure", "pure | mixed | gibbs", choices = { "pure", "mixed", "gibbs" } },
+    { "rank", 2, "rank of a mixed target, >= 1", min = 1 },
+    { "beta", 1.0, "inverse temperature of a Gibbs target, >= 0", min = 0 },
+    { "g", 1.0, "transverse field of the Gibbs target's TFIM" },
+  }
+end
+
+-- qgdm.target_from_cli(opts [, n]) -> the target the options describe, on n qubits (default
+-- opts.n), drawn from stream(seed, "target"); a rank above 2^n is a usage error
+function M.target_from_cli(opts, n)
+  n = n or opts.n
+  if opts.target == "mixed" and opts.rank > 2 ^ n then
+    require("qd.cli").fail(opts, string.format("--rank %d exceeds 2^n = %d", opts.rank, 2 ^ n))
+  end
+  return M.target(opts.target, n, M.stream(opts.seed, "target"), { rank = opts.rank, beta = opts.beta, g = opts.g })
 end
 
 -- qgdm.from_cli(opts, cfg) -> cfg for qgdm.run with the command line's settings over cfg's

@@ -34,6 +34,25 @@ local M = {}
 M.outside = require("qd.caller").outside
 local outside = M.outside
 
+-- ------------------------------------------------------------------ randomness
+
+-- streams(keys [, below]) -> stream(seed, name): the qd.Rng substream keys[name] of
+-- qd.rng(seed), a protocol's generator for one purpose; only keys below `below` are public
+-- (the others are families such as "step + t"), and another name is an argument error
+function M.streams(keys, below)
+  local names = {}
+  for k, v in pairs(keys) do if not below or v < below then names[#names + 1] = k end end
+  table.sort(names, function(a, b) return keys[a] < keys[b] end)
+  local list = table.concat(names, ", ")
+  return function(seed, name)
+    local k = keys[name]
+    if type(k) ~= "number" or (below and k >= below) then
+      error("bad argument #2 to 'stream' (one of " .. list .. " expected, got " .. tostring(name) .. ")", outside())
+    end
+    return qd.rng(seed):substream(k)
+  end
+end
+
 -- ------------------------------------------------------------------ configuration
 
 -- config(spec, cfg, fname [, level]) -> c: cfg checked against spec, defaults filled in.

@@ -8,17 +8,9 @@ local T = require "testlib"
 local P = qd.plot
 
 local QD = (arg and arg[-1]) or "qd"
-local tmp = os.tmpname()
-os.remove(tmp)
-assert(require("qd.core").sys.mkdir_p(tmp))
+local tmp = T.tmpdir()
 
-local function slurp(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local slurp = T.slurp
 
 -- png_size(bytes) -> width, height (nil if not a PNG)
 local function png_size(s)
@@ -201,4 +193,4 @@ T.test("no gnuplot, sandbox", function()
   T.ok(out:find("which --sandbox does not allow", 1, true) ~= nil, "--sandbox: a clear error, got " .. out)
 end)
 
-os.execute("rm -rf '" .. tmp .. "'")
+T.rmdir(tmp)

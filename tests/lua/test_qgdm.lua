@@ -8,17 +8,9 @@ local json = require "qd.json"
 local qgdm = require "qd.protocols.qgdm"
 local P = qgdm.pieces
 
-local tmp = os.tmpname()
-os.remove(tmp)
-os.execute("mkdir -p '" .. tmp .. "'")
+local tmp = T.tmpdir()
 
-local function slurp(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local slurp = T.slurp
 
 local function cfg(extra)
   local c = { target = qgdm.target("mixed", 1, qd.rng(3)), schedule = qd.schedule.linear { T = 3, from = 0.1, to = 0.5 },
@@ -192,4 +184,4 @@ T.test("qgdm: errors name the option", function()
   T.ok(not ok and err:find("test_qgdm.lua", 1, true), "error points at the caller: " .. tostring(err))
 end)
 
-os.execute("rm -rf '" .. tmp .. "'")
+T.rmdir(tmp)

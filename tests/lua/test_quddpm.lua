@@ -7,17 +7,9 @@ local json = require "qd.json"
 local quddpm = require "qd.protocols.quddpm"
 local progress = require "qd.progress"
 
-local tmp = os.tmpname()
-os.remove(tmp)
-os.execute("mkdir -p '" .. tmp .. "'")
+local tmp = T.tmpdir()
 
-local function slurp(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local slurp = T.slurp
 
 local function cfg(extra)
   local c = {
@@ -303,7 +295,7 @@ T.test("progress", function()
   T.raises(function() progress.new { mode = "fancy" } end, "auto, live, lines or quiet expected")
 end)
 
-os.execute("rm -rf '" .. tmp .. "'")
+T.rmdir(tmp)
 
 T.test("quddpm: help entries", function()
   local lines = {}

@@ -44,4 +44,23 @@ function T.test(name, fn)
   end
 end
 
+-- T.tmpdir() -> a new empty directory (remove it with T.rmdir(dir) at the end)
+function T.tmpdir()
+  local dir = os.tmpname()
+  os.remove(dir)
+  assert(require("qd.core").sys.mkdir_p(dir))
+  return dir
+end
+
+function T.rmdir(dir) os.execute("rm -rf '" .. dir .. "'") end
+
+-- T.slurp(path) -> the file's bytes, or nil if it cannot be read
+function T.slurp(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
 return T

@@ -70,14 +70,7 @@ M.keys = {
 
 -- quddpm.stream(seed, name) -> qd.Rng: the substream the protocol uses for `name`
 -- (target, forward, inputs, test_inputs, test_target, extra)
-function M.stream(seed, name)
-  local k = M.keys[name]
-  if type(k) ~= "number" or k >= 10000 then
-    error("bad argument #2 to 'stream' (one of target, forward, inputs, test_inputs, test_target, extra expected, got "
-          .. tostring(name) .. ")", outside())
-  end
-  return qd.rng(seed):substream(k)
-end
+M.stream = protocol.streams(M.keys, 10000)
 
 -- ------------------------------------------------------------------ configuration
 

@@ -255,3 +255,67 @@ void qd_la_zherk(char trans, size_t n, size_t k, double alpha, const qd_c *A, si
                     (blasint)k, alpha, Aj, (blasint)lda, beta, C + c0 + c0 * ldc, (blasint)ldc);
     }
 }
+
+/* ---------------------------------------------------------------- isometry channels */
+
+/* K_j[a, i] = W_i[a 2^m + j]: the Kraus block j of the isometry W (d columns of d 2^m) */
+static void kraus_block(const qd_c *W, size_t d, size_t M, size_t j, qd_c *K)
+{
+    for (size_t i = 0; i < d; i++)
+        for (size_t a = 0; a < d; a++)
+            K[a + i * d] = W[i * d * M + a * M + j];
+}
+
+qd_status qd_isometry_channel(const qd_c *W, int n, int m, const qd_c *rho, qd_c *out, qd_err *e)
+{
+    size_t d = (size_t)1 << n, M = (size_t)1 << m;
+    qd_c *K = qd_malloc(sizeof(qd_c) * d * d), *T = qd_malloc(sizeof(qd_c) * d * d);
+    if (!K || !T) {
+        qd_free(K);
+        qd_free(T);
+        return qd_fail(e, QD_ENOMEM, "not enough memory for the Kraus blocks (%d qubits)", n);
+    }
+    for (size_t i = 0; i < d * d; i++)
+        out[i] = 0;
+    for (size_t j = 0; j < M; j++) {
+        kraus_block(W, d, M, j, K);
+        qd_la_zgemm('N', 'N', d, d, d, 1.0, K, d, rho, d, 0.0, T, d);   /* T = K rho */
+        qd_la_zgemm('N', 'C', d, d, d, 1.0, T, d, K, d, 1.0, out, d);   /* out += T K^H */
+    }
+    qd_free(K);
+    qd_free(T);
+    return QD_OK;
+}
+
+qd_status qd_isometry_channel_vjp(const qd_c *W, int n, int m, const qd_c *rho, const qd_c *G,
+                                  qd_c *gW, qd_c *grho, qd_err *e)
+{
+    size_t d = (size_t)1 << n, M = (size_t)1 << m;
+    qd_c *K = qd_malloc(sizeof(qd_c) * d * d), *T = qd_malloc(sizeof(qd_c) * d * d);
+    qd_c *U = qd_malloc(sizeof(qd_c) * d * d);
+    if (!K || !T || !U) {
+        qd_free(K);
+        qd_free(T);
+        qd_free(U);
+        return qd_fail(e, QD_ENOMEM, "not enough memory for the Kraus blocks (%d qubits)", n);
+    }
+    if (grho)
+        for (size_t i = 0; i < d * d; i++)
+            grho[i] = 0;
+    for (size_t j = 0; j < M; j++) {
+        kraus_block(W, d, M, j, K);
+        qd_la_zgemm('N', 'N', d, d, d, 1.0, G, d, K, d, 0.0, T, d);   /* T = G K */
+        if (gW) {
+            qd_la_zgemm('N', 'N', d, d, d, 2.0, T, d, rho, d, 0.0, U, d);   /* U = 2 G K rho */
+            for (size_t i = 0; i < d; i++)
+                for (size_t a = 0; a < d; a++)
+                    gW[i * d * M + a * M + j] = U[a + i * d];
+        }
+        if (grho)   /* grho += K^H G K */
+            qd_la_zgemm('C', 'N', d, d, d, 1.0, K, d, T, d, 1.0, grho, d);
+    }
+    qd_free(K);
+    qd_free(T);
+    qd_free(U);
+    return QD_OK;
+}

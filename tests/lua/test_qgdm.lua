@@ -89,6 +89,30 @@ T.test("qgdm: chain gradients against finite differences", function()
   fd_check("local forward", cfg { forward = "local", ansatz = "strongly_entangling" }, P.loss_grad)
 end)
 
+T.test("qgdm: the Kraus method = the density-matrix method (loss, gradient, generated state)", function()
+  for _, extra in ipairs { {}, { training = "teacher" }, { time = "basis", schedule = qd.schedule.linear { T = 4, from = 0.1, to = 0.5 } },
+                           { target = qgdm.target("pure", 2, qd.rng(1)), na = 1 } } do
+    local a, b = cfg(extra), cfg(extra)
+    a.method, b.method = "kraus", "dm"
+    local Ra, Rb = P.model(P.check(a)), P.model(P.check(b))
+    Ra.teacher, Rb.teacher = a.training == "teacher", b.training == "teacher"
+    T.ok(Ra.kraus and not Rb.kraus, "the two methods")
+    local theta = qd.rng(5):normal(0, 1, Ra.P)
+    local La, ga, ra = P.loss_grad(Ra, theta)
+    local Lb, gb, rb = P.loss_grad(Rb, theta)
+    local worst = 0
+    for i = 1, Ra.P do worst = math.max(worst, math.abs(ga[i] - gb[i])) end
+    T.near(La, Lb, 1e-12, "loss")
+    T.ok(worst < 1e-11, string.format("gradient (max difference %.2e)", worst))
+    T.ok(qd.trace_distance(ra, rb) < 1e-13, "generated state")
+  end
+  fd_check("dm method", cfg { method = "dm" }, P.loss_grad)
+  fd_check("dm method, teacher", cfg { method = "dm", training = "teacher" }, P.loss_grad)
+  T.eq(P.check(cfg()).method, "kraus", "auto = kraus for QGDM")
+  T.eq(P.check(cfg { blocks = 2, na = 1 }).method, "dm", "auto = dm with resets")
+  T.raises(function() P.check(cfg { blocks = 2, na = 1, method = "kraus" }) end, "kraus needs blocks = 1", "kraus with resets")
+end)
+
 T.test("qgdm: QGAN generator gradient through the discriminator and the chain", function()
   local raw = cfg { target = qgdm.target("mixed", 2, qd.rng(4)) }
   local c = P.check(cfg { target = raw.target })

@@ -52,6 +52,7 @@
 -- iteration), checkpoint.json (every ckpt_every iterations, 0 = every 100, and at the end;
 -- resume with --resume: bit for bit the uninterrupted run).
 local qd = require "qd"
+local core = require "qd.core"
 local protocol = require "qd.protocol"
 
 local M = {}
@@ -80,6 +81,7 @@ local spec = {
   ansatz = { "string", "hardware_efficient", choices = { "hardware_efficient", "strongly_entangling", "ry_rz_cz" } },
   loss = { "string", "infidelity", choices = { "infidelity", "trace_distance", "hilbert_schmidt", "superfidelity" } },
   training = { "string", "chain", choices = { "chain", "teacher" } },
+  method = { "string", "auto", choices = { "auto", "kraus", "dm" } },
   lr = { "number", 0.02 },
   lr_decay = { "string", "none", choices = { "none", "cosine" } },
   iterations = { "integer", nil, 1 },
@@ -119,6 +121,10 @@ local function check_cfg(cfg)
   if not (c.lr > 0) then bad("option 'lr': > 0 expected, got " .. c.lr) end
   if not (c.init_scale >= 0) then bad("option 'init_scale': >= 0 expected, got " .. c.init_scale) end
   if c.blocks > 1 and c.na == 0 then bad("option 'blocks' > 1 resets the auxiliary qubits: na >= 1 needed") end
+  if c.method == "auto" then c.method = c.blocks == 1 and "kraus" or "dm" end
+  if c.method == "kraus" and c.blocks > 1 then
+    bad("option 'method': kraus needs blocks = 1 (a reset between blocks is not unitary)")
+  end
   -- one training "step" only: without a period a long run would checkpoint at its end alone
   if c.ckpt_every == 0 then c.ckpt_every = M.default_ckpt_every end
   return c
@@ -128,7 +134,7 @@ end
 local function settings_of(c, P)
   return {
     name = c.name, seed = c.seed, n = c.n, na = c.na, nt = c.nt, L = c.L, T = c.T, blocks = c.blocks,
-    forward = c.forward, time = c.time, ansatz = c.ansatz, loss = c.loss, training = c.training,
+    forward = c.forward, time = c.time, ansatz = c.ansatz, loss = c.loss, training = c.training, method = c.method,
     lr = c.lr, lr_decay = c.lr_decay, iterations = c.iterations, init_scale = c.init_scale, nparams = P,
     schedule = c.schedule:totable(),
     -- the target itself is part of the result: its purity and <0..0|rho|0..0> fingerprint it
@@ -178,10 +184,11 @@ local function ansatz_of(c)
   return qd.ansatz[c.ansatz](c.N, c.L)
 end
 
--- qgdm.circuits(c) -> {circuit of step t (index t)}, P: the backward step on N qubits with
--- the time and auxiliary qubits traced out at the end; every circuit has the same P
--- parameter slots (blocks x the ansatz's), in the same layout
-function M.circuits(c)
+-- qgdm.circuits(c [, unitary]) -> {circuit of step t (index t)}, P: the backward step on N
+-- qubits with the time and auxiliary qubits traced out at the end (unitary = true: without
+-- that partial trace, for the Kraus method); every circuit has the same P parameter slots
+-- (blocks x the ansatz's), in the same layout
+function M.circuits(c, unitary)
   local ans = ansatz_of(c)
   local aux, dropped = {}, {}
   for q = c.n + c.nt, c.N - 1 do aux[#aux + 1] = q end
@@ -194,16 +201,29 @@ function M.circuits(c)
       circ:append(ans)
       if b < c.blocks then circ:reset(aux) end
     end
-    circ:measure(dropped, { discard = true })
+    if not unitary then circ:measure(dropped, { discard = true }) end
     circs[t] = circ
   end
   return circs, circs[1]:nparams()
 end
 
+-- the d basis states |i>|0..0> of the N-qubit register: the inputs whose images are the
+-- columns of a step's isometry
+local function basis_inputs(c)
+  local states = {}
+  for i = 0, (1 << c.n) - 1 do
+    local bits = {}
+    for b = c.n - 1, 0, -1 do bits[#bits + 1] = (i >> b) & 1 end
+    states[i + 1] = qd.state(c.N, table.concat(bits) .. string.rep("0", c.N - c.n))
+  end
+  return qd.ensemble.from(states)
+end
+
 -- the model R: config, circuits, forward states, the padding |0..0><0..0| of time + aux
 local function model(c)
   local R = { c = c }
-  R.circs, R.P = M.circuits(c)
+  R.circs, R.P = M.circuits(c, c.method == "kraus")
+  if c.method == "kraus" then R.kraus, R.Ein, R.m = true, basis_inputs(c), c.nt + c.na end
   R.rhos, R.abar = M.forward(c.target, c.schedule, c.forward)
   R.pad = qd.dm(c.nt + c.na)
   R.keep = {}
@@ -220,10 +240,27 @@ local function chain(R, theta, teacher)
   local c = R.c
   local xs, outs = {}, { [c.T] = R.I }
   for t = c.T, 1, -1 do
-    xs[t] = (teacher and R.rhos[t + 1] or outs[t]):kron(R.pad)
-    outs[t - 1] = R.circs[t]:run(xs[t], theta)
+    local input = teacher and R.rhos[t + 1] or outs[t]
+    if R.kraus then   -- the step's isometry from its d basis inputs, then its Kraus blocks
+      local W = R.circs[t]:run(R.Ein, theta)
+      xs[t] = { W = W, rho = input }
+      outs[t - 1] = core.isometry_channel(W, input, R.m)
+    else
+      xs[t] = input:kron(R.pad)
+      outs[t - 1] = R.circs[t]:run(xs[t], theta)
+    end
   end
   return xs, outs
+end
+
+-- one step's vector-Jacobian product: dL/dtheta and dL/d conj(input) for G at its output
+local function step_vjp(R, t, theta, x, G)
+  if R.kraus then
+    local gW, grho = core.isometry_channel_vjp(x.W, x.rho, R.m, G)
+    return (R.circs[t]:vjp(R.Ein, theta, gW)), grho
+  end
+  local gt, gx = R.circs[t]:vjp(x, theta, G)
+  return gt, gx:block(R.keep)
 end
 M.chain = function(R, theta) return chain(R, theta, false) end
 
@@ -243,9 +280,9 @@ local function backprop(R, theta, xs, outs, G0, per_step)
       G = G and (G + Gl) or Gl
     end
     if G then
-      local gt, gx = R.circs[t]:vjp(xs[t], theta, G)
+      local gt, gin = step_vjp(R, t, theta, xs[t], G)
       for i = 1, R.P do g[i] = g[i] + gt[i] end
-      up = (not R.teacher and t < c.T) and gx:block(R.keep) or nil
+      up = (not R.teacher and t < c.T) and gin or nil
     else
       up = nil
     end

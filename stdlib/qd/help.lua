@@ -581,12 +581,14 @@ local docs = {
   ["qd.protocols.qgdm.run"] = [==[qgdm.run{target=, schedule=, L=, iterations= [, na=n, blocks=1, time="angle"|"basis",
   forward="global"|"local", ansatz="hardware_efficient"|"strongly_entangling"|"ry_rz_cz",
   loss="infidelity"|"trace_distance"|"hilbert_schmidt"|"superfidelity", training="chain"|"teacher",
-  lr=0.02, lr_decay="none"|"cosine", init_scale=0.1, seed=1, out=, resume=, ckpt_every=0, stop_after=0, quiet=,
+  method="auto"|"kraus"|"dm", lr=0.02, lr_decay="none"|"cosine", init_scale=0.1, seed=1, out=, resume=, ckpt_every=0, stop_after=0, quiet=,
   progress="auto", options=, name="qgdm"]} -> {dir, stopped, metrics, params, losses,
   fidelities, generated, chain, forward, timing}
   One parameter-shared circuit per step on data + time register + auxiliaries, traced out;
   generation from I/d; loss sum_t D(rhohat_{t-1}, rho_{t-1}), Adam on the exact gradient
-  through the whole chain ("chain") or per step from the exact rho_t ("teacher").
+  through the whole chain ("chain") or per step from the exact rho_t ("teacher"). method
+  "kraus" (auto when blocks = 1): each step from the Kraus blocks of its isometry (the
+  circuit on d basis inputs as an ensemble); "dm": the register's density matrix.
   metrics: fidelity (Uhlmann, squared), trace_distance, fidelity_per_t (t = T..0), alpha_bar.]==],
   ["qd.protocols.qgdm.qgan"] = [==[qgdm.qgan{...as qgdm.run... [, D_layers=4, lr_d=lr]} -> as qgdm.run
   QGAN baseline: the same generator chain (same parameters) against a parameterised

@@ -151,6 +151,7 @@ static int luaopen_qd_core(lua_State *L)
     qdL_open_channel(L);
     qdL_open_circuit(L);
     qdL_open_loss(L);
+    qdL_open_dmstack(L);
     qdL_open_pauli(L);
     qdL_open_dynamics(L);
     qdL_open_optim(L);

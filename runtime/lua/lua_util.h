@@ -196,6 +196,7 @@ void qdL_open_circuit(lua_State *L);   /* lua_circuit.c */
 qd_circuit *qdL_checkcircuit(lua_State *L, int idx);   /* lua_circuit.c */
 void qdL_open_qasm(lua_State *L);   /* lua_qasm.c (from qdL_open_circuit) */
 void qdL_open_loss(lua_State *L);   /* lua_loss.c */
+void qdL_open_dmstack(lua_State *L);   /* lua_dmstack.c */
 void qdL_open_pauli(lua_State *L);   /* lua_pauli.c */
 void qdL_open_dynamics(lua_State *L);   /* lua_dynamics.c */
 void qdL_open_optim(lua_State *L);   /* lua_optim.c */

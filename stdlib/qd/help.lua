@@ -600,6 +600,31 @@ local docs = {
   ["qd.protocols.qgdm.forward"] = [==[qgdm.forward(rho0, schedule [, "global"|"local"]) -> {rho_0..rho_T}, alpha_bar
   global: rho_t = abar_t rho0 + (1 - abar_t) I/d; local: every qubit through
   qd.channel.depolarizing{p = beta_t} at step t.]==],
+  -- MSQuDDPM (protocols/msquddpm.lua; docs/api.md "MSQuDDPM")
+  ["qd.protocols.msquddpm"] = [==[local msq = require "qd.protocols.msquddpm"
+  Mixed-state QuDDPM (arXiv 2411.17608): msq.run{...} trains the measured backward steps
+  t = T..1 one at a time on an ensemble of density matrices held as a stack (a complex
+  d^2 x N qd.Matrix, column k = member k, column-major) and writes a run directory (run.json,
+  params.npy, loss.npy, target.npy, generated_train.npy, generated_test.npy, checkpoint.json);
+  msq.targets.cluster / circle / tfim; msq.stack(list), msq.member(S, k);
+  msq.loss(A, B, "mmd"|"wasserstein" [, grad]); msq.betas(kind, T [, {from=, to=, s=}]);
+  msq.forward(S0, betas, reps); msq.mx_operator(n); msq.stream(seed, name); msq.pieces.]==],
+  ["qd.protocols.msquddpm.run"] = [==[msq.run{target=, T=, L=, epochs= [, na=2, ancilla="haar"|"zero", N=100, N_test=N,
+  schedule="cosine"|"sq_cosine"|"linear", beta_from=, beta_to=, per_qubit=true, loss="mmd"|"wasserstein",
+  lr=5e-3, lr_decay=1, lr_decay_count=2, observable="F0"|"mx", seed=1, out=, resume=, ckpt_every=0,
+  stop_after=0, quiet=, progress=, options=, save_data=true, name="msquddpm"]}
+  -> {dir, stopped, metrics, params, losses, gen_train, gen_test, sets, settings, timing}
+  Forward: global depolarizing per step (reps = n per step with per_qubit, else 1). Step t:
+  qd.ansatz.quddpm(na + n, L) on |phi 0..0><..| (x) rho, ancillas measured, outcome sampled
+  and kept, data renormalised (Kraus blocks of the circuit's isometry, gradient through them
+  and the circuit's adjoint). Loss: superfidelity MMD or Wasserstein. metrics: F0 (or mx),
+  purity, mmd, wass at t = 0 for train, test and a second data sample (data).]==],
+  ["qd.protocols.msquddpm.loss"] = [==[msq.loss(A, B, "mmd"|"wasserstein" [, grad]) -> value [, dL/d conj(A) as a stack]
+  Superfidelity kernel G(r, s) = Tr rs + sqrt((1 - Tr r^2)(1 - Tr s^2)); MMD = mean G(A,A) +
+  mean G(B,B) - 2 mean G(A,B); Wasserstein = exact OT with cost 1 - G, uniform weights.]==],
+  ["qd.protocols.msquddpm.betas"] = [==[msq.betas("linear"|"cosine"|"sq_cosine", T [, {from=, to=, s=0.001}]) -> {beta_1..beta_T}
+  cosine: 1 - abar(t)/abar(t-1), abar = cos^2((t/T + s)/(1 + s) pi/2) normalised, clipped to
+  [1e-4, 1]; sq_cosine: those squared; linear: from..to, or all 1 without from/to.]==],
   ["qd.progress"] = [==[local progress = require "qd.progress"
   p = progress.new{steps=, epochs=, total= [, quiet=, mode="auto"|"live"|"lines", every=10, out=, label=]};
   p:begin_step(i, t), p:update(epoch, loss), p:end_step(loss), p:message(text), p:finish().
@@ -787,7 +812,7 @@ local gate_types = { ["qd.State"] = true, ["qd.DensityMatrix"] = true, ["qd.Ense
 
 -- the doc of gate `name` (g = qd.gates()[name]) as a method of type tname (nil: registers)
 -- the stdlib modules loaded with require whose functions have entries "module.name"
-M.modules = { "qd.protocols.quddpm", "qd.protocols.qgdm", "qd.progress" }
+M.modules = { "qd.protocols.quddpm", "qd.protocols.qgdm", "qd.protocols.msquddpm", "qd.progress" }
 
 function M.gate_doc(name, g, tname)
   local qs, ps = {}, {}

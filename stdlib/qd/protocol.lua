@@ -98,6 +98,21 @@ function M.config(spec, cfg, fname, level)
   return c
 end
 
+-- with_session_keys(spec) -> spec with the configuration keys of the session added (out,
+-- resume, quiet, progress, ckpt_every, stop_after, options, save_data: what from_cli fills
+-- and session takes), for a protocol's config spec
+function M.with_session_keys(spec)
+  spec.out = { "string", false }
+  spec.resume = { "string", false }
+  spec.quiet = { "boolean", false }
+  spec.progress = { "string", "auto" }
+  spec.ckpt_every = { "integer", 0, 0 }
+  spec.stop_after = { "integer", 0, 0 }
+  spec.options = { "table", false }
+  spec.save_data = { "boolean", true }
+  return spec
+end
+
 -- script options that only steer a session, not the result: never compared on resume,
 -- never part of the settings
 M.session_keys = { resume = true, out = true, quiet = true, threads = true, progress = true,

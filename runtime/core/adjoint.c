@@ -1090,6 +1090,15 @@ static qd_status vjp_gate(const vjp_pass *v, size_t o, qd_err *e)
         if (op->k == 1 && !v->par) {   /* small: one vectorised pass over all members */
             v->grad[op->slot[0]] += sc * pauli1_braket_sum(v->lam, v->psi, v->amps, px | pz,
                                                            pny ? 'Y' : px ? 'X' : 'Z');
+        } else if (op->k == 1) {   /* large: member by member, each a vectorised pass */
+            const char p = pny ? 'Y' : px ? 'X' : 'Z';
+            #pragma omp parallel for schedule(static)
+            for (size_t j = 0; j < count; j++)
+                v->contrib[j] = sc * pauli1_braket_sum(v->lam + j * d, v->psi + j * d, d, px | pz, p);
+            double acc = 0;
+            for (size_t j = 0; j < count; j++)
+                acc += v->contrib[j];
+            v->grad[op->slot[0]] += acc;
         } else {
             #pragma omp parallel for schedule(static) if (v->par)
             for (size_t j = 0; j < count; j++)

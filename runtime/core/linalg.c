@@ -258,61 +258,62 @@ void qd_la_zherk(char trans, size_t n, size_t k, double alpha, const qd_c *A, si
 
 /* ---------------------------------------------------------------- isometry channels */
 
-/* K_j[a, i] = W_i[a 2^m + j]: the Kraus block j of the isometry W (d columns of d 2^m) */
-static void kraus_block(const qd_c *W, size_t d, size_t M, size_t j, qd_c *K)
+/* K_j[a, i] = W_i[a 2^m + j]: the Kraus block j (do x di) of the isometry W (di columns of
+ * do 2^m amplitudes) */
+static void kraus_block(const qd_c *W, size_t di, size_t dout, size_t M, size_t j, qd_c *K)
 {
-    for (size_t i = 0; i < d; i++)
-        for (size_t a = 0; a < d; a++)
-            K[a + i * d] = W[i * d * M + a * M + j];
+    for (size_t i = 0; i < di; i++)
+        for (size_t a = 0; a < dout; a++)
+            K[a + i * dout] = W[i * dout * M + a * M + j];
 }
 
-qd_status qd_isometry_channel(const qd_c *W, int n, int m, const qd_c *rho, qd_c *out, qd_err *e)
+qd_status qd_isometry_channel(const qd_c *W, int nin, int nout, int m, const qd_c *rho, qd_c *out, qd_err *e)
 {
-    size_t d = (size_t)1 << n, M = (size_t)1 << m;
-    qd_c *K = qd_malloc(sizeof(qd_c) * d * d), *T = qd_malloc(sizeof(qd_c) * d * d);
+    size_t di = (size_t)1 << nin, dout = (size_t)1 << nout, M = (size_t)1 << m;
+    qd_c *K = qd_malloc(sizeof(qd_c) * dout * di), *T = qd_malloc(sizeof(qd_c) * dout * di);
     if (!K || !T) {
         qd_free(K);
         qd_free(T);
-        return qd_fail(e, QD_ENOMEM, "not enough memory for the Kraus blocks (%d qubits)", n);
+        return qd_fail(e, QD_ENOMEM, "not enough memory for the Kraus blocks (%d -> %d qubits)", nin, nout);
     }
-    for (size_t i = 0; i < d * d; i++)
+    for (size_t i = 0; i < dout * dout; i++)
         out[i] = 0;
     for (size_t j = 0; j < M; j++) {
-        kraus_block(W, d, M, j, K);
-        qd_la_zgemm('N', 'N', d, d, d, 1.0, K, d, rho, d, 0.0, T, d);   /* T = K rho */
-        qd_la_zgemm('N', 'C', d, d, d, 1.0, T, d, K, d, 1.0, out, d);   /* out += T K^H */
+        kraus_block(W, di, dout, M, j, K);
+        qd_la_zgemm('N', 'N', dout, di, di, 1.0, K, dout, rho, di, 0.0, T, dout);     /* T = K rho */
+        qd_la_zgemm('N', 'C', dout, dout, di, 1.0, T, dout, K, dout, 1.0, out, dout); /* out += T K^H */
     }
     qd_free(K);
     qd_free(T);
     return QD_OK;
 }
 
-qd_status qd_isometry_channel_vjp(const qd_c *W, int n, int m, const qd_c *rho, const qd_c *G,
+qd_status qd_isometry_channel_vjp(const qd_c *W, int nin, int nout, int m, const qd_c *rho, const qd_c *G,
                                   qd_c *gW, qd_c *grho, qd_err *e)
 {
-    size_t d = (size_t)1 << n, M = (size_t)1 << m;
-    qd_c *K = qd_malloc(sizeof(qd_c) * d * d), *T = qd_malloc(sizeof(qd_c) * d * d);
-    qd_c *U = qd_malloc(sizeof(qd_c) * d * d);
+    size_t di = (size_t)1 << nin, dout = (size_t)1 << nout, M = (size_t)1 << m;
+    qd_c *K = qd_malloc(sizeof(qd_c) * dout * di), *T = qd_malloc(sizeof(qd_c) * dout * di);
+    qd_c *U = qd_malloc(sizeof(qd_c) * dout * di);
     if (!K || !T || !U) {
         qd_free(K);
         qd_free(T);
         qd_free(U);
-        return qd_fail(e, QD_ENOMEM, "not enough memory for the Kraus blocks (%d qubits)", n);
+        return qd_fail(e, QD_ENOMEM, "not enough memory for the Kraus blocks (%d -> %d qubits)", nin, nout);
     }
     if (grho)
-        for (size_t i = 0; i < d * d; i++)
+        for (size_t i = 0; i < di * di; i++)
             grho[i] = 0;
     for (size_t j = 0; j < M; j++) {
-        kraus_block(W, d, M, j, K);
-        qd_la_zgemm('N', 'N', d, d, d, 1.0, G, d, K, d, 0.0, T, d);   /* T = G K */
+        kraus_block(W, di, dout, M, j, K);
+        qd_la_zgemm('N', 'N', dout, di, dout, 1.0, G, dout, K, dout, 0.0, T, dout);   /* T = G K */
         if (gW) {
-            qd_la_zgemm('N', 'N', d, d, d, 2.0, T, d, rho, d, 0.0, U, d);   /* U = 2 G K rho */
-            for (size_t i = 0; i < d; i++)
-                for (size_t a = 0; a < d; a++)
-                    gW[i * d * M + a * M + j] = U[a + i * d];
+            qd_la_zgemm('N', 'N', dout, di, di, 2.0, T, dout, rho, di, 0.0, U, dout);   /* U = 2 G K rho */
+            for (size_t i = 0; i < di; i++)
+                for (size_t a = 0; a < dout; a++)
+                    gW[i * dout * M + a * M + j] = U[a + i * dout];
         }
         if (grho)   /* grho += K^H G K */
-            qd_la_zgemm('C', 'N', d, d, d, 1.0, K, d, T, d, 1.0, grho, d);
+            qd_la_zgemm('C', 'N', di, di, dout, 1.0, K, dout, T, dout, 1.0, grho, di);
     }
     qd_free(K);
     qd_free(T);

@@ -670,9 +670,11 @@ double qd_loss_infid_pd(const qd_c *psi, const qd_c *rho, int n, qd_c *Gpsi, qd_
 }
 
 /* grad_rho F (Euclidean, Hermitian) = sqrt(F) S X^{-1/2} S, S = sqrt(sigma),
- * X = S rho S; writes it scaled by `scale` into out. */
+ * X = S rho S; writes it scaled by `scale` into out, and F = (sum of sqrt of X's eigenvalues
+ * on its support)^2 into *f: the value that gradient belongs to (exact for a pure sigma,
+ * where summing every eigenvalue would add the rounding noise of the zero ones, ~1e-8). */
 static qd_status uhlmann_grad(const qd_c *rho, const qd_c *sigma, size_t D, double scale,
-                              qd_c *out, qd_err *e)
+                              qd_c *out, double *f, qd_err *e)
 {
     qd_c *S = qd_malloc(sizeof(qd_c) * D * D), *T = qd_malloc(sizeof(qd_c) * D * D);
     qd_c *X = qd_malloc(sizeof(qd_c) * D * D);
@@ -697,6 +699,7 @@ static qd_status uhlmann_grad(const qd_c *rho, const qd_c *sigma, size_t D, doub
      * X come out ~1e-17 and would add ~3e-9 each */
     for (size_t k = 0; k < D; k++)
         sf += w[k] > 1e-12 * wmax && w[k] > 0 ? sqrt(w[k]) : 0.0;
+    *f = sf * sf;
     /* T = V diag(w^{-1/4}) on the support, so T T^H = X^{-1/2} */
     for (size_t k = 0; k < D; k++) {
         double r = w[k] > 1e-12 * wmax && w[k] > 0 ? pow(w[k], -0.25) : 0.0;
@@ -719,15 +722,17 @@ qd_status qd_loss_infid_dd(const qd_c *rho, const qd_c *sigma, int n, double *va
 {
     size_t D = dim_of(n);
     double f;
-    qd_status st = qd_fid_dm_dm(rho, sigma, n, &f, e);
+    qd_status st = QD_OK;
+    /* loss = 1 - F: G = -(1/2) grad F; a gradient's decomposition gives F too */
+    if (Grho)
+        st = uhlmann_grad(rho, sigma, D, -0.5, Grho, &f, e);
+    if (!st && Gsigma)
+        st = uhlmann_grad(sigma, rho, D, -0.5, Gsigma, &f, e);
+    if (!st && !Grho && !Gsigma)
+        st = qd_fid_dm_dm(rho, sigma, n, &f, e);
     if (st)
         return st;
     *val = 1.0 - f;
-    /* loss = 1 - F: G = -(1/2) grad F */
-    if (Grho && (st = uhlmann_grad(rho, sigma, D, -0.5, Grho, e)))
-        return st;
-    if (Gsigma && (st = uhlmann_grad(sigma, rho, D, -0.5, Gsigma, e)))
-        return st;
     return QD_OK;
 }
 

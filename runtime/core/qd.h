@@ -263,13 +263,14 @@ qd_status qd_la_qr(qd_c *A, size_t m, size_t n, qd_c *rdiag, qd_err *e);
 qd_status qd_la_sqrtm_psd(const qd_c *A, size_t d, qd_c *out, qd_err *e);
 void qd_la_set_threads(int n);   /* keeps OpenBLAS at 1 thread: qd_la_zgemm parallelises itself */
 const char *qd_la_info(void);    /* "OpenBLAS 0.3.21 (core: Haswell)" */
-/* The channel of an isometry's Kraus blocks: W holds d = 2^n columns of 2^(n+m) amplitudes
- * (column i = U|i>|0..0>, the n qubits first), K_j[a, i] = W_i[a 2^m + j]; out = sum_j K_j
- * rho K_j^H = Tr_m[W rho W^H] (d x d). QGDM's step when its extra qubits start pure. */
-qd_status qd_isometry_channel(const qd_c *W, int n, int m, const qd_c *rho, qd_c *out, qd_err *e);
+/* The channel of an isometry's Kraus blocks: W holds di = 2^nin columns of 2^(nout+m)
+ * amplitudes (column i = U|i>|0..0>), K_j[a, i] = W_i[a 2^m + j] (2^nout x di: the last m
+ * qubits traced out); out = sum_j K_j rho K_j^H = Tr_m[W rho W^H] (2^nout x 2^nout). QGDM's
+ * step (nout = nin) or one block of RE-QGDM's when its extra qubits start pure. */
+qd_status qd_isometry_channel(const qd_c *W, int nin, int nout, int m, const qd_c *rho, qd_c *out, qd_err *e);
 /* Its vector-jacobian product for G = dL/d conj(out) (Hermitian; dL = 2 Re sum conj(G) dout):
  * gW = dL/d conj(W) (block j: 2 G K_j rho), grho = sum_j K_j^H G K_j; either may be NULL. */
-qd_status qd_isometry_channel_vjp(const qd_c *W, int n, int m, const qd_c *rho, const qd_c *G,
+qd_status qd_isometry_channel_vjp(const qd_c *W, int nin, int nout, int m, const qd_c *rho, const qd_c *G,
                                   qd_c *gW, qd_c *grho, qd_err *e);
 
 /* ---------------------------------------------------------------- states (state.c)

@@ -145,32 +145,34 @@ static int m_block(lua_State *L)
     return 1;
 }
 
-/* the checked arguments of isometry_channel(_vjp): E (d members of n + m qubits), rho (n
- * qubits), m */
-static void iso_args(lua_State *L, qdl_reg **E, qdl_reg **rho, int *m)
+/* the checked arguments of isometry_channel(_vjp): E (2^nin members of nout + m qubits), rho
+ * (nin qubits), m (the last m qubits are traced out: nout = E's qubits - m) */
+static void iso_args(lua_State *L, qdl_reg **E, qdl_reg **rho, int *m, int *nout)
 {
     *E = qdL_checkkind(L, 1, QDL_K_ENS);
     *rho = qdL_checkkind(L, 2, QDL_K_DM);
     lua_Integer mm = luaL_checkinteger(L, 3);
-    if (mm < 0 || mm > (*E)->n)
-        luaL_argerror(L, 3, "0 ... the ensemble's qubits expected");
+    if (mm < 0 || mm >= (*E)->n)
+        luaL_argerror(L, 3, "0 ... the ensemble's qubits - 1 expected");
     *m = (int)mm;
-    if ((*E)->n != (*rho)->n + *m || (*E)->count != (size_t)1 << (*rho)->n)
-        luaL_argerror(L, 1, lua_pushfstring(L, "an ensemble of 2^%d members of %d qubits expected (one column of the "
-                                               "isometry per basis state), got %d members of %d qubits",
-                                            (*rho)->n, (*rho)->n + *m, (int)(*E)->count, (*E)->n));
+    *nout = (*E)->n - *m;
+    if ((*E)->count != (size_t)1 << (*rho)->n)
+        luaL_argerror(L, 1, lua_pushfstring(L, "an ensemble of 2^%d members expected (one column of the isometry per "
+                                               "basis state of rho), got %d members",
+                                            (*rho)->n, (int)(*E)->count));
 }
 
-/* core.isometry_channel(W, rho, m) -> sum_j K_j rho K_j^H (qd_isometry_channel) */
+/* core.isometry_channel(W, rho, m) -> sum_j K_j rho K_j^H (qd_isometry_channel), on the
+ * members' qubits but the last m */
 static int l_isometry_channel(lua_State *L)
 {
     qdL_checknargs(L, 3);
     qdl_reg *E, *rho;
-    int m;
-    iso_args(L, &E, &rho, &m);
-    qdl_reg *o = qdL_newreg(L, QDL_K_DM, rho->n, 1);
+    int m, nout;
+    iso_args(L, &E, &rho, &m, &nout);
+    qdl_reg *o = qdL_newreg(L, QDL_K_DM, nout, 1);
     qd_err e;
-    if (qd_isometry_channel(E->a, rho->n, m, rho->a, o->a, &e) != QD_OK)
+    if (qd_isometry_channel(E->a, rho->n, nout, m, rho->a, o->a, &e) != QD_OK)
         return qdL_raise(L, &e);
     return 1;
 }
@@ -180,15 +182,15 @@ static int l_isometry_channel_vjp(lua_State *L)
 {
     qdL_checknargs(L, 4);
     qdl_reg *E, *rho;
-    int m;
-    iso_args(L, &E, &rho, &m);
+    int m, nout;
+    iso_args(L, &E, &rho, &m, &nout);
     qdl_reg *G = qdL_checkkind(L, 4, QDL_K_DM);
-    if (G->n != rho->n)
+    if (G->n != nout)
         return luaL_argerror(L, 4, "a gradient on the output's qubits expected");
     qdl_reg *gW = qdL_newreg(L, QDL_K_ENS, E->n, E->count);
     qdl_reg *gr = qdL_newreg(L, QDL_K_DM, rho->n, 1);
     qd_err e;
-    if (qd_isometry_channel_vjp(E->a, rho->n, m, rho->a, G->a, gW->a, gr->a, &e) != QD_OK)
+    if (qd_isometry_channel_vjp(E->a, rho->n, nout, m, rho->a, G->a, gW->a, gr->a, &e) != QD_OK)
         return qdL_raise(L, &e);
     return 2;
 }

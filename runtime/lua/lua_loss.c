@@ -772,9 +772,15 @@ static int state_loss(lua_State *L, int which)
     lua_settop(L, 3);   /* options at a fixed index, buffers above */
     qdl_reg *a = checkstate_or_dm(L, 1), *b = checkstate_or_dm(L, 2);
     samesize(L, a, b, 2);
-    static const char *const opts[] = {"grad", NULL};
+    static const char *const opts[] = {"grad", "wrt", NULL};
     qdL_checkoptions(L, 3, opts);
     int grad = qdL_optbool(L, 3, "grad", 0);
+    double wv = qdL_optnum(L, 3, "wrt", 0, 1, 2, 0);   /* absent: both gradients; 1 / 2: that one only */
+    if (wv != 0 && wv != 1 && wv != 2)
+        return luaL_argerror(L, 3, "option 'wrt': 1 or 2 expected");
+    int wrt = (int)wv;
+    if (wrt && !grad)
+        return luaL_argerror(L, 3, "option 'wrt' needs grad = true");
     int n = a->n;
     size_t D = (size_t)1 << n;
     int top = lua_gettop(L);
@@ -796,8 +802,8 @@ static int state_loss(lua_State *L, int which)
         v = qd_loss_infid_pd(ps->a, pr->a, n, Gs, Gr);
     } else {
         qd_c *ra = as_dm(L, a), *rb = as_dm(L, b);
-        qd_c *Ga = grad ? tmpbuf(L, sizeof(qd_c) * D * D) : NULL;
-        qd_c *Gb = grad ? tmpbuf(L, sizeof(qd_c) * D * D) : NULL;
+        qd_c *Ga = grad && wrt != 2 ? tmpbuf(L, sizeof(qd_c) * D * D) : NULL;
+        qd_c *Gb = grad && wrt != 1 ? tmpbuf(L, sizeof(qd_c) * D * D) : NULL;
         qd_status st = QD_OK;
         switch (which) {
         case SL_INFID: st = qd_loss_infid_dd(ra, rb, n, &v, Ga, Gb, &e); break;
@@ -808,16 +814,21 @@ static int state_loss(lua_State *L, int which)
         if (st)
             return qdL_raise(L, &e);
         if (grad) {
-            int gtop = lua_gettop(L);
-            push_grad(L, a, Ga);
-            push_grad(L, b, Gb);
-            lua_rotate(L, top + 1, 2);     /* grads below the temporaries */
-            lua_settop(L, top + 2);
-            (void)gtop;
+            int ng = (Ga != NULL) + (Gb != NULL);
+            if (Ga)
+                push_grad(L, a, Ga);
+            if (Gb)
+                push_grad(L, b, Gb);
+            lua_rotate(L, top + 1, ng);     /* grads below the temporaries */
+            lua_settop(L, top + ng);
         } else {
             lua_settop(L, top);
         }
     }
+    if (wrt)   /* the state forms made both: keep the one asked for */
+        while (lua_gettop(L) > top + 1) {
+            lua_remove(L, wrt == 1 ? top + 2 : top + 1);
+        }
     lua_pushnumber(L, v);
     lua_rotate(L, top + 1, 1);
     return lua_gettop(L) - top;

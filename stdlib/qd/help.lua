@@ -274,9 +274,11 @@ local docs = {
   target: a qd.State, or a probability vector q (|t> = sum sqrt(q_x)|x>).]==],
   ["qd.loss.local_fidelity"] = [==[qd.loss.local_fidelity(phi [, {grad=}]) -> 1 - (1/n) sum_j P(qubit j = 0) [, G]
   For a QCBM: phi = U(theta)^dagger |q> (arXiv 2305.02881).]==],
-  ["qd.loss.infidelity"] = [==[qd.loss.infidelity(a, b [, {grad=}]) -> 1 - F [, G_a, G_b]
-  States and/or density matrices: |<a|b>|^2, <a|rho|a>, or Uhlmann (Tr sqrt(sqrt(rho) sigma sqrt(rho)))^2.]==],
-  ["qd.loss.trace_distance"] = [==[qd.loss.trace_distance(a, b [, {grad=}]) -> 1/2 ||rho - sigma||_1 [, G_a, G_b]]==],
+  ["qd.loss.infidelity"] = [==[qd.loss.infidelity(a, b [, {grad=, wrt=}]) -> 1 - F [, G_a, G_b]
+  States and/or density matrices: |<a|b>|^2, <a|rho|a>, or Uhlmann (Tr sqrt(sqrt(rho) sigma sqrt(rho)))^2.
+  wrt = 1 or 2 (with grad = true): only that argument's gradient (for two density matrices
+  only it is computed; so for every state loss).]==],
+  ["qd.loss.trace_distance"] = [==[qd.loss.trace_distance(a, b [, {grad=, wrt=}]) -> 1/2 ||rho - sigma||_1 [, G_a, G_b]]==],
   ["qd.loss.hilbert_schmidt"] = [==[qd.loss.hilbert_schmidt(a, b [, {grad=}]) -> Tr[(rho - sigma)^2] [, G_a, G_b]]==],
   ["qd.loss.superfidelity"] = [==[qd.loss.superfidelity(a, b [, {grad=}]) -> 1 - qd.superfidelity(a, b) [, G_a, G_b]]==],
   ["qd.loss.mse"] = [==[qd.loss.mse(x, y [, {grad=}]) -> mean |x_i - y_i|^2 [, G_x, G_y]
@@ -587,8 +589,8 @@ local docs = {
   One parameter-shared circuit per step on data + time register + auxiliaries, traced out;
   generation from I/d; loss sum_t D(rhohat_{t-1}, rho_{t-1}), Adam on the exact gradient
   through the whole chain ("chain") or per step from the exact rho_t ("teacher"). method
-  "kraus" (auto when blocks = 1): each step from the Kraus blocks of its isometry (the
-  circuit on d basis inputs as an ensemble); "dm": the register's density matrix.
+  "kraus" (auto): each block of a step the channel of its isometry's Kraus blocks (the
+  circuit on its basis inputs as an ensemble); "dm": the register's density matrix.
   metrics: fidelity (Uhlmann, squared), trace_distance, fidelity_per_t (t = T..0), alpha_bar.]==],
   ["qd.protocols.qgdm.qgan"] = [==[qgdm.qgan{...as qgdm.run... [, D_layers=4, lr_d=lr]} -> as qgdm.run
   QGAN baseline: the same generator chain (same parameters) against a parameterised

@@ -299,6 +299,25 @@ end)
 
 -- ---------------------------------------------------------------- state losses
 
+T.test("state losses: wrt = 1 | 2 returns that gradient alone (the same numbers)", function()
+  local r = qd.rng(78)
+  local psi, rho, sig = qd.haar_state(3, r), rand_dm(3, r), rand_dm(3, r)
+  for _, name in ipairs { "infidelity", "trace_distance", "hilbert_schmidt", "superfidelity" } do
+    for _, pair in ipairs { { rho, sig }, { psi, sig }, { sig, psi } } do
+      local v, Ga, Gb = qd.loss[name](pair[1], pair[2], { grad = true })
+      local v1, G1, extra1 = qd.loss[name](pair[1], pair[2], { grad = true, wrt = 1 })
+      local v2, G2, extra2 = qd.loss[name](pair[1], pair[2], { grad = true, wrt = 2 })
+      T.near(v1, v, 1e-12, name .. " value (wrt = 1)"); T.near(v2, v, 1e-12, name .. " value (wrt = 2)")
+      T.ok(extra1 == nil and extra2 == nil, name .. ": one gradient")
+      T.ok(qd.allclose(G1, Ga, { rtol = 1e-10, atol = 1e-12 }) and qd.allclose(G2, Gb, { rtol = 1e-10, atol = 1e-12 }),
+        name .. ": the same gradients")
+    end
+  end
+  T.raises(function() qd.loss.infidelity(rho, sig, { wrt = 1 }) end, "option 'wrt' needs grad = true", "wrt without grad")
+  T.raises(function() qd.loss.infidelity(rho, sig, { grad = true, wrt = 3 }) end, "option 'wrt'", "wrt = 3")
+  T.raises(function() qd.loss.infidelity(rho, sig, { grad = true, wrt = 1.5 }) end, "1 or 2 expected", "wrt = 1.5")
+end)
+
 T.test("state losses and gradients", function()
   local r = qd.rng(77)
   local a, b = qd.haar_state(2, r), qd.haar_state(2, r)

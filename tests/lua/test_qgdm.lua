@@ -6,6 +6,7 @@ local T = require "testlib"
 local qd = require "qd"
 local json = require "qd.json"
 local qgdm = require "qd.protocols.qgdm"
+local core = require "qd.core"
 local P = qgdm.pieces
 
 local tmp = T.tmpdir()
@@ -79,6 +80,43 @@ local function fd_check(label, c, value_grad)
   return L
 end
 
+local function bits(i, n)
+  local t = {}
+  for b = n - 1, 0, -1 do t[#t + 1] = (i >> b) & 1 end
+  return table.concat(t)
+end
+
+T.test("qgdm: core.isometry_channel = Tr_m[W rho W^H] (rho as a mixture of states)", function()
+  for _, case in ipairs { { 2, 2, 1 }, { 2, 3, 1 }, { 3, 2, 2 }, { 1, 1, 2 } } do   -- nin, nout, m
+    local nin, nout, m = case[1], case[2], case[3]
+    local N, rng = nout + m, qd.rng(nin * 100 + nout * 10 + m)
+    local U = qd.random.unitary(N, rng)
+    local cols = {}
+    for i = 1, 2 ^ nin do cols[i] = U * qd.state(N, bits(i - 1, N)) end
+    local W = qd.ensemble.from(cols)
+    local keep = {}
+    for q = 0, nout - 1 do keep[#keep + 1] = q end
+    local rho, ref = nil, nil
+    for k, p in ipairs { 0.5, 0.3, 0.2 } do   -- rho = sum_k p_k |v_k><v_k|, W rho W^H likewise
+      local v = qd.haar_state(nin, rng)
+      local Wv = 0 * cols[1]
+      for i = 1, 2 ^ nin do
+        local re, im = v:amp(i)
+        Wv = Wv + cols[i] * { re, im }
+      end
+      rho = k == 1 and p * qd.dm(v) or rho + p * qd.dm(v)
+      ref = k == 1 and p * Wv:ptrace(keep) or ref + p * Wv:ptrace(keep)
+    end
+    local out = core.isometry_channel(W, rho, m)
+    T.eq(out.n, nout, "output qubits")
+    T.ok(maxdiff(out, ref) < 1e-13, string.format("%d -> %d qubits, m = %d", nin, nout, m))
+  end
+  T.raises(function() core.isometry_channel(qd.ensemble.haar(2, 3, qd.rng(1)), qd.dm(2), 1) end, "2^2 members", "member count")
+  T.raises(function() core.isometry_channel(qd.ensemble.haar(2, 4, qd.rng(1)), qd.dm(2), 2) end, "#3", "m too large")
+  T.raises(function() core.isometry_channel_vjp(qd.ensemble.haar(3, 4, qd.rng(1)), qd.dm(2), 1, qd.dm(1)) end,
+    "output's qubits", "gradient shape")
+end)
+
 T.test("qgdm: chain gradients against finite differences", function()
   for _, loss in ipairs { "infidelity", "trace_distance", "hilbert_schmidt", "superfidelity" } do
     fd_check("chain " .. loss, cfg { loss = loss }, P.loss_grad)
@@ -91,7 +129,10 @@ end)
 
 T.test("qgdm: the Kraus method = the density-matrix method (loss, gradient, generated state)", function()
   for _, extra in ipairs { {}, { training = "teacher" }, { time = "basis", schedule = qd.schedule.linear { T = 4, from = 0.1, to = 0.5 } },
-                           { target = qgdm.target("pure", 2, qd.rng(1)), na = 1 } } do
+                           { target = qgdm.target("pure", 2, qd.rng(1)), na = 1 },
+                           { target = qgdm.target("pure", 2, qd.rng(1)), na = 1, blocks = 2 },
+                           { na = 1, blocks = 3, time = "basis", schedule = qd.schedule.linear { T = 4, from = 0.1, to = 0.5 } },
+                           { na = 2, blocks = 2, training = "teacher" } } do
     local a, b = cfg(extra), cfg(extra)
     a.method, b.method = "kraus", "dm"
     local Ra, Rb = P.model(P.check(a)), P.model(P.check(b))
@@ -109,8 +150,8 @@ T.test("qgdm: the Kraus method = the density-matrix method (loss, gradient, gene
   fd_check("dm method", cfg { method = "dm" }, P.loss_grad)
   fd_check("dm method, teacher", cfg { method = "dm", training = "teacher" }, P.loss_grad)
   T.eq(P.check(cfg()).method, "kraus", "auto = kraus for QGDM")
-  T.eq(P.check(cfg { blocks = 2, na = 1 }).method, "dm", "auto = dm with resets")
-  T.raises(function() P.check(cfg { blocks = 2, na = 1, method = "kraus" }) end, "kraus needs blocks = 1", "kraus with resets")
+  T.eq(P.check(cfg { blocks = 2, na = 1 }).method, "kraus", "auto = kraus with resets")
+  fd_check("RE-QGDM, dm method", cfg { target = qgdm.target("pure", 2, qd.rng(1)), na = 1, blocks = 2, method = "dm" }, P.loss_grad)
 end)
 
 T.test("qgdm: QGAN generator gradient through the discriminator and the chain", function()

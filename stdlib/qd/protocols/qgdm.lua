@@ -121,10 +121,7 @@ local function check_cfg(cfg)
   if not (c.lr > 0) then bad("option 'lr': > 0 expected, got " .. c.lr) end
   if not (c.init_scale >= 0) then bad("option 'init_scale': >= 0 expected, got " .. c.init_scale) end
   if c.blocks > 1 and c.na == 0 then bad("option 'blocks' > 1 resets the auxiliary qubits: na >= 1 needed") end
-  if c.method == "auto" then c.method = c.blocks == 1 and "kraus" or "dm" end
-  if c.method == "kraus" and c.blocks > 1 then
-    bad("option 'method': kraus needs blocks = 1 (a reset between blocks is not unitary)")
-  end
+  if c.method == "auto" then c.method = "kraus" end
   -- one training "step" only: without a period a long run would checkpoint at its end alone
   if c.ckpt_every == 0 then c.ckpt_every = M.default_ckpt_every end
   return c
@@ -184,11 +181,10 @@ local function ansatz_of(c)
   return qd.ansatz[c.ansatz](c.N, c.L)
 end
 
--- qgdm.circuits(c [, unitary]) -> {circuit of step t (index t)}, P: the backward step on N
--- qubits with the time and auxiliary qubits traced out at the end (unitary = true: without
--- that partial trace, for the Kraus method); every circuit has the same P parameter slots
--- (blocks x the ansatz's), in the same layout
-function M.circuits(c, unitary)
+-- qgdm.circuits(c) -> {circuit of step t (index t)}, P: the backward step on N qubits with
+-- the time and auxiliary qubits traced out at the end (the "dm" method); every circuit has the
+-- same P parameter slots (blocks x the ansatz's: block 1's first), in the same layout
+function M.circuits(c)
   local ans = ansatz_of(c)
   local aux, dropped = {}, {}
   for q = c.n + c.nt, c.N - 1 do aux[#aux + 1] = q end
@@ -201,29 +197,51 @@ function M.circuits(c, unitary)
       circ:append(ans)
       if b < c.blocks then circ:reset(aux) end
     end
-    if not unitary then circ:measure(dropped, { discard = true }) end
+    circ:measure(dropped, { discard = true })
     circs[t] = circ
   end
   return circs, circs[1]:nparams()
 end
 
--- the d basis states |i>|0..0> of the N-qubit register: the inputs whose images are the
--- columns of a step's isometry
-local function basis_inputs(c)
+-- the 2^k basis states |i>|0..0> of the N-qubit register (i on its first k qubits): the
+-- inputs whose images are the columns of an isometry
+local function basis_inputs(c, k)
   local states = {}
-  for i = 0, (1 << c.n) - 1 do
+  for i = 0, (1 << k) - 1 do
     local bits = {}
-    for b = c.n - 1, 0, -1 do bits[#bits + 1] = (i >> b) & 1 end
-    states[i + 1] = qd.state(c.N, table.concat(bits) .. string.rep("0", c.N - c.n))
+    for b = k - 1, 0, -1 do bits[#bits + 1] = (i >> b) & 1 end
+    states[i + 1] = qd.state(c.N, table.concat(bits) .. string.rep("0", c.N - k))
   end
   return qd.ensemble.from(states)
+end
+
+-- the Kraus method's pieces: first[t] = the time gates and block 1 (unitary), mid = one later
+-- block (the same circuit for blocks 2 ... blocks, each with its own slice of theta), Pa =
+-- the parameters of one block; Ein = the d data basis inputs, EinD = the 2^(n + nt) data +
+-- time basis inputs of the blocks after the first (the auxiliary qubits are reset before each)
+local function kraus_model(R, c)
+  local ans = ansatz_of(c)
+  R.first = {}
+  for t = 1, c.T do
+    local circ = qd.circuit(c.N)
+    time_gates(c, circ, t)
+    circ:append(ans)
+    R.first[t] = circ
+  end
+  R.Pa = ans:nparams()
+  R.P = c.blocks * R.Pa
+  R.kraus, R.Ein = true, basis_inputs(c, c.n)
+  if c.blocks > 1 then
+    R.mid = qd.circuit(c.N)
+    R.mid:append(ans)
+    R.EinD = basis_inputs(c, c.n + c.nt)
+  end
 end
 
 -- the model R: config, circuits, forward states, the padding |0..0><0..0| of time + aux
 local function model(c)
   local R = { c = c }
-  R.circs, R.P = M.circuits(c, c.method == "kraus")
-  if c.method == "kraus" then R.kraus, R.Ein, R.m = true, basis_inputs(c), c.nt + c.na end
+  if c.method == "kraus" then kraus_model(R, c) else R.circs, R.P = M.circuits(c) end
   R.rhos, R.abar = M.forward(c.target, c.schedule, c.forward)
   R.pad = qd.dm(c.nt + c.na)
   R.keep = {}
@@ -231,6 +249,42 @@ local function model(c)
   R.I = qd.maximally_mixed(c.n)
   R.lossf = qd.loss[c.loss]
   return R
+end
+
+-- block b of step t under the Kraus method: its circuit, basis inputs, the qubits traced out
+-- after it (auxiliary; time too after the last block) and its slice of theta
+local function kraus_block(R, t, b, theta)
+  local c = R.c
+  local th = qd.vector(R.Pa)
+  for i = 1, R.Pa do th[i] = theta[(b - 1) * R.Pa + i] end
+  local last = b == c.blocks
+  if b == 1 then return R.first[t], R.Ein, last and c.nt + c.na or c.na, th end
+  return R.mid, R.EinD, last and c.nt + c.na or c.na, th
+end
+
+-- one step under the Kraus method: every block is the channel of its isometry's Kraus
+-- blocks (the isometry from the circuit run on its basis inputs) -> x (what the vjp needs), out
+local function kraus_step(R, t, theta, input)
+  local x, s = { W = {}, rho = {} }, input
+  for b = 1, R.c.blocks do
+    local circ, E, m, th = kraus_block(R, t, b, theta)
+    local W = circ:run(E, th)
+    x.W[b], x.rho[b] = W, s
+    s = core.isometry_channel(W, s, m)
+  end
+  return x, s
+end
+
+local function kraus_step_vjp(R, t, theta, x, G)
+  local g = qd.vector(R.P)
+  for b = R.c.blocks, 1, -1 do
+    local circ, E, m, th = kraus_block(R, t, b, theta)
+    local gW, gs = core.isometry_channel_vjp(x.W[b], x.rho[b], m, G)
+    local gb = circ:vjp(E, th, gW)
+    for i = 1, R.Pa do g[(b - 1) * R.Pa + i] = gb[i] end
+    G = gs
+  end
+  return g, G
 end
 
 -- chain(R, theta) -> xs, outs: the generation chain from I/d; xs[t] = the input of step t
@@ -241,10 +295,8 @@ local function chain(R, theta, teacher)
   local xs, outs = {}, { [c.T] = R.I }
   for t = c.T, 1, -1 do
     local input = teacher and R.rhos[t + 1] or outs[t]
-    if R.kraus then   -- the step's isometry from its d basis inputs, then its Kraus blocks
-      local W = R.circs[t]:run(R.Ein, theta)
-      xs[t] = { W = W, rho = input }
-      outs[t - 1] = core.isometry_channel(W, input, R.m)
+    if R.kraus then
+      xs[t], outs[t - 1] = kraus_step(R, t, theta, input)
     else
       xs[t] = input:kron(R.pad)
       outs[t - 1] = R.circs[t]:run(xs[t], theta)
@@ -255,10 +307,7 @@ end
 
 -- one step's vector-Jacobian product: dL/dtheta and dL/d conj(input) for G at its output
 local function step_vjp(R, t, theta, x, G)
-  if R.kraus then
-    local gW, grho = core.isometry_channel_vjp(x.W, x.rho, R.m, G)
-    return (R.circs[t]:vjp(R.Ein, theta, gW)), grho
-  end
+  if R.kraus then return kraus_step_vjp(R, t, theta, x, G) end
   local gt, gx = R.circs[t]:vjp(x, theta, G)
   return gt, gx:block(R.keep)
 end
@@ -275,7 +324,7 @@ local function backprop(R, theta, xs, outs, G0, per_step)
   for t = 1, c.T do   -- step t made outs[t - 1]; up = the gradient arriving at outs[t - 1]
     local G = up
     if per_step then
-      local l, Gl = R.lossf(outs[t - 1], R.rhos[t], { grad = true })
+      local l, Gl = R.lossf(outs[t - 1], R.rhos[t], { grad = true, wrt = 1 })
       total = total + l
       G = G and (G + Gl) or Gl
     end

@@ -153,6 +153,146 @@ done:
     return st;
 }
 
+/* K = sqrt(F) of a pair and, if ga / gb, dK/d conj(a) and dK/d conj(b) (from the
+ * gradients of 1 - F: dK = dF / (2K)) */
+/* one qubit: F = Tr(ab) + 2 sqrt(det a det b), dF/d conj(a) = b/2 + sqrt(det b / det a) adj(a)/2
+ * (adj(a) = [[a11, -a01], [-a10, a00]]; no second term where det a <= QD_SF_FLOOR), returned as
+ * the gradient of 1 - F like qd_loss_infid_dd's */
+static double det2(const qd_c *a) { return creal(a[0]) * creal(a[3]) - (creal(a[2]) * creal(a[2]) + cimag(a[2]) * cimag(a[2])); }
+
+static void fid1_grad(const qd_c *a, const qd_c *b, double da, double db, qd_c *g)
+{
+    double c = da > QD_SF_FLOOR ? sqrt(db / da) : 0.0;
+    g[0] = -0.5 * (b[0] + c * creal(a[3]));
+    g[3] = -0.5 * (b[3] + c * creal(a[0]));
+    g[1] = -0.5 * (b[1] - c * a[1]);
+    g[2] = -0.5 * (b[2] - c * a[2]);
+}
+
+static double fid1(const qd_c *a, const qd_c *b, qd_c *ga, qd_c *gb)
+{
+    double t = 0.0, da = det2(a), db = det2(b);
+    for (int i = 0; i < 4; i++)
+        t += creal(a[i]) * creal(b[i]) + cimag(a[i]) * cimag(b[i]);
+    da = da > 0 ? da : 0;
+    db = db > 0 ? db : 0;
+    if (ga)
+        fid1_grad(a, b, da, db, ga);
+    if (gb)
+        fid1_grad(b, a, db, da, gb);
+    return 1.0 - (t + 2.0 * sqrt(da * db));
+}
+
+static qd_status root_fid(const qd_c *a, const qd_c *b, int n, size_t d2, double *K, qd_c *ga, qd_c *gb, qd_err *e)
+{
+    double v;
+    if (n == 1)
+        v = fid1(a, b, ga, gb);
+    else if (qd_loss_infid_dd(a, b, n, &v, ga, gb, e) != QD_OK)
+        return e->status;
+    double f = 1.0 - v;
+    *K = sqrt(f > 0 ? f : 0);
+    double c = *K > 0 ? -0.5 / *K : 0.0;
+    for (size_t i = 0; ga && i < d2; i++)
+        ga[i] *= c;
+    for (size_t i = 0; gb && i < d2; i++)
+        gb[i] *= c;
+    return QD_OK;
+}
+
+static int log2_of(size_t d)
+{
+    int n = 0;
+    while (((size_t)1 << n) < d)
+        n++;
+    return n;
+}
+
+qd_status qd_dms_mmd_uhl(const qd_c *A, size_t N, const qd_c *B, size_t M, size_t d, double *val,
+                         qd_c *GA, qd_err *e)
+{
+    size_t d2 = d * d;
+    int n = log2_of(d);
+    qd_c *g1 = qd_malloc(sizeof(qd_c) * d2 * 2);
+    if (!g1)
+        return qd_fail(e, QD_ENOMEM, "not enough memory for the fidelity MMD");
+    qd_c *g2 = g1 + d2;
+    if (GA)
+        memset(GA, 0, sizeof(qd_c) * N * d2);
+    double aa = 0, bb = 0, ab = 0, K;
+    qd_status st = QD_OK;
+    /* A-A: each unordered pair once, twice in the mean; its gradient to both members */
+    for (size_t i = 0; i < N && !st; i++)
+        for (size_t j = i; j < N && !st; j++) {
+            st = root_fid(A + i * d2, A + j * d2, n, d2, &K, GA ? g1 : NULL, GA ? g2 : NULL, e);
+            double w = (i == j ? 1.0 : 2.0) / ((double)N * (double)N);
+            aa += (i == j ? 1.0 : 2.0) * K;
+            for (size_t q = 0; GA && !st && q < d2; q++) {
+                GA[i * d2 + q] += w * g1[q];
+                GA[j * d2 + q] += w * g2[q];
+            }
+        }
+    for (size_t i = 0; i < M && !st; i++)
+        for (size_t j = i; j < M && !st; j++) {
+            st = root_fid(B + i * d2, B + j * d2, n, d2, &K, NULL, NULL, e);
+            bb += (i == j ? 1.0 : 2.0) * K;
+        }
+    for (size_t i = 0; i < N && !st; i++)
+        for (size_t j = 0; j < M && !st; j++) {
+            st = root_fid(A + i * d2, B + j * d2, n, d2, &K, GA ? g1 : NULL, NULL, e);
+            ab += K;
+            for (size_t q = 0; GA && !st && q < d2; q++)
+                GA[i * d2 + q] -= 2.0 / ((double)N * (double)M) * g1[q];
+        }
+    qd_free(g1);
+    if (st)
+        return st;
+    *val = aa / ((double)N * (double)N) + bb / ((double)M * (double)M) - 2.0 * ab / ((double)N * (double)M);
+    return QD_OK;
+}
+
+qd_status qd_dms_wass_uhl(const qd_c *A, size_t N, const qd_c *B, size_t M, size_t d, double *val,
+                          qd_c *GA, double *P, qd_err *e)
+{
+    size_t d2 = d * d;
+    int n = log2_of(d);
+    double *C = qd_malloc(sizeof(double) * N * M);
+    double *plan = P ? P : qd_malloc(sizeof(double) * N * M);
+    qd_c *g = qd_malloc(sizeof(qd_c) * d2);
+    qd_status st = QD_OK;
+    if (!C || !plan || !g) {
+        st = qd_fail(e, QD_ENOMEM, "not enough memory for the fidelity Wasserstein cost of %zu x %zu", N, M);
+        goto done;
+    }
+    for (size_t j = 0; j < M && !st; j++)
+        for (size_t i = 0; i < N && !st; i++) {
+            double K;
+            st = root_fid(A + i * d2, B + j * d2, n, d2, &K, NULL, NULL, e);
+            C[i + j * N] = 1.0 - K;
+        }
+    if (!st)
+        st = qd_ot_exact(C, N, M, NULL, NULL, plan, val, e);
+    if (st || !GA)
+        goto done;
+    /* the plan held fixed: G_i = - sum_j P_ij dK(a_i, b_j)/d conj(a_i), only where P_ij > 0 */
+    memset(GA, 0, sizeof(qd_c) * N * d2);
+    for (size_t j = 0; j < M && !st; j++)
+        for (size_t i = 0; i < N && !st; i++) {
+            double p = plan[i + j * N], K;
+            if (p <= 0)
+                continue;
+            st = root_fid(A + i * d2, B + j * d2, n, d2, &K, g, NULL, e);
+            for (size_t q = 0; !st && q < d2; q++)
+                GA[i * d2 + q] -= p * g[q];
+        }
+done:
+    qd_free(C);
+    if (!P)
+        qd_free(plan);
+    qd_free(g);
+    return st;
+}
+
 /* member k's isometry V (D x d): W's first d columns, or anc0 W_0 + anc1 W_1 */
 static void member_iso(const qd_c *W, size_t D, size_t d, int haar, const qd_c *anc, size_t k, qd_c *V)
 {

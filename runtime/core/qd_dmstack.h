@@ -33,6 +33,16 @@ qd_status qd_dms_mmd_sf(const qd_c *A, size_t N, const qd_c *B, size_t M, size_t
 qd_status qd_dms_wass_sf(const qd_c *A, size_t N, const qd_c *B, size_t M, size_t d, double *val,
                          qd_c *GA, double *P, qd_err *e);
 
+/* The same two losses with the root Uhlmann fidelity K(r, s) = Tr sqrt(sqrt(r) s sqrt(r))
+ * as the kernel (the reference code's "normal" fidelity type, which it computes by a
+ * Newton-Schulz square root; here exactly, by eigen-decompositions through
+ * qd_loss_infid_dd): MMD = mean K(A,A) + mean K(B,B) - 2 mean K(A,B), Wasserstein with the
+ * cost 1 - K. One d x d fidelity and its gradient per member pair. */
+qd_status qd_dms_mmd_uhl(const qd_c *A, size_t N, const qd_c *B, size_t M, size_t d, double *val,
+                         qd_c *GA, qd_err *e);
+qd_status qd_dms_wass_uhl(const qd_c *A, size_t N, const qd_c *B, size_t M, size_t d, double *val,
+                          qd_c *GA, double *P, qd_err *e);
+
 /* The backward step of MSQuDDPM through Kraus blocks. W: the circuit on na + n qubits
  * (ancillas first, most significant) run on its basis inputs, column c = U|c>: the d = 2^n
  * inputs |0..0>_A|i> (haar == 0), or the 2d inputs |x 0..0>_A|i>, c = x d + i (haar != 0: the

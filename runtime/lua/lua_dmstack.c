@@ -141,8 +141,10 @@ static int loss_args(lua_State *L, qd_c **A, qd_c **B, size_t *d, size_t *N, siz
     return lua_toboolean(L, 3);
 }
 
-/* core.dms_mmd_sf / dms_wass_sf (A, B [, grad]) -> value [, dL/d conj(A) as a stack] */
-static int stack_loss(lua_State *L, int wass)
+/* core.dms_mmd_sf / dms_wass_sf / dms_mmd_uhl / dms_wass_uhl (A, B [, grad]) -> value
+ * [, dL/d conj(A) as a stack]; kind: bit 0 Wasserstein (else MMD), bit 1 the Uhlmann kernel
+ * (else superfidelity) */
+static int stack_loss(lua_State *L, int kind)
 {
     qd_c *A, *B;
     size_t d, N, M;
@@ -150,7 +152,11 @@ static int stack_loss(lua_State *L, int wass)
     qd_c *G = grad ? (qd_c *)qdL_newarray(L, d * d, N, 1, 0)->data : NULL;
     double v;
     qd_err e;
-    qd_status st = wass ? qd_dms_wass_sf(A, N, B, M, d, &v, G, NULL, &e) : qd_dms_mmd_sf(A, N, B, M, d, &v, G, &e);
+    qd_status st;
+    if (kind & 2)
+        st = kind & 1 ? qd_dms_wass_uhl(A, N, B, M, d, &v, G, NULL, &e) : qd_dms_mmd_uhl(A, N, B, M, d, &v, G, &e);
+    else
+        st = kind & 1 ? qd_dms_wass_sf(A, N, B, M, d, &v, G, NULL, &e) : qd_dms_mmd_sf(A, N, B, M, d, &v, G, &e);
     if (st != QD_OK)
         return qdL_raise(L, &e);
     lua_pushnumber(L, v);
@@ -161,6 +167,8 @@ static int stack_loss(lua_State *L, int wass)
 
 static int l_mmd_sf(lua_State *L) { return stack_loss(L, 0); }
 static int l_wass_sf(lua_State *L) { return stack_loss(L, 1); }
+static int l_mmd_uhl(lua_State *L) { return stack_loss(L, 2); }
+static int l_wass_uhl(lua_State *L) { return stack_loss(L, 3); }
 
 /* the isometry W (ensemble of d or 2d members on na + n qubits), na, the input stack rho and
  * the optional first-ancilla states anc (an ensemble of N one-qubit states) at anc_arg */
@@ -269,6 +277,7 @@ void qdL_open_dmstack(lua_State *L)
     static const luaL_Reg fns[] = {{"dms_from", l_from},         {"dms_get", l_get},
                                    {"dms_depolarize", l_depolarize}, {"dms_gather", l_gather},
                                    {"dms_mmd_sf", l_mmd_sf},     {"dms_wass_sf", l_wass_sf},
+                                   {"dms_mmd_uhl", l_mmd_uhl},   {"dms_wass_uhl", l_wass_uhl},
                                    {"dms_kraus_step", l_kraus_step}, {"dms_kraus_vjp", l_kraus_vjp},
                                    {"dms_expect", l_expect},     {NULL, NULL}};
     luaL_setfuncs(L, fns, 0);

@@ -613,6 +613,7 @@ local docs = {
   msq.forward(S0, betas, reps); msq.mx_operator(n); msq.stream(seed, name); msq.pieces.]==],
   ["qd.protocols.msquddpm.run"] = [==[msq.run{target=, T=, L=, epochs= [, na=2, ancilla="haar"|"zero", N=100, N_test=N,
   schedule="cosine"|"sq_cosine"|"linear", beta_from=, beta_to=, per_qubit=true, loss="mmd"|"wasserstein",
+  kernel="superfidelity"|"uhlmann", best_of=1, screen=epochs//10,
   lr=5e-3, lr_decay=1, lr_decay_count=2, observable="F0"|"mx", seed=1, out=, resume=, ckpt_every=0,
   stop_after=0, quiet=, progress=, options=, save_data=true, name="msquddpm"]}
   -> {dir, stopped, metrics, params, losses, gen_train, gen_test, sets, settings, timing}
@@ -621,9 +622,10 @@ local docs = {
   and kept, data renormalised (Kraus blocks of the circuit's isometry, gradient through them
   and the circuit's adjoint). Loss: superfidelity MMD or Wasserstein. metrics: F0 (or mx),
   purity, mmd, wass at t = 0 for train, test and a second data sample (data).]==],
-  ["qd.protocols.msquddpm.loss"] = [==[msq.loss(A, B, "mmd"|"wasserstein" [, grad]) -> value [, dL/d conj(A) as a stack]
-  Superfidelity kernel G(r, s) = Tr rs + sqrt((1 - Tr r^2)(1 - Tr s^2)); MMD = mean G(A,A) +
-  mean G(B,B) - 2 mean G(A,B); Wasserstein = exact OT with cost 1 - G, uniform weights.]==],
+  ["qd.protocols.msquddpm.loss"] = [==[msq.loss(A, B, "mmd"|"wasserstein" [, grad [, "superfidelity"|"uhlmann"]]) -> value [, dL/d conj(A)]
+  Superfidelity kernel G(r, s) = Tr rs + sqrt((1 - Tr r^2)(1 - Tr s^2)), or the root Uhlmann
+  fidelity Tr sqrt(sqrt(r) s sqrt(r)); MMD = mean G(A,A) + mean G(B,B) - 2 mean G(A,B);
+  Wasserstein = exact OT with cost 1 - G, uniform weights. The gradient is a stack.]==],
   ["qd.protocols.msquddpm.betas"] = [==[msq.betas("linear"|"cosine"|"sq_cosine", T [, {from=, to=, s=0.001}]) -> {beta_1..beta_T}
   cosine: 1 - abar(t)/abar(t-1), abar = cos^2((t/T + s)/(1 + s) pi/2) normalised, clipped to
   [1e-4, 1]; sq_cosine: those squared; linear: from..to, or all 1 without from/to.]==],

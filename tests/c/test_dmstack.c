@@ -23,31 +23,43 @@ static double ref_sf(const qd_c *a, const qd_c *b, size_t d)
     return ref_tr_prod(a, b, d) + sqrt((pa > QD_SF_FLOOR ? pa : QD_SF_FLOOR) * (pb > QD_SF_FLOOR ? pb : QD_SF_FLOOR));
 }
 
-static double ref_mmd(const qd_c *A, size_t N, const qd_c *B, size_t M, size_t d)
+typedef double (*ref_kernel)(const qd_c *a, const qd_c *b, size_t d);
+
+/* the root fidelity sqrt(F) of the core's Uhlmann fidelity (eigen-decompositions) */
+static double ref_rootfid(const qd_c *a, const qd_c *b, size_t d)
+{
+    double f;
+    qd_err e;
+    int n = d == 2 ? 1 : 2;
+    qd_fid_dm_dm(a, b, n, &f, &e);
+    return sqrt(f);
+}
+
+static double ref_mmd(ref_kernel K, const qd_c *A, size_t N, const qd_c *B, size_t M, size_t d)
 {
     size_t d2 = d * d;
     double aa = 0, bb = 0, ab = 0;
     for (size_t i = 0; i < N; i++)
         for (size_t j = 0; j < N; j++)
-            aa += ref_sf(A + i * d2, A + j * d2, d);
+            aa += K(A + i * d2, A + j * d2, d);
     for (size_t i = 0; i < M; i++)
         for (size_t j = 0; j < M; j++)
-            bb += ref_sf(B + i * d2, B + j * d2, d);
+            bb += K(B + i * d2, B + j * d2, d);
     for (size_t i = 0; i < N; i++)
         for (size_t j = 0; j < M; j++)
-            ab += ref_sf(A + i * d2, B + j * d2, d);
+            ab += K(A + i * d2, B + j * d2, d);
     return aa / (double)(N * N) + bb / (double)(M * M) - 2 * ab / (double)(N * M);
 }
 
 /* min over the permutations of n <= 5 of (1/n) sum_i (1 - G(a_i, b_p(i))) */
-static double ref_wass(const qd_c *A, const qd_c *B, size_t n, size_t d)
+static double ref_wass(ref_kernel K, const qd_c *A, const qd_c *B, size_t n, size_t d)
 {
     size_t p[5] = {0, 1, 2, 3, 4}, c[5] = {0};
     double best = INFINITY;
     for (size_t i = 0;;) {   /* Heap's algorithm */
         double s = 0;
         for (size_t k = 0; k < n; k++)
-            s += 1 - ref_sf(A + k * d * d, B + p[k] * d * d, d);
+            s += 1 - K(A + k * d * d, B + p[k] * d * d, d);
         if (s / n < best)
             best = s / n;
         while (i < n && c[i] >= i) {
@@ -89,32 +101,28 @@ static void rand_herm(qd_c *H, size_t d, qd_rng *r)
         }
 }
 
-typedef double (*stack_loss)(const qd_c *A, size_t N, const qd_c *B, size_t M, size_t d, qd_c *G);
-
-static double mmd_of(const qd_c *A, size_t N, const qd_c *B, size_t M, size_t d, qd_c *G)
+/* loss kind: bit 0 Wasserstein (else MMD), bit 1 the Uhlmann kernel (else superfidelity) */
+static double loss_of(int kind, const qd_c *A, size_t N, const qd_c *B, size_t M, size_t d, qd_c *G)
 {
-    double v;
+    double v = NAN;
     qd_err e;
-    qd_dms_mmd_sf(A, N, B, M, d, &v, G, &e);
-    return v;
-}
-
-static double wass_of(const qd_c *A, size_t N, const qd_c *B, size_t M, size_t d, qd_c *G)
-{
-    double v;
-    qd_err e;
-    qd_dms_wass_sf(A, N, B, M, d, &v, G, NULL, &e);
+    switch (kind) {
+    case 0: qd_dms_mmd_sf(A, N, B, M, d, &v, G, &e); break;
+    case 1: qd_dms_wass_sf(A, N, B, M, d, &v, G, NULL, &e); break;
+    case 2: qd_dms_mmd_uhl(A, N, B, M, d, &v, G, &e); break;
+    default: qd_dms_wass_uhl(A, N, B, M, d, &v, G, NULL, &e); break;
+    }
     return v;
 }
 
 /* the directional derivative of a loss along a Hermitian H on member k: 2 Re sum conj(G) H
  * against a central difference */
-static void check_loss_grad(stack_loss f, const char *what, qd_c *A, size_t N, const qd_c *B, size_t M, size_t d,
+static void check_loss_grad(int kind, const char *what, qd_c *A, size_t N, const qd_c *B, size_t M, size_t d,
                             qd_rng *r)
 {
     size_t d2 = d * d;
     qd_c G[N * d2], H[d2];
-    f(A, N, B, M, d, G);
+    loss_of(kind, A, N, B, M, d, G);
     for (size_t k = 0; k < N; k++) {
         rand_herm(H, d, r);
         double an = 0, h = 1e-6;
@@ -122,10 +130,10 @@ static void check_loss_grad(stack_loss f, const char *what, qd_c *A, size_t N, c
             an += 2 * creal(conj(G[k * d2 + i]) * H[i]);
         for (size_t i = 0; i < d2; i++)
             A[k * d2 + i] += h * H[i];
-        double lp = f(A, N, B, M, d, NULL);
+        double lp = loss_of(kind, A, N, B, M, d, NULL);
         for (size_t i = 0; i < d2; i++)
             A[k * d2 + i] -= 2 * h * H[i];
-        double lm = f(A, N, B, M, d, NULL);
+        double lm = loss_of(kind, A, N, B, M, d, NULL);
         for (size_t i = 0; i < d2; i++)
             A[k * d2 + i] += h * H[i];
         CHECK_NEAR(an, (lp - lm) / (2 * h), 1e-6, what);
@@ -144,18 +152,26 @@ QD_TEST(dmstack_losses_vs_pairs)
         double v;
         qd_err e;
         CHECK(qd_dms_mmd_sf(A, N, B, M, d, &v, NULL, &e) == QD_OK, "mmd ok");
-        CHECK_NEAR(v, ref_mmd(A, N, B, M, d), 1e-13, "MMD = the mean over all pairs");
+        CHECK_NEAR(v, ref_mmd(ref_sf, A, N, B, M, d), 1e-13, "MMD = the mean over all pairs");
         CHECK(qd_dms_mmd_sf(A, N, B, 3, d, &v, NULL, &e) == QD_OK, "mmd N != M");
-        CHECK_NEAR(v, ref_mmd(A, N, B, 3, d), 1e-13, "MMD, sizes 5 and 3");
+        CHECK_NEAR(v, ref_mmd(ref_sf, A, N, B, 3, d), 1e-13, "MMD, sizes 5 and 3");
         double P[N * M];
         CHECK(qd_dms_wass_sf(A, N, B, M, d, &v, NULL, P, &e) == QD_OK, "wass ok");
-        CHECK_NEAR(v, ref_wass(A, B, N, d), 1e-13, "Wasserstein = the best permutation");
+        CHECK_NEAR(v, ref_wass(ref_sf, A, B, N, d), 1e-13, "Wasserstein = the best permutation");
         double tot = 0;
         for (size_t i = 0; i < N * M; i++)
             tot += P[i];
         CHECK_NEAR(tot, 1.0, 1e-14, "the plan's mass");
-        check_loss_grad(mmd_of, "MMD gradient vs finite differences", A, N, B, M, d, &r);
-        check_loss_grad(wass_of, "Wasserstein gradient vs finite differences", A, N, B, M, d, &r);
+        check_loss_grad(0, "MMD gradient vs finite differences", A, N, B, M, d, &r);
+        check_loss_grad(1, "Wasserstein gradient vs finite differences", A, N, B, M, d, &r);
+        /* the Uhlmann kernel against qd_fid_dm_dm pair by pair (n = 1: the closed form
+         * Tr ab + 2 sqrt(det a det b); n = 2: qd_loss_infid_dd) */
+        CHECK(qd_dms_mmd_uhl(A, N, B, 3, d, &v, NULL, &e) == QD_OK, "uhlmann mmd ok");
+        CHECK_NEAR(v, ref_mmd(ref_rootfid, A, N, B, 3, d), 1e-9, "Uhlmann MMD = the mean over all pairs");
+        CHECK(qd_dms_wass_uhl(A, N, B, M, d, &v, NULL, NULL, &e) == QD_OK, "uhlmann wass ok");
+        CHECK_NEAR(v, ref_wass(ref_rootfid, A, B, N, d), 1e-9, "Uhlmann Wasserstein = the best permutation");
+        check_loss_grad(2, "Uhlmann MMD gradient vs finite differences", A, N, B, M, d, &r);
+        check_loss_grad(3, "Uhlmann Wasserstein gradient vs finite differences", A, N, B, M, d, &r);
         /* a pure generated member: the root term's gradient is dropped, the rest still exact */
         rand_stack(A, N, d, &r, 1);
         qd_c G[N * d2];

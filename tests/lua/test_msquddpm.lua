@@ -138,10 +138,24 @@ T.test("msquddpm: the Kraus step = the circuit on rho (x) ancillas, ancillas mea
   end
 end)
 
+T.test("msquddpm: the Uhlmann kernel = qd.fidelity's root, pair by pair", function()
+  for _, n in ipairs { 1, 2 } do
+    local A, la = random_stack(n, 3, 20 + n)
+    local B, lb = random_stack(n, 2, 30 + n)
+    local aa, bb, ab = 0, 0, 0
+    for i = 1, 3 do for j = 1, 3 do aa = aa + math.sqrt(qd.fidelity(la[i], la[j])) end end
+    for i = 1, 2 do for j = 1, 2 do bb = bb + math.sqrt(qd.fidelity(lb[i], lb[j])) end end
+    for i = 1, 3 do for j = 1, 2 do ab = ab + math.sqrt(qd.fidelity(la[i], lb[j])) end end
+    T.near(msq.loss(A, B, "mmd", false, "uhlmann"), aa / 9 + bb / 4 - 2 * ab / 6, 1e-9, n .. " qubits: MMD")
+  end
+end)
+
 T.test("msquddpm: the step's parameter gradient against finite differences", function()
   for _, anc in ipairs { "zero", "haar" } do
-    for _, loss in ipairs { "mmd", "wasserstein" } do
-      local c = P.check(cfg { ancilla = anc, loss = loss, L = 1 })
+    for _, loss in ipairs { "mmd", "wasserstein", "uhlmann" } do
+      local kernel = loss == "uhlmann" and "uhlmann" or nil
+      loss = loss == "uhlmann" and (anc == "zero" and "mmd" or "wasserstein") or loss
+      local c = P.check(cfg { ancilla = anc, loss = loss, L = 1, kernel = kernel })
       local R = { c = c, circ = qd.ansatz.quddpm(c.n + c.na, c.L) }
       R.Ein = P.basis_inputs(c)
       local theta = qd.rng(11):normal(0, 1, R.circ:nparams())
@@ -217,6 +231,34 @@ T.test("msquddpm: a resumed run is bit for bit the uninterrupted one", function(
   end
 end)
 
+T.test("msquddpm: best-of-k initialisations (screening), resumed bit for bit", function()
+  local o = { best_of = 3, screen = 3, epochs = 6 }
+  local full = msq.run(cfg { out = tmp .. "/bo_full", best_of = o.best_of, screen = o.screen, epochs = o.epochs })
+  local st = json.decode(slurp(tmp .. "/bo_full/checkpoint.json")).state
+  for i, s in ipairs(st.trained) do
+    T.ok(s.r >= 1 and s.r <= 3, "step " .. i .. ": the kept candidate is one of 3")
+    T.eq(#full.losses[math.tointeger(s.t)], 6, "the kept candidate trained to epochs")
+  end
+  T.eq(full.settings.screen, 3, "screen recorded")
+  -- one candidate alone: best_of = 1 is the plain run
+  local one = msq.run(cfg { out = tmp .. "/bo_one", epochs = 6 })
+  local again = msq.run(cfg { out = tmp .. "/bo_one2", epochs = 6, best_of = 1 })
+  T.eq(slurp(tmp .. "/bo_one/params.npy"), slurp(tmp .. "/bo_one2/params.npy"), "best_of = 1 is the default")
+  T.ok(one.settings.screen == nil, "no screen without best_of")
+  -- 12 epochs a step (3 x 3 screening, 3 more for the best): stopped inside a screening
+  -- candidate (4), inside the continuation of the best (10), in the second step (13)
+  for _, stop in ipairs { 4, 10, 13 } do
+    local dir = tmp .. "/bo_part" .. stop
+    local part = msq.run(cfg { out = dir, best_of = 3, screen = 3, epochs = 6, stop_after = stop })
+    T.eq(part.stopped, true, "stopped after " .. stop)
+    local res = msq.run(cfg { resume = dir, best_of = 3, screen = 3, epochs = 6 })
+    for t = 1, 2 do
+      for e = 1, 6 do T.eq(res.losses[t][e], full.losses[t][e], "stop " .. stop .. ": loss " .. t .. "," .. e) end
+    end
+    T.eq(slurp(dir .. "/generated_test.npy"), slurp(tmp .. "/bo_full/generated_test.npy"), "generated_test.npy identical")
+  end
+end)
+
 T.test("msquddpm: error messages", function()
   local S = random_stack(1, 3, 1)
   T.raises(function() msq.run(cfg { target = 5 }) end, "option 'target': qd.Matrix|table expected, got number", "target type")
@@ -233,9 +275,14 @@ T.test("msquddpm: error messages", function()
   T.raises(function() msq.run(cfg { ancilla = "x" }) end, "option 'ancilla': haar, zero expected", "ancilla")
   T.raises(function() msq.run(cfg { epochs = 0 }) end, "option 'epochs': >= 1 expected", "epochs")
   T.raises(function() msq.run(cfg { bogus = 1 }) end, "unknown option 'bogus'", "unknown option")
+  T.raises(function() msq.run(cfg { best_of = 1000 }) end, "option 'best_of': at most 999 expected, got 1000", "best_of")
+  T.raises(function() msq.run(cfg { best_of = 0 }) end, "option 'best_of': >= 1 expected, got 0", "best_of 0")
+  T.raises(function() msq.run(cfg { screen = 9 }) end, "option 'screen': at most epochs = 8 expected, got 9", "screen")
   T.raises(function() msq.run(cfg { resume = tmp .. "/nothing" }) end, "no checkpoint", "resume without checkpoint")
   T.raises(function() msq.loss(S, S, "kl") end, "bad argument #3 to 'loss' (mmd or wasserstein expected, got kl)", "loss kind")
   T.raises(function() msq.betas("exp", 3) end, "bad argument #1 to 'betas'", "betas kind")
+  T.raises(function() msq.loss(S, S, "mmd", false, "trace") end, "bad argument #5 to 'loss' (superfidelity or uhlmann expected, got trace)", "kernel")
+  T.raises(function() msq.run(cfg { kernel = "x" }) end, "option 'kernel': superfidelity, uhlmann expected", "kernel option")
   T.raises(function() msq.stack {} end, "non-empty table of density matrices", "empty stack")
   T.raises(function() msq.stack { qd.dm(1), qd.dm(2) } end, "entry 2: a qd.DensityMatrix of 1 qubits expected", "mixed sizes")
   T.raises(function() msq.member(S, 4) end, "member 1 ... 3 expected, got 4", "member range")

@@ -36,10 +36,15 @@
 --     outcomes, no gradient), theta_t ~ N(0, 1); each epoch draws N targets of S_{t-1} without
 --     replacement, runs the step with fresh outcomes and takes an Adam step on the loss; the
 --     learning rate is multiplied by lr_decay every epochs // lr_decay_count epochs (not after
---     the last), as the reference's ExponentialLR.
+--     the last), as the reference's ExponentialLR. best_of = k > 1 (not in the paper): each step
+--     tries k initialisations for `screen` epochs (default epochs // 10) and continues the one
+--     with the lowest mean loss over its last 10% of epochs, as QuDDPM's screening.
 --   * loss (arXiv 2411.17608 Eqs. 4-7), superfidelity G(r, s) = Tr rs + sqrt((1 - Tr r^2)(1 - Tr s^2)):
 --     "mmd" = mean G(A,A) + mean G(B,B) - 2 mean G(A,B) (core.dms_mmd_sf), "wasserstein" = exact
---     optimal transport with cost 1 - G (core.dms_wass_sf), gradients in C.
+--     optimal transport with cost 1 - G (core.dms_wass_sf), gradients in C. kernel = "uhlmann"
+--     puts the root fidelity Tr sqrt(sqrt(r) s sqrt(r)) in place of G (the reference's "normal"
+--     fidelity, there by a Newton-Schulz square root; here exact: a closed form for one qubit,
+--     an eigen-decomposition per member pair beyond, which is slow: ~0.2 ms per pair).
 --   * generation: from N (train) and N_test (test) copies of I/d through the trained chain with
 --     fresh ancillas and outcomes; metrics at t = 0 against a sample of S_0.
 --
@@ -72,12 +77,21 @@ M.stream = protocol.streams(M.keys, 10000)
 M.stack = core.dms_from
 M.member = core.dms_get
 
--- msq.loss(A, B, kind [, grad]) -> value [, dL/d conj(A)]: kind "mmd" or "wasserstein" with the
--- superfidelity kernel
-function M.loss(A, B, kind, grad)
-  if kind == "mmd" then return core.dms_mmd_sf(A, B, grad) end
-  if kind == "wasserstein" then return core.dms_wass_sf(A, B, grad) end
-  error("bad argument #3 to 'loss' (mmd or wasserstein expected, got " .. tostring(kind) .. ")", outside())
+-- msq.loss(A, B, kind [, grad [, kernel]]) -> value [, dL/d conj(A)]: kind "mmd" or
+-- "wasserstein"; kernel "superfidelity" (the default) or "uhlmann" (the root fidelity
+-- Tr sqrt(sqrt(a) b sqrt(a)): closed form for one qubit, eigen-decompositions beyond)
+local loss_fns = {
+  superfidelity = { mmd = core.dms_mmd_sf, wasserstein = core.dms_wass_sf },
+  uhlmann = { mmd = core.dms_mmd_uhl, wasserstein = core.dms_wass_uhl },
+}
+function M.loss(A, B, kind, grad, kernel)
+  local fns = loss_fns[kernel or "superfidelity"]
+  if not fns then
+    error("bad argument #5 to 'loss' (superfidelity or uhlmann expected, got " .. tostring(kernel) .. ")", outside())
+  end
+  local f = fns[kind]
+  if not f then error("bad argument #3 to 'loss' (mmd or wasserstein expected, got " .. tostring(kind) .. ")", outside()) end
+  return f(A, B, grad)
 end
 
 -- the qubits and members of a stack
@@ -206,6 +220,9 @@ local spec = protocol.with_session_keys {
   lr_decay = { "number", 1.0 },
   lr_decay_count = { "integer", 2, 1 },
   loss = { "string", "mmd", choices = { "mmd", "wasserstein" } },
+  best_of = { "integer", 1, 1 },
+  screen = { "integer", false, 1 },
+  kernel = { "string", "superfidelity", choices = { "superfidelity", "uhlmann" } },
   observable = { "string", "F0", choices = { "F0", "mx" } },
 }
 M.settings_spec = spec
@@ -236,6 +253,9 @@ local function check_cfg(cfg)
   if not (c.lr_decay > 0 and c.lr_decay <= 1) then bad("option 'lr_decay': a factor in (0, 1] expected, got " .. c.lr_decay) end
   if (c.beta_from == nil) ~= (c.beta_to == nil) then bad("options 'beta_from' and 'beta_to' go together") end
   if c.beta_from and c.schedule ~= "linear" then bad("options 'beta_from' and 'beta_to' are for schedule = linear") end
+  if c.best_of > 999 then bad("option 'best_of': at most 999 expected, got " .. c.best_of) end
+  c.screen = c.screen or math.max(1, c.epochs // 10)
+  if c.screen > c.epochs then bad(string.format("option 'screen': at most epochs = %d expected, got %d", c.epochs, c.screen)) end
   c.betas = M.betas(c.schedule, c.T, { from = c.beta_from, to = c.beta_to })
   return c
 end
@@ -246,6 +266,7 @@ local function settings_of(c, P)
     name = c.name, seed = c.seed, n = c.n, na = c.na, T = c.T, L = c.L, N = c.N, N_test = c.N_test,
     ndata = c.ndata, schedule = c.schedule, betas = c.betas, per_qubit = c.per_qubit, ancilla = c.ancilla,
     epochs = c.epochs, lr = c.lr, lr_decay = c.lr_decay, lr_decay_count = c.lr_decay_count, loss = c.loss,
+    kernel = c.kernel, best_of = c.best_of, screen = c.best_of > 1 and c.screen or nil,
     observable = c.observable, nparams = P,
     -- the target is part of the result: the first member's <mx> and entry (1,1) fingerprint it
     target_fingerprint = { fp[1], (c.target:get(1, 1)) },
@@ -288,7 +309,7 @@ end
 -- loss_grad(R, theta, X, targets, rng, anc) -> loss, dL/dtheta: one step's loss and gradient
 local function loss_grad(R, theta, X, targets, rng, anc)
   local out, x = step(R, theta, X, rng, anc)
-  local L, G = M.loss(out, targets, R.c.loss, true)
+  local L, G = M.loss(out, targets, R.c.loss, true, R.c.kernel)
   local gW = core.dms_kraus_vjp(x.W, R.c.na, X, out, x.anc, x.oc, G)
   return L, R.circ:vjp(R.Ein, theta, gW)
 end
@@ -338,11 +359,18 @@ local function check_state(c, P, st)
     vec(s.params, P, "trained[" .. i .. "].params")
     vec(s.losses, c.epochs, "trained[" .. i .. "].losses")
   end
+  local function cand_ok(cand, what)
+    if cand == false then return end
+    if type(cand) ~= "table" or not int(cand.r) or not int(cand.e) or int(cand.e) > c.epochs then damaged(what) end
+    vec(cand.params, P, what .. ".params")
+    vec(cand.losses, int(cand.e), what .. ".losses")
+    if type(cand.opt) ~= "table" then damaged(what .. ".opt") end
+  end
   if st.cur then
     local cur = st.cur
-    if type(cur) ~= "table" or int(cur.t) ~= c.T - #st.trained then damaged("cur") end
-    vec(cur.params, P, "cur.params")
-    if type(cur.opt) ~= "table" or type(cur.losses) ~= "table" or #cur.losses > c.epochs then damaged("cur") end
+    if type(cur) ~= "table" or int(cur.t) ~= c.T - #st.trained or not int(cur.r) then damaged("cur") end
+    cand_ok(cur.cand, "cur.cand")
+    cand_ok(cur.best, "cur.best")
   end
 end
 
@@ -386,33 +414,60 @@ local function inputs(R)
   R.t_next = c.T - #R.S.state.trained
 end
 
--- train_step(R, t) -> false if stopped: theta_t trained for `epochs`, frozen, inputs pushed
-local function train_step(R, t)
-  local c, st, S = R.c, R.S.state, R.S
-  local stream = R.root:substream(M.keys.step + 1000 * t)
-  if not st.cur then
-    st.cur = { t = t, params = stream:substream(0):normal(0, 1, R.P), opt = { lr = c.lr }, losses = {} }
-  end
-  local cur = st.cur
-  local anc = ancillas(c, c.N, stream:substream(1))   -- fixed while the step trains
+-- a candidate initialisation r of step t: its stream (the init, the first ancillas fixed while it
+-- trains, one substream per epoch), parameters ~ N(0, 1), Adam state, losses; e = epochs done
+local function cand_stream(R, t, r) return R.root:substream(M.keys.step + 1000 * t + r - 1) end
+
+local function new_cand(R, t, r)
+  return { r = r, e = 0, params = cand_stream(R, t, r):substream(0):normal(0, 1, R.P), opt = { lr = R.c.lr }, losses = {} }
+end
+
+-- train_cand(R, t, cand, upto): cand's epochs up to `upto`; false when the budget ran out
+local function train_cand(R, t, cand, upto)
+  local c, S = R.c, R.S
+  local stream = cand_stream(R, t, int(cand.r))
+  local anc = ancillas(c, c.N, stream:substream(1))
   local St = R.sets[t]   -- S_{t-1}
-  R.prog:begin_step(c.T - t + 1, t)
   local targets, es
   local function feval(p) return loss_grad(R, p, R.X, targets, es, anc) end
-  for e = #cur.losses + 1, c.epochs do
+  for e = int(cand.e) + 1, upto do
     es = stream:substream(1 + e)
     targets = draw(R, St, es:substream(3))
-    cur.opt.lr = lr_at(c, e)
-    local _, L = optim.adam(feval, cur.params, cur.opt)
-    cur.losses[e] = L
+    cand.opt.lr = lr_at(c, e)
+    local _, L = optim.adam(feval, cand.params, cand.opt)
+    cand.losses[e], cand.e = L, e
     R.prog:update(e, L)
     if not S:epoch(e) then return false end
   end
-  R.params[t], R.losses[t] = cur.params, cur.losses
-  st.trained[#st.trained + 1] = { t = t, params = cur.params, losses = cur.losses }
+  return true
+end
+
+-- the mean loss of a candidate's last 10% of epochs (QuDDPM's screening score)
+local score_of = require("qd.protocols.quddpm").pieces.score_of
+
+-- train_step(R, t) -> false if stopped: with best_of > 1 that many candidates are trained
+-- `screen` epochs each and the best (score_of) continues; theta_t then trained to `epochs`,
+-- frozen, the inputs pushed through it, checkpoint
+local function train_step(R, t)
+  local c, st, S = R.c, R.S.state, R.S
+  if not st.cur then st.cur = { t = t, r = 1, cand = false, best = false } end
+  local cur = st.cur
+  R.prog:begin_step(c.T - t + 1, t)
+  while c.best_of > 1 and int(cur.r) <= c.best_of do
+    cur.cand = cur.cand or new_cand(R, t, int(cur.r))
+    if not train_cand(R, t, cur.cand, c.screen) then return false end
+    cur.cand.score = score_of(cur.cand)
+    if not cur.best or cur.cand.score < cur.best.score then cur.best = cur.cand end
+    cur.cand, cur.r = false, int(cur.r) + 1
+  end
+  cur.best = cur.best or new_cand(R, t, 1)
+  local best = cur.best
+  if not train_cand(R, t, best, c.epochs) then return false end
+  R.params[t], R.losses[t] = best.params, best.losses
+  st.trained[#st.trained + 1] = { t = t, r = best.r, params = best.params, losses = best.losses }
   st.cur = false
-  R.prog:end_step(cur.losses[c.epochs])
-  R.X = step(R, cur.params, R.X, R.root:substream(M.keys.push):substream(t))
+  R.prog:end_step(best.losses[c.epochs])
+  R.X = step(R, best.params, R.X, R.root:substream(M.keys.push):substream(t))
   S:checkpoint()
   return true
 end
@@ -488,7 +543,8 @@ local function save_data(R, sample, gen_train, gen_test)
 end
 
 M.pieces = { check = check_cfg, setup = setup, inputs = inputs, step = step, loss_grad = loss_grad,
-             train_step = train_step, generate = generate, evaluate = evaluate, basis_inputs = basis_inputs }
+             train_step = train_step, train_cand = train_cand, generate = generate, evaluate = evaluate,
+             basis_inputs = basis_inputs }
 
 -- msq.run(cfg) -> {dir, stopped, metrics, params (index t), losses (index t), gen_train,
 -- gen_test (index t + 1 = time t), sets (forward, index t + 1), settings, timing}
@@ -496,7 +552,8 @@ local function run_impl(cfg)
   local R = setup(cfg)
   local c, S = R.c, R.S
   inputs(R)
-  R.prog = S:progress { steps = c.T, epochs = c.epochs, total = c.T * c.epochs }
+  local per_step = c.best_of > 1 and c.best_of * c.screen + c.epochs - c.screen or c.epochs
+  R.prog = S:progress { steps = c.T, epochs = c.epochs, total = c.T * per_step }
   local t = R.t_next   -- the steps left, T ... 1; train_step is false when the budget ran out
   while t >= 1 and train_step(R, t) do t = t - 1 end
   R.prog:finish()
@@ -522,11 +579,12 @@ M.run = protocol.generational(run_impl)
 -- choices (empty = the task's), in this order on the usage line
 local cli_numbers = {
   { "epochs", "epochs per step" }, { "lr", "Adam learning rate > 0" }, { "T", "diffusion steps" },
-  { "L", "layers per step" }, { "N", "ensemble size" },
+  { "L", "layers per step" }, { "N", "ensemble size" }, { "best_of", "initialisations tried per step" },
+  { "screen", "epochs each initialisation gets before the best continues" },
 }
 local cli_choices = {
   { "loss", { "mmd", "wasserstein" } }, { "ancilla", { "haar", "zero" } },
-  { "schedule", { "linear", "cosine", "sq_cosine" } },
+  { "schedule", { "linear", "cosine", "sq_cosine" } }, { "kernel", { "superfidelity", "uhlmann" } },
 }
 
 -- msq.cli_options(extra) -> the example's options (qd.cli format): the protocol's common

@@ -259,6 +259,30 @@ T.test("msquddpm: best-of-k initialisations (screening), resumed bit for bit", f
   end
 end)
 
+T.test("msquddpm: a damaged checkpoint is refused before anything is written", function()
+  local dir = tmp .. "/damaged"
+  msq.run(cfg { out = dir, stop_after = 3 })
+  local path = dir .. "/checkpoint.json"
+  local good = slurp(path)
+  local function with(edit, pattern, what)
+    local doc = json.decode(good)
+    edit(doc.state)
+    local f = assert(io.open(path, "w"))
+    f:write(json.encode(doc))
+    f:close()
+    T.raises(function() msq.run(cfg { resume = dir }) end, pattern, what)
+  end
+  with(function(st) st.trained = 5 end, "resume: damaged checkpoint (trained)", "trained")
+  with(function(st) st.cur.best.params = { 1, 2 } end, "damaged checkpoint (cur.best.params: 12 numbers expected)", "params")
+  with(function(st) st.cur.best.e = 99 end, "damaged checkpoint (cur.best)", "epochs beyond the run")
+  with(function(st) st.cur.t = 1 end, "damaged checkpoint (cur)", "wrong step")
+  with(function(st) st.trained = { { t = 1, params = {}, losses = {} } } end, "damaged checkpoint (trained[1])", "trained step")
+  local f = assert(io.open(path, "w"))
+  f:write(good)
+  f:close()
+  T.eq(msq.run(cfg { resume = dir }).stopped, false, "the intact checkpoint resumes")
+end)
+
 T.test("msquddpm: error messages", function()
   local S = random_stack(1, 3, 1)
   T.raises(function() msq.run(cfg { target = 5 }) end, "option 'target': qd.Matrix|table expected, got number", "target type")

@@ -43,8 +43,9 @@ quantities.c qd_fid_dm_dm, runtime/core/loss.c uhlmann_grad):
             eigenvalues <= d eps max|w| set to 0;
   gradient  dF/drho = sf S X^{+1/2} S, S = sqrt(sigma), X = S rho S, X^{+1/2} the inverse
             square root on the eigenvalues > 1e-12 max w (the support: sigma = rho_0 is
-            rank-deficient at t = 1, so X is), sf = sum of sqrt(w) over w > 0 (as qd: the
-            Uhlmann root from X's eigenvalues). Torch's convention for a real loss is
+            rank-deficient at t = 1, so X is), sf = sum of sqrt(w) over that support (as qd
+            since its fix; --sf eig sums every w > 0, which adds the rounding noise of the
+            zero eigenvalues, ~3e-9 each). Torch's convention for a real loss is
             grad = dL/dRe + i dL/dIm = the Hermitian dF/drho itself (qd's G is -1/2 of it
             for 1 - F).
 """
@@ -65,7 +66,7 @@ except ImportError as exc:  # the shell script checks first; this is for direct 
 
 CD = torch.complex128
 EPS = 2.220446049250313e-16
-SF = {"mode": "eig"}   # "eig": qd's sum of sqrt(w > 0); "support": over the support only
+SF = {"mode": "support"}   # "support": over the support only (qd's, since its fix); "eig": every sqrt(w > 0)
 
 
 def sqrtm_psd(a):
@@ -296,8 +297,9 @@ def main():
     ap.add_argument("--check", action="store_true")
     ap.add_argument("--method", choices=["dm", "kraus"], default="dm",
                     help="dm: U x U^dag on the register's density matrix (qd's way); kraus: see Model.kraus")
-    ap.add_argument("--sf", choices=["eig", "support"], default="eig",
-                    help="the Uhlmann gradient's scale: qd's sum of sqrt(w > 0) (eig, default) or the support only")
+    ap.add_argument("--sf", choices=["eig", "support"], default="support",
+                    help="the Uhlmann gradient's scale: over the support only (support, default: qd's) or "
+                         "every sqrt(w > 0) (eig: qd before its fix, noisy at rank-deficient targets)")
     ap.add_argument("--tag", default=None, help="qd's times file qd_TAG.json (default t<threads>)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)

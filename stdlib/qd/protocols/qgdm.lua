@@ -255,8 +255,11 @@ end
 -- after it (auxiliary; time too after the last block) and its slice of theta
 local function kraus_block(R, t, b, theta)
   local c = R.c
-  local th = qd.vector(R.Pa)
-  for i = 1, R.Pa do th[i] = theta[(b - 1) * R.Pa + i] end
+  local th = theta   -- one block: all of theta, no copy
+  if c.blocks > 1 then
+    th = qd.vector(R.Pa)
+    for i = 1, R.Pa do th[i] = theta[(b - 1) * R.Pa + i] end
+  end
   local last = b == c.blocks
   if b == 1 then return R.first[t], R.Ein, last and c.nt + c.na or c.na, th end
   return R.mid, R.EinD, last and c.nt + c.na or c.na, th
@@ -276,6 +279,11 @@ local function kraus_step(R, t, theta, input)
 end
 
 local function kraus_step_vjp(R, t, theta, x, G)
+  if R.c.blocks == 1 then
+    local circ, E, m, th = kraus_block(R, t, 1, theta)
+    local gW, gs = core.isometry_channel_vjp(x.W[1], x.rho[1], m, G)
+    return circ:vjp(E, th, gW), gs
+  end
   local g = qd.vector(R.P)
   for b = R.c.blocks, 1, -1 do
     local circ, E, m, th = kraus_block(R, t, b, theta)
@@ -330,7 +338,7 @@ local function backprop(R, theta, xs, outs, G0, per_step)
     end
     if G then
       local gt, gin = step_vjp(R, t, theta, xs[t], G)
-      for i = 1, R.P do g[i] = g[i] + gt[i] end
+      g = g + gt
       up = (not R.teacher and t < c.T) and gin or nil
     else
       up = nil

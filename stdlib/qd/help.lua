@@ -113,8 +113,8 @@ local docs = {
   vector of 2^k probabilities, as bars labelled with kets |00>, |01>, ... (qubit 0 leftmost).]==],
   ["qd.plot.bloch"] = [==[qd.plot.bloch(x [, {qubit = 0, labels = {...}, trajectories = false, panels = false}]) -> out | nil | text
   Points (<X>, <Y>, <Z>) of the chosen qubit on the Bloch sphere: x an Ensemble, a State or
-  DensityMatrix, a list of Ensembles (one colour each: generated vs target) or a list of
-  states. trajectories = true: the list is a path in time, one curve per member;
+  DensityMatrix, a list of Ensembles (one colour each: generated vs target), a list of
+  states, or a list of lists of states / density matrices (one colour each). trajectories = true: the list is a path in time, one curve per member;
   panels = true: one sphere per set, side by side (snapshots of a generation).]==],
   ["qd.plot.images"] = [==[qd.plot.images(grid [, {cols=, titles = {...}}]) -> out | nil | text: greyscale images (real
   qd.Matrix or tables of rows, row 1 at the top) in a grid of cols columns.]==],
@@ -124,7 +124,8 @@ local docs = {
   diffusion step), metrics.png (run.json's per-step lists), forward.png, bloch.png and
   trajectory.png (1-qubit runs: the noising process, generated vs target, the generation
   trajectory), history.png and density_target/generated.png (density-matrix records: loss
-  and 1 - F per iteration; |rho| and phase); other files are named as skipped. Also `qd plot RUNDIR` and the --plot
+  and 1 - F per iteration; |rho| and phase), bloch.png for 1-qubit ensembles of density
+  matrices (d^2 x N stacks: MSQuDDPM); other files are named as skipped. Also `qd plot RUNDIR` and the --plot
   option of every example.]==],
   ["qd.Circuit:plot"] = [==[c:plot([opts]) -> out | nil | text: the circuit diagram drawn by gnuplot (boxes, control dots,
   target circles); opts as for qd.plot (help("qd.plot")). c:draw() is the text form.]==],

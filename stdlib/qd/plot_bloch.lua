@@ -3,7 +3,7 @@
 -- chosen qubit (its reduced state: a pure state of several qubits lands inside the ball).
 -- Input: an Ensemble (one point set), a State or DensityMatrix (one point), a list of
 -- Ensembles (one set each, e.g. generated vs target), a list of States/DensityMatrices (one
--- set); with {trajectories = true} a list is a path in time: a list of Ensembles gives one
+-- set), a list of such lists (one set each: ensembles of density matrices); with {trajectories = true} a list is a path in time: a list of Ensembles gives one
 -- curve per member (coloured by position in the list), a list of States one curve.
 local C = require "qd.plot_core"
 
@@ -35,8 +35,18 @@ local function objects(x)
   local kind
   for i, o in ipairs(x) do
     local ti = qd.type(o)
-    if not quantum[ti] then C.argerror("bloch", 1, fmt("entry %d is a %s, not a State, DensityMatrix or Ensemble", i, ti)) end
-    local k = ti == "qd.Ensemble" and ti or "state"
+    if ti == "table" then   -- a set of States / DensityMatrices
+      if #o == 0 then C.argerror("bloch", 1, fmt("entry %d is an empty list", i)) end
+      for j, m in ipairs(o) do
+        local tm = qd.type(m)
+        if tm ~= "qd.State" and tm ~= "qd.DensityMatrix" then
+          C.argerror("bloch", 1, fmt("entry %d, member %d is a %s, not a State or DensityMatrix", i, j, tm))
+        end
+      end
+    elseif not quantum[ti] then
+      C.argerror("bloch", 1, fmt("entry %d is a %s, not a State, DensityMatrix, Ensemble or a list of states", i, ti))
+    end
+    local k = ti == "qd.Ensemble" and ti or ti == "table" and "sets" or "state"
     if kind and k ~= kind then C.argerror("bloch", 1, fmt("entry %d: a list mixes Ensembles and single states", i)) end
     kind = k
   end
@@ -85,7 +95,7 @@ local colors = { "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b
 -- point sets: one data block per object
 local function point_sets(objs, kind, q, labels)
   local blocks, plots = {}, {}
-  local sets = kind == "qd.Ensemble" and objs or { objs }
+  local sets = (kind == "qd.Ensemble" or kind == "sets") and objs or { objs }
   for i, set in ipairs(sets) do
     local rows = {}
     for _, o in ipairs(kind == "qd.Ensemble" and { set } or set) do
@@ -152,7 +162,7 @@ function M.bloch(x, opts)
   local labels = o.labels or {}
   local blocks, plots
   if o.trajectories then
-    if single then C.argerror("bloch", 1, "trajectories: a list of Ensembles or of states expected") end
+    if single or kind == "sets" then C.argerror("bloch", 1, "trajectories: a list of Ensembles or of states expected") end
     blocks, plots = trajectory_sets(objs, q, labels)
   else
     blocks, plots = point_sets(objs, kind, q, labels)

@@ -10,6 +10,9 @@
 --   forward.png     the forward (noising) process: the training sets at five times 0..T
 --   history.png     loss and 1 - fidelity per training iteration (history.npy: QGDM)
 --   density_target.png, density_generated.png   |rho_ij| and phase (target.npy, generated.npy)
+--   bloch.png       for ensembles of density matrices (MSQuDDPM: target.npy and
+--                   generated_train.npy as d^2 x N stacks) of one qubit: generated vs target
+--                   inside the Bloch ball
 -- Anything else is named as skipped, with the reason.
 local json = require "qd.json"
 local C = require "qd.plot_core"
@@ -132,6 +135,7 @@ end
 
 local function bloch_figures(ctx)
   local qd = require "qd"
+  if ctx.stacks then return end
   -- a density-matrix record's forward.npy is a stack of matrices, not ensembles (its
   -- figures: history and density_*)
   for _, f in ipairs(type(ctx.doc.files) == "table" and ctx.doc.files or {}) do
@@ -174,12 +178,54 @@ end
 -- target.npy and generated.npy (density matrices): |rho_ij| and phase of each
 local function density_figures(ctx)
   local qd = require "qd"
+  if ctx.stacks then return end
   for _, f in ipairs { "target", "generated" } do
     local rho = ctx.load(f .. ".npy", "dm")
     if rho then
       ctx.done(qd.plot.heatmap(rho, { title = ctx.name .. ": " .. f .. " density matrix", out = ctx.path("density_" .. f) }))
     end
   end
+end
+
+-- generated_train.npy as a 2-D (d^2 x N) complex matrix: the record holds ensembles of density
+-- matrices, column k member k (MSQuDDPM); ctx.stacks = that matrix
+local function find_stacks(ctx)
+  local qd = require "qd"
+  local p = ctx.dir .. "/generated_train.npy"
+  if not exists(p) then return end
+  local v = qd.load_npy(p)
+  if qd.type(v) == "qd.Matrix" and v:is_complex() then ctx.stacks = v end
+end
+
+-- the members of a d^2 x N stack as DensityMatrices (nil, reason if it is not one)
+local function stack_members(S)
+  local core = require "qd.core"
+  local members = {}
+  local _, N = S:shape()
+  for k = 1, N do
+    local ok, rho = pcall(core.dms_get, S, k)
+    if not ok then return nil, tostring(rho) end
+    members[k] = rho
+  end
+  return members
+end
+
+-- ensembles of density matrices (MSQuDDPM) of one qubit: generated (t = 0) vs target
+local function stack_figures(ctx)
+  local qd = require "qd"
+  if not ctx.stacks then return end
+  local d2 = ctx.stacks:shape()
+  if d2 ~= 4 then
+    return ctx.skip("bloch", fmt("%d-qubit density matrices: the Bloch figures are drawn for 1-qubit runs",
+                                 math.floor(math.log(d2, 4) + 0.5)))
+  end
+  local gen, err = stack_members(ctx.stacks)
+  if not gen then return ctx.skip("generated_train.npy", err) end
+  local T = exists(ctx.dir .. "/target.npy") and qd.load_npy(ctx.dir .. "/target.npy")
+  local tgt = qd.type(T) == "qd.Matrix" and stack_members(T)
+  if not tgt then return ctx.skip("target.npy", "not a stack of 1-qubit density matrices") end
+  ctx.done(qd.plot.bloch({ tgt, gen }, { labels = { "target", "generated (t=0)" },
+                         title = ctx.name .. ": generated vs target", out = ctx.path("bloch") }))
 end
 
 -- the record's files no figure reads, named as skipped
@@ -226,11 +272,13 @@ function M.figures(dir, opts)
   local ok, msg = require("qd.core").sys.mkdir_p(outdir)
   if not ok then C.fail("cannot create " .. outdir .. ": " .. tostring(msg)) end
   local ctx = context(dir, doc, outdir, format)
+  find_stacks(ctx)
   loss_figure(ctx)
   metrics_figure(ctx)
   bloch_figures(ctx)
   history_figure(ctx)
   density_figures(ctx)
+  stack_figures(ctx)
   unused_files(ctx)
   return ctx.written, ctx.skipped
 end

@@ -70,6 +70,9 @@ local kinds = {
   { "bloch_state", function(o) return P.bloch(bell, { qubit = 1, out = o }) end, 2 },
   { "bloch_traj", function(o) return P.bloch(traj, { trajectories = true, out = o }) end, 3 },
   { "bloch_panels", function(o) return P.bloch({ E, H }, { panels = true, labels = { "a", "b" }, out = o }) end, 4 },
+  { "bloch_dm_sets", function(o)
+      return P.bloch({ { qd.dm(E[1]), qd.maximally_mixed(1) }, { qd.random.dm(1, qd.rng(3)), E[2] } }, { out = o })
+    end, 3 },
   { "images", function(o)
       return P.images({ { { 0, 1 }, { 1, 0 } }, qd.matrix { { 0, 0.5, 1 } }, { { 1 } } }, { out = o })
     end, 3 },
@@ -134,6 +137,24 @@ else
     local _, sk = P.run(run)
     T.ok(sk[1] and sk[1]:find("2-qubit", 1, true) ~= nil, "multi-qubit Bloch figures skipped, said why")
     T.raises(function() P.run(tmp .. "/none") end, "no run record in")
+    -- ensembles of density matrices (MSQuDDPM's d^2 x N stacks): 1 qubit on the Bloch ball
+    local msq = require "qd.protocols.msquddpm"
+    local run2 = tmp .. "/run_dms"
+    local rec2 = require("qd.record").open(run2, { name = "plot_dms", seed = 1 })
+    rec2:save()
+    local dms = {}
+    for k = 1, 6 do dms[k] = qd.random.dm(1, qd.rng(k)) end
+    msq.stack(dms):save_npy(rec2:path("generated_train.npy"))
+    msq.stack(dms):save_npy(rec2:path("target.npy"))
+    local w3, sk3 = P.run(run2)
+    T.ok(#w3 == 1 and w3[1]:find("/bloch.png", 1, true) ~= nil, "a density-matrix ensemble record: bloch.png")
+    T.ok(#sk3 == 1 and sk3[1]:find("^metrics:") ~= nil,
+      "only the metrics figure skipped (no per-step lists); the stacks are not read as ensembles or single matrices")
+    local dms2 = {}
+    for k = 1, 3 do dms2[k] = qd.random.dm(2, qd.rng(k)) end
+    msq.stack(dms2):save_npy(rec2:path("generated_train.npy"))
+    local _, sk4 = P.run(run2)
+    T.ok(table.concat(sk4, "\n"):find("bloch: 2-qubit density matrices", 1, true) ~= nil, "multi-qubit stacks skipped, said why")
     T.raises(function() P.run(run, { format = "gif" }) end, "bad argument #2 to 'run' (option 'format'")
   end)
 
@@ -161,6 +182,10 @@ T.test("argument errors name the argument", function()
   T.raises(function() P.probs(bell, { qubits = { 5 } }) end, "bad argument #2 to 'probs' (option 'qubits'")
   T.raises(function() P.bloch(42) end, "bad argument #1 to 'bloch' (an Ensemble, State, DensityMatrix or a non-empty list")
   T.raises(function() P.bloch({ E, bell }) end, "(entry 2: a list mixes Ensembles and single states)")
+  T.raises(function() P.bloch({ { bell }, {} }) end, "(entry 2 is an empty list)")
+  T.raises(function() P.bloch({ { bell, 3 } }) end, "(entry 1, member 2 is a number, not a State or DensityMatrix)")
+  T.raises(function() P.bloch({ { bell }, E }) end, "(entry 2: a list mixes Ensembles and single states)")
+  T.raises(function() P.bloch({ { bell } }, { trajectories = true }) end, "(trajectories: a list of Ensembles or of states expected)")
   T.raises(function() P.bloch(E, { qubit = 3 }) end,
            "bad argument #2 to 'bloch' (option 'qubit': 3 is not a qubit of a 1-qubit qd.Ensemble)")
   T.raises(function() P.bloch(E, { trajectories = true }) end, "(trajectories: a list of Ensembles or of states expected)")

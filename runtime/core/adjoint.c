@@ -500,7 +500,7 @@ static int pauli_pair(const qd_circuit *c, size_t o1, size_t o2)
 
 /* ---- the backward pass with members in SIMD lanes (small registers)
  * For circuits of up to 10 qubits whose gates all come before their measurements/resets
- * and are 1-qubit gates (parameterised only as rx, ry, rz) and cz: QD_VL members at a time
+ * and are 1-qubit gates (parameterised only as rx, ry, rz), cz and cx: QD_VL members at a time
  * (qd_simd.h) with psi and lambda transposed into blocks of 2d rows x QD_VL lanes, every
  * step (a cz run as one +-1 diagonal; a 1-qubit gate, or a pair of Pauli rotations on one
  * qubit as the generic backward pairs them) applied to the block while it is in L1. The
@@ -513,8 +513,9 @@ static int pauli_pair(const qd_circuit *c, size_t o1, size_t o2)
  * no global variables (scripts/gen_dispatch.sh) */
 
 typedef struct {
-    int kind;            /* 0: 1-qubit step, 1: +-1 diagonal (a cz run) */
-    int q, brk;          /* qubit; brk: the brackets (X, Y, Z) are needed */
+    int kind;            /* 0: 1-qubit step, 1: +-1 diagonal (a cz run), 2: cx (permutation) */
+    int q, brk;          /* qubit (kind 2: control); brk: the brackets (X, Y, Z) are needed */
+    int q2;              /* kind 2: target */
     int unit;            /* kind 0: 1 = phase on |1> then (X if sw) then T (see sb_plan) */
     qd_c Md[4];          /* unit 0: the matrix applied to the stored vectors */
     double ec, es;       /* unit 1: the phase e^{i eps} = ec + i es on the |1> amplitude */
@@ -537,7 +538,10 @@ typedef struct {
  *    unit-diagonal form of the forward fusion: the stored vectors get the phase w on |1>,
  *    the swap and T (8 FMA-sized operations per amplitude pair instead of 16 for N), and
  *    diag(a0 r0, a1 r1) = a0 r0 diag(1, e^{i d'}) becomes the new frame (a0 r0 into g);
- *  - a cz run commutes with the frames.
+ *  - a cz run commutes with the frames;
+ *  - a cx commutes with its control's frame but not with its target's: the target's frame
+ *    is first applied to the stored vectors (a diagonal step, d_t = 0 after), then the cx
+ *    permutes the stored vectors.
  * At the end lambda's true value is g F T (one diagonal pass, only when G_in is wanted).
  * A step whose N is too close to diagonal or anti-diagonal (|c| or |s| <= 1e-3) applies N
  * itself (unit 0) and its qubit keeps its frame d_q (N already includes F_q: d_q = 0 after). */
@@ -550,6 +554,11 @@ typedef struct {
 static int is_cz_op(const qd_op *op)
 {
     return op->kind == QD_OP_GATE && op->g->id == QD_G_CZ;
+}
+
+static int is_cx_op(const qd_op *op)
+{
+    return op->kind == QD_OP_GATE && op->g->id == QD_G_CX;
 }
 
 static double sb_abs(qd_c z)
@@ -647,6 +656,22 @@ static int sb_plan(const qd_circuit *c, const double *theta, size_t og, sb_step 
             o = o0;
             continue;
         }
+        if (is_cx_op(op)) {   /* the target's frame applied first (see above), then cx */
+            const int qt = op->qs[1];
+            if (creal(fr[qt]) != 1 || cimag(fr[qt]) != 0) {
+                s->q = qt;
+                s->Md[0] = s->Md[3] = 1;
+                sb_frame_step(s, tm, fr, g2, &gph);   /* N = F_t: applied as is, d_t = 0 */
+                s = &st[++ns];
+                memset(s, 0, sizeof *s);
+                s->t0 = nt;
+            }
+            s->kind = 2;
+            s->q = op->qs[0];
+            s->q2 = qt;
+            ns++;
+            continue;
+        }
         if (op->kind != QD_OP_GATE || op->k != 1)
             return 0;
         int p2 = pauli_index(op);
@@ -714,8 +739,8 @@ static int sb_plan(const qd_circuit *c, const double *theta, size_t og, sb_step 
     return 1;
 }
 
-/* 1 if the circuit suits sweep_back: at most SB_MAXQ qubits; ops [0, og) gates, each a cz
- * or a 1-qubit gate whose differentiated parameters (slot >= 0, scale != 0) are those of
+/* 1 if the circuit suits sweep_back: at most SB_MAXQ qubits; ops [0, og) gates, each a cz,
+ * a cx or a 1-qubit gate whose differentiated parameters (slot >= 0, scale != 0) are those of
  * rx, ry, rz; ops [og, nops) measurements/resets; og > 0. */
 static int sb_eligible(const qd_circuit *c, size_t *og)
 {
@@ -730,7 +755,7 @@ static int sb_eligible(const qd_circuit *c, size_t *og)
             return 0;
     for (size_t t = 0; t < o; t++) {
         const qd_op *op = &c->ops[t];
-        if (is_cz_op(op))
+        if (is_cz_op(op) || is_cx_op(op))
             continue;
         if (op->kind != QD_OP_GATE || op->k != 1)
             return 0;
@@ -809,6 +834,21 @@ static void sb_block(const sb_step *st, int ns, const sb_term *tm, const double 
             }
             continue;
         }
+        if (s->kind == 2) {   /* cx: rows i and i + tb swapped where the control is 1 */
+            const size_t cb = (size_t)1 << (n - 1 - s->q), tb = (size_t)1 << (n - 1 - s->q2);
+            for (size_t i = 0; i < d; i++) {
+                if (!(i & cb) || (i & tb))
+                    continue;
+                double *rows[4] = {S + i * QD_VL, S + (d + i) * QD_VL, T + i * QD_VL,
+                                   T + (d + i) * QD_VL};
+                for (int r = 0; r < 4; r++) {
+                    qd_vd a = qd_vload(rows[r]), bv = qd_vload(rows[r] + tb * QD_VL);
+                    qd_vstore(rows[r], bv);
+                    qd_vstore(rows[r] + tb * QD_VL, a);
+                }
+            }
+            continue;
+        }
         const size_t b = (size_t)1 << (n - 1 - s->q);
         if (s->unit) {
             qd_vd acc[3];
@@ -862,6 +902,28 @@ static void sb_block(const sb_step *st, int ns, const sb_term *tm, const double 
     }
 }
 
+/* lane block blk (members blk QD_VL ...) through the steps, in the scratch S (4d x QD_VL) */
+static void sb_lanes(const sb_step *st, int ns, const sb_term *tm, int nt, const double *signs,
+                     const qd_c *fin, int n, qd_c *psi, qd_c *lam, size_t count, size_t blk,
+                     int need_lam, double *val, double *S)
+{
+    const size_t d = (size_t)1 << n;
+    double *T = S + 2 * d * QD_VL;
+    const size_t j0 = blk * QD_VL, nl = count - j0 < QD_VL ? count - j0 : QD_VL;
+    qd_soa_in(S, psi + j0 * d, d, nl);
+    qd_soa_in(T, lam + j0 * d, d, nl);
+    sb_block(st, ns, tm, signs, n, S, T, val, nt, j0, nl);
+    if (need_lam) {   /* true lambda = g F T; psi is scratch: left as it was */
+        for (size_t i = 0; i < d; i++) {
+            qd_vd re = qd_vload(T + i * QD_VL), im = qd_vload(T + (d + i) * QD_VL);
+            qd_vd fr = qd_vset1(creal(fin[i])), fi = qd_vset1(cimag(fin[i]));
+            qd_vstore(T + i * QD_VL, qd_vfms(re, fr, qd_vmul(im, fi)));
+            qd_vstore(T + (d + i) * QD_VL, qd_vfma(re, fi, qd_vmul(im, fr)));
+        }
+        qd_soa_out(T, lam + j0 * d, d, nl);
+    }
+}
+
 /* ops [0, og) backward on psi and lambda (count members), gradient terms into grad (the
  * circuit passed sb_eligible); lambda written back only if need_lam (psi never: the caller
  * treats it as scratch). Returns 1, or 0 on an allocation failure (e set). */
@@ -870,7 +932,7 @@ static int sweep_back(const qd_circuit *c, const double *theta, size_t og, size_
 {
     const int n = c->n;
     const size_t d = (size_t)1 << n;
-    sb_step *st = qd_malloc(sizeof(sb_step) * og);
+    sb_step *st = qd_malloc(sizeof(sb_step) * 2 * og);   /* a cx may take two steps */
     sb_term *tm = qd_malloc(sizeof(sb_term) * 2 * og);
     double *signs = qd_malloc(sizeof(double) * d * og);
     qd_c *fin = qd_malloc(sizeof(qd_c) * d);
@@ -897,27 +959,14 @@ static int sweep_back(const qd_circuit *c, const double *theta, size_t og, size_
         ok = -1;
         goto done;
     }
-    #pragma omp parallel for num_threads(nth) schedule(static) if (nth > 1)
-    for (size_t blk = 0; blk < nblk; blk++) {
-#ifdef _OPENMP
-        double *S = buf + 4 * d * QD_VL * (size_t)(nth > 1 ? omp_get_thread_num() : 0);
-#else
-        double *S = buf;
-#endif
-        double *T = S + 2 * d * QD_VL;
-        const size_t j0 = blk * QD_VL, nl = count - j0 < QD_VL ? count - j0 : QD_VL;
-        qd_soa_in(S, psi + j0 * d, d, nl);
-        qd_soa_in(T, lam + j0 * d, d, nl);
-        sb_block(st, ns, tm, signs, n, S, T, val, nt, j0, nl);
-        if (need_lam) {   /* true lambda = g F T; psi is scratch: left as it was */
-            for (size_t i = 0; i < d; i++) {
-                qd_vd re = qd_vload(T + i * QD_VL), im = qd_vload(T + (d + i) * QD_VL);
-                qd_vd fr = qd_vset1(creal(fin[i])), fi = qd_vset1(cimag(fin[i]));
-                qd_vstore(T + i * QD_VL, qd_vfms(re, fr, qd_vmul(im, fi)));
-                qd_vstore(T + (d + i) * QD_VL, qd_vfma(re, fi, qd_vmul(im, fr)));
-            }
-            qd_soa_out(T, lam + j0 * d, d, nl);
-        }
+    if (nth > 1) {   /* no OpenMP region on one thread (qd.h, qd_thread_num) */
+        #pragma omp parallel for num_threads(nth) schedule(static)
+        for (size_t blk = 0; blk < nblk; blk++)
+            sb_lanes(st, ns, tm, nt, signs, fin, n, psi, lam, count, blk, need_lam, val,
+                     buf + 4 * d * QD_VL * (size_t)qd_thread_num());
+    } else {
+        for (size_t blk = 0; blk < nblk; blk++)
+            sb_lanes(st, ns, tm, nt, signs, fin, n, psi, lam, count, blk, need_lam, val, buf);
     }
     /* per term: the members' values summed in member order (the terms side by side, so
      * the sums vectorise across terms; each is still one sequential sum) */
@@ -958,35 +1007,81 @@ typedef struct {
     qd_c *psi, *lam;
 } vjp_pass;
 
+/* where lambda's amplitudes come from: the kept qubits and the discarded qubits' sources */
+typedef struct {
+    int kept[QD_MAX_QUBITS], src_mi[QD_MAX_QUBITS], src_bit[QD_MAX_QUBITS], nout;
+} vjp_layout;
+
+/* member j of lambda = G on the kept qubits (x) the discarded qubits' basis state */
+static void vjp_lambda_member(const vjp_pass *v, const vjp_layout *ly, const qd_c *G, size_t j)
+{
+    const int n = v->n, nm = v->nm, nout = ly->nout;
+    const size_t d = v->d, dout = (size_t)1 << nout;
+    qd_c *lj = v->lam + j * d;
+    memset(lj, 0, sizeof(qd_c) * d);
+    if (v->P[j] == 0)
+        return;
+    size_t dpat = 0;
+    for (int q = 0; q < n; q++)
+        if (ly->src_mi[q] >= 0 &&
+            ((v->outcomes[j * (size_t)nm + (size_t)ly->src_mi[q]] >> ly->src_bit[q]) & 1))
+            dpat |= (size_t)1 << (n - 1 - q);
+    const qd_c *gj = G + j * dout;
+    for (size_t r = 0; r < dout; r++) {
+        size_t i = dpat;
+        for (int t = 0; t < nout; t++)
+            if ((r >> (nout - 1 - t)) & 1)
+                i |= (size_t)1 << (n - 1 - ly->kept[t]);
+        lj[i] = gj[r];
+    }
+}
+
 /* lambda = G on the kept qubits (x) the discarded qubits' basis state */
 static void vjp_lambda(const vjp_pass *v, const qd_c *G)
 {
-    const qd_circuit *c = v->c;
+    vjp_layout ly;
+    ly.nout = qd_circuit_nout(v->c, ly.kept);
+    discard_sources(v->c, ly.src_mi, ly.src_bit);
+    if (v->par) {   /* no OpenMP region on one thread (qd.h, qd_thread_num) */
+        #pragma omp parallel for schedule(static)
+        for (size_t j = 0; j < v->count; j++)
+            vjp_lambda_member(v, &ly, G, j);
+    } else {
+        for (size_t j = 0; j < v->count; j++)
+            vjp_lambda_member(v, &ly, G, j);
+    }
+}
+
+/* member j through measurement or reset op (the mi-th), see vjp_measure */
+static void vjp_measure_member(const vjp_pass *v, const qd_op *op, int mi, size_t j)
+{
     const int n = v->n, nm = v->nm;
-    const size_t d = v->d;
-    int kept[QD_MAX_QUBITS], src_mi[QD_MAX_QUBITS], src_bit[QD_MAX_QUBITS];
-    const int nout = qd_circuit_nout(c, kept);
-    const size_t dout = (size_t)1 << nout;
-    discard_sources(c, src_mi, src_bit);
-    #pragma omp parallel for schedule(static) if (v->par)
-    for (size_t j = 0; j < v->count; j++) {
-        qd_c *lj = v->lam + j * d;
-        memset(lj, 0, sizeof(qd_c) * d);
-        if (v->P[j] == 0)
-            continue;
-        size_t dpat = 0;
-        for (int q = 0; q < n; q++)
-            if (src_mi[q] >= 0 &&
-                ((v->outcomes[j * (size_t)nm + (size_t)src_mi[q]] >> src_bit[q]) & 1))
-                dpat |= (size_t)1 << (n - 1 - q);
-        const qd_c *gj = G + j * dout;
-        for (size_t r = 0; r < dout; r++) {
-            size_t i = dpat;
-            for (int t = 0; t < nout; t++)
-                if ((r >> (nout - 1 - t)) & 1)
-                    i |= (size_t)1 << (n - 1 - kept[t]);
-            lj[i] = gj[r];
-        }
+    const size_t d = v->d, count = v->count;
+    if (v->P[j] == 0)
+        return;
+    qd_c *pj = v->psi + j * d, *lj = v->lam + j * d;
+    size_t m = v->outcomes[j * (size_t)nm + (size_t)mi], mask;
+    size_t pat = qd_circ_pattern(n, op->qs, op->k, m, &mask);
+    if (op->kind == QD_OP_RESET) {
+        xor_permute(pj, d, pat);
+        xor_permute(lj, d, pat);
+    }
+    double p = v->pm[(size_t)mi * count + j], sq = sqrt(p);
+    double re = 0;
+    for (size_t i = 0; i < d; i++)
+        re += creal(lj[i]) * creal(pj[i]) + cimag(lj[i]) * cimag(pj[i]);
+    double extra = v->dLdP ? v->dLdP[j] * (v->P[j] / p) * sq : 0;   /* (dL/dp_i) phi = . psi' */
+    /* lj = (lj - re pj) / sq + extra pj on the outcome's block, 0 elsewhere (the complex
+     * arithmetic written out per part: the same operations, vectorised) */
+    double *l2 = (double *)lj;
+    const double *p2 = (const double *)pj;
+    #pragma omp simd
+    for (size_t i = 0; i < d; i++) {
+        double nr = (l2[2 * i] - re * p2[2 * i]) / sq + extra * p2[2 * i];
+        double ni = (l2[2 * i + 1] - re * p2[2 * i + 1]) / sq + extra * p2[2 * i + 1];
+        int keep = (i & mask) == pat;
+        l2[2 * i] = keep ? nr : 0;
+        l2[2 * i + 1] = keep ? ni : 0;
     }
 }
 
@@ -994,37 +1089,13 @@ static void vjp_lambda(const vjp_pass *v, const qd_c *G)
  * outcome probability's own gradient dL/dP), psi back to the tape's state before it */
 static void vjp_measure(const vjp_pass *v, const qd_op *op, int mi, const qd_c *ck)
 {
-    const int n = v->n, nm = v->nm;
-    const size_t d = v->d, count = v->count;
-    const int reset = op->kind == QD_OP_RESET;
-    #pragma omp parallel for schedule(static) if (v->par)
-    for (size_t j = 0; j < count; j++) {
-        if (v->P[j] == 0)
-            continue;
-        qd_c *pj = v->psi + j * d, *lj = v->lam + j * d;
-        size_t m = v->outcomes[j * (size_t)nm + (size_t)mi], mask;
-        size_t pat = qd_circ_pattern(n, op->qs, op->k, m, &mask);
-        if (reset) {
-            xor_permute(pj, d, pat);
-            xor_permute(lj, d, pat);
-        }
-        double p = v->pm[(size_t)mi * count + j], sq = sqrt(p);
-        double re = 0;
-        for (size_t i = 0; i < d; i++)
-            re += creal(lj[i]) * creal(pj[i]) + cimag(lj[i]) * cimag(pj[i]);
-        double extra = v->dLdP ? v->dLdP[j] * (v->P[j] / p) * sq : 0;   /* (dL/dp_i) phi = . psi' */
-        /* lj = (lj - re pj) / sq + extra pj on the outcome's block, 0 elsewhere (the
-         * complex arithmetic written out per part: the same operations, vectorised) */
-        double *l2 = (double *)lj;
-        const double *p2 = (const double *)pj;
-        #pragma omp simd
-        for (size_t i = 0; i < d; i++) {
-            double nr = (l2[2 * i] - re * p2[2 * i]) / sq + extra * p2[2 * i];
-            double ni = (l2[2 * i + 1] - re * p2[2 * i + 1]) / sq + extra * p2[2 * i + 1];
-            int keep = (i & mask) == pat;
-            l2[2 * i] = keep ? nr : 0;
-            l2[2 * i + 1] = keep ? ni : 0;
-        }
+    if (v->par) {
+        #pragma omp parallel for schedule(static)
+        for (size_t j = 0; j < v->count; j++)
+            vjp_measure_member(v, op, mi, j);
+    } else {
+        for (size_t j = 0; j < v->count; j++)
+            vjp_measure_member(v, op, mi, j);
     }
     memcpy(v->psi, ck + v->amps * (size_t)mi, sizeof(qd_c) * v->amps);
 }
@@ -1100,9 +1171,14 @@ static qd_status vjp_gate(const vjp_pass *v, size_t o, qd_err *e)
                 acc += v->contrib[j];
             v->grad[op->slot[0]] += acc;
         } else {
-            #pragma omp parallel for schedule(static) if (v->par)
-            for (size_t j = 0; j < count; j++)
-                v->contrib[j] = sc * cimag(pauli_braket(v->lam + j * d, v->psi + j * d, d, px, pz, pny));
+            if (v->par) {
+                #pragma omp parallel for schedule(static)
+                for (size_t j = 0; j < count; j++)
+                    v->contrib[j] = sc * cimag(pauli_braket(v->lam + j * d, v->psi + j * d, d, px, pz, pny));
+            } else {
+                for (size_t j = 0; j < count; j++)
+                    v->contrib[j] = sc * cimag(pauli_braket(v->lam + j * d, v->psi + j * d, d, px, pz, pny));
+            }
             double acc = 0;
             for (size_t j = 0; j < count; j++)
                 acc += v->contrib[j];
@@ -1120,10 +1196,16 @@ static qd_status vjp_gate(const vjp_pass *v, size_t o, qd_err *e)
             qd_c D[16];
             qd_gate_dmatrix(op->g, ang, i, D);
             double sc = 2 * op->scale[i];
-            #pragma omp parallel for schedule(static) if (v->par)
-            for (size_t j = 0; j < count; j++)
-                v->contrib[j] = sc * creal(braket_local(v->lam + j * d, v->psi + j * d, n, op->qs,
-                                                        op->k, D));
+            if (v->par) {
+                #pragma omp parallel for schedule(static)
+                for (size_t j = 0; j < count; j++)
+                    v->contrib[j] = sc * creal(braket_local(v->lam + j * d, v->psi + j * d, n,
+                                                            op->qs, op->k, D));
+            } else {
+                for (size_t j = 0; j < count; j++)
+                    v->contrib[j] = sc * creal(braket_local(v->lam + j * d, v->psi + j * d, n,
+                                                            op->qs, op->k, D));
+            }
             double acc = 0;
             for (size_t j = 0; j < count; j++)
                 acc += v->contrib[j];

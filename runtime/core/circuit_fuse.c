@@ -183,8 +183,9 @@ typedef struct qd_fuser {
     int sweep, nit, ntab;
     struct {
         int kind;            /* 0: complex 2x2, 1: real 2x2, 2: diagonal (expanded table),
-                                3: real with unit diagonal, R[0..1] = (c0, c1), after X if sw */
-        int q, tab, sw;
+                                3: real with unit diagonal, R[0..1] = (c0, c1), after X if sw,
+                                4: cx with control q and target q2 (a permutation of rows) */
+        int q, q2, tab, sw;
         qd_c M[4];
         double R[4];
     } it[QD_FUSE_QCAP];
@@ -245,86 +246,106 @@ QD_INLINE void drain_group(double *S, size_t rows, int G, const size_t *b, const
     }
 }
 
-/* Applies the queued passes (see above). */
+/* The queued passes on lane block blk, transposed into S (2d rows x QD_VL lanes). */
+static void fz_drain_block(const fuser *f, size_t blk, double *S)
+{
+    const int n = f->c->n;
+    const size_t d = (size_t)1 << n, rows = 2 * d, count = f->count;
+    const size_t j0 = blk * QD_VL, nl = count - j0 < QD_VL ? count - j0 : QD_VL;
+    qd_soa_in(S, f->a + j0 * d, d, nl);
+    for (int t = 0; t < f->nit;) {
+        const int kind = f->it[t].kind;
+        if (kind == 3) {
+            size_t bb[QD_FUSE_GMAX];
+            double c0[QD_FUSE_GMAX], c1[QD_FUSE_GMAX];
+            unsigned swm = 0;
+            int G = 0;
+            while (t < f->nit && G < QD_FUSE_GMAX && f->it[t].kind == 3) {
+                size_t bq = (size_t)1 << (n - 1 - f->it[t].q);
+                int dup = 0;
+                for (int s = 0; s < G; s++)
+                    dup |= bb[s] == bq;
+                if (dup)
+                    break;
+                bb[G] = bq;
+                c0[G] = f->it[t].R[0];
+                c1[G] = f->it[t].R[1];
+                swm |= (unsigned)f->it[t].sw << G;
+                G++;
+                t++;
+            }
+            switch (G) {   /* constant G: the group's loops unroll */
+            case 1: drain_group(S, rows, 1, bb, c0, c1, swm); break;
+            case 2: drain_group(S, rows, 2, bb, c0, c1, swm); break;
+            case 3: drain_group(S, rows, 3, bb, c0, c1, swm); break;
+            default: drain_group(S, rows, QD_FUSE_GMAX, bb, c0, c1, swm); break;
+            }
+            continue;
+        }
+        if (kind == 2) {
+            const double *tr = f->tabs + 2 * d * (size_t)f->it[t].tab, *ti = tr + d;
+            for (size_t i = 0; i < d; i++) {
+                qd_vd re = qd_vload(S + i * QD_VL), im = qd_vload(S + (d + i) * QD_VL);
+                qd_vd r = qd_vset1(tr[i]), s = qd_vset1(ti[i]);
+                qd_vstore(S + i * QD_VL, qd_vfms(re, r, qd_vmul(im, s)));
+                qd_vstore(S + (d + i) * QD_VL, qd_vfma(re, s, qd_vmul(im, r)));
+            }
+            t++;
+            continue;
+        }
+        if (kind == 4) {   /* cx: rows i and i + tb swapped where the control is 1 (both planes) */
+            const size_t cb = (size_t)1 << (n - 1 - f->it[t].q), tb = (size_t)1 << (n - 1 - f->it[t].q2);
+            for (size_t i = 0; i < rows; i++) {
+                if (!(i & cb) || (i & tb))
+                    continue;
+                qd_vd x = qd_vload(S + i * QD_VL), y = qd_vload(S + (i + tb) * QD_VL);
+                qd_vstore(S + i * QD_VL, y);
+                qd_vstore(S + (i + tb) * QD_VL, x);
+            }
+            t++;
+            continue;
+        }
+        const size_t b = (size_t)1 << (n - 1 - f->it[t].q);
+        if (kind == 1) {   /* real 2x2 (column-major R) on both planes */
+            const qd_vd m00 = qd_vset1(f->it[t].R[0]), m10 = qd_vset1(f->it[t].R[1]),
+                        m01 = qd_vset1(f->it[t].R[2]), m11 = qd_vset1(f->it[t].R[3]);
+            for (size_t i = 0; i < rows; i++) {
+                if (i & b)
+                    continue;
+                qd_vd x = qd_vload(S + i * QD_VL), y = qd_vload(S + (i + b) * QD_VL);
+                qd_vstore(S + i * QD_VL, qd_vfma(m01, y, qd_vmul(m00, x)));
+                qd_vstore(S + (i + b) * QD_VL, qd_vfma(m11, y, qd_vmul(m10, x)));
+            }
+            t++;
+            continue;
+        }
+        qd_soa_2x2(S, d, b, f->it[t].M);   /* kind 0: complex 2x2 */
+        t++;
+    }
+    qd_soa_out(S, f->a + j0 * d, d, nl);
+}
+
+/* Applies the queued passes (see above). One thread runs them outside any OpenMP region:
+ * a region costs a futex wake even when its if clause is false (~0.5 us), and small
+ * registers drain dozens of times per run. */
 static void fz_drain(fuser *f)
 {
     if (f->nit == 0)
         return;
-    const int n = f->c->n;
-    const size_t d = (size_t)1 << n, rows = 2 * d, count = f->count;
+    const size_t d = (size_t)1 << f->c->n, rows = 2 * d, count = f->count;
     const size_t nblk = (count + QD_VL - 1) / QD_VL;
     int nt = 1;
 #ifdef _OPENMP
     if (nblk > 1 && count * d >= QD_PAR_MIN)
         nt = qd_get_threads() < f->nbuf ? qd_get_threads() : f->nbuf;
 #endif
-    #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-    for (size_t blk = 0; blk < nblk; blk++) {
-#ifdef _OPENMP
-        double *S = f->soa + rows * QD_VL * (size_t)(nt > 1 ? omp_get_thread_num() : 0);
-#else
-        double *S = f->soa;
-#endif
-        const size_t j0 = blk * QD_VL, nl = count - j0 < QD_VL ? count - j0 : QD_VL;
-        qd_soa_in(S, f->a + j0 * d, d, nl);
-        for (int t = 0; t < f->nit;) {
-            const int kind = f->it[t].kind;
-            if (kind == 3) {
-                size_t bb[QD_FUSE_GMAX];
-                double c0[QD_FUSE_GMAX], c1[QD_FUSE_GMAX];
-                unsigned swm = 0;
-                int G = 0;
-                while (t < f->nit && G < QD_FUSE_GMAX && f->it[t].kind == 3) {
-                    size_t bq = (size_t)1 << (n - 1 - f->it[t].q);
-                    int dup = 0;
-                    for (int s = 0; s < G; s++)
-                        dup |= bb[s] == bq;
-                    if (dup)
-                        break;
-                    bb[G] = bq;
-                    c0[G] = f->it[t].R[0];
-                    c1[G] = f->it[t].R[1];
-                    swm |= (unsigned)f->it[t].sw << G;
-                    G++;
-                    t++;
-                }
-                switch (G) {   /* constant G: the group's loops unroll */
-                case 1: drain_group(S, rows, 1, bb, c0, c1, swm); break;
-                case 2: drain_group(S, rows, 2, bb, c0, c1, swm); break;
-                case 3: drain_group(S, rows, 3, bb, c0, c1, swm); break;
-                default: drain_group(S, rows, QD_FUSE_GMAX, bb, c0, c1, swm); break;
-                }
-                continue;
-            }
-            if (kind == 2) {
-                const double *tr = f->tabs + 2 * d * (size_t)f->it[t].tab, *ti = tr + d;
-                for (size_t i = 0; i < d; i++) {
-                    qd_vd re = qd_vload(S + i * QD_VL), im = qd_vload(S + (d + i) * QD_VL);
-                    qd_vd r = qd_vset1(tr[i]), s = qd_vset1(ti[i]);
-                    qd_vstore(S + i * QD_VL, qd_vfms(re, r, qd_vmul(im, s)));
-                    qd_vstore(S + (d + i) * QD_VL, qd_vfma(re, s, qd_vmul(im, r)));
-                }
-                t++;
-                continue;
-            }
-            const size_t b = (size_t)1 << (n - 1 - f->it[t].q);
-            if (kind == 1) {   /* real 2x2 (column-major R) on both planes */
-                const qd_vd m00 = qd_vset1(f->it[t].R[0]), m10 = qd_vset1(f->it[t].R[1]),
-                            m01 = qd_vset1(f->it[t].R[2]), m11 = qd_vset1(f->it[t].R[3]);
-                for (size_t i = 0; i < rows; i++) {
-                    if (i & b)
-                        continue;
-                    qd_vd x = qd_vload(S + i * QD_VL), y = qd_vload(S + (i + b) * QD_VL);
-                    qd_vstore(S + i * QD_VL, qd_vfma(m01, y, qd_vmul(m00, x)));
-                    qd_vstore(S + (i + b) * QD_VL, qd_vfma(m11, y, qd_vmul(m10, x)));
-                }
-                t++;
-                continue;
-            }
-            qd_soa_2x2(S, d, b, f->it[t].M);   /* kind 0: complex 2x2 */
-            t++;
-        }
-        qd_soa_out(S, f->a + j0 * d, d, nl);
+    if (nt > 1) {
+        #pragma omp parallel for num_threads(nt) schedule(static)
+        for (size_t blk = 0; blk < nblk; blk++)
+            fz_drain_block(f, blk, f->soa + rows * QD_VL * (size_t)qd_thread_num());
+    } else {
+        for (size_t blk = 0; blk < nblk; blk++)
+            fz_drain_block(f, blk, f->soa);
     }
     f->nit = 0;
     f->ntab = 0;
@@ -793,6 +814,17 @@ static qd_status fz_op(fuser *f, size_t o, qd_err *e)
     }
     if (shared)
         fz_flush_d(f);
+    if (f->sweep && op->kind == QD_OP_GATE && op->g->id == QD_G_CX) {
+        /* queued: a permutation, exact, so the same result as the gate kernel's without
+         * a drain (two transposes) for every cx of an entangling ladder */
+        if (f->nit == QD_FUSE_QCAP)
+            fz_drain(f);
+        f->it[f->nit].kind = 4;
+        f->it[f->nit].q = op->qs[0];
+        f->it[f->nit].q2 = op->qs[1];
+        f->nit++;
+        return QD_OK;
+    }
     fz_drain(f);
     double ang[3];
     qd_op_angles(f->c, o, f->theta, f->sh, ang);

@@ -267,6 +267,39 @@ static void kraus_block(const qd_c *W, size_t di, size_t dout, size_t M, size_t 
             K[a + i * dout] = W[i * dout * M + a * M + j];
 }
 
+/* C = alpha op(A) op(B) + beta C for the channels' products. Small ones (at most ISO_SMALL
+ * multiply-adds) in plain loops: OpenBLAS spends ~1 us per call in set-up, more than a 4 x 4
+ * product takes, and QGDM's small steps make dozens of them. Each entry is one sum over l in
+ * order (deterministic; this file is compiled once, without FMA). */
+#define ISO_SMALL 4096
+static void iso_zgemm(char opa, char opb, size_t m, size_t n, size_t k, double alpha,
+                      const qd_c *A, size_t lda, const qd_c *B, size_t ldb, double beta,
+                      qd_c *C, size_t ldc)
+{
+    if (m * n * k > ISO_SMALL) {
+        qd_la_zgemm(opa, opb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    const double *a = (const double *)A, *b = (const double *)B;
+    const double sa = opa == 'C' ? -1.0 : 1.0, sb = opb == 'C' ? -1.0 : 1.0;
+    for (size_t j = 0; j < n; j++)
+        for (size_t i = 0; i < m; i++) {
+            double re = 0, im = 0;
+            for (size_t l = 0; l < k; l++) {
+                size_t ia = opa == 'N' ? i + l * lda : l + i * lda;   /* op(A)[i, l] */
+                size_t ib = opb == 'N' ? l + j * ldb : j + l * ldb;   /* op(B)[l, j] */
+                double ar = a[2 * ia], ai = sa * a[2 * ia + 1], br = b[2 * ib], bi = sb * b[2 * ib + 1];
+                double nai = -ai;
+                re += ar * br + nai * bi;
+                im += ar * bi + ai * br;
+            }
+            double *c = (double *)(C + i + j * ldc);
+            double cr = beta == 0 ? 0 : beta * c[0], ci = beta == 0 ? 0 : beta * c[1];
+            c[0] = cr + alpha * re;
+            c[1] = ci + alpha * im;
+        }
+}
+
 qd_status qd_isometry_channel(const qd_c *W, int nin, int nout, int m, const qd_c *rho, qd_c *out, qd_err *e)
 {
     size_t di = (size_t)1 << nin, dout = (size_t)1 << nout, M = (size_t)1 << m;
@@ -280,8 +313,8 @@ qd_status qd_isometry_channel(const qd_c *W, int nin, int nout, int m, const qd_
         out[i] = 0;
     for (size_t j = 0; j < M; j++) {
         kraus_block(W, di, dout, M, j, K);
-        qd_la_zgemm('N', 'N', dout, di, di, 1.0, K, dout, rho, di, 0.0, T, dout);     /* T = K rho */
-        qd_la_zgemm('N', 'C', dout, dout, di, 1.0, T, dout, K, dout, 1.0, out, dout); /* out += T K^H */
+        iso_zgemm('N', 'N', dout, di, di, 1.0, K, dout, rho, di, 0.0, T, dout);     /* T = K rho */
+        iso_zgemm('N', 'C', dout, dout, di, 1.0, T, dout, K, dout, 1.0, out, dout); /* out += T K^H */
     }
     qd_free(K);
     qd_free(T);
@@ -305,15 +338,15 @@ qd_status qd_isometry_channel_vjp(const qd_c *W, int nin, int nout, int m, const
             grho[i] = 0;
     for (size_t j = 0; j < M; j++) {
         kraus_block(W, di, dout, M, j, K);
-        qd_la_zgemm('N', 'N', dout, di, dout, 1.0, G, dout, K, dout, 0.0, T, dout);   /* T = G K */
+        iso_zgemm('N', 'N', dout, di, dout, 1.0, G, dout, K, dout, 0.0, T, dout);   /* T = G K */
         if (gW) {
-            qd_la_zgemm('N', 'N', dout, di, di, 2.0, T, dout, rho, di, 0.0, U, dout);   /* U = 2 G K rho */
+            iso_zgemm('N', 'N', dout, di, di, 2.0, T, dout, rho, di, 0.0, U, dout);   /* U = 2 G K rho */
             for (size_t i = 0; i < di; i++)
                 for (size_t a = 0; a < dout; a++)
                     gW[i * dout * M + a * M + j] = U[a + i * dout];
         }
         if (grho)   /* grho += K^H G K */
-            qd_la_zgemm('C', 'N', di, di, dout, 1.0, K, dout, T, dout, 1.0, grho, di);
+            iso_zgemm('C', 'N', di, di, dout, 1.0, K, dout, T, dout, 1.0, grho, di);
     }
     qd_free(K);
     qd_free(T);

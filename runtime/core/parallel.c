@@ -27,6 +27,15 @@ int qd_get_threads(void)
     return g_threads;
 }
 
+int qd_thread_num(void)
+{
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
 /* Switches read by the kernels live here, in a file compiled once: each kernel set is a
  * separate copy of the kernel code (runtime/core/qd_isa.h) and would have its own copy. */
 volatile int qd_interrupt = 0;       /* qd.h: set by the interpreter's signal handlers */

@@ -106,6 +106,11 @@ int qd_mem_limit_hit(void);             /* 1 once something was refused for the 
 #define QD_PAR_MIN ((size_t)1 << 14)
 void qd_set_threads(int n);          /* OpenMP threads for core loops (>= 1) */
 int qd_get_threads(void);
+/* Loops that may run on one thread take a branch without any OpenMP region rather than
+ * `#pragma omp parallel ... if (cond)`: libgomp enters a region (a team, a futex wake at its
+ * end, ~0.5 us) even when the condition is false, and small registers run such loops
+ * hundreds of times per training step. qd_thread_num(): the caller's number in a region. */
+int qd_thread_num(void);
 
 /* Interruption: set (from a signal handler) by the interpreter on Ctrl-C or a time limit,
  * cleared once the interruption is delivered to Lua. Long kernels (ODE and SSE

@@ -668,11 +668,19 @@ static void run_into(lua_State *L, qd_circuit *c, qdl_reg *x, const double *th, 
         lua_pushnil(L);
 }
 
+typedef struct qdl_tape qdl_tape;   /* c:forward's tape (below, with the gradients) */
+static qdl_tape *newtape(lua_State *L, const qd_circuit *c, const qdl_reg *x, const double *th,
+                         int circ_idx);
+static void forward_into(lua_State *L, qd_circuit *c, qdl_tape *t, size_t *oc, int fixed,
+                         qd_rng *rng, double *prob);
+
 /* options (rng=, outcomes=) at arg; returns outcome buffer (sampled into or fixed) */
 static const char *const run_opts[] = {"rng", "outcomes", NULL};
 
-static int run_common(lua_State *L, int inplace)
+/* mode 0: c:run, 1: c:apply (in place), 2: c:forward (output and tape) */
+static int run_common(lua_State *L, int mode)
 {
+    const int inplace = mode == 1;
     qdl_circ *C = checkcirc(L, 1);
     qd_circuit *c = &C->c;
     qdL_checknargs(L, 4);
@@ -720,13 +728,28 @@ static int run_common(lua_State *L, int inplace)
         }
     }
     double *prob = c->nmeas && x->kind != QDL_K_DM ? lua_newuserdatauv(L, sizeof(double) * x->count, 0) : NULL;
-    run_into(L, c, x, th, oc, fixed, 0, rng, prob, NULL, inplace);
-    if (inplace) {
-        lua_pop(L, 1);
-        lua_pushvalue(L, 2);
+    if (mode == 2) {   /* the output, then the tape */
+        if (c->ncondops)
+            return luaL_error(L, "forward: no gradient through a conditional op (an OpenQASM 'if' on measured bits)");
+        if (c->nchan && x->kind != QDL_K_DM)
+            return luaL_error(L, "forward: no gradient through a channel on pure states (its Kraus operator is "
+                                 "sampled): use a DensityMatrix input for gradients of noisy circuits");
+        qdl_tape *t = newtape(L, c, x, th, 1);
+        if (x->kind == QDL_K_DM)
+            run_into(L, c, x, th, NULL, 0, 0, NULL, NULL, NULL, 0);
+        else
+            forward_into(L, c, t, oc, fixed, rng, prob);
+        lua_insert(L, -2);   /* output, tape */
+    } else {
+        run_into(L, c, x, th, oc, fixed, 0, rng, prob, NULL, inplace);
+        if (inplace) {
+            lua_pop(L, 1);
+            lua_pushvalue(L, 2);
+        }
     }
+    const int nres = mode == 2 ? 2 : 1;
     if (!c->nmeas || x->kind == QDL_K_DM)
-        return 1;
+        return nres;
     push_outcomes(L, c, oc, x->count);
     if (x->kind == QDL_K_STATE) {
         lua_pushnumber(L, prob[0]);
@@ -734,7 +757,7 @@ static int run_common(lua_State *L, int inplace)
         qdl_array *pv = qdL_newarray(L, x->count, 1, 0, 1);
         memcpy(pv->data, prob, sizeof(double) * x->count);
     }
-    return 3;
+    return nres + 2;
 }
 
 /* c:run(x [, params] [, {rng=, outcomes=}]) -> output [, outcomes, probabilities] */
@@ -747,6 +770,12 @@ static int m_run(lua_State *L)
 static int m_apply(lua_State *L)
 {
     return run_common(L, 1);
+}
+
+/* c:forward(x [, params] [, opts]) -> output, tape [, outcomes, probabilities] */
+static int m_forward(lua_State *L)
+{
+    return run_common(L, 2);
 }
 
 /* c:unitary([params]) -> qd.Matrix 2^n x 2^n */
@@ -836,24 +865,29 @@ static void checkmembers(lua_State *L, int arg, size_t N, double *out, const cha
 
 /* vjp core: pushes grad (qd.Vector) and G_in (same kind as x) */
 static void vjp_into(lua_State *L, qd_circuit *c, qdl_reg *x, const double *th, const qd_c *G,
-                     const size_t *oc, const double *dLdP)
+                     const size_t *oc, const double *dLdP, int input_grad)
 {
     qdl_array *gv = qdL_newarray(L, (size_t)(c->nslots ? c->nslots : 0), 1, 0, 1);
     double *gbuf = lua_newuserdatauv(L, sizeof(double) * (size_t)(c->nslots + 1), 0);
-    qdl_reg *gin = qdL_newreg(L, x->kind, c->n, x->count);
+    qdl_reg *gin = input_grad ? qdL_newreg(L, x->kind, c->n, x->count) : NULL;
+    qd_c *ga = gin ? gin->a : NULL;
     qd_err e;
-    qd_status st = x->kind == QDL_K_DM ? qd_circuit_vjp_dm(c, th, x->a, G, gbuf, gin->a, &e)
-                                        : qd_circuit_vjp_vec(c, th, x->a, x->count, oc, G, dLdP, gbuf, gin->a, NULL, &e);
+    qd_status st = x->kind == QDL_K_DM ? qd_circuit_vjp_dm(c, th, x->a, G, gbuf, ga, &e)
+                                        : qd_circuit_vjp_vec(c, th, x->a, x->count, oc, G, dLdP, gbuf, ga, NULL, &e);
     if (st != QD_OK)
         raise_err(L, &e);
     if (c->nslots)
         memcpy(gv->data, gbuf, sizeof(double) * (size_t)c->nslots);
-    lua_remove(L, -2);   /* gbuf */
+    if (gin)
+        lua_remove(L, -2);   /* gbuf */
+    else
+        lua_pop(L, 1);
 }
 
-static const char *const vjp_opts[] = {"outcomes", "dLdP", NULL};
+static const char *const vjp_opts[] = {"outcomes", "dLdP", "input_grad", NULL};
 
-/* c:vjp(x, params, G [, {outcomes=, dLdP=}]) -> dL/dtheta (qd.Vector), dL/d conj(x) */
+/* c:vjp(x, params, G [, {outcomes=, dLdP=, input_grad=true}]) -> dL/dtheta (qd.Vector)
+ * [, dL/d conj(x) (not with input_grad = false)] */
 static int m_vjp(lua_State *L)
 {
     qdl_circ *C = checkcirc(L, 1);
@@ -879,8 +913,199 @@ static int m_vjp(lua_State *L)
             return luaL_argerror(L, 5, "option 'dLdP' needs a circuit with measurements and a State or Ensemble input");
         lua_pop(L, 1);
     }
-    vjp_into(L, c, x, th, G, oc, dLdP);
+    int input_grad = qdL_optbool(L, 5, "input_grad", 1);
+    vjp_into(L, c, x, th, G, oc, dLdP, input_grad);
+    return input_grad ? 2 : 1;
+}
+
+/* ------------------------------------------------------------------ tapes
+ * out, tape = c:forward(x, params): the run of c:run, keeping what the backward pass needs
+ * (the final state of all n qubits, the states before each measurement, the outcome
+ * probabilities and outcomes; for a density matrix, the input), so tape:vjp(G) does not run
+ * the circuit again. The tape holds the circuit (user value 1) and refuses it once it has
+ * changed (ops added) or been freed. */
+#define QDL_TAPE "qd.Tape"
+
+struct qdl_tape {
+    qdl_kind kind;
+    int n, nslots, freed;
+    size_t count, nops, nm, amps;
+    qd_c *psi;    /* vectors: final state (all n qubits); density matrix: the input */
+    qd_c *ck;     /* states before each measurement (nm x amps) */
+    double *pm;   /* outcome probabilities, count * (nm + 2) (the tail is scratch) */
+    size_t *oc;   /* outcomes, member-major */
+    double *th;   /* parameters (nslots) */
+    void *buf;
+    size_t bytes;
+};
+
+static qdl_tape *checktape(lua_State *L, int idx)
+{
+    qdl_tape *t = luaL_checkudata(L, idx, QDL_TAPE);
+    if (t->freed)
+        luaL_argerror(L, idx, "the qd.Tape has been freed");
+    return t;
+}
+
+/* a new tape (pushed) for c on x with parameters th: buffers allocated, th copied */
+static qdl_tape *newtape(lua_State *L, const qd_circuit *c, const qdl_reg *x, const double *th,
+                         int circ_idx)
+{
+    qdl_tape *t = lua_newuserdatauv(L, sizeof *t, 1);
+    memset(t, 0, sizeof *t);
+    t->freed = 1;   /* until the buffers exist */
+    luaL_setmetatable(L, QDL_TAPE);
+    lua_pushvalue(L, circ_idx);
+    lua_setiuservalue(L, -2, 1);
+    t->kind = x->kind;
+    t->n = c->n;
+    t->nslots = c->nslots;
+    t->count = x->count;
+    t->nops = c->nops;
+    t->nm = x->kind == QDL_K_DM ? 0 : (size_t)c->nmeas;
+    t->amps = x->bytes / sizeof(qd_c);   /* 4^n for a density matrix */
+    size_t parts[5] = {x->bytes, 0, 0, 0, sizeof(double) * (size_t)(c->nslots + 1)}, tot = 0;
+    if (qd_mul_overflow(x->bytes, t->nm, &parts[1]) ||
+        qd_mul_overflow(sizeof(double) * t->count, t->nm + 2, &parts[2]) ||
+        qd_mul_overflow(sizeof(size_t) * t->count, t->nm + 1, &parts[3]))
+        luaL_error(L, "forward: the tape's buffers overflow");
+    for (int i = 0; i < 5; i++) {
+        parts[i] = (parts[i] + 63) & ~(size_t)63;
+        if (tot > (size_t)-1 - parts[i])
+            luaL_error(L, "forward: the tape's buffers overflow");
+        tot += parts[i];
+    }
+    char *b = qdL_alloc(L, tot, 0, "the tape of c:forward");
+    t->buf = b;
+    t->bytes = tot;
+    t->freed = 0;
+    t->psi = (qd_c *)b;
+    t->ck = (qd_c *)(b + parts[0]);
+    t->pm = (double *)(b + parts[0] + parts[1]);
+    t->oc = (size_t *)(b + parts[0] + parts[1] + parts[2]);
+    t->th = (double *)(b + parts[0] + parts[1] + parts[2] + parts[3]);
+    if (c->nslots)
+        memcpy(t->th, th, sizeof(double) * (size_t)c->nslots);
+    memcpy(t->psi, x->a, x->bytes);
+    return t;
+}
+
+static int tape_gc(lua_State *L)
+{
+    qdl_tape *t = luaL_checkudata(L, 1, QDL_TAPE);
+    if (!t->freed) {
+        qdL_release(t->buf, t->bytes);
+        t->buf = NULL;
+        t->freed = 1;
+    }
+    return 0;
+}
+
+static int tape_tostring(lua_State *L)
+{
+    qdl_tape *t = luaL_checkudata(L, 1, QDL_TAPE);
+    if (t->freed)
+        lua_pushstring(L, "qd.Tape(freed)");
+    else
+        lua_pushfstring(L, "qd.Tape(%s of %d qubits%s, %d parameter%s)", qdL_kindname(t->kind), t->n,
+                        t->kind == QDL_K_ENS ? lua_pushfstring(L, " x %d members", (int)t->count) : "",
+                        t->nslots, t->nslots == 1 ? "" : "s");
+    return 1;
+}
+
+static const char *const tape_vjp_opts[] = {"dLdP", "input_grad", NULL};
+
+/* tape:vjp(G [, {dLdP=, input_grad=true}]) -> dL/dtheta (qd.Vector) [, dL/d conj(x)] */
+static int tape_vjp(lua_State *L)
+{
+    qdl_tape *t = checktape(L, 1);
+    qdL_checknargs(L, 3);
+    lua_settop(L, 3);
+    qdL_checkoptions(L, 3, tape_vjp_opts);
+    lua_getiuservalue(L, 1, 1);   /* index 4: the circuit */
+    qdl_circ *C = luaL_testudata(L, 4, QDL_CIRCUIT);
+    if (!C || C->freed)
+        return luaL_error(L, "vjp: the tape's circuit has been freed");
+    qd_circuit *c = &C->c;
+    if (c->nops != t->nops || c->nslots != t->nslots)
+        return luaL_error(L, "vjp: the circuit has changed since c:forward made this tape (run c:forward again)");
+    int input_grad = qdL_optbool(L, 3, "input_grad", 1);
+    qdl_reg xs = {t->kind, t->n, t->count, t->psi, 0};
+    const qd_c *G = checkG(L, 2, 2, c, &xs, "gradient G");
+    double *dLdP = NULL;
+    if (!lua_isnoneornil(L, 3) && lua_getfield(L, 3, "dLdP") != LUA_TNIL) {
+        if (t->kind == QDL_K_DM || !t->nm)
+            return luaL_argerror(L, 3, "option 'dLdP' needs a circuit with measurements and a State or Ensemble input");
+        dLdP = lua_newuserdatauv(L, sizeof(double) * t->count, 0);
+        checkmembers(L, lua_gettop(L) - 1, t->count, dLdP, "option 'dLdP'");
+    }
+    /* the backward pass uses its psi as scratch: a copy of the tape's (scratch first: it
+     * sits below the results on the stack) */
+    qd_c *w = t->kind == QDL_K_DM ? NULL : qdL_scratch(L, 2 * t->amps, sizeof(qd_c), "the backward pass");
+    qdl_array *gv = qdL_newarray(L, (size_t)t->nslots, 1, 0, 1);
+    double *gbuf = lua_newuserdatauv(L, sizeof(double) * (size_t)(t->nslots + 1), 0);
+    qdl_reg *gin = input_grad ? qdL_newreg_uninit(L, t->kind, t->n, t->count) : NULL;
+    qd_err e;
+    qd_status st;
+    if (t->kind == QDL_K_DM) {
+        st = qd_circuit_vjp_dm(c, t->th, t->psi, G, gbuf, gin ? gin->a : NULL, &e);
+    } else {
+        memcpy(w, t->psi, sizeof(qd_c) * t->amps);
+        st = qd_circuit_vjp_vec_tape(c, t->th, t->count, t->nm ? t->oc : NULL, G, dLdP, gbuf,
+                                     gin ? gin->a : NULL, NULL, w, w + t->amps, t->nm ? t->ck : NULL,
+                                     t->pm, &e);
+    }
+    if (st != QD_OK)
+        return raise_err(L, &e);
+    if (t->nslots)
+        memcpy(gv->data, gbuf, sizeof(double) * (size_t)t->nslots);
+    if (!gin) {
+        lua_pop(L, 1);   /* gbuf */
+        return 1;
+    }
+    lua_remove(L, -2);   /* gbuf */
     return 2;
+}
+
+/* the circuit a tape belongs to */
+static int tape_circuit(lua_State *L)
+{
+    checktape(L, 1);
+    lua_getiuservalue(L, 1, 1);
+    return 1;
+}
+
+static void open_tape(lua_State *L)
+{
+    static const luaL_Reg methods[] = {{"vjp", tape_vjp}, {"circuit", tape_circuit}, {"free", tape_gc},
+                                       {NULL, NULL}};
+    static const luaL_Reg meta[] = {{"__gc", tape_gc}, {"__close", tape_gc}, {"__tostring", tape_tostring},
+                                    {NULL, NULL}};
+    qdL_newclass(L, QDL_TAPE, methods, NULL, meta);
+    lua_pop(L, 1);
+}
+
+/* c:forward on a state or ensemble: the run into the tape t (psi holds x on entry); pushes
+ * the output. As run_into otherwise (bitwise the same output). */
+static void forward_into(lua_State *L, qd_circuit *c, qdl_tape *t, size_t *oc, int fixed,
+                         qd_rng *rng, double *prob)
+{
+    qd_rng base;
+    memset(&base, 0, sizeof base);
+    if (c->nmeas && !fixed && rng)
+        base = qd_rng_split(rng);
+    qd_meas_ctl mc = {&base, oc, fixed, 0, prob};
+    qd_err e;
+    if (qd_circuit_run_vec_tape(c, t->th, t->psi, t->count, &mc, t->nm ? t->ck : NULL, t->pm, &e) != QD_OK)
+        raise_err(L, &e);
+    if (t->nm)
+        memcpy(t->oc, oc, sizeof(size_t) * t->count * t->nm);
+    int nout = qd_circuit_nout(c, NULL);
+    qdl_reg *o = qdL_newreg_uninit(L, t->kind, nout, t->count);
+    if (nout != c->n)
+        qd_circuit_extract_vec(c, t->psi, t->count, o->a);
+    else
+        memcpy(o->a, t->psi, sizeof(qd_c) * t->amps);
 }
 
 /* calls loss_fn (at fidx) with the value on top (consumed) plus extra args pushed before
@@ -1109,8 +1334,7 @@ static int m_grad(lua_State *L)
     check_unchanged(L, c, nops, nslots, "grad");
     double Lv = loss_number(L, out_idx + 1, "grad");
     const qd_c *G = checkG(L, out_idx + 2, 4, c, x, "the loss function's second result");
-    vjp_into(L, c, x, th, G, oc, NULL);
-    lua_pop(L, 1);   /* G_in */
+    vjp_into(L, c, x, th, G, oc, NULL, 0);
     lua_pushnumber(L, Lv);
     lua_insert(L, -2);   /* L, grad */
     lua_pushvalue(L, out_idx);
@@ -1304,6 +1528,7 @@ void qdL_open_circuit(lua_State *L)
         {"nparams", m_nparams}, {"param", m_param}, {"param_index", m_param_index},
         {"param_names", m_param_names}, {"ops", m_ops}, {"copy", m_copy},
         {"inverse", m_inverse}, {"append", m_append}, {"run", m_run}, {"apply", m_apply},
+        {"forward", m_forward},
         {"unitary", m_unitary}, {"vjp", m_vjp}, {"grad", m_grad}, {"grad_ps", m_grad_ps},
         {"grad_fd", m_grad_fd}, {"free", circ_gc}, {NULL, NULL}};
     static const luaL_Reg meta[] = {
@@ -1320,5 +1545,6 @@ void qdL_open_circuit(lua_State *L)
     lua_pop(L, 1);
     static const luaL_Reg fns[] = {{"circuit", l_circuit}, {"circuit_call", l_circuit_call}, {NULL, NULL}};
     luaL_setfuncs(L, fns, 0);
+    open_tape(L);
     qdL_open_qasm(L);
 }

@@ -168,7 +168,7 @@ static int luaopen_qd_core(lua_State *L)
     lua_setfield(L, -2, "max_qubits");
     /* metatables, for help() and type checks from Lua */
     const char *mts[] = {QDL_STATE, QDL_DM, QDL_ENS, QDL_VECTOR, QDL_MATRIX, QDL_RNG,
-                         "qd.Circuit", "qd.PauliSum", "qd.Channel", "qd.Schedule"};
+                         "qd.Circuit", "qd.Tape", "qd.PauliSum", "qd.Channel", "qd.Schedule"};
     lua_newtable(L);
     for (size_t i = 0; i < sizeof mts / sizeof mts[0]; i++) {
         luaL_getmetatable(L, mts[i]);

@@ -345,7 +345,8 @@ local docs = {
   ["qd.Circuit"] = [==[qd.Circuit: a parameterised circuit on c.n qubits (#c ops, c:nparams() slots,
   c.nout output qubits). Gate methods as on states, but each angle may be a number (fixed), a
   slot name, {slot [, scale=, offset=]} or omitted (new slot). help("qd.Circuit:run"),
-  help("qd.Circuit:vjp"), help("qd.Circuit:grad"), help("qd.Circuit:to_qasm").]==],
+  help("qd.Circuit:vjp"), help("qd.Circuit:forward"), help("qd.Circuit:grad"),
+  help("qd.Circuit:to_qasm").]==],
   ["qd.Circuit:nparams"] = [==[c:nparams() -> the number of parameter slots (the length of the params a run takes).]==],
   ["qd.Circuit:param"] = [==[c:param(name) -> the slot number (1-based) of the named slot, created (as the next
   number) if new; c:param() -> the number of a new unnamed slot. Slots are what a gate's
@@ -375,11 +376,29 @@ local docs = {
   c:apply(x, ...) does the same in place.]==],
   ["qd.Circuit:apply"] = [==[c:apply(x [, params] [, {rng=, outcomes=}]) -> x [, outcomes, probs]
   c:run in place (see help("qd.Circuit:run")); not allowed when the circuit discards qubits.]==],
-  ["qd.Circuit:vjp"] = [==[c:vjp(x, params, G [, {outcomes=, dLdP=}]) -> dL/dtheta (qd.Vector), dL/d conj(x)
+  ["qd.Circuit:vjp"] = [==[c:vjp(x, params, G [, {outcomes=, dLdP=, input_grad=true}]) -> dL/dtheta (qd.Vector), dL/d conj(x)
   Reverse-mode (adjoint) gradient. G = dL/d conj(output) (dL = 2 Re sum conj(G) d out), shaped
   like the output (register or complex array). Measurements: the outcomes are held fixed and
   the gradient flows through the normalised post-measurement state. dLdP: dL/dP for each
-  member's joint outcome probability (expected-loss mode).]==],
+  member's joint outcome probability (expected-loss mode). input_grad=false: dL/dtheta only
+  (skips dL/d conj(x)). c:vjp runs the circuit forward again; to run it once, see
+  help("qd.Circuit:forward").]==],
+  ["qd.Circuit:forward"] = [==[c:forward(x [, params] [, {rng=, outcomes=}]) -> output, tape [, outcomes, probs]
+  c:run that also returns a qd.Tape: what the backward pass needs (the final state of all
+  c.n qubits, the state before each measurement, the outcomes; for a DensityMatrix x, the
+  input). tape:vjp(G) then gives the gradient without running the circuit again: bitwise
+  the same as c:vjp(x, params, G, {outcomes = outcomes}). The tape holds copies, not x or
+  params: changing them afterwards does not change it. Memory: about (1 + measurements) x
+  the output's size.]==],
+  ["qd.Tape"] = [==[qd.Tape: a forward run kept for its backward pass, made by c:forward (help("qd.Circuit:forward")).
+  tape:vjp(G [, opts]) -> gradients; tape:circuit() -> the circuit; tape:free() releases it.
+  A tape refuses its circuit once ops were added to it or it was freed.]==],
+  ["qd.Tape:vjp"] = [==[tape:vjp(G [, {dLdP=, input_grad=true}]) -> dL/dtheta (qd.Vector) [, dL/d conj(x)]
+  The vector-Jacobian product of the run the tape kept, as c:vjp (help("qd.Circuit:vjp")) with
+  the run's outcomes. May be called any number of times (e.g. for several G).]==],
+  ["qd.Tape:circuit"] = [==[tape:circuit() -> the qd.Circuit whose run the tape kept.]==],
+  ["qd.Tape:free"] = [==[tape:free(): releases the tape's buffers now (also with <close> and the GC); idempotent;
+  a freed tape raises "the qd.Tape has been freed".]==],
   ["qd.Circuit:grad"] = [==[c:grad(x, params, loss_fn [, {rng=, outcomes=, expected=}]) -> L, dL/dtheta, out [, outcomes]
   loss_fn(out) returns L, G. expected=true: E = sum over outcomes m, members j of P_jm l_j,
   with loss_fn(out_m, P_m, m) returning per-member losses l and G; returns E, dE/dtheta.]==],
@@ -809,8 +828,8 @@ M.docs = docs
 
 -- the types, in the order help lists them; a method name shared by several types is looked
 -- up in this order (help("measure") shows qd.State:measure first)
-M.types = { "qd.State", "qd.DensityMatrix", "qd.Ensemble", "qd.Circuit", "qd.PauliSum", "qd.Channel",
-            "qd.Schedule", "qd.Vector", "qd.Matrix", "qd.Rng" }
+M.types = { "qd.State", "qd.DensityMatrix", "qd.Ensemble", "qd.Circuit", "qd.Tape", "qd.PauliSum",
+            "qd.Channel", "qd.Schedule", "qd.Vector", "qd.Matrix", "qd.Rng" }
 -- types whose gate methods are the gate table's (circuits add the gate as an op instead)
 local gate_types = { ["qd.State"] = true, ["qd.DensityMatrix"] = true, ["qd.Ensemble"] = true,
                      ["qd.Circuit"] = true }
@@ -892,6 +911,7 @@ function M.make(qd, core)
       ["qd.Matrix"] = function() return qd.matrix(1, 1) end,
       ["qd.Rng"] = function() return qd.rng(0) end,
       ["qd.Circuit"] = function() return qd.circuit(1) end,
+      ["qd.Tape"] = function() local _, t = qd.circuit(1):forward(qd.state(1)); return t end,
       ["qd.PauliSum"] = function() return qd.pauli_sum("Z") end,
       ["qd.Channel"] = function() return qd.channel.dephasing { p = 0 } end,
       ["qd.Schedule"] = function() return qd.schedule.from { 0.5 } end,

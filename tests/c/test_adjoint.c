@@ -701,9 +701,9 @@ QD_TEST(adjoint_fused_rotation_pairs)
 }
 
 /* The backward pass with members in SIMD lanes (registers of up to 10 qubits whose gates
- * are 1-qubit gates, parameterised as rx/ry/rz, and cz, before any measurement) against the
+ * are 1-qubit gates, parameterised as rx/ry/rz, cz and cx, before any measurement) against the
  * generic pass: random such circuits (pairs and runs of rotations on one qubit, shared
- * slots with scales and offsets, fixed angles, h/s/x/sx, cz runs), with and without
+ * slots with scales and offsets, fixed angles, h/s/x/sx, cz runs, cx), with and without
  * measured-and-discarded ancillas at the end, member counts filling whole lane blocks and
  * leaving partial ones; gradients and G_in; 1 vs 2 threads bitwise; and the generic pass's
  * circuits that do not qualify (a mid-circuit measurement, an rzz) still right. */
@@ -725,7 +725,8 @@ QD_TEST(adjoint_sweep_vs_generic)
                 int q = (int)(qd_rng_u64(&r) % (uint64_t)n);
                 if (n >= 2 && u < 0.25) {
                     int qs[2] = {q, (q + 1 + (int)(qd_rng_u64(&r) % (uint64_t)(n - 1))) % n};
-                    qd_circuit_add_gate(&c, qd_gate_lookup("cz"), qs, NULL, NULL, NULL, &e);
+                    qd_circuit_add_gate(&c, qd_gate_lookup(u < 0.12 ? "cz" : "cx"), qs, NULL, NULL,
+                                        NULL, &e);
                     continue;
                 }
                 const qd_gate_info *g = qd_gate_lookup(g1[qd_rng_u64(&r) % 7]);

@@ -543,6 +543,102 @@ T.test("c:grad (one forward with its tape) = c:run + c:vjp, bitwise", function()
   end
 end)
 
+T.test("c:forward + tape:vjp = c:run + c:vjp, bitwise; input_grad = false; tape errors", function()
+  local r = qd.rng(777)
+  local cq = qd.ansatz.quddpm(2, 3, { ancillas = 1 })
+  local cm = qd.circuit(3)
+  cm:rx(0, "a"):ry(1, "b"):cz(0, 1):measure({ 1 }):rxx(0, 2, "c"):reset({ 0 }):ry(0, "d"):rz(2, "a")
+  local ch = qd.ansatz.hardware_efficient(4, 3)   -- cx ladders (the lane backward pass)
+  local function same_vec(a, b)
+    if #a ~= #b then return false end
+    for i = 1, #a do if a[i] ~= b[i] then return false end end
+    return true
+  end
+  local function same_state(a, b)
+    local x, y = a:totable(), b:totable()
+    if #x ~= #y then return false end
+    for i = 1, #x do if x[i][1] ~= y[i][1] or x[i][2] ~= y[i][2] then return false end end
+    return true
+  end
+  local function same_reg(a, b)
+    local t = qd.type(a)
+    if t ~= qd.type(b) then return false end
+    if t == "qd.State" then return same_state(a, b) end
+    if t == "qd.Ensemble" then
+      if #a ~= #b then return false end
+      for k = 1, #a do if not same_state(a[k], b[k]) then return false end end
+      return true
+    end
+    local x, y = a:matrix(), b:matrix()   -- density matrices
+    local r, cc = x:shape()
+    for i = 1, r do
+      for j = 1, cc do
+        local p1, p2 = x:get(i, j)
+        local q1, q2 = y:get(i, j)
+        if p1 ~= q1 or p2 ~= q2 then return false end
+      end
+    end
+    return true
+  end
+  for _, c in ipairs({ cq, cm, ch }) do
+    for _, kind in ipairs({ "ensemble", "state" }) do
+      local x = kind == "ensemble" and qd.ensemble.haar(c.n, 6, r) or qd.random.state(c.n, r)
+      local th = r:normal(0, 1, c:nparams())
+      local out, tape, oc, pr = c:forward(x, th, { rng = qd.rng(5) })
+      local out2, oc2, pr2 = c:run(x, th, { rng = qd.rng(5) })
+      T.ok(same_reg(out, out2), "forward's output = run's (" .. kind .. ")")
+      if c.nmeas > 0 then
+        T.ok(oc ~= nil and pr ~= nil, "forward returns outcomes and probabilities after the tape")
+      end
+      local G = kind == "ensemble" and qd.ensemble.haar(c.nout, 6, r) or qd.random.state(c.nout, r)
+      local g1, gx1 = c:vjp(x, th, G, oc and { outcomes = oc } or nil)
+      -- the tape holds copies: changing x and th afterwards changes nothing
+      if kind == "ensemble" then x:ry(0, 0.3) else x:h(0) end
+      for i = 1, #th do th[i] = th[i] + 1 end
+      local g2, gx2 = tape:vjp(G)
+      T.ok(same_vec(g1, g2), "tape:vjp gradient = c:vjp's, bitwise (" .. qd.type(x) .. ")")
+      T.ok(same_reg(gx1, gx2), "tape:vjp input gradient = c:vjp's, bitwise")
+      local g3, none = tape:vjp(G, { input_grad = false })
+      T.ok(same_vec(g1, g3) and none == nil, "input_grad = false: the same gradient only")
+      local g4 = tape:vjp(G)   -- a tape is reusable
+      T.ok(same_vec(g1, g4), "a second tape:vjp gives the same")
+      tape:free()
+      T.raises(function() tape:vjp(G) end, "the qd.Tape has been freed")
+      tape:free()   -- idempotent
+    end
+  end
+  -- density matrices: the tape keeps the input
+  local rho = qd.dm(qd.random.state(4, r))
+  local th = r:normal(0, 1, ch:nparams())
+  local out, tape = ch:forward(rho, th)
+  T.ok(same_reg(out, ch:run(rho, th)), "forward on a DensityMatrix = run")
+  local Gd = qd.dm(qd.random.state(4, r))
+  local g1, gx1 = ch:vjp(rho, th, Gd)
+  local g2, gx2 = tape:vjp(Gd)
+  T.ok(same_vec(g1, g2) and same_reg(gx1, gx2), "DensityMatrix tape:vjp = c:vjp, bitwise")
+  T.ok(same_vec(g1, (ch:vjp(rho, th, Gd, { input_grad = false }))), "c:vjp input_grad = false")
+  T.eq(select("#", ch:vjp(rho, th, Gd, { input_grad = false })), 1, "c:vjp input_grad = false: one result")
+  T.ok(tape:circuit() == ch, "tape:circuit()")
+  T.ok(tostring(tape):match("^qd.Tape%(qd.DensityMatrix of 4 qubits"), "tostring")
+  -- errors
+  T.raises(function() tape:vjp(qd.dm(3)) end, "gradient G: qd.DensityMatrix of 4 qubits")
+  T.raises(function() tape:vjp(Gd, { dLdP = 1 }) end, "option 'dLdP' needs a circuit with measurements")
+  T.raises(function() tape:vjp(Gd, { bogus = 1 }) end, "unknown option 'bogus'")
+  T.raises(function() tape.vjp(qd.state(1), Gd) end, "qd.Tape expected")
+  local c2 = qd.circuit(2):ry(0, "a"):cx(0, 1)
+  local E = qd.ensemble.haar(2, 3, r)
+  local _, t2 = c2:forward(E, { 0.4 })
+  c2:rz(1, "b")
+  T.raises(function() t2:vjp(qd.ensemble.haar(2, 3, r)) end, "the circuit has changed since c:forward")
+  local c3 = qd.circuit(2):ry(0, "a")
+  local _, t3 = c3:forward(E, { 0.4 })
+  c3:free()
+  T.raises(function() t3:vjp(qd.ensemble.haar(2, 3, r)) end, "the tape's circuit has been freed")
+  local cn = qd.circuit(1):ry(0, "a"):channel(qd.channel.dephasing { p = 0.1 }, { 0 })
+  T.raises(function() cn:forward(qd.state(1), { 0.1 }) end, "no gradient through a channel on pure states")
+  T.ok(pcall(cn.forward, cn, qd.dm(1), { 0.1 }), "a channel on a DensityMatrix: fine")
+end)
+
 -- gate fusion of forward runs (1-qubit gates per qubit into one 2x2, diagonal runs into one
 -- table pass; circuit.c): c:run / c:apply / c:unitary against the same gates applied one by
 -- one to the object, for random circuits mixing every gate type with diagonal-heavy layers

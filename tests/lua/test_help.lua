@@ -28,8 +28,8 @@ local function has(s, sub) return s:find(sub, 1, true) ~= nil end
 local function objects()
   return {
     qd.state(1), qd.dm(1), qd.ensemble(1, 2), qd.vector(2), qd.matrix(2, 2), qd.rng(1),
-    qd.circuit(1), qd.pauli_sum("Z"), qd.channel.dephasing { p = 0.1 },
-    qd.schedule.linear { T = 3, from = 0.1, to = 0.2 },
+    qd.circuit(1), select(2, qd.circuit(1):forward(qd.state(1))), qd.pauli_sum("Z"),
+    qd.channel.dephasing { p = 0.1 }, qd.schedule.linear { T = 3, from = 0.1, to = 0.2 },
   }
 end
 local gates = qd.gates()

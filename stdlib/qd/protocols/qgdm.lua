@@ -253,6 +253,11 @@ end
 
 -- block b of step t under the Kraus method: its circuit, basis inputs, the qubits traced out
 -- after it (auxiliary; time too after the last block) and its slice of theta
+local function traced_after(R, b)
+  local c = R.c
+  return b == c.blocks and c.nt + c.na or c.na
+end
+
 local function kraus_block(R, t, b, theta)
   local c = R.c
   local th = theta   -- one block: all of theta, no copy
@@ -260,35 +265,44 @@ local function kraus_block(R, t, b, theta)
     th = qd.vector(R.Pa)
     for i = 1, R.Pa do th[i] = theta[(b - 1) * R.Pa + i] end
   end
-  local last = b == c.blocks
-  if b == 1 then return R.first[t], R.Ein, last and c.nt + c.na or c.na, th end
-  return R.mid, R.EinD, last and c.nt + c.na or c.na, th
+  if b == 1 then return R.first[t], R.Ein, traced_after(R, b), th end
+  return R.mid, R.EinD, traced_after(R, b), th
 end
 
 -- one step under the Kraus method: every block is the channel of its isometry's Kraus
--- blocks (the isometry from the circuit run on its basis inputs) -> x (what the vjp needs), out
-local function kraus_step(R, t, theta, input)
-  local x, s = { W = {}, rho = {} }, input
+-- blocks (the isometry from the circuit run on its basis inputs) -> x (what the vjp needs:
+-- with grad, each block's tape, so the backward pass does not run the circuit again), out
+local function kraus_step(R, t, theta, input, grad)
+  local x, s = { W = {}, rho = {}, tape = {} }, input
   for b = 1, R.c.blocks do
     local circ, E, m, th = kraus_block(R, t, b, theta)
-    local W = circ:run(E, th)
+    local W
+    if grad then W, x.tape[b] = circ:forward(E, th) else W = circ:run(E, th) end
     x.W[b], x.rho[b] = W, s
     s = core.isometry_channel(W, s, m)
   end
   return x, s
 end
 
+local no_input_grad = { input_grad = false }
+
+-- dL/dtheta of block b from dL/d conj(W): from its tape, or (a chain run without grad)
+-- by the circuit's own vjp, which runs it again
+local function block_vjp(R, t, b, theta, x, gW)
+  if x.tape[b] then return x.tape[b]:vjp(gW, no_input_grad) end
+  local circ, E, _, th = kraus_block(R, t, b, theta)
+  return circ:vjp(E, th, gW, no_input_grad)
+end
+
 local function kraus_step_vjp(R, t, theta, x, G)
   if R.c.blocks == 1 then
-    local circ, E, m, th = kraus_block(R, t, 1, theta)
-    local gW, gs = core.isometry_channel_vjp(x.W[1], x.rho[1], m, G)
-    return circ:vjp(E, th, gW), gs
+    local gW, gs = core.isometry_channel_vjp(x.W[1], x.rho[1], traced_after(R, 1), G)
+    return block_vjp(R, t, 1, theta, x, gW), gs
   end
   local g = qd.vector(R.P)
   for b = R.c.blocks, 1, -1 do
-    local circ, E, m, th = kraus_block(R, t, b, theta)
-    local gW, gs = core.isometry_channel_vjp(x.W[b], x.rho[b], m, G)
-    local gb = circ:vjp(E, th, gW)
+    local gW, gs = core.isometry_channel_vjp(x.W[b], x.rho[b], traced_after(R, b), G)
+    local gb = block_vjp(R, t, b, theta, x, gW)
     for i = 1, R.Pa do g[(b - 1) * R.Pa + i] = gb[i] end
     G = gs
   end
@@ -297,14 +311,14 @@ end
 
 -- chain(R, theta) -> xs, outs: the generation chain from I/d; xs[t] = the input of step t
 -- (rhohat_t (x) pad), outs[t] = rhohat_t (t = 0 ... T, outs[T] = I/d); with teacher = true
--- every step gets the exact rho_t instead
-local function chain(R, theta, teacher)
+-- every step gets the exact rho_t instead; grad = true keeps what backprop needs
+local function chain(R, theta, teacher, grad)
   local c = R.c
   local xs, outs = {}, { [c.T] = R.I }
   for t = c.T, 1, -1 do
     local input = teacher and R.rhos[t + 1] or outs[t]
     if R.kraus then
-      xs[t], outs[t - 1] = kraus_step(R, t, theta, input)
+      xs[t], outs[t - 1] = kraus_step(R, t, theta, input, grad)
     else
       xs[t] = input:kron(R.pad)
       outs[t - 1] = R.circs[t]:run(xs[t], theta)
@@ -351,7 +365,7 @@ M.backprop = backprop
 -- the per-step loss and its gradient at theta; rhohat_0 of the generation chain as third
 -- result (teacher training runs the generation chain once more for it)
 local function loss_grad(R, theta)
-  local xs, outs = chain(R, theta, R.teacher)
+  local xs, outs = chain(R, theta, R.teacher, true)
   local g, L = backprop(R, theta, xs, outs, nil, true)
   local gen0 = outs[0]
   if R.teacher then
@@ -559,7 +573,7 @@ local function qgan_impl(cfg)
     -- generator: minimise -D(fake), through the discriminator and the chain
     local LG
     qd.optim.adam(function(x)
-      local xs, o = chain(R, x, false)
+      local xs, o = chain(R, x, false, true)
       local p, _, grho = disc(dcirc, s.theta_d, o[0], Gpi, -1)
       LG = -p
       local g = backprop(R, x, xs, o, grho, false)

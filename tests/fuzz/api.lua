@@ -425,7 +425,7 @@ local function circ_with_params()
   else c, d = qd.ansatz.hardware_efficient(n, 1), fmt("qd.ansatz.hardware_efficient(%d, 1)", n) end
   return V(c, d), c.n, c:nparams()
 end
-M("Circuit", "run apply", function(t) local c, n, p = circ_with_params()
+M("Circuit", "run apply forward", function(t) local c, n, p = circ_with_params()
   return { c, pick { state, dm, function(m) return ens(m, R(1, 3)) end }(n), vec(p), opts { rng = rngv() } } end)
 local LOSS = "function(out) return qd.loss.mse(out, out:copy(), {grad = true}) end"
 M("Circuit", "grad grad_ps grad_fd", function(t, nm) local c, n, p = circ_with_params()
@@ -435,6 +435,17 @@ M("Circuit", "vjp", function(t) local n = nq(1, 3); local c = qd.ansatz.hardware
   local x = pure(n)
   local G = qd.type(x.v) == "qd.State" and state(n) or V(x.v:copy(), x.d)
   return { V(c, fmt("qd.ansatz.hardware_efficient(%d, 1)", n)), x, vec(c:nparams()), G } end)
+-- a tape of c:forward on a pure register or a density matrix, then G for its output
+M("Tape", "vjp circuit free", function(t) local n = nq(1, 3); local c = qd.ansatz.hardware_efficient(n, 1)
+  local kind = pick { "qd.state", "qd.dm" }
+  local np = c:nparams()
+  local _, tp = c:forward(kind == "qd.state" and qd.state(n) or qd.dm(n), qd.vector(np))
+  local tv = V(tp, fmt("select(2, qd.ansatz.hardware_efficient(%d, 1):forward(%s(%d), qd.vector(%d)))", n, kind, n, np))
+  if t == "vjp" then
+    local G = chance(0.7) and (kind == "qd.state" and state(n) or dm(n)) or anyobj()
+    return { tv, G, chance(0.5) and opts { input_grad = V(false, "false"), dLdP = N(R()) } or nil }
+  end
+  return { tv } end)
 M("Channel", "apply", function(t) local n = nq(); local k = R(1, n); return { chan(k), reg(n), qubits(n, k) } end)
 M("Channel", "choi kraus superop is_cptp", function(t) return { chan(R(1, 2)) } end)
 M("Channel", "compose", function(t) local k = R(1, 2); return { chan(k), chan(k) } end)

@@ -16,6 +16,7 @@ L.MT = {
   Matrix = getmetatable(qd.matrix(1, 1)),
   Rng = getmetatable(qd.rng(1)),
   Circuit = getmetatable(qd.circuit(1)),
+  Tape = getmetatable(select(2, qd.circuit(1):forward(qd.state(1)))),
   Channel = getmetatable(qd.channel.dephasing { p = 0.1 }),
   PauliSum = getmetatable(qd.pauli_sum("Z")),
   Schedule = getmetatable(qd.schedule.from { 0.1 }),

@@ -270,8 +270,9 @@ static void kraus_block(const qd_c *W, size_t di, size_t dout, size_t M, size_t 
 /* C = alpha op(A) op(B) + beta C for the channels' products. Small ones (at most ISO_SMALL
  * multiply-adds) in plain loops: OpenBLAS spends ~1 us per call in set-up, more than a 4 x 4
  * product takes, and QGDM's small steps make dozens of them. Each entry is one sum over l in
- * order (deterministic; this file is compiled once, without FMA). */
-#define ISO_SMALL 4096
+ * order (deterministic; this file is compiled once, without FMA). From 16 x 16 x 16 on
+ * OpenBLAS is faster (QGDM at n = 4: the loops took 19% of the step). */
+#define ISO_SMALL 512
 static void iso_zgemm(char opa, char opb, size_t m, size_t n, size_t k, double alpha,
                       const qd_c *A, size_t lda, const qd_c *B, size_t ldb, double beta,
                       qd_c *C, size_t ldc)

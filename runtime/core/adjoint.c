@@ -1018,6 +1018,10 @@ static void vjp_lambda_member(const vjp_pass *v, const vjp_layout *ly, const qd_
     const int n = v->n, nm = v->nm, nout = ly->nout;
     const size_t d = v->d, dout = (size_t)1 << nout;
     qd_c *lj = v->lam + j * d;
+    if (nout == n && v->P[j] != 0) {   /* nothing discarded: lambda = G */
+        memcpy(lj, G + j * d, sizeof(qd_c) * d);
+        return;
+    }
     memset(lj, 0, sizeof(qd_c) * d);
     if (v->P[j] == 0)
         return;

@@ -6,6 +6,9 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 extern void zheev_(const char *jobz, const char *uplo, const int *n, qd_c *a, const int *lda,
                    double *w, qd_c *work, const int *lwork, double *rwork, int *info);
@@ -36,6 +39,35 @@ __attribute__((constructor)) static void la_single_threaded(void)
     openblas_set_num_threads(1);
 }
 
+/* OpenBLAS's OpenMP build takes its thread count from omp_get_max_threads() at every call
+ * made outside a parallel region (it re-syncs to OpenMP's setting, which qd --threads N
+ * sets for its own loops), and a product above its threading threshold then rounds
+ * differently (seen: a 35 x 500 x 6 product, 1e-17 apart between --threads 1 and 2). Every
+ * BLAS/LAPACK call outside a region is therefore bracketed: OpenMP's count is 1 while
+ * OpenBLAS runs, and restored after. Inside a region OpenBLAS uses one thread anyway. */
+static int la_serial_begin(void)
+{
+#ifdef _OPENMP
+    if (!omp_in_parallel()) {
+        int t = omp_get_max_threads();
+        if (t != 1)
+            omp_set_num_threads(1);
+        return t;
+    }
+#endif
+    return 1;
+}
+
+static void la_serial_end(int t)
+{
+#ifdef _OPENMP
+    if (t != 1)
+        omp_set_num_threads(t);
+#else
+    (void)t;
+#endif
+}
+
 #define ZGEMM_NB 64      /* columns of C per block */
 #define ZGEMM_MB 256     /* rows of C per block, when C has few columns */
 
@@ -43,8 +75,10 @@ static void zgemm1(char opa, char opb, size_t m, size_t n, size_t k, qd_c alpha,
                    const qd_c *A, size_t lda, const qd_c *B, size_t ldb, qd_c beta,
                    qd_c *C, size_t ldc)
 {
+    int t = la_serial_begin();
     cblas_zgemm(CblasColMajor, op_of(opa), op_of(opb), (blasint)m, (blasint)n, (blasint)k,
                 &alpha, A, (blasint)lda, B, (blasint)ldb, &beta, C, (blasint)ldc);
+    la_serial_end(t);
 }
 
 void qd_la_zgemm(char opa, char opb, size_t m, size_t n, size_t k, qd_c alpha,
@@ -104,7 +138,9 @@ qd_status qd_la_eigh(qd_c *A, size_t d, double *w, int vecs, qd_err *e)
         qd_free(rwork);
         return qd_fail(e, QD_ENOMEM, "not enough memory for an eigen-decomposition");
     }
+    int t = la_serial_begin();
     zheev_(jobz, "L", &n, A, &n, w, work, &lwork, rwork, &info);
+    la_serial_end(t);
     qd_free(work);
     qd_free(rwork);
     if (info != 0)
@@ -131,7 +167,9 @@ qd_status qd_la_svdvals(qd_c *A, size_t m, size_t n, double *s, qd_err *e)
         qd_free(rwork);
         return qd_fail(e, QD_ENOMEM, "not enough memory for an SVD");
     }
+    int t = la_serial_begin();
     zgesvd_("N", "N", &im, &in, A, &im, s, &dummy, &one, &dummy, &one, work, &lwork, rwork, &info);
+    la_serial_end(t);
     qd_free(work);
     qd_free(rwork);
     if (info != 0)
@@ -157,12 +195,14 @@ qd_status qd_la_qr(qd_c *A, size_t m, size_t n, qd_c *rdiag, qd_err *e)
         qd_free(tau);
         return qd_fail(e, QD_ENOMEM, "not enough memory for a QR decomposition");
     }
+    int t = la_serial_begin();
     zgeqrf_(&im, &in, A, &im, tau, work, &lwork, &info);
     if (info == 0) {
         for (size_t j = 0; j < n; j++)
             rdiag[j] = A[j + j * m];
         zungqr_(&im, &in, &in, A, &im, tau, work, &lwork, &info);
     }
+    la_serial_end(t);
     qd_free(work);
     qd_free(tau);
     if (info != 0)
@@ -237,8 +277,10 @@ void qd_la_zherk(char trans, size_t n, size_t k, double alpha, const qd_c *A, si
     const int tc = trans == 'C';
     double work = 0.5 * (double)n * (double)n * (double)k;
     if (work < 262144.0 || n <= ZHERK_NB) {
+        int t = la_serial_begin();
         cblas_zherk(CblasColMajor, CblasUpper, tc ? CblasConjTrans : CblasNoTrans, (blasint)n,
                     (blasint)k, alpha, A, (blasint)lda, beta, C, (blasint)ldc);
+        la_serial_end(t);
         return;
     }
     long nb = (long)((n + ZHERK_NB - 1) / ZHERK_NB);

@@ -330,3 +330,70 @@ QD_TEST(la_threads_openmp_default)
     CHECK(qd_get_threads() == 2, "qd_get_threads: %d", qd_get_threads());
     qd_set_threads(t0);
 }
+
+/* The single-call paths (a product below qd_la_zgemm's blocking, a narrow zherk, the LAPACK
+ * decompositions) are bitwise the same for 1 and 2 threads: OpenBLAS's OpenMP build would
+ * otherwise take OpenMP's thread count (2) at a call outside a parallel region and round a
+ * 35 x 500 x 6 product differently (seen, 1e-17); and OpenMP's count is restored after. */
+QD_TEST(linalg_serial_paths_thread_independent)
+{
+    qd_rng r;
+    qd_rng_init(&r, 4711);
+    const size_t m = 35, n = 6, k = 500, he = 60, hk = 3000, d = 150;
+    qd_c *A = malloc(sizeof(qd_c) * m * k), *B = malloc(sizeof(qd_c) * k * n);
+    qd_c *H = malloc(sizeof(qd_c) * he * hk), *M = malloc(sizeof(qd_c) * d * d);
+    qd_c *out[2][4];
+    double *w[2];
+    for (size_t i = 0; i < m * k; i++)
+        A[i] = qd_rng_cnormal(&r);
+    for (size_t i = 0; i < k * n; i++)
+        B[i] = qd_rng_cnormal(&r);
+    for (size_t i = 0; i < he * hk; i++)
+        H[i] = qd_rng_cnormal(&r);
+    for (size_t i = 0; i < d; i++)
+        for (size_t j = 0; j <= i; j++) {
+            qd_c z = qd_rng_cnormal(&r);
+            M[i + j * d] = i == j ? creal(z) : z;
+            M[j + i * d] = conj(M[i + j * d]);
+        }
+    int t0 = qd_get_threads();
+    for (int t = 0; t < 2; t++) {
+        qd_set_threads(t + 1);
+        qd_err e;
+        out[t][0] = calloc(m * n, sizeof(qd_c));
+        qd_la_zgemm('C', 'N', m, n, k / 2, 1.0, A, k, B, k, 0.0, out[t][0], m);   /* 35 x 250 x 6 */
+        qd_c *C2 = calloc(m * n, sizeof(qd_c));
+        qd_c *At = malloc(sizeof(qd_c) * m * k);
+        for (size_t i = 0; i < m; i++)
+            for (size_t q = 0; q < k; q++)
+                At[i + q * m] = A[q + i * k];
+        qd_la_zgemm('N', 'N', m, n, k, 1.0, At, m, B, k, 0.0, C2, m);            /* 35 x 500 x 6 */
+        out[t][1] = C2;
+        free(At);
+        out[t][2] = calloc(he * he, sizeof(qd_c));
+        qd_la_zherk('N', he, hk, 1.0, H, he, 0.0, out[t][2], he);
+        out[t][3] = malloc(sizeof(qd_c) * d * d);
+        memcpy(out[t][3], M, sizeof(qd_c) * d * d);
+        w[t] = malloc(sizeof(double) * d);
+        CHECK(qd_la_eigh(out[t][3], d, w[t], 1, &e) == QD_OK, "eigh");
+#ifdef _OPENMP
+        CHECK(omp_get_max_threads() == t + 1, "OpenMP's count restored after the calls (%d threads): %d",
+              t + 1, omp_get_max_threads());
+#endif
+    }
+    qd_set_threads(t0);
+    CHECK(memcmp(out[0][0], out[1][0], sizeof(qd_c) * m * n) == 0, "zgemm C^H N 35x6x250: 1 and 2 threads differ");
+    CHECK(memcmp(out[0][1], out[1][1], sizeof(qd_c) * m * n) == 0, "zgemm 35x6x500: 1 and 2 threads differ");
+    CHECK(memcmp(out[0][2], out[1][2], sizeof(qd_c) * he * he) == 0, "zherk 60x3000: 1 and 2 threads differ");
+    CHECK(memcmp(out[0][3], out[1][3], sizeof(qd_c) * d * d) == 0 && memcmp(w[0], w[1], sizeof(double) * d) == 0,
+          "eigh 150: 1 and 2 threads differ");
+    for (int t = 0; t < 2; t++) {
+        for (int i = 0; i < 4; i++)
+            free(out[t][i]);
+        free(w[t]);
+    }
+    free(A);
+    free(B);
+    free(H);
+    free(M);
+}

@@ -635,6 +635,28 @@ double qd_loss_local_fid(const qd_c *phi, int n, qd_c *G)
     return 1.0 - s;
 }
 
+/* ---------------------------------------------------------------- Born-rule chain rule
+ * p_x = |psi_x|^2, so for a loss of the probabilities dL = sum_x g_x dp_x = 2 Re sum_x
+ * conj(g_x psi_x) dpsi_x: G = dL/d conj(psi) = g psi (the convention of every state loss),
+ * which the circuit adjoint carries back to the parameters. */
+void qd_born_vjp(const qd_c *psi, const double *gp, size_t D, qd_c *G)
+{
+    for (size_t x = 0; x < D; x++)
+        G[x] = gp[x] * psi[x];
+}
+
+/* A rotation exp(-i t P/2) makes every p_x(t) a + b cos t + c sin t, so the two-term shift
+ * rule dp_x/dt = (p_x(t + pi/2) - p_x(t - pi/2)) / 2 is exact, and dL/dt = sum_x g_x dp_x/dt
+ * for any differentiable loss of p (nonlinear ones included: the chain rule is applied to
+ * the shifted probabilities, not to shifted losses). Fixed reduction order. */
+double qd_born_shift(const double *gp, const double *pp, const double *pm, size_t D)
+{
+    double s = 0;
+    for (size_t x = 0; x < D; x++)
+        s += gp[x] * (pp[x] - pm[x]);
+    return 0.5 * s;
+}
+
 /* ---------------------------------------------------------------- state losses */
 
 double qd_loss_infid_pp(const qd_c *a, const qd_c *b, int n, qd_c *Ga, qd_c *Gb)

@@ -153,6 +153,12 @@ double qd_loss_xent(const double *p, const double *q, size_t d, double eps, doub
 /* local fidelity loss (Cerezo et al.; arXiv 2305.02881 eq. for the QCBM):
  * L = 1 - (1/n) sum_j <phi| (|0><0|_j (x) I) |phi>, phi = U^H |q>; G = -(1/n) sum_j P0_j phi. */
 double qd_loss_local_fid(const qd_c *phi, int n, qd_c *G);
+/* Born-rule chain rule for p = |psi|^2: G = dL/d conj(psi) = gp .* psi from gp = dL/dp (D
+ * entries); and the parameter-shift derivative of a loss of p along one rotation angle,
+ * sum_x gp_x (pp_x - pm_x) / 2 with pp, pm the probabilities at the angle +- pi/2 (exact for
+ * exp(-i t P/2) gates, any differentiable loss). */
+void qd_born_vjp(const qd_c *psi, const double *gp, size_t D, qd_c *G);
+double qd_born_shift(const double *gp, const double *pp, const double *pm, size_t D);
 
 /* ---------------------------------------------------------------- state losses
  * rho, sigma: n-qubit density matrices; psi, phi: pure states. Gradients per convention. */

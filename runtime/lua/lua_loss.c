@@ -726,6 +726,70 @@ static int l_global_fid(lua_State *L)
     return value_then_grad(L, grad);
 }
 
+/* a real vector read in place: a real qd.Vector's own buffer (no copy: these bindings only
+ * read it, and run no Lua code until they are done), else checkreal's stack copy */
+static const double *realview(lua_State *L, int arg, size_t *len, const char *what)
+{
+    qdl_array *A = qdL_testarray(L, arg);
+    if (A && !A->cplx && !A->freed && A->data) {   /* a freed one: checkreal's error */
+        *len = A->rows * A->cols;
+        return A->data;
+    }
+    return checkreal(L, arg, len, what);
+}
+
+/* probabilities (>= 0, finite) read in place */
+static const double *probsview(lua_State *L, int arg, size_t *len)
+{
+    const double *p = realview(L, arg, len, "probability vector");
+    for (size_t i = 0; i < *len; i++)
+        if (!(p[i] >= 0) || !isfinite(p[i]))
+            luaL_argerror(L, arg, lua_pushfstring(L, "probabilities >= 0 expected, got %f at position %d",
+                                                  p[i], (int)(i + 1)));
+    return p;
+}
+
+/* a real vector of D finite entries (a gradient dL/dp), read in place */
+static const double *checkgradp(lua_State *L, int arg, size_t D)
+{
+    size_t len;
+    const double *g = realview(L, arg, &len, "gradient dL/dp");
+    if (len != D)
+        luaL_argerror(L, arg, lua_pushfstring(L, "gradient dL/dp of length %d expected, got %d", (int)D, (int)len));
+    for (size_t i = 0; i < len; i++)
+        if (!isfinite(g[i]))
+            luaL_argerror(L, arg, lua_pushfstring(L, "finite entries expected, got %f at position %d", g[i], (int)(i + 1)));
+    return g;
+}
+
+/* qd.loss.born_vjp(psi, dLdp) -> G = dL/d conj(psi) (a State, dLdp .* psi): the Born-rule
+ * chain rule that lets c:grad / c:vjp train on any loss of psi's probabilities */
+static int l_born_vjp(lua_State *L)
+{
+    qdL_checknargs(L, 2);
+    qdl_reg *s = qdL_checkkind(L, 1, QDL_K_STATE);
+    size_t D = (size_t)1 << s->n;
+    const double *g = checkgradp(L, 2, D);
+    qd_c *G = qdL_newreg(L, QDL_K_STATE, s->n, 1)->a;
+    qd_born_vjp(s->a, g, D, G);
+    return 1;
+}
+
+/* qd.loss.born_shift(dLdp, p_plus, p_minus) -> sum dLdp (p_plus - p_minus) / 2: dL/dtheta of a
+ * loss of the probabilities by the parameter-shift rule (probabilities at theta +- pi/2) */
+static int l_born_shift(lua_State *L)
+{
+    qdL_checknargs(L, 3);
+    size_t dp, dm;
+    const double *pp = probsview(L, 2, &dp), *pm = probsview(L, 3, &dm);
+    if (dp != dm)
+        return luaL_argerror(L, 3, lua_pushfstring(L, "probability vector of length %d expected, got %d",
+                                                   (int)dp, (int)dm));
+    const double *g = checkgradp(L, 1, dp);
+    lua_pushnumber(L, qd_born_shift(g, pp, pm, dp));
+    return 1;
+}
+
 /* ------------------------------------------------------------------ state losses */
 
 static qdl_reg *checkstate_or_dm(lua_State *L, int arg)
@@ -942,6 +1006,7 @@ void qdL_open_loss(lua_State *L)
         {"mmd_bits", l_mmd_bits}, {"mmd_bits_orders", l_mmd_bits_orders},
         {"mmd_bits_samples", l_mmd_bits_samples}, {"kl", l_kl}, {"cross_entropy", l_xent},
         {"local_fidelity", l_local_fid}, {"global_fidelity", l_global_fid},
+        {"born_vjp", l_born_vjp}, {"born_shift", l_born_shift},
         {"infidelity", l_infid}, {"trace_distance", l_trace}, {"hilbert_schmidt", l_hs},
         {"superfidelity", l_superfid}, {"mse", l_mse}, {NULL, NULL}};
     luaL_newlib(L, loss);

@@ -406,6 +406,76 @@ QD_TEST(loss_kl_xent_local)
     }
 }
 
+/* ---------------------------------------------------------------- Born-rule chain rule */
+
+/* KL(q || |psi|^2) of a state: the loss the Born-rule tests differentiate */
+static double kl_of_state(const qd_c *psi, const double *q, size_t D, double *gp)
+{
+    double p[16];
+    for (size_t x = 0; x < D; x++)
+        p[x] = creal(psi[x]) * creal(psi[x]) + cimag(psi[x]) * cimag(psi[x]);
+    return qd_loss_kl(p, q, D, 1e-300, gp);
+}
+
+/* psi -> RX(t) on qubit j of psi0 (naive 2x2 on pairs of amplitudes) */
+static void rx_naive(const qd_c *psi0, int n, int j, double t, qd_c *out)
+{
+    size_t D = (size_t)1 << n, b = (size_t)1 << (n - 1 - j);
+    double c = cos(t / 2), s = sin(t / 2);
+    for (size_t x = 0; x < D; x++)
+        if (!(x & b)) {
+            qd_c u = psi0[x], v = psi0[x | b];
+            out[x] = c * u - I * s * v;
+            out[x | b] = -I * s * u + c * v;
+        }
+}
+
+QD_TEST(loss_born_vjp_shift)
+{
+    qd_rng r;
+    qd_rng_init(&r, 405);
+    int n = 3;
+    size_t D = 8;
+    qd_c psi[8], G[8], a[8], b[8];
+    double q[8], gp[8], pp[8], pm[8];
+    ref_random_vec(psi, D, &r);
+    rand_probs(q, D, &r);
+    kl_of_state(psi, q, D, gp);
+    qd_born_vjp(psi, gp, D, G);
+    double worst = 0, h = 1e-6;
+    for (size_t i = 0; i < D; i++)   /* dL = 2 Re sum conj(G) dpsi: FD in Re and Im parts */
+        for (int part = 0; part < 2; part++) {
+            qd_c keep = psi[i], dz = part ? h * I : h;
+            psi[i] = keep + dz;
+            double fp = kl_of_state(psi, q, D, NULL);
+            psi[i] = keep - dz;
+            double fm = kl_of_state(psi, q, D, NULL);
+            psi[i] = keep;
+            worst = fmax(worst, fabs((fp - fm) / (2 * h) - 2 * (part ? cimag(G[i]) : creal(G[i]))));
+        }
+    CHECK(worst < 1e-7, "Born vjp = FD of KL(q || |psi|^2) (%g)", worst);
+    /* shift rule of a nonlinear loss of p along RX(t) on each qubit: = FD in t */
+    for (int j = 0; j < n; j++) {
+        double t = 0.37 + j;
+        rx_naive(psi, n, j, t, a);
+        kl_of_state(a, q, D, gp);
+        rx_naive(psi, n, j, t + M_PI / 2, b);
+        kl_of_state(b, q, D, NULL);
+        for (size_t x = 0; x < D; x++)
+            pp[x] = creal(b[x]) * creal(b[x]) + cimag(b[x]) * cimag(b[x]);
+        rx_naive(psi, n, j, t - M_PI / 2, b);
+        for (size_t x = 0; x < D; x++)
+            pm[x] = creal(b[x]) * creal(b[x]) + cimag(b[x]) * cimag(b[x]);
+        double ps = qd_born_shift(gp, pp, pm, D);
+        rx_naive(psi, n, j, t + h, a);
+        double fp = kl_of_state(a, q, D, NULL);
+        rx_naive(psi, n, j, t - h, a);
+        double fm = kl_of_state(a, q, D, NULL);
+        CHECK(fabs(ps - (fp - fm) / (2 * h)) < 1e-7, "Born shift rule = FD along RX on qubit %d (%g vs %g)", j,
+              ps, (fp - fm) / (2 * h));
+    }
+}
+
 /* ---------------------------------------------------------------- state losses */
 
 typedef struct {

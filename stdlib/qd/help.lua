@@ -240,7 +240,8 @@ local docs = {
   -- losses (lua_loss.c, loss.c, transport.c) and optimizers (optim.lua); docs/api.md "Losses"
   ["qd.loss"] = [==[qd.loss: losses with gradients w.r.t. their inputs ({grad=true}).
   Ensembles: mmd, wasserstein, sinkhorn. Born machines: mmd_bits, mmd_bits_samples,
-  mmd_bits_orders, kl, cross_entropy, global_fidelity, local_fidelity. States: infidelity,
+  mmd_bits_orders, kl, cross_entropy, global_fidelity, local_fidelity; the Born-rule chain
+  rule born_vjp, born_shift. States: infidelity,
   trace_distance, hilbert_schmidt, superfidelity, mse. Gradients are dL/d(conj x) shaped like
   x (dL = 2 Re sum conj(G) dx; density matrices: dL = 2 Tr(G drho)); dL/dp (qd.Vector) for
   probability vectors.]==],
@@ -275,6 +276,14 @@ local docs = {
   target: a qd.State, or a probability vector q (|t> = sum sqrt(q_x)|x>).]==],
   ["qd.loss.local_fidelity"] = [==[qd.loss.local_fidelity(phi [, {grad=}]) -> 1 - (1/n) sum_j P(qubit j = 0) [, G]
   For a QCBM: phi = U(theta)^dagger |q> (arXiv 2305.02881).]==],
+  ["qd.loss.born_vjp"] = [==[qd.loss.born_vjp(psi, dLdp) -> G (qd.State): G = dL/d conj(psi) = dLdp .* psi
+  for a loss of the probabilities p = |psi|^2 (dLdp: qd.Vector or table of 2^n numbers, e.g.
+  the gradient of mmd_bits or kl). c:grad(x, theta, function(o) local l, g =
+  qd.loss.kl(o:probs(), q, {grad=true}); return l, qd.loss.born_vjp(o, g) end) trains a Born machine.]==],
+  ["qd.loss.born_shift"] = [==[qd.loss.born_shift(dLdp, p_plus, p_minus) -> sum_x dLdp_x (p_plus_x - p_minus_x) / 2
+  The parameter-shift derivative dL/dtheta of any loss of the Born probabilities along one
+  rotation angle, p_plus / p_minus the probabilities at theta +- pi/2 (exact: each p_x is
+  a + b cos theta + c sin theta for exp(-i theta P/2)).]==],
   ["qd.loss.infidelity"] = [==[qd.loss.infidelity(a, b [, {grad=, wrt=}]) -> 1 - F [, G_a, G_b]
   States and/or density matrices: |<a|b>|^2, <a|rho|a>, or Uhlmann (Tr sqrt(sqrt(rho) sigma sqrt(rho)))^2.
   wrt = 1 or 2 (with grad = true): only that argument's gradient (for two density matrices
@@ -622,6 +631,128 @@ local docs = {
   ["qd.protocols.qgdm.forward"] = [==[qgdm.forward(rho0, schedule [, "global"|"local"]) -> {rho_0..rho_T}, alpha_bar
   global: rho_t = abar_t rho0 + (1 - abar_t) I/d; local: every qubit through
   qd.channel.depolarizing{p = beta_t} at step t.]==],
+  -- generalisation metrics (metrics.lua; docs/api.md "Generalisation metrics")
+  ["qd.metrics"] = [==[qd.metrics: generalisation metrics of a generative model (arXiv 2605.21402):
+  memorisation(generated, train), convergence(E1, E2), latent_recovery(E, u), for quantum
+  ensembles (overlap = fidelity) or real samples (a d x N qd.Matrix, columns = samples;
+  overlap = squared cosine); theory.* the linear Gaussian testbed's predictions.]==],
+  ["qd.metrics.memorisation"] = [==[qd.metrics.memorisation(generated, train) -> m, per (qd.Vector), nearest (table)
+  per[k] = max_j overlap(generated_k, train_j) (one overlap matrix: a zgemm/dgemm), nearest[k]
+  the j attaining it, m = mean_k per[k]. Both Ensembles (or States) or both real qd.Matrix.]==],
+  ["qd.metrics.convergence"] = [==[qd.metrics.convergence(E1, E2) -> q, per (qd.Vector)
+  per[k] = overlap(E1_k, E2_k) of paired members (two models driven by the same noise),
+  q = mean. Equal member counts required.]==],
+  ["qd.metrics.latent_recovery"] = [==[qd.metrics.latent_recovery(E, u) -> Q, v, lambda
+  Q = |<v|u>|^2 / (<v|v><u|u>), v the top eigenvector (eigenvalue lambda) of E's average state
+  (E an Ensemble, u a qd.State; v a qd.State) or of X X^T / N (X a real d x N qd.Matrix, u a
+  qd.Vector of d; v a qd.Vector).]==],
+  ["qd.metrics.theory"] = [==[qd.metrics.theory: asymptotic predictions for the linear Gaussian testbed x ~ N(0, I +
+  beta u u^T), x_gen = S^(1/2) z, gamma = n/d: latent_recovery(gamma, beta), convergence(gamma),
+  memorisation(n, d, rng [, draws]), memorisation_floor(n, d, rng [, draws]), mp_mean(c, f).]==],
+  ["qd.metrics.theory.latent_recovery"] = [==[qd.metrics.theory.latent_recovery(gamma, beta) -> Q
+  BBP: (1 - 1/(gamma beta^2)) / (1 + 1/(gamma beta)) for gamma > 1/beta^2, else 0.]==],
+  ["qd.metrics.theory.convergence"] = [==[qd.metrics.theory.convergence(gamma) -> q = (E sqrt(lambda))^4 over
+  Marchenko-Pastur(d/n): the squared cosine of S1^(1/2) z and S2^(1/2) z (S1, S2 free).]==],
+  ["qd.metrics.theory.memorisation"] = [==[qd.metrics.theory.memorisation(n, d, rng [, draws=2000]) -> m | nil
+  Small-load limit E max_i w_i^2 / |w|^2, w ~ N(0, I_n) (Monte Carlo from rng); nil for n > d.]==],
+  ["qd.metrics.theory.memorisation_floor"] = [==[qd.metrics.theory.memorisation_floor(n, d, rng [, draws=500]) -> m
+  E max over n independent directions of g^2 / (g^2 + d - 1): a model that forgot its data.]==],
+  ["qd.metrics.theory.mp_mean"] = [==[qd.metrics.theory.mp_mean(c, f [, K=4000]) -> the mean of f(lambda) under the
+  Marchenko-Pastur law of ratio c (variance 1; atom 1 - 1/c at 0 when c > 1).]==],
+  -- reverse-time diffusion (protocols/reverse_diffusion.lua; docs/api.md "Reverse-time diffusion")
+  ["qd.protocols.reverse_diffusion"] = [==[local rd = require "qd.protocols.reverse_diffusion"
+  Reverse-time quantum diffusion (arXiv 2606.03848): forward = continuous measurement (qd.sse);
+  generation = the measurement run backwards plus a feedback Hamiltonian, exact (one qubit,
+  A = Z: from the Fokker-Planck law of z) or learnt (least squares on backward increments of
+  Pauli expectations). rd.run{...}, rd.data, rd.forward, rd.purified, rd.reverse, rd.fokker_planck,
+  rd.exact_feedback, rd.learn, rd.learnt_feedback, rd.time_grid, rd.paulis, rd.batch_metrics.]==],
+  ["qd.protocols.reverse_diffusion.run"] = [==[rd.run{data= [, params=, feedback="exact"|"learnt"|"none", N=200,
+  repeats=20, tau=0.5, gamma=1, H=, measure={strings} (Z per qubit), steps=200, t_stop=1e-3, sub=1,
+  fp_h=0.01, phi_bins=, ref_N=20000, train_N=2000, weight=1, chain=false, start="terminal"|"purified",
+  degree=3, stride=4, ridge=1e-6,
+  fb_ridge=1e-3, seed=1, out=, quiet=, progress=, save_data=true, name=]}
+  -> {dir, metrics, settings, generated, data, terminal (tables of R ensembles), timing}
+  metrics: mmd_return, mmd_noise, mmd_terminal, wass_return, wass_noise, wass_terminal and
+  ratios. Files generated.npy, data.npy, terminal.npy (R, N, 2^n). One pass: resume,
+  stop_after and ckpt_every are refused.]==],
+  ["qd.protocols.reverse_diffusion.data"] = [==[rd.data(kind, N, rng [, params]) -> Ensemble, params
+  circle {z0}, cap {zc}, clusters {theta1, phi1, theta2, phi2, sigma} (1 qubit); cluster2 {eps},
+  bell {spread} (2 qubits); tfim {g_lo, g_hi} (4 qubits). Defaults in rd.datasets.]==],
+  ["qd.protocols.reverse_diffusion.forward"] = [==[rd.forward(E0, c, rng [, keep]) -> E_T [, snapshots]
+  The forward SSE on c.grid (c from rd.check); keep = true: the ensemble at every grid time.]==],
+  ["qd.protocols.reverse_diffusion.reverse"] = [==[rd.reverse(E_T, c, rng, fb, terms) -> E_gen
+  The reverse SSE (reverse = true) from tau to t_stop; fb(k, E) the coefficients of the
+  feedback terms at grid index k.]==],
+  ["qd.protocols.reverse_diffusion.fokker_planck"] = [==[rd.fokker_planck(u0s, g, times [, {h=0.01, U=, sub=2, start=10}]) -> F
+  The law of u = artanh z of one qubit measured in Z at rate g from the samples u0s, at the
+  ascending times: F.u (grid), F.q[k] (density), F.h. Finite volumes, Crank-Nicolson.]==],
+  ["qd.protocols.reverse_diffusion.exact_feedback"] = [==[rd.exact_feedback(c, ref) -> fn(k, E), {"X", "Y"}, solutions
+  H_fb = 2 g kappa(u, t) (<Y> X - <X> Y), kappa = d/du log q_t - 2 tanh u from the
+  Fokker-Planck law of the reference ensemble ref (per azimuth sector if c.phi_bins > 1).]==],
+  ["qd.protocols.reverse_diffusion.learn"] = [==[rd.learn(snapshots, c) -> model
+  Least squares (ridge c.ridge) of the backward increments of the Pauli expectations (weight
+  <= c.weight) on features (monomials up to c.degree) x (1, exp(-t/l_j)); pairs every c.stride
+  grid points.]==],
+  ["qd.protocols.reverse_diffusion.learnt_feedback"] = [==[rd.learnt_feedback(model, c) -> fn(t, E), terms
+  Per member: h = learnt drift - measurement drift, c = (J^T J + fb_ridge I)^{-1} J^T h with
+  J_QP = i<[P, Q]>; returns the #terms x N coefficient matrix.]==],
+  ["qd.protocols.reverse_diffusion.time_grid"] = [==[rd.time_grid(tau, t_stop, steps [, ratio=0.05]) -> {0, t_stop, ..., tau}
+  Geometric spacing ratio * t near 0, at most tau / steps.]==],
+  ["qd.protocols.reverse_diffusion.purified"] = [==[rd.purified(n, N, measure, rng) -> Ensemble
+  The states I/d purifies to under local monitoring: per qubit uniform on the Bloch sphere (X,
+  Y and Z monitored) or |0>/|1> with probability 1/2 (Z alone); other sets are refused.]==],
+  ["qd.protocols.reverse_diffusion.paulis"] = [==[rd.paulis(n, w [, chain]) -> the Pauli strings on n qubits of weight 1 ... w
+  (chain = true: only those acting on consecutive qubits).]==],
+  ["qd.protocols.reverse_diffusion.batch_metrics"] = [==[rd.batch_metrics(generated, data, terminal) -> metrics
+  The mmd_* and wass_* averages over R batches (tables of R ensembles).]==],
+  -- Born machines (protocols/qcbm.lua; docs/api.md "QCBM")
+  ["qd.protocols.qcbm"] = [==[local qcbm = require "qd.protocols.qcbm"
+  Quantum circuit Born machines and their trainability (arXiv 2305.02881): qcbm.train{...}
+  trains p(x) = |<x|U(theta)|0>|^2 with the MMD (any bandwidth or mixture), KL, local or
+  global fidelity loss (exact probabilities or shots) and writes a run directory (run.json,
+  history.npy, params.npy, probs.npy, target.npy, checkpoint.json); qcbm.variance{...} is the
+  concentration study (Var of every loss and of dL/dtheta_j over random inits, per n);
+  qcbm.target(kind, n), qcbm.hep(n), qcbm.ansatz(name, n, L), qcbm.zdiff_by_order(p, q),
+  qcbm.distances(p, q, sigma), qcbm.fit_rate(n, v), qcbm.pieces.]==],
+  ["qd.protocols.qcbm.train"] = [==[qcbm.train{n=, iterations= [, data="ghz"|"bars"|"hep"|"spurious", loss="mmd"|"kl"|
+  "local_fidelity"|"global_fidelity", sigma=1 (number, "n" or a list: a mixture), ansatz="ry_rz_cz"|
+  "hardware_efficient"|"strongly_entangling", L=2, lr=0.05, shots=0, grad="auto"|"adjoint"|"shift",
+  seed=1, out=, resume=, ckpt_every=0 (100), stop_after=0, quiet=, progress=, save_data=true, options=,
+  name="qcbm"]} -> {dir, stopped, settings, metrics, params, probs, history, timing}
+  theta_0 ~ U(0, 2 pi) (stream "init"), Adam. Gradients: adjoint (exact) or parameter shift;
+  shots > 0 (mmd only): U-statistic loss against `shots` data draws, sampled shift gradient.
+  metrics: kl, tv, mmd (at sigma), loss, zdiff_by_order, zdiff_low, iterations.]==],
+  ["qd.protocols.qcbm.variance"] = [==[qcbm.variance{n = {sizes} [, K=200, L=2, ansatz="ry_rz_cz", data="ghz",
+  sigmas={0.1, 1, "n"}, param=1, grad="shift"|"adjoint", seed=1, out=, resume=, stop_after=, quiet=, save_data=true]}
+  -> {dir, stopped, settings (keys), values (per size: loss/grad lists per key), metrics, timing}
+  metrics.variance = {loss = {sigma_0.1 = {per n}, ..., kl, local_fidelity, global_fidelity},
+  grad = {...}, n = {...}} (unbiased variance over the K inits theta ~ U(0, 2 pi)); metrics.mean
+  likewise; metrics.orders[key][i] = mean MMD^2 by Pauli weight. values_nNN.npy per size.]==],
+  ["qd.protocols.qcbm.target"] = [==[qcbm.target("ghz"|"bars"|"hep"|"spurious", n) -> qd.Vector q over 2^n bitstrings
+  ghz: 1/2 (delta_0..0 + delta_1..1); bars: bars and stripes on the most square rows x cols
+  grid; hep: qcbm.hep(n); spurious: parity (all marginals below n bits uniform, <Z..Z> = 1).]==],
+  ["qd.protocols.qcbm.hep"] = [==[qcbm.hep(n) -> qd.Vector: a jet-like (pT, |eta|) pair discretised to n bits: pT in [30,
+  300] GeV, dN/dpT ~ pT^-3, 2^ceil(n/2) log bins on the first qubits; |eta| in [0, 2.5]
+  half-normal of width 0.5 + 1.5 (30/pT), linear bins on the others; exact bin masses.]==],
+  ["qd.protocols.qcbm.ansatz"] = [==[qcbm.ansatz("ry_rz_cz"|"hardware_efficient"|"strongly_entangling", n, L) -> qd.Circuit]==],
+  ["qd.protocols.qcbm.target_state"] = [==[qcbm.target_state(q) -> qd.State sum_x sqrt(q_x) |x> (the |q> of the fidelity losses).]==],
+  ["qd.protocols.qcbm.zdiff_by_order"] = [==[qcbm.zdiff_by_order(p, q) -> {d_0, ..., d_n}: d_k = sum over Pauli-Z strings A
+  of weight k of (<Z_A>_p - <Z_A>_q)^2 (how far apart the k-body correlations are).]==],
+  ["qd.protocols.qcbm.distances"] = [==[qcbm.distances(p, q, sigma) -> {kl = KL(q || p), tv = 1/2 sum |p - q|, mmd = MMD^2 at sigma}]==],
+  ["qd.protocols.qcbm.fit_rate"] = [==[qcbm.fit_rate(n, v) -> b, a: least squares of log v = a - b n (b: decay per qubit; v <= 0 skipped).]==],
+  ["qd.protocols.qcbm.variance_theta"] = [==[qcbm.variance_theta(seed, n, k, P) -> theta of init k at size n in qcbm.variance (U(0, 2 pi)^P).]==],
+  ["qd.protocols.qcbm.sigmas_of"] = [==[qcbm.sigmas_of(spec, n) -> list of bandwidths (spec: a number, "n" or a list of them).]==],
+  ["qd.protocols.qcbm.stream"] = [==[qcbm.stream(seed, name) -> qd.Rng: the substream of qd.rng(seed) for name: "init"
+  (training's theta), "data" (the target's samples), "shots" (model samples; iteration it uses
+  its substream it), "variance" (the study: substream n, then k for init k).]==],
+  ["qd.protocols.qcbm.study_point"] = [==[qcbm.study_point(Z, theta, j, "shift"|"adjoint") -> loss, grad, orders: every loss of the
+  study and dL/dtheta_j at one theta (Z = {circ, inv, zero, q, qstate, sig, keys}, as study_size
+  builds it); orders[i] = mmd_bits_orders at bandwidth i.]==],
+  ["qd.protocols.qcbm.mean_var"] = [==[qcbm.mean_var(x) -> mean, unbiased variance (denominator #x - 1) of a list, in index order.]==],
+  ["qd.protocols.qcbm.sigma_key"] = [==[qcbm.sigma_key(s) -> "sigma_0.1", "sigma_1", "sigma_n": the run.json key of a bandwidth (%g).]==],
+  ["qd.protocols.qcbm.pieces"] = [==[qcbm.pieces: check_train(cfg), check_variance(cfg), model(c), loss_grad(R, theta, "adjoint"|"shift"|"shots"
+  [, rng]) -> L, dL/dtheta, loss_at(R, theta), study_point, study_size(c, n, keys [, prog]).]==],
+  ["qd.protocols.qcbm.parse_sigma"] = [==[qcbm.parse_sigma(text) -> a sigma spec from "1", "n" or "0.25,1,n" (nil, bad item if malformed).]==],
   -- MSQuDDPM (protocols/msquddpm.lua; docs/api.md "MSQuDDPM")
   ["qd.protocols.msquddpm"] = [==[local msq = require "qd.protocols.msquddpm"
   Mixed-state QuDDPM (arXiv 2411.17608): msq.run{...} trains the measured backward steps
@@ -836,7 +967,7 @@ local gate_types = { ["qd.State"] = true, ["qd.DensityMatrix"] = true, ["qd.Ense
 
 -- the doc of gate `name` (g = qd.gates()[name]) as a method of type tname (nil: registers)
 -- the stdlib modules loaded with require whose functions have entries "module.name"
-M.modules = { "qd.protocols.quddpm", "qd.protocols.qgdm", "qd.protocols.msquddpm", "qd.progress" }
+M.modules = { "qd.protocols.quddpm", "qd.protocols.qgdm", "qd.protocols.msquddpm", "qd.protocols.qcbm", "qd.protocols.reverse_diffusion", "qd.progress" }
 
 function M.gate_doc(name, g, tname)
   local qs, ps = {}, {}

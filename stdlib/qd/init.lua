@@ -39,6 +39,7 @@ qd.random.ensemble = core.ensemble_haar
 qd.schedule = core.schedule
 qd.diffusion = require "qd.diffusion"
 qd.data = require "qd.data"
+qd.metrics = require "qd.metrics"   -- memorisation, convergence, latent recovery (metrics.lua)
 qd.channel = core.channel   -- qd.channel.depolarizing{p=}, ... (lua_channel.c)
 qd.loss = core.loss         -- losses with gradients (lua_loss.c)
 qd.ot = core.ot             -- optimal transport on a cost matrix (transport.c)

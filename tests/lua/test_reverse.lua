@@ -1,0 +1,203 @@
+-- test_reverse.lua — qd.protocols.reverse_diffusion: the data sets, the time grid, the
+-- Fokker-Planck solver against the closed-form law and against Monte Carlo trajectories, the
+-- Pauli algebra, the learnt feedback recovering the exact one on one qubit, the reverse
+-- run returning to the data (exact feedback) where no feedback does not, determinism of a
+-- run's files, and the error messages.
+local T = require "testlib"
+local qd = require "qd"
+local rd = require "qd.protocols.reverse_diffusion"
+
+local tmp = T.tmpdir()
+
+T.test("reverse: data sets", function()
+  local E = rd.data("circle", 50, qd.rng(1), { z0 = 0.3 })
+  local z = E:expect("Z")
+  for k = 1, 50 do T.near(z[k], 0.3, 1e-12, "circle z0") end
+  local C = rd.data("cap", 200, qd.rng(2), { zc = 0.7 })
+  local zc, ok = C:expect("Z"), true
+  for k = 1, 200 do ok = ok and zc[k] >= 0.7 - 1e-12 and zc[k] <= 1 + 1e-12 end
+  T.ok(ok, "cap members have z >= zc")
+  local B = rd.data("bell", 20, qd.rng(3))
+  local zz = B:expect("ZZ")
+  for k = 1, 20 do T.near(zz[k], 1.0, 1e-12, "bell family lives on |00>, |11>") end
+  T.eq(rd.data("tfim", 3, qd.rng(4)).n, 4, "tfim: 4 qubits")
+  T.eq(rd.data("cluster2", 3, qd.rng(4)).n, 2, "cluster2: 2 qubits")
+  local _, p = rd.data("clusters", 4, qd.rng(5), { sigma = 0.1 })
+  T.eq(p.sigma, 0.1, "parameter given")
+  T.eq(p.theta1, math.pi / 3, "default filled in")
+  T.raises(function() rd.data("square", 3, qd.rng(1)) end,
+    "bad argument #1 to 'data' (bell, cap, circle, cluster2, clusters, tfim expected, got square)")
+  T.raises(function() rd.data("circle", 0, qd.rng(1)) end, "bad argument #2 to 'data'")
+  T.raises(function() rd.data("circle", 3, 7) end, "bad argument #3 to 'data' (qd.Rng expected, got number)")
+  T.raises(function() rd.data("circle", 3, qd.rng(1), { zc = 1 }) end, "bad argument #4 to 'data' (unknown parameter 'zc' of circle)")
+  T.raises(function() rd.data("circle", 3, qd.rng(1), { z0 = 1 }) end, "parameter 'z0': -1 < z0 < 1 expected")
+end)
+
+T.test("reverse: time grid", function()
+  local g = rd.time_grid(0.5, 1e-3, 50)
+  T.eq(g[1], 0.0, "starts at 0")
+  T.eq(g[2], 1e-3, "then t_stop")
+  T.eq(g[#g], 0.5, "ends at tau")
+  local ok, maxd = true, 0
+  for k = 2, #g do
+    ok = ok and g[k] > g[k - 1]
+    maxd = math.max(maxd, g[k] - g[k - 1])
+  end
+  T.ok(ok, "increasing")
+  T.ok(maxd <= 0.5 / 50 * 1.25 + 1e-12, "spacing at most tau / steps (last step within 1.25x)")
+end)
+
+-- the closed form of the law of u = artanh z from a point u0 (one qubit, A = Z, rate g):
+-- q = N(u; u0, 4 g t) cosh(u) / cosh(u0) e^{-2 g t} (Doob h-transform of a Brownian motion)
+local function exact_q(u, u0, g, t)
+  local v = 4 * g * t
+  return math.exp(-(u - u0) ^ 2 / (2 * v)) / math.sqrt(2 * math.pi * v) * math.cosh(u) / math.cosh(u0) * math.exp(-2 * g * t)
+end
+
+T.test("reverse: Fokker-Planck solver vs the closed-form law", function()
+  local u0, g = 0.5 * math.log(1.5 / 0.5), 1.0   -- z0 = 0.5
+  local times = { 0 }
+  for k = 1, 60 do times[k + 1] = 0.3 * k / 60 end
+  local F = rd.fokker_planck({ u0 }, g, times, { h = 0.01 })
+  for _, k in ipairs { 21, 61 } do
+    local t = times[k]
+    local l1, mass = 0, 0
+    for i, u in ipairs(F.u) do
+      l1 = l1 + math.abs(F.q[k][i] - exact_q(u, u0, g, t)) * F.h
+      mass = mass + F.q[k][i] * F.h
+    end
+    T.near(mass, 1.0, 1e-9, "mass conserved at t = " .. t)
+    T.ok(l1 < 0.02, string.format("L1 distance to the closed form at t = %g: %.4f < 0.02", t, l1))
+  end
+end)
+
+T.test("reverse: Fokker-Planck law vs Monte Carlo trajectories", function()
+  local c = rd.check { data = "circle", feedback = "exact", tau = 0.3, steps = 60 }
+  local E0 = rd.data("circle", 4000, qd.rng(7), { z0 = 0.5 })
+  local ET = rd.forward(E0, c, qd.rng(8))
+  local z = ET:expect("Z")
+  local m1, m2 = 0, 0
+  for k = 1, 4000 do m1, m2 = m1 + z[k] / 4000, m2 + z[k] ^ 2 / 4000 end
+  local F = rd.fokker_planck(rd.bloch_u(E0), c.gamma, c.grid, { h = 0.01 })
+  local K = #c.grid
+  local f1, f2 = 0, 0
+  for i, u in ipairs(F.u) do
+    local w = F.q[K][i] * F.h
+    f1, f2 = f1 + w * math.tanh(u), f2 + w * math.tanh(u) ^ 2
+  end
+  T.near(f1, 0.5, 0.01, "z is a martingale (Fokker-Planck)")
+  T.near(m1, 0.5, 0.03, "z is a martingale (trajectories)")
+  T.near(m2, f2, 0.02, "E z^2: trajectories vs Fokker-Planck")
+  T.ok(f2 > 0.4, "the law has spread (E z^2 = " .. f2 .. ")")
+end)
+
+T.test("reverse: Pauli algebra", function()
+  local R, re, im = rd.pmul("XY", "YY")
+  T.eq(R, "ZI", "XY * YY = ZI")
+  T.eq(re, 0, "phase real part")
+  T.eq(im, 1, "phase i")
+  R, re, im = rd.pmul("Z", "X")
+  T.eq(R, "Y", "ZX = iY")
+  T.eq(im, 1, "ZX = +iY")
+  T.ok(rd.anticommute("XI", "ZI"), "X, Z anticommute")
+  T.ok(not rd.anticommute("XX", "ZZ"), "XX, ZZ commute")
+  T.eq(#rd.paulis(2, 1), 6, "weight 1 on 2 qubits")
+  T.eq(#rd.paulis(2, 2), 15, "weight <= 2 on 2 qubits")
+  T.eq(#rd.paulis(4, 2), 66, "weight <= 2 on 4 qubits")
+  T.eq(#rd.paulis(4, 2, true), 39, "chain-local weight <= 2 on 4 qubits: 12 + 3 x 9")
+  local ok = true
+  for _, P in ipairs(rd.paulis(4, 3, true)) do ok = ok and not P:match("[XYZ]I+[XYZ]") end
+  T.ok(ok, "chain-local strings have no gap")
+  T.eq(#rd.monomials(3, 2), 10, "monomials of degree <= 2 in 3 variables")
+end)
+
+T.test("reverse: the learnt feedback recovers the exact one on one qubit", function()
+  local c = rd.check { data = "circle", feedback = "learnt", steps = 60, train_N = 1500 }
+  local E0 = rd.data("circle", 1500, qd.rng(1), { z0 = 0.5 })
+  local _, snaps = rd.forward(E0, c, qd.rng(2), true)
+  local fl = rd.learnt_feedback(rd.learn(snaps, c), c)
+  local fe = rd.exact_feedback(c, rd.data("circle", 5000, qd.rng(5), { z0 = 0.5 }))
+  local _, s2 = rd.forward(rd.data("circle", 300, qd.rng(3), { z0 = 0.5 }), c, qd.rng(4), true)
+  for _, frac in ipairs { 0.2, 0.5, 0.9 } do
+    local k = math.floor(frac * #c.grid)
+    local E = s2[k]
+    local Cl, Ce = fl(c.grid[k], E), fe(k, E)
+    local sxy, sxx, syy, dz = 0, 0, 0, 0
+    for j = 1, #E do
+      for p = 1, 2 do
+        local a, b = Cl:get(p, j), Ce:get(p, j)
+        sxy, sxx, syy = sxy + a * b, sxx + a * a, syy + b * b
+      end
+      dz = dz + Cl:get(3, j) ^ 2
+    end
+    local corr = sxy / math.sqrt(sxx * syy)
+    T.ok(corr > 0.97, string.format("t = %.4f: correlation of learnt and exact (c_X, c_Y) %.4f > 0.97", c.grid[k], corr))
+    T.ok(math.sqrt((sxx - 2 * sxy + syy) / syy) < 0.4, "t = " .. c.grid[k] .. ": relative error < 0.4")
+    -- the exact feedback has no Z term (a rotation about z moves only the azimuth, which the
+    -- forward process keeps); the learnt one has a small one
+    T.ok(math.sqrt(dz / syy) < 0.25, string.format("small Z term: rms ratio %.3f < 0.25", math.sqrt(dz / syy)))
+  end
+end)
+
+T.test("reverse: exact feedback returns the circle; no feedback does not; files", function()
+  local cfg = { data = "circle", feedback = "exact", N = 60, repeats = 4, steps = 40, ref_N = 4000, fp_h = 0.04, quiet = true, seed = 3 }
+  cfg.out = tmp .. "/exact"
+  local res = rd.run(cfg)
+  local m = res.metrics
+  T.ok(m.wass_return < 2 * m.wass_noise, string.format("wass_return %.4f < 2 x wass_noise %.4f", m.wass_return, m.wass_noise))
+  T.ok(m.mmd_return < 2 * m.mmd_noise, "mmd_return < 2 x mmd_noise")
+  T.ok(m.wass_terminal > 5 * m.wass_return, "the terminal ensemble is far")
+  local G = qd.load_npy(tmp .. "/exact/generated.npy", "ensembles")
+  T.eq(#G, 4, "generated.npy: R batches")
+  T.eq(#G[1], 60, "of N members")
+  T.eq(#qd.load_npy(tmp .. "/exact/data.npy", "ensembles"), 4, "data.npy")
+  local json = require "qd.json"
+  local doc = json.decode(T.slurp(tmp .. "/exact/run.json"))
+  T.eq(doc.settings.params.z0, 0.5, "run.json settings hold the data-set parameters")
+  T.eq(doc.settings.feedback, "exact", "settings.feedback")
+  -- the same run again: the same bytes
+  cfg.out = tmp .. "/exact2"
+  rd.run(cfg)
+  T.eq(T.slurp(tmp .. "/exact2/generated.npy"), T.slurp(tmp .. "/exact/generated.npy"), "deterministic generated.npy")
+  cfg.out, cfg.feedback = tmp .. "/none", "none"
+  local r0 = rd.run(cfg)
+  T.ok(r0.metrics.wass_return > 5 * r0.metrics.wass_noise, "without feedback the reverse does not return")
+end)
+
+T.test("reverse: purified start states", function()
+  local E = rd.purified(2, 4000, { "XI", "YI", "ZI", "IX", "IY", "IZ" }, qd.rng(1))
+  T.near(E:mean_dm():purity(), 0.25, 0.01, "isotropic monitoring: average state I/4")
+  T.near(E:expect("ZZ"):mean(), 0.0, 0.05, "qubits independent")
+  local zs, ok = E:expect("ZI"), true
+  local F = rd.purified(1, 50, { "Z" }, qd.rng(2))
+  local fz = F:expect("Z")
+  for k = 1, 50 do ok = ok and math.abs(math.abs(fz[k]) - 1) < 1e-12 end
+  T.ok(ok and #zs == 4000, "Z monitoring purifies to |0> or |1>")
+  T.raises(function() rd.purified(1, 3, { "X" }, qd.rng(1)) end, "qubit 0: X, Y and Z, or Z alone, expected")
+  T.raises(function() rd.purified(2, 3, { "ZZ" }, qd.rng(1)) end, "single-qubit Pauli strings expected, entry 1 is ZZ")
+  T.raises(function() rd.run { data = "circle", feedback = "learnt", start = "purified", measure = { "X" } } end,
+    "bad argument #1 to 'run' (option 'start': 'purified' needs every qubit monitored in X, Y and Z or in Z alone (qubit 0")
+  local res = rd.run { data = "cluster2", feedback = "learnt", start = "purified", N = 30, repeats = 3, steps = 30, quiet = true,
+                       measure = { "XI", "YI", "ZI", "IX", "IY", "IZ" }, train_N = 300, degree = 1, out = tmp .. "/pur" }
+  local m = res.metrics
+  T.ok(m.mmd_terminal > 20 * m.mmd_return,
+    string.format("from purified states back to cluster2: %.2e vs %.2e", m.mmd_return, m.mmd_terminal))
+end)
+
+T.test("reverse: errors", function()
+  T.raises(function() rd.run { data = "bell", feedback = "exact", quiet = true } end,
+    "bad argument #1 to 'run' (feedback 'exact' is known for one qubit, H = nil, measure = {\"Z\"} only)")
+  T.raises(function() rd.run { data = "nope" } end, "bad argument #1 to 'run' (option 'data':")
+  T.raises(function() rd.run { data = "circle", tau = -1 } end, "option 'tau': > 0 expected")
+  T.raises(function() rd.run { data = "circle", t_stop = 2 } end, "option 't_stop': 0 < t_stop < tau expected")
+  T.raises(function() rd.run { data = "circle", feedback = "learnt", measure = { "Q" } } end,
+    "option 'measure': Pauli strings of 1 letters IXYZ expected")
+  T.raises(function() rd.run { data = "circle", weight = 2 } end, "option 'weight': at most n = 1 expected, got 2")
+  T.raises(function() rd.run { data = "circle", stop_after = 1 } end, "option 'stop_after': reverse_diffusion runs in one pass")
+  T.raises(function() rd.run { data = "circle", resume = "x" } end, "option 'resume'")
+  T.raises(function() rd.run { data = "circle", bogus = 1 } end, "unknown option 'bogus'")
+  T.raises(function() rd.run { data = "circle", feedback = "learnt", H = "X" } end,
+    "option 'H': the learnt feedback is implemented for H = nil only")
+end)
+
+T.rmdir(tmp)

@@ -61,8 +61,21 @@ static double *checkreal(lua_State *L, int arg, size_t *len, const char *what)
     lua_Integer n = qdL_checklen(L, arg, arg, (lua_Integer)1 << 40, what);
     if (n < 1)
         luaL_argerror(L, arg, lua_pushfstring(L, "non-empty %s expected", what));
-    double *b = tmpbuf(L, sizeof(double) * (size_t)n);
+    /* the buffer grows with what was read (doubling, in one stack slot): a table whose length
+     * lies (a huge __len, then nil) fails at the first missing entry without first
+     * allocating for the length it claimed */
+    size_t cap = (size_t)n < 4096 ? (size_t)n : 4096;
+    double *b = tmpbuf(L, sizeof(double) * cap);
+    const int slot = lua_gettop(L);
     for (lua_Integer i = 1; i <= n; i++) {
+        if ((size_t)(i - 1) == cap) {
+            size_t nc = 2 * cap < (size_t)n ? 2 * cap : (size_t)n;
+            double *nb = tmpbuf(L, sizeof(double) * nc);
+            memcpy(nb, b, sizeof(double) * cap);
+            lua_replace(L, slot);
+            b = nb;
+            cap = nc;
+        }
         if (lua_geti(L, arg, i) != LUA_TNUMBER)
             luaL_argerror(L, arg, lua_pushfstring(L, "number expected at position %d of %s, got %s",
                                                   (int)i, what, luaL_typename(L, -1)));

@@ -100,13 +100,18 @@ end
 
 -- memorisation(generated, train) -> m, per (qd.Vector), nearest (table of indices):
 -- per[k] = max_j overlap(generated_k, train_j), m = mean_k per[k]; nearest[k] the j attaining it
+-- the kind ("quantum" or real) shared by arguments #1 and #2 of fname
+local function same_kind(a, b, fname)
+  local ka, kb = kind_of(a, 1, fname), kind_of(b, 2, fname)
+  if ka ~= kb then
+    argerr(2, fname, (ka == "quantum" and "qd.Ensemble" or "real qd.Matrix") .. " expected (as argument #1), got " .. qd.type(b))
+  end
+  return ka
+end
+
 function M.memorisation(gen, train)
   local fname = "memorisation"
-  local kg = kind_of(gen, 1, fname)
-  local kt = kind_of(train, 2, fname)
-  if kg ~= kt then
-    argerr(2, fname, (kg == "quantum" and "qd.Ensemble" or "real qd.Matrix") .. " expected (as argument #1), got " .. qd.type(train))
-  end
+  local kg = same_kind(gen, train, fname)
   local O = overlap_rows(gen, train, kg, fname)
   local N = #O
   local per, nearest, sum = qd.vector(N), {}, 0.0
@@ -127,11 +132,7 @@ end
 -- (two models driven by the same noise: member k of each from the same draw), q = mean
 function M.convergence(A, B)
   local fname = "convergence"
-  local ka = kind_of(A, 1, fname)
-  local kb = kind_of(B, 2, fname)
-  if ka ~= kb then
-    argerr(2, fname, (ka == "quantum" and "qd.Ensemble" or "real qd.Matrix") .. " expected (as argument #1), got " .. qd.type(B))
-  end
+  local ka = same_kind(A, B, fname)
   local N, NB = count(A), count(B)
   if N ~= NB then argerr(2, fname, string.format("%d members (paired with argument #1) expected, got %d", N, NB)) end
   local per, sum = qd.vector(N), 0.0

@@ -42,6 +42,16 @@ static void *tmpbuf(lua_State *L, size_t bytes)
     return lua_newuserdatauv(L, bytes ? bytes : 1, 0);
 }
 
+/* a bigger scratch buffer in stack slot `slot` (the old one's first `used` bytes copied; the
+ * old one left to the collector): buffers that grow with the entries a table really has */
+static void *tmpbuf_grow(lua_State *L, int slot, const void *old, size_t used, size_t bytes)
+{
+    void *p = tmpbuf(L, bytes);
+    memcpy(p, old, used);
+    lua_replace(L, slot);
+    return p;
+}
+
 /* real vector from a qd.Vector (real) or a table of numbers, copied to a stack buffer */
 static double *checkreal(lua_State *L, int arg, size_t *len, const char *what)
 {
@@ -70,10 +80,7 @@ static double *checkreal(lua_State *L, int arg, size_t *len, const char *what)
     for (lua_Integer i = 1; i <= n; i++) {
         if ((size_t)(i - 1) == cap) {
             size_t nc = 2 * cap < (size_t)n ? 2 * cap : (size_t)n;
-            double *nb = tmpbuf(L, sizeof(double) * nc);
-            memcpy(nb, b, sizeof(double) * cap);
-            lua_replace(L, slot);
-            b = nb;
+            b = tmpbuf_grow(L, slot, b, sizeof(double) * cap, sizeof(double) * nc);
             cap = nc;
         }
         if (lua_geti(L, arg, i) != LUA_TNUMBER)
@@ -589,7 +596,9 @@ static size_t checksamples(lua_State *L, int arg, uint64_t **x, double **c)
      * __len is not trusted with a big allocation before its entries are seen */
     size_t cap = n == 0 || cnt <= ((size_t)1 << 16) ? cnt : ((size_t)1 << 16);
     *x = tmpbuf(L, sizeof(uint64_t) * cap);
+    const int sx = lua_gettop(L);
     *c = tmpbuf(L, sizeof(double) * cap);
+    const int sc = lua_gettop(L);
     size_t k = 0;
     double total = 0;
     if (n == 0) {
@@ -609,14 +618,10 @@ static size_t checksamples(lua_State *L, int arg, uint64_t **x, double **c)
         }
     } else {
         for (lua_Integer i = 1; i <= n; i++) {
-            if (k == cap) {   /* grow (before the entry is pushed: the buffers stay below) */
+            if (k == cap) {   /* grow (before the entry is pushed), in the buffers' own slots */
                 size_t nc = 2 * cap < cnt ? 2 * cap : cnt;
-                uint64_t *nx = tmpbuf(L, sizeof(uint64_t) * nc);
-                double *ncnt = tmpbuf(L, sizeof(double) * nc);
-                memcpy(nx, *x, sizeof(uint64_t) * k);
-                memcpy(ncnt, *c, sizeof(double) * k);
-                *x = nx;
-                *c = ncnt;
+                *x = tmpbuf_grow(L, sx, *x, sizeof(uint64_t) * k, sizeof(uint64_t) * nc);
+                *c = tmpbuf_grow(L, sc, *c, sizeof(double) * k, sizeof(double) * nc);
                 cap = nc;
             }
             int t = lua_geti(L, arg, i);

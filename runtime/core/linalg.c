@@ -113,6 +113,49 @@ void qd_la_zgemm(char opa, char opb, size_t m, size_t n, size_t k, qd_c alpha,
     }
 }
 
+/* The real product, for qd.nn's dense layers: the same fixed blocks as qd_la_zgemm (columns
+ * of C, or rows when C has few columns), so every element comes out of the same
+ * single-threaded dgemm whatever the thread count. */
+static void dgemm1(char opa, char opb, size_t m, size_t n, size_t k, double alpha, const double *A,
+                   size_t lda, const double *B, size_t ldb, double beta, double *C, size_t ldc)
+{
+    int t = la_serial_begin();
+    cblas_dgemm(CblasColMajor, op_of(opa), op_of(opb), (blasint)m, (blasint)n, (blasint)k,
+                alpha, A, (blasint)lda, B, (blasint)ldb, beta, C, (blasint)ldc);
+    la_serial_end(t);
+}
+
+#define DGEMM_NB 128
+#define DGEMM_MB 512
+
+void qd_la_dgemm(char opa, char opb, size_t m, size_t n, size_t k, double alpha,
+                 const double *A, size_t lda, const double *B, size_t ldb, double beta,
+                 double *C, size_t ldc)
+{
+    double work = (double)m * (double)n * (double)k;
+    if (work < 1048576.0 || (n < 2 * DGEMM_NB && m < 2 * DGEMM_MB)) {
+        dgemm1(opa, opb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    if (n >= 2 * DGEMM_NB) {
+        long nb = (long)((n + DGEMM_NB - 1) / DGEMM_NB);
+#pragma omp parallel for schedule(dynamic, 1)
+        for (long j = 0; j < nb; j++) {
+            size_t c0 = (size_t)j * DGEMM_NB, w = n - c0 < DGEMM_NB ? n - c0 : DGEMM_NB;
+            const double *Bj = opb == 'N' ? B + c0 * ldb : B + c0;
+            dgemm1(opa, opb, m, w, k, alpha, A, lda, Bj, ldb, beta, C + c0 * ldc, ldc);
+        }
+    } else {
+        long mb = (long)((m + DGEMM_MB - 1) / DGEMM_MB);
+#pragma omp parallel for schedule(dynamic, 1)
+        for (long i = 0; i < mb; i++) {
+            size_t r0 = (size_t)i * DGEMM_MB, h = m - r0 < DGEMM_MB ? m - r0 : DGEMM_MB;
+            const double *Ai = opa == 'N' ? A + r0 : A + r0 * lda;
+            dgemm1(opa, opb, h, n, k, alpha, Ai, lda, B, ldb, beta, C + r0, ldc);
+        }
+    }
+}
+
 /* LAPACK takes int sizes: refuse anything that does not fit. */
 static int fits_int(size_t d)
 {

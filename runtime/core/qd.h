@@ -253,6 +253,10 @@ void qd_k_1q_real(qd_c *a, int nq, size_t count, int q, const double m[4]);
 void qd_la_zgemm(char opa, char opb, size_t m, size_t n, size_t k, qd_c alpha,
                  const qd_c *A, size_t lda, const qd_c *B, size_t ldb, qd_c beta,
                  qd_c *C, size_t ldc);
+/* the same for real matrices ('N', 'T'); thread-count independent like qd_la_zgemm */
+void qd_la_dgemm(char opa, char opb, size_t m, size_t n, size_t k, double alpha,
+                 const double *A, size_t lda, const double *B, size_t ldb, double beta,
+                 double *C, size_t ldc);
 /* Upper triangle of C = alpha A^H A + beta C (trans 'C', A k x n) or alpha A A^H + beta C
  * (trans 'N', A n x k); C is n x n, its strictly lower triangle untouched (zherk). */
 void qd_la_zherk(char trans, size_t n, size_t k, double alpha, const qd_c *A, size_t lda,

@@ -155,6 +155,7 @@ static int luaopen_qd_core(lua_State *L)
     qdL_open_pauli(L);
     qdL_open_dynamics(L);
     qdL_open_optim(L);
+    qdL_open_nn(L);
     qdL_open_sys(L);
     qdL_open_arith(L);   /* after the types it adds operators to */
     static const luaL_Reg fns[] = {
@@ -168,7 +169,7 @@ static int luaopen_qd_core(lua_State *L)
     lua_setfield(L, -2, "max_qubits");
     /* metatables, for help() and type checks from Lua */
     const char *mts[] = {QDL_STATE, QDL_DM, QDL_ENS, QDL_VECTOR, QDL_MATRIX, QDL_RNG,
-                         "qd.Circuit", "qd.Tape", "qd.PauliSum", "qd.Channel", "qd.Schedule"};
+                         "qd.Circuit", "qd.Tape", "qd.PauliSum", "qd.Channel", "qd.Schedule", "qd.MLP"};
     lua_newtable(L);
     for (size_t i = 0; i < sizeof mts / sizeof mts[0]; i++) {
         luaL_getmetatable(L, mts[i]);

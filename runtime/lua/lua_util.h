@@ -200,6 +200,7 @@ void qdL_open_dmstack(lua_State *L);   /* lua_dmstack.c */
 void qdL_open_pauli(lua_State *L);   /* lua_pauli.c */
 void qdL_open_dynamics(lua_State *L);   /* lua_dynamics.c */
 void qdL_open_optim(lua_State *L);   /* lua_optim.c */
+void qdL_open_nn(lua_State *L);   /* lua_nn.c */
 void qdL_open_sys(lua_State *L);   /* lua_sys.c */
 void qdL_open_arith(lua_State *L);   /* lua_arith.c */
 

@@ -955,12 +955,41 @@ docs["qd.Channel:apply"] = [==[ch:apply(obj [, targets] [, rng] [, {branches=tru
 docs["qd.Channel:free"] = [==[ch:free(): releases the channel now (also with <close> and the GC); idempotent; a freed
   channel raises "qd.Channel has been freed".]==]
 
+-- qd.nn (lua_nn.c, nn.c); docs/api.md "Neural networks"
+docs["qd.nn"] = [==[qd.nn: small dense networks for the classical parts of protocols (denoisers, baselines).
+  net = qd.nn.mlp{sizes = {n0, ..., nL}, activation = "relu", output = "linear"}; parameters are a
+  real qd.Vector you own (net:init(rng)), batches real qd.Matrix values with one sample per column;
+  net:forward, net:grad (with qd.optim.adam), net:vjp; qd.nn.mse, qd.nn.columns, qd.nn.vstack.]==]
+docs["qd.nn.mlp"] = [==[qd.nn.mlp{sizes = {n0, n1, ..., nL} [, activation = "relu"] [, output = "linear"]} -> qd.MLP
+  A multilayer perceptron: A_0 = X, A_l = act(W_l A_(l-1) + b_l); hidden layers use `activation`,
+  the last `output` (each one of linear, relu, tanh, sigmoid, silu). Parameters, layer by layer:
+  W_l (n_l x n_(l-1), column-major) then b_l (n_l).]==]
+docs["qd.nn.mse"] = [==[qd.nn.mse(Y, T [, {grad = true}]) -> L [, G]
+  Mean squared error over all entries (PyTorch's MSELoss); G = dL/dY = 2 (Y - T) / #entries.]==]
+docs["qd.nn.columns"] = [==[qd.nn.columns(M, idx) -> the columns idx (a list of 1-based numbers, repeats allowed) of M
+  as a new qd.Matrix: a mini-batch of samples.]==]
+docs["qd.nn.vstack"] = [==[qd.nn.vstack(A, B, ...) -> a qd.Matrix with the rows of A, then of B, ... (equal column
+  counts; complex when any is): inputs with a condition or label appended.]==]
+docs["qd.MLP"] = [==[qd.MLP: a dense network's shape (made by qd.nn.mlp); its parameters are a separate qd.Vector.
+  Results do not depend on the thread count (fixed blocks of single-threaded BLAS).]==]
+docs["qd.MLP:nparams"] = [==[net:nparams() -> number of parameters (sum of n_l (n_(l-1) + 1)).]==]
+docs["qd.MLP:init"] = [==[net:init([rng]) -> parameters (real qd.Vector), PyTorch's nn.Linear default:
+  W and b uniform in (-1/sqrt(n_in), 1/sqrt(n_in)), drawn layer by layer from rng (the run's without).]==]
+docs["qd.MLP:forward"] = [==[net:forward(X, params) -> Y  (X: n0 x B real qd.Matrix, Y: nL x B)]==]
+docs["qd.MLP:grad"] = [==[net:grad(X, params, lossfn) -> L, dL/dparams (qd.Vector), Y
+  Runs the network, calls lossfn(Y) -> L, dL/dY (nL x B qd.Matrix), and backpropagates: the feval
+  of qd.optim.adam is function(p) return net:grad(X, p, lossfn) end.]==]
+docs["qd.MLP:vjp"] = [==[net:vjp(X, params, G) -> dL/dparams (qd.Vector), dL/dX (qd.Matrix)
+  The backward pass for a given G = dL/dY (for chaining a network into a larger gradient).]==]
+docs["qd.MLP:spec"] = [==[net:spec() -> {sizes =, activation =, output =}: plain data for a run record;
+  qd.nn.mlp(spec) rebuilds the network.]==]
+
 M.docs = docs
 
 -- the types, in the order help lists them; a method name shared by several types is looked
 -- up in this order (help("measure") shows qd.State:measure first)
 M.types = { "qd.State", "qd.DensityMatrix", "qd.Ensemble", "qd.Circuit", "qd.Tape", "qd.PauliSum",
-            "qd.Channel", "qd.Schedule", "qd.Vector", "qd.Matrix", "qd.Rng" }
+            "qd.Channel", "qd.Schedule", "qd.Vector", "qd.Matrix", "qd.Rng", "qd.MLP" }
 -- types whose gate methods are the gate table's (circuits add the gate as an op instead)
 local gate_types = { ["qd.State"] = true, ["qd.DensityMatrix"] = true, ["qd.Ensemble"] = true,
                      ["qd.Circuit"] = true }
@@ -1046,6 +1075,7 @@ function M.make(qd, core)
       ["qd.PauliSum"] = function() return qd.pauli_sum("Z") end,
       ["qd.Channel"] = function() return qd.channel.dephasing { p = 0 } end,
       ["qd.Schedule"] = function() return qd.schedule.from { 0.5 } end,
+      ["qd.MLP"] = function() return qd.nn.mlp { sizes = { 1, 1 } } end,
     }
     for _, t in ipairs(M.types) do
       if mts[t] == nil then

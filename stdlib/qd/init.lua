@@ -45,6 +45,7 @@ qd.loss = core.loss         -- losses with gradients (lua_loss.c)
 qd.ot = core.ot             -- optimal transport on a cost matrix (transport.c)
 qd.superfidelity = core.superfidelity
 qd.optim = require "qd.optim"
+qd.nn = core.nn             -- small dense networks: qd.nn.mlp, mse, columns, vstack (lua_nn.c)
 
 -- circuits (lua_circuit.c), their text forms (qasm.lua) and ansatz builders
 do

@@ -357,6 +357,19 @@ def("qd.sse", function()
 def("json.encode", function() return { opts { a = numlist(3), b = S("x"), c = opts { d = V(true, "true") } } } end)
 def("json.decode", function() return { S(json.encode { a = { 1, 2.5, -3e300 }, b = "s\n", c = { d = true }, e = json.object() }) } end)
 
+-- qd.nn: a small network, a batch of its width, parameters of its size (api.lua's own sizes)
+local ACTS = { "linear", "relu", "tanh", "sigmoid", "silu" }
+local function mlpv(n0, n1)
+  local h, o = pick(ACTS), pick(ACTS)
+  return V(qd.nn.mlp { sizes = { n0, 3, n1 }, activation = h, output = o },
+           fmt("qd.nn.mlp{sizes = {%d, 3, %d}, activation = %q, output = %q}", n0, n1, h, o))
+end
+local rbatch = rmat   -- a real r x c batch
+def("qd.nn.mlp", function() return { opts { sizes = numlist(R(1, 4), function() return R(0, 5) end),
+  activation = S(pick(ACTS)), output = S(pick(ACTS)) } } end)
+def("qd.nn.mse", function() local r, c = R(1, 3), R(1, 3); return { rmat(r, c), rmat(r, c), opts { grad = V(true, "true") } } end)
+def("qd.nn.columns", function() local c = R(1, 3); return { rmat(2, c), numlist(R(1, 4), function() return R(0, c + 1) end) } end)
+def("qd.nn.vstack", function() local c = R(1, 3); return { rmat(R(1, 2), c), rmat(R(1, 2), c) } end)
 -- methods: receiver first
 local REG = { State = state, DensityMatrix = dm, Ensemble = function(n) return ens(n, R(1, 5)) end }
 local function M(types, names, f)
@@ -446,6 +459,16 @@ M("Tape", "vjp circuit free", function(t) local n = nq(1, 3); local c = qd.ansat
     return { tv, G, chance(0.5) and opts { input_grad = V(false, "false"), dLdP = N(R()) } or nil }
   end
   return { tv } end)
+M("MLP", "nparams init forward grad vjp spec", function(t, nm)
+  local n0, n1, B = R(1, 3), R(1, 3), R(1, 4)
+  local net = mlpv(n0, n1)
+  local np = net.v:nparams()
+  if nm == "init" then return { net, rngv() } end
+  if nm == "nparams" or nm == "spec" then return { net } end
+  local X, P = rbatch(n0, B), vec(np)
+  if nm == "forward" then return { net, X, P } end
+  if nm == "vjp" then return { net, X, P, rbatch(n1, B) } end
+  return { net, X, P, cb("function(Y) return qd.nn.mse(Y, Y:copy(), {grad = true}) end") } end)
 M("Channel", "apply", function(t) local n = nq(); local k = R(1, n); return { chan(k), reg(n), qubits(n, k) } end)
 M("Channel", "choi kraus superop is_cptp", function(t) return { chan(R(1, 2)) } end)
 M("Channel", "compose", function(t) local k = R(1, 2); return { chan(k), chan(k) } end)
@@ -482,7 +505,8 @@ local function obj_of(t, n)
   n = n or nq()
   if REG[t] then return recv(t, n) elseif t == "Vector" then return vec(R(1, 4), chance(0.3))
   elseif t == "Matrix" then return rmat(2, 2) elseif t == "Rng" then return rngv() elseif t == "Circuit" then return circ(n)
-  elseif t == "Channel" then return chan(1) elseif t == "PauliSum" then return pauli(n) else return sched() end
+  elseif t == "Channel" then return chan(1) elseif t == "PauliSum" then return pauli(n)
+  elseif t == "MLP" then return mlpv(R(1, 3), R(1, 3)) else return sched() end
 end
 for t in pairs(MT) do
   SPEC["MT." .. t .. ".__index"] = function()

@@ -20,6 +20,7 @@ L.MT = {
   Channel = getmetatable(qd.channel.dephasing { p = 0.1 }),
   PauliSum = getmetatable(qd.pauli_sum("Z")),
   Schedule = getmetatable(qd.schedule.from { 0.1 }),
+  MLP = getmetatable(qd.nn.mlp { sizes = { 1, 1 } }),
 }
 
 function L.FREED(o)

@@ -1,0 +1,384 @@
+/* lua_nn.c — qd.nn: small dense networks for the classical parts of the protocols (image
+ * denoisers and their baselines, circuit-diffusion denoisers). The network (qd.MLP) holds only
+ * its shape; parameters are a real qd.Vector the script owns, so qd.optim updates them like a
+ * circuit's. Batches are real qd.Matrix values, one sample per column (core: nn.c, qd_nn.h).
+ *   qd.nn.mlp{sizes = {n0, ..., nL}, activation = "relu", output = "linear"}
+ *   net:nparams(), net:init([rng]), net:forward(X, params), net:grad(X, params, lossfn),
+ *   net:vjp(X, params, G), net:spec()
+ *   qd.nn.mse(Y, T [, {grad = true}]), qd.nn.columns(M, idx), qd.nn.vstack(A, B, ...) */
+#include "lua_util.h"
+#include "qd_nn.h"
+#include <math.h>
+#include <string.h>
+
+#define QDL_MLP "qd.MLP"
+
+static const char *const act_names[] = {"linear", "relu", "tanh", "sigmoid", "silu", NULL};
+
+static qd_mlp *checkmlp(lua_State *L, int idx)
+{
+    qd_mlp *m = luaL_testudata(L, idx, QDL_MLP);
+    if (!m) {
+        const char *got = luaL_getmetafield(L, idx, "__name") == LUA_TSTRING ? lua_tostring(L, -1)
+                                                                            : luaL_typename(L, idx);
+        luaL_argerror(L, idx, lua_pushfstring(L, "qd.MLP expected, got %s", got));
+    }
+    return m;
+}
+
+static qd_act optact(lua_State *L, int arg, const char *key, qd_act def)
+{
+    if (lua_getfield(L, arg, key) == LUA_TNIL) {
+        lua_pop(L, 1);
+        return def;
+    }
+    const char *s = lua_tostring(L, -1);
+    if (lua_type(L, -1) == LUA_TSTRING)
+        for (int i = 0; act_names[i]; i++)
+            if (strcmp(s, act_names[i]) == 0) {
+                lua_pop(L, 1);
+                return (qd_act)i;
+            }
+    return (qd_act)luaL_argerror(L, arg, lua_pushfstring(L, "option '%s': one of linear, relu, tanh, "
+                                 "sigmoid, silu expected, got %s", key,
+                                 lua_type(L, -1) == LUA_TSTRING ? s : luaL_typename(L, -1)));
+}
+
+/* qd.nn.mlp{sizes = {n0, n1, ..., nL}, activation = "relu", output = "linear"} */
+static int l_mlp(lua_State *L)
+{
+    qdL_checknargs(L, 1);
+    luaL_checktype(L, 1, LUA_TTABLE);
+    static const char *const opts[] = {"sizes", "activation", "output", NULL};
+    qdL_checkoptions(L, 1, opts);
+    if (lua_getfield(L, 1, "sizes") != LUA_TTABLE)
+        return luaL_argerror(L, 1, lua_pushfstring(L, "option 'sizes': table of layer widths {n0, n1, ...} "
+                                                   "expected, got %s", luaL_typename(L, -1)));
+    int sidx = lua_gettop(L);
+    lua_Integer ns = qdL_checklen(L, 1, sidx, QD_NN_MAX_LAYERS + 1, "option 'sizes'");
+    if (ns < 2)
+        return luaL_argerror(L, 1, "option 'sizes': at least two widths (inputs, outputs) expected");
+    qd_mlp spec;
+    memset(&spec, 0, sizeof spec);
+    spec.layers = (int)ns - 1;
+    for (lua_Integer i = 1; i <= ns; i++) {
+        lua_geti(L, sidx, i);
+        int isnum = 0;
+        lua_Integer w = lua_tointegerx(L, -1, &isnum);
+        if (!isnum || w < 1 || w > QD_NN_MAX_WIDTH)
+            return luaL_argerror(L, 1, lua_pushfstring(L, "option 'sizes': entry %d: integer in 1..%d expected",
+                                                       (int)i, QD_NN_MAX_WIDTH));
+        spec.sizes[i - 1] = (int)w;
+        lua_pop(L, 1);
+    }
+    qd_act hidden = optact(L, 1, "activation", QD_ACT_RELU), out = optact(L, 1, "output", QD_ACT_LINEAR);
+    for (int l = 0; l < spec.layers; l++)
+        spec.act[l] = l == spec.layers - 1 ? out : hidden;
+    if (qd_mlp_nparams(&spec) == 0)
+        return luaL_argerror(L, 1, "option 'sizes': too many parameters");
+    qd_mlp *m = lua_newuserdatauv(L, sizeof *m, 0);
+    *m = spec;
+    luaL_setmetatable(L, QDL_MLP);
+    return 1;
+}
+
+static int m_nparams(lua_State *L)
+{
+    qd_mlp *m = checkmlp(L, 1);
+    qdL_checknargs(L, 1);
+    lua_pushinteger(L, (lua_Integer)qd_mlp_nparams(m));
+    return 1;
+}
+
+/* net:init([rng]) -> params: PyTorch's nn.Linear default, W and b ~ U(-1/sqrt(n_in), 1/sqrt(n_in)),
+ * drawn layer by layer (W column by column, then b) */
+static int m_init(lua_State *L)
+{
+    qd_mlp *m = checkmlp(L, 1);
+    qdL_checknargs(L, 2);
+    qd_rng *r = lua_isnoneornil(L, 2) ? qdL_runrng(L) : qdL_checkrng(L, 2);
+    qdl_array *p = qdL_newarray(L, qd_mlp_nparams(m), 1, 0, 1);
+    double *th = p->data;
+    for (int l = 1; l <= m->layers; l++) {
+        size_t cnt = (size_t)m->sizes[l] * ((size_t)m->sizes[l - 1] + 1);
+        double bound = 1.0 / sqrt((double)m->sizes[l - 1]);
+        for (size_t i = 0; i < cnt; i++)
+            *th++ = bound * (2.0 * qd_rng_uniform(r) - 1.0);
+    }
+    return 1;
+}
+
+/* a problem with an argument (arg > 0) or with a loss function's result (arg <= 0) */
+static int batcherr(lua_State *L, int arg, const char *msg)
+{
+    return arg > 0 ? luaL_argerror(L, arg, msg) : luaL_error(L, "%s", msg);
+}
+
+/* a real Matrix (or Vector: one sample) of `rows` rows at idx; its column count. arg: the
+ * argument number for messages, or 0 for a loss function's result */
+static const double *checkbatch(lua_State *L, int idx, int arg, size_t rows, size_t *B, const char *what)
+{
+    qdl_array *a = qdL_testarray(L, idx);
+    if (!a)
+        batcherr(L, arg, lua_pushfstring(L, "%s: real qd.Matrix expected, got %s", what, luaL_typename(L, idx)));
+    if (a->cplx)
+        batcherr(L, arg, lua_pushfstring(L, "%s: real qd.Matrix expected, got a complex one", what));
+    if (a->rows != rows)
+        batcherr(L, arg, lua_pushfstring(L, "%s: %d rows expected (one sample per column), got %d", what,
+                                         (int)rows, (int)a->rows));
+    if (a->cols < 1)
+        batcherr(L, arg, lua_pushfstring(L, "%s: at least one column expected", what));
+    *B = a->cols;
+    return a->data;
+}
+
+static const double *checkparams(lua_State *L, int arg, const qd_mlp *m)
+{
+    qdl_array *a = qdL_checkarray(L, arg);
+    size_t n = qd_mlp_nparams(m);
+    if (a->cplx || a->cols != 1 || a->rows != n)
+        luaL_argerror(L, arg, lua_pushfstring(L, "real qd.Vector of %d parameters expected, got a %s %dx%d array",
+                                              (int)n, a->cplx ? "complex" : "real", (int)a->rows, (int)a->cols));
+    const double *th = a->data;
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(th[i]))
+            luaL_argerror(L, arg, lua_pushfstring(L, "parameter %d is not finite", (int)i + 1));
+    return th;
+}
+
+static void check_finite_batch(lua_State *L, int arg, const double *X, size_t n, const char *what)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(X[i]))
+            luaL_argerror(L, arg, lua_pushfstring(L, "%s: entry %d is not finite", what, (int)i + 1));
+}
+
+/* forward pass into a pushed tape; pushes the output Matrix; returns the tape */
+static double *run_forward(lua_State *L, const qd_mlp *m, const double *th, const double *X, size_t B)
+{
+    size_t tl = qd_mlp_tape_len(m, B);
+    if (tl == 0)
+        luaL_error(L, "batch too large for this network (size overflows)");
+    double *tape = qdL_scratch(L, tl, sizeof(double), "the network's activations");
+    qdl_array *Y = qdL_newarray(L, (size_t)m->sizes[m->layers], B, 0, 0);
+    qd_mlp_forward(m, th, X, B, Y->data, tape);
+    return tape;
+}
+
+/* net:forward(X, params) -> Y */
+static int m_forward(lua_State *L)
+{
+    qd_mlp *m = checkmlp(L, 1);
+    qdL_checknargs(L, 3);
+    size_t B;
+    const double *X = checkbatch(L, 2, 2, (size_t)m->sizes[0], &B, "inputs");
+    check_finite_batch(L, 2, X, (size_t)m->sizes[0] * B, "inputs");
+    const double *th = checkparams(L, 3, m);
+    run_forward(L, m, th, X, B);
+    return 1;
+}
+
+/* the backward pass from G (at arg); pushes g (and gX when want_gx) */
+static void run_backward(lua_State *L, const qd_mlp *m, const double *th, const double *X, size_t B,
+                         const double *tape, int garg, int want_gx, const char *what)
+{
+    size_t gb;
+    const double *G = checkbatch(L, garg, want_gx ? garg : 0, (size_t)m->sizes[m->layers], &gb, what);
+    if (gb != B)
+        batcherr(L, want_gx ? garg : 0, lua_pushfstring(L, "%s: %d columns expected (the batch size), got %d", what,
+                                                        (int)B, (int)gb));
+    for (size_t i = 0; i < (size_t)m->sizes[m->layers] * B; i++)
+        if (!isfinite(G[i]))
+            batcherr(L, want_gx ? garg : 0, lua_pushfstring(L, "%s: entry %d is not finite", what, (int)i + 1));
+    double *work = qdL_scratch(L, qd_mlp_work_len(m, B), sizeof(double), "the backward pass");
+    int widx = lua_gettop(L);
+    qdl_array *g = qdL_newarray(L, qd_mlp_nparams(m), 1, 0, 1);
+    qdl_array *gx = want_gx ? qdL_newarray(L, (size_t)m->sizes[0], B, 0, 0) : NULL;
+    qd_mlp_backward(m, th, X, B, tape, G, g->data, gx ? gx->data : NULL, work);
+    lua_remove(L, widx);
+}
+
+/* net:grad(X, params, lossfn) -> L, g, Y   (lossfn(Y) returns L, dL/dY) */
+static int m_grad(lua_State *L)
+{
+    qd_mlp *m = checkmlp(L, 1);
+    qdL_checknargs(L, 4);
+    size_t B;
+    const double *X = checkbatch(L, 2, 2, (size_t)m->sizes[0], &B, "inputs");
+    check_finite_batch(L, 2, X, (size_t)m->sizes[0] * B, "inputs");
+    const double *th = checkparams(L, 3, m);
+    luaL_checktype(L, 4, LUA_TFUNCTION);
+    /* the loss function may change the script's X or params in place: work on copies */
+    size_t nx = (size_t)m->sizes[0] * B, np = qd_mlp_nparams(m);
+    double *cp = qdL_scratch(L, nx + np, sizeof(double), "a copy of the inputs");
+    memcpy(cp, X, nx * sizeof *cp);
+    memcpy(cp + nx, th, np * sizeof *cp);
+    X = cp;
+    th = cp + nx;
+    double *tape = run_forward(L, m, th, X, B);
+    int yidx = lua_gettop(L);
+    lua_pushvalue(L, 4);
+    lua_pushvalue(L, yidx);
+    lua_call(L, 1, 2);
+    if (lua_type(L, yidx + 1) != LUA_TNUMBER)
+        return luaL_error(L, "grad: the loss function must return a number first, got %s",
+                          luaL_typename(L, yidx + 1));
+    double Lv = lua_tonumber(L, yidx + 1);
+    run_backward(L, m, th, X, B, tape, yidx + 2, 0, "grad: the loss function's second result (dL/dY)");
+    lua_pushnumber(L, Lv);
+    lua_pushvalue(L, -2);
+    lua_pushvalue(L, yidx);
+    return 3;
+}
+
+/* net:vjp(X, params, G) -> g, gX */
+static int m_vjp(lua_State *L)
+{
+    qd_mlp *m = checkmlp(L, 1);
+    qdL_checknargs(L, 4);
+    size_t B;
+    const double *X = checkbatch(L, 2, 2, (size_t)m->sizes[0], &B, "inputs");
+    check_finite_batch(L, 2, X, (size_t)m->sizes[0] * B, "inputs");
+    const double *th = checkparams(L, 3, m);
+    qdL_checkarray(L, 4);
+    double *tape = run_forward(L, m, th, X, B);
+    lua_pop(L, 1);   /* Y */
+    run_backward(L, m, th, X, B, tape, 4, 1, "G");
+    return 2;
+}
+
+/* net:spec() -> {sizes = {...}, activation = ..., output = ...} (qd.nn.mlp(spec) rebuilds it) */
+static int m_spec(lua_State *L)
+{
+    qd_mlp *m = checkmlp(L, 1);
+    qdL_checknargs(L, 1);
+    lua_createtable(L, 0, 3);
+    lua_createtable(L, m->layers + 1, 0);
+    for (int i = 0; i <= m->layers; i++) {
+        lua_pushinteger(L, m->sizes[i]);
+        lua_rawseti(L, -2, i + 1);
+    }
+    lua_setfield(L, -2, "sizes");
+    lua_pushstring(L, act_names[m->layers > 1 ? m->act[0] : QD_ACT_RELU]);
+    lua_setfield(L, -2, "activation");
+    lua_pushstring(L, act_names[m->act[m->layers - 1]]);
+    lua_setfield(L, -2, "output");
+    return 1;
+}
+
+static int m_tostring(lua_State *L)
+{
+    qd_mlp *m = checkmlp(L, 1);
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    luaL_addstring(&b, "qd.MLP(");
+    for (int i = 0; i <= m->layers; i++) {
+        lua_pushfstring(L, i ? " -> %d" : "%d", m->sizes[i]);
+        luaL_addvalue(&b);
+    }
+    lua_pushfstring(L, "; %s, output %s; %d parameters)", act_names[m->layers > 1 ? m->act[0] : QD_ACT_RELU],
+                    act_names[m->act[m->layers - 1]], (int)qd_mlp_nparams(m));
+    luaL_addvalue(&b);
+    luaL_pushresult(&b);
+    return 1;
+}
+
+/* qd.nn.mse(Y, T [, {grad = true}]) -> L [, G] */
+static int l_mse(lua_State *L)
+{
+    qdL_checknargs(L, 3);
+    qdl_array *y = qdL_checkarray(L, 1), *t = qdL_checkarray(L, 2);
+    static const char *const opts[] = {"grad", NULL};
+    qdL_checkoptions(L, 3, opts);
+    int grad = qdL_optbool(L, 3, "grad", 0);
+    if (y->cplx)
+        return luaL_argerror(L, 1, "real qd.Matrix or qd.Vector expected, got a complex one");
+    if (t->cplx)
+        return luaL_argerror(L, 2, "real qd.Matrix or qd.Vector expected, got a complex one");
+    if (t->rows != y->rows || t->cols != y->cols)
+        return luaL_argerror(L, 2, lua_pushfstring(L, "%dx%d array expected (the shape of argument #1), got %dx%d",
+                                                   (int)y->rows, (int)y->cols, (int)t->rows, (int)t->cols));
+    size_t n = y->rows * y->cols;
+    if (n == 0)
+        return luaL_argerror(L, 1, "non-empty array expected");
+    check_finite_batch(L, 1, y->data, n, "predictions");
+    check_finite_batch(L, 2, t->data, n, "targets");
+    qdl_array *G = grad ? qdL_newarray(L, y->rows, y->cols, 0, y->cols == 1 && luaL_testudata(L, 1, QDL_VECTOR))
+                        : NULL;
+    lua_pushnumber(L, qd_mse(y->data, t->data, n, G ? G->data : NULL));
+    if (G)
+        lua_insert(L, -2);
+    return G ? 2 : 1;
+}
+
+/* qd.nn.columns(M, idx) -> the columns idx (table of 1-based integers) of M, as a Matrix */
+static int l_columns(lua_State *L)
+{
+    qdL_checknargs(L, 2);
+    qdl_array *a = qdL_checkarray(L, 1);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_Integer k = qdL_checklen(L, 2, 2, (lua_Integer)1 << 40, "column list");
+    if (k < 1)
+        return luaL_argerror(L, 2, "non-empty list of column numbers expected");
+    size_t es = a->cplx ? sizeof(qd_c) : sizeof(double), col = a->rows * es;
+    qdl_array *o = qdL_newarray(L, a->rows, (size_t)k, a->cplx, 0);
+    for (lua_Integer j = 1; j <= k; j++) {
+        lua_geti(L, 2, j);
+        int isnum = 0;
+        lua_Integer c = lua_tointegerx(L, -1, &isnum);
+        lua_pop(L, 1);
+        if (!isnum || c < 1 || (size_t)c > a->cols)
+            return luaL_argerror(L, 2, lua_pushfstring(L, "entry %d: column number in 1..%d expected", (int)j,
+                                                       (int)a->cols));
+        memcpy((char *)o->data + (size_t)(j - 1) * col, (const char *)a->data + (size_t)(c - 1) * col, col);
+    }
+    return 1;
+}
+
+/* qd.nn.vstack(A, B, ...) -> the rows of A, then of B, ... (equal column counts) */
+static int l_vstack(lua_State *L)
+{
+    int n = lua_gettop(L);
+    if (n < 1)
+        return luaL_argerror(L, 1, "qd.Matrix or qd.Vector expected, got no value");
+    size_t rows = 0, cols = 0;
+    int cplx = 0;
+    for (int i = 1; i <= n; i++) {
+        qdl_array *a = qdL_checkarray(L, i);
+        if (i == 1)
+            cols = a->cols;
+        else if (a->cols != cols)
+            return luaL_argerror(L, i, lua_pushfstring(L, "%d columns expected (those of argument #1), got %d",
+                                                       (int)cols, (int)a->cols));
+        rows += a->rows;
+        cplx |= a->cplx;
+    }
+    qdl_array *o = qdL_newarray(L, rows, cols, cplx, 0);
+    size_t r0 = 0;
+    for (int i = 1; i <= n; i++) {
+        qdl_array *a = qdL_checkarray(L, i);
+        for (size_t j = 0; j < cols; j++)
+            for (size_t r = 0; r < a->rows; r++) {
+                qd_c z = qdL_array_get(a, r + j * a->rows);
+                if (cplx)
+                    ((qd_c *)o->data)[r0 + r + j * rows] = z;
+                else
+                    ((double *)o->data)[r0 + r + j * rows] = creal(z);
+            }
+        r0 += a->rows;
+    }
+    return 1;
+}
+
+void qdL_open_nn(lua_State *L)
+{
+    static const luaL_Reg methods[] = {{"nparams", m_nparams}, {"init", m_init}, {"forward", m_forward},
+                                       {"grad", m_grad}, {"vjp", m_vjp}, {"spec", m_spec}, {NULL, NULL}};
+    static const luaL_Reg meta[] = {{"__tostring", m_tostring}, {NULL, NULL}};
+    qdL_newclass(L, QDL_MLP, methods, NULL, meta);
+    lua_pop(L, 1);
+    static const luaL_Reg fns[] = {{"mlp", l_mlp}, {"mse", l_mse}, {"columns", l_columns},
+                                   {"vstack", l_vstack}, {NULL, NULL}};
+    luaL_newlib(L, fns);
+    lua_setfield(L, -2, "nn");
+}

@@ -48,7 +48,7 @@ CORE_SRC := $(wildcard runtime/core/*.c)
 # compiled once, for the baseline CPU: state that must exist once (threads, switches, the
 # kernel-set choice, the gate registry), I/O, and code whose speed is BLAS's or does not matter
 ONCE_SRC := $(addprefix runtime/core/,err.c mem.c parallel.c npy.c linalg.c schedule.c isa.c \
-              gate_table.c nn.c)
+              gate_table.c nn.c feedback.c)
 KERN_SRC := $(filter-out $(ONCE_SRC),$(CORE_SRC))
 BIND_SRC := $(wildcard runtime/lua/*.c)
 INTERP_SRC := $(wildcard interp/*.c)

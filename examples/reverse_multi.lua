@@ -4,8 +4,9 @@
 -- the measurement backwards from the forward terminal ensemble with H_fb = sum_P c_P(psi, t) P
 -- over the Pauli strings of weight <= --weight acting on consecutive qubits (chain-local
 -- terms), c learnt from forward trajectories (docs/api.md "Reverse-time diffusion").
--- tfim: 39 terms (weight <= 2), 50 members x 10 batches by default (the per-member solve
--- of the learnt feedback runs in Lua).
+-- tfim: 39 terms (weight <= 2), 50 members x 10 batches by default (the sizes of the
+-- docs/results.md runs, chosen when the per-member solve of the learnt feedback ran in Lua;
+-- it is C now, runtime/core/feedback.c, and larger runs take a fraction of the time).
 --
 --   data     cluster2 (QuDDPM's cluster around |00>), bell (cos a |00> + e^{ib} sin a |11>),
 --            tfim (ground states of the 4-qubit open TFIM, g ~ U[0.2, 0.4])

@@ -226,4 +226,16 @@ typedef struct {
  * norm vanished / became non-finite), or the callback's status. */
 qd_status qd_sse_run(qd_c *a, int n, size_t count, const qd_sse_opts *o, const qd_rng *base,
                      qd_err *e);
+/* ---------------------------------------------------------------- learnt feedback (feedback.c)
+ * The per-member solve of reverse-time diffusion's learnt feedback: for member j of N,
+ * c_j = argmin |J_j c - h_j|^2 + eps |c|^2 with (J_j)[q, p] = f * V[j, v] over the entries
+ * {q, p, v, f} (0-based; grouped by q in increasing order, in the order they are summed):
+ * V is N x nv column-major (the member's expectations), H N x m (the learnt drift), damp m
+ * (h_j[q] = H[j, q] - damp[q] V[j, q]); C receives m x N (column j = c_j). */
+typedef struct {
+    int q, p, v;
+    double f;
+} qd_fb_entry;
+qd_status qd_feedback_solve(int m, size_t N, const qd_fb_entry *e, size_t ne, const double *V,
+                            const double *H, const double *damp, double eps, double *C, qd_err *err);
 #endif

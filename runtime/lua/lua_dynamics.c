@@ -603,8 +603,84 @@ static int l_sse(lua_State *L)
     return 1;
 }
 
+/* core.feedback_solve(V, H, damp, entries, eps) -> C (m x N): the per-member solve of reverse-time
+ * diffusion's learnt feedback (qd_feedback_solve, feedback.c). V: real array of N * nv entries
+ * (N x nv column-major: the members' Pauli expectations, the model's m strings first), H: real
+ * N x m qd.Matrix (the learnt drift), damp: m numbers, entries: flat list {q, p, v, f, ...}
+ * (1-based, q non-decreasing), eps > 0. Used by stdlib/qd/protocols/reverse_diffusion.lua. */
+static int l_feedback_solve(lua_State *L)
+{
+    qdL_checknargs(L, 5);
+    qdl_array *V = qdL_checkarray(L, 1), *H = qdL_checkarray(L, 2);
+    if (V->cplx)
+        return luaL_argerror(L, 1, "real qd.Vector or qd.Matrix expected, got a complex one");
+    if (H->cplx || H->rows < 1 || H->cols < 1 || H->cols > 4096)
+        return luaL_argerror(L, 2, "real N x m qd.Matrix (1 <= m <= 4096) expected");
+    size_t N = H->rows, nvals = V->rows * V->cols;
+    int m = (int)H->cols;
+    if (nvals % N != 0 || nvals / N < (size_t)m)
+        return luaL_argerror(L, 1, lua_pushfstring(L, "N x nv values expected with N = %d (the rows of argument #2) "
+                                                   "and nv >= %d, got %d entries", (int)N, m, (int)nvals));
+    size_t nv = nvals / N;
+    lua_Integer md = qdL_checklen(L, 3, 3, 4096, "damping list");
+    if (md != m)
+        return luaL_argerror(L, 3, lua_pushfstring(L, "%d numbers expected, got %d", m, (int)md));
+    double *damp = qdL_scratch(L, (size_t)m, sizeof(double), "the damping list");
+    for (int q = 0; q < m; q++) {
+        lua_geti(L, 3, q + 1);
+        int ok = 0;
+        damp[q] = lua_tonumberx(L, -1, &ok);
+        lua_pop(L, 1);
+        if (!ok || !isfinite(damp[q]))
+            return luaL_argerror(L, 3, lua_pushfstring(L, "entry %d: finite number expected", q + 1));
+    }
+    lua_Integer ne4 = qdL_checklen(L, 4, 4, (lua_Integer)1 << 26, "entry list");
+    if (ne4 % 4 != 0)
+        return luaL_argerror(L, 4, "flat list {q, p, v, f, ...} expected (length a multiple of 4)");
+    size_t ne = (size_t)ne4 / 4;
+    qd_fb_entry *e = qdL_scratch(L, ne ? ne : 1, sizeof *e, "the entry list");
+    for (size_t a = 0; a < ne; a++) {
+        lua_Integer iv[3];
+        for (int k = 0; k < 3; k++) {
+            lua_geti(L, 4, (lua_Integer)(4 * a) + k + 1);
+            int ok = 0;
+            iv[k] = lua_tointegerx(L, -1, &ok);
+            lua_pop(L, 1);
+            lua_Integer hi = k == 2 ? (lua_Integer)nv : m;
+            if (!ok || iv[k] < 1 || iv[k] > hi)
+                return luaL_argerror(L, 4, lua_pushfstring(L, "entry %d: %s index in 1..%d expected", (int)a + 1,
+                                                           k == 0 ? "row (q)" : k == 1 ? "column (p)" : "value (v)", (int)hi));
+        }
+        lua_geti(L, 4, (lua_Integer)(4 * a) + 4);
+        int ok = 0;
+        double f = lua_tonumberx(L, -1, &ok);
+        lua_pop(L, 1);
+        if (!ok || !isfinite(f))
+            return luaL_argerror(L, 4, lua_pushfstring(L, "entry %d: finite factor expected", (int)a + 1));
+        if (a > 0 && iv[0] - 1 < e[a - 1].q)
+            return luaL_argerror(L, 4, lua_pushfstring(L, "entry %d: rows (q) in non-decreasing order expected", (int)a + 1));
+        e[a] = (qd_fb_entry){(int)iv[0] - 1, (int)iv[1] - 1, (int)iv[2] - 1, f};
+    }
+    double eps = luaL_checknumber(L, 5);
+    if (!(eps > 0) || !isfinite(eps))
+        return luaL_argerror(L, 5, "finite eps > 0 expected");
+    const double *vd = V->data, *hd = H->data;
+    for (size_t i = 0; i < nvals; i++)
+        if (!isfinite(vd[i]))
+            return luaL_argerror(L, 1, lua_pushfstring(L, "entry %d is not finite", (int)i + 1));
+    for (size_t i = 0; i < N * (size_t)m; i++)
+        if (!isfinite(hd[i]))
+            return luaL_argerror(L, 2, lua_pushfstring(L, "entry %d is not finite", (int)i + 1));
+    qdl_array *C = qdL_newarray(L, (size_t)m, N, 0, 0);
+    qd_err err;
+    if (qd_feedback_solve(m, N, e, ne, vd, hd, damp, eps, C->data, &err) != QD_OK)
+        return qdL_raise(L, &err);
+    return 1;
+}
+
 void qdL_open_dynamics(lua_State *L)
 {
-    static const luaL_Reg fns[] = {{"lindblad", l_lindblad}, {"sse", l_sse}, {NULL, NULL}};
+    static const luaL_Reg fns[] = {{"lindblad", l_lindblad}, {"sse", l_sse},
+                                   {"feedback_solve", l_feedback_solve}, {NULL, NULL}};
     luaL_setfuncs(L, fns, 0);
 }

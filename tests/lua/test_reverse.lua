@@ -200,4 +200,85 @@ T.test("reverse: errors", function()
     "option 'H': the learnt feedback is implemented for H = nil only")
 end)
 
+-- the per-member solve in C against the same algorithm written in Lua (bit for bit: the
+-- same operations in the same order), the normal equations it solves, and its errors
+T.test("feedback_solve: C against Lua, normal equations, errors", function()
+  local core = require "qd.core"
+  local rng = qd.rng(21)
+  local m, nv, N, eps = 5, 8, 70, 1e-3
+  local V, H = qd.matrix(N * nv, 1), qd.matrix(N, m)
+  for i = 1, N * nv do V:set(i, 1, 2 * rng:uniform() - 1) end
+  for j = 1, N do for q = 1, m do H:set(j, q, 2 * rng:uniform() - 1) end end
+  local damp, ent = {}, {}
+  for q = 1, m do
+    damp[q] = -rng:uniform()
+    for p = 1, m do
+      if (q + p) % 2 == 1 or p == q % m + 1 then
+        ent[#ent + 1] = q; ent[#ent + 1] = p; ent[#ent + 1] = 1 + math.floor(rng:uniform() * nv); ent[#ent + 1] = 2 * rng:uniform() - 1
+      end
+    end
+  end
+  local C = core.feedback_solve(V, H, damp, ent, eps)
+  local same, worst = true, 0
+  for j = 1, N do
+    local val = function(v) return V:get((v - 1) * N + j, 1) end
+    local S, b = {}, {}
+    for i = 1, m * m do S[i] = 0.0 end
+    for p = 1, m do S[(p - 1) * m + p] = eps; b[p] = 0.0 end
+    local a = 1
+    for q = 1, m do
+      local hq = H:get(j, q) - damp[q] * val(q)
+      local row = {}
+      while a <= #ent and ent[a] == q do row[#row + 1] = { ent[a + 1], ent[a + 3] * val(ent[a + 2]) }; a = a + 4 end
+      for _, e in ipairs(row) do
+        b[e[1]] = b[e[1]] + e[2] * hq
+        for _, e2 in ipairs(row) do local k = (e[1] - 1) * m + e2[1]; S[k] = S[k] + e[2] * e2[2] end
+      end
+    end
+    local Lm, y = {}, {}
+    for i = 1, m do
+      for jj = 1, i do
+        local sum = S[(i - 1) * m + jj]
+        for k = 1, jj - 1 do sum = sum - Lm[(i - 1) * m + k] * Lm[(jj - 1) * m + k] end
+        if i == jj then Lm[(i - 1) * m + i] = math.sqrt(sum > 1e-300 and sum or 1e-300) else Lm[(i - 1) * m + jj] = sum / Lm[(jj - 1) * m + jj] end
+      end
+    end
+    for i = 1, m do
+      local sum = b[i]
+      for k = 1, i - 1 do sum = sum - Lm[(i - 1) * m + k] * y[k] end
+      y[i] = sum / Lm[(i - 1) * m + i]
+    end
+    for i = m, 1, -1 do
+      local sum = y[i]
+      for k = i + 1, m do sum = sum - Lm[(k - 1) * m + i] * y[k] end
+      y[i] = sum / Lm[(i - 1) * m + i]
+    end
+    for p = 1, m do
+      same = same and C:get(p, j) == y[p]
+      -- the normal equations: sum_p' S[p, p'] c_p' = b_p
+      local r = -b[p]
+      for p2 = 1, m do r = r + S[(p - 1) * m + p2] * C:get(p2, j) end
+      worst = math.max(worst, math.abs(r))
+    end
+  end
+  T.ok(same, "C gives the Lua algorithm's bits")
+  T.ok(worst < 1e-10, "the coefficients solve (J^T J + eps I) c = J^T h (" .. worst .. ")")
+  local t0 = qd.threads()
+  qd.set_threads(2)
+  local C2 = core.feedback_solve(V, H, damp, ent, eps)
+  qd.set_threads(t0)
+  local same2 = true
+  for j = 1, N do for p = 1, m do same2 = same2 and C2:get(p, j) == C:get(p, j) end end
+  T.ok(same2, "2 threads give the same bits")
+  T.raises(function() core.feedback_solve(qd.matrix(3, 1), H, damp, ent, eps) end, "N x nv values expected with N = 70")
+  T.raises(function() core.feedback_solve(V, H, { 1 }, ent, eps) end, "bad argument #3 to 'feedback_solve' (5 numbers expected, got 1)")
+  T.raises(function() core.feedback_solve(V, H, damp, { 1, 2, 3 }, eps) end, "length a multiple of 4")
+  T.raises(function() core.feedback_solve(V, H, damp, { 1, 9, 1, 0.5 }, eps) end, "entry 1: column (p) index in 1..5 expected")
+  T.raises(function() core.feedback_solve(V, H, damp, { 1, 1, 99, 0.5 }, eps) end, "entry 1: value (v) index in 1..8 expected")
+  T.raises(function() core.feedback_solve(V, H, damp, { 2, 1, 1, 0.5, 1, 1, 1, 0.5 }, eps) end, "entry 2: rows (q) in non-decreasing order")
+  T.raises(function() core.feedback_solve(V, H, damp, { 1, 1, 1, 0 / 0 }, eps) end, "entry 1: finite factor expected")
+  T.raises(function() core.feedback_solve(V, H, damp, ent, 0) end, "bad argument #5 to 'feedback_solve' (finite eps > 0 expected)")
+  T.raises(function() core.feedback_solve(V, H, damp, ent, eps, 1) end, "bad argument #6")
+end)
+
 T.rmdir(tmp)

@@ -43,6 +43,7 @@
 -- data_r are fresh batches, independent of the batches the forward started from.
 -- Files: run.json, generated.npy, data.npy, terminal.npy (R, N, 2^n).
 local qd = require "qd"
+local core = require "qd.core"
 local protocol = require "qd.protocol"
 
 local M = {}
@@ -585,11 +586,12 @@ end
 
 -- the learnt feedback: fn(t, E) -> #paulis x N coefficient matrix. The drift model is
 -- evaluated for all members at once (features N x nf times B, a dgemm); J is sparse (only
--- anticommuting pairs), so J^T J is accumulated row by row over its non-zeros.
+-- anticommuting pairs), so J^T J is accumulated over its non-zeros, per member, in C
+-- (core.feedback_solve, runtime/core/feedback.c).
 function M.learnt_feedback(model, c)
   local st = M.feedback_structure(model, c)
   local Ps = model.paulis
-  local m, nf = #Ps, model.nf
+  local m = #Ps
   local B = model.B
   local eps = c.fb_ridge
   -- the non-zeros of row q of J: {p, factor, index into r (positive) or into ro (negative)}
@@ -603,68 +605,34 @@ function M.learnt_feedback(model, c)
     local row = rowsJ[pr[1]]
     row[#row + 1] = { pr[2], pr[4], ri }
   end
+  -- the non-zeros as core.feedback_solve takes them: {q, p, v, f} with v indexing the values
+  -- (the model's strings first, then the others)
+  local ent = {}
+  for q = 1, m do
+    for _, e in ipairs(rowsJ[q]) do
+      local ri = e[3]
+      ent[#ent + 1] = q; ent[#ent + 1] = e[1]; ent[#ent + 1] = ri > 0 and ri or m - ri; ent[#ent + 1] = e[2]
+    end
+  end
+  local all = {}
+  for i, P in ipairs(Ps) do all[i] = P end
+  for _, R in ipairs(st.others) do all[#all + 1] = R end
   return function(t, E)
     local N = #E
-    local r = expectations(E, Ps)
-    local ro = expectations(E, st.others)
+    local vals = {}
+    for i, P in ipairs(all) do vals[i] = E:expect(P) end
     local rowsPhi = {}
+    local r = {}
+    for i = 1, m do r[i] = vals[i]:totable() end
     for j = 1, N do
       local rv = {}
       for i = 1, m do rv[i] = r[i][j] end
       rowsPhi[j] = features(model, rv, t)
     end
-    local Hm = (qd.matrix(rowsPhi) * B):totable()   -- N x m: the learnt reverse drift of every <Q>
-    local Ct = {}   -- Ct[p][j]: the coefficient of term p for member j
-    for p = 1, m do Ct[p] = {} end
-    local S, b, Lm, y = {}, {}, {}, {}   -- flat m x m (row-major) scratch, reused
-    local mm = m * m
-    for j = 1, N do
-      for i = 1, mm do S[i] = 0.0 end
-      for p = 1, m do S[(p - 1) * m + p] = eps; b[p] = 0.0 end
-      local Hj = Hm[j]
-      for q = 1, m do
-        local row = rowsJ[q]
-        local hq = Hj[q] - st.damp[q] * r[q][j]
-        local vals = {}
-        for a, e in ipairs(row) do
-          local ri = e[3]
-          vals[a] = e[2] * (ri > 0 and r[ri][j] or ro[-ri][j])
-        end
-        local nr = #row
-        for a = 1, nr do
-          local va, base = vals[a], (row[a][1] - 1) * m
-          b[row[a][1]] = b[row[a][1]] + va * hq
-          for a2 = 1, nr do
-            local k = base + row[a2][1]
-            S[k] = S[k] + va * vals[a2]
-          end
-        end
-      end
-      -- Cholesky S = L L^T (flat, row-major lower triangle), then the two triangular solves
-      for i = 1, m do
-        local bi = (i - 1) * m
-        for jj = 1, i do
-          local bj = (jj - 1) * m
-          local sum = S[bi + jj]
-          for k = 1, jj - 1 do sum = sum - Lm[bi + k] * Lm[bj + k] end
-          if i == jj then Lm[bi + i] = math.sqrt(sum > 1e-300 and sum or 1e-300) else Lm[bi + jj] = sum / Lm[bj + jj] end
-        end
-      end
-      for i = 1, m do
-        local bi, sum = (i - 1) * m, b[i]
-        for k = 1, i - 1 do sum = sum - Lm[bi + k] * y[k] end
-        y[i] = sum / Lm[bi + i]
-      end
-      local col = y   -- back substitution in place: y[i] becomes c_i
-      for i = m, 1, -1 do
-        local sum = y[i]
-        for k = i + 1, m do sum = sum - Lm[(k - 1) * m + i] * col[k] end
-        col[i] = sum / Lm[(i - 1) * m + i]
-      end
-      for p = 1, m do Ct[p][j] = col[p] end
-    end
-    local C = qd.matrix(Ct)   -- m x N, column j = member j
-    return C
+    -- N x m: the learnt reverse drift of every <Q>; then, per member (in C), the coefficients
+    -- whose drift matches it: (J^T J + eps I) c = J^T (h - damp r), Cholesky
+    local Hm = qd.matrix(rowsPhi) * B
+    return core.feedback_solve(qd.nn.vstack(table.unpack(vals)), Hm, st.damp, ent, eps)
   end, Ps
 end
 

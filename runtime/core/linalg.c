@@ -133,7 +133,7 @@ void qd_la_dgemm(char opa, char opb, size_t m, size_t n, size_t k, double alpha,
                  double *C, size_t ldc)
 {
     double work = (double)m * (double)n * (double)k;
-    if (work < 1048576.0 || (n < 2 * DGEMM_NB && m < 2 * DGEMM_MB)) {
+    if (work < 4194304.0 || (n < 2 * DGEMM_NB && m < 2 * DGEMM_MB)) {
         dgemm1(opa, opb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }

@@ -663,14 +663,15 @@ local docs = {
   ["qd.protocols.reverse_diffusion"] = [==[local rd = require "qd.protocols.reverse_diffusion"
   Reverse-time quantum diffusion (arXiv 2606.03848): forward = continuous measurement (qd.sse);
   generation = the measurement run backwards plus a feedback Hamiltonian, exact (one qubit,
-  A = Z: from the Fokker-Planck law of z) or learnt (least squares on backward increments of
-  Pauli expectations). rd.run{...}, rd.data, rd.forward, rd.purified, rd.reverse, rd.fokker_planck,
-  rd.exact_feedback, rd.learn, rd.learnt_feedback, rd.time_grid, rd.paulis, rd.batch_metrics.]==],
+  A = Z: from the Fokker-Planck law of z) or learnt (least squares, or an MLP from qd.nn, on
+  backward increments of Pauli expectations). rd.run{...}, rd.data, rd.forward, rd.purified,
+  rd.reverse, rd.fokker_planck, rd.exact_feedback, rd.learn, rd.learn_mlp, rd.learnt_feedback,
+  rd.time_grid, rd.paulis, rd.batch_metrics.]==],
   ["qd.protocols.reverse_diffusion.run"] = [==[rd.run{data= [, params=, feedback="exact"|"learnt"|"none", N=200,
   repeats=20, tau=0.5, gamma=1, H=, measure={strings} (Z per qubit), steps=200, t_stop=1e-3, sub=1,
   fp_h=0.01, phi_bins=, ref_N=20000, train_N=2000, weight=1, chain=false, start="terminal"|"purified",
-  degree=3, stride=4, ridge=1e-6,
-  fb_ridge=1e-3, seed=1, out=, quiet=, progress=, save_data=true, name=]}
+  degree=3, stride=4, ridge=1e-6, fb_ridge=1e-3, model="linear"|"mlp", hidden=64, mlp_steps=3000,
+  mlp_batch=256, mlp_lr=3e-3, seed=1, out=, quiet=, progress=, save_data=true, name=]}
   -> {dir, metrics, settings, generated, data, terminal (tables of R ensembles), timing}
   metrics: mmd_return, mmd_noise, mmd_terminal, wass_return, wass_noise, wass_terminal and
   ratios. Files generated.npy, data.npy, terminal.npy (R, N, 2^n). One pass: resume,
@@ -692,7 +693,11 @@ local docs = {
   ["qd.protocols.reverse_diffusion.learn"] = [==[rd.learn(snapshots, c) -> model
   Least squares (ridge c.ridge) of the backward increments of the Pauli expectations (weight
   <= c.weight) on features (monomials up to c.degree) x (1, exp(-t/l_j)); pairs every c.stride
-  grid points.]==],
+  grid points. c.model = "mlp": rd.learn_mlp.]==],
+  ["qd.protocols.reverse_diffusion.learn_mlp"] = [==[rd.learn_mlp(snapshots, c) -> model
+  The same regression with a qd.nn MLP (inputs: the expectations and exp(-t/l_j); two tanh
+  layers of c.hidden; outputs scaled by their standard deviations), Adam over c.mlp_steps
+  mini-batches of c.mlp_batch rows from the substream "mlp".]==],
   ["qd.protocols.reverse_diffusion.learnt_feedback"] = [==[rd.learnt_feedback(model, c) -> fn(t, E), terms
   Per member: h = learnt drift - measurement drift, c = (J^T J + fb_ridge I)^{-1} J^T h with
   J_QP = i<[P, Q]>; returns the #terms x N coefficient matrix.]==],

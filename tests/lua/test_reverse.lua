@@ -281,4 +281,26 @@ T.test("feedback_solve: C against Lua, normal equations, errors", function()
   T.raises(function() core.feedback_solve(V, H, damp, ent, eps, 1) end, "bad argument #6")
 end)
 
+T.test("learnt feedback with the mlp drift model (qd.nn)", function()
+  local base = { data = "cluster2", feedback = "learnt", model = "mlp", N = 30, repeats = 3, steps = 30, quiet = true,
+                 measure = { "XI", "YI", "ZI", "IX", "IY", "IZ" }, train_N = 200, degree = 1, hidden = 16, mlp_steps = 300 }
+  local cfg = {}
+  for k, v in pairs(base) do cfg[k] = v end
+  cfg.out = tmp .. "/mlp1"
+  local res = rd.run(cfg)
+  local m = res.metrics
+  T.eq(m.mlp_params, (10 * 16 + 16) + (16 * 16 + 16) + (16 * 6 + 6), "the network's parameter count in the metrics")
+  T.ok(m.mmd_terminal > 10 * m.mmd_return,
+    string.format("the mlp model brings cluster2 back: return %.2e vs terminal %.2e", m.mmd_return, m.mmd_terminal))
+  T.eq(res.settings.model, "mlp", "settings.model")
+  cfg.out = tmp .. "/mlp2"
+  local res2 = rd.run(cfg)
+  T.eq(res2.metrics.mmd_return, m.mmd_return, "a rerun with the same seed gives the same bits")
+  T.raises(function() rd.run { data = "circle", feedback = "exact", model = "mlp", quiet = true } end,
+    "option 'model': 'mlp' is a model of the learnt feedback")
+  T.raises(function() rd.run { data = "circle", feedback = "learnt", model = "mlp", mlp_lr = 0, quiet = true } end,
+    "option 'mlp_lr': > 0 expected")
+  T.raises(function() rd.run { data = "circle", feedback = "learnt", model = "deep", quiet = true } end, "option 'model'")
+end)
+
 T.rmdir(tmp)

@@ -52,7 +52,7 @@ M.format = 1
 local outside = protocol.outside
 
 -- substream keys of qd.rng(seed)
-M.keys = { data = 1, forward = 2, reverse = 3, train = 4, reference = 5, train_sse = 6 }
+M.keys = { data = 1, forward = 2, reverse = 3, train = 4, reference = 5, train_sse = 6, mlp = 7 }
 M.stream = protocol.streams(M.keys)
 
 local function bad(fname, msg) error("bad argument #1 to '" .. fname .. "' (" .. msg .. ")", outside()) end
@@ -492,6 +492,7 @@ end
 -- (t_{k-1}, t_k) are taken every c.stride grid points (a coarser difference lowers the
 -- variance of the target at an O(D) bias). model = {paulis, mono, B (features x outputs), ...}
 function M.learn(snaps, c)
+  if c.model == "mlp" then return M.learn_mlp(snaps, c) end
   local Ps = M.paulis(c.n, c.weight, c.chain)
   local model = { paulis = Ps, mono = monomials(#Ps, c.degree), tau = c.tau, n = c.n }
   local nf = #model.mono * 5
@@ -549,6 +550,76 @@ function M.learn(snaps, c)
   model.B = Vr * VtB
   model.nf, model.no, model.rows = nf, no, (#idx - 1) * N
   return model
+end
+
+-- the time inputs of the MLP model: exp(-t / l_j), l_j = tau * {1/100, 1/20, 1/5, 1}
+local function time_inputs(t, tau)
+  local tf = time_funcs(t, tau)
+  return { tf[2], tf[3], tf[4], tf[5] }
+end
+
+-- rd.learn_mlp(snaps, c) -> model: the same regression as rd.learn (the reverse drift of the
+-- Pauli expectations from forward snapshot pairs), with a small MLP (qd.nn) in place of the
+-- linear model: inputs the expectations r and four time functions, outputs the drift divided
+-- by its per-output standard deviation (stored in model.scale); MSE, Adam on mini-batches
+-- drawn from the substream "mlp" of the run's seed.
+function M.learn_mlp(snaps, c)
+  local Ps = M.paulis(c.n, c.weight, c.chain)
+  local m = #Ps
+  local ts, stride = c.grid, c.stride
+  local idx = { 1 }
+  for k = 1 + stride, #ts, stride do idx[#idx + 1] = k end
+  if idx[#idx] ~= #ts then idx[#idx + 1] = #ts end
+  local R = {}
+  for _, k in ipairs(idx) do R[k] = expectations(snaps[k], Ps) end
+  local N = #snaps[1]
+  local xin, yout = {}, {}   -- rows of the input and target matrices (features x samples)
+  for i = 1, m + 4 do xin[i] = {} end
+  for i = 1, m do yout[i] = {} end
+  local col = 0
+  for a = 2, #idx do
+    local k0, k1 = idx[a - 1], idx[a]
+    local D = ts[k1] - ts[k0]
+    local r0, r1 = R[k0], R[k1]
+    local ti = time_inputs(ts[k1], c.tau)
+    for j = 1, N do
+      col = col + 1
+      for i = 1, m do
+        xin[i][col] = r1[i][j]
+        yout[i][col] = (r0[i][j] - r1[i][j]) / D
+      end
+      for i = 1, 4 do xin[m + i][col] = ti[i] end
+    end
+  end
+  local scale = {}
+  for i = 1, m do
+    local s2 = 0.0
+    for k = 1, col do s2 = s2 + yout[i][k] * yout[i][k] end
+    scale[i] = math.sqrt(s2 / col)
+    if not (scale[i] > 0) then scale[i] = 1.0 end
+    for k = 1, col do yout[i][k] = yout[i][k] / scale[i] end
+  end
+  local X, Y = qd.matrix(xin), qd.matrix(yout)
+  xin, yout = nil, nil
+  local net = qd.nn.mlp { sizes = { m + 4, c.hidden, c.hidden, m }, activation = "tanh" }
+  local rng = M.stream(c.seed, "mlp")
+  local params = net:init(rng)
+  local st = { lr = c.mlp_lr, schedule = qd.optim.schedule.cosine { lr = c.mlp_lr, T = c.mlp_steps, lr_min = 0.05 * c.mlp_lr } }
+  local B = math.min(c.mlp_batch, col)
+  local last = 0
+  for _ = 1, c.mlp_steps do
+    local pick = {}
+    for b = 1, B do pick[b] = rng:integer(1, col) end
+    local Xb, Yb = qd.nn.columns(X, pick), qd.nn.columns(Y, pick)
+    local _, f = qd.optim.adam(function(p)
+      return net:grad(Xb, p, function(out) return qd.nn.mse(out, Yb, { grad = true }) end)
+    end, params, st)
+    last = f
+  end
+  local D = qd.matrix(m, m)
+  for i = 1, m do D:set(i, i, scale[i]) end
+  return { kind = "mlp", paulis = Ps, tau = c.tau, n = c.n, net = net, params = params, scale = D,
+           nf = m + 4, no = m, rows = col, train_loss = last }
 end
 
 -- the structure the per-member solve needs: for every pair (Q, P) that anticommutes, the
@@ -621,17 +692,29 @@ function M.learnt_feedback(model, c)
     local N = #E
     local vals = {}
     for i, P in ipairs(all) do vals[i] = E:expect(P) end
-    local rowsPhi = {}
     local r = {}
     for i = 1, m do r[i] = vals[i]:totable() end
-    for j = 1, N do
-      local rv = {}
-      for i = 1, m do rv[i] = r[i][j] end
-      rowsPhi[j] = features(model, rv, t)
-    end
     -- N x m: the learnt reverse drift of every <Q>; then, per member (in C), the coefficients
     -- whose drift matches it: (J^T J + eps I) c = J^T (h - damp r), Cholesky
-    local Hm = qd.matrix(rowsPhi) * B
+    local Hm
+    if model.kind == "mlp" then
+      local ti, rows = time_inputs(t, model.tau), {}
+      for i = 1, m do rows[i] = r[i] end
+      for i = 1, 4 do
+        local row, v = {}, ti[i]
+        for j = 1, N do row[j] = v end
+        rows[m + i] = row
+      end
+      Hm = (model.scale * model.net:forward(qd.matrix(rows), model.params)):dagger()
+    else
+      local rowsPhi = {}
+      for j = 1, N do
+        local rv = {}
+        for i = 1, m do rv[i] = r[i][j] end
+        rowsPhi[j] = features(model, rv, t)
+      end
+      Hm = qd.matrix(rowsPhi) * B
+    end
     return core.feedback_solve(qd.nn.vstack(table.unpack(vals)), Hm, st.damp, ent, eps)
   end, Ps
 end
@@ -721,6 +804,11 @@ local spec = {
   stride = { "integer", 4, 1 },
   ridge = { "number", 1e-6 },
   fb_ridge = { "number", 1e-3 },
+  model = { "string", "linear", choices = { "linear", "mlp" } },
+  hidden = { "integer", 64, 1 },
+  mlp_steps = { "integer", 3000, 1 },
+  mlp_batch = { "integer", 256, 1 },
+  mlp_lr = { "number", 3e-3 },
 }
 protocol.with_session_keys(spec)
 M.settings_spec = spec
@@ -739,6 +827,10 @@ local function check_cfg(cfg)
   if not (c.fp_h > 0 and c.fp_h <= 0.5) then bad("run", "option 'fp_h': 0 < fp_h <= 0.5 expected, got " .. c.fp_h) end
   if not (c.ridge >= 0) then bad("run", "option 'ridge': >= 0 expected, got " .. c.ridge) end
   if not (c.fb_ridge > 0) then bad("run", "option 'fb_ridge': > 0 expected, got " .. c.fb_ridge) end
+  if not (c.mlp_lr > 0 and c.mlp_lr < math.huge) then bad("run", "option 'mlp_lr': > 0 expected, got " .. c.mlp_lr) end
+  if c.model == "mlp" and c.feedback ~= "learnt" then
+    bad("run", "option 'model': 'mlp' is a model of the learnt feedback (feedback = \"learnt\"), got feedback '" .. c.feedback .. "'")
+  end
   if c.weight > c.n then bad("run", string.format("option 'weight': at most n = %d expected, got %d", c.n, c.weight)) end
   if c.measure then
     for i, A in ipairs(c.measure) do
@@ -778,7 +870,9 @@ local function settings_of(c, params)
     repeats = c.repeats, tau = c.tau, gamma = c.gamma, measure = c.A, H = c.H and tostring(c.H) or nil,
     steps = c.steps, grid_points = #c.grid, t_stop = c.t_stop, sub = c.sub, fp_h = c.fp_h, phi_bins = c.phi_bins, ref_N = c.ref_N,
     train_N = c.train_N, weight = c.weight, chain = c.chain, start = c.start, degree = c.degree, stride = c.stride, ridge = c.ridge,
-    fb_ridge = c.fb_ridge, options = protocol.result_options(c.options),
+    fb_ridge = c.fb_ridge, model = c.model, hidden = c.model == "mlp" and c.hidden or nil,
+    mlp_steps = c.model == "mlp" and c.mlp_steps or nil, mlp_batch = c.model == "mlp" and c.mlp_batch or nil,
+    mlp_lr = c.model == "mlp" and c.mlp_lr or nil, options = protocol.result_options(c.options),
   }
 end
 
@@ -837,6 +931,7 @@ local function run_impl(cfg)
     local f, tm = M.learnt_feedback(model, c)
     fb, terms = function(k, E) return f(c.grid[k], E) end, tm
     info.features, info.rows, info.terms = model.nf, model.rows, #tm
+    if model.kind == "mlp" then info.mlp_params, info.mlp_train_loss = model.net:nparams(), model.train_loss end
   end
   local t_fb = qd.clock() - t0
   prog:update(1, 0)
@@ -891,6 +986,10 @@ function M.cli_options(extra)
     { "tau", 0.0, "forward time (0 = the example's default)", min = 0 },
     { "gamma", 1.0, "measurement rate", min = 1e-9, max = 1e6 },
     { "steps", 0, "time steps at the coarsest spacing (0 = the example's default)", min = 0, max = 100000 },
+    { "model", "linear", "model of the learnt drift: linear (least squares on polynomial features) | mlp (qd.nn)",
+      choices = { "linear", "mlp" } },
+    { "hidden", 64, "hidden width of the mlp model (two tanh layers)", min = 1, max = 4096 },
+    { "mlp_steps", 0, "Adam steps of the mlp model (0 = 3000, --small 200)", min = 0, max = 10000000 },
   }
   for _, e in ipairs(extra or {}) do o[#o + 1] = e end
   return o
@@ -904,6 +1003,8 @@ function M.from_cli(opts, cfg)
   if opts.tau > 0 then cfg.tau = opts.tau end
   if opts.steps > 0 then cfg.steps = opts.steps end
   cfg.gamma = opts.gamma
+  cfg.model, cfg.hidden = opts.model, opts.hidden
+  if opts.mlp_steps > 0 then cfg.mlp_steps = opts.mlp_steps elseif opts.small then cfg.mlp_steps = 200 end
   return cfg
 end
 

@@ -370,6 +370,14 @@ def("qd.nn.mlp", function() return { opts { sizes = numlist(R(1, 4), function() 
 def("qd.nn.mse", function() local r, c = R(1, 3), R(1, 3); return { rmat(r, c), rmat(r, c), opts { grad = V(true, "true") } } end)
 def("qd.nn.columns", function() local c = R(1, 3); return { rmat(2, c), numlist(R(1, 4), function() return R(0, c + 1) end) } end)
 def("qd.nn.vstack", function() local c = R(1, 3); return { rmat(R(1, 2), c), rmat(R(1, 2), c) } end)
+def("core.feedback_solve", function()
+  local cnt, m = R(1, 4), R(1, 3)
+  local nv = m + R(0, 2)
+  local ent = {}
+  for q = 1, m do
+    for _ = 1, R(0, 2) do ent[#ent + 1] = N(q); ent[#ent + 1] = N(R(1, m)); ent[#ent + 1] = N(R(1, nv)); ent[#ent + 1] = N(R() - 0.5) end
+  end
+  return { rmat(cnt * nv, 1), rmat(cnt, m), numlist(m), T(ent), N(pick { 1e-3, 1e-9, 1.0 }) } end)
 -- methods: receiver first
 local REG = { State = state, DensityMatrix = dm, Ensemble = function(n) return ens(n, R(1, 5)) end }
 local function M(types, names, f)
@@ -663,6 +671,8 @@ local function walk(t, path, seen)
   end
 end
 walk(qd, "qd", {})
+-- a qd.core function the protocols call directly (reverse_diffusion.lua)
+add("core.feedback_solve", require("qd.core").feedback_solve)
 add("json.encode", json.encode); add("json.decode", json.decode)
 for _, t in ipairs(sorted_keys(MT)) do
   local mt = MT[t]

@@ -187,6 +187,21 @@ static qdl_array *live_arr(lua_State *L, int idx)
 static int arr_addsub(lua_State *L, double sign, const char *op)
 {
     qdl_array *a = live_arr(L, 1), *b = live_arr(L, 2);
+    if ((a && !b && lua_type(L, 2) == LUA_TNUMBER) || (b && !a && lua_type(L, 1) == LUA_TNUMBER)) {
+        /* v + x, x - v, ...: the number added to (or subtracted from) every entry */
+        qdl_array *v = a ? a : b;
+        double x = lua_tonumber(L, a ? 2 : 1);
+        if (!isfinite(x))
+            return luaL_error(L, "cannot %s a qd array and a non-finite number (%f)", op, x);
+        size_t n;
+        arr_len(v, &n);
+        qdl_array *c = arr_like(L, v, v->cplx, a ? 1 : 2);
+        for (size_t i = 0; i < n; i++) {
+            qd_c e = qdL_array_get(v, i);
+            arr_set(c, i, a ? e + sign * x : x + sign * e);
+        }
+        return 1;
+    }
     if (!a || !b)
         return sign > 0 ? operr_ev(L, op, "__add", arr_add) : operr_ev(L, op, "__sub", arr_sub);
     if (a->rows != b->rows || a->cols != b->cols)

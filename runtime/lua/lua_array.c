@@ -158,7 +158,7 @@ static int l_vector(lua_State *L)
     return 1;
 }
 
-/* qd.matrix(rows, cols [, {complex=}]) | qd.matrix{{row1...}, {row2...}} */
+/* qd.matrix(rows, cols [, {complex=}]) | qd.matrix{{row1...}, {row2...}} (a row may be a qd.Vector) */
 static int l_matrix(lua_State *L)
 {
     qdL_checknargs(L, 3);
@@ -171,9 +171,14 @@ static int l_matrix(lua_State *L)
         qdl_array *a = NULL;
         int ai = 0;
         for (lua_Integer r = 1; r <= rows; r++) {
-            if (lua_geti(L, 1, r) != LUA_TTABLE)
-                luaL_argerror(L, 1, lua_pushfstring(L, "row %d: table expected", (int)r));
-            lua_Integer c = luaL_len(L, -1);
+            /* a row is a table of numbers or a qd.Vector (qd.matrix{x, y}: vectors as rows) */
+            int rt = lua_geti(L, 1, r);
+            qdl_array *rv = rt == LUA_TUSERDATA ? luaL_testudata(L, -1, QDL_VECTOR) : NULL;
+            if (rv && rv->freed)
+                luaL_argerror(L, 1, lua_pushfstring(L, "row %d: the qd.Vector has been freed", (int)r));
+            if (rt != LUA_TTABLE && !rv)
+                luaL_argerror(L, 1, lua_pushfstring(L, "row %d: table or qd.Vector expected", (int)r));
+            lua_Integer c = rv ? (lua_Integer)(rv->rows * rv->cols) : luaL_len(L, -1);
             if (cols < 0) {
                 cols = c;
                 if (c < 1 || c > ((lua_Integer)1 << 40))
@@ -186,13 +191,18 @@ static int l_matrix(lua_State *L)
                 luaL_argerror(L, 1, lua_pushfstring(L, "rows of equal length expected (row %d has %d entries, row 1 has %d)",
                                                     (int)r, (int)c, (int)cols));
             for (lua_Integer j = 1; j <= cols; j++) {
-                int t = lua_geti(L, -1, j);
                 qd_c z;
-                if ((t != LUA_TNUMBER && t != LUA_TTABLE) || !qdL_tocomplex(L, -1, &z))
-                    luaL_argerror(L, 1, lua_pushfstring(L, "number or {re, im} expected at [%d][%d]", (int)r, (int)j));
-                cplx |= t == LUA_TTABLE;
+                if (rv) {
+                    z = qdL_array_get(rv, (size_t)(j - 1));
+                    cplx |= rv->cplx;
+                } else {
+                    int t = lua_geti(L, -1, j);
+                    if ((t != LUA_TNUMBER && t != LUA_TTABLE) || !qdL_tocomplex(L, -1, &z))
+                        luaL_argerror(L, 1, lua_pushfstring(L, "number or {re, im} expected at [%d][%d]", (int)r, (int)j));
+                    cplx |= t == LUA_TTABLE;
+                    lua_pop(L, 1);
+                }
                 ((qd_c *)a->data)[(size_t)(r - 1) + (size_t)(j - 1) * (size_t)rows] = z;
-                lua_pop(L, 1);
             }
             lua_pop(L, 1);
         }

@@ -140,6 +140,7 @@ static int luaopen_qd_core(lua_State *L)
     lua_newtable(L);
     qdL_open_rng(L);
     qdL_open_array(L);
+    qdL_open_vmath(L);   /* elementwise methods of Vector and Matrix */
     qdL_open_gates(L);
     qdL_open_state(L);
     qdL_open_dm(L);

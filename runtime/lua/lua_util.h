@@ -136,6 +136,7 @@ void qdL_bits(size_t idx, int k, char *buf);
 void qdL_open_util(lua_State *L);       /* fills qd.core functions shared by all */
 void qdL_open_rng(lua_State *L);
 void qdL_open_array(lua_State *L);
+void qdL_open_vmath(lua_State *L);     /* lua_vmath.c: v:exp(), v:mul(w), ... */
 void qdL_open_registers(lua_State *L);  /* State, DensityMatrix, Ensemble */
 void qdL_open_npy(lua_State *L);
 void qdL_open_state(lua_State *L);

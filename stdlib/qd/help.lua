@@ -926,6 +926,16 @@ for _, T in ipairs { "qd.Vector", "qd.Matrix" } do
   docs[T .. ":copy"] = x .. ":copy() -> an independent " .. T .. " with the same entries."
   docs[T .. ":abs"] = x .. ":abs() -> a real " .. T .. " of the moduli |x_i| (same shape)."
   docs[T .. ":angle"] = x .. ":angle() -> a real " .. T .. " of the phases arg x_i = atan2(im, re) in [-pi, pi]."
+  -- elementwise maths (lua_vmath.c): real arrays; a value outside the domain raises, naming the entry
+  for _, f in ipairs { { "exp", "exp x_i" }, { "log", "log x_i (x_i > 0)" }, { "sqrt", "sqrt x_i (x_i >= 0)" },
+                       { "tanh", "tanh x_i" }, { "atanh", "artanh x_i (-1 < x_i < 1)" }, { "sin", "sin x_i" },
+                       { "cos", "cos x_i" }, { "sigmoid", "1 / (1 + exp(-x_i))" } } do
+    docs[T .. ":" .. f[1]] = x .. ":" .. f[1] .. "() -> a new real " .. T .. " of " .. f[2] .. [==[, elementwise (real
+  entries; one outside the domain raises an error naming it).]==]
+  end
+  docs[T .. ":clamp"] = x .. ":clamp(lo, hi) -> a new real " .. T .. " with every entry clamped to [lo, hi]."
+  docs[T .. ":mul"] = x .. ":mul(w) -> the elementwise product with w (same shape, real) or a number (real " .. T .. ")."
+  docs[T .. ":div"] = x .. ":div(w) -> the elementwise quotient by w (same shape, no zero entry) or a non-zero number."
   docs[T .. ":free"] = x .. [==[:free(): releases the buffer now (also with <close> and the GC); idempotent;
   using it afterwards raises.]==]
   docs[T .. ":save_npy"] = x .. ":save_npy(path) -> " .. x .. [==[: writes a numpy .npy file atomically (float64 or

@@ -477,6 +477,14 @@ M("MLP", "nparams init forward grad vjp spec", function(t, nm)
   if nm == "forward" then return { net, X, P } end
   if nm == "vjp" then return { net, X, P, rbatch(n1, B) } end
   return { net, X, P, cb("function(Y) return qd.nn.mse(Y, Y:copy(), {grad = true}) end") } end)
+-- elementwise maths (lua_vmath.c) on real vectors and matrices with entries in (0, 1)
+local function arr_of(t) if t == "Vector" then return vec(R(1, 4)) end return rmat(R(1, 3), R(1, 3)) end
+M("Vector Matrix", "exp log sqrt tanh atanh sin cos sigmoid", function(t) return { arr_of(t) } end)
+M("Vector Matrix", "clamp", function(t) return { arr_of(t), N(R() - 0.5), N(R() + 0.5) } end)
+M("Vector Matrix", "mul div", function(t)
+  if chance(0.5) then return { arr_of(t), N(R() + 0.1) } end
+  if t == "Vector" then local n = R(1, 4); return { vec(n), vec(n) } end
+  local r, c = R(1, 3), R(1, 3); return { rmat(r, c), rmat(r, c) } end)
 M("Channel", "apply", function(t) local n = nq(); local k = R(1, n); return { chan(k), reg(n), qubits(n, k) } end)
 M("Channel", "choi kraus superop is_cptp", function(t) return { chan(R(1, 2)) } end)
 M("Channel", "compose", function(t) local k = R(1, 2); return { chan(k), chan(k) } end)

@@ -1,6 +1,7 @@
 -- generalisation_quantum.lua — memorisation, convergence and latent recovery of the
 -- reverse-time quantum diffusion model (arXiv 2606.03848, metrics of arXiv 2605.21402) as
--- the number of training states grows.
+-- the number of training states grows; --model quddpm: the same study for QuDDPM
+-- (arXiv 2310.05866).
 --
 --   data     one qubit, two broad clusters on the Bloch sphere (rd.data "clusters", --sigma)
 --   model    forward: continuous measurement of --measure (rate gamma, time tau); the
@@ -13,8 +14,13 @@
 --            Baselines: memorisation_data = memorisation(fresh data, A's training states) (the
 --            level of a perfect model that never saw the training set), latent_recovery_data
 --            = the training set's own latent recovery
+--   quddpm   (--model quddpm) two QuDDPM models (n = 1, 2 ancillas, T = 10 steps of h_s =
+--            0.016 s^2, L = 6 layers, MMD, --epochs per step) trained on the two training
+--            sets, generating from the same Haar noise states with the same measurement
+--            streams (both runs share the seed: qd.protocols.quddpm's generator keys)
 --
---   qd examples/generalisation_quantum.lua [--seeds 3] [--gen 200] [--measure z|xyz] [--seed 1] [--out DIR] [--small]
+--   qd examples/generalisation_quantum.lua [--model reverse|quddpm] [--seeds 3] [--gen 200] [--measure z|xyz]
+--        [--epochs 300] [--seed 1] [--out DIR] [--small]
 local qd = require "qd"
 local protocol = require "qd.protocol"
 local rd = require "qd.protocols.reverse_diffusion"
@@ -28,11 +34,16 @@ local opts = rd.parse_cli(arg, {
     { "measure", "xyz", "measured observables: z | xyz", choices = { "z", "xyz" } },
     { "tau", 0.5, "forward time", min = 1e-6 },
     { "sigma", 0.5, "angular spread of the clusters (radians)", min = 0, max = 3 },
+    { "model", "reverse", "reverse (learnt reverse-time diffusion) | quddpm", choices = { "reverse", "quddpm" } },
+    { "epochs", 0, "QuDDPM epochs per step (0 = 300, --small 20)", min = 0, max = 1000000 },
   },
 })
 local seeds = opts.seeds > 0 and opts.seeds or (opts.small and 2 or 3)
 local Ngen = opts.gen > 0 and opts.gen or (opts.small and 40 or 200)
-local sizes = opts.small and { 4, 32 } or { 4, 16, 64, 256, 1024 }
+local quddpm = opts.model == "quddpm"
+local sizes = opts.small and { 4, 32 } or (quddpm and { 4, 16, 64, 256 } or { 4, 16, 64, 256, 1024 })
+local qtask = { n = 1, na = 2, T = opts.small and 4 or 10, L = opts.small and 2 or 6,
+                epochs = opts.epochs > 0 and opts.epochs or (opts.small and 20 or 300) }
 local cfg = { data = "clusters", feedback = "learnt", tau = opts.tau, steps = opts.small and 30 or 100,
               measure = opts.measure == "xyz" and { "X", "Y", "Z" } or nil, degree = 3 }
 local c = rd.check(cfg)
@@ -45,7 +56,7 @@ local _, u = qd.metrics.latent_recovery(big, qd.state(1))
 
 local settings = { data = "clusters", params = select(2, rd.data("clusters", 1, qd.rng(0), P)), measure = c.A, tau = c.tau,
                    gamma = c.gamma, steps = c.steps, degree = c.degree, sizes = sizes, seeds = seeds, generated = Ngen,
-                   options = protocol.result_options(opts) }
+                   model = opts.model, quddpm = quddpm and qtask or nil, options = protocol.result_options(opts) }
 local S = protocol.session { name = "generalisation_quantum", seed = opts.seed, settings = settings, format = 1,
                              out = opts.out ~= "" and opts.out or nil, quiet = opts.quiet, progress = opts.progress }
 local prog = S:progress { steps = 1, epochs = #sizes, total = #sizes, label = "training-set sizes" }
@@ -67,6 +78,19 @@ local function model(train, rng_train, ET, rev_seed)
   return rd.reverse(ET, c, qd.rng(rev_seed), function(k, E) return f(c.grid[k], E) end, terms)
 end
 
+-- one QuDDPM model trained on `train` (M states); generates from the Haar states noise with the
+-- measurement streams of gen_seed (the same for both models of a pair)
+local qm = require "qd.protocols.quddpm"
+local function quddpm_model(train, run_seed, noise, gen_seed)
+  local res = qm.run { target = train, n = qtask.n, na = qtask.na, L = qtask.L, N = #train,
+                       schedule = qd.schedule.quadratic { T = qtask.T, scale = 0.16 / qtask.T ^ 2 },
+                       loss = "mmd", epochs = qtask.epochs, seed = run_seed, quiet = true, save_data = false,
+                       out = S.rec:path(string.format("quddpm-%d", run_seed)) }
+  local R = { c = { T = qtask.T, na = qtask.na }, circ = qd.ansatz.quddpm(qtask.n, qtask.L, { ancillas = qtask.na }),
+              params = res.params, root = qd.rng(gen_seed) }
+  return qm.pieces.generate(R, noise, 1)[1]
+end
+
 local out = { size = {}, memorisation = {}, memorisation_err = {}, convergence = {}, convergence_err = {},
               latent_recovery = {}, latent_recovery_err = {}, latent_recovery_data = {}, memorisation_data = {} }
 for si, M in ipairs(sizes) do
@@ -74,11 +98,18 @@ for si, M in ipairs(sizes) do
   for r = 1, seeds do
     local s = root:substream(100 + 100 * si + r)
     local trainA, trainB = rd.data("clusters", M, s:substream(1), P), rd.data("clusters", M, s:substream(2), P)
-    local E0 = rd.data("clusters", Ngen, s:substream(3), P)
-    local ET = rd.forward(E0, c, s:substream(4))
     local rev = opts.seed * 1000003 + 7919 * si + r
-    local GA = model(trainA, s:substream(5), ET, rev)
-    local GB = model(trainB, s:substream(6), ET, rev)
+    local GA, GB
+    if quddpm then
+      local noise = qd.ensemble.haar(1, Ngen, s:substream(8))
+      GA = quddpm_model(trainA, 2 * (100 * si + r), noise, rev)
+      GB = quddpm_model(trainB, 2 * (100 * si + r) + 1, noise, rev)
+    else
+      local E0 = rd.data("clusters", Ngen, s:substream(3), P)
+      local ET = rd.forward(E0, c, s:substream(4))
+      GA = model(trainA, s:substream(5), ET, rev)
+      GB = model(trainB, s:substream(6), ET, rev)
+    end
     mem[r] = qd.metrics.memorisation(GA, trainA)
     conv[r] = qd.metrics.convergence(GA, GB)
     lat[r] = qd.metrics.latent_recovery(GA, u)
@@ -105,8 +136,13 @@ for si = 1, #sizes do
 end
 Tm:save_npy(S.rec:path("curves.npy"))
 local timing = S:finish()
-print(string.format("generalisation of the learnt reverse-time model (clusters, measure %s, tau %g, %d seeds, %d generated, seed %d):",
-  table.concat(c.A, ","), c.tau, seeds, Ngen, opts.seed))
+if quddpm then
+  print(string.format("generalisation of QuDDPM (clusters, n = 1, T = %d, L = %d, %d epochs/step, %d seeds, %d generated, seed %d):",
+    qtask.T, qtask.L, qtask.epochs, seeds, Ngen, opts.seed))
+else
+  print(string.format("generalisation of the learnt reverse-time model (clusters, measure %s, tau %g, %d seeds, %d generated, seed %d):",
+    table.concat(c.A, ","), c.tau, seeds, Ngen, opts.seed))
+end
 print(string.format("  %6s  %17s %9s  %17s  %17s %9s", "M", "memorisation", "(data)", "convergence", "latent_recovery", "(train)"))
 for si = 1, #sizes do
   print(string.format("  %6d  %8.4f+-%7.4f %9.4f  %8.4f+-%7.4f  %8.4f+-%7.4f %9.4f", out.size[si], out.memorisation[si],

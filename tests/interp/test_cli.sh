@@ -70,6 +70,16 @@ run "$QD" "$SRCDIR/examples/qgdm_vs_qgan.lua" --resume /nonexistent
 expect_err "qgdm_vs_qgan.lua: --resume is refused by name" 2 "--resume and --stop-after are not supported"
 run "$QD" "$SRCDIR/examples/re_qgdm.lua" --blocks 0
 expect_err "re_qgdm.lua: --blocks 0 is a usage error" 2 "--blocks expects a value >= 1"
+# the non-default modes of the reverse-diffusion examples, small: QuDDPM in the generalisation
+# sweep, the MLP drift model
+run "$QD" "$SRCDIR/examples/generalisation_quantum.lua" --model quddpm --small --quiet --out "$tmp/genq"
+if [ "$rc" = 0 ] && has "$out" "generalisation of QuDDPM" && [ -f "$tmp/genq/curves.npy" ]; then pass
+else fail "generalisation_quantum.lua --model quddpm --small" "exit $rc: $err"; fi
+run "$QD" "$SRCDIR/examples/reverse_multi.lua" --model mlp --small --quiet --out "$tmp/rmlp"
+if [ "$rc" = 0 ] && has "$(cat "$tmp/rmlp/run.json")" '"mlp_params"'; then pass
+else fail "reverse_multi.lua --model mlp --small" "exit $rc: $err"; fi
+run "$QD" "$SRCDIR/examples/reverse_qubit.lua" --model mlp --small --quiet --out "$tmp/rq"
+expect_err "reverse_qubit.lua: --model mlp needs the learnt feedback" 1 "option 'model': 'mlp' is a model of the learnt feedback"
 
 cat >"$tmp/args.lua" <<'EOF'
 print(#arg, arg[0]:match("args%.lua$") ~= nil, arg[1], arg[2], select("#", ...), ...)

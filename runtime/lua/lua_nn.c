@@ -165,15 +165,23 @@ static double *run_forward(lua_State *L, const qd_mlp *m, const double *th, cons
     return tape;
 }
 
+/* the common arguments of forward, grad and vjp: self, X (finite, n0 rows) at 2, params at 3 */
+static qd_mlp *check_call(lua_State *L, int nargs, const double **X, size_t *B, const double **th)
+{
+    qd_mlp *m = checkmlp(L, 1);
+    qdL_checknargs(L, nargs);
+    *X = checkbatch(L, 2, 2, (size_t)m->sizes[0], B, "inputs");
+    check_finite_batch(L, 2, *X, (size_t)m->sizes[0] * *B, "inputs");
+    *th = checkparams(L, 3, m);
+    return m;
+}
+
 /* net:forward(X, params) -> Y */
 static int m_forward(lua_State *L)
 {
-    qd_mlp *m = checkmlp(L, 1);
-    qdL_checknargs(L, 3);
     size_t B;
-    const double *X = checkbatch(L, 2, 2, (size_t)m->sizes[0], &B, "inputs");
-    check_finite_batch(L, 2, X, (size_t)m->sizes[0] * B, "inputs");
-    const double *th = checkparams(L, 3, m);
+    const double *X, *th;
+    qd_mlp *m = check_call(L, 3, &X, &B, &th);
     run_forward(L, m, th, X, B);
     return 1;
 }
@@ -201,12 +209,9 @@ static void run_backward(lua_State *L, const qd_mlp *m, const double *th, const 
 /* net:grad(X, params, lossfn) -> L, g, Y   (lossfn(Y) returns L, dL/dY) */
 static int m_grad(lua_State *L)
 {
-    qd_mlp *m = checkmlp(L, 1);
-    qdL_checknargs(L, 4);
     size_t B;
-    const double *X = checkbatch(L, 2, 2, (size_t)m->sizes[0], &B, "inputs");
-    check_finite_batch(L, 2, X, (size_t)m->sizes[0] * B, "inputs");
-    const double *th = checkparams(L, 3, m);
+    const double *X, *th;
+    qd_mlp *m = check_call(L, 4, &X, &B, &th);
     luaL_checktype(L, 4, LUA_TFUNCTION);
     /* the loss function may change the script's X or params in place: work on copies */
     size_t nx = (size_t)m->sizes[0] * B, np = qd_mlp_nparams(m);
@@ -234,12 +239,9 @@ static int m_grad(lua_State *L)
 /* net:vjp(X, params, G) -> g, gX */
 static int m_vjp(lua_State *L)
 {
-    qd_mlp *m = checkmlp(L, 1);
-    qdL_checknargs(L, 4);
     size_t B;
-    const double *X = checkbatch(L, 2, 2, (size_t)m->sizes[0], &B, "inputs");
-    check_finite_batch(L, 2, X, (size_t)m->sizes[0] * B, "inputs");
-    const double *th = checkparams(L, 3, m);
+    const double *X, *th;
+    qd_mlp *m = check_call(L, 4, &X, &B, &th);
     qdL_checkarray(L, 4);
     double *tape = run_forward(L, m, th, X, B);
     lua_pop(L, 1);   /* Y */

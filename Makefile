@@ -30,6 +30,13 @@ KFLAGS_avx512   := -march=x86-64-v4
 KFLAGS_native   := -march=native -Wno-psabi
 LUA_CFLAGS := $(shell pkg-config --cflags lua5.4 2>/dev/null || echo -I/usr/include/lua5.4)
 LUA_LIBS   := $(shell pkg-config --libs lua5.4 2>/dev/null || echo -llua5.4)
+# MPI=1: the distributed build (Open MPI's mpicc, -DQD_MPI; runtime/core/dist*.c, qd.mpi,
+# docs/scaling.md). Its objects are not the default build's: give it its own BUILD
+# (make MPI=1 BUILD=build-mpi); `make check` on it also runs tests/mpi under mpirun.
+ifeq ($(MPI),1)
+CC      := mpicc
+CFLAGS  += -DQD_MPI
+endif
 CFLAGS  += -std=c11 $(OPT) $(BASE_ARCH) -g -fopenmp -Wall -Wextra -D_GNU_SOURCE -Iruntime/core $(SANFLAGS)
 # OpenBLAS: Debian's OpenMP build when installed (scripts/setup.sh installs it). qd runs
 # OpenBLAS at one thread and threads BLAS work itself over fixed blocks (runtime/core/linalg.c),
@@ -48,7 +55,7 @@ CORE_SRC := $(wildcard runtime/core/*.c)
 # compiled once, for the baseline CPU: state that must exist once (threads, switches, the
 # kernel-set choice, the gate registry), I/O, and code whose speed is BLAS's or does not matter
 ONCE_SRC := $(addprefix runtime/core/,err.c mem.c parallel.c npy.c linalg.c schedule.c isa.c \
-              gate_table.c nn.c feedback.c)
+              gate_table.c nn.c feedback.c dist.c dist_state.c)
 KERN_SRC := $(filter-out $(ONCE_SRC),$(CORE_SRC))
 BIND_SRC := $(wildcard runtime/lua/*.c)
 INTERP_SRC := $(wildcard interp/*.c)
@@ -65,6 +72,12 @@ TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 all: $(BUILD)/qd $(BUILD)/test_core
 
 HDRS := $(wildcard runtime/core/*.h runtime/lua/*.h interp/*.h tests/c/*.h)
+# MPI=1 and the default build compile the same files differently: a stamp naming the choice,
+# which every object depends on, makes a switch in one BUILD directory rebuild everything
+MPI_STAMP := $(BUILD)/mpi-$(if $(filter 1,$(MPI)),on,off).stamp
+HDRS += $(MPI_STAMP)
+$(MPI_STAMP):
+	@mkdir -p $(BUILD) && rm -f $(BUILD)/mpi-*.stamp && touch $@
 
 # the Lua headers only for the bindings and the interpreter
 lua_flags = $(if $(filter runtime/lua/% interp/%,$<),-Iruntime/lua $(LUA_CFLAGS))
@@ -96,13 +109,22 @@ $(BUILD)/libqdcore.a: $(CORE_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
 $(BUILD)/qd: $(INTERP_OBJ) $(BIND_OBJ) $(BUILD)/libqdcore.a
-	$(CC) $(CFLAGS) -o $@ $(INTERP_OBJ) $(BIND_OBJ) $(BUILD)/libqdcore.a $(LUA_LIBS) -lreadline -lnettle $(LDLIBS)
+	$(CC) $(CFLAGS) -o $@ $(INTERP_OBJ) $(BIND_OBJ) $(BUILD)/libqdcore.a $(LUA_LIBS) -lreadline -lnettle -lz $(LDLIBS)
 
 $(BUILD)/test_core: $(TEST_OBJ) $(BUILD)/libqdcore.a
 	$(CC) $(CFLAGS) -o $@ $(TEST_OBJ) $(BUILD)/libqdcore.a $(LDLIBS)
 
 check: all $(BUILD)/w8/test_core
 	@QD_BUILD=$(BUILD) QD_KSETS="$(KSETS)" bash tests/run_all.sh
+
+# The distributed tests (tests/mpi/run.sh: qd.mpi, sweeps, distributed state vectors,
+# examples' records on 2 ranks) on the MPI build: BUILD itself when MPI=1, else build-mpi
+# (made here if needed). make check on an MPI build runs them too.
+MPI_BUILD ?= $(if $(filter 1,$(MPI)),$(BUILD),build-mpi)
+.PHONY: check-mpi
+check-mpi:
+	@$(MAKE) --no-print-directory MPI=1 BUILD=$(MPI_BUILD) all
+	@bash tests/mpi/run.sh $(MPI_BUILD)/qd
 
 # The C tests with gates.c at AVX-512's register width (8 doubles, QD_GATES_NW) in plain
 # vectors, so that a machine without AVX-512 checks that width's kernel logic too (the lane

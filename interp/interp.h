@@ -38,5 +38,9 @@ void qdi_repl(lua_State *L);
 void qdi_sandbox_install(lua_State *L, const char *const *libdirs, int nlibdirs);
 /* 1 and *code if the value at idx is the error object of os.exit under the sandbox */
 int qdi_exit_code(lua_State *L, int idx, int *code);
+/* os.exit as under the sandbox only (it ends the script through an error object, so the
+ * run records close and the interpreter exits; qd on several MPI ranks uses it, so that a
+ * rank leaving finalises MPI rather than vanishing) */
+void qdi_install_exit(lua_State *L);
 
 #endif

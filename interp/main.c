@@ -30,6 +30,7 @@
 #include "lua_sys.h"
 #include "qd.h"
 #include "qd_isa.h"
+#include "qd_dist.h"
 
 /* Where `make install` puts stdlib (PREFIX/share/qd holds qd/init.lua). The Makefile
  * defines it; this fallback matches its default PREFIX. */
@@ -185,6 +186,11 @@ static int default_threads(void)
         n = CPU_COUNT(&set);
     if (n < 1)
         n = 1;
+    /* MPI ranks on this machine share its cores: each gets its share (at least 1) */
+    if (qd_dist_local_size() > 1) {
+        n /= qd_dist_local_size();
+        n = n < 1 ? 1 : n;
+    }
     return n > MAX_THREADS ? MAX_THREADS : (int)n;
 }
 
@@ -510,10 +516,16 @@ int qdi_docall(lua_State *L, int narg, int nres)
     return status;
 }
 
-static int dochunk(lua_State *L, int status)
+static int dochunk(lua_State *L, qd_opts *o, int status)
 {
+    int code;
     if (status == LUA_OK)
         status = qdi_docall(L, 0, 0);
+    if (status != LUA_OK && qdi_exit_code(L, -1, &code)) {   /* os.exit (sandbox, MPI) */
+        lua_pop(L, 1);
+        o->exit_code = code;
+        return LUA_ERRRUN;   /* the program ends here, with that code */
+    }
     return qdi_report(L, status);
 }
 
@@ -898,6 +910,9 @@ static int sandbox_prepare(lua_State *L, const char *script, char **args, int na
     }
     for (int i = 0; i < nlibdirs; i++)
         qdL_sandbox_allow_read(libdirs[i], 1);
+    /* public data files qd's loaders read (qd.data.digits: the 8x8 digits of Debian's
+     * python3-sklearn; the same path as stdlib/qd/digits.lua), read only, when present */
+    qdL_sandbox_allow_read("/usr/lib/python3/dist-packages/sklearn/datasets/data/digits.csv.gz", 0);
     qdi_sandbox_install(L, libdirs, nlibdirs);
     return 0;
 }
@@ -913,6 +928,8 @@ static int setup_state(lua_State *L, qd_opts *o, uint64_t seed)
      * that more predictably than generational mode (lua.c's choice). */
     luaL_openlibs(L);
     qdL_openlibs(L);
+    if (qd_dist_enabled())
+        qdi_install_exit(L);   /* os.exit ends the script, then MPI is finalised */
     set_paths(L, o->argv[0]);
     create_arg_table(L, o);
     qd_set_threads(o->threads);
@@ -935,7 +952,7 @@ static int pmain(lua_State *L)
     }
     for (i = 0; i < o->nchunks; i++) {
         const char *c = o->chunks[i];
-        if (dochunk(L, luaL_loadbuffer(L, c, strlen(c), "=(command line)")) != LUA_OK)
+        if (dochunk(L, o, luaL_loadbuffer(L, c, strlen(c), "=(command line)")) != LUA_OK)
             return 0;
     }
     if (o->script && handle_script(L, o) != LUA_OK)
@@ -945,7 +962,7 @@ static int pmain(lua_State *L)
     } else if (o->script == 0 && o->nchunks == 0) {
         if (isatty(STDIN_FILENO))
             qdi_repl(L);
-        else if (dochunk(L, luaL_loadfile(L, NULL)) != LUA_OK)
+        else if (dochunk(L, o, luaL_loadfile(L, NULL)) != LUA_OK)
             return 0;
     }
     o->ok = 1;
@@ -1154,6 +1171,23 @@ int main(int argc, char **argv)
         return 2;
     }
 
+    /* MPI (the `make MPI=1` build; one process otherwise): every rank runs the script;
+     * rank 0 alone prints (the others' stdout goes to /dev/null unless QD_MPI_OUTPUT=all)
+     * and writes run records (qd.record gives the others a scratch directory) */
+    if (qd_dist_init(&argc, &argv) != 0) {
+        qdi_message(qdi_progname, "MPI_Init_thread failed");
+        return 1;
+    }
+    atexit(qd_dist_finalize);   /* every other way out (--help, --version, exit(2)) too */
+    if (qd_dist_rank() > 0) {
+        static char name[32];
+        const char *out = getenv("QD_MPI_OUTPUT");
+        snprintf(name, sizeof name, "qd[rank %d]", qd_dist_rank());
+        qdi_progname = name;
+        if (!(out && strcmp(out, "all") == 0) && !freopen("/dev/null", "w", stdout))
+            qdi_message(qdi_progname, "cannot silence stdout");
+    }
+
     memset(&o, 0, sizeof o);
     o.argc = argc;
     o.argv = argv;
@@ -1204,7 +1238,13 @@ int main(int argc, char **argv)
     qdi_report(L, status);
     lua_close(L);
     free(o.chunks);
-    if (o.exit_code >= 0)
-        return o.exit_code;
-    return status == LUA_OK && o.ok ? EXIT_SUCCESS : EXIT_FAILURE;
+    int rc = o.exit_code >= 0 ? o.exit_code
+           : status == LUA_OK && o.ok ? EXIT_SUCCESS : EXIT_FAILURE;
+    /* a rank that failed with an error ends the others (they may wait in a collective for
+     * it); os.exit(code) is the script's choice, made alike on every rank */
+    fflush(NULL);
+    if (rc != 0 && o.exit_code < 0)
+        qd_dist_abort(rc);
+    qd_dist_finalize();
+    return rc;
 }

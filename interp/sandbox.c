@@ -228,6 +228,19 @@ static int exit_tostring(lua_State *L)
     return 1;
 }
 
+void qdi_install_exit(lua_State *L)
+{
+    if (luaL_newmetatable(L, EXIT_MT)) {
+        lua_pushcfunction(L, exit_tostring);
+        lua_setfield(L, -2, "__tostring");
+    }
+    lua_pop(L, 1);
+    lua_getglobal(L, "os");
+    lua_pushcfunction(L, w_exit);
+    lua_setfield(L, -2, "exit");
+    lua_pop(L, 1);
+}
+
 int qdi_exit_code(lua_State *L, int idx, int *code)
 {
     int *u = luaL_testudata(L, idx, EXIT_MT);

@@ -63,6 +63,11 @@ if [ -f tests/interp/test_cli.sh ]; then
 fi
 part "sandbox, limits, replay" bash tests/interp/test_sandbox.sh "$QD"
 part "pictures (qd.plot, qd plot RUNDIR, --plot)" bash tests/interp/test_plot.sh "$QD"
+# the MPI build (make MPI=1): the distributed tests on 2 ranks (tests/mpi/run.sh)
+if [ "$("$QD" -e 'io.write(tostring(qd.mpi.enabled))' 2>/dev/null)" = true ]; then
+  if command -v mpirun >/dev/null; then part "distributed (mpirun -n 2)" bash tests/mpi/run.sh "$QD"
+  else echo "== distributed: not run, mpirun not found (scripts/setup.sh installs Open MPI)"; fi
+fi
 outdir=$(mktemp -d); trap 'rm -f "$log"; rm -rf "$outdir"' EXIT
 # every example in its small mode with 1 thread; its results against the stored digests
 # (tests/golden.lua: any change of any bit fails); then `qd replay` of its record: in the

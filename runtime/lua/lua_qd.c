@@ -157,7 +157,10 @@ static int luaopen_qd_core(lua_State *L)
     qdL_open_dynamics(L);
     qdL_open_optim(L);
     qdL_open_nn(L);
+    qdL_open_synth(L);
+    qdL_open_image(L);
     qdL_open_sys(L);
+    qdL_open_mpi(L);
     qdL_open_arith(L);   /* after the types it adds operators to */
     static const luaL_Reg fns[] = {
         {"set_threads", l_set_threads}, {"threads", l_get_threads}, {"blas_info", l_blas_info}, {"clock", l_clock},
@@ -170,7 +173,8 @@ static int luaopen_qd_core(lua_State *L)
     lua_setfield(L, -2, "max_qubits");
     /* metatables, for help() and type checks from Lua */
     const char *mts[] = {QDL_STATE, QDL_DM, QDL_ENS, QDL_VECTOR, QDL_MATRIX, QDL_RNG,
-                         "qd.Circuit", "qd.Tape", "qd.PauliSum", "qd.Channel", "qd.Schedule", "qd.MLP"};
+                         "qd.Circuit", "qd.Tape", "qd.PauliSum", "qd.Channel", "qd.Schedule",
+                         "qd.DistState", "qd.MLP"};
     lua_newtable(L);
     for (size_t i = 0; i < sizeof mts / sizeof mts[0]; i++) {
         luaL_getmetatable(L, mts[i]);

@@ -89,6 +89,7 @@ void qdL_sha256_hex(const void *data, size_t len, char out[65])
 static struct {
     int on;
     char out[PATH_MAX];            /* writable tree (real path) */
+    char scratch[PATH_MAX];        /* a second one: the rank's private scratch (qd.mpi) */
     char *read[MAX_READ];          /* readable files or trees (real paths) */
     int tree[MAX_READ];
     int nread;
@@ -157,7 +158,7 @@ int qdL_path_allowed(const char *path, int write, char *msg, size_t msglen)
                      write ? "write" : "read", path);
         return 0;
     }
-    if (under(real, sb.out))
+    if (under(real, sb.out) || (sb.scratch[0] && under(real, sb.scratch)))
         return 1;
     if (!write)
         for (int i = 0; i < sb.nread; i++)
@@ -210,6 +211,15 @@ int qdL_sandbox_allow_read(const char *path, int tree)
     if (!sb.read[sb.nread])
         return -1;
     sb.tree[sb.nread++] = tree;
+    return 0;
+}
+
+int qdL_sandbox_allow_scratch(const char *dir)
+{
+    char real[PATH_MAX];
+    if (!realpath(dir, real) || strcmp(real, "/") == 0)
+        return -1;
+    strcpy(sb.scratch, real);
     return 0;
 }
 

@@ -21,6 +21,9 @@ int qdL_path_allowed(const char *path, int write, char *msg, size_t msglen);
 int qdL_sandbox_enable(const char *out, char *msg, size_t msglen);
 /* a file (read only) or a directory tree (read only) the sandboxed run may read */
 int qdL_sandbox_allow_read(const char *path, int tree);
+/* a private directory qd itself created (qd.mpi.scratch_dir: mkdtemp, removed at exit) that
+ * a sandboxed run may write too: ranks other than 0 keep their records there */
+int qdL_sandbox_allow_scratch(const char *dir);
 int qdL_sandbox_on(void);
 /* Turns it off again (qd replay, once the sandboxed run's Lua state is closed). */
 void qdL_sandbox_disable(void);

@@ -143,6 +143,7 @@ void qdL_open_state(lua_State *L);
 void qdL_open_dm(lua_State *L);
 void qdL_open_ensemble(lua_State *L);
 void qdL_open_gates(lua_State *L);
+void qdL_open_mpi(lua_State *L);       /* qd.core.mpi, qd.DistState (lua_mpi.c) */
 /* the gate methods for a register metatable's method table (on top of the stack) */
 void qdL_add_gate_methods(lua_State *L);
 /* pushes a register's __tostring summary */
@@ -202,6 +203,8 @@ void qdL_open_pauli(lua_State *L);   /* lua_pauli.c */
 void qdL_open_dynamics(lua_State *L);   /* lua_dynamics.c */
 void qdL_open_optim(lua_State *L);   /* lua_optim.c */
 void qdL_open_nn(lua_State *L);   /* lua_nn.c */
+void qdL_open_synth(lua_State *L);   /* lua_synth.c */
+void qdL_open_image(lua_State *L);   /* lua_image.c */
 void qdL_open_sys(lua_State *L);   /* lua_sys.c */
 void qdL_open_arith(lua_State *L);   /* lua_arith.c */
 

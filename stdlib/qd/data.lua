@@ -337,4 +337,11 @@ function M.gibbs(H, beta, ...)
   return H:gibbs(beta)
 end
 
+-- qd.data.digits{n_classes=, ds_size=, train_fraction=, path=, rng=, fallback=, generated=}:
+-- the 8x8 handwritten digits as image matrices (stdlib/qd/digits.lua)
+function M.digits(o, ...)
+  if select("#", ...) > 0 then argerror("digits", 2, "unexpected extra argument") end
+  return require("qd.digits").load(o)
+end
+
 return M

@@ -70,6 +70,74 @@ local docs = {
   ["qd.set_simd"] = [==[qd.set_simd(name): switch the kernel set ("portable", "avx2", "avx512"); an error if this CPU cannot run it. For tests and benchmarks: results are the same with every set.]==],
   ["qd.blas_info"] = [==[qd.blas_info() -> a string naming the BLAS library, its version and the CPU kernel in use.]==],
   ["qd.clock"] = [==[qd.clock() -> seconds from a monotonic clock, for timing and progress only (never for randomness).]==],
+  ["qd.mpi"] = [==[qd.mpi: qd on several processes (Open MPI; built with `make MPI=1`, run with
+  `mpirun -n P qd script.lua`). Every rank runs the script; rank 0 alone prints and writes run
+  records. Without MPI the same module has one rank (rank 0, size 1; collectives return their
+  argument), so a script runs either way. Fields rank, size, enabled, library; functions
+  barrier, allreduce, bcast, gather, allgather, send, recv, iprobe, serialise, deserialise,
+  is_root, share, scatter, allgather_ensemble (ensembles in blocks), dstate (a state vector
+  split over the ranks), scratch_dir. Reductions add in rank
+  order on rank 0 and broadcast: the same bits whatever MPI does (docs/scaling.md).]==],
+  ["qd.mpi.rank"] = [==[qd.mpi.rank: this process's rank, 0..size-1 (0 without MPI).]==],
+  ["qd.mpi.size"] = [==[qd.mpi.size: the number of ranks (1 without MPI or without mpirun).]==],
+  ["qd.mpi.enabled"] = [==[qd.mpi.enabled: true in the MPI build (make MPI=1), false otherwise.]==],
+  ["qd.mpi.library"] = [==[qd.mpi.library: the MPI library's version line ("none" without MPI).]==],
+  ["qd.mpi.is_root"] = [==[qd.mpi.is_root() -> true on rank 0.]==],
+  ["qd.mpi.barrier"] = [==[qd.mpi.barrier(): waits until every rank has called it.]==],
+  ["qd.mpi.allreduce"] = [==[qd.mpi.allreduce(x [, op = "sum"]) -> the reduction over all ranks, on every rank
+  x: a number, a table of numbers, a qd.Vector or a qd.Matrix (complex: "sum" only) of the
+  same shape on every rank (checked: a mismatch is an error on every rank, not a hang);
+  op "sum", "max", "min" or "prod". Added in rank order 0, 1, ..., P-1: bit-reproducible.]==],
+  ["qd.mpi.bcast"] = [==[qd.mpi.bcast(v [, root = 0]) -> root's v on every rank (the others' v is ignored)
+  v: nil, booleans, numbers (exact), strings, tables of these (no cycles), qd.Vector, qd.Matrix.]==],
+  ["qd.mpi.gather"] = [==[qd.mpi.gather(v [, root = 0]) -> {v of rank 0, ..., v of rank P-1} on root, nil on the others]==],
+  ["qd.mpi.allgather"] = [==[qd.mpi.allgather(v) -> {v of rank 0, ..., v of rank P-1} on every rank]==],
+  ["qd.mpi.send"] = [==[qd.mpi.send(v, dest [, tag = 0]): sends a Lua value (as qd.mpi.bcast's) to rank dest (tag 0..32767).]==],
+  ["qd.mpi.recv"] = [==[qd.mpi.recv([src = any [, tag = any]]) -> v, src, tag: waits for a value from qd.mpi.send (-1: any).]==],
+  ["qd.mpi.iprobe"] = [==[qd.mpi.iprobe([src [, tag]]) -> true if a message is waiting (does not wait).]==],
+  ["qd.mpi.serialise"] = [==[qd.mpi.serialise(v) -> string: the binary form values travel in (numbers exact; tables, qd.Vector, qd.Matrix).]==],
+  ["qd.mpi.deserialise"] = [==[qd.mpi.deserialise(s) -> v: the inverse of qd.mpi.serialise.]==],
+  ["qd.mpi.share"] = [==[qd.mpi.share(N [, rank [, size]]) -> first, count: the members 1..N a rank holds in
+  contiguous blocks (the first N mod P ranks one more).]==],
+  ["qd.mpi.scatter"] = [==[qd.mpi.scatter(E) -> part, first: this rank's block of an ensemble every rank holds
+  (nil when it holds no member).]==],
+  ["qd.mpi.allgather_ensemble"] = [==[qd.mpi.allgather_ensemble(part) -> the whole qd.Ensemble on every rank, the blocks
+  in rank order (part nil: this rank holds none). Gates and circuits without mid-circuit
+  measurement on blocks, gathered, equal the one-rank run bit for bit.]==],
+  ["qd.mpi.scratch_dir"] = [==[qd.mpi.scratch_dir() -> a private directory of this rank, removed at exit
+  (ranks other than 0 write their run records there; a sweep's points may too).]==],
+  ["qd.mpi.dstate"] = [==[qd.mpi.dstate(n) -> qd.DistState: |0..0> on n qubits split over the ranks
+  (every rank calls it; P a power of two, n - log2 P >= 3). QuEST's scheme: qubits 0..log2(P)-1
+  index the rank. help("qd.DistState") lists its methods.]==],
+  ["qd.DistState"] = [==[qd.DistState: a state vector split over P = 2^k MPI ranks (qd.mpi.dstate(n)); each
+  rank holds 2^(n-k) amplitudes, qubits 0..k-1 (the most significant) index the rank. Gate
+  methods as qd.State's (d:h(q), d:rx(q, theta), d:cx(c, t), ...; every rank calls them):
+  gates on local qubits run the ordinary kernels, diagonal gates need no message, other gates
+  on a rank qubit swap it with a free local qubit (MPI_Sendrecv of half the part), apply, swap
+  back. d.n, d.local_qubits; d:prob1, d:expect_z, d:probs, d:state, d:sample, d:inner,
+  d:mmd_bits, d:stats, d:free. Results agree with qd.State to rounding (1e-12).]==],
+  ["qd.DistState:prob1"] = [==[d:prob1(q) -> the probability that qubit q reads 1 (every rank).]==],
+  ["qd.DistState:expect_z"] = [==[d:expect_z({q1, q2, ...}) -> <Z_q1 Z_q2 ...> (every rank).]==],
+  ["qd.DistState:probs"] = [==[d:probs() -> qd.Vector of the 2^n probabilities on rank 0, nil on the others.]==],
+  ["qd.DistState:state"] = [==[d:state() -> the whole qd.State on rank 0 (gathered), nil on the others.]==],
+  ["qd.DistState:sample"] = [==[d:sample([rng]) -> basis index 0..2^n-1 of measuring every qubit, the same on
+  every rank (each rank draws one uniform from rng, which must be in the same state on every
+  rank — the run's generator is).]==],
+  ["qd.DistState:inner"] = [==[d:inner(e) -> re, im of <d|e> (two distributed states of the same size).]==],
+  ["qd.DistState:mmd_bits"] = [==[d:mmd_bits(q, {sigma=}) -> MMD^2 between d's Born distribution and q (a qd.Vector of
+  2^n probabilities; each rank reads its part) through the Walsh-Hadamard (Pauli-Z) expansion
+  of qd.loss.mmd_bits; the transform's rank bits are whole-part exchanges.]==],
+  ["qd.DistState:stats"] = [==[d:stats([reset]) -> {compute =, exchange = seconds, messages =, bytes =} of this
+  rank since the last reset (exchange includes packing).]==],
+  ["qd.DistState:free"] = [==[d:free(): releases the amplitudes now (also <close> and the GC); idempotent.]==],
+  ["qd.sweep"] = [==[qd.sweep{grid = {key = {values...}, ...} | points = {cfg...}, run = function(cfg, k) ... end
+  [, order = {keys}] [, seed = 1] [, out = dir] [, name = "sweep"] [, record = true] [, quiet = true]}
+  -> results {{cfg =, result =}, ...} in point order (on every rank) [, record dir]
+  Independent runs over the grid's points (every combination; the first key of `order`, or
+  of the sorted keys, the slowest), handed out to the MPI ranks dynamically (rank 0 keeps the
+  queue); without MPI one after another. Before point k the run's generator is reseeded from
+  substream k of `seed`, so results are the same on 1 or P ranks, bit for bit. With out, name
+  or record: one run record (run.json: results, points per rank, seconds per point).]==],
   ["qd.save_stack"] = [==[qd.save_stack(path, {x1, x2, ...})
   One .npy of equal-shaped objects of one kind: (T, 2^n) states, (T, 2^n, 2^n) density
   matrices (rho[i, j] at [t, i, j], numpy's order), (T, N, 2^n) ensembles.]==],
@@ -603,6 +671,25 @@ local docs = {
   F0 = mean |<0..0|psi>|^2; mmd / wass to S0; y2 = mean <Y>^2; p_hat = mean |<10|psi>|^2 / (0.55*0.2933);
   magnetization = mean sum_b |psi_b|^2 |(1/n) sum_j (2 b_j - 1)|.]==],
   -- QGDM / RE-QGDM / QGAN (protocols/qgdm.lua; docs/api.md "QGDM")
+  ["qd.protocols.genqc"] = [==[local genqc = require "qd.protocols.genqc"
+  genQC (arXiv 2311.02041) in small: a conditional circuit-diffusion model on SRV classes trained in
+  qd (fixed orthogonal token embedding, linear or cos_alpha schedule, MLP denoiser with the class
+  embedded, classifier-free guidance, DDIM, nearest-embedding decoding); genqc.data and
+  genqc.eval_file for data sets and evaluation runs. Examples genqc_data/train/eval.lua.]==],
+  ["qd.protocols.genqc.run"] = [==[genqc.run{[qubits=3, max_gates=8, samples=30000, T=1000, schedule="cos_alpha", hidden={512,512,512},
+  iterations=4000, batch=256, lr=1e-3, drop=0.1, guidance=4, steps=20, per_class_samples=256, seed=1, out=]}
+  -> {dir, metrics (accuracy, accuracy_<srv>, accuracy_min_class, valid_fraction, unique_fraction,
+  novel_fraction, gates_mean), per_class, params, losses, generated, requested, timing}]==],
+  ["qd.protocols.genqc.data"] = [==[genqc.data{qubits, max_gates, min_gates, vocab, samples, per_class, label, dedup, seed, out}
+  -> {dir, metrics, dataset}: a data-set run (tokens.npy, srv.npy, run.json)]==],
+  ["qd.protocols.genqc.eval_file"] = [==[genqc.eval_file{file=, vocab=, target="srv"|"unitary", srv=ranks|file, unitary=file,
+  qubit_order="qd"|"qiskit", train=file, tol=1e-3, out=} -> {dir, metrics, result}]==],
+  ["qd.protocols.genqc.schedule"] = [==[genqc.schedule("linear"|"cos_alpha", T) -> abar (abar[t + 1], t = 0 ... T - 1)]==],
+  ["qd.protocols.genqc.embedding"] = [==[genqc.embedding(V, rng) -> E (K x K, K = 2V + 2), vmin = -V: fixed orthogonal token embedding]==],
+  ["qd.protocols.genqc.setup"] = [==[genqc.setup(c) -> the model's fixed parts (data set, embedding, features, network)]==],
+  ["qd.protocols.genqc.sample"] = [==[genqc.sample(R, params, class, B, rng [, g]) -> token batch: DDIM with guidance g]==],
+  ["qd.protocols.genqc.evaluate"] = [==[genqc.evaluate(R, parts) -> metrics, per-class tables of qd.synth.evaluate]==],
+  ["qd.protocols.genqc.train_step"] = [==[genqc.train_step(R, state, it) -> loss: one Adam step on training batch it]==],
   ["qd.protocols.qgdm"] = [==[local qgdm = require "qd.protocols.qgdm"
   Diffusion of density matrices (arXiv 2401.07039): qgdm.run{...} trains QGDM (blocks = 1)
   or RE-QGDM (blocks > 1: auxiliary qubits reset and reused) and writes a run directory
@@ -970,6 +1057,81 @@ docs["qd.Channel:apply"] = [==[ch:apply(obj [, targets] [, rng] [, {branches=tru
 docs["qd.Channel:free"] = [==[ch:free(): releases the channel now (also with <close> and the GC); idempotent; a freed
   channel raises "qd.Channel has been freed".]==]
 
+-- qd.image (lua_image.c, image.c) and qd.data.digits (digits.lua); docs/api.md "Images (QDDM)"
+docs["qd.image"] = [==[qd.image: small images as the columns of a real qd.Matrix (one pixel per row, row-major
+  pixels), for image diffusion (QDDM, arXiv 2401.07049; qd.protocols.qddm): encode (amplitude
+  encoding into an Ensemble), readout / readout_vjp (the clamped Born read-out and its gradient
+  for c:grad), diffuse (the noising chain), clamp, tanh_map / tanh_map_vjp (weights to angles),
+  decode / amp_mse (training on states), psnr, ssim. The data: qd.data.digits.]==]
+docs["qd.image.encode"] = [==[qd.image.encode(X [, {qubits=, pad=0, angles=}]) -> Ensemble, norms (qd.Vector)
+  Member j = column j of X (D x N) padded with pad to 2^ceil(log2 D) entries, divided by its
+  norm (norms[j]). angles (a qd.Vector of N) adds one trailing ancilla qubit in RX(angle_j)|0>
+  (QDDM's label-directed Q-Dense). qubits: more qubits than needed (zero amplitudes). A zero
+  image is an error.]==]
+docs["qd.image.readout"] = [==[qd.image.readout(E [, {rows=, first=1, stride=1, scale=rows, gain=1, offset=0}]) -> Y
+  Y (rows x #E): y_i = gain clamp(scale p_(first + (i-1) stride), 0, 1) + offset, p = |psi|^2 of
+  each member (1-based basis positions). Q-Dense: scale 64; directed (ancilla last): stride 2;
+  the noise goal's (y - 0.5) 0.1: gain 0.1, offset -0.05.]==]
+docs["qd.image.readout_vjp"] = [==[qd.image.readout_vjp(E, dLdY [, opts]) -> G (Ensemble): dL/d conj(psi)
+  The Born chain rule through readout (same opts): G = gain scale dLdY psi inside the clamp's
+  range (ends included, as torch.clamp), 0 elsewhere. A c:grad loss function returns it:
+  function(out) local Y = qd.image.readout(out, o); local l, g = qd.nn.mse(Y, T, {grad = true});
+  return l, qd.image.readout_vjp(out, g, o) end.]==]
+docs["qd.image.diffuse"] = [==[qd.image.diffuse(X0, eps, w) -> Xin, Xprev (D x N T)
+  QDDM's noising: x_t = clamp((1 - w_t) x0 + w_t eps, 0, 1) for t = 1..T (w holds w_0..w_T; eps
+  D x N, or a vector of D N entries); column (j-1) T + t holds x_t (Xin) and x_(t-1) (Xprev) of
+  image j.]==]
+docs["qd.image.clamp"] = [==[qd.image.clamp(X [, {scale=1, offset=0, lo=0, hi=1}]) -> clamp(scale X + offset, lo, hi)
+  entrywise, a new real Matrix (or Vector) of X's shape.]==]
+docs["qd.image.decode"] = [==[qd.image.decode(E, norms [, {rows=2^n}]) -> Y: y_ij = norms[j] |psi_ij| (rows x #E)
+  The image read out of a state-trained model (single sampling).]==]
+docs["qd.image.amp_mse"] = [==[qd.image.amp_mse(E, T, norms [, {grad = true}]) -> L [, G]
+  The reference's loss on states: L = mean over the rows of T and the members of
+  |norms_j psi_ij - T_ij|^2 (T real, at most 2^n rows); G = dL/d conj(psi) for c:grad.]==]
+docs["qd.image.psnr"] = [==[qd.image.psnr(X, Y [, {range=1}]) -> mean, per-image qd.Vector
+  Peak signal-to-noise ratio 10 log10(range^2 / MSE) of every column pair (inf if equal).]==]
+docs["qd.image.ssim"] = [==[qd.image.ssim(X, Y [, {width=sqrt(rows), window=7, range=1}]) -> mean, per-image Vector
+  Structural similarity as scikit-image's structural_similarity computes it by default:
+  window x window uniform window (odd, at most the image), sample covariance, K1 = 0.01,
+  K2 = 0.03, averaged over the windows inside the image (an 8x8 image has 2x2 of them).]==]
+docs["qd.image.tanh_map"] = [==[qd.image.tanh_map(w [, {scale = pi}]) -> qd.Vector scale tanh(w) entrywise
+  (QDDM's weight map, the reference's qw_map.tanh: angles in (-scale, scale)).]==]
+docs["qd.image.tanh_map_vjp"] = [==[qd.image.tanh_map_vjp(w, g [, {scale = pi}]) -> dL/dw = g scale (1 - tanh(w)^2)
+  (the chain rule of tanh_map for a gradient g with respect to the angles).]==]
+docs["qd.data.digits"] = [==[qd.data.digits{n_classes=10, ds_size=all, train_fraction=0.8, path=, rng=, fallback=true,
+  generated=false} -> {train, test (64 x N qd.Matrix, grey levels / 16), train_classes, test_classes
+  (tables), train_labels, test_labels (qd.Vector: class / largest class), source, note, path}
+  The 8x8 handwritten digits (1797) from Debian's python3-sklearn (digits.csv.gz, read with
+  zlib): classes 0..n_classes-1 in file order, the first ds_size, shuffled by rng if given, the
+  first floor(0.8 ds_size) train. Without the file: generated digit glyphs (source "generated",
+  note says why); fallback = false makes that an error.]==]
+
+docs["qd.protocols.qddm"] = [==[local qddm = require "qd.protocols.qddm"
+  Image diffusion with quantum denoisers (QDDM, arXiv 2401.07049): qddm.run{...} trains one
+  denoiser (Q-Dense, its label-directed and re-uploading variants, the single-sampling model on
+  states, or a dense baseline) on image matrices (qd.data.digits) and writes a run directory
+  (run.json, params.npy, loss.npy, denoised.npy, generated.npy; samples.png and denoise.png
+  with gnuplot); qddm.weights, qddm.pairs, qddm.matrix_power, qddm.power_check, qddm.pieces.]==]
+docs["qd.protocols.qddm.run"] = [==[qddm.run{data=, epochs= [, model="qdense"|"qdense_directed"|"qdense_reupload"|"single_step"|
+  "dense"|"dense_directed", layers=55, reuploads=2, hidden=, goal="noise"|"data", T=10, batch=10, lr=1e-4,
+  init_scale=0.4, samples=8, pictures=true, seed=1, out=, resume=, ckpt_every=0, stop_after=0, quiet=,
+  progress=, options=, name="qddm"]} -> {dir, stopped, metrics, settings, params, losses, timing,
+  outputs, pictures}
+  x_t = clamp((1 - w_t) x0 + w_t eps, 0, 1), eps ~ N(0.5, 0.2^2), w_t = (t/T)^3; one Adam step
+  per batch of `batch` images x T pairs on the exact gradient. metrics: mse, psnr, ssim
+  (denoising the test images from x_T), gen_mse, gen_psnr, gen_ssim (generated digits against
+  the nearest training image), nparams, loss, seconds; single_step also unitary_power_error,
+  power_seconds, chain_seconds.]==]
+docs["qd.protocols.qddm.weights"] = [==[qddm.weights(T) -> qd.Vector w_0..w_T, w_t = (t/T)^3 (the reference's decay 3).]==]
+docs["qd.protocols.qddm.pairs"] = [==[qddm.pairs(X0, eps, T, goal) -> inputs x_t, targets (x_(t-1) for "data",
+  x_t - x_(t-1) for "noise"), 64 x N T matrices (qd.image.diffuse).]==]
+docs["qd.protocols.qddm.matrix_power"] = [==[qddm.matrix_power(U, t) -> U^t (t >= 1, repeated squaring of a qd.Matrix).]==]
+docs["qd.protocols.qddm.power_check"] = [==[qddm.power_check(c, m, w, X [, reps]) -> max amplitude difference, seconds of
+  U^T (c:unitary, squarings, one apply), seconds of T circuit runs: the single-sampling model's
+  two ways of sampling T steps on the images X.]==]
+docs["qd.protocols.qddm.dense_width"] = [==[qddm.dense_width(P [, n0=64]) -> the hidden width h of n0 -> h -> 64 whose
+  parameter count (n0 + 65) h + 64 is closest to P from below (at least 1).]==]
+
 -- qd.nn (lua_nn.c, nn.c); docs/api.md "Neural networks"
 docs["qd.nn"] = [==[qd.nn: small dense networks for the classical parts of protocols (denoisers, baselines).
   net = qd.nn.mlp{sizes = {n0, ..., nL}, activation = "relu", output = "linear"}; parameters are a
@@ -999,19 +1161,82 @@ docs["qd.MLP:vjp"] = [==[net:vjp(X, params, G) -> dL/dparams (qd.Vector), dL/dX 
 docs["qd.MLP:spec"] = [==[net:spec() -> {sizes =, activation =, output =}: plain data for a run record;
   qd.nn.mlp(spec) rebuilds the network.]==]
 
+-- qd.tokens, qd.synth (tokens.lua, synth.lua, lua_synth.c, synth.c); docs/api.md "Circuit synthesis"
+docs["qd.tokens"] = [==[qd.tokens: circuits as genQC token tensors (arXiv 2311.02041).
+  A tensor is a real n x G qd.Matrix (row q + 1 = qubit q, column = time step): +v where qubit q is
+  a target of the gate with vocabulary index v, -v where a control, 0 empty, the padding token
+  V + 1 in whole columns after the end; one gate per column. Angles (multimodal): a P x G matrix,
+  angle mod 4 pi mapped to [-1, 1). A batch of B circuits is an n*G x B matrix (entry (q, t) of
+  circuit b at row q + n*t + 1); .npy files hold genQC's shape (B, n, G).
+  encode, decode, random, column, stack, load, save, padding, nparams, angle_token, vocabularies.]==]
+docs["qd.tokens.vocabularies"] = [==[qd.tokens.vocabularies: the paper's vocabularies, by name:
+  srv = {h, cx} (entanglement model), compile = {h, cx, z, x, ccx, swap} (unitary compilation),
+  multimodal = {h, cx, ccx, swap, rx, ry, rz, cp}. Options `vocab` take a name or a table of gates.]==]
+docs["qd.tokens.vocabularies.srv"] = [==[qd.tokens.vocabularies.srv = {"h", "cx"}]==]
+docs["qd.tokens.vocabularies.compile"] = [==[qd.tokens.vocabularies.compile = {"h", "cx", "z", "x", "ccx", "swap"}]==]
+docs["qd.tokens.vocabularies.multimodal"] = [==[qd.tokens.vocabularies.multimodal = {"h", "cx", "ccx", "swap", "rx", "ry", "rz", "cp"}]==]
+docs["qd.tokens.encode"] = [==[qd.tokens.encode(circuit [, {vocab = "srv", max_gates = #ops, pad = true, params =}]) -> T [, P]
+  T: n x max_gates token matrix; P: the angle tokens (P x max_gates) when the vocabulary has
+  parametrised gates. Controls (-v) and targets (+v) follow Qiskit (cx 1 + 1, ccx 2 + 1, swap 0 + 2,
+  cp 1 + 1); params: values of the circuit's parameter slots. Raises for ops outside the vocabulary.]==]
+docs["qd.tokens.decode"] = [==[qd.tokens.decode(T [, P], {vocab = "srv"}) -> qd.Circuit | nil, reason
+  Reasons name the column: "control without target", "two gates in one column", "unknown token",
+  "not an integer", "gate cx needs 1 control and 1 target", "padding token mixed with other tokens",
+  "a gate after the padding". Empty columns are skipped; angles (x + 1) 2 pi.]==]
+docs["qd.tokens.random"] = [==[qd.tokens.random(n, G, vocab, B [, rng] [, {min_gates = 1, max_gates = G, pad = true}]) -> batch [, P]
+  B random circuits as genQC draws them: gate count uniform in min_gates ... max_gates, gates and
+  distinct qubits uniform, angles uniform in [0, 4 pi). Circuit b from substream b of a generator
+  split off rng (results independent of B).]==]
+docs["qd.tokens.column"] = [==[qd.tokens.column(batch, b, n) -> circuit b of a batch as an n x G matrix]==]
+docs["qd.tokens.stack"] = [==[qd.tokens.stack({T1, T2, ...}) -> a batch (n*G x B) of equal-shaped token matrices]==]
+docs["qd.tokens.load"] = [==[qd.tokens.load(path) -> batch, n, G | nil, message: a (B, n, G) or (n, G) .npy (any real dtype)]==]
+docs["qd.tokens.save"] = [==[qd.tokens.save(path, batch, n): the batch as a (B, n, G) float64 .npy (angle tokens: n = P)]==]
+docs["qd.tokens.padding"] = [==[qd.tokens.padding(vocab) -> the padding token, #vocab + 1]==]
+docs["qd.tokens.nparams"] = [==[qd.tokens.nparams(vocab) -> P, the most angles of a gate of the vocabulary]==]
+docs["qd.tokens.angle_token"] = [==[qd.tokens.angle_token(a) -> (a mod 4 pi - 2 pi) / 2 pi, genQC's angle token in [-1, 1)]==]
+docs["qd.tokens.vocab_of"] = [==[qd.tokens.vocab_of(v, k, fname) -> the gate list of a vocabulary name or table, checked
+  (errors as bad argument #k to fname)]==]
+docs["qd.synth"] = [==[qd.synth: data and evaluation for circuit synthesis (genQC, arXiv 2311.02041).
+  srv (Schmidt-rank vectors), distance, infidelity, compiles, reverse_qubits, dataset, save_dataset,
+  evaluate (valid, accuracy, per class, gate counts, unique, novel in one call; C underneath).]==]
+docs["qd.synth.srv"] = [==[qd.synth.srv(x [, {tol = 1e-8, params =}]) -> ranks, smallest eigenvalues
+  Schmidt rank of each qubit against the rest (ranks[q + 1], 1 or 2: 2 when the reduced state's
+  smaller eigenvalue exceeds tol). x: qd.State, qd.Circuit (its output from |0...0>) or qd.Ensemble
+  (then an n x N matrix of ranks).]==]
+docs["qd.synth.distance"] = [==[qd.synth.distance(U, V) -> 1/2 ||U - V||_F^2 (matrices, tables of rows or circuits)]==]
+docs["qd.synth.infidelity"] = [==[qd.synth.infidelity(U, V) -> 1 - |Tr(V^dagger U)/d|^2, free of a global phase]==]
+docs["qd.synth.compiles"] = [==[qd.synth.compiles(circuit, U [, tol = 1e-3 [, params]]) -> ok, infidelity: infidelity < tol]==]
+docs["qd.synth.reverse_qubits"] = [==[qd.synth.reverse_qubits(U) -> U with the qubit order reversed: Qiskit's (and genQC's)
+  little-endian unitaries <-> qd's (qubit 0 the most significant bit).]==]
+docs["qd.synth.label"] = [==[qd.synth.label(ranks) -> "[2,1,2]", the class name of an SRV]==]
+docs["qd.synth.dataset"] = [==[qd.synth.dataset{qubits =, max_gates =, samples = [, min_gates = 1, vocab = "srv", label = "srv"|"unitary",
+  dedup = "tokens"|"unitary"|false, balance = true, per_class =, seed = 1 | rng =]} -> ds
+  genQC's recipe: random circuits, labelled by SRV (or unitary), de-duplicated (canonical tokens, or
+  unitary up to a global phase), balanced (each SRV class cut to the smallest, or per_class), shuffled.
+  ds: tokens (batch), params, srv (n x B), labels, names (classes), classes (counts), unitaries
+  (label "unitary": d*d x B), generated, unique.]==]
+docs["qd.synth.save_dataset"] = [==[qd.synth.save_dataset(dir, ds): tokens.npy (B, n, G), srv.npy (B, n), params.npy,
+  unitaries.npy (B, d*d, 1; column-major) as present]==]
+docs["qd.synth.evaluate"] = [==[qd.synth.evaluate(batch, {qubits = [, vocab = "srv", target = "srv"|"unitary", srv = ranks | n x B,
+  unitary = U | d*d x B, train = batch, params =, tol = 1e-3, srv_tol = 1e-8]}) -> table
+  valid_fraction, accuracy (correct / all), per_class[label] = {n, correct, accuracy}, gates_mean,
+  gates_min, gates_max, gates_hist, unique_fraction (distinct correct / correct), novel_fraction
+  (correct not in train / correct; nil without train), count, correct.]==]
+
 M.docs = docs
 
 -- the types, in the order help lists them; a method name shared by several types is looked
 -- up in this order (help("measure") shows qd.State:measure first)
 M.types = { "qd.State", "qd.DensityMatrix", "qd.Ensemble", "qd.Circuit", "qd.Tape", "qd.PauliSum",
-            "qd.Channel", "qd.Schedule", "qd.Vector", "qd.Matrix", "qd.Rng", "qd.MLP" }
+            "qd.Channel", "qd.Schedule", "qd.Vector", "qd.Matrix", "qd.Rng", "qd.MLP",
+            "qd.DistState" }
 -- types whose gate methods are the gate table's (circuits add the gate as an op instead)
 local gate_types = { ["qd.State"] = true, ["qd.DensityMatrix"] = true, ["qd.Ensemble"] = true,
-                     ["qd.Circuit"] = true }
+                     ["qd.Circuit"] = true, ["qd.DistState"] = true }
 
 -- the doc of gate `name` (g = qd.gates()[name]) as a method of type tname (nil: registers)
 -- the stdlib modules loaded with require whose functions have entries "module.name"
-M.modules = { "qd.protocols.quddpm", "qd.protocols.qgdm", "qd.protocols.msquddpm", "qd.protocols.qcbm", "qd.protocols.reverse_diffusion", "qd.progress" }
+M.modules = { "qd.protocols.quddpm", "qd.protocols.qgdm", "qd.protocols.qddm", "qd.protocols.genqc", "qd.protocols.msquddpm", "qd.protocols.qcbm", "qd.protocols.reverse_diffusion", "qd.progress" }
 
 function M.gate_doc(name, g, tname)
   local qs, ps = {}, {}

@@ -46,6 +46,9 @@ qd.ot = core.ot             -- optimal transport on a cost matrix (transport.c)
 qd.superfidelity = core.superfidelity
 qd.optim = require "qd.optim"
 qd.nn = core.nn             -- small dense networks: qd.nn.mlp, mse, columns, vstack (lua_nn.c)
+qd.image = core.image       -- images as matrix columns: encode, readout, psnr, ssim (lua_image.c)
+qd.tokens = require "qd.tokens"   -- genQC token tensors: encode, decode, .npy (tokens.lua, lua_synth.c)
+qd.synth = require "qd.synth"     -- SRVs, unitary distances, data sets, evaluation (synth.lua)
 
 -- circuits (lua_circuit.c), their text forms (qasm.lua) and ansatz builders
 do
@@ -71,6 +74,10 @@ qd.sse = core.sse
 -- pictures through gnuplot (plot.lua); gnuplot is looked for at the first plot, so a machine
 -- without it or a sandboxed script pays nothing
 qd.plot = require "qd.plot"
+
+-- several processes (MPI; one rank without it) and sweeps of independent runs over them
+qd.mpi = require "qd.mpi"
+qd.sweep = require("qd.sweep").sweep
 
 -- readable text for any value, as the prompt prints results
 qd.pretty = require "qd.pretty"

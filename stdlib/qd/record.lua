@@ -116,7 +116,14 @@ function M.open(dir, info)
   end
   local given = dir and dir ~= ""
   local had_record = false
-  if given then
+  local mpi = require "qd.mpi"
+  if mpi.rank ~= 0 then
+    -- under MPI rank 0 alone writes the run directory; another rank's record of the same
+    -- run goes to its scratch directory (removed at exit; qd.mpi)
+    local msg
+    dir, msg = create_unique(mpi.scratch_dir() .. "/" .. info.name:gsub("[^%w_%-]", "_"))
+    if not dir then error(msg, 2) end
+  elseif given then
     had_record = exists(dir .. "/run.json")
     if had_record and not (info.resume or M.force) then
       error(dir .. " already holds a run record (run.json); choose another --out, or give " ..
@@ -161,6 +168,7 @@ function M.open(dir, info)
       blas = qd.blas_info(),
       simd = qd.simd(),
       threads = qd.threads(),
+      mpi_ranks = mpi.size > 1 and mpi.size or nil,
       sandbox = sys.sandboxed(),
       started_utc = os.date("!%Y-%m-%dT%H:%M:%SZ"),
       settings = info.settings or json.object(),

@@ -58,6 +58,14 @@ escape "require through package.path" "package.path = '$tmp/outside/?.lua'; requ
 printf 'io.open("%s", "w"):close()\n' "$P" >outside/evil.lua
 escape "io.open read outside" "print(io.open('$tmp/outside/secret.txt'):read('a'))" "sandbox: no read access"
 escape "io.open /etc/passwd" "io.open('/etc/passwd')" "sandbox: no read access"
+# the digits file of qd.data.digits is readable (interp/main.c), its directory is not
+DIGITS=/usr/lib/python3/dist-packages/sklearn/datasets/data/digits.csv.gz
+if [ -f "$DIGITS" ]; then
+    escape "a file next to the digits" "io.open('$(dirname "$DIGITS")/iris.csv')" "sandbox: no read access"
+    printf 'print(qd.data.digits{n_classes = 2, ds_size = 10}.source)\n' >digits.lua
+    run "$QD" --sandbox digits.lua --out box
+    if [ "$rc" -eq 0 ] && [ "$out" = digits ]; then pass; else fail "sandbox reads the digits file"; fi
+fi
 escape "io.open write outside" "io.open('$P', 'w')" "sandbox: no write access"
 escape "io.open append outside" "io.open('$P', 'a+')" "sandbox: no write access"
 escape "io.open through .." "io.open('box/../outside/pwned', 'w')" "sandbox: no write access"

@@ -30,11 +30,12 @@ local function objects()
     qd.state(1), qd.dm(1), qd.ensemble(1, 2), qd.vector(2), qd.matrix(2, 2), qd.rng(1),
     qd.circuit(1), select(2, qd.circuit(1):forward(qd.state(1))), qd.pauli_sum("Z"),
     qd.channel.dephasing { p = 0.1 }, qd.schedule.linear { T = 3, from = 0.1, to = 0.2 },
-    qd.nn.mlp { sizes = { 1, 1 } },
+    qd.nn.mlp { sizes = { 1, 1 } }, qd.mpi.dstate(3),
   }
 end
 local gates = qd.gates()
-local gate_types = { ["qd.State"] = true, ["qd.DensityMatrix"] = true, ["qd.Ensemble"] = true, ["qd.Circuit"] = true }
+local gate_types = { ["qd.State"] = true, ["qd.DensityMatrix"] = true, ["qd.Ensemble"] = true, ["qd.Circuit"] = true,
+                     ["qd.DistState"] = true }
 
 T.test("every public name has help", function()
   local missing, seen, count = {}, {}, 0
@@ -99,7 +100,9 @@ T.test("no stale entries", function()
       ok = true
     else
       local v = qd
-      for part in key:sub(4):gmatch("[^.]+") do v = type(v) == "table" and v[part] or nil end
+      for part in key:sub(4):gmatch("[^.]+") do   -- (a field may be false: qd.mpi.enabled)
+        if type(v) == "table" then v = v[part] else v = nil end
+      end
       ok = v ~= nil
     end
     if not ok then stale[#stale + 1] = key end

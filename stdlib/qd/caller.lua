@@ -5,6 +5,7 @@
 --   local outside = require("qd.caller").outside
 --   error("bad argument #1 to 'f' (...)", outside())
 --   require("qd.caller").argerror("f", 1, "...")   -- the same, in the bindings' wording
+--   require("qd.caller").check_options(opts, {a = true}, 2, "f")   -- unknown keys are errors
 local M = {}
 
 local LIB = debug.getinfo(1, "S").source:match("^(@.*/)qd/[^/]*$")
@@ -23,6 +24,22 @@ end
 -- wording of the C bindings' luaL_argerror
 function M.argerror(fname, n, msg)
   error(string.format("bad argument #%d to '%s' (%s)", n, fname, msg), M.outside())
+end
+
+-- check_options(o, allowed, n, fname): o (nil, or a table whose keys are all in the set
+-- allowed) for argument n of fname; returns o or {}. Unknown keys are errors, as in the
+-- bindings (qdL_checkoptions)
+function M.check_options(o, allowed, n, fname)
+  if o == nil then return {} end
+  if type(o) ~= "table" then
+    local mt = getmetatable(o)
+    local got = type(mt) == "table" and type(mt.__name) == "string" and mt.__name or type(o)
+    M.argerror(fname, n, "options table expected, got " .. got)
+  end
+  for key in pairs(o) do
+    if not allowed[key] then M.argerror(fname, n, "unknown option '" .. tostring(key) .. "'") end
+  end
+  return o
 end
 
 return M

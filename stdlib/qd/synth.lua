@@ -17,14 +17,7 @@ local function bad(k, fname, msg)
   error(string.format("bad argument #%d to '%s' (%s)", k, fname, msg), outside())
 end
 
-local function check_opts(o, allowed, k, fname)
-  if o == nil then return {} end
-  if type(o) ~= "table" then bad(k, fname, "options table expected, got " .. qd.type(o)) end
-  for key in pairs(o) do
-    if not allowed[key] then bad(k, fname, "unknown option '" .. tostring(key) .. "'") end
-  end
-  return o
-end
+local check_opts = require("qd.caller").check_options
 
 -- the label text of an SRV table, "[2,1,2]" (genQC's prompt "Generate SRV: [2, 1, 2]")
 function M.label(srv)

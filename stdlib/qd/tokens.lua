@@ -47,14 +47,7 @@ local function vocab_of(v, k, fname)
 end
 M.vocab_of = vocab_of
 
-local function check_opts(o, allowed, k, fname)
-  if o == nil then return {} end
-  if type(o) ~= "table" then bad(k, fname, "options table expected, got " .. qd.type(o)) end
-  for key in pairs(o) do
-    if not allowed[key] then bad(k, fname, "unknown option '" .. tostring(key) .. "'") end
-  end
-  return o
-end
+local check_opts = require("qd.caller").check_options
 
 -- the most angles of any gate of the vocabulary
 function M.nparams(vocab)

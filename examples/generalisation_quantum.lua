@@ -86,9 +86,7 @@ local function quddpm_model(train, run_seed, noise, gen_seed)
                        schedule = qd.schedule.quadratic { T = qtask.T, scale = 0.16 / qtask.T ^ 2 },
                        loss = "mmd", epochs = qtask.epochs, seed = run_seed, quiet = true, save_data = false,
                        out = S.rec:path(string.format("quddpm-%d", run_seed)) }
-  local R = { c = { T = qtask.T, na = qtask.na }, circ = qd.ansatz.quddpm(qtask.n, qtask.L, { ancillas = qtask.na }),
-              params = res.params, root = qd.rng(gen_seed) }
-  return qm.pieces.generate(R, noise, 1)[1]
+  return qm.generate_from(res, noise, gen_seed)
 end
 
 local out = { size = {}, memorisation = {}, memorisation_err = {}, convergence = {}, convergence_err = {},

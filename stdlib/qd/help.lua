@@ -653,6 +653,10 @@ local docs = {
   generated_train.npy, generated_test.npy, checkpoint.json); quddpm.qudt{...} and
   quddpm.qugan{...} are the paper's baselines; quddpm.metric(name, E, S0);
   quddpm.stream(seed, name); quddpm.resume_options(opts, dir); quddpm.cli_options(extra).]==],
+  ["qd.protocols.quddpm.generate_from"] = [==[quddpm.generate_from(res, E, seed [, key=1]) -> Ensemble at t = 0
+  The backward steps of a finished run (res = quddpm.run(...)) applied to the noise states E,
+  measurements from the substreams key + t of qd.rng(seed): two models given the same E, seed
+  and key share their measurement streams (generalisation_quantum.lua --model quddpm).]==],
   ["qd.protocols.quddpm.run"] = [==[quddpm.run{target=, schedule=, n=, L=, N=, epochs= [, na=1, seed=1, loss="mmd",
   lr=5e-3, optimizer="adam", best_of=1, screen=0, N_test=N, sinkhorn_eps=0.05,
   metrics={"F0","mmd"}, out=, resume=, ckpt_every=0, stop_after=0, quiet=, progress="auto",

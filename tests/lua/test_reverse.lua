@@ -301,6 +301,8 @@ T.test("learnt feedback with the mlp drift model (qd.nn)", function()
   T.raises(function() rd.run { data = "circle", feedback = "learnt", model = "mlp", mlp_lr = 0, quiet = true } end,
     "option 'mlp_lr': > 0 expected")
   T.raises(function() rd.run { data = "circle", feedback = "learnt", model = "deep", quiet = true } end, "option 'model'")
+  T.raises(function() rd.run { data = "circle", feedback = "learnt", hidden = 8, quiet = true } end,
+    "option 'hidden': an option of model = \"mlp\" (model is 'linear')")
 end)
 
 T.rmdir(tmp)

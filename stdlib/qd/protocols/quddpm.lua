@@ -488,6 +488,17 @@ local function save_data(R, gen_train, gen_test)
   qd.save_ensembles(rec:path("generated_test.npy"), gen_test)
 end
 
+-- quddpm.generate_from(res, E, seed [, key = 1]) -> the generated ensemble at t = 0: the
+-- backward steps of a finished run (res from quddpm.run: its settings and params) applied to
+-- the noise states E, the measurements drawn from the substreams key + t of qd.rng(seed), so
+-- two models given the same E, seed and key share their measurement streams
+function M.generate_from(res, E, seed, key)
+  local s = res.settings
+  local R = { c = { T = s.T, na = s.na }, circ = qd.ansatz.quddpm(s.n, s.L, { ancillas = s.na }),
+              params = res.params, root = qd.rng(seed) }
+  return generate(R, E, key or 1)[1]
+end
+
 M.pieces = { setup = setup, forward = forward, push = push, make_trainer = make_trainer,
              train_candidate = train_candidate, train_step = train_step, generate = generate,
              evaluate = evaluate, save_data = save_data, score_of = score_of }

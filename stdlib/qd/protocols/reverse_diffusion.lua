@@ -816,6 +816,11 @@ M.settings_spec = spec
 local function check_cfg(cfg)
   local c = protocol.config(spec, cfg, "run")
   c.n = M.datasets[c.data].n
+  if c.model ~= "mlp" and type(cfg) == "table" then   -- refused, not ignored
+    for _, k in ipairs { "hidden", "mlp_steps", "mlp_batch", "mlp_lr" } do
+      if cfg[k] ~= nil then bad("run", "option '" .. k .. "': an option of model = \"mlp\" (model is '" .. c.model .. "')") end
+    end
+  end
   -- one pass, seconds to minutes: nothing to resume, so the budget options are refused
   -- rather than ignored
   if c.resume then bad("run", "option 'resume': reverse_diffusion runs in one pass and has no checkpoint to resume") end
@@ -1003,8 +1008,13 @@ function M.from_cli(opts, cfg)
   if opts.tau > 0 then cfg.tau = opts.tau end
   if opts.steps > 0 then cfg.steps = opts.steps end
   cfg.gamma = opts.gamma
-  cfg.model, cfg.hidden = opts.model, opts.hidden
-  if opts.mlp_steps > 0 then cfg.mlp_steps = opts.mlp_steps elseif opts.small then cfg.mlp_steps = 200 end
+  cfg.model = opts.model
+  if opts.model == "mlp" then   -- the mlp options are refused with the linear model, so set only here
+    cfg.hidden = opts.hidden
+    if opts.mlp_steps > 0 then cfg.mlp_steps = opts.mlp_steps elseif opts.small then cfg.mlp_steps = 200 end
+  elseif opts.mlp_steps > 0 or opts.hidden ~= 64 then
+    require("qd.cli").fail(opts, "--hidden and --mlp-steps are options of --model mlp")
+  end
   return cfg
 end
 

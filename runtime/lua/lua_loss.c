@@ -6,6 +6,7 @@
 #include "lua_util.h"
 #include "qd_loss.h"
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 #include <stdio.h>
 
@@ -93,23 +94,99 @@ static double *checkreal(lua_State *L, int arg, size_t *len, const char *what)
     return b;
 }
 
-static double *checkprobs(lua_State *L, int arg, size_t *len, int pow2, int *nbits)
+/* A real vector argument read in two phases, so that no Lua code runs between taking a
+ * view of a qd.Vector's own buffer and the computation (Lua code — a table's metamethods,
+ * an option's, a finalizer run by an allocation — could free the vector):
+ *   rv_len   tables are copied to the stack (reading them may run Lua code); vectors only
+ *            give their length. Call it for every such argument first.
+ *   then the options are read and the results allocated;
+ *   rv_data  the vector's buffer (checked again: not freed), or the copy, validated:
+ *            RV_PROB probabilities (>= 0, finite), RV_FINITE finite entries. */
+typedef struct {
+    int arg;
+    size_t len;
+    const double *p;   /* the copy of a table; NULL for a vector until rv_data */
+    const char *what;
+} rvec;
+
+enum { RV_PROB = 1, RV_FINITE = 2 };
+
+static void rv_len(lua_State *L, int arg, rvec *v, const char *what)
 {
-    double *p = checkreal(L, arg, len, "probability vector");
-    for (size_t i = 0; i < *len; i++)
-        if (!(p[i] >= 0) || !isfinite(p[i]))
-            luaL_argerror(L, arg, lua_pushfstring(L, "probabilities >= 0 expected, got %f at position %d",
-                                                  p[i], (int)(i + 1)));
-    if (pow2) {
-        int n = 0;
-        while (((size_t)1 << n) < *len)
-            n++;
-        if (((size_t)1 << n) != *len || n < 1)
-            luaL_argerror(L, arg, lua_pushfstring(L, "probability vector of length 2^n expected, got length %d",
-                                                  (int)*len));
-        *nbits = n;
+    v->arg = arg;
+    v->what = what;
+    v->p = NULL;
+    qdl_array *A = qdL_testarray(L, arg);
+    if (A && !A->cplx && !A->freed && A->data)
+        v->len = A->rows * A->cols;
+    else   /* a table (copied), or checkreal's error */
+        v->p = checkreal(L, arg, &v->len, what);
+}
+
+/* 2^n entries, n >= 1 expected: n */
+static int rv_pow2(lua_State *L, const rvec *v)
+{
+    int n = 0;
+    while (((size_t)1 << n) < v->len)
+        n++;
+    if (((size_t)1 << n) != v->len || n < 1)
+        luaL_argerror(L, v->arg, lua_pushfstring(L, "%s of length 2^n expected, got length %d", v->what,
+                                                 (int)v->len));
+    return n;
+}
+
+/* 1 if an entry of p[b, e) may fail the check: on the high 32 bits of each double (loops
+ * that vectorise even on the baseline x86-64): exponent all ones (NaN, infinite), or for
+ * probabilities the sign bit (so -0 is looked at again, exactly, by the caller) */
+static int rv_suspect(const double *p, size_t b, size_t e, int check)
+{
+    const uint32_t sign = check == RV_PROB ? 0x80000000u : 0;
+    uint32_t bad = 0;
+    for (size_t i = b; i < e; i++) {
+        uint64_t u;
+        memcpy(&u, p + i, sizeof u);
+        uint32_t hi = (uint32_t)(u >> 32);
+        bad |= (hi & sign) | ((hi & 0x7ff00000u) == 0x7ff00000u);
     }
-    return p;
+    return bad != 0;
+}
+
+/* index of the first entry that fails the check, or len: blocks scanned branch-free, the
+ * exact position looked for only in a block that failed */
+static size_t rv_first_bad(const double *p, size_t len, int check)
+{
+    for (size_t b = 0; b < len; b += 256) {
+        size_t e = b + 256 < len ? b + 256 : len;
+        if (rv_suspect(p, b, e, check))
+            for (size_t i = b; i < e; i++)
+                if (check == RV_PROB ? !(p[i] >= 0.0) || p[i] == INFINITY : !isfinite(p[i]))
+                    return i;
+    }
+    return len;
+}
+
+static const double *rv_data(lua_State *L, rvec *v, int check)
+{
+    if (!v->p) {
+        qdl_array *A = qdL_testarray(L, v->arg);
+        if (!A || A->freed || !A->data || A->rows * A->cols != v->len)
+            luaL_argerror(L, v->arg, lua_pushfstring(L, "%s was freed or changed while in use", v->what));
+        v->p = A->data;
+    }
+    size_t i = rv_first_bad(v->p, v->len, check);
+    if (i < v->len)
+        luaL_argerror(L, v->arg, lua_pushfstring(L, check == RV_PROB ? "probabilities >= 0 expected, got %f at position %d"
+                                                                      : "finite entries expected, got %f at position %d",
+                                                 v->p[i], (int)(i + 1)));
+    return v->p;
+}
+
+/* the same length as a (argument b's length error otherwise) */
+static void rv_samelen(lua_State *L, const rvec *a, const rvec *b)
+{
+    if (a->len != b->len)
+        luaL_argerror(L, b->arg, lua_pushfstring(L, "%s of length %d expected, got %d", b->what, (int)a->len,
+                                                 (int)b->len));
 }
 
 /* State (as a one-member ensemble) or Ensemble */
@@ -500,12 +577,12 @@ static int l_mmd_bits(lua_State *L)
 {
     qdL_checknargs(L, 3);
     lua_settop(L, 3);   /* options at a fixed index, buffers above */
-    size_t dp, dq;
-    int n, nq;
-    double *p = checkprobs(L, 1, &dp, 1, &n), *q = checkprobs(L, 2, &dq, 1, &nq);
-    if (dp != dq)
-        return luaL_argerror(L, 2, lua_pushfstring(L, "probability vector of length %d expected, got %d",
-                                                   (int)dp, (int)dq));
+    rvec vp, vq;
+    rv_len(L, 1, &vp, "probability vector");
+    rv_len(L, 2, &vq, "probability vector");
+    int n = rv_pow2(L, &vp);
+    rv_pow2(L, &vq);
+    rv_samelen(L, &vp, &vq);
     static const char *const opts[] = {"sigma", "method", "grad", NULL};
     qdL_checkoptions(L, 3, opts);
     int ns, pauli = 0;
@@ -520,7 +597,8 @@ static int l_mmd_bits(lua_State *L)
             luaL_argerror(L, 3, "option 'method': \"exact\" or \"pauli\" expected");
     }
     lua_pop(L, 1);
-    double *g = grad ? qdL_newarray(L, dp, 1, 0, 1)->data : NULL, v;
+    double *g = grad ? qdL_newarray(L, vp.len, 1, 0, 1)->data : NULL, v;
+    const double *p = rv_data(L, &vp, RV_PROB), *q = rv_data(L, &vq, RV_PROB);
     qd_err e;
     qd_status st = pauli ? qd_loss_mmd_bits_pauli(p, q, n, sig, ns, &v, g, NULL, &e)
                          : qd_loss_mmd_bits(p, q, n, sig, ns, &v, g, &e);
@@ -536,21 +614,22 @@ static int l_mmd_bits_orders(lua_State *L)
 {
     qdL_checknargs(L, 3);
     lua_settop(L, 3);   /* options at a fixed index, buffers above */
-    size_t dp, dq;
-    int n, nq;
-    double *p = checkprobs(L, 1, &dp, 1, &n), *q = checkprobs(L, 2, &dq, 1, &nq);
-    if (dp != dq)
-        return luaL_argerror(L, 2, lua_pushfstring(L, "probability vector of length %d expected, got %d",
-                                                   (int)dp, (int)dq));
+    rvec vp, vq;
+    rv_len(L, 1, &vp, "probability vector");
+    rv_len(L, 2, &vq, "probability vector");
+    int n = rv_pow2(L, &vp);
+    rv_pow2(L, &vq);
+    rv_samelen(L, &vp, &vq);
     static const char *const opts[] = {"sigma", NULL};
     qdL_checkoptions(L, 3, opts);
     int ns;
     double *sig = checksigma(L, 3, &ns);
     double *ord = tmpbuf(L, sizeof(double) * (size_t)(n + 1)), v;
+    lua_createtable(L, n + 1, 0);
+    const double *p = rv_data(L, &vp, RV_PROB), *q = rv_data(L, &vq, RV_PROB);
     qd_err e;
     if (qd_loss_mmd_bits_pauli(p, q, n, sig, ns, &v, NULL, ord, &e))
         return qdL_raise(L, &e);
-    lua_createtable(L, n + 1, 0);
     for (int k = 0; k <= n; k++) {
         lua_pushnumber(L, ord[k]);
         lua_rawseti(L, -2, k + 1);
@@ -666,17 +745,17 @@ static int kl_like(lua_State *L, int xent)
 {
     qdL_checknargs(L, 3);
     lua_settop(L, 3);   /* options at a fixed index, buffers above */
-    size_t dp, dq;
-    double *p = checkprobs(L, 1, &dp, 0, NULL), *q = checkprobs(L, 2, &dq, 0, NULL);
-    if (dp != dq)
-        return luaL_argerror(L, 2, lua_pushfstring(L, "probability vector of length %d expected, got %d",
-                                                   (int)dp, (int)dq));
+    rvec vp, vq;
+    rv_len(L, 1, &vp, "probability vector");
+    rv_len(L, 2, &vq, "probability vector");
+    rv_samelen(L, &vp, &vq);
     static const char *const opts[] = {"eps", "grad", NULL};
     qdL_checkoptions(L, 3, opts);
     double eps = qdL_optnum(L, 3, "eps", 1e-12, 0, INFINITY, QDL_OPEN_LO);
     int grad = qdL_optbool(L, 3, "grad", 0);
-    double *g = grad ? qdL_newarray(L, dp, 1, 0, 1)->data : NULL;
-    double v = xent ? qd_loss_xent(p, q, dp, eps, g) : qd_loss_kl(p, q, dp, eps, g);
+    double *g = grad ? qdL_newarray(L, vp.len, 1, 0, 1)->data : NULL;
+    const double *p = rv_data(L, &vp, RV_PROB), *q = rv_data(L, &vq, RV_PROB);
+    double v = xent ? qd_loss_xent(p, q, vp.len, eps, g) : qd_loss_kl(p, q, vp.len, eps, g);
     lua_pushnumber(L, v);
     return value_then_grad(L, grad);
 }
@@ -728,13 +807,14 @@ static int l_global_fid(lua_State *L)
     } else {
         if (!lua_istable(L, 2) && !qdL_testarray(L, 2))
             return typeerr(L, 2, "qd.State or probability vector");
-        size_t len;
-        int nb;
-        double *q = checkprobs(L, 2, &len, 1, &nb);
-        if (len != D)
+        rvec vq;
+        rv_len(L, 2, &vq, "probability vector");
+        rv_pow2(L, &vq);
+        if (vq.len != D)
             return luaL_argerror(L, 2, lua_pushfstring(L, "probability vector of length %d expected, got %d",
-                                                       (int)D, (int)len));
+                                                       (int)D, (int)vq.len));
         qd_c *tt = tmpbuf(L, sizeof(qd_c) * D);
+        const double *q = rv_data(L, &vq, RV_PROB);
         for (size_t i = 0; i < D; i++)
             tt[i] = sqrt(q[i]);
         t = tt;
@@ -744,42 +824,6 @@ static int l_global_fid(lua_State *L)
     return value_then_grad(L, grad);
 }
 
-/* a real vector read in place: a real qd.Vector's own buffer (no copy: these bindings only
- * read it, and run no Lua code until they are done), else checkreal's stack copy */
-static const double *realview(lua_State *L, int arg, size_t *len, const char *what)
-{
-    qdl_array *A = qdL_testarray(L, arg);
-    if (A && !A->cplx && !A->freed && A->data) {   /* a freed one: checkreal's error */
-        *len = A->rows * A->cols;
-        return A->data;
-    }
-    return checkreal(L, arg, len, what);
-}
-
-/* probabilities (>= 0, finite) read in place */
-static const double *probsview(lua_State *L, int arg, size_t *len)
-{
-    const double *p = realview(L, arg, len, "probability vector");
-    for (size_t i = 0; i < *len; i++)
-        if (!(p[i] >= 0) || !isfinite(p[i]))
-            luaL_argerror(L, arg, lua_pushfstring(L, "probabilities >= 0 expected, got %f at position %d",
-                                                  p[i], (int)(i + 1)));
-    return p;
-}
-
-/* a real vector of D finite entries (a gradient dL/dp), read in place */
-static const double *checkgradp(lua_State *L, int arg, size_t D)
-{
-    size_t len;
-    const double *g = realview(L, arg, &len, "gradient dL/dp");
-    if (len != D)
-        luaL_argerror(L, arg, lua_pushfstring(L, "gradient dL/dp of length %d expected, got %d", (int)D, (int)len));
-    for (size_t i = 0; i < len; i++)
-        if (!isfinite(g[i]))
-            luaL_argerror(L, arg, lua_pushfstring(L, "finite entries expected, got %f at position %d", g[i], (int)(i + 1)));
-    return g;
-}
-
 /* qd.loss.born_vjp(psi, dLdp) -> G = dL/d conj(psi) (a State, dLdp .* psi): the Born-rule
  * chain rule that lets c:grad / c:vjp train on any loss of psi's probabilities */
 static int l_born_vjp(lua_State *L)
@@ -787,8 +831,14 @@ static int l_born_vjp(lua_State *L)
     qdL_checknargs(L, 2);
     qdl_reg *s = qdL_checkkind(L, 1, QDL_K_STATE);
     size_t D = (size_t)1 << s->n;
-    const double *g = checkgradp(L, 2, D);
+    rvec vg;
+    rv_len(L, 2, &vg, "gradient dL/dp");
+    if (vg.len != D)
+        luaL_argerror(L, 2, lua_pushfstring(L, "gradient dL/dp of length %d expected, got %d", (int)D, (int)vg.len));
     qd_c *G = qdL_newreg(L, QDL_K_STATE, s->n, 1)->a;
+    const double *g = rv_data(L, &vg, RV_FINITE);
+    if (!s->a)
+        return luaL_argerror(L, 1, "qd.State has been freed");
     qd_born_vjp(s->a, g, D, G);
     return 1;
 }
@@ -798,13 +848,17 @@ static int l_born_vjp(lua_State *L)
 static int l_born_shift(lua_State *L)
 {
     qdL_checknargs(L, 3);
-    size_t dp, dm;
-    const double *pp = probsview(L, 2, &dp), *pm = probsview(L, 3, &dm);
-    if (dp != dm)
-        return luaL_argerror(L, 3, lua_pushfstring(L, "probability vector of length %d expected, got %d",
-                                                   (int)dp, (int)dm));
-    const double *g = checkgradp(L, 1, dp);
-    lua_pushnumber(L, qd_born_shift(g, pp, pm, dp));
+    rvec vg, vpp, vpm;
+    rv_len(L, 2, &vpp, "probability vector");
+    rv_len(L, 3, &vpm, "probability vector");
+    rv_samelen(L, &vpp, &vpm);
+    rv_len(L, 1, &vg, "gradient dL/dp");
+    if (vg.len != vpp.len)
+        luaL_argerror(L, 1, lua_pushfstring(L, "gradient dL/dp of length %d expected, got %d", (int)vpp.len,
+                                            (int)vg.len));
+    const double *pp = rv_data(L, &vpp, RV_PROB), *pm = rv_data(L, &vpm, RV_PROB);
+    const double *g = rv_data(L, &vg, RV_FINITE);
+    lua_pushnumber(L, qd_born_shift(g, pp, pm, vpp.len));
     return 1;
 }
 

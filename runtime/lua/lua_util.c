@@ -11,7 +11,9 @@
  * As in Torch, we count live buffer bytes and force a full collection when they pass a
  * soft cap that grows with what survives. */
 static size_t g_live = 0;
-static size_t g_cap = (size_t)256 << 20;
+/* qd buffers allocated between forced collections, at least (see qdL_alloc_try) */
+#define QDL_GC_FLOOR ((size_t)16 << 20)
+static size_t g_cap = QDL_GC_FLOOR;
 
 static void no_memory(lua_State *L, size_t bytes, const char *what)
 {
@@ -49,8 +51,14 @@ void *qdL_alloc_try(lua_State *L, size_t bytes, int zero)
     }
     if (g_live + bytes > g_cap) {
         lua_gc(L, LUA_GCCOLLECT);
+        /* next collection when the live buffers have doubled, or after QDL_GC_FLOOR of new
+         * buffers, or after 8 times Lua's own heap (a collection costs in proportion to
+         * that heap): garbage buffers go back to malloc soon, and the next ones reuse their
+         * memory while it is still in cache, instead of faulting in fresh pages */
         size_t want = 2 * (g_live + bytes);
-        g_cap = want > ((size_t)256 << 20) ? want : ((size_t)256 << 20);
+        size_t heap8 = 8 * 1024 * (size_t)lua_gc(L, LUA_GCCOUNT);
+        size_t floor = g_live + bytes + (heap8 > QDL_GC_FLOOR ? heap8 : QDL_GC_FLOOR);
+        g_cap = want > floor ? want : floor;
     }
     void *p = zero ? qd_calloc(1, bytes) : qd_malloc(bytes);
     if (!p && bytes) {

@@ -271,6 +271,43 @@ T.test("mmd_bits three ways", function()
          2 * math.exp(-1) - 2 * (2 + 2 * math.exp(-1)) / 4, 1e-15, "indices = bitstrings, by hand")
 end)
 
+T.test("probability losses read qd.Vectors in place, safely", function()
+  -- the bindings view a qd.Vector's own buffer (no copy); an option's metamethod that frees
+  -- the vector before the computation gets an error, not a read of freed memory
+  local p, q = probs_of(qd.haar_state(3, rng)), probs_of(qd.haar_state(3, rng))
+  local vp, vq = qd.vector(p), qd.vector(q)
+  T.eq(qd.loss.mmd_bits(vp, vq, { sigma = 1 }), qd.loss.mmd_bits(p, q, { sigma = 1 }), "vector = table, bitwise")
+  T.eq(qd.loss.kl(vp, vq), qd.loss.kl(p, q), "kl: vector = table, bitwise")
+  local function freeing(v, opts)
+    return setmetatable(opts, { __index = function() v:free() end })
+  end
+  T.raises(function() qd.loss.mmd_bits(vp, q, freeing(vp, { sigma = 1 })) end, "freed", "mmd_bits")
+  local v2 = qd.vector(p)
+  local sig = setmetatable({}, { __len = function() return 1 end, __index = function() v2:free() return 1 end })
+  T.raises(function() qd.loss.mmd_bits_orders(q, v2, { sigma = sig }) end, "freed", "orders")
+  local v3 = qd.vector(p)
+  T.raises(function() qd.loss.kl(v3, q, freeing(v3, {})) end, "freed", "kl")
+  -- a table argument read after a vector: its metamethods run before the vector is viewed
+  local v4 = qd.vector(p)
+  local t = setmetatable({}, { __len = function() return 8 end,
+                               __index = function(_, i) v4:free() return q[i] end })
+  T.raises(function() qd.loss.born_shift(v4, p, t) end, "freed", "born_shift")
+  T.ok(qd.loss.kl(qd.vector { -0.0, 1 }, { 0.5, 0.5 }) > 0, "-0 is a probability")
+  -- bad entries are found wherever they are (the scan works in blocks of 256)
+  local big = {}
+  for i = 1, 1024 do big[i] = 1 / 1024 end
+  for _, pos in ipairs { 1, 256, 257, 700, 1024 } do
+    local b = { table.unpack(big) }
+    b[pos] = -1e-3
+    T.raises(function() qd.loss.mmd_bits(qd.vector(b), big, { sigma = 1 }) end,
+             string.format("at position %d", pos), "negative entry at " .. pos)
+    b[pos] = 0 / 0
+    T.raises(function() qd.loss.kl(big, qd.vector(b)) end, string.format("at position %d", pos), "NaN at " .. pos)
+    b[pos] = math.huge
+    T.raises(function() qd.loss.born_shift(b, big, big) end, string.format("at position %d", pos), "inf gradient at " .. pos)
+  end
+end)
+
 T.test("kl, cross entropy, fidelity losses", function()
   local p, q = probs_of(qd.haar_state(2, rng)), probs_of(qd.haar_state(2, rng))
   local kl, g = qd.loss.kl(p, q, { grad = true })

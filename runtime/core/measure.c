@@ -134,6 +134,23 @@ static void block_marginal(const qd_c *a, size_t stride, int diag, const sel_t *
 static void marginal(const qd_c *a, size_t stride, int diag, int nq, const int *qs, int k,
                      double *out)
 {
+    int all = k == nq;   /* every qubit in register order: out[i] is amplitude i's weight */
+    for (int j = 0; j < k && all; j++)
+        all = qs[j] == j;
+    if (all) {
+        /* the general path below sums one term per outcome: 0 + w, which is what this adds
+         * (a -0 diagonal entry becomes +0 there too) */
+        const size_t D = (size_t)1 << nq;
+        if (D >= PAR_MIN && qd_get_threads() > 1) {
+            #pragma omp parallel for schedule(static)
+            for (size_t i = 0; i < D; i++)
+                out[i] = 0.0 + weight(a, i, stride, diag);
+        } else {
+            for (size_t i = 0; i < D; i++)
+                out[i] = 0.0 + weight(a, i, stride, diag);
+        }
+        return;
+    }
     sel_t s;
     sel_init(&s, nq, qs, k);
     size_t K = (size_t)1 << k, R = (size_t)1 << (nq - k);

@@ -326,6 +326,160 @@ static void fz_drain_block(const fuser *f, size_t blk, double *S)
     qd_soa_out(S, f->a + j0 * d, d, nl);
 }
 
+/* ---- the same passes on a single member, its amplitudes in the lanes
+ * With fewer members than lanes a lane block is mostly empty: a lone state (a Born machine,
+ * c:run of a State) paid for QD_VL members. Here member j is laid out as its real parts
+ * then its imaginary parts (2d doubles): as a block of 2d / QD_VL rows of QD_VL lanes whose
+ * lane l of row r is amplitude r QD_VL + l. A pass on a bit >= QD_VL pairs whole rows: the
+ * lane-block code runs on it with the bit divided by QD_VL; a pass on a lower bit pairs
+ * lanes of one row and runs element by element (scalar fma); a diagonal reads its table
+ * as vectors. Every amplitude goes through the same operations in the same order as in a
+ * lane block (one rounding per qd_vfma / fma), so the result is the same, bit for bit. */
+static void fz_member_kind3(double *S, size_t d, size_t b, double c0, double c1, int sw)
+{
+    const size_t V = QD_VL;
+    if (b >= V) {
+        size_t bv = b / V;
+        double a0 = c0, a1 = c1;
+        drain_group(S, 2 * d / V, 1, &bv, &a0, &a1, (unsigned)sw);
+        return;
+    }
+    for (size_t i = 0; i < 2 * d; i++) {
+        if (i & b)
+            continue;
+        double x = S[i], y = S[i + b];
+        if (sw) {
+            double t = x;
+            x = y;
+            y = t;
+        }
+        S[i] = fma(c0, y, x);
+        S[i + b] = fma(c1, x, y);
+    }
+}
+
+static void fz_drain_member(const fuser *f, size_t j, double *S)
+{
+    const int n = f->c->n;
+    const size_t d = (size_t)1 << n, V = QD_VL, rv = 2 * d / V;
+    qd_c *a = f->a + j * d;
+    double *re = S, *im = S + d;
+    for (size_t i = 0; i < d; i++) {
+        re[i] = creal(a[i]);
+        im[i] = cimag(a[i]);
+    }
+    for (int t = 0; t < f->nit;) {
+        const int kind = f->it[t].kind;
+        if (kind == 3) {   /* the same groups as fz_drain_block (a group's passes commute) */
+            size_t bb[QD_FUSE_GMAX];
+            double c0[QD_FUSE_GMAX], c1[QD_FUSE_GMAX];
+            unsigned swm = 0;
+            int G = 0, high = 1;
+            while (t < f->nit && G < QD_FUSE_GMAX && f->it[t].kind == 3) {
+                size_t bq = (size_t)1 << (n - 1 - f->it[t].q);
+                int dup = 0;
+                for (int s = 0; s < G; s++)
+                    dup |= bb[s] == bq;
+                if (dup)
+                    break;
+                bb[G] = bq;
+                high &= bq >= V;
+                c0[G] = f->it[t].R[0];
+                c1[G] = f->it[t].R[1];
+                swm |= (unsigned)f->it[t].sw << G;
+                G++;
+                t++;
+            }
+            if (high) {
+                for (int s = 0; s < G; s++)
+                    bb[s] /= V;
+                switch (G) {
+                case 1: drain_group(S, rv, 1, bb, c0, c1, swm); break;
+                case 2: drain_group(S, rv, 2, bb, c0, c1, swm); break;
+                case 3: drain_group(S, rv, 3, bb, c0, c1, swm); break;
+                default: drain_group(S, rv, QD_FUSE_GMAX, bb, c0, c1, swm); break;
+                }
+            } else {
+                /* pass by pass, each with its own X first: the X of one bit commutes with
+                 * the unit matrices of the others, so this is the group's arithmetic */
+                for (int s = 0; s < G; s++)
+                    fz_member_kind3(S, d, bb[s], c0[s], c1[s], (int)((swm >> s) & 1));
+            }
+            continue;
+        }
+        if (kind == 2) {
+            const double *tr = f->tabs + 2 * d * (size_t)f->it[t].tab, *ti = tr + d;
+            for (size_t i = 0; i < d; i += V) {
+                qd_vd x = qd_vload(re + i), y = qd_vload(im + i);
+                qd_vd r = qd_vload(tr + i), s = qd_vload(ti + i);
+                qd_vstore(re + i, qd_vfms(x, r, qd_vmul(y, s)));
+                qd_vstore(im + i, qd_vfma(x, s, qd_vmul(y, r)));
+            }
+            t++;
+            continue;
+        }
+        if (kind == 4) {   /* cx: a permutation of the amplitudes */
+            const size_t cb = (size_t)1 << (n - 1 - f->it[t].q), tb = (size_t)1 << (n - 1 - f->it[t].q2);
+            for (size_t i = 0; i < d; i++) {
+                if (!(i & cb) || (i & tb))
+                    continue;
+                double xr = re[i], xi = im[i];
+                re[i] = re[i + tb];
+                im[i] = im[i + tb];
+                re[i + tb] = xr;
+                im[i + tb] = xi;
+            }
+            t++;
+            continue;
+        }
+        const size_t b = (size_t)1 << (n - 1 - f->it[t].q);
+        if (kind == 1) {   /* real 2x2 (column-major R) on both planes */
+            const double *R = f->it[t].R;
+            if (b >= V) {
+                const qd_vd m00 = qd_vset1(R[0]), m10 = qd_vset1(R[1]), m01 = qd_vset1(R[2]),
+                            m11 = qd_vset1(R[3]);
+                const size_t bv = b / V;
+                for (size_t r = 0; r < rv; r++) {
+                    if (r & bv)
+                        continue;
+                    qd_vd x = qd_vload(S + r * V), y = qd_vload(S + (r + bv) * V);
+                    qd_vstore(S + r * V, qd_vfma(m01, y, qd_vmul(m00, x)));
+                    qd_vstore(S + (r + bv) * V, qd_vfma(m11, y, qd_vmul(m10, x)));
+                }
+            } else {
+                for (size_t i = 0; i < 2 * d; i++) {
+                    if (i & b)
+                        continue;
+                    double x = S[i], y = S[i + b];
+                    S[i] = fma(R[2], y, R[0] * x);
+                    S[i + b] = fma(R[3], y, R[1] * x);
+                }
+            }
+            t++;
+            continue;
+        }
+        const qd_c *M = f->it[t].M;   /* kind 0: complex 2x2, qd_soa_2x2's arithmetic */
+        if (b >= V) {
+            qd_soa_2x2(S, d / V, b / V, M);
+        } else {
+            const double ar = creal(M[0]), ai = cimag(M[0]), br = creal(M[1]), bi = cimag(M[1]),
+                         cr = creal(M[2]), ci = cimag(M[2]), dr = creal(M[3]), di = cimag(M[3]);
+            for (size_t i = 0; i < d; i++) {
+                if (i & b)
+                    continue;
+                double ur = re[i], ui = im[i], vr = re[i + b], vi = im[i + b];
+                re[i] = fma(-ci, vi, fma(cr, vr, fma(-ai, ui, ar * ur)));
+                im[i] = fma(ci, vr, fma(cr, vi, fma(ai, ur, ar * ui)));
+                re[i + b] = fma(-di, vi, fma(dr, vr, fma(-bi, ui, br * ur)));
+                im[i + b] = fma(di, vr, fma(dr, vi, fma(bi, ur, br * ui)));
+            }
+        }
+        t++;
+    }
+    for (size_t i = 0; i < d; i++)
+        a[i] = CMPLX(re[i], im[i]);
+}
+
 /* Applies the queued passes (see above). One thread runs them outside any OpenMP region:
  * a region costs a futex wake even when its if clause is false (~0.5 us), and small
  * registers drain dozens of times per run. */
@@ -334,6 +488,13 @@ static void fz_drain(fuser *f)
     if (f->nit == 0)
         return;
     const size_t d = (size_t)1 << f->c->n, rows = 2 * d, count = f->count;
+    if (count < QD_VL && d >= QD_VL) {   /* a lane block would be mostly empty */
+        for (size_t j = 0; j < count; j++)
+            fz_drain_member(f, j, f->soa);
+        f->nit = 0;
+        f->ntab = 0;
+        return;
+    }
     const size_t nblk = (count + QD_VL - 1) / QD_VL;
     int nt = 1;
 #ifdef _OPENMP

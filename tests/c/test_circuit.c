@@ -596,6 +596,42 @@ QD_TEST(circuit_fusion_vs_unfused)
     }
 }
 
+/* Fewer members than lanes run with each member's amplitudes in the lanes (circuit_fuse.c,
+ * fz_drain_member); more run in lane blocks. The two layouts must give the same bits: every
+ * register size of the sweep mode, passes on bits below and above the lane width, cx,
+ * diagonals, grouped real passes; runs of 1, 2, 3 and 9 members against each other. */
+QD_TEST(circuit_fusion_member_lanes)
+{
+    qd_rng r;
+    qd_rng_init(&r, 4242);
+    for (int n = 3; n <= 10; n++) {   /* not 2: see circuit_fusion_vs_unfused */
+        for (int rep = 0; rep < 2; rep++) {
+            qd_circuit c;
+            fusion_circuit(&c, n, &r, 0);
+            double th[4];
+            rand_theta(th, 4, &r);
+            size_t d = (size_t)1 << n, N = 9;
+            qd_c *x = qd_malloc(sizeof(qd_c) * d * N), *a = qd_malloc(sizeof(qd_c) * d * N),
+                 *s = qd_malloc(sizeof(qd_c) * d * 3);
+            for (size_t j = 0; j < N; j++)
+                ref_random_vec(x + j * d, d, &r);
+            qd_err e;
+            memcpy(a, x, sizeof(qd_c) * d * N);
+            CHECK(qd_circuit_run_vec(&c, th, a, N, NULL, NULL, &e) == QD_OK, "9 members (n=%d)", n);
+            int same = 1;
+            for (size_t k = 1; k <= 3; k++)   /* members 0..k-1 in a run of k */
+                for (size_t j0 = 0; j0 + k <= N; j0 += 4) {
+                    memcpy(s, x + j0 * d, sizeof(qd_c) * d * k);
+                    qd_circuit_run_vec(&c, th, s, k, NULL, NULL, &e);
+                    same &= memcmp(s, a + j0 * d, sizeof(qd_c) * d * k) == 0;
+                }
+            CHECK(same, "members alone, in threes and in nines: the same bits (n=%d)", n);
+            qd_free(x); qd_free(a); qd_free(s);
+            qd_circuit_free(&c);
+        }
+    }
+}
+
 /* unitary() of a fused run = the dense product of the op matrices; 1 vs 2 threads bitwise on
  * an ensemble big enough to be threaded */
 QD_TEST(circuit_fusion_unitary_threads)

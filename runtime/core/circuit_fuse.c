@@ -344,18 +344,21 @@ static void fz_member_kind3(double *S, size_t d, size_t b, double c0, double c1,
         drain_group(S, 2 * d / V, 1, &bv, &a0, &a1, (unsigned)sw);
         return;
     }
-    for (size_t i = 0; i < 2 * d; i++) {
-        if (i & b)
-            continue;
-        double x = S[i], y = S[i + b];
-        if (sw) {
-            double t = x;
-            x = y;
-            y = t;
+    /* pairs (i, i + b) of each run of 2b: constant b, so that the pairs vectorise */
+#define QD_K3_LOW(B)                                                                   \
+    for (size_t i0 = 0; i0 < 2 * d; i0 += 2 * (B))                                    \
+        for (size_t i = i0; i < i0 + (B); i++) {                                       \
+            double x = S[sw ? i + (B) : i], y = S[sw ? i : i + (B)];                   \
+            S[i] = fma(c0, y, x);                                                      \
+            S[i + (B)] = fma(c1, x, y);                                                \
         }
-        S[i] = fma(c0, y, x);
-        S[i + b] = fma(c1, x, y);
+    switch (b) {
+    case 1: QD_K3_LOW(1) break;
+    case 2: QD_K3_LOW(2) break;
+    case 4: QD_K3_LOW(4) break;
+    default: QD_K3_LOW(b) break;
     }
+#undef QD_K3_LOW
 }
 
 static void fz_drain_member(const fuser *f, size_t j, double *S)
@@ -447,13 +450,12 @@ static void fz_drain_member(const fuser *f, size_t j, double *S)
                     qd_vstore(S + (r + bv) * V, qd_vfma(m11, y, qd_vmul(m10, x)));
                 }
             } else {
-                for (size_t i = 0; i < 2 * d; i++) {
-                    if (i & b)
-                        continue;
-                    double x = S[i], y = S[i + b];
-                    S[i] = fma(R[2], y, R[0] * x);
-                    S[i + b] = fma(R[3], y, R[1] * x);
-                }
+                for (size_t i0 = 0; i0 < 2 * d; i0 += 2 * b)
+                    for (size_t i = i0; i < i0 + b; i++) {
+                        double x = S[i], y = S[i + b];
+                        S[i] = fma(R[2], y, R[0] * x);
+                        S[i + b] = fma(R[3], y, R[1] * x);
+                    }
             }
             t++;
             continue;
@@ -464,15 +466,14 @@ static void fz_drain_member(const fuser *f, size_t j, double *S)
         } else {
             const double ar = creal(M[0]), ai = cimag(M[0]), br = creal(M[1]), bi = cimag(M[1]),
                          cr = creal(M[2]), ci = cimag(M[2]), dr = creal(M[3]), di = cimag(M[3]);
-            for (size_t i = 0; i < d; i++) {
-                if (i & b)
-                    continue;
-                double ur = re[i], ui = im[i], vr = re[i + b], vi = im[i + b];
-                re[i] = fma(-ci, vi, fma(cr, vr, fma(-ai, ui, ar * ur)));
-                im[i] = fma(ci, vr, fma(cr, vi, fma(ai, ur, ar * ui)));
-                re[i + b] = fma(-di, vi, fma(dr, vr, fma(-bi, ui, br * ur)));
-                im[i + b] = fma(di, vr, fma(dr, vi, fma(bi, ur, br * ui)));
-            }
+            for (size_t i0 = 0; i0 < d; i0 += 2 * b)
+                for (size_t i = i0; i < i0 + b; i++) {
+                    double ur = re[i], ui = im[i], vr = re[i + b], vi = im[i + b];
+                    re[i] = fma(-ci, vi, fma(cr, vr, fma(-ai, ui, ar * ur)));
+                    im[i] = fma(ci, vr, fma(cr, vi, fma(ai, ur, ar * ui)));
+                    re[i + b] = fma(-di, vi, fma(dr, vr, fma(-bi, ui, br * ur)));
+                    im[i + b] = fma(di, vr, fma(dr, vi, fma(bi, ur, br * ui)));
+                }
         }
         t++;
     }

@@ -247,6 +247,44 @@ QD_INLINE void drain_group(double *S, size_t rows, int G, const size_t *b, const
     }
 }
 
+/* the kind-3 passes from *t on that go through registers together: at most QD_FUSE_GMAX,
+ * on distinct bits bb[] (1 << (n - 1 - q)), their factors c0/c1 and X flags (bit s of
+ * *swm); *t moves past them; returns their number */
+static int fz_group3(const fuser *f, int *t, size_t *bb, double *c0, double *c1, unsigned *swm)
+{
+    const int n = f->c->n;
+    int G = 0;
+    *swm = 0;
+    while (*t < f->nit && G < QD_FUSE_GMAX && f->it[*t].kind == 3) {
+        size_t bq = (size_t)1 << (n - 1 - f->it[*t].q);
+        int dup = 0;
+        for (int s = 0; s < G; s++)
+            dup |= bb[s] == bq;
+        if (dup)
+            break;
+        bb[G] = bq;
+        c0[G] = f->it[*t].R[0];
+        c1[G] = f->it[*t].R[1];
+        *swm |= (unsigned)f->it[*t].sw << G;
+        G++;
+        (*t)++;
+    }
+    return G;
+}
+
+/* a real 2x2 (column-major R) on the row pairs (i, i + b) of `rows` rows of QD_VL lanes */
+static void fz_rows_real2x2(double *S, size_t rows, size_t b, const double R[4])
+{
+    const qd_vd m00 = qd_vset1(R[0]), m10 = qd_vset1(R[1]), m01 = qd_vset1(R[2]), m11 = qd_vset1(R[3]);
+    for (size_t i = 0; i < rows; i++) {
+        if (i & b)
+            continue;
+        qd_vd x = qd_vload(S + i * QD_VL), y = qd_vload(S + (i + b) * QD_VL);
+        qd_vstore(S + i * QD_VL, qd_vfma(m01, y, qd_vmul(m00, x)));
+        qd_vstore(S + (i + b) * QD_VL, qd_vfma(m11, y, qd_vmul(m10, x)));
+    }
+}
+
 /* The queued passes on lane block blk, transposed into S (2d rows x QD_VL lanes). */
 static void fz_drain_block(const fuser *f, size_t blk, double *S)
 {
@@ -259,22 +297,8 @@ static void fz_drain_block(const fuser *f, size_t blk, double *S)
         if (kind == 3) {
             size_t bb[QD_FUSE_GMAX];
             double c0[QD_FUSE_GMAX], c1[QD_FUSE_GMAX];
-            unsigned swm = 0;
-            int G = 0;
-            while (t < f->nit && G < QD_FUSE_GMAX && f->it[t].kind == 3) {
-                size_t bq = (size_t)1 << (n - 1 - f->it[t].q);
-                int dup = 0;
-                for (int s = 0; s < G; s++)
-                    dup |= bb[s] == bq;
-                if (dup)
-                    break;
-                bb[G] = bq;
-                c0[G] = f->it[t].R[0];
-                c1[G] = f->it[t].R[1];
-                swm |= (unsigned)f->it[t].sw << G;
-                G++;
-                t++;
-            }
+            unsigned swm;
+            const int G = fz_group3(f, &t, bb, c0, c1, &swm);
             switch (G) {   /* constant G: the group's loops unroll */
             case 1: drain_group(S, rows, 1, bb, c0, c1, swm); break;
             case 2: drain_group(S, rows, 2, bb, c0, c1, swm); break;
@@ -308,15 +332,7 @@ static void fz_drain_block(const fuser *f, size_t blk, double *S)
         }
         const size_t b = (size_t)1 << (n - 1 - f->it[t].q);
         if (kind == 1) {   /* real 2x2 (column-major R) on both planes */
-            const qd_vd m00 = qd_vset1(f->it[t].R[0]), m10 = qd_vset1(f->it[t].R[1]),
-                        m01 = qd_vset1(f->it[t].R[2]), m11 = qd_vset1(f->it[t].R[3]);
-            for (size_t i = 0; i < rows; i++) {
-                if (i & b)
-                    continue;
-                qd_vd x = qd_vload(S + i * QD_VL), y = qd_vload(S + (i + b) * QD_VL);
-                qd_vstore(S + i * QD_VL, qd_vfma(m01, y, qd_vmul(m00, x)));
-                qd_vstore(S + (i + b) * QD_VL, qd_vfma(m11, y, qd_vmul(m10, x)));
-            }
+            fz_rows_real2x2(S, rows, b, f->it[t].R);
             t++;
             continue;
         }
@@ -376,23 +392,11 @@ static void fz_drain_member(const fuser *f, size_t j, double *S)
         if (kind == 3) {   /* the same groups as fz_drain_block (a group's passes commute) */
             size_t bb[QD_FUSE_GMAX];
             double c0[QD_FUSE_GMAX], c1[QD_FUSE_GMAX];
-            unsigned swm = 0;
-            int G = 0, high = 1;
-            while (t < f->nit && G < QD_FUSE_GMAX && f->it[t].kind == 3) {
-                size_t bq = (size_t)1 << (n - 1 - f->it[t].q);
-                int dup = 0;
-                for (int s = 0; s < G; s++)
-                    dup |= bb[s] == bq;
-                if (dup)
-                    break;
-                bb[G] = bq;
-                high &= bq >= V;
-                c0[G] = f->it[t].R[0];
-                c1[G] = f->it[t].R[1];
-                swm |= (unsigned)f->it[t].sw << G;
-                G++;
-                t++;
-            }
+            unsigned swm;
+            const int G = fz_group3(f, &t, bb, c0, c1, &swm);
+            int high = 1;
+            for (int s = 0; s < G; s++)
+                high &= bb[s] >= V;
             if (high) {
                 for (int s = 0; s < G; s++)
                     bb[s] /= V;
@@ -439,16 +443,7 @@ static void fz_drain_member(const fuser *f, size_t j, double *S)
         if (kind == 1) {   /* real 2x2 (column-major R) on both planes */
             const double *R = f->it[t].R;
             if (b >= V) {
-                const qd_vd m00 = qd_vset1(R[0]), m10 = qd_vset1(R[1]), m01 = qd_vset1(R[2]),
-                            m11 = qd_vset1(R[3]);
-                const size_t bv = b / V;
-                for (size_t r = 0; r < rv; r++) {
-                    if (r & bv)
-                        continue;
-                    qd_vd x = qd_vload(S + r * V), y = qd_vload(S + (r + bv) * V);
-                    qd_vstore(S + r * V, qd_vfma(m01, y, qd_vmul(m00, x)));
-                    qd_vstore(S + (r + bv) * V, qd_vfma(m11, y, qd_vmul(m10, x)));
-                }
+                fz_rows_real2x2(S, rv, b / V, R);
             } else {
                 for (size_t i0 = 0; i0 < 2 * d; i0 += 2 * b)
                     for (size_t i = i0; i < i0 + b; i++) {

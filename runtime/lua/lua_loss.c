@@ -572,17 +572,25 @@ static double *checksigma(lua_State *L, int arg, int *ns)
     return s;
 }
 
+/* p and q (arguments 1 and 2): probability vectors over n-bit strings, the same length;
+ * returns n (their data: rv_data, after the options and results) */
+static int rv_bits_pair(lua_State *L, rvec *vp, rvec *vq)
+{
+    rv_len(L, 1, vp, "probability vector");
+    rv_len(L, 2, vq, "probability vector");
+    int n = rv_pow2(L, vp);
+    rv_pow2(L, vq);
+    rv_samelen(L, vp, vq);
+    return n;
+}
+
 /* qd.loss.mmd_bits(p, q, {sigma=, method="exact"|"pauli", grad=}) -> value [, dL/dp] */
 static int l_mmd_bits(lua_State *L)
 {
     qdL_checknargs(L, 3);
     lua_settop(L, 3);   /* options at a fixed index, buffers above */
     rvec vp, vq;
-    rv_len(L, 1, &vp, "probability vector");
-    rv_len(L, 2, &vq, "probability vector");
-    int n = rv_pow2(L, &vp);
-    rv_pow2(L, &vq);
-    rv_samelen(L, &vp, &vq);
+    int n = rv_bits_pair(L, &vp, &vq);
     static const char *const opts[] = {"sigma", "method", "grad", NULL};
     qdL_checkoptions(L, 3, opts);
     int ns, pauli = 0;
@@ -615,11 +623,7 @@ static int l_mmd_bits_orders(lua_State *L)
     qdL_checknargs(L, 3);
     lua_settop(L, 3);   /* options at a fixed index, buffers above */
     rvec vp, vq;
-    rv_len(L, 1, &vp, "probability vector");
-    rv_len(L, 2, &vq, "probability vector");
-    int n = rv_pow2(L, &vp);
-    rv_pow2(L, &vq);
-    rv_samelen(L, &vp, &vq);
+    int n = rv_bits_pair(L, &vp, &vq);
     static const char *const opts[] = {"sigma", NULL};
     qdL_checkoptions(L, 3, opts);
     int ns;

@@ -631,8 +631,9 @@ end
 
 -- qcbm.variance(cfg) -> {dir, stopped, metrics = {variance, mean, orders, n}, values, timing}
 -- cfg: n (list of sizes), K (inits, default 200), L (2), ansatz ("ry_rz_cz"), data ("ghz"),
--- sigmas ({0.1, 1, "n"}), param (the slot j of dL/dtheta_j, 1), grad ("shift": three
--- circuits forward and three on |q> per init, every loss's derivative from them; "adjoint":
+-- sigmas ({0.1, 1, "n"}), param (the slot j of dL/dtheta_j, 1), grad ("shift": the states
+-- at theta and theta + pi e_j, forward and on |q> — four circuits per init — give the
+-- shifted states (psi +- psi_pi)/sqrt 2 and every loss's derivative; "adjoint":
 -- one backward sweep per loss), and the session keys. One checkpoint per size (resume
 -- continues with the next). values_n<N>.npy: K x (2 * keys) loss values then derivatives,
 -- columns in the order of settings.keys.

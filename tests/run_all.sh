@@ -69,6 +69,7 @@ if [ "$("$QD" -e 'io.write(tostring(qd.mpi.enabled))' 2>/dev/null)" = true ]; th
   else echo "== distributed: not run, mpirun not found (scripts/setup.sh installs Open MPI)"; fi
 fi
 outdir=$(mktemp -d); trap 'rm -f "$log"; rm -rf "$outdir"' EXIT
+. tests/pin_blas.sh   # the golden digests are for OpenBLAS's Haswell kernels
 # every example in its small mode with 1 thread; its results against the stored digests
 # (tests/golden.lua: any change of any bit fails); then `qd replay` of its record: in the
 # sandbox, with 2 threads, compared bit for bit

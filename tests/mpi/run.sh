@@ -19,6 +19,7 @@ MPIRUN=(mpirun -n "$P" --oversubscribe --mca btl self,vader
         --mca btl_vader_single_copy_mechanism none)
 [ "$(id -u)" -eq 0 ] && MPIRUN+=(--allow-run-as-root)
 export QD_TEST_DATA=tests/data QD_HISTORY="" OMPI_MCA_hwloc_base_binding_policy=none
+. tests/pin_blas.sh   # the golden digests are for OpenBLAS's Haswell kernels
 pass=0; fail=0
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 count() {  # count NAME CMD...: runs, adds its last "N passed, N failed" line

@@ -1738,6 +1738,43 @@ qd_status qd_dm_apply_matrix(qd_c *rho, int n, const int *qs, int k, const qd_c 
  * amplitude is computed alone by the same expression: results do not depend on threads
  * or on how members are split. */
 #define QD_DIAGTAB_LB 10
+/* qd_k_diagtab's chunks [c0, c1) of P amplitudes, the table (expanded to P) on the low bits */
+static void diagtab_low(double *x, size_t amps, size_t P, const double *tr, const double *ti,
+                        const double *nti, size_t c0, size_t c1)
+{
+    for (size_t ch = c0; ch < c1; ch++) {
+        size_t i0 = P * ch, i1 = i0 + P < amps ? i0 + P : amps;
+        double *xc = x + 2 * i0;
+        #pragma omp simd
+        for (size_t i = 0; i < i1 - i0; i++) {
+            double re = xc[2 * i], im = xc[2 * i + 1];
+            xc[2 * i] = re * tr[i] + im * nti[i];
+            xc[2 * i + 1] = re * ti[i] + im * tr[i];
+        }
+    }
+}
+
+/* qd_k_diagtab's blocks [h0, h1) of 2^L amplitudes, the table also on high bits */
+static void diagtab_high(double *x, int nq, int L, int k, const qd_c *tab, const unsigned *lo,
+                         const size_t *himask, size_t h0, size_t h1)
+{
+    const size_t B = (size_t)1 << L, hm = ((size_t)1 << (nq - L)) - 1;
+    for (size_t h = h0; h < h1; h++) {
+        size_t hh = h & hm;
+        unsigned th = 0;
+        for (int j = 0; j < k; j++)
+            if (hh & himask[j])
+                th |= 1u << (k - 1 - j);
+        double *xc = x + 2 * (h << L);
+        for (size_t l = 0; l < B; l++) {
+            qd_c z = tab[th | lo[l]];
+            double zr = creal(z), zi = cimag(z), re = xc[2 * l], im = xc[2 * l + 1];
+            xc[2 * l] = re * zr + im * (-zi);   /* see m2_loop */
+            xc[2 * l + 1] = re * zi + im * zr;
+        }
+    }
+}
+
 void qd_k_diagtab(qd_c *a, int nq, size_t count, const int *qs, int k, const qd_c *tab)
 {
     const size_t amps = count << nq;
@@ -1761,8 +1798,8 @@ void qd_k_diagtab(qd_c *a, int nq, size_t count, const int *qs, int k, const qd_
         high |= b >= L;
     }
     double *x = (double *)a;
-    const int par = amps >= QD_PAR_MIN;
-    (void)par;
+    /* threads only for big buffers, and no OpenMP region otherwise (see qd_k_1q_real) */
+    const int par = amps >= QD_PAR_MIN && qd_get_threads() > 1;
     if (!high) {
         /* expanded table, interleaved re/im, repeated to P = max(B, 64) entries */
         const size_t P = B > 64 ? B : 64;
@@ -1774,34 +1811,26 @@ void qd_k_diagtab(qd_c *a, int nq, size_t count, const int *qs, int k, const qd_
             nti[i] = -cimag(z);   /* see m2_loop */
         }
         size_t nch = (amps + P - 1) / P;
-        #pragma omp parallel for schedule(static) if (par)
-        for (size_t ch = 0; ch < nch; ch++) {
-            size_t i0 = P * ch, i1 = i0 + P < amps ? i0 + P : amps;
-            double *xc = x + 2 * i0;
-            #pragma omp simd
-            for (size_t i = 0; i < i1 - i0; i++) {
-                double re = xc[2 * i], im = xc[2 * i + 1];
-                xc[2 * i] = re * tr[i] + im * nti[i];
-                xc[2 * i + 1] = re * ti[i] + im * tr[i];
+        if (par) {
+            #pragma omp parallel
+            {
+                size_t t = (size_t)qd_thread_num(), T = (size_t)omp_get_num_threads();
+                diagtab_low(x, amps, P, tr, ti, nti, nch * t / T, nch * (t + 1) / T);
             }
+        } else {
+            diagtab_low(x, amps, P, tr, ti, nti, 0, nch);
         }
         return;
     }
-    const size_t nb = amps >> L, hm = ((size_t)1 << (nq - L)) - 1;
-    #pragma omp parallel for schedule(static) if (par)
-    for (size_t h = 0; h < nb; h++) {
-        size_t hh = h & hm;
-        unsigned th = 0;
-        for (int j = 0; j < k; j++)
-            if (hh & himask[j])
-                th |= 1u << (k - 1 - j);
-        double *xc = x + 2 * (h << L);
-        for (size_t l = 0; l < B; l++) {
-            qd_c z = tab[th | lo[l]];
-            double zr = creal(z), zi = cimag(z), re = xc[2 * l], im = xc[2 * l + 1];
-            xc[2 * l] = re * zr + im * (-zi);   /* see m2_loop */
-            xc[2 * l + 1] = re * zi + im * zr;
+    const size_t nb = amps >> L;
+    if (par) {
+        #pragma omp parallel
+        {
+            size_t t = (size_t)qd_thread_num(), T = (size_t)omp_get_num_threads();
+            diagtab_high(x, nq, L, k, tab, lo, himask, nb * t / T, nb * (t + 1) / T);
         }
+    } else {
+        diagtab_high(x, nq, L, k, tab, lo, himask, 0, nb);
     }
 }
 
@@ -1810,17 +1839,12 @@ void qd_k_diagtab(qd_c *a, int nq, size_t count, const int *qs, int k, const qd_
  * contiguous runs of 2b doubles (12 flops per amplitude pair instead of 28 for a complex
  * matrix). Used by the circuit gate fusion for the rotation part of a split 2x2. Each
  * amplitude is computed alone: results do not depend on threads or on the member count. */
-void qd_k_1q_real(qd_c *a, int nq, size_t count, int q, const double m[4])
+/* blocks [lo, hi) of qd_k_1q_real (pairs of runs of b amplitudes) */
+static void k1q_real_range(double *x, size_t b, const double m[4], size_t lo, size_t hi)
 {
-    const size_t amps = count << nq, b = (size_t)1 << (nq - 1 - q);
     const double m00 = m[0], m10 = m[1], m01 = m[2], m11 = m[3];
-    double *x = (double *)a;
-    const size_t nblk = amps / (2 * b);
-    const int par = amps >= QD_PAR_MIN;
-    (void)par;
     if (b == 1) {
-        #pragma omp parallel for schedule(static) if (par)
-        for (size_t i = 0; i < nblk; i++) {
+        for (size_t i = lo; i < hi; i++) {
             double *p = x + 4 * i;
             double r0 = p[0], i0 = p[1], r1 = p[2], i1 = p[3];
             p[0] = m00 * r0 + m01 * r1;
@@ -1830,8 +1854,7 @@ void qd_k_1q_real(qd_c *a, int nq, size_t count, int q, const double m[4])
         }
         return;
     }
-    #pragma omp parallel for schedule(static) if (par)
-    for (size_t blk = 0; blk < nblk; blk++) {
+    for (size_t blk = lo; blk < hi; blk++) {
         double *p0 = x + 4 * b * blk, *p1 = p0 + 2 * b;
         #pragma omp simd
         for (size_t k = 0; k < 2 * b; k++) {
@@ -1840,4 +1863,23 @@ void qd_k_1q_real(qd_c *a, int nq, size_t count, int q, const double m[4])
             p1[k] = m10 * u + m11 * v;
         }
     }
+}
+
+void qd_k_1q_real(qd_c *a, int nq, size_t count, int q, const double m[4])
+{
+    const size_t amps = count << nq, b = (size_t)1 << (nq - 1 - q);
+    double *x = (double *)a;
+    const size_t nblk = amps / (2 * b);
+    /* threads only for big buffers, and no OpenMP region otherwise (qd.h: a region costs a
+     * futex wake even when its if clause is false; the fusion's deferred mode calls this
+     * once per member and pass) */
+    if (amps >= QD_PAR_MIN && qd_get_threads() > 1) {
+        #pragma omp parallel
+        {
+            size_t t = (size_t)qd_thread_num(), T = (size_t)omp_get_num_threads();
+            k1q_real_range(x, b, m, nblk * t / T, nblk * (t + 1) / T);
+        }
+        return;
+    }
+    k1q_real_range(x, b, m, 0, nblk);
 }

@@ -3,6 +3,7 @@
 --
 --   forward   rho_t = abar_t rho_0 + (1 - abar_t) I/d  (global depolarizing; --forward local:
 --             every qubit depolarized), betas linear from 1e-4 to 0.5 over T steps
+--             (--beta-min, --beta-max)
 --   backward  one circuit on data + time register + n auxiliary qubits, its parameters shared
 --             by all steps, time and auxiliaries traced out; generation from I/d
 --   loss      sum over t of 1 - F(rhohat_{t-1}, rho_{t-1}) (Uhlmann fidelity; --loss for
@@ -14,12 +15,15 @@
 -- generated rhohat_0 and the target), trace_distance, fidelity_per_t (t = T ... 0).
 --
 --   qd examples/qgdm.lua [--n 2] [--target pure|mixed|gibbs] [--rank 2] [--beta 1]
---        [--iterations N] [--lr 0.02] [--T 10] [--L 0] [--seed 1] [--out DIR] [--small]
+--        [--iterations N] [--lr 0.02] [--T 10] [--L 0] [--beta-min 1e-4] [--beta-max 0.5]
+--        [--seed 1] [--out DIR] [--small]
 local qd = require "qd"
 local qgdm = require "qd.protocols.qgdm"
 
 local options = qgdm.target_options(2, 5)
 options[#options + 1] = { "na", 0, "auxiliary qubits (0 = n)", min = 0, max = 8 }
+options[#options + 1] = { "beta_min", 1e-4, "forward schedule: betas linear from this ...", min = 0, max = 1 }
+options[#options + 1] = { "beta_max", 0.5, "... to this over the T steps", min = 0, max = 1 }
 local opts = qgdm.parse_cli(arg, {
   name = "qgdm",
   about = "QGDM: diffusion of one density matrix (pure, rank-r mixed or TFIM Gibbs target).",
@@ -39,7 +43,7 @@ local target = qgdm.target_from_cli(opts)
 local res = qgdm.run(qgdm.from_cli(opts, {
   name = "qgdm",
   target = target,
-  schedule = qd.schedule.linear { T = task.T, from = 1e-4, to = 0.5 },
+  schedule = qd.schedule.linear { T = task.T, from = opts.beta_min, to = opts.beta_max },
   L = task.L, na = opts.na > 0 and opts.na or opts.n,
   iterations = task.iterations, lr = task.lr, lr_decay = task.lr_decay,
 }))

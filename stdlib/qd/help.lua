@@ -703,11 +703,12 @@ local docs = {
   ["qd.protocols.qgdm.run"] = [==[qgdm.run{target=, schedule=, L=, iterations= [, na=n, blocks=1, time="angle"|"basis",
   forward="global"|"local", ansatz="hardware_efficient"|"strongly_entangling"|"ry_rz_cz",
   loss="infidelity"|"trace_distance"|"hilbert_schmidt"|"superfidelity", training="chain"|"teacher",
-  method="auto"|"kraus"|"dm", lr=0.02, lr_decay="none"|"cosine", init_scale=0.1, seed=1, out=, resume=, ckpt_every=0, stop_after=0, quiet=,
+  method="auto"|"kraus"|"dm", lr=0.02, lr_decay="none"|"cosine", init_scale=0.1, step_weights={w_1..w_T},
+  seed=1, out=, resume=, ckpt_every=0, stop_after=0, quiet=,
   progress="auto", options=, name="qgdm"]} -> {dir, stopped, metrics, params, losses,
   fidelities, generated, chain, forward, timing}
   One parameter-shared circuit per step on data + time register + auxiliaries, traced out;
-  generation from I/d; loss sum_t D(rhohat_{t-1}, rho_{t-1}), Adam on the exact gradient
+  generation from I/d; loss sum_t w_t D(rhohat_{t-1}, rho_{t-1}) (w_t = 1 unless step_weights), Adam on the exact gradient
   through the whole chain ("chain") or per step from the exact rho_t ("teacher"). method
   "kraus" (auto): each block of a step the channel of its isometry's Kraus blocks (the
   circuit on its basis inputs as an ensemble); "dm": the register's density matrix.

@@ -159,6 +159,31 @@ T.test("qgdm: chain gradients against finite differences", function()
   fd_check("RE-QGDM (2 blocks, 1 reset auxiliary)", cfg { target = qgdm.target("pure", 2, qd.rng(1)), na = 1, blocks = 2 }, P.loss_grad)
   fd_check("teacher", cfg { training = "teacher" }, P.loss_grad)
   fd_check("local forward", cfg { forward = "local", ansatz = "strongly_entangling" }, P.loss_grad)
+  fd_check("step weights, RE-QGDM", cfg { target = qgdm.target("mixed", 2, qd.rng(2)), na = 1, blocks = 2,
+                                          step_weights = { 0.5, 3, 0 } }, P.loss_grad)
+end)
+
+T.test("qgdm: step_weights scale each step's loss and gradient", function()
+  -- the weighted loss is sum_t w_t D_t: with weights e_t (one step alone) the three
+  -- single-step losses and gradients add up to those of weights (a, b, c)
+  local w = { 0.5, 3, 2 }
+  local theta = qd.rng(7):normal(0, 1, P.model(P.check(cfg())).P)
+  local Lw, gw = P.loss_grad(P.model(P.check(cfg { step_weights = w })), theta)
+  local L1, g1 = P.loss_grad(P.model(P.check(cfg())), theta)
+  local Ls, gs = 0, qd.vector(#theta)
+  for t = 1, 3 do
+    local e = { 0, 0, 0 }
+    e[t] = w[t]
+    local L, g = P.loss_grad(P.model(P.check(cfg { step_weights = e })), theta)
+    Ls, gs = Ls + L, gs + g
+  end
+  T.near(Lw, Ls, 1e-12, "loss = sum of the weighted single-step losses")
+  local worst = 0
+  for i = 1, #theta do worst = math.max(worst, math.abs(gw[i] - gs[i])) end
+  T.ok(worst < 1e-12, string.format("gradient = sum of the single-step gradients (%.1e)", worst))
+  T.ok(math.abs(Lw - L1) > 1e-3, "the weights change the loss")
+  local L11 = P.loss_grad(P.model(P.check(cfg { step_weights = { 1, 1, 1 } })), theta)
+  T.near(L11, L1, 0, "weights 1 = no weights")
 end)
 
 T.test("qgdm: the Kraus method = the density-matrix method (loss, gradient, generated state)", function()
@@ -278,6 +303,11 @@ T.test("qgdm: errors name the option", function()
   T.raises(function() qgdm.run(cfg { target = qgdm.target("pure", 7, qd.rng(1)) }) end, "at most 13", "too many qubits")
   T.raises(function() qgdm.run(cfg { blocks = 2, na = 0 }) end, "na >= 1", "blocks without auxiliaries")
   T.raises(function() qgdm.qgan(cfg { D_layers = 0 }) end, "D_layers", "D_layers")
+  T.raises(function() qgdm.qgan(cfg { step_weights = { 1, 1, 1 } }) end, "option 'step_weights'", "qgan refuses step weights")
+  T.raises(function() qgdm.run(cfg { step_weights = { 1, 1 } }) end, "option 'step_weights': 3 weights (one per step) expected, got 2", "weights count")
+  T.raises(function() qgdm.run(cfg { step_weights = { 1, -1, 1 } }) end, "weight 2: finite number >= 0 expected, got -1", "negative weight")
+  T.raises(function() qgdm.run(cfg { step_weights = { 1, 1, "x" } }) end, "weight 3: finite number >= 0 expected", "weight type")
+  T.raises(function() qgdm.run(cfg { step_weights = 2 }) end, "option 'step_weights'", "weights not a table")
   T.raises(function() qgdm.target("cat", 2, qd.rng(1)) end, "pure, mixed or gibbs", "target kind")
   local ok, err = pcall(function() qgdm.run(cfg { loss = "kl" }) end)
   T.ok(not ok and err:find("test_qgdm.lua", 1, true), "error points at the caller: " .. tostring(err))

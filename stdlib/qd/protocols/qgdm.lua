@@ -28,7 +28,8 @@
 --   * loss: the per-step distance to the known forward state, summed over t:
 --       L(theta) = sum_{t=1..T} D(rhohat_{t-1}, rho_{t-1}),
 --     D = infidelity (1 - Uhlmann F, the default), trace_distance, hilbert_schmidt or
---     superfidelity (1 - superfidelity). training = "chain" (the default) evaluates rhohat
+--     superfidelity (1 - superfidelity); step_weights = {w_1, ..., w_T} weighs the terms
+--     (w_t D_t; all 1 by default). training = "chain" (the default) evaluates rhohat
 --     along the generation chain from I/d and differentiates through the whole chain
 --     (adjoint gradients of each step's circuit, the input gradient carried to the previous
 --     step through the block <0|G|0> of the padding qubits: rho:block); training =
@@ -86,6 +87,7 @@ local spec = {
   lr_decay = { "string", "none", choices = { "none", "cosine" } },
   iterations = { "integer", nil, 1 },
   init_scale = { "number", 0.1 },
+  step_weights = { "table", false },
   out = { "string", false },
   resume = { "string", false },
   quiet = { "boolean", false },
@@ -121,6 +123,15 @@ local function check_cfg(cfg)
   if not (c.lr > 0) then bad("option 'lr': > 0 expected, got " .. c.lr) end
   if not (c.init_scale >= 0) then bad("option 'init_scale': >= 0 expected, got " .. c.init_scale) end
   if c.blocks > 1 and c.na == 0 then bad("option 'blocks' > 1 resets the auxiliary qubits: na >= 1 needed") end
+  if c.step_weights then
+    local w = c.step_weights
+    if #w ~= c.T then bad(string.format("option 'step_weights': %d weights (one per step) expected, got %d", c.T, #w)) end
+    for t = 1, c.T do
+      if type(w[t]) ~= "number" or not (w[t] >= 0 and w[t] < math.huge) then
+        bad(string.format("option 'step_weights': weight %d: finite number >= 0 expected, got %s", t, tostring(w[t])))
+      end
+    end
+  end
   if c.method == "auto" then c.method = "kraus" end
   -- one training "step" only: without a period a long run would checkpoint at its end alone
   if c.ckpt_every == 0 then c.ckpt_every = M.default_ckpt_every end
@@ -137,6 +148,8 @@ local function settings_of(c, P)
     -- the target itself is part of the result: its purity and <0..0|rho|0..0> fingerprint it
     target_fingerprint = { c.target:purity(), (c.target:get(1, 1)) },
     options = protocol.result_options(c.options),
+    -- only when given: the records (and golden digests) of unweighted runs stay as they were
+    step_weights = c.step_weights or nil,
   }
 end
 
@@ -347,6 +360,8 @@ local function backprop(R, theta, xs, outs, G0, per_step)
     local G = up
     if per_step then
       local l, Gl = R.lossf(outs[t - 1], R.rhos[t], { grad = true, wrt = 1 })
+      local w = R.c.step_weights and R.c.step_weights[t]
+      if w then l, Gl = w * l, Gl * w end
       total = total + l
       G = G and (G + Gl) or Gl
     end
@@ -546,6 +561,8 @@ local function qgan_impl(cfg)
   for k, v in pairs(cfg) do if k ~= "D_layers" and k ~= "lr_d" then c0[k] = v end end
   if math.type(D_layers) ~= "integer" or D_layers < 1 then bad("option 'D_layers': integer >= 1 expected") end
   if lr_d ~= nil and not (type(lr_d) == "number" and lr_d > 0) then bad("option 'lr_d': number > 0 expected") end
+  -- the generator is trained by the discriminator, not by per-step distances
+  if c0.step_weights ~= nil then bad("option 'step_weights': weights of the per-step losses, which QGAN does not use") end
   local c = check_cfg(c0)
   c.lr_d = lr_d or c.lr
   local R = model(c)
@@ -628,6 +645,8 @@ function M.cli_options(extra)
     { "training", "chain", "chain (through the generation chain) | teacher (exact inputs)", choices = { "chain", "teacher" } },
     { "time", "angle", "time register: angle (1 qubit) | basis (ceil(log2 T) qubits)", choices = { "angle", "basis" } },
     { "forward", "global", "forward noise: global (global depolarizing) | local (every qubit)", choices = { "global", "local" } },
+    { "step_weights", "", "weights of the per-step losses, t = 1 ... T, comma-separated (empty = all 1)" },
+    { "init_scale", 0.1, "initial parameters ~ N(0, s^2), s >= 0", min = 0 },
   }
   for _, e in ipairs(extra or {}) do o[#o + 1] = e end
   return o
@@ -662,6 +681,16 @@ function M.from_cli(opts, cfg)
   if opts.lr > 0 then cfg.lr = opts.lr end
   if opts.lr_decay ~= "" then cfg.lr_decay = opts.lr_decay end
   cfg.loss, cfg.training, cfg.time, cfg.forward = opts.loss, opts.training, opts.time, opts.forward
+  if opts.init_scale ~= 0.1 then cfg.init_scale = opts.init_scale end
+  if opts.step_weights ~= "" then
+    local w = {}
+    for item in (opts.step_weights .. ","):gmatch("([^,]*),") do
+      local v = tonumber(item)
+      if not v then require("qd.cli").fail(opts, "--step-weights: numbers separated by commas expected, got '" .. item .. "'") end
+      w[#w + 1] = v
+    end
+    cfg.step_weights = w
+  end
   return cfg
 end
 

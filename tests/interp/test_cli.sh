@@ -70,6 +70,10 @@ run "$QD" "$SRCDIR/examples/qgdm_vs_qgan.lua" --resume /nonexistent
 expect_err "qgdm_vs_qgan.lua: --resume is refused by name" 2 "--resume and --stop-after are not supported"
 run "$QD" "$SRCDIR/examples/re_qgdm.lua" --blocks 0
 expect_err "re_qgdm.lua: --blocks 0 is a usage error" 2 "--blocks expects a value >= 1"
+run "$QD" "$SRCDIR/examples/re_qgdm.lua" --step-weights 1,x
+expect_err "re_qgdm.lua: --step-weights with a non-number is a usage error" 2 "--step-weights: numbers >= 0 separated by commas expected, got 'x'" "usage: qd re_qgdm.lua"
+run "$QD" "$SRCDIR/examples/re_qgdm.lua" --T 3 --step-weights 1,1
+expect_err "re_qgdm.lua: --step-weights of the wrong length is a usage error" 2 "--step-weights: 3 weights (one per step, --T) expected, got 2"
 # the non-default modes of the reverse-diffusion examples, small: QuDDPM in the generalisation
 # sweep, the MLP drift model
 run "$QD" "$SRCDIR/examples/generalisation_quantum.lua" --model quddpm --small --quiet --out "$tmp/genq"

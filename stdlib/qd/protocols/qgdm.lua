@@ -686,8 +686,15 @@ function M.from_cli(opts, cfg)
     local w = {}
     for item in (opts.step_weights .. ","):gmatch("([^,]*),") do
       local v = tonumber(item)
-      if not v then require("qd.cli").fail(opts, "--step-weights: numbers separated by commas expected, got '" .. item .. "'") end
+      if not v or not (v >= 0 and v < math.huge) then
+        require("qd.cli").fail(opts, "--step-weights: numbers >= 0 separated by commas expected, got '" .. item .. "'")
+      end
       w[#w + 1] = v
+    end
+    -- one weight per step: a usage error here, not the library's error from qgdm.run
+    local T = cfg.schedule and #cfg.schedule
+    if T and #w ~= T then
+      require("qd.cli").fail(opts, string.format("--step-weights: %d weights (one per step, --T) expected, got %d", T, #w))
     end
     cfg.step_weights = w
   end

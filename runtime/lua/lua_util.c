@@ -12,7 +12,7 @@
  * soft cap that grows with what survives. */
 static size_t g_live = 0;
 /* qd buffers allocated between forced collections, at least (see qdL_alloc_try) */
-#define QDL_GC_FLOOR ((size_t)16 << 20)
+#define QDL_GC_FLOOR ((size_t)4 << 20)
 static size_t g_cap = QDL_GC_FLOOR;
 
 static void no_memory(lua_State *L, size_t bytes, const char *what)

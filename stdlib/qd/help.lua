@@ -678,10 +678,12 @@ local docs = {
   ["qd.protocols.genqc"] = [==[local genqc = require "qd.protocols.genqc"
   genQC (arXiv 2311.02041) in small: a conditional circuit-diffusion model on SRV classes trained in
   qd (fixed orthogonal token embedding, linear or cos_alpha schedule, MLP denoiser with the class
-  embedded, classifier-free guidance, DDIM, nearest-embedding decoding); genqc.data and
+  embedded, classifier-free guidance, DDIM, nearest-embedding decoding; or process = "masked":
+  absorbing-state discrete diffusion over the time steps, revealed one at a time); genqc.data and
   genqc.eval_file for data sets and evaluation runs. Examples genqc_data/train/eval.lua.]==],
   ["qd.protocols.genqc.run"] = [==[genqc.run{[qubits=3, max_gates=8, samples=30000, T=1000, schedule="cos_alpha", hidden={512,512,512},
-  iterations=4000, batch=256, lr=1e-3, drop=0.1, guidance=4, steps=20, per_class_samples=256, seed=1, out=]}
+  iterations=4000, batch=256, lr=1e-3, drop=0.1, guidance=4, steps=20, per_class_samples=256, seed=1, out=,
+  process="gaussian"|"masked", prediction="x0"|"epsilon"|"logits", self_cond=false, eta=0, ema=0]}
   -> {dir, metrics (accuracy, accuracy_<srv>, accuracy_min_class, valid_fraction, unique_fraction,
   novel_fraction, gates_mean), per_class, params, losses, generated, requested, timing}]==],
   ["qd.protocols.genqc.data"] = [==[genqc.data{qubits, max_gates, min_gates, vocab, samples, per_class, label, dedup, seed, out}

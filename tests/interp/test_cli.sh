@@ -70,6 +70,8 @@ run "$QD" "$SRCDIR/examples/qgdm_vs_qgan.lua" --resume /nonexistent
 expect_err "qgdm_vs_qgan.lua: --resume is refused by name" 2 "--resume and --stop-after are not supported"
 run "$QD" "$SRCDIR/examples/re_qgdm.lua" --blocks 0
 expect_err "re_qgdm.lua: --blocks 0 is a usage error" 2 "--blocks expects a value >= 1"
+run "$QD" "$SRCDIR/examples/genqc_train.lua" --steps 7
+expect_err "genqc_train.lua: a Gaussian-process option with the masked process is a usage error" 2 "--steps applies to --process gaussian only" "usage: qd genqc_train.lua"
 run "$QD" "$SRCDIR/examples/re_qgdm.lua" --step-weights 1,x
 expect_err "re_qgdm.lua: --step-weights with a non-number is a usage error" 2 "--step-weights: numbers >= 0 separated by commas expected, got 'x'" "usage: qd re_qgdm.lua"
 run "$QD" "$SRCDIR/examples/re_qgdm.lua" --T 3 --step-weights 1,1

@@ -1,7 +1,10 @@
 -- test_genqc.lua — the pieces of qd.protocols.genqc: genQC's schedules (linear betas and
 -- cos_alpha against their formulas), the fixed orthogonal embeddings, the valid-column
 -- vocabulary, embedding and nearest-embedding decoding as inverses, the DDPM noising helper,
--- and a tiny run that is reproducible bit for bit (two runs, same seed) with its metrics.
+-- the per-cell softmax and the (masked, weighted) cross-entropies against a direct computation
+-- and their gradients against central differences, and tiny runs of each process and option
+-- (Gaussian x0 / epsilon / logits with self-conditioning and EMA, masked) that are
+-- reproducible bit for bit (two runs, same seed).
 local T = require "testlib"
 local genqc = require "qd.protocols.genqc"
 local S = require("qd.core").synth
@@ -49,6 +52,87 @@ T.test("embeddings and columns", function()
   T.eq(Xt2:get(4, 1), Xt:get(4, 1), "seeded")
 end)
 
+T.test("per-cell softmax and cross-entropy (prediction = logits)", function()
+  -- a stand-in for the fixed parts: 3 cells of K = 4 values, block matrices as setup builds them
+  local K, cells, B = 4, 3, 5
+  local R = { K = K, cells = cells, D = K * cells, c = { prediction = "logits" } }
+  R.Ones = qd.matrix(R.D, R.D)
+  for cell = 0, cells - 1 do
+    for i = 1, K do for j = 1, K do R.Ones:set(cell * K + i, cell * K + j, 1) end end
+  end
+  local rng = qd.rng(5)
+  local Y, O = qd.matrix(R.D, B), qd.matrix(R.D, B)
+  for b = 1, B do
+    for cell = 0, cells - 1 do
+      for i = 1, K do Y:set(cell * K + i, b, 3 * rng:normal(0, 1)) end
+      O:set(cell * K + rng:integer(1, K), b, 1)
+    end
+  end
+  -- reference: each cell's softmax and -log p(true) written out directly
+  local ref, worstp = 0, 0
+  local P = genqc.softmax_blocks(R, Y)
+  for b = 1, B do
+    for cell = 0, cells - 1 do
+      local z, s = {}, 0
+      for i = 1, K do z[i] = math.exp(Y:get(cell * K + i, b)); s = s + z[i] end
+      for i = 1, K do
+        worstp = math.max(worstp, math.abs(P:get(cell * K + i, b) - z[i] / s))
+        if O:get(cell * K + i, b) == 1 then ref = ref - math.log(z[i] / s) end
+      end
+    end
+  end
+  ref = ref / (cells * B)
+  T.ok(worstp < 1e-14, "softmax per cell block: " .. worstp)
+  local L, G = genqc.cross_entropy(R, Y, O)
+  T.near(L, ref, 1e-13, "mean cross-entropy over cells and batch")
+  -- gradient against central differences
+  local h, worst = 1e-6, 0
+  for b = 1, B do
+    for i = 1, R.D do
+      local y0 = Y:get(i, b)
+      Y:set(i, b, y0 + h); local Lp = genqc.cross_entropy(R, Y, O)
+      Y:set(i, b, y0 - h); local Lm = genqc.cross_entropy(R, Y, O)
+      Y:set(i, b, y0)
+      worst = math.max(worst, math.abs((Lp - Lm) / (2 * h) - G:get(i, b)))
+    end
+  end
+  T.ok(worst < 1e-8, "dL/dY against finite differences: " .. worst)
+  -- the masked process's loss: weights w per cell (0 on visible steps, 1/m on hidden ones)
+  local W = qd.matrix(R.D, B)
+  local wref = 0
+  for b = 1, B do
+    local m = (b % cells) + 1
+    for cell = 0, m - 1 do for i = 1, K do W:set(cell * K + i, b, 1 / m) end end
+  end
+  for b = 1, B do
+    for cell = 0, cells - 1 do
+      local z, s = {}, 0
+      for i = 1, K do z[i] = math.exp(Y:get(cell * K + i, b)); s = s + z[i] end
+      for i = 1, K do
+        if O:get(cell * K + i, b) == 1 then wref = wref - W:get(cell * K + i, b) * math.log(z[i] / s) end
+      end
+    end
+  end
+  local Lw, Gw = genqc.masked_cross_entropy(R, Y, O, W)
+  T.near(Lw, wref / B, 1e-13, "masked cross-entropy: weighted sum over hidden steps / B")
+  local worstw = 0
+  for b = 1, B do
+    for i = 1, R.D do
+      local y0 = Y:get(i, b)
+      Y:set(i, b, y0 + h); local Lp = genqc.masked_cross_entropy(R, Y, O, W)
+      Y:set(i, b, y0 - h); local Lm = genqc.masked_cross_entropy(R, Y, O, W)
+      Y:set(i, b, y0)
+      worstw = math.max(worstw, math.abs((Lp - Lm) / (2 * h) - Gw:get(i, b)))
+    end
+  end
+  T.ok(worstw < 1e-8, "masked: dL/dY against finite differences: " .. worstw)
+  -- saturated logits stay finite
+  local Ybig = qd.matrix(R.D, 1)
+  for i = 1, R.D do Ybig:set(i, 1, (i % K == 1) and 5000 or -5000) end
+  local Pb = genqc.softmax_blocks(R, Ybig)
+  T.near(Pb:get(1, 1), 1, 1e-12, "logits beyond +-300 clamped: a one-hot softmax, no NaN")
+end)
+
 T.test("a tiny run, reproducible", function()
   local dir = T.tmpdir()
   local cfg = function(o)
@@ -63,9 +147,40 @@ T.test("a tiny run, reproducible", function()
   T.ok(r1.metrics.valid_fraction >= 0 and r1.metrics.valid_fraction <= 1, "valid fraction")
   T.eq(#r1.settings.classes, 5, "five classes")
   local c3 = cfg("c")
-  c3.embedding, c3.prediction = "cell", "epsilon"
+  c3.embedding, c3.prediction, c3.eta = "cell", "epsilon", 1.0
   local r3 = genqc.run(c3)
-  T.ok(r3.metrics.valid_fraction >= 0, "cell embedding, epsilon prediction run")
+  T.ok(r3.metrics.valid_fraction >= 0, "cell embedding, epsilon prediction run, DDIM eta = 1")
+  local c3b = cfg("c2")
+  c3b.embedding, c3b.prediction, c3b.eta = "cell", "epsilon", 1.0
+  T.eq(genqc.run(c3b).metrics.accuracy, r3.metrics.accuracy, "eta = 1: the fresh noise is seeded")
+  local c4 = cfg("d")
+  c4.prediction, c4.ema, c4.self_cond = "logits", 0.9, true
+  local r4 = genqc.run(c4)
+  local c5 = cfg("e")
+  c5.prediction, c5.ema, c5.self_cond = "logits", 0.9, true
+  local r5 = genqc.run(c5)
+  T.eq(r4.losses[8], r5.losses[8], "logits: same loss bits")
+  T.ok(r4.losses[1] > r4.losses[8], "logits: cross-entropy falls over 8 iterations")
+  T.eq(r4.metrics.accuracy, r5.metrics.accuracy, "logits with EMA: same metrics")
+  T.raises(function() genqc.run { prediction = "probs" } end, "prediction")
+  T.eq(r4.settings.sizes[1], 2 * 8 * 11 + 16 + 6, "self-conditioning: noisy tensor, estimate, time, class")
+  T.raises(function() genqc.run { prediction = "epsilon", self_cond = true } end, "needs prediction x0 or logits")
+  local c6 = cfg("f")
+  c6.process, c6.iterations, c6.T, c6.steps = "masked", 12, nil, nil
+  local r6 = genqc.run(c6)
+  local c7 = cfg("g")
+  c7.process, c7.iterations, c7.T, c7.steps = "masked", 12, nil, nil
+  local r7 = genqc.run(c7)
+  T.eq(r6.settings.T, nil, "masked: no noise schedule in the record")
+  -- the Gaussian process's settings are refused with the masked one, not ignored
+  T.raises(function() genqc.run { process = "masked", steps = 5 } end, "option 'steps': a setting of process = \"gaussian\"")
+  T.raises(function() genqc.run { process = "masked", prediction = "logits" } end, "option 'prediction'")
+  T.raises(function() genqc.run { process = "masked", schedule = "linear" } end, "option 'schedule'")
+  T.eq(r6.losses[12], r7.losses[12], "masked: same loss bits")
+  T.ok(r6.losses[12] < r6.losses[1], "masked: the loss falls over 12 iterations")
+  T.eq(r6.metrics.accuracy, r7.metrics.accuracy, "masked: same metrics")
+  T.eq(r6.settings.sizes[1], 8 * 12 + 6, "masked: one-hots of 11 columns + mask per step, class")
+  T.raises(function() genqc.run { process = "masked", embedding = "cell" } end, "option 'embedding': a setting of process")
   T.raises(function() genqc.run { bogus = 1 } end, "unknown option 'bogus'")
   T.raises(function() genqc.run { min_gates = 9 } end, "min_gates")
   T.rmdir(dir)

@@ -9,7 +9,12 @@
 -- (prediction = "x0", default) or the noise ("epsilon", genQC's) from the flattened noisy
 -- tensor, a sinusoidal time embedding and the SRV class one-hot (a null class for
 -- classifier-free guidance), DDIM sampling with guidance scale g, decoding by nearest
--- embedding, evaluation by qd.synth.evaluate.
+-- embedding, evaluation by qd.synth.evaluate. Options of that process: prediction = "logits"
+-- (per-step column logits, cross-entropy, CDCD), self_cond (Analog Bits' self-conditioning),
+-- eta (DDIM's stochastic steps), ema (a moving average of the weights for sampling).
+-- process = "masked" (below "masked (absorbing) diffusion"): discrete diffusion on the time
+-- steps with a mask state instead of Gaussian noise on the embedding; the same network,
+-- classes, guidance and evaluation.
 --   genqc.data{...}      a data set run: data.npy tokens, srv, classes (genqc_data.lua)
 --   genqc.run{...}       data, training, generation per class, evaluation (genqc_train.lua)
 --   genqc.eval_file{...} one-call evaluation of a generator's .npy tokens (genqc_eval.lua)
@@ -175,7 +180,9 @@ local spec = protocol.with_session_keys {
   iterations = { "integer", 4000, 1 }, batch = { "integer", 256, 1 }, lr = { "number", 1e-3 },
   lr_decay = { "string", "cosine", choices = { "none", "cosine" } }, drop = { "number", 0.1, 0 },
   guidance = { "number", 4.0, 0 }, steps = { "integer", 20, 1 }, per_class_samples = { "integer", 256, 1 },
-  prediction = { "string", "x0", choices = { "x0", "epsilon" } }, clamp = { "integer", 0, 0 },
+  prediction = { "string", "x0", choices = { "x0", "epsilon", "logits" } }, clamp = { "integer", 0, 0 },
+  ema = { "number", 0, 0 }, eta = { "number", 0, 0 }, self_cond = { "boolean", false },
+  process = { "string", "gaussian", choices = { "gaussian", "masked" } },
   embedding = { "string", "column", choices = { "column", "cell" } },
 }
 M.settings_spec = spec
@@ -194,6 +201,7 @@ local function setup(c)
     R.K = 2 * #vocab + 2
     R.E, R.vmin = M.embedding(#vocab, M.stream(c.seed, "embed"))
     R.cells = c.qubits * c.max_gates
+    R.src = ds.tokens
     R.X0 = core.synth.embed(ds.tokens, R.E, R.vmin)
   else
     R.cols, R.index = M.columns(vocab, c.qubits)
@@ -201,9 +209,27 @@ local function setup(c)
     R.E = M.orthogonal(R.K, M.stream(c.seed, "embed"))
     R.vmin = 1
     R.cells = c.max_gates
-    R.X0 = core.synth.embed(to_columns(ds.tokens, c.qubits, c.max_gates, R.index), R.E, 1)
+    R.src = to_columns(ds.tokens, c.qubits, c.max_gates, R.index)
+    R.X0 = core.synth.embed(R.src, R.E, 1)
   end
   R.D = R.cells * R.K
+  if c.prediction == "logits" or c.process == "masked" then
+    -- the K x K identity (one-hot targets), and D x D block-diagonal matrices: the embedding
+    -- E in every cell's block (probabilities -> posterior-mean embedding) and a block of ones
+    -- (per-cell sums of the softmax numerators)
+    R.IK = qd.matrix(R.K, R.K)
+    for k = 1, R.K do R.IK:set(k, k, 1) end
+    R.Ebig, R.Ones = qd.matrix(R.D, R.D), qd.matrix(R.D, R.D)
+    for cell = 0, R.cells - 1 do
+      local o = cell * R.K
+      for i = 1, R.K do
+        for j = 1, R.K do
+          R.Ebig:set(o + i, o + j, R.E:get(i, j))
+          R.Ones:set(o + i, o + j, 1)
+        end
+      end
+    end
+  end
   R.N = select(2, ds.tokens:shape())
   R.classes = ds.names
   R.C = #ds.names
@@ -215,7 +241,15 @@ local function setup(c)
   R.TF = time_features(c.T, c.time_dim)
   R.LF = class_features(R.C)
   local hidden = c.hidden or { 512, 512, 512 }
-  local sizes = { R.D + c.time_dim + R.C + 1 }
+  local sizes = { R.D + (c.self_cond and R.D or 0) + c.time_dim + R.C + 1 }
+  if c.process == "masked" then
+    -- one-hots of K + 1 values per time step (the columns and a mask) and the class
+    R.Iin = qd.matrix(R.K + 1, R.K + 1)
+    for k = 1, R.K + 1 do R.Iin:set(k, k, 1) end
+    R.Emask = qd.matrix(R.K, 2)
+    for k = 1, R.K do R.Emask:set(k, 2, 1) end
+    sizes = { R.cells * (R.K + 1) + R.C + 1 }
+  end
   for _, h in ipairs(hidden) do sizes[#sizes + 1] = h end
   sizes[#sizes + 1] = R.D
   R.sizes = sizes
@@ -224,10 +258,14 @@ local function setup(c)
 end
 M.setup = setup
 
--- the network input for noisy columns X (D x B), time steps ts (0-based) and classes cls
-local function input(R, X, ts, cls)
+-- the network input for noisy columns X (D x B), time steps ts (0-based) and classes cls;
+-- with self_cond also the previous estimate Xh of the clean tensor (zeros when there is none)
+local function input(R, X, ts, cls, Xh)
   local tcol, ccol = {}, {}
   for i = 1, #ts do tcol[i] = ts[i] + 1; ccol[i] = cls[i] end
+  if R.c.self_cond then
+    return qd.nn.vstack(X, Xh or qd.matrix(R.D, #ts), qd.nn.columns(R.TF, tcol), qd.nn.columns(R.LF, ccol))
+  end
   return qd.nn.vstack(X, qd.nn.columns(R.TF, tcol), qd.nn.columns(R.LF, ccol))
 end
 
@@ -245,15 +283,157 @@ local function batch(R, it)
   end
   local X0 = qd.nn.columns(R.X0, idx)
   local Xt, Eps = core.synth.diffuse(X0, qd.vector(a), qd.vector(s), M.stream(c.seed, "noise"):substream(it))
-  return input(R, Xt, ts, cls), c.prediction == "x0" and X0 or Eps
+  local target = Eps
+  if c.prediction == "x0" then
+    target = X0
+  elseif c.prediction == "logits" then
+    target = core.synth.embed(qd.nn.columns(R.src, idx), R.IK, R.vmin)
+  end
+  -- self-conditioning (Analog Bits, arXiv 2208.04202): on half of the batches (drawn after
+  -- the batch, so runs without it keep their bits) the network also sees its own estimate
+  local sc = c.self_cond and r:uniform() < 0.5
+  return Xt, ts, cls, target, sc
+end
+
+-- prediction = "logits": the network gives, for every cell, K logits over its possible values
+-- (CDCD, arXiv 2211.15089: a cross-entropy denoiser for continuous diffusion of categorical
+-- data); the clean tensor is then the posterior mean sum_k p_k e_k of the embeddings. The
+-- softmax is taken per cell block of K rows with block sums by one product with R.Ones; logits
+-- are clamped to +-300 first (exp stays finite; a softmax far in saturation is unchanged).
+local function softmax_blocks(R, Y)
+  local Z = Y:clamp(-300, 300):exp()
+  local S = R.Ones * Z
+  return Z:div(S), S
+end
+M.softmax_blocks = softmax_blocks
+
+-- mean cross-entropy over cells and batch of logits Y against one-hot targets O, and dL/dY
+local function cross_entropy(R, Y, O)
+  local P, S = softmax_blocks(R, Y)
+  local _, B = Y:shape()
+  local n = R.cells * B
+  local L = -(O:mul(Y:clamp(-300, 300) - S:log())):sum() / n
+  return L, (1 / n) * (P - O)
+end
+M.cross_entropy = cross_entropy
+
+-- the clean-tensor estimate of a network output Y (prediction x0 or logits)
+local function x0_of(R, Y)
+  if R.c.prediction == "logits" then return R.Ebig * softmax_blocks(R, Y) end
+  return Y
+end
+
+-- ------------------------------------------------------------------ masked (absorbing) diffusion
+-- process = "masked": discrete diffusion with an absorbing mask state (D3PM, arXiv 2107.03006;
+-- MDLM, arXiv 2406.07524) on the time steps of the column view. Noising hides m of the G
+-- time steps (m uniform in 1 ... G, the hidden ones a uniformly random subset); the MLP sees
+-- every step as a one-hot over the K columns and the mask, plus the class one-hot (null class
+-- with probability drop), and gives K logits per step; the loss is the cross-entropy on the
+-- hidden steps, each weighted 1/m (the any-order autoregressive bound of arXiv 2110.02037).
+-- Sampling starts from all steps hidden and reveals one uniformly random hidden step at a
+-- time, drawing its column from the guided softmax (logits y_0 + g (y_c - y_0)): G network
+-- passes (two with guidance), each step conditioned on all revealed ones.
+local function masked_input(R, In, cls)
+  local ccol = {}
+  for i = 1, #cls do ccol[i] = cls[i] end
+  return qd.nn.vstack(core.synth.embed(In, R.Iin, 1), qd.nn.columns(R.LF, ccol))
+end
+
+local function masked_batch(R, it)
+  local c = R.c
+  local r = M.stream(c.seed, "batch"):substream(it)
+  local G, B = R.cells, c.batch
+  local idx, cls, scale = {}, {}, {}
+  local In, Hid = qd.matrix(G, B), qd.matrix(G, B)
+  local perm = {}
+  for i = 1, B do
+    idx[i] = r:integer(1, R.N)
+    cls[i] = r:uniform() < c.drop and R.C + 1 or R.label[idx[i]]
+    local m = r:integer(1, G)
+    scale[i] = 1 / m
+    for t = 1, G do perm[t] = t end
+    for t = 1, m do
+      local j = r:integer(t, G)
+      perm[t], perm[j] = perm[j], perm[t]
+    end
+    for t = 1, G do In:set(t, i, R.src:get(t, idx[i])); Hid:set(t, i, 1) end
+    for t = 1, m do In:set(perm[t], i, R.K + 1); Hid:set(perm[t], i, 2) end
+  end
+  local O = core.synth.embed(qd.nn.columns(R.src, idx), R.IK, 1)
+  -- weights: 1/m on the K rows of each hidden step (a per-column scale of the 0/1 mask)
+  local zeros = {}
+  for i = 1, B do zeros[i] = 0.0 end
+  local W = core.synth.diffuse(core.synth.embed(Hid, R.Emask, 1), qd.vector(scale), qd.vector(zeros),
+                               M.stream(c.seed, "noise"):substream(it))
+  return masked_input(R, In, cls), O, W
+end
+
+-- sum over hidden steps of w * (-log p(true column)) / B, and dL/dY, for logits Y
+local function masked_cross_entropy(R, Y, O, W)
+  local P, S = softmax_blocks(R, Y)
+  local _, B = Y:shape()
+  local L = -(O:mul(W):mul(Y:clamp(-300, 300) - S:log())):sum() / B
+  return L, (1 / B) * (P - O):mul(W)
+end
+M.masked_cross_entropy = masked_cross_entropy
+
+local function masked_sample(R, params, cls, B, rng, g)
+  local c = R.c
+  g = g or c.guidance
+  local G, K = R.cells, R.K
+  local In = qd.matrix(G, B)
+  local hidden = {}
+  for b = 1, B do
+    hidden[b] = {}
+    for t = 1, G do In:set(t, b, K + 1); hidden[b][t] = t end
+  end
+  local cc, cu = {}, {}
+  for i = 1, B do cc[i] = cls; cu[i] = R.C + 1 end
+  for _ = 1, G do
+    local y = R.net:forward(masked_input(R, In, cc), params)
+    if g ~= 1 then
+      local yu = R.net:forward(masked_input(R, In, cu), params)
+      y = yu + g * (y - yu)
+    end
+    for b = 1, B do
+      local h = hidden[b]
+      local j = rng:integer(1, #h)
+      local t = h[j]
+      h[j] = h[#h]; h[#h] = nil
+      local o, mx, z, sum = (t - 1) * K, -math.huge, {}, 0
+      for k = 1, K do mx = math.max(mx, y:get(o + k, b)) end
+      for k = 1, K do z[k] = math.exp(y:get(o + k, b) - mx); sum = sum + z[k] end
+      local u, k = rng:uniform() * sum, 1
+      while k < K and u > z[k] do u = u - z[k]; k = k + 1 end
+      In:set(t, b, k)
+    end
+  end
+  return from_columns(In, c.qubits, R.cols)
 end
 
 local function train_step(R, st, it)
-  local X, Eps = batch(R, it)
-  local function feval(p)
-    return R.net:grad(X, p, function(Y) return qd.nn.mse(Y, Eps, { grad = true }) end)
+  if R.c.process == "masked" then
+    local X, O, W = masked_batch(R, it)
+    local function fm(p) return R.net:grad(X, p, function(Y) return masked_cross_entropy(R, Y, O, W) end) end
+    local _, L = qd.optim.adam(fm, st.params, st.opt)
+    local d = R.c.ema
+    if d > 0 then st.ema = st.ema and (d * st.ema + (1 - d) * st.params) or st.params:copy() end
+    return L
   end
+  local Xt, ts, cls, Tg, sc = batch(R, it)
+  local Xh
+  if sc then
+    -- the estimate from a first pass without one, treated as a constant (no gradient through it)
+    Xh = x0_of(R, R.net:forward(input(R, Xt, ts, cls), st.params))
+  end
+  local X = input(R, Xt, ts, cls, Xh)
+  local loss = R.c.prediction == "logits" and function(Y) return cross_entropy(R, Y, Tg) end
+    or function(Y) return qd.nn.mse(Y, Tg, { grad = true }) end
+  local function feval(p) return R.net:grad(X, p, loss) end
   local _, L = qd.optim.adam(feval, st.params, st.opt)
+  -- exponential moving average of the weights (sampling uses it when ema > 0)
+  local d = R.c.ema
+  if d > 0 then st.ema = st.ema and (d * st.ema + (1 - d) * st.params) or st.params:copy() end
   return L
 end
 M.train_step = train_step
@@ -262,6 +442,7 @@ M.train_step = train_step
 -- t < 0 taken as 1), B samples of class cls with guidance scale g: returns token batch
 function M.sample(R, params, cls, B, rng, g, clamp)
   local c = R.c
+  if c.process == "masked" then return masked_sample(R, params, cls, B, rng, g) end
   g = g or c.guidance
   if clamp == nil then clamp = c.clamp > 0 and c.clamp or false end
   local zero = qd.matrix(R.D, B)
@@ -271,21 +452,22 @@ function M.sample(R, params, cls, B, rng, g, clamp)
   local ratio = c.T // c.steps
   local cc, cu = {}, {}
   for i = 1, B do cc[i] = cls; cu[i] = R.C + 1 end
+  local xh
   for k = c.steps - 1, 0, -1 do
     local t = k * ratio
     local ts = {}
     for i = 1, B do ts[i] = t end
-    local yc = R.net:forward(input(R, x, ts, cc), params)
+    local yc = R.net:forward(input(R, x, ts, cc, xh), params)
     local y = yc
     if g ~= 1 then
-      local yu = R.net:forward(input(R, x, ts, cu), params)
+      local yu = R.net:forward(input(R, x, ts, cu, xh), params)
       y = yu + g * (yc - yu)
     end
     local ab = R.abar[t + 1]
     local abp = t - ratio >= 0 and R.abar[t - ratio + 1] or 1.0
     local x0, eps
-    if c.prediction == "x0" then
-      x0 = y
+    if c.prediction == "x0" or c.prediction == "logits" then
+      x0 = c.prediction == "x0" and y or R.Ebig * softmax_blocks(R, y)
       eps = (1 / math.sqrt(1 - ab)) * (x - math.sqrt(ab) * x0)
     else
       eps = y
@@ -297,7 +479,16 @@ function M.sample(R, params, cls, B, rng, g, clamp)
       x0 = core.synth.embed(core.synth.nearest(x0, R.E, R.vmin), R.E, R.vmin)
       eps = (1 / math.sqrt(1 - ab)) * (x - math.sqrt(ab) * x0)
     end
-    x = math.sqrt(abp) * x0 + math.sqrt(1 - abp) * eps
+    xh = x0
+    if c.eta > 0 and k > 0 then
+      -- DDIM with eta > 0 (arXiv 2010.02502 eq. 12; eta = 1 is DDPM's ancestral step): part of
+      -- the noise is fresh, drawn from substream k + 1 of the sampling stream
+      local sig = c.eta * math.sqrt((1 - abp) / (1 - ab) * (1 - ab / abp))
+      local z = select(2, core.synth.diffuse(zero, qd.vector(zeros), qd.vector(ones), rng:substream(k + 1)))
+      x = math.sqrt(abp) * x0 + math.sqrt(math.max(1 - abp - sig * sig, 0)) * eps + sig * z
+    else
+      x = math.sqrt(abp) * x0 + math.sqrt(1 - abp) * eps
+    end
   end
   local Tn = core.synth.nearest(x, R.E, R.vmin)
   if R.cols then return from_columns(Tn, c.qubits, R.cols) end
@@ -351,14 +542,24 @@ M.evaluate = evaluate
 
 -- ------------------------------------------------------------------ runs
 
+-- options of the Gaussian process only: refused with process = "masked" (given at all, or, for
+-- the three with a value that is right for both, given another value)
+local gaussian_only = { T = true, schedule = true, steps = true, eta = true, clamp = true }
+local gaussian_value = { prediction = "x0", embedding = "column", self_cond = false }
+
 local function settings_of(c, R)
-  return { qubits = c.qubits, max_gates = c.max_gates, min_gates = c.min_gates, vocab = R.vocab,
+  local st = { qubits = c.qubits, max_gates = c.max_gates, min_gates = c.min_gates, vocab = R.vocab,
            samples = c.samples, per_class = c.per_class, T = c.T, schedule = c.schedule,
            sizes = R.sizes, activation = c.activation, time_dim = c.time_dim, iterations = c.iterations,
            batch = c.batch, lr = c.lr, lr_decay = c.lr_decay, drop = c.drop, guidance = c.guidance,
            steps = c.steps, per_class_samples = c.per_class_samples, classes = R.classes,
-           prediction = c.prediction, clamp = c.clamp, embedding = c.embedding,
+           prediction = c.prediction, clamp = c.clamp, embedding = c.embedding, ema = c.ema, eta = c.eta, self_cond = c.self_cond, process = c.process,
            train_size = R.N, nparams = R.net:nparams() }
+  if c.process == "masked" then   -- not used by it (run refuses them): not in its record
+    for k in pairs(gaussian_only) do st[k] = nil end
+    for k in pairs(gaussian_value) do st[k] = nil end
+  end
+  return st
 end
 
 local function req_matrix(R, req)
@@ -373,8 +574,19 @@ end
 
 -- genqc.run(cfg) -> {dir, stopped, metrics, per_class, params, losses, generated, timing}
 local function run_impl(cfg)
+  if type(cfg) == "table" and cfg.process == "masked" then
+    for k, v in pairs(cfg) do
+      if gaussian_only[k] or (gaussian_value[k] ~= nil and v ~= gaussian_value[k]) then
+        bad(string.format("option '%s': a setting of process = \"gaussian\", not used by process = \"masked\"", k))
+      end
+    end
+  end
   local c = protocol.config(spec, cfg, "run")
   if c.min_gates > c.max_gates then bad("option 'min_gates' exceeds 'max_gates'") end
+  if c.self_cond and c.prediction == "epsilon" then bad("option 'self_cond' needs prediction x0 or logits") end
+  if c.process == "masked" and (c.embedding ~= "column" or c.self_cond) then
+    bad("option 'process': masked needs embedding column and no self_cond")
+  end
   local R = setup(c)
   local S = protocol.session {
     name = c.name, seed = c.seed, settings = settings_of(c, R), format = M.format, out = c.out,
@@ -404,7 +616,7 @@ local function run_impl(cfg)
   if stopped then S:stop(); return res end
   S:clock()
   local t0 = qd.clock()
-  local parts, req = generate(R, st.params)
+  local parts, req = generate(R, c.ema > 0 and st.ema or st.params)
   local m, per = evaluate(R, parts)
   local sample_seconds = qd.clock() - t0
   m.loss = st.losses[#st.losses]
@@ -425,6 +637,7 @@ local function run_impl(cfg)
     local Lm = qd.vector(st.losses)
     Lm:save_npy(rec:path("loss.npy"))
     st.params:save_npy(rec:path("params.npy"))
+    if st.ema then st.ema:save_npy(rec:path("params_ema.npy")) end
   end
   res.timing = S:finish { sample_seconds = sample_seconds }
   res.metrics, res.per_class, res.generated, res.requested = S.rec.metrics, pc, parts, req_matrix(R, req)

@@ -63,4 +63,42 @@ function T.slurp(path)
   return s
 end
 
+-- T.run_files(dir, argv [, o]): runs the test files given in argv (else dir/test_*.lua), each
+-- in turn, printing "file N passed, N failed" per file and "N passed, N failed" at the end,
+-- then exits (status 1 if any check failed). o.reduce(p, f) -> p, f turns a rank's counts
+-- into the totals printed (tests/mpi/run.lua adds them over the ranks); o.tag is added to a
+-- FAIL line of a file that raised, o.suffix to the final line.
+function T.run_files(dir, argv, o)
+  o = o or {}
+  local reduce = o.reduce or function(p, f) return p, f end
+  local files = {}
+  for i = 1, #argv do files[#files + 1] = argv[i] end
+  if #files == 0 then
+    local p = io.popen('ls "' .. dir .. '"/test_*.lua 2>/dev/null')
+    for f in p:lines() do files[#files + 1] = f end
+    p:close()
+  end
+  table.sort(files)
+  for _, f in ipairs(files) do
+    local before_p, before_f = T.passed, T.failed
+    local chunk, err = loadfile(f)
+    if not chunk then
+      T.failed = T.failed + 1
+      io.stderr:write("FAIL loading " .. f .. ": " .. err .. "\n")
+    else
+      T.current = f
+      local ok, e = xpcall(chunk, debug.traceback)
+      if not ok then
+        T.failed = T.failed + 1
+        io.stderr:write("FAIL " .. f .. (o.tag or "") .. ": " .. tostring(e) .. "\n")
+      end
+    end
+    local p, fl = reduce(T.passed - before_p, T.failed - before_f)
+    print(string.format("%-40s %d passed, %d failed", f:match("[^/]*$"), p, fl))
+  end
+  local p, fl = reduce(T.passed, T.failed)
+  print(string.format("%d passed, %d failed%s", p, fl, o.suffix or ""))
+  os.exit(fl == 0 and 0 or 1)
+end
+
 return T

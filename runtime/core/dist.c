@@ -14,6 +14,18 @@
 /* messages above this go in pieces (MPI counts are int) */
 #define CHUNK ((size_t)1 << 30)
 
+/* a gather on one process: a malloc'd copy of the caller's bytes */
+static qd_status gather_one(const void *buf, size_t bytes, void **out, size_t *lens, qd_err *e)
+{
+    char *d = malloc(bytes ? bytes : 1);
+    if (!d)
+        return qd_fail(e, QD_ENOMEM, "not enough memory for a gather (%zu bytes)", bytes);
+    memcpy(d, buf, bytes);
+    *out = d;
+    lens[0] = bytes;
+    return QD_OK;
+}
+
 int qd_dist_enabled(void)
 {
 #ifdef QD_MPI
@@ -125,15 +137,8 @@ qd_status qd_dist_gather(const void *buf, size_t bytes, int root, void **out, si
     unsigned long long mine = bytes, *all = NULL;
     size_t total = 0;
     *out = NULL;
-    if (!g_up) {
-        char *d = malloc(bytes ? bytes : 1);
-        if (!d)
-            return qd_fail(e, QD_ENOMEM, "not enough memory for a gather (%zu bytes)", bytes);
-        memcpy(d, buf, bytes);
-        *out = d;
-        lens[0] = bytes;
-        return QD_OK;
-    }
+    if (!g_up)
+        return gather_one(buf, bytes, out, lens, e);
     if (g_rank == root) {
         all = malloc((size_t)g_size * sizeof *all);
         if (!all)
@@ -346,13 +351,7 @@ qd_status qd_dist_gather(const void *buf, size_t bytes, int root, void **out, si
                          qd_err *e)
 {
     (void)root;
-    char *d = malloc(bytes ? bytes : 1);
-    if (!d)
-        return qd_fail(e, QD_ENOMEM, "not enough memory for a gather (%zu bytes)", bytes);
-    memcpy(d, buf, bytes);
-    *out = d;
-    lens[0] = bytes;
-    return QD_OK;
+    return gather_one(buf, bytes, out, lens, e);
 }
 qd_status qd_dist_allgather(const void *buf, size_t bytes, void **out, size_t *lens,
                             qd_err *e)

@@ -445,15 +445,22 @@ static qdl_array *check_emb(lua_State *L, int arg)
     return E;
 }
 
+/* the smallest token value (argument arg) */
+static lua_Integer check_vmin(lua_State *L, int arg)
+{
+    lua_Integer vmin = luaL_checkinteger(L, arg);
+    if (vmin < -100000 || vmin > 100000)
+        luaL_argerror(L, arg, "smallest token in -100000 ... 100000 expected");
+    return vmin;
+}
+
 /* core.synth.embed(T (cells x B), E (de x K), vmin) -> X (cells*de x B) */
 static int l_embed(lua_State *L)
 {
     qdL_checknargs(L, 3);
     qdl_array *T = check_real(L, 1, 0, "token batch");
     qdl_array *E = check_emb(L, 2);
-    lua_Integer vmin = luaL_checkinteger(L, 3);
-    if (vmin < -100000 || vmin > 100000)
-        return luaL_argerror(L, 3, "smallest token in -100000 ... 100000 expected");
+    lua_Integer vmin = check_vmin(L, 3);
     size_t rows;
     if (qd_mul_overflow(T->rows, E->rows, &rows))
         return luaL_argerror(L, 1, "batch too large");
@@ -472,9 +479,7 @@ static int l_nearest(lua_State *L)
     qdL_checknargs(L, 3);
     qdl_array *X = check_real(L, 1, 0, "embedded batch");
     qdl_array *E = check_emb(L, 2);
-    lua_Integer vmin = luaL_checkinteger(L, 3);
-    if (vmin < -100000 || vmin > 100000)
-        return luaL_argerror(L, 3, "smallest token in -100000 ... 100000 expected");
+    lua_Integer vmin = check_vmin(L, 3);
     if (X->rows % E->rows)
         return argf(L, 1, "rows a multiple of the embedding dimension %d "
                     "expected, got %d", (int)E->rows, (int)X->rows);

@@ -1738,6 +1738,16 @@ qd_status qd_dm_apply_matrix(qd_c *rho, int n, const int *qs, int k, const qd_c 
  * amplitude is computed alone by the same expression: results do not depend on threads
  * or on how members are split. */
 #define QD_DIAGTAB_LB 10
+/* threads in the current OpenMP team (1 without OpenMP) */
+static int team_size(void)
+{
+#ifdef _OPENMP
+    return omp_get_num_threads();
+#else
+    return 1;
+#endif
+}
+
 /* qd_k_diagtab's chunks [c0, c1) of P amplitudes, the table (expanded to P) on the low bits */
 static void diagtab_low(double *x, size_t amps, size_t P, const double *tr, const double *ti,
                         const double *nti, size_t c0, size_t c1)
@@ -1814,7 +1824,7 @@ void qd_k_diagtab(qd_c *a, int nq, size_t count, const int *qs, int k, const qd_
         if (par) {
             #pragma omp parallel
             {
-                size_t t = (size_t)qd_thread_num(), T = (size_t)omp_get_num_threads();
+                size_t t = (size_t)qd_thread_num(), T = (size_t)team_size();
                 diagtab_low(x, amps, P, tr, ti, nti, nch * t / T, nch * (t + 1) / T);
             }
         } else {
@@ -1826,7 +1836,7 @@ void qd_k_diagtab(qd_c *a, int nq, size_t count, const int *qs, int k, const qd_
     if (par) {
         #pragma omp parallel
         {
-            size_t t = (size_t)qd_thread_num(), T = (size_t)omp_get_num_threads();
+            size_t t = (size_t)qd_thread_num(), T = (size_t)team_size();
             diagtab_high(x, nq, L, k, tab, lo, himask, nb * t / T, nb * (t + 1) / T);
         }
     } else {
@@ -1876,7 +1886,7 @@ void qd_k_1q_real(qd_c *a, int nq, size_t count, int q, const double m[4])
     if (amps >= QD_PAR_MIN && qd_get_threads() > 1) {
         #pragma omp parallel
         {
-            size_t t = (size_t)qd_thread_num(), T = (size_t)omp_get_num_threads();
+            size_t t = (size_t)qd_thread_num(), T = (size_t)team_size();
             k1q_real_range(x, b, m, nblk * t / T, nblk * (t + 1) / T);
         }
         return;

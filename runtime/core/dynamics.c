@@ -4,6 +4,8 @@
  * Euler-Maruyama or the Rouchon-Ralph Kraus scheme), batched over ensemble members, with
  * a per-step feedback Hamiltonian supplied by a callback, forward or in reverse time. */
 #include "qd_dynamics.h"
+#include "qd_simd.h"
+#include "qd_sse_lanes.h"
 #include <math.h>
 #include <string.h>
 #ifdef _OPENMP
@@ -453,7 +455,7 @@ static size_t sse_member_run(const qd_sse_opts *o, int n, qd_c *psi, size_t j, s
         if (count == 1 && (st & 1023) == 0)   /* one long trajectory: its own progress */
             qd_progress("qd.sse", (double)st / (double)o->steps);
         for (size_t k = 0; k < m; k++)
-            dW[k] = sq * qd_rng_normal(rng);
+            dW[k] = sq * qd_rng_gauss(rng);
         if (sse_member_step(o, n, psi, fc, dW, dy, scr))
             return st + 1;
         if (o->records)
@@ -522,10 +524,27 @@ static void sse_means(const qd_sse_opts *o, const double *vals, size_t nsave, si
         }
 }
 
-static qd_status sse_run(qd_c *a, int n, size_t count, const qd_sse_opts *o, const qd_rng *base,
-                         qd_err *e)
+/* unit u of a run: block u of QD_VL members on the lane path (LP), else member u; steps
+ * [s0, s1); fco: the feedback coefficients (perm: one column of nF per member) */
+static void sse_unit(const qd_sse_lanes *LP, const qd_sse_opts *o, int n, qd_c *a, size_t u,
+                     size_t count, size_t s0, size_t s1, const qd_c *fco, int perm, qd_rng *rngs,
+                     size_t *bad, double *vals, size_t nsave, qd_c *sc)
 {
-    size_t d = (size_t)1 << n, m = o->m;
+    size_t d = (size_t)1 << n, nF = o->F ? o->F->nterms : 0;
+    if (LP) {
+        size_t j0 = u * QD_VL, nl = count - j0 < QD_VL ? count - j0 : QD_VL;
+        if (qd_sse_lanes_block(LP, a + j0 * d, j0, nl, count, s0, s1, perm ? fco + j0 * nF : fco,
+                               perm ? nF : 0, rngs + j0, bad + j0, vals, nsave, (double *)sc))
+            bad[j0] = SSE_STOPPED;
+    } else if (!bad[u])
+        bad[u] = sse_member_run(o, n, a + u * d, u, count, s0, s1, perm ? fco + u * nF : fco,
+                                &rngs[u], sc, vals, nsave);
+}
+
+/* the options' consistency (qd_sse_run's errors) */
+static qd_status sse_check(const qd_sse_opts *o, int n, qd_err *e)
+{
+    size_t m = o->m;
     if (!(o->dt > 0) || !isfinite(o->dt) || !isfinite(o->t0))
         return qd_fail(e, QD_EARG, "time step dt > 0 (finite) expected");
     if (m > 64)
@@ -549,48 +568,68 @@ static qd_status sse_run(qd_c *a, int n, size_t count, const qd_sse_opts *o, con
         if (o->obs[i].n != n)
             return qd_fail(e, QD_EARG, "tracked observable %zu on %d qubits for %d-qubit states", i + 1,
                            o->obs[i].n, n);
+    return QD_OK;
+}
+
+static qd_status sse_run(qd_c *a, int n, size_t count, const qd_sse_opts *o, const qd_rng *base,
+                         qd_err *e)
+{
+    size_t d = (size_t)1 << n, m = o->m;
+    qd_status s = sse_check(o, n, e);
+    if (s != QD_OK)
+        return s;
+    /* the lane path (sse_lanes.c) for small registers: units of QD_VL members; else one
+     * member per unit */
+    qd_sse_lanes *LP = qd_sse_generic_only || (o->F && o->F->nterms > QD_SSE_LANES_MAX_F)
+                           ? NULL : qd_sse_lanes_new(o, n);
+    size_t unit = LP ? QD_VL : 1, nunits = (count + unit - 1) / unit;
     int nt = max_threads();
     if (nt < 1)
         nt = 1;
-    if ((size_t)nt > count)
-        nt = (int)count;
-    size_t per = ((m + 1) * d + 3) & ~(size_t)3, bytes;   /* whole cache lines per thread */
-    if (qd_mul_overflow(per, (size_t)nt * sizeof(qd_c), &bytes))
+    if ((size_t)nt > nunits)
+        nt = (int)nunits;
+    size_t per = LP ? qd_sse_lanes_scratch(LP) / 2 : ((m + 1) * d + 3) & ~(size_t)3, bytes;   /* qd_c; whole cache lines per thread */
+    if (qd_mul_overflow(per, (size_t)nt * sizeof(qd_c), &bytes)) {
+        qd_sse_lanes_free(LP);
         return qd_fail(e, QD_ENOMEM, "not enough memory for SSE scratch");
+    }
     size_t nF = o->F ? o->F->nterms : 0, fbytes = 0;
-    if (nF && qd_mul_overflow(nF * sizeof(qd_c), count, &fbytes))
-        return qd_fail(e, QD_ENOMEM, "not enough memory for feedback coefficients");
     size_t nsave = o->steps / (o->every ? o->every : 1) + 1, vbytes = 0;
-    if (o->nobs && (qd_mul_overflow(nsave * o->nobs, count, &vbytes) || qd_mul_overflow(vbytes, sizeof(double), &vbytes)))
-        return qd_fail(e, QD_ENOMEM, "not enough memory for the tracked observables");
+    if ((nF && qd_mul_overflow(nF * sizeof(qd_c), count, &fbytes)) ||
+        (o->nobs && (qd_mul_overflow(nsave * o->nobs, count, &vbytes) || qd_mul_overflow(vbytes, sizeof(double), &vbytes)))) {
+        qd_sse_lanes_free(LP);
+        return qd_fail(e, QD_ENOMEM, "not enough memory for %zu SSE trajectories", count);
+    }
     qd_c *scr = qd_malloc(bytes);
     qd_rng *rngs = qd_malloc(sizeof(qd_rng) * count);
     size_t *bad = qd_calloc(count, sizeof(size_t));
     double *vals = o->nobs ? qd_malloc(vbytes) : NULL;
     qd_c *fco = nF ? qd_malloc(fbytes) : NULL;
-    qd_status s = QD_OK;
     if (!scr || !rngs || !bad || (o->nobs && !vals) || (nF && !fco)) {
         s = qd_fail(e, QD_ENOMEM, "not enough memory for %zu SSE trajectories", count);
         goto done;
     }
     for (size_t j = 0; j < count; j++)
         rngs[j] = qd_rng_sub(base, j);
-    for (size_t j = 0; j < count; j++)
-        sse_observe_member(o, a + j * d, count, j, vals, nsave, 0);
-    /* threads over members; a parallel region per step only when a feedback callback has
-     * to see all members between steps (otherwise members run their whole trajectory
+    if (LP && o->nobs)
+        qd_sse_lanes_observe0(LP, a, count, vals, nsave, (double *)scr);
+    else
+        for (size_t j = 0; j < count; j++)
+            sse_observe_member(o, a + j * d, count, j, vals, nsave, 0);
+    /* threads over units; a parallel region per step only when a feedback callback has
+     * to see all members between steps (otherwise units run their whole trajectory
      * independently: one region, no per-step synchronisation) */
     int par = nt > 1 && count * d * (m + 1) * (nF ? 1 : o->steps) >= ((size_t)1 << 15);
     qd_progress("qd.sse", 0);
     if (!nF) {
-        /* progress: the members thread 0 has done, of its static share */
-        size_t share = (count + (size_t)(par ? nt : 1) - 1) / (size_t)(par ? nt : 1);
+        /* progress: the units thread 0 has done, of its static share */
+        size_t share = (nunits + (size_t)(par ? nt : 1) - 1) / (size_t)(par ? nt : 1);
         #pragma omp parallel for schedule(static) num_threads(nt) if (par)
-        for (size_t j = 0; j < count; j++) {
-            bad[j] = sse_member_run(o, n, a + j * d, j, count, 0, o->steps, NULL, &rngs[j],
-                                    scr + (size_t)tid() * per, vals, nsave);
+        for (size_t u = 0; u < nunits; u++) {
+            sse_unit(LP, o, n, a, u, count, 0, o->steps, NULL, 0, rngs, bad, vals, nsave,
+                     scr + (size_t)tid() * per);
             if (tid() == 0 && count > 1)
-                qd_progress("qd.sse", (double)(j + 1) / (double)share * 0.999);
+                qd_progress("qd.sse", (double)(u + 1) / (double)share * 0.999);
         }
     } else {
         for (size_t st = 0; st < o->steps; st++) {
@@ -606,10 +645,9 @@ static qd_status sse_run(qd_c *a, int n, size_t count, const qd_sse_opts *o, con
                     goto done;
                 }
             #pragma omp parallel for schedule(static) num_threads(nt) if (par)
-            for (size_t j = 0; j < count; j++)
-                if (!bad[j])
-                    bad[j] = sse_member_run(o, n, a + j * d, j, count, st, st + 1, perm ? fco + j * nF : fco,
-                                            &rngs[j], scr + (size_t)tid() * per, vals, nsave);
+            for (size_t u = 0; u < nunits; u++)
+                sse_unit(LP, o, n, a, u, count, st, st + 1, fco, perm, rngs, bad, vals, nsave,
+                         scr + (size_t)tid() * per);
             size_t j = 0;
             while (j < count && !bad[j])
                 j++;
@@ -636,5 +674,6 @@ done:
     qd_free(bad);
     qd_free(vals);
     qd_free(fco);
+    qd_sse_lanes_free(LP);
     return s;
 }

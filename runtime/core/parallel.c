@@ -40,6 +40,7 @@ int qd_thread_num(void)
  * separate copy of the kernel code (runtime/core/qd_isa.h) and would have its own copy. */
 volatile int qd_interrupt = 0;       /* qd.h: set by the interpreter's signal handlers */
 int qd_adjoint_generic_only = 0;   /* tests: force the generic adjoint (qd_circuit.h) */
+int qd_sse_generic_only = 0;       /* tests: force the generic SSE member step (qd_sse_lanes.h) */
 
 /* ---- progress of long single calls (qd.h) */
 qd_progress_cb qd_progress_hook = NULL;

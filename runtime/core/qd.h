@@ -149,6 +149,11 @@ void qd_rng_init(qd_rng *r, uint64_t seed);
 uint64_t qd_rng_u64(qd_rng *r);
 double qd_rng_uniform(qd_rng *r);          /* [0, 1), 53 bits */
 double qd_rng_normal(qd_rng *r);           /* N(0, 1) */
+/* N(0, 1) by qd_lanemath.h's Box-Muller (52-bit uniforms, qd's own log/sin/cos): the same
+ * bits on every CPU, kernel set and C library, and the numbers the SSE's lane path draws
+ * for a member QD_VL at a time. The SSE's increments; not the same numbers as
+ * qd_rng_normal. */
+double qd_rng_gauss(qd_rng *r);
 qd_c qd_rng_cnormal(qd_rng *r);            /* re, im ~ N(0, 1/2) independently: E|z|^2 = 1 */
 qd_rng qd_rng_split(qd_rng *r);
 qd_rng qd_rng_sub(const qd_rng *r, uint64_t k);
@@ -338,6 +343,12 @@ double qd_norm2(const qd_c *a, size_t d);                    /* sum |a_i|^2, det
 qd_c qd_inner(const qd_c *a, const qd_c *b, size_t d);       /* <a|b> = sum conj(a_i) b_i */
 /* <psi|P|psi> for a Pauli string: ops[i] in "IXYZ" acting on qubit qs[i], i < k. Real. */
 double qd_expect_pauli(const qd_c *a, int nq, const char *ops, const int *qs, int k);
+/* y[i] = atanh(x[i]), |x[i]| < 1 (vmath.c: qd's own log, the same bits on every CPU; within a
+ * few ulp of libm's) */
+void qd_vm_atanh(const double *x, double *y, size_t n);
+/* the same for count vectors side by side (an ensemble), out[j] for vector j: the same bits */
+void qd_expect_pauli_batch(const qd_c *a, int nq, size_t count, const char *ops, const int *qs,
+                           int k, double *out);
 double qd_dm_expect_pauli(const qd_c *rho, int n, const char *ops, const int *qs, int k);
 double qd_dm_trace_re(const qd_c *rho, int n);
 double qd_dm_purity(const qd_c *rho, int n);                 /* Tr rho^2 */

@@ -190,6 +190,25 @@ double qd_expect_pauli(const qd_c *a, int nq, const char *ops, const int *qs, in
     return c.p.ny & 1 ? rotate_re(c.p.ny, 0, s) : rotate_re(c.p.ny, s, 0);
 }
 
+void qd_expect_pauli_batch(const qd_c *a, int nq, size_t count, const char *ops, const int *qs,
+                           int k, double *out)
+{
+    size_t d = (size_t)1 << nq;
+    if (d > QD_BLOCK) {
+        for (size_t j = 0; j < count; j++)
+            out[j] = qd_expect_pauli(a + j * d, nq, ops, qs, k);
+        return;
+    }
+    /* one block per member: reduce_re's sum is 0 + the block's, so the same bits */
+    pauli_ctx c = {a, pauli_of(nq, ops, qs, k)};
+    for (size_t j = 0; j < count; j++) {
+        c.a = a + j * d;
+        double s = 0;
+        s += pauli_block(&c, 0, d);
+        out[j] = c.p.ny & 1 ? rotate_re(c.p.ny, 0, s) : rotate_re(c.p.ny, s, 0);
+    }
+}
+
 /* Tr(P rho) = sum_j <j|P rho|j> = sum_j phase(j) rho[j, j^x] (P[j^x, j] = phase(j)). */
 double qd_dm_expect_pauli(const qd_c *rho, int n, const char *ops, const int *qs, int k)
 {

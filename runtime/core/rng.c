@@ -5,6 +5,7 @@
  * a new key, so member k of an ensemble gets the same numbers whatever the batch size or
  * thread count. Normals: Box-Muller on two 53-bit uniforms. */
 #include "qd.h"
+#include "qd_lanemath.h"
 #include <math.h>
 
 #define GOLDEN 0x9E3779B97F4A7C15ULL
@@ -48,6 +49,24 @@ double qd_rng_normal(qd_rng *r)
     r->spare = rad * sin(2.0 * M_PI * u2);
     r->has_spare = 1;
     return rad * cos(2.0 * M_PI * u2);
+}
+
+double qd_rng_gauss(qd_rng *r)
+{
+    if (r->has_spare) {
+        r->has_spare = 0;
+        return r->spare;
+    }
+    /* lane 0 of the lane version: the same operations, so the same bits */
+    qd_lu key = {0}, ctr = {0};
+    key[0] = r->key;
+    ctr[0] = r->ctr;
+    qd_lv g0, g1;
+    qd_l_gauss_pair(key, &ctr, &g0, &g1);
+    r->ctr = ctr[0];
+    r->spare = g1[0];
+    r->has_spare = 1;
+    return g0[0];
 }
 
 qd_c qd_rng_cnormal(qd_rng *r)

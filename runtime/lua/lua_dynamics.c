@@ -304,8 +304,11 @@ static int fb_protected(lua_State *L)
             coef[i] = qdL_array_get(A, i);
         *f->per_member = 0;
     } else if (A && !A->freed && A->rows == nF && A->cols == count) {
-        for (size_t i = 0; i < nF * count; i++)
-            coef[i] = qdL_array_get(A, i);
+        if (A->cplx)
+            memcpy(coef, A->data, sizeof(qd_c) * nF * count);
+        else
+            for (size_t i = 0; i < nF * count; i++)
+                coef[i] = ((const double *)A->data)[i];
         *f->per_member = 1;
     } else if (lua_istable(L, -1) && !A && luaL_len(L, -1) == (lua_Integer)nF) {
         /* the length is read once; each entry once */

@@ -500,10 +500,8 @@ static int m_expect(lua_State *L)
     }
     if (r->kind == QDL_K_ENS) {
         qdl_array *v = qdL_newarray(L, r->count, 1, 0, 1);
-        size_t d = (size_t)1 << r->n;
         double *out = v->data;
-        for (size_t j = 0; j < r->count; j++)
-            out[j] = qd_expect_pauli(r->a + j * d, r->n, ops, qs, k);
+        qd_expect_pauli_batch(r->a, r->n, r->count, ops, qs, k, out);
         return 1;
     }
     lua_pushnumber(L, r->kind == QDL_K_STATE ? qd_expect_pauli(r->a, r->n, ops, qs, k)

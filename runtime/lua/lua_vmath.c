@@ -80,8 +80,11 @@ static int unary(lua_State *L, vfun f)
     }
     qdl_array *o = like(L, 1, a);
     double *y = o->data;
-    for (size_t i = 0; i < n; i++)
-        y[i] = apply(f, x[i]);
+    if (f == F_ATANH)
+        qd_vm_atanh(x, y, n);   /* vectorised (runtime/core/vmath.c) */
+    else
+        for (size_t i = 0; i < n; i++)
+            y[i] = apply(f, x[i]);
     for (size_t i = 0; i < n; i++)
         if (!isfinite(y[i]))
             return luaL_argerror(L, 1, lua_pushfstring(L, "entry %d overflows (%f)", (int)i + 1, x[i]));

@@ -7,6 +7,7 @@
  * Euler-Maruyama bias ~ dt: weak order 1). */
 #include "harness.h"
 #include "qd_dynamics.h"
+#include "qd_sse_lanes.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -365,6 +366,129 @@ QD_TEST(dyn_sse_feedback_reverse)
     qd_ps_free(&A2);
     qd_ps_free(&H);
     qd_ps_free(&F);
+}
+
+/* a state-dependent feedback: member j's coefficients from its amplitudes (as a score
+ * would be), per member; or shared ones from member 0 */
+typedef struct {
+    int per_member, n;
+} fbstate;
+
+static qd_status fb_state(void *ctx, size_t step, double t, qd_c *a, size_t count, qd_c *coef,
+                          int *per_member, qd_err *e)
+{
+    (void)step;
+    (void)e;
+    fbstate *c = ctx;
+    size_t d = (size_t)1 << c->n;
+    *per_member = c->per_member;
+    for (size_t j = 0; j < (c->per_member ? count : 1); j++) {
+        const qd_c *p = a + j * d;
+        double z = creal(p[0] * conj(p[0])) - creal(p[d - 1] * conj(p[d - 1]));
+        coef[j * 3] = 0.8 * z + 0.1 * t;
+        coef[j * 3 + 1] = -0.5 * creal(p[1] * conj(p[0]));
+        coef[j * 3 + 2] = 0.3 + 0.2 * I * z;   /* complex: a non-Hermitian kick, normalised away */
+    }
+    return QD_OK;
+}
+
+/* The lane path (sse_lanes.c, registers of up to 6 qubits) against the generic member-by-
+ * member step (qd_sse_generic_only) with the same increments: states, records and tracked
+ * means to 1e-12 over 40 steps, for both schemes, with H, one or two measured observables,
+ * shared and per-member state-dependent feedback, reverse time. And the lane path alone:
+ * a member's bits independent of the member count (blocks of QD_VL and a tail) and of the
+ * thread count. */
+QD_TEST(dyn_sse_lanes_vs_generic)
+{
+    for (int n = 1; n <= 3; n++) {
+        size_t d = (size_t)1 << n, N = 11, steps = 40;
+        qd_pauli_sum H, A[2], F, O[2];
+        qd_ps_init(&H, n);
+        addt(&H, 0.7, "X", 0, -1);
+        addt(&H, -0.4, n > 1 ? "YZ" : "Y", 0, n > 1 ? 1 : -1);
+        qd_ps_init(&A[0], n);
+        addt(&A[0], 1, "Z", 0, -1);
+        qd_ps_init(&A[1], n);
+        addt(&A[1], 0.6, "X", n - 1, -1);
+        addt(&A[1], 0.3, "Z", n - 1, -1);
+        qd_ps_init(&F, n);
+        addt(&F, 1, "X", 0, -1);
+        addt(&F, 1, "Y", n - 1, -1);
+        addt(&F, 1, n > 1 ? "ZZ" : "Z", 0, n > 1 ? 1 : -1);
+        qd_ps_init(&O[0], n);
+        addt(&O[0], 1, "Y", 0, -1);
+        qd_ps_init(&O[1], n);
+        addt(&O[1], 1, n > 1 ? "XX" : "X", 0, n > 1 ? 1 : -1);
+        double gam[2] = {0.9, 0.4};
+        qd_c *a0 = malloc(sizeof(qd_c) * d * N), *x = malloc(sizeof(qd_c) * d * N),
+             *y = malloc(sizeof(qd_c) * d * N);
+        qd_rng r;
+        qd_rng_init(&r, 100 + (uint64_t)n);
+        for (size_t j = 0; j < N; j++)
+            ref_random_vec(a0 + j * d, d, &r);
+        qd_rng base;
+        qd_rng_init(&base, 8);
+        double recx[2 * 40 * 11], recy[2 * 40 * 11], obx[2 * 9], oby[2 * 9];
+        for (int cfg = 0; cfg < 6; cfg++) {
+            int scheme = cfg & 1, fbk = cfg / 2;   /* feedback: none, shared, per member */
+            fbstate fs = {.per_member = fbk == 2, .n = n};
+            qd_sse_opts o = {.H = &H, .m = 1 + (size_t)(cfg % 3 == 0), .A = A, .gamma = gam,
+                             .scheme = scheme, .normalize = cfg != 2, .dt = 0.01, .steps = steps,
+                             .records = recx, .nobs = 2, .obs = O, .every = 5, .obs_out = obx,
+                             .F = fbk ? &F : NULL, .fb = fbk ? fb_state : NULL, .ctx = &fs,
+                             .reverse = cfg == 5, .t0 = cfg == 5 ? 0.5 : 0};
+            qd_sse_opts og = o;
+            og.records = recy;
+            og.obs_out = oby;
+            qd_err e;
+            memcpy(x, a0, sizeof(qd_c) * d * N);
+            memcpy(y, a0, sizeof(qd_c) * d * N);
+            CHECK(qd_sse_run(x, n, N, &o, &base, &e) == QD_OK, "lane run n=%d cfg %d: %s", n, cfg, e.msg);
+            qd_sse_generic_only = 1;
+            CHECK(qd_sse_run(y, n, N, &og, &base, &e) == QD_OK, "generic run n=%d cfg %d", n, cfg);
+            qd_sse_generic_only = 0;
+            double ds = 0, dr = 0, dob = 0;
+            for (size_t i = 0; i < d * N; i++)
+                ds = fmax(ds, cabs(x[i] - y[i]));
+            for (size_t i = 0; i < o.m * steps * N; i++)
+                dr = fmax(dr, fabs(recx[i] - recy[i]));
+            for (size_t i = 0; i < 2 * 9; i++)
+                dob = fmax(dob, fabs(obx[i] - oby[i]));
+            CHECK(ds < 1e-12 && dr < 1e-12 && dob < 1e-12,
+                  "lanes = generic (n=%d cfg %d): states %g, records %g, means %g", n, cfg, ds, dr, dob);
+            /* lane path: 3 members alone, 1 thread, = the first 3 of the 11 with 2 threads */
+            int th = qd_get_threads();
+            memcpy(y, a0, sizeof(qd_c) * d * N);
+            qd_set_threads(1);
+            og.obs_out = oby;
+            CHECK(qd_sse_run(y, n, 3, &og, &base, &e) == QD_OK, "3 members");
+            qd_set_threads(2);
+            qd_c *w = malloc(sizeof(qd_c) * d * N);
+            memcpy(w, a0, sizeof(qd_c) * d * N);
+            og.records = NULL;
+            CHECK(qd_sse_run(w, n, N, &og, &base, &e) == QD_OK, "11 members, 2 threads");
+            qd_set_threads(th);
+            CHECK(memcmp(x, w, sizeof(qd_c) * d * N) == 0,
+                  "lane path: threads do not change a bit (n=%d cfg %d)", n, cfg);
+            /* (a shared feedback reads member 0, which both runs have) */
+            int same3 = memcmp(x, y, sizeof(qd_c) * d * 3) == 0;
+            for (size_t k = 0; k < o.m; k++)
+                for (size_t j = 0; j < 3; j++)
+                    same3 &= memcmp(recx + k * steps * N + j * steps, recy + k * steps * 3 + j * steps,
+                                    sizeof(double) * steps) == 0;
+            CHECK(same3, "lane path: members 0-2 the same alone and among 11 (n=%d cfg %d)", n, cfg);
+            free(w);
+        }
+        free(a0);
+        free(x);
+        free(y);
+        qd_ps_free(&H);
+        qd_ps_free(&A[0]);
+        qd_ps_free(&A[1]);
+        qd_ps_free(&F);
+        qd_ps_free(&O[0]);
+        qd_ps_free(&O[1]);
+    }
 }
 
 /* Bloch-type error of the trajectory average against rho_L: max over the observables obs

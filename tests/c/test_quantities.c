@@ -189,6 +189,69 @@ QD_TEST(quant_expect_pauli_large)
     qd_free(v);
 }
 
+/* a batch of members: the same bits as qd_expect_pauli member by member (one block per
+ * member up to QD_BLOCK amplitudes, the block sums beyond) */
+QD_TEST(quant_expect_pauli_batch)
+{
+    qd_rng r;
+    qd_rng_init(&r, 65);
+    int ns[] = {1, 2, 4, 13};
+    const char *strs[] = {"Y", "XZ", "ZYX", "YIZ"};
+    int qs[3] = {0, 1, 2};
+    for (int t = 0; t < 4; t++) {
+        int n = ns[t], k = (int)strlen(strs[t]);
+        size_t d = (size_t)1 << n, count = 5;
+        qd_c *a = qd_malloc(sizeof(qd_c) * d * count);
+        for (size_t j = 0; j < count; j++)
+            ref_random_vec(a + j * d, d, &r);
+        double out[5];
+        qd_expect_pauli_batch(a, n, count, strs[t], qs, k, out);
+        int same = 1;
+        for (size_t j = 0; j < count; j++) {
+            double one = qd_expect_pauli(a + j * d, n, strs[t], qs, k);
+            same &= memcmp(&one, &out[j], sizeof one) == 0;
+        }
+        CHECK(same, "batch <%s> at n = %d: the per-member bits", strs[t], n);
+        qd_free(a);
+    }
+}
+
+/* qd_vm_atanh (vmath.c): within 4 ulp of libm's atanh, odd, exact at 0 and tiny values */
+QD_TEST(quant_vm_atanh)
+{
+    qd_rng r;
+    qd_rng_init(&r, 66);
+    size_t n = 20003;
+    double *x = qd_malloc(sizeof(double) * n), *y = qd_malloc(sizeof(double) * n);
+    for (size_t i = 0; i < n; i++) {
+        double u = qd_rng_uniform(&r);
+        x[i] = i % 3 == 0 ? u * 2 - 1 : i % 3 == 1 ? (u - 0.5) * ldexp(1, -(int)(i % 60)) : 1 - ldexp(0.5 + u / 2, -(int)(i % 50));   /* |x| < 1 */
+    }
+    x[0] = 0;
+    x[1] = -0.0;
+    x[2] = 1e-300;
+    x[3] = -(1 - 0x1p-53);
+    qd_vm_atanh(x, y, n);
+    double worst = 0;
+    int odd = 1;
+    for (size_t i = 0; i < n; i++) {
+        double want = atanh(x[i]);
+        if (y[i] != want)
+            worst = fmax(worst, fabs(y[i] - want) / (nextafter(fabs(want), INFINITY) - fabs(want)));
+    }
+    for (size_t i = 0; i < n; i++)
+        x[i] = -x[i];
+    double *z = qd_malloc(sizeof(double) * n);
+    qd_vm_atanh(x, z, n);
+    for (size_t i = 0; i < n; i++)
+        odd &= z[i] == -y[i];
+    CHECK(worst <= 4, "atanh within 4 ulp of libm: %g", worst);
+    CHECK(odd && y[2] == 1e-300 && y[0] == 0 && signbit(y[1]), "odd; exact at 0, -0 and 1e-300");
+    qd_free(x);
+    qd_free(y);
+    qd_free(z);
+}
+
 /* ---------------------------------------------------------------- density matrices */
 
 QD_TEST(quant_dm_trace_purity_fid_pure)

@@ -1,0 +1,348 @@
+/* sse_lanes.c — SSE trajectories of small registers with QD_VL members side by side.
+ *
+ * dynamics.c's member step applies each Pauli sum term by term to one member's 2^n
+ * amplitudes; for a qubit or two that is a few multiplications per call, and the calls, the
+ * per-member loops and the C library's log/sin/cos of the Gaussian increments are most of
+ * the time. Here a block of QD_VL members is laid out as structure-of-arrays (row b of the
+ * block: amplitude b of every member, qd_simd.h's qd_soa_in) and every operation of the step
+ * is one lane-wise vector operation: operators are precomputed as grouped weights
+ * ((O psi)[b] = sum_g w_g[b] psi[b ^ x_g]), feedback coefficients are per-lane vectors, and
+ * the increments come from qd_lanemath.h's Box-Muller (the same numbers rng.c's
+ * qd_rng_gauss gives each member one at a time, which the generic path draws).
+ *
+ * Every lane does a member's arithmetic alone (no sum crosses lanes), in the same order in
+ * every kernel set and without fused multiply-adds, so a member's trajectory has the same
+ * bits whatever the member count, the block it falls in, the thread count or the set. It
+ * is not bitwise the generic path's (another summation order); tests/c/test_dynamics.c
+ * checks the two against each other with the same increments.
+ *
+ * The step is dynamics.c's (qd_dynamics.h documents the schemes):
+ *   a_k = <psi|A_k|psi>, nv = psi - i s dt H psi - i dt sum_f c_f F_f psi,
+ *   Euler:   nv += -(g/2) dt A_k (A_k - a_k) psi + ((g/2) dt a_k + sqrt(g) dW_k)(A_k - a_k) psi
+ *   Rouchon: dy_k = 2 sqrt(g) a_k dt + dW_k; nv += sqrt(g) dy_k A_k psi
+ *            + sum_l c_kl A_k A_l psi, c_kk = g (dy_k^2 / 2 - dt),
+ *              c_kl = sqrt(g_k g_l) dy_k dy_l / 2,
+ * then psi = nv / |nv| (Rouchon, or Euler with normalize). */
+#include "qd_dynamics.h"
+#include "qd_lanemath.h"
+#include "qd_sse_lanes.h"
+#include <math.h>
+#include <string.h>
+
+/* a Pauli sum as grouped weights: (O psi)[b] = sum_g w[g][b] psi[b ^ x[g]] */
+typedef struct {
+    size_t ng;
+    uint64_t *x;
+    double *w;   /* ng x d complex (re, im) */
+} lop;
+
+struct qd_sse_lanes {
+    int n;
+    size_t d, m, nF, nobs;
+    lop H;       /* -i s dt H (s = -1 in reverse time); ng = 0: none */
+    lop *A;      /* A[0..m) */
+    lop *F;      /* F[0..nF): term f alone, coefficient 1 */
+    lop *obs;    /* obs[0..nobs) */
+    const qd_sse_opts *o;
+};
+
+static int lop_build(lop *L, const qd_pauli_sum *P, size_t t0, size_t t1, int unit, qd_c alpha,
+                     size_t d)
+{
+    L->ng = 0;
+    L->x = qd_malloc(sizeof(uint64_t) * (t1 - t0 + 1));
+    L->w = qd_calloc((t1 - t0 + 1) * d * 2, sizeof(double));
+    if (!L->x || !L->w)
+        return 0;
+    for (size_t t = t0; t < t1; t++) {
+        uint64_t x = P->x[t], z = P->z[t];
+        size_t g = 0;
+        while (g < L->ng && L->x[g] != x)
+            g++;
+        if (g == L->ng)
+            L->x[L->ng++] = x;
+        static const qd_c ip[4] = {1, I, -1, -I};
+        qd_c cc = alpha * (unit ? 1 : P->c[t]) * ip[__builtin_popcountll(x & z) & 3];
+        double *w = L->w + g * d * 2;
+        for (size_t b = 0; b < d; b++) {   /* (P psi)[b] = i^ny (-1)^|src & z| psi[src] */
+            qd_c v = __builtin_parityll((b ^ x) & z) ? -cc : cc;
+            w[2 * b] += creal(v);
+            w[2 * b + 1] += cimag(v);
+        }
+    }
+    return 1;
+}
+
+static void lop_free(lop *L)
+{
+    qd_free(L->x);
+    qd_free(L->w);
+}
+
+void qd_sse_lanes_free(qd_sse_lanes *P)
+{
+    if (!P)
+        return;
+    lop_free(&P->H);
+    for (size_t k = 0; k < P->m; k++)
+        lop_free(&P->A[k]);
+    for (size_t f = 0; f < P->nF; f++)
+        lop_free(&P->F[f]);
+    for (size_t i = 0; i < P->nobs; i++)
+        lop_free(&P->obs[i]);
+    qd_free(P->A);
+    qd_free(P->F);
+    qd_free(P->obs);
+    qd_free(P);
+}
+
+qd_sse_lanes *qd_sse_lanes_new(const qd_sse_opts *o, int n)
+{
+    if (n > QD_SSE_LANES_MAX_QUBITS || o->m > QD_SSE_LANES_MAX_M)
+        return NULL;
+    qd_sse_lanes *P = qd_calloc(1, sizeof *P);
+    if (!P)
+        return NULL;
+    size_t d = (size_t)1 << n, nF = o->F ? o->F->nterms : 0;
+    P->n = n;
+    P->d = d;
+    P->o = o;
+    P->A = qd_calloc(o->m ? o->m : 1, sizeof(lop));
+    P->F = qd_calloc(nF ? nF : 1, sizeof(lop));
+    P->obs = qd_calloc(o->nobs ? o->nobs : 1, sizeof(lop));
+    int ok = P->A && P->F && P->obs;
+    if (ok && o->H)
+        ok = lop_build(&P->H, o->H, 0, o->H->nterms, 0, -I * (o->reverse ? -o->dt : o->dt), d);
+    for (size_t k = 0; ok && k < o->m; k++, P->m++)
+        ok = lop_build(&P->A[k], &o->A[k], 0, o->A[k].nterms, 0, 1, d);
+    for (size_t f = 0; ok && f < nF; f++, P->nF++)
+        ok = lop_build(&P->F[f], o->F, f, f + 1, 1, 1, d);
+    for (size_t i = 0; ok && i < o->nobs; i++, P->nobs++)
+        ok = lop_build(&P->obs[i], &o->obs[i], 0, o->obs[i].nterms, 0, 1, d);
+    if (!ok) {
+        qd_sse_lanes_free(P);
+        return NULL;
+    }
+    return P;
+}
+
+size_t qd_sse_lanes_scratch(const qd_sse_lanes *P)
+{
+    return (P->m + 3) * 2 * P->d * QD_VL;   /* doubles: psi, nv, t, u[0..m) */
+}
+
+/* out (+)= O p, lane-uniform weights (inlined with a constant d: the loops unroll) */
+static inline __attribute__((always_inline)) void lop_apply(const lop *O, size_t d, const qd_lv *p,
+                                                            qd_lv *out, int acc)
+{
+    const qd_lv *pr = p, *pi = p + d;
+    qd_lv *outr = out, *outi = out + d;
+    if (!acc)
+        for (size_t b = 0; b < 2 * d; b++)
+            out[b] = qd_l_set1(0);
+    for (size_t g = 0; g < O->ng; g++) {
+        uint64_t x = O->x[g];
+        const double *w = O->w + g * d * 2;
+        for (size_t b = 0; b < d; b++) {
+            size_t s = b ^ x;
+            double wr = w[2 * b], wi = w[2 * b + 1];
+            if (wi == 0) {
+                if (wr == 0)
+                    continue;
+                outr[b] += wr * pr[s];
+                outi[b] += wr * pi[s];
+            } else if (wr == 0) {
+                outr[b] -= wi * pi[s];
+                outi[b] += wi * pr[s];
+            } else {
+                outr[b] += wr * pr[s] - wi * pi[s];
+                outi[b] += wr * pi[s] + wi * pr[s];
+            }
+        }
+    }
+}
+
+/* Re <p|q> lane-wise, amplitudes in order */
+static inline __attribute__((always_inline)) qd_lv lane_re_inner(const qd_lv *p, const qd_lv *q, size_t d)
+{
+    qd_lv s = qd_l_set1(0);
+    for (size_t b = 0; b < d; b++)
+        s += p[b] * q[b] + p[d + b] * q[d + b];
+    return s;
+}
+
+/* <O_i> of the block's lanes into vals (sse_observe_member's layout); t scratch 2d */
+static void lanes_observe(const qd_sse_lanes *P, const qd_lv *psi, qd_lv *t, size_t j0, size_t nl,
+                          size_t count, double *vals, size_t nsave, size_t idx)
+{
+    for (size_t i = 0; i < P->nobs; i++) {
+        lop_apply(&P->obs[i], P->d, psi, t, 0);
+        qd_lv v = lane_re_inner(psi, t, P->d);
+        for (size_t l = 0; l < nl; l++)
+            vals[(i * nsave + idx) * count + j0 + l] = v[l];
+    }
+}
+
+void qd_sse_lanes_observe0(const qd_sse_lanes *P, const qd_c *a, size_t count, double *vals,
+                           size_t nsave, double *scr)
+{
+    size_t d = P->d;
+    qd_lv *psi = (qd_lv *)scr, *t = psi + 2 * d;
+    for (size_t j0 = 0; j0 < count; j0 += QD_VL) {
+        size_t nl = count - j0 < QD_VL ? count - j0 : QD_VL;
+        qd_soa_in((double *)psi, a + j0 * d, d, nl);
+        lanes_observe(P, psi, t, j0, nl, count, vals, nsave, 0);
+    }
+}
+
+/* Steps [s0, s1) of members j0 .. j0 + nl - 1 (a points at member j0). fc: the feedback
+ * coefficients (fc_stride 0: shared; nF: member j's at fc + (j - j0) * nF). rngs, bad: the
+ * block's entries. Returns 1 if qd_interrupt stopped it. */
+/* the lanes whose norm failed at step st (0-based), once each (idle lanes never fail) */
+static void mark_bad(qd_li okm, size_t nl, size_t *bad, size_t st)
+{
+    for (size_t l = 0; l < nl; l++)
+        if (!okm[l] && !bad[l])
+            bad[l] = st + 1;
+}
+
+static inline __attribute__((always_inline)) int
+block_impl(const qd_sse_lanes *P, qd_c *a, size_t j0, size_t nl, size_t count, size_t s0,
+           size_t s1, const qd_c *fc, size_t fc_stride, qd_rng *rngs, size_t *bad, double *vals,
+           size_t nsave, double *scr, const size_t d)
+{
+    const qd_sse_opts *o = P->o;
+    size_t m = P->m, nF = P->nF;
+    qd_lv *psi = (qd_lv *)scr, *nv = psi + 2 * d, *t = nv + 2 * d, *u = t + 2 * d;
+    qd_soa_in((double *)psi, a, d, nl);
+    for (size_t l = nl; l < QD_VL; l++)   /* idle lanes: a valid state (no 0/0) */
+        psi[0][l] = 1;
+    qd_lu key, ctr;
+    qd_lv spare = qd_l_set1(0);
+    for (int l = 0; l < QD_VL; l++) {
+        key[l] = (size_t)l < nl ? rngs[l].key : 0;
+        ctr[l] = (size_t)l < nl ? rngs[l].ctr : 0;
+        spare[l] = (size_t)l < nl ? rngs[l].spare : 0;
+    }
+    int has_spare = rngs[0].has_spare;   /* the same in every member: they draw alike */
+    double dt = o->dt, sq = sqrt(dt);
+    qd_lv cre[64], cim[64];   /* feedback coefficients, lane-wise (nF <= 64 checked by caller) */
+    for (size_t f = 0; f < nF; f++)
+        for (int l = 0; l < QD_VL; l++) {
+            qd_c c = fc_stride ? fc[((size_t)l < nl ? (size_t)l : 0) * fc_stride + f] : fc[f];
+            cre[f][l] = creal(c);
+            cim[f][l] = cimag(c);
+        }
+    int stopped = 0;
+    for (size_t st = s0; st < s1; st++) {
+        if (qd_interrupt) {
+            stopped = 1;
+            break;
+        }
+        qd_lv dW[QD_SSE_LANES_MAX_M], a_[QD_SSE_LANES_MAX_M], dy[QD_SSE_LANES_MAX_M];
+        for (size_t k = 0; k < m; k++) {
+            qd_lv g;
+            if (has_spare) {
+                g = spare;
+                has_spare = 0;
+            } else {
+                qd_l_gauss_pair(key, &ctr, &g, &spare);
+                has_spare = 1;
+            }
+            dW[k] = g * sq;
+        }
+        for (size_t k = 0; k < m; k++) {
+            lop_apply(&P->A[k], d, psi, u + k * 2 * d, 0);
+            a_[k] = lane_re_inner(psi, u + k * 2 * d, d);
+        }
+        for (size_t b = 0; b < 2 * d; b++)
+            nv[b] = psi[b];
+        if (P->H.ng)
+            lop_apply(&P->H, d, psi, nv, 1);
+        for (size_t f = 0; f < nF; f++) {
+            /* nv += (-i dt c_f) (F_f psi) */
+            lop_apply(&P->F[f], d, psi, t, 0);
+            qd_lv ar = cim[f] * dt, ai = -(cre[f] * dt);
+            for (size_t b = 0; b < d; b++) {
+                nv[b] += ar * t[b] - ai * t[d + b];
+                nv[d + b] += ar * t[d + b] + ai * t[b];
+            }
+        }
+        if (o->scheme == QD_SSE_EULER) {
+            for (size_t k = 0; k < m; k++) {
+                double g = o->gamma[k], sg = sqrt(g);
+                qd_lv *v = u + k * 2 * d;
+                for (size_t b = 0; b < 2 * d; b++)
+                    v[b] -= a_[k] * psi[b];                       /* (A - a) psi */
+                lop_apply(&P->A[k], d, v, t, 0);                  /* A (A - a) psi */
+                qd_lv cv = (0.5 * g * dt) * a_[k] + sg * dW[k];
+                for (size_t b = 0; b < 2 * d; b++)
+                    nv[b] += (-0.5 * g * dt) * t[b] + cv * v[b];
+                dy[k] = (2 * sg * dt) * a_[k] + dW[k];
+            }
+        } else {
+            for (size_t k = 0; k < m; k++)
+                dy[k] = (2 * sqrt(o->gamma[k]) * dt) * a_[k] + dW[k];
+            for (size_t k = 0; k < m; k++) {
+                double g = o->gamma[k];
+                qd_lv cu = sqrt(g) * dy[k];
+                const qd_lv *uk = u + k * 2 * d;
+                for (size_t b = 0; b < 2 * d; b++)
+                    nv[b] += cu * uk[b];
+                for (size_t l = 0; l < m; l++) {
+                    qd_lv c = l == k ? g * (0.5 * (dy[k] * dy[k]) - dt)
+                                     : (0.5 * sqrt(g * o->gamma[l])) * (dy[k] * dy[l]);
+                    lop_apply(&P->A[k], d, u + l * 2 * d, t, 0);   /* A_k A_l psi */
+                    for (size_t b = 0; b < 2 * d; b++)
+                        nv[b] += c * t[b];
+                }
+            }
+        }
+        if (o->scheme == QD_SSE_ROUCHON || o->normalize) {
+            qd_lv nn = lane_re_inner(nv, nv, d);
+            qd_li okm = (nn > 0) & (nn < INFINITY);
+            if (qd_l_any(~okm))
+                mark_bad(okm, nl, bad, st);
+            qd_lv f = 1.0 / qd_l_sqrt(qd_l_select(okm, nn, qd_l_set1(1)));
+            for (size_t b = 0; b < 2 * d; b++)
+                psi[b] = nv[b] * f;
+        } else {
+            qd_lv nn = lane_re_inner(nv, nv, d);
+            qd_li okm = nn < INFINITY;   /* false for NaN too */
+            if (qd_l_any(~okm))
+                mark_bad(okm, nl, bad, st);
+            for (size_t b = 0; b < 2 * d; b++)
+                psi[b] = nv[b];
+        }
+        if (o->records)
+            for (size_t k = 0; k < m; k++)
+                for (size_t l = 0; l < nl; l++)
+                    o->records[k * o->steps * count + st + (j0 + l) * o->steps] = dy[k][l];
+        if (P->nobs && (st + 1) % o->every == 0)
+            lanes_observe(P, psi, t, j0, nl, count, vals, nsave, (st + 1) / o->every);
+    }
+    qd_soa_out((double *)psi, a, d, nl);
+    for (size_t l = 0; l < nl; l++) {
+        rngs[l].ctr = ctr[l];
+        rngs[l].has_spare = has_spare;
+        rngs[l].spare = spare[l];
+    }
+    return stopped;
+}
+
+/* one instance per register size, d a constant in each */
+int qd_sse_lanes_block(const qd_sse_lanes *P, qd_c *a, size_t j0, size_t nl, size_t count,
+                       size_t s0, size_t s1, const qd_c *fc, size_t fc_stride, qd_rng *rngs,
+                       size_t *bad, double *vals, size_t nsave, double *scr)
+{
+#define QD_SSE_BLOCK(D) block_impl(P, a, j0, nl, count, s0, s1, fc, fc_stride, rngs, bad, vals, nsave, scr, D)
+    switch (P->n) {
+    case 1: return QD_SSE_BLOCK(2);
+    case 2: return QD_SSE_BLOCK(4);
+    case 3: return QD_SSE_BLOCK(8);
+    case 4: return QD_SSE_BLOCK(16);
+    case 5: return QD_SSE_BLOCK(32);
+    default: return QD_SSE_BLOCK(P->d);
+    }
+#undef QD_SSE_BLOCK
+}

@@ -6,9 +6,10 @@
  *   core.optim_sgd(x, g, buf, n, lr, momentum, dampening, weight_decay, nesterov, first)
  *   core.optim_vinfo(v) -> length, is_complex (a live qd.Vector) or nothing
  *
- * x (updated in place) and g are real qd.Vectors or tables of numbers; m, v and buf are the
- * state's plain Lua arrays (read and written raw, so a state keeps its exact shape and
- * round-trips through optim.checkpoint as before). Every entry is read and checked before
+ * x (updated in place) and g are real qd.Vectors or tables of numbers; Adam's m and v are real
+ * qd.Vectors (updated in place; optim.lua makes them so when x is a Vector) or plain Lua
+ * arrays, and buf a plain array (arrays read and written raw, so a state keeps its exact
+ * shape and round-trips through optim.checkpoint as before). Every entry is read and checked before
  * anything is written: a bad entry raises with x, m, v and buf untouched (optim.lua has
  * already counted the step in state.t, as the Lua loop had).
  *
@@ -116,51 +117,70 @@ static int l_optim_adam(lua_State *L)
     lua_Integer n = checkn(L, 5);
     qdl_array *xa = vec_or_table(L, 1, n, "parameters");
     qdl_array *ga = vec_or_table(L, 2, n, "gradient");
-    luaL_checktype(L, 3, LUA_TTABLE);
-    luaL_checktype(L, 4, LUA_TTABLE);
+    qdl_array *ma = vec_or_table(L, 3, n, "state.m");
+    qdl_array *va = vec_or_table(L, 4, n, "state.v");
     double b1 = luaL_checknumber(L, 6), b2 = luaL_checknumber(L, 7), eps = luaL_checknumber(L, 8);
     double wd = luaL_checknumber(L, 9), nstep = luaL_checknumber(L, 10), bc2s = luaL_checknumber(L, 11);
     double c1 = 1 - b1, c2 = 1 - b2;
     /* pass 1: read (and check) everything that lives in Lua tables: [g, m, v, x] per entry */
-    double stackbuf[4 * OPTIM_STACK_ENTRIES];
-    double *s = scratch(L, stackbuf, n, 4);
-    for (lua_Integer i = 1; i <= n; i++) {
+    double stackbuf[4 * OPTIM_STACK_ENTRIES], one[4];
+    int direct = xa && ga && ma && va;   /* all in qd.Vectors: no scratch */
+    double *s = direct ? NULL : scratch(L, stackbuf, n, 4);
+    for (lua_Integer i = 1; !direct && i <= n; i++) {
         double *e = s + 4 * (i - 1);
         if (!ga)
             e[0] = entry(L, 2, i, 0, "adam", "gradient");
-        entry_pair(L, i, &e[1], &e[2]);
+        if (!ma && !va)
+            entry_pair(L, i, &e[1], &e[2]);
+        else if (!ma)
+            e[1] = entry(L, 3, i, 1, "adam", "state.m");
+        else if (!va)
+            e[2] = entry(L, 4, i, 1, "adam", "state.v");
         if (!xa)
             e[3] = entry(L, 1, i, 0, "adam", "parameter");
     }
     double *x = xa ? vector_data(L, xa, 1) : NULL;
     const double *g = ga ? vector_data(L, ga, 2) : NULL;
+    double *mv = ma ? vector_data(L, ma, 3) : NULL, *vv = va ? vector_data(L, va, 4) : NULL;
     /* pass 2: the update, in the Lua loop's order, in plain C (no Lua calls in the loop,
      * so the divisions and square roots of successive entries overlap). Entry i of g is
      * read before x[i] is written, so g may be x itself, as with the Lua loop's snapshot.
      * m, v and a table x's new values go back to the scratch, written to Lua in pass 3. */
     for (lua_Integer i = 0; i < n; i++) {
-        double *e = s + 4 * i;
+        double *e = direct ? one : s + 4 * i;
         double gi = g ? g[i] : e[0];
         double xi = x ? x[i] : e[3];
         if (wd != 0)
             gi = gi + wd * xi;
-        double mi = e[1] * b1 + gi * c1;
-        double vi = e[2] * b2 + gi * gi * c2;
+        double mi = (mv ? mv[i] : e[1]) * b1 + gi * c1;
+        double vi = (vv ? vv[i] : e[2]) * b2 + gi * gi * c2;
         double denom = sqrt(vi) / bc2s + eps;
         double xn = xi + nstep * (mi / denom);
-        e[1] = mi;
-        e[2] = vi;
+        if (mv)
+            mv[i] = mi;
+        else
+            e[1] = mi;
+        if (vv)
+            vv[i] = vi;
+        else
+            e[2] = vi;
         if (x)
             x[i] = xn;
         else
             e[3] = xn;
     }
+    if (mv && vv && x)
+        return 0;
     for (lua_Integer i = 1; i <= n; i++) {
         const double *e = s + 4 * (i - 1);
-        lua_pushnumber(L, e[1]);
-        lua_rawseti(L, 3, i);
-        lua_pushnumber(L, e[2]);
-        lua_rawseti(L, 4, i);
+        if (!mv) {
+            lua_pushnumber(L, e[1]);
+            lua_rawseti(L, 3, i);
+        }
+        if (!vv) {
+            lua_pushnumber(L, e[2]);
+            lua_rawseti(L, 4, i);
+        }
         if (!x) {
             lua_pushnumber(L, e[3]);
             lua_seti(L, 1, i);

@@ -5,7 +5,8 @@
 -- feval(x) returns f, grad (grad a real qd.Vector or a table of numbers, same length as x);
 -- x (a real qd.Vector or a table of numbers) is updated IN PLACE and returned with f(x)
 -- evaluated before the step. `state` holds the hyper-parameters (lr, ...) and everything
--- the method remembers (step count t, moments m, v as plain Lua arrays of floats), so a
+-- the method remembers (step count t; Adam's moments m, v: real qd.Vectors when x is one, else
+-- plain Lua arrays of floats), so a
 -- run resumes exactly from optim.checkpoint(state) / optim.restore(t) (JSON-safe tables).
 --
 -- Formulas are PyTorch's (torch.optim.Adam / SGD, amsgrad = False, maximize = False),
@@ -113,15 +114,27 @@ local function num_opt(state, key, def, fname, lo, open)
   return v
 end
 
-local function moments(state, key, n, fname)
+-- Adam's moments: a real qd.Vector when x is one (updated in place in C: no per-entry Lua
+-- table traffic), else a plain array of floats; a state restored from an older checkpoint
+-- keeps its plain arrays and works as before
+local function moments(state, key, n, fname, vec)
   local m = state[key]
   if m == nil then
-    m = {}
-    for i = 1, n do m[i] = 0.0 end
+    if vec then
+      m = core.vector(n)
+    else
+      m = {}
+      for i = 1, n do m[i] = 0.0 end
+    end
     state[key] = m
-  elseif type(m) ~= "table" or #m ~= n then
-    error(string.format("%s: state.%s holds %s entries, parameters have %d", fname, key,
-                        type(m) == "table" and tostring(#m) or "no", n), outside())
+    return m
+  end
+  local mn, mc = vinfo(m)
+  if mn == n and not mc then return m end
+  if type(m) ~= "table" or #m ~= n then
+    local what = type(m) == "table" and tostring(#m)
+      or (isvector(m) and (m:is_complex() and "complex" or tostring(#m))) or "no"
+    error(string.format("%s: state.%s holds %s entries, parameters have %d", fname, key, what, n), outside())
   end
   return m
 end
@@ -230,10 +243,9 @@ function M.adam(feval, x, state)
   if not (type(wd) == "number" and wd >= 0) then wd = num_opt(state, "weight_decay", 0.0, fname, 0, false) end
   if b1 >= 1 or b2 >= 1 then error("adam: state.beta1 and state.beta2 must be < 1", outside()) end
   local f, g = eval(feval, x, n, fname)
-  local m = state.m
-  if not (type(m) == "table" and #m == n) then m = moments(state, "m", n, fname) end
-  local v = state.v
-  if not (type(v) == "table" and #v == n) then v = moments(state, "v", n, fname) end
+  local vec = vinfo(x) ~= nil
+  local m = moments(state, "m", n, fname, vec)
+  local v = moments(state, "v", n, fname, vec)
   local t = (state.t or 0) + 1
   state.t = t
   local lr = state.lr

@@ -172,6 +172,27 @@ T.test("checkpoint round trip is exact", function()
     local mk = method == "adam" and "v" or "buf"
     for i = 1, 4 do T.eq(sc[mk][i], sa[mk][i], method .. ": state moments identical") end
   end
+  -- Adam's moments are qd.Vectors when x is one (updated in place), plain arrays when x is a
+  -- table; a state with plain-array moments (an older checkpoint) goes on bit for bit as one
+  -- with Vectors
+  do
+    local xv, sv = qd.vector(x0), { lr = 0.02 }
+    local xt, stt = qd.vector(x0), { lr = 0.02 }
+    optim.adam(feval, xv, sv)
+    T.eq(qd.type(sv.m), "qd.Vector", "adam: m a qd.Vector for a qd.Vector x")
+    T.eq(qd.type(sv.v), "qd.Vector", "adam: v a qd.Vector for a qd.Vector x")
+    local xs = {}
+    for i = 1, #x0 do xs[i] = x0[i] end
+    local ts = { lr = 0.02 }
+    optim.adam(feval, xs, ts)
+    T.eq(type(ts.m), "table", "adam: m a plain array for a table x")
+    optim.adam(feval, xt, stt)
+    stt.m, stt.v = stt.m:totable(), stt.v:totable()   -- as an older checkpoint held them
+    for _ = 1, 5 do optim.adam(feval, xv, sv); optim.adam(feval, xt, stt) end
+    local same = true
+    for i = 1, #x0 do same = same and xv[i] == xt[i] and sv.m[i] == stt.m[i] and sv.v[i] == stt.v[i] end
+    T.ok(same and type(stt.m) == "table", "adam: plain-array moments = Vector moments, bit for bit")
+  end
   -- values JSON cannot spell survive too (tagged), and integral floats stay floats
   local odd = { m = { -0.0, 0 / 0, math.huge, -math.huge, 3.0, 0.1 }, t = 5 }
   local r = optim.restore(json.decode(json.encode(optim.checkpoint(odd))))
@@ -210,6 +231,9 @@ T.test("optim errors", function()
   T.raises(function() optim.adam(function() return "a", qd.vector(4) end, x, {}) end, "feval must return f (a number)")
   T.raises(function() optim.adam(function() return 1, 2 end, x, {}) end, "grad of type number")
   T.raises(function() optim.adam(feval, x, { m = { 1, 2 } }) end, "state.m holds 2 entries, parameters have 4")
+  T.raises(function() optim.adam(feval, x, { v = qd.vector(3) }) end, "state.v holds 3 entries, parameters have 4")
+  T.raises(function() optim.adam(feval, x, { m = qd.vector(4, { complex = true }) }) end,
+           "state.m holds complex entries, parameters have 4")
   T.raises(function() optim.sgd(feval, x, {}) end, "sgd: state.lr (or state.schedule) expected")
   T.raises(function() optim.sgd(feval, x, { lr = 0.1, nesterov = true }) end, "Nesterov momentum requires momentum > 0")
   T.raises(function() optim.adam(feval, qd.vector(4, { complex = true }), {}) end, "real qd.Vector expected")
@@ -409,7 +433,9 @@ T.test("optim: bad entries and the C functions' checks", function()
   T.raises(function() core.optim_adam(x, g4, m4, v4, -1, 0.9, 0.999, 1e-8, 0, -1e-3, 1) end,
            "bad argument #5 to 'optim_adam' (parameter count >= 0 expected)")
   T.raises(function() core.optim_adam(x, g4, nil, v4, 4, 0.9, 0.999, 1e-8, 0, -1e-3, 1) end,
-           "bad argument #3 to 'optim_adam' (table expected, got nil)")
+           "bad argument #3 to 'optim_adam' (state.m: real qd.Vector or table expected, got nil)")
+  T.raises(function() core.optim_adam(x, g4, m4, qd.vector(3), 4, 0.9, 0.999, 1e-8, 0, -1e-3, 1) end,
+           "bad argument #4 to 'optim_adam' (state.v: qd.Vector of length 4 expected, got 3)")
   T.raises(function() core.optim_adam(x, g4, m4, v4, 4, 0.9, "b", 1e-8, 0, -1e-3, 1) end,
            "bad argument #7 to 'optim_adam' (number expected, got string)")
   T.raises(function() core.optim_adam(x, g4, m4, v4, 4, 0.9, 0.999, 1e-8, 0, -1e-3, 1, 5) end,

@@ -196,6 +196,13 @@ static int arr_addsub(lua_State *L, double sign, const char *op)
         size_t n;
         arr_len(v, &n);
         qdl_array *c = arr_like(L, v, v->cplx, a ? 1 : 2);
+        if (!v->cplx) {   /* real: the same operations without the complex detour */
+            const double *p = v->data;
+            double *q = c->data;
+            for (size_t i = 0; i < n; i++)
+                q[i] = a ? p[i] + sign * x : x + sign * p[i];
+            return 1;
+        }
         for (size_t i = 0; i < n; i++) {
             qd_c e = qdL_array_get(v, i);
             arr_set(c, i, a ? e + sign * x : x + sign * e);
@@ -210,6 +217,13 @@ static int arr_addsub(lua_State *L, double sign, const char *op)
     size_t n;
     arr_len(a, &n);
     qdl_array *c = arr_like(L, a, a->cplx || b->cplx, 1);
+    if (!a->cplx && !b->cplx) {
+        const double *p = a->data, *q = b->data;
+        double *o = c->data;
+        for (size_t i = 0; i < n; i++)
+            o[i] = p[i] + sign * q[i];
+        return 1;
+    }
     for (size_t i = 0; i < n; i++)
         arr_set(c, i, qdL_array_get(a, i) + sign * qdL_array_get(b, i));
     return 1;

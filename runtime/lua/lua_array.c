@@ -7,7 +7,19 @@
 #include <stdio.h>
 
 
+static qdl_array *newarray(lua_State *L, size_t rows, size_t cols, int cplx, int is_vector, int zero);
+
 qdl_array *qdL_newarray(lua_State *L, size_t rows, size_t cols, int cplx, int is_vector)
+{
+    return newarray(L, rows, cols, cplx, is_vector, 1);
+}
+
+qdl_array *qdL_newarray_nz(lua_State *L, size_t rows, size_t cols, int cplx, int is_vector)
+{
+    return newarray(L, rows, cols, cplx, is_vector, 0);
+}
+
+static qdl_array *newarray(lua_State *L, size_t rows, size_t cols, int cplx, int is_vector, int zero)
 {
     size_t n, bytes;
     if (qd_mul_overflow(rows, cols, &n) || qd_mul_overflow(n, cplx ? sizeof(qd_c) : sizeof(double), &bytes)) {
@@ -24,7 +36,7 @@ qdl_array *qdL_newarray(lua_State *L, size_t rows, size_t cols, int cplx, int is
     a->freed = 0;
     luaL_setmetatable(L, is_vector ? QDL_VECTOR : QDL_MATRIX);
     if (bytes) {
-        a->data = qdL_alloc_try(L, bytes, 1);
+        a->data = qdL_alloc_try(L, bytes, zero);
         if (!a->data) {   /* the description is formatted only here: arrays are made per step */
             char what[64];
             snprintf(what, sizeof what, "a %zux%zu %s array", rows, cols, cplx ? "complex" : "real");
@@ -158,6 +170,41 @@ static int l_vector(lua_State *L)
     return 1;
 }
 
+/* qd.matrix{v1, v2, ...} when every row is a live real qd.Vector of one length: the real
+ * matrix built directly (the common per-step case: feedback coefficients from Vector
+ * arithmetic); 0, nothing pushed, for anything else (the general path checks and says why) */
+static int matrix_of_real_vectors(lua_State *L, lua_Integer rows)
+{
+    size_t cols = 0;
+    if (lua_getmetatable(L, 1)) {   /* rows through metamethods: the general path */
+        lua_pop(L, 1);
+        return 0;
+    }
+    for (lua_Integer r = 1; r <= rows; r++) {
+        lua_rawgeti(L, 1, r);
+        qdl_array *rv = luaL_testudata(L, -1, QDL_VECTOR);
+        size_t c = rv ? rv->rows * rv->cols : 0;
+        lua_pop(L, 1);
+        if (!rv || rv->freed || rv->cplx || c < 1 || (r > 1 && c != cols))
+            return 0;
+        cols = c;
+    }
+    qdl_array *a = qdL_newarray_nz(L, (size_t)rows, cols, 0, 0);
+    double *out = a->data;
+    for (lua_Integer r = 1; r <= rows; r++) {
+        lua_rawgeti(L, 1, r);
+        qdl_array *rv = luaL_testudata(L, -1, QDL_VECTOR);   /* again: a finaliser run by the
+                                                                allocation could have changed it */
+        if (!rv || rv->freed || rv->cplx || rv->rows * rv->cols != cols)
+            luaL_argerror(L, 1, lua_pushfstring(L, "row %d changed while the matrix was built", (int)r));
+        const double *v = rv->data;
+        for (size_t j = 0; j < cols; j++)
+            out[(size_t)(r - 1) + j * (size_t)rows] = v[j];
+        lua_pop(L, 1);
+    }
+    return 1;
+}
+
 /* qd.matrix(rows, cols [, {complex=}]) | qd.matrix{{row1...}, {row2...}} (a row may be a qd.Vector) */
 static int l_matrix(lua_State *L)
 {
@@ -165,6 +212,8 @@ static int l_matrix(lua_State *L)
     if (lua_istable(L, 1)) {
         qdL_checknargs(L, 1);
         lua_Integer rows = qdL_checklen(L, 1, 1, (lua_Integer)1 << 40, "table of rows"), cols = -1;
+        if (matrix_of_real_vectors(L, rows))
+            return 1;
         int cplx = 0;
         if (rows < 1)
             luaL_argerror(L, 1, "non-empty table of rows expected");

@@ -499,7 +499,7 @@ static int m_expect(lua_State *L)
                                                        (int)len, (int)len, k));
     }
     if (r->kind == QDL_K_ENS) {
-        qdl_array *v = qdL_newarray(L, r->count, 1, 0, 1);
+        qdl_array *v = qdL_newarray_nz(L, r->count, 1, 0, 1);   /* every entry written */
         double *out = v->data;
         qd_expect_pauli_batch(r->a, r->n, r->count, ops, qs, k, out);
         return 1;

@@ -78,6 +78,8 @@ void qdL_add_matrix(luaL_Buffer *b, const qd_c *m, size_t rows, size_t cols, int
 
 /* ---- arrays ---- */
 qdl_array *qdL_newarray(lua_State *L, size_t rows, size_t cols, int cplx, int is_vector);
+/* the same with its entries not zeroed: for results every entry of which is written next */
+qdl_array *qdL_newarray_nz(lua_State *L, size_t rows, size_t cols, int cplx, int is_vector);
 qdl_array *qdL_checkarray(lua_State *L, int idx);             /* Vector or Matrix */
 qdl_array *qdL_testarray(lua_State *L, int idx);
 /* Reads element i (0-based, column-major) as complex. */

@@ -19,11 +19,11 @@ static qdl_array *checkreal(lua_State *L, int idx, const char *what)
     return a;
 }
 
-/* a new array shaped like a (same metatable) */
+/* a new array shaped like a (same metatable), entries not zeroed: every caller writes all */
 static qdl_array *like(lua_State *L, int idx, const qdl_array *a)
 {
     int vec = luaL_testudata(L, idx, QDL_VECTOR) != NULL;
-    return qdL_newarray(L, a->rows, a->cols, 0, vec);
+    return qdL_newarray_nz(L, a->rows, a->cols, 0, vec);
 }
 
 typedef enum { F_EXP, F_LOG, F_SQRT, F_TANH, F_ATANH, F_SIN, F_COS, F_SIGMOID } vfun;

@@ -66,6 +66,23 @@ T.test("qd.matrix with qd.Vector rows", function()
   local f = qd.vector { 1, 2, 3 }; f:free()
   T.raises(function() qd.matrix { a, f } end, "row 2: the qd.Vector has been freed")
   T.raises(function() qd.matrix { a, qd.state(1) } end, "row 2: table or qd.Vector expected")
+  -- all rows real Vectors (built directly) = the same rows as tables (the general path),
+  -- and = rows read through a metatable (general path again)
+  local r = qd.rng(3)
+  local rows, trows = {}, {}
+  for i = 1, 3 do
+    rows[i] = r:uniform(-1, 1, 7)
+    trows[i] = rows[i]:totable()
+  end
+  local V, T2 = qd.matrix(rows), qd.matrix(trows)
+  local P = qd.matrix(setmetatable({}, { __index = rows, __len = function() return 3 end }))
+  local same = qd.type(V) == "qd.Matrix" and not V:is_complex()
+  for i = 1, 3 do
+    for j = 1, 7 do same = same and V:get(i, j) == T2:get(i, j) and P:get(i, j) == T2:get(i, j) end
+  end
+  T.ok(same, "Vector rows = table rows = rows through __index, entry for entry")
+  T.raises(function() qd.matrix { f, a } end, "row 1: the qd.Vector has been freed")
+  T.raises(function() qd.matrix { qd.vector { 1 }, qd.vector { 1, 2 } } end, "rows of equal length expected")
 end)
 
 T.test("errors", function()

@@ -95,3 +95,27 @@ qd_status qd_feedback_solve(int m, size_t N, const qd_fb_entry *e, size_t ne, co
     qd_free(work);
     return QD_OK;
 }
+
+void qd_poly_features(size_t N, const double *V, const int *idx, const size_t *off, size_t nmono,
+                      const double *tf, size_t ntf, double *Phi)
+{
+    for (size_t b = 0; b < nmono; b++) {
+        /* the monomial's value for every member, factors in the listed order from 1.0 */
+        double *col = Phi + b * N;   /* the first time function's block holds it for now */
+        for (size_t j = 0; j < N; j++)
+            col[j] = 1.0;
+        for (size_t k = off[b]; k < off[b + 1]; k++) {
+            const double *v = V + (size_t)idx[k] * N;
+            for (size_t j = 0; j < N; j++)
+                col[j] = col[j] * v[j];
+        }
+    }
+    /* blocks a = ntf-1 .. 0 (block 0 last: it holds the monomials until then) */
+    for (size_t a = ntf; a-- > 0;)
+        for (size_t b = 0; b < nmono; b++) {
+            const double *mono = Phi + b * N;
+            double *out = Phi + (a * nmono + b) * N;
+            for (size_t j = 0; j < N; j++)
+                out[j] = tf[a] * mono[j];
+        }
+}

@@ -240,4 +240,9 @@ typedef struct {
 } qd_fb_entry;
 qd_status qd_feedback_solve(int m, size_t N, const qd_fb_entry *e, size_t ne, const double *V,
                             const double *H, const double *damp, double eps, double *C, qd_err *err);
+/* The learnt drift's features of N members: Phi (N x ntf*nmono, column-major) with
+ * Phi[j, a * nmono + b] = tf[a] * prod_{k in [off[b], off[b+1])} V[j, idx[k]] (the product
+ * formed from 1.0 in the listed order; V N x nv column-major, idx 0-based). */
+void qd_poly_features(size_t N, const double *V, const int *idx, const size_t *off, size_t nmono,
+                      const double *tf, size_t ntf, double *Phi);
 #endif

@@ -681,9 +681,71 @@ static int l_feedback_solve(lua_State *L)
     return 1;
 }
 
+/* core.poly_features(V, N, mono, tf) -> Phi (N x #tf * #mono qd.Matrix): the learnt drift's
+ * features (qd_poly_features): V the members' expectations (N * nv entries, N x nv column-
+ * major, as for feedback_solve), mono a list of monomials (each a list of 1-based indices
+ * into V's columns; {} is the constant 1), tf the time functions' values. Used by
+ * stdlib/qd/protocols/reverse_diffusion.lua (the same products as its Lua features()). */
+static int l_poly_features(lua_State *L)
+{
+    qdL_checknargs(L, 4);
+    qdl_array *V = qdL_checkarray(L, 1);
+    if (V->cplx || V->freed)
+        return luaL_argerror(L, 1, "live real qd.Vector or qd.Matrix expected");
+    lua_Integer Ni = luaL_checkinteger(L, 2);
+    size_t nvals = V->rows * V->cols;
+    if (Ni < 1 || nvals % (size_t)Ni != 0)
+        return luaL_argerror(L, 2, lua_pushfstring(L, "member count dividing the %d values expected", (int)nvals));
+    size_t N = (size_t)Ni, nv = nvals / N;
+    luaL_checktype(L, 3, LUA_TTABLE);
+    luaL_checktype(L, 4, LUA_TTABLE);
+    lua_Integer nmono = qdL_checklen(L, 3, 3, 1 << 16, "monomial list");
+    lua_Integer ntf = qdL_checklen(L, 4, 4, 64, "time-function list");
+    size_t *off = qdL_scratch(L, (size_t)nmono + 1, sizeof(size_t), "the monomial offsets");
+    double *tf = qdL_scratch(L, (size_t)ntf, sizeof(double), "the time functions");
+    size_t total = 0;
+    for (lua_Integer b = 1; b <= nmono; b++) {
+        if (lua_geti(L, 3, b) != LUA_TTABLE)
+            return luaL_argerror(L, 3, lua_pushfstring(L, "monomial %d: list of indices expected", (int)b));
+        total += (size_t)luaL_len(L, -1);
+        lua_pop(L, 1);
+    }
+    int *idx = qdL_scratch(L, total ? total : 1, sizeof(int), "the monomials");
+    size_t k = 0;
+    for (lua_Integer b = 1; b <= nmono; b++) {
+        off[b - 1] = k;
+        lua_geti(L, 3, b);
+        lua_Integer len = luaL_len(L, -1);
+        for (lua_Integer i = 1; i <= len && k < total; i++) {
+            lua_geti(L, -1, i);
+            int ok = 0;
+            lua_Integer v = lua_tointegerx(L, -1, &ok);
+            lua_pop(L, 1);
+            if (!ok || v < 1 || (size_t)v > nv)
+                return luaL_argerror(L, 3, lua_pushfstring(L, "monomial %d, entry %d: index in 1..%d expected", (int)b,
+                                                           (int)i, (int)nv));
+            idx[k++] = (int)v - 1;
+        }
+        lua_pop(L, 1);
+    }
+    off[nmono] = k;
+    for (lua_Integer a = 1; a <= ntf; a++) {
+        lua_geti(L, 4, a);
+        int ok = 0;
+        tf[a - 1] = lua_tonumberx(L, -1, &ok);
+        lua_pop(L, 1);
+        if (!ok || !isfinite(tf[a - 1]))
+            return luaL_argerror(L, 4, lua_pushfstring(L, "entry %d: finite number expected", (int)a));
+    }
+    qdl_array *Phi = qdL_newarray_nz(L, N, (size_t)(ntf * nmono), 0, 0);
+    qd_poly_features(N, V->data, idx, off, (size_t)nmono, tf, (size_t)ntf, Phi->data);
+    return 1;
+}
+
 void qdL_open_dynamics(lua_State *L)
 {
     static const luaL_Reg fns[] = {{"lindblad", l_lindblad}, {"sse", l_sse},
-                                   {"feedback_solve", l_feedback_solve}, {NULL, NULL}};
+                                   {"feedback_solve", l_feedback_solve}, {"poly_features", l_poly_features},
+                                   {NULL, NULL}};
     luaL_setfuncs(L, fns, 0);
 }

@@ -281,6 +281,36 @@ T.test("feedback_solve: C against Lua, normal equations, errors", function()
   T.raises(function() core.feedback_solve(V, H, damp, ent, eps, 1) end, "bad argument #6")
 end)
 
+T.test("poly_features: C against the Lua products, errors", function()
+  local core = require "qd.core"
+  local N, nv = 37, 4
+  local r = qd.rng(11)
+  local vals = {}
+  for i = 1, nv do vals[i] = r:uniform(-1, 1, N) end
+  local V = qd.nn.vstack(table.unpack(vals))
+  local mono = rd.monomials(3, 3)   -- degree <= 3 in the first 3 values ({} first)
+  mono[#mono + 1] = { 4, 4, 1 }     -- a column beyond the model's, repeated factors
+  local tf = { 1.0, 0.37, -2.5 }
+  local Phi = core.poly_features(V, N, mono, tf)
+  local rows, cols = Phi:shape()
+  local same = rows == N and cols == #tf * #mono
+  for j = 1, N do
+    for a, ta in ipairs(tf) do
+      for b, mon in ipairs(mono) do
+        local v = 1.0
+        for _, i in ipairs(mon) do v = v * vals[i][j] end
+        same = same and Phi:get(j, (a - 1) * #mono + b) == ta * v
+      end
+    end
+  end
+  T.ok(same, "Phi[j, (a-1) #mono + b] = tf[a] * the monomial, bit for bit")
+  T.raises(function() core.poly_features(V, 5, mono, tf) end, "member count dividing the 148 values expected")
+  T.raises(function() core.poly_features(V, N, { { 5 } }, tf) end, "monomial 1, entry 1: index in 1..4 expected")
+  T.raises(function() core.poly_features(V, N, { 3 }, tf) end, "monomial 1: list of indices expected")
+  T.raises(function() core.poly_features(V, N, mono, { 1, 0 / 0 }) end, "entry 2: finite number expected")
+  T.raises(function() core.poly_features(V, N, mono, 7) end, "bad argument #4")
+end)
+
 T.test("learnt feedback with the mlp drift model (qd.nn)", function()
   local base = { data = "cluster2", feedback = "learnt", model = "mlp", N = 30, repeats = 3, steps = 30, quiet = true,
                  measure = { "XI", "YI", "ZI", "IX", "IY", "IZ" }, train_N = 200, degree = 1, hidden = 16, mlp_steps = 300 }

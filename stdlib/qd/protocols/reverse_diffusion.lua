@@ -692,14 +692,13 @@ function M.learnt_feedback(model, c)
     local N = #E
     local vals = {}
     for i, P in ipairs(all) do vals[i] = E:expect(P) end
-    local r = {}
-    for i = 1, m do r[i] = vals[i]:totable() end
+    local V = qd.nn.vstack(table.unpack(vals))
     -- N x m: the learnt reverse drift of every <Q>; then, per member (in C), the coefficients
     -- whose drift matches it: (J^T J + eps I) c = J^T (h - damp r), Cholesky
     local Hm
     if model.kind == "mlp" then
       local ti, rows = time_inputs(t, model.tau), {}
-      for i = 1, m do rows[i] = r[i] end
+      for i = 1, m do rows[i] = vals[i]:totable() end
       for i = 1, 4 do
         local row, v = {}, ti[i]
         for j = 1, N do row[j] = v end
@@ -707,15 +706,10 @@ function M.learnt_feedback(model, c)
       end
       Hm = (model.scale * model.net:forward(qd.matrix(rows), model.params)):dagger()
     else
-      local rowsPhi = {}
-      for j = 1, N do
-        local rv = {}
-        for i = 1, m do rv[i] = r[i][j] end
-        rowsPhi[j] = features(model, rv, t)
-      end
-      Hm = qd.matrix(rowsPhi) * B
+      -- features() for every member at once, in C (the same products in the same order)
+      Hm = core.poly_features(V, N, model.mono, time_funcs(t, model.tau)) * B
     end
-    return core.feedback_solve(qd.nn.vstack(table.unpack(vals)), Hm, st.damp, ent, eps)
+    return core.feedback_solve(V, Hm, st.damp, ent, eps)
   end, Ps
 end
 

@@ -166,7 +166,7 @@ typedef struct {
 
 /* sum over the block of (-1)^popcount(i & z) conj(a_{i^x}) a_i, only the component that
  * survives Re(i^ny * .) */
-static double pauli_block(const void *ctx, size_t lo, size_t hi)
+static inline __attribute__((always_inline)) double pauli_block(const void *ctx, size_t lo, size_t hi)
 {
     const pauli_ctx *c = ctx;
     const double *v = (const double *)c->a;

@@ -225,7 +225,12 @@ QD_TEST(quant_vm_atanh)
     double *x = qd_malloc(sizeof(double) * n), *y = qd_malloc(sizeof(double) * n);
     for (size_t i = 0; i < n; i++) {
         double u = qd_rng_uniform(&r);
-        x[i] = i % 3 == 0 ? u * 2 - 1 : i % 3 == 1 ? (u - 0.5) * ldexp(1, -(int)(i % 60)) : 1 - ldexp(0.5 + u / 2, -(int)(i % 50));   /* |x| < 1 */
+        if (i % 3 == 0)
+            x[i] = u * 2 - 1;
+        else if (i % 3 == 1)
+            x[i] = (u - 0.5) * ldexp(1, -(int)(i % 60));
+        else
+            x[i] = 1 - ldexp(0.5 + u / 2, -(int)(i % 50));   /* |x| < 1 */
     }
     x[0] = 0;
     x[1] = -0.0;

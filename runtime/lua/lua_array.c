@@ -176,6 +176,8 @@ static int l_vector(lua_State *L)
 static int matrix_of_real_vectors(lua_State *L, lua_Integer rows)
 {
     size_t cols = 0;
+    if (rows < 1)
+        return 0;
     if (lua_getmetatable(L, 1)) {   /* rows through metamethods: the general path */
         lua_pop(L, 1);
         return 0;

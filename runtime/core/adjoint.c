@@ -931,7 +931,8 @@ static void sb_lanes(const sb_step *st, int ns, const sb_term *tm, int nt, const
  * circuit passed sb_eligible); lambda written back only if need_lam (psi never: the caller
  * treats it as scratch). Returns 1, or 0 on an allocation failure (e set). */
 static int sweep_back(const qd_circuit *c, const double *theta, size_t og, size_t count,
-                      qd_c *psi, qd_c *lam, int need_lam, double *grad, qd_err *e)
+                      qd_c *psi, qd_c *lam, int need_lam, double *grad,
+                      qd_adjoint_terms *out, qd_err *e)
 {
     const int n = c->n;
     const size_t d = (size_t)1 << n;
@@ -970,6 +971,17 @@ static int sweep_back(const qd_circuit *c, const double *theta, size_t og, size_
     } else {
         for (size_t blk = 0; blk < nblk; blk++)
             sb_lanes(st, ns, tm, nt, signs, fin, n, psi, lam, count, blk, need_lam, val, buf);
+    }
+    if (out) {   /* the caller sums them (qd_adjoint_terms) */
+        memcpy(out->vals, val, sizeof(double) * (size_t)nt * count);
+        out->nt = nt;
+        for (int t = 0; t < nt; t++) {
+            out->slots[t] = tm[t].slot;
+            out->scales[t] = tm[t].scale;
+        }
+        qd_free(val);
+        qd_free(buf);
+        goto done;
     }
     /* per term: the members' values summed in member order (the terms side by side, so
      * the sums vectorise across terms; each is still one sequential sum) */
@@ -1223,10 +1235,13 @@ static qd_status vjp_gate(const vjp_pass *v, size_t o, qd_err *e)
 
 /* The backward pass: psi = final state of the forward run (overwritten: scratch, undefined
  * afterwards), ck/pm its tape. */
+/* out (qd_circuit_vjp_vec_tape_terms): the lane sweep's per-member terms instead of their
+ * sum; count_whole: the member count of the whole ensemble (the lane-path choice) */
 static qd_status vjp_back(const qd_circuit *c, const double *theta, size_t count,
                           const size_t *outcomes, const qd_c *G, const double *dLdP,
                           double *grad, qd_c *G_in, double *prob, qd_c *psi, qd_c *lam,
-                          const qd_c *ck, double *pm, qd_err *e)
+                          const qd_c *ck, double *pm, qd_adjoint_terms *out,
+                          size_t count_whole, qd_err *e)
 {
     const int nm = c->nmeas;
     const size_t d = (size_t)1 << c->n, amps = d * count;
@@ -1250,9 +1265,13 @@ static qd_status vjp_back(const qd_circuit *c, const double *theta, size_t count
      * qubits or more goes the generic way: the lane sweep would carry QD_VL - 1 empty
      * lanes (a Born machine's gradient at n = 8-10: 2-3x faster; measured on AVX-512) */
     size_t og = 0, lo = 0;
-    if (!qd_adjoint_generic_only && !(count == 1 && c->n >= QD_SB_LONE_GENERIC) && qd_isa_fma_hw() &&
-        sb_eligible(c, &og))
+    if (!qd_adjoint_generic_only && !(count_whole == 1 && c->n >= QD_SB_LONE_GENERIC) &&
+        qd_isa_fma_hw() && sb_eligible(c, &og))
         lo = og;
+    if (out && lo == 0)
+        return qd_fail(e, QD_EARG, "the per-member gradient terms need the lane pass: at most %d "
+                                   "qubits, gates (rx, ry, rz and other 1-qubit gates, cz, cx) all "
+                                   "before the measurements, a CPU with FMA", SB_MAXQ);
     int mi = nm;
     for (size_t o = c->nops; o-- > lo && st == QD_OK;) {
         const qd_op *op = &c->ops[o];
@@ -1275,7 +1294,8 @@ static qd_status vjp_back(const qd_circuit *c, const double *theta, size_t count
         }
         st = vjp_gate(&v, o, e);
     }
-    if (st == QD_OK && lo > 0 && !sweep_back(c, theta, lo, count, psi, lam, G_in != NULL, grad, e))
+    if (st == QD_OK && lo > 0 &&
+        !sweep_back(c, theta, lo, count, psi, lam, G_in != NULL, grad, out, e))
         st = QD_ENOMEM;
     if (st == QD_OK && G_in)
         memcpy(G_in, lam, sizeof(qd_c) * amps);
@@ -1294,7 +1314,27 @@ qd_status qd_circuit_vjp_vec_tape(const qd_circuit *c, const double *theta, size
                                    "is sampled): use a DensityMatrix input for gradients of noisy circuits");
     if (c->nmeas && !outcomes)
         return qd_fail(e, QD_EARG, "the circuit has measurements: outcomes must be given");
-    return vjp_back(c, theta, count, outcomes, G, dLdP, grad, G_in, prob, psi, lam, ck, pm, e);
+    return vjp_back(c, theta, count, outcomes, G, dLdP, grad, G_in, prob, psi, lam, ck, pm, NULL,
+                    count, e);
+}
+
+qd_status qd_circuit_vjp_vec_tape_terms(const qd_circuit *c, const double *theta, size_t count,
+                                        size_t count_whole, const size_t *outcomes,
+                                        const qd_c *G, qd_adjoint_terms *out, qd_c *psi,
+                                        qd_c *lam, const qd_c *ck, double *pm, qd_err *e)
+{
+    if (c->ncondops || c->nchan)
+        return qd_fail(e, QD_EARG, "no gradient through a conditional op or a channel on pure states");
+    if (c->nmeas && !outcomes)
+        return qd_fail(e, QD_EARG, "the circuit has measurements: outcomes must be given");
+    double *grad = qd_malloc(sizeof(double) * (size_t)(c->nslots + 1));
+    if (!grad)
+        return qd_fail(e, QD_ENOMEM, "not enough memory for the gradient");
+    /* only measurement ops run before the lane sweep here: nothing is added to grad */
+    qd_status st = vjp_back(c, theta, count, outcomes, G, NULL, grad, NULL, NULL, psi, lam, ck,
+                            pm, out, count_whole, e);
+    qd_free(grad);
+    return st;
 }
 
 qd_status qd_circuit_vjp_vec(const qd_circuit *c, const double *theta, const qd_c *x,
@@ -1334,7 +1374,8 @@ qd_status qd_circuit_vjp_vec(const qd_circuit *c, const double *theta, const qd_
     st = qd_circuit_run_vec_tape(c, theta, psi, count, &mc, ck, pm, e);
     if (st != QD_OK)
         goto done;
-    st = vjp_back(c, theta, count, outcomes, G, dLdP, grad, G_in, prob, psi, lam, ck, pm, e);
+    st = vjp_back(c, theta, count, outcomes, G, dLdP, grad, G_in, prob, psi, lam, ck, pm, NULL,
+                  count, e);
 done:
     qd_free(psi);
     qd_free(lam);

@@ -418,6 +418,13 @@ qd_status qd_channel_apply_traj(qd_c *a, int n, size_t count, const int *qs, int
                                 const qd_c *K, size_t m, const qd_rng *base, size_t *branch,
                                 qd_err *e)
 {
+    return qd_channel_apply_traj_at(a, n, count, qs, k, K, m, base, 0, branch, e);
+}
+
+qd_status qd_channel_apply_traj_at(qd_c *a, int n, size_t count, const int *qs, int k,
+                                   const qd_c *K, size_t m, const qd_rng *base, uint64_t first,
+                                   size_t *branch, qd_err *e)
+{
     if (k < 1 || k > QD_CH_MAX_QUBITS || k > n || m < 1)
         return qd_fail(e, QD_EARG, "channel on %d qubits with %zu Kraus operators cannot act on %d qubits",
                        k, m, n);
@@ -431,8 +438,8 @@ qd_status qd_channel_apply_traj(qd_c *a, int n, size_t count, const int *qs, int
         for (size_t b = 0; b < d; b++)
             for (size_t c = 0; c < d; c++) {
                 qd_c s = 0;
-                for (size_t r = 0; r < d; r++)
-                    s += conj(Ki[r + c * d]) * Ki[r + b * d];
+                for (size_t r = 0; r < d; r++)   /* qd_cmul: never fused (qd.h) */
+                    s += qd_cmul(conj(Ki[r + c * d]), Ki[r + b * d]);
                 E[i * dd + c + b * d] = s;
             }
     }
@@ -446,7 +453,7 @@ qd_status qd_channel_apply_traj(qd_c *a, int n, size_t count, const int *qs, int
         double tot = 0;
         for (size_t x = 0; x < d; x++)
             tot += creal(rt[x + x * d]);
-        qd_rng sub = qd_rng_sub(base, j);
+        qd_rng sub = qd_rng_sub(base, first + j);   /* the member's global index */
         double u = qd_rng_uniform(&sub);
         if (!(tot > 0) || !isfinite(tot)) {
             #pragma omp critical(qd_channel_traj)

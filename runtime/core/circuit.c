@@ -654,9 +654,10 @@ static qd_status measure_all(const qd_circuit *c, size_t o, int mi, qd_c *a, siz
     return QD_OK;
 }
 
+/* first: the global index of member 0 (a block of a larger ensemble; 0 for a whole one) */
 static qd_status run_vec(const qd_circuit *c, const double *theta, qd_c *a, size_t count,
                          qd_meas_ctl *mc, const qd_shift *sh, qd_c *ck, double *pm, int fuse,
-                         qd_err *e)
+                         uint64_t first, qd_err *e)
 {
     if (c->nmeas && (!mc || !mc->outcomes || (!mc->fixed && !mc->base)))
         return qd_fail(e, QD_EARG, "internal: measurement control missing");
@@ -668,7 +669,7 @@ static qd_status run_vec(const qd_circuit *c, const double *theta, qd_c *a, size
         if (!(rngs = qd_malloc(sizeof(qd_rng) * count)))
             return qd_fail(e, QD_ENOMEM, "not enough memory for %zu generators", count);
         for (size_t j = 0; j < count; j++)
-            rngs[j] = qd_rng_sub(mc->base, j);
+            rngs[j] = qd_rng_sub(mc->base, first + j);   /* the global member index */
     }
     if (mc && mc->prob && c->nmeas == 0)
         for (size_t j = 0; j < count; j++)
@@ -700,15 +701,17 @@ static qd_status run_vec(const qd_circuit *c, const double *theta, qd_c *a, size
         if (fz)
             qd_fuser_flush(fz);
         if (op->kind == QD_OP_CHANNEL) {
-            /* a quantum trajectory: member j from substream j of the op's own substream of
-             * the run's measurement generator (independent of the member count) */
+            /* a quantum trajectory: member j from substream first + j (its global index)
+             * of the op's own substream of the run's measurement generator (independent of
+             * the member count and of the block) */
             if (!mc || !mc->base || mc->fixed) {
                 st = qd_fail(e, QD_EARG, "a channel on pure states needs a generator (and has no "
                                          "gradient: use a DensityMatrix input for that)");
                 break;
             }
             qd_rng ob = qd_rng_sub(mc->base, ((uint64_t)1 << 40) + o);
-            st = qd_channel_apply_traj(a, c->n, count, op->qs, op->k, op->m, op->nkraus, &ob, NULL, e);
+            st = qd_channel_apply_traj_at(a, c->n, count, op->qs, op->k, op->m, op->nkraus, &ob,
+                                          first, NULL, e);
             continue;
         }
         if (op->kind == QD_OP_MEASURE || op->kind == QD_OP_RESET) {
@@ -733,20 +736,33 @@ static qd_status run_vec(const qd_circuit *c, const double *theta, qd_c *a, size
 qd_status qd_circuit_run_vec(const qd_circuit *c, const double *theta, qd_c *a, size_t count,
                              qd_meas_ctl *mc, const qd_shift *sh, qd_err *e)
 {
-    return run_vec(c, theta, a, count, mc, sh, NULL, NULL, 1, e);
+    return run_vec(c, theta, a, count, mc, sh, NULL, NULL, 1, 0, e);
+}
+
+qd_status qd_circuit_run_vec_at(const qd_circuit *c, const double *theta, qd_c *a, size_t count,
+                                qd_meas_ctl *mc, const qd_shift *sh, uint64_t first, qd_err *e)
+{
+    return run_vec(c, theta, a, count, mc, sh, NULL, NULL, 1, first, e);
 }
 
 qd_status qd_circuit_run_vec_unfused(const qd_circuit *c, const double *theta, qd_c *a,
                                      size_t count, qd_meas_ctl *mc, const qd_shift *sh,
                                      qd_err *e)
 {
-    return run_vec(c, theta, a, count, mc, sh, NULL, NULL, 0, e);
+    return run_vec(c, theta, a, count, mc, sh, NULL, NULL, 0, 0, e);
 }
 
 qd_status qd_circuit_run_vec_tape(const qd_circuit *c, const double *theta, qd_c *a,
                                   size_t count, qd_meas_ctl *mc, qd_c *ck, double *pm, qd_err *e)
 {
-    return run_vec(c, theta, a, count, mc, NULL, ck, pm, 1, e);
+    return run_vec(c, theta, a, count, mc, NULL, ck, pm, 1, 0, e);
+}
+
+qd_status qd_circuit_run_vec_tape_at(const qd_circuit *c, const double *theta, qd_c *a,
+                                     size_t count, qd_meas_ctl *mc, qd_c *ck, double *pm,
+                                     uint64_t first, qd_err *e)
+{
+    return run_vec(c, theta, a, count, mc, NULL, ck, pm, 1, first, e);
 }
 
 void qd_circuit_extract_vec(const qd_circuit *c, const qd_c *a, size_t count, qd_c *out)

@@ -110,6 +110,12 @@ qd_status qd_depol_apply_dm(qd_c *rho, int n, const int *qs, int k, double lambd
 qd_status qd_channel_apply_traj(qd_c *a, int n, size_t count, const int *qs, int k,
                                 const qd_c *K, size_t m, const qd_rng *base, size_t *branch,
                                 qd_err *e);
+/* The same on a block of a larger ensemble whose member 0 is member `first` of the whole:
+ * member j uses qd_rng_sub(base, first + j) (a rank's block, qd.mpi; first = 0 is the
+ * function above). */
+qd_status qd_channel_apply_traj_at(qd_c *a, int n, size_t count, const int *qs, int k,
+                                   const qd_c *K, size_t m, const qd_rng *base, uint64_t first,
+                                   size_t *branch, qd_err *e);
 /* Structured depolarizing trajectories for the Kraus list sqrt(1-lambda+lambda/4^k) I,
  * sqrt(lambda/4^k) P_j (j = 1..4^k-1): keep the member (branch 0) with probability
  * 1 - lambda + lambda/4^k, else apply a uniformly random non-identity Pauli string on the

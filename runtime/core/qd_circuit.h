@@ -177,6 +177,15 @@ qd_status qd_circuit_run_vec_unfused(const qd_circuit *c, const double *theta, q
  * outcome of measurement i at pm[i * count + j]. Same results as qd_circuit_run_vec. */
 qd_status qd_circuit_run_vec_tape(const qd_circuit *c, const double *theta, qd_c *a,
                                   size_t count, qd_meas_ctl *mc, qd_c *ck, double *pm, qd_err *e);
+/* The two runs above on a block of a larger ensemble whose member 0 is member `first` of
+ * the whole (a rank's block, qd.mpi): member j draws its measurement outcomes and channel
+ * trajectories from substream first + j, as it does in the run of the whole ensemble, so
+ * the blocks' runs gathered equal that run bit for bit. first = 0: the functions above. */
+qd_status qd_circuit_run_vec_at(const qd_circuit *c, const double *theta, qd_c *a, size_t count,
+                                qd_meas_ctl *mc, const qd_shift *sh, uint64_t first, qd_err *e);
+qd_status qd_circuit_run_vec_tape_at(const qd_circuit *c, const double *theta, qd_c *a,
+                                     size_t count, qd_meas_ctl *mc, qd_c *ck, double *pm,
+                                     uint64_t first, qd_err *e);
 /* Drops the discarded qubits: out has count vectors of nout qubits (out != a). */
 void qd_circuit_extract_vec(const qd_circuit *c, const qd_c *a, size_t count, qd_c *out);
 /* Runs c on a density matrix of n qubits in place (non-selective measurement, reset
@@ -252,6 +261,26 @@ qd_status qd_circuit_vjp_vec_tape(const qd_circuit *c, const double *theta, size
                                   const size_t *outcomes, const qd_c *G, const double *dLdP,
                                   double *grad, qd_c *G_in, double *prob, qd_c *psi,
                                   qd_c *lam, const qd_c *ck, double *pm, qd_err *e);
+/* The parameter gradient's per-member terms, for a caller that adds them over members
+ * itself (an ensemble in blocks over ranks, qd.mpi.grad): the lane pass (adjoint.c,
+ * sweep_back) computes one value per member and gradient term, sums each term over the
+ * members in member order from 0 and adds scale * sum into grad[slot] in term order.
+ * vals: count x nt (member-major), slots/scales: nt entries; nt <= 2 * (ops of c). */
+typedef struct {
+    double *vals;
+    int *slots;
+    double *scales;
+    int nt;
+} qd_adjoint_terms;
+/* qd_circuit_vjp_vec_tape's backward pass (dLdP, G_in and prob not wanted) that fills out
+ * instead of summing: the terms of a block of count members of a whole ensemble of
+ * count_whole (which decides the pass, as it does for the whole). QD_EARG when the circuit
+ * does not take the lane pass (more than 10 qubits, a gate after a measurement, a
+ * parameterised gate that is not a Pauli rotation, no FMA): those sum inside the pass. */
+qd_status qd_circuit_vjp_vec_tape_terms(const qd_circuit *c, const double *theta, size_t count,
+                                        size_t count_whole, const size_t *outcomes,
+                                        const qd_c *G, qd_adjoint_terms *out, qd_c *psi,
+                                        qd_c *lam, const qd_c *ck, double *pm, qd_err *e);
 /* Density matrices (n qubits in, nout out): the adjoint method on rho viewed as a vector of
  * 2n qubits, where rho -> U rho U^dagger is the unitary U (x) conj(U). G: 2^nout x 2^nout.
  * grad (nslots) overwritten; G_in (optional, 2^n x 2^n) receives dL/d conj(rho_in)

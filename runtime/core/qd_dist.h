@@ -10,6 +10,7 @@
 #ifndef QD_DIST_H
 #define QD_DIST_H
 #include "qd.h"
+#include "qd_circuit.h"
 
 int qd_dist_enabled(void);   /* 1 in the MPI build */
 /* MPI_Init_thread (FUNNELED: only the main thread calls MPI; OpenMP regions do not).
@@ -46,6 +47,48 @@ qd_status qd_dist_recv(int src, int tag, void **out, size_t *len, int *src_out, 
 int qd_dist_iprobe(int src, int tag);   /* 1 if a message is waiting */
 /* exchange: sbuf to partner, rbuf from partner (bytes each way) */
 qd_status qd_dist_sendrecv(const void *sbuf, void *rbuf, size_t bytes, int partner, qd_err *e);
+
+/* exchange with different partners and sizes: sbytes of sbuf to dest, rbytes into rbuf from
+ * src (the partners' sizes must mirror: dest receives sbytes from us) */
+qd_status qd_dist_sendrecv2(const void *sbuf, size_t sbytes, int dest, void *rbuf,
+                            size_t rbytes, int src, qd_err *e);
+
+/* ---------------------------------------------------------------- ensembles in blocks
+ * An ensemble whose members are spread over the ranks in contiguous blocks, rank order =
+ * member order (qd.mpi.share). Every function here is a collective and gives the bits of
+ * the one-process call on the whole ensemble (dist.c says how). */
+typedef struct {
+    int nq;            /* qubits of the members (-1: no rank holds one) */
+    size_t total;      /* members over all ranks */
+    size_t first;      /* global index of this rank's first member (0-based) */
+    size_t *counts;    /* members of each rank (P entries, malloc'd) */
+} qd_dist_blocks;
+/* every rank's block size and qubit count (an allgather); QD_EARG on every rank if the
+ * ranks' qubit counts differ. Free with qd_dist_blocks_free. */
+qd_status qd_dist_block_info(int nq, size_t count, qd_dist_blocks *b, qd_err *e);
+void qd_dist_blocks_free(qd_dist_blocks *b);
+/* out (N x total(B), column-major) = |<a_i|b_j>|^2 for this rank's N members a_i of A and
+ * every member b_j of B (its blocks B described by bb), by the ring: the B blocks travel
+ * rank -> rank + 1 in P - 1 MPI_Sendrecv steps. The one-process qd_overlaps bits when that
+ * call takes its direct kernel (d <= 1024, N M <= 2^22), else equal to rounding. */
+qd_status qd_dist_overlaps(const qd_c *A, size_t N, const qd_c *B, const qd_dist_blocks *bb,
+                           int nq, double *out, qd_err *e);
+/* the fidelity-kernel MMD of qd_loss_mmd_fid (method QD_MMD_*) between ensembles whose
+ * blocks are A (described by ba) and B (bb): the value on every rank and the gradient
+ * columns of this rank's members (GA: ba's count for this rank x 2^nq, GB likewise; NULL
+ * for none), all equal to the one-process call's bits. *sharded (may be NULL) = 1 when the
+ * work was split (the average-state form with d <= 32 on an FMA CPU: the lane sums
+ * pipelined in rank order), 0 when the blocks were gathered and the loss run whole. */
+qd_status qd_dist_mmd_fid(const qd_c *A, const qd_dist_blocks *ba, const qd_c *B,
+                          const qd_dist_blocks *bb, int nq, int method, double *val, qd_c *GA,
+                          qd_c *GB, int *sharded, qd_err *e);
+
+/* the parameter gradient (nslots entries, on every rank) of a circuit over an ensemble in
+ * blocks of `total` members: t holds this rank's count members' lane-pass terms
+ * (qd_circuit_vjp_vec_tape_terms); gathered in member order and added as adjoint.c adds
+ * them for the whole ensemble, so grad has the one-process bits */
+qd_status qd_dist_grad_terms(const qd_adjoint_terms *t, size_t count, size_t total, int nslots,
+                             double *grad, qd_err *e);
 
 /* ---------------------------------------------------------------- distributed state vectors
  * n qubits on P = 2^k ranks (k = log2 P, n - k >= 1 local qubits): qubits 0..k-1 (the most

@@ -628,7 +628,7 @@ static void push_outcomes(lua_State *L, const qd_circuit *c, const size_t *oc, s
  * ones go; rng used when sampling. prob (count) optional. inplace: result in x. */
 static void run_into(lua_State *L, qd_circuit *c, qdl_reg *x, const double *th, size_t *oc,
                      int fixed, int allow_zero, qd_rng *rng, double *prob, const qd_shift *sh,
-                     int inplace)
+                     int inplace, uint64_t first)
 {
     qd_err e;
     qd_status st;
@@ -656,7 +656,7 @@ static void run_into(lua_State *L, qd_circuit *c, qdl_reg *x, const double *th, 
     if ((c->nmeas || c->nchan) && !fixed && rng)
         base = qd_rng_split(rng);
     qd_meas_ctl mc = {&base, oc, fixed, allow_zero, prob};
-    st = qd_circuit_run_vec(c, th, w->a, w->count, &mc, sh, &e);
+    st = qd_circuit_run_vec_at(c, th, w->a, w->count, &mc, sh, first, &e);
     if (st != QD_OK)
         raise_err(L, &e);
     if (nout != c->n) {
@@ -672,10 +672,30 @@ typedef struct qdl_tape qdl_tape;   /* c:forward's tape (below, with the gradien
 static qdl_tape *newtape(lua_State *L, const qd_circuit *c, const qdl_reg *x, const double *th,
                          int circ_idx);
 static void forward_into(lua_State *L, qd_circuit *c, qdl_tape *t, size_t *oc, int fixed,
-                         qd_rng *rng, double *prob);
+                         qd_rng *rng, double *prob, uint64_t first);
 
-/* options (rng=, outcomes=) at arg; returns outcome buffer (sampled into or fixed) */
-static const char *const run_opts[] = {"rng", "outcomes", NULL};
+/* options (rng=, outcomes=, first=) at arg; returns outcome buffer (sampled into or fixed) */
+static const char *const run_opts[] = {"rng", "outcomes", "first", NULL};
+
+/* option `first` (1-based, default 1): the global index of the input's first member when it
+ * is a block of a larger ensemble (qd.mpi.scatter's second result). Member j then draws
+ * from the substreams of member first + j - 1, so a run on the blocks gathered equals the
+ * run on the whole. Returns the 0-based offset. */
+static uint64_t opt_first(lua_State *L, int arg)
+{
+    if (lua_isnoneornil(L, arg))
+        return 0;
+    lua_getfield(L, arg, "first");
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        return 0;
+    }
+    lua_Integer f = lua_tointeger(L, -1);
+    if (!lua_isinteger(L, -1) || f < 1)
+        luaL_argerror(L, arg, "option 'first': member index >= 1 expected");
+    lua_pop(L, 1);
+    return (uint64_t)(f - 1);
+}
 
 /* mode 0: c:run, 1: c:apply (in place), 2: c:forward (output and tape) */
 static int run_common(lua_State *L, int mode)
@@ -703,6 +723,9 @@ static int run_common(lua_State *L, int mode)
     }
     qdl_reg *x = checkinput(L, 2, c);
     qdL_checkoptions(L, 4, run_opts);
+    const uint64_t first = opt_first(L, 4);
+    if (first && x->kind == QDL_K_DM)
+        return luaL_argerror(L, 4, "option 'first': a DensityMatrix draws nothing (State or Ensemble blocks only)");
     double *th = checkparams(L, 3, c);
     if (inplace && qd_circuit_nout(c, NULL) != c->n)
         return luaL_error(L, "apply: the circuit discards qubits; use c:run (it returns a smaller object)");
@@ -736,12 +759,12 @@ static int run_common(lua_State *L, int mode)
                                  "sampled): use a DensityMatrix input for gradients of noisy circuits");
         qdl_tape *t = newtape(L, c, x, th, 1);
         if (x->kind == QDL_K_DM)
-            run_into(L, c, x, th, NULL, 0, 0, NULL, NULL, NULL, 0);
+            run_into(L, c, x, th, NULL, 0, 0, NULL, NULL, NULL, 0, 0);
         else
-            forward_into(L, c, t, oc, fixed, rng, prob);
+            forward_into(L, c, t, oc, fixed, rng, prob, first);
         lua_insert(L, -2);   /* output, tape */
     } else {
-        run_into(L, c, x, th, oc, fixed, 0, rng, prob, NULL, inplace);
+        run_into(L, c, x, th, oc, fixed, 0, rng, prob, NULL, inplace, first);
         if (inplace) {
             lua_pop(L, 1);
             lua_pushvalue(L, 2);
@@ -1088,7 +1111,7 @@ static void open_tape(lua_State *L)
 /* c:forward on a state or ensemble: the run into the tape t (psi holds x on entry); pushes
  * the output. As run_into otherwise (bitwise the same output). */
 static void forward_into(lua_State *L, qd_circuit *c, qdl_tape *t, size_t *oc, int fixed,
-                         qd_rng *rng, double *prob)
+                         qd_rng *rng, double *prob, uint64_t first)
 {
     qd_rng base;
     memset(&base, 0, sizeof base);
@@ -1096,7 +1119,8 @@ static void forward_into(lua_State *L, qd_circuit *c, qdl_tape *t, size_t *oc, i
         base = qd_rng_split(rng);
     qd_meas_ctl mc = {&base, oc, fixed, 0, prob};
     qd_err e;
-    if (qd_circuit_run_vec_tape(c, t->th, t->psi, t->count, &mc, t->nm ? t->ck : NULL, t->pm, &e) != QD_OK)
+    if (qd_circuit_run_vec_tape_at(c, t->th, t->psi, t->count, &mc, t->nm ? t->ck : NULL, t->pm,
+                                   first, &e) != QD_OK)
         raise_err(L, &e);
     if (t->nm)
         memcpy(t->oc, oc, sizeof(size_t) * t->count * t->nm);
@@ -1137,7 +1161,7 @@ static void check_unchanged(lua_State *L, const qd_circuit *c, size_t nops, int 
         luaL_error(L, "%s: the circuit was modified by the loss function", what);
 }
 
-static const char *const grad_opts[] = {"rng", "outcomes", "expected", NULL};
+static const char *const grad_opts[] = {"rng", "outcomes", "expected", "first", NULL};
 /* c:grad_fd also takes the finite-difference step */
 static const char *const grad_fd_opts[] = {"rng", "outcomes", "expected", "h", NULL};
 
@@ -1188,7 +1212,7 @@ static double expected_mode(lua_State *L, qd_circuit *c, qdl_reg *x, const doubl
             for (size_t j = 0; j < N; j++)
                 oc[j * nm + i] = v;
         }
-        run_into(L, c, x, th, oc, 1, 1, NULL, P, sh, 0);   /* out on top */
+        run_into(L, c, x, th, oc, 1, 1, NULL, P, sh, 0, 0);   /* out on top */
         if (x->kind == QDL_K_STATE) {
             lua_pushnumber(L, P[0]);
         } else {
@@ -1223,7 +1247,7 @@ static double expected_mode(lua_State *L, qd_circuit *c, qdl_reg *x, const doubl
  * pass from that run (qd_circuit_vjp_vec_tape) instead of a second forward. Same results
  * as run + vjp. Pushes L, grad, output [, outcomes]. */
 static int grad_vec(lua_State *L, qd_circuit *c, qdl_reg *x, const double *th, size_t *oc,
-                    int fixed, qd_rng *rng, size_t nops, int nslots)
+                    int fixed, qd_rng *rng, size_t nops, int nslots, uint64_t first)
 {
     const size_t count = x->count, nm = (size_t)c->nmeas;
     const size_t amps = ((size_t)1 << c->n) * count;
@@ -1241,7 +1265,7 @@ static int grad_vec(lua_State *L, qd_circuit *c, qdl_reg *x, const double *th, s
         base = qd_rng_split(rng);
     qd_meas_ctl mc = {&base, oc, fixed, 0, NULL};
     qd_err e;
-    if (qd_circuit_run_vec_tape(c, th, psi, count, &mc, nm ? ck : NULL, pm, &e) != QD_OK)
+    if (qd_circuit_run_vec_tape_at(c, th, psi, count, &mc, nm ? ck : NULL, pm, first, &e) != QD_OK)
         return raise_err(L, &e);
     int nout = qd_circuit_nout(c, NULL);
     qdl_reg *o = qdL_newreg(L, x->kind, nout, count);
@@ -1285,6 +1309,10 @@ static int m_grad(lua_State *L)
     luaL_checktype(L, 4, LUA_TFUNCTION);
     qdL_checkoptions(L, 5, grad_opts);
     int expected = qdL_optbool(L, 5, "expected", 0);
+    const uint64_t first = opt_first(L, 5);
+    if (first && (expected || x->kind == QDL_K_DM))
+        return luaL_argerror(L, 5, "option 'first': only for sampled runs of State or Ensemble blocks (not with "
+                                   "expected = true or a DensityMatrix)");
     size_t nops = c->nops;
     int nslots = c->nslots;
     if (expected) {
@@ -1326,8 +1354,8 @@ static int m_grad(lua_State *L)
         }
     }
     if (x->kind != QDL_K_DM)
-        return grad_vec(L, c, x, th, oc, fixed, rng, nops, nslots);
-    run_into(L, c, x, th, oc, fixed, 0, rng, NULL, NULL, 0);
+        return grad_vec(L, c, x, th, oc, fixed, rng, nops, nslots, first);
+    run_into(L, c, x, th, oc, fixed, 0, rng, NULL, NULL, 0, 0);
     int out_idx = lua_gettop(L);
     lua_pushvalue(L, out_idx);
     call_loss(L, 4, 1, 2);
@@ -1354,7 +1382,7 @@ static double shifted_loss(lua_State *L, qd_circuit *c, qdl_reg *x, const double
     if (expected)
         return expected_mode(L, c, x, th, fidx, NULL, sh);
     int top = lua_gettop(L);
-    run_into(L, c, x, th, oc, 1, 0, NULL, NULL, sh, 0);
+    run_into(L, c, x, th, oc, 1, 0, NULL, NULL, sh, 0, 0);
     call_loss(L, fidx, 1, 1);
     check_unchanged(L, c, nops, nslots, what);
     double v = loss_number(L, -1, what);
@@ -1447,7 +1475,7 @@ static int m_grad_fd(lua_State *L)
                 rng = qdL_runrng(L);
             }
             oc = lua_newuserdatauv(L, sizeof(size_t) * x->count * (size_t)c->nmeas, 0);
-            run_into(L, c, x, th, oc, 0, 0, rng, NULL, NULL, 0);
+            run_into(L, c, x, th, oc, 0, 0, rng, NULL, NULL, 0, 0);
             lua_pop(L, 1);
         }
     }

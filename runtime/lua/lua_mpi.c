@@ -12,6 +12,8 @@
 #include "lua_sys.h"
 #include "lua_util.h"
 #include "qd_dist.h"
+#include "qd_loss.h"
+#include "qd_circuit.h"
 
 #define QDL_DSTATE "qd.DistState"
 
@@ -348,6 +350,230 @@ static int l_ens_allgather(lua_State *L)
     memcpy(F->a, all, total * D * sizeof(qd_c));
     free(all);
     return 1;
+}
+
+/* ---------------------------------------------------------------- losses over blocks
+ * An ensemble spread over the ranks in blocks (qd.mpi.scatter): each rank passes its block
+ * (nil when it holds no member); the results are the one-process results on the whole
+ * ensemble, bit for bit (runtime/core/dist.c). Collectives: every rank calls them. */
+
+/* the block at idx (a qd.Ensemble or nil) and every rank's block sizes, the sizes in
+ * memory Lua owns (nothing to free if a later step raises) */
+static qdl_reg *check_block(lua_State *L, int idx, qd_dist_blocks *b)
+{
+    qdl_reg *E = lua_isnoneornil(L, idx) ? NULL : qdL_testkind(L, idx, QDL_K_ENS);
+    if (!E && !lua_isnoneornil(L, idx))
+        luaL_typeerror(L, idx, "qd.Ensemble or nil (a rank without members)");
+    if (E && !E->a)
+        luaL_argerror(L, idx, "qd.Ensemble has been freed");
+    size_t *keep = qdL_scratch(L, (size_t)qd_dist_size(), sizeof(size_t), "the blocks' sizes");
+    qd_err e;
+    if (qd_dist_block_info(E ? E->n : 0, E ? E->count : 0, b, &e))
+        qdL_raise(L, &e);
+    memcpy(keep, b->counts, (size_t)qd_dist_size() * sizeof(size_t));
+    qd_dist_blocks_free(b);
+    b->counts = keep;
+    if (b->total == 0)
+        luaL_argerror(L, idx, "no rank holds a member");
+    return E;
+}
+
+/* overlaps(A [, B]) -> #A x #B_whole qd.Matrix of |<a_i|b_j>|^2 for this rank's rows (nil
+ * on a rank without A members); B omitted: B = A. The B blocks go round the ring. */
+static int l_overlaps(lua_State *L)
+{
+    qdL_checknargs(L, 2);
+    int self = lua_gettop(L) < 2;
+    lua_settop(L, 2);
+    qd_dist_blocks ba, bb;
+    qdl_reg *A = check_block(L, 1, &ba), *B = self ? A : check_block(L, 2, &bb);
+    if (self)
+        bb = ba;
+    if (ba.nq != bb.nq)
+        return luaL_argerror(L, 2, lua_pushfstring(L, "members of %d qubits (as A's) expected, "
+                                                   "got %d", ba.nq, bb.nq));
+    size_t N = A ? A->count : 0;
+    double *out = NULL;
+    if (N) {
+        qdl_array *m = qdL_newarray(L, N, bb.total, 0, 0);
+        out = m->data;
+    } else {
+        lua_pushnil(L);
+    }
+    qd_err e;
+    if (qd_dist_overlaps(A ? A->a : NULL, N, B ? B->a : NULL, &bb, bb.nq, out, &e))
+        return qdL_raise(L, &e);
+    return 1;
+}
+
+/* mmd(A, B [, {grad=, method=}]) -> value [, G_A, G_B] (the gradients of this rank's
+ * members; nil for a rank without members), as qd.loss.mmd on the whole ensembles */
+static int l_mmd(lua_State *L)
+{
+    static const char *const opts[] = {"grad", "method", NULL};
+    qdL_checknargs(L, 3);
+    lua_settop(L, 3);
+    qdL_checkoptions(L, 3, opts);
+    int grad = qdL_optbool(L, 3, "grad", 0), method = QD_MMD_AUTO;
+    if (!lua_isnil(L, 3) && lua_getfield(L, 3, "method") != LUA_TNIL) {
+        static const char *const names[] = {"auto", "gram", "dm", NULL};
+        static const int codes[] = {QD_MMD_AUTO, QD_MMD_GRAM, QD_MMD_DM};
+        const char *m = lua_tostring(L, -1);
+        int k = 0;
+        while (m && names[k] && strcmp(names[k], m) != 0)
+            k++;
+        if (!m || !names[k])
+            return luaL_argerror(L, 3, "option 'method': \"auto\", \"gram\" or \"dm\" expected");
+        method = codes[k];
+        lua_pop(L, 1);
+    }
+    qd_dist_blocks ba, bb;
+    qdl_reg *A = check_block(L, 1, &ba), *B = check_block(L, 2, &bb);
+    if (ba.nq != bb.nq)
+        return luaL_argerror(L, 2, lua_pushfstring(L, "members of %d qubits (as A's) expected, "
+                                                   "got %d", ba.nq, bb.nq));
+    qd_c *GA = NULL, *GB = NULL;
+    int ga = 0, gb = 0;
+    if (grad) {
+        if (A) {
+            GA = qdL_newreg(L, QDL_K_ENS, A->n, A->count)->a;
+            ga = lua_gettop(L);
+        }
+        if (B) {
+            GB = qdL_newreg(L, QDL_K_ENS, B->n, B->count)->a;
+            gb = lua_gettop(L);
+        }
+    }
+    double v;
+    int sharded;
+    qd_err e;
+    if (qd_dist_mmd_fid(A ? A->a : NULL, &ba, B ? B->a : NULL, &bb, ba.nq, method, &v, GA, GB,
+                        &sharded, &e))
+        return qdL_raise(L, &e);
+    lua_pushnumber(L, v);
+    if (!grad)
+        return 1;
+    if (ga)
+        lua_pushvalue(L, ga);
+    else
+        lua_pushnil(L);
+    if (gb)
+        lua_pushvalue(L, gb);
+    else
+        lua_pushnil(L);
+    lua_pushboolean(L, sharded);
+    return 4;
+}
+
+/* grad(c, X, params, loss_fn [, {rng=}]) -> L, dL/dtheta, output [, outcomes]: c:grad on an
+ * ensemble in blocks. X is this rank's block (at least one member on every rank); the run
+ * draws member j's outcomes from the substream of its global index; loss_fn(out_block)
+ * returns L (the same on every rank, e.g. qd.mpi.mmd's) and G for the block's members;
+ * the backward pass runs on the block and its per-member terms are added over all members
+ * in the one-process order (qd_dist_grad_terms): L, dL/dtheta and the output are the bits
+ * of c:grad on the whole ensemble. */
+static int l_grad(lua_State *L)
+{
+    static const char *const opts[] = {"rng", NULL};
+    qdL_checknargs(L, 5);
+    lua_settop(L, 5);
+    qd_circuit *c = qdL_checkcircuit(L, 1);
+    qdl_reg *X = qdL_checkkind(L, 2, QDL_K_ENS);
+    if (X->n != c->n)
+        return luaL_argerror(L, 2, lua_pushfstring(L, "members of %d qubits (the circuit's) "
+                                                   "expected, got %d", c->n, X->n));
+    int ns = c->nslots;
+    double *th = qdL_scratch(L, (size_t)ns + 1, sizeof(double), "parameters");
+    qdl_array *pa = qdL_testarray(L, 3);
+    if (pa) {
+        if (pa->cplx || pa->rows * pa->cols != (size_t)ns)
+            return luaL_argerror(L, 3, lua_pushfstring(L, "%d real parameters expected", ns));
+        memcpy(th, pa->data, sizeof(double) * (size_t)ns);
+    } else {
+        luaL_checktype(L, 3, LUA_TTABLE);
+        if (lua_rawlen(L, 3) != (size_t)ns)
+            return luaL_argerror(L, 3, lua_pushfstring(L, "%d parameters expected", ns));
+        for (int k = 0; k < ns; k++) {
+            if (lua_rawgeti(L, 3, k + 1) != LUA_TNUMBER)
+                return luaL_argerror(L, 3, lua_pushfstring(L, "entry %d: number expected", k + 1));
+            th[k] = lua_tonumber(L, -1);
+            lua_pop(L, 1);
+        }
+    }
+    luaL_checktype(L, 4, LUA_TFUNCTION);
+    qdL_checkoptions(L, 5, opts);
+    if (c->ncondops || c->nchan)
+        return luaL_error(L, "grad: no gradient through a conditional op or a channel on "
+                             "pure states");
+    qd_rng *rng = NULL;
+    if (c->nmeas) {
+        if (!lua_isnil(L, 5) && lua_getfield(L, 5, "rng") != LUA_TNIL) {
+            if (!luaL_testudata(L, -1, QDL_RNG))
+                return luaL_argerror(L, 5, "option 'rng': qd.Rng expected");
+            rng = qdL_checkrng(L, lua_gettop(L));
+        } else {
+            rng = qdL_runrng(L);
+        }
+    }
+    qd_dist_blocks b;
+    check_block(L, 2, &b);
+    const size_t count = X->count, nm = (size_t)c->nmeas, d = (size_t)1 << c->n;
+    const size_t amps = d * count, ntmax = 2 * c->nops + 1;
+    /* scratch on the Lua stack (collected whatever error follows) */
+    qd_c *psi = qdL_scratch(L, amps * (2 + nm), sizeof(qd_c), "the gradient's states");
+    qd_c *lam = psi + amps, *ck = lam + amps;
+    double *pm = qdL_scratch(L, count * (nm + 2), sizeof(double), "outcome probabilities");
+    size_t *oc = qdL_scratch(L, count * (nm ? nm : 1), sizeof(size_t), "outcomes");
+    double *vals = qdL_scratch(L, count * ntmax, sizeof(double), "the gradient terms");
+    double *scales = qdL_scratch(L, ntmax, sizeof(double), "the gradient terms");
+    int *slots = qdL_scratch(L, ntmax, sizeof(int), "the gradient terms");
+    memcpy(psi, X->a, sizeof(qd_c) * amps);
+    qd_rng base;
+    memset(&base, 0, sizeof base);
+    if (nm)
+        base = qd_rng_split(rng);   /* as c:grad: every rank's generator is in the same state */
+    qd_meas_ctl mc = {&base, oc, 0, 0, NULL};
+    qd_err e;
+    if (qd_circuit_run_vec_tape_at(c, th, psi, count, &mc, nm ? ck : NULL, pm, b.first, &e))
+        return qdL_raise(L, &e);
+    int nout = qd_circuit_nout(c, NULL);
+    qdl_reg *o = qdL_newreg(L, QDL_K_ENS, nout, count);
+    if (nout != c->n)
+        qd_circuit_extract_vec(c, psi, count, o->a);
+    else
+        memcpy(o->a, psi, sizeof(qd_c) * amps);
+    int out_idx = lua_gettop(L);
+    lua_pushvalue(L, 4);
+    lua_pushvalue(L, out_idx);
+    lua_call(L, 1, 2);
+    if (lua_type(L, -2) != LUA_TNUMBER)
+        return luaL_error(L, "grad: the loss function must return a number first, got %s",
+                          luaL_typename(L, -2));
+    qdl_reg *G = qdL_testkind(L, -1, QDL_K_ENS);
+    if (!G || !G->a || G->n != nout || G->count != count)
+        return luaL_error(L, "grad: the loss function's second result: qd.Ensemble of %d qubits "
+                          "and %d members expected (shaped like the block's output)", nout,
+                          (int)count);
+    if (!X->a || c != qdL_checkcircuit(L, 1) || c->nslots != ns)
+        return luaL_error(L, "grad: the loss function freed the input or changed the circuit");
+    qd_adjoint_terms t = {vals, slots, scales, 0};
+    if (qd_circuit_vjp_vec_tape_terms(c, th, count, b.total, nm ? oc : NULL, G->a, &t, psi, lam,
+                                      nm ? ck : NULL, pm, &e))
+        return qdL_raise(L, &e);
+    qdl_array *gv = qdL_newarray(L, (size_t)ns, 1, 0, 1);
+    double dummy;
+    if (qd_dist_grad_terms(&t, count, b.total, ns, ns ? gv->data : &dummy, &e))
+        return qdL_raise(L, &e);
+    lua_pushvalue(L, out_idx + 1);   /* L */
+    lua_insert(L, -2);               /* L, grad */
+    lua_pushvalue(L, out_idx);       /* output */
+    if (!nm)
+        return 3;
+    qdl_array *om = qdL_newarray(L, count, nm, 0, 0);
+    for (size_t j = 0; j < count; j++)
+        for (size_t i = 0; i < nm; i++)
+            ((double *)om->data)[j + i * count] = (double)oc[j * nm + i];
+    return 4;
 }
 
 /* ---------------------------------------------------------------- the scratch directory
@@ -702,7 +928,8 @@ void qdL_open_mpi(lua_State *L)
         {"recv_bytes", l_recv_bytes}, {"iprobe", l_iprobe}, {"allreduce", l_allreduce},
         {"array_pack", l_array_pack}, {"array_unpack", l_array_unpack},
         {"ens_pack", l_ens_pack}, {"ens_unpack", l_ens_unpack},
-        {"ens_allgather", l_ens_allgather},
+        {"ens_allgather", l_ens_allgather}, {"overlaps", l_overlaps}, {"mmd", l_mmd},
+        {"grad", l_grad},
         {"scratch_dir", l_scratch_dir}, {"dstate", l_dstate}, {NULL, NULL}};
     luaL_newlib(L, f);
     lua_pushboolean(L, qd_dist_enabled());

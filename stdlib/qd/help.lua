@@ -75,8 +75,9 @@ local docs = {
   records. Without MPI the same module has one rank (rank 0, size 1; collectives return their
   argument), so a script runs either way. Fields rank, size, enabled, library; functions
   barrier, allreduce, bcast, gather, allgather, send, recv, iprobe, serialise, deserialise,
-  is_root, share, scatter, allgather_ensemble (ensembles in blocks), dstate (a state vector
-  split over the ranks), scratch_dir. Reductions add in rank
+  is_root, share, scatter, allgather_ensemble (ensembles in blocks), overlaps, mmd, grad
+  (losses and circuit gradients over ensembles in blocks, the one-rank bits), dstate (a state
+  vector split over the ranks), scratch_dir. Reductions add in rank
   order on rank 0 and broadcast: the same bits whatever MPI does (docs/scaling.md).]==],
   ["qd.mpi.rank"] = [==[qd.mpi.rank: this process's rank, 0..size-1 (0 without MPI).]==],
   ["qd.mpi.size"] = [==[qd.mpi.size: the number of ranks (1 without MPI or without mpirun).]==],
@@ -100,10 +101,29 @@ local docs = {
   ["qd.mpi.share"] = [==[qd.mpi.share(N [, rank [, size]]) -> first, count: the members 1..N a rank holds in
   contiguous blocks (the first N mod P ranks one more).]==],
   ["qd.mpi.scatter"] = [==[qd.mpi.scatter(E) -> part, first: this rank's block of an ensemble every rank holds
-  (nil when it holds no member).]==],
+  (nil when it holds no member) and the global index of its first member. A circuit with
+  measurements or channels run on the block with c:run(part, params, {rng = r, first = first})
+  (also c:forward, c:grad) draws member k's outcomes from the substream of its global index.]==],
   ["qd.mpi.allgather_ensemble"] = [==[qd.mpi.allgather_ensemble(part) -> the whole qd.Ensemble on every rank, the blocks
-  in rank order (part nil: this rank holds none). Gates and circuits without mid-circuit
-  measurement on blocks, gathered, equal the one-rank run bit for bit.]==],
+  in rank order (part nil: this rank holds none). Circuits run on the blocks (with `first` when
+  they measure or have channels), gathered, equal the one-rank run bit for bit.]==],
+  ["qd.mpi.overlaps"] = [==[qd.mpi.overlaps(A [, B]) -> this rank's rows of |<a_i|b_j>|^2: a #A x #B_whole qd.Matrix
+  (nil on a rank without A members). A, B: this rank's blocks (qd.Ensemble or nil); B omitted:
+  B = A. The B blocks travel round the ring of ranks (P - 1 MPI_Sendrecv steps); every entry is
+  the one-rank E:overlaps bits (2^n <= 1024 and N M <= 2^22; beyond, zgemm's, to rounding).]==],
+  ["qd.mpi.mmd"] = [==[qd.mpi.mmd(A, B [, {grad = false, method = "auto"}]) -> value [, G_A, G_B, sharded]
+  qd.loss.mmd of the whole ensembles whose blocks A, B (nil: none here) the ranks hold: the value
+  on every rank, G_A/G_B for this rank's members, the one-rank bits. sharded = true when the work
+  was split (the average-state form with 2^n <= 32 on an FMA CPU: the lane sums pass from rank
+  to rank in rank order, each rank computes its members' gradient); otherwise the blocks are
+  gathered and the one-rank loss run on every rank.]==],
+  ["qd.mpi.grad"] = [==[qd.mpi.grad(c, X, params, loss_fn [, {rng=}]) -> L, dL/dtheta, output [, outcomes]
+  c:grad on an ensemble in blocks: X is this rank's block (every rank holds a member), the run
+  draws from the members' global substreams, loss_fn(out) returns the whole loss and G for the
+  block (e.g. qd.mpi.mmd(out, targets_block, {grad = true})), the backward pass runs on the
+  block and the per-member gradient terms are added in the one-rank order: L, dL/dtheta and the
+  outputs are the bits of c:grad on the whole ensemble. Needs the lane backward pass (at most 10
+  qubits, gates rx/ry/rz/1-qubit/cz/cx before the measurements, an FMA CPU).]==],
   ["qd.mpi.scratch_dir"] = [==[qd.mpi.scratch_dir() -> a private directory of this rank, removed at exit
   (ranks other than 0 write their run records there; a sweep's points may too).]==],
   ["qd.mpi.dstate"] = [==[qd.mpi.dstate(n) -> qd.DistState: |0..0> on n qubits split over the ranks
@@ -444,14 +464,16 @@ local docs = {
   ["qd.Circuit:free"] = [==[c:free(): release the circuit's op list now (also done by the garbage collector, and
   at the end of scope for `local c <close> = ...`). Any later use of c is an error.]==],
   ["qd.Circuit:copy"] = [==[c:copy() -> an independent copy of the circuit (ops and slots).]==],
-  ["qd.Circuit:run"] = [==[c:run(x [, params] [, {rng=, outcomes=}]) -> output [, outcomes, probs]
+  ["qd.Circuit:run"] = [==[c:run(x [, params] [, {rng=, outcomes=, first=}]) -> output [, outcomes, probs]
   x: State, Ensemble (batched in C) or DensityMatrix with c.n qubits. With measurements on a
   State/Ensemble each member samples its own outcomes (substream k); outcomes is an
   N x (measurement ops) qd.Matrix of outcome indices, probs the joint probabilities; pass
   outcomes= to fix them. discard=true measurements remove qubits from the output. On a
   DensityMatrix measurements are non-selective and discard is the partial trace.
+  first=k (default 1): x holds members k, k+1, ... of a larger ensemble (qd.mpi.scatter's
+  second result); member j then samples from the substream of its global index.
   c:apply(x, ...) does the same in place.]==],
-  ["qd.Circuit:apply"] = [==[c:apply(x [, params] [, {rng=, outcomes=}]) -> x [, outcomes, probs]
+  ["qd.Circuit:apply"] = [==[c:apply(x [, params] [, {rng=, outcomes=, first=}]) -> x [, outcomes, probs]
   c:run in place (see help("qd.Circuit:run")); not allowed when the circuit discards qubits.]==],
   ["qd.Circuit:vjp"] = [==[c:vjp(x, params, G [, {outcomes=, dLdP=, input_grad=true}]) -> dL/dtheta (qd.Vector), dL/d conj(x)
   Reverse-mode (adjoint) gradient. G = dL/d conj(output) (dL = 2 Re sum conj(G) d out), shaped

@@ -10,6 +10,8 @@
 --   qd.mpi.send(v, dest [, tag]), qd.mpi.recv([src [, tag]]) -> v, src, tag
 --   qd.mpi.dstate(n) -> qd.DistState (a state vector split over the ranks)
 --   qd.mpi.share(N), qd.mpi.scatter(E), qd.mpi.allgather_ensemble(part)   ensembles by blocks
+--   qd.mpi.overlaps(A [, B]), qd.mpi.mmd(A, B [, {grad=}])   losses over blocks (one-rank bits)
+--   qd.mpi.grad(c, X, params, loss_fn [, {rng=}])   c:grad over blocks (one-rank bits)
 -- Reductions add in rank order 0..P-1 on rank 0 and broadcast, so the bits do not depend
 -- on the MPI library. Lua values travel in a binary form (string.pack; numbers exact):
 -- nil, booleans, numbers, strings, tables of those (no cycles) and qd.Vector / qd.Matrix.
@@ -180,6 +182,25 @@ function M.allgather_ensemble(part)
   -- the blocks' shapes, then the amplitudes in one MPI_Allgatherv (lua_mpi.c)
   return C.ens_allgather(part)
 end
+
+-- overlaps(A [, B]) -> this rank's rows of |<a_i|b_j>|^2 (#A x #B_whole qd.Matrix; nil on a
+-- rank without A members). A, B: this rank's blocks (qd.Ensemble or nil); B omitted: B = A.
+-- The B blocks travel round the ring of ranks (P - 1 MPI_Sendrecv steps); every entry is
+-- the bits of the one-process E:overlaps entry (runtime/core/dist.c says when).
+M.overlaps = C.overlaps
+
+-- mmd(A, B [, {grad = true, method =}]) -> value [, G_A, G_B, sharded]: qd.loss.mmd of the
+-- whole ensembles whose blocks are A and B (nil: none here), the value on every rank and
+-- this rank's gradient columns, all the one-process bits. sharded: the work was split
+-- (the average-state form, 2^n <= 32 on an FMA CPU); else the blocks were gathered.
+M.mmd = C.mmd
+
+-- grad(c, X, params, loss_fn [, {rng =}]) -> L, dL/dtheta, output [, outcomes]: c:grad on an
+-- ensemble in blocks (X this rank's block, a member at least on every rank; loss_fn(out)
+-- returns the loss of the whole ensemble and G for this block, e.g. through qd.mpi.mmd).
+-- The outcomes come from the members' global substreams and the per-member gradient terms
+-- are added in the one-process order: the bits of c:grad on the whole ensemble.
+M.grad = C.grad
 
 -- the directory a rank other than 0 writes its run records into (qd.record)
 M.scratch_dir = C.scratch_dir

@@ -230,6 +230,27 @@ T.test("measurement, discard, outcomes, probabilities", function()
   local p0 = y:probs({ 0 })[1]
   local m = oc:get(1, 1)
   T.near(pr[1], m == 0 and p0 or 1 - p0, 1e-13, "outcome probability")
+  -- first = k: a block of members k.. draws from their global substreams, so blocks run
+  -- apart equal the run on the whole (outcomes, states, probabilities)
+  do
+    local B1, B2 = qd.ensemble(3, 2), qd.ensemble(3, 4)
+    for k = 1, 2 do B1[k] = E[k] end
+    for k = 1, 4 do B2[k] = E[k + 2] end
+    local o1, c1, p1 = c:run(B1, th, { rng = qd.rng(5) })
+    local o2, c2, p2 = c:run(B2, th, { rng = qd.rng(5), first = 3 })
+    local same = true
+    for k = 1, 6 do
+      local ob, cb, pb = k <= 2 and o1 or o2, k <= 2 and c1 or c2, k <= 2 and p1 or p2
+      local kk = k <= 2 and k or k - 2
+      same = same and maxdiff_states(ob[kk], out[k]) == 0 and cb:get(kk, 1) == oc:get(k, 1) and pb[kk] == pr[k]
+    end
+    T.ok(same, "first: blocks run apart = the whole run, bit for bit")
+    T.raises(function() c:run(B2, th, { first = 0 }) end, "option 'first': member index >= 1 expected")
+    T.raises(function() c:run(B2, th, { first = 1.5 }) end, "option 'first': member index >= 1 expected")
+    T.raises(function() c:run(qd.dm(3), th, { first = 2 }) end, "option 'first': a DensityMatrix draws nothing")
+    T.raises(function() c:grad(B2, th, function(o) return 0, qd.ensemble(2, 4) end, { first = 2, expected = true }) end,
+             "option 'first': only for sampled runs")
+  end
   -- a State input returns a number probability
   local s_out, s_oc, s_p = c:run(E[2], th)
   T.eq(type(s_p), "number", "State: probability is a number")

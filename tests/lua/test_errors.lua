@@ -573,7 +573,7 @@ T.test("options a function does not take are refused, not ignored", function()
   local c = qd.circuit(1):rx(0, { 1 })
   local loss = function() return 0, qd.state(1) end
   raises(function() c:grad(qd.state(1), { 0.1 }, loss, { h = 1e-3 }) end,
-    "bad argument #4 to 'grad' (unknown option 'h' (known: rng, outcomes, expected))")
+    "bad argument #4 to 'grad' (unknown option 'h' (known: rng, outcomes, expected, first))")
   -- grad_fd takes the step
   local val, g = c:grad_fd(qd.state(1), { 0.1 }, function(x) return x:expect("Z") end, { h = 1e-3 })
   T.ok(math.abs(g[1] + math.sin(0.1)) < 1e-6, "grad_fd takes h: d<Z>/da = -sin a")

@@ -59,3 +59,76 @@ T.test("packed blocks", function()
   T.raises(function() C.ens_unpack({ C.ens_pack(E, 1, 0) }) end, "at least one member")
   T.raises(function() mpi.allgather_ensemble(nil) end, "no rank holds a member")
 end)
+
+-- the bits of two ensembles (or nil: a rank without members) as one comparison
+local function same_bits(X, Y)
+  if #X ~= #Y then return false end
+  local d = 1 << X.n
+  for k = 1, #X do
+    for i = 1, d do
+      local ar, ai = X[k]:amp(i)
+      local br, bi = Y[k]:amp(i)
+      if ar ~= br or ai ~= bi then return false end
+    end
+  end
+  return true
+end
+
+-- a circuit with a mid-circuit measurement (an ancilla measured and discarded) and a channel
+-- run as trajectories: member k draws from substream k of the run's generator, so a block
+-- must know its first member's global index (c:run's option `first`)
+local function noisy_measured()
+  local c = qd.ansatz.quddpm(2, 2, { ancillas = 1 })
+  c:channel(qd.channel.amplitude_damping { gamma = 0.3 }, { 1 })
+  return c
+end
+
+T.test("blocks keep their members' substreams (measurement, channel)", function()
+  local c = noisy_measured()
+  local theta = qd.rng(5):uniform(-2, 2, c:nparams())
+  for _, N in ipairs { 1, 9, 20 } do
+    local E = qd.ensemble.haar(2, N, qd.rng(11)):embed(1)
+    local whole, oc_whole = c:run(E, theta, { rng = qd.rng(77) })
+    local part, first = mpi.scatter(E)
+    local mine, oc_mine
+    if part then mine, oc_mine = c:run(part, theta, { rng = qd.rng(77), first = first }) end
+    local got = mpi.allgather_ensemble(mine)
+    T.ok(same_bits(got, whole), "run on blocks gathered = whole run, bit for bit, N = " .. N)
+    -- the outcomes too, row by row
+    local rows = mpi.allgather(oc_mine and { first = first, o = oc_mine } or false)
+    local same = true
+    for _, r in ipairs(rows) do
+      if r then
+        local rows_, cols_ = r.o:shape()
+        for k = 1, rows_ do
+          for i = 1, cols_ do
+            if r.o:get(k, i) ~= oc_whole:get(r.first + k - 1, i) then same = false end
+          end
+        end
+      end
+    end
+    T.ok(same, "outcomes equal, N = " .. N)
+  end
+  -- without `first` a block other than the first draws member 1's numbers: not the same run
+  -- (shows the check above can fail)
+  if mpi.size > 1 then
+    local E = qd.ensemble.haar(2, 20, qd.rng(11)):embed(1)
+    local whole = c:run(E, theta, { rng = qd.rng(77) })
+    local part = mpi.scatter(E)
+    local got = mpi.allgather_ensemble(c:run(part, theta, { rng = qd.rng(77) }))
+    T.ok(not same_bits(got, whole), "without first the gathered run differs")
+  end
+  -- c:grad and c:forward take it too (outcomes and output of the block = the whole's rows)
+  local E = qd.ensemble.haar(2, 12, qd.rng(2)):embed(1)
+  local c2 = qd.ansatz.quddpm(2, 2, { ancillas = 1 })
+  local loss = function(out) return 0, qd.ensemble(out.n, #out) end
+  local _, _, out_whole = c2:grad(E, theta, loss, { rng = qd.rng(8) })
+  local part, first = mpi.scatter(E)
+  local _, _, out_part = c2:grad(part, theta, loss, { rng = qd.rng(8), first = first })
+  local fwd = c2:forward(part, theta, { rng = qd.rng(8), first = first })
+  T.ok(same_bits(mpi.allgather_ensemble(out_part), out_whole), "c:grad on blocks")
+  T.ok(same_bits(mpi.allgather_ensemble(fwd), out_whole), "c:forward on blocks")
+  T.raises(function() c:run(part, theta, { first = 0 }) end, "option 'first': member index >= 1")
+  T.raises(function() c:run(part, theta, { first = 1.5 }) end, "option 'first'")
+  T.raises(function() c2:grad(part, theta, loss, { first = "a" }) end, "option 'first'")
+end)

@@ -75,7 +75,7 @@ local docs = {
   records. Without MPI the same module has one rank (rank 0, size 1; collectives return their
   argument), so a script runs either way. Fields rank, size, enabled, library; functions
   barrier, allreduce, bcast, gather, allgather, send, recv, iprobe, serialise, deserialise,
-  is_root, share, scatter, allgather_ensemble (ensembles in blocks), overlaps, mmd, grad
+  is_root, share, scatter, allgather_ensemble (ensembles in blocks), overlaps, mmd, wasserstein, grad
   (losses and circuit gradients over ensembles in blocks, the one-rank bits), dstate (a state
   vector split over the ranks), scratch_dir. Reductions add in rank
   order on rank 0 and broadcast: the same bits whatever MPI does (docs/scaling.md).]==],
@@ -117,6 +117,11 @@ local docs = {
   was split (the average-state form with 2^n <= 32 on an FMA CPU: the lane sums pass from rank
   to rank in rank order, each rank computes its members' gradient); otherwise the blocks are
   gathered and the one-rank loss run on every rank.]==],
+  ["qd.mpi.wasserstein"] = [==[qd.mpi.wasserstein(A, B [, opts]) -> value, plan [, G_A, G_B]
+  qd.loss.wasserstein of the whole ensembles whose blocks A, B (nil: none here) the ranks hold:
+  the blocks gathered, the one-rank loss on every rank (the same bits, no speed-up: the
+  assignment needs the whole cost matrix), G_A/G_B for this rank's members. opts as
+  qd.loss.wasserstein's.]==],
   ["qd.mpi.grad"] = [==[qd.mpi.grad(c, X, params, loss_fn [, {rng=}]) -> L, dL/dtheta, output [, outcomes]
   c:grad on an ensemble in blocks: X is this rank's block (every rank holds a member), the run
   draws from the members' global substreams, loss_fn(out) returns the whole loss and G for the

@@ -195,6 +195,38 @@ M.overlaps = C.overlaps
 -- (the average-state form, 2^n <= 32 on an FMA CPU); else the blocks were gathered.
 M.mmd = C.mmd
 
+-- this rank's offset in the whole ensemble whose blocks the ranks hold (part nil: 0 members)
+local function block_offset(part)
+  local counts = M.allgather(part and #part or 0)
+  local off = 0
+  for r = 1, M.rank do off = off + counts[r] end
+  return off
+end
+
+-- wasserstein(A, B [, opts]) -> value, plan [, G_A, G_B]: qd.loss.wasserstein of the whole
+-- ensembles whose blocks are A and B (nil: none here). The assignment needs the whole cost
+-- matrix, so the blocks are gathered and the one-process loss runs on every rank: the value
+-- and plan on every rank and this rank's gradient columns are the one-process bits (no
+-- speed-up; the MMD is the loss that shards). opts as qd.loss.wasserstein's.
+function M.wasserstein(A, B, opts)
+  local qd = require "qd"
+  for i, part in ipairs { A, B } do
+    if part ~= nil and qd.type(part) ~= "qd.Ensemble" then
+      error(string.format("bad argument #%d to 'wasserstein' (qd.Ensemble or nil expected, got %s)", i,
+                          qd.type(part)), caller.outside())
+    end
+  end
+  local Aw, Bw = M.allgather_ensemble(A), M.allgather_ensemble(B)
+  local v, plan, GA, GB = qd.loss.wasserstein(Aw, Bw, opts)
+  if GA == nil then return v, plan end
+  local fa, fb = block_offset(A), block_offset(B)
+  local function block(G, part, off)
+    if part == nil then return nil end
+    return C.ens_unpack({ C.ens_pack(G, off + 1, #part) })
+  end
+  return v, plan, block(GA, A, fa), block(GB, B, fb)
+end
+
 -- grad(c, X, params, loss_fn [, {rng =}]) -> L, dL/dtheta, output [, outcomes]: c:grad on an
 -- ensemble in blocks (X this rank's block, a member at least on every rank; loss_fn(out)
 -- returns the loss of the whole ensemble and G for this block, e.g. through qd.mpi.mmd).

@@ -107,3 +107,20 @@ T.test("distributed MMD: value and gradient columns equal the one-process loss",
            "option 'method'")
   T.raises(function() mpi.mmd((mpi.scatter(A)), (mpi.scatter(B)), { grads = true }) end, "grads")
 end)
+
+T.test("distributed Wasserstein: the blocks gathered, the one-process bits", function()
+  for _, sz in ipairs { { 1, 12, 12 }, { 2, 9, 5 }, { 3, 4, 7 } } do
+    local n, N, M = sz[1], sz[2], sz[3]
+    local A, B = qd.ensemble.haar(n, N, qd.rng(11)), qd.ensemble.haar(n, M, qd.rng(12))
+    local v1, P1, GA1, GB1 = qd.loss.wasserstein(A, B, { grad = true })
+    local pa, fa = mpi.scatter(A)
+    local pb, fb = mpi.scatter(B)
+    local v, P, GA, GB = mpi.wasserstein(pa, pb, { grad = true })
+    local what = string.format(" (n = %d, N = %d, M = %d)", n, N, M)
+    T.ok(all_ranks(v == v1 and rows_match(P, P1, 1)), "value and plan bit for bit" .. what)
+    T.ok(all_ranks(cols_match(GA, GA1, fa) and cols_match(GB, GB1, fb)), "gradient columns bit for bit" .. what)
+    T.eq(GA == nil, pa == nil, "G_A only where there are members")
+    T.eq(select("#", mpi.wasserstein(pa, pb)), 2, "no gradient asked: value, plan")
+  end
+  T.raises(function() mpi.wasserstein(5, nil) end, "bad argument #1 to 'wasserstein' (qd.Ensemble or nil expected")
+end)

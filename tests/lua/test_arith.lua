@@ -67,6 +67,34 @@ T.test("matrices and vectors: +, *, matmul, M * v, M * state, dagger, trace, eig
   T.raises(function() return M + {} end, "cannot add a qd.Matrix and a table")
 end)
 
+T.test("real matrix products (dgemm) against naive sums and the complex path", function()
+  local r = qd.rng(17)
+  for _, sz in ipairs { { 1, 1, 1 }, { 3, 5, 2 }, { 37, 61, 29 }, { 130, 7, 300 } } do
+    local m, k, n = sz[1], sz[2], sz[3]
+    local A, B = qd.matrix(m, k), qd.matrix(k, n)
+    for i = 1, m do for j = 1, k do A:set(i, j, r:normal()) end end
+    for i = 1, k do for j = 1, n do B:set(i, j, r:normal()) end end
+    local C = A * B
+    local Az = A + qd.matrix(m, k, { complex = true })   -- the same entries, complex
+    local Cz = Az * B
+    local worst, worstz = 0, 0
+    for i = 1, m do
+      for j = 1, n do
+        local s = 0
+        for l = 1, k do s = s + A:get(i, l) * B:get(l, j) end
+        worst = math.max(worst, math.abs(C:get(i, j) - s))
+        worstz = math.max(worstz, math.abs(C:get(i, j) - (Cz:get(i, j))))
+      end
+    end
+    T.ok(not C:is_complex() and Cz:is_complex(), "real x real stays real")
+    T.ok(worst < 1e-12 * k and worstz < 1e-12 * k,
+         string.format("%dx%d * %dx%d: naive %.2g, complex path %.2g", m, k, k, n, worst, worstz))
+  end
+  local v = qd.matrix { { 1, 2 }, { 3, 4 } } * qd.vector { 1, 1 }
+  T.eq(qd.type(v), "qd.Vector", "M * v is a Vector")
+  T.eq(v[2], 7.0, "M * v entries")
+end)
+
 T.test("qd.expect with a matrix, a PauliSum or a Pauli string", function()
   local s = qd.haar_state(2, qd.rng(7))
   local Zm = qd.matrix { { 1, 0, 0, 0 }, { 0, 1, 0, 0 }, { 0, 0, -1, 0 }, { 0, 0, 0, -1 } }

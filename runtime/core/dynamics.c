@@ -4,7 +4,7 @@
  * Euler-Maruyama or the Rouchon-Ralph Kraus scheme), batched over ensemble members, with
  * a per-step feedback Hamiltonian supplied by a callback, forward or in reverse time. */
 #include "qd_dynamics.h"
-#include "qd_simd.h"
+#include "qd_lanemath.h"
 #include "qd_sse_lanes.h"
 #include <math.h>
 #include <string.h>
@@ -524,7 +524,7 @@ static void sse_means(const qd_sse_opts *o, const double *vals, size_t nsave, si
         }
 }
 
-/* unit u of a run: block u of QD_VL members on the lane path (LP), else member u; steps
+/* unit u of a run: block u of QD_LV members on the lane path (LP), else member u; steps
  * [s0, s1); fco: the feedback coefficients (perm: one column of nF per member) */
 static void sse_unit(const qd_sse_lanes *LP, const qd_sse_opts *o, int n, qd_c *a, size_t u,
                      size_t count, size_t s0, size_t s1, const qd_c *fco, int perm, qd_rng *rngs,
@@ -532,7 +532,7 @@ static void sse_unit(const qd_sse_lanes *LP, const qd_sse_opts *o, int n, qd_c *
 {
     size_t d = (size_t)1 << n, nF = o->F ? o->F->nterms : 0;
     if (LP) {
-        size_t j0 = u * QD_VL, nl = count - j0 < QD_VL ? count - j0 : QD_VL;
+        size_t j0 = u * QD_LV, nl = count - j0 < QD_LV ? count - j0 : QD_LV;
         if (qd_sse_lanes_block(LP, a + j0 * d, j0, nl, count, s0, s1, perm ? fco + j0 * nF : fco,
                                perm ? nF : 0, rngs + j0, bad + j0, vals, nsave, (double *)sc))
             bad[j0] = SSE_STOPPED;
@@ -578,11 +578,11 @@ static qd_status sse_run(qd_c *a, int n, size_t count, const qd_sse_opts *o, con
     qd_status s = sse_check(o, n, e);
     if (s != QD_OK)
         return s;
-    /* the lane path (sse_lanes.c) for small registers: units of QD_VL members; else one
+    /* the lane path (sse_lanes.c) for small registers: units of QD_LV members; else one
      * member per unit */
     qd_sse_lanes *LP = qd_sse_generic_only || (o->F && o->F->nterms > QD_SSE_LANES_MAX_F)
                            ? NULL : qd_sse_lanes_new(o, n);
-    size_t unit = LP ? QD_VL : 1, nunits = (count + unit - 1) / unit;
+    size_t unit = LP ? QD_LV : 1, nunits = (count + unit - 1) / unit;
     int nt = max_threads();
     if (nt < 1)
         nt = 1;

@@ -151,7 +151,7 @@ double qd_rng_uniform(qd_rng *r);          /* [0, 1), 53 bits */
 double qd_rng_normal(qd_rng *r);           /* N(0, 1) */
 /* N(0, 1) by qd_lanemath.h's Box-Muller (52-bit uniforms, qd's own log/sin/cos): the same
  * bits on every CPU, kernel set and C library, and the numbers the SSE's lane path draws
- * for a member QD_VL at a time. The SSE's increments; not the same numbers as
+ * for a member QD_LV at a time. The SSE's increments; not the same numbers as
  * qd_rng_normal. */
 double qd_rng_gauss(qd_rng *r);
 qd_c qd_rng_cnormal(qd_rng *r);            /* re, im ~ N(0, 1/2) independently: E|z|^2 = 1 */

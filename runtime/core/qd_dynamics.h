@@ -53,7 +53,7 @@
  *    completely positive map, so positivity can never be lost (weak order 1).
  * Wiener increments: dW_k = sqrt(dt) N(0,1); member j draws from qd_rng_sub(base, j) with
  * qd_rng_gauss, m normals per step in the order k = 0..m-1 — independent of N, the thread
- * count and the kernel set. Registers of up to QD_SSE_LANES_MAX_QUBITS qubits run QD_VL
+ * count and the kernel set. Registers of up to QD_SSE_LANES_MAX_QUBITS qubits run QD_LV
  * members side by side (sse_lanes.c; the same step, another summation order).
  * Reverse time (reverse != 0): the time label runs t_s = t0 - s dt (s = 0..steps), the
  * callback sees these times, and the static Hamiltonian H0 acts with the reversed sign

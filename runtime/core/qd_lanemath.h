@@ -1,4 +1,4 @@
-/* qd_lanemath.h — element-wise maths on QD_VL doubles side by side (members of an ensemble
+/* qd_lanemath.h — element-wise maths on QD_LV doubles side by side (members of an ensemble
  * in SIMD lanes), written once in GCC vector extensions so that every kernel set compiles
  * the same operations: no fused multiply-adds (the kernels are built with
  * -ffp-contract=off, and scripts/check_contraction.sh checks it), integer tricks instead of
@@ -19,20 +19,32 @@
 #define QD_LANEMATH_H
 
 #include <stdint.h>
-#include "qd_simd.h"
+#include <string.h>
+#include "qd.h"
 
 #if defined(__AVX512F__) || defined(__AVX__)
 #include <immintrin.h>
 #endif
 
-typedef double qd_lv __attribute__((vector_size(QD_VL * 8)));
-typedef uint64_t qd_lu __attribute__((vector_size(QD_VL * 8)));
-typedef int64_t qd_li __attribute__((vector_size(QD_VL * 8)));
+/* QD_LV: the lanes of these vectors — the machine's vector width (8 with AVX-512, 4 with AVX2,
+ * 2 in the portable set: SSE2's registers; wider generic vectors there would be split into
+ * 128-bit pieces and spilled). Every lane computes alone, so the width changes the blocking,
+ * never a lane's bits. */
+#if defined(__AVX512F__)
+#define QD_LV 8
+#elif defined(__AVX2__)
+#define QD_LV 4
+#else
+#define QD_LV 2
+#endif
+typedef double qd_lv __attribute__((vector_size(QD_LV * 8)));
+typedef uint64_t qd_lu __attribute__((vector_size(QD_LV * 8)));
+typedef int64_t qd_li __attribute__((vector_size(QD_LV * 8)));
 
 static inline __attribute__((always_inline)) qd_lv qd_l_set1(double x)
 {
     qd_lv v;
-    for (int l = 0; l < QD_VL; l++)
+    for (int l = 0; l < QD_LV; l++)
         v[l] = x;
     return v;
 }
@@ -46,13 +58,13 @@ static inline __attribute__((always_inline)) qd_lv qd_l_select(qd_li m, qd_lv a,
 /* 1 if any lane of the mask m is nonzero */
 static inline __attribute__((always_inline)) int qd_l_any(qd_li m)
 {
-#if defined(__AVX512F__) && QD_VL == 8
+#if defined(__AVX512F__) && QD_LV == 8
     return _mm512_test_epi64_mask((__m512i)m, (__m512i)m) != 0;
-#elif defined(__AVX__) && QD_VL == 4
+#elif defined(__AVX__) && QD_LV == 4
     return !_mm256_testz_si256((__m256i)m, (__m256i)m);
 #else
     int64_t r = 0;
-    for (int l = 0; l < QD_VL; l++)
+    for (int l = 0; l < QD_LV; l++)
         r |= m[l];
     return r != 0;
 #endif
@@ -60,13 +72,13 @@ static inline __attribute__((always_inline)) int qd_l_any(qd_li m)
 
 static inline __attribute__((always_inline)) qd_lv qd_l_sqrt(qd_lv x)
 {
-#if defined(__AVX512F__) && QD_VL == 8
+#if defined(__AVX512F__) && QD_LV == 8
     return (qd_lv)_mm512_sqrt_pd((__m512d)x);
-#elif defined(__AVX__) && QD_VL == 4
+#elif defined(__AVX__) && QD_LV == 4
     return (qd_lv)_mm256_sqrt_pd((__m256d)x);
 #else
     qd_lv r;
-    for (int l = 0; l < QD_VL; l++)
+    for (int l = 0; l < QD_LV; l++)
         r[l] = __builtin_sqrt(x[l]);
     return r;
 #endif

@@ -22,7 +22,7 @@ size_t qd_sse_lanes_scratch(const qd_sse_lanes *P);
 /* the tracked observables at step 0 for all count members */
 void qd_sse_lanes_observe0(const qd_sse_lanes *P, const qd_c *a, size_t count, double *vals,
                            size_t nsave, double *scr);
-/* steps [s0, s1) of the block of nl <= QD_VL members j0 .. (a = member j0's amplitudes);
+/* steps [s0, s1) of the block of nl <= QD_LV members j0 .. (a = member j0's amplitudes);
  * fc: feedback coefficients (fc_stride 0: shared, else member j0 + l's at fc + l *
  * fc_stride); rngs, bad: the block's entries (bad[l]: the 1-based step at which member l's
  * norm failed, set once). Returns 1 when qd_interrupt stopped it. */

@@ -1,10 +1,10 @@
-/* sse_lanes.c — SSE trajectories of small registers with QD_VL members side by side.
+/* sse_lanes.c — SSE trajectories of small registers with QD_LV members side by side.
  *
  * dynamics.c's member step applies each Pauli sum term by term to one member's 2^n
  * amplitudes; for a qubit or two that is a few multiplications per call, and the calls, the
  * per-member loops and the C library's log/sin/cos of the Gaussian increments are most of
- * the time. Here a block of QD_VL members is laid out as structure-of-arrays (row b of the
- * block: amplitude b of every member, qd_simd.h's qd_soa_in) and every operation of the step
+ * the time. Here a block of QD_LV members (qd_lanemath.h: the vector width) is laid out as
+ * structure-of-arrays (row b of the block: amplitude b of every member) and every operation of the step
  * is one lane-wise vector operation: operators are precomputed as grouped weights
  * ((O psi)[b] = sum_g w_g[b] psi[b ^ x_g]), feedback coefficients are per-lane vectors, and
  * the increments come from qd_lanemath.h's Box-Muller (the same numbers rng.c's
@@ -128,7 +128,27 @@ qd_sse_lanes *qd_sse_lanes_new(const qd_sse_opts *o, int n)
 
 size_t qd_sse_lanes_scratch(const qd_sse_lanes *P)
 {
-    return (P->m + 3) * 2 * P->d * QD_VL;   /* doubles: psi, nv, t, u[0..m) */
+    return (P->m + 3) * 2 * P->d * QD_LV;   /* doubles: psi, nv, t, u[0..m) */
+}
+
+/* members a[0..nl) into the block S (rows 0..d: real parts, d..2d: imaginary parts; lanes
+ * >= nl zero), and back */
+static void lanes_in(qd_lv *S, const qd_c *a, size_t d, size_t nl)
+{
+    for (size_t i = 0; i < 2 * d; i++)
+        S[i] = qd_l_set1(0);
+    for (size_t l = 0; l < nl; l++)
+        for (size_t i = 0; i < d; i++) {
+            S[i][l] = creal(a[l * d + i]);
+            S[d + i][l] = cimag(a[l * d + i]);
+        }
+}
+
+static void lanes_out(const qd_lv *S, qd_c *a, size_t d, size_t nl)
+{
+    for (size_t l = 0; l < nl; l++)
+        for (size_t i = 0; i < d; i++)
+            a[l * d + i] = CMPLX(S[i][l], S[d + i][l]);
 }
 
 /* out (+)= O p, lane-uniform weights (inlined with a constant d: the loops unroll) */
@@ -188,9 +208,9 @@ void qd_sse_lanes_observe0(const qd_sse_lanes *P, const qd_c *a, size_t count, d
 {
     size_t d = P->d;
     qd_lv *psi = (qd_lv *)scr, *t = psi + 2 * d;
-    for (size_t j0 = 0; j0 < count; j0 += QD_VL) {
-        size_t nl = count - j0 < QD_VL ? count - j0 : QD_VL;
-        qd_soa_in((double *)psi, a + j0 * d, d, nl);
+    for (size_t j0 = 0; j0 < count; j0 += QD_LV) {
+        size_t nl = count - j0 < QD_LV ? count - j0 : QD_LV;
+        lanes_in(psi, a + j0 * d, d, nl);
         lanes_observe(P, psi, t, j0, nl, count, vals, nsave, 0);
     }
 }
@@ -214,12 +234,12 @@ block_impl(const qd_sse_lanes *P, qd_c *a, size_t j0, size_t nl, size_t count, s
     const qd_sse_opts *o = P->o;
     size_t m = P->m, nF = P->nF;
     qd_lv *psi = (qd_lv *)scr, *nv = psi + 2 * d, *t = nv + 2 * d, *u = t + 2 * d;
-    qd_soa_in((double *)psi, a, d, nl);
-    for (size_t l = nl; l < QD_VL; l++)   /* idle lanes: a valid state (no 0/0) */
+    lanes_in(psi, a, d, nl);
+    for (size_t l = nl; l < QD_LV; l++)   /* idle lanes: a valid state (no 0/0) */
         psi[0][l] = 1;
     qd_lu key, ctr;
     qd_lv spare = qd_l_set1(0);
-    for (int l = 0; l < QD_VL; l++) {
+    for (int l = 0; l < QD_LV; l++) {
         key[l] = (size_t)l < nl ? rngs[l].key : 0;
         ctr[l] = (size_t)l < nl ? rngs[l].ctr : 0;
         spare[l] = (size_t)l < nl ? rngs[l].spare : 0;
@@ -228,7 +248,7 @@ block_impl(const qd_sse_lanes *P, qd_c *a, size_t j0, size_t nl, size_t count, s
     double dt = o->dt, sq = sqrt(dt);
     qd_lv cre[64], cim[64];   /* feedback coefficients, lane-wise (nF <= 64 checked by caller) */
     for (size_t f = 0; f < nF; f++)
-        for (int l = 0; l < QD_VL; l++) {
+        for (int l = 0; l < QD_LV; l++) {
             qd_c c = fc_stride ? fc[((size_t)l < nl ? (size_t)l : 0) * fc_stride + f] : fc[f];
             cre[f][l] = creal(c);
             cim[f][l] = cimag(c);
@@ -321,7 +341,7 @@ block_impl(const qd_sse_lanes *P, qd_c *a, size_t j0, size_t nl, size_t count, s
         if (P->nobs && (st + 1) % o->every == 0)
             lanes_observe(P, psi, t, j0, nl, count, vals, nsave, (st + 1) / o->every);
     }
-    qd_soa_out((double *)psi, a, d, nl);
+    lanes_out(psi, a, d, nl);
     for (size_t l = 0; l < nl; l++) {
         rngs[l].ctr = ctr[l];
         rngs[l].has_spare = has_spare;

@@ -1,4 +1,4 @@
-/* vmath.c — element-wise functions on arrays of doubles, QD_VL entries at a time with
+/* vmath.c — element-wise functions on arrays of doubles, QD_LV entries at a time with
  * qd_lanemath.h's functions (the same bits in every kernel set; no libm). For the
  * elementwise methods of qd.Vector / qd.Matrix (runtime/lua/lua_vmath.c). */
 #include "qd.h"
@@ -26,7 +26,7 @@ static inline __attribute__((always_inline)) qd_lv lm_atanh(qd_lv z)
 void qd_vm_atanh(const double *x, double *y, size_t n)
 {
     size_t i = 0;
-    for (; i + QD_VL <= n; i += QD_VL) {
+    for (; i + QD_LV <= n; i += QD_LV) {
         qd_lv v;
         memcpy(&v, x + i, sizeof v);
         v = lm_atanh(v);

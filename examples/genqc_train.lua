@@ -12,6 +12,9 @@
 --     abar(t) = cos^2((t/T + 0.008) pi / 2.016), or linear beta 1e-4 -> 0.02), an MLP predicting
 --     the clean tensor (--prediction epsilon: the noise; logits: per-step column logits), a
 --     time embedding; DDIM sampling (--steps), decoded by nearest embedding.
+-- The denoiser (--model): mlp, a multilayer perceptron over the flattened tensor (--hidden
+-- wide, three hidden layers); conv, a residual 1-D convolution over the time steps (qd.nn.conv:
+-- --channels wide, --layers blocks of kernel width --kernel, the class added in every block).
 -- Either way the class is dropped to a null class with probability 0.1 in training for
 -- classifier-free guidance (--guidance), Adam with cosine decay; --per-class circuits per class
 -- are generated and evaluated by qd.synth.evaluate against the training set.
@@ -24,6 +27,7 @@
 --        [--iterations 30000 masked, 4000 gaussian] [--hidden 384] [--guidance 3 masked, 7 gaussian]
 --        [--steps 20] [--per-class 256] [--schedule cos_alpha] [--embedding column|cell]
 --        [--prediction x0|epsilon|logits] [--self-cond] [--ema D] [--lr 0.002] [--seed 1] [--out DIR] [--small]
+--        [--model mlp|conv] [--channels 96] [--layers 4] [--kernel 5]
 local genqc = require "qd.protocols.genqc"
 local protocol = require "qd.protocol"
 
@@ -48,16 +52,31 @@ local opts = protocol.parse_cli(arg, {
     { "ema", 0.0, "decay of the weights' moving average used for sampling (0 = none)", min = 0, max = 1 },
     { "steps", 20, "DDIM sampling steps", min = 1 },
     { "per_class", 256, "generated circuits per SRV class", min = 1 },
+    { "model", "mlp", "mlp (over the flattened tensor) | conv (residual 1-D convolution over the time steps)", choices = { "mlp", "conv" } },
+    { "channels", 0, "conv: features per time step inside the network (0 = the example's default)", min = 0 },
+    { "layers", 0, "conv: residual blocks (0 = the example's default)", min = 0 },
+    { "kernel", 0, "conv: kernel width over time, odd (0 = the example's default)", min = 0 },
   },
 }, genqc.format)
 local masked = opts.process == "masked"
+local conv = opts.model == "conv"
 local task = { samples = opts.samples, iterations = masked and 30000 or 4000, hidden = 384, T = opts.T,
-               steps = opts.steps, per_class = opts.per_class }
+               steps = opts.steps, per_class = opts.per_class, channels = 96, layers = 4, kernel = 5 }
 if opts.small then
-  task = { samples = 2000, iterations = 20, hidden = 32, T = 100, steps = 5, per_class = 16 }
+  task = { samples = 2000, iterations = 20, hidden = 32, T = 100, steps = 5, per_class = 16,
+           channels = 16, layers = 2, kernel = 3 }
+end
+for _, k in ipairs { "channels", "layers", "kernel" } do
+  if opts[k] > 0 then
+    if not conv then require("qd.cli").fail(opts, "--" .. k .. " applies to --model conv only") end
+    task[k] = opts[k]
+  end
 end
 if opts.iterations > 0 then task.iterations = opts.iterations end
-if opts.hidden > 0 then task.hidden = opts.hidden end
+if opts.hidden > 0 then
+  if conv then require("qd.cli").fail(opts, "--hidden applies to --model mlp only") end
+  task.hidden = opts.hidden
+end
 local h = task.hidden
 -- the Gaussian process's options are refused with the masked one, not ignored
 if masked then
@@ -70,10 +89,13 @@ if masked then
 end
 local cfg = {
   name = "genqc_train", qubits = opts.qubits, max_gates = opts.gates, samples = task.samples,
-  iterations = task.iterations, hidden = { h, h, h }, batch = opts.batch, lr = opts.lr,
+  iterations = task.iterations, hidden = not conv and { h, h, h } or nil, batch = opts.batch, lr = opts.lr,
   guidance = opts.guidance > 0 and opts.guidance or (masked and 3.0 or 7.0),
   process = opts.process, ema = opts.ema, per_class_samples = task.per_class,
 }
+if conv then
+  cfg.model, cfg.channels, cfg.layers, cfg.kernel = "conv", task.channels, task.layers, task.kernel
+end
 if not masked then
   cfg.T, cfg.schedule, cfg.steps = task.T, opts.schedule, task.steps
   cfg.embedding, cfg.prediction, cfg.self_cond = opts.embedding, opts.prediction, opts.self_cond
@@ -81,8 +103,10 @@ end
 local res = genqc.run(protocol.from_cli(opts, cfg))
 genqc.exit_if_stopped(res, opts)
 local s = res.settings
+local net = s.conv and string.format("conv %d channels, %d blocks, kernel %d", s.conv.channels, s.conv.layers,
+  s.conv.kernel) or ("MLP " .. table.concat(s.sizes, "-"))
 print(string.format("genQC on %d qubits, {h, cx}, up to %d gates: %d training circuits, %d classes, %s diffusion, " ..
-  "MLP %s (%d parameters), %d iterations, guidance %g, %s, seed %d:", s.qubits, s.max_gates, s.train_size,
-  #s.classes, s.process, table.concat(s.sizes, "-"), s.nparams, s.iterations, s.guidance,
+  "%s (%d parameters), %d iterations, guidance %g, %s, seed %d:", s.qubits, s.max_gates, s.train_size,
+  #s.classes, s.process, net, s.nparams, s.iterations, s.guidance,
   s.process == "masked" and (s.max_gates .. " reveal steps") or (s.steps .. " DDIM steps"), opts.seed))
 genqc.print_metrics(res)

@@ -177,3 +177,272 @@ double qd_mse(const double *y, const double *t, size_t n, double *G)
     }
     return s / (double)n;
 }
+
+/* ------------------------------------------------------------------ residual 1-D convolution
+ * (qd_nn.h, qd_conv). Features are H x N matrices, N = length * B, column b*length + t. */
+
+/* a*b + c with overflow detection (0 on success) */
+static int muladd(size_t a, size_t b, size_t c, size_t *out)
+{
+    size_t p;
+    if (qd_mul_overflow(a, b, &p) || p + c < p)
+        return 1;
+    *out = p + c;
+    return 0;
+}
+
+static int conv_valid(const qd_conv *m)
+{
+    return m->length >= 1 && m->length <= QD_CONV_MAX_LENGTH && m->inputs >= 1 && m->inputs <= QD_NN_MAX_WIDTH &&
+           m->channels >= 1 && m->channels <= QD_NN_MAX_WIDTH && m->outputs >= 1 &&
+           m->outputs <= QD_NN_MAX_WIDTH && m->kernel >= 1 && m->kernel % 2 == 1 &&
+           m->kernel <= 2 * m->length - 1 && m->layers >= 0 && m->layers <= QD_CONV_MAX_LAYERS &&
+           m->cond >= 0 && m->cond <= QD_NN_MAX_WIDTH;
+}
+
+/* parameter offsets: input projection, one block's parts, output projection */
+typedef struct {
+    size_t win, bin, pos, base, block;   /* block: the parameters of one residual block */
+    size_t wc, bc, u, wo, bo;            /* offsets inside a block */
+    size_t wout, bout, total;
+} conv_layout;
+
+static int conv_layout_of(const qd_conv *m, conv_layout *o)
+{
+    size_t H = (size_t)m->channels, k = (size_t)m->kernel, kh, blk, t;
+    if (!conv_valid(m) || qd_mul_overflow(k, H, &kh))
+        return 1;
+    o->win = 0;
+    o->bin = H * (size_t)m->inputs;           /* all of these < 2^20 * 2^20 */
+    o->pos = o->bin + H;
+    o->base = o->pos + H * (size_t)m->length;
+    o->wc = 0;
+    if (muladd(H, kh, 0, &o->bc))
+        return 1;
+    o->u = o->bc + H;
+    o->wo = o->u + H * (size_t)m->cond;
+    o->bo = o->wo + H * H;
+    blk = o->bo + H;
+    if (blk < o->bc)
+        return 1;
+    o->block = blk;
+    if (muladd(blk, (size_t)m->layers, o->base, &o->wout))
+        return 1;
+    o->bout = o->wout + (size_t)m->outputs * H;
+    t = o->bout + (size_t)m->outputs;
+    if (o->bout < o->wout || t < o->bout)
+        return 1;
+    o->total = t;
+    return 0;
+}
+
+size_t qd_conv_nparams(const qd_conv *m)
+{
+    conv_layout o;
+    return conv_layout_of(m, &o) ? 0 : o.total;
+}
+
+size_t qd_conv_in_rows(const qd_conv *m)
+{
+    return (size_t)m->inputs * (size_t)m->length + (size_t)m->cond;
+}
+
+size_t qd_conv_out_rows(const qd_conv *m)
+{
+    return (size_t)m->outputs * (size_t)m->length;
+}
+
+/* tape: A_0, then Z_l, act(Z_l), A_l per block (each H x N), the im2col buffer (kernel*H x N),
+ * the packed inputs (inputs x N) and the condition term U c (H x B) */
+size_t qd_conv_tape_len(const qd_conv *m, size_t B)
+{
+    size_t N, HN, n, rows;
+    if (!conv_valid(m) || qd_mul_overflow((size_t)m->length, B, &N) ||
+        qd_mul_overflow((size_t)m->channels, N, &HN))
+        return 0;
+    rows = 3 * (size_t)m->layers + 1 + (size_t)m->kernel;   /* small: < 2^14 */
+    if (qd_mul_overflow(rows, HN, &n) || muladd((size_t)m->inputs, N, n, &n) ||
+        muladd((size_t)m->channels, B, n, &n))
+        return 0;
+    return n;
+}
+
+/* work: im2col and its gradient (kernel*H x N each), dA and dZ (H x N), the per-sample sums
+ * of dZ (H x B), the packed inputs (inputs x N) */
+size_t qd_conv_work_len(const qd_conv *m, size_t B)
+{
+    size_t N, HN, n;
+    if (!conv_valid(m) || qd_mul_overflow((size_t)m->length, B, &N) ||
+        qd_mul_overflow((size_t)m->channels, N, &HN))
+        return 0;
+    if (qd_mul_overflow(2 * (size_t)m->kernel + 2, HN, &n) || muladd((size_t)m->channels, B, n, &n) ||
+        muladd((size_t)m->inputs, N, n, &n))
+        return 0;
+    return n;
+}
+
+/* Xs (inputs x N) = the step features of X (in_rows x B), column b*G + t */
+static void conv_pack(const qd_conv *m, const double *X, size_t B, double *Xs)
+{
+    size_t ci = (size_t)m->inputs, G = (size_t)m->length, ld = qd_conv_in_rows(m);
+    for (size_t b = 0; b < B; b++)
+        memcpy(Xs + b * G * ci, X + b * ld, G * ci * sizeof *Xs);
+}
+
+/* col (kernel*H x N): block j of column (b, t) = A[:, (b, t + j - r)], zero outside the sample */
+static void im2col(const qd_conv *m, const double *A, size_t B, double *col)
+{
+    size_t H = (size_t)m->channels, G = (size_t)m->length, k = (size_t)m->kernel, r = k / 2;
+    for (size_t b = 0; b < B; b++)
+        for (size_t t = 0; t < G; t++) {
+            double *c = col + (b * G + t) * k * H;
+            for (size_t j = 0; j < k; j++) {
+                size_t s = t + j;   /* source step + r */
+                if (s < r || s - r >= G)
+                    memset(c + j * H, 0, H * sizeof *c);
+                else
+                    memcpy(c + j * H, A + (b * G + s - r) * H, H * sizeof *c);
+            }
+        }
+}
+
+/* dA += the im2col adjoint of dcol (same layout as im2col's output), in a fixed order */
+static void col2im_add(const qd_conv *m, const double *dcol, size_t B, double *dA)
+{
+    size_t H = (size_t)m->channels, G = (size_t)m->length, k = (size_t)m->kernel, r = k / 2;
+    for (size_t b = 0; b < B; b++)
+        for (size_t t = 0; t < G; t++) {
+            const double *c = dcol + (b * G + t) * k * H;
+            for (size_t j = 0; j < k; j++) {
+                size_t s = t + j;
+                if (s < r || s - r >= G)
+                    continue;
+                double *d = dA + (b * G + s - r) * H;
+                for (size_t i = 0; i < H; i++)
+                    d[i] += c[j * H + i];
+            }
+        }
+}
+
+/* g (rows) = sum of the N columns of D (rows x N), columns in order */
+static void rowsum(const double *D, size_t rows, size_t N, double *g)
+{
+    for (size_t i = 0; i < rows; i++)
+        g[i] = 0.0;
+    for (size_t n = 0; n < N; n++)
+        for (size_t i = 0; i < rows; i++)
+            g[i] += D[n * rows + i];
+}
+
+void qd_conv_forward(const qd_conv *m, const double *theta, const double *X, size_t B, double *Y,
+                     double *tape)
+{
+    conv_layout o;
+    conv_layout_of(m, &o);
+    size_t H = (size_t)m->channels, G = (size_t)m->length, N = G * B, HN = H * N, k = (size_t)m->kernel;
+    size_t ci = (size_t)m->inputs, co = (size_t)m->outputs, nc = (size_t)m->cond, ld = qd_conv_in_rows(m);
+    size_t L = (size_t)m->layers;
+    double *col = tape + (3 * L + 1) * HN, *Xs = col + k * HN, *E = Xs + ci * N;
+    conv_pack(m, X, B, Xs);
+    /* A_0 = W_in Xs + b_in + p_t */
+    double *A = tape;
+    for (size_t b = 0; b < B; b++)
+        for (size_t t = 0; t < G; t++) {
+            double *a = A + (b * G + t) * H;
+            const double *p = theta + o.pos + t * H, *bi = theta + o.bin;
+            for (size_t i = 0; i < H; i++)
+                a[i] = bi[i] + p[i];
+        }
+    qd_la_dgemm('N', 'N', H, N, ci, 1.0, theta + o.win, H, Xs, ci, 1.0, A, H);
+    for (size_t l = 0; l < L; l++) {
+        const double *th = theta + o.base + l * o.block;
+        double *Z = tape + (3 * l + 1) * HN, *Hh = Z + HN, *An = Hh + HN;
+        /* Z = b_c + U c (per sample) + C im2col(A) */
+        if (nc > 0)
+            qd_la_dgemm('N', 'N', H, B, nc, 1.0, th + o.u, H, X + ci * G, ld, 0.0, E, H);
+        for (size_t b = 0; b < B; b++)
+            for (size_t t = 0; t < G; t++) {
+                double *z = Z + (b * G + t) * H;
+                for (size_t i = 0; i < H; i++)
+                    z[i] = th[o.bc + i] + (nc > 0 ? E[b * H + i] : 0.0);
+            }
+        im2col(m, A, B, col);
+        qd_la_dgemm('N', 'N', H, N, k * H, 1.0, th + o.wc, H, col, k * H, 1.0, Z, H);
+        activate(m->act, Z, Hh, HN);
+        /* A_l = A_{l-1} + b_o + W_o act(Z) */
+        for (size_t n = 0; n < N; n++)
+            for (size_t i = 0; i < H; i++)
+                An[n * H + i] = A[n * H + i] + th[o.bo + i];
+        qd_la_dgemm('N', 'N', H, N, H, 1.0, th + o.wo, H, Hh, H, 1.0, An, H);
+        A = An;
+    }
+    /* Y = W_out A_L + b_out: Y (outputs*G x B) is the outputs x N matrix of columns (b, t) */
+    for (size_t n = 0; n < N; n++)
+        memcpy(Y + n * co, theta + o.bout, co * sizeof *Y);
+    qd_la_dgemm('N', 'N', co, N, H, 1.0, theta + o.wout, co, A, H, 1.0, Y, co);
+}
+
+void qd_conv_backward(const qd_conv *m, const double *theta, const double *X, size_t B,
+                      const double *tape, const double *Gy, double *gtheta, double *gX, double *work)
+{
+    conv_layout o;
+    conv_layout_of(m, &o);
+    size_t H = (size_t)m->channels, G = (size_t)m->length, N = G * B, HN = H * N, k = (size_t)m->kernel;
+    size_t ci = (size_t)m->inputs, co = (size_t)m->outputs, nc = (size_t)m->cond, ld = qd_conv_in_rows(m);
+    size_t L = (size_t)m->layers;
+    double *col = work, *dcol = col + k * HN, *dA = dcol + k * HN, *dZ = dA + HN, *S = dZ + HN, *Xs = S + H * B;
+    const double *AL = tape + 3 * L * HN;   /* A_L (A_0 when L = 0) */
+    /* output projection */
+    qd_la_dgemm('N', 'T', co, H, N, 1.0, Gy, co, AL, H, 0.0, gtheta + o.wout, co);
+    rowsum(Gy, co, N, gtheta + o.bout);
+    qd_la_dgemm('T', 'N', H, N, co, 1.0, theta + o.wout, co, Gy, co, 0.0, dA, H);
+    if (gX && nc > 0)
+        for (size_t b = 0; b < B; b++)
+            memset(gX + b * ld + ci * G, 0, nc * sizeof *gX);
+    for (size_t l = L; l-- > 0;) {
+        const double *th = theta + o.base + l * o.block;
+        double *gth = gtheta + o.base + l * o.block;
+        const double *Ap = tape + 3 * l * HN, *Z = Ap + HN, *Hh = Z + HN;
+        /* residual branch: A_l = A_{l-1} + b_o + W_o act(Z) */
+        qd_la_dgemm('N', 'T', H, H, N, 1.0, dA, H, Hh, H, 0.0, gth + o.wo, H);
+        rowsum(dA, H, N, gth + o.bo);
+        qd_la_dgemm('T', 'N', H, N, H, 1.0, th + o.wo, H, dA, H, 0.0, dZ, H);
+        act_backward(m->act, Z, Hh, dZ, HN);
+        /* Z = b_c + U c + C im2col(A_{l-1}) */
+        rowsum(dZ, H, N, gth + o.bc);
+        if (nc > 0) {
+            for (size_t b = 0; b < B; b++) {
+                double *s = S + b * H;
+                for (size_t i = 0; i < H; i++)
+                    s[i] = 0.0;
+                for (size_t t = 0; t < G; t++)
+                    for (size_t i = 0; i < H; i++)
+                        s[i] += dZ[(b * G + t) * H + i];
+            }
+            qd_la_dgemm('N', 'T', H, nc, B, 1.0, S, H, X + ci * G, ld, 0.0, gth + o.u, H);
+            if (gX)
+                qd_la_dgemm('T', 'N', nc, B, H, 1.0, th + o.u, H, S, H, 1.0, gX + ci * G, ld);
+        }
+        im2col(m, Ap, B, col);
+        qd_la_dgemm('N', 'T', H, k * H, N, 1.0, dZ, H, col, k * H, 0.0, gth + o.wc, H);
+        qd_la_dgemm('T', 'N', k * H, N, H, 1.0, th + o.wc, H, dZ, H, 0.0, dcol, k * H);
+        col2im_add(m, dcol, B, dA);   /* dA is now dL/dA_{l-1} */
+    }
+    /* input projection: A_0 = W_in Xs + b_in + p_t */
+    rowsum(dA, H, N, gtheta + o.bin);
+    double *gp = gtheta + o.pos;
+    for (size_t i = 0; i < H * G; i++)
+        gp[i] = 0.0;
+    for (size_t b = 0; b < B; b++)
+        for (size_t t = 0; t < G; t++)
+            for (size_t i = 0; i < H; i++)
+                gp[t * H + i] += dA[(b * G + t) * H + i];
+    conv_pack(m, X, B, Xs);
+    qd_la_dgemm('N', 'T', H, ci, N, 1.0, dA, H, Xs, ci, 0.0, gtheta + o.win, H);
+    if (gX) {
+        /* dXs = W_in^T dA (into the packed buffer), then into the step rows of gX */
+        qd_la_dgemm('T', 'N', ci, N, H, 1.0, theta + o.win, H, dA, H, 0.0, Xs, ci);
+        for (size_t b = 0; b < B; b++)
+            memcpy(gX + b * ld, Xs + b * G * ci, G * ci * sizeof *gX);
+    }
+}

@@ -42,4 +42,50 @@ void qd_mlp_backward(const qd_mlp *m, const double *theta, const double *X, size
 /* mean squared error over n entries, and its gradient 2 (y - t) / n when G != NULL */
 double qd_mse(const double *y, const double *t, size_t n, double *G);
 
+/* A residual 1-D convolution network over the time axis of a token tensor (qd.nn.conv): the
+ * sequence-biased denoiser of the circuit-diffusion protocol. A sample is one column of
+ * inputs*length + cond rows: `length` time steps of `inputs` features each (step t in rows
+ * t*inputs ... t*inputs + inputs - 1), then `cond` conditioning features (class, time) shared
+ * by all steps. Per sample, with H = channels, r = (kernel - 1) / 2 and a_t the H features of
+ * step t (zero outside 0 ... length - 1, "same" padding):
+ *     a_t  = W_in x_t + b_in + p_t                               (input projection, position p_t)
+ *     z_t  = sum_{j=0}^{kernel-1} C_j a_{t+j-r} + b_c + U c      (block l: convolution + condition)
+ *     a_t += W_o act(z_t) + b_o                                  (residual update), l = 1 ... layers
+ *     y_t  = W_out a_t + b_out                                   (outputs per step, linear)
+ * y is outputs*length rows, step t in rows t*outputs ...; a batch of B samples is B columns.
+ * Parameters, one real vector in this order: W_in (H x inputs), b_in (H), P (H x length),
+ * then per block C = [C_0 ... C_{kernel-1}] (H x kernel*H), b_c (H), U (H x cond), W_o (H x H),
+ * b_o (H), then W_out (outputs x H), b_out (outputs); matrices column-major. Internally the
+ * features are an H x (length*B) matrix, column b*length + t, and the convolution is one
+ * product with its im2col copy (kernel*H x length*B), so every product is one qd_la_dgemm. */
+#define QD_CONV_MAX_LENGTH 4096
+#define QD_CONV_MAX_LAYERS 64
+
+typedef struct {
+    int length;     /* time steps G, 1..QD_CONV_MAX_LENGTH */
+    int inputs;     /* features per step in, 1..QD_NN_MAX_WIDTH */
+    int channels;   /* H, 1..QD_NN_MAX_WIDTH */
+    int outputs;    /* features per step out, 1..QD_NN_MAX_WIDTH */
+    int kernel;     /* odd, 1..2*length - 1 */
+    int layers;     /* residual blocks, 0..QD_CONV_MAX_LAYERS */
+    int cond;       /* conditioning features, 0..QD_NN_MAX_WIDTH */
+    qd_act act;     /* act of the blocks */
+} qd_conv;
+
+/* 0 on overflow (or a spec out of range) */
+size_t qd_conv_nparams(const qd_conv *m);
+size_t qd_conv_tape_len(const qd_conv *m, size_t B);
+size_t qd_conv_work_len(const qd_conv *m, size_t B);
+/* rows of an input / output column */
+size_t qd_conv_in_rows(const qd_conv *m);
+size_t qd_conv_out_rows(const qd_conv *m);
+
+/* Y (out_rows x B) = net(X), X in_rows x B; tape: qd_conv_tape_len doubles */
+void qd_conv_forward(const qd_conv *m, const double *theta, const double *X, size_t B, double *Y,
+                     double *tape);
+/* after qd_conv_forward on X with this tape, G = dL/dY: gtheta = dL/dtheta, gX (or NULL) =
+ * dL/dX; work: qd_conv_work_len doubles */
+void qd_conv_backward(const qd_conv *m, const double *theta, const double *X, size_t B,
+                      const double *tape, const double *G, double *gtheta, double *gX, double *work);
+
 #endif

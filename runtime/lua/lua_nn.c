@@ -5,6 +5,9 @@
  *   qd.nn.mlp{sizes = {n0, ..., nL}, activation = "relu", output = "linear"}
  *   net:nparams(), net:init([rng]), net:forward(X, params), net:grad(X, params, lossfn),
  *   net:vjp(X, params, G), net:spec()
+ *   qd.nn.conv{length, inputs, channels, outputs, kernel = 3, layers = 2, cond = 0,
+ *              activation = "silu"}: a residual 1-D convolution over time steps (qd.ConvNet),
+ *   with the same methods
  *   qd.nn.mse(Y, T [, {grad = true}]), qd.nn.columns(M, idx), qd.nn.vstack(A, B, ...) */
 #include "lua_util.h"
 #include "qd_nn.h"
@@ -12,18 +15,50 @@
 #include <string.h>
 
 #define QDL_MLP "qd.MLP"
+#define QDL_CONV "qd.ConvNet"
+
+/* either network: the methods below are written once for both */
+enum { NET_MLP, NET_CONV };
+typedef struct {
+    int kind;
+    const qd_mlp *mlp;
+    const qd_conv *conv;
+} netref;
+
+static size_t net_nparams(const netref *n)
+{
+    return n->kind == NET_MLP ? qd_mlp_nparams(n->mlp) : qd_conv_nparams(n->conv);
+}
+static size_t net_in_rows(const netref *n)
+{
+    return n->kind == NET_MLP ? (size_t)n->mlp->sizes[0] : qd_conv_in_rows(n->conv);
+}
+static size_t net_out_rows(const netref *n)
+{
+    return n->kind == NET_MLP ? (size_t)n->mlp->sizes[n->mlp->layers] : qd_conv_out_rows(n->conv);
+}
+static size_t net_tape_len(const netref *n, size_t B)
+{
+    return n->kind == NET_MLP ? qd_mlp_tape_len(n->mlp, B) : qd_conv_tape_len(n->conv, B);
+}
+static size_t net_work_len(const netref *n, size_t B)
+{
+    return n->kind == NET_MLP ? qd_mlp_work_len(n->mlp, B) : qd_conv_work_len(n->conv, B);
+}
 
 static const char *const act_names[] = {"linear", "relu", "tanh", "sigmoid", "silu", NULL};
 
-static qd_mlp *checkmlp(lua_State *L, int idx)
+static netref checknet(lua_State *L, int idx, int kind)
 {
-    qd_mlp *m = luaL_testudata(L, idx, QDL_MLP);
-    if (!m) {
+    const char *tname = kind == NET_MLP ? QDL_MLP : QDL_CONV;
+    void *u = luaL_testudata(L, idx, tname);
+    if (!u) {
         const char *got = luaL_getmetafield(L, idx, "__name") == LUA_TSTRING ? lua_tostring(L, -1)
                                                                             : luaL_typename(L, idx);
-        luaL_argerror(L, idx, lua_pushfstring(L, "qd.MLP expected, got %s", got));
+        luaL_argerror(L, idx, lua_pushfstring(L, "%s expected, got %s", tname, got));
     }
-    return m;
+    netref n = {kind, kind == NET_MLP ? u : NULL, kind == NET_CONV ? u : NULL};
+    return n;
 }
 
 static qd_act optact(lua_State *L, int arg, const char *key, qd_act def)
@@ -82,28 +117,93 @@ static int l_mlp(lua_State *L)
     return 1;
 }
 
-static int m_nparams(lua_State *L)
+/* qd.nn.conv{length, inputs, channels, outputs, kernel = 3, layers = 2, cond = 0,
+ * activation = "silu"} (qd_nn.h: qd_conv) */
+static int l_conv(lua_State *L)
 {
-    qd_mlp *m = checkmlp(L, 1);
     qdL_checknargs(L, 1);
-    lua_pushinteger(L, (lua_Integer)qd_mlp_nparams(m));
+    luaL_checktype(L, 1, LUA_TTABLE);
+    static const char *const opts[] = {"length", "inputs", "channels", "outputs", "kernel", "layers", "cond",
+                                       "activation", NULL};
+    qdL_checkoptions(L, 1, opts);
+    /* key, smallest, largest, default (-1: required) */
+    static const struct { const char *key; int lo, hi, def; } f[] = {
+        {"length", 1, QD_CONV_MAX_LENGTH, -1}, {"inputs", 1, QD_NN_MAX_WIDTH, -1},
+        {"channels", 1, QD_NN_MAX_WIDTH, -1},  {"outputs", 1, QD_NN_MAX_WIDTH, -1},
+        {"kernel", 1, 2 * QD_CONV_MAX_LENGTH - 1, 3}, {"layers", 0, QD_CONV_MAX_LAYERS, 2},
+        {"cond", 0, QD_NN_MAX_WIDTH, 0}};
+    int v[7];
+    for (int i = 0; i < 7; i++) {
+        int t = lua_getfield(L, 1, f[i].key), isnum = 0;
+        lua_Integer x = lua_tointegerx(L, -1, &isnum);
+        if (t == LUA_TNIL && f[i].def >= 0) {
+            x = f[i].def;
+            isnum = 1;
+        }
+        if (t == LUA_TNIL && f[i].def < 0)
+            return luaL_argerror(L, 1, lua_pushfstring(L, "option '%s' is required", f[i].key));
+        if (!isnum || x < f[i].lo || x > f[i].hi)
+            return luaL_argerror(L, 1, lua_pushfstring(L, "option '%s': integer in %d..%d expected, got %s", f[i].key,
+                                                       f[i].lo, f[i].hi, lua_type(L, -1) == LUA_TNUMBER
+                                                                                ? lua_tostring(L, -1)
+                                                                                : luaL_typename(L, -1)));
+        v[i] = (int)x;
+        lua_pop(L, 1);
+    }
+    qd_conv spec = {v[0], v[1], v[2], v[3], v[4], v[5], v[6], optact(L, 1, "activation", QD_ACT_SILU)};
+    if (spec.kernel % 2 == 0 || spec.kernel > 2 * spec.length - 1)
+        return luaL_argerror(L, 1, lua_pushfstring(L, "option 'kernel': odd width in 1..%d (2 * length - 1) "
+                                                   "expected, got %d", 2 * spec.length - 1, spec.kernel));
+    if (qd_conv_nparams(&spec) == 0)
+        return luaL_argerror(L, 1, "too many parameters");
+    qd_conv *m = lua_newuserdatauv(L, sizeof *m, 0);
+    *m = spec;
+    luaL_setmetatable(L, QDL_CONV);
     return 1;
 }
 
-/* net:init([rng]) -> params: PyTorch's nn.Linear default, W and b ~ U(-1/sqrt(n_in), 1/sqrt(n_in)),
- * drawn layer by layer (W column by column, then b) */
-static int m_init(lua_State *L)
+static int nparams_(lua_State *L, int kind)
 {
-    qd_mlp *m = checkmlp(L, 1);
+    netref n = checknet(L, 1, kind);
+    qdL_checknargs(L, 1);
+    lua_pushinteger(L, (lua_Integer)net_nparams(&n));
+    return 1;
+}
+
+/* cnt draws of U(-bound, bound) */
+static double *draw(qd_rng *r, double *th, size_t cnt, double bound)
+{
+    for (size_t i = 0; i < cnt; i++)
+        *th++ = bound * (2.0 * qd_rng_uniform(r) - 1.0);
+    return th;
+}
+
+/* net:init([rng]) -> params: PyTorch's default for nn.Linear and nn.Conv1d, W and b ~
+ * U(-1/sqrt(fan_in), 1/sqrt(fan_in)), drawn in parameter order. MLP: layer by layer (W column
+ * by column, then b). ConvNet: fan_in = inputs for W_in, b_in and the position terms P (a
+ * per-step bias of the input projection), kernel*channels for C and b_c, cond for U (an
+ * nn.Linear of the condition), channels for W_o, b_o, W_out and b_out. */
+static int init_(lua_State *L, int kind)
+{
+    netref n = checknet(L, 1, kind);
     qdL_checknargs(L, 2);
     qd_rng *r = lua_isnoneornil(L, 2) ? qdL_runrng(L) : qdL_checkrng(L, 2);
-    qdl_array *p = qdL_newarray(L, qd_mlp_nparams(m), 1, 0, 1);
+    qdl_array *p = qdL_newarray(L, net_nparams(&n), 1, 0, 1);
     double *th = p->data;
-    for (int l = 1; l <= m->layers; l++) {
-        size_t cnt = (size_t)m->sizes[l] * ((size_t)m->sizes[l - 1] + 1);
-        double bound = 1.0 / sqrt((double)m->sizes[l - 1]);
-        for (size_t i = 0; i < cnt; i++)
-            *th++ = bound * (2.0 * qd_rng_uniform(r) - 1.0);
+    if (kind == NET_MLP) {
+        const qd_mlp *m = n.mlp;
+        for (int l = 1; l <= m->layers; l++)
+            th = draw(r, th, (size_t)m->sizes[l] * ((size_t)m->sizes[l - 1] + 1), 1.0 / sqrt((double)m->sizes[l - 1]));
+    } else {
+        const qd_conv *m = n.conv;
+        size_t H = (size_t)m->channels, k = (size_t)m->kernel;
+        th = draw(r, th, H * ((size_t)m->inputs + 1 + (size_t)m->length), 1.0 / sqrt((double)m->inputs));
+        for (int l = 0; l < m->layers; l++) {
+            th = draw(r, th, H * (k * H + 1), 1.0 / sqrt((double)(k * H)));
+            th = draw(r, th, H * (size_t)m->cond, m->cond > 0 ? 1.0 / sqrt((double)m->cond) : 0.0);
+            th = draw(r, th, H * (H + 1), 1.0 / sqrt((double)H));
+        }
+        draw(r, th, (size_t)m->outputs * (H + 1), 1.0 / sqrt((double)H));
     }
     return 1;
 }
@@ -132,10 +232,10 @@ static const double *checkbatch(lua_State *L, int idx, int arg, size_t rows, siz
     return a->data;
 }
 
-static const double *checkparams(lua_State *L, int arg, const qd_mlp *m)
+static const double *checkparams(lua_State *L, int arg, const netref *m)
 {
     qdl_array *a = qdL_checkarray(L, arg);
-    size_t n = qd_mlp_nparams(m);
+    size_t n = net_nparams(m);
     if (a->cplx || a->cols != 1 || a->rows != n)
         luaL_argerror(L, arg, lua_pushfstring(L, "real qd.Vector of %d parameters expected, got a %s %dx%d array",
                                               (int)n, a->cplx ? "complex" : "real", (int)a->rows, (int)a->cols));
@@ -154,73 +254,79 @@ static void check_finite_batch(lua_State *L, int arg, const double *X, size_t n,
 }
 
 /* forward pass into a pushed tape; pushes the output Matrix; returns the tape */
-static double *run_forward(lua_State *L, const qd_mlp *m, const double *th, const double *X, size_t B)
+static double *run_forward(lua_State *L, const netref *m, const double *th, const double *X, size_t B)
 {
-    size_t tl = qd_mlp_tape_len(m, B);
+    size_t tl = net_tape_len(m, B);
     if (tl == 0)
         luaL_error(L, "batch too large for this network (size overflows)");
     double *tape = qdL_scratch(L, tl, sizeof(double), "the network's activations");
-    qdl_array *Y = qdL_newarray(L, (size_t)m->sizes[m->layers], B, 0, 0);
-    qd_mlp_forward(m, th, X, B, Y->data, tape);
+    qdl_array *Y = qdL_newarray(L, net_out_rows(m), B, 0, 0);
+    if (m->kind == NET_MLP)
+        qd_mlp_forward(m->mlp, th, X, B, Y->data, tape);
+    else
+        qd_conv_forward(m->conv, th, X, B, Y->data, tape);
     return tape;
 }
 
-/* the common arguments of forward, grad and vjp: self, X (finite, n0 rows) at 2, params at 3 */
-static qd_mlp *check_call(lua_State *L, int nargs, const double **X, size_t *B, const double **th)
+/* the common arguments of forward, grad and vjp: self, X (finite, in_rows rows) at 2, params at 3 */
+static netref check_call(lua_State *L, int kind, int nargs, const double **X, size_t *B, const double **th)
 {
-    qd_mlp *m = checkmlp(L, 1);
+    netref m = checknet(L, 1, kind);
     qdL_checknargs(L, nargs);
-    *X = checkbatch(L, 2, 2, (size_t)m->sizes[0], B, "inputs");
-    check_finite_batch(L, 2, *X, (size_t)m->sizes[0] * *B, "inputs");
-    *th = checkparams(L, 3, m);
+    *X = checkbatch(L, 2, 2, net_in_rows(&m), B, "inputs");
+    check_finite_batch(L, 2, *X, net_in_rows(&m) * *B, "inputs");
+    *th = checkparams(L, 3, &m);
     return m;
 }
 
 /* net:forward(X, params) -> Y */
-static int m_forward(lua_State *L)
+static int forward_(lua_State *L, int kind)
 {
     size_t B;
     const double *X, *th;
-    qd_mlp *m = check_call(L, 3, &X, &B, &th);
-    run_forward(L, m, th, X, B);
+    netref m = check_call(L, kind, 3, &X, &B, &th);
+    run_forward(L, &m, th, X, B);
     return 1;
 }
 
 /* the backward pass from G (at arg); pushes g (and gX when want_gx) */
-static void run_backward(lua_State *L, const qd_mlp *m, const double *th, const double *X, size_t B,
+static void run_backward(lua_State *L, const netref *m, const double *th, const double *X, size_t B,
                          const double *tape, int garg, int want_gx, const char *what)
 {
-    size_t gb;
-    const double *G = checkbatch(L, garg, want_gx ? garg : 0, (size_t)m->sizes[m->layers], &gb, what);
+    size_t gb, nout = net_out_rows(m);
+    const double *G = checkbatch(L, garg, want_gx ? garg : 0, nout, &gb, what);
     if (gb != B)
         batcherr(L, want_gx ? garg : 0, lua_pushfstring(L, "%s: %d columns expected (the batch size), got %d", what,
                                                         (int)B, (int)gb));
-    for (size_t i = 0; i < (size_t)m->sizes[m->layers] * B; i++)
+    for (size_t i = 0; i < nout * B; i++)
         if (!isfinite(G[i]))
             batcherr(L, want_gx ? garg : 0, lua_pushfstring(L, "%s: entry %d is not finite", what, (int)i + 1));
-    double *work = qdL_scratch(L, qd_mlp_work_len(m, B), sizeof(double), "the backward pass");
+    double *work = qdL_scratch(L, net_work_len(m, B), sizeof(double), "the backward pass");
     int widx = lua_gettop(L);
-    qdl_array *g = qdL_newarray(L, qd_mlp_nparams(m), 1, 0, 1);
-    qdl_array *gx = want_gx ? qdL_newarray(L, (size_t)m->sizes[0], B, 0, 0) : NULL;
-    qd_mlp_backward(m, th, X, B, tape, G, g->data, gx ? gx->data : NULL, work);
+    qdl_array *g = qdL_newarray(L, net_nparams(m), 1, 0, 1);
+    qdl_array *gx = want_gx ? qdL_newarray(L, net_in_rows(m), B, 0, 0) : NULL;
+    if (m->kind == NET_MLP)
+        qd_mlp_backward(m->mlp, th, X, B, tape, G, g->data, gx ? gx->data : NULL, work);
+    else
+        qd_conv_backward(m->conv, th, X, B, tape, G, g->data, gx ? gx->data : NULL, work);
     lua_remove(L, widx);
 }
 
 /* net:grad(X, params, lossfn) -> L, g, Y   (lossfn(Y) returns L, dL/dY) */
-static int m_grad(lua_State *L)
+static int grad_(lua_State *L, int kind)
 {
     size_t B;
     const double *X, *th;
-    qd_mlp *m = check_call(L, 4, &X, &B, &th);
+    netref m = check_call(L, kind, 4, &X, &B, &th);
     luaL_checktype(L, 4, LUA_TFUNCTION);
     /* the loss function may change the script's X or params in place: work on copies */
-    size_t nx = (size_t)m->sizes[0] * B, np = qd_mlp_nparams(m);
+    size_t nx = net_in_rows(&m) * B, np = net_nparams(&m);
     double *cp = qdL_scratch(L, nx + np, sizeof(double), "a copy of the inputs");
     memcpy(cp, X, nx * sizeof *cp);
     memcpy(cp + nx, th, np * sizeof *cp);
     X = cp;
     th = cp + nx;
-    double *tape = run_forward(L, m, th, X, B);
+    double *tape = run_forward(L, &m, th, X, B);
     int yidx = lua_gettop(L);
     lua_pushvalue(L, 4);
     lua_pushvalue(L, yidx);
@@ -229,7 +335,7 @@ static int m_grad(lua_State *L)
         return luaL_error(L, "grad: the loss function must return a number first, got %s",
                           luaL_typename(L, yidx + 1));
     double Lv = lua_tonumber(L, yidx + 1);
-    run_backward(L, m, th, X, B, tape, yidx + 2, 0, "grad: the loss function's second result (dL/dY)");
+    run_backward(L, &m, th, X, B, tape, yidx + 2, 0, "grad: the loss function's second result (dL/dY)");
     lua_pushnumber(L, Lv);
     lua_pushvalue(L, -2);
     lua_pushvalue(L, yidx);
@@ -237,40 +343,63 @@ static int m_grad(lua_State *L)
 }
 
 /* net:vjp(X, params, G) -> g, gX */
-static int m_vjp(lua_State *L)
+static int vjp_(lua_State *L, int kind)
 {
     size_t B;
     const double *X, *th;
-    qd_mlp *m = check_call(L, 4, &X, &B, &th);
+    netref m = check_call(L, kind, 4, &X, &B, &th);
     qdL_checkarray(L, 4);
-    double *tape = run_forward(L, m, th, X, B);
+    double *tape = run_forward(L, &m, th, X, B);
     lua_pop(L, 1);   /* Y */
-    run_backward(L, m, th, X, B, tape, 4, 1, "G");
+    run_backward(L, &m, th, X, B, tape, 4, 1, "G");
     return 2;
 }
 
-/* net:spec() -> {sizes = {...}, activation = ..., output = ...} (qd.nn.mlp(spec) rebuilds it) */
-static int m_spec(lua_State *L)
+/* net:spec() -> the options that rebuild the network (qd.nn.mlp(spec) / qd.nn.conv(spec)) */
+static int spec_(lua_State *L, int kind)
 {
-    qd_mlp *m = checkmlp(L, 1);
+    netref n = checknet(L, 1, kind);
     qdL_checknargs(L, 1);
-    lua_createtable(L, 0, 3);
-    lua_createtable(L, m->layers + 1, 0);
-    for (int i = 0; i <= m->layers; i++) {
-        lua_pushinteger(L, m->sizes[i]);
-        lua_rawseti(L, -2, i + 1);
+    if (kind == NET_MLP) {
+        const qd_mlp *m = n.mlp;
+        lua_createtable(L, 0, 3);
+        lua_createtable(L, m->layers + 1, 0);
+        for (int i = 0; i <= m->layers; i++) {
+            lua_pushinteger(L, m->sizes[i]);
+            lua_rawseti(L, -2, i + 1);
+        }
+        lua_setfield(L, -2, "sizes");
+        lua_pushstring(L, act_names[m->layers > 1 ? m->act[0] : QD_ACT_RELU]);
+        lua_setfield(L, -2, "activation");
+        lua_pushstring(L, act_names[m->act[m->layers - 1]]);
+        lua_setfield(L, -2, "output");
+        return 1;
     }
-    lua_setfield(L, -2, "sizes");
-    lua_pushstring(L, act_names[m->layers > 1 ? m->act[0] : QD_ACT_RELU]);
+    const qd_conv *m = n.conv;
+    const char *keys[] = {"length", "inputs", "channels", "outputs", "kernel", "layers", "cond"};
+    int vals[] = {m->length, m->inputs, m->channels, m->outputs, m->kernel, m->layers, m->cond};
+    lua_createtable(L, 0, 8);
+    for (int i = 0; i < 7; i++) {
+        lua_pushinteger(L, vals[i]);
+        lua_setfield(L, -2, keys[i]);
+    }
+    lua_pushstring(L, act_names[m->act]);
     lua_setfield(L, -2, "activation");
-    lua_pushstring(L, act_names[m->act[m->layers - 1]]);
-    lua_setfield(L, -2, "output");
     return 1;
 }
 
-static int m_tostring(lua_State *L)
+static int tostring_(lua_State *L, int kind)
 {
-    qd_mlp *m = checkmlp(L, 1);
+    netref n = checknet(L, 1, kind);
+    if (kind == NET_CONV) {
+        const qd_conv *m = n.conv;
+        lua_pushfstring(L, "qd.ConvNet(%d steps x %d -> %d channels, %d blocks of kernel %d, %d condition "
+                        "features, %s -> %d steps x %d; %d parameters)", m->length, m->inputs, m->channels,
+                        m->layers, m->kernel, m->cond, act_names[m->act], m->length, m->outputs,
+                        (int)qd_conv_nparams(m));
+        return 1;
+    }
+    const qd_mlp *m = n.mlp;
     luaL_Buffer b;
     luaL_buffinit(L, &b);
     luaL_addstring(&b, "qd.MLP(");
@@ -284,6 +413,18 @@ static int m_tostring(lua_State *L)
     luaL_pushresult(&b);
     return 1;
 }
+
+/* the methods of each class: the generic ones above with the class fixed */
+#define NET_METHODS(suffix, kind)                                                                        \
+    static int m_nparams_##suffix(lua_State *L) { return nparams_(L, kind); }                            \
+    static int m_init_##suffix(lua_State *L) { return init_(L, kind); }                                  \
+    static int m_forward_##suffix(lua_State *L) { return forward_(L, kind); }                            \
+    static int m_grad_##suffix(lua_State *L) { return grad_(L, kind); }                                  \
+    static int m_vjp_##suffix(lua_State *L) { return vjp_(L, kind); }                                    \
+    static int m_spec_##suffix(lua_State *L) { return spec_(L, kind); }                                  \
+    static int m_tostring_##suffix(lua_State *L) { return tostring_(L, kind); }
+NET_METHODS(mlp, NET_MLP)
+NET_METHODS(conv, NET_CONV)
 
 /* qd.nn.mse(Y, T [, {grad = true}]) -> L [, G] */
 static int l_mse(lua_State *L)
@@ -374,12 +515,18 @@ static int l_vstack(lua_State *L)
 
 void qdL_open_nn(lua_State *L)
 {
-    static const luaL_Reg methods[] = {{"nparams", m_nparams}, {"init", m_init}, {"forward", m_forward},
-                                       {"grad", m_grad}, {"vjp", m_vjp}, {"spec", m_spec}, {NULL, NULL}};
-    static const luaL_Reg meta[] = {{"__tostring", m_tostring}, {NULL, NULL}};
-    qdL_newclass(L, QDL_MLP, methods, NULL, meta);
+#define REG(suffix)                                                                                          \
+    {"nparams", m_nparams_##suffix}, {"init", m_init_##suffix}, {"forward", m_forward_##suffix},             \
+        {"grad", m_grad_##suffix}, {"vjp", m_vjp_##suffix}, {"spec", m_spec_##suffix}, {NULL, NULL}
+    static const luaL_Reg methods_mlp[] = {REG(mlp)}, methods_conv[] = {REG(conv)};
+#undef REG
+    static const luaL_Reg meta_mlp[] = {{"__tostring", m_tostring_mlp}, {NULL, NULL}};
+    static const luaL_Reg meta_conv[] = {{"__tostring", m_tostring_conv}, {NULL, NULL}};
+    qdL_newclass(L, QDL_MLP, methods_mlp, NULL, meta_mlp);
     lua_pop(L, 1);
-    static const luaL_Reg fns[] = {{"mlp", l_mlp}, {"mse", l_mse}, {"columns", l_columns},
+    qdL_newclass(L, QDL_CONV, methods_conv, NULL, meta_conv);
+    lua_pop(L, 1);
+    static const luaL_Reg fns[] = {{"mlp", l_mlp}, {"conv", l_conv}, {"mse", l_mse}, {"columns", l_columns},
                                    {"vstack", l_vstack}, {NULL, NULL}};
     luaL_newlib(L, fns);
     lua_setfield(L, -2, "nn");

@@ -365,6 +365,16 @@ local function mlpv(n0, n1)
            fmt("qd.nn.mlp{sizes = {%d, 3, %d}, activation = %q, output = %q}", n0, n1, h, o))
 end
 local rbatch = rmat   -- a real r x c batch
+-- qd.nn.conv: G steps of ci features + nc condition rows in, G steps of co out
+local function convv(G, ci, co, nc)
+  local k, L, h = 2 * R(0, G - 1) + 1, R(0, 2), pick(ACTS)
+  return V(qd.nn.conv { length = G, inputs = ci, channels = 2, outputs = co, kernel = k, layers = L, cond = nc,
+                        activation = h },
+           fmt("qd.nn.conv{length = %d, inputs = %d, channels = 2, outputs = %d, kernel = %d, layers = %d, cond = %d, activation = %q}",
+               G, ci, co, k, L, nc, h))
+end
+def("qd.nn.conv", function() return { opts { length = N(R(0, 4)), inputs = N(R(0, 3)), channels = N(R(0, 3)),
+  outputs = N(R(0, 3)), kernel = N(R(0, 5)), layers = N(R(0, 3)), cond = N(R(0, 2)), activation = S(pick(ACTS)) } } end)
 def("qd.nn.mlp", function() return { opts { sizes = numlist(R(1, 4), function() return R(0, 5) end),
   activation = S(pick(ACTS)), output = S(pick(ACTS)) } } end)
 def("qd.nn.mse", function() local r, c = R(1, 3), R(1, 3); return { rmat(r, c), rmat(r, c), opts { grad = V(true, "true") } } end)
@@ -496,6 +506,16 @@ M("MLP", "nparams init forward grad vjp spec", function(t, nm)
   if nm == "forward" then return { net, X, P } end
   if nm == "vjp" then return { net, X, P, rbatch(n1, B) } end
   return { net, X, P, cb("function(Y) return qd.nn.mse(Y, Y:copy(), {grad = true}) end") } end)
+M("ConvNet", "nparams init forward grad vjp spec", function(t, nm)
+  local G, ci, co, nc, B = R(1, 3), R(1, 2), R(1, 2), R(0, 2), R(1, 3)
+  local net = convv(G, ci, co, nc)
+  local np = net.v:nparams()
+  if nm == "init" then return { net, rngv() } end
+  if nm == "nparams" or nm == "spec" then return { net } end
+  local X, P = rbatch(G * ci + nc, B), vec(np)
+  if nm == "forward" then return { net, X, P } end
+  if nm == "vjp" then return { net, X, P, rbatch(G * co, B) } end
+  return { net, X, P, cb("function(Y) return qd.nn.mse(Y, Y:copy(), {grad = true}) end") } end)
 -- elementwise maths (lua_vmath.c) on real vectors and matrices with entries in (0, 1)
 local function arr_of(t) if t == "Vector" then return vec(R(1, 4)) end return rmat(R(1, 3), R(1, 3)) end
 M("Vector Matrix", "exp log sqrt tanh atanh sin cos sigmoid", function(t) return { arr_of(t) } end)
@@ -541,7 +561,8 @@ local function obj_of(t, n)
   if REG[t] then return recv(t, n) elseif t == "Vector" then return vec(R(1, 4), chance(0.3))
   elseif t == "Matrix" then return rmat(2, 2) elseif t == "Rng" then return rngv() elseif t == "Circuit" then return circ(n)
   elseif t == "Channel" then return chan(1) elseif t == "PauliSum" then return pauli(n)
-  elseif t == "MLP" then return mlpv(R(1, 3), R(1, 3)) else return sched() end
+  elseif t == "MLP" then return mlpv(R(1, 3), R(1, 3))
+  elseif t == "ConvNet" then return convv(R(1, 3), R(1, 2), R(1, 2), R(0, 2)) else return sched() end
 end
 for t in pairs(MT) do
   SPEC["MT." .. t .. ".__index"] = function()

@@ -21,6 +21,7 @@ L.MT = {
   PauliSum = getmetatable(qd.pauli_sum("Z")),
   Schedule = getmetatable(qd.schedule.from { 0.1 }),
   MLP = getmetatable(qd.nn.mlp { sizes = { 1, 1 } }),
+  ConvNet = getmetatable(qd.nn.conv { length = 2, inputs = 1, channels = 1, outputs = 1 }),
 }
 
 function L.FREED(o)

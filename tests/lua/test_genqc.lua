@@ -4,7 +4,8 @@
 -- the per-cell softmax and the (masked, weighted) cross-entropies against a direct computation
 -- and their gradients against central differences, and tiny runs of each process and option
 -- (Gaussian x0 / epsilon / logits with self-conditioning and EMA, masked) that are
--- reproducible bit for bit (two runs, same seed).
+-- reproducible bit for bit (two runs, same seed); the same for model = "conv" (qd.nn.conv)
+-- with its records and option errors.
 local T = require "testlib"
 local genqc = require "qd.protocols.genqc"
 local S = require("qd.core").synth
@@ -183,6 +184,42 @@ T.test("a tiny run, reproducible", function()
   T.raises(function() genqc.run { process = "masked", embedding = "cell" } end, "option 'embedding': a setting of process")
   T.raises(function() genqc.run { bogus = 1 } end, "unknown option 'bogus'")
   T.raises(function() genqc.run { min_gates = 9 } end, "min_gates")
+  T.rmdir(dir)
+end)
+
+T.test("model = conv: the time-step convolution as denoiser, both processes", function()
+  local dir = T.tmpdir()
+  local cfg = function(o, process)
+    local c = { samples = 600, iterations = 12, model = "conv", channels = 8, layers = 2, kernel = 3,
+                per_class_samples = 8, quiet = true, out = dir .. "/" .. o, process = process }
+    if process ~= "masked" then c.T, c.steps = 50, 5 end
+    return c
+  end
+  local r1, r2 = genqc.run(cfg("a", "masked")), genqc.run(cfg("b", "masked"))
+  T.eq(r1.losses[12], r2.losses[12], "masked conv: same loss bits")
+  T.eq(r1.metrics.accuracy, r2.metrics.accuracy, "masked conv: same metrics")
+  T.ok(r1.losses[12] < r1.losses[1], "masked conv: the loss falls over 12 iterations")
+  local cs = r1.settings.conv
+  T.eq(r1.settings.model, "conv", "the record names the model")
+  T.eq(r1.settings.sizes, nil, "no MLP sizes in a conv record")
+  T.ok(cs.length == 8 and cs.inputs == 12 and cs.outputs == 11 and cs.cond == 6 and cs.channels == 8,
+       "masked: 8 steps of 11 columns + mask in, 11 logits out, the class as condition")
+  T.eq(r1.settings.nparams, qd.nn.conv(cs):nparams(), "the record rebuilds the network")
+  local p = qd.load_npy(r1.dir .. "/params.npy")
+  T.eq(#p, r1.settings.nparams, "params.npy holds the conv's parameters")
+  local g = genqc.run(cfg("c", "gaussian"))
+  T.eq(g.settings.conv.inputs, 11, "Gaussian conv: the 11 embedding coordinates per step")
+  T.eq(g.settings.conv.cond, 16 + 6, "Gaussian conv: time features and class as condition")
+  T.ok(g.metrics.valid_fraction >= 0 and g.metrics.valid_fraction <= 1, "Gaussian conv runs")
+  T.raises(function() genqc.run { model = "conv", kernel = 4 } end,
+           "option 'kernel': odd width in 1..15 (2 max_gates - 1) expected, got 4")
+  T.raises(function() genqc.run { model = "conv", kernel = 17 } end, "odd width in 1..15")
+  T.raises(function() genqc.run { model = "conv", prediction = "logits", self_cond = true } end,
+           "option 'self_cond': not available with model conv")
+  T.raises(function() genqc.run { channels = 8 } end, "option 'channels': a setting of model = \"conv\"")
+  T.raises(function() genqc.run { model = "conv", hidden = { 64 } } end,
+           "option 'hidden': a setting of model = \"mlp\", not used by model = \"conv\"")
+  T.raises(function() genqc.run { model = "rnn" } end, "model")
   T.rmdir(dir)
 end)
 

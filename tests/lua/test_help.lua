@@ -30,7 +30,8 @@ local function objects()
     qd.state(1), qd.dm(1), qd.ensemble(1, 2), qd.vector(2), qd.matrix(2, 2), qd.rng(1),
     qd.circuit(1), select(2, qd.circuit(1):forward(qd.state(1))), qd.pauli_sum("Z"),
     qd.channel.dephasing { p = 0.1 }, qd.schedule.linear { T = 3, from = 0.1, to = 0.2 },
-    qd.nn.mlp { sizes = { 1, 1 } }, qd.mpi.dstate(3),
+    qd.nn.mlp { sizes = { 1, 1 } }, qd.nn.conv { length = 2, inputs = 1, channels = 1, outputs = 1 },
+    qd.mpi.dstate(3),
   }
 end
 local gates = qd.gates()

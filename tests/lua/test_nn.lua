@@ -1,7 +1,8 @@
 -- test_nn.lua — qd.nn: the MLP's forward pass against a naive Lua evaluation, its parameter
 -- and input gradients against central finite differences for every activation, the
 -- PyTorch-default initialisation bounds, mse, columns, vstack, training with qd.optim.adam,
--- thread independence, and every error message.
+-- thread independence, and every error message. The same for the residual 1-D convolution
+-- network qd.nn.conv (against a naive per-step evaluation written from the formula).
 local T = require "testlib"
 local nn = qd.nn
 
@@ -223,4 +224,249 @@ T.test("error messages", function()
   local s = net:spec()
   T.eq(s.sizes[2], 3, "spec sizes"); T.eq(s.output, "linear", "spec output")
   T.eq(nn.mlp(s):nparams(), 9, "spec rebuilds the network")
+end)
+
+
+-- ------------------------------------------------------------------ qd.nn.conv
+
+-- naive evaluation from the formula in qd_nn.h, reading the parameters in their documented order
+local function naive_conv(s, p, X)
+  local G, ci, H, co, k, L, nc = s.length, s.inputs, s.channels, s.outputs, s.kernel, s.layers, s.cond
+  local r = (k - 1) // 2
+  local B = select(2, X:shape())
+  local pos = 0
+  local function mat(rows, cols)   -- column-major block of the parameter vector
+    local o = pos
+    pos = pos + rows * cols
+    return function(i, j) return p[o + (j - 1) * rows + i] end
+  end
+  local Win, bin, P = mat(H, ci), mat(H, 1), mat(H, G)
+  local blocks = {}
+  for l = 1, L do
+    blocks[l] = { C = mat(H, k * H), bc = mat(H, 1), U = mat(H, nc), Wo = mat(H, H), bo = mat(H, 1) }
+  end
+  local Wout, bout = mat(co, H), mat(co, 1)
+  assert(pos == #p)
+  local out = {}
+  for b = 1, B do
+    local a = {}
+    for t = 1, G do
+      a[t] = {}
+      for i = 1, H do
+        local v = bin(i, 1) + P(i, t)
+        for c = 1, ci do v = v + Win(i, c) * X:get((t - 1) * ci + c, b) end
+        a[t][i] = v
+      end
+    end
+    for l = 1, L do
+      local bl, an = blocks[l], {}
+      for t = 1, G do
+        an[t] = {}
+        local h = {}
+        for i = 1, H do
+          local z = bl.bc(i, 1)
+          for c = 1, nc do z = z + bl.U(i, c) * X:get(G * ci + c, b) end
+          for j = 0, k - 1 do
+            local src = t + j - r
+            if src >= 1 and src <= G then
+              for c = 1, H do z = z + bl.C(i, j * H + c) * a[src][c] end
+            end
+          end
+          h[i] = actf(s.activation, z)
+        end
+        for i = 1, H do
+          local v = a[t][i] + bl.bo(i, 1)
+          for c = 1, H do v = v + bl.Wo(i, c) * h[c] end
+          an[t][i] = v
+        end
+      end
+      a = an
+    end
+    out[b] = {}
+    for t = 1, G do
+      for o = 1, co do
+        local v = bout(o, 1)
+        for c = 1, H do v = v + Wout(o, c) * a[t][c] end
+        out[b][(t - 1) * co + o] = v
+      end
+    end
+  end
+  return out
+end
+
+local conv_specs = {
+  { length = 5, inputs = 3, channels = 4, outputs = 2, kernel = 3, layers = 2, cond = 2, activation = "silu" },
+  { length = 4, inputs = 2, channels = 3, outputs = 3, kernel = 7, layers = 1, cond = 0, activation = "tanh" },
+  { length = 6, inputs = 2, channels = 5, outputs = 1, kernel = 1, layers = 3, cond = 3, activation = "relu" },
+  { length = 3, inputs = 4, channels = 2, outputs = 2, kernel = 5, layers = 0, cond = 1, activation = "sigmoid" },
+}
+
+T.test("conv: forward against a naive evaluation", function()
+  local rng = qd.rng(21)
+  for n, s in ipairs(conv_specs) do
+    local net = nn.conv(s)
+    local H, k = s.channels, s.kernel
+    T.eq(net:nparams(), H * (s.inputs + 1 + s.length) + s.layers * (H * (k * H + 1) + H * s.cond + H * (H + 1))
+         + s.outputs * (H + 1), n .. ": nparams")
+    local p = net:init(rng)
+    -- larger parameters than the initialisation, so every path matters
+    for i = 1, #p do p[i] = 2 * p[i] end
+    local X = randmat(s.inputs * s.length + s.cond, 3, rng, 1.5)
+    local Y = net:forward(X, p)
+    T.eq(Y:shape(), s.outputs * s.length, n .. ": output rows")
+    local ref = naive_conv(s, p, X)
+    local err = 0
+    for b = 1, 3 do for i = 1, s.outputs * s.length do err = math.max(err, math.abs(Y:get(i, b) - ref[b][i])) end end
+    T.ok(err < 1e-12, n .. ": forward matches the naive evaluation (" .. err .. ")")
+  end
+end)
+
+T.test("conv: a sample's output depends only on its own column; the kernel's reach", function()
+  local s = { length = 8, inputs = 2, channels = 3, outputs = 1, kernel = 3, layers = 1, cond = 1 }
+  local net = nn.conv(s)
+  local p = net:init(qd.rng(4))
+  local rng = qd.rng(5)
+  local X = randmat(17, 2, rng)
+  local Y = net:forward(X, p)
+  local X2 = X:copy()
+  X2:set(1, 1, X:get(1, 1) + 1)   -- step 1 of sample 1
+  local Y2 = net:forward(X2, p)
+  local same2, changed = true, {}
+  for i = 1, 8 do
+    same2 = same2 and Y:get(i, 2) == Y2:get(i, 2)
+    changed[i] = Y:get(i, 1) ~= Y2:get(i, 1)
+  end
+  T.ok(same2, "the other sample is unchanged")
+  -- one block of kernel 3: step 1 reaches steps 1 and 2 only
+  T.ok(changed[1] and changed[2] and not changed[3] and not changed[8], "receptive field of one kernel-3 block")
+end)
+
+T.test("conv: parameter and input gradients against finite differences", function()
+  local rng = qd.rng(6)
+  for n, s in ipairs(conv_specs) do
+    local net = nn.conv(s)
+    local p = net:init(rng)
+    for i = 1, #p do p[i] = 2 * p[i] end
+    local X = randmat(s.inputs * s.length + s.cond, 3, rng, 1.5)
+    local C = randmat(s.outputs * s.length, 3, rng)
+    local lossfn = quad_loss(C)
+    local L, g = net:grad(X, p, lossfn)
+    T.ok(math.abs(L - lossfn(net:forward(X, p))) < 1e-14, n .. ": grad returns the loss")
+    local eps, worst, scale = 1e-6, 0, 0
+    for i = 1, #p do
+      local v = p[i]
+      p[i] = v + eps; local lp = lossfn(net:forward(X, p))
+      p[i] = v - eps; local lm = lossfn(net:forward(X, p))
+      p[i] = v
+      worst = math.max(worst, math.abs((lp - lm) / (2 * eps) - g[i]))
+      scale = math.max(scale, math.abs(g[i]))
+    end
+    T.ok(worst < 1e-7 * math.max(1, scale), n .. ": dL/dparams matches finite differences (" .. worst .. ")")
+    local G = select(2, lossfn(net:forward(X, p)))
+    local g2, gX = net:vjp(X, p, G)
+    local same = true
+    for i = 1, #g do same = same and g2[i] == g[i] end
+    T.ok(same, n .. ": vjp gives grad's parameter gradient")
+    worst = 0
+    local rows = s.inputs * s.length + s.cond
+    for j = 1, 3 do for i = 1, rows do
+      local v = X:get(i, j)
+      X:set(i, j, v + eps); local lp = lossfn(net:forward(X, p))
+      X:set(i, j, v - eps); local lm = lossfn(net:forward(X, p))
+      X:set(i, j, v)
+      worst = math.max(worst, math.abs((lp - lm) / (2 * eps) - gX:get(i, j)))
+    end end
+    T.ok(worst < 1e-7, n .. ": dL/dX (steps and condition) matches finite differences (" .. worst .. ")")
+  end
+end)
+
+T.test("conv: initialisation bounds, seeded", function()
+  local s = { length = 4, inputs = 16, channels = 4, outputs = 2, kernel = 3, layers = 1, cond = 4 }
+  local net = nn.conv(s)
+  local p = net:init(qd.rng(3))
+  local hi = 0
+  for i = 1, 4 * (16 + 1 + 4) do hi = math.max(hi, math.abs(p[i])) end
+  T.ok(hi <= 0.25 and hi > 0.15, "input projection and positions within 1/sqrt(inputs)")
+  local o, hc = 4 * 21, 0
+  for i = o + 1, o + 4 * 13 do hc = math.max(hc, math.abs(p[i])) end
+  T.ok(hc <= 1 / math.sqrt(12) and hc > 0.2, "convolution within 1/sqrt(kernel * channels)")
+  T.eq(net:init(qd.rng(3))[#p], p[#p], "same seed, same parameters")
+end)
+
+T.test("conv: training with qd.optim.adam learns a shift over time", function()
+  -- target: y_t = x_{t-1} (zero at t = 1), one feature per step; needs the kernel's reach
+  local rng = qd.rng(8)
+  local net = nn.conv { length = 6, inputs = 1, channels = 8, outputs = 1, kernel = 3, layers = 1, activation = "tanh" }
+  local p = net:init(rng)
+  local X = randmat(6, 64, rng)
+  local Ty = qd.matrix(6, 64)
+  for b = 1, 64 do for t = 2, 6 do Ty:set(t, b, X:get(t - 1, b)) end end
+  local function feval(th)
+    local L, g = net:grad(X, th, function(Y) return nn.mse(Y, Ty, { grad = true }) end)
+    return L, g
+  end
+  local st = { lr = 0.02 }
+  local first = feval(p)
+  for _ = 1, 300 do qd.optim.adam(feval, p, st) end
+  local last = feval(p)
+  T.ok(last < 0.02 * first, string.format("loss falls by 50x (%.3g -> %.3g)", first, last))
+end)
+
+T.test("conv: results do not depend on the thread count", function()
+  local rng = qd.rng(2)
+  local net = nn.conv { length = 8, inputs = 12, channels = 64, outputs = 11, kernel = 5, layers = 2, cond = 6 }
+  local p = net:init(rng)
+  local X = randmat(8 * 12 + 6, 300, rng)
+  local Tg = randmat(88, 300, rng)
+  local t0 = qd.threads()
+  qd.set_threads(1)
+  local _, g1, Y1 = net:grad(X, p, function(Y) return nn.mse(Y, Tg, { grad = true }) end)
+  local _, gx1 = net:vjp(X, p, Tg)
+  qd.set_threads(2)
+  local _, g2, Y2 = net:grad(X, p, function(Y) return nn.mse(Y, Tg, { grad = true }) end)
+  local _, gx2 = net:vjp(X, p, Tg)
+  qd.set_threads(t0)
+  local same = true
+  for i = 1, #g1 do same = same and g1[i] == g2[i] end
+  for i = 1, 88 do same = same and Y1:get(i, 300) == Y2:get(i, 300) end
+  for i = 1, 102 do same = same and gx1:get(i, 7) == gx2:get(i, 7) end
+  T.ok(same, "1 and 2 threads give the same bits")
+end)
+
+T.test("conv: error messages", function()
+  local ok = { length = 4, inputs = 2, channels = 3, outputs = 2 }
+  local function with(k, v)
+    local t = {}
+    for a, b in pairs(ok) do t[a] = b end
+    t[k] = v
+    return t
+  end
+  T.raises(function() nn.conv { inputs = 2, channels = 3, outputs = 2 } end, "option 'length' is required")
+  T.raises(function() nn.conv(with("channels", 0)) end, "option 'channels': integer in 1..1048576 expected, got 0")
+  T.raises(function() nn.conv(with("inputs", 1.5)) end, "option 'inputs': integer in 1..1048576 expected, got 1.5")
+  T.raises(function() nn.conv(with("outputs", "x")) end, "option 'outputs': integer in 1..1048576 expected, got string")
+  T.raises(function() nn.conv(with("kernel", 4)) end, "option 'kernel': odd width in 1..7 (2 * length - 1) expected, got 4")
+  T.raises(function() nn.conv(with("kernel", 9)) end, "odd width in 1..7")
+  T.raises(function() nn.conv(with("layers", -1)) end, "option 'layers': integer in 0..64")
+  T.raises(function() nn.conv(with("cond", -2)) end, "option 'cond': integer in 0..")
+  T.raises(function() nn.conv(with("activation", "elu")) end, "option 'activation': one of linear")
+  T.raises(function() nn.conv(with("width", 3)) end, "width")
+  T.raises(function() nn.conv(ok, 1) end, "bad argument #2")
+  T.raises(function() nn.conv { length = 4, inputs = 1, channels = 1048576, outputs = 1, layers = 1 }:init(qd.rng(1)) end,
+           "not enough memory")
+  local net = nn.conv(with("cond", 1))
+  local p = net:init(qd.rng(1))
+  T.raises(function() net:forward(qd.matrix(8, 1), p) end, "inputs: 9 rows expected")
+  T.raises(function() net:forward(qd.matrix(9, 1), qd.vector(5)) end, "real qd.Vector of " .. net:nparams() .. " parameters expected")
+  local bad = qd.matrix(9, 1); bad:set(9, 1, 0 / 0)
+  T.raises(function() net:forward(bad, p) end, "inputs: entry 9 is not finite")
+  T.raises(function() net:grad(qd.matrix(9, 2), p, function() return 1, qd.matrix(8, 1) end) end, "2 columns expected")
+  T.raises(function() net:vjp(qd.matrix(9, 1), p, qd.matrix(7, 1)) end, "G: 8 rows expected")
+  T.raises(function() net.forward(nn.mlp { sizes = { 1, 1 } }) end, "qd.ConvNet expected, got qd.MLP")
+  T.raises(function() nn.mlp { sizes = { 1, 1 } }.forward(net) end, "qd.MLP expected, got qd.ConvNet")
+  T.eq(tostring(net), "qd.ConvNet(4 steps x 2 -> 3 channels, 2 blocks of kernel 3, 1 condition features, silu -> "
+       .. "4 steps x 2; " .. net:nparams() .. " parameters)", "tostring")
+  local s = net:spec()
+  T.eq(s.kernel, 3, "spec: default kernel"); T.eq(s.layers, 2, "spec: default layers"); T.eq(s.activation, "silu", "spec")
+  T.eq(nn.conv(s):nparams(), net:nparams(), "spec rebuilds the network")
 end)

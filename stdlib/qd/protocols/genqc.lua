@@ -15,6 +15,10 @@
 -- process = "masked" (below "masked (absorbing) diffusion"): discrete diffusion on the time
 -- steps with a mask state instead of Gaussian noise on the embedding; the same network,
 -- classes, guidance and evaluation.
+-- model = "conv": instead of the MLP over the flattened tensor, a residual 1-D convolution
+-- over the time steps (qd.nn.conv: per-step features in, `channels` wide, `layers` blocks of
+-- kernel width `kernel`, the class (and, Gaussian, the time features) added in every block),
+-- so each step's prediction is built from its neighbours' features by shared weights.
 --   genqc.data{...}      a data set run: data.npy tokens, srv, classes (genqc_data.lua)
 --   genqc.run{...}       data, training, generation per class, evaluation (genqc_train.lua)
 --   genqc.eval_file{...} one-call evaluation of a generator's .npy tokens (genqc_eval.lua)
@@ -184,6 +188,8 @@ local spec = protocol.with_session_keys {
   ema = { "number", 0, 0 }, eta = { "number", 0, 0 }, self_cond = { "boolean", false },
   process = { "string", "gaussian", choices = { "gaussian", "masked" } },
   embedding = { "string", "column", choices = { "column", "cell" } },
+  model = { "string", "mlp", choices = { "mlp", "conv" } }, channels = { "integer", 96, 1 },
+  layers = { "integer", 4, 0 }, kernel = { "integer", 5, 1 },
 }
 M.settings_spec = spec
 
@@ -253,7 +259,17 @@ local function setup(c)
   for _, h in ipairs(hidden) do sizes[#sizes + 1] = h end
   sizes[#sizes + 1] = R.D
   R.sizes = sizes
-  R.net = qd.nn.mlp { sizes = sizes, activation = c.activation }
+  if c.model == "conv" then
+    -- the same input columns, read as per-step features + condition features (class, time):
+    -- masked, K + 1 one-hot values per step; Gaussian, the K embedding coordinates per step
+    local masked = c.process == "masked"
+    R.conv = { length = R.cells, inputs = masked and R.K + 1 or R.K, channels = c.channels, outputs = R.K,
+               kernel = c.kernel, layers = c.layers, cond = (masked and 0 or c.time_dim) + R.C + 1,
+               activation = c.activation }
+    R.net = qd.nn.conv(R.conv)
+  else
+    R.net = qd.nn.mlp { sizes = sizes, activation = c.activation }
+  end
   return R
 end
 M.setup = setup
@@ -555,6 +571,9 @@ local function settings_of(c, R)
            steps = c.steps, per_class_samples = c.per_class_samples, classes = R.classes,
            prediction = c.prediction, clamp = c.clamp, embedding = c.embedding, ema = c.ema, eta = c.eta, self_cond = c.self_cond, process = c.process,
            train_size = R.N, nparams = R.net:nparams() }
+  if c.model == "conv" then   -- the MLP's records stay as they were
+    st.sizes, st.model, st.conv = nil, "conv", R.conv
+  end
   if c.process == "masked" then   -- not used by it (run refuses them): not in its record
     for k in pairs(gaussian_only) do st[k] = nil end
     for k in pairs(gaussian_value) do st[k] = nil end
@@ -586,6 +605,19 @@ local function run_impl(cfg)
   if c.self_cond and c.prediction == "epsilon" then bad("option 'self_cond' needs prediction x0 or logits") end
   if c.process == "masked" and (c.embedding ~= "column" or c.self_cond) then
     bad("option 'process': masked needs embedding column and no self_cond")
+  end
+  if c.model == "conv" then
+    if c.self_cond then bad("option 'self_cond': not available with model conv") end
+    if type(cfg) == "table" and cfg.hidden ~= nil then
+      bad("option 'hidden': a setting of model = \"mlp\", not used by model = \"conv\"")
+    end
+    if c.kernel % 2 == 0 or c.kernel > 2 * c.max_gates - 1 then
+      bad(string.format("option 'kernel': odd width in 1..%d (2 max_gates - 1) expected, got %d",
+                        2 * c.max_gates - 1, c.kernel))
+    end
+  elseif type(cfg) == "table" and (cfg.channels or cfg.layers or cfg.kernel) then
+    bad("option '" .. (cfg.channels and "channels" or cfg.layers and "layers" or "kernel") ..
+        "': a setting of model = \"conv\", not used by model = \"mlp\"")
   end
   local R = setup(c)
   local S = protocol.session {

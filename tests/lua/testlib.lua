@@ -36,6 +36,19 @@ function T.raises(fn, pattern, msg)
                 string.format("%s: expected error containing '%s', got '%s'", msg or "raises", pattern, err))
 end
 
+-- the same bits in two ensembles (member count, size and every amplitude)
+function T.same_ensemble(X, Y)
+  if #X ~= #Y or X.n ~= Y.n then return false end
+  for k = 1, #X do
+    for i = 1, 1 << X.n do
+      local ar, ai = X[k]:amp(i)
+      local br, bi = Y[k]:amp(i)
+      if ar ~= br or ai ~= bi then return false end
+    end
+  end
+  return true
+end
+
 function T.test(name, fn)
   T.current = name
   local ok, err = xpcall(fn, debug.traceback)

@@ -62,16 +62,8 @@ end)
 
 -- the bits of two ensembles (or nil: a rank without members) as one comparison
 local function same_bits(X, Y)
-  if #X ~= #Y then return false end
-  local d = 1 << X.n
-  for k = 1, #X do
-    for i = 1, d do
-      local ar, ai = X[k]:amp(i)
-      local br, bi = Y[k]:amp(i)
-      if ar ~= br or ai ~= bi then return false end
-    end
-  end
-  return true
+  if X == nil or Y == nil then return X == Y end
+  return T.same_ensemble(X, Y)
 end
 
 -- a circuit with a mid-circuit measurement (an ancilla measured and discarded) and a channel

@@ -14,17 +14,7 @@ local function same_vec(a, b)
   return true
 end
 
-local function same_ens(X, Y)
-  if #X ~= #Y then return false end
-  for k = 1, #X do
-    for i = 1, 1 << X.n do
-      local ar, ai = X[k]:amp(i)
-      local br, bi = Y[k]:amp(i)
-      if ar ~= br or ai ~= bi then return false end
-    end
-  end
-  return true
-end
+local same_ens = T.same_ensemble
 
 local function everywhere(ok) return mpi.allreduce(ok and 0 or 1, "max") == 0 end
 

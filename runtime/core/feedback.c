@@ -96,8 +96,8 @@ qd_status qd_feedback_solve(int m, size_t N, const qd_fb_entry *e, size_t ne, co
     return QD_OK;
 }
 
-void qd_poly_features(size_t N, const double *V, const int *idx, const size_t *off, size_t nmono,
-                      const double *tf, size_t ntf, double *Phi)
+void qd_poly_features(size_t N, size_t ld, const double *V, const int *idx, const size_t *off,
+                      size_t nmono, const double *tf, size_t ntf, double *Phi)
 {
     for (size_t b = 0; b < nmono; b++) {
         /* the monomial's value for every member, factors in the listed order from 1.0 */
@@ -105,7 +105,7 @@ void qd_poly_features(size_t N, const double *V, const int *idx, const size_t *o
         for (size_t j = 0; j < N; j++)
             col[j] = 1.0;
         for (size_t k = off[b]; k < off[b + 1]; k++) {
-            const double *v = V + (size_t)idx[k] * N;
+            const double *v = V + (size_t)idx[k] * ld;
             for (size_t j = 0; j < N; j++)
                 col[j] = col[j] * v[j];
         }

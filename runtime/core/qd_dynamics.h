@@ -242,7 +242,8 @@ qd_status qd_feedback_solve(int m, size_t N, const qd_fb_entry *e, size_t ne, co
                             const double *H, const double *damp, double eps, double *C, qd_err *err);
 /* The learnt drift's features of N members: Phi (N x ntf*nmono, column-major) with
  * Phi[j, a * nmono + b] = tf[a] * prod_{k in [off[b], off[b+1])} V[j, idx[k]] (the product
- * formed from 1.0 in the listed order; V N x nv column-major, idx 0-based). */
-void qd_poly_features(size_t N, const double *V, const int *idx, const size_t *off, size_t nmono,
-                      const double *tf, size_t ntf, double *Phi);
+ * formed from 1.0 in the listed order; V's columns ld apart, so N rows of a taller matrix
+ * can be taken; idx 0-based). */
+void qd_poly_features(size_t N, size_t ld, const double *V, const int *idx, const size_t *off,
+                      size_t nmono, const double *tf, size_t ntf, double *Phi);
 #endif

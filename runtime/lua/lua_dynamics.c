@@ -681,14 +681,15 @@ static int l_feedback_solve(lua_State *L)
     return 1;
 }
 
-/* core.poly_features(V, N, mono, tf) -> Phi (N x #tf * #mono qd.Matrix): the learnt drift's
- * features (qd_poly_features): V the members' expectations (N * nv entries, N x nv column-
- * major, as for feedback_solve), mono a list of monomials (each a list of 1-based indices
- * into V's columns; {} is the constant 1), tf the time functions' values. Used by
- * stdlib/qd/protocols/reverse_diffusion.lua (the same products as its Lua features()). */
+/* core.poly_features(V, N, mono, tf [, j0, j1]) -> Phi ((j1 - j0 + 1) x #tf * #mono qd.Matrix):
+ * the learnt drift's features (qd_poly_features) of members j0..j1 (1-based; default all N):
+ * V the members' expectations (N * nv entries, N x nv column-major, as for feedback_solve),
+ * mono a list of monomials (each a list of 1-based indices into V's columns; {} is the
+ * constant 1), tf the time functions' values. Used by stdlib/qd/protocols/reverse_diffusion.lua
+ * for its fit (rows in chunks) and its feedback (all members). */
 static int l_poly_features(lua_State *L)
 {
-    qdL_checknargs(L, 4);
+    qdL_checknargs(L, 6);
     qdl_array *V = qdL_checkarray(L, 1);
     if (V->cplx || V->freed)
         return luaL_argerror(L, 1, "live real qd.Vector or qd.Matrix expected");
@@ -697,6 +698,11 @@ static int l_poly_features(lua_State *L)
     if (Ni < 1 || nvals % (size_t)Ni != 0)
         return luaL_argerror(L, 2, lua_pushfstring(L, "member count dividing the %d values expected", (int)nvals));
     size_t N = (size_t)Ni, nv = nvals / N;
+    lua_Integer j0 = luaL_optinteger(L, 5, 1), j1 = luaL_optinteger(L, 6, Ni);
+    if (j0 < 1 || j0 > Ni)
+        return luaL_argerror(L, 5, lua_pushfstring(L, "first member in 1..%d expected", (int)Ni));
+    if (j1 < j0 || j1 > Ni)
+        return luaL_argerror(L, 6, lua_pushfstring(L, "last member in %d..%d expected", (int)j0, (int)Ni));
     luaL_checktype(L, 3, LUA_TTABLE);
     luaL_checktype(L, 4, LUA_TTABLE);
     lua_Integer nmono = qdL_checklen(L, 3, 3, 1 << 16, "monomial list");
@@ -737,8 +743,10 @@ static int l_poly_features(lua_State *L)
         if (!ok || !isfinite(tf[a - 1]))
             return luaL_argerror(L, 4, lua_pushfstring(L, "entry %d: finite number expected", (int)a));
     }
-    qdl_array *Phi = qdL_newarray_nz(L, N, (size_t)(ntf * nmono), 0, 0);
-    qd_poly_features(N, V->data, idx, off, (size_t)nmono, tf, (size_t)ntf, Phi->data);
+    size_t rows = (size_t)(j1 - j0 + 1);
+    qdl_array *Phi = qdL_newarray_nz(L, rows, (size_t)(ntf * nmono), 0, 0);
+    qd_poly_features(rows, N, (const double *)V->data + (j0 - 1), idx, off, (size_t)nmono, tf,
+                     (size_t)ntf, Phi->data);
     return 1;
 }
 

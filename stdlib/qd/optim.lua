@@ -132,9 +132,14 @@ local function moments(state, key, n, fname, vec)
   local mn, mc = vinfo(m)
   if mn == n and not mc then return m end
   if type(m) ~= "table" or #m ~= n then
-    local what = type(m) == "table" and tostring(#m)
-      or (isvector(m) and (m:is_complex() and "complex" or tostring(#m))) or "no"
-    error(string.format("%s: state.%s holds %s entries, parameters have %d", fname, key, what, n), outside())
+    local what = "no entries"
+    if type(m) == "table" then
+      what = #m .. " entries"
+    elseif isvector(m) then   -- vinfo said nothing: freed or complex, or another length
+      local ok, cplx = pcall(m.is_complex, m)
+      what = not ok and "a freed qd.Vector" or cplx and "complex entries" or #m .. " entries"
+    end
+    error(string.format("%s: state.%s holds %s, parameters have %d", fname, key, what, n), outside())
   end
   return m
 end

@@ -234,6 +234,8 @@ T.test("optim errors", function()
   T.raises(function() optim.adam(feval, x, { v = qd.vector(3) }) end, "state.v holds 3 entries, parameters have 4")
   T.raises(function() optim.adam(feval, x, { m = qd.vector(4, { complex = true }) }) end,
            "state.m holds complex entries, parameters have 4")
+  local freed = qd.vector(4); freed:free()
+  T.raises(function() optim.adam(feval, x, { v = freed }) end, "state.v holds a freed qd.Vector, parameters have 4")
   T.raises(function() optim.sgd(feval, x, {}) end, "sgd: state.lr (or state.schedule) expected")
   T.raises(function() optim.sgd(feval, x, { lr = 0.1, nesterov = true }) end, "Nesterov momentum requires momentum > 0")
   T.raises(function() optim.adam(feval, qd.vector(4, { complex = true }), {}) end, "real qd.Vector expected")

@@ -304,6 +304,15 @@ T.test("poly_features: C against the Lua products, errors", function()
     end
   end
   T.ok(same, "Phi[j, (a-1) #mono + b] = tf[a] * the monomial, bit for bit")
+  local part = core.poly_features(V, N, mono, tf, 5, 11)   -- members 5..11: rows 5..11 of Phi
+  local pr, pc = part:shape()
+  local rows_same = pr == 7 and pc == cols
+  for j = 1, 7 do
+    for k = 1, cols do rows_same = rows_same and part:get(j, k) == Phi:get(j + 4, k) end
+  end
+  T.ok(rows_same, "members j0..j1: those rows of Phi, bit for bit")
+  T.raises(function() core.poly_features(V, N, mono, tf, 0) end, "first member in 1..37 expected")
+  T.raises(function() core.poly_features(V, N, mono, tf, 5, 4) end, "last member in 5..37 expected")
   T.raises(function() core.poly_features(V, 5, mono, tf) end, "member count dividing the 148 values expected")
   T.raises(function() core.poly_features(V, N, { { 5 } }, tf) end, "monomial 1, entry 1: index in 1..4 expected")
   T.raises(function() core.poly_features(V, N, { 3 }, tf) end, "monomial 1: list of indices expected")

@@ -461,25 +461,6 @@ local function monomials(nvar, D)
 end
 M.monomials = monomials
 
--- the feature vector of expectations r (table) at time t into row (a table)
-local function features(model, r, t)
-  local tf = time_funcs(t, model.tau)
-  local mono = {}
-  for i, mon in ipairs(model.mono) do
-    local v = 1.0
-    for _, j in ipairs(mon) do v = v * r[j] end
-    mono[i] = v
-  end
-  local row, k = {}, 0
-  for _, a in ipairs(tf) do
-    for _, b in ipairs(mono) do
-      k = k + 1
-      row[k] = a * b
-    end
-  end
-  return row
-end
-
 -- per-member expectations of the strings in list (one Lua table of N numbers per string)
 local function expectations(E, list)
   local out = {}
@@ -502,36 +483,46 @@ function M.learn(snaps, c)
   local stride = c.stride
   for k = 1 + stride, #ts, stride do idx[#idx + 1] = k end
   if idx[#idx] ~= #ts then idx[#idx + 1] = #ts end
-  local R = {}
-  for _, k in ipairs(idx) do R[k] = expectations(snaps[k], Ps) end
+  local R, V = {}, {}
+  for _, k in ipairs(idx) do
+    local vals, r = {}, {}
+    for i, P in ipairs(Ps) do
+      vals[i] = snaps[k]:expect(P)
+      r[i] = vals[i]:totable()
+    end
+    R[k] = r                                   -- for the targets, entry by entry
+    V[k] = qd.nn.vstack(table.unpack(vals))   -- N x no (column-major), for core.poly_features
+  end
   local N = #snaps[1]
   local A = qd.matrix(nf, nf)
   local Bt = qd.matrix(nf, no)
-  -- accumulate Phi^T Phi and Phi^T Y in chunks of rows (each a dgemm)
+  -- accumulate Phi^T Phi and Phi^T Y in chunks of rows (each a dgemm); a chunk's feature rows
+  -- are pieces {k, j0, j1} (members j0..j1 at grid index k) computed in C
   local chunk = 4000   -- rows per dgemm
-  local rows = {}
+  local pieces, yt = {}, {}
   local function flush()
-    if #rows == 0 then return end
-    local pt, yt = {}, {}
-    for i, rw in ipairs(rows) do pt[i], yt[i] = rw.phi, rw.y end
-    local Phi, Y = qd.matrix(pt), qd.matrix(yt)
+    if #yt == 0 then return end
+    local parts = {}
+    for i, pc in ipairs(pieces) do
+      parts[i] = core.poly_features(V[pc[1]], N, model.mono, time_funcs(ts[pc[1]], model.tau), pc[2], pc[3])
+    end
+    local Phi, Y = qd.nn.vstack(table.unpack(parts)), qd.matrix(yt)
     local Pt = Phi:dagger()
     A = A + Pt * Phi
     Bt = Bt + Pt * Y
-    rows = {}
+    pieces, yt = {}, {}
   end
   for a = 2, #idx do
     local k0, k1 = idx[a - 1], idx[a]
     local D = ts[k1] - ts[k0]
     local r0, r1 = R[k0], R[k1]
     for j = 1, N do
-      local r, y = {}, {}
-      for i = 1, no do
-        r[i] = r1[i][j]
-        y[i] = (r0[i][j] - r1[i][j]) / D
-      end
-      rows[#rows + 1] = { phi = features(model, r, ts[k1]), y = y }
-      if #rows >= chunk then flush() end
+      local y = {}
+      for i = 1, no do y[i] = (r0[i][j] - r1[i][j]) / D end
+      yt[#yt + 1] = y
+      local last = pieces[#pieces]
+      if last and last[1] == k1 and last[3] == j - 1 then last[3] = j else pieces[#pieces + 1] = { k1, j, j } end
+      if #yt >= chunk then flush() end
     end
   end
   flush()
@@ -706,7 +697,7 @@ function M.learnt_feedback(model, c)
       end
       Hm = (model.scale * model.net:forward(qd.matrix(rows), model.params)):dagger()
     else
-      -- features() for every member at once, in C (the same products in the same order)
+      -- the polynomial features of every member at once, in C (core.poly_features)
       Hm = core.poly_features(V, N, model.mono, time_funcs(t, model.tau)) * B
     end
     return core.feedback_solve(V, Hm, st.damp, ent, eps)

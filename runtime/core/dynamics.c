@@ -580,8 +580,7 @@ static qd_status sse_run(qd_c *a, int n, size_t count, const qd_sse_opts *o, con
         return s;
     /* the lane path (sse_lanes.c) for small registers: units of QD_LV members; else one
      * member per unit */
-    qd_sse_lanes *LP = qd_sse_generic_only || (o->F && o->F->nterms > QD_SSE_LANES_MAX_F)
-                           ? NULL : qd_sse_lanes_new(o, n);
+    qd_sse_lanes *LP = qd_sse_generic_only ? NULL : qd_sse_lanes_new(o, n);
     size_t unit = LP ? QD_LV : 1, nunits = (count + unit - 1) / unit;
     int nt = max_threads();
     if (nt < 1)

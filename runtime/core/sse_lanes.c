@@ -98,7 +98,8 @@ void qd_sse_lanes_free(qd_sse_lanes *P)
 
 qd_sse_lanes *qd_sse_lanes_new(const qd_sse_opts *o, int n)
 {
-    if (n > QD_SSE_LANES_MAX_QUBITS || o->m > QD_SSE_LANES_MAX_M)
+    if (n > QD_SSE_LANES_MAX_QUBITS || o->m > QD_SSE_LANES_MAX_M ||
+        (o->F && o->F->nterms > QD_SSE_LANES_MAX_F))
         return NULL;
     qd_sse_lanes *P = qd_calloc(1, sizeof *P);
     if (!P)
@@ -246,7 +247,7 @@ block_impl(const qd_sse_lanes *P, qd_c *a, size_t j0, size_t nl, size_t count, s
     }
     int has_spare = rngs[0].has_spare;   /* the same in every member: they draw alike */
     double dt = o->dt, sq = sqrt(dt);
-    qd_lv cre[64], cim[64];   /* feedback coefficients, lane-wise (nF <= 64 checked by caller) */
+    qd_lv cre[QD_SSE_LANES_MAX_F], cim[QD_SSE_LANES_MAX_F];   /* feedback coefficients, lane-wise */
     for (size_t f = 0; f < nF; f++)
         for (int l = 0; l < QD_LV; l++) {
             qd_c c = fc_stride ? fc[((size_t)l < nl ? (size_t)l : 0) * fc_stride + f] : fc[f];

@@ -489,6 +489,32 @@ QD_TEST(dyn_sse_lanes_vs_generic)
         qd_ps_free(&O[0]);
         qd_ps_free(&O[1]);
     }
+    /* beyond the lane path's limits (7 qubits, 9 observables, 65 feedback terms): no plan, the
+     * generic step takes the run */
+    qd_pauli_sum A1[9], Fm;
+    qd_ps_init(&Fm, 1);
+    for (int k = 0; k < 65; k++)
+        addt(&Fm, 1, "X", 0, -1);
+    double g9[9] = {1, 1, 1, 1, 1, 1, 1, 1, 1};
+    for (int k = 0; k < 9; k++) {
+        qd_ps_init(&A1[k], 1);
+        addt(&A1[k], 1, "Z", 0, -1);
+    }
+    qd_sse_opts big = {.dt = 0.01, .steps = 1};
+    CHECK(qd_sse_lanes_new(&big, 7) == NULL, "no lane plan at 7 qubits");
+    big.m = 9;
+    big.A = A1;
+    big.gamma = g9;
+    CHECK(qd_sse_lanes_new(&big, 1) == NULL, "no lane plan for 9 measured observables");
+    qd_sse_opts many = {.dt = 0.01, .steps = 1, .F = &Fm};
+    CHECK(qd_sse_lanes_new(&many, 1) == NULL, "no lane plan for 65 feedback terms");
+    many.F = NULL;
+    qd_sse_lanes *ok = qd_sse_lanes_new(&many, 1);
+    CHECK(ok != NULL, "a lane plan within the limits");
+    qd_sse_lanes_free(ok);
+    qd_ps_free(&Fm);
+    for (int k = 0; k < 9; k++)
+        qd_ps_free(&A1[k]);
 }
 
 /* Bloch-type error of the trajectory average against rho_L: max over the observables obs

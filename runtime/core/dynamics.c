@@ -524,7 +524,7 @@ static void sse_means(const qd_sse_opts *o, const double *vals, size_t nsave, si
         }
 }
 
-/* unit u of a run: block u of QD_LV members on the lane path (LP), else member u; steps
+/* unit u of a run: block u of qd_sse_lanes_unit members on the lane path (LP), else member u; steps
  * [s0, s1); fco: the feedback coefficients (perm: one column of nF per member) */
 static void sse_unit(const qd_sse_lanes *LP, const qd_sse_opts *o, int n, qd_c *a, size_t u,
                      size_t count, size_t s0, size_t s1, const qd_c *fco, int perm, qd_rng *rngs,
@@ -532,7 +532,7 @@ static void sse_unit(const qd_sse_lanes *LP, const qd_sse_opts *o, int n, qd_c *
 {
     size_t d = (size_t)1 << n, nF = o->F ? o->F->nterms : 0;
     if (LP) {
-        size_t j0 = u * QD_LV, nl = count - j0 < QD_LV ? count - j0 : QD_LV;
+        size_t w = qd_sse_lanes_unit(LP), j0 = u * w, nl = count - j0 < w ? count - j0 : w;
         if (qd_sse_lanes_block(LP, a + j0 * d, j0, nl, count, s0, s1, perm ? fco + j0 * nF : fco,
                                perm ? nF : 0, rngs + j0, bad + j0, vals, nsave, (double *)sc))
             bad[j0] = SSE_STOPPED;
@@ -578,10 +578,10 @@ static qd_status sse_run(qd_c *a, int n, size_t count, const qd_sse_opts *o, con
     qd_status s = sse_check(o, n, e);
     if (s != QD_OK)
         return s;
-    /* the lane path (sse_lanes.c) for small registers: units of QD_LV members; else one
+    /* the lane path (sse_lanes.c) for small registers: units of qd_sse_lanes_unit members; else one
      * member per unit */
     qd_sse_lanes *LP = qd_sse_generic_only ? NULL : qd_sse_lanes_new(o, n);
-    size_t unit = LP ? QD_LV : 1, nunits = (count + unit - 1) / unit;
+    size_t unit = LP ? qd_sse_lanes_unit(LP) : 1, nunits = (count + unit - 1) / unit;
     int nt = max_threads();
     if (nt < 1)
         nt = 1;

@@ -127,9 +127,15 @@ qd_sse_lanes *qd_sse_lanes_new(const qd_sse_opts *o, int n)
     return P;
 }
 
+size_t qd_sse_lanes_unit(const qd_sse_lanes *P)
+{
+    return P->d <= 2 ? (size_t)QD_LV * QD_SSE_LANES_R : QD_LV;
+}
+
 size_t qd_sse_lanes_scratch(const qd_sse_lanes *P)
 {
-    return (P->m + 3) * 2 * P->d * QD_LV;   /* doubles: psi, nv, t, u[0..m) */
+    /* doubles: psi, nv, t, u[0..m) per group, then the groups' feedback coefficients */
+    return ((P->m + 3) * 2 * P->d + 2 * P->nF) * qd_sse_lanes_unit(P);
 }
 
 /* members a[0..nl) into the block S (rows 0..d: real parts, d..2d: imaginary parts; lanes
@@ -227,126 +233,169 @@ static void mark_bad(qd_li okm, size_t nl, size_t *bad, size_t st)
             bad[l] = st + 1;
 }
 
+/* psi = nv / |nv| (normalize) or nv, lane-wise; lanes whose norm is not positive and finite
+ * are marked in bad at step st */
+#if QD_LV == 2
+/* GCC 12 dies (internal compiler error in gimple-isel) when this is inlined into the two-group
+ * block with 2-wide vectors (the portable set): a call per group and step there */
+#define QD_NORM_INLINE __attribute__((noinline))
+#else
+#define QD_NORM_INLINE inline __attribute__((always_inline))
+#endif
+static QD_NORM_INLINE void lanes_normalize(qd_lv *psi, const qd_lv *nv, size_t d,
+                                                                  int normalize, size_t nl, size_t *bad,
+                                                                  size_t st)
+{
+    qd_lv nn = lane_re_inner(nv, nv, d);
+    qd_li okm = (nn < INFINITY) & ((nn > 0) | ((qd_li){0} - (normalize ? 0 : 1)));
+    if (qd_l_any(~okm))
+        mark_bad(okm, nl, bad, st);
+    if (normalize) {
+        qd_lv f = 1.0 / qd_l_sqrt(qd_l_select(okm, nn, qd_l_set1(1)));
+        for (size_t b = 0; b < 2 * d; b++)
+            psi[b] = nv[b] * f;
+    } else
+        for (size_t b = 0; b < 2 * d; b++)
+            psi[b] = nv[b];
+}
+
 static inline __attribute__((always_inline)) int
 block_impl(const qd_sse_lanes *P, qd_c *a, size_t j0, size_t nl, size_t count, size_t s0,
            size_t s1, const qd_c *fc, size_t fc_stride, qd_rng *rngs, size_t *bad, double *vals,
-           size_t nsave, double *scr, const size_t d)
+           size_t nsave, double *scr, const size_t d, const int R)
 {
     const qd_sse_opts *o = P->o;
-    size_t m = P->m, nF = P->nF;
-    qd_lv *psi = (qd_lv *)scr, *nv = psi + 2 * d, *t = nv + 2 * d, *u = t + 2 * d;
-    lanes_in(psi, a, d, nl);
-    for (size_t l = nl; l < QD_LV; l++)   /* idle lanes: a valid state (no 0/0) */
-        psi[0][l] = 1;
-    qd_lu key, ctr;
-    qd_lv spare = qd_l_set1(0);
-    for (int l = 0; l < QD_LV; l++) {
-        key[l] = (size_t)l < nl ? rngs[l].key : 0;
-        ctr[l] = (size_t)l < nl ? rngs[l].ctr : 0;
-        spare[l] = (size_t)l < nl ? rngs[l].spare : 0;
-    }
+    size_t m = P->m, nF = P->nF, per = (m + 3) * 2 * d;   /* lane vectors of one group */
+    qd_lv *psi[QD_SSE_LANES_R], *nv[QD_SSE_LANES_R], *t[QD_SSE_LANES_R], *u[QD_SSE_LANES_R];
+    size_t nlr[QD_SSE_LANES_R];   /* members in group r */
+    qd_lu key[QD_SSE_LANES_R], ctr[QD_SSE_LANES_R];
+    qd_lv spare[QD_SSE_LANES_R];
     int has_spare = rngs[0].has_spare;   /* the same in every member: they draw alike */
-    double dt = o->dt, sq = sqrt(dt);
-    qd_lv cre[QD_SSE_LANES_MAX_F], cim[QD_SSE_LANES_MAX_F];   /* feedback coefficients, lane-wise */
-    for (size_t f = 0; f < nF; f++)
-        for (int l = 0; l < QD_LV; l++) {
-            qd_c c = fc_stride ? fc[((size_t)l < nl ? (size_t)l : 0) * fc_stride + f] : fc[f];
-            cre[f][l] = creal(c);
-            cim[f][l] = cimag(c);
+    for (int r = 0; r < R; r++) {
+        size_t lo = (size_t)r * QD_LV;
+        nlr[r] = nl > lo ? (nl - lo < QD_LV ? nl - lo : QD_LV) : 0;
+        psi[r] = (qd_lv *)scr + (size_t)r * per;
+        nv[r] = psi[r] + 2 * d;
+        t[r] = nv[r] + 2 * d;
+        u[r] = t[r] + 2 * d;
+        lanes_in(psi[r], a + lo * d, d, nlr[r]);
+        for (size_t l = nlr[r]; l < QD_LV; l++)   /* idle lanes: a valid state (no 0/0) */
+            psi[r][0][l] = 1;
+        spare[r] = qd_l_set1(0);
+        key[r] = ctr[r] = (qd_lu)qd_l_set1(0);
+        for (size_t l = 0; l < nlr[r]; l++) {
+            key[r][l] = rngs[lo + l].key;
+            ctr[r][l] = rngs[lo + l].ctr;
+            spare[r][l] = rngs[lo + l].spare;
         }
+    }
+    double dt = o->dt, sq = sqrt(dt);
+    /* feedback coefficients, lane-wise: group r's term f at cre[r * nF + f] */
+    qd_lv *cre = (qd_lv *)scr + (size_t)R * per, *cim = cre + (size_t)R * nF;
+    for (int r = 0; r < R; r++)
+        for (size_t f = 0; f < nF; f++)
+            for (int l = 0; l < QD_LV; l++) {
+                /* idle lanes take member j0's coefficients (finite) */
+                size_t j = (size_t)l < nlr[r] ? (size_t)r * QD_LV + (size_t)l : 0;
+                qd_c c = fc_stride ? fc[j * fc_stride + f] : fc[f];
+                cre[(size_t)r * nF + f][l] = creal(c);
+                cim[(size_t)r * nF + f][l] = cimag(c);
+            }
     int stopped = 0;
     for (size_t st = s0; st < s1; st++) {
         if (qd_interrupt) {
             stopped = 1;
             break;
         }
-        qd_lv dW[QD_SSE_LANES_MAX_M], a_[QD_SSE_LANES_MAX_M], dy[QD_SSE_LANES_MAX_M];
+        qd_lv dW[QD_SSE_LANES_R][QD_SSE_LANES_MAX_M], a_[QD_SSE_LANES_R][QD_SSE_LANES_MAX_M];
+        qd_lv dy[QD_SSE_LANES_R][QD_SSE_LANES_MAX_M];
         for (size_t k = 0; k < m; k++) {
-            qd_lv g;
-            if (has_spare) {
-                g = spare;
-                has_spare = 0;
-            } else {
-                qd_l_gauss_pair(key, &ctr, &g, &spare);
-                has_spare = 1;
-            }
-            dW[k] = g * sq;
+            if (has_spare)
+                for (int r = 0; r < R; r++)
+                    dW[r][k] = spare[r] * sq;
+            else
+                for (int r = 0; r < R; r++) {
+                    qd_lv g;
+                    qd_l_gauss_pair(key[r], &ctr[r], &g, &spare[r]);
+                    dW[r][k] = g * sq;
+                }
+            has_spare = !has_spare;
         }
-        for (size_t k = 0; k < m; k++) {
-            lop_apply(&P->A[k], d, psi, u + k * 2 * d, 0);
-            a_[k] = lane_re_inner(psi, u + k * 2 * d, d);
-        }
-        for (size_t b = 0; b < 2 * d; b++)
-            nv[b] = psi[b];
-        if (P->H.ng)
-            lop_apply(&P->H, d, psi, nv, 1);
-        for (size_t f = 0; f < nF; f++) {
-            /* nv += (-i dt c_f) (F_f psi) */
-            lop_apply(&P->F[f], d, psi, t, 0);
-            qd_lv ar = cim[f] * dt, ai = -(cre[f] * dt);
-            for (size_t b = 0; b < d; b++) {
-                nv[b] += ar * t[b] - ai * t[d + b];
-                nv[d + b] += ar * t[d + b] + ai * t[b];
-            }
-        }
-        if (o->scheme == QD_SSE_EULER) {
+        for (int r = 0; r < R; r++)
             for (size_t k = 0; k < m; k++) {
-                double g = o->gamma[k], sg = sqrt(g);
-                qd_lv *v = u + k * 2 * d;
-                for (size_t b = 0; b < 2 * d; b++)
-                    v[b] -= a_[k] * psi[b];                       /* (A - a) psi */
-                lop_apply(&P->A[k], d, v, t, 0);                  /* A (A - a) psi */
-                qd_lv cv = (0.5 * g * dt) * a_[k] + sg * dW[k];
-                for (size_t b = 0; b < 2 * d; b++)
-                    nv[b] += (-0.5 * g * dt) * t[b] + cv * v[b];
-                dy[k] = (2 * sg * dt) * a_[k] + dW[k];
+                lop_apply(&P->A[k], d, psi[r], u[r] + k * 2 * d, 0);
+                a_[r][k] = lane_re_inner(psi[r], u[r] + k * 2 * d, d);
             }
-        } else {
-            for (size_t k = 0; k < m; k++)
-                dy[k] = (2 * sqrt(o->gamma[k]) * dt) * a_[k] + dW[k];
-            for (size_t k = 0; k < m; k++) {
-                double g = o->gamma[k];
-                qd_lv cu = sqrt(g) * dy[k];
-                const qd_lv *uk = u + k * 2 * d;
-                for (size_t b = 0; b < 2 * d; b++)
-                    nv[b] += cu * uk[b];
-                for (size_t l = 0; l < m; l++) {
-                    qd_lv c = l == k ? g * (0.5 * (dy[k] * dy[k]) - dt)
-                                     : (0.5 * sqrt(g * o->gamma[l])) * (dy[k] * dy[l]);
-                    lop_apply(&P->A[k], d, u + l * 2 * d, t, 0);   /* A_k A_l psi */
-                    for (size_t b = 0; b < 2 * d; b++)
-                        nv[b] += c * t[b];
+        for (int r = 0; r < R; r++) {
+            for (size_t b = 0; b < 2 * d; b++)
+                nv[r][b] = psi[r][b];
+            if (P->H.ng)
+                lop_apply(&P->H, d, psi[r], nv[r], 1);
+            for (size_t f = 0; f < nF; f++) {
+                /* nv += (-i dt c_f) (F_f psi) */
+                lop_apply(&P->F[f], d, psi[r], t[r], 0);
+                qd_lv ar = cim[(size_t)r * nF + f] * dt, ai = -(cre[(size_t)r * nF + f] * dt);
+                for (size_t b = 0; b < d; b++) {
+                    nv[r][b] += ar * t[r][b] - ai * t[r][d + b];
+                    nv[r][d + b] += ar * t[r][d + b] + ai * t[r][b];
                 }
             }
         }
-        if (o->scheme == QD_SSE_ROUCHON || o->normalize) {
-            qd_lv nn = lane_re_inner(nv, nv, d);
-            qd_li okm = (nn > 0) & (nn < INFINITY);
-            if (qd_l_any(~okm))
-                mark_bad(okm, nl, bad, st);
-            qd_lv f = 1.0 / qd_l_sqrt(qd_l_select(okm, nn, qd_l_set1(1)));
-            for (size_t b = 0; b < 2 * d; b++)
-                psi[b] = nv[b] * f;
+        if (o->scheme == QD_SSE_EULER) {
+            for (int r = 0; r < R; r++)
+                for (size_t k = 0; k < m; k++) {
+                    double g = o->gamma[k], sg = sqrt(g);
+                    qd_lv *v = u[r] + k * 2 * d;
+                    for (size_t b = 0; b < 2 * d; b++)
+                        v[b] -= a_[r][k] * psi[r][b];                 /* (A - a) psi */
+                    lop_apply(&P->A[k], d, v, t[r], 0);               /* A (A - a) psi */
+                    qd_lv cv = (0.5 * g * dt) * a_[r][k] + sg * dW[r][k];
+                    for (size_t b = 0; b < 2 * d; b++)
+                        nv[r][b] += (-0.5 * g * dt) * t[r][b] + cv * v[b];
+                    dy[r][k] = (2 * sg * dt) * a_[r][k] + dW[r][k];
+                }
         } else {
-            qd_lv nn = lane_re_inner(nv, nv, d);
-            qd_li okm = nn < INFINITY;   /* false for NaN too */
-            if (qd_l_any(~okm))
-                mark_bad(okm, nl, bad, st);
-            for (size_t b = 0; b < 2 * d; b++)
-                psi[b] = nv[b];
+            for (int r = 0; r < R; r++)
+                for (size_t k = 0; k < m; k++)
+                    dy[r][k] = (2 * sqrt(o->gamma[k]) * dt) * a_[r][k] + dW[r][k];
+            for (int r = 0; r < R; r++)
+                for (size_t k = 0; k < m; k++) {
+                    double g = o->gamma[k];
+                    qd_lv cu = sqrt(g) * dy[r][k];
+                    const qd_lv *uk = u[r] + k * 2 * d;
+                    for (size_t b = 0; b < 2 * d; b++)
+                        nv[r][b] += cu * uk[b];
+                    for (size_t l = 0; l < m; l++) {
+                        qd_lv c = l == k ? g * (0.5 * (dy[r][k] * dy[r][k]) - dt)
+                                         : (0.5 * sqrt(g * o->gamma[l])) * (dy[r][k] * dy[r][l]);
+                        lop_apply(&P->A[k], d, u[r] + l * 2 * d, t[r], 0);   /* A_k A_l psi */
+                        for (size_t b = 0; b < 2 * d; b++)
+                            nv[r][b] += c * t[r][b];
+                    }
+                }
         }
+        for (int r = 0; r < R; r++)
+            lanes_normalize(psi[r], nv[r], d, o->scheme == QD_SSE_ROUCHON || o->normalize, nlr[r],
+                            bad + (size_t)r * QD_LV, st);
         if (o->records)
-            for (size_t k = 0; k < m; k++)
-                for (size_t l = 0; l < nl; l++)
-                    o->records[k * o->steps * count + st + (j0 + l) * o->steps] = dy[k][l];
+            for (int r = 0; r < R; r++)
+                for (size_t k = 0; k < m; k++)
+                    for (size_t l = 0; l < nlr[r]; l++)
+                        o->records[k * o->steps * count + st + (j0 + (size_t)r * QD_LV + l) * o->steps] = dy[r][k][l];
         if (P->nobs && (st + 1) % o->every == 0)
-            lanes_observe(P, psi, t, j0, nl, count, vals, nsave, (st + 1) / o->every);
+            for (int r = 0; r < R; r++)
+                if (nlr[r])
+                    lanes_observe(P, psi[r], t[r], j0 + (size_t)r * QD_LV, nlr[r], count, vals, nsave,
+                                  (st + 1) / o->every);
     }
-    lanes_out(psi, a, d, nl);
-    for (size_t l = 0; l < nl; l++) {
-        rngs[l].ctr = ctr[l];
-        rngs[l].has_spare = has_spare;
-        rngs[l].spare = spare[l];
+    for (int r = 0; r < R; r++) {
+        size_t lo = (size_t)r * QD_LV;
+        lanes_out(psi[r], a + lo * d, d, nlr[r]);
+        for (size_t l = 0; l < nlr[r]; l++) {
+            rngs[lo + l].ctr = ctr[r][l];
+            rngs[lo + l].has_spare = has_spare;
+            rngs[lo + l].spare = spare[r][l];
+        }
     }
     return stopped;
 }
@@ -356,7 +405,8 @@ int qd_sse_lanes_block(const qd_sse_lanes *P, qd_c *a, size_t j0, size_t nl, siz
                        size_t s0, size_t s1, const qd_c *fc, size_t fc_stride, qd_rng *rngs,
                        size_t *bad, double *vals, size_t nsave, double *scr)
 {
-#define QD_SSE_BLOCK(D) block_impl(P, a, j0, nl, count, s0, s1, fc, fc_stride, rngs, bad, vals, nsave, scr, D)
+#define QD_SSE_BLOCK(D) block_impl(P, a, j0, nl, count, s0, s1, fc, fc_stride, rngs, bad, vals, nsave, scr, D, \
+                                   (D) <= 2 ? QD_SSE_LANES_R : 1)
     switch (P->n) {
     case 1: return QD_SSE_BLOCK(2);
     case 2: return QD_SSE_BLOCK(4);

@@ -396,12 +396,13 @@ static qd_status fb_state(void *ctx, size_t step, double t, qd_c *a, size_t coun
  * member step (qd_sse_generic_only) with the same increments: states, records and tracked
  * means to 1e-12 over 40 steps, for both schemes, with H, one or two measured observables,
  * shared and per-member state-dependent feedback, reverse time. And the lane path alone:
- * a member's bits independent of the member count (blocks of QD_VL and a tail) and of the
+ * a member's bits independent of the member count (blocks of QD_VL and a tail; one qubit:
+ * 75 members = a block of QD_SSE_LANES_R groups and a tail with idle groups) and of the
  * thread count. */
 QD_TEST(dyn_sse_lanes_vs_generic)
 {
     for (int n = 1; n <= 3; n++) {
-        size_t d = (size_t)1 << n, N = 11, steps = 40;
+        size_t d = (size_t)1 << n, N = n == 1 ? 75 : 11, steps = 40;
         qd_pauli_sum H, A[2], F, O[2];
         qd_ps_init(&H, n);
         addt(&H, 0.7, "X", 0, -1);
@@ -428,7 +429,8 @@ QD_TEST(dyn_sse_lanes_vs_generic)
             ref_random_vec(a0 + j * d, d, &r);
         qd_rng base;
         qd_rng_init(&base, 8);
-        double recx[2 * 40 * 11], recy[2 * 40 * 11], obx[2 * 9], oby[2 * 9];
+        double *recx = malloc(sizeof(double) * 2 * steps * N), *recy = malloc(sizeof(double) * 2 * steps * N);
+        double obx[2 * 9], oby[2 * 9];
         for (int cfg = 0; cfg < 6; cfg++) {
             int scheme = cfg & 1, fbk = cfg / 2;   /* feedback: none, shared, per member */
             fbstate fs = {.per_member = fbk == 2, .n = n};
@@ -466,7 +468,7 @@ QD_TEST(dyn_sse_lanes_vs_generic)
             qd_c *w = malloc(sizeof(qd_c) * d * N);
             memcpy(w, a0, sizeof(qd_c) * d * N);
             og.records = NULL;
-            CHECK(qd_sse_run(w, n, N, &og, &base, &e) == QD_OK, "11 members, 2 threads");
+            CHECK(qd_sse_run(w, n, N, &og, &base, &e) == QD_OK, "%zu members, 2 threads", N);
             qd_set_threads(th);
             CHECK(memcmp(x, w, sizeof(qd_c) * d * N) == 0,
                   "lane path: threads do not change a bit (n=%d cfg %d)", n, cfg);
@@ -476,9 +478,11 @@ QD_TEST(dyn_sse_lanes_vs_generic)
                 for (size_t j = 0; j < 3; j++)
                     same3 &= memcmp(recx + k * steps * N + j * steps, recy + k * steps * 3 + j * steps,
                                     sizeof(double) * steps) == 0;
-            CHECK(same3, "lane path: members 0-2 the same alone and among 11 (n=%d cfg %d)", n, cfg);
+            CHECK(same3, "lane path: members 0-2 the same alone and among %zu (n=%d cfg %d)", N, n, cfg);
             free(w);
         }
+        free(recx);
+        free(recy);
         free(a0);
         free(x);
         free(y);

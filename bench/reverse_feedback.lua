@@ -7,8 +7,9 @@
 -- from tau down to dt with the exact feedback of a point-like data law (closed form, no
 -- Fokker-Planck solve): H_fb = 2 g kappa (y X - x Y), kappa = -(u - u0)/(4 g t) - tanh u,
 -- u = artanh z (docs/api.md "Reverse-time diffusion"). Rouchon scheme. Timed: the forward
--- qd.sse call and the reverse qd.sse call with the feedback written two ways: a Lua loop over
--- the members, and the elementwise Vector methods (min of 3 runs each).
+-- qd.sse call and the reverse qd.sse call with the feedback written three ways: a Lua loop
+-- over the members, the elementwise Vector methods (a Lua function called every step), and
+-- the same formula as a feedback law (traced once, evaluated by qd.sse in C; min of 3 runs).
 --   qd bench/reverse_feedback.lua [N=4000] [steps=500]
 local N = math.tointeger(tonumber(arg[1] or "4000"))
 local steps = math.tointeger(tonumber(arg[2] or "500"))
@@ -45,7 +46,14 @@ local function fb_vec(_, t, E)
   return qd.matrix { k:mul(E:expect("Y")):mul(2 * g), k:mul(E:expect("X")):mul(-2 * g) }
 end
 
-for _, variant in ipairs { { "Lua loop", fb }, { "Vector methods", fb_vec } } do
+-- the same law traced once: s:expect(P) stands for each member's <P> (lua_law.c)
+local function law(t, s)
+  local z = s:expect("Z"):clamp(-lim, lim)
+  local k = (z:atanh() - u0) * (-1 / (4 * g) / t) - z
+  return { k * s:expect("Y") * (2 * g), k * s:expect("X") * (-2 * g) }
+end
+
+for _, variant in ipairs { { "Lua loop", fb }, { "Vector methods", fb_vec }, { "law", law } } do
   local best_f, best_r, zmean = math.huge, math.huge, 0
   for _ = 1, 3 do
     local E = data()
@@ -53,7 +61,8 @@ for _, variant in ipairs { { "Lua loop", fb }, { "Vector methods", fb_vec } } do
     qd.sse(E, { dt = dt, steps = steps, measure = { "Z" }, gamma = g, rng = qd.rng(2), record = false })
     local t1 = qd.clock()
     qd.sse(E, { dt = dt, steps = steps - 1, measure = { "Z" }, gamma = g, rng = qd.rng(3), record = false,
-                reverse = true, t0 = tau, feedback = { terms = { "X", "Y" }, fn = variant[2] } })
+                reverse = true, t0 = tau,
+                feedback = variant[1] == "law" and { terms = { "X", "Y" }, law = law } or { terms = { "X", "Y" }, fn = variant[2] } })
     local t2 = qd.clock()
     best_f, best_r = math.min(best_f, t1 - t0), math.min(best_r, t2 - t1)
     zmean = E:expect("Z"):mean()

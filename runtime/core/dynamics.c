@@ -6,6 +6,7 @@
 #include "qd_dynamics.h"
 #include "qd_lanemath.h"
 #include "qd_sse_lanes.h"
+#include "qd_sse_law.h"
 #include <math.h>
 #include <string.h>
 #ifdef _OPENMP
@@ -560,8 +561,15 @@ static qd_status sse_check(const qd_sse_opts *o, int n, qd_err *e)
         if (qd_ps_max_imag(&o->A[k]) > 1e-12)
             return qd_fail(e, QD_EARG, "measured observable %zu must be Hermitian (real coefficients)", k + 1);
     }
-    if (o->F && (o->F->n != n || !o->fb))
-        return qd_fail(e, QD_EARG, "feedback terms on %d qubits (with a callback) expected", n);
+    if (o->F && (o->F->n != n || !o->fb == !o->law))
+        return qd_fail(e, QD_EARG, "feedback terms on %d qubits (with a callback or a law) expected", n);
+    if (o->law && !o->F)
+        return qd_fail(e, QD_EARG, "a feedback law needs feedback terms");
+    if (o->law) {
+        const char *why = qd_law_check(o->law, o->F->nterms, n);
+        if (why)
+            return qd_fail(e, QD_EARG, "%s", why);
+    }
     if (o->nobs && (!o->obs || !o->obs_out || o->every < 1))
         return qd_fail(e, QD_EARG, "observables to track need an output buffer and every >= 1");
     for (size_t i = 0; i < o->nobs; i++)
@@ -569,6 +577,46 @@ static qd_status sse_check(const qd_sse_opts *o, int n, qd_err *e)
             return qd_fail(e, QD_EARG, "tracked observable %zu on %d qubits for %d-qubit states", i + 1,
                            o->obs[i].n, n);
     return QD_OK;
+}
+
+/* the member-by-member path's feedback law: the coefficients of every member at step st (0-based,
+ * time t) into coef (nF per member), QD_LV members at a time with the lane path's evaluation
+ * (qd_sse_law.h); a member whose law value is not finite gets 0 and is marked in bad */
+static void sse_law_coefs(const qd_sse_opts *o, int n, const qd_c *a, size_t count, size_t st, double t,
+                          qd_c *coef, size_t *bad)
+{
+    const qd_sse_law *law = o->law;
+    size_t d = (size_t)1 << n, nF = o->F->nterms;
+    qd_lv ex[64], *val = qd_malloc(sizeof(qd_lv) * law->nnodes);
+    qd_lv *exv = law->nexp <= 64 ? ex : qd_malloc(sizeof(qd_lv) * law->nexp);
+    if (!val || !exv) {   /* no memory: every member fails here (the caller names the first) */
+        for (size_t j = 0; j < count; j++)
+            if (!bad[j])
+                bad[j] = (st + 1) | QD_SSE_LAW_FAILED;
+        goto out;
+    }
+    for (size_t j0 = 0; j0 < count; j0 += QD_LV) {
+        for (size_t i = 0; i < law->nexp; i++) {
+            exv[i] = qd_l_set1(0);
+            for (size_t l = 0; l < QD_LV && j0 + l < count; l++) {
+                qd_c v;
+                qd_ps_expect(&law->exps[i], a + (j0 + l) * d, 1, &v);
+                exv[i][l] = creal(v);
+            }
+        }
+        qd_li ok;
+        qd_law_eval(law, exv, t, val, 1, &ok, j0 == 0);
+        for (size_t l = 0; l < QD_LV && j0 + l < count; l++) {
+            for (size_t f = 0; f < nF; f++)
+                coef[(j0 + l) * nF + f] = ok[l] ? val[law->out[f]][l] : 0;
+            if (!ok[l] && !bad[j0 + l])
+                bad[j0 + l] = (st + 1) | QD_SSE_LAW_FAILED;
+        }
+    }
+out:
+    if (exv != ex)
+        qd_free(exv);
+    qd_free(val);
 }
 
 static qd_status sse_run(qd_c *a, int n, size_t count, const qd_sse_opts *o, const qd_rng *base,
@@ -618,9 +666,11 @@ static qd_status sse_run(qd_c *a, int n, size_t count, const qd_sse_opts *o, con
     /* threads over units; a parallel region per step only when a feedback callback has
      * to see all members between steps (otherwise units run their whole trajectory
      * independently: one region, no per-step synchronisation) */
-    int par = nt > 1 && count * d * (m + 1) * (nF ? 1 : o->steps) >= ((size_t)1 << 15);
+    /* (a law on the lane path is evaluated inside the blocks: no synchronisation either) */
+    int sync = nF && !(o->law && LP);
+    int par = nt > 1 && count * d * (m + 1) * (sync ? 1 : o->steps) >= ((size_t)1 << 15);
     qd_progress("qd.sse", 0);
-    if (!nF) {
+    if (!sync) {
         /* progress: the units thread 0 has done, of its static share */
         size_t share = (nunits + (size_t)(par ? nt : 1) - 1) / (size_t)(par ? nt : 1);
         #pragma omp parallel for schedule(static) num_threads(nt) if (par)
@@ -635,8 +685,10 @@ static qd_status sse_run(qd_c *a, int n, size_t count, const qd_sse_opts *o, con
             qd_progress("qd.sse", (double)st / (double)o->steps);
             double t = o->reverse ? o->t0 - (double)st * o->dt : o->t0 + (double)st * o->dt;
             int perm = 0;
-            s = o->fb(o->ctx, st, t, a, count, fco, &perm, e);
-            if (s != QD_OK)
+            if (o->law) {
+                sse_law_coefs(o, n, a, count, st, t, fco, bad);
+                perm = 1;
+            } else if ((s = o->fb(o->ctx, st, t, a, count, fco, &perm, e)) != QD_OK)
                 goto done;
             for (size_t i = 0; i < (perm ? nF * count : nF); i++)
                 if (!isfinite(creal(fco[i])) || !isfinite(cimag(fco[i]))) {
@@ -659,12 +711,22 @@ static qd_status sse_run(qd_c *a, int n, size_t count, const qd_sse_opts *o, con
             s = qd_fail(e, QD_EINTR, "interrupted");
             goto done;
         }
+    /* the earliest failure (then the lowest member): what the step-by-step path stops at */
+    size_t jb = count, sb = SIZE_MAX;
     for (size_t j = 0; j < count; j++)
-        if (bad[j]) {
-            s = qd_fail(e, QD_ENUMERIC, "member %zu: the state's norm vanished or is not finite at step %zu (dt too large?)",
-                        j + 1, bad[j]);
-            goto done;
+        if (bad[j] && (bad[j] & ~QD_SSE_LAW_FAILED) < sb) {
+            jb = j;
+            sb = bad[j] & ~QD_SSE_LAW_FAILED;
         }
+    if (jb < count && (bad[jb] & QD_SSE_LAW_FAILED)) {
+        s = qd_fail(e, QD_EARG, "feedback law: a value is not finite for member %zu at step %zu (log or "
+                    "division by 0, atanh of +-1 or beyond, sqrt of a negative number, overflow?)", jb + 1, sb);
+        goto done;
+    } else if (jb < count) {
+        s = qd_fail(e, QD_ENUMERIC, "member %zu: the state's norm vanished or is not finite at step %zu (dt too large?)",
+                    jb + 1, sb);
+        goto done;
+    }
     sse_means(o, vals, nsave, count);
 done:
     qd_progress("qd.sse", 1);

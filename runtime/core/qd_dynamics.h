@@ -202,14 +202,48 @@ typedef enum { QD_SSE_EULER = 0, QD_SSE_ROUCHON = 1 } qd_sse_scheme;
 typedef qd_status (*qd_sse_fb_fn)(void *ctx, size_t step, double t, qd_c *a, size_t count,
                                   qd_c *coef, int *per_member, qd_err *e);
 
+/* A feedback law: the real coefficients of the feedback terms as a formula of the time t and
+ * of each member's own expectation values <O_i>, evaluated by the SSE at the start of every
+ * step, member by member (no callback, no synchronisation between members). Nodes come in
+ * evaluation order; a and b index earlier nodes. The elementary functions are those of the
+ * qd.Vector methods (runtime/core/vmath.c: atanh there; the C library's exp, log, tanh,
+ * sin, cos; sigmoid from exp as runtime/lua/lua_vmath.c), so a law gives the bits of the
+ * same formula written with those methods. A
+ * value that is not finite (log of 0, atanh of 1, 0/0, overflow) stops the run with an
+ * error naming the member and the step. */
+typedef enum {
+    QD_LAW_CONST,   /* c */
+    QD_LAW_TIME,    /* t */
+    QD_LAW_EXPECT,  /* <O_i>, i = (size_t)c */
+    QD_LAW_ADD, QD_LAW_SUB, QD_LAW_MUL, QD_LAW_DIV, QD_LAW_MIN, QD_LAW_MAX,   /* a op b */
+    QD_LAW_NEG, QD_LAW_ABS, QD_LAW_SQRT, QD_LAW_EXP, QD_LAW_LOG, QD_LAW_TANH, QD_LAW_ATANH,
+    QD_LAW_SIN, QD_LAW_COS, QD_LAW_SIGMOID,   /* op a */
+    QD_LAW_NOPS
+} qd_law_op;
+
+typedef struct {
+    int op;
+    uint32_t a, b;
+    double c;
+} qd_law_node;
+
+typedef struct {
+    size_t nnodes;
+    const qd_law_node *nodes;
+    size_t nexp;
+    const qd_pauli_sum *exps;   /* O_0 .. O_{nexp-1}: Hermitian (real coefficients) */
+    const uint32_t *out;        /* the node of each feedback term's coefficient (F->nterms) */
+} qd_sse_law;
+
 typedef struct {
     const qd_pauli_sum *H;      /* static Hamiltonian or NULL */
     size_t m;                   /* measured observables (may be 0) */
     const qd_pauli_sum *A;      /* A[0..m), Hermitian */
     const double *gamma;        /* rates gamma[0..m), >= 0 */
     const qd_pauli_sum *F;      /* feedback terms (coefficients ignored) or NULL */
-    qd_sse_fb_fn fb;            /* required if F != NULL */
+    qd_sse_fb_fn fb;            /* if F != NULL: fb or law, not both */
     void *ctx;
+    const qd_sse_law *law;
     qd_sse_scheme scheme;
     int normalize;              /* Euler: renormalise after each step */
     int reverse;

@@ -174,4 +174,24 @@ static inline __attribute__((always_inline)) void qd_l_gauss_pair(qd_lu key, qd_
     *g1 = rad * sn;
 }
 
+/* log1p(x) for x >= 0 finite: u = 1 + x, log(u) x / (u - 1) (exact when u == 1: x) —
+ * the rounding of 1 + x is divided out (Goldberg 1991, Theorem 4) */
+static inline __attribute__((always_inline)) qd_lv qd_l_log1p_pos(qd_lv x)
+{
+    qd_lv u = 1.0 + x, um1 = u - 1.0;
+    qd_li one = um1 == 0;
+    qd_lv r = qd_l_log(u) * (x / qd_l_select(one, qd_l_set1(1), um1));
+    return qd_l_select(one, x, r);
+}
+
+/* atanh(z) = sign(z) log1p(2|z| / (1 - |z|)) / 2 for |z| < 1 (the caller checks; qd.Vector's
+ * atanh, vmath.c, and feedback laws, qd_sse_law.h) */
+static inline __attribute__((always_inline)) qd_lv qd_l_atanh(qd_lv z)
+{
+    qd_lu sign = (qd_lu)z & 0x8000000000000000ULL;
+    qd_lv a = (qd_lv)((qd_lu)z & 0x7FFFFFFFFFFFFFFFULL);
+    qd_lv r = 0.5 * qd_l_log1p_pos((a + a) / (1.0 - a));
+    return (qd_lv)((qd_lu)r | sign);
+}
+
 #endif

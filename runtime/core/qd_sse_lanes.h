@@ -13,6 +13,10 @@
  * AVX-512; from two qubits on, a group's own operations keep the core busy) */
 #define QD_SSE_LANES_R 8
 
+/* a member's failure step marked with this bit: the feedback law gave a non-finite value
+ * (otherwise its norm failed) */
+#define QD_SSE_LAW_FAILED ((size_t)1 << (sizeof(size_t) * 8 - 2))
+
 /* tests: nonzero sends every SSE run down the generic member-by-member path (parallel.c) */
 extern int qd_sse_generic_only;
 

@@ -26,6 +26,7 @@
 #include "qd_dynamics.h"
 #include "qd_lanemath.h"
 #include "qd_sse_lanes.h"
+#include "qd_sse_law.h"
 #include <math.h>
 #include <string.h>
 
@@ -43,6 +44,8 @@ struct qd_sse_lanes {
     lop *A;      /* A[0..m) */
     lop *F;      /* F[0..nF): term f alone, coefficient 1 */
     lop *obs;    /* obs[0..nobs) */
+    size_t nexp; /* a feedback law's observables (o->law), evaluated in the block */
+    lop *lexp;
     const qd_sse_opts *o;
 };
 
@@ -90,6 +93,9 @@ void qd_sse_lanes_free(qd_sse_lanes *P)
         lop_free(&P->F[f]);
     for (size_t i = 0; i < P->nobs; i++)
         lop_free(&P->obs[i]);
+    for (size_t i = 0; i < P->nexp; i++)
+        lop_free(&P->lexp[i]);
+    qd_free(P->lexp);
     qd_free(P->A);
     qd_free(P->F);
     qd_free(P->obs);
@@ -111,7 +117,9 @@ qd_sse_lanes *qd_sse_lanes_new(const qd_sse_opts *o, int n)
     P->A = qd_calloc(o->m ? o->m : 1, sizeof(lop));
     P->F = qd_calloc(nF ? nF : 1, sizeof(lop));
     P->obs = qd_calloc(o->nobs ? o->nobs : 1, sizeof(lop));
-    int ok = P->A && P->F && P->obs;
+    size_t nexp = o->law ? o->law->nexp : 0;
+    P->lexp = qd_calloc(nexp ? nexp : 1, sizeof(lop));
+    int ok = P->A && P->F && P->obs && P->lexp;
     if (ok && o->H)
         ok = lop_build(&P->H, o->H, 0, o->H->nterms, 0, -I * (o->reverse ? -o->dt : o->dt), d);
     for (size_t k = 0; ok && k < o->m; k++, P->m++)
@@ -120,6 +128,8 @@ qd_sse_lanes *qd_sse_lanes_new(const qd_sse_opts *o, int n)
         ok = lop_build(&P->F[f], o->F, f, f + 1, 1, 1, d);
     for (size_t i = 0; ok && i < o->nobs; i++, P->nobs++)
         ok = lop_build(&P->obs[i], &o->obs[i], 0, o->obs[i].nterms, 0, 1, d);
+    for (size_t i = 0; ok && i < nexp; i++, P->nexp++)
+        ok = lop_build(&P->lexp[i], &o->law->exps[i], 0, o->law->exps[i].nterms, 0, 1, d);
     if (!ok) {
         qd_sse_lanes_free(P);
         return NULL;
@@ -132,10 +142,16 @@ size_t qd_sse_lanes_unit(const qd_sse_lanes *P)
     return P->d <= 2 ? (size_t)QD_LV * QD_SSE_LANES_R : QD_LV;
 }
 
+/* lane vectors of one group: psi, nv, t, u[0..m), its feedback coefficients (re, im), a law's
+ * expectations and node values */
+static size_t group_vectors(const qd_sse_lanes *P)
+{
+    return (P->m + 3) * 2 * P->d + 2 * P->nF + (P->o->law ? P->nexp + P->o->law->nnodes : 0);
+}
+
 size_t qd_sse_lanes_scratch(const qd_sse_lanes *P)
 {
-    /* doubles: psi, nv, t, u[0..m) per group, then the groups' feedback coefficients */
-    return ((P->m + 3) * 2 * P->d + 2 * P->nF) * qd_sse_lanes_unit(P);
+    return group_vectors(P) * qd_sse_lanes_unit(P);   /* doubles */
 }
 
 /* members a[0..nl) into the block S (rows 0..d: real parts, d..2d: imaginary parts; lanes
@@ -233,8 +249,38 @@ static void mark_bad(qd_li okm, size_t nl, size_t *bad, size_t st)
             bad[l] = st + 1;
 }
 
-/* psi = nv / |nv| (normalize) or nv, lane-wise; lanes whose norm is not positive and finite
- * are marked in bad at step st */
+/* a feedback law's coefficients for the R groups at step st (0-based): their expectations
+ * (ex[i * R + r]), node values (val) and the outputs into cre / cim (group r's term f at
+ * r * nF + f; real coefficients; the constants evaluated at the block's first step only). A
+ * lane where a value is not finite gets 0 and, if it is a member, is marked failed by the
+ * law (bad, once). */
+static inline __attribute__((always_inline)) void
+law_coefficients(const qd_sse_lanes *P, qd_lv *const *psi, qd_lv *const *t, qd_lv *ex, qd_lv *val, qd_lv *cre,
+                 qd_lv *cim, const size_t *nlr, size_t *bad, size_t st, int first, size_t d, int R)
+{
+    const qd_sse_opts *o = P->o;
+    const qd_sse_law *law = o->law;
+    size_t nF = P->nF;
+    for (int r = 0; r < R; r++)
+        for (size_t i = 0; i < P->nexp; i++) {
+            lop_apply(&P->lexp[i], d, psi[r], t[r], 0);
+            ex[i * (size_t)R + (size_t)r] = lane_re_inner(psi[r], t[r], d);
+        }
+    double tm = o->reverse ? o->t0 - (double)st * o->dt : o->t0 + (double)st * o->dt;
+    qd_li ok[QD_SSE_LANES_R];
+    qd_law_eval(law, ex, tm, val, (size_t)R, ok, first);
+    for (int r = 0; r < R; r++) {
+        for (size_t f = 0; f < nF; f++) {
+            cre[(size_t)r * nF + f] = qd_l_select(ok[r], val[(size_t)law->out[f] * (size_t)R + (size_t)r], qd_l_set1(0));
+            cim[(size_t)r * nF + f] = qd_l_set1(0);
+        }
+        if (qd_l_any(~ok[r]))
+            for (size_t l = 0; l < nlr[r]; l++)
+                if (!ok[r][l] && !bad[(size_t)r * QD_LV + l])
+                    bad[(size_t)r * QD_LV + l] = (st + 1) | QD_SSE_LAW_FAILED;
+    }
+}
+
 #if QD_LV == 2
 /* GCC 12 dies (internal compiler error in gimple-isel) when this is inlined into the two-group
  * block with 2-wide vectors (the portable set): a call per group and step there */
@@ -242,9 +288,10 @@ static void mark_bad(qd_li okm, size_t nl, size_t *bad, size_t st)
 #else
 #define QD_NORM_INLINE inline __attribute__((always_inline))
 #endif
-static QD_NORM_INLINE void lanes_normalize(qd_lv *psi, const qd_lv *nv, size_t d,
-                                                                  int normalize, size_t nl, size_t *bad,
-                                                                  size_t st)
+/* psi = nv / |nv| (normalize) or nv, lane-wise; lanes whose norm is not positive and finite
+ * are marked in bad at step st */
+static QD_NORM_INLINE void lanes_normalize(qd_lv *psi, const qd_lv *nv, size_t d, int normalize, size_t nl,
+                                           size_t *bad, size_t st)
 {
     qd_lv nn = lane_re_inner(nv, nv, d);
     qd_li okm = (nn < INFINITY) & ((nn > 0) | ((qd_li){0} - (normalize ? 0 : 1)));
@@ -259,13 +306,54 @@ static QD_NORM_INLINE void lanes_normalize(qd_lv *psi, const qd_lv *nv, size_t d
             psi[b] = nv[b];
 }
 
+/* the measurement terms of a group's step into nv (qd_dynamics.h's schemes; u[k] = A_k psi,
+ * a = <A_k>, dW the increments) and its records dy */
+static inline __attribute__((always_inline)) void
+lanes_measure(const qd_sse_lanes *P, const qd_lv *psi, qd_lv *nv, qd_lv *t, qd_lv *u, const qd_lv *a, const qd_lv *dW,
+              qd_lv *dy, size_t d)
+{
+    const qd_sse_opts *o = P->o;
+    size_t m = P->m;
+    double dt = o->dt;
+    if (o->scheme == QD_SSE_EULER) {
+        for (size_t k = 0; k < m; k++) {
+            double g = o->gamma[k], sg = sqrt(g);
+            qd_lv *v = u + k * 2 * d;
+            for (size_t b = 0; b < 2 * d; b++)
+                v[b] -= a[k] * psi[b];                 /* (A - a) psi */
+            lop_apply(&P->A[k], d, v, t, 0);           /* A (A - a) psi */
+            qd_lv cv = (0.5 * g * dt) * a[k] + sg * dW[k];
+            for (size_t b = 0; b < 2 * d; b++)
+                nv[b] += (-0.5 * g * dt) * t[b] + cv * v[b];
+            dy[k] = (2 * sg * dt) * a[k] + dW[k];
+        }
+        return;
+    }
+    for (size_t k = 0; k < m; k++)
+        dy[k] = (2 * sqrt(o->gamma[k]) * dt) * a[k] + dW[k];
+    for (size_t k = 0; k < m; k++) {
+        double g = o->gamma[k];
+        qd_lv cu = sqrt(g) * dy[k];
+        const qd_lv *uk = u + k * 2 * d;
+        for (size_t b = 0; b < 2 * d; b++)
+            nv[b] += cu * uk[b];
+        for (size_t l = 0; l < m; l++) {
+            qd_lv c = l == k ? g * (0.5 * (dy[k] * dy[k]) - dt) : (0.5 * sqrt(g * o->gamma[l])) * (dy[k] * dy[l]);
+            lop_apply(&P->A[k], d, u + l * 2 * d, t, 0);   /* A_k A_l psi */
+            for (size_t b = 0; b < 2 * d; b++)
+                nv[b] += c * t[b];
+        }
+    }
+}
+
 static inline __attribute__((always_inline)) int
 block_impl(const qd_sse_lanes *P, qd_c *a, size_t j0, size_t nl, size_t count, size_t s0,
            size_t s1, const qd_c *fc, size_t fc_stride, qd_rng *rngs, size_t *bad, double *vals,
            size_t nsave, double *scr, const size_t d, const int R)
 {
     const qd_sse_opts *o = P->o;
-    size_t m = P->m, nF = P->nF, per = (m + 3) * 2 * d;   /* lane vectors of one group */
+    size_t m = P->m, nF = P->nF, per = (m + 3) * 2 * d;   /* a group's state vectors */
+    const qd_sse_law *law = o->law;
     qd_lv *psi[QD_SSE_LANES_R], *nv[QD_SSE_LANES_R], *t[QD_SSE_LANES_R], *u[QD_SSE_LANES_R];
     size_t nlr[QD_SSE_LANES_R];   /* members in group r */
     qd_lu key[QD_SSE_LANES_R], ctr[QD_SSE_LANES_R];
@@ -290,9 +378,11 @@ block_impl(const qd_sse_lanes *P, qd_c *a, size_t j0, size_t nl, size_t count, s
         }
     }
     double dt = o->dt, sq = sqrt(dt);
-    /* feedback coefficients, lane-wise: group r's term f at cre[r * nF + f] */
-    qd_lv *cre = (qd_lv *)scr + (size_t)R * per, *cim = cre + (size_t)R * nF;
-    for (int r = 0; r < R; r++)
+    /* after the groups' states: the feedback coefficients, lane-wise (group r's term f at
+     * cre[r * nF + f]), then a law's expectations and node values for all groups */
+    qd_lv *cre = (qd_lv *)scr + (size_t)R * ((m + 3) * 2 * d), *cim = cre + (size_t)R * nF;
+    qd_lv *lex = cim + (size_t)R * nF, *lval = lex + (size_t)R * P->nexp;
+    for (int r = 0; r < R && !law; r++)
         for (size_t f = 0; f < nF; f++)
             for (int l = 0; l < QD_LV; l++) {
                 /* idle lanes take member j0's coefficients (finite) */
@@ -307,6 +397,8 @@ block_impl(const qd_sse_lanes *P, qd_c *a, size_t j0, size_t nl, size_t count, s
             stopped = 1;
             break;
         }
+        if (law)
+            law_coefficients(P, psi, t, lex, lval, cre, cim, nlr, bad, st, st == s0, d, R);
         qd_lv dW[QD_SSE_LANES_R][QD_SSE_LANES_MAX_M], a_[QD_SSE_LANES_R][QD_SSE_LANES_MAX_M];
         qd_lv dy[QD_SSE_LANES_R][QD_SSE_LANES_MAX_M];
         for (size_t k = 0; k < m; k++) {
@@ -341,39 +433,8 @@ block_impl(const qd_sse_lanes *P, qd_c *a, size_t j0, size_t nl, size_t count, s
                 }
             }
         }
-        if (o->scheme == QD_SSE_EULER) {
-            for (int r = 0; r < R; r++)
-                for (size_t k = 0; k < m; k++) {
-                    double g = o->gamma[k], sg = sqrt(g);
-                    qd_lv *v = u[r] + k * 2 * d;
-                    for (size_t b = 0; b < 2 * d; b++)
-                        v[b] -= a_[r][k] * psi[r][b];                 /* (A - a) psi */
-                    lop_apply(&P->A[k], d, v, t[r], 0);               /* A (A - a) psi */
-                    qd_lv cv = (0.5 * g * dt) * a_[r][k] + sg * dW[r][k];
-                    for (size_t b = 0; b < 2 * d; b++)
-                        nv[r][b] += (-0.5 * g * dt) * t[r][b] + cv * v[b];
-                    dy[r][k] = (2 * sg * dt) * a_[r][k] + dW[r][k];
-                }
-        } else {
-            for (int r = 0; r < R; r++)
-                for (size_t k = 0; k < m; k++)
-                    dy[r][k] = (2 * sqrt(o->gamma[k]) * dt) * a_[r][k] + dW[r][k];
-            for (int r = 0; r < R; r++)
-                for (size_t k = 0; k < m; k++) {
-                    double g = o->gamma[k];
-                    qd_lv cu = sqrt(g) * dy[r][k];
-                    const qd_lv *uk = u[r] + k * 2 * d;
-                    for (size_t b = 0; b < 2 * d; b++)
-                        nv[r][b] += cu * uk[b];
-                    for (size_t l = 0; l < m; l++) {
-                        qd_lv c = l == k ? g * (0.5 * (dy[r][k] * dy[r][k]) - dt)
-                                         : (0.5 * sqrt(g * o->gamma[l])) * (dy[r][k] * dy[r][l]);
-                        lop_apply(&P->A[k], d, u[r] + l * 2 * d, t[r], 0);   /* A_k A_l psi */
-                        for (size_t b = 0; b < 2 * d; b++)
-                            nv[r][b] += c * t[r][b];
-                    }
-                }
-        }
+        for (int r = 0; r < R; r++)
+            lanes_measure(P, psi[r], nv[r], t[r], u[r], a_[r], dW[r], dy[r], d);
         for (int r = 0; r < R; r++)
             lanes_normalize(psi[r], nv[r], d, o->scheme == QD_SSE_ROUCHON || o->normalize, nlr[r],
                             bad + (size_t)r * QD_LV, st);

@@ -255,6 +255,7 @@ typedef struct {
     qd_c *a;             /* the buffer being evolved (must stay the same) */
     size_t nF;
     int failed;          /* the feedback raised or returned a bad value: e names it */
+    int law;             /* a traced law instead of fn */
 } fbctx;
 
 /* one feedback call, run under lua_pcall (fb_protected) so that nothing raised by the
@@ -357,7 +358,7 @@ static qd_status fb_call(void *vctx, size_t step, double t, qd_c *a, size_t coun
 }
 
 /* qd.sse(obj, {dt=, steps=, H=, measure={...}, gamma=, scheme=, normalize=, rng=, t0=,
- *   reverse=, feedback={terms=, fn=}, record=, observe={...}, every=}) -> result table */
+ *   reverse=, feedback={terms=, fn= or law=}, record=, observe={...}, every=}) -> result table */
 /* qd.sse(obj, opts): the options are read in steps (each leaves what it allocated on the
  * stack, GC-managed, so any error frees it), the run, then the result table. */
 
@@ -456,8 +457,9 @@ static void sse_measure(lua_State *L, int n, qd_sse_opts *o)
     o->gamma = gam;
 }
 
-/* feedback = {terms = qd.PauliSum or {strings}, fn = function(step, t, obj)}: one sum of the
- * terms (a list's terms concatenated in order, storage GC-managed) and the callback */
+/* feedback = {terms = qd.PauliSum or {strings}, fn = function(step, t, obj)} or {terms =,
+ * law = function(t, s)}: one sum of the terms (a list's terms concatenated in order, storage
+ * GC-managed) and the callback, or the law traced once (lua_law.c) */
 static void sse_feedback(lua_State *L, int n, qdl_reg *r, qd_sse_opts *o, fbctx *ctx)
 {
     if (lua_getfield(L, 2, "feedback") == LUA_TNIL)
@@ -469,12 +471,19 @@ static void sse_feedback(lua_State *L, int n, qdl_reg *r, qd_sse_opts *o, fbctx 
     while (lua_next(L, fi)) {
         lua_pop(L, 1);
         const char *k = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "?";
-        if (strcmp(k, "terms") != 0 && strcmp(k, "fn") != 0)
-            luaL_argerror(L, 2, lua_pushfstring(L, "option 'feedback': unknown key '%s' (known: terms, fn)", k));
+        if (strcmp(k, "terms") != 0 && strcmp(k, "fn") != 0 && strcmp(k, "law") != 0)
+            luaL_argerror(L, 2, lua_pushfstring(L, "option 'feedback': unknown key '%s' (known: terms, fn, law)", k));
     }
-    if (lua_getfield(L, fi, "fn") != LUA_TFUNCTION)
-        luaL_argerror(L, 2, "option 'feedback': fn (a function(step, t, obj) returning the coefficients) expected");
-    ctx->fn = lua_gettop(L);
+    int tf = lua_getfield(L, fi, "fn"), tl = lua_getfield(L, fi, "law");
+    if (tf != LUA_TNIL && tl != LUA_TNIL)
+        luaL_argerror(L, 2, "option 'feedback': fn or law, not both");
+    if (tl != LUA_TNIL && tl != LUA_TFUNCTION)
+        luaL_argerror(L, 2, "option 'feedback': law (a function(t, s) returning the coefficients' formulas) expected");
+    if (tl == LUA_TNIL && tf != LUA_TFUNCTION)
+        luaL_argerror(L, 2, "option 'feedback': fn (a function(step, t, obj) returning the coefficients) or law "
+                            "(a function(t, s) traced once) expected");
+    int lawfn = tl == LUA_TFUNCTION ? lua_gettop(L) : 0;
+    ctx->fn = lua_gettop(L) - 1;
     int tt = lua_getfield(L, fi, "terms");
     if (tt == LUA_TTABLE && !luaL_testudata(L, -1, "qd.PauliSum")) {
         qd_pauli_sum *arr;   /* its length is read once, by oplist */
@@ -507,6 +516,17 @@ static void sse_feedback(lua_State *L, int n, qdl_reg *r, qd_sse_opts *o, fbctx 
     }
     if (o->F->nterms < 1)
         luaL_argerror(L, 2, "option 'feedback': terms must not be empty");
+    if (lawfn) {   /* traced once; its storage stays on the stack for the run */
+        qd_sse_law *law = lua_newuserdatauv(L, sizeof(qd_sse_law), 0);
+        qd_c *a = r->a;
+        qdL_law_trace(L, lawfn, n, o->F->nterms, law);
+        if (r->a != a)
+            luaL_argerror(L, 2, lua_pushfstring(L, "option 'feedback': the law freed the evolving %s",
+                                                qdL_kindname(r->kind)));
+        o->law = law;
+        ctx->law = 1;
+        return;
+    }
     ctx->L = L;
     ctx->obj = 1;
     ctx->r = r;
@@ -600,6 +620,8 @@ static int l_sse(lua_State *L)
     qd_status s = qd_sse_run(r->a, n, N, &o, &base, &e);
     if (s != QD_OK && ctx.failed)
         return luaL_argerror(L, 2, e.msg);   /* "bad argument #2 to 'sse' (option 'feedback': ...)" */
+    if (s != QD_OK && ctx.law && strncmp(e.msg, "feedback law:", 13) == 0)
+        return luaL_argerror(L, 2, lua_pushfstring(L, "option 'feedback': %s", e.msg));
     if (s != QD_OK)
         return qdL_raise(L, &e);
     sse_result(L, N, record, &o);

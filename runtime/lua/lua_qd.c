@@ -141,6 +141,7 @@ static int luaopen_qd_core(lua_State *L)
     qdL_open_rng(L);
     qdL_open_array(L);
     qdL_open_vmath(L);   /* elementwise methods of Vector and Matrix */
+    qdL_open_law(L);     /* qd.sse's traced feedback laws */
     qdL_open_gates(L);
     qdL_open_state(L);
     qdL_open_dm(L);

@@ -139,6 +139,10 @@ void qdL_open_util(lua_State *L);       /* fills qd.core functions shared by all
 void qdL_open_rng(lua_State *L);
 void qdL_open_array(lua_State *L);
 void qdL_open_vmath(lua_State *L);     /* lua_vmath.c: v:exp(), v:mul(w), ... */
+void qdL_open_law(lua_State *L);       /* lua_law.c: the symbolic values of qd.sse's feedback laws */
+/* traces the Lua function at fidx as qd.sse's feedback law for nF terms on n qubits into
+ * *out; pushes the storage *out points into (keep it on the stack while *out is used) */
+void qdL_law_trace(lua_State *L, int fidx, int n, size_t nF, qd_sse_law *out);
 void qdL_open_registers(lua_State *L);  /* State, DensityMatrix, Ensemble */
 void qdL_open_npy(lua_State *L);
 void qdL_open_state(lua_State *L);

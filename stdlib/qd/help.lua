@@ -657,7 +657,7 @@ local docs = {
   h0, max_steps, observe = {ops} (info.expect: times x ops matrix of Tr(O rho)).
   info: steps, rejected, fevals. n <= 10.]==],
   ["qd.sse"] = [==[qd.sse(obj, {dt=, steps=, H=, measure={A1, ...}, gamma=, scheme="rouchon"|"euler",
-  normalize=true, rng=, t0=0, reverse=false, feedback={terms=, fn=}, record=true,
+  normalize=true, rng=, t0=0, reverse=false, feedback={terms=, fn= | law=}, record=true,
   observe={...}, every=1}) -> result
   Stochastic Schroedinger trajectories (Ito, diffusive unravelling of the measured Hermitian
   observables A_k at rates gamma_k) of every member of a State/Ensemble, in place:
@@ -667,7 +667,12 @@ local docs = {
   "rouchon": Rouchon-Ralph Kraus scheme M psi / ||M psi|| (norm exact, CP). Member j draws
   from substream j of rng:split(). feedback.fn(step, t, obj) is called before every step
   and returns the coefficients of feedback.terms (a table / qd.Vector shared by all, or a
-  #terms x N qd.Matrix, one column per member): H(t) = H + sum_j c_j P_j. reverse=true:
+  #terms x N qd.Matrix, one column per member): H(t) = H + sum_j c_j P_j. Or
+  feedback.law(t, s), called once with symbolic t and s (s:expect(P) = a member's <P>),
+  returns one formula per term (+ - * / ^2, :exp :log :sqrt :tanh :atanh :sin :cos
+  :sigmoid :abs :clamp :mul :div :min :max); qd.sse evaluates it for every member at
+  every step in C (no Lua call per step; no if/else on the symbolic values; a non-finite
+  value is an error naming member and step). reverse=true:
   t runs t0, t0 - dt, ..., H acts as exp(+iH dt). result: records (one steps x N qd.Matrix
   per observable), observed (ensemble means, (steps/every + 1) x #observe), times, t.]==],
   ["qd.data.tfim"] = [==[qd.data.tfim(n, {g_lo, g_hi} | g, N [, rng] [, {J=1, periodic=false}]) -> Ensemble, g

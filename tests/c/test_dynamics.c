@@ -392,6 +392,114 @@ static qd_status fb_state(void *ctx, size_t step, double t, qd_c *a, size_t coun
     return QD_OK;
 }
 
+/* A feedback law (qd_sse_law) on the lane path against the member-by-member path with the
+ * same increments, every operation once, n = 1 and 2, forward and reverse; a member's bits
+ * independent of the member count; a law that takes log 0 fails with QD_EARG naming the
+ * member and the step; qd_sse_run refuses malformed laws. */
+QD_TEST(dyn_sse_law_lanes_vs_generic)
+{
+    for (int n = 1; n <= 2; n++) {
+        size_t d = (size_t)1 << n, N = 70, steps = 30;
+        qd_pauli_sum A, F, X[3];
+        qd_ps_init(&A, n);
+        addt(&A, 1, "Z", 0, -1);
+        qd_ps_init(&F, n);
+        addt(&F, 1, "X", 0, -1);
+        addt(&F, 1, "Y", n - 1, -1);
+        const char *lx[3] = {"X", "Y", "Z"};
+        for (int i = 0; i < 3; i++) {
+            qd_ps_init(&X[i], n);
+            addt(&X[i], 0.9, lx[i], n - 1 - (i == 2 ? n - 1 : 0), -1);
+        }
+        enum { CX, CY, CZ, T_, C1, C2, C3 };
+        /* 0..2 <X>,<Y>,<Z>; 3 t; 4..6 constants; then every operation */
+        qd_law_node nd[] = {
+            {QD_LAW_EXPECT, 0, 0, 0}, {QD_LAW_EXPECT, 0, 0, 1}, {QD_LAW_EXPECT, 0, 0, 2}, {QD_LAW_TIME, 0, 0, 0},
+            {QD_LAW_CONST, 0, 0, 0.7}, {QD_LAW_CONST, 0, 0, -0.4}, {QD_LAW_CONST, 0, 0, 0.05},
+            {QD_LAW_ADD, CX, C1, 0},   /* 7 */ {QD_LAW_SUB, CY, C2, 0},  {QD_LAW_MUL, CZ, T_, 0},
+            {QD_LAW_DIV, CX, C1, 0},   /* 10 */ {QD_LAW_MIN, CX, CY, 0}, {QD_LAW_MAX, CY, CZ, 0},
+            {QD_LAW_NEG, CZ, 0, 0},    /* 13 */ {QD_LAW_ABS, CY, 0, 0},  {QD_LAW_SQRT, 14, 0, 0},
+            {QD_LAW_EXP, CX, 0, 0},    /* 16 */ {QD_LAW_LOG, 16, 0, 0},  {QD_LAW_TANH, CY, 0, 0},
+            {QD_LAW_ATANH, CY, 0, 0},  /* 19 */ {QD_LAW_SIN, CX, 0, 0},  {QD_LAW_COS, CZ, 0, 0},
+            {QD_LAW_SIGMOID, CY, 0, 0}, /* 22 */
+            {QD_LAW_ADD, 7, 8, 0},  {QD_LAW_ADD, 23, 9, 0},  {QD_LAW_ADD, 24, 10, 0}, {QD_LAW_ADD, 25, 11, 0},
+            {QD_LAW_ADD, 26, 12, 0}, {QD_LAW_ADD, 13, 15, 0}, {QD_LAW_ADD, 28, 17, 0}, {QD_LAW_ADD, 29, 18, 0},
+            {QD_LAW_ADD, 30, 19, 0}, {QD_LAW_ADD, 31, 20, 0}, {QD_LAW_ADD, 32, 21, 0}, {QD_LAW_ADD, 33, 22, 0},
+            {QD_LAW_MUL, 27, C3, 0}, /* 35 */ {QD_LAW_MUL, 34, C3, 0}, /* 36 */
+        };
+        uint32_t out[2] = {35, 36};
+        qd_sse_law law = {sizeof nd / sizeof nd[0], nd, 3, X, out};
+        double gam = 1.2;
+        qd_c *a0 = malloc(sizeof(qd_c) * d * N), *x = malloc(sizeof(qd_c) * d * N), *y = malloc(sizeof(qd_c) * d * N);
+        qd_rng r, base;
+        qd_rng_init(&r, 300 + (uint64_t)n);
+        qd_rng_init(&base, 31);
+        for (size_t j = 0; j < N; j++)
+            ref_random_vec(a0 + j * d, d, &r);
+        for (int rev = 0; rev < 2; rev++) {
+            qd_sse_opts o = {.m = 1, .A = &A, .gamma = &gam, .scheme = QD_SSE_ROUCHON, .dt = 0.01, .steps = steps,
+                             .F = &F, .law = &law, .reverse = rev, .t0 = rev ? 0.6 : 0.1};
+            qd_err e;
+            memcpy(x, a0, sizeof(qd_c) * d * N);
+            memcpy(y, a0, sizeof(qd_c) * d * N);
+            CHECK(qd_sse_run(x, n, N, &o, &base, &e) == QD_OK, "law, lanes (n=%d): %s", n, e.msg);
+            qd_sse_generic_only = 1;
+            CHECK(qd_sse_run(y, n, N, &o, &base, &e) == QD_OK, "law, generic (n=%d): %s", n, e.msg);
+            qd_sse_generic_only = 0;
+            double ds = 0, moved = 0;
+            for (size_t i = 0; i < d * N; i++) {
+                ds = fmax(ds, cabs(x[i] - y[i]));
+                moved = fmax(moved, cabs(x[i] - a0[i]));
+            }
+            CHECK(ds < 1e-12 && moved > 1e-3, "law: lanes = generic (n=%d rev %d): %g (moved %g)", n, rev, ds, moved);
+            memcpy(y, a0, sizeof(qd_c) * d * N);
+            CHECK(qd_sse_run(y, n, 5, &o, &base, &e) == QD_OK, "law, 5 members");
+            CHECK(memcmp(x, y, sizeof(qd_c) * d * 5) == 0, "law: members 0-4 the same alone and among 70 (n=%d)", n);
+        }
+        /* exp(log(0.9 - 0.9 <Z>)) = exp(log 0) for a member in |0...0> (the intermediate -inf
+         * is caught, though exp makes it 0): QD_EARG, member 2, step 1, both paths */
+        qd_law_node bad[] = {{QD_LAW_EXPECT, 0, 0, 2}, {QD_LAW_CONST, 0, 0, 0.9}, {QD_LAW_SUB, 1, 0, 0},
+                             {QD_LAW_LOG, 2, 0, 0}, {QD_LAW_EXP, 3, 0, 0}};
+        uint32_t bout[2] = {4, 1};
+        qd_sse_law blaw = {5, bad, 3, X, bout};
+        for (int gen = 0; gen < 2; gen++) {
+            memcpy(x, a0, sizeof(qd_c) * d * N);
+            for (size_t i = 0; i < d; i++)
+                x[d + i] = i == 0;
+            qd_sse_opts o = {.m = 1, .A = &A, .gamma = &gam, .dt = 0.01, .steps = steps, .F = &F, .law = &blaw};
+            qd_err e;
+            qd_sse_generic_only = gen;
+            qd_status st = qd_sse_run(x, n, N, &o, &base, &e);
+            qd_sse_generic_only = 0;
+            CHECK(st == QD_EARG && strstr(e.msg, "feedback law: a value is not finite for member 2 at step 1"),
+                  "law failure (n=%d, generic %d): %s", n, gen, e.msg);
+        }
+        /* malformed laws */
+        qd_law_node fwd[] = {{QD_LAW_ADD, 0, 1, 0}, {QD_LAW_CONST, 0, 0, 1}};
+        uint32_t o0[2] = {0, 1}, o9[2] = {0, 9};
+        qd_law_node cnan[] = {{QD_LAW_CONST, 0, 0, NAN}}, ex9[] = {{QD_LAW_EXPECT, 0, 0, 9}};
+        uint32_t z2[2] = {0, 0};
+        qd_sse_law bads[4] = {{2, fwd, 0, X, o0}, {1, cnan, 0, X, z2}, {1, ex9, 3, X, z2}, {5, bad, 3, X, o9}};
+        const char *why[4] = {"reads a later one", "constants must be finite", "expectation index out of range",
+                              "output node out of range"};
+        for (int k = 0; k < 4; k++) {
+            qd_sse_opts o = {.dt = 0.01, .steps = 1, .F = &F, .law = &bads[k]};
+            qd_err e;
+            CHECK(qd_sse_run(a0, n, 1, &o, &base, &e) == QD_EARG && strstr(e.msg, why[k]), "bad law %d: %s", k, e.msg);
+        }
+        qd_sse_opts both = {.dt = 0.01, .steps = 1, .F = &F, .law = &law, .fb = fb_state};
+        qd_err e;
+        CHECK(qd_sse_run(a0, n, 1, &both, &base, &e) == QD_EARG, "callback and law together refused");
+        free(a0);
+        free(x);
+        free(y);
+        qd_ps_free(&A);
+        qd_ps_free(&F);
+        for (int i = 0; i < 3; i++)
+            qd_ps_free(&X[i]);
+    }
+}
+
 /* The lane path (sse_lanes.c, registers of up to 6 qubits) against the generic member-by-
  * member step (qd_sse_generic_only) with the same increments: states, records and tracked
  * means to 1e-12 over 40 steps, for both schemes, with H, one or two measured observables,

@@ -347,10 +347,26 @@ def("qd.lindblad", function()
   return { dm(n), pauli(n), T { V(qd.pauli_sum.sigma_minus(n, 0), fmt("qd.pauli_sum.sigma_minus(%d, 0)", n)) },
     chance(0.5) and N(0.1) or T { N(0.05), N(0.1) }, opts { max_steps = N(1000) } } end)
 local FEEDBACK = "function(step, t, obj) return {0.1} end"
+-- feedback laws (traced once with symbolic values; %q: a Pauli string of the register)
+local LAWS = {
+  "function(t, s) return { (s:expect(%q) * 0.5):atanh() * t + 1 } end",
+  "function(t, s) return { (s:expect(%q) - 1):log():exp() } end",
+  "function(t, s) return { t / s:expect(%q) } end",
+  "function(t, s) KEPT = s:expect(%q) return { 1 } end",
+  "function(t, s) return { KEPT or s:expect(%q) } end",
+  "function(t, s) local x = t for i = 1, 3000 do x = x * 1.0001 + s:expect(%q) end return { x } end",
+  "function(t, s) FREE(A[1]) return { s:expect(%q) } end",
+  "function(t, s) collectgarbage() return { s, %q } end",
+  "function(t, s) if s:expect(%q) > t then return { 1 } end return { 0 } end",
+  "function(t, s) return setmetatable({}, { __len = function() error('len ' .. %q) end }) end",
+  "function(t, s) return { (s:expect(%q) ^ 2):sqrt():min(t):max(-t):sigmoid() } end",
+  "function(t, s) coroutine.yield(s:expect(%q)) end",
+}
 def("qd.sse", function()
   local n = nq(1, 2)
   local f = { dt = N(0.01), steps = N(R(1, 5)), H = pauli(n), measure = T { pauli(n) }, gamma = N(1.0), rng = rngv() }
-  if chance(0.5) then f.feedback = opts { terms = T { S(pstring(n)) }, fn = cb(FEEDBACK) } end
+  if chance(0.3) then f.feedback = opts { terms = T { S(pstring(n)) }, fn = cb(FEEDBACK) }
+  elseif chance(0.4) then f.feedback = opts { terms = T { S(pstring(n)) }, law = cb(fmt(pick(LAWS), pstring(n))) } end
   if chance(0.3) then f.observe = T { pauli(n) } end
   if chance(0.2) then f.scheme = S("euler") end
   return { pure(n), opts(f) } end)

@@ -180,6 +180,145 @@ T.test("sse: feedback and reverse time", function()
   T.ok(moved > 0.05 and back < 1e-4, "forward then reverse: moved " .. moved .. ", back " .. back)
 end)
 
+-- the law of a one-qubit reverse run (bench/reverse_feedback.lua's): written three ways
+local LIM = 1 - 1e-12
+local function law_k(z, t) return (z:clamp(-LIM, LIM):atanh() - 0.3) * (-0.25 / t) - z end
+
+T.test("sse: feedback laws (traced once, evaluated in C) = the same law as a function", function()
+  local function start(N)
+    local E = qd.ensemble(1, N)
+    E:ry(0, 1.0)
+    E:rz(0, qd.rng(4):uniform(0, 2 * math.pi, N))
+    return E
+  end
+  local base = { dt = 0.002, steps = 60, measure = { "Z" }, gamma = 1, reverse = true, t0 = 0.3, record = false }
+  local function run(E, fb, seed, threads)
+    local o = {}
+    for k, v in pairs(base) do o[k] = v end
+    o.rng, o.feedback = qd.rng(seed), fb
+    local th = qd.threads()
+    if threads then qd.set_threads(threads) end
+    local ok, err = pcall(qd.sse, E, o)
+    qd.set_threads(th)
+    assert(ok, err)
+    return E
+  end
+  local lawfb = { terms = { "X", "Y" }, law = function(t, s)
+    local k = law_k(s:expect("Z"), t)
+    return { k * s:expect("Y") * 2, k * s:expect("X") * -2 }
+  end }
+  local vecfb = { terms = { "X", "Y" }, fn = function(_, t, E)
+    local k = law_k(E:expect("Z"), t)
+    return qd.matrix { k:mul(E:expect("Y")):mul(2), k:mul(E:expect("X")):mul(-2) }
+  end }
+  for _, N in ipairs { 5, 70 } do
+    local A, B = run(start(N), lawfb, 7), run(start(N), vecfb, 7)
+    local d = 0
+    for j = 1, N do d = math.max(d, 1 - A[j]:fidelity(B[j])) end
+    T.ok(d < 1e-12, "law = Vector-method function, N = " .. N .. ": 1 - F = " .. d)
+  end
+  -- a member's bits: independent of the member count and the thread count
+  local A70, A70t, A3 = run(start(70), lawfb, 8, 1), run(start(70), lawfb, 8, 2), run(start(3), lawfb, 8, 1)
+  T.ok(T.same_ensemble(A70, A70t), "law: 1 and 2 threads give the same bits")
+  local same = true
+  for j = 1, 3 do
+    for i = 1, 2 do
+      local ar, ai = A70[j]:amp(i)
+      local br, bi = A3[j]:amp(i)
+      same = same and ar == br and ai == bi
+    end
+  end
+  T.ok(same, "law: members 1-3 the same alone and among 70")
+  -- every operation against a Lua loop over the members (math.* per member)
+  local function f_sym(t, x, y, z)
+    local a = (x:exp() + (y ^ 2 + 1):log() + (z:abs() + 0.1):sqrt() + x:tanh() + y:clamp(-0.9, 0.9):atanh())
+    local b = (x:sin() - y:cos()):mul(z:sigmoid()):div(2 + x * x) + x:min(y) - z:max(0.2) + (-y) / t
+    return { a * 0.1, b * 0.1 }
+  end
+  local function sig(v) return v >= 0 and 1 / (1 + math.exp(-v)) or math.exp(v) / (1 + math.exp(v)) end
+  local function f_num(t, x, y, z)
+    local yc = math.max(-0.9, math.min(0.9, y))
+    local a = math.exp(x) + math.log(y * y + 1) + math.sqrt(math.abs(z) + 0.1) + math.tanh(x) + 0.5 * math.log((1 + yc) / (1 - yc))
+    local b = (math.sin(x) - math.cos(y)) * sig(z) / (2 + x * x) + math.min(x, y) - math.max(z, 0.2) + (-y) / t
+    return a * 0.1, b * 0.1
+  end
+  local ops = { terms = { "Z", "X" }, law = function(t, s) return f_sym(t, s:expect("X"), s:expect("Y"), s:expect("Z")) end }
+  local loop = { terms = { "Z", "X" }, fn = function(_, t, E)
+    local x, y, z = E:expect("X"), E:expect("Y"), E:expect("Z")
+    local M = qd.matrix(2, #E)
+    for j = 1, #E do
+      local a, b = f_num(t, x[j], y[j], z[j])
+      M:set(1, j, a); M:set(2, j, b)
+    end
+    return M
+  end }
+  local A, B = run(start(20), ops, 9), run(start(20), loop, 9)
+  local d = 0
+  for j = 1, 20 do d = math.max(d, 1 - A[j]:fidelity(B[j])) end
+  T.ok(d < 1e-12, "every law operation = its math.* value per member: 1 - F = " .. d)
+  -- past the lane path (7 qubits: the member-by-member path), and constant outputs
+  local G1, G2 = qd.ensemble.haar(7, 4, qd.rng(2)), nil
+  G2 = G1:copy()
+  local o7 = function(fb) return { dt = 0.01, steps = 5, measure = { "ZIIIIII" }, gamma = 1, rng = qd.rng(3), feedback = fb } end
+  qd.sse(G1, o7 { terms = { "XIIIIIZ", "IYIIIII" }, law = function(t, s) return { s:expect("ZZIIIII") * t, 0.25 } end })
+  qd.sse(G2, o7 { terms = { "XIIIIIZ", "IYIIIII" }, fn = function(_, t, E)
+    local v = E:expect("ZZIIIII")
+    return qd.matrix { v:mul(t), v:mul(0) + 0.25 }
+  end })
+  d = 0
+  for j = 1, 4 do d = math.max(d, 1 - G1[j]:fidelity(G2[j])) end
+  T.ok(d < 1e-12, "7 qubits (member by member): law = function: 1 - F = " .. d)
+end)
+
+T.test("sse: feedback law errors", function()
+  local E = qd.ensemble(1, 3)
+  local function sse(law, terms, n)
+    return qd.sse(n and qd.ensemble(n, 2) or E, { dt = 0.01, steps = 3, measure = { n and string.rep("Z", n) or "Z" }, gamma = 1,
+                      feedback = { terms = terms or { "X" }, law = law } })
+  end
+  T.raises(function() sse(function(t, s) return { (s:expect("Z") - 1):log() } end) end,
+           "bad argument #2 to 'sse' (option 'feedback': feedback law: a value is not finite for member 1 at step 1")
+  T.raises(function() sse(function(t, s) return { s:expect("Z"):atanh() } end) end, "a value is not finite for member 1 at step 1")
+  T.raises(function() sse(function(t, s) return { 1 / (s:expect("Z") - 1) } end) end, "a value is not finite")
+  T.raises(function() sse(function(t, s) return { (-s:expect("Z")):sqrt() } end) end, "a value is not finite")
+  T.raises(function() sse(function(t, s) return { (s:expect("Z") * 1000):exp() } end) end, "a value is not finite")
+  -- exp(-inf) would be 0: an intermediate non-finite value is caught too
+  T.raises(function() sse(function(t, s) return { ((s:expect("Z") - 1):log()):exp() } end) end, "a value is not finite")
+  T.raises(function() sse(7, {"X"}) end, "option 'feedback': law (a function(t, s) returning the coefficients' formulas) expected")
+  T.raises(function() qd.sse(E, { dt = 0.1, steps = 1, feedback = { terms = { "X" }, fn = print, law = print } }) end,
+           "option 'feedback': fn or law, not both")
+  T.raises(function() sse(function(t, s) if s:expect("Z") > 0 then return { 1 } end return { 0 } end) end,
+           "option 'feedback': law: ", "cannot compare them or branch on them (use :min, :max or :clamp)")
+  T.raises(function() sse(function(t, s) return { s:expect("Z"):floor() } end) end, "symbolic values have no method 'floor'")
+  T.raises(function() sse(function(t, s) return { s:expect("Z") ^ 3 } end) end, "only x ^ 2 is supported")
+  T.raises(function() sse(function(t, s) return { math.exp(s:expect("Z")) } end) end, "option 'feedback': law: ")
+  T.raises(function() sse(function(t, s) return { s:expect("ZZ") } end) end, "bad argument #1 to 'expect'", "Pauli string of 1 letters expected")
+  T.raises(function() sse(function(t, s) return { s:expect(qd.pauli_sum.sigma_minus(1, 0)) } end) end, "Hermitian operator (real coefficients) expected")
+  T.raises(function() sse(function(t, s) return { 1, 2 } end) end, "law: 1 coefficients expected (one per term), got 2")
+  T.raises(function() sse(function(t, s) return { t, "x" } end, { "X", "Z" }) end, "coefficient 2: symbolic value or finite number expected, got string")
+  T.raises(function() sse(function(t, s) return "x" end, { "X", "Z" }) end, "a table of 2 coefficients expected, got string")
+  T.raises(function() sse(function(t, s) return { 0 / 0 } end) end, "coefficient 1: symbolic value or finite number expected, got a non-finite number")
+  T.raises(function() sse(function(t, s) return { t + math.huge } end) end, "finite number expected")
+  T.raises(function() sse(function(t, s) return { s:expect("Z"):clamp(1, 0) } end) end, "upper bound >= lower bound expected")
+  T.raises(function() sse(function(t, s) error("boom") end) end, "option 'feedback': law: ", "boom")
+  local Fr = qd.ensemble(1, 2)
+  T.raises(function() qd.sse(Fr, { dt = 0.01, steps = 2, feedback = { terms = { "X" }, law = function(t) Fr:free() return { t } end } }) end,
+           "option 'feedback': the law freed the evolving qd.Ensemble")
+  -- values kept past their law: refused, not dangling
+  local kept
+  sse(function(t, s) kept = s:expect("Z"); return { 0 } end)
+  T.raises(function() return kept + 1 end, "a symbolic value used after its law was traced")
+  T.raises(function() sse(function(t, s) return { kept + t } end) end, "option 'feedback': law: ", "used after its law was traced")
+  T.ok(tostring(kept):find("qd.LawValue", 1, true) ~= nil, "tostring names the type")
+  -- a law reading nothing: constant coefficients, = a function returning them
+  local A, B = qd.ensemble(1, 4):h(0), qd.ensemble(1, 4):h(0)
+  qd.sse(A, { dt = 0.01, steps = 20, measure = { "Z" }, gamma = 1, rng = qd.rng(1), feedback = { terms = { "X" }, law = function() return 0.4 end } })
+  qd.sse(B, { dt = 0.01, steps = 20, measure = { "Z" }, gamma = 1, rng = qd.rng(1), feedback = { terms = { "X" }, fn = function() return { 0.4 } end } })
+  local d = 0
+  for j = 1, 4 do d = math.max(d, 1 - A[j]:fidelity(B[j])) end
+  T.ok(d < 1e-12, "constant law = constant function: " .. d)
+end)
+
 T.test("sse errors", function()
   local E = qd.ensemble(2, 3)
   T.raises(function() qd.sse(qd.dm(2), { dt = 0.1, steps = 1 }) end, "qd.State or qd.Ensemble expected, got qd.DensityMatrix")
@@ -197,8 +336,8 @@ T.test("sse errors", function()
   T.raises(function() qd.sse(E, { dt = 0.1, steps = 1, measure = { qd.pauli_sum.sigma_minus(2, 0) }, gamma = 1 }) end, "observable 1 is not Hermitian")
   T.raises(function() qd.sse(E, { dt = 0.1, steps = 1, H = "XYZ" }) end, "option 'H'): Pauli string of 2 letters expected")
   T.raises(function() qd.sse(E, { dt = 0.1, steps = 1, rng = 5 }) end, "option 'rng': qd.Rng expected, got number")
-  T.raises(function() qd.sse(E, { dt = 0.1, steps = 1, feedback = { terms = { "XI" } } }) end, "option 'feedback': fn (a function(step, t, obj) returning the coefficients) expected")
-  T.raises(function() qd.sse(E, { dt = 0.1, steps = 1, feedback = { terms = { "XI" }, fn = print, gain = 1 } }) end, "option 'feedback': unknown key 'gain' (known: terms, fn)")
+  T.raises(function() qd.sse(E, { dt = 0.1, steps = 1, feedback = { terms = { "XI" } } }) end, "option 'feedback': fn (a function(step, t, obj) returning the coefficients) or law (a function(t, s) traced once) expected")
+  T.raises(function() qd.sse(E, { dt = 0.1, steps = 1, feedback = { terms = { "XI" }, fn = print, gain = 1 } }) end, "option 'feedback': unknown key 'gain' (known: terms, fn, law)")
   T.raises(function() qd.sse(E, { dt = 0.1, steps = 2, feedback = { terms = { "XI" }, fn = function(s) if s == 2 then error("boom") end return { 1 } end } }) end, "feedback function failed at step 2:")
   T.raises(function() qd.sse(E, { dt = 0.1, steps = 2, feedback = { terms = { "XI", "ZZ" }, fn = function() return { 1 } end } }) end, "feedback function at step 1: 2 coefficients expected (a table or qd.Vector of 2, or a 2 x 3 qd.Matrix, one column per member), got table")
   T.raises(function() qd.sse(E, { dt = 0.1, steps = 2, feedback = { terms = { "XI" }, fn = function() return qd.matrix(1, 2) end } }) end, "got an array of another shape")

@@ -605,7 +605,7 @@ static void sse_law_coefs(const qd_sse_opts *o, int n, const qd_c *a, size_t cou
             }
         }
         qd_li ok;
-        qd_law_eval(law, exv, t, val, 1, &ok, j0 == 0);
+        qd_law_eval(law, nF, exv, t, val, 1, &ok, j0 == 0);
         for (size_t l = 0; l < QD_LV && j0 + l < count; l++) {
             for (size_t f = 0; f < nF; f++)
                 coef[(j0 + l) * nF + f] = ok[l] ? val[law->out[f]][l] : 0;

@@ -28,9 +28,16 @@ static inline double qd_law_sigmoid(double x)
  * expectation <O_i> of lane vector w, v[k * W + w] node k's values (scratch of nnodes * W);
  * ok[w]: the lanes of vector w in which every value is finite (all bits set). One pass over
  * the nodes serves the W vectors. consts = 0: the constant nodes keep their values in v
- * from an earlier call (they are finite: qd_law_check). */
-static inline void qd_law_eval(const qd_sse_law *L, const qd_lv *ex, double t, qd_lv *v, size_t W, qd_li *ok,
-                               int consts)
+ * from an earlier call (they are finite: qd_law_check). A value that is not finite can
+ * disappear only through a division by it, min, max, exp, tanh or sigmoid (every other
+ * operation keeps it non-finite), so those operands and the nout outputs are checked. */
+static inline qd_li qd_law_finite(qd_lv x)
+{
+    return (x - x) == 0;   /* false for +-inf and NaN */
+}
+
+static inline void qd_law_eval(const qd_sse_law *L, size_t nout, const qd_lv *ex, double t, qd_lv *v, size_t W,
+                               qd_li *ok, int consts)
 {
     for (size_t w = 0; w < W; w++)
         ok[w] = (qd_li){0} - 1;
@@ -47,9 +54,24 @@ static inline void qd_law_eval(const qd_sse_law *L, const qd_lv *ex, double t, q
         case QD_LAW_ADD: for (size_t w = 0; w < W; w++) r[w] = a[w] + b[w]; break;
         case QD_LAW_SUB: for (size_t w = 0; w < W; w++) r[w] = a[w] - b[w]; break;
         case QD_LAW_MUL: for (size_t w = 0; w < W; w++) r[w] = a[w] * b[w]; break;
-        case QD_LAW_DIV: for (size_t w = 0; w < W; w++) r[w] = a[w] / b[w]; break;
-        case QD_LAW_MIN: for (size_t w = 0; w < W; w++) r[w] = qd_l_select(b[w] < a[w], b[w], a[w]); break;
-        case QD_LAW_MAX: for (size_t w = 0; w < W; w++) r[w] = qd_l_select(b[w] > a[w], b[w], a[w]); break;
+        case QD_LAW_DIV:
+            for (size_t w = 0; w < W; w++) {
+                ok[w] &= qd_law_finite(b[w]);
+                r[w] = a[w] / b[w];
+            }
+            break;
+        case QD_LAW_MIN:
+            for (size_t w = 0; w < W; w++) {
+                ok[w] &= qd_law_finite(a[w]) & qd_law_finite(b[w]);
+                r[w] = qd_l_select(b[w] < a[w], b[w], a[w]);
+            }
+            break;
+        case QD_LAW_MAX:
+            for (size_t w = 0; w < W; w++) {
+                ok[w] &= qd_law_finite(a[w]) & qd_law_finite(b[w]);
+                r[w] = qd_l_select(b[w] > a[w], b[w], a[w]);
+            }
+            break;
         case QD_LAW_NEG: for (size_t w = 0; w < W; w++) r[w] = -a[w]; break;
         case QD_LAW_ABS:
             for (size_t w = 0; w < W; w++)
@@ -59,9 +81,19 @@ static inline void qd_law_eval(const qd_sse_law *L, const qd_lv *ex, double t, q
             for (size_t w = 0; w < W; w++)
                 r[w] = qd_l_select(a[w] >= 0, qd_l_sqrt(a[w]), qd_l_set1(NAN));
             break;
-        case QD_LAW_EXP: for (size_t w = 0; w < W; w++) r[w] = qd_law_libm(a[w], exp); break;
+        case QD_LAW_EXP:
+            for (size_t w = 0; w < W; w++) {
+                ok[w] &= qd_law_finite(a[w]);
+                r[w] = qd_law_libm(a[w], exp);
+            }
+            break;
         case QD_LAW_LOG: for (size_t w = 0; w < W; w++) r[w] = qd_law_libm(a[w], log); break;
-        case QD_LAW_TANH: for (size_t w = 0; w < W; w++) r[w] = qd_law_libm(a[w], tanh); break;
+        case QD_LAW_TANH:
+            for (size_t w = 0; w < W; w++) {
+                ok[w] &= qd_law_finite(a[w]);
+                r[w] = qd_law_libm(a[w], tanh);
+            }
+            break;
         case QD_LAW_ATANH:
             for (size_t w = 0; w < W; w++) {
                 qd_lv x = a[w], ax = (qd_lv)((qd_lu)x & 0x7FFFFFFFFFFFFFFFULL);
@@ -71,12 +103,18 @@ static inline void qd_law_eval(const qd_sse_law *L, const qd_lv *ex, double t, q
             break;
         case QD_LAW_SIN: for (size_t w = 0; w < W; w++) r[w] = qd_law_libm(a[w], sin); break;
         case QD_LAW_COS: for (size_t w = 0; w < W; w++) r[w] = qd_law_libm(a[w], cos); break;
-        case QD_LAW_SIGMOID: for (size_t w = 0; w < W; w++) r[w] = qd_law_libm(a[w], qd_law_sigmoid); break;
+        case QD_LAW_SIGMOID:
+            for (size_t w = 0; w < W; w++) {
+                ok[w] &= qd_law_finite(a[w]);
+                r[w] = qd_law_libm(a[w], qd_law_sigmoid);
+            }
+            break;
         default: for (size_t w = 0; w < W; w++) r[w] = qd_l_set1(NAN); break;   /* qd_sse_run checks ops first */
         }
-        for (size_t w = 0; w < W; w++)
-            ok[w] &= (r[w] - r[w]) == 0;   /* false for +-inf and NaN */
     }
+    for (size_t f = 0; f < nout; f++)
+        for (size_t w = 0; w < W; w++)
+            ok[w] &= qd_law_finite(v[(size_t)L->out[f] * W + w]);
 }
 
 /* qd_sse_run's check of a law for nF feedback terms on n qubits (NULL: fine, else why not) */

@@ -268,7 +268,7 @@ law_coefficients(const qd_sse_lanes *P, qd_lv *const *psi, qd_lv *const *t, qd_l
         }
     double tm = o->reverse ? o->t0 - (double)st * o->dt : o->t0 + (double)st * o->dt;
     qd_li ok[QD_SSE_LANES_R];
-    qd_law_eval(law, ex, tm, val, (size_t)R, ok, first);
+    qd_law_eval(law, nF, ex, tm, val, (size_t)R, ok, first);
     for (int r = 0; r < R; r++) {
         for (size_t f = 0; f < nF; f++) {
             cre[(size_t)r * nF + f] = qd_l_select(ok[r], val[(size_t)law->out[f] * (size_t)R + (size_t)r], qd_l_set1(0));

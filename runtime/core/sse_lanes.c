@@ -46,6 +46,9 @@ struct qd_sse_lanes {
     lop *obs;    /* obs[0..nobs) */
     size_t nexp; /* a feedback law's observables (o->law), evaluated in the block */
     lop *lexp;
+    /* sqrt(gamma_k) and sqrt(gamma_k gamma_l), computed once (the step's loops would redo
+     * them: the stores to lane vectors may alias o->gamma) */
+    double sg[QD_SSE_LANES_MAX_M], sgg[QD_SSE_LANES_MAX_M][QD_SSE_LANES_MAX_M];
     const qd_sse_opts *o;
 };
 
@@ -114,6 +117,11 @@ qd_sse_lanes *qd_sse_lanes_new(const qd_sse_opts *o, int n)
     P->n = n;
     P->d = d;
     P->o = o;
+    for (size_t k = 0; k < o->m; k++) {
+        P->sg[k] = sqrt(o->gamma[k]);
+        for (size_t l = 0; l < o->m; l++)
+            P->sgg[k][l] = sqrt(o->gamma[k] * o->gamma[l]);
+    }
     P->A = qd_calloc(o->m ? o->m : 1, sizeof(lop));
     P->F = qd_calloc(nF ? nF : 1, sizeof(lop));
     P->obs = qd_calloc(o->nobs ? o->nobs : 1, sizeof(lop));
@@ -317,7 +325,7 @@ lanes_measure(const qd_sse_lanes *P, const qd_lv *psi, qd_lv *nv, qd_lv *t, qd_l
     double dt = o->dt;
     if (o->scheme == QD_SSE_EULER) {
         for (size_t k = 0; k < m; k++) {
-            double g = o->gamma[k], sg = sqrt(g);
+            double g = o->gamma[k], sg = P->sg[k];
             qd_lv *v = u + k * 2 * d;
             for (size_t b = 0; b < 2 * d; b++)
                 v[b] -= a[k] * psi[b];                 /* (A - a) psi */
@@ -330,15 +338,15 @@ lanes_measure(const qd_sse_lanes *P, const qd_lv *psi, qd_lv *nv, qd_lv *t, qd_l
         return;
     }
     for (size_t k = 0; k < m; k++)
-        dy[k] = (2 * sqrt(o->gamma[k]) * dt) * a[k] + dW[k];
+        dy[k] = (2 * P->sg[k] * dt) * a[k] + dW[k];
     for (size_t k = 0; k < m; k++) {
         double g = o->gamma[k];
-        qd_lv cu = sqrt(g) * dy[k];
+        qd_lv cu = P->sg[k] * dy[k];
         const qd_lv *uk = u + k * 2 * d;
         for (size_t b = 0; b < 2 * d; b++)
             nv[b] += cu * uk[b];
         for (size_t l = 0; l < m; l++) {
-            qd_lv c = l == k ? g * (0.5 * (dy[k] * dy[k]) - dt) : (0.5 * sqrt(g * o->gamma[l])) * (dy[k] * dy[l]);
+            qd_lv c = l == k ? g * (0.5 * (dy[k] * dy[k]) - dt) : (0.5 * P->sgg[k][l]) * (dy[k] * dy[l]);
             lop_apply(&P->A[k], d, u + l * 2 * d, t, 0);   /* A_k A_l psi */
             for (size_t b = 0; b < 2 * d; b++)
                 nv[b] += c * t[b];

@@ -14,7 +14,8 @@
 --     time embedding; DDIM sampling (--steps), decoded by nearest embedding.
 -- The denoiser (--model): mlp, a multilayer perceptron over the flattened tensor (--hidden
 -- wide, three hidden layers); conv, a residual 1-D convolution over the time steps (qd.nn.conv:
--- --channels wide, --layers blocks of kernel width --kernel, the class added in every block).
+-- --channels wide, --layers blocks of kernel width --kernel, the class added in every block;
+-- --heads N: each block opens with N-head self-attention over all time steps).
 -- Either way the class is dropped to a null class with probability 0.1 in training for
 -- classifier-free guidance (--guidance), Adam with cosine decay; --per-class circuits per class
 -- are generated and evaluated by qd.synth.evaluate against the training set.
@@ -27,7 +28,7 @@
 --        [--iterations 30000 masked, 4000 gaussian] [--hidden 384] [--guidance 3 masked, 7 gaussian]
 --        [--steps 20] [--per-class 256] [--schedule cos_alpha] [--embedding column|cell]
 --        [--prediction x0|epsilon|logits] [--self-cond] [--ema D] [--lr 0.002] [--seed 1] [--out DIR] [--small]
---        [--model mlp|conv] [--channels 96] [--layers 4] [--kernel 5]
+--        [--model mlp|conv] [--channels 96] [--layers 4] [--kernel 5] [--heads 0]
 local genqc = require "qd.protocols.genqc"
 local protocol = require "qd.protocol"
 
@@ -56,6 +57,7 @@ local opts = protocol.parse_cli(arg, {
     { "channels", 0, "conv: features per time step inside the network (0 = the example's default)", min = 0 },
     { "layers", 0, "conv: residual blocks (0 = the example's default)", min = 0 },
     { "kernel", 0, "conv: kernel width over time, odd (0 = the example's default)", min = 0 },
+    { "heads", 0, "conv: self-attention heads opening each block (0 = none; a divisor of --channels)", min = 0 },
   },
 }, genqc.format)
 local masked = opts.process == "masked"
@@ -66,7 +68,7 @@ if opts.small then
   task = { samples = 2000, iterations = 20, hidden = 32, T = 100, steps = 5, per_class = 16,
            channels = 16, layers = 2, kernel = 3 }
 end
-for _, k in ipairs { "channels", "layers", "kernel" } do
+for _, k in ipairs { "channels", "layers", "kernel", "heads" } do
   if opts[k] > 0 then
     if not conv then require("qd.cli").fail(opts, "--" .. k .. " applies to --model conv only") end
     task[k] = opts[k]
@@ -95,6 +97,7 @@ local cfg = {
 }
 if conv then
   cfg.model, cfg.channels, cfg.layers, cfg.kernel = "conv", task.channels, task.layers, task.kernel
+  if task.heads then cfg.heads = task.heads end
 end
 if not masked then
   cfg.T, cfg.schedule, cfg.steps = task.T, opts.schedule, task.steps
@@ -103,8 +106,9 @@ end
 local res = genqc.run(protocol.from_cli(opts, cfg))
 genqc.exit_if_stopped(res, opts)
 local s = res.settings
-local net = s.conv and string.format("conv %d channels, %d blocks, kernel %d", s.conv.channels, s.conv.layers,
-  s.conv.kernel) or ("MLP " .. table.concat(s.sizes, "-"))
+local net = s.conv and string.format("conv %d channels, %d blocks, kernel %d%s", s.conv.channels, s.conv.layers,
+  s.conv.kernel, s.conv.heads and string.format(", %d attention heads", s.conv.heads) or "")
+  or ("MLP " .. table.concat(s.sizes, "-"))
 print(string.format("genQC on %d qubits, {h, cx}, up to %d gates: %d training circuits, %d classes, %s diffusion, " ..
   "%s (%d parameters), %d iterations, guidance %g, %s, seed %d:", s.qubits, s.max_gates, s.train_size,
   #s.classes, s.process, net, s.nparams, s.iterations, s.guidance,

@@ -1,4 +1,5 @@
-/* nn.c — forward and backward passes of a multilayer perceptron over a batch (qd_nn.h).
+/* nn.c — forward and backward passes of a multilayer perceptron and of the residual 1-D
+ * convolution over time steps (with optional self-attention per block) over a batch (qd_nn.h).
  * The dense products are BLAS (qd_la_dgemm); the bias, activation and reduction loops are
  * plain loops in a fixed order, so a result depends on nothing but the inputs. */
 #include "qd_nn.h"
@@ -197,12 +198,14 @@ static int conv_valid(const qd_conv *m)
            m->channels >= 1 && m->channels <= QD_NN_MAX_WIDTH && m->outputs >= 1 &&
            m->outputs <= QD_NN_MAX_WIDTH && m->kernel >= 1 && m->kernel % 2 == 1 &&
            m->kernel <= 2 * m->length - 1 && m->layers >= 0 && m->layers <= QD_CONV_MAX_LAYERS &&
-           m->cond >= 0 && m->cond <= QD_NN_MAX_WIDTH;
+           m->cond >= 0 && m->cond <= QD_NN_MAX_WIDTH && m->heads >= 0 && m->heads <= m->channels &&
+           (m->heads == 0 || m->channels % m->heads == 0);
 }
 
 /* parameter offsets: input projection, one block's parts, output projection */
 typedef struct {
     size_t win, bin, pos, base, block;   /* block: the parameters of one residual block */
+    size_t wq, bq, wa, ba;               /* attention, at the start of a block (heads > 0) */
     size_t wc, bc, u, wo, bo;            /* offsets inside a block */
     size_t wout, bout, total;
 } conv_layout;
@@ -216,8 +219,12 @@ static int conv_layout_of(const qd_conv *m, conv_layout *o)
     o->bin = H * (size_t)m->inputs;           /* all of these < 2^20 * 2^20 */
     o->pos = o->bin + H;
     o->base = o->pos + H * (size_t)m->length;
-    o->wc = 0;
-    if (muladd(H, kh, 0, &o->bc))
+    o->wq = 0;
+    o->bq = 3 * H * H;
+    o->wa = o->bq + 3 * H;
+    o->ba = o->wa + H * H;
+    o->wc = m->heads > 0 ? o->ba + H : 0;     /* 4H(H + 1) < 2^43 */
+    if (muladd(H, kh, o->wc, &o->bc))
         return 1;
     o->u = o->bc + H;
     o->wo = o->u + H * (size_t)m->cond;
@@ -252,23 +259,39 @@ size_t qd_conv_out_rows(const qd_conv *m)
     return (size_t)m->outputs * (size_t)m->length;
 }
 
-/* tape: A_0, then Z_l, act(Z_l), A_l per block (each H x N), the im2col buffer (kernel*H x N),
- * the packed inputs (inputs x N) and the condition term U c (H x B) */
+/* The tape of one block: with attention, [q; k; v] (3H x N), o (H x N), m (H x N) and the
+ * probabilities P (heads x G x G per sample: ((b*heads + h)*G + t)*G + s); then Z, act(Z),
+ * A_l (H x N each). *stride: its length; 0 on overflow. */
+static int conv_block_tape(const qd_conv *m, size_t B, size_t *stride)
+{
+    size_t N, HN, att = 0, GG;
+    if (qd_mul_overflow((size_t)m->length, B, &N) || qd_mul_overflow((size_t)m->channels, N, &HN))
+        return 1;
+    if (m->heads > 0) {
+        GG = (size_t)m->length * (size_t)m->length;   /* < 2^24 */
+        if (qd_mul_overflow(GG * (size_t)m->heads, B, &att) || muladd(5, HN, att, &att))
+            return 1;
+    }
+    return muladd(3, HN, att, stride);
+}
+
+/* tape: A_0, then one block tape per block, the im2col buffer (kernel*H x N), the packed
+ * inputs (inputs x N) and the condition term U c (H x B) */
 size_t qd_conv_tape_len(const qd_conv *m, size_t B)
 {
-    size_t N, HN, n, rows;
+    size_t N, HN, n, stride;
     if (!conv_valid(m) || qd_mul_overflow((size_t)m->length, B, &N) ||
-        qd_mul_overflow((size_t)m->channels, N, &HN))
+        qd_mul_overflow((size_t)m->channels, N, &HN) || conv_block_tape(m, B, &stride))
         return 0;
-    rows = 3 * (size_t)m->layers + 1 + (size_t)m->kernel;   /* small: < 2^14 */
-    if (qd_mul_overflow(rows, HN, &n) || muladd((size_t)m->inputs, N, n, &n) ||
-        muladd((size_t)m->channels, B, n, &n))
+    if (muladd((size_t)m->layers, stride, HN, &n) || muladd((size_t)m->kernel, HN, n, &n) ||
+        muladd((size_t)m->inputs, N, n, &n) || muladd((size_t)m->channels, B, n, &n))
         return 0;
     return n;
 }
 
 /* work: im2col and its gradient (kernel*H x N each), dA and dZ (H x N), the per-sample sums
- * of dZ (H x B), the packed inputs (inputs x N) */
+ * of dZ (H x B), the packed inputs (inputs x N); with attention also d[q; k; v] (3H x N),
+ * do (H x N) and one row of G scores */
 size_t qd_conv_work_len(const qd_conv *m, size_t B)
 {
     size_t N, HN, n;
@@ -277,6 +300,8 @@ size_t qd_conv_work_len(const qd_conv *m, size_t B)
         return 0;
     if (qd_mul_overflow(2 * (size_t)m->kernel + 2, HN, &n) || muladd((size_t)m->channels, B, n, &n) ||
         muladd((size_t)m->inputs, N, n, &n))
+        return 0;
+    if (m->heads > 0 && (muladd(4, HN, n, &n) || muladd(1, (size_t)m->length, n, &n)))
         return 0;
     return n;
 }
@@ -334,6 +359,78 @@ static void rowsum(const double *D, size_t rows, size_t N, double *g)
             g[i] += D[n * rows + i];
 }
 
+/* the attention of every sample and head: P and o from [q; k; v] (QKV, 3H x N) */
+static void attn_forward(const qd_conv *m, const double *QKV, size_t B, double *P, double *O)
+{
+    size_t H = (size_t)m->channels, G = (size_t)m->length, nh = (size_t)m->heads, d = H / nh, H3 = 3 * H;
+    double sc = 1.0 / sqrt((double)d);
+    for (size_t b = 0; b < B; b++)
+        for (size_t h = 0; h < nh; h++)
+            for (size_t t = 0; t < G; t++) {
+                double *p = P + ((b * nh + h) * G + t) * G, mx = -HUGE_VAL, sum = 0.0;
+                const double *q = QKV + (b * G + t) * H3 + h * d;
+                for (size_t s = 0; s < G; s++) {
+                    const double *k = QKV + (b * G + s) * H3 + H + h * d;
+                    double v = 0.0;
+                    for (size_t i = 0; i < d; i++)
+                        v += q[i] * k[i];
+                    p[s] = v * sc;
+                    if (p[s] > mx)
+                        mx = p[s];
+                }
+                for (size_t s = 0; s < G; s++) {
+                    p[s] = exp(p[s] - mx);
+                    sum += p[s];
+                }
+                double *o = O + (b * G + t) * H + h * d;
+                for (size_t i = 0; i < d; i++)
+                    o[i] = 0.0;
+                for (size_t s = 0; s < G; s++) {
+                    p[s] /= sum;
+                    const double *v = QKV + (b * G + s) * H3 + 2 * H + h * d;
+                    for (size_t i = 0; i < d; i++)
+                        o[i] += p[s] * v[i];
+                }
+            }
+}
+
+/* dQKV (3H x N, overwritten) from dO (H x N), the tape's QKV and P; row: G doubles */
+static void attn_backward(const qd_conv *m, const double *QKV, const double *P, const double *dO, size_t B,
+                          double *dQKV, double *row)
+{
+    size_t H = (size_t)m->channels, G = (size_t)m->length, nh = (size_t)m->heads, d = H / nh, H3 = 3 * H;
+    double sc = 1.0 / sqrt((double)d);
+    memset(dQKV, 0, H3 * G * B * sizeof *dQKV);
+    for (size_t b = 0; b < B; b++)
+        for (size_t h = 0; h < nh; h++)
+            for (size_t t = 0; t < G; t++) {
+                const double *p = P + ((b * nh + h) * G + t) * G, *g = dO + (b * G + t) * H + h * d;
+                const double *q = QKV + (b * G + t) * H3 + h * d;
+                double *dq = dQKV + (b * G + t) * H3 + h * d, dot = 0.0;
+                /* row[s] = dL/dP_ts = g . v_s; dv_s += P_ts g */
+                for (size_t s = 0; s < G; s++) {
+                    const double *v = QKV + (b * G + s) * H3 + 2 * H + h * d;
+                    double *dv = dQKV + (b * G + s) * H3 + 2 * H + h * d, r = 0.0;
+                    for (size_t i = 0; i < d; i++) {
+                        r += g[i] * v[i];
+                        dv[i] += p[s] * g[i];
+                    }
+                    row[s] = r;
+                    dot += p[s] * r;
+                }
+                /* softmax: dS_ts = P_ts (row[s] - sum_s' P_ts' row[s']); S = sc q_t . k_s */
+                for (size_t s = 0; s < G; s++) {
+                    double ds = sc * p[s] * (row[s] - dot);
+                    const double *k = QKV + (b * G + s) * H3 + H + h * d;
+                    double *dk = dQKV + (b * G + s) * H3 + H + h * d;
+                    for (size_t i = 0; i < d; i++) {
+                        dq[i] += ds * k[i];
+                        dk[i] += ds * q[i];
+                    }
+                }
+            }
+}
+
 void qd_conv_forward(const qd_conv *m, const double *theta, const double *X, size_t B, double *Y,
                      double *tape)
 {
@@ -341,8 +438,11 @@ void qd_conv_forward(const qd_conv *m, const double *theta, const double *X, siz
     conv_layout_of(m, &o);
     size_t H = (size_t)m->channels, G = (size_t)m->length, N = G * B, HN = H * N, k = (size_t)m->kernel;
     size_t ci = (size_t)m->inputs, co = (size_t)m->outputs, nc = (size_t)m->cond, ld = qd_conv_in_rows(m);
-    size_t L = (size_t)m->layers;
-    double *col = tape + (3 * L + 1) * HN, *Xs = col + k * HN, *E = Xs + ci * N;
+    size_t L = (size_t)m->layers, stride, att = 0;
+    conv_block_tape(m, B, &stride);
+    if (m->heads > 0)
+        att = stride - 3 * HN;
+    double *col = tape + HN + L * stride, *Xs = col + k * HN, *E = Xs + ci * N;
     conv_pack(m, X, B, Xs);
     /* A_0 = W_in Xs + b_in + p_t */
     double *A = tape;
@@ -356,7 +456,21 @@ void qd_conv_forward(const qd_conv *m, const double *theta, const double *X, siz
     qd_la_dgemm('N', 'N', H, N, ci, 1.0, theta + o.win, H, Xs, ci, 1.0, A, H);
     for (size_t l = 0; l < L; l++) {
         const double *th = theta + o.base + l * o.block;
-        double *Z = tape + (3 * l + 1) * HN, *Hh = Z + HN, *An = Hh + HN;
+        double *blk = tape + HN + l * stride;
+        double *Z = blk + att, *Hh = Z + HN, *An = Hh + HN;
+        if (m->heads > 0) {
+            /* m = A + b_a + W_a attention(W_qkv A + b_qkv): the convolution's input */
+            double *QKV = blk, *Ob = QKV + 3 * HN, *Mid = Ob + HN, *P = Mid + HN;
+            for (size_t n = 0; n < N; n++)
+                memcpy(QKV + n * 3 * H, th + o.bq, 3 * H * sizeof *QKV);
+            qd_la_dgemm('N', 'N', 3 * H, N, H, 1.0, th + o.wq, 3 * H, A, H, 1.0, QKV, 3 * H);
+            attn_forward(m, QKV, B, P, Ob);
+            for (size_t n = 0; n < N; n++)
+                for (size_t i = 0; i < H; i++)
+                    Mid[n * H + i] = A[n * H + i] + th[o.ba + i];
+            qd_la_dgemm('N', 'N', H, N, H, 1.0, th + o.wa, H, Ob, H, 1.0, Mid, H);
+            A = Mid;
+        }
         /* Z = b_c + U c (per sample) + C im2col(A) */
         if (nc > 0)
             qd_la_dgemm('N', 'N', H, B, nc, 1.0, th + o.u, H, X + ci * G, ld, 0.0, E, H);
@@ -389,9 +503,13 @@ void qd_conv_backward(const qd_conv *m, const double *theta, const double *X, si
     conv_layout_of(m, &o);
     size_t H = (size_t)m->channels, G = (size_t)m->length, N = G * B, HN = H * N, k = (size_t)m->kernel;
     size_t ci = (size_t)m->inputs, co = (size_t)m->outputs, nc = (size_t)m->cond, ld = qd_conv_in_rows(m);
-    size_t L = (size_t)m->layers;
+    size_t L = (size_t)m->layers, stride, att = 0;
+    conv_block_tape(m, B, &stride);
+    if (m->heads > 0)
+        att = stride - 3 * HN;
     double *col = work, *dcol = col + k * HN, *dA = dcol + k * HN, *dZ = dA + HN, *S = dZ + HN, *Xs = S + H * B;
-    const double *AL = tape + 3 * L * HN;   /* A_L (A_0 when L = 0) */
+    double *dQKV = Xs + ci * N, *dO = dQKV + 3 * HN, *row = dO + HN;   /* heads > 0 only */
+    const double *AL = tape + HN + L * stride - HN;   /* A_L (A_0 when L = 0) */
     /* output projection */
     qd_la_dgemm('N', 'T', co, H, N, 1.0, Gy, co, AL, H, 0.0, gtheta + o.wout, co);
     rowsum(Gy, co, N, gtheta + o.bout);
@@ -402,13 +520,15 @@ void qd_conv_backward(const qd_conv *m, const double *theta, const double *X, si
     for (size_t l = L; l-- > 0;) {
         const double *th = theta + o.base + l * o.block;
         double *gth = gtheta + o.base + l * o.block;
-        const double *Ap = tape + 3 * l * HN, *Z = Ap + HN, *Hh = Z + HN;
-        /* residual branch: A_l = A_{l-1} + b_o + W_o act(Z) */
+        const double *blk = tape + HN + l * stride, *Aprev = blk - HN;
+        const double *Z = blk + att, *Hh = Z + HN;
+        const double *Ap = m->heads > 0 ? blk + 4 * HN : Aprev;   /* the convolution's input */
+        /* residual branch: A_l = Ap + b_o + W_o act(Z) */
         qd_la_dgemm('N', 'T', H, H, N, 1.0, dA, H, Hh, H, 0.0, gth + o.wo, H);
         rowsum(dA, H, N, gth + o.bo);
         qd_la_dgemm('T', 'N', H, N, H, 1.0, th + o.wo, H, dA, H, 0.0, dZ, H);
         act_backward(m->act, Z, Hh, dZ, HN);
-        /* Z = b_c + U c + C im2col(A_{l-1}) */
+        /* Z = b_c + U c + C im2col(Ap) */
         rowsum(dZ, H, N, gth + o.bc);
         if (nc > 0) {
             for (size_t b = 0; b < B; b++) {
@@ -426,7 +546,19 @@ void qd_conv_backward(const qd_conv *m, const double *theta, const double *X, si
         im2col(m, Ap, B, col);
         qd_la_dgemm('N', 'T', H, k * H, N, 1.0, dZ, H, col, k * H, 0.0, gth + o.wc, H);
         qd_la_dgemm('T', 'N', k * H, N, H, 1.0, th + o.wc, H, dZ, H, 0.0, dcol, k * H);
-        col2im_add(m, dcol, B, dA);   /* dA is now dL/dA_{l-1} */
+        col2im_add(m, dcol, B, dA);   /* dA is now dL/dAp */
+        if (m->heads > 0) {
+            /* Ap = A_{l-1} + b_a + W_a o,  [q; k; v] = W_qkv A_{l-1} + b_qkv */
+            const double *QKV = blk, *Ob = QKV + 3 * HN, *P = Ob + 2 * HN;
+            qd_la_dgemm('N', 'T', H, H, N, 1.0, dA, H, Ob, H, 0.0, gth + o.wa, H);
+            rowsum(dA, H, N, gth + o.ba);
+            qd_la_dgemm('T', 'N', H, N, H, 1.0, th + o.wa, H, dA, H, 0.0, dO, H);
+            attn_backward(m, QKV, P, dO, B, dQKV, row);
+            qd_la_dgemm('N', 'T', 3 * H, H, N, 1.0, dQKV, 3 * H, Aprev, H, 0.0, gth + o.wq, 3 * H);
+            rowsum(dQKV, 3 * H, N, gth + o.bq);
+            qd_la_dgemm('T', 'N', H, N, 3 * H, 1.0, th + o.wq, 3 * H, dQKV, 3 * H, 1.0, dA, H);
+        }
+        /* dA is now dL/dA_{l-1} */
     }
     /* input projection: A_0 = W_in Xs + b_in + p_t */
     rowsum(dA, H, N, gtheta + o.bin);

@@ -57,7 +57,18 @@ double qd_mse(const double *y, const double *t, size_t n, double *G);
  * then per block C = [C_0 ... C_{kernel-1}] (H x kernel*H), b_c (H), U (H x cond), W_o (H x H),
  * b_o (H), then W_out (outputs x H), b_out (outputs); matrices column-major. Internally the
  * features are an H x (length*B) matrix, column b*length + t, and the convolution is one
- * product with its im2col copy (kernel*H x length*B), so every product is one qd_la_dgemm. */
+ * product with its im2col copy (kernel*H x length*B), so every product is one qd_la_dgemm.
+ *
+ * With heads = n > 0 every block starts with a self-attention sub-block over the steps of a
+ * sample (arXiv 1706.03762, no normalisation, no mask), and the convolution above reads its
+ * output m_t instead of a_t (kernel = 1 makes the block a transformer layer without norms):
+ *     [q; k; v]_t = W_qkv a_t + b_qkv                            (3H rows; head h: rows h*d ... of each)
+ *     P^h_{ts}    = softmax_s(q^h_t . k^h_s / sqrt(d)),  d = H / n
+ *     o^h_t       = sum_s P^h_{ts} v^h_s
+ *     m_t         = a_t + W_a o_t + b_a
+ * In the parameter vector these come first in their block: W_qkv (3H x H), b_qkv (3H), W_a
+ * (H x H), b_a (H), then the block's convolution parameters as above. The projections are
+ * qd_la_dgemm products; the G x G scores and sums per sample and head are plain loops. */
 #define QD_CONV_MAX_LENGTH 4096
 #define QD_CONV_MAX_LAYERS 64
 
@@ -70,6 +81,7 @@ typedef struct {
     int layers;     /* residual blocks, 0..QD_CONV_MAX_LAYERS */
     int cond;       /* conditioning features, 0..QD_NN_MAX_WIDTH */
     qd_act act;     /* act of the blocks */
+    int heads;      /* attention heads per block, 0 (none) or a divisor of channels */
 } qd_conv;
 
 /* 0 on overflow (or a spec out of range) */

@@ -6,8 +6,9 @@
  *   net:nparams(), net:init([rng]), net:forward(X, params), net:grad(X, params, lossfn),
  *   net:vjp(X, params, G), net:spec()
  *   qd.nn.conv{length, inputs, channels, outputs, kernel = 3, layers = 2, cond = 0,
- *              activation = "silu"}: a residual 1-D convolution over time steps (qd.ConvNet),
- *   with the same methods
+ *              activation = "silu", heads = 0}: a residual 1-D convolution over time steps
+ *   (qd.ConvNet), each block optionally opened by self-attention over the steps, with the
+ *   same methods
  *   qd.nn.mse(Y, T [, {grad = true}]), qd.nn.columns(M, idx), qd.nn.vstack(A, B, ...) */
 #include "lua_util.h"
 #include "qd_nn.h"
@@ -118,22 +119,22 @@ static int l_mlp(lua_State *L)
 }
 
 /* qd.nn.conv{length, inputs, channels, outputs, kernel = 3, layers = 2, cond = 0,
- * activation = "silu"} (qd_nn.h: qd_conv) */
+ * activation = "silu", heads = 0} (qd_nn.h: qd_conv) */
 static int l_conv(lua_State *L)
 {
     qdL_checknargs(L, 1);
     luaL_checktype(L, 1, LUA_TTABLE);
     static const char *const opts[] = {"length", "inputs", "channels", "outputs", "kernel", "layers", "cond",
-                                       "activation", NULL};
+                                       "activation", "heads", NULL};
     qdL_checkoptions(L, 1, opts);
     /* key, smallest, largest, default (-1: required) */
     static const struct { const char *key; int lo, hi, def; } f[] = {
         {"length", 1, QD_CONV_MAX_LENGTH, -1}, {"inputs", 1, QD_NN_MAX_WIDTH, -1},
         {"channels", 1, QD_NN_MAX_WIDTH, -1},  {"outputs", 1, QD_NN_MAX_WIDTH, -1},
         {"kernel", 1, 2 * QD_CONV_MAX_LENGTH - 1, 3}, {"layers", 0, QD_CONV_MAX_LAYERS, 2},
-        {"cond", 0, QD_NN_MAX_WIDTH, 0}};
-    int v[7];
-    for (int i = 0; i < 7; i++) {
+        {"cond", 0, QD_NN_MAX_WIDTH, 0}, {"heads", 0, QD_NN_MAX_WIDTH, 0}};
+    int v[8];
+    for (int i = 0; i < 8; i++) {
         int t = lua_getfield(L, 1, f[i].key), isnum = 0;
         lua_Integer x = lua_tointegerx(L, -1, &isnum);
         if (t == LUA_TNIL && f[i].def >= 0) {
@@ -150,10 +151,13 @@ static int l_conv(lua_State *L)
         v[i] = (int)x;
         lua_pop(L, 1);
     }
-    qd_conv spec = {v[0], v[1], v[2], v[3], v[4], v[5], v[6], optact(L, 1, "activation", QD_ACT_SILU)};
+    qd_conv spec = {v[0], v[1], v[2], v[3], v[4], v[5], v[6], optact(L, 1, "activation", QD_ACT_SILU), v[7]};
     if (spec.kernel % 2 == 0 || spec.kernel > 2 * spec.length - 1)
         return luaL_argerror(L, 1, lua_pushfstring(L, "option 'kernel': odd width in 1..%d (2 * length - 1) "
                                                    "expected, got %d", 2 * spec.length - 1, spec.kernel));
+    if (spec.heads > 0 && spec.channels % spec.heads != 0)
+        return luaL_argerror(L, 1, lua_pushfstring(L, "option 'heads': a divisor of channels (%d) expected, got %d",
+                                                   spec.channels, spec.heads));
     if (qd_conv_nparams(&spec) == 0)
         return luaL_argerror(L, 1, "too many parameters");
     qd_conv *m = lua_newuserdatauv(L, sizeof *m, 0);
@@ -181,7 +185,8 @@ static double *draw(qd_rng *r, double *th, size_t cnt, double bound)
 /* net:init([rng]) -> params: PyTorch's default for nn.Linear and nn.Conv1d, W and b ~
  * U(-1/sqrt(fan_in), 1/sqrt(fan_in)), drawn in parameter order. MLP: layer by layer (W column
  * by column, then b). ConvNet: fan_in = inputs for W_in, b_in and the position terms P (a
- * per-step bias of the input projection), kernel*channels for C and b_c, cond for U (an
+ * per-step bias of the input projection), channels for the attention's W_qkv, b_qkv, W_a and
+ * b_a (nn.Linear layers of the features), kernel*channels for C and b_c, cond for U (an
  * nn.Linear of the condition), channels for W_o, b_o, W_out and b_out. */
 static int init_(lua_State *L, int kind)
 {
@@ -199,6 +204,8 @@ static int init_(lua_State *L, int kind)
         size_t H = (size_t)m->channels, k = (size_t)m->kernel;
         th = draw(r, th, H * ((size_t)m->inputs + 1 + (size_t)m->length), 1.0 / sqrt((double)m->inputs));
         for (int l = 0; l < m->layers; l++) {
+            if (m->heads > 0)
+                th = draw(r, th, 4 * H * (H + 1), 1.0 / sqrt((double)H));
             th = draw(r, th, H * (k * H + 1), 1.0 / sqrt((double)(k * H)));
             th = draw(r, th, H * (size_t)m->cond, m->cond > 0 ? 1.0 / sqrt((double)m->cond) : 0.0);
             th = draw(r, th, H * (H + 1), 1.0 / sqrt((double)H));
@@ -376,10 +383,10 @@ static int spec_(lua_State *L, int kind)
         return 1;
     }
     const qd_conv *m = n.conv;
-    const char *keys[] = {"length", "inputs", "channels", "outputs", "kernel", "layers", "cond"};
-    int vals[] = {m->length, m->inputs, m->channels, m->outputs, m->kernel, m->layers, m->cond};
-    lua_createtable(L, 0, 8);
-    for (int i = 0; i < 7; i++) {
+    const char *keys[] = {"length", "inputs", "channels", "outputs", "kernel", "layers", "cond", "heads"};
+    int vals[] = {m->length, m->inputs, m->channels, m->outputs, m->kernel, m->layers, m->cond, m->heads};
+    lua_createtable(L, 0, 9);
+    for (int i = 0; i < 8; i++) {
         lua_pushinteger(L, vals[i]);
         lua_setfield(L, -2, keys[i]);
     }
@@ -393,10 +400,16 @@ static int tostring_(lua_State *L, int kind)
     netref n = checknet(L, 1, kind);
     if (kind == NET_CONV) {
         const qd_conv *m = n.conv;
-        lua_pushfstring(L, "qd.ConvNet(%d steps x %d -> %d channels, %d blocks of kernel %d, %d condition "
-                        "features, %s -> %d steps x %d; %d parameters)", m->length, m->inputs, m->channels,
-                        m->layers, m->kernel, m->cond, act_names[m->act], m->length, m->outputs,
-                        (int)qd_conv_nparams(m));
+        if (m->heads > 0)
+            lua_pushfstring(L, "qd.ConvNet(%d steps x %d -> %d channels, %d blocks of %d-head attention + "
+                            "kernel %d, %d condition features, %s -> %d steps x %d; %d parameters)", m->length,
+                            m->inputs, m->channels, m->layers, m->heads, m->kernel, m->cond, act_names[m->act],
+                            m->length, m->outputs, (int)qd_conv_nparams(m));
+        else
+            lua_pushfstring(L, "qd.ConvNet(%d steps x %d -> %d channels, %d blocks of kernel %d, %d condition "
+                            "features, %s -> %d steps x %d; %d parameters)", m->length, m->inputs, m->channels,
+                            m->layers, m->kernel, m->cond, act_names[m->act], m->length, m->outputs,
+                            (int)qd_conv_nparams(m));
         return 1;
     }
     const qd_mlp *m = n.mlp;

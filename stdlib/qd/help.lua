@@ -712,12 +712,13 @@ local docs = {
   qd (fixed orthogonal token embedding, linear or cos_alpha schedule, MLP denoiser with the class
   embedded, classifier-free guidance, DDIM, nearest-embedding decoding; or process = "masked":
   absorbing-state discrete diffusion over the time steps, revealed one at a time; model = "conv":
-  a residual 1-D convolution over the time steps, qd.nn.conv, instead of the MLP); genqc.data and
+  a residual 1-D convolution over the time steps, qd.nn.conv, instead of the MLP, with heads > 0
+  self-attention over all steps in each block); genqc.data and
   genqc.eval_file for data sets and evaluation runs. Examples genqc_data/train/eval.lua.]==],
   ["qd.protocols.genqc.run"] = [==[genqc.run{[qubits=3, max_gates=8, samples=30000, T=1000, schedule="cos_alpha", hidden={512,512,512},
   iterations=4000, batch=256, lr=1e-3, drop=0.1, guidance=4, steps=20, per_class_samples=256, seed=1, out=,
   process="gaussian"|"masked", prediction="x0"|"epsilon"|"logits", self_cond=false, eta=0, ema=0,
-  model="mlp"|"conv", channels=96, layers=4, kernel=5 (conv only)]}
+  model="mlp"|"conv", channels=96, layers=4, kernel=5, heads=0 (conv only)]}
   -> {dir, metrics (accuracy, accuracy_<srv>, accuracy_min_class, valid_fraction, unique_fraction,
   novel_fraction, gates_mean), per_class, params, losses, generated, requested, timing}]==],
   ["qd.protocols.genqc.data"] = [==[genqc.data{qubits, max_gates, min_gates, vocab, samples, per_class, label, dedup, seed, out}
@@ -1178,20 +1179,26 @@ docs["qd.nn"] = [==[qd.nn: small dense networks for the classical parts of proto
   net = qd.nn.mlp{sizes = {n0, ..., nL}, activation = "relu", output = "linear"}; parameters are a
   real qd.Vector you own (net:init(rng)), batches real qd.Matrix values with one sample per column;
   net:forward, net:grad (with qd.optim.adam), net:vjp; qd.nn.mse, qd.nn.columns, qd.nn.vstack.
-  qd.nn.conv{...}: a residual 1-D convolution over the time steps of a sequence (same methods).]==]
+  qd.nn.conv{...}: a residual 1-D convolution over the time steps of a sequence, optionally with
+  self-attention over all steps in every block (heads =; same methods).]==]
 docs["qd.nn.mlp"] = [==[qd.nn.mlp{sizes = {n0, n1, ..., nL} [, activation = "relu"] [, output = "linear"]} -> qd.MLP
   A multilayer perceptron: A_0 = X, A_l = act(W_l A_(l-1) + b_l); hidden layers use `activation`,
   the last `output` (each one of linear, relu, tanh, sigmoid, silu). Parameters, layer by layer:
   W_l (n_l x n_(l-1), column-major) then b_l (n_l).]==]
 docs["qd.nn.conv"] = [==[qd.nn.conv{length = G, inputs = c, channels = H, outputs = o [, kernel = 3] [, layers = 2]
-           [, cond = 0] [, activation = "silu"]} -> qd.ConvNet
+           [, cond = 0] [, activation = "silu"] [, heads = 0]} -> qd.ConvNet
   A network with a sequence bias over G time steps. An input column: G steps of c features (step t
   in rows t*c+1 ... t*c+c), then cond condition features shared by all steps (class, time); an
   output column: G steps of o features. a_t = W_in x_t + b_in + p_t; then `layers` residual blocks
   z_t = sum_j C_j a_(t+j-r) + b_c + U cond (odd kernel k = 2r+1 <= 2G-1, zero padding),
   a_t += W_o act(z_t) + b_o; y_t = W_out a_t + b_out. Parameters: W_in, b_in, P (H x G), per block
   C (H x kH), b_c, U (H x cond), W_o, b_o, then W_out, b_out (column-major). Methods as qd.MLP's:
-  nparams, init (U(-1/sqrt(fan_in), 1/sqrt(fan_in)) per matrix), forward, grad, vjp, spec.]==]
+  nparams, init (U(-1/sqrt(fan_in), 1/sqrt(fan_in)) per matrix), forward, grad, vjp, spec.
+  heads = n > 0 (a divisor of H): each block first applies self-attention over all G steps
+  (arXiv 1706.03762; no normalisation, no mask): [q; k; v]_t = W_qkv a_t + b_qkv, per head of
+  d = H/n features P_ts = softmax_s(q_t . k_s / sqrt(d)), o_t = sum_s P_ts v_s, m_t = a_t + W_a o_t
+  + b_a; the block's convolution and residual then read m_t for a_t. W_qkv (3H x H), b_qkv, W_a
+  (H x H), b_a open the block's parameters. kernel = 1 with heads makes a norm-free transformer.]==]
 docs["qd.nn.mse"] = [==[qd.nn.mse(Y, T [, {grad = true}]) -> L [, G]
   Mean squared error over all entries (PyTorch's MSELoss); G = dL/dY = 2 (Y - T) / #entries.]==]
 docs["qd.nn.columns"] = [==[qd.nn.columns(M, idx) -> the columns idx (a list of 1-based numbers, repeats allowed) of M
@@ -1213,16 +1220,17 @@ docs["qd.MLP:spec"] = [==[net:spec() -> {sizes =, activation =, output =}: plain
   qd.nn.mlp(spec) rebuilds the network.]==]
 docs["qd.ConvNet"] = [==[qd.ConvNet: a residual 1-D convolution network's shape (made by qd.nn.conv); its parameters
   are a separate qd.Vector. Results do not depend on the thread count.]==]
-docs["qd.ConvNet:nparams"] = [==[net:nparams() -> H (c + 1 + G) + layers (H (kH + 1) + H cond + H (H + 1)) + o (H + 1).]==]
+docs["qd.ConvNet:nparams"] = [==[net:nparams() -> H (c + 1 + G) + layers (H (kH + 1) + H cond + H (H + 1)
+  [+ 4 H (H + 1) with heads]) + o (H + 1).]==]
 docs["qd.ConvNet:init"] = [==[net:init([rng]) -> parameters (real qd.Vector), PyTorch's nn.Linear / nn.Conv1d default:
   uniform in (-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = c for W_in, b_in, P; kH for C, b_c; cond for
-  U; H for the rest; drawn in parameter order from rng (the run's without).]==]
+  U; H for the rest (the attention's included); drawn in parameter order from rng (the run's without).]==]
 docs["qd.ConvNet:forward"] = [==[net:forward(X, params) -> Y  (X: (G c + cond) x B real qd.Matrix, Y: G o x B)]==]
 docs["qd.ConvNet:grad"] = [==[net:grad(X, params, lossfn) -> L, dL/dparams (qd.Vector), Y
   As qd.MLP:grad: lossfn(Y) -> L, dL/dY (G o x B qd.Matrix), then backpropagation.]==]
 docs["qd.ConvNet:vjp"] = [==[net:vjp(X, params, G) -> dL/dparams (qd.Vector), dL/dX (qd.Matrix, steps and condition rows)]==]
 docs["qd.ConvNet:spec"] = [==[net:spec() -> {length =, inputs =, channels =, outputs =, kernel =, layers =, cond =,
-  activation =}: plain data for a run record; qd.nn.conv(spec) rebuilds the network.]==]
+  activation =, heads =}: plain data for a run record; qd.nn.conv(spec) rebuilds the network.]==]
 
 -- qd.tokens, qd.synth (tokens.lua, synth.lua, lua_synth.c, synth.c); docs/api.md "Circuit synthesis"
 docs["qd.tokens"] = [==[qd.tokens: circuits as genQC token tensors (arXiv 2311.02041).

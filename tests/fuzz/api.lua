@@ -383,14 +383,15 @@ end
 local rbatch = rmat   -- a real r x c batch
 -- qd.nn.conv: G steps of ci features + nc condition rows in, G steps of co out
 local function convv(G, ci, co, nc)
-  local k, L, h = 2 * R(0, G - 1) + 1, R(0, 2), pick(ACTS)
+  local k, L, h, nh = 2 * R(0, G - 1) + 1, R(0, 2), pick(ACTS), R(0, 2)   -- heads 0 (none), 1 or 2 (divisors of 2)
   return V(qd.nn.conv { length = G, inputs = ci, channels = 2, outputs = co, kernel = k, layers = L, cond = nc,
-                        activation = h },
-           fmt("qd.nn.conv{length = %d, inputs = %d, channels = 2, outputs = %d, kernel = %d, layers = %d, cond = %d, activation = %q}",
-               G, ci, co, k, L, nc, h))
+                        activation = h, heads = nh },
+           fmt("qd.nn.conv{length = %d, inputs = %d, channels = 2, outputs = %d, kernel = %d, layers = %d, cond = %d, activation = %q, heads = %d}",
+               G, ci, co, k, L, nc, h, nh))
 end
 def("qd.nn.conv", function() return { opts { length = N(R(0, 4)), inputs = N(R(0, 3)), channels = N(R(0, 3)),
-  outputs = N(R(0, 3)), kernel = N(R(0, 5)), layers = N(R(0, 3)), cond = N(R(0, 2)), activation = S(pick(ACTS)) } } end)
+  outputs = N(R(0, 3)), kernel = N(R(0, 5)), layers = N(R(0, 3)), cond = N(R(0, 2)), activation = S(pick(ACTS)),
+  heads = N(R(0, 4)) } } end)
 def("qd.nn.mlp", function() return { opts { sizes = numlist(R(1, 4), function() return R(0, 5) end),
   activation = S(pick(ACTS)), output = S(pick(ACTS)) } } end)
 def("qd.nn.mse", function() local r, c = R(1, 3), R(1, 3); return { rmat(r, c), rmat(r, c), opts { grad = V(true, "true") } } end)

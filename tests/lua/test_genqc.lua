@@ -4,8 +4,8 @@
 -- the per-cell softmax and the (masked, weighted) cross-entropies against a direct computation
 -- and their gradients against central differences, and tiny runs of each process and option
 -- (Gaussian x0 / epsilon / logits with self-conditioning and EMA, masked) that are
--- reproducible bit for bit (two runs, same seed); the same for model = "conv" (qd.nn.conv)
--- with its records and option errors.
+-- reproducible bit for bit (two runs, same seed); the same for model = "conv" (qd.nn.conv,
+-- with and without its self-attention heads), with its records and option errors.
 local T = require "testlib"
 local genqc = require "qd.protocols.genqc"
 local S = require("qd.core").synth
@@ -220,6 +220,19 @@ T.test("model = conv: the time-step convolution as denoiser, both processes", fu
   T.raises(function() genqc.run { model = "conv", hidden = { 64 } } end,
            "option 'hidden': a setting of model = \"mlp\", not used by model = \"conv\"")
   T.raises(function() genqc.run { model = "rnn" } end, "model")
+  T.eq(cs.heads, nil, "no heads in a record without attention")
+  -- heads: self-attention opening every block
+  local ca = cfg("d", "masked")
+  ca.heads = 2
+  local a1, a2 = genqc.run(ca), genqc.run((function() local c = cfg("e", "masked"); c.heads = 2; return c end)())
+  T.eq(a1.losses[12], a2.losses[12], "masked conv with attention: same loss bits")
+  T.ok(a1.losses[12] < a1.losses[1], "masked conv with attention: the loss falls over 12 iterations")
+  T.eq(a1.settings.conv.heads, 2, "the record holds heads")
+  T.eq(a1.settings.nparams, r1.settings.nparams + 2 * 4 * 8 * 9, "4 H (H + 1) attention parameters per block")
+  T.eq(a1.settings.nparams, qd.nn.conv(a1.settings.conv):nparams(), "the record rebuilds the attention network")
+  T.raises(function() genqc.run { model = "conv", channels = 8, heads = 3 } end,
+           "option 'heads': a divisor of channels (8) expected, got 3")
+  T.raises(function() genqc.run { heads = 2 } end, "option 'heads': a setting of model = \"conv\"")
   T.rmdir(dir)
 end)
 

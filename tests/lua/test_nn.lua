@@ -2,7 +2,8 @@
 -- and input gradients against central finite differences for every activation, the
 -- PyTorch-default initialisation bounds, mse, columns, vstack, training with qd.optim.adam,
 -- thread independence, and every error message. The same for the residual 1-D convolution
--- network qd.nn.conv (against a naive per-step evaluation written from the formula).
+-- network qd.nn.conv (against a naive per-step evaluation written from the formula), with and
+-- without its self-attention sub-blocks (heads > 0).
 local T = require "testlib"
 local nn = qd.nn
 
@@ -232,6 +233,7 @@ end)
 -- naive evaluation from the formula in qd_nn.h, reading the parameters in their documented order
 local function naive_conv(s, p, X)
   local G, ci, H, co, k, L, nc = s.length, s.inputs, s.channels, s.outputs, s.kernel, s.layers, s.cond
+  local nh = s.heads or 0
   local r = (k - 1) // 2
   local B = select(2, X:shape())
   local pos = 0
@@ -243,7 +245,49 @@ local function naive_conv(s, p, X)
   local Win, bin, P = mat(H, ci), mat(H, 1), mat(H, G)
   local blocks = {}
   for l = 1, L do
-    blocks[l] = { C = mat(H, k * H), bc = mat(H, 1), U = mat(H, nc), Wo = mat(H, H), bo = mat(H, 1) }
+    blocks[l] = {}
+    if nh > 0 then
+      blocks[l].Wq, blocks[l].bq, blocks[l].Wa, blocks[l].ba = mat(3 * H, H), mat(3 * H, 1), mat(H, H), mat(H, 1)
+    end
+    blocks[l].C, blocks[l].bc, blocks[l].U = mat(H, k * H), mat(H, 1), mat(H, nc)
+    blocks[l].Wo, blocks[l].bo = mat(H, H), mat(H, 1)
+  end
+  -- self-attention of one block: m_t = a_t + W_a o_t + b_a, heads of d = H / nh features
+  local function attend(bl, a)
+    local d, qkv, m = H // nh, {}, {}
+    for t = 1, G do
+      qkv[t] = {}
+      for i = 1, 3 * H do
+        local v = bl.bq(i, 1)
+        for c = 1, H do v = v + bl.Wq(i, c) * a[t][c] end
+        qkv[t][i] = v
+      end
+    end
+    for t = 1, G do
+      local o = {}
+      for h = 0, nh - 1 do
+        local sc, mx, sum = {}, -math.huge, 0
+        for u = 1, G do
+          local v = 0
+          for i = 1, d do v = v + qkv[t][h * d + i] * qkv[u][H + h * d + i] end
+          sc[u] = v / math.sqrt(d)
+          mx = math.max(mx, sc[u])
+        end
+        for u = 1, G do sc[u] = math.exp(sc[u] - mx); sum = sum + sc[u] end
+        for i = 1, d do
+          local v = 0
+          for u = 1, G do v = v + sc[u] / sum * qkv[u][2 * H + h * d + i] end
+          o[h * d + i] = v
+        end
+      end
+      m[t] = {}
+      for i = 1, H do
+        local v = a[t][i] + bl.ba(i, 1)
+        for c = 1, H do v = v + bl.Wa(i, c) * o[c] end
+        m[t][i] = v
+      end
+    end
+    return m
   end
   local Wout, bout = mat(co, H), mat(co, 1)
   assert(pos == #p)
@@ -260,6 +304,7 @@ local function naive_conv(s, p, X)
     end
     for l = 1, L do
       local bl, an = blocks[l], {}
+      if nh > 0 then a = attend(bl, a) end
       for t = 1, G do
         an[t] = {}
         local h = {}
@@ -299,6 +344,11 @@ local conv_specs = {
   { length = 4, inputs = 2, channels = 3, outputs = 3, kernel = 7, layers = 1, cond = 0, activation = "tanh" },
   { length = 6, inputs = 2, channels = 5, outputs = 1, kernel = 1, layers = 3, cond = 3, activation = "relu" },
   { length = 3, inputs = 4, channels = 2, outputs = 2, kernel = 5, layers = 0, cond = 1, activation = "sigmoid" },
+  -- with self-attention: two heads, one head, a transformer layer (kernel 1), four heads of 1
+  { length = 5, inputs = 3, channels = 4, outputs = 2, kernel = 3, layers = 2, cond = 2, activation = "silu", heads = 2 },
+  { length = 4, inputs = 2, channels = 3, outputs = 3, kernel = 3, layers = 1, cond = 0, activation = "tanh", heads = 1 },
+  { length = 6, inputs = 2, channels = 4, outputs = 2, kernel = 1, layers = 2, cond = 3, activation = "relu", heads = 4 },
+  { length = 1, inputs = 2, channels = 2, outputs = 1, kernel = 1, layers = 1, cond = 1, activation = "silu", heads = 2 },
 }
 
 T.test("conv: forward against a naive evaluation", function()
@@ -306,8 +356,8 @@ T.test("conv: forward against a naive evaluation", function()
   for n, s in ipairs(conv_specs) do
     local net = nn.conv(s)
     local H, k = s.channels, s.kernel
-    T.eq(net:nparams(), H * (s.inputs + 1 + s.length) + s.layers * (H * (k * H + 1) + H * s.cond + H * (H + 1))
-         + s.outputs * (H + 1), n .. ": nparams")
+    T.eq(net:nparams(), H * (s.inputs + 1 + s.length) + s.layers * (H * (k * H + 1) + H * s.cond + H * (H + 1)
+         + ((s.heads or 0) > 0 and 4 * H * (H + 1) or 0)) + s.outputs * (H + 1), n .. ": nparams")
     local p = net:init(rng)
     -- larger parameters than the initialisation, so every path matters
     for i = 1, #p do p[i] = 2 * p[i] end
@@ -339,6 +389,22 @@ T.test("conv: a sample's output depends only on its own column; the kernel's rea
   T.ok(same2, "the other sample is unchanged")
   -- one block of kernel 3: step 1 reaches steps 1 and 2 only
   T.ok(changed[1] and changed[2] and not changed[3] and not changed[8], "receptive field of one kernel-3 block")
+  -- with attention, one block of kernel 1 reaches every step; without it, only its own
+  s.kernel = 1
+  for _, nh in ipairs { 0, 3 } do
+    s.heads = nh
+    local an = nn.conv(s)
+    local pa = an:init(qd.rng(4))
+    local Ya, Ya2 = an:forward(X, pa), an:forward(X2, pa)
+    local all, others = true, false
+    for i = 1, 8 do
+      all = all and Ya:get(i, 1) ~= Ya2:get(i, 1)
+      others = others or (i > 1 and Ya:get(i, 1) ~= Ya2:get(i, 1))
+      all = all and Ya:get(i, 2) == Ya2:get(i, 2)
+    end
+    if nh > 0 then T.ok(all, "attention: step 1 reaches all 8 steps, the other sample unchanged")
+    else T.ok(not others, "kernel 1 without attention: step 1 reaches only itself") end
+  end
 end)
 
 T.test("conv: parameter and input gradients against finite differences", function()
@@ -391,6 +457,17 @@ T.test("conv: initialisation bounds, seeded", function()
   for i = o + 1, o + 4 * 13 do hc = math.max(hc, math.abs(p[i])) end
   T.ok(hc <= 1 / math.sqrt(12) and hc > 0.2, "convolution within 1/sqrt(kernel * channels)")
   T.eq(net:init(qd.rng(3))[#p], p[#p], "same seed, same parameters")
+  -- with attention the block opens with W_qkv, b_qkv, W_a, b_a within 1/sqrt(channels)
+  s.heads, s.channels = 2, 16
+  local pa = nn.conv(s):init(qd.rng(3))
+  local ha = 0
+  o = 16 * 21
+  for i = o + 1, o + 4 * 16 * 17 do ha = math.max(ha, math.abs(pa[i])) end
+  T.ok(ha <= 0.25 and ha > 0.24, "attention within 1/sqrt(channels) (" .. ha .. ")")
+  local hc2 = 0
+  o = o + 4 * 16 * 17
+  for i = o + 1, o + 16 * 48 do hc2 = math.max(hc2, math.abs(pa[i])) end
+  T.ok(hc2 <= 1 / math.sqrt(48) and hc2 > 0.13, "then the convolution within 1/sqrt(kernel * channels)")
 end)
 
 T.test("conv: training with qd.optim.adam learns a shift over time", function()
@@ -413,8 +490,10 @@ T.test("conv: training with qd.optim.adam learns a shift over time", function()
 end)
 
 T.test("conv: results do not depend on the thread count", function()
+  for _, nh in ipairs { 0, 4 } do
   local rng = qd.rng(2)
-  local net = nn.conv { length = 8, inputs = 12, channels = 64, outputs = 11, kernel = 5, layers = 2, cond = 6 }
+  local net = nn.conv { length = 8, inputs = 12, channels = 64, outputs = 11, kernel = 5, layers = 2, cond = 6,
+                        heads = nh }
   local p = net:init(rng)
   local X = randmat(8 * 12 + 6, 300, rng)
   local Tg = randmat(88, 300, rng)
@@ -430,7 +509,8 @@ T.test("conv: results do not depend on the thread count", function()
   for i = 1, #g1 do same = same and g1[i] == g2[i] end
   for i = 1, 88 do same = same and Y1:get(i, 300) == Y2:get(i, 300) end
   for i = 1, 102 do same = same and gx1:get(i, 7) == gx2:get(i, 7) end
-  T.ok(same, "1 and 2 threads give the same bits")
+  T.ok(same, "1 and 2 threads give the same bits (heads " .. nh .. ")")
+  end
 end)
 
 T.test("conv: error messages", function()
@@ -451,6 +531,10 @@ T.test("conv: error messages", function()
   T.raises(function() nn.conv(with("cond", -2)) end, "option 'cond': integer in 0..")
   T.raises(function() nn.conv(with("activation", "elu")) end, "option 'activation': one of linear")
   T.raises(function() nn.conv(with("width", 3)) end, "width")
+  T.raises(function() nn.conv(with("heads", 2)) end, "option 'heads': a divisor of channels (3) expected, got 2")
+  T.raises(function() nn.conv(with("heads", 6)) end, "option 'heads': a divisor of channels (3) expected, got 6")
+  T.raises(function() nn.conv(with("heads", -1)) end, "option 'heads': integer in 0..1048576 expected, got -1")
+  T.raises(function() nn.conv(with("heads", 1.5)) end, "option 'heads': integer in 0..")
   T.raises(function() nn.conv(ok, 1) end, "bad argument #2")
   T.raises(function() nn.conv { length = 4, inputs = 1, channels = 1048576, outputs = 1, layers = 1 }:init(qd.rng(1)) end,
            "not enough memory")
@@ -469,4 +553,10 @@ T.test("conv: error messages", function()
   local s = net:spec()
   T.eq(s.kernel, 3, "spec: default kernel"); T.eq(s.layers, 2, "spec: default layers"); T.eq(s.activation, "silu", "spec")
   T.eq(nn.conv(s):nparams(), net:nparams(), "spec rebuilds the network")
+  T.eq(s.heads, 0, "spec: default heads")
+  local at = nn.conv(with("heads", 3))
+  T.eq(at:spec().heads, 3, "spec: heads")
+  T.eq(at:nparams(), net:nparams() - 2 * 3 + 2 * 4 * 3 * 4, "attention adds 4 H (H + 1) per block")
+  T.eq(tostring(at), "qd.ConvNet(4 steps x 2 -> 3 channels, 2 blocks of 3-head attention + kernel 3, 0 condition "
+       .. "features, silu -> 4 steps x 2; " .. at:nparams() .. " parameters)", "tostring with attention")
 end)

@@ -18,7 +18,9 @@
 -- model = "conv": instead of the MLP over the flattened tensor, a residual 1-D convolution
 -- over the time steps (qd.nn.conv: per-step features in, `channels` wide, `layers` blocks of
 -- kernel width `kernel`, the class (and, Gaussian, the time features) added in every block),
--- so each step's prediction is built from its neighbours' features by shared weights.
+-- so each step's prediction is built from its neighbours' features by shared weights; with
+-- heads > 0 every block opens with self-attention over all time steps (qd.nn.conv's heads;
+-- kernel = 1 then makes it a transformer without normalisation).
 --   genqc.data{...}      a data set run: data.npy tokens, srv, classes (genqc_data.lua)
 --   genqc.run{...}       data, training, generation per class, evaluation (genqc_train.lua)
 --   genqc.eval_file{...} one-call evaluation of a generator's .npy tokens (genqc_eval.lua)
@@ -189,7 +191,7 @@ local spec = protocol.with_session_keys {
   process = { "string", "gaussian", choices = { "gaussian", "masked" } },
   embedding = { "string", "column", choices = { "column", "cell" } },
   model = { "string", "mlp", choices = { "mlp", "conv" } }, channels = { "integer", 96, 1 },
-  layers = { "integer", 4, 0 }, kernel = { "integer", 5, 1 },
+  layers = { "integer", 4, 0 }, kernel = { "integer", 5, 1 }, heads = { "integer", 0, 0 },
 }
 M.settings_spec = spec
 
@@ -265,7 +267,7 @@ local function setup(c)
     local masked = c.process == "masked"
     R.conv = { length = R.cells, inputs = masked and R.K + 1 or R.K, channels = c.channels, outputs = R.K,
                kernel = c.kernel, layers = c.layers, cond = (masked and 0 or c.time_dim) + R.C + 1,
-               activation = c.activation }
+               activation = c.activation, heads = c.heads > 0 and c.heads or nil }
     R.net = qd.nn.conv(R.conv)
   else
     R.net = qd.nn.mlp { sizes = sizes, activation = c.activation }
@@ -615,8 +617,11 @@ local function run_impl(cfg)
       bad(string.format("option 'kernel': odd width in 1..%d (2 max_gates - 1) expected, got %d",
                         2 * c.max_gates - 1, c.kernel))
     end
-  elseif type(cfg) == "table" and (cfg.channels or cfg.layers or cfg.kernel) then
-    bad("option '" .. (cfg.channels and "channels" or cfg.layers and "layers" or "kernel") ..
+    if c.heads > 0 and c.channels % c.heads ~= 0 then
+      bad(string.format("option 'heads': a divisor of channels (%d) expected, got %d", c.channels, c.heads))
+    end
+  elseif type(cfg) == "table" and (cfg.channels or cfg.layers or cfg.kernel or cfg.heads) then
+    bad("option '" .. (cfg.channels and "channels" or cfg.layers and "layers" or cfg.kernel and "kernel" or "heads") ..
         "': a setting of model = \"conv\", not used by model = \"mlp\"")
   end
   local R = setup(c)

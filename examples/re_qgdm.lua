@@ -8,7 +8,7 @@
 --        [--iterations N] [--T 6] [--L 0] [--beta-min 1e-4] [--beta-max 0.5] [--seed 1]
 --        [--out DIR] [--small]
 --
--- The defaults are the 8-qubit setting (~8 s per iteration on one core). At n = 3 and 4 more,
+-- The defaults are the 8-qubit setting (~3-4 s per iteration on one core). At n = 3 and 4 more,
 -- shorter blocks train much better (docs/results.md, "QGDM and RE-QGDM"):
 --   --na 1 --blocks 6 --L 4 --T 10 --iterations 1000 --lr 0.05 --lr-decay cosine
 -- gave mean fidelity 0.9945 (n = 3, pure), 0.9910 (n = 3, rank 2), 0.9604 (n = 4, pure).

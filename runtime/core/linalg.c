@@ -439,3 +439,202 @@ qd_status qd_isometry_channel_vjp(const qd_c *W, int nin, int nout, int m, const
     qd_free(U);
     return QD_OK;
 }
+
+/* ------------------------------------------ isometry channels on Hermitian inputs (QGDM)
+ * The same maps as qd_isometry_channel(_vjp), with the structure a density matrix and the
+ * gradient of a real loss have: rho positive definite, G Hermitian, and every output
+ * Hermitian. RE-QGDM at n = 8 spends most of its step in these products (256 / 512-wide
+ * Kraus blocks); the structure halves the forward pass and a third of the vjp:
+ *   forward  out = sum_j (K_j L)(K_j L)^H with rho = L L^H (Cholesky): the products K_j L
+ *            with a triangular L (half a product each) and zherks (the upper triangle of
+ *            the Gram product: half) instead of K_j rho and (K_j rho) K_j^H;
+ *   vjp      grho = sum_j K_j^H (G K_j) is Hermitian: its upper triangle only.
+ * The lower triangle of a Hermitian output is the mirror of the upper, its diagonal real,
+ * so the outputs are exactly Hermitian (and the next step's input takes this path again).
+ * An input that is not exactly Hermitian (rho, or G for the vjp), a rho that is not
+ * positive definite (zpotrf fails: rank-deficient, a pure state), or a small channel
+ * (below ISO_HERM_MIN, where the plain loops win) takes the general code above, which
+ * stays the reference (tests/lua/test_qgdm.lua checks both paths against naive ones).
+ * Blocks of C are fixed (ISO_HERM_NB columns) and each is one single-threaded BLAS call,
+ * so results do not depend on the thread count (as qd_la_zgemm). */
+extern void zpotrf_(const char *uplo, const int *n, qd_c *a, const int *lda, int *info);
+
+#define ISO_HERM_NB 64
+#define ISO_HERM_MIN 32   /* di and dout at least this: smaller channels take the general code */
+
+/* Both passes below pair A[i, j] with A[j, i]; they walk 32 x 32 tiles (a tile and its
+ * mirror: 32 cache lines each), not whole columns against whole rows (at d = 512 a row is
+ * 512 strides of 8 KiB: the naive loops cost ~10 ms a call in TLB and cache misses). */
+#define HERM_TILE 32
+
+/* A (d x d) exactly Hermitian: A[i, j] == conj(A[j, i]) bit for bit, a real diagonal */
+static int exactly_hermitian(const qd_c *A, size_t d)
+{
+    for (size_t j0 = 0; j0 < d; j0 += HERM_TILE)
+        for (size_t i0 = j0; i0 < d; i0 += HERM_TILE) {   /* tile rows i0.., columns j0.. (lower) */
+            size_t i1 = i0 + HERM_TILE < d ? i0 + HERM_TILE : d, j1 = j0 + HERM_TILE < d ? j0 + HERM_TILE : d;
+            for (size_t j = j0; j < j1; j++)
+                for (size_t i = i0 > j ? i0 : j; i < i1; i++) {
+                    qd_c l = A[i + j * d], u = A[j + i * d];
+                    if (creal(u) != creal(l) || cimag(u) != -cimag(l))
+                        return 0;   /* on the diagonal: cimag != -cimag unless 0 */
+                }
+        }
+    return 1;
+}
+
+/* the lower triangle of C (n x n) from its upper one: C[i, j] = conj(C[j, i]); real diagonal */
+static void herm_mirror(qd_c *C, size_t n)
+{
+    for (size_t j0 = 0; j0 < n; j0 += HERM_TILE)
+        for (size_t i0 = j0; i0 < n; i0 += HERM_TILE) {
+            size_t i1 = i0 + HERM_TILE < n ? i0 + HERM_TILE : n, j1 = j0 + HERM_TILE < n ? j0 + HERM_TILE : n;
+            for (size_t j = j0; j < j1; j++)
+                for (size_t i = i0 > j ? i0 : j; i < i1; i++)
+                    C[i + j * n] = i == j ? creal(C[j + j * n]) : conj(C[j + i * n]);
+        }
+}
+
+/* A (m x n) <- A L in place, L (n x n) lower triangular: ztrmm (half a product's work) on
+ * fixed blocks of ISO_HERM_MB rows. (zgemm calls on column blocks of L's lower part do the
+ * same work but were 2x slower per flop at 512 x 64: each repacks all of A.) */
+#define ISO_HERM_MB 256
+static void trmm_right_lower(size_t m, size_t n, qd_c *A, const qd_c *Lt)
+{
+    long nb = (long)((m + ISO_HERM_MB - 1) / ISO_HERM_MB);
+    const qd_c one = 1.0;
+#pragma omp parallel for schedule(dynamic, 1)
+    for (long ib = 0; ib < nb; ib++) {
+        size_t r0 = (size_t)ib * ISO_HERM_MB, h = m - r0 < ISO_HERM_MB ? m - r0 : ISO_HERM_MB;
+        int t = la_serial_begin();
+        cblas_ztrmm(CblasColMajor, CblasRight, CblasLower, CblasNoTrans, CblasNonUnit, (blasint)h, (blasint)n,
+                    &one, Lt, (blasint)n, A + r0, (blasint)m);
+        la_serial_end(t);
+    }
+}
+
+/* the upper triangle of C (n x n) = A^H B + beta C, A and B k x n (leading dimension k):
+ * column block c of C is rows 0 .. c + w of A^H B's columns c .. c + w (~60% of the full
+ * product's time at n = k = 512) */
+static void zgemm_upper_ch(size_t n, size_t k, const qd_c *A, const qd_c *B, double beta, qd_c *C)
+{
+    long nb = (long)((n + ISO_HERM_NB - 1) / ISO_HERM_NB);
+#pragma omp parallel for schedule(dynamic, 1)
+    for (long jb = nb - 1; jb >= 0; jb--) {   /* the tallest blocks first */
+        size_t c0 = (size_t)jb * ISO_HERM_NB, w = n - c0 < ISO_HERM_NB ? n - c0 : ISO_HERM_NB;
+        zgemm1('C', 'N', c0 + w, w, k, 1.0, A, k, B + c0 * k, k, beta, C + c0 * n, n);
+    }
+}
+
+/* rho = L L^H into Lt (lower; strict upper triangle zeroed): 1, or 0 if rho is not
+ * positive definite to zpotrf */
+static int cholesky_lower(const qd_c *rho, size_t d, qd_c *Lt)
+{
+    memcpy(Lt, rho, sizeof(qd_c) * d * d);
+    int n = (int)d, info = 0;
+    int t = la_serial_begin();
+    zpotrf_("L", &n, Lt, &n, &info);
+    la_serial_end(t);
+    if (info != 0)
+        return 0;
+    for (size_t j = 1; j < d; j++)
+        for (size_t i = 0; i < j; i++)
+            Lt[i + j * d] = 0;
+    return 1;
+}
+
+qd_status qd_isometry_channel_h(const qd_c *W, int nin, int nout, int m, const qd_c *rho, qd_c *out, qd_err *e)
+{
+    size_t di = (size_t)1 << nin, dout = (size_t)1 << nout, M = (size_t)1 << m;
+    if (di < ISO_HERM_MIN || dout < ISO_HERM_MIN || !fits_int(di) || !exactly_hermitian(rho, di))
+        return qd_isometry_channel(W, nin, nout, m, rho, out, e);
+    qd_c *Lt = qd_malloc(sizeof(qd_c) * di * di), *C = qd_malloc(sizeof(qd_c) * dout * di);
+    qd_status st = QD_OK;
+    if (!Lt || !C) {
+        st = qd_fail(e, QD_ENOMEM, "not enough memory for the Kraus blocks (%d -> %d qubits)", nin, nout);
+    } else if (!cholesky_lower(rho, di, Lt)) {
+        st = qd_isometry_channel(W, nin, nout, m, rho, out, e);   /* not positive definite */
+    } else {
+        for (size_t j = 0; j < M; j++) {   /* out += C C^H, C = K_j L (upper triangle) */
+            kraus_block(W, di, dout, M, j, C);
+            trmm_right_lower(dout, di, C, Lt);
+            qd_la_zherk('N', dout, di, 1.0, C, dout, j ? 1.0 : 0.0, out, dout);
+        }
+        herm_mirror(out, dout);
+    }
+    qd_free(Lt);
+    qd_free(C);
+    return st;
+}
+
+qd_status qd_isometry_channel_vjp_h(const qd_c *W, int nin, int nout, int m, const qd_c *rho, const qd_c *G,
+                                    qd_c *gW, qd_c *grho, qd_err *e)
+{
+    size_t di = (size_t)1 << nin, dout = (size_t)1 << nout, M = (size_t)1 << m;
+    if (!grho || di < ISO_HERM_MIN || dout < ISO_HERM_MIN || !exactly_hermitian(G, dout))
+        return qd_isometry_channel_vjp(W, nin, nout, m, rho, G, gW, grho, e);
+    qd_c *K = qd_malloc(sizeof(qd_c) * dout * di), *T = qd_malloc(sizeof(qd_c) * dout * di);
+    qd_c *U = gW ? qd_malloc(sizeof(qd_c) * dout * di) : NULL;
+    if (!K || !T || (gW && !U)) {
+        qd_free(K);
+        qd_free(T);
+        qd_free(U);
+        return qd_fail(e, QD_ENOMEM, "not enough memory for the Kraus blocks (%d -> %d qubits)", nin, nout);
+    }
+    for (size_t j = 0; j < M; j++) {
+        kraus_block(W, di, dout, M, j, K);
+        qd_la_zgemm('N', 'N', dout, di, dout, 1.0, G, dout, K, dout, 0.0, T, dout);   /* T = G K_j */
+        if (gW) {
+            qd_la_zgemm('N', 'N', dout, di, di, 2.0, T, dout, rho, di, 0.0, U, dout);   /* U = 2 G K_j rho */
+            for (size_t i = 0; i < di; i++)
+                for (size_t a = 0; a < dout; a++)
+                    gW[i * dout * M + a * M + j] = U[a + i * dout];
+        }
+        zgemm_upper_ch(di, dout, K, T, j ? 1.0 : 0.0, grho);   /* grho += K_j^H T_j (upper) */
+    }
+    herm_mirror(grho, di);
+    qd_free(K);
+    qd_free(T);
+    qd_free(U);
+    return QD_OK;
+}
+
+/* ------------------------------------------------ Hermitian eigensolver, divide and conquer
+ * qd_la_eigh's contract with LAPACK's zheevd instead of zheev: the same decomposition to
+ * rounding, 3-5x faster with eigenvectors at d = 256 ... 512 (the QGDM losses' sizes),
+ * for more workspace. */
+extern void zheevd_(const char *jobz, const char *uplo, const int *n, qd_c *a, const int *lda, double *w,
+                    qd_c *work, const int *lwork, double *rwork, const int *lrwork, int *iwork,
+                    const int *liwork, int *info);
+
+qd_status qd_la_eigh_dc(qd_c *A, size_t d, double *w, int vecs, qd_err *e)
+{
+    if (!fits_int(d))
+        return qd_fail(e, QD_EARG, "matrix too large for LAPACK (%zu x %zu)", d, d);
+    int n = (int)d, info = 0, lwork = -1, lrwork = -1, liwork = -1, iq = 0;
+    qd_c wq;
+    double rq;
+    const char *jobz = vecs ? "V" : "N";
+    zheevd_(jobz, "L", &n, A, &n, w, &wq, &lwork, &rq, &lrwork, &iq, &liwork, &info);
+    lwork = (int)creal(wq) > 1 ? (int)creal(wq) : 1;
+    lrwork = (int)rq > 1 ? (int)rq : 1;
+    liwork = iq > 1 ? iq : 1;
+    qd_c *work = qd_malloc(sizeof(qd_c) * (size_t)lwork);
+    double *rwork = qd_malloc(sizeof(double) * (size_t)lrwork);
+    int *iwork = qd_malloc(sizeof(int) * (size_t)liwork);
+    if (!work || !rwork || !iwork) {
+        qd_free(work);
+        qd_free(rwork);
+        qd_free(iwork);
+        return qd_fail(e, QD_ENOMEM, "not enough memory for an eigen-decomposition");
+    }
+    int t = la_serial_begin();
+    zheevd_(jobz, "L", &n, A, &n, w, work, &lwork, rwork, &lrwork, iwork, &liwork, &info);
+    la_serial_end(t);
+    qd_free(work);
+    qd_free(rwork);
+    qd_free(iwork);
+    if (info != 0)
+        return qd_fail(e, QD_ENUMERIC, "eigen-decomposition failed (zheevd info %d)", info);
+    return QD_OK;
+}

@@ -724,10 +724,46 @@ double qd_loss_infid_pd(const qd_c *psi, const qd_c *rho, int n, qd_c *Gpsi, qd_
     return 1.0 - f;
 }
 
+/* the lower triangle of C (n x n) from its upper one (a zherk's output), real diagonal */
+static void herm_mirror(qd_c *C, size_t n)
+{
+    for (size_t j = 0; j < n; j++) {
+        C[j + j * n] = creal(C[j + j * n]);
+        for (size_t i = j + 1; i < n; i++)
+            C[i + j * n] = conj(C[j + i * n]);
+    }
+}
+
+/* S = sqrt(sigma) for a PSD sigma, as qd_la_sqrtm_psd (eigenvalues below D eps max|w| are
+ * rounding of zero ones: 0) but by divide and conquer, and as (V w^{1/4})(V w^{1/4})^H (one
+ * zherk: half a product, and S exactly Hermitian). V, T: D x D scratch; w: D */
+static qd_status sqrt_psd(const qd_c *sigma, size_t D, qd_c *S, qd_c *V, qd_c *T, double *w, qd_err *e)
+{
+    memcpy(V, sigma, sizeof(qd_c) * D * D);
+    qd_status st = qd_la_eigh_dc(V, D, w, 1, e);
+    if (st)
+        return st;
+    double wmax = 0;
+    for (size_t k = 0; k < D; k++)
+        wmax = fabs(w[k]) > wmax ? fabs(w[k]) : wmax;
+    double floor_ = (double)D * 2.220446049250313e-16 * wmax;
+    for (size_t k = 0; k < D; k++) {
+        double r = w[k] > floor_ ? sqrt(sqrt(w[k])) : 0.0;
+        for (size_t i = 0; i < D; i++)
+            T[i + k * D] = V[i + k * D] * r;
+    }
+    qd_la_zherk('N', D, D, 1.0, T, D, 0.0, S, D);
+    herm_mirror(S, D);
+    return QD_OK;
+}
+
 /* grad_rho F (Euclidean, Hermitian) = sqrt(F) S X^{-1/2} S, S = sqrt(sigma),
  * X = S rho S; writes it scaled by `scale` into out, and F = (sum of sqrt of X's eigenvalues
  * on its support)^2 into *f: the value that gradient belongs to (exact for a pure sigma,
- * where summing every eigenvalue would add the rounding noise of the zero ones, ~1e-8). */
+ * where summing every eigenvalue would add the rounding noise of the zero ones, ~1e-8).
+ * With T T^H = X^{-1/2} (T = V w^{-1/4} on the support), S X^{-1/2} S = (S T)(S T)^H: one
+ * product and a zherk, and the gradient comes out exactly Hermitian (which the QGDM
+ * channels' vjp uses: qd_isometry_channel_vjp_h). Eigen-decompositions by zheevd. */
 static qd_status uhlmann_grad(const qd_c *rho, const qd_c *sigma, size_t D, double scale,
                               qd_c *out, double *f, qd_err *e)
 {
@@ -739,12 +775,12 @@ static qd_status uhlmann_grad(const qd_c *rho, const qd_c *sigma, size_t D, doub
         st = nomem(e, "a fidelity gradient");
         goto done;
     }
-    st = qd_la_sqrtm_psd(sigma, D, S, e);
+    st = sqrt_psd(sigma, D, S, X, T, w, e);
     if (st)
         goto done;
     qd_la_zgemm('N', 'N', D, D, D, 1.0, rho, D, S, D, 0.0, T, D);   /* T = rho S */
     qd_la_zgemm('N', 'N', D, D, D, 1.0, S, D, T, D, 0.0, X, D);     /* X = S rho S */
-    st = qd_la_eigh(X, D, w, 1, e);                                  /* X -> V */
+    st = qd_la_eigh_dc(X, D, w, 1, e);                               /* X -> V */
     if (st)
         goto done;
     double wmax = 0, sf = 0;
@@ -761,9 +797,9 @@ static qd_status uhlmann_grad(const qd_c *rho, const qd_c *sigma, size_t D, doub
         for (size_t i = 0; i < D; i++)
             T[i + k * D] = X[i + k * D] * r;
     }
-    qd_la_zgemm('N', 'C', D, D, D, 1.0, T, D, T, D, 0.0, X, D);     /* X = X^{-1/2} */
-    qd_la_zgemm('N', 'N', D, D, D, 1.0, X, D, S, D, 0.0, T, D);     /* T = X^{-1/2} S */
-    qd_la_zgemm('N', 'N', D, D, D, scale * sf, S, D, T, D, 0.0, out, D);
+    qd_la_zgemm('N', 'N', D, D, D, 1.0, S, D, T, D, 0.0, X, D);     /* X = S T */
+    qd_la_zherk('N', D, D, scale * sf, X, D, 0.0, out, D);           /* out = scale sf X X^H */
+    herm_mirror(out, D);
 done:
     qd_free(S);
     qd_free(T);

@@ -269,6 +269,8 @@ void qd_la_zherk(char trans, size_t n, size_t k, double alpha, const qd_c *A, si
 /* Eigen-decomposition of a Hermitian d x d matrix (A is overwritten with the
  * eigenvectors as columns if vecs != 0). w: d ascending eigenvalues. */
 qd_status qd_la_eigh(qd_c *A, size_t d, double *w, int vecs, qd_err *e);
+/* The same by divide and conquer (zheevd): faster with eigenvectors, same values to rounding. */
+qd_status qd_la_eigh_dc(qd_c *A, size_t d, double *w, int vecs, qd_err *e);
 /* Singular values (descending) of an m x n matrix (A is destroyed). s: min(m,n). */
 qd_status qd_la_svdvals(qd_c *A, size_t m, size_t n, double *s, qd_err *e);
 /* QR of an m x n matrix (m >= n): A is overwritten with Q (m x n), R's diagonal in rdiag. */
@@ -286,6 +288,13 @@ qd_status qd_isometry_channel(const qd_c *W, int nin, int nout, int m, const qd_
  * gW = dL/d conj(W) (block j: 2 G K_j rho), grho = sum_j K_j^H G K_j; either may be NULL. */
 qd_status qd_isometry_channel_vjp(const qd_c *W, int nin, int nout, int m, const qd_c *rho, const qd_c *G,
                                   qd_c *gW, qd_c *grho, qd_err *e);
+/* The same two for density-matrix inputs (linalg.c, "isometry channels on Hermitian inputs"):
+ * with rho exactly Hermitian and positive definite (G exactly Hermitian for the vjp) the
+ * outputs are exactly Hermitian and cost about half; any other input takes the functions
+ * above. Same values to rounding. */
+qd_status qd_isometry_channel_h(const qd_c *W, int nin, int nout, int m, const qd_c *rho, qd_c *out, qd_err *e);
+qd_status qd_isometry_channel_vjp_h(const qd_c *W, int nin, int nout, int m, const qd_c *rho, const qd_c *G,
+                                    qd_c *gW, qd_c *grho, qd_err *e);
 
 /* ---------------------------------------------------------------- states (state.c)
  * Constructors and conversions on raw buffers. */

@@ -162,7 +162,7 @@ static void iso_args(lua_State *L, qdl_reg **E, qdl_reg **rho, int *m, int *nout
                                             (*rho)->n, (int)(*E)->count));
 }
 
-/* core.isometry_channel(W, rho, m) -> sum_j K_j rho K_j^H (qd_isometry_channel), on the
+/* core.isometry_channel(W, rho, m) -> sum_j K_j rho K_j^H (qd_isometry_channel_h), on the
  * members' qubits but the last m */
 static int l_isometry_channel(lua_State *L)
 {
@@ -170,9 +170,9 @@ static int l_isometry_channel(lua_State *L)
     qdl_reg *E, *rho;
     int m, nout;
     iso_args(L, &E, &rho, &m, &nout);
-    qdl_reg *o = qdL_newreg(L, QDL_K_DM, nout, 1);
+    qdl_reg *o = qdL_newreg_uninit(L, QDL_K_DM, nout, 1);   /* every entry written (or an error raised) */
     qd_err e;
-    if (qd_isometry_channel(E->a, rho->n, nout, m, rho->a, o->a, &e) != QD_OK)
+    if (qd_isometry_channel_h(E->a, rho->n, nout, m, rho->a, o->a, &e) != QD_OK)
         return qdL_raise(L, &e);
     return 1;
 }
@@ -187,10 +187,11 @@ static int l_isometry_channel_vjp(lua_State *L)
     qdl_reg *G = qdL_checkkind(L, 4, QDL_K_DM);
     if (G->n != nout)
         return luaL_argerror(L, 4, "a gradient on the output's qubits expected");
-    qdl_reg *gW = qdL_newreg(L, QDL_K_ENS, E->n, E->count);
-    qdl_reg *gr = qdL_newreg(L, QDL_K_DM, rho->n, 1);
+    /* both written in full by the vjp (or an error raised): no zeroing of 2^(N + nin) amplitudes */
+    qdl_reg *gW = qdL_newreg_uninit(L, QDL_K_ENS, E->n, E->count);
+    qdl_reg *gr = qdL_newreg_uninit(L, QDL_K_DM, rho->n, 1);
     qd_err e;
-    if (qd_isometry_channel_vjp(E->a, rho->n, nout, m, rho->a, G->a, gW->a, gr->a, &e) != QD_OK)
+    if (qd_isometry_channel_vjp_h(E->a, rho->n, nout, m, rho->a, G->a, gW->a, gr->a, &e) != QD_OK)
         return qdL_raise(L, &e);
     return 2;
 }

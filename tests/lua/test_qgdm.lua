@@ -151,6 +151,91 @@ T.test("qgdm: core.isometry_channel = Tr_m[W rho W^H] (rho as a mixture of state
     "output's qubits", "gradient shape")
 end)
 
+-- the Hermitian paths of the channel (linalg.c qd_isometry_channel_h / _vjp_h): a positive
+-- definite rho and a Hermitian G, from 32 x 32 on; rank-deficient, non-Hermitian or small
+-- inputs take the general code (the test above)
+T.test("qgdm: isometry channel on density matrices (Cholesky path) = naive references", function()
+  local function exactly_hermitian(A)
+    for i = 1, 2 ^ A.n do
+      for j = i, 2 ^ A.n do
+        local ar, ai = A:get(i, j)
+        local br, bi = A:get(j, i)
+        if ar ~= br or ai ~= -bi then return false end
+      end
+    end
+    return true
+  end
+  local function re_inner(A, B)   -- Re sum conj(A_ij) B_ij
+    local acc = 0
+    for i = 1, 2 ^ A.n do
+      for j = 1, 2 ^ A.n do
+        local ar, ai = A:get(i, j)
+        local br, bi = B:get(i, j)
+        acc = acc + ar * br + ai * bi
+      end
+    end
+    return acc
+  end
+  for _, case in ipairs { { 5, 5, 1 }, { 5, 6, 1 }, { 6, 5, 2 } } do   -- nin, nout, m
+    local nin, nout, m = case[1], case[2], case[3]
+    local N, rng = nout + m, qd.rng(700 + nin * 100 + nout * 10 + m)
+    local U = qd.random.unitary(N, rng)
+    local cols = {}
+    for i = 1, 2 ^ nin do cols[i] = U * qd.state(N, bits(i - 1, N)) end
+    local W = qd.ensemble.from(cols)
+    local keep = {}
+    for q = 0, nout - 1 do keep[#keep + 1] = q end
+    -- rho = 0.6 |v><v| + 0.4 I/d (positive definite); W rho W^H traced = 0.6 Tr_m |Wv><Wv| +
+    -- 0.4/d sum_i Tr_m |W_i><W_i|
+    local v = qd.haar_state(nin, rng)
+    local Wv = 0 * cols[1]
+    for i = 1, 2 ^ nin do
+      local re, im = v:amp(i)
+      Wv = Wv + cols[i] * { re, im }
+    end
+    local rho = 0.6 * qd.dm(v) + 0.4 * qd.maximally_mixed(nin)
+    local ref = 0.6 * Wv:ptrace(keep)
+    for i = 1, 2 ^ nin do ref = ref + (0.4 / 2 ^ nin) * cols[i]:ptrace(keep) end
+    local out = core.isometry_channel(W, rho, m)
+    local tag = string.format("%d -> %d, m = %d", nin, nout, m)
+    T.ok(maxdiff(out, ref) < 1e-13, tag .. ": = Tr_m[W rho W^H] (" .. string.format("%.1e", maxdiff(out, ref)) .. ")")
+    T.ok(exactly_hermitian(out), tag .. ": output exactly Hermitian (the Cholesky path ran)")
+    -- vjp with a Hermitian G (upper-triangle path) and a non-Hermitian one (general path):
+    -- grho is the adjoint for both (the channel is linear in rho); gW = finite differences
+    -- for the Hermitian G (the contract: G = dL/d conj(out) of a real L is Hermitian)
+    local G = qd.dm(qd.haar_state(nout, rng)) * 0.7 + qd.maximally_mixed(nout) * 0.3
+    local Gn = G + G * { 0, 0.3 }   -- G (1 + 0.3i): not Hermitian
+    local X = 0.5 * qd.dm(qd.haar_state(nin, rng)) + 0.5 * qd.maximally_mixed(nin)
+    for _, g in ipairs { { G, "Hermitian G" }, { Gn, "non-Hermitian G" } } do
+      local gW, grho = core.isometry_channel_vjp(W, rho, m, g[1])
+      if g[1] == G then T.ok(exactly_hermitian(grho), tag .. ": grho exactly Hermitian") end
+      local lhs, rhs = re_inner(g[1], core.isometry_channel(W, X, m)), re_inner(grho, X)
+      T.ok(math.abs(lhs - rhs) < 1e-13, string.format("%s, %s: grho is the adjoint (%.1e)", tag, g[2], math.abs(lhs - rhs)))
+      if g[1] == G then
+        local D = qd.ensemble.haar(N, 2 ^ nin, rng)
+        local h = 1e-6
+        local Lp = re_inner(G, core.isometry_channel(W + D * h, rho, m))
+        local Lm = re_inner(G, core.isometry_channel(W - D * h, rho, m))
+        local dir = 0
+        for i = 1, 2 ^ nin do
+          for a = 1, 2 ^ N do
+            local gr, gi = gW[i]:amp(a)
+            local dr, di = D[i]:amp(a)
+            dir = dir + gr * dr + gi * di
+          end
+        end
+        T.ok(math.abs((Lp - Lm) / (2 * h) - dir) < 1e-7, string.format("%s: gW = finite differences (%.1e)",
+          tag, math.abs((Lp - Lm) / (2 * h) - dir)))
+      end
+    end
+  end
+  -- the chain's G comes from the infidelity's gradient: exactly Hermitian (loss.c builds it as
+  -- a zherk), so the vjp of the step before takes the Hermitian path too
+  local a = 0.7 * qd.dm(qd.haar_state(5, qd.rng(1))) + 0.3 * qd.maximally_mixed(5)
+  local _, Ga = qd.loss.infidelity(a, qd.dm(qd.haar_state(5, qd.rng(2))), { grad = true, wrt = 1 })
+  T.ok(exactly_hermitian(Ga), "infidelity gradient exactly Hermitian")
+end)
+
 T.test("qgdm: chain gradients against finite differences", function()
   for _, loss in ipairs { "infidelity", "trace_distance", "hilbert_schmidt", "superfidelity" } do
     fd_check("chain " .. loss, cfg { loss = loss }, P.loss_grad)

@@ -49,6 +49,12 @@ struct qd_sse_lanes {
     /* sqrt(gamma_k) and sqrt(gamma_k gamma_l), computed once (the step's loops would redo
      * them: the stores to lane vectors may alias o->gamma) */
     double sg[QD_SSE_LANES_MAX_M], sgg[QD_SSE_LANES_MAX_M][QD_SSE_LANES_MAX_M];
+    /* every measured A_k diagonal (m >= 2): the Rouchon step's A terms are one diagonal,
+     * (S_b + S_b^2 / 2 - dt sum_k g_k a_k(b)^2) psi_b with S_b = sum_k sqrt(g_k) dy_k a_k(b)
+     * (a_k(b) the real diagonal of A_k), O(m) per amplitude instead of m^2 operator products;
+     * qd2[b] = sum_k g_k a_k(b)^2 */
+    int diag;
+    double qd2[(size_t)1 << QD_SSE_LANES_MAX_QUBITS];
     const qd_sse_opts *o;
 };
 
@@ -141,6 +147,23 @@ qd_sse_lanes *qd_sse_lanes_new(const qd_sse_opts *o, int n)
     if (!ok) {
         qd_sse_lanes_free(P);
         return NULL;
+    }
+    P->diag = o->scheme == QD_SSE_ROUCHON && P->m >= 2;
+    for (size_t k = 0; k < P->m; k++) {
+        const lop *A = &P->A[k];
+        if (A->ng > 1 || (A->ng == 1 && A->x[0] != 0))
+            P->diag = 0;
+        for (size_t b = 0; A->ng == 1 && b < d; b++)
+            if (A->w[2 * b + 1] != 0)
+                P->diag = 0;
+    }
+    for (size_t b = 0; P->diag && b < d; b++) {
+        double q = 0;
+        for (size_t k = 0; k < P->m; k++) {
+            double a = P->A[k].ng ? P->A[k].w[2 * b] : 0;
+            q += o->gamma[k] * (a * a);
+        }
+        P->qd2[b] = q;
     }
     return P;
 }
@@ -339,6 +362,21 @@ lanes_measure(const qd_sse_lanes *P, const qd_lv *psi, qd_lv *nv, qd_lv *t, qd_l
     }
     for (size_t k = 0; k < m; k++)
         dy[k] = (2 * P->sg[k] * dt) * a[k] + dW[k];
+    if (P->diag) {
+        qd_lv c[QD_SSE_LANES_MAX_M];
+        for (size_t k = 0; k < m; k++)
+            c[k] = P->sg[k] * dy[k];
+        for (size_t b = 0; b < d; b++) {
+            qd_lv S = qd_l_set1(0);
+            for (size_t k = 0; k < m; k++)
+                if (P->A[k].ng)
+                    S += c[k] * P->A[k].w[2 * b];
+            qd_lv f = S + 0.5 * (S * S) - dt * P->qd2[b];
+            nv[b] += f * psi[b];
+            nv[d + b] += f * psi[d + b];
+        }
+        return;
+    }
     for (size_t k = 0; k < m; k++) {
         double g = o->gamma[k];
         qd_lv cu = P->sg[k] * dy[k];

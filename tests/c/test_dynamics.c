@@ -400,9 +400,14 @@ QD_TEST(dyn_sse_law_lanes_vs_generic)
 {
     for (int n = 1; n <= 2; n++) {
         size_t d = (size_t)1 << n, N = 70, steps = 30;
-        qd_pauli_sum A, F, X[3];
+        qd_pauli_sum A, A2[2], F, X[3];
         qd_ps_init(&A, n);
         addt(&A, 1, "Z", 0, -1);
+        qd_ps_init(&A2[0], n);   /* two diagonal observables: the lane path's diagonal Rouchon step */
+        addt(&A2[0], 1, "Z", 0, -1);
+        qd_ps_init(&A2[1], n);
+        addt(&A2[1], 0.7, "Z", n - 1, -1);
+        addt(&A2[1], -0.4, n > 1 ? "ZZ" : "Z", 0, n > 1 ? 1 : -1);
         qd_ps_init(&F, n);
         addt(&F, 1, "X", 0, -1);
         addt(&F, 1, "Y", n - 1, -1);
@@ -429,16 +434,17 @@ QD_TEST(dyn_sse_law_lanes_vs_generic)
         };
         uint32_t out[2] = {35, 36};
         qd_sse_law law = {sizeof nd / sizeof nd[0], nd, 3, X, out};
-        double gam = 1.2;
+        double gam = 1.2, gam2[2] = {1.2, 0.6};
         qd_c *a0 = malloc(sizeof(qd_c) * d * N), *x = malloc(sizeof(qd_c) * d * N), *y = malloc(sizeof(qd_c) * d * N);
         qd_rng r, base;
         qd_rng_init(&r, 300 + (uint64_t)n);
         qd_rng_init(&base, 31);
         for (size_t j = 0; j < N; j++)
             ref_random_vec(a0 + j * d, d, &r);
-        for (int rev = 0; rev < 2; rev++) {
-            qd_sse_opts o = {.m = 1, .A = &A, .gamma = &gam, .scheme = QD_SSE_ROUCHON, .dt = 0.01, .steps = steps,
-                             .F = &F, .law = &law, .reverse = rev, .t0 = rev ? 0.6 : 0.1};
+        for (int cfg = 0; cfg < 3; cfg++) {
+            int rev = cfg == 1, two = cfg == 2;
+            qd_sse_opts o = {.m = two ? 2 : 1, .A = two ? A2 : &A, .gamma = two ? gam2 : &gam, .scheme = QD_SSE_ROUCHON,
+                             .dt = 0.01, .steps = steps, .F = &F, .law = &law, .reverse = rev, .t0 = rev ? 0.6 : 0.1};
             qd_err e;
             memcpy(x, a0, sizeof(qd_c) * d * N);
             memcpy(y, a0, sizeof(qd_c) * d * N);
@@ -451,7 +457,7 @@ QD_TEST(dyn_sse_law_lanes_vs_generic)
                 ds = fmax(ds, cabs(x[i] - y[i]));
                 moved = fmax(moved, cabs(x[i] - a0[i]));
             }
-            CHECK(ds < 1e-12 && moved > 1e-3, "law: lanes = generic (n=%d rev %d): %g (moved %g)", n, rev, ds, moved);
+            CHECK(ds < 1e-12 && moved > 1e-3, "law: lanes = generic (n=%d cfg %d): %g (moved %g)", n, cfg, ds, moved);
             memcpy(y, a0, sizeof(qd_c) * d * N);
             CHECK(qd_sse_run(y, n, 5, &o, &base, &e) == QD_OK, "law, 5 members");
             CHECK(memcmp(x, y, sizeof(qd_c) * d * 5) == 0, "law: members 0-4 the same alone and among 70 (n=%d)", n);
@@ -494,6 +500,8 @@ QD_TEST(dyn_sse_law_lanes_vs_generic)
         free(x);
         free(y);
         qd_ps_free(&A);
+        qd_ps_free(&A2[0]);
+        qd_ps_free(&A2[1]);
         qd_ps_free(&F);
         for (int i = 0; i < 3; i++)
             qd_ps_free(&X[i]);

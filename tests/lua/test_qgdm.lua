@@ -32,6 +32,19 @@ local function maxdiff(a, b)
   return m
 end
 
+-- Re Tr(A^H B) = Re sum conj(A_ij) B_ij of two density-matrix-shaped objects
+local function re_inner(A, B)
+  local acc = 0
+  for i = 1, 2 ^ A.n do
+    for j = 1, 2 ^ A.n do
+      local ar, ai = A:get(i, j)
+      local br, bi = B:get(i, j)
+      acc = acc + ar * br + ai * bi
+    end
+  end
+  return acc
+end
+
 T.test("qgdm: forward states (global closed form, local = the channel on every qubit)", function()
   local rho0 = qgdm.target("pure", 2, qd.rng(1))
   local s = qd.schedule.linear { T = 4, from = 0.05, to = 0.3 }
@@ -116,17 +129,6 @@ T.test("qgdm: core.isometry_channel = Tr_m[W rho W^H] (rho as a mixture of state
     local G = qd.dm(qd.haar_state(nout, rng)) * 0.7 + qd.maximally_mixed(nout) * 0.3
     local gW, grho = core.isometry_channel_vjp(W, rho, m, G)
     local X = qd.dm(qd.haar_state(nin, rng))
-    local function re_inner(A, B)   -- Re Tr(A^H B) for Hermitian A: Re sum conj(A_ij) B_ij
-      local acc = 0
-      for i = 1, 2 ^ A.n do
-        for j = 1, 2 ^ A.n do
-          local ar, ai = A:get(i, j)
-          local br, bi = B:get(i, j)
-          acc = acc + ar * br + ai * bi
-        end
-      end
-      return acc
-    end
     local lhs, rhs = re_inner(G, core.isometry_channel(W, X, m)), re_inner(grho, X)
     T.ok(math.abs(lhs - rhs) < 1e-13, string.format("vjp: grho is the adjoint (%d -> %d, m = %d): %.1e",
       nin, nout, m, math.abs(lhs - rhs)))
@@ -164,17 +166,6 @@ T.test("qgdm: isometry channel on density matrices (Cholesky path) = naive refer
       end
     end
     return true
-  end
-  local function re_inner(A, B)   -- Re sum conj(A_ij) B_ij
-    local acc = 0
-    for i = 1, 2 ^ A.n do
-      for j = 1, 2 ^ A.n do
-        local ar, ai = A:get(i, j)
-        local br, bi = B:get(i, j)
-        acc = acc + ar * br + ai * bi
-      end
-    end
-    return acc
   end
   for _, case in ipairs { { 5, 5, 1 }, { 5, 6, 1 }, { 6, 5, 2 } } do   -- nin, nout, m
     local nin, nout, m = case[1], case[2], case[3]

@@ -236,6 +236,45 @@ static inline __attribute__((always_inline)) void lop_apply(const lop *O, size_t
     }
 }
 
+/* (O p)[b] alone, with lop_apply's arithmetic in its order (from 0, the groups in turn), so
+ * the same bits without storing O p */
+static inline __attribute__((always_inline)) void lop_entry(const lop *O, size_t d, const qd_lv *p, size_t b,
+                                                            qd_lv *qr, qd_lv *qi)
+{
+    const qd_lv *pr = p, *pi = p + d;
+    qd_lv r = qd_l_set1(0), i = qd_l_set1(0);
+    for (size_t g = 0; g < O->ng; g++) {
+        size_t s = b ^ O->x[g];
+        double wr = O->w[(g * d + b) * 2], wi = O->w[(g * d + b) * 2 + 1];
+        if (wi == 0) {
+            if (wr == 0)
+                continue;
+            r += wr * pr[s];
+            i += wr * pi[s];
+        } else if (wr == 0) {
+            r -= wi * pi[s];
+            i += wi * pr[s];
+        } else {
+            r += wr * pr[s] - wi * pi[s];
+            i += wr * pi[s] + wi * pr[s];
+        }
+    }
+    *qr = r;
+    *qi = i;
+}
+
+/* Re <p|O|p> lane-wise: lop_apply then lane_re_inner, the same bits, nothing stored */
+static inline __attribute__((always_inline)) qd_lv lop_expect(const lop *O, size_t d, const qd_lv *p)
+{
+    qd_lv s = qd_l_set1(0);
+    for (size_t b = 0; b < d; b++) {
+        qd_lv qr, qi;
+        lop_entry(O, d, p, b, &qr, &qi);
+        s += p[b] * qr + p[d + b] * qi;
+    }
+    return s;
+}
+
 /* Re <p|q> lane-wise, amplitudes in order */
 static inline __attribute__((always_inline)) qd_lv lane_re_inner(const qd_lv *p, const qd_lv *q, size_t d)
 {
@@ -245,13 +284,12 @@ static inline __attribute__((always_inline)) qd_lv lane_re_inner(const qd_lv *p,
     return s;
 }
 
-/* <O_i> of the block's lanes into vals (sse_observe_member's layout); t scratch 2d */
-static void lanes_observe(const qd_sse_lanes *P, const qd_lv *psi, qd_lv *t, size_t j0, size_t nl,
-                          size_t count, double *vals, size_t nsave, size_t idx)
+/* <O_i> of the block's lanes into vals (sse_observe_member's layout) */
+static void lanes_observe(const qd_sse_lanes *P, const qd_lv *psi, size_t j0, size_t nl, size_t count,
+                          double *vals, size_t nsave, size_t idx)
 {
     for (size_t i = 0; i < P->nobs; i++) {
-        lop_apply(&P->obs[i], P->d, psi, t, 0);
-        qd_lv v = lane_re_inner(psi, t, P->d);
+        qd_lv v = lop_expect(&P->obs[i], P->d, psi);
         for (size_t l = 0; l < nl; l++)
             vals[(i * nsave + idx) * count + j0 + l] = v[l];
     }
@@ -261,11 +299,11 @@ void qd_sse_lanes_observe0(const qd_sse_lanes *P, const qd_c *a, size_t count, d
                            size_t nsave, double *scr)
 {
     size_t d = P->d;
-    qd_lv *psi = (qd_lv *)scr, *t = psi + 2 * d;
+    qd_lv *psi = (qd_lv *)scr;
     for (size_t j0 = 0; j0 < count; j0 += QD_LV) {
         size_t nl = count - j0 < QD_LV ? count - j0 : QD_LV;
         lanes_in(psi, a + j0 * d, d, nl);
-        lanes_observe(P, psi, t, j0, nl, count, vals, nsave, 0);
+        lanes_observe(P, psi, j0, nl, count, vals, nsave, 0);
     }
 }
 
@@ -286,17 +324,15 @@ static void mark_bad(qd_li okm, size_t nl, size_t *bad, size_t st)
  * lane where a value is not finite gets 0 and, if it is a member, is marked failed by the
  * law (bad, once). */
 static inline __attribute__((always_inline)) void
-law_coefficients(const qd_sse_lanes *P, qd_lv *const *psi, qd_lv *const *t, qd_lv *ex, qd_lv *val, qd_lv *cre,
+law_coefficients(const qd_sse_lanes *P, qd_lv *const *psi, qd_lv *ex, qd_lv *val, qd_lv *cre,
                  qd_lv *cim, const size_t *nlr, size_t *bad, size_t st, int first, size_t d, int R)
 {
     const qd_sse_opts *o = P->o;
     const qd_sse_law *law = o->law;
     size_t nF = P->nF;
     for (int r = 0; r < R; r++)
-        for (size_t i = 0; i < P->nexp; i++) {
-            lop_apply(&P->lexp[i], d, psi[r], t[r], 0);
-            ex[i * (size_t)R + (size_t)r] = lane_re_inner(psi[r], t[r], d);
-        }
+        for (size_t i = 0; i < P->nexp; i++)
+            ex[i * (size_t)R + (size_t)r] = lop_expect(&P->lexp[i], d, psi[r]);
     double tm = o->reverse ? o->t0 - (double)st * o->dt : o->t0 + (double)st * o->dt;
     qd_li ok[QD_SSE_LANES_R];
     qd_law_eval(law, nF, ex, tm, val, (size_t)R, ok, first);
@@ -444,7 +480,7 @@ block_impl(const qd_sse_lanes *P, qd_c *a, size_t j0, size_t nl, size_t count, s
             break;
         }
         if (law)
-            law_coefficients(P, psi, t, lex, lval, cre, cim, nlr, bad, st, st == s0, d, R);
+            law_coefficients(P, psi, lex, lval, cre, cim, nlr, bad, st, st == s0, d, R);
         qd_lv dW[QD_SSE_LANES_R][QD_SSE_LANES_MAX_M], a_[QD_SSE_LANES_R][QD_SSE_LANES_MAX_M];
         qd_lv dy[QD_SSE_LANES_R][QD_SSE_LANES_MAX_M];
         for (size_t k = 0; k < m; k++) {
@@ -470,12 +506,13 @@ block_impl(const qd_sse_lanes *P, qd_c *a, size_t j0, size_t nl, size_t count, s
             if (P->H.ng)
                 lop_apply(&P->H, d, psi[r], nv[r], 1);
             for (size_t f = 0; f < nF; f++) {
-                /* nv += (-i dt c_f) (F_f psi) */
-                lop_apply(&P->F[f], d, psi[r], t[r], 0);
+                /* nv += (-i dt c_f) (F_f psi), (F_f psi)[b] computed in place */
                 qd_lv ar = cim[(size_t)r * nF + f] * dt, ai = -(cre[(size_t)r * nF + f] * dt);
                 for (size_t b = 0; b < d; b++) {
-                    nv[r][b] += ar * t[r][b] - ai * t[r][d + b];
-                    nv[r][d + b] += ar * t[r][d + b] + ai * t[r][b];
+                    qd_lv tr, ti;
+                    lop_entry(&P->F[f], d, psi[r], b, &tr, &ti);
+                    nv[r][b] += ar * tr - ai * ti;
+                    nv[r][d + b] += ar * ti + ai * tr;
                 }
             }
         }
@@ -492,7 +529,7 @@ block_impl(const qd_sse_lanes *P, qd_c *a, size_t j0, size_t nl, size_t count, s
         if (P->nobs && (st + 1) % o->every == 0)
             for (int r = 0; r < R; r++)
                 if (nlr[r])
-                    lanes_observe(P, psi[r], t[r], j0 + (size_t)r * QD_LV, nlr[r], count, vals, nsave,
+                    lanes_observe(P, psi[r], j0 + (size_t)r * QD_LV, nlr[r], count, vals, nsave,
                                   (st + 1) / o->every);
     }
     for (int r = 0; r < R; r++) {

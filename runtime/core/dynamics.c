@@ -581,20 +581,14 @@ static qd_status sse_check(const qd_sse_opts *o, int n, qd_err *e)
 
 /* the member-by-member path's feedback law: the coefficients of every member at step st (0-based,
  * time t) into coef (nF per member), QD_LV members at a time with the lane path's evaluation
- * (qd_sse_law.h); a member whose law value is not finite gets 0 and is marked in bad */
+ * (qd_sse_law.h; lw: scratch of nexp + nnodes lane vectors, allocated once per run); a member
+ * whose law value is not finite gets 0 and is marked in bad */
 static void sse_law_coefs(const qd_sse_opts *o, int n, const qd_c *a, size_t count, size_t st, double t,
-                          qd_c *coef, size_t *bad)
+                          qd_c *coef, size_t *bad, qd_lv *lw)
 {
     const qd_sse_law *law = o->law;
     size_t d = (size_t)1 << n, nF = o->F->nterms;
-    qd_lv ex[64], *val = qd_malloc(sizeof(qd_lv) * law->nnodes);
-    qd_lv *exv = law->nexp <= 64 ? ex : qd_malloc(sizeof(qd_lv) * law->nexp);
-    if (!val || !exv) {   /* no memory: every member fails here (the caller names the first) */
-        for (size_t j = 0; j < count; j++)
-            if (!bad[j])
-                bad[j] = (st + 1) | QD_SSE_LAW_FAILED;
-        goto out;
-    }
+    qd_lv *exv = lw, *val = lw + law->nexp;
     for (size_t j0 = 0; j0 < count; j0 += QD_LV) {
         for (size_t i = 0; i < law->nexp; i++) {
             exv[i] = qd_l_set1(0);
@@ -605,7 +599,7 @@ static void sse_law_coefs(const qd_sse_opts *o, int n, const qd_c *a, size_t cou
             }
         }
         qd_li ok;
-        qd_law_eval(law, nF, exv, t, val, 1, &ok, j0 == 0);
+        qd_law_eval(law, nF, exv, t, val, 1, &ok, st == 0 && j0 == 0);
         for (size_t l = 0; l < QD_LV && j0 + l < count; l++) {
             for (size_t f = 0; f < nF; f++)
                 coef[(j0 + l) * nF + f] = ok[l] ? val[law->out[f]][l] : 0;
@@ -613,10 +607,6 @@ static void sse_law_coefs(const qd_sse_opts *o, int n, const qd_c *a, size_t cou
                 bad[j0 + l] = (st + 1) | QD_SSE_LAW_FAILED;
         }
     }
-out:
-    if (exv != ex)
-        qd_free(exv);
-    qd_free(val);
 }
 
 static qd_status sse_run(qd_c *a, int n, size_t count, const qd_sse_opts *o, const qd_rng *base,
@@ -652,7 +642,9 @@ static qd_status sse_run(qd_c *a, int n, size_t count, const qd_sse_opts *o, con
     size_t *bad = qd_calloc(count, sizeof(size_t));
     double *vals = o->nobs ? qd_malloc(vbytes) : NULL;
     qd_c *fco = nF ? qd_malloc(fbytes) : NULL;
-    if (!scr || !rngs || !bad || (o->nobs && !vals) || (nF && !fco)) {
+    /* the member-by-member path's law scratch (nexp + nnodes lane vectors; both < 2^24) */
+    qd_lv *lw = o->law && !LP ? qd_malloc(sizeof(qd_lv) * (o->law->nexp + o->law->nnodes)) : NULL;
+    if (!scr || !rngs || !bad || (o->nobs && !vals) || (nF && !fco) || (o->law && !LP && !lw)) {
         s = qd_fail(e, QD_ENOMEM, "not enough memory for %zu SSE trajectories", count);
         goto done;
     }
@@ -686,7 +678,7 @@ static qd_status sse_run(qd_c *a, int n, size_t count, const qd_sse_opts *o, con
             double t = o->reverse ? o->t0 - (double)st * o->dt : o->t0 + (double)st * o->dt;
             int perm = 0;
             if (o->law) {
-                sse_law_coefs(o, n, a, count, st, t, fco, bad);
+                sse_law_coefs(o, n, a, count, st, t, fco, bad, lw);
                 perm = 1;
             } else if ((s = o->fb(o->ctx, st, t, a, count, fco, &perm, e)) != QD_OK)
                 goto done;
@@ -735,6 +727,7 @@ done:
     qd_free(bad);
     qd_free(vals);
     qd_free(fco);
+    qd_free(lw);
     qd_sse_lanes_free(LP);
     return s;
 }

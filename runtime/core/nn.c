@@ -431,6 +431,13 @@ static void attn_backward(const qd_conv *m, const double *QKV, const double *P, 
             }
 }
 
+/* a block tape's length (*stride) and the part of it the attention takes (0 without heads) */
+static size_t conv_att_len(const qd_conv *m, size_t B, size_t HN, size_t *stride)
+{
+    conv_block_tape(m, B, stride);
+    return m->heads > 0 ? *stride - 3 * HN : 0;
+}
+
 void qd_conv_forward(const qd_conv *m, const double *theta, const double *X, size_t B, double *Y,
                      double *tape)
 {
@@ -438,10 +445,7 @@ void qd_conv_forward(const qd_conv *m, const double *theta, const double *X, siz
     conv_layout_of(m, &o);
     size_t H = (size_t)m->channels, G = (size_t)m->length, N = G * B, HN = H * N, k = (size_t)m->kernel;
     size_t ci = (size_t)m->inputs, co = (size_t)m->outputs, nc = (size_t)m->cond, ld = qd_conv_in_rows(m);
-    size_t L = (size_t)m->layers, stride, att = 0;
-    conv_block_tape(m, B, &stride);
-    if (m->heads > 0)
-        att = stride - 3 * HN;
+    size_t L = (size_t)m->layers, stride, att = conv_att_len(m, B, HN, &stride);
     double *col = tape + HN + L * stride, *Xs = col + k * HN, *E = Xs + ci * N;
     conv_pack(m, X, B, Xs);
     /* A_0 = W_in Xs + b_in + p_t */
@@ -503,10 +507,7 @@ void qd_conv_backward(const qd_conv *m, const double *theta, const double *X, si
     conv_layout_of(m, &o);
     size_t H = (size_t)m->channels, G = (size_t)m->length, N = G * B, HN = H * N, k = (size_t)m->kernel;
     size_t ci = (size_t)m->inputs, co = (size_t)m->outputs, nc = (size_t)m->cond, ld = qd_conv_in_rows(m);
-    size_t L = (size_t)m->layers, stride, att = 0;
-    conv_block_tape(m, B, &stride);
-    if (m->heads > 0)
-        att = stride - 3 * HN;
+    size_t L = (size_t)m->layers, stride, att = conv_att_len(m, B, HN, &stride);
     double *col = work, *dcol = col + k * HN, *dA = dcol + k * HN, *dZ = dA + HN, *S = dZ + HN, *Xs = S + H * B;
     double *dQKV = Xs + ci * N, *dO = dQKV + 3 * HN, *row = dO + HN;   /* heads > 0 only */
     const double *AL = tape + HN + L * stride - HN;   /* A_L (A_0 when L = 0) */

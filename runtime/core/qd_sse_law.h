@@ -122,6 +122,8 @@ static inline const char *qd_law_check(const qd_sse_law *L, size_t nF, int n)
 {
     if (!L->nnodes || !L->nodes || !L->out)
         return "a feedback law needs nodes and one output per feedback term";
+    if (L->nnodes > ((size_t)1 << 24) || L->nexp > 4096)
+        return "feedback law: at most 2^24 operations and 4096 expectation values";
     for (size_t i = 0; i < L->nnodes; i++) {
         const qd_law_node *nd = &L->nodes[i];
         if (nd->op < 0 || nd->op >= QD_LAW_NOPS)

@@ -497,6 +497,10 @@ block_impl(const qd_sse_lanes *P, qd_c *a, size_t j0, size_t nl, size_t count, s
         }
         for (int r = 0; r < R; r++)
             for (size_t k = 0; k < m; k++) {
+                if (P->diag) {   /* the diagonal step needs <A_k> only, not A_k psi (same bits) */
+                    a_[r][k] = lop_expect(&P->A[k], d, psi[r]);
+                    continue;
+                }
                 lop_apply(&P->A[k], d, psi[r], u[r] + k * 2 * d, 0);
                 a_[r][k] = lane_re_inner(psi[r], u[r] + k * 2 * d, d);
             }

@@ -83,21 +83,14 @@ static uint32_t add_node(lua_State *L, int bidx, lawb *b, int op, uint32_t a, ui
     return (uint32_t)b->n++;
 }
 
-/* the operand at idx as a node of the builder (a number becomes a constant node); *b and
- * bidx are set from the first symbolic operand seen */
-static uint32_t operand(lua_State *L, int idx, lawb **b, int *bidx, const char *what)
+/* the operand at idx as a node of builder b (its userdata at bidx): a symbolic value of the
+ * same, live law, or a finite number (a new constant node) */
+static uint32_t operand(lua_State *L, int idx, lawb *b, int bidx, const char *what)
 {
     lawv *v = luaL_testudata(L, idx, QDL_LAWV);
     if (v) {
-        if (*b && v->b != *b)
+        if (v->b != b)
             luaL_error(L, "feedback law: %s mixes values of two different laws", what);
-        if (!v->b->open)
-            luaL_error(L, "feedback law: a symbolic value used after its law was traced (%s)", what);
-        if (!*b) {
-            *b = v->b;
-            lua_getiuservalue(L, idx, 1);
-            *bidx = lua_gettop(L);
-        }
         return v->node;
     }
     if (lua_type(L, idx) != LUA_TNUMBER)
@@ -105,9 +98,7 @@ static uint32_t operand(lua_State *L, int idx, lawb **b, int *bidx, const char *
     double c = lua_tonumber(L, idx);
     if (!isfinite(c))
         luaL_error(L, "feedback law: %s: finite number expected, got %f", what, c);
-    if (!*b)
-        return 0;   /* resolved by the caller once the builder is known */
-    uint32_t k = add_node(L, *bidx, *b, QD_LAW_CONST, 0, 0, c);
+    uint32_t k = add_node(L, bidx, b, QD_LAW_CONST, 0, 0, c);
     lua_pop(L, 1);
     return k;
 }
@@ -131,7 +122,7 @@ static int binop(lua_State *L, int op, const char *what)
     }
     if (!b)
         return luaL_error(L, "feedback law: %s: symbolic value expected", what);
-    uint32_t x = operand(L, 1, &b, &bidx, what), y = operand(L, 2, &b, &bidx, what);
+    uint32_t x = operand(L, 1, b, bidx, what), y = operand(L, 2, b, bidx, what);
     add_node(L, bidx, b, op, x, y, 0);
     return 1;
 }
@@ -306,7 +297,6 @@ void qdL_law_trace(lua_State *L, int fidx, int n, size_t nF, qd_sse_law *out)
     }
     int ridx = lua_gettop(L);
     uint32_t *outs = qdL_scratch(L, nF, sizeof(uint32_t), "a feedback law");
-    b->open = 1;   /* constants of numeric outputs are added below */
     if (nF == 1 && !lua_istable(L, ridx)) {
         outs[0] = output(L, ridx, bidx, b, 0);
     } else {
@@ -323,7 +313,6 @@ void qdL_law_trace(lua_State *L, int fidx, int n, size_t nF, qd_sse_law *out)
             lua_pop(L, 1);
         }
     }
-    b->open = 0;
     out->nnodes = b->n;
     out->nodes = b->nodes;
     out->nexp = b->nexp;

@@ -485,10 +485,11 @@ QD_TEST(dyn_sse_law_lanes_vs_generic)
         uint32_t o0[2] = {0, 1}, o9[2] = {0, 9};
         qd_law_node cnan[] = {{QD_LAW_CONST, 0, 0, NAN}}, ex9[] = {{QD_LAW_EXPECT, 0, 0, 9}};
         uint32_t z2[2] = {0, 0};
-        qd_sse_law bads[4] = {{2, fwd, 0, X, o0}, {1, cnan, 0, X, z2}, {1, ex9, 3, X, z2}, {5, bad, 3, X, o9}};
-        const char *why[4] = {"reads a later one", "constants must be finite", "expectation index out of range",
-                              "output node out of range"};
-        for (int k = 0; k < 4; k++) {
+        qd_sse_law bads[5] = {{2, fwd, 0, X, o0}, {1, cnan, 0, X, z2}, {1, ex9, 3, X, z2}, {5, bad, 3, X, o9},
+                              {((size_t)1 << 24) + 1, fwd, 0, X, o0}};
+        const char *why[5] = {"reads a later one", "constants must be finite", "expectation index out of range",
+                              "output node out of range", "at most 2^24 operations"};
+        for (int k = 0; k < 5; k++) {
             qd_sse_opts o = {.dt = 0.01, .steps = 1, .F = &F, .law = &bads[k]};
             qd_err e;
             CHECK(qd_sse_run(a0, n, 1, &o, &base, &e) == QD_EARG && strstr(e.msg, why[k]), "bad law %d: %s", k, e.msg);

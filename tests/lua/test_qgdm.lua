@@ -45,6 +45,19 @@ local function re_inner(A, B)
   return acc
 end
 
+-- Re sum_ia conj(X_i[a]) Y_i[a] of two ensembles of the same shape
+local function re_dot(X, Y)
+  local acc = 0
+  for i = 1, #X do
+    for a = 1, 2 ^ X.n do
+      local xr, xi = X[i]:amp(a)
+      local yr, yi = Y[i]:amp(a)
+      acc = acc + xr * yr + xi * yi
+    end
+  end
+  return acc
+end
+
 T.test("qgdm: forward states (global closed form, local = the channel on every qubit)", function()
   local rho0 = qgdm.target("pure", 2, qd.rng(1))
   local s = qd.schedule.linear { T = 4, from = 0.05, to = 0.3 }
@@ -136,14 +149,7 @@ T.test("qgdm: core.isometry_channel = Tr_m[W rho W^H] (rho as a mixture of state
     local h = 1e-6
     local Lp = re_inner(G, core.isometry_channel(W + D * h, rho, m))
     local Lm = re_inner(G, core.isometry_channel(W - D * h, rho, m))
-    local dir = 0   -- L = 2 Re <G, Phi>: dL = 2 Re sum conj(gW) dW, so d(Re <G, Phi>) = Re sum conj(gW) dW
-    for i = 1, 2 ^ nin do
-      for a = 1, 2 ^ N do
-        local gr, gi = gW[i]:amp(a)
-        local dr, di = D[i]:amp(a)
-        dir = dir + gr * dr + gi * di
-      end
-    end
+    local dir = re_dot(gW, D)   -- d(Re <G, Phi>) = Re sum conj(gW) dW
     T.ok(math.abs((Lp - Lm) / (2 * h) - dir) < 1e-7, string.format("vjp: gW = finite differences (%d -> %d, m = %d): %.1e",
       nin, nout, m, math.abs((Lp - Lm) / (2 * h) - dir)))
   end
@@ -207,14 +213,7 @@ T.test("qgdm: isometry channel on density matrices (Cholesky path) = naive refer
         local h = 1e-6
         local Lp = re_inner(G, core.isometry_channel(W + D * h, rho, m))
         local Lm = re_inner(G, core.isometry_channel(W - D * h, rho, m))
-        local dir = 0
-        for i = 1, 2 ^ nin do
-          for a = 1, 2 ^ N do
-            local gr, gi = gW[i]:amp(a)
-            local dr, di = D[i]:amp(a)
-            dir = dir + gr * dr + gi * di
-          end
-        end
+        local dir = re_dot(gW, D)
         T.ok(math.abs((Lp - Lm) / (2 * h) - dir) < 1e-7, string.format("%s: gW = finite differences (%.1e)",
           tag, math.abs((Lp - Lm) / (2 * h) - dir)))
       end

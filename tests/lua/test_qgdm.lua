@@ -20,43 +20,34 @@ local function cfg(extra)
   return c
 end
 
-local function maxdiff(a, b)
-  local m = 0
-  for i = 1, 2 ^ a.n do
-    for j = 1, 2 ^ a.n do
-      local ar, ai = a:get(i, j)
-      local br, bi = b:get(i, j)
-      m = math.max(m, math.abs(ar - br), math.abs(ai - bi))
+-- fold(nr, nc, fa, fb, f, acc): acc = f(acc, ar, ai, br, bi) over the entries (i, j) of two
+-- equally shaped complex tables read by fa(i, j) and fb(i, j) -> re, im
+local function fold(nr, nc, fa, fb, f)
+  local acc = 0
+  for i = 1, nr do
+    for j = 1, nc do
+      local ar, ai = fa(i, j)
+      local br, bi = fb(i, j)
+      acc = f(acc, ar, ai, br, bi)
     end
   end
-  return m
+  return acc
+end
+local function entries(M) return function(i, j) return M:get(i, j) end end
+local function members(E) return function(i, a) return E[i]:amp(a) end end
+local function redot(acc, ar, ai, br, bi) return acc + ar * br + ai * bi end
+
+-- max |a_ij - b_ij| of two density-matrix-shaped objects
+local function maxdiff(a, b)
+  return fold(2 ^ a.n, 2 ^ a.n, entries(a), entries(b),
+    function(m, ar, ai, br, bi) return math.max(m, math.abs(ar - br), math.abs(ai - bi)) end)
 end
 
 -- Re Tr(A^H B) = Re sum conj(A_ij) B_ij of two density-matrix-shaped objects
-local function re_inner(A, B)
-  local acc = 0
-  for i = 1, 2 ^ A.n do
-    for j = 1, 2 ^ A.n do
-      local ar, ai = A:get(i, j)
-      local br, bi = B:get(i, j)
-      acc = acc + ar * br + ai * bi
-    end
-  end
-  return acc
-end
+local function re_inner(A, B) return fold(2 ^ A.n, 2 ^ A.n, entries(A), entries(B), redot) end
 
 -- Re sum_ia conj(X_i[a]) Y_i[a] of two ensembles of the same shape
-local function re_dot(X, Y)
-  local acc = 0
-  for i = 1, #X do
-    for a = 1, 2 ^ X.n do
-      local xr, xi = X[i]:amp(a)
-      local yr, yi = Y[i]:amp(a)
-      acc = acc + xr * yr + xi * yi
-    end
-  end
-  return acc
-end
+local function re_dot(X, Y) return fold(#X, 2 ^ X.n, members(X), members(Y), redot) end
 
 T.test("qgdm: forward states (global closed form, local = the channel on every qubit)", function()
   local rho0 = qgdm.target("pure", 2, qd.rng(1))

@@ -23,6 +23,9 @@ local function isarray(t)
   return count == n
 end
 
+-- tables promised never to change (M.freeze): their compact encoding, once made (false: not yet)
+local frozen = setmetatable({}, { __mode = "k" })
+
 local function enc(v, indent, depth, seen)
   local t = type(v)
   if v == nil then return "null"
@@ -33,9 +36,15 @@ local function enc(v, indent, depth, seen)
     return string.format("%.17g", v)
   elseif t == "string" then return encstr(v)
   elseif t == "table" then
+    local fz   -- nil, or the frozen entry (only compact encodings are kept)
+    if not indent then fz = frozen[v] end
+    if fz then return fz end
     if not indent then   -- a plain array of numbers: encoded in C (checkpoints hold long ones)
       local fast = numarray(v)
-      if fast then return fast end
+      if fast then
+        if fz == false then frozen[v] = fast end
+        return fast
+      end
     end
     if seen[v] then error("json: cannot encode a table that contains itself", 0) end
     seen[v] = true
@@ -66,6 +75,7 @@ local function enc(v, indent, depth, seen)
       out = "{" .. table.concat(parts, ",") .. close .. "}"
     end
     seen[v] = nil
+    if fz == false then frozen[v] = out end
     return out
   else
     -- qd objects and functions are not data: store their printed summary
@@ -76,6 +86,15 @@ end
 M.object_mt = {}
 -- json.object() -> an empty table that encodes as {} rather than []
 function M.object() return setmetatable({}, M.object_mt) end
+
+-- json.freeze(t) -> t: a promise that t and everything in it will not change again; its
+-- compact encoding (no indent) is then made once and reused (qd.optim.freeze uses it for
+-- the finished parts of checkpoints)
+function M.freeze(t)
+  if type(t) ~= "table" then error("bad argument #1 to 'freeze' (table expected, got " .. type(t) .. ")", 2) end
+  if frozen[t] == nil then frozen[t] = false end
+  return t
+end
 
 function M.encode(v, opts)
   local indent = opts and opts.indent

@@ -326,6 +326,9 @@ local function enc_num(v)
   return v
 end
 
+-- freeze(t) (below): t -> its converted copy (false: not converted yet)
+local frozen = setmetatable({}, { __mode = "k" })
+
 local function ckpt(v, seen)
   local tv = type(v)
   if tv == "number" then return enc_num(v) end
@@ -337,6 +340,8 @@ local function ckpt(v, seen)
     return { __vector = out }
   end
   if tv == "table" then
+    local fz = frozen[v]
+    if fz then return fz end
     if seen[v] then error("checkpoint: table contains itself", outside()) end
     seen[v] = true
     local out = {}
@@ -347,12 +352,24 @@ local function ckpt(v, seen)
       out[k] = ckpt(val, seen)
     end
     seen[v] = nil
+    if fz == false then frozen[v] = require("qd.json").freeze(out) end
     return out
   end
   error("checkpoint: cannot save a value of type " .. tv, outside())
 end
 
 function M.checkpoint(v) return ckpt(v, {}) end
+
+-- freeze(t) -> t: a promise that t and everything in it will not change again (a finished
+-- step of a protocol: its parameters and loss history). checkpoint() then converts t once
+-- and reuses the copy, and qd.json encodes that copy once (json.freeze): the finished steps
+-- are not re-encoded at every later checkpoint (T steps of E epochs had cost O(T^2 E)
+-- number formatting per run). The checkpoint's text is the same either way.
+function M.freeze(t)
+  if type(t) ~= "table" then error("bad argument #1 to 'freeze' (table expected, got " .. type(t) .. ")", outside()) end
+  if frozen[t] == nil then frozen[t] = false end
+  return t
+end
 
 local specials = { nan = 0 / 0, inf = math.huge, ["-inf"] = -math.huge, ["-0"] = -0.0 }
 

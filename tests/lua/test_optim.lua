@@ -502,3 +502,35 @@ T.test("optim: save/load go through record.write_atomic", function()
   T.eq(#names, 1, "no temporary left: " .. table.concat(names, " "))
   os.execute("rm -rf " .. dir)
 end)
+
+T.test("freeze: a frozen part is converted and encoded once, the checkpoint text unchanged", function()
+  local function state(frz)
+    local s = { trained = {}, cur = { losses = { 0.5 } } }
+    for t = 1, 3 do
+      local e = { t = t, params = qd.vector { 0.1 * t, -0.0, 1 / 3 }, losses = { 1 / 7, 0 / 0, math.huge, t } }
+      s.trained[t] = frz and optim.freeze(e) or e
+    end
+    return s
+  end
+  local plain, frozen = state(false), state(true)
+  local want = json.encode(optim.checkpoint(plain))
+  T.eq(json.encode(optim.checkpoint(frozen)), want, "the same text as without freeze")
+  T.eq(json.encode(optim.checkpoint(frozen)), want, "the same text the second time (from the caches)")
+  -- the cache is really used: a frozen table's later change is not seen (the promise broken
+  -- on purpose here), while the unfrozen part is re-encoded
+  frozen.trained[1].losses[1] = 2
+  frozen.cur.losses[1] = 0.25
+  local again = json.encode(optim.checkpoint(frozen))
+  T.ok(again:find("0.14285714285714285", 1, true), "frozen entry: the first encoding kept")
+  T.ok(again:find("[0.25]", 1, true), "unfrozen part: re-encoded")
+  local back = optim.restore(json.decode(want))
+  T.eq(back.trained[2].params[3], 1 / 3, "restored exactly")
+  T.ok(back.trained[1].losses[2] ~= back.trained[1].losses[2], "NaN restored")
+  -- an indented encoding is never cached
+  local J = json.freeze { a = { 1, 2 } }
+  T.eq(json.encode(J), '{"a":[1,2]}', "compact")
+  T.ok(json.encode(J, { indent = true }):find("\n", 1, true), "indented encoding made anew")
+  T.eq(json.encode(J), '{"a":[1,2]}', "compact again")
+  T.raises(function() optim.freeze(3) end, "bad argument #1 to 'freeze' (table expected, got number)")
+  T.raises(function() json.freeze("x") end, "bad argument #1 to 'freeze' (table expected, got string)")
+end)

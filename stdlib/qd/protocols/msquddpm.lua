@@ -407,6 +407,7 @@ local function inputs(R)
   R.params, R.losses = {}, {}
   R.X = mixed_inputs(R, c.N)
   for _, s in ipairs(R.S.state.trained) do
+    optim.freeze(s)   -- finished steps: encoded once in later checkpoints
     local t = int(s.t)
     R.params[t], R.losses[t] = s.params, s.losses
     R.X = step(R, s.params, R.X, R.root:substream(M.keys.push):substream(t))
@@ -464,7 +465,7 @@ local function train_step(R, t)
   local best = cur.best
   if not train_cand(R, t, best, c.epochs) then return false end
   R.params[t], R.losses[t] = best.params, best.losses
-  st.trained[#st.trained + 1] = { t = t, r = best.r, params = best.params, losses = best.losses }
+  st.trained[#st.trained + 1] = optim.freeze { t = t, r = best.r, params = best.params, losses = best.losses }
   st.cur = false
   R.prog:end_step(best.losses[c.epochs])
   R.X = step(R, best.params, R.X, R.root:substream(M.keys.push):substream(t))

@@ -309,6 +309,7 @@ local function forward(R)
   R.inputs = qd.ensemble.haar(c.n, c.N, R.root:substream(M.keys.inputs))
   R.params, R.losses, R.scores = {}, {}, {}   -- index t + 1: θ_t (qd.Vector), its losses, score
   for _, s in ipairs(R.S.state.trained) do
+    optim.freeze(s)   -- finished steps: encoded once in later checkpoints
     local t = int(s.t)
     R.params[t + 1], R.losses[t + 1], R.scores[t + 1] = s.params, s.losses, s.score
   end
@@ -429,7 +430,8 @@ local function train_step(R, T, t)
   if not train_candidate(R, T, t, best, c.epochs) then return false end
   best.score = score_of(best)
   R.params[t + 1], R.losses[t + 1], R.scores[t + 1] = best.params, best.losses, best.score
-  state.trained[#state.trained + 1] = { t = t, r = best.r, params = best.params, losses = best.losses, score = best.score }
+  state.trained[#state.trained + 1] = optim.freeze { t = t, r = best.r, params = best.params, losses = best.losses,
+                                                     score = best.score }
   state.cur = false
   prog:end_step(best.score)
   if t >= 1 then push(R, t) end

@@ -397,10 +397,16 @@ local docs = {
   feval(x) -> f, grad; x a real qd.Vector (or table) updated in place. state: lr, beta1, beta2,
   eps, weight_decay (Adam); lr, momentum, dampening, nesterov, weight_decay (SGD); schedule.
   optim.schedule.{constant,step,exponential,cosine,linear}{...}, optim.lr_at(s, t);
-  optim.checkpoint(v) / optim.restore(t) (JSON-safe, exact), optim.save(path, v) / load(path).]==],
+  optim.checkpoint(v) / optim.restore(t) (JSON-safe, exact), optim.freeze(t),
+  optim.save(path, v) / load(path).]==],
   ["qd.optim.adam"] = [==[qd.optim.adam(feval, x, state) -> x, fx  (PyTorch's Adam; state.t, state.m, state.v kept)]==],
   ["qd.optim.sgd"] = [==[qd.optim.sgd(feval, x, state) -> x, fx  (PyTorch's SGD with momentum / Nesterov; state.buf kept)]==],
   ["qd.optim.checkpoint"] = [==[qd.optim.checkpoint(v) -> JSON-safe copy (qd.Vector, NaN, inf, -0 tagged); qd.optim.restore undoes it exactly.]==],
+  ["qd.optim.freeze"] = [==[qd.optim.freeze(t) -> t: a promise that table t and everything in it will not change
+  again (a finished training step: its parameters and losses). qd.optim.checkpoint then converts
+  t once and qd.json encodes it once (qd.json.freeze), so a long run's checkpoints do not
+  re-encode its whole history each time. The checkpoint text is the same; a frozen table that
+  is changed anyway keeps its first encoding.]==],
   ["qd.optim.lr_at"] = [==[qd.optim.lr_at(schedule, t) -> learning rate of step t (1-based).]==],
   ["qd.optim.restore"] = [==[qd.optim.restore(t) -> the value qd.optim.checkpoint(v) encoded, exactly: {__vector=}
   back to a real qd.Vector, {__float="nan"|"inf"|"-inf"|"-0"} back to the number, other numbers

@@ -788,9 +788,12 @@ sb_unit_pass(const sb_step *s, double *S, double *T, size_t d, size_t b, const i
         for (int k = 0; k < 8; k++)
             v[k] = qd_vload(q[k]);
         if (BRK) {   /* p = v[0..3] (psi: 0r 0i 1r 1i), l = v[4..7] */
-            /* each pair's term on its own, then one add into the sum: the loop-carried
-             * chain is one add, not four dependent FMAs (latency-bound before: the
-             * tfim-sized backward pass ran at a quarter of the FMA rate on AVX2) */
+            /* four FMAs chained through each sum. Adding each pair's term to the sum
+             * instead shortens the loop-carried chain (~9% on the tfim run with the avx2
+             * set, AVX-512 Zen 4 class) but rounds differently and moves every result
+             * that depends on these gradients, so the order stays; running two lane
+             * blocks side by side (the same bits) gained only 2-5% with avx2 and lost
+             * 3% on 4-qubit registers (bench/RESULTS.md, 2026-12-08), so not kept */
             ax = qd_vfnma(v[7], v[0], qd_vfma(v[6], v[1], qd_vfnma(v[5], v[2], qd_vfma(v[4], v[3], ax))));
             ay = qd_vfnma(v[5], v[3], qd_vfnma(v[4], v[2], qd_vfma(v[7], v[1], qd_vfma(v[6], v[0], ay))));
             az = qd_vfma(v[7], v[2], qd_vfnma(v[6], v[3], qd_vfnma(v[5], v[0], qd_vfma(v[4], v[1], az))));
@@ -886,7 +889,7 @@ static void sb_block(const sb_step *st, int ns, const sb_term *tm, const double 
                 /* X: Im(conj(l0) p1 + conj(l1) p0)
                  * Y: Re(conj(l1) p0) - Re(conj(l0) p1)
                  * Z: Im(conj(l0) p0 - conj(l1) p1) */
-                /* the pair's term, then one add (see sb_unit_pass) */
+                /* chained as in sb_unit_pass */
                 ax = qd_vfnma(l1i, p0r, qd_vfma(l1r, p0i, qd_vfnma(l0i, p1r, qd_vfma(l0r, p1i, ax))));
                 ay = qd_vfnma(l0i, p1i, qd_vfnma(l0r, p1r, qd_vfma(l1i, p0i, qd_vfma(l1r, p0r, ay))));
                 az = qd_vfma(l1i, p1r, qd_vfnma(l1r, p1i, qd_vfnma(l0i, p0r, qd_vfma(l0r, p0i, az))));

@@ -744,7 +744,8 @@ QD_TEST(adjoint_sweep_vs_generic)
             double th[5];
             for (int i = 0; i < 5; i++)
                 th[i] = (2 * qd_rng_uniform(&r) - 1) * M_PI;
-            size_t N = n == 3 ? 13 : n == 7 ? 40 : 9, d = (size_t)1 << n;   /* 7: threaded */
+            /* n = 4 and 7: enough work for the threads to split the lane blocks */
+            size_t N = n == 3 ? 13 : n == 7 ? 40 : n == 4 ? 301 : 9, d = (size_t)1 << n;
             size_t dout = (size_t)1 << qd_circuit_nout(&c, NULL);
             qd_c *x = qd_malloc(sizeof(qd_c) * d * N), *phi = qd_malloc(sizeof(qd_c) * dout * N);
             size_t *oc = qd_malloc(sizeof(size_t) * N);
@@ -774,6 +775,15 @@ QD_TEST(adjoint_sweep_vs_generic)
                   maxabs_diff(gs, gg, 5), dG);
             CHECK(memcmp(gs, g2, sizeof gs) == 0 && memcmp(Gs, G2, sizeof(qd_c) * d * N) == 0,
                   "lanes backward 1 vs 2 threads bitwise (n=%d)", n);
+            /* the first 5 members alone (other lane blocks, another split between threads):
+             * each member's G_in the same bits */
+            vloss L5 = L;
+            L5.N = 5;
+            qd_set_threads(1);
+            adj_grad(&c, th, x, 5, meas ? oc : NULL, &L5, g2, G2);
+            qd_set_threads(t0);
+            CHECK(memcmp(Gs, G2, sizeof(qd_c) * d * 5) == 0,
+                  "lanes backward: a member's G_in independent of the member count (n=%d)", n);
             qd_free(x); qd_free(phi); qd_free(oc); qd_free(Gs); qd_free(Gg); qd_free(G2);
             qd_circuit_free(&c);
         }

@@ -3,16 +3,18 @@
 -- (all five SRV classes). A genQC data set (random circuits, de-duplicated, balanced), each
 -- time step seen as one of the vocabulary's valid columns. Two diffusion processes:
 --   --process masked (default): discrete diffusion with an absorbing mask state (D3PM, arXiv
---     2107.03006): m of the 8 time steps hidden, an MLP (qd.nn) sees one-hots of the steps
+--     2107.03006): m of the 8 time steps hidden, the denoiser sees one-hots of the steps
 --     (column or mask) and the SRV class and predicts the hidden columns (cross-entropy,
---     weighted 1/m); sampling reveals one random hidden step at a time, 8 passes, drawing
---     from the guided softmax;
+--     weighted 1/m, times --class-weight); sampling reveals one random hidden step at a time
+--     (--reveal per pass), 8 passes, drawing from the guided softmax at --temperature 0.5,
+--     then re-masks the --remask 4 least confident steps and draws them again, --remask-rounds
+--     2 times (ReMDM, arXiv 2503.00307);
 --   --process gaussian: genQC's continuous view — a fixed orthogonal embedding (--embedding
 --     column, or cell: each token), DDPM noising (--schedule cos_alpha, genQC's
 --     abar(t) = cos^2((t/T + 0.008) pi / 2.016), or linear beta 1e-4 -> 0.02), an MLP predicting
 --     the clean tensor (--prediction epsilon: the noise; logits: per-step column logits), a
 --     time embedding; DDIM sampling (--steps), decoded by nearest embedding.
--- The denoiser (--model): mlp, a multilayer perceptron over the flattened tensor (--hidden
+-- The denoiser (--model; auto: conv with masked, mlp with gaussian): mlp, a multilayer perceptron over the flattened tensor (--hidden
 -- wide, three hidden layers); conv, a residual 1-D convolution over the time steps (qd.nn.conv:
 -- --channels wide, --layers blocks of kernel width --kernel, the class added in every block;
 -- --heads N: each block opens with N-head self-attention over all time steps).
@@ -25,10 +27,11 @@
 -- loss.npy, params.npy.
 --
 --   qd examples/genqc_train.lua [--process masked|gaussian] [--qubits 3] [--gates 8] [--samples 300000]
---        [--iterations 30000 masked, 4000 gaussian] [--hidden 384] [--guidance 3 masked, 7 gaussian]
+--        [--iterations 20000 masked, 4000 gaussian] [--hidden 384] [--guidance 3 masked, 7 gaussian]
 --        [--steps 20] [--per-class 256] [--schedule cos_alpha] [--embedding column|cell]
 --        [--prediction x0|epsilon|logits] [--self-cond] [--ema D] [--lr 0.002] [--seed 1] [--out DIR] [--small]
---        [--model mlp|conv] [--channels 96] [--layers 4] [--kernel 5] [--heads 0]
+--        [--model auto|mlp|conv] [--channels 96] [--layers 4] [--kernel 5] [--heads 0]
+--        masked only: [--class-weight 222=3] [--temperature 0.5] [--reveal 1] [--remask 4] [--remask-rounds 2]
 local genqc = require "qd.protocols.genqc"
 local protocol = require "qd.protocol"
 
@@ -53,16 +56,21 @@ local opts = protocol.parse_cli(arg, {
     { "ema", 0.0, "decay of the weights' moving average used for sampling (0 = none)", min = 0, max = 1 },
     { "steps", 20, "DDIM sampling steps", min = 1 },
     { "per_class", 256, "generated circuits per SRV class", min = 1 },
-    { "model", "mlp", "mlp (over the flattened tensor) | conv (residual 1-D convolution over the time steps)", choices = { "mlp", "conv" } },
+    { "model", "auto", "auto (conv masked, mlp gaussian) | mlp (over the flattened tensor) | conv (residual 1-D convolution over the time steps)", choices = { "auto", "mlp", "conv" } },
     { "channels", 0, "conv: features per time step inside the network (0 = the example's default)", min = 0 },
     { "layers", 0, "conv: residual blocks (0 = the example's default)", min = 0 },
     { "kernel", 0, "conv: kernel width over time, odd (0 = the example's default)", min = 0 },
     { "heads", 0, "conv: self-attention heads opening each block (0 = none; a divisor of --channels)", min = 0 },
+    { "class_weight", "", "masked: loss weights of SRV classes, e.g. 222=3 or 122=2,222=3 (digits of the SRV; others 1)" },
+    { "temperature", 0.5, "masked: softmax temperature of the revealed steps (< 1 sharpens, 0 = argmax, 1 = the model's softmax)", min = 0 },
+    { "reveal", 1, "masked: time steps revealed per sampling pass", min = 1 },
+    { "remask", 4, "masked: after sampling, re-mask this many least confident steps and resample them (0 = none)", min = 0 },
+    { "remask_rounds", 2, "masked: rounds of --remask", min = 1 },
   },
 }, genqc.format)
 local masked = opts.process == "masked"
-local conv = opts.model == "conv"
-local task = { samples = opts.samples, iterations = masked and 30000 or 4000, hidden = 384, T = opts.T,
+local conv = opts.model == "conv" or (opts.model == "auto" and masked)
+local task = { samples = opts.samples, iterations = masked and 20000 or 4000, hidden = 384, T = opts.T,
                steps = opts.steps, per_class = opts.per_class, channels = 96, layers = 4, kernel = 5 }
 if opts.small then
   task = { samples = 2000, iterations = 20, hidden = 32, T = 100, steps = 5, per_class = 16,
@@ -88,6 +96,26 @@ if masked then
   for i = 1, 6 do
     if given[i] then require("qd.cli").fail(opts, given[i] .. " applies to --process gaussian only") end
   end
+else
+  local given = { opts.class_weight ~= "" and "--class-weight", opts.temperature ~= 0.5 and "--temperature",
+                  opts.reveal ~= 1 and "--reveal", opts.remask ~= 4 and "--remask",
+                  opts.remask_rounds ~= 2 and "--remask-rounds" }
+  for i = 1, 5 do
+    if given[i] then require("qd.cli").fail(opts, given[i] .. " applies to --process masked only") end
+  end
+end
+-- --class-weight 222=3,122=2: SRV digits = weight
+local class_weight
+if opts.class_weight ~= "" then
+  class_weight = {}
+  for item in opts.class_weight:gmatch("[^,]+") do
+    local digits, w = item:match("^%s*(%d+)%s*=%s*([^%s]+)%s*$")
+    local wn = tonumber(w)
+    if not digits or not wn then
+      require("qd.cli").fail(opts, "--class-weight: SRV digits = weight expected (e.g. 222=3), got '" .. item .. "'")
+    end
+    class_weight["[" .. digits:gsub("%d", "%0,"):sub(1, -2) .. "]"] = wn
+  end
 end
 local cfg = {
   name = "genqc_train", qubits = opts.qubits, max_gates = opts.gates, samples = task.samples,
@@ -95,6 +123,10 @@ local cfg = {
   guidance = opts.guidance > 0 and opts.guidance or (masked and 3.0 or 7.0),
   process = opts.process, ema = opts.ema, per_class_samples = task.per_class,
 }
+if masked then
+  cfg.class_weight, cfg.temperature, cfg.reveal = class_weight, opts.temperature, opts.reveal
+  cfg.remask, cfg.remask_rounds = opts.remask, opts.remask_rounds
+end
 if conv then
   cfg.model, cfg.channels, cfg.layers, cfg.kernel = "conv", task.channels, task.layers, task.kernel
   if task.heads then cfg.heads = task.heads end
@@ -112,5 +144,8 @@ local net = s.conv and string.format("conv %d channels, %d blocks, kernel %d%s",
 print(string.format("genQC on %d qubits, {h, cx}, up to %d gates: %d training circuits, %d classes, %s diffusion, " ..
   "%s (%d parameters), %d iterations, guidance %g, %s, seed %d:", s.qubits, s.max_gates, s.train_size,
   #s.classes, s.process, net, s.nparams, s.iterations, s.guidance,
-  s.process == "masked" and (s.max_gates .. " reveal steps") or (s.steps .. " DDIM steps"), opts.seed))
+  s.process == "masked" and string.format("%d reveal steps (%d per pass) at temperature %g%s%s", s.max_gates, s.reveal,
+    s.temperature, s.remask > 0 and string.format(", re-masking %d steps %d times", s.remask, s.remask_rounds) or "",
+    s.class_weight and ", class weights" or "")
+  or (s.steps .. " DDIM steps"), opts.seed))
 genqc.print_metrics(res)

@@ -724,7 +724,9 @@ local docs = {
   ["qd.protocols.genqc.run"] = [==[genqc.run{[qubits=3, max_gates=8, samples=30000, T=1000, schedule="cos_alpha", hidden={512,512,512},
   iterations=4000, batch=256, lr=1e-3, drop=0.1, guidance=4, steps=20, per_class_samples=256, seed=1, out=,
   process="gaussian"|"masked", prediction="x0"|"epsilon"|"logits", self_cond=false, eta=0, ema=0,
-  model="mlp"|"conv", channels=96, layers=4, kernel=5, heads=0 (conv only)]}
+  model="mlp"|"conv", channels=96, layers=4, kernel=5, heads=0 (conv only),
+  masked only: class_weight={["[2,2,2]"]=3, ...} (loss weights, 1 if absent), temperature=1 (0 = argmax),
+  reveal=1 (steps per pass), remask=0, remask_rounds=3 (ReMDM re-masking of the least confident steps)]}
   -> {dir, metrics (accuracy, accuracy_<srv>, accuracy_min_class, valid_fraction, unique_fraction,
   novel_fraction, gates_mean), per_class, params, losses, generated, requested, timing}]==],
   ["qd.protocols.genqc.data"] = [==[genqc.data{qubits, max_gates, min_gates, vocab, samples, per_class, label, dedup, seed, out}
@@ -734,7 +736,10 @@ local docs = {
   ["qd.protocols.genqc.schedule"] = [==[genqc.schedule("linear"|"cos_alpha", T) -> abar (abar[t + 1], t = 0 ... T - 1)]==],
   ["qd.protocols.genqc.embedding"] = [==[genqc.embedding(V, rng) -> E (K x K, K = 2V + 2), vmin = -V: fixed orthogonal token embedding]==],
   ["qd.protocols.genqc.setup"] = [==[genqc.setup(c) -> the model's fixed parts (data set, embedding, features, network)]==],
-  ["qd.protocols.genqc.sample"] = [==[genqc.sample(R, params, class, B, rng [, g]) -> token batch: DDIM with guidance g]==],
+  ["qd.protocols.genqc.sample"] = [==[genqc.sample(R, params, class, B, rng [, g]) -> token batch: DDIM with guidance g
+  (masked: reveal passes at R.c.temperature, R.c.reveal steps per pass, then R.c.remask re-masking)]==],
+  ["qd.protocols.genqc.draw"] = [==[genqc.draw(Y, o, b, K, tau, rng) -> k, p: a column drawn from the softmax of Y[o+1..o+K, b]
+  at temperature tau (0: the argmax, no random number), p its probability at temperature 1]==],
   ["qd.protocols.genqc.evaluate"] = [==[genqc.evaluate(R, parts) -> metrics, per-class tables of qd.synth.evaluate]==],
   ["qd.protocols.genqc.train_step"] = [==[genqc.train_step(R, state, it) -> loss: one Adam step on training batch it]==],
   ["qd.protocols.qgdm"] = [==[local qgdm = require "qd.protocols.qgdm"

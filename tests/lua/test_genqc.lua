@@ -236,4 +236,120 @@ T.test("model = conv: the time-step convolution as denoiser, both processes", fu
   T.rmdir(dir)
 end)
 
+T.test("masked sampling options: temperature, reveal, re-masking; per-class loss weights", function()
+  -- draw: temperature 0 is the argmax (no random number), a small one almost surely too, 1 the softmax
+  local K, B = 5, 3
+  local y = qd.matrix(2 * K, B)
+  local rng = qd.rng(11)
+  for i = 1, 2 * K do for b = 1, B do y:set(i, b, 2 * rng:normal(0, 1)) end end
+  for b = 1, B do
+    for o = 0, K, K do
+      local best, bv = 1, -math.huge
+      for k = 1, K do if y:get(o + k, b) > bv then best, bv = k, y:get(o + k, b) end end
+      local r0 = qd.rng(3)
+      local k0, p0 = genqc.draw(y, o, b, K, 0, r0)
+      T.eq(k0, best, "temperature 0: the argmax")
+      local s = 0
+      for k = 1, K do s = s + math.exp(y:get(o + k, b) - bv) end
+      T.near(p0, 1 / s, 1e-14, "the probability at temperature 1 of the drawn column")
+      T.eq(r0:uniform(), qd.rng(3):uniform(), "temperature 0 draws no random number")
+      local same = 0
+      for i = 1, 50 do if genqc.draw(y, o, b, K, 1e-3, qd.rng(100 + i)) == best then same = same + 1 end end
+      T.eq(same, 50, "temperature 1e-3: the argmax every time")
+    end
+  end
+  local n, counts, r = 20000, { 0, 0, 0, 0, 0 }, qd.rng(12)
+  for _ = 1, n do local k = genqc.draw(y, 0, 1, K, 1, r); counts[k] = counts[k] + 1 end
+  local hot, hcounts = { 0, 0, 0, 0, 0 }, { 0, 0, 0, 0, 0 }
+  local s, sh = 0, 0
+  for k = 1, K do s = s + math.exp(y:get(k, 1)); sh = sh + math.exp(y:get(k, 1) / 2) end
+  for _ = 1, n do local k = genqc.draw(y, 0, 1, K, 2, r); hcounts[k] = hcounts[k] + 1 end
+  local worst, worsth = 0, 0
+  for k = 1, K do
+    worst = math.max(worst, math.abs(counts[k] / n - math.exp(y:get(k, 1)) / s))
+    worsth = math.max(worsth, math.abs(hcounts[k] / n - math.exp(y:get(k, 1) / 2) / sh))
+  end
+  T.ok(worst < 0.015, "temperature 1: frequencies of the softmax: " .. worst)
+  T.ok(worsth < 0.015, "temperature 2: frequencies of softmax(y / 2): " .. worsth)
+
+  local dir = T.tmpdir()
+  local cfg = function(o)
+    return { samples = 600, iterations = 12, model = "conv", channels = 8, layers = 2, kernel = 3, process = "masked",
+             per_class_samples = 8, quiet = true, out = dir .. "/" .. o }
+  end
+  local r0 = genqc.run(cfg("a"))
+  T.ok(r0.settings.temperature == 1 and r0.settings.reveal == 1 and r0.settings.remask == 0,
+       "the record holds the sampling settings (defaults: temperature 1, reveal 1, no re-masking)")
+  T.eq(r0.settings.remask_rounds, nil, "no re-masking rounds in the record without re-masking")
+  -- all 8 steps revealed in one pass at temperature 0: the argmax of the all-hidden guided logits,
+  -- whatever the random stream
+  local c = require("qd.protocol").config(genqc.settings_spec, (function()
+    local x = cfg("b"); x.out, x.quiet = nil, nil; x.temperature, x.reveal = 0, 8; return x end)(), "run")
+  local R = genqc.setup(c)
+  local p = r0.params
+  local t1 = genqc.sample(R, p, 5, 4, qd.rng(1), 3)
+  local t2 = genqc.sample(R, p, 5, 4, qd.rng(2), 3)
+  local In = qd.matrix(8, 4)
+  for t = 1, 8 do for b = 1, 4 do In:set(t, b, R.K + 1) end end
+  local function inp(cls) return qd.nn.vstack(S.embed(In, R.Iin, 1), qd.nn.columns(R.LF, { cls, cls, cls, cls })) end
+  local yu = R.net:forward(inp(R.C + 1), p)
+  local yg = yu + 3 * (R.net:forward(inp(5), p) - yu)
+  local want = qd.matrix(8, 4)
+  for b = 1, 4 do for t = 1, 8 do want:set(t, b, (genqc.draw(yg, (t - 1) * R.K, b, R.K, 0))) end end
+  local same, sameref = true, true
+  local rows = select(1, t1:shape())
+  local wt = genqc.pieces.from_columns(want, 3, R.cols)
+  for i = 1, rows do
+    for b = 1, 4 do
+      if t1:get(i, b) ~= t2:get(i, b) then same = false end
+      if t1:get(i, b) ~= wt:get(i, b) then sameref = false end
+    end
+  end
+  T.ok(same, "temperature 0, one pass: the same circuits from two random streams")
+  T.ok(sameref, "temperature 0, one pass: the per-step argmax of the guided logits")
+  -- re-masking and a sharper temperature: reproducible, recorded, and a different sampler
+  local cr = cfg("c"); cr.temperature, cr.remask, cr.remask_rounds = 0.5, 3, 2
+  local cr2 = cfg("d"); cr2.temperature, cr2.remask, cr2.remask_rounds = 0.5, 3, 2
+  local a, b2 = genqc.run(cr), genqc.run(cr2)
+  T.eq(a.losses[12], r0.losses[12], "sampling settings leave training alone")
+  T.eq(a.metrics.accuracy, b2.metrics.accuracy, "re-masking: same metrics")
+  local ga, gb, g0 = a.generated[5], b2.generated[5], r0.generated[5]
+  local eq, differ = true, false
+  local nr, nc = ga:shape()
+  for i = 1, nr do
+    for j = 1, nc do
+      if ga:get(i, j) ~= gb:get(i, j) then eq = false end
+      if ga:get(i, j) ~= g0:get(i, j) then differ = true end
+    end
+  end
+  T.ok(eq, "re-masking: the same circuits bit for bit")
+  T.ok(differ, "re-masking at temperature 0.5: other circuits than the default sampler")
+  T.ok(a.settings.temperature == 0.5 and a.settings.remask == 3 and a.settings.remask_rounds == 2, "recorded")
+  -- per-class loss weights: every class doubled doubles the first loss exactly (same parameters)
+  local cw = cfg("e"); cw.iterations = 1
+  cw.class_weight = { ["[1,1,1]"] = 2, ["[1,2,2]"] = 2, ["[2,1,2]"] = 2, ["[2,2,1]"] = 2, ["[2,2,2]"] = 2 }
+  local c1 = cfg("f"); c1.iterations = 1
+  local w2, w1 = genqc.run(cw), genqc.run(c1)
+  T.eq(w2.losses[1], 2 * w1.losses[1], "class weights 2 on every class: twice the loss")
+  local c3 = cfg("g"); c3.iterations = 1; c3.class_weight = { ["[2,2,2]"] = 3 }
+  local w3 = genqc.run(c3)
+  T.ok(w3.losses[1] > w1.losses[1] and w3.losses[1] < 3 * w1.losses[1], "weight 3 on [2,2,2] alone: in between")
+  T.eq(w3.settings.class_weight["[2,2,2]"], 3, "the record holds the weights")
+  T.eq(w3.settings.class_weight["[1,1,1]"], 1, "the other classes at 1")
+  T.eq(w1.settings.class_weight, nil, "no weights in the record without them")
+  -- bad values name the option
+  T.raises(function() genqc.run { process = "masked", temperature = -1 } end, "temperature")
+  T.raises(function() genqc.run { process = "masked", reveal = 0 } end, "reveal")
+  T.raises(function() genqc.run { process = "masked", remask = -2 } end, "remask")
+  T.raises(function() genqc.run { process = "masked", remask_rounds = 0 } end, "remask_rounds")
+  T.raises(function() genqc.run { process = "masked", samples = 600, iterations = 1, class_weight = { ["[3,3,3]"] = 2 } } end,
+           "option 'class_weight': unknown class '[3,3,3]'")
+  T.raises(function() genqc.run { process = "masked", samples = 600, iterations = 1, class_weight = { ["[2,2,2]"] = 0 } } end,
+           "option 'class_weight': a positive finite weight expected for [2,2,2], got 0")
+  T.raises(function() genqc.run { temperature = 0.5 } end,
+           "option 'temperature': a setting of process = \"masked\", not used by process = \"gaussian\"")
+  T.raises(function() genqc.run { remask = 2 } end, "option 'remask': a setting of process = \"masked\"")
+  T.rmdir(dir)
+end)
+
 return T

@@ -14,7 +14,9 @@
 -- eta (DDIM's stochastic steps), ema (a moving average of the weights for sampling).
 -- process = "masked" (below "masked (absorbing) diffusion"): discrete diffusion on the time
 -- steps with a mask state instead of Gaussian noise on the embedding; the same network,
--- classes, guidance and evaluation.
+-- classes, guidance and evaluation; its options class_weight (per-class loss weights) and,
+-- for sampling, temperature, reveal (steps per pass) and remask / remask_rounds (ReMDM-style
+-- re-masking of the least confident steps).
 -- model = "conv": instead of the MLP over the flattened tensor, a residual 1-D convolution
 -- over the time steps (qd.nn.conv: per-step features in, `channels` wide, `layers` blocks of
 -- kernel width `kernel`, the class (and, Gaussian, the time features) added in every block),
@@ -192,6 +194,10 @@ local spec = protocol.with_session_keys {
   embedding = { "string", "column", choices = { "column", "cell" } },
   model = { "string", "mlp", choices = { "mlp", "conv" } }, channels = { "integer", 96, 1 },
   layers = { "integer", 4, 0 }, kernel = { "integer", 5, 1 }, heads = { "integer", 0, 0 },
+  -- masked process only: per-class loss weights, and the sampler's temperature, steps revealed
+  -- per pass, and ReMDM-style re-masking (steps per round, rounds)
+  class_weight = { "table", false }, temperature = { "number", 1.0, 0 }, reveal = { "integer", 1, 1 },
+  remask = { "integer", 0, 0 }, remask_rounds = { "integer", 3, 1 },
 }
 M.settings_spec = spec
 
@@ -245,6 +251,20 @@ local function setup(c)
   for i, l in ipairs(ds.names) do R.class_of[l] = i end
   R.label = {}
   for b, l in ipairs(ds.labels) do R.label[b] = R.class_of[l] end
+  -- per-class loss weights (masked): class_weight maps SRV labels ("[2,2,2]") to weights, 1 if absent
+  R.cw = {}
+  for k = 1, R.C do R.cw[k] = 1.0 end
+  for l, w in pairs(c.class_weight or {}) do
+    if not R.class_of[l] then
+      local names = {}
+      for i, n in ipairs(ds.names) do names[i] = n end
+      bad(string.format("option 'class_weight': unknown class '%s' (the classes: %s)", tostring(l), table.concat(names, " ")))
+    end
+    if type(w) ~= "number" or w <= 0 or w ~= w or w == math.huge then
+      bad(string.format("option 'class_weight': a positive finite weight expected for %s, got %s", l, tostring(w)))
+    end
+    R.cw[R.class_of[l]] = w
+  end
   R.abar = M.schedule(c.schedule, c.T)
   R.TF = time_features(c.T, c.time_dim)
   R.LF = class_features(R.C)
@@ -368,7 +388,7 @@ local function masked_batch(R, it)
     idx[i] = r:integer(1, R.N)
     cls[i] = r:uniform() < c.drop and R.C + 1 or R.label[idx[i]]
     local m = r:integer(1, G)
-    scale[i] = 1 / m
+    scale[i] = R.cw[R.label[idx[i]]] / m
     for t = 1, G do perm[t] = t end
     for t = 1, m do
       local j = r:integer(t, G)
@@ -395,35 +415,85 @@ local function masked_cross_entropy(R, Y, O, W)
 end
 M.masked_cross_entropy = masked_cross_entropy
 
+-- one draw from the softmax of logits y[o + 1 .. o + K, b] at temperature tau (tau = 0: the
+-- first largest, no random number used); returns the column and its probability at tau = 1
+-- (the confidence re-masking ranks by)
+local function draw(y, o, b, K, tau, rng)
+  local mx, best = -math.huge, 1
+  for k = 1, K do
+    local v = y:get(o + k, b)
+    if v > mx then mx, best = v, k end
+  end
+  local z, sum = {}, 0
+  for k = 1, K do z[k] = math.exp(y:get(o + k, b) - mx); sum = sum + z[k] end
+  local k = best
+  if tau > 0 then
+    local zt, st = z, sum
+    if tau ~= 1 then
+      zt, st = {}, 0
+      for j = 1, K do zt[j] = math.exp((y:get(o + j, b) - mx) / tau); st = st + zt[j] end
+    end
+    local u = rng:uniform() * st
+    k = 1
+    while k < K and u > zt[k] do u = u - zt[k]; k = k + 1 end
+  end
+  return k, z[k] / sum
+end
+M.draw = draw
+
+-- sampling (masked): all steps hidden; each pass reveals `reveal` uniformly random hidden steps,
+-- each drawn from the guided softmax (y_0 + g (y_c - y_0)) at temperature `temperature`. Then,
+-- with remask = k > 0, remask_rounds rounds of ReMDM-style re-masking (arXiv 2503.00307, its
+-- confidence schedule): the k steps whose column had the lowest probability when drawn are
+-- hidden again and revealed anew the same way, each conditioned on all the others.
 local function masked_sample(R, params, cls, B, rng, g)
   local c = R.c
   g = g or c.guidance
   local G, K = R.cells, R.K
+  local tau, per = c.temperature, c.reveal
   local In = qd.matrix(G, B)
-  local hidden = {}
+  local hidden, conf = {}, {}
   for b = 1, B do
-    hidden[b] = {}
+    hidden[b], conf[b] = {}, {}
     for t = 1, G do In:set(t, b, K + 1); hidden[b][t] = t end
   end
   local cc, cu = {}, {}
   for i = 1, B do cc[i] = cls; cu[i] = R.C + 1 end
-  for _ = 1, G do
+  local function pass()
     local y = R.net:forward(masked_input(R, In, cc), params)
     if g ~= 1 then
       local yu = R.net:forward(masked_input(R, In, cu), params)
       y = yu + g * (y - yu)
     end
+    -- the steps to reveal are chosen first, then drawn (one pass: all from the same logits)
     for b = 1, B do
       local h = hidden[b]
-      local j = rng:integer(1, #h)
-      local t = h[j]
-      h[j] = h[#h]; h[#h] = nil
-      local o, mx, z, sum = (t - 1) * K, -math.huge, {}, 0
-      for k = 1, K do mx = math.max(mx, y:get(o + k, b)) end
-      for k = 1, K do z[k] = math.exp(y:get(o + k, b) - mx); sum = sum + z[k] end
-      local u, k = rng:uniform() * sum, 1
-      while k < K and u > z[k] do u = u - z[k]; k = k + 1 end
-      In:set(t, b, k)
+      for _ = 1, math.min(per, #h) do
+        local j = rng:integer(1, #h)
+        local t = h[j]
+        h[j] = h[#h]; h[#h] = nil
+        local k, p = draw(y, (t - 1) * K, b, K, tau, rng)
+        In:set(t, b, k)
+        conf[b][t] = p
+      end
+    end
+  end
+  local function all_revealed()
+    for b = 1, B do if #hidden[b] > 0 then return false end end
+    return true
+  end
+  while not all_revealed() do pass() end
+  if c.remask > 0 then
+    local km = math.min(c.remask, G)
+    for _ = 1, c.remask_rounds do
+      for b = 1, B do
+        local order = {}
+        for t = 1, G do order[t] = t end
+        local cb = conf[b]
+        table.sort(order, function(u, v) if cb[u] ~= cb[v] then return cb[u] < cb[v] end return u < v end)
+        for i = 1, km do hidden[b][i] = order[i]; In:set(order[i], b, K + 1) end
+      end
+      while not all_revealed() do pass() end
     end
   end
   return from_columns(In, c.qubits, R.cols)
@@ -563,6 +633,7 @@ M.evaluate = evaluate
 -- options of the Gaussian process only: refused with process = "masked" (given at all, or, for
 -- the three with a value that is right for both, given another value)
 local gaussian_only = { T = true, schedule = true, steps = true, eta = true, clamp = true }
+local masked_only = { class_weight = true, temperature = true, reveal = true, remask = true, remask_rounds = true }
 local gaussian_value = { prediction = "x0", embedding = "column", self_cond = false }
 
 local function settings_of(c, R)
@@ -579,6 +650,13 @@ local function settings_of(c, R)
   if c.process == "masked" then   -- not used by it (run refuses them): not in its record
     for k in pairs(gaussian_only) do st[k] = nil end
     for k in pairs(gaussian_value) do st[k] = nil end
+    st.temperature, st.reveal, st.remask = c.temperature, c.reveal, c.remask
+    st.remask_rounds = c.remask > 0 and c.remask_rounds or nil
+    if c.class_weight then
+      local w = {}
+      for k, l in ipairs(R.classes) do w[l] = R.cw[k] end
+      st.class_weight = w
+    end
   end
   return st
 end
@@ -599,6 +677,12 @@ local function run_impl(cfg)
     for k, v in pairs(cfg) do
       if gaussian_only[k] or (gaussian_value[k] ~= nil and v ~= gaussian_value[k]) then
         bad(string.format("option '%s': a setting of process = \"gaussian\", not used by process = \"masked\"", k))
+      end
+    end
+  elseif type(cfg) == "table" then
+    for k in pairs(cfg) do
+      if masked_only[k] then
+        bad(string.format("option '%s': a setting of process = \"masked\", not used by process = \"gaussian\"", k))
       end
     end
   end
@@ -755,7 +839,7 @@ function M.eval_file(cfg)
   return { dir = S.dir, metrics = S.rec.metrics, result = ev }
 end
 
-M.pieces = { setup = setup, input = input, batch = batch, train_step = train_step, sample = M.sample,
+M.pieces = { from_columns = from_columns, setup = setup, input = input, batch = batch, train_step = train_step, sample = M.sample,
              evaluate = evaluate, schedule = M.schedule, embedding = M.embedding,
              columns = M.columns, orthogonal = M.orthogonal }
 

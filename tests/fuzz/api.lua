@@ -323,6 +323,7 @@ def("qd.optim.adam qd.optim.sgd", function()
   if chance(0.3) then st.momentum = N(0.9) end
   return { cb(FEVAL), x, opts(st) } end)
 def("qd.optim.checkpoint", function() return { opts { x = vec(3), t = N(2), m = numlist(3) } } end)
+def("qd.optim.freeze", function() return { opts { x = vec(3), losses = numlist(4), t = N(2) } } end)
 def("qd.optim.restore", function() return { opts { x = opts { __vector = numlist(2) }, f = opts { __float = S("nan") }, t = N(1.0) } } end)
 def("qd.optim.save", function() return { S("ckpt_" .. R(1, 3) .. ".json"), opts { x = vec(3), t = N(2) } } end)
 def("qd.optim.load", function() return { S(pick { "ckpt_1.json", "ckpt_2.json", "missing.json", "npy_0.npy" }) } end)
@@ -371,6 +372,7 @@ def("qd.sse", function()
   if chance(0.2) then f.scheme = S("euler") end
   return { pure(n), opts(f) } end)
 def("json.encode", function() return { opts { a = numlist(3), b = S("x"), c = opts { d = V(true, "true") } } } end)
+def("json.freeze", function() return { opts { a = numlist(3), b = S("x") } } end)
 def("json.decode", function() return { S(json.encode { a = { 1, 2.5, -3e300 }, b = "s\n", c = { d = true }, e = json.object() }) } end)
 
 -- qd.nn: a small network, a batch of its width, parameters of its size (api.lua's own sizes)
@@ -738,7 +740,7 @@ end
 walk(qd, "qd", {})
 -- a qd.core function the protocols call directly (reverse_diffusion.lua)
 add("core.feedback_solve", require("qd.core").feedback_solve)
-add("json.encode", json.encode); add("json.decode", json.decode)
+add("json.encode", json.encode); add("json.decode", json.decode); add("json.freeze", json.freeze)
 for _, t in ipairs(sorted_keys(MT)) do
   local mt = MT[t]
   for _, k in ipairs(sorted_keys(mt)) do

@@ -360,9 +360,36 @@ T.test("qgdm: targets", function()
   T.eq(nz, 3, "rank-3 mixture")
 end)
 
+T.test("qgdm: --ansatz reaches the run; ry_rz_cz with even L starts every block at the identity", function()
+  local spec = { name = "t", options = qgdm.cli_options() }
+  T.eq(qgdm.from_cli(qgdm.parse_cli({}, spec), {}).ansatz, "hardware_efficient", "default = the library's")
+  local opts = qgdm.parse_cli({ "--ansatz", "ry_rz_cz", "--init-scale", "0" }, spec)
+  local c = qgdm.from_cli(opts, cfg { na = 1, blocks = 2, L = 2 })
+  T.eq(c.ansatz, "ry_rz_cz", "--ansatz ry_rz_cz")
+  T.eq(c.init_scale, 0, "--init-scale 0")
+  -- at theta = 0 every step is the identity channel: the chain from I/d stays at I/d and
+  -- the gradient vanishes there (the chain's first-order change of I/d (x) pad is zero)
+  local R = P.model(P.check(c))
+  local L, g, gen0 = P.loss_grad(R, qd.vector(R.P))
+  local gmax = 0
+  for i = 1, #g do gmax = math.max(gmax, math.abs(g[i])) end
+  T.ok(gmax < 1e-14, string.format("gradient 0 at the identity (max %.2e)", gmax))
+  T.ok(qd.trace_distance(gen0, qd.maximally_mixed(1)) < 1e-14, "rhohat_0 = I/d at the identity")
+  T.ok(L > 0, "loss")
+  -- recorded among the options only when given: older runs keep their settings (and resume)
+  local r0 = qgdm.run(qgdm.from_cli(qgdm.parse_cli({ "--quiet" }, spec), cfg { iterations = 1, save_data = false, out = tmp .. "/ans0" }))
+  T.eq(r0.settings.options.ansatz, nil, "default --ansatz not in the recorded options")
+  T.eq(r0.settings.ansatz, "hardware_efficient", "the settings still name the ansatz")
+  local r1 = qgdm.run(qgdm.from_cli(qgdm.parse_cli({ "--ansatz", "ry_rz_cz", "--quiet" }, spec), cfg { iterations = 1, save_data = false, out = tmp .. "/ans1" }))
+  T.eq(r1.settings.options.ansatz, "ry_rz_cz", "a given --ansatz is recorded")
+  -- away from it the gradient agrees with finite differences
+  fd_check("RE-QGDM, ry_rz_cz", cfg { target = qgdm.target("pure", 2, qd.rng(1)), na = 1, blocks = 2, ansatz = "ry_rz_cz" }, P.loss_grad)
+end)
+
 T.test("qgdm: errors name the option", function()
   T.raises(function() qgdm.run(cfg { loss = "kl" }) end, "option 'loss'", "loss")
   T.raises(function() qgdm.run(cfg { L = 0 }) end, "option 'L'", "L")
+  T.raises(function() qgdm.run(cfg { ansatz = "brickwork" }) end, "option 'ansatz'", "ansatz")
   T.raises(function() qgdm.run(cfg { bogus = 1 }) end, "unknown option 'bogus'", "unknown")
   T.raises(function() qgdm.run(cfg { target = qd.ensemble(1, 2) }) end, "option 'target'", "target type")
   T.raises(function() qgdm.run(cfg { lr = -1 }) end, "option 'lr'", "lr")

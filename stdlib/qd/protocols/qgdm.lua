@@ -139,7 +139,17 @@ local function check_cfg(cfg)
 end
 
 -- the settings that define the result (compared on resume, stored in run.json)
+-- qgdm.result_options(opts) -> the command line's options as a run records them
+-- (protocol.result_options); --ansatz, added later, only when it is not the default, so runs
+-- made before it (their golden digests, their --resume) keep their settings
+function M.result_options(opts)
+  local options = protocol.result_options(opts)
+  if options.ansatz == "hardware_efficient" then options.ansatz = nil end
+  return options
+end
+
 local function settings_of(c, P)
+  local options = M.result_options(c.options)
   return {
     name = c.name, seed = c.seed, n = c.n, na = c.na, nt = c.nt, L = c.L, T = c.T, blocks = c.blocks,
     forward = c.forward, time = c.time, ansatz = c.ansatz, loss = c.loss, training = c.training, method = c.method,
@@ -147,7 +157,7 @@ local function settings_of(c, P)
     schedule = c.schedule:totable(),
     -- the target itself is part of the result: its purity and <0..0|rho|0..0> fingerprint it
     target_fingerprint = { c.target:purity(), (c.target:get(1, 1)) },
-    options = protocol.result_options(c.options),
+    options = options,
     -- only when given: the records (and golden digests) of unweighted runs stay as they were
     step_weights = c.step_weights or nil,
   }
@@ -647,6 +657,10 @@ function M.cli_options(extra)
     { "forward", "global", "forward noise: global (global depolarizing) | local (every qubit)", choices = { "global", "local" } },
     { "step_weights", "", "weights of the per-step losses, t = 1 ... T, comma-separated (empty = all 1)" },
     { "init_scale", 0.1, "initial parameters ~ N(0, s^2), s >= 0", min = 0 },
+    -- ry_rz_cz with an even --L is the identity at zero angles (its CZ ladders cancel in pairs):
+    -- with a small --init-scale every block starts near the identity
+    { "ansatz", "hardware_efficient", "ansatz of each block: hardware_efficient | strongly_entangling | ry_rz_cz",
+      choices = { "hardware_efficient", "strongly_entangling", "ry_rz_cz" } },
   }
   for _, e in ipairs(extra or {}) do o[#o + 1] = e end
   return o
@@ -681,6 +695,7 @@ function M.from_cli(opts, cfg)
   if opts.lr > 0 then cfg.lr = opts.lr end
   if opts.lr_decay ~= "" then cfg.lr_decay = opts.lr_decay end
   cfg.loss, cfg.training, cfg.time, cfg.forward = opts.loss, opts.training, opts.time, opts.forward
+  cfg.ansatz = opts.ansatz
   if opts.init_scale ~= 0.1 then cfg.init_scale = opts.init_scale end
   if opts.step_weights ~= "" then
     local w = {}

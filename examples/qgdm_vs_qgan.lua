@@ -16,7 +16,6 @@
 --        [--seed 1] [--out DIR] [--small]
 local qd = require "qd"
 local record = require "qd.record"
-local protocol = require "qd.protocol"
 local qgdm = require "qd.protocols.qgdm"
 local cli = require "qd.cli"
 
@@ -34,6 +33,9 @@ if opts.resume ~= "" or opts.stop_after > 0 then
   cli.fail(opts, "--resume and --stop-after are not supported by this comparison (each model's run is short)")
 end
 if opts.threads > 0 then qd.set_threads(opts.threads) end
+if opts.step_weights ~= "" then
+  cli.fail(opts, "--step-weights is not supported by this comparison (QGAN has no per-step losses to weight)")
+end
 if opts.rank > 2 ^ opts.n then cli.fail(opts, string.format("--rank %d exceeds 2^n = %d", opts.rank, 2 ^ opts.n)) end
 
 local L_of = { 4, 6, 8, 10 }
@@ -48,7 +50,7 @@ local rec = record.open(opts.out ~= "" and opts.out or nil, {
   name = "qgdm_vs_qgan", seed = opts.seed,
   settings = { n = opts.n, targets = task.targets, rank = opts.rank, T = task.T, L = task.L,
                iterations = task.iterations, lr = task.lr, D_layers = opts.D_layers,
-               options = protocol.result_options(opts) },
+               options = qgdm.result_options(opts) },
 })
 local t_start = qd.clock()
 local curves = {}   -- [model][k] = history matrix
@@ -62,8 +64,9 @@ for k = 1, task.targets do
       schedule = qd.schedule.linear { T = task.T, from = 1e-4, to = 0.5 },
       L = task.L, iterations = task.iterations, lr = task.lr,
       out = rec.dir .. "/" .. name .. "-" .. k, quiet = opts.quiet, progress = opts.progress,
-      options = opts, loss = opts.loss, time = opts.time, forward = opts.forward,
+      options = opts, loss = opts.loss, time = opts.time, forward = opts.forward, ansatz = opts.ansatz,
       lr_decay = opts.lr_decay ~= "" and opts.lr_decay or nil,
+      init_scale = opts.init_scale ~= 0.1 and opts.init_scale or nil,
     }
     if name == "qgdm" then cfg.training = opts.training else cfg.D_layers = opts.D_layers end
     local res = (name == "qgdm" and qgdm.run or qgdm.qgan)(cfg)

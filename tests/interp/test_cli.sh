@@ -68,6 +68,8 @@ run "$QD" "$SRCDIR/examples/qgdm.lua" --target cat
 expect_err "qgdm.lua: an unknown target is a usage error" 2 "--target expects one of pure, mixed, gibbs"
 run "$QD" "$SRCDIR/examples/qgdm_vs_qgan.lua" --resume /nonexistent
 expect_err "qgdm_vs_qgan.lua: --resume is refused by name" 2 "--resume and --stop-after are not supported"
+run "$QD" "$SRCDIR/examples/qgdm_vs_qgan.lua" --small --step-weights 1,1,1
+expect_err "qgdm_vs_qgan.lua: --step-weights is refused by name, not ignored" 2 "--step-weights is not supported by this comparison"
 run "$QD" "$SRCDIR/examples/re_qgdm.lua" --blocks 0
 expect_err "re_qgdm.lua: --blocks 0 is a usage error" 2 "--blocks expects a value >= 1"
 run "$QD" "$SRCDIR/examples/genqc_train.lua" --steps 7

@@ -931,6 +931,14 @@ qd_status qd_ps_evolve(const qd_pauli_sum *H, double t, qd_c *a, size_t count,
         return qd_fail(e, QD_EARG, "exp(-iHt) needs a Hermitian operator (real coefficients), got an imaginary part %.3g", im);
     if (!(tol > 0))
         tol = 1e-12;
+    /* a sub-step covers at most ~M / ||H|| of time (krylov1): beyond this many the time
+     * stepping would run for hours, so it is refused up front (the exact method has no
+     * such limit) */
+    double tn = fabs(t) * qd_ps_norm_bound(H);
+    if (tn > QD_KRYLOV_MAX_TNORM)
+        return qd_fail(e, QD_EARG,
+                       "Krylov exp(-iHt): |t| times the norm bound of H is %.3g, more than time stepping can "
+                       "cover (%.0e); use method = \"eig\" (exact) or a shorter time", tn, QD_KRYLOV_MAX_TNORM);
     return expm_krylov(H, t, a, count, tol, stats, e);
 }
 

@@ -85,6 +85,8 @@ typedef struct {
 #define QD_PS_DENSE_MAX 12
 #define QD_EXPM_EIG_MAX_QUBITS 7
 #define QD_KRYLOV_M 30
+/* qd_ps_evolve refuses the Krylov method when |t| ||H|| (the norm bound) exceeds this */
+#define QD_KRYLOV_MAX_TNORM 1e7
 
 void qd_ps_init(qd_pauli_sum *H, int n);          /* empty sum (the zero operator) */
 void qd_ps_free(qd_pauli_sum *H);                  /* idempotent; leaves an empty sum */

@@ -652,7 +652,7 @@ local docs = {
   (also H:evolve(obj, t, ...)). In place: obj <- exp(-iHt) obj on a State or Ensemble, U rho U^H
   on a DensityMatrix. "eig": dense eigen-decomposition (cached on H; ~1e-13 accurate);
   "krylov": Lanczos with adaptive sub-steps, accumulated error <= ~tol (Expokit-style
-  estimate); "auto": eig up to 7 qubits, else Krylov. stats: {substeps, matvecs,
+  estimate; refused when |t| times H's norm bound exceeds 1e7: use "eig"); "auto": eig up to 7 qubits, else Krylov. stats: {substeps, matvecs,
   error_estimate}. On a DensityMatrix with {jumps = {L1, ...}, rtol=, atol=}: the Lindblad
   equation instead (see help(qd.lindblad)); returns rho, info.]==],
   ["qd.lindblad"] = [==[qd.lindblad(rho, H, jumps, t | {t1, t2, ...} [, opts]) -> DensityMatrix | {DMs}, info

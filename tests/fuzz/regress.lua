@@ -26,6 +26,7 @@ local CASES = {
   { id = "H3", script = [[qd.pauli_sum(PROXY({{-1.0, "I"}, {{0.5, 0.1}, "Y"}}, {len = 9007199254740992, after = 0, junk = (0/0)}))]] },
   { id = "H2", script = [[qd.loss.mmd_bits_samples({0, 1, 3}, PROXY({"01", "11"}, {len = 2147483648}), {sigma = 1.0})]] },
   { id = "H4", script = [[qd.loss.mmd_bits_orders(qd.rng(594):uniform(0, 1, 16), PROXY({0.0625, 0.0625, 0.0625, 0.0625, 0.0625, 0.0625, 0.0625, 0.0625, 0.0625, 0.0625, 0.0625, 0.0625, 0.0625, 0.0625, 0.0625, 0.0625}, {len = 2147483648}), {grad = true, sigma = 1.0})]] },
+  { id = "H5", script = [[qd.ensemble.haar(5, 3, qd.rng(343)):evolve(qd.pauli_sum.tfim(5, 0.2), -9.2233720368547758e+18, {method = "krylov"})]] },
 }
 
 local env = setmetatable({ MT = L.MT, FREED = L.FREED, PROXY = L.PROXY, DEEP = L.DEEP, FREE = L.FREE },

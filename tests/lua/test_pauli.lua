@@ -218,6 +218,13 @@ T.test("errors", function()
   T.raises(function() qd.state(3):evolve(H, 1, { tol = 2 }) end, "option 'tol': a number in (0, 1) expected")
   T.raises(function() qd.state(3):evolve(qd.pauli_sum.sigma_minus(3, 0), 1) end, "exp(-iHt) needs a Hermitian operator")
   T.raises(function() qd.dm(3):evolve(H, 1, { method = "krylov" }) end, "a qd.DensityMatrix evolves by eigen-decomposition")
+  -- a time no time stepping can cover is refused at once (the fuzzer's -9.2e18 hung it), and
+  -- the exact method still takes it
+  T.raises(function() qd.ensemble.haar(3, 2, qd.rng(1)):evolve(H, -9.2233720368547758e18, { method = "krylov" }) end,
+           "Krylov exp(-iHt): |t| times the norm bound of H is")
+  local Eb = qd.ensemble.haar(3, 2, qd.rng(1))
+  Eb:evolve(H, -9.2233720368547758e18, { method = "eig" })
+  T.near(Eb:get(1):norm(), 1, 1e-9, "the exact method: a long time, still a state")
   T.raises(function() return H + qd.pauli_sum("Z") end, "cannot add Pauli sums on 3 and 1 qubits")
   T.raises(function() return H / 0 end, "non-zero number or {re, im} expected")
   T.raises(function() qd.pauli_sum.tfim(3, 0 / 0) end, "finite field g expected")

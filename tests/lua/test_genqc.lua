@@ -10,6 +10,15 @@ local T = require "testlib"
 local genqc = require "qd.protocols.genqc"
 local S = require("qd.core").synth
 
+-- every entry of two matrices of the same shape equal
+local function same_entries(A, B)
+  local nr, nc = A:shape()
+  for i = 1, nr do
+    for j = 1, nc do if A:get(i, j) ~= B:get(i, j) then return false end end
+  end
+  return true
+end
+
 T.test("schedules", function()
   local a = genqc.schedule("linear", 1000)
   T.near(a[1], 1 - 1e-4, 1e-15, "abar_0 = 1 - beta_0")
@@ -296,17 +305,9 @@ T.test("masked sampling options: temperature, reveal, re-masking; per-class loss
   local yg = yu + 3 * (R.net:forward(inp(5), p) - yu)
   local want = qd.matrix(8, 4)
   for b = 1, 4 do for t = 1, 8 do want:set(t, b, (genqc.draw(yg, (t - 1) * R.K, b, R.K, 0))) end end
-  local same, sameref = true, true
-  local rows = select(1, t1:shape())
   local wt = genqc.pieces.from_columns(want, 3, R.cols)
-  for i = 1, rows do
-    for b = 1, 4 do
-      if t1:get(i, b) ~= t2:get(i, b) then same = false end
-      if t1:get(i, b) ~= wt:get(i, b) then sameref = false end
-    end
-  end
-  T.ok(same, "temperature 0, one pass: the same circuits from two random streams")
-  T.ok(sameref, "temperature 0, one pass: the per-step argmax of the guided logits")
+  T.ok(same_entries(t1, t2), "temperature 0, one pass: the same circuits from two random streams")
+  T.ok(same_entries(t1, wt), "temperature 0, one pass: the per-step argmax of the guided logits")
   -- re-masking and a sharper temperature: reproducible, recorded, and a different sampler
   local cr = cfg("c"); cr.temperature, cr.remask, cr.remask_rounds = 0.5, 3, 2
   local cr2 = cfg("d"); cr2.temperature, cr2.remask, cr2.remask_rounds = 0.5, 3, 2
@@ -314,16 +315,8 @@ T.test("masked sampling options: temperature, reveal, re-masking; per-class loss
   T.eq(a.losses[12], r0.losses[12], "sampling settings leave training alone")
   T.eq(a.metrics.accuracy, b2.metrics.accuracy, "re-masking: same metrics")
   local ga, gb, g0 = a.generated[5], b2.generated[5], r0.generated[5]
-  local eq, differ = true, false
-  local nr, nc = ga:shape()
-  for i = 1, nr do
-    for j = 1, nc do
-      if ga:get(i, j) ~= gb:get(i, j) then eq = false end
-      if ga:get(i, j) ~= g0:get(i, j) then differ = true end
-    end
-  end
-  T.ok(eq, "re-masking: the same circuits bit for bit")
-  T.ok(differ, "re-masking at temperature 0.5: other circuits than the default sampler")
+  T.ok(same_entries(ga, gb), "re-masking: the same circuits bit for bit")
+  T.ok(not same_entries(ga, g0), "re-masking at temperature 0.5: other circuits than the default sampler")
   T.ok(a.settings.temperature == 0.5 and a.settings.remask == 3 and a.settings.remask_rounds == 2, "recorded")
   -- per-class loss weights: every class doubled doubles the first loss exactly (same parameters)
   local cw = cfg("e"); cw.iterations = 1
